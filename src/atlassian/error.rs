@@ -1,0 +1,59 @@
+//! The one error type of the API clients. It names the source and the page, never a secret.
+
+use std::fmt;
+
+/// What went wrong, for callers that branch on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// 401: the key was refused.
+    Unauthorized,
+    /// 403: the key lacks a permission.
+    Forbidden,
+    /// 404 on a single-record read: the record does not exist.
+    NotFound,
+    /// Any other non-success status that is not retried (400, 409, …).
+    Status(u16),
+    /// 429/5xx/timeouts still failing after the allowed retries.
+    RetriesExhausted,
+    /// The pull's retry budget is spent.
+    BudgetExhausted,
+    /// The body is not what the contract promises (truncated, malformed, missing fields, totals).
+    Malformed,
+    /// The request could not be sent or the reply not read (not retried any more).
+    Transport,
+}
+
+/// An API failure: `origin` is the source (`scim:entra`, `accounts`, `provisioning`), `page` the page
+/// or record (`startIndex=101`, `cursor=…`, `first page`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub origin: String,
+    pub page: String,
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl ApiError {
+    /// Builds an error for `origin` at `page`.
+    pub fn new(origin: &str, page: &str, kind: ErrorKind, message: impl Into<String>) -> Self {
+        ApiError {
+            origin: origin.to_string(),
+            page: page.to_string(),
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// A malformed reply.
+    pub fn malformed(origin: &str, page: &str, message: impl Into<String>) -> Self {
+        Self::new(origin, page, ErrorKind::Malformed, message)
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}): {}", self.origin, self.page, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}

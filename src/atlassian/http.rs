@@ -1,0 +1,429 @@
+//! The shared HTTP layer: one place for timeouts, bounded retries with backoff and jitter, rate-limit
+//! headers, a per-pull retry budget and a concurrency limit per API. Each retry is logged here, once.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use reqwest::{Method, StatusCode, header::HeaderMap};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use super::error::{ApiError, ErrorKind};
+use crate::config::HttpSettings;
+use crate::secret::Secret;
+
+/// The API families, each with its own concurrency limit and rate-limit state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Api {
+    /// `/scim/directory/…` (directory key)
+    Scim,
+    /// Organizations API v2 (org key)
+    Accounts,
+    /// `/admin/user-provisioning/v1/…` (org key)
+    Provisioning,
+    /// `/users/{id}/manage/…` (org key)
+    UserManagement,
+}
+
+impl Api {
+    /// Label used in logs and metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Api::Scim => "scim",
+            Api::Accounts => "accounts",
+            Api::Provisioning => "provisioning",
+            Api::UserManagement => "user_management",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Retry behaviour of the layer.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub max_retries: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// Total wait allowed across all retries of one pull.
+    pub budget: Duration,
+}
+
+impl From<&HttpSettings> for RetryPolicy {
+    fn from(h: &HttpSettings) -> Self {
+        RetryPolicy {
+            max_retries: h.max_retries,
+            base_delay: Duration::from_millis(h.retry_base_delay_ms),
+            max_delay: Duration::from_secs_f64(h.retry_max_delay_seconds),
+            budget: Duration::from_secs_f64(h.retry_budget_seconds),
+        }
+    }
+}
+
+/// A reply with a success status (2xx), body fully read.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Bytes,
+}
+
+/// One request to send.
+pub struct Call<'a> {
+    pub api: Api,
+    pub method: Method,
+    pub path: String,
+    pub query: Vec<(&'static str, String)>,
+    pub json: Option<serde_json::Value>,
+    pub key: &'a Secret,
+    /// Source name for errors (`scim:entra`, `accounts`, …).
+    pub origin: &'a str,
+    /// Page or record for errors (`startIndex=1`, `cursor=…`).
+    pub page: String,
+    /// A 404 is an answer (single-record GET), not an error to retry or to report loudly.
+    pub not_found_ok: bool,
+}
+
+/// Counters of requests and retries, read by the pull summary and the metrics.
+#[derive(Debug, Default)]
+pub struct HttpStats {
+    /// (api, code class `2xx`…`5xx` or `error`) → requests.
+    pub requests: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// (api, reason) → retries.
+    pub retries: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+}
+
+impl HttpStats {
+    fn bump(map: &Mutex<BTreeMap<(&'static str, &'static str), u64>>, key: (&'static str, &'static str)) {
+        if let Ok(mut m) = map.lock() {
+            *m.entry(key).or_default() += 1;
+        }
+    }
+
+    /// Total retries so far.
+    pub fn total_retries(&self) -> u64 {
+        self.retries.lock().map(|m| m.values().sum()).unwrap_or(0)
+    }
+}
+
+/// The shared client. Create one per pull: its retry budget is per pull.
+pub struct HttpLayer {
+    client: reqwest::Client,
+    base_url: String,
+    policy: RetryPolicy,
+    limits: [Semaphore; 4],
+    /// Per API: do not send before this instant (rate limit remaining reached 0).
+    not_before: Mutex<[Option<Instant>; 4]>,
+    /// Retry wait spent so far in this pull.
+    waited: Mutex<Duration>,
+    pub stats: HttpStats,
+}
+
+impl HttpLayer {
+    /// Builds the layer from the `[atlassian.http]` settings.
+    pub fn new(base_url: &str, http: &HttpSettings) -> Result<Self, ApiError> {
+        let timeout = Duration::from_secs_f64(http.timeout_seconds);
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("scimdrift/", env!("CARGO_PKG_VERSION")))
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| ApiError::new("http", "setup", ErrorKind::Transport, e.to_string()))?;
+        let permits = http.concurrency.max(1);
+        Ok(HttpLayer {
+            client,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            policy: RetryPolicy::from(http),
+            limits: std::array::from_fn(|_| Semaphore::new(permits)),
+            not_before: Mutex::new([None; 4]),
+            waited: Mutex::new(Duration::ZERO),
+            stats: HttpStats::default(),
+        })
+    }
+
+    /// Sends `call`, retrying 429/5xx/timeouts/resets within the policy and the pull's budget.
+    /// Returns the 2xx reply; `Ok(None)` for a 404 when `not_found_ok`.
+    pub async fn send(&self, call: &Call<'_>) -> Result<Option<Reply>, ApiError> {
+        let err = |kind, msg: String| ApiError::new(call.origin, &call.page, kind, msg);
+        let url = format!("{}{}", self.base_url, call.path);
+        let mut attempt = 0u32;
+        loop {
+            self.wait_not_before(call.api).await;
+            let outcome = {
+                let _permit = self.limits[call.api.index()]
+                    .acquire()
+                    .await
+                    .map_err(|_| err(ErrorKind::Transport, "client is shutting down".into()))?;
+                self.attempt(call, &url).await
+            };
+            let (reason, wait_hint, last) = match outcome {
+                Ok((status, headers, body)) => {
+                    self.note_rate_limit(call.api, &headers);
+                    if status.is_success() {
+                        return Ok(Some(Reply { status, body }));
+                    }
+                    if status == StatusCode::NOT_FOUND && call.not_found_ok {
+                        return Ok(None);
+                    }
+                    match status.as_u16() {
+                        429 => ("rate_limited", rate_limit_wait(&headers), format!("HTTP 429 ({})", detail(&body))),
+                        500 | 502 | 503 | 504 => ("server_error", None, format!("HTTP {} ({})", status.as_u16(), detail(&body))),
+                        401 => return Err(err(ErrorKind::Unauthorized, unauthorized_hint(call, &body))),
+                        403 => return Err(err(ErrorKind::Forbidden, format!("HTTP 403: the key lacks permission ({})", detail(&body)))),
+                        404 => return Err(err(ErrorKind::NotFound, format!("HTTP 404: {}", detail(&body)))),
+                        code => return Err(err(ErrorKind::Status(code), format!("HTTP {code}: {}", detail(&body)))),
+                    }
+                }
+                Err(e) => {
+                    let reason = if e.is_timeout() { "timeout" } else { "connection" };
+                    (reason, None, transport_message(&e))
+                }
+            };
+            if attempt >= self.policy.max_retries {
+                return Err(err(
+                    ErrorKind::RetriesExhausted,
+                    format!("gave up after {attempt} retries: {last}"),
+                ));
+            }
+            let wait = wait_hint
+                .unwrap_or_else(|| backoff(&self.policy, attempt))
+                .min(self.policy.max_delay);
+            if !self.take_budget(wait) {
+                return Err(err(
+                    ErrorKind::BudgetExhausted,
+                    format!("retry budget of {:?} for this pull is spent: {last}", self.policy.budget),
+                ));
+            }
+            attempt += 1;
+            HttpStats::bump(&self.stats.retries, (call.api.label(), reason));
+            tracing::warn!(
+                api = call.api.label(),
+                source = call.origin,
+                page = %call.page,
+                reason,
+                attempt,
+                wait_ms = wait.as_millis() as u64,
+                "retrying request: {last}"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn attempt(
+        &self,
+        call: &Call<'_>,
+        url: &str,
+    ) -> Result<(StatusCode, HeaderMap, Bytes), reqwest::Error> {
+        let mut req = self
+            .client
+            .request(call.method.clone(), url)
+            .bearer_auth(call.key.expose())
+            .header(reqwest::header::ACCEPT, "application/json, application/scim+json");
+        if !call.query.is_empty() {
+            req = req.query(&call.query);
+        }
+        if let Some(body) = &call.json {
+            req = req.json(body);
+        }
+        let result = async {
+            let resp = req.send().await?;
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            let body = resp.bytes().await?;
+            Ok((status, headers, body))
+        }
+        .await;
+        let class = match &result {
+            Ok((s, _, _)) => match s.as_u16() {
+                200..=299 => "2xx",
+                300..=399 => "3xx",
+                400..=499 => "4xx",
+                _ => "5xx",
+            },
+            Err(_) => "error",
+        };
+        HttpStats::bump(&self.stats.requests, (call.api.label(), class));
+        result
+    }
+
+    async fn wait_not_before(&self, api: Api) {
+        let until = self.not_before.lock().ok().and_then(|nb| nb[api.index()]);
+        if let Some(until) = until {
+            tokio::time::sleep_until(until).await;
+        }
+    }
+
+    /// When `X-RateLimit-Remaining` reaches 0, hold further requests of that API until the reset.
+    fn note_rate_limit(&self, api: Api, headers: &HeaderMap) {
+        let remaining = header_str(headers, "x-ratelimit-remaining").and_then(|v| v.trim().parse::<u64>().ok());
+        if remaining != Some(0) {
+            return;
+        }
+        if let Some(wait) = reset_wait(headers) {
+            let wait = wait.min(self.policy.max_delay);
+            if let Ok(mut nb) = self.not_before.lock() {
+                nb[api.index()] = Some(Instant::now() + wait);
+            }
+        }
+    }
+
+    fn take_budget(&self, wait: Duration) -> bool {
+        let Ok(mut waited) = self.waited.lock() else { return false };
+        if *waited + wait > self.policy.budget {
+            return false;
+        }
+        *waited += wait;
+        true
+    }
+}
+
+/// Exponential backoff with full jitter: a random delay in [base·2^n / 2, base·2^n].
+fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
+    let ceiling = policy
+        .base_delay
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(policy.max_delay);
+    let half = ceiling / 2;
+    let jitter = rand::rng().random_range(0..=half.as_millis().max(1) as u64);
+    half + Duration::from_millis(jitter)
+}
+
+fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Wait asked by a 429: the later of `Retry-After` (seconds or HTTP date) and `X-RateLimit-Reset`.
+fn rate_limit_wait(headers: &HeaderMap) -> Option<Duration> {
+    let retry_after = header_str(headers, "retry-after").and_then(|v| {
+        let v = v.trim();
+        v.parse::<u64>().map(Duration::from_secs).ok().or_else(|| {
+            httpdate::parse_http_date(v)
+                .ok()
+                .map(|t| t.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+        })
+    });
+    match (retry_after, reset_wait(headers)) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Time until `X-RateLimit-Reset` (an ISO-8601 UTC time).
+fn reset_wait(headers: &HeaderMap) -> Option<Duration> {
+    let reset = header_str(headers, "x-ratelimit-reset")?;
+    let at: DateTime<Utc> = DateTime::parse_from_rfc3339(reset.trim()).ok()?.with_timezone(&Utc);
+    Some((at - Utc::now()).to_std().unwrap_or_default())
+}
+
+/// A short description of an error body: SCIM `detail`, `{"error"}`, `[{"message"}]`, `{"key"}`.
+pub fn detail(body: &[u8]) -> String {
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let text = parsed.as_ref().and_then(|v| {
+        let first = v.as_array().and_then(|a| a.first()).unwrap_or(v);
+        ["detail", "message", "error", "key"]
+            .iter()
+            .find_map(|k| first.get(*k).and_then(|x| x.as_str()).map(str::to_string))
+    });
+    let text = text.unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    let text = text.trim();
+    if text.is_empty() {
+        return "no body".into();
+    }
+    text.chars().take(200).collect()
+}
+
+fn unauthorized_hint(call: &Call<'_>, body: &[u8]) -> String {
+    let hint = match call.api {
+        Api::Scim => format!(
+            "the directory API key for {} was refused (HTTP 401: {}); check it is that directory's key, not the org key or another directory's",
+            call.origin,
+            detail(body)
+        ),
+        _ => format!(
+            "the org API key was refused (HTTP 401: {}); a 401 here usually means a directory API key was used instead of the org key",
+            detail(body)
+        ),
+    };
+    hint
+}
+
+/// A transport error without the URL's query or any header.
+fn transport_message(e: &reqwest::Error) -> String {
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "reply body could not be read"
+    } else {
+        "request failed"
+    };
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    let mut cause = String::new();
+    while let Some(s) = source {
+        cause = s.to_string();
+        source = s.source();
+    }
+    if cause.is_empty() { what.to_string() } else { format!("{what}: {cause}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            max_retries: 5,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(2),
+            budget: Duration::from_secs(10),
+        }
+    }
+
+    #[test]
+    fn backoff_grows_and_stays_capped() {
+        let p = policy();
+        for attempt in 0..20 {
+            let d = backoff(&p, attempt);
+            let ceiling = (p.base_delay * (1 << attempt.min(16))).min(p.max_delay);
+            assert!(d >= ceiling / 2 && d <= ceiling + Duration::from_millis(1), "{attempt}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn retry_after_seconds_and_reset_take_the_later() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("3"));
+        assert_eq!(rate_limit_wait(&h), Some(Duration::from_secs(3)));
+        let reset = (Utc::now() + chrono::Duration::seconds(10)).to_rfc3339();
+        h.insert("x-ratelimit-reset", HeaderValue::from_str(&reset).unwrap());
+        let w = rate_limit_wait(&h).unwrap();
+        assert!(w > Duration::from_secs(8) && w <= Duration::from_secs(10), "{w:?}");
+    }
+
+    #[test]
+    fn retry_after_http_date() {
+        let mut h = HeaderMap::new();
+        let at = std::time::SystemTime::now() + Duration::from_secs(5);
+        h.insert("retry-after", HeaderValue::from_str(&httpdate::fmt_http_date(at)).unwrap());
+        let w = rate_limit_wait(&h).unwrap();
+        assert!(w > Duration::from_secs(3) && w <= Duration::from_secs(5), "{w:?}");
+    }
+
+    #[test]
+    fn error_details_from_each_shape() {
+        assert_eq!(detail(br#"{"schemas":[],"status":"404","detail":"User not found"}"#), "User not found");
+        assert_eq!(detail(br#"{"error":"Unauthorized","traceId":"x"}"#), "Unauthorized");
+        assert_eq!(detail(br#"[{"code":"bad","message":"Invalid email"}]"#), "Invalid email");
+        assert_eq!(detail(br#"{"key":"forbidden"}"#), "forbidden");
+        assert_eq!(detail(b""), "no body");
+        assert_eq!(detail(&[b'x'; 500]).len(), 200);
+    }
+}

@@ -1,0 +1,440 @@
+//! Configuration: a TOML file (`--config FILE` or `SCIMDRIFT_CONFIG`) with `SCIMDRIFT__SECTION__KEY`
+//! environment overrides. Secrets are only ever named here (an env var or a file), never inline.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::secret::Secret;
+
+/// A configuration problem: which file, which key, and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "config error in {}: {}", self.file, self.message)
+        } else {
+            write!(f, "config error in {}: `{}`: {}", self.file, self.key, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Settings {
+    pub atlassian: AtlassianSettings,
+    #[serde(default)]
+    pub store: StoreSettings,
+    /// Where the settings came from, for error messages.
+    #[serde(skip)]
+    pub source: String,
+}
+
+/// `[atlassian]`: where the APIs are and which keys to use.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AtlassianSettings {
+    #[serde(default = "default_base_url")]
+    pub base_url: String,
+    #[serde(default)]
+    pub org_id: String,
+    pub org_api_key_env: Option<String>,
+    pub org_api_key_file: Option<PathBuf>,
+    #[serde(default)]
+    pub accounts_endpoint: AccountsEndpoint,
+    #[serde(default)]
+    pub directories: Vec<DirectorySettings>,
+    #[serde(default)]
+    pub http: HttpSettings,
+}
+
+/// Which Organizations API v2 call lists the accounts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountsEndpoint {
+    /// `POST …/directories/-/users/search`
+    #[default]
+    Search,
+    /// `GET …/directories/-/users`
+    List,
+}
+
+/// `[[atlassian.directories]]`: one SCIM directory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DirectorySettings {
+    #[serde(default)]
+    pub id: String,
+    /// Label used in metrics and reports.
+    #[serde(default)]
+    pub name: String,
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
+}
+
+/// `[atlassian.http]`: timeouts, retries and concurrency of the shared HTTP layer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpSettings {
+    /// Timeout of one request, seconds.
+    pub timeout_seconds: f64,
+    /// Retries of one request (429, 5xx, timeouts, resets) before giving up.
+    pub max_retries: u32,
+    /// First back-off delay, milliseconds; doubles each retry, with jitter.
+    pub retry_base_delay_ms: u64,
+    /// Longest single wait, seconds (also caps Retry-After / X-RateLimit-Reset).
+    pub retry_max_delay_seconds: f64,
+    /// Total time one pull may spend waiting on retries, seconds.
+    pub retry_budget_seconds: f64,
+    /// Requests in flight per API.
+    pub concurrency: usize,
+    /// `count` asked of SCIM (Atlassian serves at most 100).
+    pub scim_page_size: usize,
+    /// `limit` asked of the accounts API.
+    pub accounts_page_size: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            timeout_seconds: 30.0,
+            max_retries: 5,
+            retry_base_delay_ms: 500,
+            retry_max_delay_seconds: 60.0,
+            retry_budget_seconds: 300.0,
+            concurrency: 4,
+            scim_page_size: 100,
+            accounts_page_size: 100,
+        }
+    }
+}
+
+/// `[store]`: the SQLite database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StoreSettings {
+    pub path: PathBuf,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings {
+            path: PathBuf::from("scimdrift.db"),
+        }
+    }
+}
+
+fn default_base_url() -> String {
+    "https://api.atlassian.com".to_string()
+}
+
+/// Keys that would hold a secret inline: refused with a pointer to the `_env` / `_file` forms.
+const INLINE_SECRET_KEYS: &[&str] = &["org_api_key", "token", "api_key", "key"];
+
+impl Settings {
+    /// Loads the file (if any) plus `SCIMDRIFT__*` environment overrides, then validates.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let source = match file {
+            Some(p) => p.display().to_string(),
+            None => "the environment".to_string(),
+        };
+        let err = |key: &str, message: String| ConfigError {
+            file: source.clone(),
+            key: key.to_string(),
+            message,
+        };
+        let mut builder = config::Config::builder();
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(err("", "file not found or not a regular file".into()));
+            }
+            builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
+        } else if !std::env::vars().any(|(k, _)| k.starts_with("SCIMDRIFT__")) {
+            return Err(err(
+                "",
+                "no configuration given: pass --config FILE or set SCIMDRIFT_CONFIG".into(),
+            ));
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("SCIMDRIFT")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true),
+        );
+        let merged = builder
+            .build()
+            .map_err(|e| err("", e.to_string()))?;
+        let raw: Value = merged
+            .clone()
+            .try_deserialize()
+            .map_err(|e| err("", e.to_string()))?;
+        check_inline_secrets(&raw, "").map_err(|key| {
+            err(
+                &key,
+                "secrets are never read inline: name an environment variable (`…_env`) or a file (`…_file`) instead"
+                    .into(),
+            )
+        })?;
+        if raw.get("atlassian").is_none() {
+            return Err(err("atlassian", "missing section: expected an [atlassian] table".into()));
+        }
+        let mut settings: Settings = merged.try_deserialize().map_err(|e| {
+            let message = e.to_string();
+            let key = message
+                .split("for key `")
+                .nth(1)
+                .and_then(|rest| rest.split('`').next())
+                .unwrap_or("")
+                .to_string();
+            err(&key, message)
+        })?;
+        settings.source = source.clone();
+        let known = serde_json::to_value(&settings).map_err(|e| err("", e.to_string()))?;
+        if let Some(key) = first_unknown_key(&raw, &known, "") {
+            return Err(err(&key, "unknown key (check the spelling; see config/scimdrift.example.toml)".into()));
+        }
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn error(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.source.clone(),
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Checks every rule that types alone cannot express.
+    fn validate(&mut self) -> Result<(), ConfigError> {
+        let a = &self.atlassian;
+        let url = reqwest::Url::parse(&a.base_url).map_err(|e| {
+            self.error("atlassian.base_url", format!("expected an http(s) URL: {e}"))
+        })?;
+        let loopback = match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(d)) => d == "localhost",
+            None => false,
+        };
+        match url.scheme() {
+            "https" => {}
+            "http" if loopback => {}
+            "http" => {
+                return Err(self.error(
+                    "atlassian.base_url",
+                    "plain http is only allowed to a loopback address (keys would travel in clear); use https",
+                ));
+            }
+            other => {
+                return Err(self.error(
+                    "atlassian.base_url",
+                    format!("expected an http(s) URL, got scheme `{other}`"),
+                ));
+            }
+        }
+        if a.org_id.trim().is_empty() {
+            return Err(self.error("atlassian.org_id", "required: the organization id from admin hub"));
+        }
+        if a.org_api_key_env.is_some() && a.org_api_key_file.is_some() {
+            return Err(self.error(
+                "atlassian.org_api_key_env",
+                "set either org_api_key_env or org_api_key_file, not both",
+            ));
+        }
+        if a.directories.is_empty() {
+            return Err(self.error(
+                "atlassian.directories",
+                "expected at least one [[atlassian.directories]] entry with id and name",
+            ));
+        }
+        let mut ids = HashSet::new();
+        let mut names = HashSet::new();
+        for (i, d) in a.directories.iter().enumerate() {
+            let key = |k: &str| format!("atlassian.directories[{i}].{k}");
+            if d.id.trim().is_empty() {
+                return Err(self.error(key("id"), "required: the SCIM directory id"));
+            }
+            if d.name.is_empty()
+                || !d
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+            {
+                return Err(self.error(
+                    key("name"),
+                    format!(
+                        "expected a short label of lower-case letters, digits, `_` or `-` (got {:?})",
+                        d.name
+                    ),
+                ));
+            }
+            if !ids.insert(d.id.clone()) {
+                return Err(self.error(key("id"), format!("directory id {:?} is listed twice", d.id)));
+            }
+            if !names.insert(d.name.clone()) {
+                return Err(self.error(key("name"), format!("directory name {:?} is used twice", d.name)));
+            }
+            if d.token_env.is_some() && d.token_file.is_some() {
+                return Err(self.error(key("token_env"), "set either token_env or token_file, not both"));
+            }
+        }
+        let h = &a.http;
+        if !(h.timeout_seconds > 0.0) {
+            return Err(self.error("atlassian.http.timeout_seconds", "expected a positive number of seconds"));
+        }
+        if h.concurrency == 0 {
+            return Err(self.error("atlassian.http.concurrency", "expected at least 1"));
+        }
+        if h.scim_page_size == 0 || h.accounts_page_size == 0 {
+            return Err(self.error("atlassian.http.scim_page_size", "page sizes must be at least 1"));
+        }
+        if h.retry_max_delay_seconds < 0.0 || h.retry_budget_seconds < 0.0 {
+            return Err(self.error("atlassian.http.retry_budget_seconds", "expected a non-negative number of seconds"));
+        }
+        if self.store.path.as_os_str().is_empty() {
+            return Err(self.error("store.path", "expected the path of the SQLite database file"));
+        }
+        // Defaults for the secret references, so the effective config shows where keys come from.
+        if self.atlassian.org_api_key_file.is_none() && self.atlassian.org_api_key_env.is_none() {
+            self.atlassian.org_api_key_env = Some("SCIMDRIFT_ORG_API_KEY".into());
+        }
+        for d in &mut self.atlassian.directories {
+            if d.token_env.is_none() && d.token_file.is_none() {
+                d.token_env = Some(format!("SCIMDRIFT_DIR_{}", d.name.to_uppercase().replace('-', "_")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The org API key, from its env var or file.
+    pub fn org_api_key(&self) -> Result<Secret, ConfigError> {
+        let a = &self.atlassian;
+        self.read_secret(
+            ("atlassian.org_api_key_env", a.org_api_key_env.as_deref()),
+            ("atlassian.org_api_key_file", a.org_api_key_file.as_deref()),
+            "the org API key",
+        )
+    }
+
+    /// The API key of directory `index`, from its env var or file.
+    pub fn directory_token(&self, index: usize) -> Result<Secret, ConfigError> {
+        let d = &self.atlassian.directories[index];
+        self.read_secret(
+            (&format!("atlassian.directories[{index}].token_env"), d.token_env.as_deref()),
+            (&format!("atlassian.directories[{index}].token_file"), d.token_file.as_deref()),
+            &format!("the API key of SCIM directory {:?}", d.name),
+        )
+    }
+
+    fn read_secret(
+        &self,
+        (env_key, env): (&str, Option<&str>),
+        (file_key, file): (&str, Option<&Path>),
+        what: &str,
+    ) -> Result<Secret, ConfigError> {
+        let secret = if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                self.error(file_key, format!("cannot read {} ({what}): {e}", path.display()))
+            })?;
+            Secret::new(text)
+        } else if let Some(var) = env {
+            let value = std::env::var(var).map_err(|_| {
+                self.error(env_key, format!("environment variable {var} is not set (expected {what})"))
+            })?;
+            Secret::new(value)
+        } else {
+            return Err(self.error(env_key, format!("expected {what} from an env var or a file")));
+        };
+        if secret.expose().is_empty() {
+            return Err(self.error(if file.is_some() { file_key } else { env_key }, format!("{what} is empty")));
+        }
+        Ok(secret)
+    }
+
+    /// Checks every secret can be read, returning the first failure.
+    pub fn check_secrets(&self) -> Result<(), ConfigError> {
+        self.org_api_key()?;
+        for i in 0..self.atlassian.directories.len() {
+            self.directory_token(i)?;
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, with every resolved secret shown as `***`.
+    pub fn effective_toml(&self) -> String {
+        let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Some(a) = v.get_mut("atlassian").and_then(Value::as_object_mut) {
+            a.insert("org_api_key".into(), Value::String("***".into()));
+            if let Some(dirs) = a.get_mut("directories").and_then(Value::as_array_mut) {
+                for d in dirs.iter_mut().filter_map(Value::as_object_mut) {
+                    d.insert("token".into(), Value::String("***".into()));
+                }
+            }
+        }
+        strip_nulls(&mut v);
+        toml::to_string(&v).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+/// The first key (dotted path) in `raw` that is an inline secret.
+fn check_inline_secrets(raw: &Value, path: &str) -> Result<(), String> {
+    match raw {
+        Value::Object(map) => {
+            for (k, v) in map {
+                let p = join(path, k);
+                if INLINE_SECRET_KEYS.contains(&k.as_str()) && path.starts_with("atlassian") {
+                    return Err(p);
+                }
+                check_inline_secrets(v, &p)?;
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                check_inline_secrets(v, &format!("{path}[{i}]"))?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The first key present in `raw` that the typed settings do not know.
+fn first_unknown_key(raw: &Value, known: &Value, path: &str) -> Option<String> {
+    match (raw, known) {
+        (Value::Object(r), Value::Object(k)) => r.iter().find_map(|(key, v)| match k.get(key) {
+            None => Some(join(path, key)),
+            Some(kv) => first_unknown_key(v, kv, &join(path, key)),
+        }),
+        (Value::Array(r), Value::Array(k)) => r
+            .iter()
+            .zip(k)
+            .enumerate()
+            .find_map(|(i, (rv, kv))| first_unknown_key(rv, kv, &format!("{path}[{i}]"))),
+        _ => None,
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
+}
+
+fn strip_nulls(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(strip_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
+}

@@ -1,0 +1,55 @@
+//! `idp_inactive_account_active`: an account has access and every SCIM record linked to it is inactive:
+//! the IdP deprovisioned the person and they keep access.
+
+use super::{Finding, Index, Kind};
+
+pub fn detect(index: &Index<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (account_id, records) in &index.records_by_account {
+        let Some(a) = index.account_by_id.get(account_id) else { continue };
+        if !a.has_access() || !records.iter().all(|r| r.active == Some(false)) {
+            continue;
+        }
+        let summary = format!(
+            "The IdP deprovisioned {} but account {account_id} still has access to Atlassian.",
+            a.email.as_deref().unwrap_or("this person")
+        );
+        out.push(Finding::new(Kind::IdpInactiveAccountActive, records.iter().copied(), [*account_id], summary));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use super::*;
+
+    #[test]
+    fn leaver_keeps_access() {
+        let mut r9 = linked("r9", "fay@example.com", "a9");
+        r9.active = Some(false);
+        let found = run(Kind::IdpInactiveAccountActive, &[r9], &[account("a9", "fay@example.com")]);
+        assert_eq!(found.len(), 1);
+        assert_eq!(ids(&found[0]), (vec!["r9"], vec!["a9"]));
+    }
+
+    #[test]
+    fn one_active_or_unknown_record_or_no_access_means_no_finding() {
+        let mut off = linked("r1", "a@example.com", "a1");
+        off.active = Some(false);
+        let mut mut_off2 = linked("r3", "b@example.com", "a2");
+        mut_off2.active = Some(false);
+        let mut unknown = linked("r4", "b@example.com", "a2");
+        unknown.active = None;
+        let mut off3 = linked("r5", "c@example.com", "a3");
+        off3.active = Some(false);
+        let mut suspended = account("a3", "c@example.com");
+        suspended.membership_status = "suspended".into();
+        let found = run(
+            Kind::IdpInactiveAccountActive,
+            &[off, linked("r2", "a@example.com", "a1"), mut_off2, unknown, off3],
+            &[account("a1", "a@example.com"), account("a2", "b@example.com"), suspended],
+        );
+        assert!(found.is_empty(), "{found:?}");
+    }
+}

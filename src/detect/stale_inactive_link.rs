@@ -1,0 +1,69 @@
+//! `stale_inactive_link`: an inactive SCIM record still linked to an account for longer than
+//! `stale_after_days`: the link blocks reactivating the account in admin hub.
+
+use chrono::{DateTime, Utc};
+
+use super::{Finding, Index, Input, Kind, RecordRef, who};
+
+pub fn detect(index: &Index<'_>, input: &Input<'_>, stale_after_days: i64) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for r in index.records.iter().filter(|r| r.active == Some(false)) {
+        let Some(account_id) = r.account_id.as_deref() else { continue };
+        let key = RecordRef::of(r);
+        let since = input.inactive_since.get(&key).copied().or_else(|| {
+            r.last_modified
+                .as_deref()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc))
+        });
+        let Some(since) = since else { continue };
+        let days = (input.now - since).num_days();
+        if days <= stale_after_days {
+            continue;
+        }
+        let summary = format!(
+            "The record for {} has been inactive for {days} days but is still linked to account {account_id}, which blocks reactivating it.",
+            who(r)
+        );
+        let accounts = index.linked_account(r).map(|a| a.account_id.as_str());
+        out.push(Finding::new(Kind::StaleInactiveLink, [r], accounts, summary));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::super::test_support::*;
+    use super::*;
+
+    fn inactive(id: &str, days_ago: i64) -> crate::model::ScimRecord {
+        let mut r = linked(id, &format!("{id}@example.com"), &format!("a-{id}"));
+        r.active = Some(false);
+        r.last_modified = Some((now() - chrono::Duration::days(days_ago)).to_rfc3339());
+        r
+    }
+
+    #[test]
+    fn older_than_the_threshold_from_last_modified() {
+        let records = [inactive("r7", 45), inactive("r1", 10), inactive("r9", 1)];
+        let accounts: Vec<_> = records.iter().map(|r| account(r.account_id.as_deref().unwrap(), "x@example.com")).collect();
+        let found = run(Kind::StaleInactiveLink, &records, &accounts);
+        assert_eq!(found.len(), 1);
+        assert_eq!(ids(&found[0]), (vec!["r7"], vec!["a-r7"]));
+    }
+
+    #[test]
+    fn history_wins_over_last_modified() {
+        // lastModified says 45 days, but scimdrift saw it go inactive 5 days ago.
+        let r = inactive("r7", 45);
+        let mut since = HashMap::new();
+        since.insert(RecordRef::of(&r), now() - chrono::Duration::days(5));
+        let found = run_with(Kind::StaleInactiveLink, std::slice::from_ref(&r), &[], &[account("a-r7", "x@example.com")], &since);
+        assert!(found.is_empty());
+        since.insert(RecordRef::of(&r), now() - chrono::Duration::days(31));
+        let found = run_with(Kind::StaleInactiveLink, &[r], &[], &[account("a-r7", "x@example.com")], &since);
+        assert_eq!(found.len(), 1);
+    }
+}

@@ -1,0 +1,44 @@
+//! `unmanaged_account`: a managed account with access that no SCIM record links to.
+
+use super::{Finding, Index, Kind};
+
+pub fn detect(index: &Index<'_>) -> Vec<Finding> {
+    index
+        .accounts
+        .iter()
+        .filter(|a| {
+            a.claim_status.as_deref() == Some("managed")
+                && a.has_access()
+                && !index.records_by_account.contains_key(a.account_id.as_str())
+        })
+        .map(|a| {
+            let summary = format!(
+                "Account {} ({}) has access but no identity provider manages it.",
+                a.account_id,
+                a.email.as_deref().unwrap_or("email hidden")
+            );
+            Finding::new(Kind::UnmanagedAccount, [], [a.account_id.as_str()], summary)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use super::*;
+
+    #[test]
+    fn managed_unlinked_account_with_access() {
+        let mut unmanaged_claim = account("a2", "x@gmail.example");
+        unmanaged_claim.claim_status = Some("unmanaged".into());
+        let mut deactivated = account("a3", "y@example.com");
+        deactivated.account_status = "inactive".into();
+        let found = run(
+            Kind::UnmanagedAccount,
+            &[linked("r1", "a@example.com", "a1")],
+            &[account("a1", "a@example.com"), unmanaged_claim, deactivated, account("a5", "cy@example.org")],
+        );
+        assert_eq!(found.len(), 1);
+        assert_eq!(ids(&found[0]), (vec![], vec!["a5"]));
+    }
+}

@@ -1,0 +1,15 @@
+//! scimdrift: detects drift between an identity provider's SCIM directories and an Atlassian Cloud
+//! organization's accounts. See ARCHITECTURE.md for the code map.
+
+pub mod atlassian;
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod cycle;
+pub mod demo;
+pub mod model;
+pub mod output;
+pub mod pull;
+pub mod secret;
+pub mod sim;
+pub mod store;

@@ -1,0 +1,249 @@
+//! Fault knobs: rules that make chosen requests fail or misbehave, changeable at run time through
+//! [`SimHandle::set_faults`](super::SimHandle::set_faults).
+
+use std::time::Duration;
+
+use axum::http::Method;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// The API families of `shared/atlassian-api.md`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Api {
+    /// `/scim/directory/{dir}/…` (directory key).
+    Scim,
+    /// `/admin/v2/orgs/{org}/…`: accounts, directories, suspend/restore.
+    Accounts,
+    /// `/admin/user-provisioning/v1/org/{org}/…`.
+    Provisioning,
+    /// `/users/{accountId}/manage/…`.
+    UserManagement,
+}
+
+impl Api {
+    /// All APIs, in counter order.
+    pub const ALL: [Api; 4] = [Api::Scim, Api::Accounts, Api::Provisioning, Api::UserManagement];
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Whether this is an admin API (rate-limit headers on every answer).
+    pub fn is_admin(self) -> bool {
+        self != Api::Scim
+    }
+}
+
+/// Which headers a `429` carries (besides its body).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetryAfterStyle {
+    /// `Retry-After: <integer seconds>` (`SimOptions::retry_after_seconds`) and `X-RateLimit-*`.
+    Seconds,
+    /// `Retry-After: <HTTP date>` (whole seconds, so it may already be past) and `X-RateLimit-*`.
+    HttpDate,
+    /// Only `X-RateLimit-*`, the reset an ISO-8601 time `rate_limit_wait` ahead (milliseconds).
+    ResetOnly,
+    /// No rate-limit headers at all: the client must back off on its own.
+    None,
+}
+
+/// What a matching rule does to a request.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FaultKind {
+    /// Answer this status (API-specific error shape) without executing the request.
+    Status(u16),
+    /// Execute the request (mutations take effect), then answer this status anyway.
+    StatusAfterApply(u16),
+    /// Answer `429` without executing the request.
+    RateLimit(RetryAfterStyle),
+    /// Serve a body that is not valid JSON.
+    MalformedJson,
+    /// Serve the body cut in the middle (with a matching `Content-Length`).
+    TruncatedBody,
+    /// Serve the page without its `Resources` / `data` member.
+    MissingResources,
+    /// Report `totalResults` off by this much.
+    TotalResultsDrift(i64),
+    /// Delay the answer by this much, then serve it normally.
+    Delay(Duration),
+}
+
+/// A fault applied to the requests it matches. Filters left `None` match everything.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaultRule {
+    pub api: Option<Api>,
+    /// A directory id that must appear in the path (SCIM, suspend/restore, unlink).
+    pub directory: Option<String>,
+    pub method: Option<Method>,
+    /// A substring the path must contain, e.g. `"/Groups"` or `"/users/search"`.
+    pub path_contains: Option<String>,
+    pub kind: FaultKind,
+    /// Let this many matching requests pass before firing.
+    pub skip: u32,
+    /// Fire this many times (`None`: forever).
+    pub times: Option<u32>,
+}
+
+impl FaultRule {
+    /// A rule firing `kind` on every request, forever; narrow it with the builder methods.
+    pub fn new(kind: FaultKind) -> Self {
+        Self { api: None, directory: None, method: None, path_contains: None, kind, skip: 0, times: None }
+    }
+
+    /// Only requests to `api`.
+    pub fn on(self, api: Api) -> Self {
+        Self { api: Some(api), ..self }
+    }
+
+    /// Only requests about directory `id`.
+    pub fn in_directory(self, id: impl Into<String>) -> Self {
+        Self { directory: Some(id.into()), ..self }
+    }
+
+    /// Only requests with this method.
+    pub fn method(self, method: Method) -> Self {
+        Self { method: Some(method), ..self }
+    }
+
+    /// Only requests whose path contains `fragment`.
+    pub fn path_contains(self, fragment: impl Into<String>) -> Self {
+        Self { path_contains: Some(fragment.into()), ..self }
+    }
+
+    /// Let `n` matching requests pass first.
+    pub fn skip(self, n: u32) -> Self {
+        Self { skip: n, ..self }
+    }
+
+    /// Fire at most `n` times.
+    pub fn times(self, n: u32) -> Self {
+        Self { times: Some(n), ..self }
+    }
+
+    /// Fire exactly once (on the first match after `skip`).
+    pub fn once(self) -> Self {
+        self.times(1)
+    }
+
+    fn matches(&self, req: &RequestFacts<'_>) -> bool {
+        self.api.is_none_or(|api| api == req.api)
+            && self.directory.as_deref().is_none_or(|d| req.directory == Some(d))
+            && self.method.as_ref().is_none_or(|m| m == req.method)
+            && self.path_contains.as_deref().is_none_or(|f| req.path.contains(f))
+    }
+}
+
+/// All fault knobs. The default injects nothing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Faults {
+    /// Every due rule fires; a status / rate-limit answer wins over body faults.
+    pub rules: Vec<FaultRule>,
+    /// Every Nth authenticated request (any API) answers `429` with this style.
+    pub rate_limit_every: Option<(u32, RetryAfterStyle)>,
+    /// Probability of a random `500/502/503/504` per authenticated request (seeded RNG).
+    pub error_5xx_rate: f64,
+    /// Added to every request.
+    pub latency: Duration,
+    /// Seeds the RNG behind `error_5xx_rate`.
+    pub seed: u64,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Self { rules: Vec::new(), rate_limit_every: None, error_5xx_rate: 0.0, latency: Duration::ZERO, seed: 1 }
+    }
+}
+
+impl Faults {
+    /// Faults consisting of these rules only.
+    pub fn rules(rules: impl IntoIterator<Item = FaultRule>) -> Self {
+        Self { rules: rules.into_iter().collect(), ..Self::default() }
+    }
+}
+
+/// What the gate knows about a request when deciding faults.
+pub(crate) struct RequestFacts<'a> {
+    pub api: Api,
+    pub directory: Option<&'a str>,
+    pub method: &'a Method,
+    pub path: &'a str,
+}
+
+/// An answer that replaces executing the request.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Preempt {
+    Status(u16),
+    RateLimit(RetryAfterStyle),
+}
+
+/// Everything that happens to one request.
+#[derive(Debug, Default)]
+pub(crate) struct Decision {
+    pub delay: Duration,
+    pub preempt: Option<Preempt>,
+    /// Applied in order to the executed request's answer.
+    pub after: Vec<FaultKind>,
+}
+
+/// The run-time side of [`Faults`]: per-rule counters and the RNG.
+pub(crate) struct FaultEngine {
+    faults: Faults,
+    seen: Vec<u32>,
+    fired: Vec<u32>,
+    requests: u64,
+    rng: StdRng,
+}
+
+impl FaultEngine {
+    pub(crate) fn new(faults: Faults) -> Self {
+        let n = faults.rules.len();
+        let rng = StdRng::seed_from_u64(faults.seed);
+        Self { faults, seen: vec![0; n], fired: vec![0; n], requests: 0, rng }
+    }
+
+    pub(crate) fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// Decides the faults for one authenticated request, advancing the counters.
+    pub(crate) fn decide(&mut self, req: &RequestFacts<'_>) -> Decision {
+        self.requests += 1;
+        let mut decision = Decision { delay: self.faults.latency, ..Decision::default() };
+        for (i, rule) in self.faults.rules.iter().enumerate() {
+            if !rule.matches(req) {
+                continue;
+            }
+            self.seen[i] += 1;
+            let due = self.seen[i] > rule.skip && rule.times.is_none_or(|t| self.fired[i] < t);
+            if !due {
+                continue;
+            }
+            self.fired[i] += 1;
+            match &rule.kind {
+                FaultKind::Status(code) => {
+                    decision.preempt.get_or_insert(Preempt::Status(*code));
+                }
+                FaultKind::RateLimit(style) => {
+                    decision.preempt.get_or_insert(Preempt::RateLimit(*style));
+                }
+                FaultKind::Delay(d) => decision.delay += *d,
+                other => decision.after.push(other.clone()),
+            }
+        }
+        if decision.preempt.is_none() {
+            if let Some((n, style)) = self.faults.rate_limit_every {
+                if n > 0 && self.requests % u64::from(n) == 0 {
+                    decision.preempt = Some(Preempt::RateLimit(style));
+                }
+            }
+        }
+        if decision.preempt.is_none()
+            && self.faults.error_5xx_rate > 0.0
+            && self.rng.random_bool(self.faults.error_5xx_rate.clamp(0.0, 1.0))
+        {
+            let code = [500, 502, 503, 504][self.rng.random_range(0..4)];
+            decision.preempt = Some(Preempt::Status(code));
+        }
+        decision
+    }
+}

@@ -1,0 +1,245 @@
+//! A faithful local fake of the Atlassian Cloud APIs (see `shared/atlassian-api.md`): SCIM
+//! directories, org accounts, user provisioning and user management, with real effects on an
+//! in-memory [`World`], fault knobs ([`Faults`]) and a request log for tests.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use scimdrift::sim::{self, SimOptions, World};
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let sim = sim::start(listener, World::scenarios(chrono::Utc::now()), SimOptions::default()).await?;
+//! println!("{}", sim.config_snippet());
+//! sim.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod faults;
+mod gate;
+mod options;
+mod orgs;
+mod provisioning;
+mod respond;
+mod scenarios;
+mod scim;
+mod state;
+mod user_mgmt;
+mod world;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::Uri;
+use axum::response::Response;
+use axum::routing::{delete, get, patch, post, put};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use faults::{Api, FaultKind, FaultRule, Faults, RetryAfterStyle};
+pub use options::{LoggedRequest, SimOptions};
+pub use respond::SuccessStyle;
+pub use scenarios::GONE_ACCOUNT_ID;
+pub use world::{
+    GROUP_MEMBER_LIMIT, SimAccount, SimDirectory, SimEmail, SimGroup, SimGroupRef, SimMember, SimName, SimUser,
+    World, normalize_email,
+};
+
+use respond::error_for;
+use state::SimState;
+
+/// The env var holding the org API key in [`SimHandle::config_snippet`].
+pub const ORG_KEY_ENV: &str = "SCIMDRIFT_ORG_API_KEY";
+
+/// A running simulator. Clones share the same server.
+#[derive(Clone)]
+pub struct SimHandle {
+    state: Arc<SimState>,
+    addr: SocketAddr,
+    server: Arc<Mutex<Option<Server>>>,
+}
+
+struct Server {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+/// Serves the simulator on `listener` in a spawned task.
+pub async fn start(listener: TcpListener, world: World, options: SimOptions) -> std::io::Result<SimHandle> {
+    let addr = listener.local_addr()?;
+    let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
+    let base_url = match addr {
+        SocketAddr::V6(_) if !addr.ip().is_unspecified() => format!("http://[{host}]:{}", addr.port()),
+        _ => format!("http://{host}:{}", addr.port()),
+    };
+    let state = Arc::new(SimState::new(world, options, base_url));
+    let app = router(state.clone());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+            let _ = stopped.await;
+        });
+        if let Err(error) = serve.await {
+            tracing::warn!(%error, "simulator server stopped");
+        }
+    });
+    Ok(SimHandle { state, addr, server: Arc::new(Mutex::new(Some(Server { stop, task }))) })
+}
+
+fn router(state: Arc<SimState>) -> Router {
+    const ORG: &str = "/admin/v2/orgs/{org}";
+    const PROV: &str = "/admin/user-provisioning/v1/org/{org}";
+    Router::new()
+        .route("/scim/directory/{dir}/Users", get(scim::list_users))
+        .route("/scim/directory/{dir}/Users/{id}", get(scim::get_user).delete(scim::delete_user))
+        .route("/scim/directory/{dir}/Groups", get(scim::list_groups))
+        .route(&format!("{ORG}/directories"), get(orgs::list_directories))
+        .route(&format!("{ORG}/directories/-/users"), get(orgs::list_users))
+        .route(&format!("{ORG}/directories/-/users/search"), post(orgs::search_users))
+        .route(&format!("{ORG}/directories/{{dir}}/users/{{account}}/suspend"), post(orgs::suspend))
+        .route(&format!("{ORG}/directories/{{dir}}/users/{{account}}/restore"), post(orgs::restore))
+        .route(&format!("{PROV}/user/{{account}}/get-scim-links"), get(provisioning::scim_links))
+        .route(&format!("{PROV}/get-scim-links-for-email"), post(provisioning::scim_links_for_email))
+        .route(
+            &format!("{PROV}/scimDirectoryId/{{dir}}/scimUserId/{{scim}}/unlink"),
+            patch(provisioning::unlink),
+        )
+        .route(&format!("{PROV}/user/{{account}}/onlyDeleteUserInDB"), delete(provisioning::only_delete_in_db))
+        .route("/users/{account}/manage/email", put(user_mgmt::set_email))
+        .route("/users/{account}/manage/lifecycle/disable", post(user_mgmt::disable))
+        .route("/users/{account}/manage/lifecycle/enable", post(user_mgmt::enable))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), gate::gate))
+        .with_state(state)
+}
+
+async fn not_found(uri: Uri) -> Response {
+    error_for(gate::Route::classify(uri.path()).map(|r| r.api), 404, "no such endpoint")
+}
+
+async fn method_not_allowed(uri: Uri) -> Response {
+    error_for(gate::Route::classify(uri.path()).map(|r| r.api), 405, "method not allowed")
+}
+
+impl SimHandle {
+    /// The address the simulator listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        self.state.base_url.clone()
+    }
+
+    /// A snapshot of the current state.
+    pub fn world(&self) -> World {
+        self.state.world().clone()
+    }
+
+    /// Mutates the state in place (e.g. between two pulls).
+    pub fn update_world(&self, f: impl FnOnce(&mut World)) {
+        f(&mut self.state.world_mut());
+    }
+
+    /// Replaces the fault knobs and restarts their counters.
+    pub fn set_faults(&self, faults: Faults) {
+        self.state.update_options(|o| o.faults = faults);
+    }
+
+    /// Changes the options; fault counters restart only if the faults changed.
+    pub fn set_options(&self, f: impl FnOnce(&mut SimOptions)) {
+        self.state.update_options(f);
+    }
+
+    /// The current options.
+    pub fn options(&self) -> SimOptions {
+        self.state.options().clone()
+    }
+
+    /// Requests received for `api` so far (including rejected ones).
+    pub fn request_count(&self, api: Api) -> u64 {
+        self.state.request_count(api)
+    }
+
+    /// Every request answered so far, oldest first.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.state.requests()
+    }
+
+    /// The `[atlassian]` TOML section pointing scimdrift at this simulator.
+    pub fn config_toml(&self) -> String {
+        let world = self.state.world();
+        let mut toml = format!(
+            "[atlassian]\nbase_url = {}\norg_id = {}\norg_api_key_env = {}\naccounts_endpoint = \"search\"\n",
+            toml_string(&self.state.base_url),
+            toml_string(&world.org_id),
+            toml_string(ORG_KEY_ENV),
+        );
+        for d in &world.directories {
+            toml.push_str(&format!(
+                "\n[[atlassian.directories]]\nid = {}\nname = {}\ntoken_env = {}\n",
+                toml_string(&d.id),
+                toml_string(&d.name),
+                toml_string(&directory_env(&d.name)),
+            ));
+        }
+        toml
+    }
+
+    /// `export VAR='value'` lines for the (fake) keys named in [`config_toml`](Self::config_toml).
+    pub fn env_exports(&self) -> String {
+        let world = self.state.world();
+        let mut lines = format!("export {ORG_KEY_ENV}={}\n", shell_quote(&world.org_api_key));
+        for d in &world.directories {
+            lines.push_str(&format!("export {}={}\n", directory_env(&d.name), shell_quote(&d.token)));
+        }
+        lines
+    }
+
+    /// [`config_toml`](Self::config_toml), then the [`env_exports`](Self::env_exports) lines.
+    pub fn config_snippet(&self) -> String {
+        format!("{}\n# Simulator keys (fake):\n{}", self.config_toml(), self.env_exports())
+    }
+
+    /// Stops serving: in-flight requests finish (up to 5 s), then the server task ends.
+    pub async fn shutdown(self) {
+        let server = self.server.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(Server { stop, mut task }) = server {
+            let _ = stop.send(());
+            if tokio::time::timeout(Duration::from_secs(5), &mut task).await.is_err() {
+                task.abort();
+            }
+        }
+    }
+}
+
+/// `SCIMDRIFT_DIR_<NAME>`: the name upper-cased, other characters than `A-Z0-9` as `_`.
+pub fn directory_env(name: &str) -> String {
+    let suffix: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
+    format!("SCIMDRIFT_DIR_{suffix}")
+}
+
+fn toml_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}

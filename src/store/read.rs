@@ -1,0 +1,231 @@
+//! Reading the store: the snapshot list and the state as of any complete snapshot (one query per table).
+
+use rusqlite::{OptionalExtension, Row, params};
+use serde::Serialize;
+
+use super::{Store, StoreError};
+use crate::model::{Account, ScimGroup, ScimRecord};
+
+/// One snapshot row with its sources.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SnapshotInfo {
+    pub snapshot_id: i64,
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration_seconds: f64,
+    pub complete: bool,
+    pub scim_records: i64,
+    pub accounts: i64,
+    pub retries: i64,
+    pub versions_added: i64,
+    pub versions_closed: i64,
+    pub sources: Vec<SourceInfo>,
+}
+
+/// How one source fared in a snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SourceInfo {
+    pub source: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub directory_id: Option<String>,
+    pub records: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<i64>,
+    pub complete: bool,
+    pub error: Option<String>,
+}
+
+/// The population as of one complete snapshot.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct State {
+    pub records: Vec<ScimRecord>,
+    pub groups: Vec<ScimGroup>,
+    pub accounts: Vec<Account>,
+}
+
+const SNAPSHOT_COLUMNS: &str = "id, started_at, finished_at, duration_seconds, complete, scim_records, accounts, \
+     retries, versions_added, versions_closed";
+
+fn snapshot_row(r: &Row) -> rusqlite::Result<SnapshotInfo> {
+    Ok(SnapshotInfo {
+        snapshot_id: r.get(0)?,
+        started_at: r.get(1)?,
+        finished_at: r.get(2)?,
+        duration_seconds: r.get(3)?,
+        complete: r.get(4)?,
+        scim_records: r.get(5)?,
+        accounts: r.get(6)?,
+        retries: r.get(7)?,
+        versions_added: r.get(8)?,
+        versions_closed: r.get(9)?,
+        sources: Vec::new(),
+    })
+}
+
+/// Rows valid in snapshot ?1.
+const AS_OF: &str = "valid_from <= ?1 AND (valid_to IS NULL OR valid_to > ?1)";
+
+impl Store {
+    /// The most recent snapshots, newest first.
+    pub fn snapshots(&self, limit: usize) -> Result<Vec<SnapshotInfo>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("SELECT {SNAPSHOT_COLUMNS} FROM snapshots ORDER BY id DESC LIMIT ?1"))
+            .map_err(self.err("cannot list snapshots"))?;
+        let mut list: Vec<SnapshotInfo> = stmt
+            .query_map([limit as i64], snapshot_row)
+            .and_then(|rows| rows.collect())
+            .map_err(self.err("cannot list snapshots"))?;
+        for s in &mut list {
+            s.sources = self.sources(s.snapshot_id)?;
+        }
+        Ok(list)
+    }
+
+    /// One snapshot by id.
+    pub fn snapshot(&self, id: i64) -> Result<Option<SnapshotInfo>, StoreError> {
+        self.one_snapshot(&format!("SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE id = ?1"), [id])
+    }
+
+    /// The latest complete snapshot: the current state. Incomplete snapshots never are.
+    pub fn latest_complete(&self) -> Result<Option<SnapshotInfo>, StoreError> {
+        self.one_snapshot(
+            &format!("SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE complete = 1 ORDER BY id DESC LIMIT 1"),
+            [],
+        )
+    }
+
+    fn one_snapshot(&self, sql: &str, args: impl rusqlite::Params) -> Result<Option<SnapshotInfo>, StoreError> {
+        let found = self
+            .conn
+            .query_row(sql, args, snapshot_row)
+            .optional()
+            .map_err(self.err("cannot read snapshot"))?;
+        match found {
+            Some(mut s) => {
+                s.sources = self.sources(s.snapshot_id)?;
+                Ok(Some(s))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn sources(&self, snapshot_id: i64) -> Result<Vec<SourceInfo>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT source, directory_id, records, groups, complete, error FROM snapshot_sources
+                 WHERE snapshot_id = ?1 ORDER BY source = 'accounts', source",
+            )
+            .map_err(self.err("cannot read sources"))?;
+        stmt.query_map([snapshot_id], |r| {
+            Ok(SourceInfo {
+                source: r.get(0)?,
+                directory_id: r.get(1)?,
+                records: r.get(2)?,
+                groups: r.get(3)?,
+                complete: r.get(4)?,
+                error: r.get(5)?,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(self.err("cannot read sources"))
+    }
+
+    /// The records, groups and accounts as of complete snapshot `snapshot_id`.
+    pub fn state_at(&self, snapshot_id: i64) -> Result<State, StoreError> {
+        let conn = &self.conn;
+        let records = conn
+            .prepare_cached(&format!(
+                "SELECT directory_id, scim_id, external_id, user_name, email, display_name, active, account_id,
+                        groups_json, created, last_modified, raw
+                 FROM scim_user_versions WHERE {AS_OF} ORDER BY directory_id, scim_id"
+            ))
+            .and_then(|mut s| {
+                s.query_map(params![snapshot_id], |r| {
+                    Ok(ScimRecord {
+                        directory_id: r.get(0)?,
+                        scim_id: r.get(1)?,
+                        external_id: r.get(2)?,
+                        user_name: r.get(3)?,
+                        email: r.get(4)?,
+                        display_name: r.get(5)?,
+                        active: r.get(6)?,
+                        account_id: r.get(7)?,
+                        groups: json_list(&r.get::<_, String>(8)?),
+                        created: r.get(9)?,
+                        last_modified: r.get(10)?,
+                        raw: r.get(11)?,
+                    })
+                })?
+                .collect()
+            })
+            .map_err(self.err("cannot read SCIM records"))?;
+        let groups = conn
+            .prepare_cached(&format!(
+                "SELECT directory_id, group_id, display_name, external_id, members_json, raw
+                 FROM scim_group_versions WHERE {AS_OF} ORDER BY directory_id, group_id"
+            ))
+            .and_then(|mut s| {
+                s.query_map(params![snapshot_id], |r| {
+                    Ok(ScimGroup {
+                        directory_id: r.get(0)?,
+                        group_id: r.get(1)?,
+                        display_name: r.get(2)?,
+                        external_id: r.get(3)?,
+                        members: json_list(&r.get::<_, String>(4)?),
+                        raw: r.get(5)?,
+                    })
+                })?
+                .collect()
+            })
+            .map_err(self.err("cannot read SCIM groups"))?;
+        let accounts = conn
+            .prepare_cached(&format!(
+                "SELECT account_id, account_type, account_status, membership_status, status, claim_status,
+                        management_source, email, name, added_to_org, deactivated_on, raw
+                 FROM account_versions WHERE {AS_OF} ORDER BY account_id"
+            ))
+            .and_then(|mut s| {
+                s.query_map(params![snapshot_id], |r| {
+                    Ok(Account {
+                        account_id: r.get(0)?,
+                        account_type: r.get(1)?,
+                        account_status: r.get(2)?,
+                        membership_status: r.get(3)?,
+                        status: r.get(4)?,
+                        claim_status: r.get(5)?,
+                        management_source: r.get(6)?,
+                        email: r.get(7)?,
+                        name: r.get(8)?,
+                        added_to_org: r.get(9)?,
+                        deactivated_on: r.get(10)?,
+                        raw: r.get(11)?,
+                    })
+                })?
+                .collect()
+            })
+            .map_err(self.err("cannot read accounts"))?;
+        Ok(State {
+            records,
+            groups,
+            accounts,
+        })
+    }
+
+    /// Version rows per table (users, groups, accounts): how much history is kept.
+    pub fn version_counts(&self) -> Result<(i64, i64, i64), StoreError> {
+        self.conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM scim_user_versions), (SELECT count(*) FROM scim_group_versions),
+                        (SELECT count(*) FROM account_versions)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .map_err(self.err("cannot count versions"))
+    }
+}
+
+fn json_list(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_default()
+}

@@ -1,0 +1,104 @@
+//! Schema and migrations, versioned by `PRAGMA user_version`; `application_id` marks our files.
+
+use rusqlite::Connection;
+
+/// `PRAGMA application_id` of a scimdrift database ("SCDR").
+pub const APPLICATION_ID: i32 = 0x5343_4452;
+
+/// Migrations in order; the schema version is the number applied.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE snapshots (
+    id               INTEGER PRIMARY KEY,
+    started_at       TEXT    NOT NULL,
+    finished_at      TEXT    NOT NULL,
+    duration_seconds REAL    NOT NULL,
+    complete         INTEGER NOT NULL,
+    scim_records     INTEGER NOT NULL,
+    accounts         INTEGER NOT NULL,
+    retries          INTEGER NOT NULL,
+    versions_added   INTEGER NOT NULL DEFAULT 0,
+    versions_closed  INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE snapshot_sources (
+    snapshot_id  INTEGER NOT NULL REFERENCES snapshots(id),
+    source       TEXT    NOT NULL,
+    directory_id TEXT,
+    records      INTEGER NOT NULL,
+    groups       INTEGER,
+    complete     INTEGER NOT NULL,
+    error        TEXT,
+    PRIMARY KEY (snapshot_id, source)
+) WITHOUT ROWID;
+
+-- One row per version of a record: valid in snapshots [valid_from, valid_to), valid_to NULL = current.
+CREATE TABLE scim_user_versions (
+    id            INTEGER PRIMARY KEY,
+    directory_id  TEXT    NOT NULL,
+    scim_id       TEXT    NOT NULL,
+    valid_from    INTEGER NOT NULL REFERENCES snapshots(id),
+    valid_to      INTEGER REFERENCES snapshots(id),
+    hash          BLOB    NOT NULL,
+    external_id   TEXT,
+    user_name     TEXT    NOT NULL,
+    email         TEXT,
+    display_name  TEXT,
+    active        INTEGER,
+    account_id    TEXT,
+    groups_json   TEXT    NOT NULL,
+    created       TEXT,
+    last_modified TEXT,
+    raw           TEXT    NOT NULL
+);
+CREATE UNIQUE INDEX scim_user_current ON scim_user_versions (directory_id, scim_id) WHERE valid_to IS NULL;
+CREATE INDEX scim_user_history ON scim_user_versions (directory_id, scim_id, valid_from);
+
+CREATE TABLE scim_group_versions (
+    id            INTEGER PRIMARY KEY,
+    directory_id  TEXT    NOT NULL,
+    group_id      TEXT    NOT NULL,
+    valid_from    INTEGER NOT NULL REFERENCES snapshots(id),
+    valid_to      INTEGER REFERENCES snapshots(id),
+    hash          BLOB    NOT NULL,
+    display_name  TEXT,
+    external_id   TEXT,
+    members_json  TEXT    NOT NULL,
+    raw           TEXT    NOT NULL
+);
+CREATE UNIQUE INDEX scim_group_current ON scim_group_versions (directory_id, group_id) WHERE valid_to IS NULL;
+
+CREATE TABLE account_versions (
+    id                INTEGER PRIMARY KEY,
+    account_id        TEXT    NOT NULL,
+    valid_from        INTEGER NOT NULL REFERENCES snapshots(id),
+    valid_to          INTEGER REFERENCES snapshots(id),
+    hash              BLOB    NOT NULL,
+    account_type      TEXT,
+    account_status    TEXT    NOT NULL,
+    membership_status TEXT    NOT NULL,
+    status            TEXT,
+    claim_status      TEXT,
+    management_source TEXT,
+    email             TEXT,
+    name              TEXT,
+    added_to_org      TEXT,
+    deactivated_on    TEXT,
+    raw               TEXT    NOT NULL
+);
+CREATE UNIQUE INDEX account_current ON account_versions (account_id) WHERE valid_to IS NULL;
+CREATE INDEX account_history ON account_versions (account_id, valid_from);
+"#];
+
+/// The schema version this build writes.
+pub const LATEST: i32 = MIGRATIONS.len() as i32;
+
+/// Applies the migrations past `from`, each in its own transaction.
+pub fn migrate(conn: &mut Connection, from: i32) -> rusqlite::Result<()> {
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(from.max(0) as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+        tx.pragma_update(None, "user_version", i as i32 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

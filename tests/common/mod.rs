@@ -1,0 +1,72 @@
+//! Shared test fixtures: a simulator on loopback and a scimdrift config pointing at it.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use chrono::Utc;
+use scimdrift::config::Settings;
+use scimdrift::cycle::{self, Outcome};
+use scimdrift::demo::write_sim_config;
+use scimdrift::sim::{self, SimHandle, SimOptions, World};
+use scimdrift::store::Store;
+use tempfile::TempDir;
+
+/// A running simulator plus a config and database in a temporary directory.
+pub struct Env {
+    pub sim: SimHandle,
+    pub dir: TempDir,
+    pub config: PathBuf,
+    pub settings: Settings,
+}
+
+impl Env {
+    /// The scenario world (plus `healthy` healthy users), default simulator options.
+    pub async fn scenarios(healthy: usize) -> Env {
+        Env::start(World::scenarios_with_healthy(healthy, 3, Utc::now()), SimOptions::default()).await
+    }
+
+    /// Any world and options.
+    pub async fn start(world: World, options: SimOptions) -> Env {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sim = sim::start(listener, world, options).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("scimdrift.db");
+        let config = write_sim_config(&sim.world(), &sim.base_url(), dir.path(), &db).unwrap();
+        let settings = Settings::load(Some(&config)).unwrap();
+        Env { sim, dir, config, settings }
+    }
+
+    /// Appends TOML to the config and reloads it.
+    pub fn extend_config(&mut self, toml: &str) {
+        let mut text = std::fs::read_to_string(&self.config).unwrap();
+        text.push_str(toml);
+        std::fs::write(&self.config, text).unwrap();
+        self.settings = Settings::load(Some(&self.config)).unwrap();
+    }
+
+    /// One pull and store.
+    pub async fn pull(&self) -> Outcome {
+        cycle::pull_and_store(&self.settings).await.unwrap()
+    }
+
+    pub fn store(&self) -> Store {
+        Store::open(&self.settings.store.path).unwrap()
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.settings.store.path.clone()
+    }
+
+    /// Runs the scimdrift binary with this config.
+    pub async fn cli(&self, args: &[&str]) -> Output {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_scimdrift"))
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env_remove("SCIMDRIFT_CONFIG")
+            .output()
+            .await
+            .unwrap()
+    }
+}
