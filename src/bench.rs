@@ -33,16 +33,29 @@ pub async fn run(users: usize, repeat: usize, json: bool) -> ExitCode {
             if json {
                 println!("{}", serde_json::to_string_pretty(&f).unwrap_or_default());
             } else {
-                println!("pull + store of {} SCIM records + {} accounts (simulator on loopback):", f.scim_records, f.accounts);
-                println!("  first pull        {:.2} s  ({:.0} records/s)", f.first_pull_seconds, f.records_per_second);
-                println!("  unchanged pull    {:.2} s  (average of {})", f.unchanged_pull_seconds_avg, f.unchanged_pulls);
+                println!(
+                    "pull + store of {} SCIM records + {} accounts (simulator on loopback):",
+                    f.scim_records, f.accounts
+                );
+                println!(
+                    "  first pull        {:.2} s  ({:.0} records/s)",
+                    f.first_pull_seconds, f.records_per_second
+                );
+                println!(
+                    "  unchanged pull    {:.2} s  (average of {})",
+                    f.unchanged_pull_seconds_avg, f.unchanged_pulls
+                );
                 println!("  peak RSS          {:.0} MB", f.peak_rss_mb);
-                println!("  DB after 1 pull   {:.1} MB", f.db_bytes_after_first_pull as f64 / 1e6);
+                println!(
+                    "  DB after 1 pull   {:.1} MB",
+                    f.db_bytes_after_first_pull as f64 / 1e6
+                );
                 println!(
                     "  DB after {} more   {:.1} MB  (+{} bytes, {:.4}% of one full pull)",
                     f.unchanged_pulls,
                     f.db_bytes_after_unchanged_pulls as f64 / 1e6,
-                    f.db_bytes_after_unchanged_pulls.saturating_sub(f.db_bytes_after_first_pull),
+                    f.db_bytes_after_unchanged_pulls
+                        .saturating_sub(f.db_bytes_after_first_pull),
                     f.growth_percent
                 );
             }
@@ -58,7 +71,13 @@ pub async fn run(users: usize, repeat: usize, json: bool) -> ExitCode {
 async fn measure(users: usize, repeat: usize) -> anyhow::Result<Figures> {
     let dir = tempfile::tempdir()?;
     let mut child = tokio::process::Command::new(std::env::current_exe()?)
-        .args(["sim", "--listen", "127.0.0.1:0", "--no-scenarios", "--users"])
+        .args([
+            "sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-scenarios",
+            "--users",
+        ])
         .arg(users.to_string())
         .arg("--write-config")
         .arg(dir.path())
@@ -66,7 +85,10 @@ async fn measure(users: usize, repeat: usize) -> anyhow::Result<Figures> {
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()?;
-    let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no simulator output"))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no simulator output"))?;
     let mut lines = BufReader::new(stdout).lines();
     while let Some(line) = lines.next_line().await? {
         if line.starts_with("config written") {
@@ -78,7 +100,11 @@ async fn measure(users: usize, repeat: usize) -> anyhow::Result<Figures> {
     let clock = Instant::now();
     let first = cycle::pull_and_store(&settings).await?;
     let first_pull_seconds = clock.elapsed().as_secs_f64();
-    anyhow::ensure!(first.recorded.complete, "the first pull was incomplete: {:?}", first.pull.sources);
+    anyhow::ensure!(
+        first.recorded.complete,
+        "the first pull was incomplete: {:?}",
+        first.pull.sources
+    );
     let scim_records = first.pull.records.len();
     let accounts = first.pull.accounts.len();
     drop(first);
@@ -87,7 +113,10 @@ async fn measure(users: usize, repeat: usize) -> anyhow::Result<Figures> {
     let clock = Instant::now();
     for _ in 0..repeat {
         let outcome = cycle::pull_and_store(&settings).await?;
-        anyhow::ensure!(outcome.recorded.versions_added == 0, "an unchanged pull added versions");
+        anyhow::ensure!(
+            outcome.recorded.versions_added == 0,
+            "an unchanged pull added versions"
+        );
     }
     let unchanged_pull_seconds_avg = clock.elapsed().as_secs_f64() / repeat.max(1) as f64;
     let db_bytes_after_unchanged_pulls = Store::open(&settings.store.path)?.compacted_size()?;

@@ -95,7 +95,10 @@ pub enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.command);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -108,6 +111,7 @@ pub fn main() -> ExitCode {
 fn init_logging(command: &Command) {
     let default = match command {
         Command::Sim { .. } => "info",
+        Command::Demo { .. } | Command::Bench { .. } => "error",
         _ => "warn",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -135,7 +139,11 @@ async fn run(cli: Cli) -> ExitCode {
             match cycle::pull_and_store(&settings).await {
                 Ok(outcome) => {
                     print!("{}", output::once(&outcome, format));
-                    if outcome.recorded.complete { ExitCode::SUCCESS } else { ExitCode::from(1) }
+                    if outcome.recorded.complete {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    }
                 }
                 Err(e) => fail(e),
             }
@@ -155,7 +163,10 @@ async fn run(cli: Cli) -> ExitCode {
         }
         Command::CheckConfig => match settings().and_then(|s| s.check_secrets().map(|()| s)) {
             Ok(s) => {
-                println!("# effective configuration of {} (secrets shown as ***)", s.source);
+                println!(
+                    "# effective configuration of {} (secrets shown as ***)",
+                    s.source
+                );
                 print!("{}", s.effective_toml());
                 ExitCode::SUCCESS
             }
@@ -169,6 +180,10 @@ async fn run(cli: Cli) -> ExitCode {
             no_scenarios,
             write_config,
         } => demo::serve_sim(&listen, users, seed, !no_scenarios, write_config).await,
-        Command::Bench { users, repeat, json } => bench::run(users, repeat, json).await,
+        Command::Bench {
+            users,
+            repeat,
+            json,
+        } => bench::run(users, repeat, json).await,
     }
 }

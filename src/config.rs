@@ -23,7 +23,11 @@ impl fmt::Display for ConfigError {
         if self.key.is_empty() {
             write!(f, "config error in {}: {}", self.file, self.message)
         } else {
-            write!(f, "config error in {}: `{}`: {}", self.file, self.key, self.message)
+            write!(
+                f,
+                "config error in {}: `{}`: {}",
+                self.file, self.key, self.message
+            )
         }
     }
 }
@@ -170,9 +174,7 @@ impl Settings {
                 .separator("__")
                 .try_parsing(true),
         );
-        let merged = builder
-            .build()
-            .map_err(|e| err("", e.to_string()))?;
+        let merged = builder.build().map_err(|e| err("", e.to_string()))?;
         let raw: Value = merged
             .clone()
             .try_deserialize()
@@ -185,7 +187,10 @@ impl Settings {
             )
         })?;
         if raw.get("atlassian").is_none() {
-            return Err(err("atlassian", "missing section: expected an [atlassian] table".into()));
+            return Err(err(
+                "atlassian",
+                "missing section: expected an [atlassian] table".into(),
+            ));
         }
         let mut settings: Settings = merged.try_deserialize().map_err(|e| {
             let message = e.to_string();
@@ -200,7 +205,10 @@ impl Settings {
         settings.source = source.clone();
         let known = serde_json::to_value(&settings).map_err(|e| err("", e.to_string()))?;
         if let Some(key) = first_unknown_key(&raw, &known, "") {
-            return Err(err(&key, "unknown key (check the spelling; see config/scimdrift.example.toml)".into()));
+            return Err(err(
+                &key,
+                "unknown key (check the spelling; see config/scimdrift.example.toml)".into(),
+            ));
         }
         settings.validate()?;
         Ok(settings)
@@ -218,7 +226,10 @@ impl Settings {
     fn validate(&mut self) -> Result<(), ConfigError> {
         let a = &self.atlassian;
         let url = reqwest::Url::parse(&a.base_url).map_err(|e| {
-            self.error("atlassian.base_url", format!("expected an http(s) URL: {e}"))
+            self.error(
+                "atlassian.base_url",
+                format!("expected an http(s) URL: {e}"),
+            )
         })?;
         let loopback = match url.host() {
             Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -243,7 +254,10 @@ impl Settings {
             }
         }
         if a.org_id.trim().is_empty() {
-            return Err(self.error("atlassian.org_id", "required: the organization id from admin hub"));
+            return Err(self.error(
+                "atlassian.org_id",
+                "required: the organization id from admin hub",
+            ));
         }
         if a.org_api_key_env.is_some() && a.org_api_key_file.is_some() {
             return Err(self.error(
@@ -279,30 +293,51 @@ impl Settings {
                 ));
             }
             if !ids.insert(d.id.clone()) {
-                return Err(self.error(key("id"), format!("directory id {:?} is listed twice", d.id)));
+                return Err(self.error(
+                    key("id"),
+                    format!("directory id {:?} is listed twice", d.id),
+                ));
             }
             if !names.insert(d.name.clone()) {
-                return Err(self.error(key("name"), format!("directory name {:?} is used twice", d.name)));
+                return Err(self.error(
+                    key("name"),
+                    format!("directory name {:?} is used twice", d.name),
+                ));
             }
             if d.token_env.is_some() && d.token_file.is_some() {
-                return Err(self.error(key("token_env"), "set either token_env or token_file, not both"));
+                return Err(self.error(
+                    key("token_env"),
+                    "set either token_env or token_file, not both",
+                ));
             }
         }
         let h = &a.http;
-        if !(h.timeout_seconds > 0.0) {
-            return Err(self.error("atlassian.http.timeout_seconds", "expected a positive number of seconds"));
+        if h.timeout_seconds.is_nan() || h.timeout_seconds <= 0.0 {
+            return Err(self.error(
+                "atlassian.http.timeout_seconds",
+                "expected a positive number of seconds",
+            ));
         }
         if h.concurrency == 0 {
             return Err(self.error("atlassian.http.concurrency", "expected at least 1"));
         }
         if h.scim_page_size == 0 || h.accounts_page_size == 0 {
-            return Err(self.error("atlassian.http.scim_page_size", "page sizes must be at least 1"));
+            return Err(self.error(
+                "atlassian.http.scim_page_size",
+                "page sizes must be at least 1",
+            ));
         }
         if h.retry_max_delay_seconds < 0.0 || h.retry_budget_seconds < 0.0 {
-            return Err(self.error("atlassian.http.retry_budget_seconds", "expected a non-negative number of seconds"));
+            return Err(self.error(
+                "atlassian.http.retry_budget_seconds",
+                "expected a non-negative number of seconds",
+            ));
         }
         if self.store.path.as_os_str().is_empty() {
-            return Err(self.error("store.path", "expected the path of the SQLite database file"));
+            return Err(self.error(
+                "store.path",
+                "expected the path of the SQLite database file",
+            ));
         }
         // Defaults for the secret references, so the effective config shows where keys come from.
         if self.atlassian.org_api_key_file.is_none() && self.atlassian.org_api_key_env.is_none() {
@@ -310,7 +345,10 @@ impl Settings {
         }
         for d in &mut self.atlassian.directories {
             if d.token_env.is_none() && d.token_file.is_none() {
-                d.token_env = Some(format!("SCIMDRIFT_DIR_{}", d.name.to_uppercase().replace('-', "_")));
+                d.token_env = Some(format!(
+                    "SCIMDRIFT_DIR_{}",
+                    d.name.to_uppercase().replace('-', "_")
+                ));
             }
         }
         Ok(())
@@ -330,8 +368,14 @@ impl Settings {
     pub fn directory_token(&self, index: usize) -> Result<Secret, ConfigError> {
         let d = &self.atlassian.directories[index];
         self.read_secret(
-            (&format!("atlassian.directories[{index}].token_env"), d.token_env.as_deref()),
-            (&format!("atlassian.directories[{index}].token_file"), d.token_file.as_deref()),
+            (
+                &format!("atlassian.directories[{index}].token_env"),
+                d.token_env.as_deref(),
+            ),
+            (
+                &format!("atlassian.directories[{index}].token_file"),
+                d.token_file.as_deref(),
+            ),
             &format!("the API key of SCIM directory {:?}", d.name),
         )
     }
@@ -344,19 +388,31 @@ impl Settings {
     ) -> Result<Secret, ConfigError> {
         let secret = if let Some(path) = file {
             let text = std::fs::read_to_string(path).map_err(|e| {
-                self.error(file_key, format!("cannot read {} ({what}): {e}", path.display()))
+                self.error(
+                    file_key,
+                    format!("cannot read {} ({what}): {e}", path.display()),
+                )
             })?;
             Secret::new(text)
         } else if let Some(var) = env {
             let value = std::env::var(var).map_err(|_| {
-                self.error(env_key, format!("environment variable {var} is not set (expected {what})"))
+                self.error(
+                    env_key,
+                    format!("environment variable {var} is not set (expected {what})"),
+                )
             })?;
             Secret::new(value)
         } else {
-            return Err(self.error(env_key, format!("expected {what} from an env var or a file")));
+            return Err(self.error(
+                env_key,
+                format!("expected {what} from an env var or a file"),
+            ));
         };
         if secret.expose().is_empty() {
-            return Err(self.error(if file.is_some() { file_key } else { env_key }, format!("{what} is empty")));
+            return Err(self.error(
+                if file.is_some() { file_key } else { env_key },
+                format!("{what} is empty"),
+            ));
         }
         Ok(secret)
     }
@@ -425,7 +481,11 @@ fn first_unknown_key(raw: &Value, known: &Value, path: &str) -> Option<String> {
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 fn strip_nulls(v: &mut Value) {

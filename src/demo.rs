@@ -15,17 +15,32 @@ use crate::{cycle, output};
 
 /// Writes `scimdrift.toml` plus one key file per secret into `dir`, for a simulator at `base_url`.
 /// Returns the config path.
-pub fn write_sim_config(world: &World, base_url: &str, dir: &Path, db: &Path) -> std::io::Result<PathBuf> {
+pub fn write_sim_config(
+    world: &World,
+    base_url: &str,
+    dir: &Path,
+    db: &Path,
+) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let org_key = dir.join("org-api-key");
     write_secret(&org_key, &world.org_api_key)?;
     let mut toml = String::new();
-    let _ = writeln!(toml, "# scimdrift pointed at a local simulator\n[atlassian]");
+    let _ = writeln!(
+        toml,
+        "# scimdrift pointed at a local simulator\n[atlassian]"
+    );
     let _ = writeln!(toml, "base_url = {:?}", base_url);
     let _ = writeln!(toml, "org_id = {:?}", world.org_id);
-    let _ = writeln!(toml, "org_api_key_file = {:?}", org_key.display().to_string());
+    let _ = writeln!(
+        toml,
+        "org_api_key_file = {:?}",
+        org_key.display().to_string()
+    );
     let _ = writeln!(toml, "accounts_endpoint = \"search\"\n");
-    let _ = writeln!(toml, "[atlassian.http]\nretry_base_delay_ms = 50\nmax_retries = 3\n");
+    let _ = writeln!(
+        toml,
+        "[atlassian.http]\nretry_base_delay_ms = 50\nmax_retries = 3\n"
+    );
     for d in &world.directories {
         let key = dir.join(format!("dir-{}.key", d.name));
         write_secret(&key, &d.token)?;
@@ -116,11 +131,17 @@ async fn demo(users: usize, keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let config = write_sim_config(&world, &handle.base_url(), &dir, &db)?;
     let settings = Settings::load(Some(&config))?;
 
-    println!("scimdrift demo: a simulated Atlassian org at {}", handle.base_url());
+    println!(
+        "scimdrift demo: a simulated Atlassian org at {}",
+        handle.base_url()
+    );
     for d in &world.directories {
         println!("  SCIM directory {:<6} {} records", d.name, d.users.len());
     }
-    println!("  org accounts          {} accounts\n", world.accounts.len());
+    println!(
+        "  org accounts          {} accounts\n",
+        world.accounts.len()
+    );
 
     println!("1. First pull: every directory and the accounts, stored as change history.");
     let first = cycle::pull_and_store(&settings).await?;
@@ -144,8 +165,12 @@ async fn demo(users: usize, keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let third = cycle::pull_and_store(&settings).await?;
     print!("{}", output::once(&third, Format::Text));
 
-    println!("\n4. The accounts API fails with 503 for the whole pull: the snapshot is incomplete.");
-    handle.set_faults(Faults::rules([FaultRule::new(FaultKind::Status(503)).on(Api::Accounts)]));
+    println!(
+        "\n4. The accounts API fails with 503 for the whole pull: the snapshot is incomplete."
+    );
+    handle.set_faults(Faults::rules([
+        FaultRule::new(FaultKind::Status(503)).on(Api::Accounts)
+    ]));
     let fourth = cycle::pull_and_store(&settings).await?;
     print!("{}", output::once(&fourth, Format::Text));
     let store = Store::open(&settings.store.path)?;
@@ -157,7 +182,9 @@ async fn demo(users: usize, keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     }
     println!("\nThe database: {}", db.display());
     if dir == temp.path() {
-        println!("(temporary: pass --keep DIR to keep it, then try `scimdrift --config DIR/scimdrift.toml snapshots`)");
+        println!(
+            "(temporary: pass --keep DIR to keep it, then try `scimdrift --config DIR/scimdrift.toml snapshots`)"
+        );
     }
     handle.shutdown().await;
     Ok(ExitCode::SUCCESS)
@@ -167,8 +194,16 @@ async fn demo(users: usize, keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
 fn describe_state(settings: &Settings, snapshot_id: i64) -> anyhow::Result<()> {
     let store = Store::open(&settings.store.path)?;
     let state = store.state_at(snapshot_id)?;
-    let unlinked = state.records.iter().filter(|r| r.account_id.is_none()).count();
-    let inactive = state.records.iter().filter(|r| r.active == Some(false)).count();
+    let unlinked = state
+        .records
+        .iter()
+        .filter(|r| r.account_id.is_none())
+        .count();
+    let inactive = state
+        .records
+        .iter()
+        .filter(|r| r.active == Some(false))
+        .count();
     let with_access = state.accounts.iter().filter(|a| a.has_access()).count();
     println!(
         "  stored state: {} SCIM records ({unlinked} unlinked, {inactive} inactive), {} groups, {} accounts ({with_access} with access)",

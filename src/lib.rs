@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod cycle;
 pub mod demo;
+pub mod detect;
 pub mod model;
 pub mod output;
 pub mod pull;

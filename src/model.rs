@@ -80,6 +80,9 @@ mod tests {
     fn emails_fold_case_and_space_only() {
         assert_eq!(normalize_email("  Ana@Example.COM\n"), "ana@example.com");
         assert_eq!(normalize_email("ÉLODIE@example.com"), "élodie@example.com");
-        assert_ne!(normalize_email("a.b+x@example.com"), normalize_email("ab@example.com"));
+        assert_ne!(
+            normalize_email("a.b+x@example.com"),
+            normalize_email("ab@example.com")
+        );
     }
 }

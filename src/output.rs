@@ -24,24 +24,35 @@ pub fn once(outcome: &Outcome, format: Format) -> String {
         return format!("{value:#}\n");
     }
     let mut out = String::new();
-    let state = if rec.complete { "complete" } else { "INCOMPLETE" };
+    let state = if rec.complete {
+        "complete"
+    } else {
+        "INCOMPLETE"
+    };
     let _ = writeln!(
         out,
-        "snapshot {}: {state} in {:.2} s ({} retries)",
+        "snapshot {}: {state} in {:.3} s ({} retries)",
         rec.snapshot_id, pull.duration_seconds, pull.retries
     );
     for s in &pull.sources {
-        let groups = s.groups.map(|g| format!(", {g} groups")).unwrap_or_default();
+        let groups = s
+            .groups
+            .map(|g| format!(", {g} groups"))
+            .unwrap_or_default();
         let status = match &s.error {
             None => "complete".to_string(),
             Some(e) => format!("INCOMPLETE: {e}"),
         };
-        let _ = writeln!(out, "  {:<20} {:>8} records{groups:<12}  {status}", s.source, s.records);
+        let _ = writeln!(
+            out,
+            "  {:<20} {:>8} records{groups:<12}  {status}",
+            s.source, s.records
+        );
     }
     if rec.complete {
         let _ = writeln!(
             out,
-            "  history: {} new versions, {} closed",
+            "  history: {} version rows added, {} closed",
             rec.versions_added, rec.versions_closed
         );
     } else {

@@ -85,7 +85,11 @@ pub async fn run(settings: &Settings, keys: &Keys) -> Result<Pull, ApiError> {
         };
         async move {
             let (users, groups) = tokio::join!(client.users(), client.groups());
-            let error = users.error.as_ref().or(groups.error.as_ref()).map(ToString::to_string);
+            let error = users
+                .error
+                .as_ref()
+                .or(groups.error.as_ref())
+                .map(ToString::to_string);
             let status = SourceStatus {
                 source: client.origin.clone(),
                 directory_id: Some(d.id.clone()),
@@ -104,8 +108,10 @@ pub async fn run(settings: &Settings, keys: &Keys) -> Result<Pull, ApiError> {
         endpoint: a.accounts_endpoint,
         page_size: a.http.accounts_page_size,
     };
-    let (directories, accounts) =
-        tokio::join!(futures::future::join_all(directory_pulls), accounts_client.accounts());
+    let (directories, accounts) = tokio::join!(
+        futures::future::join_all(directory_pulls),
+        accounts_client.accounts()
+    );
 
     let mut pull = Pull {
         started_at,
@@ -135,7 +141,9 @@ pub async fn run(settings: &Settings, keys: &Keys) -> Result<Pull, ApiError> {
     for s in &pull.sources {
         match &s.error {
             None => tracing::info!(source = %s.source, records = s.records, "source complete"),
-            Some(e) => tracing::warn!(source = %s.source, records = s.records, "source incomplete: {e}"),
+            Some(e) => {
+                tracing::warn!(source = %s.source, records = s.records, "source incomplete: {e}")
+            }
         }
     }
     Ok(pull)

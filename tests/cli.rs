@@ -9,7 +9,12 @@ use scimdrift::sim::{Api, FaultKind, FaultRule, Faults};
 async fn once_json_contract_and_exit_codes() {
     let env = Env::scenarios(10).await;
     let out = env.cli(&["once", "--format", "json"]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["snapshot_id"], 1);
     assert_eq!(v["complete"], true);
@@ -17,7 +22,10 @@ async fn once_json_contract_and_exit_codes() {
     let sources = v["sources"].as_array().unwrap();
     let world = env.sim.world();
     assert_eq!(sources.len(), world.directories.len() + 1);
-    let entra = sources.iter().find(|s| s["source"] == "scim:entra").unwrap();
+    let entra = sources
+        .iter()
+        .find(|s| s["source"] == "scim:entra")
+        .unwrap();
     assert_eq!(entra["directory_id"], world.directories[0].id.as_str());
     assert_eq!(entra["records"], world.directories[0].users.len());
     assert!(entra["groups"].is_u64());
@@ -28,12 +36,20 @@ async fn once_json_contract_and_exit_codes() {
     assert!(accounts.get("directory_id").is_none());
     assert!(accounts["error"].is_null());
 
-    env.sim.set_faults(Faults::rules([FaultRule::new(FaultKind::Status(503)).on(Api::Accounts)]));
+    env.sim.set_faults(Faults::rules([
+        FaultRule::new(FaultKind::Status(503)).on(Api::Accounts)
+    ]));
     let out = env.cli(&["once", "--format", "json"]).await;
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["complete"], false);
-    assert!(v["sources"].as_array().unwrap().iter().any(|s| s["error"].as_str().is_some_and(|e| e.contains("503"))));
+    assert!(
+        v["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["error"].as_str().is_some_and(|e| e.contains("503")))
+    );
 
     let out = env.cli(&["snapshots", "--format", "json"]).await;
     assert!(out.status.success());
@@ -50,9 +66,15 @@ async fn once_json_contract_and_exit_codes() {
 async fn nothing_secret_reaches_output_or_database() {
     let env = Env::scenarios(5).await;
     let world = env.sim.world();
-    env.sim.set_faults(Faults::rules([FaultRule::new(FaultKind::Status(500)).on(Api::Scim)]));
+    env.sim.set_faults(Faults::rules([
+        FaultRule::new(FaultKind::Status(500)).on(Api::Scim)
+    ]));
     let out = env.cli(&["once", "--format", "json"]).await;
-    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let db = std::fs::read(env.db_path()).unwrap();
     let wal = std::fs::read(env.db_path().with_extension("db-wal")).unwrap_or_default();
     let mut secrets = vec![world.org_api_key.clone()];
@@ -60,8 +82,14 @@ async fn nothing_secret_reaches_output_or_database() {
     for s in secrets {
         assert!(!all.contains(&s), "secret in output");
         let needle = s.as_bytes();
-        assert!(!db.windows(needle.len()).any(|w| w == needle), "secret in database");
-        assert!(!wal.windows(needle.len()).any(|w| w == needle), "secret in WAL");
+        assert!(
+            !db.windows(needle.len()).any(|w| w == needle),
+            "secret in database"
+        );
+        assert!(
+            !wal.windows(needle.len()).any(|w| w == needle),
+            "secret in WAL"
+        );
     }
 }
 
@@ -79,12 +107,25 @@ fn every_command_has_help() {
 
 #[test]
 fn demo_runs_end_to_end() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scimdrift")).arg("demo").output().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scimdrift"))
+        .arg("demo")
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("snapshot 1: complete"), "{stdout}");
-    assert!(stdout.contains("0 new versions"), "{stdout}");
-    assert!(stdout.contains("1 new versions, 1 closed"), "{stdout}");
+    assert!(
+        stdout.contains("0 version rows added, 0 closed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("1 version rows added, 1 closed"),
+        "{stdout}"
+    );
     assert!(stdout.contains("INCOMPLETE"), "{stdout}");
 }
 

@@ -32,7 +32,7 @@ fn write(dir: &Path, text: &str) -> PathBuf {
 fn load_err(text: &str) -> (String, scimdrift::config::ConfigError) {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), text);
-    let err = Settings::load(Some(&path)).err().expect("expected a config error");
+    let err = Settings::load(Some(&path)).expect_err("expected a config error");
     (path.display().to_string(), err)
 }
 
@@ -43,7 +43,11 @@ fn good_config_loads_with_defaults() {
     assert_eq!(s.atlassian.org_id, "org-1");
     assert_eq!(s.atlassian.directories[0].name, "entra");
     assert_eq!(s.atlassian.http.scim_page_size, 100);
-    assert_eq!(s.directory_token(0).unwrap().expose(), "dir-secret-value", "trailing newline trimmed");
+    assert_eq!(
+        s.directory_token(0).unwrap().expose(),
+        "dir-secret-value",
+        "trailing newline trimmed"
+    );
 }
 
 #[test]
@@ -55,7 +59,10 @@ fn missing_org_id_names_key_and_file() {
 
 #[test]
 fn wrong_type_names_the_key() {
-    let (_, err) = load_err(&format!("{GOOD}\n[atlassian.http]\nconcurrency = \"many\"\n").replace("[store]\npath = \"test.db\"\n", ""));
+    let (_, err) = load_err(
+        &format!("{GOOD}\n[atlassian.http]\nconcurrency = \"many\"\n")
+            .replace("[store]\npath = \"test.db\"\n", ""),
+    );
     assert!(err.to_string().contains("concurrency"), "{err}");
 }
 
@@ -68,10 +75,14 @@ fn unknown_key_is_named() {
 
 #[test]
 fn inline_secret_is_refused_without_echoing_it() {
-    let (_, err) = load_err(&GOOD.replace("org_id = ", "org_api_key = \"inline-secret-123\"\norg_id = "));
+    let (_, err) = load_err(&GOOD.replace(
+        "org_id = ",
+        "org_api_key = \"inline-secret-123\"\norg_id = ",
+    ));
     assert_eq!(err.key, "atlassian.org_api_key");
     assert!(!err.to_string().contains("inline-secret-123"));
-    let (_, err) = load_err(&GOOD.replace("name = \"entra\"", "name = \"entra\"\ntoken = \"t-456\""));
+    let (_, err) =
+        load_err(&GOOD.replace("name = \"entra\"", "name = \"entra\"\ntoken = \"t-456\""));
     assert_eq!(err.key, "atlassian.directories[0].token");
 }
 
@@ -96,7 +107,11 @@ fn plain_http_only_to_loopback() {
 #[test]
 fn missing_secret_names_the_variable() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Settings::load(Some(&write(dir.path(), &GOOD.replace("SCIMDRIFT_TEST_ORG_KEY", "SCIMDRIFT_TEST_UNSET_VAR")))).unwrap();
+    let s = Settings::load(Some(&write(
+        dir.path(),
+        &GOOD.replace("SCIMDRIFT_TEST_ORG_KEY", "SCIMDRIFT_TEST_UNSET_VAR"),
+    )))
+    .unwrap();
     let err = s.org_api_key().unwrap_err();
     assert_eq!(err.key, "atlassian.org_api_key_env");
     assert!(err.message.contains("SCIMDRIFT_TEST_UNSET_VAR"));
@@ -104,7 +119,10 @@ fn missing_secret_names_the_variable() {
 
 fn cli(config: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_scimdrift"));
-    cmd.arg("--config").arg(config).args(args).env_remove("SCIMDRIFT_CONFIG");
+    cmd.arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("SCIMDRIFT_CONFIG");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -118,12 +136,22 @@ fn check_config_masks_secrets_and_applies_env_overrides() {
     let out = cli(
         &path,
         &["check-config"],
-        &[("SCIMDRIFT_TEST_ORG_KEY", "org-secret-value"), ("SCIMDRIFT__STORE__PATH", "/tmp/override.db")],
+        &[
+            ("SCIMDRIFT_TEST_ORG_KEY", "org-secret-value"),
+            ("SCIMDRIFT__STORE__PATH", "/tmp/override.db"),
+        ],
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("***"));
-    assert!(!stdout.contains("org-secret-value") && !stdout.contains("dir-secret-value"), "{stdout}");
+    assert!(
+        !stdout.contains("org-secret-value") && !stdout.contains("dir-secret-value"),
+        "{stdout}"
+    );
     assert!(stdout.contains("/tmp/override.db"), "{stdout}");
 }
 
@@ -134,8 +162,14 @@ fn check_config_errors_exit_2_naming_the_key() {
     let out = cli(&path, &["check-config"], &[]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("atlassian.org_api_key_env") && stderr.contains("SCIMDRIFT_TEST_ORG_KEY"), "{stderr}");
-    let bad = write(dir.path(), &GOOD.replace("org_id = \"org-1\"", "org_id = \"\""));
+    assert!(
+        stderr.contains("atlassian.org_api_key_env") && stderr.contains("SCIMDRIFT_TEST_ORG_KEY"),
+        "{stderr}"
+    );
+    let bad = write(
+        dir.path(),
+        &GOOD.replace("org_id = \"org-1\"", "org_id = \"\""),
+    );
     let out = cli(&bad, &["once"], &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("atlassian.org_id"));

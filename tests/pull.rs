@@ -37,7 +37,15 @@ async fn full_pull_of_the_scenario_world() {
     let acc = state.accounts.iter().find(|a| &a.account_id == a8).unwrap();
     assert_eq!(acc.account_status, "inactive");
     let r2 = &world.labels["R2"];
-    assert_eq!(state.records.iter().find(|r| &r.scim_id == r2).unwrap().account_id, None);
+    assert_eq!(
+        state
+            .records
+            .iter()
+            .find(|r| &r.scim_id == r2)
+            .unwrap()
+            .account_id,
+        None
+    );
 }
 
 #[tokio::test]
@@ -47,7 +55,11 @@ async fn pages_capped_below_the_requested_size() {
         accounts_page_cap: 5,
         ..SimOptions::default()
     };
-    let env = Env::start(World::scenarios_with_healthy(40, 1, chrono::Utc::now()), options).await;
+    let env = Env::start(
+        World::scenarios_with_healthy(40, 1, chrono::Utc::now()),
+        options,
+    )
+    .await;
     let o = env.pull().await;
     assert!(o.recorded.complete, "{:?}", o.pull.sources);
     let world = env.sim.world();
@@ -85,10 +97,16 @@ async fn list_endpoint_gives_the_same_accounts_as_search() {
 
 async fn rate_limited_pull(style: RetryAfterStyle) -> scimdrift::cycle::Outcome {
     let env = Env::scenarios(20).await;
-    env.sim.set_options(|o| o.rate_limit_wait = std::time::Duration::from_millis(150));
+    env.sim
+        .set_options(|o| o.rate_limit_wait = std::time::Duration::from_millis(150));
     env.sim.set_faults(Faults::rules([
-        FaultRule::new(FaultKind::RateLimit(style)).on(Api::Accounts).times(2),
-        FaultRule::new(FaultKind::RateLimit(style)).on(Api::Scim).skip(1).times(1),
+        FaultRule::new(FaultKind::RateLimit(style))
+            .on(Api::Accounts)
+            .times(2),
+        FaultRule::new(FaultKind::RateLimit(style))
+            .on(Api::Scim)
+            .skip(1)
+            .times(1),
     ]));
     let o = env.pull().await;
     assert!(o.recorded.complete, "{:?}", o.pull.sources);
@@ -102,7 +120,11 @@ async fn rate_limit_with_only_x_ratelimit_reset() {
     let o = rate_limited_pull(RetryAfterStyle::ResetOnly).await;
     assert_eq!(o.pull.retries, 3);
     // Two consecutive 429s on accounts, each asking to wait until a reset ~150 ms ahead.
-    assert!(started.elapsed() >= std::time::Duration::from_millis(250), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(250),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -117,8 +139,12 @@ async fn rate_limit_with_retry_after() {
 async fn server_error_then_success() {
     let env = Env::scenarios(10).await;
     env.sim.set_faults(Faults::rules([
-        FaultRule::new(FaultKind::Status(503)).on(Api::Scim).times(2),
-        FaultRule::new(FaultKind::Status(502)).on(Api::Accounts).times(1),
+        FaultRule::new(FaultKind::Status(503))
+            .on(Api::Scim)
+            .times(2),
+        FaultRule::new(FaultKind::Status(502))
+            .on(Api::Accounts)
+            .times(1),
     ]));
     let o = env.pull().await;
     assert!(o.recorded.complete, "{:?}", o.pull.sources);
@@ -131,39 +157,66 @@ async fn persistent_503_makes_the_snapshot_incomplete_and_keeps_the_previous_cur
     let good = env.pull().await;
     assert!(good.recorded.complete);
     // Between the pulls the IdP deletes people; a failing pull must not read that as anything.
-    env.sim.set_faults(Faults::rules([FaultRule::new(FaultKind::Status(503)).on(Api::Accounts)]));
+    env.sim.set_faults(Faults::rules([
+        FaultRule::new(FaultKind::Status(503)).on(Api::Accounts)
+    ]));
     let bad = env.pull().await;
     assert!(!bad.recorded.complete);
     let accounts = source(&bad, "accounts");
     assert!(!accounts.complete);
     let err = accounts.error.as_deref().unwrap();
-    assert!(err.contains("accounts") && err.contains("503") && err.contains("first page"), "{err}");
+    assert!(
+        err.contains("accounts") && err.contains("503") && err.contains("first page"),
+        "{err}"
+    );
     let store = env.store();
-    assert_eq!(store.latest_complete().unwrap().unwrap().snapshot_id, good.recorded.snapshot_id);
+    assert_eq!(
+        store.latest_complete().unwrap().unwrap().snapshot_id,
+        good.recorded.snapshot_id
+    );
     let listed = store.snapshots(10).unwrap();
     assert_eq!(listed.len(), 2);
     assert!(!listed[0].complete);
-    assert!(listed[0].sources.iter().any(|s| s.source == "accounts" && s.error.is_some()));
+    assert!(
+        listed[0]
+            .sources
+            .iter()
+            .any(|s| s.source == "accounts" && s.error.is_some())
+    );
     // The incomplete snapshot added no history: the state as of the good one is intact.
-    assert_eq!(store.state_at(good.recorded.snapshot_id).unwrap().accounts.len(), good.pull.accounts.len());
-    assert_eq!(bad.recorded.versions_added + bad.recorded.versions_closed, 0);
+    assert_eq!(
+        store
+            .state_at(good.recorded.snapshot_id)
+            .unwrap()
+            .accounts
+            .len(),
+        good.pull.accounts.len()
+    );
+    assert_eq!(
+        bad.recorded.versions_added + bad.recorded.versions_closed,
+        0
+    );
 }
 
 #[tokio::test]
 async fn malformed_json_names_source_and_page() {
     let env = Env::scenarios(250).await;
     let dir = env.sim.world().directories[0].clone();
-    env.sim.set_faults(Faults::rules([FaultRule::new(FaultKind::MalformedJson)
-        .on(Api::Scim)
-        .in_directory(dir.id.clone())
-        .path_contains("/Users")
-        .skip(1)
-        .once()]));
+    env.sim
+        .set_faults(Faults::rules([FaultRule::new(FaultKind::MalformedJson)
+            .on(Api::Scim)
+            .in_directory(dir.id.clone())
+            .path_contains("/Users")
+            .skip(1)
+            .once()]));
     let o = env.pull().await;
     assert!(!o.recorded.complete);
     let s = source(&o, &format!("scim:{}", dir.name));
     let err = s.error.as_deref().unwrap();
-    assert!(err.contains(&format!("scim:{}", dir.name)) && err.contains("startIndex=101"), "{err}");
+    assert!(
+        err.contains(&format!("scim:{}", dir.name)) && err.contains("startIndex=101"),
+        "{err}"
+    );
     assert!(err.contains("invalid JSON"), "{err}");
     assert!(source(&o, "accounts").complete);
 }
@@ -171,7 +224,10 @@ async fn malformed_json_names_source_and_page() {
 #[tokio::test]
 async fn truncated_page_makes_the_source_incomplete() {
     let env = Env::scenarios(10).await;
-    env.sim.set_faults(Faults::rules([FaultRule::new(FaultKind::TruncatedBody).on(Api::Accounts).once()]));
+    env.sim
+        .set_faults(Faults::rules([FaultRule::new(FaultKind::TruncatedBody)
+            .on(Api::Accounts)
+            .once()]));
     let o = env.pull().await;
     assert!(!o.recorded.complete);
     let err = source(&o, "accounts").error.clone().unwrap();
@@ -183,13 +239,27 @@ async fn page_without_resources_or_data_is_incomplete() {
     let env = Env::scenarios(10).await;
     env.sim.set_options(|o| o.accounts_page_cap = 5);
     env.sim.set_faults(Faults::rules([
-        FaultRule::new(FaultKind::MissingResources).on(Api::Scim).path_contains("/Users").once(),
-        FaultRule::new(FaultKind::MissingResources).on(Api::Accounts).skip(1).once(),
+        FaultRule::new(FaultKind::MissingResources)
+            .on(Api::Scim)
+            .path_contains("/Users")
+            .once(),
+        FaultRule::new(FaultKind::MissingResources)
+            .on(Api::Accounts)
+            .skip(1)
+            .once(),
     ]));
     let o = env.pull().await;
     assert!(!o.recorded.complete);
-    let errors: Vec<String> = o.pull.sources.iter().filter_map(|s| s.error.clone()).collect();
-    assert!(errors.iter().any(|e| e.contains("no Resources")), "{errors:?}");
+    let errors: Vec<String> = o
+        .pull
+        .sources
+        .iter()
+        .filter_map(|s| s.error.clone())
+        .collect();
+    assert!(
+        errors.iter().any(|e| e.contains("no Resources")),
+        "{errors:?}"
+    );
     let acc = source(&o, "accounts").error.clone().unwrap();
     assert!(acc.contains("no data") && acc.contains("cursor="), "{acc}");
 }
@@ -197,10 +267,12 @@ async fn page_without_resources_or_data_is_incomplete() {
 #[tokio::test]
 async fn total_results_changing_mid_pull_is_incomplete() {
     let env = Env::scenarios(250).await;
-    env.sim.set_faults(Faults::rules([FaultRule::new(FaultKind::TotalResultsDrift(1))
-        .on(Api::Scim)
-        .path_contains("/Users")
-        .skip(1)]));
+    env.sim.set_faults(Faults::rules([FaultRule::new(
+        FaultKind::TotalResultsDrift(1),
+    )
+    .on(Api::Scim)
+    .path_contains("/Users")
+    .skip(1)]));
     let o = env.pull().await;
     assert!(!o.recorded.complete);
     let err = o.pull.sources.iter().find_map(|s| s.error.clone()).unwrap();
@@ -215,9 +287,18 @@ async fn wrong_directory_key_is_named_without_the_key() {
     std::fs::write(&key_file, "wrong-key-abc123\n").unwrap();
     let o = env.pull().await;
     assert!(!o.recorded.complete);
-    let err = source(&o, &format!("scim:{}", dir.name)).error.clone().unwrap();
-    assert!(err.contains(&format!("scim:{}", dir.name)) && err.contains("401"), "{err}");
-    assert!(!err.contains("wrong-key-abc123") && !err.contains(&dir.token), "{err}");
+    let err = source(&o, &format!("scim:{}", dir.name))
+        .error
+        .clone()
+        .unwrap();
+    assert!(
+        err.contains(&format!("scim:{}", dir.name)) && err.contains("401"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("wrong-key-abc123") && !err.contains(&dir.token),
+        "{err}"
+    );
     let stored = env.store().snapshots(1).unwrap();
     let json = serde_json::to_string(&stored).unwrap();
     assert!(!json.contains("wrong-key-abc123"));
@@ -228,9 +309,16 @@ async fn org_key_where_the_directory_key_belongs() {
     let env = Env::scenarios(5).await;
     let world = env.sim.world();
     let dir = &world.directories[0];
-    std::fs::write(env.dir.path().join(format!("dir-{}.key", dir.name)), &world.org_api_key).unwrap();
+    std::fs::write(
+        env.dir.path().join(format!("dir-{}.key", dir.name)),
+        &world.org_api_key,
+    )
+    .unwrap();
     let o = env.pull().await;
-    let err = source(&o, &format!("scim:{}", dir.name)).error.clone().unwrap();
+    let err = source(&o, &format!("scim:{}", dir.name))
+        .error
+        .clone()
+        .unwrap();
     assert!(err.contains("not the org key"), "{err}");
     assert!(!err.contains(&world.org_api_key));
 }
@@ -239,10 +327,17 @@ async fn org_key_where_the_directory_key_belongs() {
 async fn directory_key_where_the_org_key_belongs() {
     let env = Env::scenarios(5).await;
     let world = env.sim.world();
-    std::fs::write(env.dir.path().join("org-api-key"), &world.directories[0].token).unwrap();
+    std::fs::write(
+        env.dir.path().join("org-api-key"),
+        &world.directories[0].token,
+    )
+    .unwrap();
     let o = env.pull().await;
     let err = source(&o, "accounts").error.clone().unwrap();
-    assert!(err.contains("directory API key was used instead of the org key"), "{err}");
+    assert!(
+        err.contains("directory API key was used instead of the org key"),
+        "{err}"
+    );
     assert!(!err.contains(&world.directories[0].token));
 }
 
@@ -250,7 +345,11 @@ async fn directory_key_where_the_org_key_belongs() {
 async fn provisioning_lookups_read_links() {
     let env = Env::scenarios(5).await;
     let world = env.sim.world();
-    let http = scimdrift::atlassian::HttpLayer::new(&env.settings.atlassian.base_url, &env.settings.atlassian.http).unwrap();
+    let http = scimdrift::atlassian::HttpLayer::new(
+        &env.settings.atlassian.base_url,
+        &env.settings.atlassian.http,
+    )
+    .unwrap();
     let key = env.settings.org_api_key().unwrap();
     let client = scimdrift::atlassian::provisioning::ProvisioningClient {
         http: &http,
@@ -260,13 +359,25 @@ async fn provisioning_lookups_read_links() {
     let links = client.scim_links(&world.labels["A8"]).await.unwrap();
     assert_eq!(links.len(), 1);
     assert_eq!(links[0].scim_user_id, world.labels["R8"]);
-    let by_email = client.scim_links_for_email("ana@example.com").await.unwrap();
+    let by_email = client
+        .scim_links_for_email("ana@example.com")
+        .await
+        .unwrap();
     let ids: Vec<&str> = by_email.iter().map(|l| l.scim_user_id.as_str()).collect();
-    assert!(ids.contains(&world.labels["R1"].as_str()) && ids.contains(&world.labels["R2"].as_str()), "{ids:?}");
-    assert!(by_email.iter().any(|l| l.atlassian_account_id.is_none()), "R2 is unlinked");
+    assert!(
+        ids.contains(&world.labels["R1"].as_str()) && ids.contains(&world.labels["R2"].as_str()),
+        "{ids:?}"
+    );
+    assert!(
+        by_email.iter().any(|l| l.atlassian_account_id.is_none()),
+        "R2 is unlinked"
+    );
     // The directory key is refused here, with the hint.
     let wrong = scimdrift::secret::Secret::new(world.directories[0].token.clone());
-    let client = scimdrift::atlassian::provisioning::ProvisioningClient { key: &wrong, ..client };
+    let client = scimdrift::atlassian::provisioning::ProvisioningClient {
+        key: &wrong,
+        ..client
+    };
     let err = client.scim_links(&world.labels["A8"]).await.unwrap_err();
     assert!(err.to_string().contains("instead of the org key"), "{err}");
     assert_eq!(ClientApi::Provisioning.label(), "provisioning");

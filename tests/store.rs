@@ -14,7 +14,13 @@ async fn unchanged_second_pull_adds_no_version_rows() {
     assert_eq!(before.2 as usize, first.pull.accounts.len());
     let second = env.pull().await;
     assert!(second.recorded.complete);
-    assert_eq!((second.recorded.versions_added, second.recorded.versions_closed), (0, 0));
+    assert_eq!(
+        (
+            second.recorded.versions_added,
+            second.recorded.versions_closed
+        ),
+        (0, 0)
+    );
     assert_eq!(env.store().version_counts().unwrap(), before);
 }
 
@@ -32,17 +38,34 @@ async fn one_changed_record_adds_exactly_one_version() {
     });
     let before = env.store().version_counts().unwrap();
     let second = env.pull().await;
-    assert_eq!((second.recorded.versions_added, second.recorded.versions_closed), (1, 1));
+    assert_eq!(
+        (
+            second.recorded.versions_added,
+            second.recorded.versions_closed
+        ),
+        (1, 1)
+    );
     let after = env.store().version_counts().unwrap();
     assert_eq!(after, (before.0 + 1, before.1, before.2));
     // History: each snapshot still reads as it was.
     let store = env.store();
     let name_at = |id| {
         let state = store.state_at(id).unwrap();
-        state.records.into_iter().find(|r| r.scim_id == r9).unwrap().display_name
+        state
+            .records
+            .into_iter()
+            .find(|r| r.scim_id == r9)
+            .unwrap()
+            .display_name
     };
-    assert_ne!(name_at(first.recorded.snapshot_id).as_deref(), Some("Fay Renamed"));
-    assert_eq!(name_at(second.recorded.snapshot_id).as_deref(), Some("Fay Renamed"));
+    assert_ne!(
+        name_at(first.recorded.snapshot_id).as_deref(),
+        Some("Fay Renamed")
+    );
+    assert_eq!(
+        name_at(second.recorded.snapshot_id).as_deref(),
+        Some("Fay Renamed")
+    );
 }
 
 #[tokio::test]
@@ -58,7 +81,14 @@ async fn a_removed_record_is_closed_not_deleted() {
     let second = env.pull().await;
     assert_eq!(second.recorded.versions_closed, 1);
     let store = env.store();
-    let has = |id| store.state_at(id).unwrap().records.iter().any(|r| r.scim_id == r7);
+    let has = |id| {
+        store
+            .state_at(id)
+            .unwrap()
+            .records
+            .iter()
+            .any(|r| r.scim_id == r7)
+    };
     assert!(has(first.recorded.snapshot_id));
     assert!(!has(second.recorded.snapshot_id));
 }
@@ -81,7 +111,10 @@ fn newer_schema_is_refused_and_left_untouched() {
     let err = Store::open(&path).err().unwrap();
     assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
     let msg = err.to_string();
-    assert!(msg.contains("newer") && msg.contains("99") && msg.contains("new.db"), "{msg}");
+    assert!(
+        msg.contains("newer") && msg.contains("99") && msg.contains("new.db"),
+        "{msg}"
+    );
     assert_eq!(sha(&path), before, "the file must be left untouched");
 }
 
@@ -91,7 +124,8 @@ fn foreign_sqlite_database_is_refused_and_left_untouched() {
     let path = dir.path().join("other.db");
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL);").unwrap();
+        conn.execute_batch("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL);")
+            .unwrap();
     }
     let before = sha(&path);
     let err = Store::open(&path).err().unwrap();
@@ -107,7 +141,10 @@ fn non_sqlite_file_is_refused_and_left_untouched() {
     let err = Store::open(&path).err().unwrap();
     assert!(matches!(err, StoreError::NotSqlite { .. }), "{err}");
     assert!(err.to_string().contains("not a SQLite database"));
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), "these are my notes, not a database\n".repeat(100));
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "these are my notes, not a database\n".repeat(100)
+    );
 }
 
 #[test]
@@ -116,9 +153,15 @@ fn fresh_database_uses_wal_and_the_latest_schema() {
     let path = dir.path().join("fresh.db");
     drop(Store::open(&path).unwrap());
     let conn = rusqlite::Connection::open(&path).unwrap();
-    let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
-    let version: i32 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
-    let app: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0)).unwrap();
+    let mode: String = conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    let version: i32 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    let app: i32 = conn
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .unwrap();
     assert_eq!(mode, "wal");
     assert_eq!(version, scimdrift::store::SCHEMA_VERSION);
     assert_eq!(app, scimdrift::store::APPLICATION_ID);

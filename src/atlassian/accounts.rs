@@ -29,7 +29,16 @@ impl AccountsClient<'_> {
             AccountsEndpoint::Search => (format!("{base}/search"), CursorRequest::PostBody),
             AccountsEndpoint::List => (base, CursorRequest::GetQuery),
         };
-        cursor_list(self.http, self.key, ORIGIN, &path, style, self.page_size, parse_account).await
+        cursor_list(
+            self.http,
+            self.key,
+            ORIGIN,
+            &path,
+            style,
+            self.page_size,
+            parse_account,
+        )
+        .await
     }
 }
 
@@ -52,7 +61,8 @@ struct AccountJson {
 /// Parses one account leniently: `email` may be absent; unknown enum values are kept as-is;
 /// a missing status is stored as `unknown` (and so never counts as active).
 pub fn parse_account(raw: &RawValue) -> Result<(String, Account), String> {
-    let a: AccountJson = serde_json::from_str(raw.get()).map_err(|e| format!("not an account: {e}"))?;
+    let a: AccountJson =
+        serde_json::from_str(raw.get()).map_err(|e| format!("not an account: {e}"))?;
     if a.account_id.trim().is_empty() {
         return Err("account with an empty accountId".into());
     }
@@ -64,7 +74,10 @@ pub fn parse_account(raw: &RawValue) -> Result<(String, Account), String> {
         status: a.status,
         claim_status: a.claim_status,
         management_source: a.management_source,
-        email: a.email.map(|e| e.trim().to_string()).filter(|e| !e.is_empty()),
+        email: a
+            .email
+            .map(|e| e.trim().to_string())
+            .filter(|e| !e.is_empty()),
         name: a.name,
         added_to_org: a.added_to_org,
         deactivated_on: a.deactivated_on,
@@ -93,7 +106,10 @@ mod tests {
 
     #[test]
     fn lenient_account() {
-        let (_, a) = parse_account(&raw(r#"{"accountId":"x","accountStatus":"frozen","membershipStatus":"active"}"#)).unwrap();
+        let (_, a) = parse_account(&raw(
+            r#"{"accountId":"x","accountStatus":"frozen","membershipStatus":"active"}"#,
+        ))
+        .unwrap();
         assert_eq!(a.account_status, "frozen");
         assert!(!a.has_access(), "unknown enum values are not active");
         assert_eq!(a.email, None);

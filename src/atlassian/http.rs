@@ -99,7 +99,10 @@ pub struct HttpStats {
 }
 
 impl HttpStats {
-    fn bump(map: &Mutex<BTreeMap<(&'static str, &'static str), u64>>, key: (&'static str, &'static str)) {
+    fn bump(
+        map: &Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+        key: (&'static str, &'static str),
+    ) {
         if let Ok(mut m) = map.lock() {
             *m.entry(key).or_default() += 1;
         }
@@ -172,16 +175,48 @@ impl HttpLayer {
                         return Ok(None);
                     }
                     match status.as_u16() {
-                        429 => ("rate_limited", rate_limit_wait(&headers), format!("HTTP 429 ({})", detail(&body))),
-                        500 | 502 | 503 | 504 => ("server_error", None, format!("HTTP {} ({})", status.as_u16(), detail(&body))),
-                        401 => return Err(err(ErrorKind::Unauthorized, unauthorized_hint(call, &body))),
-                        403 => return Err(err(ErrorKind::Forbidden, format!("HTTP 403: the key lacks permission ({})", detail(&body)))),
-                        404 => return Err(err(ErrorKind::NotFound, format!("HTTP 404: {}", detail(&body)))),
-                        code => return Err(err(ErrorKind::Status(code), format!("HTTP {code}: {}", detail(&body)))),
+                        429 => (
+                            "rate_limited",
+                            rate_limit_wait(&headers),
+                            format!("HTTP 429 ({})", detail(&body)),
+                        ),
+                        500 | 502 | 503 | 504 => (
+                            "server_error",
+                            None,
+                            format!("HTTP {} ({})", status.as_u16(), detail(&body)),
+                        ),
+                        401 => {
+                            return Err(err(
+                                ErrorKind::Unauthorized,
+                                unauthorized_hint(call, &body),
+                            ));
+                        }
+                        403 => {
+                            return Err(err(
+                                ErrorKind::Forbidden,
+                                format!("HTTP 403: the key lacks permission ({})", detail(&body)),
+                            ));
+                        }
+                        404 => {
+                            return Err(err(
+                                ErrorKind::NotFound,
+                                format!("HTTP 404: {}", detail(&body)),
+                            ));
+                        }
+                        code => {
+                            return Err(err(
+                                ErrorKind::Status(code),
+                                format!("HTTP {code}: {}", detail(&body)),
+                            ));
+                        }
                     }
                 }
                 Err(e) => {
-                    let reason = if e.is_timeout() { "timeout" } else { "connection" };
+                    let reason = if e.is_timeout() {
+                        "timeout"
+                    } else {
+                        "connection"
+                    };
                     (reason, None, transport_message(&e))
                 }
             };
@@ -197,7 +232,10 @@ impl HttpLayer {
             if !self.take_budget(wait) {
                 return Err(err(
                     ErrorKind::BudgetExhausted,
-                    format!("retry budget of {:?} for this pull is spent: {last}", self.policy.budget),
+                    format!(
+                        "retry budget of {:?} for this pull is spent: {last}",
+                        self.policy.budget
+                    ),
                 ));
             }
             attempt += 1;
@@ -224,7 +262,10 @@ impl HttpLayer {
             .client
             .request(call.method.clone(), url)
             .bearer_auth(call.key.expose())
-            .header(reqwest::header::ACCEPT, "application/json, application/scim+json");
+            .header(
+                reqwest::header::ACCEPT,
+                "application/json, application/scim+json",
+            );
         if !call.query.is_empty() {
             req = req.query(&call.query);
         }
@@ -261,7 +302,8 @@ impl HttpLayer {
 
     /// When `X-RateLimit-Remaining` reaches 0, hold further requests of that API until the reset.
     fn note_rate_limit(&self, api: Api, headers: &HeaderMap) {
-        let remaining = header_str(headers, "x-ratelimit-remaining").and_then(|v| v.trim().parse::<u64>().ok());
+        let remaining =
+            header_str(headers, "x-ratelimit-remaining").and_then(|v| v.trim().parse::<u64>().ok());
         if remaining != Some(0) {
             return;
         }
@@ -274,7 +316,9 @@ impl HttpLayer {
     }
 
     fn take_budget(&self, wait: Duration) -> bool {
-        let Ok(mut waited) = self.waited.lock() else { return false };
+        let Ok(mut waited) = self.waited.lock() else {
+            return false;
+        };
         if *waited + wait > self.policy.budget {
             return false;
         }
@@ -303,9 +347,10 @@ fn rate_limit_wait(headers: &HeaderMap) -> Option<Duration> {
     let retry_after = header_str(headers, "retry-after").and_then(|v| {
         let v = v.trim();
         v.parse::<u64>().map(Duration::from_secs).ok().or_else(|| {
-            httpdate::parse_http_date(v)
-                .ok()
-                .map(|t| t.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+            httpdate::parse_http_date(v).ok().map(|t| {
+                t.duration_since(std::time::SystemTime::now())
+                    .unwrap_or_default()
+            })
         })
     });
     match (retry_after, reset_wait(headers)) {
@@ -317,7 +362,9 @@ fn rate_limit_wait(headers: &HeaderMap) -> Option<Duration> {
 /// Time until `X-RateLimit-Reset` (an ISO-8601 UTC time).
 fn reset_wait(headers: &HeaderMap) -> Option<Duration> {
     let reset = header_str(headers, "x-ratelimit-reset")?;
-    let at: DateTime<Utc> = DateTime::parse_from_rfc3339(reset.trim()).ok()?.with_timezone(&Utc);
+    let at: DateTime<Utc> = DateTime::parse_from_rfc3339(reset.trim())
+        .ok()?
+        .with_timezone(&Utc);
     Some((at - Utc::now()).to_std().unwrap_or_default())
 }
 
@@ -339,7 +386,7 @@ pub fn detail(body: &[u8]) -> String {
 }
 
 fn unauthorized_hint(call: &Call<'_>, body: &[u8]) -> String {
-    let hint = match call.api {
+    match call.api {
         Api::Scim => format!(
             "the directory API key for {} was refused (HTTP 401: {}); check it is that directory's key, not the org key or another directory's",
             call.origin,
@@ -349,8 +396,7 @@ fn unauthorized_hint(call: &Call<'_>, body: &[u8]) -> String {
             "the org API key was refused (HTTP 401: {}); a 401 here usually means a directory API key was used instead of the org key",
             detail(body)
         ),
-    };
-    hint
+    }
 }
 
 /// A transport error without the URL's query or any header.
@@ -370,7 +416,11 @@ fn transport_message(e: &reqwest::Error) -> String {
         cause = s.to_string();
         source = s.source();
     }
-    if cause.is_empty() { what.to_string() } else { format!("{what}: {cause}") }
+    if cause.is_empty() {
+        what.to_string()
+    } else {
+        format!("{what}: {cause}")
+    }
 }
 
 #[cfg(test)]
@@ -393,7 +443,10 @@ mod tests {
         for attempt in 0..20 {
             let d = backoff(&p, attempt);
             let ceiling = (p.base_delay * (1 << attempt.min(16))).min(p.max_delay);
-            assert!(d >= ceiling / 2 && d <= ceiling + Duration::from_millis(1), "{attempt}: {d:?}");
+            assert!(
+                d >= ceiling / 2 && d <= ceiling + Duration::from_millis(1),
+                "{attempt}: {d:?}"
+            );
         }
     }
 
@@ -405,23 +458,41 @@ mod tests {
         let reset = (Utc::now() + chrono::Duration::seconds(10)).to_rfc3339();
         h.insert("x-ratelimit-reset", HeaderValue::from_str(&reset).unwrap());
         let w = rate_limit_wait(&h).unwrap();
-        assert!(w > Duration::from_secs(8) && w <= Duration::from_secs(10), "{w:?}");
+        assert!(
+            w > Duration::from_secs(8) && w <= Duration::from_secs(10),
+            "{w:?}"
+        );
     }
 
     #[test]
     fn retry_after_http_date() {
         let mut h = HeaderMap::new();
         let at = std::time::SystemTime::now() + Duration::from_secs(5);
-        h.insert("retry-after", HeaderValue::from_str(&httpdate::fmt_http_date(at)).unwrap());
+        h.insert(
+            "retry-after",
+            HeaderValue::from_str(&httpdate::fmt_http_date(at)).unwrap(),
+        );
         let w = rate_limit_wait(&h).unwrap();
-        assert!(w > Duration::from_secs(3) && w <= Duration::from_secs(5), "{w:?}");
+        assert!(
+            w > Duration::from_secs(3) && w <= Duration::from_secs(5),
+            "{w:?}"
+        );
     }
 
     #[test]
     fn error_details_from_each_shape() {
-        assert_eq!(detail(br#"{"schemas":[],"status":"404","detail":"User not found"}"#), "User not found");
-        assert_eq!(detail(br#"{"error":"Unauthorized","traceId":"x"}"#), "Unauthorized");
-        assert_eq!(detail(br#"[{"code":"bad","message":"Invalid email"}]"#), "Invalid email");
+        assert_eq!(
+            detail(br#"{"schemas":[],"status":"404","detail":"User not found"}"#),
+            "User not found"
+        );
+        assert_eq!(
+            detail(br#"{"error":"Unauthorized","traceId":"x"}"#),
+            "Unauthorized"
+        );
+        assert_eq!(
+            detail(br#"[{"code":"bad","message":"Invalid email"}]"#),
+            "Invalid email"
+        );
         assert_eq!(detail(br#"{"key":"forbidden"}"#), "forbidden");
         assert_eq!(detail(b""), "no body");
         assert_eq!(detail(&[b'x'; 500]).len(), 200);

@@ -46,7 +46,10 @@ pub async fn scim_list<T>(
             api: Api::Scim,
             method: Method::GET,
             path: path.to_string(),
-            query: vec![("startIndex", start.to_string()), ("count", page_size.to_string())],
+            query: vec![
+                ("startIndex", start.to_string()),
+                ("count", page_size.to_string()),
+            ],
             json: None,
             key,
             origin,
@@ -60,10 +63,20 @@ pub async fn scim_list<T>(
         };
         let list: ListResponse = match serde_json::from_slice(&reply.body) {
             Ok(l) => l,
-            Err(e) => break Some(ApiError::malformed(origin, &page, format!("invalid JSON: {e}"))),
+            Err(e) => {
+                break Some(ApiError::malformed(
+                    origin,
+                    &page,
+                    format!("invalid JSON: {e}"),
+                ));
+            }
         };
         let Some(total) = list.total_results else {
-            break Some(ApiError::malformed(origin, &page, "page has no totalResults"));
+            break Some(ApiError::malformed(
+                origin,
+                &page,
+                "page has no totalResults",
+            ));
         };
         match expected {
             None => expected = Some(total),
@@ -99,7 +112,11 @@ pub async fn scim_list<T>(
                 Err(e) => {
                     return Paged {
                         items,
-                        error: Some(ApiError::malformed(origin, &page, format!("resource {i}: {e}"))),
+                        error: Some(ApiError::malformed(
+                            origin,
+                            &page,
+                            format!("resource {i}: {e}"),
+                        )),
                     };
                 }
             }
@@ -199,7 +216,13 @@ pub async fn cursor_list<T>(
         };
         let parsed: CursorPage = match serde_json::from_slice(&reply.body) {
             Ok(p) => p,
-            Err(e) => break Some(ApiError::malformed(origin, &page, format!("invalid JSON: {e}"))),
+            Err(e) => {
+                break Some(ApiError::malformed(
+                    origin,
+                    &page,
+                    format!("invalid JSON: {e}"),
+                ));
+            }
         };
         let Some(data) = parsed.data else {
             break Some(ApiError::malformed(origin, &page, "page has no data"));
@@ -227,7 +250,11 @@ pub async fn cursor_list<T>(
             None => break None,
             Some(next) => {
                 if !seen_cursors.insert(next.clone()) {
-                    break Some(ApiError::malformed(origin, &page, "cursor chain loops back"));
+                    break Some(ApiError::malformed(
+                        origin,
+                        &page,
+                        "cursor chain loops back",
+                    ));
                 }
                 cursor = Some(next);
             }

@@ -40,14 +40,16 @@ impl ProvisioningClient<'_> {
     /// SCIM links of an account (`GET /user/{accountId}/get-scim-links`).
     pub async fn scim_links(&self, account_id: &str) -> Result<Vec<ScimLink>, ApiError> {
         let path = format!("{}/user/{account_id}/get-scim-links", self.base());
-        self.links(Method::GET, path, None, format!("account {account_id}")).await
+        self.links(Method::GET, path, None, format!("account {account_id}"))
+            .await
     }
 
     /// SCIM links of an email (`POST /get-scim-links-for-email`).
     pub async fn scim_links_for_email(&self, email: &str) -> Result<Vec<ScimLink>, ApiError> {
         let path = format!("{}/get-scim-links-for-email", self.base());
         let body = serde_json::json!({ "email": email });
-        self.links(Method::POST, path, Some(body), "email look-up".into()).await
+        self.links(Method::POST, path, Some(body), "email look-up".into())
+            .await
     }
 
     async fn links(
@@ -74,8 +76,9 @@ impl ProvisioningClient<'_> {
         if reply.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Vec::new());
         }
-        let parsed: LinksJson = serde_json::from_slice(&reply.body)
-            .map_err(|e| ApiError::malformed(ORIGIN, &page, format!("invalid scimLinks reply: {e}")))?;
+        let parsed: LinksJson = serde_json::from_slice(&reply.body).map_err(|e| {
+            ApiError::malformed(ORIGIN, &page, format!("invalid scimLinks reply: {e}"))
+        })?;
         Ok(parsed.scim_links)
     }
 }

@@ -26,18 +26,28 @@ impl ScimClient<'_> {
     /// Every user of the directory.
     pub async fn users(&self) -> Paged<ScimRecord> {
         let dir = self.directory_id;
-        scim_list(self.http, self.key, &self.origin, &self.path("Users"), self.page_size, |raw| {
-            parse_user(dir, raw)
-        })
+        scim_list(
+            self.http,
+            self.key,
+            &self.origin,
+            &self.path("Users"),
+            self.page_size,
+            |raw| parse_user(dir, raw),
+        )
         .await
     }
 
     /// Every group of the directory, with members.
     pub async fn groups(&self) -> Paged<ScimGroup> {
         let dir = self.directory_id;
-        scim_list(self.http, self.key, &self.origin, &self.path("Groups"), self.page_size, |raw| {
-            parse_group(dir, raw)
-        })
+        scim_list(
+            self.http,
+            self.key,
+            &self.origin,
+            &self.path("Groups"),
+            self.page_size,
+            |raw| parse_group(dir, raw),
+        )
         .await
     }
 }
@@ -94,7 +104,8 @@ struct AtlassianExt {
 
 /// Parses one SCIM user leniently (see atlassian-api.md §1): `active`, `groups`, `emails` may be absent.
 pub fn parse_user(directory_id: &str, raw: &RawValue) -> Result<(String, ScimRecord), String> {
-    let u: UserJson = serde_json::from_str(raw.get()).map_err(|e| format!("not a SCIM user: {e}"))?;
+    let u: UserJson =
+        serde_json::from_str(raw.get()).map_err(|e| format!("not a SCIM user: {e}"))?;
     if u.id.trim().is_empty() {
         return Err("SCIM user with an empty id".into());
     }
@@ -111,7 +122,10 @@ pub fn parse_user(directory_id: &str, raw: &RawValue) -> Result<(String, ScimRec
     let display_name = u.display_name.or_else(|| {
         u.name.and_then(|n| {
             n.formatted.or_else(|| {
-                let parts: Vec<String> = [n.given_name, n.family_name].into_iter().flatten().collect();
+                let parts: Vec<String> = [n.given_name, n.family_name]
+                    .into_iter()
+                    .flatten()
+                    .collect();
                 (!parts.is_empty()).then(|| parts.join(" "))
             })
         })
@@ -121,7 +135,10 @@ pub fn parse_user(directory_id: &str, raw: &RawValue) -> Result<(String, ScimRec
         .and_then(|a| a.atlassian_account_id)
         .map(|a| a.trim().to_string())
         .filter(|a| !a.is_empty());
-    let (created, last_modified) = u.meta.map(|m| (m.created, m.last_modified)).unwrap_or_default();
+    let (created, last_modified) = u
+        .meta
+        .map(|m| (m.created, m.last_modified))
+        .unwrap_or_default();
     let record = ScimRecord {
         directory_id: directory_id.to_string(),
         scim_id: u.id.clone(),
@@ -131,7 +148,12 @@ pub fn parse_user(directory_id: &str, raw: &RawValue) -> Result<(String, ScimRec
         display_name,
         active: u.active,
         account_id,
-        groups: u.groups.unwrap_or_default().into_iter().filter_map(|g| g.value).collect(),
+        groups: u
+            .groups
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|g| g.value)
+            .collect(),
         created,
         last_modified,
         raw: raw.get().to_string(),
@@ -150,7 +172,8 @@ struct GroupJson {
 
 /// Parses one SCIM group.
 pub fn parse_group(directory_id: &str, raw: &RawValue) -> Result<(String, ScimGroup), String> {
-    let g: GroupJson = serde_json::from_str(raw.get()).map_err(|e| format!("not a SCIM group: {e}"))?;
+    let g: GroupJson =
+        serde_json::from_str(raw.get()).map_err(|e| format!("not a SCIM group: {e}"))?;
     if g.id.trim().is_empty() {
         return Err("SCIM group with an empty id".into());
     }
@@ -159,7 +182,12 @@ pub fn parse_group(directory_id: &str, raw: &RawValue) -> Result<(String, ScimGr
         group_id: g.id.clone(),
         display_name: g.display_name,
         external_id: g.external_id,
-        members: g.members.unwrap_or_default().into_iter().filter_map(|m| m.value).collect(),
+        members: g
+            .members
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|m| m.value)
+            .collect(),
         raw: raw.get().to_string(),
     };
     Ok((g.id, group))
@@ -175,12 +203,14 @@ mod tests {
 
     #[test]
     fn full_user() {
-        let r = raw(r#"{"id":"s1","externalId":"e-100","userName":"ana@example.com",
+        let r = raw(
+            r#"{"id":"s1","externalId":"e-100","userName":"ana@example.com",
             "emails":[{"value":"other@example.com"},{"value":" Ana@Example.com ","primary":true}],
             "name":{"givenName":"Ana","familyName":"Ito"},"active":false,
             "groups":[{"value":"g1","display":"jira-users"}],
             "meta":{"created":"2021-02-16T15:05:41.185473Z","lastModified":"2024-05-01T09:00:00.000Z"},
-            "urn:scim:schemas:extension:atlassian-external:1.0":{"atlassianAccountId":"557058:1b2c"}}"#);
+            "urn:scim:schemas:extension:atlassian-external:1.0":{"atlassianAccountId":"557058:1b2c"}}"#,
+        );
         let (id, u) = parse_user("d1", &r).unwrap();
         assert_eq!(id, "s1");
         assert_eq!(u.email.as_deref(), Some("Ana@Example.com"));
@@ -193,11 +223,18 @@ mod tests {
 
     #[test]
     fn lenient_user_absent_fields() {
-        let (_, u) = parse_user("d1", &raw(r#"{"id":"s2","userName":"bo@example.com","emails":[],
-            "urn:scim:schemas:extension:atlassian-external:1.0":{"atlassianAccountId":null}}"#))
+        let (_, u) = parse_user(
+            "d1",
+            &raw(r#"{"id":"s2","userName":"bo@example.com","emails":[],
+            "urn:scim:schemas:extension:atlassian-external:1.0":{"atlassianAccountId":null}}"#),
+        )
         .unwrap();
         assert_eq!(u.active, None, "absent active is unknown, not false");
-        assert_eq!(u.email.as_deref(), Some("bo@example.com"), "falls back to userName");
+        assert_eq!(
+            u.email.as_deref(),
+            Some("bo@example.com"),
+            "falls back to userName"
+        );
         assert_eq!(u.account_id, None);
         assert!(u.groups.is_empty());
         let (_, u) = parse_user("d1", &raw(r#"{"id":"s3","userName":"e-77"}"#)).unwrap();

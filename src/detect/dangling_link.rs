@@ -29,7 +29,10 @@ mod tests {
     fn link_to_unknown_account() {
         let found = run(
             Kind::DanglingLink,
-            &[linked("r11", "hal@example.com", "gone-11"), linked("r1", "a@example.com", "a1")],
+            &[
+                linked("r11", "hal@example.com", "gone-11"),
+                linked("r1", "a@example.com", "a1"),
+            ],
             &[account("a1", "a@example.com")],
         );
         assert_eq!(found.len(), 1);

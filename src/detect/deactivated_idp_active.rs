@@ -6,7 +6,9 @@ use super::{Finding, Index, Kind, who};
 pub fn detect(index: &Index<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     for r in index.records.iter().filter(|r| r.active == Some(true)) {
-        let Some(a) = index.linked_account(r) else { continue };
+        let Some(a) = index.linked_account(r) else {
+            continue;
+        };
         let state = match (a.account_status.as_str(), a.membership_status.as_str()) {
             ("inactive", _) => "deactivated",
             ("closed", _) => "closed",
@@ -18,7 +20,12 @@ pub fn detect(index: &Index<'_>) -> Vec<Finding> {
             who(r),
             a.account_id
         );
-        out.push(Finding::new(Kind::DeactivatedIdpActive, [r], [a.account_id.as_str()], summary));
+        out.push(Finding::new(
+            Kind::DeactivatedIdpActive,
+            [r],
+            [a.account_id.as_str()],
+            summary,
+        ));
     }
     out
 }
@@ -51,6 +58,13 @@ mod tests {
             &[a1, a2, a3, a4],
         );
         let got: Vec<_> = found.iter().map(ids).collect();
-        assert_eq!(got, vec![(vec!["r1"], vec!["a1"]), (vec!["r2"], vec!["a2"]), (vec!["r3"], vec!["a3"])]);
+        assert_eq!(
+            got,
+            vec![
+                (vec!["r1"], vec!["a1"]),
+                (vec!["r2"], vec!["a2"]),
+                (vec!["r3"], vec!["a3"])
+            ]
+        );
     }
 }

@@ -11,7 +11,8 @@ pub fn detect(index: &Index<'_>) -> Vec<Finding> {
         if records.len() < 2 {
             continue;
         }
-        let links: HashSet<Option<&str>> = records.iter().map(|r| r.account_id.as_deref()).collect();
+        let links: HashSet<Option<&str>> =
+            records.iter().map(|r| r.account_id.as_deref()).collect();
         if links.len() == 1 && !links.contains(&None) {
             continue;
         }
@@ -23,7 +24,12 @@ pub fn detect(index: &Index<'_>) -> Vec<Finding> {
             "{} SCIM records carry {email} but are not linked to one account, so the IdP and Atlassian disagree on who this person is.",
             records.len()
         );
-        out.push(Finding::new(Kind::DuplicateEmail, records.iter().copied(), accounts, summary));
+        out.push(Finding::new(
+            Kind::DuplicateEmail,
+            records.iter().copied(),
+            accounts,
+            summary,
+        ));
     }
     out
 }
@@ -39,8 +45,15 @@ mod tests {
         r2.directory_id = "d2".into();
         let found = run(
             Kind::DuplicateEmail,
-            &[linked("r1", "ana@example.com", "a1"), r2, linked("r3", "ok@example.com", "a3")],
-            &[account("a1", "ana@example.com"), account("a3", "ok@example.com")],
+            &[
+                linked("r1", "ana@example.com", "a1"),
+                r2,
+                linked("r3", "ok@example.com", "a3"),
+            ],
+            &[
+                account("a1", "ana@example.com"),
+                account("a3", "ok@example.com"),
+            ],
         );
         assert_eq!(found.len(), 1);
         assert_eq!(ids(&found[0]), (vec!["r1", "r2"], vec!["a1"]));
@@ -50,7 +63,11 @@ mod tests {
     fn same_account_from_two_directories_is_not_drift() {
         let mut r2 = linked("r2", "bo@example.com", "a1");
         r2.directory_id = "d2".into();
-        let found = run(Kind::DuplicateEmail, &[linked("r1", "bo@example.com", "a1"), r2], &[account("a1", "bo@example.com")]);
+        let found = run(
+            Kind::DuplicateEmail,
+            &[linked("r1", "bo@example.com", "a1"), r2],
+            &[account("a1", "bo@example.com")],
+        );
         assert!(found.is_empty());
     }
 
@@ -58,7 +75,11 @@ mod tests {
     fn only_existing_accounts_are_listed_and_tags_are_significant() {
         let found = run(
             Kind::DuplicateEmail,
-            &[linked("r1", "cy@example.com", "a1"), linked("r2", "cy@example.com", "gone"), record("r3", "cy+x@example.com")],
+            &[
+                linked("r1", "cy@example.com", "a1"),
+                linked("r2", "cy@example.com", "gone"),
+                record("r3", "cy+x@example.com"),
+            ],
             &[account("a1", "cy@example.com")],
         );
         assert_eq!(found.len(), 1);

@@ -8,14 +8,24 @@ pub fn detect(index: &Index<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     for r in index.records.iter().filter(|r| r.active == Some(true)) {
         let Some(email) = &r.email else { continue };
-        let Some(holders) = index.accounts_by_email.get(&normalize_email(email)) else { continue };
-        for a in holders.iter().filter(|a| r.account_id.as_deref() != Some(a.account_id.as_str())) {
+        let Some(holders) = index.accounts_by_email.get(&normalize_email(email)) else {
+            continue;
+        };
+        for a in holders
+            .iter()
+            .filter(|a| r.account_id.as_deref() != Some(a.account_id.as_str()))
+        {
             let summary = format!(
                 "The IdP's active record for {} cannot own its email: account {} already holds it.",
                 who(r),
                 a.account_id
             );
-            out.push(Finding::new(Kind::EmailConflict, [r], [a.account_id.as_str()], summary));
+            out.push(Finding::new(
+                Kind::EmailConflict,
+                [r],
+                [a.account_id.as_str()],
+                summary,
+            ));
         }
     }
     out
@@ -30,7 +40,11 @@ mod tests {
     fn unlinked_record_whose_email_an_account_holds() {
         let mut r1 = linked("r1", "ana@example.com", "a1");
         r1.active = Some(false);
-        let found = run(Kind::EmailConflict, &[r1, record("r2", "Ana@Example.com")], &[account("a1", "ana@example.com")]);
+        let found = run(
+            Kind::EmailConflict,
+            &[r1, record("r2", "Ana@Example.com")],
+            &[account("a1", "ana@example.com")],
+        );
         assert_eq!(found.len(), 1);
         assert_eq!(ids(&found[0]), (vec!["r2"], vec!["a1"]));
     }

@@ -6,15 +6,24 @@ use crate::model::normalize_email;
 pub fn detect(index: &Index<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     for r in index.records {
-        let (Some(email), Some(a)) = (&r.email, index.linked_account(r)) else { continue };
-        let Some(account_email) = &a.email else { continue };
+        let (Some(email), Some(a)) = (&r.email, index.linked_account(r)) else {
+            continue;
+        };
+        let Some(account_email) = &a.email else {
+            continue;
+        };
         if normalize_email(email) != normalize_email(account_email) {
             let summary = format!(
                 "The IdP says {} but the linked account {} still has {account_email}: an email update did not reach Atlassian.",
                 who(r),
                 a.account_id
             );
-            out.push(Finding::new(Kind::EmailMismatch, [r], [a.account_id.as_str()], summary));
+            out.push(Finding::new(
+                Kind::EmailMismatch,
+                [r],
+                [a.account_id.as_str()],
+                summary,
+            ));
         }
     }
     out
@@ -29,8 +38,14 @@ mod tests {
     fn linked_account_with_other_email() {
         let found = run(
             Kind::EmailMismatch,
-            &[linked("r3", "bo.new@example.com", "a3"), linked("r4", "Same@Example.com", "a4")],
-            &[account("a3", "bo.old@example.com"), account("a4", "same@example.com")],
+            &[
+                linked("r3", "bo.new@example.com", "a3"),
+                linked("r4", "Same@Example.com", "a4"),
+            ],
+            &[
+                account("a3", "bo.old@example.com"),
+                account("a4", "same@example.com"),
+            ],
         );
         assert_eq!(found.len(), 1);
         assert_eq!(ids(&found[0]), (vec!["r3"], vec!["a3"]));
@@ -40,7 +55,14 @@ mod tests {
     fn hidden_email_or_missing_account_is_not_a_mismatch() {
         let mut hidden = account("a1", "x@example.com");
         hidden.email = None;
-        let found = run(Kind::EmailMismatch, &[linked("r1", "x@example.com", "a1"), linked("r2", "y@example.com", "gone")], &[hidden]);
+        let found = run(
+            Kind::EmailMismatch,
+            &[
+                linked("r1", "x@example.com", "a1"),
+                linked("r2", "y@example.com", "gone"),
+            ],
+            &[hidden],
+        );
         assert!(found.is_empty());
     }
 }

@@ -6,7 +6,9 @@ use super::{Finding, Index, Kind};
 pub fn detect(index: &Index<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     for (account_id, records) in &index.records_by_account {
-        let Some(a) = index.account_by_id.get(account_id) else { continue };
+        let Some(a) = index.account_by_id.get(account_id) else {
+            continue;
+        };
         if !a.has_access() || !records.iter().all(|r| r.active == Some(false)) {
             continue;
         }
@@ -14,7 +16,12 @@ pub fn detect(index: &Index<'_>) -> Vec<Finding> {
             "The IdP deprovisioned {} but account {account_id} still has access to Atlassian.",
             a.email.as_deref().unwrap_or("this person")
         );
-        out.push(Finding::new(Kind::IdpInactiveAccountActive, records.iter().copied(), [*account_id], summary));
+        out.push(Finding::new(
+            Kind::IdpInactiveAccountActive,
+            records.iter().copied(),
+            [*account_id],
+            summary,
+        ));
     }
     out
 }
@@ -28,7 +35,11 @@ mod tests {
     fn leaver_keeps_access() {
         let mut r9 = linked("r9", "fay@example.com", "a9");
         r9.active = Some(false);
-        let found = run(Kind::IdpInactiveAccountActive, &[r9], &[account("a9", "fay@example.com")]);
+        let found = run(
+            Kind::IdpInactiveAccountActive,
+            &[r9],
+            &[account("a9", "fay@example.com")],
+        );
         assert_eq!(found.len(), 1);
         assert_eq!(ids(&found[0]), (vec!["r9"], vec!["a9"]));
     }
@@ -47,8 +58,18 @@ mod tests {
         suspended.membership_status = "suspended".into();
         let found = run(
             Kind::IdpInactiveAccountActive,
-            &[off, linked("r2", "a@example.com", "a1"), mut_off2, unknown, off3],
-            &[account("a1", "a@example.com"), account("a2", "b@example.com"), suspended],
+            &[
+                off,
+                linked("r2", "a@example.com", "a1"),
+                mut_off2,
+                unknown,
+                off3,
+            ],
+            &[
+                account("a1", "a@example.com"),
+                account("a2", "b@example.com"),
+                suspended,
+            ],
         );
         assert!(found.is_empty(), "{found:?}");
     }

@@ -35,12 +35,20 @@ impl<'a> Index<'a> {
         for a in input.accounts {
             index.account_by_id.insert(&a.account_id, a);
             if let Some(email) = &a.email {
-                index.accounts_by_email.entry(normalize_email(email)).or_default().push(a);
+                index
+                    .accounts_by_email
+                    .entry(normalize_email(email))
+                    .or_default()
+                    .push(a);
             }
         }
         for r in input.records {
             if let Some(email) = &r.email {
-                index.records_by_email.entry(normalize_email(email)).or_default().push(r);
+                index
+                    .records_by_email
+                    .entry(normalize_email(email))
+                    .or_default()
+                    .push(r);
             }
             if let Some(account) = &r.account_id {
                 index.records_by_account.entry(account).or_default().push(r);
@@ -59,6 +67,8 @@ impl<'a> Index<'a> {
 
     /// The account a record links to, when the org has it.
     pub fn linked_account(&self, r: &ScimRecord) -> Option<&'a Account> {
-        r.account_id.as_deref().and_then(|id| self.account_by_id.get(id).copied())
+        r.account_id
+            .as_deref()
+            .and_then(|id| self.account_by_id.get(id).copied())
     }
 }

@@ -75,25 +75,47 @@ impl Kind {
     pub fn severity(self) -> Severity {
         match self {
             Kind::IdpInactiveAccountActive => Severity::Critical,
-            Kind::DuplicateEmail | Kind::EmailConflict | Kind::DeactivatedIdpActive => Severity::High,
+            Kind::DuplicateEmail | Kind::EmailConflict | Kind::DeactivatedIdpActive => {
+                Severity::High
+            }
             Kind::EmailMismatch | Kind::UnlinkedScimUser | Kind::DanglingLink => Severity::Medium,
-            Kind::UnmanagedAccount | Kind::StaleInactiveLink | Kind::NoSyncedGroups => Severity::Low,
+            Kind::UnmanagedAccount | Kind::StaleInactiveLink | Kind::NoSyncedGroups => {
+                Severity::Low
+            }
         }
     }
 
     /// The fix steps of the catalogue, for people.
     pub fn suggested_fix(self) -> &'static str {
         match self {
-            Kind::DuplicateEmail => "Decide which record is the person's: unlink the newer record's account (or delete the stale record), move the other account to an unused email, then re-push the user from the IdP so the right record links.",
-            Kind::EmailConflict => "The IdP cannot provision this email because another account holds it: unlink that account from its SCIM record, move it to an unused email, then re-push the user from the IdP.",
-            Kind::EmailMismatch => "Re-push the user from the IdP so the account gets the record's email; if another account holds that email, move it to an unused email first.",
-            Kind::UnlinkedScimUser => "Find why Atlassian could not link the record (usually an email held by another account, see email_conflict) and fix that, then re-push the user from the IdP.",
+            Kind::DuplicateEmail => {
+                "Decide which record is the person's: unlink the newer record's account (or delete the stale record), move the other account to an unused email, then re-push the user from the IdP so the right record links."
+            }
+            Kind::EmailConflict => {
+                "The IdP cannot provision this email because another account holds it: unlink that account from its SCIM record, move it to an unused email, then re-push the user from the IdP."
+            }
+            Kind::EmailMismatch => {
+                "Re-push the user from the IdP so the account gets the record's email; if another account holds that email, move it to an unused email first."
+            }
+            Kind::UnlinkedScimUser => {
+                "Find why Atlassian could not link the record (usually an email held by another account, see email_conflict) and fix that, then re-push the user from the IdP."
+            }
             Kind::DanglingLink => "Delete the SCIM record so the IdP re-provisions it cleanly.",
-            Kind::DeactivatedIdpActive => "Either restore the account's access in admin hub, or deprovision the user in the IdP; report only by default.",
-            Kind::IdpInactiveAccountActive => "Suspend the account's access in admin hub now (reversible), then find out why deprovisioning did not reach Atlassian.",
-            Kind::UnmanagedAccount => "Assign the person to the IdP's Atlassian app so SCIM links the account, or deactivate it if nobody should have it; an account whose name matches a synced one may be the same person under another email.",
-            Kind::StaleInactiveLink => "Delete the SCIM record (or delete only in the SCIM DB by account id), then reactivate the account in admin hub if the person needs it.",
-            Kind::NoSyncedGroups => "Add the user to a synced group in the IdP (or check the group push) so they get product access.",
+            Kind::DeactivatedIdpActive => {
+                "Either restore the account's access in admin hub, or deprovision the user in the IdP; report only by default."
+            }
+            Kind::IdpInactiveAccountActive => {
+                "Suspend the account's access in admin hub now (reversible), then find out why deprovisioning did not reach Atlassian."
+            }
+            Kind::UnmanagedAccount => {
+                "Assign the person to the IdP's Atlassian app so SCIM links the account, or deactivate it if nobody should have it; an account whose name matches a synced one may be the same person under another email."
+            }
+            Kind::StaleInactiveLink => {
+                "Delete the SCIM record (or delete only in the SCIM DB by account id), then reactivate the account in admin hub if the person needs it."
+            }
+            Kind::NoSyncedGroups => {
+                "Add the user to a synced group in the IdP (or check the group push) so they get product access."
+            }
         }
     }
 }
@@ -107,10 +129,16 @@ impl fmt::Display for Kind {
 impl FromStr for Kind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Kind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
-            let names: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
-            format!("unknown finding kind {s:?}; expected one of {}", names.join(", "))
-        })
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+                format!(
+                    "unknown finding kind {s:?}; expected one of {}",
+                    names.join(", ")
+                )
+            })
     }
 }
 
@@ -150,7 +178,9 @@ impl FromStr for Severity {
             "medium" => Ok(Severity::Medium),
             "high" => Ok(Severity::High),
             "critical" => Ok(Severity::Critical),
-            _ => Err(format!("unknown severity {s:?}; expected low, medium, high or critical")),
+            _ => Err(format!(
+                "unknown severity {s:?}; expected low, medium, high or critical"
+            )),
         }
     }
 }
@@ -213,7 +243,11 @@ impl Finding {
             key.push('\u{1f}');
             key.push_str(a);
         }
-        format!("{}-{:016x}", self.kind.as_str(), xxhash_rust::xxh3::xxh3_64(key.as_bytes()))
+        format!(
+            "{}-{:016x}",
+            self.kind.as_str(),
+            xxhash_rust::xxh3::xxh3_64(key.as_bytes())
+        )
     }
 
     pub fn severity(&self) -> Severity {
@@ -267,7 +301,9 @@ pub fn detect(input: &Input<'_>, settings: &DetectSettings) -> Vec<Finding> {
             Kind::DeactivatedIdpActive => deactivated_idp_active::detect(&index),
             Kind::IdpInactiveAccountActive => idp_inactive_account_active::detect(&index),
             Kind::UnmanagedAccount => unmanaged_account::detect(&index),
-            Kind::StaleInactiveLink => stale_inactive_link::detect(&index, input, settings.stale_after_days),
+            Kind::StaleInactiveLink => {
+                stale_inactive_link::detect(&index, input, settings.stale_after_days)
+            }
             Kind::NoSyncedGroups => no_synced_groups::detect(&index),
         };
         findings.extend(found);
@@ -284,7 +320,14 @@ pub fn detect(input: &Input<'_>, settings: &DetectSettings) -> Vec<Finding> {
 
 /// A short label for a record in summaries: its email, else its userName, else its SCIM id.
 pub(crate) fn who(r: &ScimRecord) -> &str {
-    r.email.as_deref().filter(|e| !e.is_empty()).unwrap_or(if r.user_name.is_empty() { &r.scim_id } else { &r.user_name })
+    r.email
+        .as_deref()
+        .filter(|e| !e.is_empty())
+        .unwrap_or(if r.user_name.is_empty() {
+            &r.scim_id
+        } else {
+            &r.user_name
+        })
 }
 
 #[cfg(test)]

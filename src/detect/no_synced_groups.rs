@@ -5,10 +5,17 @@ use super::{Finding, Index, Kind, who};
 pub fn detect(index: &Index<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     for r in index.records.iter().filter(|r| r.active == Some(true)) {
-        if r.account_id.is_none() || index.grouped.contains(&(r.directory_id.as_str(), r.scim_id.as_str())) {
+        if r.account_id.is_none()
+            || index
+                .grouped
+                .contains(&(r.directory_id.as_str(), r.scim_id.as_str()))
+        {
             continue;
         }
-        let summary = format!("{} is provisioned but in no synced group, so the IdP grants no product access.", who(r));
+        let summary = format!(
+            "{} is provisioned but in no synced group, so the IdP grants no product access.",
+            who(r)
+        );
         let accounts = index.linked_account(r).map(|a| a.account_id.as_str());
         out.push(Finding::new(Kind::NoSyncedGroups, [r], accounts, summary));
     }
@@ -36,8 +43,18 @@ mod tests {
             members: vec!["r1".into()],
             raw: String::new(),
         };
-        let accounts = [account("a1", "a@example.com"), account("a2", "b@example.com"), account("a10", "gus@example.com")];
-        let found = run_with(Kind::NoSyncedGroups, &[via_group, own_attr, none], &[group], &accounts, &Default::default());
+        let accounts = [
+            account("a1", "a@example.com"),
+            account("a2", "b@example.com"),
+            account("a10", "gus@example.com"),
+        ];
+        let found = run_with(
+            Kind::NoSyncedGroups,
+            &[via_group, own_attr, none],
+            &[group],
+            &accounts,
+            &Default::default(),
+        );
         assert_eq!(found.len(), 1);
         assert_eq!(ids(&found[0]), (vec!["r10"], vec!["a10"]));
     }

@@ -8,7 +8,9 @@ use super::{Finding, Index, Input, Kind, RecordRef, who};
 pub fn detect(index: &Index<'_>, input: &Input<'_>, stale_after_days: i64) -> Vec<Finding> {
     let mut out = Vec::new();
     for r in index.records.iter().filter(|r| r.active == Some(false)) {
-        let Some(account_id) = r.account_id.as_deref() else { continue };
+        let Some(account_id) = r.account_id.as_deref() else {
+            continue;
+        };
         let key = RecordRef::of(r);
         let since = input.inactive_since.get(&key).copied().or_else(|| {
             r.last_modified
@@ -26,7 +28,12 @@ pub fn detect(index: &Index<'_>, input: &Input<'_>, stale_after_days: i64) -> Ve
             who(r)
         );
         let accounts = index.linked_account(r).map(|a| a.account_id.as_str());
-        out.push(Finding::new(Kind::StaleInactiveLink, [r], accounts, summary));
+        out.push(Finding::new(
+            Kind::StaleInactiveLink,
+            [r],
+            accounts,
+            summary,
+        ));
     }
     out
 }
@@ -48,7 +55,10 @@ mod tests {
     #[test]
     fn older_than_the_threshold_from_last_modified() {
         let records = [inactive("r7", 45), inactive("r1", 10), inactive("r9", 1)];
-        let accounts: Vec<_> = records.iter().map(|r| account(r.account_id.as_deref().unwrap(), "x@example.com")).collect();
+        let accounts: Vec<_> = records
+            .iter()
+            .map(|r| account(r.account_id.as_deref().unwrap(), "x@example.com"))
+            .collect();
         let found = run(Kind::StaleInactiveLink, &records, &accounts);
         assert_eq!(found.len(), 1);
         assert_eq!(ids(&found[0]), (vec!["r7"], vec!["a-r7"]));
@@ -60,10 +70,22 @@ mod tests {
         let r = inactive("r7", 45);
         let mut since = HashMap::new();
         since.insert(RecordRef::of(&r), now() - chrono::Duration::days(5));
-        let found = run_with(Kind::StaleInactiveLink, std::slice::from_ref(&r), &[], &[account("a-r7", "x@example.com")], &since);
+        let found = run_with(
+            Kind::StaleInactiveLink,
+            std::slice::from_ref(&r),
+            &[],
+            &[account("a-r7", "x@example.com")],
+            &since,
+        );
         assert!(found.is_empty());
         since.insert(RecordRef::of(&r), now() - chrono::Duration::days(31));
-        let found = run_with(Kind::StaleInactiveLink, &[r], &[], &[account("a-r7", "x@example.com")], &since);
+        let found = run_with(
+            Kind::StaleInactiveLink,
+            &[r],
+            &[],
+            &[account("a-r7", "x@example.com")],
+            &since,
+        );
         assert_eq!(found.len(), 1);
     }
 }

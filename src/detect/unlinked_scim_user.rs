@@ -8,7 +8,10 @@ pub fn detect(index: &Index<'_>) -> Vec<Finding> {
         .iter()
         .filter(|r| r.active == Some(true) && r.account_id.is_none())
         .map(|r| {
-            let summary = format!("The IdP's active record for {} is not linked to any Atlassian account.", who(r));
+            let summary = format!(
+                "The IdP's active record for {} is not linked to any Atlassian account.",
+                who(r)
+            );
             Finding::new(Kind::UnlinkedScimUser, [r], [], summary)
         })
         .collect()
@@ -27,7 +30,12 @@ mod tests {
         unknown.active = None;
         let found = run(
             Kind::UnlinkedScimUser,
-            &[record("r1", "a@example.com"), inactive, unknown, linked("r4", "d@example.com", "a4")],
+            &[
+                record("r1", "a@example.com"),
+                inactive,
+                unknown,
+                linked("r4", "d@example.com", "a4"),
+            ],
             &[account("a4", "d@example.com")],
         );
         assert_eq!(found.len(), 1);

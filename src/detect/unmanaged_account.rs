@@ -36,7 +36,12 @@ mod tests {
         let found = run(
             Kind::UnmanagedAccount,
             &[linked("r1", "a@example.com", "a1")],
-            &[account("a1", "a@example.com"), unmanaged_claim, deactivated, account("a5", "cy@example.org")],
+            &[
+                account("a1", "a@example.com"),
+                unmanaged_claim,
+                deactivated,
+                account("a5", "cy@example.org"),
+            ],
         );
         assert_eq!(found.len(), 1);
         assert_eq!(ids(&found[0]), (vec![], vec!["a5"]));

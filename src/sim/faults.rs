@@ -22,7 +22,12 @@ pub enum Api {
 
 impl Api {
     /// All APIs, in counter order.
-    pub const ALL: [Api; 4] = [Api::Scim, Api::Accounts, Api::Provisioning, Api::UserManagement];
+    pub const ALL: [Api; 4] = [
+        Api::Scim,
+        Api::Accounts,
+        Api::Provisioning,
+        Api::UserManagement,
+    ];
 
     pub(crate) fn index(self) -> usize {
         self as usize
@@ -87,27 +92,47 @@ pub struct FaultRule {
 impl FaultRule {
     /// A rule firing `kind` on every request, forever; narrow it with the builder methods.
     pub fn new(kind: FaultKind) -> Self {
-        Self { api: None, directory: None, method: None, path_contains: None, kind, skip: 0, times: None }
+        Self {
+            api: None,
+            directory: None,
+            method: None,
+            path_contains: None,
+            kind,
+            skip: 0,
+            times: None,
+        }
     }
 
     /// Only requests to `api`.
     pub fn on(self, api: Api) -> Self {
-        Self { api: Some(api), ..self }
+        Self {
+            api: Some(api),
+            ..self
+        }
     }
 
     /// Only requests about directory `id`.
     pub fn in_directory(self, id: impl Into<String>) -> Self {
-        Self { directory: Some(id.into()), ..self }
+        Self {
+            directory: Some(id.into()),
+            ..self
+        }
     }
 
     /// Only requests with this method.
     pub fn method(self, method: Method) -> Self {
-        Self { method: Some(method), ..self }
+        Self {
+            method: Some(method),
+            ..self
+        }
     }
 
     /// Only requests whose path contains `fragment`.
     pub fn path_contains(self, fragment: impl Into<String>) -> Self {
-        Self { path_contains: Some(fragment.into()), ..self }
+        Self {
+            path_contains: Some(fragment.into()),
+            ..self
+        }
     }
 
     /// Let `n` matching requests pass first.
@@ -117,7 +142,10 @@ impl FaultRule {
 
     /// Fire at most `n` times.
     pub fn times(self, n: u32) -> Self {
-        Self { times: Some(n), ..self }
+        Self {
+            times: Some(n),
+            ..self
+        }
     }
 
     /// Fire exactly once (on the first match after `skip`).
@@ -127,9 +155,15 @@ impl FaultRule {
 
     fn matches(&self, req: &RequestFacts<'_>) -> bool {
         self.api.is_none_or(|api| api == req.api)
-            && self.directory.as_deref().is_none_or(|d| req.directory == Some(d))
+            && self
+                .directory
+                .as_deref()
+                .is_none_or(|d| req.directory == Some(d))
             && self.method.as_ref().is_none_or(|m| m == req.method)
-            && self.path_contains.as_deref().is_none_or(|f| req.path.contains(f))
+            && self
+                .path_contains
+                .as_deref()
+                .is_none_or(|f| req.path.contains(f))
     }
 }
 
@@ -150,14 +184,23 @@ pub struct Faults {
 
 impl Default for Faults {
     fn default() -> Self {
-        Self { rules: Vec::new(), rate_limit_every: None, error_5xx_rate: 0.0, latency: Duration::ZERO, seed: 1 }
+        Self {
+            rules: Vec::new(),
+            rate_limit_every: None,
+            error_5xx_rate: 0.0,
+            latency: Duration::ZERO,
+            seed: 1,
+        }
     }
 }
 
 impl Faults {
     /// Faults consisting of these rules only.
     pub fn rules(rules: impl IntoIterator<Item = FaultRule>) -> Self {
-        Self { rules: rules.into_iter().collect(), ..Self::default() }
+        Self {
+            rules: rules.into_iter().collect(),
+            ..Self::default()
+        }
     }
 }
 
@@ -198,7 +241,13 @@ impl FaultEngine {
     pub(crate) fn new(faults: Faults) -> Self {
         let n = faults.rules.len();
         let rng = StdRng::seed_from_u64(faults.seed);
-        Self { faults, seen: vec![0; n], fired: vec![0; n], requests: 0, rng }
+        Self {
+            faults,
+            seen: vec![0; n],
+            fired: vec![0; n],
+            requests: 0,
+            rng,
+        }
     }
 
     pub(crate) fn faults(&self) -> &Faults {
@@ -208,7 +257,10 @@ impl FaultEngine {
     /// Decides the faults for one authenticated request, advancing the counters.
     pub(crate) fn decide(&mut self, req: &RequestFacts<'_>) -> Decision {
         self.requests += 1;
-        let mut decision = Decision { delay: self.faults.latency, ..Decision::default() };
+        let mut decision = Decision {
+            delay: self.faults.latency,
+            ..Decision::default()
+        };
         for (i, rule) in self.faults.rules.iter().enumerate() {
             if !rule.matches(req) {
                 continue;
@@ -239,7 +291,9 @@ impl FaultEngine {
         }
         if decision.preempt.is_none()
             && self.faults.error_5xx_rate > 0.0
-            && self.rng.random_bool(self.faults.error_5xx_rate.clamp(0.0, 1.0))
+            && self
+                .rng
+                .random_bool(self.faults.error_5xx_rate.clamp(0.0, 1.0))
         {
             let code = [500, 502, 503, 504][self.rng.random_range(0..4)];
             decision.preempt = Some(Preempt::Status(code));

@@ -35,12 +35,23 @@ impl Route {
         };
         Some(match segments.as_slice() {
             ["scim", "directory", dir, ..] => route(Api::Scim, None, Some(dir)),
-            ["admin", "v2", "orgs", org, "directories", dir, ..] => route(Api::Accounts, Some(org), Some(dir)),
-            ["admin", "v2", "orgs", org, ..] => route(Api::Accounts, Some(org), None),
-            ["admin", "user-provisioning", "v1", "org", org, "scimDirectoryId", dir, ..] => {
-                route(Api::Provisioning, Some(org), Some(dir))
+            ["admin", "v2", "orgs", org, "directories", dir, ..] => {
+                route(Api::Accounts, Some(org), Some(dir))
             }
-            ["admin", "user-provisioning", "v1", "org", org, ..] => route(Api::Provisioning, Some(org), None),
+            ["admin", "v2", "orgs", org, ..] => route(Api::Accounts, Some(org), None),
+            [
+                "admin",
+                "user-provisioning",
+                "v1",
+                "org",
+                org,
+                "scimDirectoryId",
+                dir,
+                ..,
+            ] => route(Api::Provisioning, Some(org), Some(dir)),
+            ["admin", "user-provisioning", "v1", "org", org, ..] => {
+                route(Api::Provisioning, Some(org), None)
+            }
             ["users", ..] => route(Api::UserManagement, None, None),
             _ => return None,
         })
@@ -48,7 +59,11 @@ impl Route {
 }
 
 /// The middleware: answers or forwards the request, then logs it (never its headers).
-pub(crate) async fn gate(State(state): State<Arc<SimState>>, request: Request, next: Next) -> Response {
+pub(crate) async fn gate(
+    State(state): State<Arc<SimState>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let method = request.method().to_string();
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(str::to_owned);
@@ -59,7 +74,13 @@ pub(crate) async fn gate(State(state): State<Arc<SimState>>, request: Request, n
     };
     let status = response.status().as_u16();
     tracing::debug!(%method, %path, status, "simulator request");
-    state.record(LoggedRequest { method, path, query, api: route.map(|r| r.api), status });
+    state.record(LoggedRequest {
+        method,
+        path,
+        query,
+        api: route.map(|r| r.api),
+        status,
+    });
     response
 }
 
@@ -74,7 +95,11 @@ async fn guarded(state: &SimState, route: &Route, request: Request, next: Next) 
         let mut response = error_for(Some(api), 429, "rate limit exceeded");
         let retry_after = q.reset_in.as_secs_f64().ceil().max(1.0) as u64;
         rate_limit_headers(response.headers_mut(), q.limit, 0, q.reset_in);
-        set_header(response.headers_mut(), header::RETRY_AFTER, &retry_after.to_string());
+        set_header(
+            response.headers_mut(),
+            header::RETRY_AFTER,
+            &retry_after.to_string(),
+        );
         return response;
     }
 
@@ -112,16 +137,34 @@ async fn guarded(state: &SimState, route: &Route, request: Request, next: Next) 
 fn authorize(state: &SimState, route: &Route, headers: &HeaderMap) -> Result<(), Failure> {
     let world = state.world();
     let expected = match route.api {
-        Api::Scim => route.directory.as_deref().and_then(|d| world.directory(d)).map(|d| d.token.as_str()),
+        Api::Scim => route
+            .directory
+            .as_deref()
+            .and_then(|d| world.directory(d))
+            .map(|d| d.token.as_str()),
         _ => Some(world.org_api_key.as_str()),
     };
     match (bearer(headers), expected) {
-        (None, _) => return Err(Failure::new(route.api, 401, "Unauthorized: no bearer token")),
+        (None, _) => {
+            return Err(Failure::new(
+                route.api,
+                401,
+                "Unauthorized: no bearer token",
+            ));
+        }
         (Some(given), Some(expected)) if given == expected => {}
-        _ => return Err(Failure::new(route.api, 401, "Unauthorized: invalid API key")),
+        _ => {
+            return Err(Failure::new(
+                route.api,
+                401,
+                "Unauthorized: invalid API key",
+            ));
+        }
     }
     match &route.org {
-        Some(org) if *org != world.org_id => Err(Failure::new(route.api, 404, "organization not found")),
+        Some(org) if *org != world.org_id => {
+            Err(Failure::new(route.api, 404, "organization not found"))
+        }
         _ => Ok(()),
     }
 }
@@ -129,10 +172,19 @@ fn authorize(state: &SimState, route: &Route, headers: &HeaderMap) -> Result<(),
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
-fn injected_rate_limit(api: Api, style: RetryAfterStyle, wait: Duration, seconds: u64, limit: u32) -> Response {
+fn injected_rate_limit(
+    api: Api,
+    style: RetryAfterStyle,
+    wait: Duration,
+    seconds: u64,
+    limit: u32,
+) -> Response {
     let mut response = error_for(Some(api), 429, "rate limit exceeded");
     let headers = response.headers_mut();
     if style != RetryAfterStyle::None {
@@ -152,9 +204,21 @@ fn injected_rate_limit(api: Api, style: RetryAfterStyle, wait: Duration, seconds
 fn rate_limit_headers(headers: &mut HeaderMap, limit: u32, remaining: u32, reset_in: Duration) {
     let reset = Utc::now() + TimeDelta::from_std(reset_in).unwrap_or_default();
     let reset = reset.to_rfc3339_opts(SecondsFormat::Millis, true);
-    set_header(headers, HeaderName::from_static("x-ratelimit-limit"), &limit.to_string());
-    set_header(headers, HeaderName::from_static("x-ratelimit-remaining"), &remaining.to_string());
-    set_header(headers, HeaderName::from_static("x-ratelimit-reset"), &reset);
+    set_header(
+        headers,
+        HeaderName::from_static("x-ratelimit-limit"),
+        &limit.to_string(),
+    );
+    set_header(
+        headers,
+        HeaderName::from_static("x-ratelimit-remaining"),
+        &remaining.to_string(),
+    );
+    set_header(
+        headers,
+        HeaderName::from_static("x-ratelimit-reset"),
+        &reset,
+    );
 }
 
 fn set_header(headers: &mut HeaderMap, name: HeaderName, value: &str) {
@@ -172,7 +236,11 @@ async fn apply_after(api: Api, response: Response, faults: &[FaultKind]) -> Resp
         FaultKind::StatusAfterApply(code) => Some(*code),
         _ => None,
     }) {
-        return error_for(Some(api), code, "injected failure after the request took effect");
+        return error_for(
+            Some(api),
+            code,
+            "injected failure after the request took effect",
+        );
     }
     let (mut parts, body) = response.into_parts();
     let Ok(bytes) = to_bytes(body, usize::MAX).await else {

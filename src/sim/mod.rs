@@ -44,8 +44,8 @@ pub use options::{LoggedRequest, SimOptions};
 pub use respond::SuccessStyle;
 pub use scenarios::GONE_ACCOUNT_ID;
 pub use world::{
-    GROUP_MEMBER_LIMIT, SimAccount, SimDirectory, SimEmail, SimGroup, SimGroupRef, SimMember, SimName, SimUser,
-    World, normalize_email,
+    GROUP_MEMBER_LIMIT, SimAccount, SimDirectory, SimEmail, SimGroup, SimGroupRef, SimMember,
+    SimName, SimUser, World, normalize_email,
 };
 
 use respond::error_for;
@@ -68,11 +68,21 @@ struct Server {
 }
 
 /// Serves the simulator on `listener` in a spawned task.
-pub async fn start(listener: TcpListener, world: World, options: SimOptions) -> std::io::Result<SimHandle> {
+pub async fn start(
+    listener: TcpListener,
+    world: World,
+    options: SimOptions,
+) -> std::io::Result<SimHandle> {
     let addr = listener.local_addr()?;
-    let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        addr.ip().to_string()
+    };
     let base_url = match addr {
-        SocketAddr::V6(_) if !addr.ip().is_unspecified() => format!("http://[{host}]:{}", addr.port()),
+        SocketAddr::V6(_) if !addr.ip().is_unspecified() => {
+            format!("http://[{host}]:{}", addr.port())
+        }
         _ => format!("http://{host}:{}", addr.port()),
     };
     let state = Arc::new(SimState::new(world, options, base_url));
@@ -86,7 +96,11 @@ pub async fn start(listener: TcpListener, world: World, options: SimOptions) -> 
             tracing::warn!(%error, "simulator server stopped");
         }
     });
-    Ok(SimHandle { state, addr, server: Arc::new(Mutex::new(Some(Server { stop, task }))) })
+    Ok(SimHandle {
+        state,
+        addr,
+        server: Arc::new(Mutex::new(Some(Server { stop, task }))),
+    })
 }
 
 fn router(state: Arc<SimState>) -> Router {
@@ -94,35 +108,73 @@ fn router(state: Arc<SimState>) -> Router {
     const PROV: &str = "/admin/user-provisioning/v1/org/{org}";
     Router::new()
         .route("/scim/directory/{dir}/Users", get(scim::list_users))
-        .route("/scim/directory/{dir}/Users/{id}", get(scim::get_user).delete(scim::delete_user))
+        .route(
+            "/scim/directory/{dir}/Users/{id}",
+            get(scim::get_user).delete(scim::delete_user),
+        )
         .route("/scim/directory/{dir}/Groups", get(scim::list_groups))
         .route(&format!("{ORG}/directories"), get(orgs::list_directories))
         .route(&format!("{ORG}/directories/-/users"), get(orgs::list_users))
-        .route(&format!("{ORG}/directories/-/users/search"), post(orgs::search_users))
-        .route(&format!("{ORG}/directories/{{dir}}/users/{{account}}/suspend"), post(orgs::suspend))
-        .route(&format!("{ORG}/directories/{{dir}}/users/{{account}}/restore"), post(orgs::restore))
-        .route(&format!("{PROV}/user/{{account}}/get-scim-links"), get(provisioning::scim_links))
-        .route(&format!("{PROV}/get-scim-links-for-email"), post(provisioning::scim_links_for_email))
+        .route(
+            &format!("{ORG}/directories/-/users/search"),
+            post(orgs::search_users),
+        )
+        .route(
+            &format!("{ORG}/directories/{{dir}}/users/{{account}}/suspend"),
+            post(orgs::suspend),
+        )
+        .route(
+            &format!("{ORG}/directories/{{dir}}/users/{{account}}/restore"),
+            post(orgs::restore),
+        )
+        .route(
+            &format!("{PROV}/user/{{account}}/get-scim-links"),
+            get(provisioning::scim_links),
+        )
+        .route(
+            &format!("{PROV}/get-scim-links-for-email"),
+            post(provisioning::scim_links_for_email),
+        )
         .route(
             &format!("{PROV}/scimDirectoryId/{{dir}}/scimUserId/{{scim}}/unlink"),
             patch(provisioning::unlink),
         )
-        .route(&format!("{PROV}/user/{{account}}/onlyDeleteUserInDB"), delete(provisioning::only_delete_in_db))
+        .route(
+            &format!("{PROV}/user/{{account}}/onlyDeleteUserInDB"),
+            delete(provisioning::only_delete_in_db),
+        )
         .route("/users/{account}/manage/email", put(user_mgmt::set_email))
-        .route("/users/{account}/manage/lifecycle/disable", post(user_mgmt::disable))
-        .route("/users/{account}/manage/lifecycle/enable", post(user_mgmt::enable))
+        .route(
+            "/users/{account}/manage/lifecycle/disable",
+            post(user_mgmt::disable),
+        )
+        .route(
+            "/users/{account}/manage/lifecycle/enable",
+            post(user_mgmt::enable),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), gate::gate))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            gate::gate,
+        ))
         .with_state(state)
 }
 
 async fn not_found(uri: Uri) -> Response {
-    error_for(gate::Route::classify(uri.path()).map(|r| r.api), 404, "no such endpoint")
+    error_for(
+        gate::Route::classify(uri.path()).map(|r| r.api),
+        404,
+        "no such endpoint",
+    )
 }
 
 async fn method_not_allowed(uri: Uri) -> Response {
-    error_for(gate::Route::classify(uri.path()).map(|r| r.api), 405, "method not allowed")
+    error_for(
+        gate::Route::classify(uri.path()).map(|r| r.api),
+        405,
+        "method not allowed",
+    )
 }
 
 impl SimHandle {
@@ -196,22 +248,37 @@ impl SimHandle {
         let world = self.state.world();
         let mut lines = format!("export {ORG_KEY_ENV}={}\n", shell_quote(&world.org_api_key));
         for d in &world.directories {
-            lines.push_str(&format!("export {}={}\n", directory_env(&d.name), shell_quote(&d.token)));
+            lines.push_str(&format!(
+                "export {}={}\n",
+                directory_env(&d.name),
+                shell_quote(&d.token)
+            ));
         }
         lines
     }
 
     /// [`config_toml`](Self::config_toml), then the [`env_exports`](Self::env_exports) lines.
     pub fn config_snippet(&self) -> String {
-        format!("{}\n# Simulator keys (fake):\n{}", self.config_toml(), self.env_exports())
+        format!(
+            "{}\n# Simulator keys (fake):\n{}",
+            self.config_toml(),
+            self.env_exports()
+        )
     }
 
     /// Stops serving: in-flight requests finish (up to 5 s), then the server task ends.
     pub async fn shutdown(self) {
-        let server = self.server.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let server = self
+            .server
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         if let Some(Server { stop, mut task }) = server {
             let _ = stop.send(());
-            if tokio::time::timeout(Duration::from_secs(5), &mut task).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
+            {
                 task.abort();
             }
         }
@@ -220,8 +287,16 @@ impl SimHandle {
 
 /// `SCIMDRIFT_DIR_<NAME>`: the name upper-cased, other characters than `A-Z0-9` as `_`.
 pub fn directory_env(name: &str) -> String {
-    let suffix: String =
-        name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
+    let suffix: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
     format!("SCIMDRIFT_DIR_{suffix}")
 }
 

@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::faults::Api;
-use super::respond::{Failure, JSON, Params, QueryPairs, Reply, json_response, parse_body, success};
+use super::respond::{
+    Failure, JSON, Params, QueryPairs, Reply, json_response, parse_body, success,
+};
 use super::state::SimState;
 use super::world::{SimAccount, mix};
 
@@ -75,8 +77,12 @@ struct PageWire<T> {
 /// Opaque cursors: offset and limit, masked with the server's key, plus a check value.
 fn encode_cursor(key: u64, offset: usize, limit: usize) -> String {
     let (offset, limit) = (offset as u64, limit as u64);
-    let check = mix(key ^ offset ^ (limit << 40)) as u32;
-    format!("{:016x}{:08x}{check:08x}", offset ^ key, limit as u32 ^ (key >> 32) as u32)
+    let check = mix(mix(key) ^ offset ^ (limit << 40)) as u32;
+    format!(
+        "{:016x}{:08x}{check:08x}",
+        offset ^ key,
+        limit as u32 ^ (key >> 32) as u32
+    )
 }
 
 fn decode_cursor(key: u64, cursor: &str) -> Option<(usize, usize)> {
@@ -86,7 +92,7 @@ fn decode_cursor(key: u64, cursor: &str) -> Option<(usize, usize)> {
     let offset = u64::from_str_radix(cursor.get(..16)?, 16).ok()? ^ key;
     let limit = u64::from(u32::from_str_radix(cursor.get(16..24)?, 16).ok()? ^ (key >> 32) as u32);
     let check = u32::from_str_radix(cursor.get(24..)?, 16).ok()?;
-    (check == mix(key ^ offset ^ (limit << 40)) as u32)
+    (check == mix(mix(key) ^ offset ^ (limit << 40)) as u32)
         .then(|| Some((usize::try_from(offset).ok()?, usize::try_from(limit).ok()?)))
         .flatten()
 }
@@ -102,7 +108,9 @@ fn not_found(message: &str) -> Failure {
 /// One page of the org's accounts; a cursor overrides `limit`.
 fn accounts_page(state: &SimState, limit: Option<i64>, cursor: Option<&str>) -> Reply {
     let (offset, limit) = match cursor {
-        Some(c) => decode_cursor(state.cursor_key, c).ok_or_else(|| bad_request("invalid cursor"))?,
+        Some(c) => {
+            decode_cursor(state.cursor_key, c).ok_or_else(|| bad_request("invalid cursor"))?
+        }
         None => match limit {
             None => (0, 100),
             Some(l) if (1..=10_000).contains(&l) => (0, l as usize),
@@ -112,7 +120,11 @@ fn accounts_page(state: &SimState, limit: Option<i64>, cursor: Option<&str>) -> 
     let mut per_page = {
         let options = state.options();
         let cap = limit.min(options.accounts_page_cap.max(1));
-        if options.accounts_short_pages { cap.div_ceil(2) } else { cap }
+        if options.accounts_short_pages {
+            cap.div_ceil(2)
+        } else {
+            cap
+        }
     };
     per_page = per_page.max(1);
     let world = state.world();
@@ -120,10 +132,14 @@ fn accounts_page(state: &SimState, limit: Option<i64>, cursor: Option<&str>) -> 
     let start = offset.min(total);
     let end = start.saturating_add(per_page).min(total);
     let page = PageWire {
-        data: world.accounts[start..end].iter().map(AccountWire::from).collect(),
+        data: world.accounts[start..end]
+            .iter()
+            .map(AccountWire::from)
+            .collect(),
         links: Links {
             this: Some(encode_cursor(state.cursor_key, offset, limit)),
-            prev: (offset > 0).then(|| encode_cursor(state.cursor_key, offset.saturating_sub(per_page), limit)),
+            prev: (offset > 0)
+                .then(|| encode_cursor(state.cursor_key, offset.saturating_sub(per_page), limit)),
             next: (end < total).then(|| encode_cursor(state.cursor_key, end, limit)),
         },
     };
@@ -146,7 +162,11 @@ pub(crate) async fn search_users(State(state): State<Arc<SimState>>, body: Bytes
 pub(crate) async fn list_users(State(state): State<Arc<SimState>>, query: QueryPairs) -> Reply {
     let cursor = query.get("cursor").filter(|c| !c.is_empty());
     let limit = match (cursor, query.get("limit")) {
-        (None, Some(l)) => Some(l.trim().parse::<i64>().map_err(|_| bad_request("limit must be an integer"))?),
+        (None, Some(l)) => Some(
+            l.trim()
+                .parse::<i64>()
+                .map_err(|_| bad_request("limit must be an integer"))?,
+        ),
         _ => None,
     };
     accounts_page(&state, limit, cursor)
@@ -155,29 +175,44 @@ pub(crate) async fn list_users(State(state): State<Arc<SimState>>, query: QueryP
 /// `GET /admin/v2/orgs/{org}/directories`.
 pub(crate) async fn list_directories(State(state): State<Arc<SimState>>) -> Reply {
     let world = state.world();
-    let data: Vec<_> =
-        world.directories.iter().map(|d| json!({"directoryId": d.id, "name": d.name})).collect();
+    let data: Vec<_> = world
+        .directories
+        .iter()
+        .map(|d| json!({"directoryId": d.id, "name": d.name}))
+        .collect();
     let body = json!({"data": data, "links": {"self": null, "prev": null, "next": null}});
     Ok(json_response(StatusCode::OK, JSON, &body))
 }
 
 /// `POST …/directories/{dir}/users/{account}/suspend`.
-pub(crate) async fn suspend(state: State<Arc<SimState>>, params: Params<(String, String, String)>) -> Reply {
+pub(crate) async fn suspend(
+    state: State<Arc<SimState>>,
+    params: Params<(String, String, String)>,
+) -> Reply {
     change_access(&state, params.0, SimAccount::suspend)
 }
 
 /// `POST …/directories/{dir}/users/{account}/restore`.
-pub(crate) async fn restore(state: State<Arc<SimState>>, params: Params<(String, String, String)>) -> Reply {
+pub(crate) async fn restore(
+    state: State<Arc<SimState>>,
+    params: Params<(String, String, String)>,
+) -> Reply {
     change_access(&state, params.0, SimAccount::restore)
 }
 
-fn change_access(state: &SimState, (_org, dir, account): (String, String, String), change: fn(&mut SimAccount)) -> Reply {
+fn change_access(
+    state: &SimState,
+    (_org, dir, account): (String, String, String),
+    change: fn(&mut SimAccount),
+) -> Reply {
     let style = state.options().success_style;
     let mut world = state.world_mut();
     if world.directory(&dir).is_none() {
         return Err(not_found(&format!("directory {dir} not found")));
     }
-    let account = world.account_mut(&account).ok_or_else(|| not_found(&format!("user {account} not found")))?;
+    let account = world
+        .account_mut(&account)
+        .ok_or_else(|| not_found(&format!("user {account} not found")))?;
     change(account);
     Ok(success(style))
 }
@@ -194,7 +229,10 @@ mod tests {
         assert_eq!(decode_cursor(key ^ 1, &c), None);
         let mut tampered = c.clone().into_bytes();
         tampered[15] = if tampered[15] == b'0' { b'1' } else { b'0' };
-        assert_eq!(decode_cursor(key, &String::from_utf8(tampered).unwrap()), None);
+        assert_eq!(
+            decode_cursor(key, &String::from_utf8(tampered).unwrap()),
+            None
+        );
         assert_eq!(decode_cursor(key, "c-150"), None);
         assert_eq!(decode_cursor(key, "é"), None);
     }

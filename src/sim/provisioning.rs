@@ -49,9 +49,14 @@ fn not_found(message: &str) -> Failure {
 }
 
 /// `GET /user/{accountId}/get-scim-links`: the records linked to the account, in every directory.
-pub(crate) async fn scim_links(State(state): State<Arc<SimState>>, Params((_org, account)): Params<(String, String)>) -> Reply {
+pub(crate) async fn scim_links(
+    State(state): State<Arc<SimState>>,
+    Params((_org, account)): Params<(String, String)>,
+) -> Reply {
     let world = state.world();
-    Ok(links(&world, |u| u.atlassian_account_id.as_deref() == Some(account.as_str())))
+    Ok(links(&world, |u| {
+        u.atlassian_account_id.as_deref() == Some(account.as_str())
+    }))
 }
 
 #[derive(Deserialize, Default)]
@@ -77,8 +82,12 @@ pub(crate) async fn unlink(
 ) -> Reply {
     let style = state.options().success_style;
     let mut world = state.world_mut();
-    let directory = world.directory_mut(&dir).ok_or_else(|| not_found(&format!("directory {dir} not found")))?;
-    let user = directory.user_mut(&scim_id).ok_or_else(|| not_found(&format!("SCIM user {scim_id} not found")))?;
+    let directory = world
+        .directory_mut(&dir)
+        .ok_or_else(|| not_found(&format!("directory {dir} not found")))?;
+    let user = directory
+        .user_mut(&scim_id)
+        .ok_or_else(|| not_found(&format!("SCIM user {scim_id} not found")))?;
     if user.atlassian_account_id.take().is_some() {
         user.last_modified = Utc::now().trunc_subsecs(6);
     }
@@ -94,9 +103,15 @@ pub(crate) async fn only_delete_in_db(
     let style = state.options().success_style;
     let now = Utc::now().trunc_subsecs(6);
     let mut world = state.world_mut();
-    let account = world.account(&account_id).ok_or_else(|| not_found(&format!("user {account_id} not found")))?;
+    let account = world
+        .account(&account_id)
+        .ok_or_else(|| not_found(&format!("user {account_id} not found")))?;
     if !account.is_managed() {
-        return Err(Failure::new(Api::Provisioning, 403, "the account is not managed by the org"));
+        return Err(Failure::new(
+            Api::Provisioning,
+            403,
+            "the account is not managed by the org",
+        ));
     }
     for directory in &mut world.directories {
         let linked: Vec<String> = directory

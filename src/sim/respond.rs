@@ -30,12 +30,20 @@ pub(crate) struct Failure {
 
 impl Failure {
     pub(crate) fn new(api: Api, status: u16, message: impl Into<String>) -> Self {
-        Self { api: Some(api), status, message: message.into(), scim_type: None }
+        Self {
+            api: Some(api),
+            status,
+            message: message.into(),
+            scim_type: None,
+        }
     }
 
     /// Sets SCIM's `scimType`.
     pub(crate) fn scim_type(self, scim_type: &'static str) -> Self {
-        Self { scim_type: Some(scim_type), ..self }
+        Self {
+            scim_type: Some(scim_type),
+            ..self
+        }
     }
 }
 
@@ -73,17 +81,31 @@ pub(crate) fn success(style: SuccessStyle) -> Response {
 }
 
 /// Serializes `body` as JSON with the given content type.
-pub(crate) fn json_response(status: StatusCode, content_type: &'static str, body: &impl Serialize) -> Response {
+pub(crate) fn json_response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: &impl Serialize,
+) -> Response {
     match serde_json::to_vec(body) {
         Ok(bytes) => bytes_response(status, content_type, bytes),
-        Err(e) => admin_error(StatusCode::INTERNAL_SERVER_ERROR, "internal", &e.to_string()),
+        Err(e) => admin_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            &e.to_string(),
+        ),
     }
 }
 
 /// A response from already serialized bytes.
-pub(crate) fn bytes_response(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response {
+pub(crate) fn bytes_response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: Vec<u8>,
+) -> Response {
     let mut response = (status, body).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 
@@ -108,7 +130,11 @@ pub(crate) fn admin_error(status: StatusCode, code: &str, message: &str) -> Resp
 /// The `401/403` shape shared by all APIs: `{"error", "traceId"}`.
 pub(crate) fn auth_error(status: StatusCode, message: &str) -> Response {
     let trace_id = format!("{:016x}", rand::random::<u64>());
-    json_response(status, JSON, &json!({"error": message, "traceId": trace_id}))
+    json_response(
+        status,
+        JSON,
+        &json!({"error": message, "traceId": trace_id}),
+    )
 }
 
 /// The user management API's `403`.
@@ -144,7 +170,12 @@ fn code_for(status: StatusCode) -> &'static str {
 
 fn rejection(parts: &Parts, message: String) -> Failure {
     let api = Route::classify(parts.uri.path()).map(|r| r.api);
-    Failure { api, status: 400, message, scim_type: None }
+    Failure {
+        api,
+        status: 400,
+        message,
+        scim_type: None,
+    }
 }
 
 /// Path parameters; a rejection answers `400` in the API's shape.
@@ -171,7 +202,10 @@ pub(crate) struct QueryPairs(pub Vec<(String, String)>);
 impl QueryPairs {
     /// The first value of `name`.
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -187,9 +221,13 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
 }
 
 /// Parses a JSON request body; an empty body yields `T::default()`.
-pub(crate) fn parse_body<T: DeserializeOwned + Default>(api: Api, body: &[u8]) -> Result<T, Failure> {
+pub(crate) fn parse_body<T: DeserializeOwned + Default>(
+    api: Api,
+    body: &[u8],
+) -> Result<T, Failure> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| Failure::new(api, 400, format!("invalid JSON body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| Failure::new(api, 400, format!("invalid JSON body: {e}")))
 }

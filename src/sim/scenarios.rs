@@ -40,16 +40,43 @@ pub(crate) fn build(healthy_users: usize, seed: u64, now: DateTime<Utc>) -> Worl
     //    -> duplicate_email {R1, R2; A1}, unlinked_scim_user {R2}, email_conflict {R2; A1}.
     let a1 = s.account("A1", "ana@example.com", "Ana Ito", 1400);
     s.deactivate(&a1, 10);
-    s.record(Rec::new("R1", d1g, "e-100", "ana@example.com", "Ana", "Ito", 1400).inactive(10).link(&a1));
-    s.record(Rec::new("R2", d1g, "e-205", "ana@example.com", "Ana", "Ito", 2));
+    s.record(
+        Rec::new("R1", d1g, "e-100", "ana@example.com", "Ana", "Ito", 1400)
+            .inactive(10)
+            .link(&a1),
+    );
+    s.record(Rec::new(
+        "R2",
+        d1g,
+        "e-205",
+        "ana@example.com",
+        "Ana",
+        "Ito",
+        2,
+    ));
 
     // 2. Two IdPs, one person, two emails: R3 (D1) renamed Bo to bo.new but A3 kept bo.old
     //    (the email update failed); Okta's R4 created A4 with bo.new.
     //    -> duplicate_email {R3, R4; A3, A4}, email_mismatch {R3; A3}, email_conflict {R3; A4}.
     let a3 = s.account("A3", "bo.old@example.com", "Bo Berg", 1100);
     let a4 = s.account("A4", "bo.new@example.com", "Bo Berg", 20);
-    s.record(Rec::new("R3", d1g, "e-310", "bo.new@example.com", "Bo", "Berg", 1100).modified(5).link(&a3));
-    s.record(Rec::new("R4", d2g, "00u4b0n3wq8Xk2p7d5", "bo.new@example.com", "Bo", "Berg", 20).link(&a4));
+    s.record(
+        Rec::new("R3", d1g, "e-310", "bo.new@example.com", "Bo", "Berg", 1100)
+            .modified(5)
+            .link(&a3),
+    );
+    s.record(
+        Rec::new(
+            "R4",
+            d2g,
+            "00u4b0n3wq8Xk2p7d5",
+            "bo.new@example.com",
+            "Bo",
+            "Berg",
+            20,
+        )
+        .link(&a4),
+    );
 
     // 3. Merger: A5 (cy@example.org, years of history, invited by hand) has access but no SCIM
     //    record; R5 (cy@example.com) is linked to the new, empty A6 with the same display name.
@@ -61,39 +88,75 @@ pub(crate) fn build(healthy_users: usize, seed: u64, now: DateTime<Utc>) -> Worl
     }
     let a6 = s.account("A6", "cy@example.com", "Cy Young", 30);
     s.record(Rec::new("R5", d1g, "e-500", "cy@example.com", "Cy", "Young", 30).link(&a6));
-    s.record(Rec::new("R6", d2g, "00u6cyq2Lm9Tz4r1w8", "cy@example.com", "Cy", "Young", 30).link(&a6));
+    s.record(
+        Rec::new(
+            "R6",
+            d2g,
+            "00u6cyq2Lm9Tz4r1w8",
+            "cy@example.com",
+            "Cy",
+            "Young",
+            30,
+        )
+        .link(&a6),
+    );
 
     // 4. Moved out of the synced group: R7 deprovisioned 45 days ago (more than the default
     //    stale_after_days of 30), A7 deactivated with it; the standing link blocks reactivation.
     //    -> stale_inactive_link {R7; A7}.
     let a7 = s.account("A7", "dee@example.com", "Dee Park", 900);
     s.deactivate(&a7, 45);
-    s.record(Rec::new("R7", d1g, "e-700", "dee@example.com", "Dee", "Park", 900).inactive(45).link(&a7));
+    s.record(
+        Rec::new("R7", d1g, "e-700", "dee@example.com", "Dee", "Park", 900)
+            .inactive(45)
+            .link(&a7),
+    );
 
     // 5. Deactivated in Atlassian, still active in the IdP: an admin deactivated A8 three days
     //    ago; R8 is active and untouched for 60 days.
     //    -> deactivated_idp_active {R8; A8}.
     let a8 = s.account("A8", "eli@example.com", "Eli Stone", 700);
     s.deactivate(&a8, 3);
-    s.record(Rec::new("R8", d1g, "e-800", "eli@example.com", "Eli", "Stone", 700).modified(60).link(&a8));
+    s.record(
+        Rec::new("R8", d1g, "e-800", "eli@example.com", "Eli", "Stone", 700)
+            .modified(60)
+            .link(&a8),
+    );
 
     // 6. Leaver keeps access: R9 deprovisioned yesterday, A9 still has access.
     //    -> idp_inactive_account_active {R9; A9}.
     let a9 = s.account("A9", "fay@example.com", "Fay Lund", 600);
-    s.record(Rec::new("R9", d1g, "e-900", "fay@example.com", "Fay", "Lund", 600).inactive(1).link(&a9));
+    s.record(
+        Rec::new("R9", d1g, "e-900", "fay@example.com", "Fay", "Lund", 600)
+            .inactive(1)
+            .link(&a9),
+    );
 
     // 7. Provisioned but no groups: R10 active and linked to the active A10, member of no group
     //    (neither in any group's members nor in its own `groups`).
     //    -> no_synced_groups {R10; A10}.
     let a10 = s.account("A10", "gus@example.com", "Gus Moreno", 15);
-    let r10 = s.record(Rec::new("R10", None, "e-1000", "gus@example.com", "Gus", "Moreno", 15).link(&a10));
+    let r10 = s.record(
+        Rec::new(
+            "R10",
+            None,
+            "e-1000",
+            "gus@example.com",
+            "Gus",
+            "Moreno",
+            15,
+        )
+        .link(&a10),
+    );
     if let Some(r10) = s.world.user_mut(&r10) {
         r10.groups = Some(Vec::new());
     }
 
     // 8. Dangling link: R11 is linked to `gone-11`, an account the org does not list.
     //    -> dangling_link {R11}.
-    s.record(Rec::new("R11", d1g, "e-1100", "hal@example.com", "Hal", "Berg", 400).link(GONE_ACCOUNT_ID));
+    s.record(
+        Rec::new("R11", d1g, "e-1100", "hal@example.com", "Hal", "Berg", 400).link(GONE_ACCOUNT_ID),
+    );
 
     // 9. Healthy population: active, linked to an active managed synced account with the same
     //    email, in a group. -> no findings.
@@ -152,15 +215,25 @@ impl<'a> Rec<'a> {
 
     /// Deprovisioned (`active: false`) `days` ago.
     fn inactive(self, days: i64) -> Self {
-        Self { active: false, modified_days_ago: days, ..self }
+        Self {
+            active: false,
+            modified_days_ago: days,
+            ..self
+        }
     }
 
     fn modified(self, days: i64) -> Self {
-        Self { modified_days_ago: days, ..self }
+        Self {
+            modified_days_ago: days,
+            ..self
+        }
     }
 
     fn link(self, account_id: &'a str) -> Self {
-        Self { link: Some(account_id), ..self }
+        Self {
+            link: Some(account_id),
+            ..self
+        }
     }
 }
 
@@ -177,7 +250,9 @@ impl Seeder {
     fn account(&mut self, label: &str, email: &str, name: &str, added_days_ago: i64) -> String {
         let id = self.accounts.account_id(Self::index(label));
         let added = self.days_ago(added_days_ago);
-        self.world.accounts.push(SimAccount::managed(id.clone(), email, name, added));
+        self.world
+            .accounts
+            .push(SimAccount::managed(id.clone(), email, name, added));
         self.world.labels.insert(label.into(), id.clone());
         id
     }

@@ -8,7 +8,9 @@ use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use serde::Serialize;
 
 use super::faults::Api;
-use super::respond::{Failure, JSON, Params, QueryPairs, Reply, SCIM_JSON, SuccessStyle, bytes_response, success};
+use super::respond::{
+    Failure, JSON, Params, QueryPairs, Reply, SCIM_JSON, SuccessStyle, bytes_response, success,
+};
 use super::state::SimState;
 use super::world::{SimDirectory, SimEmail, SimGroup, SimGroupRef, SimMember, SimName, SimUser};
 
@@ -64,7 +66,10 @@ struct UserWire<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     groups: Option<&'a [SimGroupRef]>,
     meta: MetaWire,
-    #[serde(rename = "urn:scim:schemas:extension:atlassian-external:1.0", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "urn:scim:schemas:extension:atlassian-external:1.0",
+        skip_serializing_if = "Option::is_none"
+    )]
     link: Option<LinkWire<'a>>,
 }
 
@@ -101,7 +106,9 @@ fn user_wire<'a>(base: &str, dir: &str, user: &'a SimUser) -> UserWire<'a> {
             last_modified: timestamp(user.last_modified),
             location: format!("{base}/scim/directory/{dir}/Users/{}", user.id),
         },
-        link: user.atlassian_account_id.as_deref().map(|id| LinkWire { atlassian_account_id: id }),
+        link: user.atlassian_account_id.as_deref().map(|id| LinkWire {
+            atlassian_account_id: id,
+        }),
     }
 }
 
@@ -140,33 +147,53 @@ struct Filter {
 impl ListQuery {
     fn parse(query: &QueryPairs, cap: usize, filterable: &[&str]) -> Result<Self, Failure> {
         let number = |name: &str| -> Result<Option<i64>, Failure> {
-            query.get(name).map(|v| v.trim().parse::<i64>()).transpose().map_err(|_| {
-                Failure::new(Api::Scim, 400, format!("{name} must be an integer")).scim_type("invalidValue")
-            })
+            query
+                .get(name)
+                .map(|v| v.trim().parse::<i64>())
+                .transpose()
+                .map_err(|_| {
+                    Failure::new(Api::Scim, 400, format!("{name} must be an integer"))
+                        .scim_type("invalidValue")
+                })
         };
         // SCIM (RFC 7644 §3.4.2.4): startIndex below 1 means 1, a negative count means 0.
         let start = number("startIndex")?.unwrap_or(1).max(1);
-        let count = number("count")?.map_or(cap, |c| usize::try_from(c.max(0)).unwrap_or(0).min(cap));
+        let count =
+            number("count")?.map_or(cap, |c| usize::try_from(c.max(0)).unwrap_or(0).min(cap));
         let filter = match query.get("filter") {
             None => None,
             Some(raw) => Some(
                 parse_filter(raw)
                     .filter(|f| filterable.contains(&f.attr.as_str()))
-                    .ok_or_else(|| Failure::new(Api::Scim, 400, "unsupported filter").scim_type("invalidFilter"))?,
+                    .ok_or_else(|| {
+                        Failure::new(Api::Scim, 400, "unsupported filter")
+                            .scim_type("invalidFilter")
+                    })?,
             ),
         };
-        Ok(Self { start: usize::try_from(start).unwrap_or(usize::MAX), count, filter })
+        Ok(Self {
+            start: usize::try_from(start).unwrap_or(usize::MAX),
+            count,
+            filter,
+        })
     }
 
     /// The total and the page of `all` (filtered by `keep` when a filter is present).
-    fn select<'a, T>(&self, all: &'a [T], keep: impl Fn(&Filter, &T) -> bool) -> (usize, Vec<&'a T>) {
+    fn select<'a, T>(
+        &self,
+        all: &'a [T],
+        keep: impl Fn(&Filter, &T) -> bool,
+    ) -> (usize, Vec<&'a T>) {
         let skip = self.start - 1;
         match &self.filter {
             None => (all.len(), all.iter().skip(skip).take(self.count).collect()),
             Some(filter) => {
                 let matching: Vec<&T> = all.iter().filter(|t| keep(filter, t)).collect();
                 let total = matching.len();
-                (total, matching.into_iter().skip(skip).take(self.count).collect())
+                (
+                    total,
+                    matching.into_iter().skip(skip).take(self.count).collect(),
+                )
             }
         }
     }
@@ -188,7 +215,10 @@ fn parse_filter(raw: &str) -> Option<Filter> {
             c => value.push(c),
         }
     }
-    Some(Filter { attr: attr.to_ascii_lowercase(), value })
+    Some(Filter {
+        attr: attr.to_ascii_lowercase(),
+        value,
+    })
 }
 
 fn directory_not_found() -> Failure {
@@ -206,11 +236,19 @@ fn serialized(content_type: &'static str, body: &impl Serialize) -> Reply {
 }
 
 fn scim_type(state: &SimState) -> &'static str {
-    if state.options().scim_plain_json { JSON } else { SCIM_JSON }
+    if state.options().scim_plain_json {
+        JSON
+    } else {
+        SCIM_JSON
+    }
 }
 
 /// `GET /scim/directory/{dir}/Users`.
-pub(crate) async fn list_users(State(state): State<Arc<SimState>>, Params(dir): Params<String>, query: QueryPairs) -> Reply {
+pub(crate) async fn list_users(
+    State(state): State<Arc<SimState>>,
+    Params(dir): Params<String>,
+    query: QueryPairs,
+) -> Reply {
     let cap = state.options().scim_page_cap;
     let content_type = scim_type(&state);
     let query = ListQuery::parse(&query, cap, &["username", "externalid"])?;
@@ -220,17 +258,27 @@ pub(crate) async fn list_users(State(state): State<Arc<SimState>>, Params(dir): 
         "username" => u.user_name.eq_ignore_ascii_case(&f.value),
         _ => u.external_id.as_deref() == Some(f.value.as_str()),
     });
-    serialized(content_type, &ListWire {
-        schemas: [LIST_SCHEMA],
-        total_results: total,
-        start_index: query.start,
-        items_per_page: page.len(),
-        resources: page.into_iter().map(|u| user_wire(&state.base_url, &dir, u)).collect(),
-    })
+    serialized(
+        content_type,
+        &ListWire {
+            schemas: [LIST_SCHEMA],
+            total_results: total,
+            start_index: query.start,
+            items_per_page: page.len(),
+            resources: page
+                .into_iter()
+                .map(|u| user_wire(&state.base_url, &dir, u))
+                .collect(),
+        },
+    )
 }
 
 /// `GET /scim/directory/{dir}/Groups`.
-pub(crate) async fn list_groups(State(state): State<Arc<SimState>>, Params(dir): Params<String>, query: QueryPairs) -> Reply {
+pub(crate) async fn list_groups(
+    State(state): State<Arc<SimState>>,
+    Params(dir): Params<String>,
+    query: QueryPairs,
+) -> Reply {
     let cap = state.options().scim_page_cap;
     let content_type = scim_type(&state);
     let query = ListQuery::parse(&query, cap, &["displayname", "externalid"])?;
@@ -240,17 +288,26 @@ pub(crate) async fn list_groups(State(state): State<Arc<SimState>>, Params(dir):
         "displayname" => g.display_name.eq_ignore_ascii_case(&f.value),
         _ => g.external_id.as_deref() == Some(f.value.as_str()),
     });
-    serialized(content_type, &ListWire {
-        schemas: [LIST_SCHEMA],
-        total_results: total,
-        start_index: query.start,
-        items_per_page: page.len(),
-        resources: page.into_iter().map(|g| group_wire(&state.base_url, &dir, g)).collect(),
-    })
+    serialized(
+        content_type,
+        &ListWire {
+            schemas: [LIST_SCHEMA],
+            total_results: total,
+            start_index: query.start,
+            items_per_page: page.len(),
+            resources: page
+                .into_iter()
+                .map(|g| group_wire(&state.base_url, &dir, g))
+                .collect(),
+        },
+    )
 }
 
 /// `GET /scim/directory/{dir}/Users/{id}`.
-pub(crate) async fn get_user(State(state): State<Arc<SimState>>, Params((dir, id)): Params<(String, String)>) -> Reply {
+pub(crate) async fn get_user(
+    State(state): State<Arc<SimState>>,
+    Params((dir, id)): Params<(String, String)>,
+) -> Reply {
     let content_type = scim_type(&state);
     let world = state.world();
     let directory: &SimDirectory = world.directory(&dir).ok_or_else(directory_not_found)?;
@@ -260,12 +317,20 @@ pub(crate) async fn get_user(State(state): State<Arc<SimState>>, Params((dir, id
 
 /// `DELETE /scim/directory/{dir}/Users/{id}`: removes the record (and so its link and group
 /// memberships); a linked managed account is deactivated.
-pub(crate) async fn delete_user(State(state): State<Arc<SimState>>, Params((dir, id)): Params<(String, String)>) -> Reply {
+pub(crate) async fn delete_user(
+    State(state): State<Arc<SimState>>,
+    Params((dir, id)): Params<(String, String)>,
+) -> Reply {
     let now = Utc::now().trunc_subsecs(6);
     let mut world = state.world_mut();
     let directory = world.directory_mut(&dir).ok_or_else(directory_not_found)?;
-    let removed = directory.remove_user(&id, now).ok_or_else(|| user_not_found(&id))?;
-    if let Some(account) = removed.atlassian_account_id.and_then(|a| world.account_mut(&a)) {
+    let removed = directory
+        .remove_user(&id, now)
+        .ok_or_else(|| user_not_found(&id))?;
+    if let Some(account) = removed
+        .atlassian_account_id
+        .and_then(|a| world.account_mut(&a))
+    {
         if account.is_managed() {
             account.deactivate(now);
         }
@@ -280,9 +345,21 @@ mod tests {
     #[test]
     fn parses_eq_filters() {
         let f = parse_filter(r#"userName eq "ana@example.com""#);
-        assert_eq!(f, Some(Filter { attr: "username".into(), value: "ana@example.com".into() }));
+        assert_eq!(
+            f,
+            Some(Filter {
+                attr: "username".into(),
+                value: "ana@example.com".into()
+            })
+        );
         let f = parse_filter(r#" externalId  EQ  "a\"b" "#);
-        assert_eq!(f, Some(Filter { attr: "externalid".into(), value: "a\"b".into() }));
+        assert_eq!(
+            f,
+            Some(Filter {
+                attr: "externalid".into(),
+                value: "a\"b".into()
+            })
+        );
         assert_eq!(parse_filter(r#"userName co "ana""#), None);
         assert_eq!(parse_filter(r#"userName eq ana"#), None);
         assert_eq!(parse_filter(""), None);

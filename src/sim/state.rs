@@ -42,7 +42,10 @@ impl SimState {
             world: RwLock::new(world),
             engine: Mutex::new(FaultEngine::new(options.faults.clone())),
             options: RwLock::new(options),
-            quota: Mutex::new(QuotaWindow { started: Instant::now(), used: 0 }),
+            quota: Mutex::new(QuotaWindow {
+                started: Instant::now(),
+                used: 0,
+            }),
             counters: Default::default(),
             log: Mutex::new(Vec::new()),
             base_url,
@@ -85,11 +88,17 @@ impl SimState {
     }
 
     pub(crate) fn record(&self, entry: LoggedRequest) {
-        self.log.lock().unwrap_or_else(PoisonError::into_inner).push(entry);
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(entry);
     }
 
     pub(crate) fn requests(&self) -> Vec<LoggedRequest> {
-        self.log.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Takes one admin request from the quota.
@@ -101,7 +110,10 @@ impl SimState {
         let mut quota = self.quota.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
         if now.duration_since(quota.started) >= window {
-            *quota = QuotaWindow { started: now, used: 0 };
+            *quota = QuotaWindow {
+                started: now,
+                used: 0,
+            };
         }
         let exceeded = quota.used >= limit;
         if !exceeded {

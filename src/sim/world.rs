@@ -24,7 +24,11 @@ pub struct SimEmail {
 impl SimEmail {
     /// A primary work email.
     pub fn work(value: impl Into<String>) -> Self {
-        Self { value: value.into(), kind: "work".into(), primary: true }
+        Self {
+            value: value.into(),
+            kind: "work".into(),
+            primary: true,
+        }
     }
 }
 
@@ -109,7 +113,9 @@ impl SimUser {
     /// trimmed and case-insensitively.
     pub fn has_email(&self, email: &str) -> bool {
         let wanted = normalize_email(email);
-        self.emails.iter().any(|e| normalize_email(&e.value) == wanted)
+        self.emails
+            .iter()
+            .any(|e| normalize_email(&e.value) == wanted)
             || (self.user_name.contains('@') && normalize_email(&self.user_name) == wanted)
     }
 }
@@ -152,7 +158,10 @@ impl SimDirectory {
         let (Some(g), Some(u)) = (self.groups.get_mut(group), self.users.get_mut(user)) else {
             return;
         };
-        g.members.push(SimMember { value: u.id.clone(), display: u.display_name.clone() });
+        g.members.push(SimMember {
+            value: u.id.clone(),
+            display: u.display_name.clone(),
+        });
         u.groups.get_or_insert_with(Vec::new).push(SimGroupRef {
             value: g.id.clone(),
             display: g.display_name.clone(),
@@ -311,7 +320,9 @@ impl World {
 
     /// Adds an empty group to directory `dir`; returns its index.
     pub fn add_group(&mut self, dir: usize, name: &str, seed: u64, now: DateTime<Utc>) -> usize {
-        let Some(directory) = self.directories.get_mut(dir) else { return 0 };
+        let Some(directory) = self.directories.get_mut(dir) else {
+            return 0;
+        };
         let ids = IdGen::new(seed, 2 + dir as u64);
         let index = directory.groups.len() as u64;
         let created = now - Duration::days(900 + index as i64) - Duration::microseconds(4_321);
@@ -332,7 +343,9 @@ impl World {
         let mut world = Self::empty(seed);
         let dir = world.add_directory("entra", seed);
         world.add_healthy(dir, users, seed, 0, "example.com", now);
-        world.labels.insert("D1".into(), world.directories[dir].id.clone());
+        world
+            .labels
+            .insert("D1".into(), world.directories[dir].id.clone());
         world
     }
 
@@ -431,7 +444,11 @@ impl World {
     pub fn is_verified_domain(&self, email: &str) -> bool {
         let domain = email.rsplit_once('@').map(|(_, d)| d.to_lowercase());
         self.verified_domains.is_empty()
-            || domain.is_some_and(|d| self.verified_domains.iter().any(|v| v.eq_ignore_ascii_case(&d)))
+            || domain.is_some_and(|d| {
+                self.verified_domains
+                    .iter()
+                    .any(|v| v.eq_ignore_ascii_case(&d))
+            })
     }
 }
 
@@ -448,7 +465,9 @@ pub(crate) struct IdGen {
 
 impl IdGen {
     pub(crate) fn new(seed: u64, stream: u64) -> Self {
-        Self { base: mix(seed ^ mix(stream.wrapping_add(0x5eed))) }
+        Self {
+            base: mix(seed ^ mix(stream.wrapping_add(0x5eed))),
+        }
     }
 
     pub(crate) fn raw(self, i: u64) -> u64 {
@@ -505,7 +524,11 @@ fn healthy_person(ids: &IdGen, i: u64, domain: &str, now: DateTime<Utc>) -> (Sim
     let h = mix(ids.raw(i));
     let given = GIVEN[(h & 15) as usize];
     let family = FAMILY[((h >> 4) & 15) as usize];
-    let email = format!("{}.{}{i}@{domain}", given.to_lowercase(), family.to_lowercase());
+    let email = format!(
+        "{}.{}{i}@{domain}",
+        given.to_lowercase(),
+        family.to_lowercase()
+    );
     let mut created = now
         - Duration::days(30 + (h >> 8) as i64 % 1500)
         - Duration::seconds((h >> 20) as i64 % 86_400)

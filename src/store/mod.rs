@@ -24,7 +24,11 @@ pub enum StoreError {
         "{path}: database schema version {found} is newer than this scimdrift supports ({supported}); \
          upgrade scimdrift (the file was left untouched)"
     )]
-    TooNew { path: PathBuf, found: i32, supported: i32 },
+    TooNew {
+        path: PathBuf,
+        found: i32,
+        supported: i32,
+    },
     #[error("{path}: {context}: {source}")]
     Sqlite {
         path: PathBuf,
@@ -44,7 +48,11 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let sqlite = |context| {
             let path = path.to_path_buf();
-            move |source| StoreError::Sqlite { path, context, source }
+            move |source| StoreError::Sqlite {
+                path,
+                context,
+                source,
+            }
         };
         if path.metadata().map(|m| m.len() > 0).unwrap_or(false) {
             check_existing(path)?;
@@ -87,8 +95,11 @@ fn check_existing(path: &Path) -> Result<(), StoreError> {
     let not_sqlite = |_| StoreError::NotSqlite {
         path: path.to_path_buf(),
     };
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .map_err(not_sqlite)?;
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(not_sqlite)?;
     let app_id: i32 = conn
         .pragma_query_value(None, "application_id", |r| r.get(0))
         .map_err(not_sqlite)?;
@@ -121,7 +132,11 @@ impl Store {
             .map_err(self.err("cannot checkpoint"))?;
         let bytes: i64 = self
             .conn
-            .query_row("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()", [], |r| r.get(0))
+            .query_row(
+                "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+                [],
+                |r| r.get(0),
+            )
             .map_err(self.err("cannot read size"))?;
         Ok(bytes.max(0) as u64)
     }

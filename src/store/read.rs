@@ -70,7 +70,9 @@ impl Store {
     pub fn snapshots(&self, limit: usize) -> Result<Vec<SnapshotInfo>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached(&format!("SELECT {SNAPSHOT_COLUMNS} FROM snapshots ORDER BY id DESC LIMIT ?1"))
+            .prepare_cached(&format!(
+                "SELECT {SNAPSHOT_COLUMNS} FROM snapshots ORDER BY id DESC LIMIT ?1"
+            ))
             .map_err(self.err("cannot list snapshots"))?;
         let mut list: Vec<SnapshotInfo> = stmt
             .query_map([limit as i64], snapshot_row)
@@ -84,7 +86,10 @@ impl Store {
 
     /// One snapshot by id.
     pub fn snapshot(&self, id: i64) -> Result<Option<SnapshotInfo>, StoreError> {
-        self.one_snapshot(&format!("SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE id = ?1"), [id])
+        self.one_snapshot(
+            &format!("SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE id = ?1"),
+            [id],
+        )
     }
 
     /// The latest complete snapshot: the current state. Incomplete snapshots never are.
@@ -95,7 +100,11 @@ impl Store {
         )
     }
 
-    fn one_snapshot(&self, sql: &str, args: impl rusqlite::Params) -> Result<Option<SnapshotInfo>, StoreError> {
+    fn one_snapshot(
+        &self,
+        sql: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Option<SnapshotInfo>, StoreError> {
         let found = self
             .conn
             .query_row(sql, args, snapshot_row)

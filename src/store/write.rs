@@ -50,9 +50,16 @@ impl Store {
         let path = self.path.clone();
         let err = |context| {
             let path = path.clone();
-            move |source| StoreError::Sqlite { path, context, source }
+            move |source| StoreError::Sqlite {
+                path,
+                context,
+                source,
+            }
         };
-        let tx = self.conn.transaction().map_err(err("cannot begin transaction"))?;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(err("cannot begin transaction"))?;
         let complete = pull.complete();
         tx.execute(
             "INSERT INTO snapshots (started_at, finished_at, duration_seconds, complete, scim_records, accounts, retries)
@@ -108,7 +115,11 @@ impl Store {
             }
             tx.execute(
                 "UPDATE snapshots SET versions_added = ?1, versions_closed = ?2 WHERE id = ?3",
-                params![recorded.versions_added as i64, recorded.versions_closed as i64, snapshot_id],
+                params![
+                    recorded.versions_added as i64,
+                    recorded.versions_closed as i64,
+                    snapshot_id
+                ],
             )
             .map_err(err("cannot update snapshot"))?;
         }
@@ -139,7 +150,10 @@ fn sync<T>(
     mut insert: impl FnMut(&T, &[u8]) -> rusqlite::Result<()>,
 ) -> rusqlite::Result<(u64, u64)> {
     let mut live = current(tx, table)?;
-    let mut close = tx.prepare(&format!("UPDATE {} SET valid_to = ?1 WHERE id = ?2", table.name))?;
+    let mut close = tx.prepare(&format!(
+        "UPDATE {} SET valid_to = ?1 WHERE id = ?2",
+        table.name
+    ))?;
     let (mut added, mut closed) = (0, 0);
     for item in items {
         let hash = xxh3_128(raw(item).as_bytes()).to_le_bytes();

@@ -23,7 +23,11 @@ pub struct Env {
 impl Env {
     /// The scenario world (plus `healthy` healthy users), default simulator options.
     pub async fn scenarios(healthy: usize) -> Env {
-        Env::start(World::scenarios_with_healthy(healthy, 3, Utc::now()), SimOptions::default()).await
+        Env::start(
+            World::scenarios_with_healthy(healthy, 3, Utc::now()),
+            SimOptions::default(),
+        )
+        .await
     }
 
     /// Any world and options.
@@ -34,7 +38,12 @@ impl Env {
         let db = dir.path().join("scimdrift.db");
         let config = write_sim_config(&sim.world(), &sim.base_url(), dir.path(), &db).unwrap();
         let settings = Settings::load(Some(&config)).unwrap();
-        Env { sim, dir, config, settings }
+        Env {
+            sim,
+            dir,
+            config,
+            settings,
+        }
     }
 
     /// Appends TOML to the config and reloads it.
