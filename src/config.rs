@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::detect::{DetectSettings, Kind};
+use crate::ignore::IgnoreRule;
 use crate::secret::Secret;
 
 /// A configuration problem: which file, which key, and what was expected.
@@ -40,6 +42,11 @@ pub struct Settings {
     pub atlassian: AtlassianSettings,
     #[serde(default)]
     pub store: StoreSettings,
+    #[serde(default)]
+    pub detect: DetectConfig,
+    /// `[[ignore]]` rules: matched findings are suppressed, never dropped.
+    #[serde(default)]
+    pub ignore: Vec<IgnoreConfig>,
     /// Where the settings came from, for error messages.
     #[serde(skip)]
     pub source: String,
@@ -135,6 +142,39 @@ impl Default for StoreSettings {
             path: PathBuf::from("scimdrift.db"),
         }
     }
+}
+
+/// `[detect]`: detector settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DetectConfig {
+    /// An inactive record still linked after this many days is a `stale_inactive_link`.
+    pub stale_after_days: i64,
+    /// Finding kinds not to detect at all.
+    pub disabled_kinds: Vec<String>,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        DetectConfig {
+            stale_after_days: 30,
+            disabled_kinds: Vec::new(),
+        }
+    }
+}
+
+/// One `[[ignore]]` rule as written: an optional kind, exactly one matcher, a reason, an optional expiry.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct IgnoreConfig {
+    pub kind: Option<String>,
+    pub email: Option<String>,
+    pub email_domain: Option<String>,
+    pub account_id: Option<String>,
+    pub scim_id: Option<String>,
+    #[serde(default)]
+    pub reason: String,
+    /// `YYYY-MM-DD`: the rule stops matching after this day.
+    pub expires: Option<String>,
 }
 
 fn default_base_url() -> String {
@@ -333,6 +373,17 @@ impl Settings {
                 "expected a non-negative number of seconds",
             ));
         }
+        if self.detect.stale_after_days < 0 {
+            return Err(self.error(
+                "detect.stale_after_days",
+                "expected a number of days, 0 or more",
+            ));
+        }
+        for (i, k) in self.detect.disabled_kinds.iter().enumerate() {
+            k.parse::<Kind>()
+                .map_err(|e| self.error(format!("detect.disabled_kinds[{i}]"), e))?;
+        }
+        self.ignore_rules()?;
         if self.store.path.as_os_str().is_empty() {
             return Err(self.error(
                 "store.path",
@@ -352,6 +403,31 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    /// The detector settings.
+    pub fn detect_settings(&self) -> DetectSettings {
+        DetectSettings {
+            stale_after_days: self.detect.stale_after_days,
+            disabled: self
+                .detect
+                .disabled_kinds
+                .iter()
+                .filter_map(|k| k.parse().ok())
+                .collect(),
+        }
+    }
+
+    /// The `[[ignore]]` rules, validated.
+    pub fn ignore_rules(&self) -> Result<Vec<IgnoreRule>, ConfigError> {
+        self.ignore
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                IgnoreRule::from_config(r)
+                    .map_err(|(key, message)| self.error(format!("ignore[{i}].{key}"), message))
+            })
+            .collect()
     }
 
     /// The org API key, from its env var or file.

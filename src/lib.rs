@@ -8,6 +8,8 @@ pub mod config;
 pub mod cycle;
 pub mod demo;
 pub mod detect;
+pub mod findings;
+pub mod ignore;
 pub mod model;
 pub mod output;
 pub mod pull;

@@ -1,6 +1,7 @@
 //! The SQLite store: snapshots as change history (a row per version of a record), WAL mode,
 //! migrations by `user_version`. A file that is not ours, or is newer, is refused and left untouched.
 
+mod findings;
 mod read;
 mod schema;
 mod write;
@@ -9,9 +10,10 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
+pub use findings::Reconciled;
 pub use read::{SnapshotInfo, SourceInfo, State};
 pub use schema::{APPLICATION_ID, LATEST as SCHEMA_VERSION};
-pub use write::Recorded;
+pub use write::{Analyse, Recorded};
 
 /// Why the store could not be opened or used.
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,8 @@ use rusqlite::Connection;
 pub const APPLICATION_ID: i32 = 0x5343_4452;
 
 /// Migrations in order; the schema version is the number applied.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE snapshots (
     id               INTEGER PRIMARY KEY,
     started_at       TEXT    NOT NULL,
@@ -86,7 +87,37 @@ CREATE TABLE account_versions (
 );
 CREATE UNIQUE INDEX account_current ON account_versions (account_id) WHERE valid_to IS NULL;
 CREATE INDEX account_history ON account_versions (account_id, valid_from);
-"#];
+"#,
+    r#"
+-- Findings and their lifecycle. Identity = kind + sorted listed ids (hashed into id).
+CREATE TABLE findings (
+    id                  TEXT    PRIMARY KEY,
+    kind                TEXT    NOT NULL,
+    severity            TEXT    NOT NULL,
+    status              TEXT    NOT NULL,   -- open | suppressed | resolved
+    summary             TEXT    NOT NULL,
+    subjects_json       TEXT    NOT NULL,   -- {"scim_users": [...], "accounts": [...]} as last seen
+    suppression_json    TEXT,
+    first_seen          TEXT    NOT NULL,
+    first_seen_snapshot INTEGER NOT NULL REFERENCES snapshots(id),
+    last_seen           TEXT    NOT NULL,
+    last_seen_snapshot  INTEGER NOT NULL REFERENCES snapshots(id),
+    resolved_at         TEXT,
+    resolved_snapshot   INTEGER REFERENCES snapshots(id),
+    seen_count          INTEGER NOT NULL,   -- consecutive complete snapshots showing it
+    times_opened        INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX findings_status ON findings (status, kind);
+CREATE TABLE finding_events (
+    finding_id  TEXT    NOT NULL REFERENCES findings(id),
+    snapshot_id INTEGER NOT NULL REFERENCES snapshots(id),
+    at          TEXT    NOT NULL,
+    event       TEXT    NOT NULL            -- opened | resolved | reopened
+);
+CREATE INDEX finding_events_by_finding ON finding_events (finding_id, snapshot_id);
+ALTER TABLE snapshots ADD COLUMN findings_reconciled INTEGER NOT NULL DEFAULT 0;
+"#,
+];
 
 /// The schema version this build writes.
 pub const LATEST: i32 = MIGRATIONS.len() as i32;

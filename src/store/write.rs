@@ -6,7 +6,12 @@ use std::collections::HashMap;
 use rusqlite::{Transaction, params};
 use xxhash_rust::xxh3::xxh3_128;
 
+use chrono::{DateTime, Utc};
+
+use super::findings::{self, Reconciled};
 use super::{Store, StoreError};
+use crate::detect::RecordRef;
+use crate::findings::Current;
 use crate::pull::Pull;
 
 /// What recording a pull did.
@@ -44,9 +49,31 @@ fn composite(a: &str, b: &str) -> String {
     format!("{a}\u{1f}{b}")
 }
 
+/// Detection run inside the snapshot's transaction: gets the inactive-since times from history and
+/// returns the snapshot's findings.
+pub type Analyse<'a> = dyn FnOnce(&HashMap<RecordRef, DateTime<Utc>>) -> Vec<Current> + 'a;
+
 impl Store {
-    /// Stores `pull` as a new snapshot, atomically.
+    /// Stores `pull` as a new snapshot, atomically, without touching findings.
     pub fn record_pull(&mut self, pull: &Pull) -> Result<Recorded, StoreError> {
+        self.record(pull, None).map(|(r, _)| r)
+    }
+
+    /// Stores `pull` and, when it is complete, reconciles the findings `analyse` returns, all in one
+    /// transaction. An incomplete pull changes no finding.
+    pub fn record_cycle(
+        &mut self,
+        pull: &Pull,
+        analyse: Box<Analyse<'_>>,
+    ) -> Result<(Recorded, Option<Reconciled>), StoreError> {
+        self.record(pull, Some(analyse))
+    }
+
+    fn record(
+        &mut self,
+        pull: &Pull,
+        analyse: Option<Box<Analyse<'_>>>,
+    ) -> Result<(Recorded, Option<Reconciled>), StoreError> {
         let path = self.path.clone();
         let err = |context| {
             let path = path.clone();
@@ -123,8 +150,19 @@ impl Store {
             )
             .map_err(err("cannot update snapshot"))?;
         }
+        let mut reconciled = None;
+        if let (true, Some(analyse)) = (complete, analyse) {
+            let since = findings::inactive_since(&tx, snapshot_id)
+                .map_err(err("cannot read inactive history"))?;
+            let current = analyse(&since);
+            let at = pull.finished_at.to_rfc3339();
+            reconciled = Some(
+                findings::reconcile(&tx, snapshot_id, &at, &current)
+                    .map_err(err("cannot reconcile findings"))?,
+            );
+        }
         tx.commit().map_err(err("cannot commit snapshot"))?;
-        Ok(recorded)
+        Ok((recorded, reconciled))
     }
 }
 

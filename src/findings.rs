@@ -1,0 +1,227 @@
+//! Findings as people and scripts see them: the detector's output joined with the records and
+//! accounts it names, suppression applied. The JSON shape of [`FindingView`] is a contract.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::detect::{self, DetectSettings, Finding, Input, Kind, RecordRef, Severity};
+use crate::ignore::{self, IgnoreRule, Subjects, Suppression};
+use crate::model::{Account, ScimGroup, ScimRecord};
+
+/// A SCIM record named by a finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScimUserView {
+    pub directory_id: String,
+    /// The directory's configured name.
+    pub directory: String,
+    pub scim_id: String,
+    pub external_id: Option<String>,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    pub active: Option<bool>,
+    pub account_id: Option<String>,
+}
+
+/// An account named by a finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountView {
+    pub account_id: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub account_status: String,
+    pub membership_status: String,
+    pub claim_status: Option<String>,
+}
+
+/// Lifecycle status of a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Open,
+    Suppressed,
+    Resolved,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Open => "open",
+            Status::Suppressed => "suppressed",
+            Status::Resolved => "resolved",
+        }
+    }
+}
+
+/// One finding of the current snapshot, ready to reconcile into the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Current {
+    pub id: String,
+    pub kind: Kind,
+    pub summary: String,
+    pub scim_users: Vec<ScimUserView>,
+    pub accounts: Vec<AccountView>,
+    pub suppressed: Option<Suppression>,
+}
+
+/// A stored finding, as `scimdrift findings --format json` prints it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FindingView {
+    pub id: String,
+    pub kind: Kind,
+    pub severity: Severity,
+    pub status: Status,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub resolved_at: Option<String>,
+    /// Consecutive complete snapshots that showed it (up to the latest sighting).
+    pub seen_count: i64,
+    pub scim_users: Vec<ScimUserView>,
+    pub accounts: Vec<AccountView>,
+    pub summary: String,
+    pub suggested_fix: String,
+    /// Set when an ignore rule suppresses it.
+    pub suppressed_by: Option<Suppression>,
+}
+
+impl FindingView {
+    /// The subjects ignore rules match on.
+    pub fn subjects(&self) -> Subjects<'_> {
+        subjects_of(self.kind, &self.scim_users, &self.accounts)
+    }
+
+    /// Re-applies the ignore rules (a rule added or expired since the last pull takes effect now).
+    pub fn apply_rules(&mut self, rules: &[IgnoreRule], today: chrono::NaiveDate) {
+        if self.status == Status::Resolved {
+            return;
+        }
+        self.suppressed_by = ignore::suppression(rules, &self.subjects(), today);
+        self.status = if self.suppressed_by.is_some() {
+            Status::Suppressed
+        } else {
+            Status::Open
+        };
+    }
+}
+
+fn subjects_of<'a>(
+    kind: Kind,
+    users: &'a [ScimUserView],
+    accounts: &'a [AccountView],
+) -> Subjects<'a> {
+    Subjects {
+        kind,
+        emails: users
+            .iter()
+            .filter_map(|u| u.email.as_deref())
+            .chain(accounts.iter().filter_map(|a| a.email.as_deref()))
+            .collect(),
+        account_ids: accounts
+            .iter()
+            .map(|a| a.account_id.as_str())
+            .chain(users.iter().filter_map(|u| u.account_id.as_deref()))
+            .collect(),
+        scim_ids: users.iter().map(|u| u.scim_id.as_str()).collect(),
+    }
+}
+
+/// Everything detection needs besides the snapshot.
+pub struct Context<'a> {
+    pub settings: &'a DetectSettings,
+    pub rules: &'a [IgnoreRule],
+    /// Directory id → configured name.
+    pub directory_names: &'a HashMap<String, String>,
+    pub now: DateTime<Utc>,
+}
+
+/// Detects the findings of one complete snapshot and joins them with their subjects. Pure.
+pub fn evaluate(
+    records: &[ScimRecord],
+    groups: &[ScimGroup],
+    accounts: &[Account],
+    inactive_since: &HashMap<RecordRef, DateTime<Utc>>,
+    ctx: &Context<'_>,
+) -> Vec<Current> {
+    let input = Input {
+        records,
+        groups,
+        accounts,
+        inactive_since,
+        now: ctx.now,
+    };
+    let found = detect::detect(&input, ctx.settings);
+    if found.is_empty() {
+        return Vec::new();
+    }
+    let record_by_ref: HashMap<(&str, &str), &ScimRecord> = records
+        .iter()
+        .map(|r| ((r.directory_id.as_str(), r.scim_id.as_str()), r))
+        .collect();
+    let account_by_id: HashMap<&str, &Account> = accounts
+        .iter()
+        .map(|a| (a.account_id.as_str(), a))
+        .collect();
+    let today = ctx.now.date_naive();
+    found
+        .into_iter()
+        .map(|f| {
+            let scim_users = users_view(&f, &record_by_ref, ctx.directory_names);
+            let accounts = f
+                .accounts
+                .iter()
+                .filter_map(|id| account_by_id.get(id.as_str()))
+                .map(|a| account_view(a))
+                .collect::<Vec<_>>();
+            let suppressed = ignore::suppression(
+                ctx.rules,
+                &subjects_of(f.kind, &scim_users, &accounts),
+                today,
+            );
+            Current {
+                id: f.id(),
+                kind: f.kind,
+                summary: f.summary,
+                scim_users,
+                accounts,
+                suppressed,
+            }
+        })
+        .collect()
+}
+
+fn users_view(
+    f: &Finding,
+    records: &HashMap<(&str, &str), &ScimRecord>,
+    names: &HashMap<String, String>,
+) -> Vec<ScimUserView> {
+    f.records
+        .iter()
+        .filter_map(|r| records.get(&(r.directory_id.as_str(), r.scim_id.as_str())))
+        .map(|r| ScimUserView {
+            directory_id: r.directory_id.clone(),
+            directory: names
+                .get(&r.directory_id)
+                .cloned()
+                .unwrap_or_else(|| r.directory_id.clone()),
+            scim_id: r.scim_id.clone(),
+            external_id: r.external_id.clone(),
+            email: r.email.clone(),
+            display_name: r.display_name.clone(),
+            active: r.active,
+            account_id: r.account_id.clone(),
+        })
+        .collect()
+}
+
+/// The view of one account.
+pub fn account_view(a: &Account) -> AccountView {
+    AccountView {
+        account_id: a.account_id.clone(),
+        email: a.email.clone(),
+        name: a.name.clone(),
+        account_status: a.account_status.clone(),
+        membership_status: a.membership_status.clone(),
+        claim_status: a.claim_status.clone(),
+    }
+}

@@ -1,0 +1,309 @@
+//! Finding lifecycle: reconciling each complete snapshot's findings with the stored ones, reading them
+//! back, and the inactive-since times the detectors take from history.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, params};
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError};
+use crate::detect::{Kind, RecordRef};
+use crate::findings::{AccountView, Current, FindingView, ScimUserView, Status};
+
+/// Counts of one reconciliation, per kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Reconciled {
+    /// New findings plus resolved ones that came back.
+    pub opened: BTreeMap<Kind, u64>,
+    pub resolved: BTreeMap<Kind, u64>,
+    /// Open (not suppressed) after this snapshot.
+    pub open: BTreeMap<Kind, u64>,
+    pub suppressed: BTreeMap<Kind, u64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SubjectsJson {
+    scim_users: Vec<ScimUserView>,
+    accounts: Vec<AccountView>,
+}
+
+/// Reconciles `current` (the findings of complete snapshot `snapshot_id`) into the findings table.
+pub(super) fn reconcile(
+    conn: &Connection,
+    snapshot_id: i64,
+    at: &str,
+    current: &[Current],
+) -> rusqlite::Result<Reconciled> {
+    let mut known: HashMap<String, Status> = HashMap::new();
+    {
+        let mut stmt = conn.prepare("SELECT id, status FROM findings")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        for row in rows {
+            let (id, status) = row?;
+            known.insert(
+                id,
+                if status == "resolved" {
+                    Status::Resolved
+                } else {
+                    Status::Open
+                },
+            );
+        }
+    }
+    let mut event = conn.prepare(
+        "INSERT INTO finding_events (finding_id, snapshot_id, at, event) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    let mut insert = conn.prepare(
+        "INSERT INTO findings (id, kind, severity, status, summary, subjects_json, suppression_json, first_seen,
+             first_seen_snapshot, last_seen, last_seen_snapshot, seen_count)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?8, ?9, 1)",
+    )?;
+    let mut seen_again = conn.prepare(
+        "UPDATE findings SET status = ?2, summary = ?3, subjects_json = ?4, suppression_json = ?5, last_seen = ?6,
+             last_seen_snapshot = ?7, seen_count = seen_count + 1 WHERE id = ?1",
+    )?;
+    let mut reopen = conn.prepare(
+        "UPDATE findings SET status = ?2, summary = ?3, subjects_json = ?4, suppression_json = ?5, last_seen = ?6,
+             last_seen_snapshot = ?7, seen_count = 1, resolved_at = NULL, resolved_snapshot = NULL,
+             times_opened = times_opened + 1 WHERE id = ?1",
+    )?;
+    let mut out = Reconciled::default();
+    let mut present = HashSet::with_capacity(current.len());
+    for c in current {
+        if !present.insert(c.id.as_str()) {
+            continue;
+        }
+        let status = if c.suppressed.is_some() {
+            Status::Suppressed
+        } else {
+            Status::Open
+        };
+        let subjects = serde_json::to_string(&SubjectsJson {
+            scim_users: c.scim_users.clone(),
+            accounts: c.accounts.clone(),
+        })
+        .unwrap_or_else(|_| "{}".into());
+        let suppression = c
+            .suppressed
+            .as_ref()
+            .and_then(|s| serde_json::to_string(s).ok());
+        let args = params![
+            c.id,
+            status.as_str(),
+            c.summary,
+            subjects,
+            suppression,
+            at,
+            snapshot_id
+        ];
+        match known.get(&c.id) {
+            Some(Status::Resolved) => {
+                reopen.execute(args)?;
+                event.execute(params![c.id, snapshot_id, at, "reopened"])?;
+                *out.opened.entry(c.kind).or_default() += 1;
+            }
+            Some(_) => {
+                seen_again.execute(args)?;
+            }
+            None => {
+                insert.execute(params![
+                    c.id,
+                    c.kind.as_str(),
+                    c.kind.severity().as_str(),
+                    status.as_str(),
+                    c.summary,
+                    subjects,
+                    suppression,
+                    at,
+                    snapshot_id
+                ])?;
+                event.execute(params![c.id, snapshot_id, at, "opened"])?;
+                *out.opened.entry(c.kind).or_default() += 1;
+            }
+        }
+        let bucket = if status == Status::Suppressed {
+            &mut out.suppressed
+        } else {
+            &mut out.open
+        };
+        *bucket.entry(c.kind).or_default() += 1;
+    }
+    let mut resolve = conn.prepare(
+        "UPDATE findings SET status = 'resolved', resolved_at = ?2, resolved_snapshot = ?3 WHERE id = ?1",
+    )?;
+    let gone: Vec<&String> = known
+        .iter()
+        .filter(|(id, st)| **st != Status::Resolved && !present.contains(id.as_str()))
+        .map(|(id, _)| id)
+        .collect();
+    for id in gone {
+        resolve.execute(params![id, at, snapshot_id])?;
+        event.execute(params![id, snapshot_id, at, "resolved"])?;
+        let kind: String =
+            conn.query_row("SELECT kind FROM findings WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })?;
+        if let Ok(k) = kind.parse::<Kind>() {
+            *out.resolved.entry(k).or_default() += 1;
+        }
+    }
+    conn.execute(
+        "UPDATE snapshots SET findings_reconciled = 1 WHERE id = ?1",
+        [snapshot_id],
+    )?;
+    Ok(out)
+}
+
+/// When each record inactive as of `snapshot_id` became inactive, as seen in the history: the start
+/// of the snapshot whose version first showed the current inactive streak, when an earlier version
+/// showed it not inactive. Records inactive since scimdrift first saw them are absent (the detector
+/// falls back to `meta.lastModified`).
+pub(super) fn inactive_since(
+    conn: &Connection,
+    snapshot_id: i64,
+) -> rusqlite::Result<HashMap<RecordRef, DateTime<Utc>>> {
+    let mut stmt = conn.prepare(
+        "SELECT v.directory_id, v.scim_id, v.active, s.started_at
+         FROM scim_user_versions v JOIN snapshots s ON s.id = v.valid_from
+         WHERE v.valid_from <= ?1 AND (v.directory_id, v.scim_id) IN (
+             SELECT directory_id, scim_id FROM scim_user_versions
+             WHERE valid_from <= ?1 AND (valid_to IS NULL OR valid_to > ?1) AND active = 0)
+         ORDER BY v.directory_id, v.scim_id, v.valid_from DESC",
+    )?;
+    let rows = stmt.query_map([snapshot_id], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Option<bool>>(2)?,
+            r.get::<_, String>(3)?,
+        ))
+    })?;
+    let mut out = HashMap::new();
+    // Newest first per record: walk back through the inactive streak until a non-inactive version.
+    let mut current: Option<(String, String)> = None;
+    let mut streak_start: Option<String> = None;
+    let mut done = false;
+    for row in rows {
+        let (dir, scim, active, started) = row?;
+        let key = (dir, scim);
+        if current.as_ref() != Some(&key) {
+            current = Some(key.clone());
+            streak_start = None;
+            done = false;
+        }
+        if done {
+            continue;
+        }
+        if active == Some(false) {
+            streak_start = Some(started);
+        } else {
+            done = true;
+            if let Some(at) = streak_start
+                .as_deref()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            {
+                out.insert(
+                    RecordRef {
+                        directory_id: key.0.clone(),
+                        scim_id: key.1.clone(),
+                    },
+                    at.with_timezone(&Utc),
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl Store {
+    /// Every stored finding (all statuses), most severe first.
+    pub fn findings(&self) -> Result<Vec<FindingView>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, kind, status, summary, subjects_json, suppression_json, first_seen, last_seen,
+                        resolved_at, seen_count
+                 FROM findings",
+            )
+            .map_err(self.err("cannot read findings"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, String>(7)?,
+                    r.get::<_, Option<String>>(8)?,
+                    r.get::<_, i64>(9)?,
+                ))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(self.err("cannot read findings"))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (
+            id,
+            kind,
+            status,
+            summary,
+            subjects,
+            suppression,
+            first_seen,
+            last_seen,
+            resolved_at,
+            seen_count,
+        ) in rows
+        {
+            // A row this build cannot read (a kind from a newer version) is skipped, not fatal.
+            let Ok(kind) = kind.parse::<Kind>() else {
+                continue;
+            };
+            let subjects: SubjectsJson = serde_json::from_str(&subjects).unwrap_or(SubjectsJson {
+                scim_users: Vec::new(),
+                accounts: Vec::new(),
+            });
+            let status = match status.as_str() {
+                "resolved" => Status::Resolved,
+                "suppressed" => Status::Suppressed,
+                _ => Status::Open,
+            };
+            out.push(FindingView {
+                id,
+                kind,
+                severity: kind.severity(),
+                status,
+                first_seen,
+                last_seen,
+                resolved_at,
+                seen_count,
+                scim_users: subjects.scim_users,
+                accounts: subjects.accounts,
+                summary,
+                suggested_fix: kind.suggested_fix().to_string(),
+                suppressed_by: suppression.and_then(|s| serde_json::from_str(&s).ok()),
+            });
+        }
+        out.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then(a.kind.cmp(&b.kind))
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        Ok(out)
+    }
+
+    /// The lifecycle events of one finding: (snapshot id, time, event), oldest first.
+    pub fn finding_events(&self, id: &str) -> Result<Vec<(i64, String, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT snapshot_id, at, event FROM finding_events WHERE finding_id = ?1 ORDER BY rowid")
+            .map_err(self.err("cannot read finding events"))?;
+        stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(self.err("cannot read finding events"))
+    }
+}
