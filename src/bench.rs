@@ -105,8 +105,8 @@ async fn measure(users: usize, repeat: usize) -> anyhow::Result<Figures> {
         "the first pull was incomplete: {:?}",
         first.pull.sources
     );
-    let scim_records = first.pull.records.len();
-    let accounts = first.pull.accounts.len();
+    let scim_records = first.pull.scim_records();
+    let accounts = first.pull.accounts();
     drop(first);
     let db_bytes_after_first_pull = Store::open(&settings.store.path)?.compacted_size()?;
 

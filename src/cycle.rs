@@ -1,5 +1,5 @@
-//! One cycle: pull every source, record the snapshot and, when it is complete, detect and reconcile
-//! the findings in the same transaction. The daemon and `once` share it.
+//! One cycle: pull every source into the store and, when the snapshot is complete, detect and
+//! reconcile the findings in the same transaction. The daemon and `once` share it.
 
 use std::collections::HashMap;
 
@@ -7,46 +7,45 @@ use chrono::Utc;
 
 use crate::config::Settings;
 use crate::findings::{self, Context};
-use crate::pull::{self, Keys, Pull};
-use crate::store::{Reconciled, Recorded, Store};
+use crate::pull::{self, Keys, PullMeta};
+use crate::store::{Reconciled, Recorded, Recorder, Store};
 
 /// What a cycle did.
 #[derive(Debug)]
 pub struct Outcome {
-    pub pull: Pull,
+    pub pull: PullMeta,
     pub recorded: Recorded,
     /// Finding counts; `None` for an incomplete snapshot (which changes no finding).
     pub findings: Option<Reconciled>,
 }
 
-/// Pulls, stores and analyses one snapshot. Errors are configuration, setup or store errors; API
-/// failures make the snapshot incomplete instead.
+/// Pulls, stores and analyses one snapshot. Errors are configuration or store errors; API failures
+/// make the snapshot incomplete instead.
 pub async fn pull_and_store(settings: &Settings) -> anyhow::Result<Outcome> {
     let keys = Keys::load(settings)?;
     let rules = settings.ignore_rules()?;
-    let mut store = Store::open(&settings.store.path)?;
-    let pull = pull::run(settings, &keys).await?;
+    let store = Store::open(&settings.store.path)?;
+    let recorder = Recorder::start(store);
+    let meta = pull::run(settings, &keys, &recorder.sink()).await;
+
     let now = Utc::now();
     crate::ignore::log_expired(&rules, now.date_naive());
-    let detect = settings.detect_settings();
-    let names: HashMap<String, String> = settings
-        .atlassian
-        .directories
-        .iter()
-        .map(|d| (d.id.clone(), d.name.clone()))
-        .collect();
     let ctx = Context {
-        settings: &detect,
-        rules: &rules,
-        directory_names: &names,
+        settings: settings.detect_settings(),
+        rules,
+        directory_names: settings
+            .atlassian
+            .directories
+            .iter()
+            .map(|d| (d.id.clone(), d.name.clone()))
+            .collect::<HashMap<_, _>>(),
         now,
     };
-    let (recorded, reconciled) = store.record_cycle(
-        &pull,
-        Box::new(|since| {
-            findings::evaluate(&pull.records, &pull.groups, &pull.accounts, since, &ctx)
-        }),
-    )?;
+    let analyse = Box::new(move |pop: &crate::store::Population, since: &_| {
+        findings::evaluate(&pop.records, &pop.groups, &pop.accounts, since, &ctx)
+    });
+    let finished = recorder.finish(meta.clone(), Some(analyse)).await?;
+    let recorded = finished.recorded;
     if recorded.complete {
         tracing::info!(
             snapshot_id = recorded.snapshot_id,
@@ -61,8 +60,8 @@ pub async fn pull_and_store(settings: &Settings) -> anyhow::Result<Outcome> {
         );
     }
     Ok(Outcome {
-        pull,
+        pull: meta,
         recorded,
-        findings: reconciled,
+        findings: finished.reconciled,
     })
 }

@@ -127,11 +127,11 @@ fn subjects_of<'a>(
 }
 
 /// Everything detection needs besides the snapshot.
-pub struct Context<'a> {
-    pub settings: &'a DetectSettings,
-    pub rules: &'a [IgnoreRule],
+pub struct Context {
+    pub settings: DetectSettings,
+    pub rules: Vec<IgnoreRule>,
     /// Directory id → configured name.
-    pub directory_names: &'a HashMap<String, String>,
+    pub directory_names: HashMap<String, String>,
     pub now: DateTime<Utc>,
 }
 
@@ -141,7 +141,7 @@ pub fn evaluate(
     groups: &[ScimGroup],
     accounts: &[Account],
     inactive_since: &HashMap<RecordRef, DateTime<Utc>>,
-    ctx: &Context<'_>,
+    ctx: &Context,
 ) -> Vec<Current> {
     let input = Input {
         records,
@@ -150,7 +150,7 @@ pub fn evaluate(
         inactive_since,
         now: ctx.now,
     };
-    let found = detect::detect(&input, ctx.settings);
+    let found = detect::detect(&input, &ctx.settings);
     if found.is_empty() {
         return Vec::new();
     }
@@ -166,7 +166,7 @@ pub fn evaluate(
     found
         .into_iter()
         .map(|f| {
-            let scim_users = users_view(&f, &record_by_ref, ctx.directory_names);
+            let scim_users = users_view(&f, &record_by_ref, &ctx.directory_names);
             let accounts = f
                 .accounts
                 .iter()
@@ -174,7 +174,7 @@ pub fn evaluate(
                 .map(|a| account_view(a))
                 .collect::<Vec<_>>();
             let suppressed = ignore::suppression(
-                ctx.rules,
+                &ctx.rules,
                 &subjects_of(f.kind, &scim_users, &accounts),
                 today,
             );

@@ -1,4 +1,5 @@
-//! The normalized records a pull produces and the store keeps: what the detectors read.
+//! The normalized records a pull produces and the detectors read. The store keeps them beside the raw
+//! JSON each came from; the raw JSON itself never stays in memory past the page it arrived in.
 
 use serde::{Deserialize, Serialize};
 
@@ -22,8 +23,6 @@ pub struct ScimRecord {
     pub groups: Vec<String>,
     pub created: Option<String>,
     pub last_modified: Option<String>,
-    /// The record exactly as the API returned it (JSON).
-    pub raw: String,
 }
 
 /// One SCIM group of a directory.
@@ -35,7 +34,6 @@ pub struct ScimGroup {
     pub external_id: Option<String>,
     /// SCIM ids of the members.
     pub members: Vec<String>,
-    pub raw: String,
 }
 
 /// One account of the organization (Organizations API v2).
@@ -56,8 +54,6 @@ pub struct Account {
     pub name: Option<String>,
     pub added_to_org: Option<String>,
     pub deactivated_on: Option<String>,
-    /// The account exactly as the API returned it (JSON).
-    pub raw: String,
 }
 
 impl Account {

@@ -1,5 +1,6 @@
-//! One pull: every SCIM directory (users and groups) and the org's accounts, fetched concurrently
-//! into one snapshot that is complete only if every source is (atlassian-api.md §5).
+//! One pull: every SCIM directory (users and groups) and the org's accounts, fetched concurrently and
+//! streamed page by page into the store. The snapshot is complete only if every source is
+//! (atlassian-api.md §5).
 
 use std::time::Instant;
 
@@ -7,11 +8,12 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::atlassian::accounts::{self, AccountsClient};
+use crate::atlassian::paging::Paged;
 use crate::atlassian::scim::ScimClient;
 use crate::atlassian::{ApiError, HttpLayer};
 use crate::config::{ConfigError, Settings};
-use crate::model::{Account, ScimGroup, ScimRecord};
 use crate::secret::Secret;
+use crate::store::{Batch, BatchSink};
 
 /// How one source fared. Serialized as in the `once --format json` contract.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -29,24 +31,57 @@ pub struct SourceStatus {
     pub error: Option<String>,
 }
 
-/// Everything one pull fetched. Only a complete pull may be used as the current state.
+/// What a pull did (the records themselves went to the store as they arrived).
 #[derive(Debug, Clone)]
-pub struct Pull {
+pub struct PullMeta {
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
     pub duration_seconds: f64,
     pub sources: Vec<SourceStatus>,
-    pub records: Vec<ScimRecord>,
-    pub groups: Vec<ScimGroup>,
-    pub accounts: Vec<Account>,
     /// Retries the pull needed, all APIs together.
     pub retries: u64,
 }
 
-impl Pull {
+impl PullMeta {
     /// True when every page of every source arrived and parsed.
     pub fn complete(&self) -> bool {
-        self.sources.iter().all(|s| s.complete)
+        !self.sources.is_empty() && self.sources.iter().all(|s| s.complete)
+    }
+
+    /// SCIM records received, all directories.
+    pub fn scim_records(&self) -> usize {
+        self.sources
+            .iter()
+            .filter(|s| s.groups.is_some())
+            .map(|s| s.records)
+            .sum()
+    }
+
+    /// Accounts received.
+    pub fn accounts(&self) -> usize {
+        self.sources
+            .iter()
+            .filter(|s| s.groups.is_none())
+            .map(|s| s.records)
+            .sum()
+    }
+
+    /// A pull that could not start (e.g. the HTTP client failed to build): incomplete, with why.
+    pub fn failed(started_at: DateTime<Utc>, error: &ApiError) -> PullMeta {
+        PullMeta {
+            started_at,
+            finished_at: Utc::now(),
+            duration_seconds: 0.0,
+            sources: vec![SourceStatus {
+                source: error.origin.clone(),
+                directory_id: None,
+                records: 0,
+                groups: None,
+                complete: false,
+                error: Some(error.to_string()),
+            }],
+            retries: 0,
+        }
     }
 }
 
@@ -68,13 +103,36 @@ impl Keys {
     }
 }
 
-/// Runs one pull of every source, concurrently.
-pub async fn run(settings: &Settings, keys: &Keys) -> Result<Pull, ApiError> {
+fn status(
+    source: String,
+    directory_id: Option<String>,
+    records: Paged,
+    groups: Option<Paged>,
+) -> SourceStatus {
+    let error = records
+        .error
+        .as_ref()
+        .or(groups.as_ref().and_then(|g| g.error.as_ref()))
+        .map(ToString::to_string);
+    SourceStatus {
+        source,
+        directory_id,
+        records: records.count,
+        groups: groups.map(|g| g.count),
+        complete: error.is_none(),
+        error,
+    }
+}
+
+/// Runs one pull of every source, concurrently, sending every page to `sink`.
+pub async fn run(settings: &Settings, keys: &Keys, sink: &BatchSink) -> PullMeta {
     let a = &settings.atlassian;
-    let http = HttpLayer::new(&a.base_url, &a.http)?;
     let started_at = Utc::now();
     let clock = Instant::now();
-
+    let http = match HttpLayer::new(&a.base_url, &a.http) {
+        Ok(h) => h,
+        Err(e) => return PullMeta::failed(started_at, &e),
+    };
     let directory_pulls = a.directories.iter().zip(&keys.directories).map(|(d, key)| {
         let client = ScimClient {
             http: &http,
@@ -84,21 +142,18 @@ pub async fn run(settings: &Settings, keys: &Keys) -> Result<Pull, ApiError> {
             page_size: a.http.scim_page_size,
         };
         async move {
-            let (users, groups) = tokio::join!(client.users(), client.groups());
-            let error = users
-                .error
-                .as_ref()
-                .or(groups.error.as_ref())
-                .map(ToString::to_string);
-            let status = SourceStatus {
-                source: client.origin.clone(),
-                directory_id: Some(d.id.clone()),
-                records: users.items.len(),
-                groups: Some(groups.items.len()),
-                complete: error.is_none(),
-                error,
-            };
-            (status, users.items, groups.items)
+            let mut users_sink = async |page| sink.send(Batch::Users(page)).await;
+            let mut groups_sink = async |page| sink.send(Batch::Groups(page)).await;
+            let (users, groups) = tokio::join!(
+                client.users(&mut users_sink),
+                client.groups(&mut groups_sink)
+            );
+            status(
+                client.origin.clone(),
+                Some(d.id.clone()),
+                users,
+                Some(groups),
+            )
         }
     });
     let accounts_client = AccountsClient {
@@ -108,37 +163,13 @@ pub async fn run(settings: &Settings, keys: &Keys) -> Result<Pull, ApiError> {
         endpoint: a.accounts_endpoint,
         page_size: a.http.accounts_page_size,
     };
-    let (directories, accounts) = tokio::join!(
+    let mut accounts_sink = async |page| sink.send(Batch::Accounts(page)).await;
+    let (mut sources, accounts) = tokio::join!(
         futures::future::join_all(directory_pulls),
-        accounts_client.accounts()
+        accounts_client.accounts(&mut accounts_sink),
     );
-
-    let mut pull = Pull {
-        started_at,
-        finished_at: Utc::now(),
-        duration_seconds: clock.elapsed().as_secs_f64(),
-        sources: Vec::with_capacity(directories.len() + 1),
-        records: Vec::new(),
-        groups: Vec::new(),
-        accounts: Vec::new(),
-        retries: http.stats.total_retries(),
-    };
-    for (status, users, groups) in directories {
-        pull.sources.push(status);
-        pull.records.extend(users);
-        pull.groups.extend(groups);
-    }
-    let error = accounts.error.map(|e| e.to_string());
-    pull.sources.push(SourceStatus {
-        source: accounts::ORIGIN.to_string(),
-        directory_id: None,
-        records: accounts.items.len(),
-        groups: None,
-        complete: error.is_none(),
-        error,
-    });
-    pull.accounts = accounts.items;
-    for s in &pull.sources {
+    sources.push(status(accounts::ORIGIN.to_string(), None, accounts, None));
+    for s in &sources {
         match &s.error {
             None => tracing::info!(source = %s.source, records = s.records, "source complete"),
             Some(e) => {
@@ -146,5 +177,11 @@ pub async fn run(settings: &Settings, keys: &Keys) -> Result<Pull, ApiError> {
             }
         }
     }
-    Ok(pull)
+    PullMeta {
+        started_at,
+        finished_at: Utc::now(),
+        duration_seconds: clock.elapsed().as_secs_f64(),
+        sources,
+        retries: http.stats.total_retries(),
+    }
 }

@@ -17,8 +17,8 @@ async fn full_pull_of_the_scenario_world() {
     let o = env.pull().await;
     assert!(o.recorded.complete, "{:?}", o.pull.sources);
     let expected_users: usize = world.directories.iter().map(|d| d.users.len()).sum();
-    assert_eq!(o.pull.records.len(), expected_users);
-    assert_eq!(o.pull.accounts.len(), world.accounts.len());
+    assert_eq!(o.pull.scim_records(), expected_users);
+    assert_eq!(o.pull.accounts(), world.accounts.len());
     for d in &world.directories {
         let s = source(&o, &format!("scim:{}", d.name));
         assert_eq!(s.directory_id.as_deref(), Some(d.id.as_str()));
@@ -63,9 +63,9 @@ async fn pages_capped_below_the_requested_size() {
     let o = env.pull().await;
     assert!(o.recorded.complete, "{:?}", o.pull.sources);
     let world = env.sim.world();
-    assert_eq!(o.pull.accounts.len(), world.accounts.len());
+    assert_eq!(o.pull.accounts(), world.accounts.len());
     let users: usize = world.directories.iter().map(|d| d.users.len()).sum();
-    assert_eq!(o.pull.records.len(), users);
+    assert_eq!(o.pull.scim_records(), users);
     // The client asked for 100 per page and got 7: it must have paged on what it received.
     assert!(env.sim.request_count(Api::Scim) as usize >= users / 7);
 }
@@ -76,7 +76,7 @@ async fn accounts_short_pages_with_next_are_followed() {
     env.sim.set_options(|o| o.accounts_short_pages = true);
     let o = env.pull().await;
     assert!(o.recorded.complete, "{:?}", o.pull.sources);
-    assert_eq!(o.pull.accounts.len(), env.sim.world().accounts.len());
+    assert_eq!(o.pull.accounts(), env.sim.world().accounts.len());
 }
 
 #[tokio::test]
@@ -91,7 +91,15 @@ async fn list_endpoint_gives_the_same_accounts_as_search() {
     env.extend_config("");
     let list = env.pull().await;
     assert!(list.recorded.complete);
-    assert_eq!(list.pull.accounts, search.pull.accounts);
+    assert_eq!(list.pull.accounts(), search.pull.accounts());
+    let store = env.store();
+    assert_eq!(
+        store.state_at(list.recorded.snapshot_id).unwrap().accounts,
+        store
+            .state_at(search.recorded.snapshot_id)
+            .unwrap()
+            .accounts
+    );
     assert_eq!(list.recorded.versions_added, 0);
 }
 
@@ -110,7 +118,7 @@ async fn rate_limited_pull(style: RetryAfterStyle) -> scimdrift::cycle::Outcome 
     ]));
     let o = env.pull().await;
     assert!(o.recorded.complete, "{:?}", o.pull.sources);
-    assert_eq!(o.pull.accounts.len(), env.sim.world().accounts.len());
+    assert_eq!(o.pull.accounts(), env.sim.world().accounts.len());
     o
 }
 
@@ -190,7 +198,7 @@ async fn persistent_503_makes_the_snapshot_incomplete_and_keeps_the_previous_cur
             .unwrap()
             .accounts
             .len(),
-        good.pull.accounts.len()
+        good.pull.accounts()
     );
     assert_eq!(
         bad.recorded.versions_added + bad.recorded.versions_closed,

@@ -10,8 +10,8 @@ async fn unchanged_second_pull_adds_no_version_rows() {
     let env = Env::scenarios(50).await;
     let first = env.pull().await;
     let before = env.store().version_counts().unwrap();
-    assert_eq!(before.0 as usize, first.pull.records.len());
-    assert_eq!(before.2 as usize, first.pull.accounts.len());
+    assert_eq!(before.0 as usize, first.pull.scim_records());
+    assert_eq!(before.2 as usize, first.pull.accounts());
     let second = env.pull().await;
     assert!(second.recorded.complete);
     assert_eq!(

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::http::HttpLayer;
-use super::paging::{CursorRequest, Paged, cursor_list};
+use super::paging::{CursorRequest, CursorSource, Item, Paged, cursor_list};
 use crate::config::AccountsEndpoint;
 use crate::model::Account;
 use crate::secret::Secret;
@@ -22,23 +22,20 @@ pub struct AccountsClient<'a> {
 }
 
 impl AccountsClient<'_> {
-    /// Every account of every user directory the key can manage (`directories/-`).
-    pub async fn accounts(&self) -> Paged<Account> {
+    /// Every account of every user directory the key can manage (`directories/-`), page by page.
+    pub async fn accounts(&self, sink: &mut impl AsyncFnMut(Vec<Item<Account>>)) -> Paged {
         let base = format!("/admin/v2/orgs/{}/directories/-/users", self.org_id);
         let (path, style) = match self.endpoint {
             AccountsEndpoint::Search => (format!("{base}/search"), CursorRequest::PostBody),
             AccountsEndpoint::List => (base, CursorRequest::GetQuery),
         };
-        cursor_list(
-            self.http,
-            self.key,
-            ORIGIN,
-            &path,
+        let source = CursorSource {
+            origin: ORIGIN,
+            path,
             style,
-            self.page_size,
-            parse_account,
-        )
-        .await
+            limit: self.page_size,
+        };
+        cursor_list(self.http, self.key, &source, parse_account, sink).await
     }
 }
 
@@ -81,7 +78,6 @@ pub fn parse_account(raw: &RawValue) -> Result<(String, Account), String> {
         name: a.name,
         added_to_org: a.added_to_org,
         deactivated_on: a.deactivated_on,
-        raw: raw.get().to_string(),
     };
     Ok((a.account_id, account))
 }

@@ -1,6 +1,7 @@
 //! Paging of the two list shapes: SCIM `ListResponse` (startIndex/totalResults) and the Organizations
 //! API's cursor chain. A source is complete only when every page arrived and parsed, the totals add up
-//! and the chain ended; otherwise the caller gets what arrived plus the error that stopped it.
+//! and the chain ended; otherwise the caller gets the count that arrived plus the error that stopped
+//! it. Each page goes to a sink as it arrives (items with their raw JSON): no source is held in memory.
 
 use std::collections::HashSet;
 
@@ -12,11 +13,34 @@ use super::error::ApiError;
 use super::http::{Api, Call, HttpLayer};
 use crate::secret::Secret;
 
-/// What one paged read produced: the items that arrived and, if it stopped early, why.
+/// What one paged read did: how many items arrived and, if it stopped early, why.
 #[derive(Debug)]
-pub struct Paged<T> {
-    pub items: Vec<T>,
+pub struct Paged {
+    pub count: usize,
     pub error: Option<ApiError>,
+}
+
+/// One parsed item with the raw JSON it came from.
+pub type Item<T> = (T, String);
+
+/// Parses one page's items: `Ok` with the new items, or the error naming the item. `seen` catches
+/// ids repeated across pages: an error when `duplicates_are_errors`, else skipped (keep the first).
+fn parse_page<T>(
+    raw_items: &[&RawValue],
+    parse: &impl Fn(&RawValue) -> Result<(String, T), String>,
+    seen: &mut HashSet<String>,
+    duplicates_are_errors: bool,
+) -> Result<Vec<Item<T>>, String> {
+    let mut items = Vec::with_capacity(raw_items.len());
+    for (i, raw) in raw_items.iter().enumerate() {
+        let (id, item) = parse(raw).map_err(|e| format!("item {i}: {e}"))?;
+        if seen.insert(id.clone()) {
+            items.push((item, raw.get().to_string()));
+        } else if duplicates_are_errors {
+            return Err(format!("duplicate id {id:?} across pages"));
+        }
+    }
+    Ok(items)
 }
 
 #[derive(Deserialize)]
@@ -27,7 +51,8 @@ struct ListResponse<'a> {
     resources: Option<Vec<&'a RawValue>>,
 }
 
-/// Reads every page of a SCIM list endpoint. `parse` turns one resource into an item and its id.
+/// Reads every page of a SCIM list endpoint. `parse` turns one resource into an item and its id;
+/// `sink` receives each page's items.
 pub async fn scim_list<T>(
     http: &HttpLayer,
     key: &Secret,
@@ -35,8 +60,9 @@ pub async fn scim_list<T>(
     path: &str,
     page_size: usize,
     parse: impl Fn(&RawValue) -> Result<(String, T), String>,
-) -> Paged<T> {
-    let mut items = Vec::new();
+    sink: &mut impl AsyncFnMut(Vec<Item<T>>),
+) -> Paged {
+    let mut count = 0usize;
     let mut seen = HashSet::new();
     let mut expected: Option<u64> = None;
     let mut start = 1u64;
@@ -94,34 +120,15 @@ pub async fn scim_list<T>(
             None if total == 0 => Vec::new(),
             None => break Some(ApiError::malformed(origin, &page, "page has no Resources")),
         };
-        for (i, raw) in resources.iter().enumerate() {
-            match parse(raw) {
-                Ok((id, item)) => {
-                    if !seen.insert(id.clone()) {
-                        return Paged {
-                            items,
-                            error: Some(ApiError::malformed(
-                                origin,
-                                &page,
-                                format!("duplicate id {id:?} across pages"),
-                            )),
-                        };
-                    }
-                    items.push(item);
-                }
-                Err(e) => {
-                    return Paged {
-                        items,
-                        error: Some(ApiError::malformed(
-                            origin,
-                            &page,
-                            format!("resource {i}: {e}"),
-                        )),
-                    };
-                }
-            }
+        let items = match parse_page(&resources, &parse, &mut seen, true) {
+            Ok(items) => items,
+            Err(e) => break Some(ApiError::malformed(origin, &page, e)),
+        };
+        count += items.len();
+        if !items.is_empty() {
+            sink(items).await;
         }
-        let received = items.len() as u64;
+        let received = count as u64;
         if received >= total {
             break (received > total).then(|| {
                 ApiError::malformed(
@@ -140,7 +147,7 @@ pub async fn scim_list<T>(
         }
         start += resources.len() as u64;
     };
-    Paged { items, error }
+    Paged { count, error }
 }
 
 #[derive(Deserialize)]
@@ -156,6 +163,7 @@ struct Links {
 }
 
 /// How to ask for one page of a cursor list.
+#[derive(Debug, Clone, Copy)]
 pub enum CursorRequest {
     /// `POST` with `{"limit", "cursor"}` in the body.
     PostBody,
@@ -163,17 +171,25 @@ pub enum CursorRequest {
     GetQuery,
 }
 
-/// Reads every page of an Organizations API cursor list.
+/// One cursor list endpoint.
+pub struct CursorSource<'a> {
+    pub origin: &'a str,
+    pub path: String,
+    pub style: CursorRequest,
+    pub limit: usize,
+}
+
+/// Reads every page of an Organizations API cursor list; `sink` receives each page's items. An item
+/// listed twice (once per user directory) is kept once.
 pub async fn cursor_list<T>(
     http: &HttpLayer,
     key: &Secret,
-    origin: &str,
-    path: &str,
-    style: CursorRequest,
-    limit: usize,
+    source: &CursorSource<'_>,
     parse: impl Fn(&RawValue) -> Result<(String, T), String>,
-) -> Paged<T> {
-    let mut items = Vec::new();
+    sink: &mut impl AsyncFnMut(Vec<Item<T>>),
+) -> Paged {
+    let origin = source.origin;
+    let mut count = 0usize;
     let mut seen_ids = HashSet::new();
     let mut seen_cursors = HashSet::new();
     let mut cursor: Option<String> = None;
@@ -182,16 +198,16 @@ pub async fn cursor_list<T>(
             None => "first page".to_string(),
             Some(c) => format!("cursor={}", c.chars().take(64).collect::<String>()),
         };
-        let (method, query, json) = match style {
+        let (method, query, json) = match source.style {
             CursorRequest::PostBody => {
-                let mut body = serde_json::json!({ "limit": limit });
+                let mut body = serde_json::json!({ "limit": source.limit });
                 if let Some(c) = &cursor {
                     body["cursor"] = serde_json::Value::String(c.clone());
                 }
                 (Method::POST, Vec::new(), Some(body))
             }
             CursorRequest::GetQuery => {
-                let mut q = vec![("limit", limit.to_string())];
+                let mut q = vec![("limit", source.limit.to_string())];
                 if let Some(c) = &cursor {
                     q.push(("cursor", c.clone()));
                 }
@@ -201,7 +217,7 @@ pub async fn cursor_list<T>(
         let call = Call {
             api: Api::Accounts,
             method,
-            path: path.to_string(),
+            path: source.path.clone(),
             query,
             json,
             key,
@@ -227,25 +243,17 @@ pub async fn cursor_list<T>(
         let Some(data) = parsed.data else {
             break Some(ApiError::malformed(origin, &page, "page has no data"));
         };
-        for (i, raw) in data.iter().enumerate() {
-            match parse(raw) {
-                Ok((id, item)) => {
-                    // The same account may be listed once per user directory: keep the first.
-                    if seen_ids.insert(id) {
-                        items.push(item);
-                    }
-                }
-                Err(e) => {
-                    return Paged {
-                        items,
-                        error: Some(ApiError::malformed(origin, &page, format!("item {i}: {e}"))),
-                    };
-                }
-            }
-        }
         let Some(links) = parsed.links else {
             break Some(ApiError::malformed(origin, &page, "page has no links"));
         };
+        let items = match parse_page(&data, &parse, &mut seen_ids, false) {
+            Ok(items) => items,
+            Err(e) => break Some(ApiError::malformed(origin, &page, e)),
+        };
+        count += items.len();
+        if !items.is_empty() {
+            sink(items).await;
+        }
         match links.next.filter(|n| !n.is_empty()) {
             None => break None,
             Some(next) => {
@@ -260,5 +268,5 @@ pub async fn cursor_list<T>(
             }
         }
     };
-    Paged { items, error }
+    Paged { count, error }
 }

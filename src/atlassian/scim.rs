@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::http::HttpLayer;
-use super::paging::{Paged, scim_list};
+use super::paging::{Item, Paged, scim_list};
 use crate::model::{ScimGroup, ScimRecord};
 use crate::secret::Secret;
 
@@ -23,30 +23,34 @@ impl ScimClient<'_> {
         format!("/scim/directory/{}/{what}", self.directory_id)
     }
 
-    /// Every user of the directory.
-    pub async fn users(&self) -> Paged<ScimRecord> {
+    /// Every user of the directory, page by page into `sink`.
+    pub async fn users(&self, sink: &mut impl AsyncFnMut(Vec<Item<ScimRecord>>)) -> Paged {
         let dir = self.directory_id;
+        let parse = |raw: &RawValue| parse_user(dir, raw);
         scim_list(
             self.http,
             self.key,
             &self.origin,
             &self.path("Users"),
             self.page_size,
-            |raw| parse_user(dir, raw),
+            parse,
+            sink,
         )
         .await
     }
 
-    /// Every group of the directory, with members.
-    pub async fn groups(&self) -> Paged<ScimGroup> {
+    /// Every group of the directory, with members, page by page into `sink`.
+    pub async fn groups(&self, sink: &mut impl AsyncFnMut(Vec<Item<ScimGroup>>)) -> Paged {
         let dir = self.directory_id;
+        let parse = |raw: &RawValue| parse_group(dir, raw);
         scim_list(
             self.http,
             self.key,
             &self.origin,
             &self.path("Groups"),
             self.page_size,
-            |raw| parse_group(dir, raw),
+            parse,
+            sink,
         )
         .await
     }
@@ -156,7 +160,6 @@ pub fn parse_user(directory_id: &str, raw: &RawValue) -> Result<(String, ScimRec
             .collect(),
         created,
         last_modified,
-        raw: raw.get().to_string(),
     };
     Ok((u.id, record))
 }
@@ -188,7 +191,6 @@ pub fn parse_group(directory_id: &str, raw: &RawValue) -> Result<(String, ScimGr
             .into_iter()
             .filter_map(|m| m.value)
             .collect(),
-        raw: raw.get().to_string(),
     };
     Ok((g.id, group))
 }

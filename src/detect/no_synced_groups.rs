@@ -41,7 +41,6 @@ mod tests {
             display_name: None,
             external_id: None,
             members: vec!["r1".into()],
-            raw: String::new(),
         };
         let accounts = [
             account("a1", "a@example.com"),

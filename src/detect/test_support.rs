@@ -21,7 +21,6 @@ pub fn record(id: &str, email: &str) -> ScimRecord {
         groups: vec!["g1".into()],
         created: None,
         last_modified: Some("2026-01-01T00:00:00Z".into()),
-        raw: String::new(),
     }
 }
 
@@ -47,7 +46,6 @@ pub fn account(id: &str, email: &str) -> Account {
         name: None,
         added_to_org: None,
         deactivated_on: None,
-        raw: String::new(),
     }
 }
 

@@ -13,7 +13,7 @@ use rusqlite::{Connection, OpenFlags};
 pub use findings::Reconciled;
 pub use read::{SnapshotInfo, SourceInfo, State};
 pub use schema::{APPLICATION_ID, LATEST as SCHEMA_VERSION};
-pub use write::{Analyse, Recorded};
+pub use write::{Analyse, Batch, BatchSink, Finished, Population, Recorded, Recorder};
 
 /// Why the store could not be opened or used.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +31,8 @@ pub enum StoreError {
         found: i32,
         supported: i32,
     },
+    #[error("store writer: {0}")]
+    Writer(String),
     #[error("{path}: {context}: {source}")]
     Sqlite {
         path: PathBuf,

@@ -147,7 +147,7 @@ impl Store {
         let records = conn
             .prepare_cached(&format!(
                 "SELECT directory_id, scim_id, external_id, user_name, email, display_name, active, account_id,
-                        groups_json, created, last_modified, raw
+                        groups_json, created, last_modified
                  FROM scim_user_versions WHERE {AS_OF} ORDER BY directory_id, scim_id"
             ))
             .and_then(|mut s| {
@@ -164,7 +164,6 @@ impl Store {
                         groups: json_list(&r.get::<_, String>(8)?),
                         created: r.get(9)?,
                         last_modified: r.get(10)?,
-                        raw: r.get(11)?,
                     })
                 })?
                 .collect()
@@ -172,7 +171,7 @@ impl Store {
             .map_err(self.err("cannot read SCIM records"))?;
         let groups = conn
             .prepare_cached(&format!(
-                "SELECT directory_id, group_id, display_name, external_id, members_json, raw
+                "SELECT directory_id, group_id, display_name, external_id, members_json
                  FROM scim_group_versions WHERE {AS_OF} ORDER BY directory_id, group_id"
             ))
             .and_then(|mut s| {
@@ -183,7 +182,6 @@ impl Store {
                         display_name: r.get(2)?,
                         external_id: r.get(3)?,
                         members: json_list(&r.get::<_, String>(4)?),
-                        raw: r.get(5)?,
                     })
                 })?
                 .collect()
@@ -192,7 +190,7 @@ impl Store {
         let accounts = conn
             .prepare_cached(&format!(
                 "SELECT account_id, account_type, account_status, membership_status, status, claim_status,
-                        management_source, email, name, added_to_org, deactivated_on, raw
+                        management_source, email, name, added_to_org, deactivated_on
                  FROM account_versions WHERE {AS_OF} ORDER BY account_id"
             ))
             .and_then(|mut s| {
@@ -209,7 +207,6 @@ impl Store {
                         name: r.get(8)?,
                         added_to_org: r.get(9)?,
                         deactivated_on: r.get(10)?,
-                        raw: r.get(11)?,
                     })
                 })?
                 .collect()

@@ -1,18 +1,24 @@
-//! Recording a pull: one transaction. An incomplete pull adds only its snapshot row (with what failed);
-//! a complete one also closes the versions that changed or vanished and adds the new ones.
+//! Recording a pull as it streams in. A dedicated thread owns the database for the pull and holds
+//! one transaction from the first page to the end: each page's records are compared (by hash of their
+//! raw JSON) with the current versions and only changes are written. A complete pull closes the
+//! versions of records that vanished, runs detection and commits; an incomplete one rolls everything
+//! back and stores only its snapshot row with what failed. A crash mid-pull commits nothing.
 
 use std::collections::HashMap;
-
-use rusqlite::{Transaction, params};
-use xxhash_rust::xxh3::xxh3_128;
+use std::thread::JoinHandle;
 
 use chrono::{DateTime, Utc};
+use rusqlite::{Transaction, params};
+use tokio::sync::{mpsc, oneshot};
+use xxhash_rust::xxh3::xxh3_128;
 
 use super::findings::{self, Reconciled};
 use super::{Store, StoreError};
+use crate::atlassian::paging::Item;
 use crate::detect::RecordRef;
 use crate::findings::Current;
-use crate::pull::Pull;
+use crate::model::{Account, ScimGroup, ScimRecord};
+use crate::pull::PullMeta;
 
 /// What recording a pull did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +29,97 @@ pub struct Recorded {
     pub versions_added: u64,
     /// Versions closed (changed or gone records).
     pub versions_closed: u64,
+}
+
+/// The population of one complete pull, as detection sees it.
+#[derive(Debug, Default)]
+pub struct Population {
+    pub records: Vec<ScimRecord>,
+    pub groups: Vec<ScimGroup>,
+    pub accounts: Vec<Account>,
+}
+
+/// Detection, run inside the snapshot's transaction with the inactive-since times from history.
+pub type Analyse =
+    Box<dyn FnOnce(&Population, &HashMap<RecordRef, DateTime<Utc>>) -> Vec<Current> + Send>;
+
+/// One page of one source.
+pub enum Batch {
+    Users(Vec<Item<ScimRecord>>),
+    Groups(Vec<Item<ScimGroup>>),
+    Accounts(Vec<Item<Account>>),
+}
+
+enum Msg {
+    Batch(Batch),
+    Finish(Box<PullMeta>, Option<Analyse>),
+}
+
+/// Where the pull sends its pages. Cheap to clone; sending waits when the writer is behind.
+#[derive(Clone)]
+pub struct BatchSink(mpsc::Sender<Msg>);
+
+impl BatchSink {
+    /// Hands one page to the writer. If the writer has failed, the page is dropped and the failure
+    /// is reported by [`Recorder::finish`].
+    pub async fn send(&self, batch: Batch) {
+        let _ = self.0.send(Msg::Batch(batch)).await;
+    }
+}
+
+/// What the writer returns when the pull is finished.
+pub struct Finished {
+    pub store: Store,
+    pub recorded: Recorded,
+    pub reconciled: Option<Reconciled>,
+}
+
+/// A pull being recorded.
+pub struct Recorder {
+    sink: BatchSink,
+    done: oneshot::Receiver<Result<Finished, StoreError>>,
+    thread: JoinHandle<()>,
+}
+
+impl Recorder {
+    /// Starts recording into `store` on a dedicated thread.
+    pub fn start(store: Store) -> Recorder {
+        let (tx, rx) = mpsc::channel(16);
+        let (done_tx, done) = oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name("scimdrift-store".into())
+            .spawn(move || {
+                let _ = done_tx.send(write_pull(store, rx));
+            })
+            .expect("spawning the store writer thread");
+        Recorder {
+            sink: BatchSink(tx),
+            done,
+            thread,
+        }
+    }
+
+    /// The sink the pull sends its pages to.
+    pub fn sink(&self) -> BatchSink {
+        self.sink.clone()
+    }
+
+    /// Ends the pull: commits it (complete) or stores only its snapshot row (incomplete).
+    pub async fn finish(
+        self,
+        meta: PullMeta,
+        analyse: Option<Analyse>,
+    ) -> Result<Finished, StoreError> {
+        let _ = self.sink.0.send(Msg::Finish(Box::new(meta), analyse)).await;
+        drop(self.sink);
+        let result = self.done.await;
+        let _ = tokio::task::spawn_blocking(move || self.thread.join()).await;
+        result.unwrap_or_else(|_| {
+            Err(StoreError::Writer(
+                "the store writer stopped unexpectedly".into(),
+            ))
+        })
+    }
 }
 
 /// One versioned table: how to key its current rows.
@@ -49,266 +146,353 @@ fn composite(a: &str, b: &str) -> String {
     format!("{a}\u{1f}{b}")
 }
 
-/// Detection run inside the snapshot's transaction: gets the inactive-since times from history and
-/// returns the snapshot's findings.
-pub type Analyse<'a> = dyn FnOnce(&HashMap<RecordRef, DateTime<Utc>>) -> Vec<Current> + 'a;
+/// The current versions of one table during a pull: key → (row id, hash). What is left at the end
+/// vanished from the source.
+struct Live {
+    table: &'static Table,
+    rows: HashMap<String, (i64, [u8; 16])>,
+    added: u64,
+    closed: u64,
+}
 
-impl Store {
-    /// Stores `pull` as a new snapshot, atomically, without touching findings.
-    pub fn record_pull(&mut self, pull: &Pull) -> Result<Recorded, StoreError> {
-        self.record(pull, None).map(|(r, _)| r)
+impl Live {
+    fn load(tx: &Transaction, table: &'static Table) -> rusqlite::Result<Live> {
+        let mut stmt = tx.prepare(&format!(
+            "SELECT id, {}, hash FROM {} WHERE valid_to IS NULL",
+            table.key_sql, table.name
+        ))?;
+        let rows = stmt
+            .query_map([], |r| {
+                let hash: Vec<u8> = r.get(2)?;
+                let mut h = [0u8; 16];
+                if hash.len() == 16 {
+                    h.copy_from_slice(&hash);
+                }
+                Ok((r.get::<_, String>(1)?, (r.get(0)?, h)))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Live {
+            table,
+            rows,
+            added: 0,
+            closed: 0,
+        })
     }
 
-    /// Stores `pull` and, when it is complete, reconciles the findings `analyse` returns, all in one
-    /// transaction. An incomplete pull changes no finding.
-    pub fn record_cycle(
+    /// Returns the hash to write when the item is new or changed (closing the old version), `None`
+    /// when it is unchanged.
+    fn observe(
         &mut self,
-        pull: &Pull,
-        analyse: Box<Analyse<'_>>,
-    ) -> Result<(Recorded, Option<Reconciled>), StoreError> {
-        self.record(pull, Some(analyse))
+        tx: &Transaction,
+        snapshot_id: i64,
+        key: String,
+        raw: &str,
+    ) -> rusqlite::Result<Option<[u8; 16]>> {
+        let hash = xxh3_128(raw.as_bytes()).to_le_bytes();
+        match self.rows.remove(&key) {
+            Some((_, old)) if old == hash => return Ok(None),
+            Some((id, _)) => self.close(tx, snapshot_id, id)?,
+            None => {}
+        }
+        self.added += 1;
+        Ok(Some(hash))
     }
 
-    fn record(
-        &mut self,
-        pull: &Pull,
-        analyse: Option<Box<Analyse<'_>>>,
-    ) -> Result<(Recorded, Option<Reconciled>), StoreError> {
-        let path = self.path.clone();
-        let err = |context| {
-            let path = path.clone();
-            move |source| StoreError::Sqlite {
-                path,
-                context,
-                source,
+    fn close(&mut self, tx: &Transaction, snapshot_id: i64, id: i64) -> rusqlite::Result<()> {
+        tx.prepare_cached(&format!(
+            "UPDATE {} SET valid_to = ?1 WHERE id = ?2",
+            self.table.name
+        ))?
+        .execute(params![snapshot_id, id])?;
+        self.closed += 1;
+        Ok(())
+    }
+
+    /// Closes every version not seen in this pull.
+    fn close_vanished(&mut self, tx: &Transaction, snapshot_id: i64) -> rusqlite::Result<()> {
+        let ids: Vec<i64> = self.rows.drain().map(|(_, (id, _))| id).collect();
+        for id in ids {
+            self.close(tx, snapshot_id, id)?;
+        }
+        Ok(())
+    }
+}
+
+/// The writer thread's body.
+fn write_pull(mut store: Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished, StoreError> {
+    let path = store.path.clone();
+    let err = |context| {
+        let path = path.clone();
+        move |source| StoreError::Sqlite {
+            path,
+            context,
+            source,
+        }
+    };
+    let tx = store
+        .conn
+        .transaction()
+        .map_err(err("cannot begin transaction"))?;
+    // The snapshot row comes first so versions can reference it; it is rewritten at the end.
+    tx.execute(
+        "INSERT INTO snapshots (started_at, finished_at, duration_seconds, complete, scim_records, accounts, retries)
+         VALUES ('', '', 0, 0, 0, 0, 0)",
+        [],
+    )
+    .map_err(err("cannot insert snapshot"))?;
+    let snapshot_id = tx.last_insert_rowid();
+    let mut users = Live::load(&tx, &USERS).map_err(err("cannot read current versions"))?;
+    let mut groups = Live::load(&tx, &GROUPS).map_err(err("cannot read current versions"))?;
+    let mut accounts = Live::load(&tx, &ACCOUNTS).map_err(err("cannot read current versions"))?;
+    let mut population = Population::default();
+    let (meta, analyse) = loop {
+        match rx.blocking_recv() {
+            Some(Msg::Batch(Batch::Users(items))) => {
+                for (r, raw) in items {
+                    let key = composite(&r.directory_id, &r.scim_id);
+                    if let Some(hash) = users
+                        .observe(&tx, snapshot_id, key, &raw)
+                        .map_err(err("cannot write versions"))?
+                    {
+                        insert_user(&tx, snapshot_id, &r, &hash, &raw)
+                            .map_err(err("cannot write versions"))?;
+                    }
+                    population.records.push(r);
+                }
             }
-        };
-        let tx = self
+            Some(Msg::Batch(Batch::Groups(items))) => {
+                for (g, raw) in items {
+                    let key = composite(&g.directory_id, &g.group_id);
+                    if let Some(hash) = groups
+                        .observe(&tx, snapshot_id, key, &raw)
+                        .map_err(err("cannot write versions"))?
+                    {
+                        insert_group(&tx, snapshot_id, &g, &hash, &raw)
+                            .map_err(err("cannot write versions"))?;
+                    }
+                    population.groups.push(g);
+                }
+            }
+            Some(Msg::Batch(Batch::Accounts(items))) => {
+                for (a, raw) in items {
+                    let key = a.account_id.clone();
+                    if let Some(hash) = accounts
+                        .observe(&tx, snapshot_id, key, &raw)
+                        .map_err(err("cannot write versions"))?
+                    {
+                        insert_account(&tx, snapshot_id, &a, &hash, &raw)
+                            .map_err(err("cannot write versions"))?;
+                    }
+                    population.accounts.push(a);
+                }
+            }
+            Some(Msg::Finish(meta, analyse)) => break (meta, analyse),
+            None => {
+                return Err(StoreError::Writer(
+                    "the pull ended without finishing".into(),
+                ));
+            }
+        }
+    };
+    let complete = meta.complete();
+    if !complete {
+        // Nothing of an incomplete pull enters the history: roll back, keep only what failed.
+        drop(tx);
+        drop(population);
+        let tx = store
             .conn
             .transaction()
             .map_err(err("cannot begin transaction"))?;
-        let complete = pull.complete();
-        tx.execute(
-            "INSERT INTO snapshots (started_at, finished_at, duration_seconds, complete, scim_records, accounts, retries)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                pull.started_at.to_rfc3339(),
-                pull.finished_at.to_rfc3339(),
-                pull.duration_seconds,
-                complete,
-                pull.records.len() as i64,
-                pull.accounts.len() as i64,
-                pull.retries as i64,
-            ],
-        )
-        .map_err(err("cannot insert snapshot"))?;
-        let snapshot_id = tx.last_insert_rowid();
-        {
-            let mut stmt = tx
-                .prepare(
-                    "INSERT INTO snapshot_sources (snapshot_id, source, directory_id, records, groups, complete, error)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )
-                .map_err(err("cannot prepare source insert"))?;
-            for s in &pull.sources {
-                stmt.execute(params![
-                    snapshot_id,
-                    s.source,
-                    s.directory_id,
-                    s.records as i64,
-                    s.groups.map(|g| g as i64),
-                    s.complete,
-                    s.error
-                ])
-                .map_err(err("cannot insert source"))?;
-            }
-        }
-        let mut recorded = Recorded {
-            snapshot_id,
-            complete,
+        let id = insert_snapshot(&tx, &meta).map_err(err("cannot insert snapshot"))?;
+        tx.commit().map_err(err("cannot commit snapshot"))?;
+        let recorded = Recorded {
+            snapshot_id: id,
+            complete: false,
             versions_added: 0,
             versions_closed: 0,
         };
-        if complete {
-            let counts = [
-                sync_users(&tx, snapshot_id, pull),
-                sync_groups(&tx, snapshot_id, pull),
-                sync_accounts(&tx, snapshot_id, pull),
-            ];
-            for c in counts {
-                let (added, closed) = c.map_err(err("cannot write versions"))?;
-                recorded.versions_added += added;
-                recorded.versions_closed += closed;
-            }
-            tx.execute(
-                "UPDATE snapshots SET versions_added = ?1, versions_closed = ?2 WHERE id = ?3",
-                params![
-                    recorded.versions_added as i64,
-                    recorded.versions_closed as i64,
-                    snapshot_id
-                ],
-            )
-            .map_err(err("cannot update snapshot"))?;
-        }
-        let mut reconciled = None;
-        if let (true, Some(analyse)) = (complete, analyse) {
-            let since = findings::inactive_since(&tx, snapshot_id)
-                .map_err(err("cannot read inactive history"))?;
-            let current = analyse(&since);
-            let at = pull.finished_at.to_rfc3339();
-            reconciled = Some(
-                findings::reconcile(&tx, snapshot_id, &at, &current)
-                    .map_err(err("cannot reconcile findings"))?,
-            );
-        }
-        tx.commit().map_err(err("cannot commit snapshot"))?;
-        Ok((recorded, reconciled))
+        return Ok(Finished {
+            store,
+            recorded,
+            reconciled: None,
+        });
     }
+    for live in [&mut users, &mut groups, &mut accounts] {
+        live.close_vanished(&tx, snapshot_id)
+            .map_err(err("cannot close versions"))?;
+    }
+    let recorded = Recorded {
+        snapshot_id,
+        complete: true,
+        versions_added: users.added + groups.added + accounts.added,
+        versions_closed: users.closed + groups.closed + accounts.closed,
+    };
+    update_snapshot(&tx, snapshot_id, &meta, &recorded).map_err(err("cannot update snapshot"))?;
+    let mut reconciled = None;
+    if let Some(analyse) = analyse {
+        let since = findings::inactive_since(&tx, snapshot_id)
+            .map_err(err("cannot read inactive history"))?;
+        let current = analyse(&population, &since);
+        let at = meta.finished_at.to_rfc3339();
+        reconciled = Some(
+            findings::reconcile(&tx, snapshot_id, &at, &current)
+                .map_err(err("cannot reconcile findings"))?,
+        );
+    }
+    tx.commit().map_err(err("cannot commit snapshot"))?;
+    Ok(Finished {
+        store,
+        recorded,
+        reconciled,
+    })
 }
 
-/// The current versions of `table`: key → (row id, hash).
-fn current(tx: &Transaction, table: &Table) -> rusqlite::Result<HashMap<String, (i64, Vec<u8>)>> {
-    let mut stmt = tx.prepare(&format!(
-        "SELECT id, {}, hash FROM {} WHERE valid_to IS NULL",
-        table.key_sql, table.name
-    ))?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(1)?, (r.get(0)?, r.get(2)?))))?;
-    rows.collect()
+fn insert_snapshot(tx: &Transaction, meta: &PullMeta) -> rusqlite::Result<i64> {
+    tx.execute(
+        "INSERT INTO snapshots (started_at, finished_at, duration_seconds, complete, scim_records, accounts, retries)
+         VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6)",
+        params![
+            meta.started_at.to_rfc3339(),
+            meta.finished_at.to_rfc3339(),
+            meta.duration_seconds,
+            meta.scim_records() as i64,
+            meta.accounts() as i64,
+            meta.retries as i64,
+        ],
+    )?;
+    let id = tx.last_insert_rowid();
+    insert_sources(tx, id, meta)?;
+    Ok(id)
 }
 
-/// Diffs `items` against the current versions of `table`: inserts new/changed ones with `insert`,
-/// closes changed/vanished ones. Returns (added, closed).
-fn sync<T>(
+fn update_snapshot(
     tx: &Transaction,
-    table: &Table,
-    snapshot_id: i64,
-    items: &[T],
-    key: impl Fn(&T) -> String,
-    raw: impl Fn(&T) -> &str,
-    mut insert: impl FnMut(&T, &[u8]) -> rusqlite::Result<()>,
-) -> rusqlite::Result<(u64, u64)> {
-    let mut live = current(tx, table)?;
-    let mut close = tx.prepare(&format!(
-        "UPDATE {} SET valid_to = ?1 WHERE id = ?2",
-        table.name
-    ))?;
-    let (mut added, mut closed) = (0, 0);
-    for item in items {
-        let hash = xxh3_128(raw(item).as_bytes()).to_le_bytes();
-        match live.remove(&key(item)) {
-            Some((_, old)) if old == hash => continue,
-            Some((id, _)) => {
-                close.execute(params![snapshot_id, id])?;
-                closed += 1;
-            }
-            None => {}
-        }
-        insert(item, &hash)?;
-        added += 1;
-    }
-    for (id, _) in live.into_values() {
-        close.execute(params![snapshot_id, id])?;
-        closed += 1;
-    }
-    Ok((added, closed))
+    id: i64,
+    meta: &PullMeta,
+    rec: &Recorded,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE snapshots SET started_at = ?2, finished_at = ?3, duration_seconds = ?4, complete = 1,
+             scim_records = ?5, accounts = ?6, retries = ?7, versions_added = ?8, versions_closed = ?9
+         WHERE id = ?1",
+        params![
+            id,
+            meta.started_at.to_rfc3339(),
+            meta.finished_at.to_rfc3339(),
+            meta.duration_seconds,
+            meta.scim_records() as i64,
+            meta.accounts() as i64,
+            meta.retries as i64,
+            rec.versions_added as i64,
+            rec.versions_closed as i64,
+        ],
+    )?;
+    insert_sources(tx, id, meta)
 }
 
-fn sync_users(tx: &Transaction, snapshot_id: i64, pull: &Pull) -> rusqlite::Result<(u64, u64)> {
-    let mut stmt = tx.prepare(
+fn insert_sources(tx: &Transaction, id: i64, meta: &PullMeta) -> rusqlite::Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO snapshot_sources (snapshot_id, source, directory_id, records, groups, complete, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for s in &meta.sources {
+        stmt.execute(params![
+            id,
+            s.source,
+            s.directory_id,
+            s.records as i64,
+            s.groups.map(|g| g as i64),
+            s.complete,
+            s.error
+        ])?;
+    }
+    Ok(())
+}
+
+fn insert_user(
+    tx: &Transaction,
+    snapshot_id: i64,
+    r: &ScimRecord,
+    hash: &[u8],
+    raw: &str,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
         "INSERT INTO scim_user_versions (directory_id, scim_id, valid_from, hash, external_id, user_name, email,
              display_name, active, account_id, groups_json, created, last_modified, raw)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-    )?;
-    sync(
-        tx,
-        &USERS,
+    )?
+    .execute(params![
+        r.directory_id,
+        r.scim_id,
         snapshot_id,
-        &pull.records,
-        |r| composite(&r.directory_id, &r.scim_id),
-        |r| &r.raw,
-        |r, hash| {
-            stmt.execute(params![
-                r.directory_id,
-                r.scim_id,
-                snapshot_id,
-                hash,
-                r.external_id,
-                r.user_name,
-                r.email,
-                r.display_name,
-                r.active,
-                r.account_id,
-                serde_json::to_string(&r.groups).unwrap_or_else(|_| "[]".into()),
-                r.created,
-                r.last_modified,
-                r.raw
-            ])
-            .map(drop)
-        },
-    )
+        hash,
+        r.external_id,
+        r.user_name,
+        r.email,
+        r.display_name,
+        r.active,
+        r.account_id,
+        serde_json::to_string(&r.groups).unwrap_or_else(|_| "[]".into()),
+        r.created,
+        r.last_modified,
+        raw
+    ])
+    .map(drop)
 }
 
-fn sync_groups(tx: &Transaction, snapshot_id: i64, pull: &Pull) -> rusqlite::Result<(u64, u64)> {
-    let mut stmt = tx.prepare(
+fn insert_group(
+    tx: &Transaction,
+    snapshot_id: i64,
+    g: &ScimGroup,
+    hash: &[u8],
+    raw: &str,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
         "INSERT INTO scim_group_versions (directory_id, group_id, valid_from, hash, display_name, external_id,
              members_json, raw)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?;
-    sync(
-        tx,
-        &GROUPS,
+    )?
+    .execute(params![
+        g.directory_id,
+        g.group_id,
         snapshot_id,
-        &pull.groups,
-        |g| composite(&g.directory_id, &g.group_id),
-        |g| &g.raw,
-        |g, hash| {
-            stmt.execute(params![
-                g.directory_id,
-                g.group_id,
-                snapshot_id,
-                hash,
-                g.display_name,
-                g.external_id,
-                serde_json::to_string(&g.members).unwrap_or_else(|_| "[]".into()),
-                g.raw
-            ])
-            .map(drop)
-        },
-    )
+        hash,
+        g.display_name,
+        g.external_id,
+        serde_json::to_string(&g.members).unwrap_or_else(|_| "[]".into()),
+        raw
+    ])
+    .map(drop)
 }
 
-fn sync_accounts(tx: &Transaction, snapshot_id: i64, pull: &Pull) -> rusqlite::Result<(u64, u64)> {
-    let mut stmt = tx.prepare(
+fn insert_account(
+    tx: &Transaction,
+    snapshot_id: i64,
+    a: &Account,
+    hash: &[u8],
+    raw: &str,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
         "INSERT INTO account_versions (account_id, valid_from, hash, account_type, account_status,
              membership_status, status, claim_status, management_source, email, name, added_to_org,
              deactivated_on, raw)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-    )?;
-    sync(
-        tx,
-        &ACCOUNTS,
+    )?
+    .execute(params![
+        a.account_id,
         snapshot_id,
-        &pull.accounts,
-        |a| a.account_id.clone(),
-        |a| &a.raw,
-        |a, hash| {
-            stmt.execute(params![
-                a.account_id,
-                snapshot_id,
-                hash,
-                a.account_type,
-                a.account_status,
-                a.membership_status,
-                a.status,
-                a.claim_status,
-                a.management_source,
-                a.email,
-                a.name,
-                a.added_to_org,
-                a.deactivated_on,
-                a.raw
-            ])
-            .map(drop)
-        },
-    )
+        hash,
+        a.account_type,
+        a.account_status,
+        a.membership_status,
+        a.status,
+        a.claim_status,
+        a.management_source,
+        a.email,
+        a.name,
+        a.added_to_org,
+        a.deactivated_on,
+        raw
+    ])
+    .map(drop)
 }
