@@ -1,3 +1,15 @@
 fn main() -> std::process::ExitCode {
+    limit_malloc_arenas();
     scimdrift::cli::main()
+}
+
+/// glibc gives each thread its own malloc arena; pages parsed on the async workers and freed on the
+/// store's writer thread then fragment several arenas (about a third more peak memory in `bench`).
+/// One arena keeps the peak proportional to the live data at no measurable cost in speed.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only adjusts an allocator parameter; it is called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
 }

@@ -68,6 +68,8 @@ impl Store {
             .map_err(sqlite("cannot enable WAL"))?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(sqlite("cannot set synchronous"))?;
+        conn.pragma_update(None, "cache_size", -32768)
+            .map_err(sqlite("cannot set cache size"))?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(sqlite("cannot enable foreign keys"))?;
         let version: i32 = conn
