@@ -7,6 +7,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::Settings;
+use crate::detect::{Kind, Severity};
+use crate::findings::Status;
+use crate::output::{FindingsDocument, FindingsFormat};
 use crate::store::Store;
 use crate::{bench, cycle, demo, output};
 
@@ -20,6 +23,15 @@ pub struct Cli {
     pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Which findings `scimdrift findings` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFilter {
+    Open,
+    Resolved,
+    Suppressed,
+    All,
 }
 
 /// Output format of the reporting commands.
@@ -36,6 +48,24 @@ pub enum Command {
     Once {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+    },
+    /// List the findings of the store (no API calls). Exit 0 when no open finding is at or above
+    /// --fail-on, 1 when one is, 2 on error: usable as is in cron and CI.
+    Findings {
+        #[arg(long, value_enum, default_value = "table")]
+        format: FindingsFormat,
+        /// Only this finding kind (e.g. duplicate_email).
+        #[arg(long, value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<Kind>()))]
+        kind: Option<Kind>,
+        /// Only findings at or above this severity: low, medium, high, critical.
+        #[arg(long, default_value = "low", value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<Severity>()))]
+        min_severity: Severity,
+        /// Which findings to list.
+        #[arg(long, value_enum, default_value = "open")]
+        status: StatusFilter,
+        /// Exit 1 when an open finding (of the selected kind) is at or above this severity.
+        #[arg(long, default_value = "critical", value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<Severity>()))]
+        fail_on: Severity,
     },
     /// List the stored snapshots, newest first (reads the store only; no API calls).
     Snapshots {
@@ -148,6 +178,34 @@ async fn run(cli: Cli) -> ExitCode {
                 Err(e) => fail(e),
             }
         }
+        Command::Findings {
+            format,
+            kind,
+            min_severity,
+            status,
+            fail_on,
+        } => {
+            let settings = match settings() {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            };
+            let filter = FindingsFilter {
+                kind,
+                min_severity,
+                status,
+            };
+            match list_findings(&settings, &filter, format) {
+                Ok((text, failing)) => {
+                    print!("{text}");
+                    if failing.iter().any(|s| *s >= fail_on) {
+                        ExitCode::from(1)
+                    } else {
+                        ExitCode::SUCCESS
+                    }
+                }
+                Err(e) => fail(e),
+            }
+        }
         Command::Snapshots { format, limit } => {
             let settings = match settings() {
                 Ok(s) => s,
@@ -186,4 +244,58 @@ async fn run(cli: Cli) -> ExitCode {
             json,
         } => bench::run(users, repeat, json).await,
     }
+}
+
+/// The filters of `scimdrift findings` (and `/findings`).
+#[derive(Debug, Clone)]
+pub struct FindingsFilter {
+    pub kind: Option<Kind>,
+    pub min_severity: Severity,
+    pub status: StatusFilter,
+}
+
+impl FindingsFilter {
+    fn selects_kind(&self, f: &crate::findings::FindingView) -> bool {
+        self.kind.is_none_or(|k| k == f.kind) && f.severity >= self.min_severity
+    }
+
+    fn selects_status(&self, s: Status) -> bool {
+        match self.status {
+            StatusFilter::All => true,
+            StatusFilter::Open => s == Status::Open,
+            StatusFilter::Resolved => s == Status::Resolved,
+            StatusFilter::Suppressed => s == Status::Suppressed,
+        }
+    }
+}
+
+/// Reads, re-applies the current ignore rules, filters and renders the findings. Returns the text
+/// and the severities of the open findings the filter's kind and severity select (for --fail-on).
+pub fn list_findings(
+    settings: &Settings,
+    filter: &FindingsFilter,
+    format: FindingsFormat,
+) -> anyhow::Result<(String, Vec<Severity>)> {
+    let store = Store::open(&settings.store.path)?;
+    let rules = settings.ignore_rules()?;
+    let now = chrono::Utc::now();
+    let mut all = store.findings()?;
+    for f in &mut all {
+        f.apply_rules(&rules, now.date_naive());
+    }
+    let selected: Vec<_> = all.into_iter().filter(|f| filter.selects_kind(f)).collect();
+    let failing = selected
+        .iter()
+        .filter(|f| f.status == Status::Open)
+        .map(|f| f.severity)
+        .collect();
+    let (shown, hidden): (Vec<_>, Vec<_>) = selected
+        .into_iter()
+        .partition(|f| filter.selects_status(f.status));
+    let doc = FindingsDocument {
+        snapshot_id: store.latest_complete()?.map(|s| s.snapshot_id),
+        generated_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        findings: &shown,
+    };
+    Ok((output::findings(&doc, format, hidden.len()), failing))
 }

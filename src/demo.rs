@@ -7,8 +7,10 @@ use std::process::ExitCode;
 
 use chrono::Utc;
 
-use crate::cli::Format;
+use crate::cli::{FindingsFilter, Format, StatusFilter, list_findings};
 use crate::config::Settings;
+use crate::detect::Severity;
+use crate::output::FindingsFormat;
 use crate::sim::{self, Api, FaultKind, FaultRule, Faults, SimHandle, SimOptions, World};
 use crate::store::Store;
 use crate::{cycle, output};
@@ -147,13 +149,28 @@ async fn demo(users: usize, keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let first = cycle::pull_and_store(&settings).await?;
     print!("{}", output::once(&first, Format::Text));
     describe_state(&settings, first.recorded.snapshot_id)?;
+    println!(
+        "\n   The findings (`scimdrift findings --status all`): one per drift scenario of the catalogue.\n"
+    );
+    let filter = FindingsFilter {
+        kind: None,
+        min_severity: Severity::Low,
+        status: StatusFilter::All,
+    };
+    let (table, _) = list_findings(&settings, &filter, FindingsFormat::Table)?;
+    for line in table.lines() {
+        println!("   {line}");
+    }
 
     println!("\n2. Pull again with nothing changed: no new version rows.");
     let second = cycle::pull_and_store(&settings).await?;
     print!("{}", output::once(&second, Format::Text));
 
     let who = world.labels.get("R10").cloned().unwrap_or_default();
-    println!("\n3. The IdP deactivates one person (SCIM record {who}): exactly one new version.");
+    println!(
+        "\n3. The IdP deactivates gus@example.com (SCIM record {who}) but his account keeps access:\n   \
+         exactly one new version; his no_synced_groups finding resolves and a critical one opens."
+    );
     handle.update_world(|w| {
         for d in &mut w.directories {
             if let Some(u) = d.user_mut(&who) {

@@ -6,7 +6,9 @@ use serde_json::json;
 
 use crate::cli::Format;
 use crate::cycle::Outcome;
-use crate::store::SnapshotInfo;
+use crate::detect::Kind;
+use crate::findings::FindingView;
+use crate::store::{Reconciled, SnapshotInfo};
 
 /// The summary of `scimdrift once`.
 pub fn once(outcome: &Outcome, format: Format) -> String {
@@ -20,6 +22,7 @@ pub fn once(outcome: &Outcome, format: Format) -> String {
             "retries": pull.retries,
             "versions_added": rec.versions_added,
             "versions_closed": rec.versions_closed,
+            "findings": outcome.findings,
         });
         return format!("{value:#}\n");
     }
@@ -55,6 +58,9 @@ pub fn once(outcome: &Outcome, format: Format) -> String {
             "  history: {} version rows added, {} closed",
             rec.versions_added, rec.versions_closed
         );
+        if let Some(r) = &outcome.findings {
+            out.push_str(&reconciled_text(r));
+        }
     } else {
         let _ = writeln!(
             out,
@@ -97,6 +103,204 @@ pub fn snapshots(list: &[SnapshotInfo], format: Format) -> String {
                 "        {}: {}",
                 src.source,
                 src.error.as_deref().unwrap_or("incomplete")
+            );
+        }
+    }
+    out
+}
+
+/// Output format of `scimdrift findings`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FindingsFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+/// The findings document: the JSON contract of `scimdrift findings` and `/findings`.
+#[derive(Debug, serde::Serialize)]
+pub struct FindingsDocument<'a> {
+    /// The latest complete snapshot (the current state), if any.
+    pub snapshot_id: Option<i64>,
+    pub generated_at: String,
+    pub findings: &'a [FindingView],
+}
+
+/// Renders findings in `format`.
+pub fn findings(doc: &FindingsDocument<'_>, format: FindingsFormat, hidden: usize) -> String {
+    match format {
+        FindingsFormat::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(doc).unwrap_or_default()
+        ),
+        FindingsFormat::Csv => findings_csv(doc.findings),
+        FindingsFormat::Table => findings_table(doc, hidden),
+    }
+}
+
+fn subject(f: &FindingView) -> String {
+    f.scim_users
+        .iter()
+        .filter_map(|u| u.email.clone())
+        .chain(f.accounts.iter().filter_map(|a| a.email.clone()))
+        .next()
+        .or_else(|| f.accounts.first().map(|a| a.account_id.clone()))
+        .or_else(|| f.scim_users.first().map(|u| u.scim_id.clone()))
+        .unwrap_or_default()
+}
+
+fn truncate(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        s.to_string()
+    } else {
+        let mut out: String = s.chars().take(width.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    }
+}
+
+/// Wraps `text` at `width` columns, each line indented by `indent` spaces.
+fn wrap(text: &str, indent: usize, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && indent + line.chars().count() + 1 + word.chars().count() > width {
+            let _ = writeln!(out, "{:indent$}{line}", "");
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        let _ = writeln!(out, "{:indent$}{line}", "");
+    }
+    out
+}
+
+fn findings_table(doc: &FindingsDocument<'_>, hidden: usize) -> String {
+    let mut out = String::new();
+    let list = doc.findings;
+    if list.is_empty() {
+        out.push_str("no findings match\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "{:<8}  {:<27}  {:<10}  {:>4}  SUBJECT",
+            "SEVERITY", "KIND", "STATUS", "SEEN"
+        );
+        for f in list {
+            let _ = writeln!(
+                out,
+                "{:<8}  {:<27}  {:<10}  {:>4}  {}",
+                f.severity.as_str(),
+                f.kind.as_str(),
+                f.status.as_str(),
+                f.seen_count,
+                truncate(&subject(f), 40)
+            );
+            out.push_str(&wrap(&f.summary, 10, 100));
+        }
+    }
+    let mut by_severity = std::collections::BTreeMap::new();
+    for f in list {
+        *by_severity
+            .entry(std::cmp::Reverse(f.severity))
+            .or_insert(0) += 1;
+    }
+    let parts: Vec<String> = by_severity
+        .iter()
+        .map(|(s, n)| format!("{n} {}", s.0.as_str()))
+        .collect();
+    let _ = write!(out, "\n{} findings", list.len());
+    if !parts.is_empty() {
+        let _ = write!(out, " ({})", parts.join(", "));
+    }
+    match doc.snapshot_id {
+        Some(id) => {
+            let _ = write!(out, " as of snapshot {id}");
+        }
+        None => out.push_str("; no complete snapshot yet: run `scimdrift once`"),
+    }
+    if hidden > 0 {
+        let _ = write!(out, "; {hidden} more with another status (--status all)");
+    }
+    out.push('\n');
+    out
+}
+
+fn findings_csv(list: &[FindingView]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record([
+        "id",
+        "kind",
+        "severity",
+        "status",
+        "first_seen",
+        "last_seen",
+        "resolved_at",
+        "seen_count",
+        "directories",
+        "scim_ids",
+        "emails",
+        "account_ids",
+        "summary",
+        "suppressed_reason",
+    ]);
+    for f in list {
+        let join = |items: Vec<String>| items.join(" ");
+        let mut emails: Vec<String> = f
+            .scim_users
+            .iter()
+            .filter_map(|u| u.email.clone())
+            .collect();
+        emails.extend(f.accounts.iter().filter_map(|a| a.email.clone()));
+        emails.dedup();
+        let _ = w.write_record([
+            f.id.clone(),
+            f.kind.to_string(),
+            f.severity.to_string(),
+            f.status.as_str().to_string(),
+            f.first_seen.clone(),
+            f.last_seen.clone(),
+            f.resolved_at.clone().unwrap_or_default(),
+            f.seen_count.to_string(),
+            join(f.scim_users.iter().map(|u| u.directory.clone()).collect()),
+            join(f.scim_users.iter().map(|u| u.scim_id.clone()).collect()),
+            join(emails),
+            join(f.accounts.iter().map(|a| a.account_id.clone()).collect()),
+            f.summary.clone(),
+            f.suppressed_by
+                .as_ref()
+                .map(|s| s.reason.clone())
+                .unwrap_or_default(),
+        ]);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// The findings part of the `once` summary.
+pub fn reconciled_text(r: &Reconciled) -> String {
+    let total = |m: &std::collections::BTreeMap<Kind, u64>| m.values().sum::<u64>();
+    let mut out = format!(
+        "  findings: {} open ({} new, {} resolved), {} suppressed\n",
+        total(&r.open),
+        total(&r.opened),
+        total(&r.resolved),
+        total(&r.suppressed)
+    );
+    for kind in Kind::ALL {
+        let (open, new, resolved) = (
+            r.open.get(&kind).copied().unwrap_or(0),
+            r.opened.get(&kind).copied().unwrap_or(0),
+            r.resolved.get(&kind).copied().unwrap_or(0),
+        );
+        if open + new + resolved > 0 {
+            let _ = writeln!(
+                out,
+                "    {:<28} {open:>5} open  {new:>4} new  {resolved:>4} resolved",
+                kind.as_str()
             );
         }
     }

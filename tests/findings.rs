@@ -246,3 +246,179 @@ async fn stale_link_uses_history_when_scimdrift_saw_it_happen() {
         "history beats lastModified"
     );
 }
+
+#[tokio::test]
+async fn findings_command_json_contract_filters_and_exit_codes() {
+    let env = Env::scenarios(10).await;
+    // Before any pull: no snapshot, no findings, exit 0.
+    let out = env.cli(&["findings", "--format", "json"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["snapshot_id"].is_null());
+    assert_eq!(v["findings"].as_array().unwrap().len(), 0);
+
+    env.pull().await;
+    let world = env.sim.world();
+    // The critical idp_inactive_account_active is open: default --fail-on critical exits 1.
+    let out = env.cli(&["findings", "--format", "json"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["snapshot_id"], 1);
+    assert!(v["generated_at"].as_str().unwrap().ends_with('Z'));
+    let list = v["findings"].as_array().unwrap();
+    assert_eq!(list.len(), 12);
+    let f = list
+        .iter()
+        .find(|f| f["kind"] == "idp_inactive_account_active")
+        .unwrap();
+    for key in [
+        "id",
+        "kind",
+        "severity",
+        "status",
+        "first_seen",
+        "last_seen",
+        "resolved_at",
+        "seen_count",
+        "scim_users",
+        "accounts",
+        "summary",
+        "suggested_fix",
+    ] {
+        assert!(f.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(f["severity"], "critical");
+    assert_eq!(f["status"], "open");
+    assert_eq!(f["seen_count"], 1);
+    assert!(f["resolved_at"].is_null());
+    let user = &f["scim_users"][0];
+    assert_eq!(user["scim_id"], world.labels["R9"].as_str());
+    assert_eq!(user["directory"], "entra");
+    assert_eq!(user["directory_id"], world.labels["D1"].as_str());
+    assert_eq!(user["email"], "fay@example.com");
+    assert_eq!(user["active"], false);
+    assert_eq!(user["account_id"], world.labels["A9"].as_str());
+    let acc = &f["accounts"][0];
+    assert_eq!(acc["account_id"], world.labels["A9"].as_str());
+    assert_eq!(acc["account_status"], "active");
+    assert_eq!(acc["membership_status"], "active");
+
+    // Filters: one kind; a severity floor; --fail-on relative to what is selected.
+    let out = env
+        .cli(&[
+            "findings",
+            "--format",
+            "json",
+            "--kind",
+            "duplicate_email",
+            "--fail-on",
+            "high",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["findings"].as_array().unwrap().len(), 2);
+    let out = env
+        .cli(&[
+            "findings",
+            "--format",
+            "json",
+            "--kind",
+            "no_synced_groups",
+            "--fail-on",
+            "medium",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(0));
+    let out = env
+        .cli(&["findings", "--format", "json", "--min-severity", "high"])
+        .await;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["findings"].as_array().unwrap().len(), 6);
+    let out = env
+        .cli(&["findings", "--status", "resolved", "--format", "json"])
+        .await;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["findings"].as_array().unwrap().len(), 0);
+    let out = env.cli(&["findings", "--kind", "nonsense"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("duplicate_email"),
+        "lists the valid kinds"
+    );
+
+    // The table fits a 100-column terminal.
+    let out = env.cli(&["findings"]).await;
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.contains("idp_inactive_account_active"));
+    assert!(table.lines().all(|l| l.chars().count() <= 100), "{table}");
+
+    // CSV parses back with one row per finding.
+    let out = env
+        .cli(&["findings", "--format", "csv", "--status", "all"])
+        .await;
+    let mut reader = csv::Reader::from_reader(out.stdout.as_slice());
+    assert_eq!(reader.records().count(), 12);
+}
+
+#[tokio::test]
+async fn ignore_rule_added_later_applies_at_read_time() {
+    let mut env = Env::scenarios(5).await;
+    env.pull().await;
+    env.extend_config(
+        "\n[[ignore]]\nkind = \"idp_inactive_account_active\"\nemail = \"FAY@example.com\"\nreason = \"leaver on garden leave\"\n",
+    );
+    let out = env
+        .cli(&["findings", "--format", "json", "--status", "suppressed"])
+        .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a suppressed critical does not fail"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let list = v["findings"].as_array().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["suppressed_by"]["reason"], "leaver on garden leave");
+}
+
+#[tokio::test]
+async fn kinds_can_be_turned_off_and_stale_threshold_set() {
+    let mut env = Env::scenarios(5).await;
+    env.extend_config("\n[detect]\nstale_after_days = 5\ndisabled_kinds = [\"no_synced_groups\", \"unmanaged_account\"]\n");
+    env.pull().await;
+    let all = env.store().findings().unwrap();
+    let kinds: Vec<String> = all.iter().map(|f| f.kind.to_string()).collect();
+    assert!(!kinds.contains(&"no_synced_groups".to_string()));
+    assert!(!kinds.contains(&"unmanaged_account".to_string()));
+    // R1 (inactive 10 days) is now stale too, R9 (1 day) still not.
+    let stale: Vec<&str> = all
+        .iter()
+        .filter(|f| f.kind.to_string() == "stale_inactive_link")
+        .map(|f| f.scim_users[0].email.as_deref().unwrap())
+        .collect();
+    assert_eq!(stale.len(), 2, "{stale:?}");
+    assert!(stale.contains(&"ana@example.com") && stale.contains(&"dee@example.com"));
+}
+
+#[test]
+fn unknown_kind_in_config_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(
+        &path,
+        "[atlassian]\norg_id = \"o\"\n[[atlassian.directories]]\nid = \"d\"\nname = \"entra\"\n[detect]\ndisabled_kinds = [\"typo_kind\"]\n",
+    )
+    .unwrap();
+    let err = scimdrift::config::Settings::load(Some(&path)).unwrap_err();
+    assert_eq!(err.key, "detect.disabled_kinds[0]");
+    let text = "[atlassian]\norg_id = \"o\"\n[[atlassian.directories]]\nid = \"d\"\nname = \"entra\"\n[[ignore]]\nemail = \"x@example.com\"\n";
+    std::fs::write(&path, text).unwrap();
+    let err = scimdrift::config::Settings::load(Some(&path)).unwrap_err();
+    assert_eq!(err.key, "ignore[0].reason");
+}

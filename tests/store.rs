@@ -169,3 +169,29 @@ fn fresh_database_uses_wal_and_the_latest_schema() {
     // Reopening an up-to-date database works and keeps it.
     drop(Store::open(&path).unwrap());
 }
+
+#[tokio::test]
+async fn a_pull_that_dies_midway_leaves_the_previous_state_intact() {
+    use scimdrift::store::{Batch, Recorder};
+    let env = Env::scenarios(10).await;
+    let good = env.pull().await;
+    let before = env.store().version_counts().unwrap();
+    let state_before = env.store().state_at(good.recorded.snapshot_id).unwrap();
+    // A pull starts writing changed records, then the process "dies" before finishing.
+    let recorder = Recorder::start(env.store());
+    let mut changed = state_before.records[0].clone();
+    changed.display_name = Some("Changed Mid Pull".into());
+    recorder
+        .sink()
+        .send(Batch::Users(vec![(changed, "{\"changed\":true}".into())]))
+        .await;
+    drop(recorder);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let store = env.store();
+    assert_eq!(store.version_counts().unwrap(), before);
+    assert_eq!(store.snapshots(10).unwrap().len(), 1);
+    assert_eq!(
+        store.state_at(good.recorded.snapshot_id).unwrap(),
+        state_before
+    );
+}
