@@ -35,20 +35,14 @@ pub(super) fn reconcile(
     at: &str,
     current: &[Current],
 ) -> rusqlite::Result<Reconciled> {
-    let mut known: HashMap<String, Status> = HashMap::new();
+    // id → (resolved?, kind) of every stored finding.
+    let mut known: HashMap<String, (bool, String)> = HashMap::new();
     {
-        let mut stmt = conn.prepare("SELECT id, status FROM findings")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut stmt = conn.prepare("SELECT id, status = 'resolved', kind FROM findings")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?))))?;
         for row in rows {
-            let (id, status) = row?;
-            known.insert(
-                id,
-                if status == "resolved" {
-                    Status::Resolved
-                } else {
-                    Status::Open
-                },
-            );
+            let (id, entry) = row?;
+            known.insert(id, entry);
         }
     }
     let mut event = conn.prepare(
@@ -98,7 +92,7 @@ pub(super) fn reconcile(
             snapshot_id
         ];
         match known.get(&c.id) {
-            Some(Status::Resolved) => {
+            Some((true, _)) => {
                 reopen.execute(args)?;
                 event.execute(params![c.id, snapshot_id, at, "reopened"])?;
                 *out.opened.entry(c.kind).or_default() += 1;
@@ -132,18 +126,12 @@ pub(super) fn reconcile(
     let mut resolve = conn.prepare(
         "UPDATE findings SET status = 'resolved', resolved_at = ?2, resolved_snapshot = ?3 WHERE id = ?1",
     )?;
-    let gone: Vec<&String> = known
+    let gone = known
         .iter()
-        .filter(|(id, st)| **st != Status::Resolved && !present.contains(id.as_str()))
-        .map(|(id, _)| id)
-        .collect();
-    for id in gone {
+        .filter(|(id, (resolved, _))| !resolved && !present.contains(id.as_str()));
+    for (id, (_, kind)) in gone {
         resolve.execute(params![id, at, snapshot_id])?;
         event.execute(params![id, snapshot_id, at, "resolved"])?;
-        let kind: String =
-            conn.query_row("SELECT kind FROM findings WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })?;
         if let Ok(k) = kind.parse::<Kind>() {
             *out.resolved.entry(k).or_default() += 1;
         }

@@ -218,6 +218,38 @@ impl Live {
     }
 }
 
+/// Writes the new and changed items of one page (unchanged ones cost nothing) and keeps each item
+/// for detection.
+fn stage<T>(
+    tx: &Transaction,
+    snapshot_id: i64,
+    live: &mut Live,
+    items: Vec<Item<T>>,
+    key: fn(&T) -> String,
+    insert: fn(&Transaction, i64, &T, &[u8], &str) -> rusqlite::Result<()>,
+    keep: &mut Vec<T>,
+) -> rusqlite::Result<()> {
+    for (item, raw) in items {
+        if let Some(hash) = live.observe(tx, snapshot_id, key(&item), &raw)? {
+            insert(tx, snapshot_id, &item, &hash, &raw)?;
+        }
+        keep.push(item);
+    }
+    Ok(())
+}
+
+fn user_key(r: &ScimRecord) -> String {
+    composite(&r.directory_id, &r.scim_id)
+}
+
+fn group_key(g: &ScimGroup) -> String {
+    composite(&g.directory_id, &g.group_id)
+}
+
+fn account_key(a: &Account) -> String {
+    a.account_id.clone()
+}
+
 /// The writer thread's body.
 fn write_pull(mut store: Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished, StoreError> {
     let path = store.path.clone();
@@ -247,44 +279,38 @@ fn write_pull(mut store: Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished,
     let mut population = Population::default();
     let (meta, analyse) = loop {
         match rx.blocking_recv() {
-            Some(Msg::Batch(Batch::Users(items))) => {
-                for (r, raw) in items {
-                    let key = composite(&r.directory_id, &r.scim_id);
-                    if let Some(hash) = users
-                        .observe(&tx, snapshot_id, key, &raw)
-                        .map_err(err("cannot write versions"))?
-                    {
-                        insert_user(&tx, snapshot_id, &r, &hash, &raw)
-                            .map_err(err("cannot write versions"))?;
-                    }
-                    population.records.push(r);
-                }
-            }
-            Some(Msg::Batch(Batch::Groups(items))) => {
-                for (g, raw) in items {
-                    let key = composite(&g.directory_id, &g.group_id);
-                    if let Some(hash) = groups
-                        .observe(&tx, snapshot_id, key, &raw)
-                        .map_err(err("cannot write versions"))?
-                    {
-                        insert_group(&tx, snapshot_id, &g, &hash, &raw)
-                            .map_err(err("cannot write versions"))?;
-                    }
-                    population.groups.push(g);
-                }
-            }
-            Some(Msg::Batch(Batch::Accounts(items))) => {
-                for (a, raw) in items {
-                    let key = a.account_id.clone();
-                    if let Some(hash) = accounts
-                        .observe(&tx, snapshot_id, key, &raw)
-                        .map_err(err("cannot write versions"))?
-                    {
-                        insert_account(&tx, snapshot_id, &a, &hash, &raw)
-                            .map_err(err("cannot write versions"))?;
-                    }
-                    population.accounts.push(a);
-                }
+            Some(Msg::Batch(batch)) => {
+                let pop = &mut population;
+                let staged = match batch {
+                    Batch::Users(items) => stage(
+                        &tx,
+                        snapshot_id,
+                        &mut users,
+                        items,
+                        user_key,
+                        insert_user,
+                        &mut pop.records,
+                    ),
+                    Batch::Groups(items) => stage(
+                        &tx,
+                        snapshot_id,
+                        &mut groups,
+                        items,
+                        group_key,
+                        insert_group,
+                        &mut pop.groups,
+                    ),
+                    Batch::Accounts(items) => stage(
+                        &tx,
+                        snapshot_id,
+                        &mut accounts,
+                        items,
+                        account_key,
+                        insert_account,
+                        &mut pop.accounts,
+                    ),
+                };
+                staged.map_err(err("cannot write versions"))?;
             }
             Some(Msg::Finish(meta, analyse)) => break (meta, analyse),
             None => {
