@@ -10,6 +10,7 @@ pub mod demo;
 pub mod detect;
 pub mod findings;
 pub mod ignore;
+pub mod metrics;
 pub mod model;
 pub mod output;
 pub mod pull;

@@ -1,0 +1,195 @@
+//! Prometheus metrics: one registry per process, named to Prometheus conventions. Label values are
+//! bounded (configured directory names, finding kinds, severities, result classes): never an email,
+//! a name or an id.
+
+use prometheus::{
+    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::detect::Kind;
+use crate::findings::{FindingView, Status};
+
+/// Every metric scimdrift exports.
+pub struct Metrics {
+    pub registry: Registry,
+    pub build_info: IntGaugeVec,
+    pub pull_runs: IntCounterVec,
+    pub pull_duration: Histogram,
+    pub last_complete_pull: Gauge,
+    pub pull_interval: Gauge,
+    pub source_up: IntGaugeVec,
+    pub source_records: IntGaugeVec,
+    pub api_requests: IntCounterVec,
+    pub api_retries: IntCounterVec,
+    pub findings: IntGaugeVec,
+    pub findings_opened: IntCounterVec,
+    pub findings_resolved: IntCounterVec,
+    pub cycle_skipped: IntCounter,
+    pub db_size: IntGauge,
+    pub remediation_actions: IntCounterVec,
+    pub remediation_blocked: IntCounterVec,
+    pub remediation_breaker_tripped: IntGauge,
+    pub report_deliveries: IntCounterVec,
+}
+
+fn reg<M: prometheus::core::Collector + Clone + 'static>(r: &Registry, m: M) -> M {
+    // Names are static and unique, so registration cannot fail; a failure would only drop the metric.
+    let _ = r.register(Box::new(m.clone()));
+    m
+}
+
+fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    reg(r, IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"))
+}
+
+fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    reg(r, IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric"))
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Metrics {
+        let r = Registry::new();
+        let m = Metrics {
+            build_info: gauge_vec(&r, "scimdrift_build_info", "Build information; always 1.", &["version"]),
+            pull_runs: counter_vec(
+                &r,
+                "scimdrift_pull_runs_total",
+                "Pull cycles by result: complete, incomplete (a source failed; nothing acted on) or error (config or store).",
+                &["result"],
+            ),
+            pull_duration: reg(
+                &r,
+                Histogram::with_opts(
+                    HistogramOpts::new("scimdrift_pull_duration_seconds", "Wall time of one pull of every source.")
+                        .buckets(vec![0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0]),
+                )
+                .expect("valid metric"),
+            ),
+            last_complete_pull: reg(
+                &r,
+                Gauge::new(
+                    "scimdrift_last_complete_pull_timestamp_seconds",
+                    "Unix time the last complete pull finished (0 before the first).",
+                )
+                .expect("valid metric"),
+            ),
+            pull_interval: reg(
+                &r,
+                Gauge::new("scimdrift_pull_interval_seconds", "Configured interval between scheduled pulls.")
+                    .expect("valid metric"),
+            ),
+            source_up: gauge_vec(
+                &r,
+                "scimdrift_source_up",
+                "1 when the source was read completely in the last pull, else 0.",
+                &["source"],
+            ),
+            source_records: gauge_vec(
+                &r,
+                "scimdrift_source_records",
+                "Records (SCIM users or accounts) the source returned in the last pull.",
+                &["source"],
+            ),
+            api_requests: counter_vec(
+                &r,
+                "scimdrift_api_requests_total",
+                "HTTP requests to the Atlassian APIs by API and status class (2xx..5xx, error for transport failures).",
+                &["api", "code_class"],
+            ),
+            api_retries: counter_vec(
+                &r,
+                "scimdrift_api_retries_total",
+                "Retried requests by API and reason (rate_limited, server_error, timeout, connection).",
+                &["api", "reason"],
+            ),
+            findings: gauge_vec(
+                &r,
+                "scimdrift_findings",
+                "Current findings by kind, severity and status (open, suppressed).",
+                &["kind", "severity", "status"],
+            ),
+            findings_opened: counter_vec(
+                &r,
+                "scimdrift_findings_opened_total",
+                "Findings opened (new or reopened) by kind.",
+                &["kind"],
+            ),
+            findings_resolved: counter_vec(
+                &r,
+                "scimdrift_findings_resolved_total",
+                "Findings resolved by kind.",
+                &["kind"],
+            ),
+            cycle_skipped: reg(
+                &r,
+                IntCounter::new(
+                    "scimdrift_cycle_skipped_total",
+                    "Scheduled cycles skipped because the previous one was still running.",
+                )
+                .expect("valid metric"),
+            ),
+            db_size: reg(
+                &r,
+                IntGauge::new("scimdrift_db_size_bytes", "Size of the SQLite database (file plus WAL).")
+                    .expect("valid metric"),
+            ),
+            remediation_actions: counter_vec(
+                &r,
+                "scimdrift_remediation_actions_total",
+                "Remediation actions by action and result.",
+                &["action", "result"],
+            ),
+            remediation_blocked: counter_vec(
+                &r,
+                "scimdrift_remediation_blocked_total",
+                "Planned remediation steps blocked, by guard.",
+                &["guard"],
+            ),
+            remediation_breaker_tripped: reg(
+                &r,
+                IntGauge::new(
+                    "scimdrift_remediation_breaker_tripped",
+                    "1 when the spike breaker stopped all remediation in the last cycle.",
+                )
+                .expect("valid metric"),
+            ),
+            report_deliveries: counter_vec(
+                &r,
+                "scimdrift_report_deliveries_total",
+                "Report deliveries by channel (webhook, email, directory) and result.",
+                &["channel", "result"],
+            ),
+            registry: r,
+        };
+        m.build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        m
+    }
+
+    /// Sets the `scimdrift_findings` gauge from the stored findings (every kind × severity × status
+    /// present, zeros included, so dashboards see series that drop to 0).
+    pub fn set_findings(&self, all: &[FindingView]) {
+        for kind in Kind::ALL {
+            for status in [Status::Open, Status::Suppressed] {
+                let n = all.iter().filter(|f| f.kind == kind && f.status == status).count();
+                self.findings
+                    .with_label_values(&[kind.as_str(), kind.severity().as_str(), status.as_str()])
+                    .set(n as i64);
+            }
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
