@@ -44,6 +44,14 @@ pub struct Settings {
     pub store: StoreSettings,
     #[serde(default)]
     pub detect: DetectConfig,
+    #[serde(default)]
+    pub schedule: ScheduleConfig,
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+    #[serde(default)]
+    pub report: crate::report::ReportConfig,
     /// `[[ignore]]` rules: matched findings are suppressed, never dropped.
     #[serde(default)]
     pub ignore: Vec<IgnoreConfig>,
@@ -142,6 +150,103 @@ impl Default for StoreSettings {
             path: PathBuf::from("scimdrift.db"),
         }
     }
+}
+
+/// `[schedule]`: when the daemon runs its jobs (cron with seconds).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ScheduleConfig {
+    /// Pull → detect cycles. Default every 15 minutes.
+    pub pull: String,
+    /// The daily report. Default 07:00.
+    pub report: String,
+    /// IANA time zone of both schedules. Default UTC.
+    pub timezone: String,
+    /// How long shutdown waits for a running cycle before aborting it, seconds.
+    pub shutdown_timeout_seconds: f64,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        ScheduleConfig {
+            pull: "0 */15 * * * *".into(),
+            report: "0 0 7 * * *".into(),
+            timezone: "UTC".into(),
+            shutdown_timeout_seconds: 30.0,
+        }
+    }
+}
+
+/// Parses a cron expression with seconds, as the scheduler does.
+pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(expr)
+        .map_err(|e| {
+            format!("expected a cron expression with seconds, e.g. \"0 */15 * * * *\" ({e})")
+        })
+}
+
+impl ScheduleConfig {
+    /// The time zone (validated at load).
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.timezone.parse().unwrap_or(chrono_tz::UTC)
+    }
+
+    /// The interval between two pulls: the gap between the next two occurrences of `pull`.
+    pub fn pull_interval(&self) -> std::time::Duration {
+        let fallback = std::time::Duration::from_secs(900);
+        let Ok(cron) = parse_cron(&self.pull) else {
+            return fallback;
+        };
+        let now = chrono::Utc::now().with_timezone(&self.tz());
+        let Ok(a) = cron.find_next_occurrence(&now, false) else {
+            return fallback;
+        };
+        let Ok(b) = cron.find_next_occurrence(&a, false) else {
+            return fallback;
+        };
+        (b - a).to_std().unwrap_or(fallback)
+    }
+}
+
+/// `[server]`: the HTTP endpoint of the daemon.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerConfig {
+    /// Address to listen on. Default loopback only.
+    pub listen: String,
+    /// File holding the bearer token `/findings` and `/report` require. Required off loopback.
+    pub auth_token_file: Option<PathBuf>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:9464".into(),
+            auth_token_file: None,
+        }
+    }
+}
+
+/// Log format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line (journald, log shippers).
+    Json,
+}
+
+/// `[log]`: logging.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogConfig {
+    pub format: LogFormat,
 }
 
 /// `[detect]`: detector settings.
@@ -384,6 +489,41 @@ impl Settings {
                 .map_err(|e| self.error(format!("detect.disabled_kinds[{i}]"), e))?;
         }
         self.ignore_rules()?;
+        for (key, expr) in [
+            ("schedule.pull", &self.schedule.pull),
+            ("schedule.report", &self.schedule.report),
+        ] {
+            parse_cron(expr).map_err(|e| self.error(key, e))?;
+        }
+        if self.schedule.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(self.error(
+                "schedule.timezone",
+                format!(
+                    "expected an IANA time zone such as \"UTC\" or \"Europe/Berlin\", got {:?}",
+                    self.schedule.timezone
+                ),
+            ));
+        }
+        if self.schedule.shutdown_timeout_seconds.is_nan()
+            || self.schedule.shutdown_timeout_seconds < 0.0
+        {
+            return Err(self.error(
+                "schedule.shutdown_timeout_seconds",
+                "expected a number of seconds, 0 or more",
+            ));
+        }
+        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(self.error(
+                "server.listen",
+                format!(
+                    "expected an address and port such as \"127.0.0.1:9464\", got {:?}",
+                    self.server.listen
+                ),
+            ));
+        }
+        self.report
+            .validate()
+            .map_err(|(key, message)| self.error(format!("report.{key}"), message))?;
         if self.store.path.as_os_str().is_empty() {
             return Err(self.error(
                 "store.path",
@@ -463,6 +603,7 @@ impl Settings {
         what: &str,
     ) -> Result<Secret, ConfigError> {
         let secret = if let Some(path) = file {
+            let path = &expand_credentials_dir(path);
             let text = std::fs::read_to_string(path).map_err(|e| {
                 self.error(
                     file_key,
@@ -516,6 +657,16 @@ impl Settings {
         strip_nulls(&mut v);
         toml::to_string(&v).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
     }
+}
+
+/// Expands `${CREDENTIALS_DIRECTORY}` (systemd `LoadCredential=`) in a key file path.
+pub fn expand_credentials_dir(path: &Path) -> PathBuf {
+    let text = path.to_string_lossy();
+    if !text.contains("${CREDENTIALS_DIRECTORY}") {
+        return path.to_path_buf();
+    }
+    let dir = std::env::var("CREDENTIALS_DIRECTORY").unwrap_or_default();
+    PathBuf::from(text.replace("${CREDENTIALS_DIRECTORY}", &dir))
 }
 
 /// The first key (dotted path) in `raw` that is an inline secret.

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod model;
 pub mod output;
 pub mod pull;
+pub mod report;
 pub mod secret;
 pub mod sim;
 pub mod store;

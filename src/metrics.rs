@@ -3,8 +3,8 @@
 //! a name or an id.
 
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 
 use crate::detect::Kind;
@@ -40,11 +40,17 @@ fn reg<M: prometheus::core::Collector + Clone + 'static>(r: &Registry, m: M) -> 
 }
 
 fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    reg(r, IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"))
+    reg(
+        r,
+        IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
+    )
 }
 
 fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-    reg(r, IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric"))
+    reg(
+        r,
+        IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric"),
+    )
 }
 
 impl Metrics {
@@ -52,7 +58,12 @@ impl Metrics {
     pub fn new() -> Metrics {
         let r = Registry::new();
         let m = Metrics {
-            build_info: gauge_vec(&r, "scimdrift_build_info", "Build information; always 1.", &["version"]),
+            build_info: gauge_vec(
+                &r,
+                "scimdrift_build_info",
+                "Build information; always 1.",
+                &["version"],
+            ),
             pull_runs: counter_vec(
                 &r,
                 "scimdrift_pull_runs_total",
@@ -62,8 +73,13 @@ impl Metrics {
             pull_duration: reg(
                 &r,
                 Histogram::with_opts(
-                    HistogramOpts::new("scimdrift_pull_duration_seconds", "Wall time of one pull of every source.")
-                        .buckets(vec![0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0]),
+                    HistogramOpts::new(
+                        "scimdrift_pull_duration_seconds",
+                        "Wall time of one pull of every source.",
+                    )
+                    .buckets(vec![
+                        0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+                    ]),
                 )
                 .expect("valid metric"),
             ),
@@ -77,8 +93,11 @@ impl Metrics {
             ),
             pull_interval: reg(
                 &r,
-                Gauge::new("scimdrift_pull_interval_seconds", "Configured interval between scheduled pulls.")
-                    .expect("valid metric"),
+                Gauge::new(
+                    "scimdrift_pull_interval_seconds",
+                    "Configured interval between scheduled pulls.",
+                )
+                .expect("valid metric"),
             ),
             source_up: gauge_vec(
                 &r,
@@ -132,8 +151,11 @@ impl Metrics {
             ),
             db_size: reg(
                 &r,
-                IntGauge::new("scimdrift_db_size_bytes", "Size of the SQLite database (file plus WAL).")
-                    .expect("valid metric"),
+                IntGauge::new(
+                    "scimdrift_db_size_bytes",
+                    "Size of the SQLite database (file plus WAL).",
+                )
+                .expect("valid metric"),
             ),
             remediation_actions: counter_vec(
                 &r,
@@ -163,7 +185,9 @@ impl Metrics {
             ),
             registry: r,
         };
-        m.build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        m.build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
         m
     }
 
@@ -172,7 +196,10 @@ impl Metrics {
     pub fn set_findings(&self, all: &[FindingView]) {
         for kind in Kind::ALL {
             for status in [Status::Open, Status::Suppressed] {
-                let n = all.iter().filter(|f| f.kind == kind && f.status == status).count();
+                let n = all
+                    .iter()
+                    .filter(|f| f.kind == kind && f.status == status)
+                    .count();
                 self.findings
                     .with_label_values(&[kind.as_str(), kind.severity().as_str(), status.as_str()])
                     .set(n as i64);
