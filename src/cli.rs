@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::Settings;
+use crate::config::{LogFormat, Settings};
 use crate::detect::{Kind, Severity};
 use crate::findings::Status;
 use crate::output::{FindingsDocument, FindingsFormat};
@@ -21,6 +21,10 @@ pub struct Cli {
     /// Configuration file (TOML). Environment overrides: SCIMDRIFT__SECTION__KEY.
     #[arg(long, global = true, env = "SCIMDRIFT_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Log format on stderr: text for terminals, json for journald and log shippers
+    /// (default: `[log] format` of the config, else text). Filter with RUST_LOG.
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -43,6 +47,10 @@ pub enum Format {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the daemon: a pull at start-up and on `[schedule] pull`, detection after each complete
+    /// pull, the daily report, and the HTTP endpoint (`[server] listen`): /metrics, /healthz, /readyz,
+    /// /findings, /report. Stops cleanly on SIGTERM or SIGINT (exit 0).
+    Run,
     /// Pull every SCIM directory and the org's accounts once, store the snapshot, print a summary.
     /// Exit 0 when the snapshot is complete, 1 when it is incomplete, 2 on a config or store error.
     Once {
@@ -124,7 +132,12 @@ pub enum Command {
 /// Parses the arguments, runs the command, and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.command);
+    let format = cli.log_format.unwrap_or_else(|| {
+        Settings::load(cli.config.as_deref())
+            .map(|s| s.log.format)
+            .unwrap_or_default()
+    });
+    init_logging(&cli.command, format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -138,18 +151,19 @@ pub fn main() -> ExitCode {
     runtime.block_on(run(cli))
 }
 
-fn init_logging(command: &Command) {
+fn init_logging(command: &Command, format: LogFormat) {
     let default = match command {
-        Command::Sim { .. } => "info",
+        Command::Sim { .. } | Command::Run => "info",
         Command::Demo { .. } | Command::Bench { .. } => "error",
         _ => "warn",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
 }
 
 /// Prints an error and returns exit code 2.
@@ -176,6 +190,16 @@ async fn run(cli: Cli) -> ExitCode {
                     }
                 }
                 Err(e) => fail(e),
+            }
+        }
+        Command::Run => {
+            let settings = match settings() {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            };
+            match serve(settings).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(format!("{e:#}")),
             }
         }
         Command::Findings {
@@ -298,4 +322,14 @@ pub fn list_findings(
         findings: &shown,
     };
     Ok((output::findings(&doc, format, hidden.len()), failing))
+}
+
+/// `scimdrift run`: checks the keys and the listen policy, binds, runs until SIGTERM/SIGINT.
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    settings.check_secrets()?;
+    let token = crate::daemon::server_token(&settings)?;
+    let listener = tokio::net::TcpListener::bind(&settings.server.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("server.listen: cannot listen on {}: {e}", settings.server.listen))?;
+    crate::daemon::run(settings, listener, token, crate::daemon::shutdown_signal()).await
 }

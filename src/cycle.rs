@@ -1,5 +1,6 @@
 //! One cycle: pull every source into the store and, when the snapshot is complete, detect and
-//! reconcile the findings in the same transaction. The daemon and `once` share it.
+//! reconcile the findings in the same transaction. The daemon and `once` share it. Each cycle emits
+//! its log line and its metrics here, in one place.
 
 use std::collections::HashMap;
 
@@ -7,6 +8,7 @@ use chrono::Utc;
 
 use crate::config::Settings;
 use crate::findings::{self, Context};
+use crate::metrics::Metrics;
 use crate::pull::{self, Keys, PullMeta};
 use crate::store::{Reconciled, Recorded, Recorder, Store};
 
@@ -19,9 +21,20 @@ pub struct Outcome {
     pub findings: Option<Reconciled>,
 }
 
-/// Pulls, stores and analyses one snapshot. Errors are configuration or store errors; API failures
-/// make the snapshot incomplete instead.
+/// Pulls, stores and analyses one snapshot, without metrics (for one-shot commands).
 pub async fn pull_and_store(settings: &Settings) -> anyhow::Result<Outcome> {
+    run(settings, &Metrics::new()).await
+}
+
+/// Pulls, stores and analyses one snapshot, then logs and counts it. Errors are configuration or
+/// store errors; API failures make the snapshot incomplete instead.
+pub async fn run(settings: &Settings, metrics: &Metrics) -> anyhow::Result<Outcome> {
+    let result = pull_store_detect(settings).await;
+    observe(metrics, &result);
+    result
+}
+
+async fn pull_store_detect(settings: &Settings) -> anyhow::Result<Outcome> {
     let keys = Keys::load(settings)?;
     let rules = settings.ignore_rules()?;
     let store = Store::open(&settings.store.path)?;
@@ -45,23 +58,79 @@ pub async fn pull_and_store(settings: &Settings) -> anyhow::Result<Outcome> {
         findings::evaluate(&pop.records, &pop.groups, &pop.accounts, since, &ctx)
     });
     let finished = recorder.finish(meta.clone(), Some(analyse)).await?;
-    let recorded = finished.recorded;
-    if recorded.complete {
+    Ok(Outcome {
+        pull: meta,
+        recorded: finished.recorded,
+        findings: finished.reconciled,
+    })
+}
+
+/// The log line and the metrics of one cycle.
+fn observe(m: &Metrics, result: &anyhow::Result<Outcome>) {
+    let o = match result {
+        Ok(o) => o,
+        Err(e) => {
+            m.pull_runs.with_label_values(&["error"]).inc();
+            tracing::error!("cycle failed: {e:#}");
+            return;
+        }
+    };
+    let (pull, rec) = (&o.pull, &o.recorded);
+    m.pull_runs
+        .with_label_values(&[if rec.complete { "complete" } else { "incomplete" }])
+        .inc();
+    m.pull_duration.observe(pull.duration_seconds);
+    if rec.complete {
+        m.last_complete_pull.set(pull.finished_at.timestamp_millis() as f64 / 1000.0);
+    }
+    for s in &pull.sources {
+        m.source_up.with_label_values(&[s.source.as_str()]).set(i64::from(s.complete));
+        m.source_records.with_label_values(&[s.source.as_str()]).set(s.records as i64);
+    }
+    for ((api, class), n) in &pull.api_requests {
+        m.api_requests.with_label_values(&[api, class]).inc_by(*n);
+    }
+    for ((api, reason), n) in &pull.api_retries {
+        m.api_retries.with_label_values(&[api, reason]).inc_by(*n);
+    }
+    let sum = |map: &std::collections::BTreeMap<crate::detect::Kind, u64>| map.values().sum::<u64>();
+    let (open, new, resolved, suppressed) = match &o.findings {
+        Some(f) => {
+            for (kind, n) in &f.opened {
+                m.findings_opened.with_label_values(&[kind.as_str()]).inc_by(*n);
+            }
+            for (kind, n) in &f.resolved {
+                m.findings_resolved.with_label_values(&[kind.as_str()]).inc_by(*n);
+            }
+            (sum(&f.open), sum(&f.opened), sum(&f.resolved), sum(&f.suppressed))
+        }
+        None => (0, 0, 0, 0),
+    };
+    let failed: Vec<&str> = pull.sources.iter().filter(|s| !s.complete).map(|s| s.source.as_str()).collect();
+    if rec.complete {
         tracing::info!(
-            snapshot_id = recorded.snapshot_id,
-            added = recorded.versions_added,
-            closed = recorded.versions_closed,
-            "complete snapshot stored"
+            snapshot_id = rec.snapshot_id,
+            complete = true,
+            duration_seconds = pull.duration_seconds,
+            scim_records = pull.scim_records(),
+            accounts = pull.accounts(),
+            retries = pull.retries,
+            versions_added = rec.versions_added,
+            versions_closed = rec.versions_closed,
+            findings_open = open,
+            findings_new = new,
+            findings_resolved = resolved,
+            findings_suppressed = suppressed,
+            "cycle finished"
         );
     } else {
         tracing::warn!(
-            snapshot_id = recorded.snapshot_id,
-            "incomplete snapshot stored; the previous complete snapshot stays current"
+            snapshot_id = rec.snapshot_id,
+            complete = false,
+            duration_seconds = pull.duration_seconds,
+            retries = pull.retries,
+            failed_sources = %failed.join(","),
+            "cycle finished with an incomplete snapshot; the previous complete snapshot stays current"
         );
     }
-    Ok(Outcome {
-        pull: meta,
-        recorded,
-        findings: finished.reconciled,
-    })
 }

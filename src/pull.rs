@@ -2,6 +2,7 @@
 //! streamed page by page into the store. The snapshot is complete only if every source is
 //! (atlassian-api.md §5).
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -13,7 +14,7 @@ use crate::atlassian::scim::ScimClient;
 use crate::atlassian::{ApiError, HttpLayer};
 use crate::config::{ConfigError, Settings};
 use crate::secret::Secret;
-use crate::store::{Batch, BatchSink};
+use crate::store::BatchSink;
 
 /// How one source fared. Serialized as in the `once --format json` contract.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -40,6 +41,10 @@ pub struct PullMeta {
     pub sources: Vec<SourceStatus>,
     /// Retries the pull needed, all APIs together.
     pub retries: u64,
+    /// Requests by (api, status class).
+    pub api_requests: BTreeMap<(&'static str, &'static str), u64>,
+    /// Retries by (api, reason).
+    pub api_retries: BTreeMap<(&'static str, &'static str), u64>,
 }
 
 impl PullMeta {
@@ -81,6 +86,8 @@ impl PullMeta {
                 error: Some(error.to_string()),
             }],
             retries: 0,
+            api_requests: BTreeMap::new(),
+            api_retries: BTreeMap::new(),
         }
     }
 }
@@ -142,12 +149,7 @@ pub async fn run(settings: &Settings, keys: &Keys, sink: &BatchSink) -> PullMeta
             page_size: a.http.scim_page_size,
         };
         async move {
-            let mut users_sink = async |page| sink.send(Batch::Users(page)).await;
-            let mut groups_sink = async |page| sink.send(Batch::Groups(page)).await;
-            let (users, groups) = tokio::join!(
-                client.users(&mut users_sink),
-                client.groups(&mut groups_sink)
-            );
+            let (users, groups) = tokio::join!(client.users(sink), client.groups(sink));
             status(
                 client.origin.clone(),
                 Some(d.id.clone()),
@@ -163,10 +165,9 @@ pub async fn run(settings: &Settings, keys: &Keys, sink: &BatchSink) -> PullMeta
         endpoint: a.accounts_endpoint,
         page_size: a.http.accounts_page_size,
     };
-    let mut accounts_sink = async |page| sink.send(Batch::Accounts(page)).await;
     let (mut sources, accounts) = tokio::join!(
         futures::future::join_all(directory_pulls),
-        accounts_client.accounts(&mut accounts_sink),
+        accounts_client.accounts(sink),
     );
     sources.push(status(accounts::ORIGIN.to_string(), None, accounts, None));
     for s in &sources {
@@ -183,5 +184,7 @@ pub async fn run(settings: &Settings, keys: &Keys, sink: &BatchSink) -> PullMeta
         duration_seconds: clock.elapsed().as_secs_f64(),
         sources,
         retries: http.stats.total_retries(),
+        api_requests: http.stats.requests.lock().map(|m| m.clone()).unwrap_or_default(),
+        api_retries: http.stats.retries.lock().map(|m| m.clone()).unwrap_or_default(),
     }
 }

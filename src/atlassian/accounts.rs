@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::http::HttpLayer;
-use super::paging::{CursorRequest, CursorSource, Item, Paged, cursor_list};
+use super::paging::{CursorRequest, CursorSource, PageSink, Paged, cursor_list};
 use crate::config::AccountsEndpoint;
 use crate::model::Account;
 use crate::secret::Secret;
@@ -23,7 +23,7 @@ pub struct AccountsClient<'a> {
 
 impl AccountsClient<'_> {
     /// Every account of every user directory the key can manage (`directories/-`), page by page.
-    pub async fn accounts(&self, sink: &mut impl AsyncFnMut(Vec<Item<Account>>)) -> Paged {
+    pub async fn accounts(&self, sink: &impl PageSink<Account>) -> Paged {
         let base = format!("/admin/v2/orgs/{}/directories/-/users", self.org_id);
         let (path, style) = match self.endpoint {
             AccountsEndpoint::Search => (format!("{base}/search"), CursorRequest::PostBody),

@@ -23,6 +23,12 @@ pub struct Paged {
 /// One parsed item with the raw JSON it came from.
 pub type Item<T> = (T, String);
 
+/// Where pages go as they arrive.
+pub trait PageSink<T> {
+    /// Takes one page's items (waiting if the consumer is behind).
+    fn accept(&self, items: Vec<Item<T>>) -> impl std::future::Future<Output = ()> + Send;
+}
+
 /// Parses one page's items: `Ok` with the new items, or the error naming the item. `seen` catches
 /// ids repeated across pages: an error when `duplicates_are_errors`, else skipped (keep the first).
 fn parse_page<T>(
@@ -60,7 +66,7 @@ pub async fn scim_list<T>(
     path: &str,
     page_size: usize,
     parse: impl Fn(&RawValue) -> Result<(String, T), String>,
-    sink: &mut impl AsyncFnMut(Vec<Item<T>>),
+    sink: &impl PageSink<T>,
 ) -> Paged {
     let mut count = 0usize;
     let mut seen = HashSet::new();
@@ -126,7 +132,7 @@ pub async fn scim_list<T>(
         };
         count += items.len();
         if !items.is_empty() {
-            sink(items).await;
+            sink.accept(items).await;
         }
         let received = count as u64;
         if received >= total {
@@ -186,7 +192,7 @@ pub async fn cursor_list<T>(
     key: &Secret,
     source: &CursorSource<'_>,
     parse: impl Fn(&RawValue) -> Result<(String, T), String>,
-    sink: &mut impl AsyncFnMut(Vec<Item<T>>),
+    sink: &impl PageSink<T>,
 ) -> Paged {
     let origin = source.origin;
     let mut count = 0usize;
@@ -252,7 +258,7 @@ pub async fn cursor_list<T>(
         };
         count += items.len();
         if !items.is_empty() {
-            sink(items).await;
+            sink.accept(items).await;
         }
         match links.next.filter(|n| !n.is_empty()) {
             None => break None,

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::http::HttpLayer;
-use super::paging::{Item, Paged, scim_list};
+use super::paging::{PageSink, Paged, scim_list};
 use crate::model::{ScimGroup, ScimRecord};
 use crate::secret::Secret;
 
@@ -24,7 +24,7 @@ impl ScimClient<'_> {
     }
 
     /// Every user of the directory, page by page into `sink`.
-    pub async fn users(&self, sink: &mut impl AsyncFnMut(Vec<Item<ScimRecord>>)) -> Paged {
+    pub async fn users(&self, sink: &impl PageSink<ScimRecord>) -> Paged {
         let dir = self.directory_id;
         let parse = |raw: &RawValue| parse_user(dir, raw);
         scim_list(
@@ -40,7 +40,7 @@ impl ScimClient<'_> {
     }
 
     /// Every group of the directory, with members, page by page into `sink`.
-    pub async fn groups(&self, sink: &mut impl AsyncFnMut(Vec<Item<ScimGroup>>)) -> Paged {
+    pub async fn groups(&self, sink: &impl PageSink<ScimGroup>) -> Paged {
         let dir = self.directory_id;
         let parse = |raw: &RawValue| parse_group(dir, raw);
         scim_list(

@@ -14,7 +14,7 @@ use xxhash_rust::xxh3::xxh3_128;
 
 use super::findings::{self, Reconciled};
 use super::{Store, StoreError};
-use crate::atlassian::paging::Item;
+use crate::atlassian::paging::{Item, PageSink};
 use crate::detect::RecordRef;
 use crate::findings::Current;
 use crate::model::{Account, ScimGroup, ScimRecord};
@@ -64,6 +64,24 @@ impl BatchSink {
     /// is reported by [`Recorder::finish`].
     pub async fn send(&self, batch: Batch) {
         let _ = self.0.send(Msg::Batch(batch)).await;
+    }
+}
+
+impl PageSink<ScimRecord> for BatchSink {
+    async fn accept(&self, items: Vec<Item<ScimRecord>>) {
+        self.send(Batch::Users(items)).await
+    }
+}
+
+impl PageSink<ScimGroup> for BatchSink {
+    async fn accept(&self, items: Vec<Item<ScimGroup>>) {
+        self.send(Batch::Groups(items)).await
+    }
+}
+
+impl PageSink<Account> for BatchSink {
+    async fn accept(&self, items: Vec<Item<Account>>) {
+        self.send(Batch::Accounts(items)).await
     }
 }
 

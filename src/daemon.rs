@@ -1,0 +1,294 @@
+//! `scimdrift run`: the long-running daemon. Cron jobs (tokio-cron-scheduler) trigger pull → detect
+//! cycles and the daily report; a cycle still running when the next is due is skipped (logged and
+//! counted). The HTTP server exposes metrics and findings. Shutdown (SIGTERM/SIGINT) stops the
+//! scheduler, lets the running cycle finish within a bound or aborts it (its transaction rolls back),
+//! and returns. systemd `Type=notify` is supported: READY, WATCHDOG, STOPPING.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::Utc;
+use tokio::net::TcpListener;
+use tokio::sync::{OwnedMutexGuard, watch};
+use tokio::task::JoinHandle;
+use tokio_cron_scheduler::{Job, JobScheduler};
+
+use crate::config::{Settings, expand_credentials_dir};
+use crate::metrics::Metrics;
+use crate::secret::Secret;
+use crate::server::{self, AppState};
+use crate::store::Store;
+
+/// The bearer token for `/findings` and `/report`, checked against the listen address: a
+/// non-loopback address without a token is refused (those endpoints show emails).
+pub fn server_token(settings: &Settings) -> anyhow::Result<Option<Secret>> {
+    let addr: SocketAddr = settings
+        .server
+        .listen
+        .parse()
+        .with_context(|| format!("server.listen: {:?} is not an address:port", settings.server.listen))?;
+    let token = match &settings.server.auth_token_file {
+        Some(path) => {
+            let path = expand_credentials_dir(path);
+            let token = Secret::new(
+                std::fs::read_to_string(&path)
+                    .with_context(|| format!("server.auth_token_file: cannot read {}", path.display()))?,
+            );
+            anyhow::ensure!(!token.expose().is_empty(), "server.auth_token_file: {} is empty", path.display());
+            Some(token)
+        }
+        None => None,
+    };
+    if token.is_none() && !addr.ip().is_loopback() {
+        anyhow::bail!(
+            "server.listen = {addr} is not a loopback address, and /findings and /report show emails: \
+             set server.auth_token_file to require a bearer token, or listen on 127.0.0.1"
+        );
+    }
+    Ok(token)
+}
+
+/// Everything the jobs share.
+#[derive(Clone)]
+struct Daemon {
+    settings: Arc<Settings>,
+    metrics: Arc<Metrics>,
+    app: Arc<AppState>,
+    /// Held by the running cycle; a cycle that cannot take it is skipped.
+    running: Arc<tokio::sync::Mutex<()>>,
+    /// The running cycle, for shutdown.
+    current: Arc<Mutex<Option<JoinHandle<()>>>>,
+    /// Unix time of the scheduler's last heartbeat tick (the watchdog pings only while it ticks).
+    heartbeat: Arc<AtomicI64>,
+}
+
+impl Daemon {
+    /// Starts a cycle unless one is running.
+    fn trigger(&self, why: &'static str) {
+        let Ok(guard) = self.running.clone().try_lock_owned() else {
+            self.metrics.cycle_skipped.inc();
+            tracing::warn!(trigger = why, "previous cycle still running: this one is skipped");
+            return;
+        };
+        let this = self.clone();
+        let handle = tokio::spawn(async move { this.cycle(guard).await });
+        if let Ok(mut current) = self.current.lock() {
+            *current = Some(handle);
+        }
+    }
+
+    async fn cycle(&self, _running: OwnedMutexGuard<()>) {
+        if let Ok(outcome) = crate::cycle::run(&self.settings, &self.metrics).await {
+            if outcome.recorded.complete {
+                self.app.set_last_complete(outcome.pull.finished_at);
+            }
+        }
+        let settings = self.settings.clone();
+        let metrics = self.metrics.clone();
+        let _ = tokio::task::spawn_blocking(move || refresh_store_gauges(&settings, &metrics)).await;
+        release_free_memory();
+    }
+
+    /// Waits for the running cycle up to `bound`, then aborts it. Returns whether it finished.
+    async fn finish_running_cycle(&self, bound: Duration) -> bool {
+        let handle = self.current.lock().ok().and_then(|mut c| c.take());
+        let Some(mut handle) = handle else { return true };
+        if handle.is_finished() {
+            return true;
+        }
+        tracing::info!(bound_seconds = bound.as_secs_f64(), "waiting for the running cycle to finish");
+        match tokio::time::timeout(bound, &mut handle).await {
+            Ok(_) => true,
+            Err(_) => {
+                handle.abort();
+                let _ = handle.await;
+                tracing::warn!("the running cycle was aborted at shutdown; its snapshot was rolled back");
+                false
+            }
+        }
+    }
+}
+
+/// Sets the gauges read from the store: current findings and database size.
+fn refresh_store_gauges(settings: &Settings, metrics: &Metrics) {
+    let path = &settings.store.path;
+    let size = [path.clone(), path.with_extension("db-wal")]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum::<u64>();
+    metrics.db_size.set(size as i64);
+    let rules = settings.ignore_rules().unwrap_or_default();
+    let today = Utc::now().date_naive();
+    match Store::open(path).and_then(|s| s.findings()) {
+        Ok(mut all) => {
+            for f in &mut all {
+                f.apply_rules(&rules, today);
+            }
+            metrics.set_findings(&all);
+        }
+        Err(e) => tracing::warn!("cannot read findings for the metrics: {e}"),
+    }
+}
+
+/// Hands memory freed after a large cycle back to the OS, so the idle daemon stays small.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free heap pages; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Runs the daemon on `listener` until `shutdown` resolves.
+pub async fn run(
+    settings: Settings,
+    listener: TcpListener,
+    token: Option<Secret>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let settings = Arc::new(settings);
+    let metrics = Arc::new(Metrics::new());
+    let interval = settings.schedule.pull_interval();
+    metrics.pull_interval.set(interval.as_secs_f64());
+
+    // The state as the store has it, so a restart is ready at once if the last pull is recent.
+    let store = Store::open(&settings.store.path)?;
+    let last = store.latest_complete()?.and_then(|s| chrono::DateTime::parse_from_rfc3339(&s.finished_at).ok());
+    drop(store);
+    if let Some(at) = last {
+        metrics.last_complete_pull.set(at.timestamp_millis() as f64 / 1000.0);
+    }
+    {
+        let (s, m) = (settings.clone(), metrics.clone());
+        tokio::task::spawn_blocking(move || refresh_store_gauges(&s, &m)).await?;
+    }
+    let app = Arc::new(AppState {
+        settings: settings.clone(),
+        metrics: metrics.clone(),
+        last_complete: Mutex::new(last.map(|t| t.with_timezone(&Utc))),
+        token,
+    });
+    let daemon = Daemon {
+        settings: settings.clone(),
+        metrics: metrics.clone(),
+        app: app.clone(),
+        running: Arc::new(tokio::sync::Mutex::new(())),
+        current: Arc::new(Mutex::new(None)),
+        heartbeat: Arc::new(AtomicI64::new(Utc::now().timestamp())),
+    };
+
+    let addr = listener.local_addr()?;
+    let (stop_server, server_stopped) = watch::channel(false);
+    let server = tokio::spawn(server::run(listener, app, async move {
+        let mut rx = server_stopped;
+        let _ = rx.wait_for(|stop| *stop).await;
+    }));
+    tracing::info!(%addr, interval_seconds = interval.as_secs(), "scimdrift daemon listening");
+    notify(&[sd_notify::NotifyState::Ready]);
+
+    let mut scheduler = schedule(&daemon).await?;
+    let watchdog = tokio::spawn(watchdog(daemon.heartbeat.clone()));
+    daemon.trigger("start-up");
+
+    shutdown.await;
+    tracing::info!("shutting down");
+    notify(&[sd_notify::NotifyState::Stopping]);
+    if let Err(e) = scheduler.shutdown().await {
+        tracing::warn!("scheduler shutdown: {e}");
+    }
+    watchdog.abort();
+    let bound = Duration::from_secs_f64(settings.schedule.shutdown_timeout_seconds);
+    daemon.finish_running_cycle(bound).await;
+    let _ = stop_server.send(true);
+    let _ = server.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Adds the cron jobs and starts the scheduler.
+async fn schedule(daemon: &Daemon) -> anyhow::Result<JobScheduler> {
+    let scheduler = JobScheduler::new().await.context("cannot start the scheduler")?;
+    let tz = daemon.settings.schedule.tz();
+    let d = daemon.clone();
+    let pull = Job::new_async_tz(daemon.settings.schedule.pull.as_str(), tz, move |_, _| {
+        let d = d.clone();
+        Box::pin(async move { d.trigger("schedule") })
+    })
+    .context("schedule.pull")?;
+    scheduler.add(pull).await.context("cannot add the pull job")?;
+    let d = daemon.clone();
+    let report = Job::new_async_tz(daemon.settings.schedule.report.as_str(), tz, move |_, _| {
+        let d = d.clone();
+        Box::pin(async move { d.daily_report().await })
+    })
+    .context("schedule.report")?;
+    scheduler.add(report).await.context("cannot add the report job")?;
+    let beat = daemon.heartbeat.clone();
+    let heartbeat = Job::new_async("*/5 * * * * *", move |_, _| {
+        let beat = beat.clone();
+        Box::pin(async move { beat.store(Utc::now().timestamp(), Ordering::Relaxed) })
+    })
+    .context("heartbeat job")?;
+    scheduler.add(heartbeat).await.context("cannot add the heartbeat job")?;
+    scheduler.start().await.context("cannot start the scheduler")?;
+    Ok(scheduler)
+}
+
+impl Daemon {
+    /// The daily report job.
+    async fn daily_report(&self) {
+        tracing::info!("daily report is due");
+    }
+}
+
+/// Pings the systemd watchdog at half its interval, only while the scheduler's heartbeat is fresh.
+async fn watchdog(heartbeat: Arc<AtomicI64>) {
+    let Some(interval) = sd_notify::watchdog_enabled() else { return };
+    let period = (interval / 2).max(Duration::from_millis(500));
+    let stale_after = interval.as_secs().max(15) as i64;
+    loop {
+        tokio::time::sleep(period).await;
+        let age = Utc::now().timestamp() - heartbeat.load(Ordering::Relaxed);
+        if age <= stale_after {
+            notify(&[sd_notify::NotifyState::Watchdog]);
+        } else {
+            tracing::error!(age_seconds = age, "scheduler heartbeat is stale: not pinging the watchdog");
+        }
+    }
+}
+
+/// Tells systemd, when it is listening (`NOTIFY_SOCKET`).
+fn notify(state: &[sd_notify::NotifyState<'_>]) {
+    if std::env::var_os("NOTIFY_SOCKET").is_some() {
+        if let Err(e) = sd_notify::notify(state) {
+            tracing::warn!("sd_notify failed: {e}");
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

