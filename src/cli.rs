@@ -95,6 +95,12 @@ pub enum Command {
         /// Keep the demo's config, keys and database in this directory instead of a temporary one.
         #[arg(long, value_name = "DIR")]
         keep: Option<PathBuf>,
+        /// After the tour, do not run the daemon (default: run it until Ctrl-C when on a terminal).
+        #[arg(long)]
+        no_serve: bool,
+        /// Run the daemon for this many seconds, then stop (even without a terminal).
+        #[arg(long, value_name = "SECONDS")]
+        serve_seconds: Option<u64>,
     },
     /// Run the Atlassian API simulator standalone and print the config to point scimdrift at it.
     Sim {
@@ -254,7 +260,23 @@ async fn run(cli: Cli) -> ExitCode {
             }
             Err(e) => fail(e),
         },
-        Command::Demo { users, keep } => demo::run(users, keep).await,
+        Command::Demo {
+            users,
+            keep,
+            no_serve,
+            serve_seconds,
+        } => {
+            use std::io::IsTerminal;
+            let serve = match (no_serve, serve_seconds) {
+                (true, _) => demo::Serve::No,
+                (false, Some(s)) => demo::Serve::For(std::time::Duration::from_secs(s)),
+                (false, None) if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() => {
+                    demo::Serve::UntilCtrlC
+                }
+                (false, None) => demo::Serve::No,
+            };
+            demo::run(users, keep, serve).await
+        }
         Command::Sim {
             listen,
             users,

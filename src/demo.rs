@@ -112,9 +112,18 @@ pub async fn serve_sim(
     ExitCode::SUCCESS
 }
 
-/// `scimdrift demo`: the scenario world, pulled into a temporary database, with a change and a fault.
-pub async fn run(users: usize, keep: Option<PathBuf>) -> ExitCode {
-    match demo(users, keep).await {
+/// Whether the demo ends by running the daemon.
+#[derive(Debug, Clone, Copy)]
+pub enum Serve {
+    No,
+    UntilCtrlC,
+    For(std::time::Duration),
+}
+
+/// `scimdrift demo`: the scenario world, pulled into a temporary database, with a change and a
+/// fault; then the daemon against the same simulator.
+pub async fn run(users: usize, keep: Option<PathBuf>, serve: Serve) -> ExitCode {
+    match demo(users, keep, serve).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: demo failed: {e:#}");
@@ -123,7 +132,7 @@ pub async fn run(users: usize, keep: Option<PathBuf>) -> ExitCode {
     }
 }
 
-async fn demo(users: usize, keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+async fn demo(users: usize, keep: Option<PathBuf>, serve: Serve) -> anyhow::Result<ExitCode> {
     let world = World::scenarios_with_healthy(users, 7, Utc::now());
     let handle = start_sim("127.0.0.1:0", world).await?;
     let temp = tempfile::tempdir()?;
@@ -203,6 +212,10 @@ async fn demo(users: usize, keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             "(temporary: pass --keep DIR to keep it, then try `scimdrift --config DIR/scimdrift.toml snapshots`)"
         );
     }
+    handle.set_faults(Faults::default());
+    if !matches!(serve, Serve::No) {
+        serve_daemon(&config, serve).await?;
+    }
     handle.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
@@ -229,4 +242,32 @@ fn describe_state(settings: &Settings, snapshot_id: i64) -> anyhow::Result<()> {
         state.accounts.len()
     );
     Ok(())
+}
+
+/// Runs the daemon against the demo's simulator with a pull every 10 seconds.
+async fn serve_daemon(config: &Path, serve: Serve) -> anyhow::Result<()> {
+    let mut text = std::fs::read_to_string(config)?;
+    text.push_str("\n[schedule]\npull = \"*/10 * * * * *\"\n");
+    std::fs::write(config, text)?;
+    let settings = Settings::load(Some(config))?;
+    let listener = match tokio::net::TcpListener::bind("127.0.0.1:9464").await {
+        Ok(l) => l,
+        Err(_) => tokio::net::TcpListener::bind("127.0.0.1:0").await?,
+    };
+    let base = format!("http://{}", listener.local_addr()?);
+    println!("\n5. The daemon runs against the simulator, pulling every 10 seconds:");
+    for path in ["/metrics", "/findings", "/readyz", "/report"] {
+        println!("   {base}{path}");
+    }
+    match serve {
+        Serve::For(d) => println!("   (stopping in {} s)", d.as_secs()),
+        _ => println!("   (Ctrl-C to stop)"),
+    }
+    let stop = async move {
+        match serve {
+            Serve::For(d) => tokio::time::sleep(d).await,
+            _ => crate::daemon::shutdown_signal().await,
+        }
+    };
+    crate::daemon::run(settings, listener, None, stop).await
 }

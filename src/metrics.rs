@@ -188,7 +188,33 @@ impl Metrics {
         m.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
+        m.init_series();
         m
+    }
+
+    /// Creates the bounded label combinations at zero, so every series exists from the first scrape
+    /// (rates and alerts see the first event).
+    fn init_series(&self) {
+        for result in ["complete", "incomplete", "error"] {
+            self.pull_runs.with_label_values(&[result]);
+        }
+        for api in ["scim", "accounts", "provisioning", "user_management"] {
+            for class in ["2xx", "3xx", "4xx", "5xx", "error"] {
+                self.api_requests.with_label_values(&[api, class]);
+            }
+            for reason in ["rate_limited", "server_error", "timeout", "connection"] {
+                self.api_retries.with_label_values(&[api, reason]);
+            }
+        }
+        for kind in Kind::ALL {
+            self.findings_opened.with_label_values(&[kind.as_str()]);
+            self.findings_resolved.with_label_values(&[kind.as_str()]);
+        }
+        for channel in ["webhook", "email", "directory"] {
+            for result in ["success", "failure"] {
+                self.report_deliveries.with_label_values(&[channel, result]);
+            }
+        }
     }
 
     /// Sets the `scimdrift_findings` gauge from the stored findings (every kind × severity × status

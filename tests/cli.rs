@@ -137,3 +137,28 @@ fn usage_error_exits_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[tokio::test]
+async fn demo_serves_the_daemon_when_asked() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_scimdrift"))
+        .args(["demo", "--serve-seconds", "4"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut metrics_url = None;
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if let Some(url) = line.trim().strip_suffix("/metrics").filter(|u| u.starts_with("http://127.0.0.1:")) {
+            metrics_url = Some(format!("{url}/metrics"));
+            break;
+        }
+    }
+    let url = metrics_url.expect("the demo prints the /metrics URL");
+    let body = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    assert!(body.contains("scimdrift_findings"), "{body}");
+    let status = tokio::time::timeout(std::time::Duration::from_secs(20), child.wait()).await.unwrap().unwrap();
+    assert!(status.success());
+}

@@ -109,7 +109,8 @@ async fn metrics_match_the_scenario_world() {
     assert_eq!(m["scimdrift_pull_interval_seconds"], 3600.0);
     assert!(m["scimdrift_db_size_bytes"] > 0.0);
     assert!(m["scimdrift_api_requests_total{api=\"scim\",code_class=\"2xx\"}"] >= 4.0);
-    assert_eq!(m["scimdrift_build_info{version=\"".to_string() + env!("CARGO_PKG_VERSION") + "\"}"], 1.0);
+    let build = format!("scimdrift_build_info{{version=\"{}\"}}", env!("CARGO_PKG_VERSION"));
+    assert_eq!(m[&build], 1.0);
     // No email, name or id in any label.
     let (_, text) = d.get("/metrics").await;
     assert!(!text.contains("@example."), "an email leaked into the metrics");

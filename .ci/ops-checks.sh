@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# Checks the operations files: Prometheus alert rules (syntax and unit tests), the Grafana dashboard
+# (JSON, datasource references, PromQL syntax, metric names) and the systemd unit (verify, exposure).
+#
+#   bash .ci/ops-checks.sh [METRICS_OUT]
+#
+# METRICS_OUT, if given, receives the scimdrift_* metric names the dashboard and the alerts query,
+# one per line (histogram series with their _bucket/_sum/_count suffix, as /metrics shows them).
+# dashboards/metrics-referenced.txt holds the same list and must stay in sync: regenerate it with
+#   bash .ci/ops-checks.sh dashboards/metrics-referenced.txt
+#
+# Installs promtool (Debian package `prometheus`) if missing, and fails if it cannot. Installs
+# systemd-analyze (package `systemd`) if missing; if that cannot be installed, the unit checks are
+# skipped with a warning.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+metrics_out="${1:-}"
+export DEBIAN_FRONTEND=noninteractive
+work="$(mktemp -d)"
+policy_rc_created=""
+cleanup() {
+    rm -rf "$work"
+    if [[ -n "$policy_rc_created" ]]; then rm -f /usr/sbin/policy-rc.d; fi
+}
+trap cleanup EXIT
+
+step() { printf '== %s\n' "$*"; }
+fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
+
+apt_updated=""
+apt_install() {
+    # Installing packages must not start their services (the prometheus package ships one):
+    # policy-rc.d exit 101 tells invoke-rc.d not to. Docker-style images already have one.
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        policy_rc_created=1
+    fi
+    if [[ -z "$apt_updated" ]]; then
+        apt-get -o DPkg::Lock::Timeout=300 update -qq
+        apt_updated=1
+    fi
+    apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "$@" > "$work/apt.log" 2>&1 || {
+        cat "$work/apt.log" >&2
+        return 1
+    }
+}
+
+# ---------------------------------------------------------------------------------------- tools
+if ! command -v promtool > /dev/null; then
+    step "installing promtool (Debian package prometheus)"
+    apt_install prometheus || fail "could not install the prometheus package: promtool is required"
+    command -v promtool > /dev/null || fail "promtool not found after installing the prometheus package"
+fi
+have_systemd_analyze=1
+if ! command -v systemd-analyze > /dev/null; then
+    step "installing systemd-analyze (Debian package systemd)"
+    apt_install systemd || true
+    command -v systemd-analyze > /dev/null || have_systemd_analyze=""
+fi
+
+# ---------------------------------------------------------------------------------------- alerts
+step "promtool check rules dashboards/alerts.yml"
+promtool check rules dashboards/alerts.yml
+step "promtool test rules dashboards/alerts_test.yml"
+promtool test rules dashboards/alerts_test.yml
+
+# ------------------------------------------------------------------------------------- dashboard
+step "dashboards/scimdrift.json"
+python3 -m json.tool dashboards/scimdrift.json > /dev/null || fail "dashboards/scimdrift.json is not valid JSON"
+
+# Static checks of the dashboard and the alerts; writes the PromQL of every dashboard query as a
+# recording rule (template variables replaced) for promtool, and the referenced metric names.
+python3 - "$work" << 'PY'
+import json, re, sys
+
+work = sys.argv[1]
+errors = []
+DS_UID = "${datasource}"
+
+# --- dashboard
+d = json.load(open("dashboards/scimdrift.json"))
+if d.get("uid") != "scimdrift":
+    errors.append('dashboard uid must be "scimdrift"')
+if d.get("id") is not None:
+    errors.append("dashboard id must be null (file provisioning assigns it)")
+if "__inputs" in d:
+    errors.append("dashboard has __inputs (an export for sharing, not a provisioning file)")
+variables = {v.get("name"): v for v in d.get("templating", {}).get("list", [])}
+ds_var = variables.get("datasource")
+if not ds_var or ds_var.get("type") != "datasource" or ds_var.get("query") != "prometheus":
+    errors.append("dashboard needs a `datasource` template variable of type datasource, query prometheus")
+
+def walk(node, path):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield path, k, v
+            yield from walk(v, f"{path}.{k}")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from walk(v, f"{path}[{i}]")
+
+exprs = []
+for path, key, value in walk(d, "$"):
+    if key == "datasource":
+        ok = value == DS_UID or (isinstance(value, dict) and value.get("uid") == DS_UID
+                                 and value.get("type") == "prometheus")
+        if not ok:
+            errors.append(f"{path}.datasource is {json.dumps(value)}; must be "
+                          f'{{"type": "prometheus", "uid": "{DS_UID}"}}')
+    if key == "expr" and isinstance(value, str):
+        exprs.append((path, value))
+    if key == "definition" and isinstance(value, str):
+        pass  # label_values(...) is Grafana syntax, not PromQL; its metric is collected below
+# A hard-coded datasource uid anywhere else (e.g. a "uid" next to a datasource name) is caught too.
+raw = open("dashboards/scimdrift.json").read()
+for m in re.finditer(r'"uid"\s*:\s*"([^"]*)"', raw):
+    if m.group(1) not in (DS_UID, "scimdrift"):
+        errors.append(f'hard-coded uid "{m.group(1)}" in dashboards/scimdrift.json')
+
+# Panel layout: ids unique, no overlapping grid cells.
+ids, cells = set(), {}
+for p in d.get("panels", []):
+    if p.get("id") in ids:
+        errors.append(f"panel id {p.get('id')} used twice")
+    ids.add(p.get("id"))
+    g = p["gridPos"]
+    if g["x"] + g["w"] > 24:
+        errors.append(f"panel {p.get('title')!r} is wider than the grid")
+    for x in range(g["x"], g["x"] + g["w"]):
+        for y in range(g["y"], g["y"] + g["h"]):
+            if (x, y) in cells:
+                errors.append(f"panels {p.get('title')!r} and {cells[(x, y)]!r} overlap")
+                break
+            cells[(x, y)] = p.get("title")
+
+# PromQL of the dashboard as recording rules, for `promtool check rules`.
+subst = {"$instance": ".*", "$__rate_interval": "5m", "$__interval": "1m", "$__range": "1h"}
+with open(f"{work}/dashboard-rules.yml", "w") as f:
+    f.write("groups:\n  - name: dashboard-queries\n    rules:\n")
+    for i, (path, e) in enumerate(exprs):
+        for k, v in subst.items():
+            e = e.replace(k, v)
+        if "$" in e:
+            errors.append(f"{path}: unknown template variable in {e!r}")
+        f.write(f"      - record: dashboard_query_{i}\n        expr: {json.dumps(e)}\n")
+
+# --- alerts: runbook anchors must match README headings (GitHub anchor rules)
+def slug(heading):
+    s = heading.strip().lower()
+    s = re.sub(r"[^\w\- ]", "", s)
+    return s.replace(" ", "-")
+
+readme_anchors = {slug(m.group(1)) for m in re.finditer(r"^#{1,6}\s+(.+?)\s*$", open("README.md").read(), re.M)}
+alerts_text = open("dashboards/alerts.yml").read()
+alert_names = re.findall(r"^\s*-\s*alert:\s*(\S+)", alerts_text, re.M)
+urls = re.findall(r'runbook_url:\s*"?([^"\s]+)"?', alerts_text)
+if len(urls) != len(alert_names):
+    errors.append(f"{len(alert_names)} alerts but {len(urls)} runbook_url annotations")
+for name, url in zip(alert_names, urls):
+    anchor = url.partition("#")[2]
+    if anchor != f"runbook-{name.lower()}":
+        errors.append(f"{name}: runbook_url anchor #{anchor} should be #runbook-{name.lower()}")
+    if anchor not in readme_anchors:
+        errors.append(f"{name}: README.md has no heading for #{anchor} (write `### Runbook: {name}`)")
+
+# Alert expressions: the `expr:` values (plain or block scalars), comments and annotations excluded.
+alert_exprs, lines = [], alerts_text.splitlines()
+for i, line in enumerate(lines):
+    m = re.match(r"^(\s*)expr:\s*(.*)$", line)
+    if not m:
+        continue
+    indent, rest = len(m.group(1)), m.group(2)
+    if rest and rest[0] not in "|>":
+        alert_exprs.append(rest)
+        continue
+    block = []
+    for nxt in lines[i + 1:]:
+        if nxt.strip() and len(nxt) - len(nxt.lstrip()) <= indent:
+            break
+        block.append(nxt)
+    alert_exprs.append("\n".join(block))
+
+# --- metric names
+name_re = re.compile(r"\bscimdrift_[a-z0-9_]+")
+referenced = set()
+for _, e in exprs:
+    referenced |= set(name_re.findall(e))
+for v in variables.values():
+    q = v.get("definition") or ""
+    referenced |= set(name_re.findall(q))
+for e in alert_exprs:
+    referenced |= set(name_re.findall(e))
+
+# Every name must be one the binary exports (src/metrics.rs), histogram series by their family.
+try:
+    catalogue = set(re.findall(r'"(scimdrift_[a-z0-9_]+)"', open("src/metrics.rs").read()))
+except FileNotFoundError:
+    catalogue = None
+if catalogue is not None:
+    for n in sorted(referenced):
+        family = re.sub(r"_(bucket|sum|count)$", "", n)
+        if n not in catalogue and family not in catalogue:
+            errors.append(f"{n} is referenced but src/metrics.rs does not export it")
+
+with open(f"{work}/metrics.txt", "w") as f:
+    f.write("".join(n + "\n" for n in sorted(referenced)))
+
+if errors:
+    for e in errors:
+        print(f"FAIL: {e}", file=sys.stderr)
+    sys.exit(1)
+print(f"dashboard: {len(d.get('panels', []))} panels, {len(exprs)} queries; "
+      f"{len(alert_names)} alerts; {len(referenced)} scimdrift metrics referenced")
+PY
+
+step "promtool check rules (the dashboard's queries)"
+promtool check rules "$work/dashboard-rules.yml"
+
+if [[ -n "$metrics_out" ]]; then
+    cp "$work/metrics.txt" "$metrics_out"
+fi
+if ! cmp -s "$work/metrics.txt" dashboards/metrics-referenced.txt; then
+    diff -u dashboards/metrics-referenced.txt "$work/metrics.txt" >&2 || true
+    fail "dashboards/metrics-referenced.txt is out of date: bash .ci/ops-checks.sh dashboards/metrics-referenced.txt"
+fi
+
+# ------------------------------------------------------------------------------------- systemd
+if [[ -z "$have_systemd_analyze" ]]; then
+    printf 'WARNING: systemd-analyze is not available and could not be installed: systemd unit NOT checked\n' >&2
+else
+    # verify needs the ExecStart binary and the units the service depends on: a throwaway root with
+    # a stub /usr/local/bin/scimdrift and the system's own units, so the host is left untouched.
+    step "systemd-analyze verify systemd/scimdrift.service"
+    root="$work/root"
+    mkdir -p "$root/usr/local/bin" "$root/etc/systemd/system" "$root/usr/lib/systemd"
+    for dir in /usr/lib/systemd/system /lib/systemd/system; do
+        if [[ -d "$dir" ]]; then cp -r "$dir" "$root/usr/lib/systemd/"; break; fi
+    done
+    printf '#!/bin/sh\nexit 0\n' > "$root/usr/local/bin/scimdrift"
+    chmod 755 "$root/usr/local/bin/scimdrift"
+    cp systemd/scimdrift.service "$root/etc/systemd/system/"
+    # verify exits 0 on unknown keys and similar warnings: any output fails the check.
+    if ! systemd-analyze verify --man=no --root="$root" scimdrift.service > "$work/verify.log" 2>&1 \
+        || [[ -s "$work/verify.log" ]]; then
+        cat "$work/verify.log" >&2
+        fail "systemd-analyze verify reported problems in systemd/scimdrift.service"
+    fi
+
+    step "systemd-analyze security (exposure must stay at or below 2.0)"
+    if ! systemd-analyze security --offline=true --threshold=20 --no-pager systemd/scimdrift.service \
+        > "$work/security.log" 2>&1; then
+        cat "$work/security.log" >&2
+        fail "systemd/scimdrift.service exposure is above 2.0"
+    fi
+    grep -a 'Overall exposure' "$work/security.log"
+fi
+
+step "ops checks passed"
