@@ -70,31 +70,11 @@ pub async fn run(users: usize, repeat: usize, json: bool) -> ExitCode {
 
 async fn measure(users: usize, repeat: usize) -> anyhow::Result<Figures> {
     let dir = tempfile::tempdir()?;
-    let mut child = tokio::process::Command::new(std::env::current_exe()?)
-        .args([
-            "sim",
-            "--listen",
-            "127.0.0.1:0",
-            "--no-scenarios",
-            "--users",
-        ])
-        .arg(users.to_string())
-        .arg("--write-config")
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no simulator output"))?;
-    let mut lines = BufReader::new(stdout).lines();
-    while let Some(line) = lines.next_line().await? {
-        if line.starts_with("config written") {
-            break;
-        }
-    }
+    let mut child = start_sim(
+        dir.path(),
+        &["--no-scenarios", "--users", &users.to_string()],
+    )
+    .await?;
     let settings = Settings::load(Some(&dir.path().join("scimdrift.toml")))?;
 
     let clock = Instant::now();
@@ -147,4 +127,214 @@ fn peak_rss_bytes() -> u64 {
                 .and_then(|kb| kb.parse::<u64>().ok())
         })
         .map_or(0, |kb| kb * 1024)
+}
+
+/// Figures of `scimdrift bench --daemon`.
+#[derive(Debug, Serialize)]
+pub struct DaemonFigures {
+    pub scim_records: usize,
+    pub idle_rss_mb: f64,
+    pub idle_cpu_percent: f64,
+    pub idle_seconds: f64,
+    pub scrapers: usize,
+    pub scrapes: usize,
+    pub scrape_p50_ms: f64,
+    pub scrape_p99_ms: f64,
+    pub scrape_max_ms: f64,
+    pub scrapes_per_second: f64,
+    pub rss_after_scrapes_mb: f64,
+}
+
+/// Runs the daemon benchmark and prints the figures.
+pub async fn daemon(users: usize, scrapers: usize, json: bool) -> ExitCode {
+    match measure_daemon(users, scrapers).await {
+        Ok(f) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&f).unwrap_or_default());
+            } else {
+                println!(
+                    "daemon with {} SCIM records (simulator and daemon as separate processes):",
+                    f.scim_records
+                );
+                println!(
+                    "  idle              {:.1} MB RSS, {:.2}% CPU over {:.0} s between cycles",
+                    f.idle_rss_mb, f.idle_cpu_percent, f.idle_seconds
+                );
+                println!(
+                    "  /metrics          {} scrapes by {} concurrent clients: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({:.0}/s)",
+                    f.scrapes,
+                    f.scrapers,
+                    f.scrape_p50_ms,
+                    f.scrape_p99_ms,
+                    f.scrape_max_ms,
+                    f.scrapes_per_second
+                );
+                println!("  RSS after         {:.1} MB", f.rss_after_scrapes_mb);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: bench failed: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Starts `scimdrift sim` as a child writing its config into `dir`; returns once it serves.
+async fn start_sim(dir: &std::path::Path, args: &[&str]) -> anyhow::Result<tokio::process::Child> {
+    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["sim", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .arg("--write-config")
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no simulator output"))?;
+    let mut lines = BufReader::new(stdout).lines();
+    while let Some(line) = lines.next_line().await? {
+        if line.starts_with("config written") {
+            return Ok(child);
+        }
+    }
+    anyhow::bail!("the simulator exited before serving")
+}
+
+/// (resident set size in bytes, CPU ticks used) of process `pid`.
+fn proc_usage(pid: u32) -> anyhow::Result<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let rss_kb = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = fields
+        .get(11)
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+        + fields
+            .get(12)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+    Ok((rss_kb * 1024, ticks))
+}
+
+async fn measure_daemon(users: usize, scrapers: usize) -> anyhow::Result<DaemonFigures> {
+    let dir = tempfile::tempdir()?;
+    let _sim = start_sim(dir.path(), &["--users", &users.to_string()]).await?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let config = dir.path().join("scimdrift.toml");
+    let mut text = std::fs::read_to_string(&config)?;
+    text.push_str(&format!(
+        "\n[schedule]\npull = \"0 0 * * * *\"\n[server]\nlisten = \"127.0.0.1:{port}\"\n"
+    ));
+    std::fs::write(&config, text)?;
+    let mut daemon = tokio::process::Command::new(std::env::current_exe()?)
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = daemon
+        .id()
+        .ok_or_else(|| anyhow::anyhow!("the daemon did not start"))?;
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(scrapers)
+        .build()?;
+    let deadline = Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let ready = client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .map(|r| r.status().is_success());
+        if ready.unwrap_or(false) {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "the daemon never became ready");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let scim_records = Store::open(&dir.path().join("scimdrift.db"))?
+        .latest_complete()?
+        .map_or(0, |s| s.scim_records as usize);
+    // Let the start-up cycle's aftermath settle, then watch the idle daemon.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let idle = std::time::Duration::from_secs(10);
+    let (_, t0) = proc_usage(pid)?;
+    tokio::time::sleep(idle).await;
+    let (idle_rss, t1) = proc_usage(pid)?;
+    let ticks_per_second = 100.0; // USER_HZ on Linux
+    let idle_cpu_percent = (t1 - t0) as f64 / ticks_per_second / idle.as_secs_f64() * 100.0;
+
+    let rounds = 20;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..scrapers)
+        .map(|_| {
+            let (client, url) = (client.clone(), format!("{base}/metrics"));
+            tokio::spawn(async move {
+                let mut times = Vec::with_capacity(rounds);
+                for _ in 0..rounds {
+                    let t = Instant::now();
+                    let ok = match client.get(&url).send().await {
+                        Ok(r) => r.bytes().await.is_ok(),
+                        Err(_) => false,
+                    };
+                    if ok {
+                        times.push(t.elapsed().as_secs_f64() * 1000.0);
+                    }
+                }
+                times
+            })
+        })
+        .collect();
+    let mut times = Vec::new();
+    for t in tasks {
+        times.extend(t.await?);
+    }
+    let wall = started.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        times.len() == scrapers * rounds,
+        "{} of {} scrapes failed",
+        scrapers * rounds - times.len(),
+        scrapers * rounds
+    );
+    times.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        times[((times.len() as f64 * p).ceil() as usize)
+            .saturating_sub(1)
+            .min(times.len() - 1)]
+    };
+    let (rss_after, _) = proc_usage(pid)?;
+    let _ = daemon.kill().await;
+    Ok(DaemonFigures {
+        scim_records,
+        idle_rss_mb: idle_rss as f64 / 1e6,
+        idle_cpu_percent,
+        idle_seconds: idle.as_secs_f64(),
+        scrapers,
+        scrapes: times.len(),
+        scrape_p50_ms: pct(0.50),
+        scrape_p99_ms: pct(0.99),
+        scrape_max_ms: times[times.len() - 1],
+        scrapes_per_second: times.len() as f64 / wall,
+        rss_after_scrapes_mb: rss_after as f64 / 1e6,
+    })
 }

@@ -75,6 +75,19 @@ pub enum Command {
         #[arg(long, default_value = "critical", value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<Severity>()))]
         fail_on: Severity,
     },
+    /// Render the findings report for admins from the store (no API calls): what changed since the
+    /// previous report, grouped by person, with the fix for each finding.
+    Report {
+        #[arg(long, value_enum, default_value = "html")]
+        format: crate::report::ReportFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Compare with the report (or the findings state) of this day, YYYY-MM-DD, instead of the
+        /// previous report.
+        #[arg(long, value_name = "DATE")]
+        since: Option<chrono::NaiveDate>,
+    },
     /// List the stored snapshots, newest first (reads the store only; no API calls).
     Snapshots {
         #[arg(long, value_enum, default_value = "text")]
@@ -132,6 +145,13 @@ pub enum Command {
         /// Print the figures as JSON.
         #[arg(long)]
         json: bool,
+        /// Benchmark the daemon instead: idle RSS and CPU between cycles, and /metrics latency
+        /// under concurrent scrapes (--users sets the healthy population beside the scenarios).
+        #[arg(long)]
+        daemon: bool,
+        /// Concurrent scrapers for --daemon.
+        #[arg(long, default_value_t = 200)]
+        scrapers: usize,
     },
 }
 
@@ -165,7 +185,9 @@ fn init_logging(command: &Command, format: LogFormat) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
@@ -249,6 +271,33 @@ async fn run(cli: Cli) -> ExitCode {
                 Err(e) => fail(e),
             }
         }
+        Command::Report {
+            format,
+            output,
+            since,
+        } => {
+            let settings = match settings() {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            };
+            let rendered = Store::open(&settings.store.path)
+                .map_err(anyhow::Error::from)
+                .and_then(|store| {
+                    crate::report::build(&store, &settings, since, chrono::Utc::now())
+                })
+                .map(|r| crate::report::render(&r, format));
+            match (rendered, output) {
+                (Ok(text), None) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                (Ok(text), Some(path)) => match std::fs::write(&path, text) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => fail(format!("cannot write {}: {e}", path.display())),
+                },
+                (Err(e), _) => fail(format!("{e:#}")),
+            }
+        }
         Command::CheckConfig => match settings().and_then(|s| s.check_secrets().map(|()| s)) {
             Ok(s) => {
                 println!(
@@ -270,7 +319,9 @@ async fn run(cli: Cli) -> ExitCode {
             let serve = match (no_serve, serve_seconds) {
                 (true, _) => demo::Serve::No,
                 (false, Some(s)) => demo::Serve::For(std::time::Duration::from_secs(s)),
-                (false, None) if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() => {
+                (false, None)
+                    if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() =>
+                {
                     demo::Serve::UntilCtrlC
                 }
                 (false, None) => demo::Serve::No,
@@ -286,8 +337,16 @@ async fn run(cli: Cli) -> ExitCode {
         } => demo::serve_sim(&listen, users, seed, !no_scenarios, write_config).await,
         Command::Bench {
             users,
+            json,
+            daemon: true,
+            scrapers,
+            ..
+        } => bench::daemon(users, scrapers, json).await,
+        Command::Bench {
+            users,
             repeat,
             json,
+            ..
         } => bench::run(users, repeat, json).await,
     }
 }
@@ -352,6 +411,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let token = crate::daemon::server_token(&settings)?;
     let listener = tokio::net::TcpListener::bind(&settings.server.listen)
         .await
-        .map_err(|e| anyhow::anyhow!("server.listen: cannot listen on {}: {e}", settings.server.listen))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "server.listen: cannot listen on {}: {e}",
+                settings.server.listen
+            )
+        })?;
     crate::daemon::run(settings, listener, token, crate::daemon::shutdown_signal()).await
 }

@@ -640,7 +640,9 @@ impl Settings {
         for i in 0..self.atlassian.directories.len() {
             self.directory_token(i)?;
         }
-        Ok(())
+        self.report
+            .check_secrets()
+            .map_err(|(key, message)| self.error(format!("report.{key}"), message))
     }
 
     /// The effective configuration as TOML, with every resolved secret shown as `***`.

@@ -77,15 +77,24 @@ fn observe(m: &Metrics, result: &anyhow::Result<Outcome>) {
     };
     let (pull, rec) = (&o.pull, &o.recorded);
     m.pull_runs
-        .with_label_values(&[if rec.complete { "complete" } else { "incomplete" }])
+        .with_label_values(&[if rec.complete {
+            "complete"
+        } else {
+            "incomplete"
+        }])
         .inc();
     m.pull_duration.observe(pull.duration_seconds);
     if rec.complete {
-        m.last_complete_pull.set(pull.finished_at.timestamp_millis() as f64 / 1000.0);
+        m.last_complete_pull
+            .set(pull.finished_at.timestamp_millis() as f64 / 1000.0);
     }
     for s in &pull.sources {
-        m.source_up.with_label_values(&[s.source.as_str()]).set(i64::from(s.complete));
-        m.source_records.with_label_values(&[s.source.as_str()]).set(s.records as i64);
+        m.source_up
+            .with_label_values(&[s.source.as_str()])
+            .set(i64::from(s.complete));
+        m.source_records
+            .with_label_values(&[s.source.as_str()])
+            .set(s.records as i64);
     }
     for ((api, class), n) in &pull.api_requests {
         m.api_requests.with_label_values(&[api, class]).inc_by(*n);
@@ -93,20 +102,35 @@ fn observe(m: &Metrics, result: &anyhow::Result<Outcome>) {
     for ((api, reason), n) in &pull.api_retries {
         m.api_retries.with_label_values(&[api, reason]).inc_by(*n);
     }
-    let sum = |map: &std::collections::BTreeMap<crate::detect::Kind, u64>| map.values().sum::<u64>();
+    let sum =
+        |map: &std::collections::BTreeMap<crate::detect::Kind, u64>| map.values().sum::<u64>();
     let (open, new, resolved, suppressed) = match &o.findings {
         Some(f) => {
             for (kind, n) in &f.opened {
-                m.findings_opened.with_label_values(&[kind.as_str()]).inc_by(*n);
+                m.findings_opened
+                    .with_label_values(&[kind.as_str()])
+                    .inc_by(*n);
             }
             for (kind, n) in &f.resolved {
-                m.findings_resolved.with_label_values(&[kind.as_str()]).inc_by(*n);
+                m.findings_resolved
+                    .with_label_values(&[kind.as_str()])
+                    .inc_by(*n);
             }
-            (sum(&f.open), sum(&f.opened), sum(&f.resolved), sum(&f.suppressed))
+            (
+                sum(&f.open),
+                sum(&f.opened),
+                sum(&f.resolved),
+                sum(&f.suppressed),
+            )
         }
         None => (0, 0, 0, 0),
     };
-    let failed: Vec<&str> = pull.sources.iter().filter(|s| !s.complete).map(|s| s.source.as_str()).collect();
+    let failed: Vec<&str> = pull
+        .sources
+        .iter()
+        .filter(|s| !s.complete)
+        .map(|s| s.source.as_str())
+        .collect();
     if rec.complete {
         tracing::info!(
             snapshot_id = rec.snapshot_id,

@@ -26,19 +26,23 @@ use crate::store::Store;
 /// The bearer token for `/findings` and `/report`, checked against the listen address: a
 /// non-loopback address without a token is refused (those endpoints show emails).
 pub fn server_token(settings: &Settings) -> anyhow::Result<Option<Secret>> {
-    let addr: SocketAddr = settings
-        .server
-        .listen
-        .parse()
-        .with_context(|| format!("server.listen: {:?} is not an address:port", settings.server.listen))?;
+    let addr: SocketAddr = settings.server.listen.parse().with_context(|| {
+        format!(
+            "server.listen: {:?} is not an address:port",
+            settings.server.listen
+        )
+    })?;
     let token = match &settings.server.auth_token_file {
         Some(path) => {
             let path = expand_credentials_dir(path);
-            let token = Secret::new(
-                std::fs::read_to_string(&path)
-                    .with_context(|| format!("server.auth_token_file: cannot read {}", path.display()))?,
+            let token = Secret::new(std::fs::read_to_string(&path).with_context(|| {
+                format!("server.auth_token_file: cannot read {}", path.display())
+            })?);
+            anyhow::ensure!(
+                !token.expose().is_empty(),
+                "server.auth_token_file: {} is empty",
+                path.display()
             );
-            anyhow::ensure!(!token.expose().is_empty(), "server.auth_token_file: {} is empty", path.display());
             Some(token)
         }
         None => None,
@@ -71,7 +75,10 @@ impl Daemon {
     fn trigger(&self, why: &'static str) {
         let Ok(guard) = self.running.clone().try_lock_owned() else {
             self.metrics.cycle_skipped.inc();
-            tracing::warn!(trigger = why, "previous cycle still running: this one is skipped");
+            tracing::warn!(
+                trigger = why,
+                "previous cycle still running: this one is skipped"
+            );
             return;
         };
         let this = self.clone();
@@ -89,24 +96,32 @@ impl Daemon {
         }
         let settings = self.settings.clone();
         let metrics = self.metrics.clone();
-        let _ = tokio::task::spawn_blocking(move || refresh_store_gauges(&settings, &metrics)).await;
+        let _ =
+            tokio::task::spawn_blocking(move || refresh_store_gauges(&settings, &metrics)).await;
         release_free_memory();
     }
 
     /// Waits for the running cycle up to `bound`, then aborts it. Returns whether it finished.
     async fn finish_running_cycle(&self, bound: Duration) -> bool {
         let handle = self.current.lock().ok().and_then(|mut c| c.take());
-        let Some(mut handle) = handle else { return true };
+        let Some(mut handle) = handle else {
+            return true;
+        };
         if handle.is_finished() {
             return true;
         }
-        tracing::info!(bound_seconds = bound.as_secs_f64(), "waiting for the running cycle to finish");
+        tracing::info!(
+            bound_seconds = bound.as_secs_f64(),
+            "waiting for the running cycle to finish"
+        );
         match tokio::time::timeout(bound, &mut handle).await {
             Ok(_) => true,
             Err(_) => {
                 handle.abort();
                 let _ = handle.await;
-                tracing::warn!("the running cycle was aborted at shutdown; its snapshot was rolled back");
+                tracing::warn!(
+                    "the running cycle was aborted at shutdown; its snapshot was rolled back"
+                );
                 false
             }
         }
@@ -158,10 +173,14 @@ pub async fn run(
 
     // The state as the store has it, so a restart is ready at once if the last pull is recent.
     let store = Store::open(&settings.store.path)?;
-    let last = store.latest_complete()?.and_then(|s| chrono::DateTime::parse_from_rfc3339(&s.finished_at).ok());
+    let last = store
+        .latest_complete()?
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(&s.finished_at).ok());
     drop(store);
     if let Some(at) = last {
-        metrics.last_complete_pull.set(at.timestamp_millis() as f64 / 1000.0);
+        metrics
+            .last_complete_pull
+            .set(at.timestamp_millis() as f64 / 1000.0);
     }
     {
         let (s, m) = (settings.clone(), metrics.clone());
@@ -212,7 +231,9 @@ pub async fn run(
 
 /// Adds the cron jobs and starts the scheduler.
 async fn schedule(daemon: &Daemon) -> anyhow::Result<JobScheduler> {
-    let scheduler = JobScheduler::new().await.context("cannot start the scheduler")?;
+    let scheduler = JobScheduler::new()
+        .await
+        .context("cannot start the scheduler")?;
     let tz = daemon.settings.schedule.tz();
     let d = daemon.clone();
     let pull = Job::new_async_tz(daemon.settings.schedule.pull.as_str(), tz, move |_, _| {
@@ -220,35 +241,60 @@ async fn schedule(daemon: &Daemon) -> anyhow::Result<JobScheduler> {
         Box::pin(async move { d.trigger("schedule") })
     })
     .context("schedule.pull")?;
-    scheduler.add(pull).await.context("cannot add the pull job")?;
+    scheduler
+        .add(pull)
+        .await
+        .context("cannot add the pull job")?;
     let d = daemon.clone();
     let report = Job::new_async_tz(daemon.settings.schedule.report.as_str(), tz, move |_, _| {
         let d = d.clone();
         Box::pin(async move { d.daily_report().await })
     })
     .context("schedule.report")?;
-    scheduler.add(report).await.context("cannot add the report job")?;
+    scheduler
+        .add(report)
+        .await
+        .context("cannot add the report job")?;
     let beat = daemon.heartbeat.clone();
     let heartbeat = Job::new_async("*/5 * * * * *", move |_, _| {
         let beat = beat.clone();
         Box::pin(async move { beat.store(Utc::now().timestamp(), Ordering::Relaxed) })
     })
     .context("heartbeat job")?;
-    scheduler.add(heartbeat).await.context("cannot add the heartbeat job")?;
-    scheduler.start().await.context("cannot start the scheduler")?;
+    scheduler
+        .add(heartbeat)
+        .await
+        .context("cannot add the heartbeat job")?;
+    scheduler
+        .start()
+        .await
+        .context("cannot start the scheduler")?;
     Ok(scheduler)
 }
 
 impl Daemon {
-    /// The daily report job.
+    /// The daily report job: build, store, deliver (failures are retried, counted and logged by
+    /// the report module; the report stays stored and served either way).
     async fn daily_report(&self) {
-        tracing::info!("daily report is due");
+        match crate::report::run_daily(&self.settings, &self.metrics, Utc::now()).await {
+            Ok(outcome) => tracing::info!(
+                date = %outcome.date,
+                snapshot_id = ?outcome.snapshot_id,
+                deleted_reports = outcome.deleted_reports,
+                deliveries_failed = outcome.deliveries.iter().filter(|d| !d.ok).count(),
+                "daily report stored: {}",
+                outcome.headline
+            ),
+            Err(e) => tracing::error!("daily report failed: {e:#}"),
+        }
     }
 }
 
 /// Pings the systemd watchdog at half its interval, only while the scheduler's heartbeat is fresh.
 async fn watchdog(heartbeat: Arc<AtomicI64>) {
-    let Some(interval) = sd_notify::watchdog_enabled() else { return };
+    let Some(interval) = sd_notify::watchdog_enabled() else {
+        return;
+    };
     let period = (interval / 2).max(Duration::from_millis(500));
     let stale_after = interval.as_secs().max(15) as i64;
     loop {
@@ -257,7 +303,10 @@ async fn watchdog(heartbeat: Arc<AtomicI64>) {
         if age <= stale_after {
             notify(&[sd_notify::NotifyState::Watchdog]);
         } else {
-            tracing::error!(age_seconds = age, "scheduler heartbeat is stale: not pinging the watchdog");
+            tracing::error!(
+                age_seconds = age,
+                "scheduler heartbeat is stale: not pinging the watchdog"
+            );
         }
     }
 }

@@ -191,6 +191,19 @@ async fn demo(users: usize, keep: Option<PathBuf>, serve: Serve) -> anyhow::Resu
     let third = cycle::pull_and_store(&settings).await?;
     print!("{}", output::once(&third, Format::Text));
 
+    let daily =
+        crate::report::run_daily(&settings, &crate::metrics::Metrics::new(), Utc::now()).await?;
+    let html = dir.join(crate::report::ReportFormat::Html.file_name(daily.date));
+    std::fs::write(
+        &html,
+        crate::report::render(&daily.report, crate::report::ReportFormat::Html),
+    )?;
+    println!("\n   The daily report for admins: {}", daily.headline);
+    println!(
+        "   {} (also `scimdrift report --format md|csv|json`)",
+        html.display()
+    );
+
     println!(
         "\n4. The accounts API fails with 503 for the whole pull: the snapshot is incomplete."
     );

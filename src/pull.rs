@@ -184,7 +184,17 @@ pub async fn run(settings: &Settings, keys: &Keys, sink: &BatchSink) -> PullMeta
         duration_seconds: clock.elapsed().as_secs_f64(),
         sources,
         retries: http.stats.total_retries(),
-        api_requests: http.stats.requests.lock().map(|m| m.clone()).unwrap_or_default(),
-        api_retries: http.stats.retries.lock().map(|m| m.clone()).unwrap_or_default(),
+        api_requests: http
+            .stats
+            .requests
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default(),
+        api_retries: http
+            .stats
+            .retries
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default(),
     }
 }

@@ -62,15 +62,25 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 /// Serves until `shutdown` resolves.
-pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Future<Output = ()> + Send + 'static) {
-    if let Err(e) = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await {
+pub async fn run(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    if let Err(e) = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
         tracing::error!("HTTP server failed: {e}");
     }
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics.render(),
     )
         .into_response()
@@ -79,7 +89,11 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let window = state.settings.schedule.pull_interval() * 3;
     match state.last_complete() {
-        None => (StatusCode::SERVICE_UNAVAILABLE, "not ready: no complete pull yet\n".to_string()).into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: no complete pull yet\n".to_string(),
+        )
+            .into_response(),
         Some(at) => {
             let age = (Utc::now() - at).to_std().unwrap_or_default();
             if age <= window {
@@ -100,24 +114,26 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-/// Checks the bearer token when one is configured; `Err` is the response to send.
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
-    let Some(token) = &state.token else { return Ok(()) };
+/// True when no token is configured or the request carries it.
+fn authorized(state: &AppState, headers: &HeaderMap) -> bool {
+    let Some(token) = &state.token else {
+        return true;
+    };
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    if constant_time_eq(given.as_bytes(), token.expose().as_bytes()) {
-        Ok(())
-    } else {
-        Err((
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            "unauthorized: send Authorization: Bearer <token from server.auth_token_file>\n",
-        )
-            .into_response())
-    }
+    constant_time_eq(given.as_bytes(), token.expose().as_bytes())
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        "unauthorized: send Authorization: Bearer <token from server.auth_token_file>\n",
+    )
+        .into_response()
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -135,15 +151,24 @@ fn bad_request(message: String) -> Response {
     (StatusCode::BAD_REQUEST, format!("{message}\n")).into_response()
 }
 
-async fn findings(State(state): State<Arc<AppState>>, headers: HeaderMap, Query(q): Query<FindingsQuery>) -> Response {
-    if let Err(r) = authorize(&state, &headers) {
-        return r;
+async fn findings(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<FindingsQuery>,
+) -> Response {
+    if !authorized(&state, &headers) {
+        return unauthorized();
     }
     let kind = match q.kind.as_deref().map(str::parse::<Kind>).transpose() {
         Ok(k) => k,
         Err(e) => return bad_request(e),
     };
-    let min_severity = match q.min_severity.as_deref().map(str::parse::<Severity>).transpose() {
+    let min_severity = match q
+        .min_severity
+        .as_deref()
+        .map(str::parse::<Severity>)
+        .transpose()
+    {
         Ok(s) => s.unwrap_or(Severity::Low),
         Err(e) => return bad_request(e),
     };
@@ -152,7 +177,11 @@ async fn findings(State(state): State<Arc<AppState>>, headers: HeaderMap, Query(
         "resolved" => StatusFilter::Resolved,
         "suppressed" => StatusFilter::Suppressed,
         "all" => StatusFilter::All,
-        other => return bad_request(format!("unknown status {other:?}; expected open, resolved, suppressed or all")),
+        other => {
+            return bad_request(format!(
+                "unknown status {other:?}; expected open, resolved, suppressed or all"
+            ));
+        }
     };
     let filter = FindingsFilter {
         kind,
@@ -160,25 +189,35 @@ async fn findings(State(state): State<Arc<AppState>>, headers: HeaderMap, Query(
         status,
     };
     let settings = state.settings.clone();
-    let result =
-        tokio::task::spawn_blocking(move || list_findings(&settings, &filter, FindingsFormat::Json)).await;
+    let result = tokio::task::spawn_blocking(move || {
+        list_findings(&settings, &filter, FindingsFormat::Json)
+    })
+    .await;
     match result {
         Ok(Ok((json, _))) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
-        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("cannot read findings: {e}\n")).into_response(),
+        Ok(Err(e)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot read findings: {e}\n"),
+        )
+            .into_response(),
         Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "cannot read findings\n").into_response(),
     }
 }
 
 async fn report_latest(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorize(&state, &headers) {
-        return r;
+    if !authorized(&state, &headers) {
+        return unauthorized();
     }
     serve_report(&state, None).await
 }
 
-async fn report_on(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(date): Path<String>) -> Response {
-    if let Err(r) = authorize(&state, &headers) {
-        return r;
+async fn report_on(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(date): Path<String>,
+) -> Response {
+    if !authorized(&state, &headers) {
+        return unauthorized();
     }
     match chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d") {
         Ok(d) => serve_report(&state, Some(d)).await,
@@ -190,14 +229,34 @@ async fn serve_report(state: &AppState, date: Option<chrono::NaiveDate>) -> Resp
     let settings = state.settings.clone();
     let found = tokio::task::spawn_blocking(move || stored_report_html(&settings, date)).await;
     match found {
-        Ok(Ok(Some(html))) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response(),
-        Ok(Ok(None)) => (StatusCode::NOT_FOUND, "no report stored for that day yet\n").into_response(),
-        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("cannot read the report: {e}\n")).into_response(),
-        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "cannot read the report\n").into_response(),
+        Ok(Ok(Some(html))) => {
+            ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+        }
+        Ok(Ok(None)) => {
+            (StatusCode::NOT_FOUND, "no report stored for that day yet\n").into_response()
+        }
+        Ok(Err(e)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot read the report: {e}\n"),
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot read the report\n",
+        )
+            .into_response(),
     }
 }
 
 /// The stored report of `date` (latest when `None`) as HTML, if any.
-fn stored_report_html(_settings: &Settings, _date: Option<chrono::NaiveDate>) -> anyhow::Result<Option<String>> {
-    Ok(None)
+fn stored_report_html(
+    settings: &Settings,
+    date: Option<chrono::NaiveDate>,
+) -> anyhow::Result<Option<String>> {
+    let store = crate::store::Store::open(&settings.store.path)?;
+    let report = match date {
+        Some(d) => store.report_on(d)?,
+        None => store.latest_report()?,
+    };
+    Ok(report.map(|r| crate::report::render(&r, crate::report::ReportFormat::Html)))
 }

@@ -151,7 +151,11 @@ async fn demo_serves_the_daemon_when_asked() {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut metrics_url = None;
     while let Some(line) = lines.next_line().await.unwrap() {
-        if let Some(url) = line.trim().strip_suffix("/metrics").filter(|u| u.starts_with("http://127.0.0.1:")) {
+        if let Some(url) = line
+            .trim()
+            .strip_suffix("/metrics")
+            .filter(|u| u.starts_with("http://127.0.0.1:"))
+        {
             metrics_url = Some(format!("{url}/metrics"));
             break;
         }
@@ -159,6 +163,9 @@ async fn demo_serves_the_daemon_when_asked() {
     let url = metrics_url.expect("the demo prints the /metrics URL");
     let body = reqwest::get(&url).await.unwrap().text().await.unwrap();
     assert!(body.contains("scimdrift_findings"), "{body}");
-    let status = tokio::time::timeout(std::time::Duration::from_secs(20), child.wait()).await.unwrap().unwrap();
+    let status = tokio::time::timeout(std::time::Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(status.success());
 }

@@ -46,7 +46,11 @@ impl Daemon {
 
     async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(Duration::from_secs(40), self.task).await.unwrap().unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(40), self.task)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
     }
 }
 
@@ -74,7 +78,9 @@ async fn eventually<F: AsyncFnMut() -> bool>(secs: u64, mut check: F) -> bool {
 }
 
 fn fast_schedule(env: &mut Env, cron: &str) {
-    env.extend_config(&format!("\n[schedule]\npull = \"{cron}\"\nshutdown_timeout_seconds = 2\n"));
+    env.extend_config(&format!(
+        "\n[schedule]\npull = \"{cron}\"\nshutdown_timeout_seconds = 2\n"
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,14 +89,24 @@ async fn metrics_match_the_scenario_world() {
     fast_schedule(&mut env, "0 0 * * * *");
     let d = Daemon::start(&env).await;
     assert!(
-        eventually(15, async || d.metrics().await.get("scimdrift_pull_runs_total{result=\"complete\"}") == Some(&1.0))
+        eventually(15, async || d
+            .metrics()
             .await
+            .get("scimdrift_pull_runs_total{result=\"complete\"}")
+            == Some(&1.0))
+        .await
     );
     // The findings gauge is refreshed right after the cycle.
     assert!(
         eventually(5, async || {
             let m = d.metrics().await;
-            m.iter().filter(|(k, _)| k.starts_with("scimdrift_findings{") && k.contains("status=\"open\"")).map(|(_, v)| v).sum::<f64>() == 12.0
+            m.iter()
+                .filter(|(k, _)| {
+                    k.starts_with("scimdrift_findings{") && k.contains("status=\"open\"")
+                })
+                .map(|(_, v)| v)
+                .sum::<f64>()
+                == 12.0
         })
         .await
     );
@@ -99,22 +115,40 @@ async fn metrics_match_the_scenario_world() {
         m["scimdrift_findings{kind=\"idp_inactive_account_active\",severity=\"critical\",status=\"open\"}"],
         1.0
     );
-    assert_eq!(m["scimdrift_findings{kind=\"duplicate_email\",severity=\"high\",status=\"open\"}"], 2.0);
-    assert_eq!(m["scimdrift_findings_opened_total{kind=\"email_conflict\"}"], 2.0);
+    assert_eq!(
+        m["scimdrift_findings{kind=\"duplicate_email\",severity=\"high\",status=\"open\"}"],
+        2.0
+    );
+    assert_eq!(
+        m["scimdrift_findings_opened_total{kind=\"email_conflict\"}"],
+        2.0
+    );
     assert_eq!(m["scimdrift_source_up{source=\"scim:entra\"}"], 1.0);
     assert_eq!(m["scimdrift_source_up{source=\"accounts\"}"], 1.0);
     let world = env.sim.world();
-    assert_eq!(m["scimdrift_source_records{source=\"accounts\"}"], world.accounts.len() as f64);
+    assert_eq!(
+        m["scimdrift_source_records{source=\"accounts\"}"],
+        world.accounts.len() as f64
+    );
     assert!(m["scimdrift_last_complete_pull_timestamp_seconds"] > 1.7e9);
     assert_eq!(m["scimdrift_pull_interval_seconds"], 3600.0);
     assert!(m["scimdrift_db_size_bytes"] > 0.0);
     assert!(m["scimdrift_api_requests_total{api=\"scim\",code_class=\"2xx\"}"] >= 4.0);
-    let build = format!("scimdrift_build_info{{version=\"{}\"}}", env!("CARGO_PKG_VERSION"));
+    let build = format!(
+        "scimdrift_build_info{{version=\"{}\"}}",
+        env!("CARGO_PKG_VERSION")
+    );
     assert_eq!(m[&build], 1.0);
     // No email, name or id in any label.
     let (_, text) = d.get("/metrics").await;
-    assert!(!text.contains("@example."), "an email leaked into the metrics");
-    assert!(!text.contains(&world.labels["A9"]), "an account id leaked into the metrics");
+    assert!(
+        !text.contains("@example."),
+        "an email leaked into the metrics"
+    );
+    assert!(
+        !text.contains(&world.labels["A9"]),
+        "an account id leaked into the metrics"
+    );
     let (status, body) = d.get("/healthz").await;
     assert_eq!((status, body.trim()), (200, "ok"));
     let (status, body) = d.get("/findings?kind=idp_inactive_account_active").await;
@@ -130,7 +164,14 @@ async fn metrics_match_the_scenario_world() {
 async fn every_metric_the_dashboard_and_alerts_use_is_exported() {
     let env = Env::scenarios(5).await;
     let d = Daemon::start(&env).await;
-    assert!(eventually(15, async || d.metrics().await.get("scimdrift_pull_runs_total{result=\"complete\"}") == Some(&1.0)).await);
+    assert!(
+        eventually(15, async || d
+            .metrics()
+            .await
+            .get("scimdrift_pull_runs_total{result=\"complete\"}")
+            == Some(&1.0))
+        .await
+    );
     let (_, text) = d.get("/metrics").await;
     let exported: std::collections::HashSet<&str> = text
         .lines()
@@ -140,10 +181,14 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exported() {
     let root = env!("CARGO_MANIFEST_DIR");
     let mut referenced = std::collections::BTreeSet::new();
     for file in ["dashboards/scimdrift.json", "dashboards/alerts.yml"] {
-        let body = std::fs::read_to_string(format!("{root}/{file}")).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let body = std::fs::read_to_string(format!("{root}/{file}"))
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
         let mut rest = body.as_str();
         while let Some(i) = rest.find("scimdrift_") {
-            let name: String = rest[i..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            let name: String = rest[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
             rest = &rest[i + name.len()..];
             let base = ["_bucket", "_sum", "_count"]
                 .iter()
@@ -153,9 +198,18 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exported() {
             referenced.insert((file, base));
         }
     }
-    assert!(referenced.len() > 5, "the dashboard and alerts reference scimdrift metrics");
-    let missing: Vec<_> = referenced.iter().filter(|(_, m)| !exported.contains(m.as_str())).collect();
-    assert!(missing.is_empty(), "referenced but not exported: {missing:?}");
+    assert!(
+        referenced.len() > 5,
+        "the dashboard and alerts reference scimdrift metrics"
+    );
+    let missing: Vec<_> = referenced
+        .iter()
+        .filter(|(_, m)| !exported.contains(m.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "referenced but not exported: {missing:?}"
+    );
     d.stop().await;
 }
 
@@ -164,9 +218,13 @@ async fn readyz_follows_the_last_complete_pull() {
     let mut env = Env::scenarios(5).await;
     fast_schedule(&mut env, "*/1 * * * * *");
     let d = Daemon::start(&env).await;
-    assert!(eventually(15, async || d.get("/readyz").await.0 == 200).await, "ready after a complete pull");
+    assert!(
+        eventually(15, async || d.get("/readyz").await.0 == 200).await,
+        "ready after a complete pull"
+    );
     // The simulator goes down (every API answers 503): after 3 intervals, not ready.
-    env.sim.set_faults(Faults::rules([FaultRule::new(FaultKind::Status(503))]));
+    env.sim
+        .set_faults(Faults::rules([FaultRule::new(FaultKind::Status(503))]));
     assert!(eventually(15, async || d.get("/readyz").await.0 == 503).await);
     let (_, body) = d.get("/readyz").await;
     assert!(body.contains("older than 3 pull intervals"), "{body}");
@@ -183,12 +241,19 @@ async fn readyz_follows_the_last_complete_pull() {
 async fn an_overlapping_cycle_is_skipped_and_counted() {
     let mut env = Env::scenarios(5).await;
     fast_schedule(&mut env, "*/1 * * * * *");
+    // Every request takes 2.5 s, so a pull outlasts the one-second schedule.
     env.sim.set_faults(Faults {
-        latency: Duration::from_millis(700),
+        latency: Duration::from_millis(2500),
         ..Faults::default()
     });
     let d = Daemon::start(&env).await;
-    assert!(eventually(20, async || d.metrics().await["scimdrift_cycle_skipped_total"] >= 1.0).await);
+    assert!(
+        eventually(
+            20,
+            async || d.metrics().await["scimdrift_cycle_skipped_total"] >= 1.0
+        )
+        .await
+    );
     env.sim.set_faults(Faults::default());
     d.stop().await;
 }
@@ -198,15 +263,52 @@ async fn findings_and_report_need_the_token_when_one_is_set() {
     let mut env = Env::scenarios(5).await;
     let token = env.dir.path().join("token");
     std::fs::write(&token, "s3cret-token\n").unwrap();
-    env.extend_config(&format!("\n[server]\nauth_token_file = {:?}\n", token.display().to_string()));
+    env.extend_config(&format!(
+        "\n[server]\nauth_token_file = {:?}\n",
+        token.display().to_string()
+    ));
     let d = Daemon::start(&env).await;
     let client = reqwest::Client::new();
     let url = format!("{}/findings", d.base);
     assert_eq!(client.get(&url).send().await.unwrap().status(), 401);
-    assert_eq!(client.get(&url).bearer_auth("wrong").send().await.unwrap().status(), 401);
-    assert_eq!(client.get(&url).bearer_auth("s3cret-token").send().await.unwrap().status(), 200);
-    assert_eq!(client.get(format!("{}/report", d.base)).send().await.unwrap().status(), 401);
-    assert_eq!(client.get(format!("{}/metrics", d.base)).send().await.unwrap().status(), 200);
+    assert_eq!(
+        client
+            .get(&url)
+            .bearer_auth("wrong")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        client
+            .get(&url)
+            .bearer_auth("s3cret-token")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        client
+            .get(format!("{}/report", d.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        client
+            .get(format!("{}/metrics", d.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     d.stop().await;
 }
 
@@ -217,7 +319,10 @@ async fn non_loopback_listen_without_token_is_refused() {
     let out = env.cli(&["run"]).await;
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("auth_token_file") && err.contains("loopback"), "{err}");
+    assert!(
+        err.contains("auth_token_file") && err.contains("loopback"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -241,7 +346,11 @@ async fn sigterm_during_a_slow_pull_exits_0_within_the_bound_and_leaves_the_db_c
         .unwrap();
     // Wait until the start-up pull is under way, then SIGTERM.
     let before = env.sim.requests().len();
-    assert!(eventually(10, async || env.sim.requests().len() > before || env.sim.request_count(scimdrift::sim::Api::Scim) > 4).await);
+    assert!(
+        eventually(10, async || env.sim.requests().len() > before
+            || env.sim.request_count(scimdrift::sim::Api::Scim) > 4)
+        .await
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     let pid = child.id().unwrap() as i32;
     let sent = Instant::now();
@@ -249,16 +358,77 @@ async fn sigterm_during_a_slow_pull_exits_0_within_the_bound_and_leaves_the_db_c
     unsafe {
         libc::kill(pid, libc::SIGTERM);
     }
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.unwrap().unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     let took = sent.elapsed();
     assert_eq!(status.code(), Some(0));
     assert!(took < Duration::from_secs(6), "shutdown took {took:?}");
     // The aborted pull left nothing behind: the first snapshot is still the current state.
     let store = env.store();
-    assert_eq!(store.latest_complete().unwrap().unwrap().snapshot_id, first.recorded.snapshot_id);
-    assert_eq!(store.state_at(first.recorded.snapshot_id).unwrap().records.len(), first.pull.scim_records());
+    assert_eq!(
+        store.latest_complete().unwrap().unwrap().snapshot_id,
+        first.recorded.snapshot_id
+    );
+    assert_eq!(
+        store
+            .state_at(first.recorded.snapshot_id)
+            .unwrap()
+            .records
+            .len(),
+        first.pull.scim_records()
+    );
     env.sim.set_faults(Faults::default());
     let next = env.pull().await;
     assert!(next.recorded.complete);
     assert_eq!(next.recorded.versions_added, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stored_report_is_served_and_rendered_by_the_cli() {
+    let mut env = Env::scenarios(5).await;
+    fast_schedule(&mut env, "0 0 * * * *");
+    env.pull().await;
+    let metrics = scimdrift::metrics::Metrics::new();
+    let daily = scimdrift::report::run_daily(&env.settings, &metrics, chrono::Utc::now())
+        .await
+        .unwrap();
+    let d = Daemon::start(&env).await;
+    let (status, html) = d.get("/report").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("fay@example.com") && html.contains("<html"),
+        "{}",
+        &html[..200.min(html.len())]
+    );
+    let (status, _) = d.get(&format!("/report/{}", daily.date)).await;
+    assert_eq!(status, 200);
+    assert_eq!(d.get("/report/2001-01-01").await.0, 404);
+    assert_eq!(d.get("/report/yesterday").await.0, 400);
+    d.stop().await;
+    let out = env.cli(&["report", "--format", "json"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["org_id"], env.sim.world().org_id.as_str());
+    let file = env.dir.path().join("r.md");
+    let out = env
+        .cli(&[
+            "report",
+            "--format",
+            "md",
+            "--output",
+            file.to_str().unwrap(),
+        ])
+        .await;
+    assert!(out.status.success());
+    assert!(
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .contains("idp_inactive_account_active")
+    );
 }

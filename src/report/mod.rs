@@ -1,15 +1,90 @@
-//! The daily findings report (being built).
+//! The daily findings report for admins: what changed since the previous report, grouped by person,
+//! with the fix (steps and exact API request) for each finding.
+//!
+//! - [`build`] reads the store (no API calls) into a [`Report`], whose JSON is a documented contract;
+//! - [`render`] turns it into HTML (self-contained, escaped), Markdown, CSV or JSON;
+//! - [`run_daily`] builds, stores (one per day, retention `report.keep_days`) and delivers it
+//!   (`[report.delivery]`: webhook, email, directory), retrying each channel with backoff;
+//! - reports are stored in the `reports` table: [`Store::put_report`](crate::store::Store::put_report),
+//!   [`Store::report_on`](crate::store::Store::report_on),
+//!   [`Store::latest_report`](crate::store::Store::latest_report).
 
-use serde::{Deserialize, Serialize};
+mod build;
+mod config;
+mod csv;
+mod daily;
+mod delivery;
+mod fixes;
+mod html;
+mod markdown;
+mod model;
+mod people;
 
-/// `[report]` settings.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ReportConfig {}
+pub use build::{build, report_date};
+pub use config::{DeliveryConfig, EmailConfig, ReportConfig};
+pub use daily::{DailyOutcome, run_daily};
+pub use delivery::{Channel, DeliveryResult, deliver};
+pub use model::*;
 
-impl ReportConfig {
-    /// Validates the settings; errors are (key under `report.`, what was expected).
-    pub fn validate(&self) -> Result<(), (String, String)> {
-        Ok(())
+/// The formats a report renders to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// One self-contained HTML file (inline CSS, no scripts or external resources).
+    Html,
+    /// Markdown, for tickets and chat.
+    #[value(name = "md", alias = "markdown")]
+    Markdown,
+    /// One row per finding per subject (record or account), for spreadsheets.
+    Csv,
+    /// The report document (stable; see the README).
+    Json,
+}
+
+impl ReportFormat {
+    /// Every format.
+    pub const ALL: [ReportFormat; 4] = [
+        ReportFormat::Html,
+        ReportFormat::Markdown,
+        ReportFormat::Csv,
+        ReportFormat::Json,
+    ];
+
+    /// The file extension (`html`, `md`, `csv`, `json`).
+    pub fn extension(self) -> &'static str {
+        match self {
+            ReportFormat::Html => "html",
+            ReportFormat::Markdown => "md",
+            ReportFormat::Csv => "csv",
+            ReportFormat::Json => "json",
+        }
+    }
+
+    /// The HTTP `Content-Type`.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ReportFormat::Html => "text/html; charset=utf-8",
+            ReportFormat::Markdown => "text/markdown; charset=utf-8",
+            ReportFormat::Csv => "text/csv; charset=utf-8",
+            ReportFormat::Json => "application/json",
+        }
+    }
+
+    /// The file name of the report of `date`: `scimdrift-report-YYYY-MM-DD.<ext>`.
+    pub fn file_name(self, date: chrono::NaiveDate) -> String {
+        format!("scimdrift-report-{date}.{}", self.extension())
+    }
+}
+
+/// Renders `report` in `format`.
+pub fn render(report: &Report, format: ReportFormat) -> String {
+    match format {
+        ReportFormat::Html => html::render(report),
+        ReportFormat::Markdown => markdown::render(report),
+        ReportFormat::Csv => csv::render(report),
+        ReportFormat::Json => {
+            let mut s = serde_json::to_string_pretty(report).unwrap_or_else(|_| "{}".into());
+            s.push('\n');
+            s
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 mod findings;
 mod read;
+mod reports;
 mod schema;
 mod write;
 

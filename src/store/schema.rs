@@ -117,6 +117,15 @@ CREATE TABLE finding_events (
 CREATE INDEX finding_events_by_finding ON finding_events (finding_id, snapshot_id);
 ALTER TABLE snapshots ADD COLUMN findings_reconciled INTEGER NOT NULL DEFAULT 0;
 "#,
+    r#"
+-- Daily reports, one per day (a rerun replaces it); the JSON re-renders every format.
+CREATE TABLE reports (
+    date         TEXT    PRIMARY KEY,       -- YYYY-MM-DD, in the schedule's time zone
+    generated_at TEXT    NOT NULL,
+    snapshot_id  INTEGER REFERENCES snapshots(id),
+    report_json  TEXT    NOT NULL
+);
+"#,
 ];
 
 /// The schema version this build writes.

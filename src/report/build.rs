@@ -1,0 +1,546 @@
+//! Building a [`Report`] from the store: findings (ignore rules re-applied), the last complete
+//! snapshot's state for the fixes and hints, and the comparison point. No API calls.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, TimeZone, Utc};
+
+use super::fixes::{self, FixContext};
+use super::model::*;
+use super::people;
+use crate::config::Settings;
+use crate::detect::{Kind, Severity};
+use crate::findings::{FindingView, ScimUserView, Status, account_view};
+use crate::model::ScimRecord;
+use crate::store::{SnapshotInfo, State, Store};
+
+/// Reports compare with this much history when there is no earlier report.
+const DEFAULT_LOOKBACK_HOURS: i64 = 24;
+/// Data older than this many pull intervals is flagged.
+const STALE_INTERVALS: u32 = 3;
+/// Longest source error quoted in the report.
+const MAX_ERROR_CHARS: usize = 300;
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// The report's day for `now` in the schedule's time zone.
+pub fn report_date(settings: &Settings, now: DateTime<Utc>) -> NaiveDate {
+    now.with_timezone(&settings.schedule.tz()).date_naive()
+}
+
+/// What "new" and "resolved" are measured against.
+enum Compare {
+    Report(Box<Report>),
+    History(DateTime<Utc>),
+}
+
+impl Compare {
+    fn period(&self, now: DateTime<Utc>) -> Period {
+        match self {
+            Compare::Report(r) => Period {
+                from: r.generated_at.clone(),
+                to: rfc3339(now),
+                basis: Basis::Report,
+                compared_report: Some(r.date),
+            },
+            Compare::History(t) => Period {
+                from: rfc3339(*t),
+                to: rfc3339(now),
+                basis: Basis::History,
+                compared_report: None,
+            },
+        }
+    }
+}
+
+/// Builds the report of `now`. Without `since`, it compares with the latest stored report of an
+/// earlier day (or, with none, the last 24 hours of history); with `since`, with that day's stored
+/// report, or the history since that day's start.
+pub fn build(
+    store: &Store,
+    settings: &Settings,
+    since: Option<NaiveDate>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Report> {
+    let date = report_date(settings, now);
+    let rules = settings.ignore_rules()?;
+    let mut all = store.findings()?;
+    for f in &mut all {
+        f.apply_rules(&rules, date);
+    }
+    let compare = match since {
+        Some(day) => match store.report_on(day)? {
+            Some(r) => Compare::Report(Box::new(r)),
+            None => Compare::History(start_of(settings, day)),
+        },
+        None => match store.report_before(date)? {
+            Some(r) => Compare::Report(Box::new(r)),
+            None => Compare::History(now - Duration::hours(DEFAULT_LOOKBACK_HOURS)),
+        },
+    };
+    let latest_complete = store.latest_complete()?;
+    let latest = store.snapshots(1)?.into_iter().next();
+    let state = match &latest_complete {
+        Some(s) => store.state_at(s.snapshot_id)?,
+        None => State::default(),
+    };
+    let names: HashMap<String, String> = settings
+        .atlassian
+        .directories
+        .iter()
+        .map(|d| (d.id.clone(), d.name.clone()))
+        .collect();
+    let ctx = fix_context(&settings.atlassian.org_id, &state, &names);
+
+    let opened_after = |f: &FindingView, t: DateTime<Utc>| -> anyhow::Result<bool> {
+        let events = store.finding_events(&f.id)?;
+        let opened = events
+            .iter()
+            .rev()
+            .find(|e| e.2 == "opened" || e.2 == "reopened")
+            .map(|e| e.1.as_str())
+            .unwrap_or(&f.first_seen);
+        Ok(parse_time(opened).is_some_and(|at| at > t))
+    };
+    let previous_open: HashSet<String> = match &compare {
+        Compare::Report(r) => r.open_ids().into_iter().map(String::from).collect(),
+        Compare::History(_) => HashSet::new(),
+    };
+    let mut open = Vec::new();
+    let mut resolved = Vec::new();
+    let mut suppressed = Vec::new();
+    for f in &all {
+        match f.status {
+            Status::Open => {
+                let new = match &compare {
+                    Compare::Report(_) => !previous_open.contains(&f.id),
+                    Compare::History(t) => opened_after(f, *t)?,
+                };
+                let change = if new { Change::New } else { Change::StillOpen };
+                open.push(report_finding(f, change, &ctx, now));
+            }
+            Status::Resolved => {
+                let since_compared = match &compare {
+                    Compare::Report(_) => previous_open.contains(&f.id),
+                    Compare::History(t) => f
+                        .resolved_at
+                        .as_deref()
+                        .and_then(parse_time)
+                        .is_some_and(|at| at > *t),
+                };
+                if since_compared {
+                    resolved.push(report_finding(f, Change::Resolved, &ctx, now));
+                }
+            }
+            Status::Suppressed => {
+                suppressed.push(report_finding(f, Change::Suppressed, &ctx, now));
+            }
+        }
+    }
+    let hints = hints(&all, &state, &names);
+    let people = people::group(open);
+    let summary = summary(&people, resolved.len(), &suppressed);
+    Ok(Report {
+        report_version: REPORT_VERSION,
+        org_id: settings.atlassian.org_id.clone(),
+        date,
+        generated_at: rfc3339(now),
+        period: compare.period(now),
+        freshness: freshness(
+            latest_complete.as_ref(),
+            latest.as_ref(),
+            settings.schedule.pull_interval() * STALE_INTERVALS,
+            now,
+        ),
+        summary,
+        people,
+        resolved,
+        suppressed,
+        hints,
+        remediation: Remediation {
+            configured: false,
+            note: "No automatic remediation configured: every fix above is for a person to apply."
+                .into(),
+        },
+    })
+}
+
+/// Midnight starting `day` in the schedule's time zone.
+fn start_of(settings: &Settings, day: NaiveDate) -> DateTime<Utc> {
+    let midnight = day.and_hms_opt(0, 0, 0).unwrap_or_default();
+    settings
+        .schedule
+        .tz()
+        .from_local_datetime(&midnight)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| Utc.from_utc_datetime(&midnight))
+}
+
+fn user_view(r: &ScimRecord, names: &HashMap<String, String>) -> ScimUserView {
+    ScimUserView {
+        directory_id: r.directory_id.clone(),
+        directory: names
+            .get(&r.directory_id)
+            .cloned()
+            .unwrap_or_else(|| r.directory_id.clone()),
+        scim_id: r.scim_id.clone(),
+        external_id: r.external_id.clone(),
+        email: r.email.clone(),
+        display_name: r.display_name.clone(),
+        active: r.active,
+        account_id: r.account_id.clone(),
+    }
+}
+
+fn fix_context(org_id: &str, state: &State, names: &HashMap<String, String>) -> FixContext {
+    let mut links: HashMap<String, Vec<ScimUserView>> = HashMap::new();
+    for r in &state.records {
+        if let Some(a) = &r.account_id {
+            links
+                .entry(a.clone())
+                .or_default()
+                .push(user_view(r, names));
+        }
+    }
+    FixContext {
+        org_id: org_id.to_string(),
+        links,
+        added_to_org: state
+            .accounts
+            .iter()
+            .filter_map(|a| Some((a.account_id.clone(), a.added_to_org.clone()?)))
+            .collect(),
+    }
+}
+
+fn report_finding(
+    f: &FindingView,
+    change: Change,
+    ctx: &FixContext,
+    now: DateTime<Utc>,
+) -> ReportFinding {
+    ReportFinding {
+        id: f.id.clone(),
+        kind: f.kind,
+        severity: f.severity,
+        status: f.status,
+        change,
+        first_seen: f.first_seen.clone(),
+        last_seen: f.last_seen.clone(),
+        resolved_at: f.resolved_at.clone(),
+        age_days: parse_time(&f.first_seen).map(|t| (now - t).num_days().max(0)),
+        seen_count: f.seen_count,
+        summary: f.summary.clone(),
+        fix_steps: f.suggested_fix.clone(),
+        requests: if f.status == Status::Resolved {
+            Vec::new()
+        } else {
+            fixes::requests(f, ctx)
+        },
+        scim_users: f.scim_users.clone(),
+        accounts: f.accounts.clone(),
+        suppressed_by: f.suppressed_by.clone(),
+        person: None,
+    }
+}
+
+fn summary(people: &[Person], resolved: usize, suppressed: &[ReportFinding]) -> Summary {
+    let open: Vec<&ReportFinding> = people.iter().flat_map(|p| &p.findings).collect();
+    let is_new = |f: &&&ReportFinding| f.change == Change::New;
+    let by_severity = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+    ]
+    .into_iter()
+    .map(|s| SeverityCount {
+        severity: s,
+        open: open.iter().filter(|f| f.severity == s).count(),
+        new: open
+            .iter()
+            .filter(|f| f.severity == s)
+            .filter(is_new)
+            .count(),
+    })
+    .collect();
+    let mut kinds: Vec<Kind> = Kind::ALL.to_vec();
+    kinds.sort_by_key(|k| std::cmp::Reverse(k.severity()));
+    let by_kind = kinds
+        .into_iter()
+        .map(|k| KindCount {
+            kind: k,
+            severity: k.severity(),
+            open: open.iter().filter(|f| f.kind == k).count(),
+            new: open.iter().filter(|f| f.kind == k).filter(is_new).count(),
+            suppressed: suppressed.iter().filter(|f| f.kind == k).count(),
+        })
+        .filter(|c| c.open + c.suppressed > 0)
+        .collect();
+    let new = open.iter().filter(is_new).count();
+    Summary {
+        open: open.len(),
+        suppressed: suppressed.len(),
+        new,
+        resolved,
+        still_open: open.len() - new,
+        oldest_open_days: open.iter().filter_map(|f| f.age_days).max(),
+        people: people.len(),
+        by_severity,
+        by_kind,
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut t: String = s.chars().take(max).collect();
+    t.push('…');
+    t
+}
+
+/// An RFC 3339 time as people read it: `2026-01-02 07:00 UTC` (other text is returned as is).
+pub fn display_time(s: &str) -> String {
+    parse_time(s)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| s.to_string())
+}
+
+/// Readable duration: "45 min", "5 h", "3 days".
+pub fn human_minutes(minutes: i64) -> String {
+    match minutes {
+        m if m < 120 => format!("{m} min"),
+        m if m < 48 * 60 => format!("{} h", m / 60),
+        m => format!("{} days", m / (24 * 60)),
+    }
+}
+
+fn freshness(
+    complete: Option<&SnapshotInfo>,
+    latest: Option<&SnapshotInfo>,
+    expected: std::time::Duration,
+    now: DateTime<Utc>,
+) -> Freshness {
+    let expected_minutes = (expected.as_secs() / 60) as i64;
+    let mut warnings = Vec::new();
+    let last_complete_at = complete.and_then(|s| parse_time(&s.finished_at));
+    let age_minutes = last_complete_at.map(|t| (now - t).num_minutes().max(0));
+    match (complete, age_minutes) {
+        (None, _) => warnings.push(
+            "No complete pull is stored yet: this report has no data. Check the daemon's log and `scimdrift once`."
+                .to_string(),
+        ),
+        (Some(s), Some(age)) if age > expected_minutes => warnings.push(format!(
+            "The data is {} old: the last complete pull (#{}) finished at {}, more than {STALE_INTERVALS} pull \
+             intervals ({}) ago. Check that the daemon runs and the APIs answer.",
+            human_minutes(age),
+            s.snapshot_id,
+            s.finished_at,
+            human_minutes(expected_minutes)
+        )),
+        _ => {}
+    }
+    let latest_pull = latest.map(|s| LatestPull {
+        snapshot_id: s.snapshot_id,
+        finished_at: s.finished_at.clone(),
+        complete: s.complete,
+        failed_sources: s
+            .sources
+            .iter()
+            .filter(|x| !x.complete)
+            .map(|x| SourceError {
+                source: x.source.clone(),
+                error: truncate(x.error.as_deref().unwrap_or("incomplete"), MAX_ERROR_CHARS),
+            })
+            .collect(),
+    });
+    if let Some(p) = latest_pull.as_ref().filter(|p| !p.complete) {
+        let failed = p
+            .failed_sources
+            .iter()
+            .map(|e| format!("{}: {}", e.source, e.error))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let shown = match complete {
+            Some(s) => format!(
+                "this report shows the last complete pull (#{}, {})",
+                s.snapshot_id, s.finished_at
+            ),
+            None => "there is no complete pull to show".to_string(),
+        };
+        warnings.push(format!(
+            "The latest pull (#{}, {}) was INCOMPLETE ({failed}); {shown}.",
+            p.snapshot_id, p.finished_at
+        ));
+    }
+    Freshness {
+        snapshot_id: complete.map(|s| s.snapshot_id),
+        last_complete_at: complete.map(|s| s.finished_at.clone()),
+        age_minutes,
+        expected_within_minutes: expected_minutes,
+        sources: complete
+            .map(|s| {
+                s.sources
+                    .iter()
+                    .map(|x| SourceCount {
+                        source: x.source.clone(),
+                        directory_id: x.directory_id.clone(),
+                        records: x.records,
+                        groups: x.groups,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        latest_pull,
+        warnings,
+    }
+}
+
+fn name_key(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
+/// Unmanaged accounts (open or suppressed findings) whose display name equals that of an account a
+/// SCIM record links to: possibly one person under two emails (scenarios.md, scenario 3).
+fn hints(all: &[FindingView], state: &State, names: &HashMap<String, String>) -> Vec<NameHint> {
+    let mut linked: HashMap<&str, Vec<ScimUserView>> = HashMap::new();
+    for r in &state.records {
+        if let Some(a) = &r.account_id {
+            linked
+                .entry(a.as_str())
+                .or_default()
+                .push(user_view(r, names));
+        }
+    }
+    let mut by_name: HashMap<String, Vec<&crate::model::Account>> = HashMap::new();
+    for a in &state.accounts {
+        if let Some(n) = a.name.as_deref().map(name_key).filter(|n| !n.is_empty()) {
+            by_name.entry(n).or_default().push(a);
+        }
+    }
+    let added = |id: &str| {
+        state
+            .accounts
+            .iter()
+            .find(|a| a.account_id == id)
+            .and_then(|a| a.added_to_org.clone())
+    };
+    let mut out: Vec<NameHint> = Vec::new();
+    for f in all
+        .iter()
+        .filter(|f| f.kind == Kind::UnmanagedAccount && f.status != Status::Resolved)
+    {
+        for a in &f.accounts {
+            let Some(name) = a.name.as_deref().filter(|n| !n.trim().is_empty()) else {
+                continue;
+            };
+            let synced: Vec<HintAccount> = by_name
+                .get(&name_key(name))
+                .into_iter()
+                .flatten()
+                .filter(|o| o.account_id != a.account_id)
+                .filter_map(|o| {
+                    let records = linked.get(o.account_id.as_str())?;
+                    Some(HintAccount {
+                        account: account_view(o),
+                        added_to_org: o.added_to_org.clone(),
+                        linked_records: records.clone(),
+                    })
+                })
+                .collect();
+            if !synced.is_empty()
+                && !out
+                    .iter()
+                    .any(|h| h.unmanaged.account.account_id == a.account_id)
+            {
+                out.push(NameHint {
+                    name: name.trim().to_string(),
+                    unmanaged: HintAccount {
+                        account: a.clone(),
+                        added_to_org: added(&a.account_id),
+                        linked_records: Vec::new(),
+                    },
+                    synced,
+                });
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SourceInfo;
+
+    fn snap(id: i64, complete: bool, finished: &str) -> SnapshotInfo {
+        SnapshotInfo {
+            snapshot_id: id,
+            started_at: finished.into(),
+            finished_at: finished.into(),
+            duration_seconds: 1.0,
+            complete,
+            scim_records: 3,
+            accounts: 2,
+            retries: 0,
+            versions_added: 0,
+            versions_closed: 0,
+            sources: vec![SourceInfo {
+                source: "accounts".into(),
+                directory_id: None,
+                records: 2,
+                groups: None,
+                complete,
+                error: (!complete).then(|| "page 2: HTTP 503".into()),
+            }],
+        }
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        parse_time(s).unwrap()
+    }
+
+    const INTERVAL: std::time::Duration = std::time::Duration::from_secs(45 * 60);
+
+    #[test]
+    fn fresh_complete_data_has_no_warning() {
+        let s = snap(3, true, "2026-01-02T06:50:00Z");
+        let f = freshness(Some(&s), Some(&s), INTERVAL, at("2026-01-02T07:00:00Z"));
+        assert!(f.warnings.is_empty(), "{:?}", f.warnings);
+        assert_eq!(f.age_minutes, Some(10));
+        assert_eq!(f.sources[0].records, 2);
+    }
+
+    #[test]
+    fn old_or_incomplete_data_warns() {
+        let s = snap(3, true, "2026-01-02T05:00:00Z");
+        let f = freshness(Some(&s), Some(&s), INTERVAL, at("2026-01-02T07:00:00Z"));
+        assert!(f.warnings[0].contains("2 h old"), "{:?}", f.warnings);
+        let bad = snap(4, false, "2026-01-02T06:55:00Z");
+        let f = freshness(Some(&s), Some(&bad), INTERVAL, at("2026-01-02T07:00:00Z"));
+        assert!(
+            f.warnings
+                .iter()
+                .any(|w| w.contains("INCOMPLETE") && w.contains("HTTP 503"))
+        );
+        let f = freshness(None, None, INTERVAL, at("2026-01-02T07:00:00Z"));
+        assert!(f.warnings[0].contains("No complete pull"));
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(human_minutes(45), "45 min");
+        assert_eq!(human_minutes(180), "3 h");
+        assert_eq!(human_minutes(3 * 24 * 60 + 5), "3 days");
+    }
+}

@@ -1,0 +1,174 @@
+//! CSV rendering: one row per finding per subject (record or account), for spreadsheets. Quoting is
+//! the `csv` crate's (RFC 4180); a cell that a spreadsheet would read as a formula (`=`, `+`, `-`, `@`,
+//! tab or CR first) is prefixed with `'`.
+
+use super::model::{Report, ReportFinding};
+
+const HEADER: [&str; 25] = [
+    "report_date",
+    "section",
+    "change",
+    "severity",
+    "kind",
+    "finding_id",
+    "person",
+    "subject",
+    "directory",
+    "scim_id",
+    "external_id",
+    "display_name",
+    "active",
+    "account_id",
+    "email",
+    "account_status",
+    "membership_status",
+    "first_seen",
+    "age_days",
+    "resolved_at",
+    "summary",
+    "fix",
+    "requests",
+    "suppressed_reason",
+    "suppressed_expires",
+];
+
+/// Neutralises spreadsheet formulas.
+fn cell(v: &str) -> String {
+    if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{v}")
+    } else {
+        v.to_string()
+    }
+}
+
+fn rows(section: &str, date: &str, f: &ReportFinding) -> Vec<Vec<String>> {
+    let requests = f
+        .requests
+        .iter()
+        .map(|q| match &q.body {
+            Some(b) => format!("{} {} {b}", q.method, q.path),
+            None => format!("{} {}", q.method, q.path),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let common = |subject: &str, sub: [String; 9]| -> Vec<String> {
+        let [
+            directory,
+            scim_id,
+            external_id,
+            display_name,
+            active,
+            account_id,
+            email,
+            status,
+            membership,
+        ] = sub;
+        vec![
+            date.to_string(),
+            section.to_string(),
+            f.change.as_str().to_string(),
+            f.severity.to_string(),
+            f.kind.to_string(),
+            f.id.clone(),
+            f.person.clone().unwrap_or_default(),
+            subject.to_string(),
+            directory,
+            scim_id,
+            external_id,
+            display_name,
+            active,
+            account_id,
+            email,
+            status,
+            membership,
+            f.first_seen.clone(),
+            f.age_days.map(|d| d.to_string()).unwrap_or_default(),
+            f.resolved_at.clone().unwrap_or_default(),
+            f.summary.clone(),
+            f.fix_steps.clone(),
+            requests.clone(),
+            f.suppressed_by
+                .as_ref()
+                .map(|s| s.reason.clone())
+                .unwrap_or_default(),
+            f.suppressed_by
+                .as_ref()
+                .and_then(|s| s.expires.clone())
+                .unwrap_or_default(),
+        ]
+    };
+    let mut out: Vec<Vec<String>> = f
+        .scim_users
+        .iter()
+        .map(|u| {
+            common(
+                "scim_user",
+                [
+                    u.directory.clone(),
+                    u.scim_id.clone(),
+                    u.external_id.clone().unwrap_or_default(),
+                    u.display_name.clone().unwrap_or_default(),
+                    u.active.map(|a| a.to_string()).unwrap_or_default(),
+                    u.account_id.clone().unwrap_or_default(),
+                    u.email.clone().unwrap_or_default(),
+                    String::new(),
+                    String::new(),
+                ],
+            )
+        })
+        .collect();
+    out.extend(f.accounts.iter().map(|a| {
+        common(
+            "account",
+            [
+                String::new(),
+                String::new(),
+                String::new(),
+                a.name.clone().unwrap_or_default(),
+                String::new(),
+                a.account_id.clone(),
+                a.email.clone().unwrap_or_default(),
+                a.account_status.clone(),
+                a.membership_status.clone(),
+            ],
+        )
+    }));
+    if out.is_empty() {
+        out.push(common("none", Default::default()));
+    }
+    out
+}
+
+/// Renders the open (by person), resolved and suppressed findings.
+pub fn render(r: &Report) -> String {
+    let date = r.date.to_string();
+    let mut w = ::csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record(HEADER);
+    let sections = r
+        .people
+        .iter()
+        .flat_map(|p| p.findings.iter().map(|f| ("open", f)))
+        .chain(r.resolved.iter().map(|f| ("resolved", f)))
+        .chain(r.suppressed.iter().map(|f| ("suppressed", f)));
+    for (section, f) in sections {
+        for row in rows(section, &date, f) {
+            let _ = w.write_record(row.iter().map(|v| cell(v)));
+        }
+    }
+    w.into_inner()
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_neutralised() {
+        assert_eq!(cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(cell("ana@example.com"), "ana@example.com");
+    }
+}

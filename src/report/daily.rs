@@ -1,0 +1,69 @@
+//! The daily job: build the report, store it (a rerun the same day replaces it), apply retention,
+//! then deliver. The report is stored before any delivery, so a failed delivery never loses it.
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use serde::Serialize;
+
+use super::delivery::{self, DeliveryResult};
+use super::model::Report;
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// What one daily run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct DailyOutcome {
+    pub date: NaiveDate,
+    /// The complete snapshot the report shows.
+    pub snapshot_id: Option<i64>,
+    /// One line for logs: open/new/resolved counts and warnings.
+    pub headline: String,
+    /// Stored reports deleted by retention (`report.keep_days`).
+    pub deleted_reports: usize,
+    /// One entry per configured channel.
+    pub deliveries: Vec<DeliveryResult>,
+    #[serde(skip)]
+    pub report: Report,
+}
+
+/// Builds, stores and delivers the report of `now`. Errors are store or configuration errors (the
+/// report could not be built or stored); delivery failures are in the outcome, never errors.
+pub async fn run_daily(
+    settings: &Settings,
+    metrics: &Metrics,
+    now: DateTime<Utc>,
+) -> anyhow::Result<DailyOutcome> {
+    let owned = settings.clone();
+    let (report, deleted) =
+        tokio::task::spawn_blocking(move || store_report(&owned, now)).await??;
+    tracing::info!(
+        date = %report.date,
+        snapshot_id = report.freshness.snapshot_id,
+        deleted_reports = deleted,
+        headline = %report.headline(),
+        "daily report stored"
+    );
+    let deliveries = delivery::deliver(&report, &settings.report, metrics).await;
+    Ok(DailyOutcome {
+        date: report.date,
+        snapshot_id: report.freshness.snapshot_id,
+        headline: report.headline(),
+        deleted_reports: deleted,
+        deliveries,
+        report,
+    })
+}
+
+/// Builds and stores the report, then deletes reports older than `keep_days` days.
+fn store_report(settings: &Settings, now: DateTime<Utc>) -> anyhow::Result<(Report, usize)> {
+    let store = Store::open(&settings.store.path)?;
+    let report = super::build(&store, settings, None, now)?;
+    store.put_report(&report)?;
+    // Keeps the reports of the last `keep_days` days, today included.
+    let keep = u64::from(settings.report.keep_days.saturating_sub(1));
+    let deleted = match report.date.checked_sub_days(Days::new(keep)) {
+        Some(cutoff) => store.delete_reports_before(cutoff)?,
+        None => 0,
+    };
+    Ok((report, deleted))
+}

@@ -1,0 +1,339 @@
+//! Delivering a stored report: a webhook (JSON summary + link, Slack-compatible `text`), email over
+//! SMTP (STARTTLS by default; HTML body, Markdown text alternative) and a directory of files. Each
+//! channel is tried `delivery.attempts` times with doubling backoff, counted once in
+//! `scimdrift_report_deliveries_total{channel,result}`, and logged without secrets.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::config::{DeliveryConfig, EmailConfig, ReportConfig};
+use super::model::{Report, Summary};
+use super::{ReportFormat, render};
+use crate::metrics::Metrics;
+use crate::secret::Secret;
+
+/// Longest wait between two tries.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// A delivery channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Webhook,
+    Email,
+    Directory,
+}
+
+impl Channel {
+    /// The `channel` label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Webhook => "webhook",
+            Channel::Email => "email",
+            Channel::Directory => "directory",
+        }
+    }
+}
+
+/// How one channel fared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliveryResult {
+    pub channel: Channel,
+    pub ok: bool,
+    /// Tries made (1 when the first succeeded).
+    pub attempts: u32,
+    /// The last error, without secrets.
+    pub error: Option<String>,
+}
+
+/// The webhook's JSON body.
+#[derive(Debug, Serialize)]
+struct WebhookPayload<'a> {
+    /// Slack-compatible one-paragraph summary (Slack, Mattermost, Rocket.Chat read `text`).
+    text: String,
+    report_version: u32,
+    org_id: &'a str,
+    date: String,
+    generated_at: &'a str,
+    /// Link to the report (`report.public_url` + `/report/YYYY-MM-DD`), when configured.
+    url: Option<String>,
+    summary: &'a Summary,
+    warnings: &'a [String],
+}
+
+/// Escapes `&`, `<`, `>` as Slack's message format requires.
+fn slack_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn webhook_text(report: &Report, url: Option<&str>) -> String {
+    let mut text = format!(
+        "*scimdrift report {}* (org {}): {}",
+        report.date,
+        slack_escape(&report.org_id),
+        slack_escape(&report.headline())
+    );
+    for w in &report.freshness.warnings {
+        text.push_str("\n:warning: ");
+        text.push_str(&slack_escape(w));
+    }
+    if let Some(u) = url {
+        text.push_str(&format!("\n<{u}|Open the report>"));
+    }
+    text
+}
+
+/// Delivers `report` to every configured channel (none configured: nothing happens).
+pub async fn deliver(
+    report: &Report,
+    config: &ReportConfig,
+    metrics: &Metrics,
+) -> Vec<DeliveryResult> {
+    let d = &config.delivery;
+    let mut out = Vec::new();
+    if d.webhook_url_env.is_some() || d.webhook_url_file.is_some() {
+        let link = config.link(report.date);
+        let r = with_retries(Channel::Webhook, d, || {
+            send_webhook(report, d, link.as_deref())
+        })
+        .await;
+        out.push(r);
+    }
+    if let Some(e) = &d.email {
+        let r = with_retries(Channel::Email, d, || send_email(report, e, d)).await;
+        out.push(r);
+    }
+    if let Some(dir) = &d.directory {
+        let r = with_retries(Channel::Directory, d, || write_files(report, dir)).await;
+        out.push(r);
+    }
+    for r in &out {
+        let result = if r.ok { "success" } else { "failure" };
+        metrics
+            .report_deliveries
+            .with_label_values(&[r.channel.as_str(), result])
+            .inc();
+    }
+    out
+}
+
+/// A failed try: whether another try can help, and what to log.
+struct Failure {
+    retry: bool,
+    message: String,
+}
+
+impl Failure {
+    fn transient(message: impl Into<String>) -> Failure {
+        Failure {
+            retry: true,
+            message: message.into(),
+        }
+    }
+    fn permanent(message: impl Into<String>) -> Failure {
+        Failure {
+            retry: false,
+            message: message.into(),
+        }
+    }
+}
+
+async fn with_retries<F, Fut>(
+    channel: Channel,
+    d: &DeliveryConfig,
+    mut attempt: F,
+) -> DeliveryResult
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), Failure>>,
+{
+    let attempts = d.attempts.max(1);
+    let mut delay = Duration::from_millis(d.backoff_ms);
+    let mut n = 0;
+    loop {
+        n += 1;
+        let failure = match attempt().await {
+            Ok(()) => {
+                tracing::info!(channel = channel.as_str(), attempt = n, "report delivered");
+                return DeliveryResult {
+                    channel,
+                    ok: true,
+                    attempts: n,
+                    error: None,
+                };
+            }
+            Err(f) => f,
+        };
+        if !failure.retry || n >= attempts {
+            tracing::error!(
+                channel = channel.as_str(),
+                attempt = n,
+                error = %failure.message,
+                "report delivery failed; the report stays stored and served"
+            );
+            return DeliveryResult {
+                channel,
+                ok: false,
+                attempts: n,
+                error: Some(failure.message),
+            };
+        }
+        tracing::warn!(
+            channel = channel.as_str(),
+            attempt = n,
+            error = %failure.message,
+            retry_in_ms = delay.as_millis() as u64,
+            "report delivery failed; retrying"
+        );
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(MAX_BACKOFF);
+    }
+}
+
+fn timeout(d: &DeliveryConfig) -> Duration {
+    Duration::try_from_secs_f64(d.timeout_seconds).unwrap_or(Duration::from_secs(30))
+}
+
+async fn send_webhook(
+    report: &Report,
+    d: &DeliveryConfig,
+    link: Option<&str>,
+) -> Result<(), Failure> {
+    let url: Secret = d
+        .webhook_url()
+        .map_err(|(k, m)| Failure::permanent(format!("report.{k}: {m}")))?
+        .ok_or_else(|| Failure::permanent("no webhook URL configured"))?;
+    let payload = WebhookPayload {
+        text: webhook_text(report, link),
+        report_version: report.report_version,
+        org_id: &report.org_id,
+        date: report.date.to_string(),
+        generated_at: &report.generated_at,
+        url: link.map(String::from),
+        summary: &report.summary,
+        warnings: &report.freshness.warnings,
+    };
+    let client = reqwest::Client::builder()
+        .timeout(timeout(d))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("scimdrift/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| {
+            Failure::permanent(format!("cannot build the HTTP client: {}", e.without_url()))
+        })?;
+    // Errors never carry the URL: it holds the webhook's token.
+    let response = client
+        .post(url.expose())
+        .json(&payload)
+        .send()
+        .await
+        .map_err(|e| Failure::transient(format!("webhook request failed: {}", e.without_url())))?;
+    let status = response.status();
+    if status.is_success() {
+        Ok(())
+    } else if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
+        Err(Failure::transient(format!(
+            "webhook answered HTTP {}",
+            status.as_u16()
+        )))
+    } else {
+        Err(Failure::permanent(format!(
+            "webhook answered HTTP {}",
+            status.as_u16()
+        )))
+    }
+}
+
+fn email_message(report: &Report, e: &EmailConfig) -> Result<lettre::Message, Failure> {
+    use lettre::message::{Mailbox, MultiPart};
+    let bad =
+        |what: &str, err: &dyn std::fmt::Display| Failure::permanent(format!("{what}: {err}"));
+    let from: Mailbox = e
+        .from
+        .parse()
+        .map_err(|x| bad("report.delivery.email.from", &x))?;
+    let mut builder = lettre::Message::builder().from(from).subject(format!(
+        "scimdrift report {} ({}): {}",
+        report.date,
+        report.org_id,
+        report.headline()
+    ));
+    for to in &e.to {
+        builder = builder.to(to
+            .parse()
+            .map_err(|x| bad("report.delivery.email.to", &x))?);
+    }
+    builder
+        .multipart(MultiPart::alternative_plain_html(
+            render(report, ReportFormat::Markdown),
+            render(report, ReportFormat::Html),
+        ))
+        .map_err(|x| bad("cannot build the email", &x))
+}
+
+async fn send_email(report: &Report, e: &EmailConfig, d: &DeliveryConfig) -> Result<(), Failure> {
+    use lettre::transport::smtp::authentication::Credentials;
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+    let message = email_message(report, e)?;
+    let mut builder = if e.starttls {
+        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&e.host)
+            .map_err(|x| Failure::permanent(format!("SMTP {}: {x}", e.host)))?
+    } else {
+        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&e.host)
+    };
+    builder = builder.port(e.port).timeout(Some(timeout(d)));
+    let password = e
+        .password()
+        .map_err(|(k, m)| Failure::permanent(format!("report.delivery.email.{k}: {m}")))?;
+    if let (Some(user), Some(password)) = (&e.username, password) {
+        builder = builder.credentials(Credentials::new(
+            user.clone(),
+            password.expose().to_string(),
+        ));
+    }
+    let transport = builder.build();
+    match transport.send(message).await {
+        Ok(_) => Ok(()),
+        // lettre's errors name the server's answer, never the credentials.
+        Err(x) if x.is_permanent() => Err(Failure::permanent(format!(
+            "SMTP {}:{} refused the message: {x}",
+            e.host, e.port
+        ))),
+        Err(x) => Err(Failure::transient(format!(
+            "SMTP {}:{}: {x}",
+            e.host, e.port
+        ))),
+    }
+}
+
+/// Writes the four formats into `dir` (created if missing), each atomically (temp file + rename).
+async fn write_files(report: &Report, dir: &std::path::Path) -> Result<(), Failure> {
+    let fail = |what: String| Failure::transient(what);
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|x| fail(format!("cannot create {}: {x}", dir.display())))?;
+    for format in ReportFormat::ALL {
+        let path = dir.join(format.file_name(report.date));
+        let tmp = dir.join(format!(".{}.tmp", format.file_name(report.date)));
+        tokio::fs::write(&tmp, render(report, format))
+            .await
+            .map_err(|x| fail(format!("cannot write {}: {x}", tmp.display())))?;
+        tokio::fs::rename(&tmp, &path)
+            .await
+            .map_err(|x| fail(format!("cannot write {}: {x}", path.display())))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slack_text_is_escaped() {
+        assert_eq!(slack_escape("<a&b>"), "&lt;a&amp;b&gt;");
+    }
+}

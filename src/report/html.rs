@@ -1,0 +1,419 @@
+//! HTML rendering: one self-contained file (inline CSS; no scripts, fonts or images) that reads in
+//! browsers and mail clients and prints. maud escapes every value. Severity shows as a text label
+//! with a distinct badge style and border width, so it survives greyscale printing.
+
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+use super::build::{display_time, human_minutes};
+use super::model::*;
+use crate::detect::Severity;
+use crate::findings::{AccountView, ScimUserView};
+
+const CSS: &str = r#"
+body{margin:0;background:#f3f4f6;color:#1f2328;font:14px/1.45 -apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
+.page{max-width:1100px;margin:0 auto;padding:20px 24px 40px;background:#fff}
+h1{font-size:24px;margin:0 0 2px}
+h2{font-size:18px;margin:28px 0 10px;padding-bottom:4px;border-bottom:2px solid #1f2328}
+h3{font-size:16px;margin:0 0 6px}
+a{color:#0b57d0}
+code,pre{font-family:"SFMono-Regular",Menlo,Consolas,"DejaVu Sans Mono",monospace;font-size:12.5px}
+.meta{color:#57606a;margin:0 0 12px}
+.warn{border:3px solid #a40e26;background:#fff0f0;padding:10px 14px;margin:12px 0;font-weight:600}
+.warn b{display:inline-block;background:#a40e26;color:#fff;padding:1px 8px;margin-right:8px;letter-spacing:.05em}
+.fresh{border:1px solid #d0d7de;background:#f6f8fa;padding:8px 12px;margin:10px 0}
+.fresh span{display:inline-block;white-space:nowrap;margin-right:16px}
+table{border-collapse:collapse;width:100%;margin:6px 0 10px}
+table.kinds{width:auto;min-width:60%}
+th,td{border:1px solid #d0d7de;padding:4px 7px;text-align:left;vertical-align:top}
+th{background:#f6f8fa;font-weight:600;font-size:12.5px}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+table.cards td{width:20%;text-align:center;padding:10px 4px;border:2px solid #d0d7de}
+table.cards .big{display:block;font-size:28px;font-weight:700;line-height:1.1}
+table.cards .lbl{font-size:12px;text-transform:uppercase;letter-spacing:.06em;color:#57606a}
+table.cards td.hot{border-color:#1f2328;border-width:3px}
+.sev{display:inline-block;min-width:74px;text-align:center;font-size:11px;font-weight:700;letter-spacing:.06em;padding:1px 6px;border:2px solid;white-space:nowrap}
+.sev-critical{background:#a40e26;border-color:#a40e26;color:#fff}
+.sev-high{background:#f8d7c4;border-color:#c2410c;color:#7c2d12}
+.sev-medium{background:#fff;border-color:#a16207;color:#713f12;border-style:dashed}
+.sev-low{background:#fff;border-color:#6b7280;color:#374151;border-style:dotted}
+.tag{display:inline-block;font-size:11px;font-weight:700;padding:0 6px;border:1px solid #1f2328;margin-left:6px}
+.tag-new{background:#1f2328;color:#fff}
+.toc ol{margin:4px 0;padding-left:26px}
+.toc li{margin:2px 0}
+.toc .count{color:#57606a}
+.person{border:1px solid #d0d7de;border-left-style:solid;margin:14px 0;padding:10px 14px;break-inside:avoid-page}
+.person.p-critical{border-left:10px solid #a40e26}
+.person.p-high{border-left:7px solid #c2410c}
+.person.p-medium{border-left:4px dashed #a16207}
+.person.p-low{border-left:3px dotted #6b7280}
+.person .about{color:#57606a;margin:0 0 6px}
+.finding{border-top:1px solid #d0d7de;padding:8px 0 2px;break-inside:avoid}
+.finding .kind{font-weight:700;margin-left:6px}
+.finding .age{color:#57606a;font-size:12px;margin-left:6px}
+.finding p{margin:5px 0}
+.req{list-style:none;margin:4px 0 6px;padding:0}
+.req li{margin:3px 0;padding:4px 8px;background:#f6f8fa;border-left:3px solid #57606a}
+.req code{font-weight:600}
+.req .note{color:#57606a;font-size:12.5px}
+.m{font-weight:700;margin-right:4px}
+.muted{color:#57606a}
+.hint{border:1px dashed #57606a;padding:5px 8px;background:#fffbea}
+h3 .age{font-weight:400}
+.none{color:#57606a;font-style:italic}
+.side td{width:50%}
+footer{margin-top:30px;color:#57606a;font-size:12px;border-top:1px solid #d0d7de;padding-top:8px}
+@media print{body{background:#fff}.page{max-width:none;padding:0}a{color:inherit;text-decoration:none}
+*{-webkit-print-color-adjust:exact;print-color-adjust:exact}h2{break-after:avoid}}
+"#;
+
+fn sev_badge(s: Severity) -> Markup {
+    let icon = match s {
+        Severity::Critical => "▲▲ ",
+        Severity::High => "▲ ",
+        Severity::Medium => "● ",
+        Severity::Low => "○ ",
+    };
+    html! { span class=(format!("sev sev-{}", s.as_str())) { (icon) (s.as_str().to_uppercase()) } }
+}
+
+fn dash(v: Option<&str>) -> Markup {
+    match v.filter(|s| !s.is_empty()) {
+        Some(s) => html! { (s) },
+        None => html! { span.muted { "—" } },
+    }
+}
+
+fn active(v: Option<bool>) -> &'static str {
+    match v {
+        Some(true) => "active",
+        Some(false) => "inactive",
+        None => "unknown",
+    }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Renders the whole report as one HTML document.
+pub fn render(r: &Report) -> String {
+    let title = format!("scimdrift report {} — {}", r.date, r.org_id);
+    let doc = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) }
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                div.page {
+                    (header(r))
+                    (summary(r))
+                    (toc(r))
+                    h2 #people { "Findings by person" }
+                    @if r.people.is_empty() { p.none { "No open findings." } }
+                    @for (i, p) in r.people.iter().enumerate() { (person(i + 1, p, &r.hints)) }
+                    (resolved(r))
+                    (suppressed(r))
+                    (hints(r))
+                    h2 #remediation { "Remediation" }
+                    p { (r.remediation.note) }
+                    footer {
+                        "Generated by scimdrift " (env!("CARGO_PKG_VERSION")) " at " (r.generated_at)
+                        " from the store (no API calls). Requests go to https://api.atlassian.com with the key named; keys are never shown."
+                    }
+                }
+            }
+        }
+    };
+    doc.into_string()
+}
+
+fn header(r: &Report) -> Markup {
+    let f = &r.freshness;
+    let compared = match (r.period.basis, r.period.compared_report) {
+        (Basis::Report, Some(d)) => format!("changes since the report of {d}"),
+        _ => format!("changes since {}", display_time(&r.period.from)),
+    };
+    html! {
+        h1 { "Daily findings report · " (r.date.to_string()) }
+        p.meta { "Org " code { (r.org_id) } " · generated " (display_time(&r.generated_at)) " · " (compared) }
+        @for w in &f.warnings {
+            div.warn { b { "⚠ WARNING" } (w) }
+        }
+        div.fresh {
+            @match (&f.last_complete_at, f.snapshot_id) {
+                (Some(at), Some(id)) => {
+                    span { b { "Data: " } "last complete pull #" (id) " at " (display_time(at))
+                        @if let Some(m) = f.age_minutes { " (" (human_minutes(m)) " ago)" } }
+                    @for s in &f.sources {
+                        span { code { (s.source) } " " (s.records) " records"
+                            @if let Some(g) = s.groups { ", " (g) " groups" } }
+                    }
+                }
+                _ => { b { "Data: " } "no complete pull yet" }
+            }
+        }
+    }
+}
+
+fn summary(r: &Report) -> Markup {
+    let s = &r.summary;
+    html! {
+        h2 #summary { "Summary" }
+        table.cards {
+            tr {
+                td class=@if s.open > 0 { "hot" } { span.big { (s.open) } span.lbl { "open" } }
+                td class=@if s.new > 0 { "hot" } { span.big { (s.new) } span.lbl { "new" } }
+                td { span.big { (s.resolved) } span.lbl { "resolved" } }
+                td { span.big { (s.still_open) } span.lbl { "still open" }
+                    @if let Some(d) = s.oldest_open_days { br; span.lbl { "oldest " (d) " days" } } }
+                td { span.big { (s.suppressed) } span.lbl { "suppressed" } }
+            }
+        }
+        @if !s.by_kind.is_empty() {
+            table.kinds {
+                tr { th { "Severity" } th { "Kind" } th.n { "Open" } th.n { "New" } th.n { "Suppressed" } }
+                @for k in &s.by_kind {
+                    tr {
+                        td { (sev_badge(k.severity)) }
+                        td { code { (k.kind.as_str()) } }
+                        td.n { (k.open) }
+                        td.n { @if k.new > 0 { b { (k.new) } } @else { (k.new) } }
+                        td.n { (k.suppressed) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn toc(r: &Report) -> Markup {
+    html! {
+        nav.toc {
+            h2 #contents { "Contents" }
+            ol {
+                li { a href="#people" { "Findings by person" } " " span.count { "(" (plural(r.people.len(), "person", "people")) ")" }
+                    ol {
+                        @for p in &r.people {
+                            li {
+                                (sev_badge(p.severity)) " "
+                                a href=(format!("#{}", p.anchor)) { (p.email.as_deref().unwrap_or(&p.anchor)) }
+                                " " span.count { "— " (plural(p.findings.len(), "finding", "findings"))
+                                    @let new = p.findings.iter().filter(|f| f.change == Change::New).count();
+                                    @if new > 0 { ", " b { (new) " new" } } }
+                            }
+                        }
+                    }
+                }
+                li { a href="#resolved" { "Resolved since the last report" } " " span.count { "(" (r.resolved.len()) ")" } }
+                li { a href="#suppressed" { "Suppressed" } " " span.count { "(" (r.suppressed.len()) ")" } }
+                @if !r.hints.is_empty() {
+                    li { a href="#hints" { "Possibly the same person" } " " span.count { "(" (r.hints.len()) ")" } }
+                }
+                li { a href="#remediation" { "Remediation" } }
+            }
+        }
+    }
+}
+
+fn subjects_table(p: &Person) -> Markup {
+    html! {
+        table {
+            tr {
+                th { "Directory" } th { "SCIM id" } th { "externalId" } th { "Active" } th { "Record email" }
+                th { "Linked account" } th { "Account status" } th { "Account email" } th { "Name" }
+            }
+            @for row in &p.subjects {
+                tr {
+                    @if let Some(u) = &row.scim_user {
+                        td { (u.directory) }
+                        td { code { (u.scim_id) } }
+                        td { (dash(u.external_id.as_deref())) }
+                        td { (active(u.active)) }
+                        td { (dash(u.email.as_deref())) }
+                        td { @match &u.account_id { Some(a) => code { (a) }, None => b { "unlinked" } } }
+                    } @else {
+                        td.muted colspan="5" { "no SCIM record" }
+                        td { @if let Some(a) = &row.account { code { (a.account_id) } } }
+                    }
+                    @match &row.account {
+                        Some(a) => {
+                            td { (a.account_status) " / " (a.membership_status)
+                                @if let Some(c) = &a.claim_status { br; span.muted { (c) } } }
+                            td { (dash(a.email.as_deref())) }
+                            td { (dash(a.name.as_deref().or(row.scim_user.as_ref().and_then(|u| u.display_name.as_deref())))) }
+                        }
+                        None => {
+                            td { @if row.scim_user.as_ref().is_some_and(|u| u.account_id.is_some()) { b { "not in org" } } @else { span.muted { "—" } } }
+                            td { span.muted { "—" } }
+                            td { (dash(row.scim_user.as_ref().and_then(|u| u.display_name.as_deref()))) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn requests(f: &ReportFinding) -> Markup {
+    html! {
+        @if !f.requests.is_empty() {
+            ol.req {
+                @for q in &f.requests {
+                    li {
+                        code { span.m { (q.method) } (q.path) }
+                        @if let Some(b) = &q.body { " " code { (b) } }
+                        br;
+                        span.note { (q.note) " · " (q.key) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn change_tag(f: &ReportFinding) -> Markup {
+    html! {
+        @match f.change {
+            Change::New => span.tag.tag-new { "NEW" },
+            Change::StillOpen => span.age { "open " @if let Some(d) = f.age_days { (plural(d.max(0) as usize, "day", "days")) } @else { "—" } " · since " (display_time(&f.first_seen)) },
+            Change::Resolved => span.tag { "RESOLVED" },
+            Change::Suppressed => span.tag { "SUPPRESSED" },
+        }
+    }
+}
+
+fn person(n: usize, p: &Person, hints: &[NameHint]) -> Markup {
+    let new = p
+        .findings
+        .iter()
+        .filter(|f| f.change == Change::New)
+        .count();
+    let hinted: Vec<&NameHint> = hints
+        .iter()
+        .filter(|h| {
+            p.subjects.iter().any(|s| {
+                s.account
+                    .as_ref()
+                    .is_some_and(|a| a.account_id == h.unmanaged.account.account_id)
+            })
+        })
+        .collect();
+    html! {
+        article class=(format!("person p-{}", p.severity.as_str())) id=(p.anchor) {
+            h3 { (sev_badge(p.severity)) " " (n) ". " (p.email.as_deref().unwrap_or("(no email)"))
+                " " span.age { (plural(p.findings.len(), "finding", "findings")) }
+                @if new > 0 { span.tag.tag-new { (new) " NEW" } } }
+            @if !p.names.is_empty() || !p.other_emails.is_empty() {
+                p.about {
+                    @if !p.names.is_empty() { "Names: " (p.names.join(", ")) }
+                    @if !p.names.is_empty() && !p.other_emails.is_empty() { " · " }
+                    @if !p.other_emails.is_empty() { "Also: " (p.other_emails.join(", ")) }
+                }
+            }
+            (subjects_table(p))
+            @for h in hinted {
+                p.hint { b { "Hint: " } "a synced account has the same name, " i { (h.name) } " ("
+                    @for (i, a) in h.synced.iter().enumerate() { @if i > 0 { ", " } (a.account.email.as_deref().unwrap_or(&a.account.account_id)) }
+                    "): maybe one person under two emails. "
+                    a href="#hints" { "Compare side by side" } }
+            }
+            @for f in &p.findings {
+                div.finding {
+                    div { (sev_badge(f.severity)) span.kind { (f.kind.as_str()) } (change_tag(f)) }
+                    p { (f.summary) }
+                    p { b { "Fix: " } (f.fix_steps) }
+                    (requests(f))
+                }
+            }
+            p { a href="#contents" { "↑ contents" } }
+        }
+    }
+}
+
+fn subjects_cell(users: &[ScimUserView], accounts: &[AccountView]) -> Markup {
+    html! {
+        @for u in users {
+            "record " code { (u.scim_id) } " (" (u.directory) ", " (u.email.as_deref().unwrap_or("—")) ")" br;
+        }
+        @for a in accounts {
+            "account " code { (a.account_id) } " (" (a.email.as_deref().unwrap_or("—")) ")" br;
+        }
+    }
+}
+
+fn resolved(r: &Report) -> Markup {
+    html! {
+        h2 #resolved { "Resolved since the last report" }
+        @if r.resolved.is_empty() { p.none { "None." } } @else {
+            table {
+                tr { th { "Severity" } th { "Kind" } th { "Subjects" } th { "Resolved at" } th { "Summary" } }
+                @for f in &r.resolved {
+                    tr {
+                        td { (sev_badge(f.severity)) }
+                        td { code { (f.kind.as_str()) } }
+                        td { (subjects_cell(&f.scim_users, &f.accounts)) }
+                        td { (dash(f.resolved_at.as_deref().map(display_time).as_deref())) }
+                        td { (f.summary) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn suppressed(r: &Report) -> Markup {
+    html! {
+        h2 #suppressed { "Suppressed" }
+        @if r.suppressed.is_empty() { p.none { "None." } } @else {
+            table {
+                tr { th { "Severity" } th { "Kind" } th { "Subjects" } th { "Reason" } th { "Rule" } th { "Expires" } }
+                @for f in &r.suppressed {
+                    tr {
+                        td { (sev_badge(f.severity)) }
+                        td { code { (f.kind.as_str()) } }
+                        td { (subjects_cell(&f.scim_users, &f.accounts)) }
+                        td { (dash(f.suppressed_by.as_ref().map(|s| s.reason.as_str()))) }
+                        td { (dash(f.suppressed_by.as_ref().map(|s| s.rule.as_str()))) }
+                        td { (f.suppressed_by.as_ref().and_then(|s| s.expires.as_deref()).unwrap_or("never")) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn hint_account(a: &HintAccount) -> Markup {
+    html! {
+        code { (a.account.account_id) } br;
+        (dash(a.account.email.as_deref())) br;
+        (a.account.account_status) " / " (a.account.membership_status)
+        @if let Some(c) = &a.account.claim_status { " · " (c) }
+        br;
+        span.muted { "added to org " (a.added_to_org.as_deref().map(display_time).unwrap_or_else(|| "—".into())) }
+        @for u in &a.linked_records {
+            br; "linked from " (u.directory) " record " code { (u.scim_id) } " (" (u.email.as_deref().unwrap_or("—")) ")"
+        }
+    }
+}
+
+fn hints(r: &Report) -> Markup {
+    html! {
+        @if !r.hints.is_empty() {
+            h2 #hints { "Possibly the same person" }
+            p { "An unmanaged account whose display name equals a synced account's may be one person under two emails (e.g. after a merger, the account with the history is not the synced one). Compare them before deactivating anything." }
+            @for h in &r.hints {
+                table.side {
+                    tr { th { "Unmanaged: " (h.name) } th { "Synced account(s) with the same name" } }
+                    tr {
+                        td { (hint_account(&h.unmanaged)) }
+                        td { @for (i, a) in h.synced.iter().enumerate() { @if i > 0 { hr; } (hint_account(a)) } }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,423 @@
+//! Markdown rendering, for tickets and chat. Every value from outside is escaped (Markdown
+//! punctuation and HTML tags), table cells also escape `|` and newlines.
+
+use std::fmt::Write;
+
+use super::build::{display_time, human_minutes};
+use super::model::*;
+use crate::findings::{AccountView, ScimUserView};
+
+/// Escapes text so it renders literally (CommonMark backslash escapes), on one line.
+pub(crate) fn md(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '~' | '#' | '&' | '!' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\r' | '\n' | '\t' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A code span holding `text` literally (fenced by more backticks than it contains); in a table
+/// cell `|` is escaped too, as GFM requires even inside code.
+pub(crate) fn code(text: &str, in_table: bool) -> String {
+    let text: String = text
+        .chars()
+        .map(|c| if matches!(c, '\r' | '\n') { ' ' } else { c })
+        .collect();
+    let text = if in_table {
+        text.replace('|', "\\|")
+    } else {
+        text
+    };
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') || text.is_empty() {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{text}{pad}{fence}")
+}
+
+fn opt(v: Option<&str>) -> String {
+    v.filter(|s| !s.is_empty())
+        .map(md)
+        .unwrap_or_else(|| "—".into())
+}
+
+fn active(v: Option<bool>) -> &'static str {
+    match v {
+        Some(true) => "active",
+        Some(false) => "inactive",
+        None => "unknown",
+    }
+}
+
+pub(crate) fn severity_label(s: crate::detect::Severity) -> String {
+    s.as_str().to_uppercase()
+}
+
+fn change_label(f: &ReportFinding) -> String {
+    match (f.change, f.age_days) {
+        (Change::New, _) => "NEW".into(),
+        (Change::StillOpen, Some(d)) => format!("open {d} day{}", if d == 1 { "" } else { "s" }),
+        (Change::StillOpen, None) => "still open".into(),
+        (Change::Resolved, _) => "resolved".into(),
+        (Change::Suppressed, _) => "suppressed".into(),
+    }
+}
+
+fn subjects_of(users: &[ScimUserView], accounts: &[AccountView]) -> String {
+    let mut parts: Vec<String> = users
+        .iter()
+        .map(|u| {
+            format!(
+                "record {} ({}, {})",
+                code(&u.scim_id, true),
+                md(&u.directory),
+                opt(u.email.as_deref())
+            )
+        })
+        .collect();
+    parts.extend(accounts.iter().map(|a| {
+        format!(
+            "account {} ({})",
+            code(&a.account_id, true),
+            opt(a.email.as_deref())
+        )
+    }));
+    parts.join("; ")
+}
+
+/// Renders the whole report.
+pub fn render(r: &Report) -> String {
+    let mut s = String::new();
+    let _ = write_report(&mut s, r);
+    s
+}
+
+fn write_report(s: &mut String, r: &Report) -> std::fmt::Result {
+    writeln!(s, "# scimdrift findings report — {}\n", r.date)?;
+    let compared = match (r.period.basis, r.period.compared_report) {
+        (Basis::Report, Some(d)) => format!("changes since the report of {d}"),
+        _ => format!("changes since {}", md(&display_time(&r.period.from))),
+    };
+    writeln!(
+        s,
+        "Org {} · generated {} · {compared}\n",
+        code(&r.org_id, false),
+        md(&display_time(&r.generated_at))
+    )?;
+    for w in &r.freshness.warnings {
+        writeln!(s, "> **⚠ WARNING:** {}\n", md(w))?;
+    }
+    let f = &r.freshness;
+    match (&f.last_complete_at, f.snapshot_id) {
+        (Some(at), Some(id)) => {
+            let sources = f
+                .sources
+                .iter()
+                .map(|x| {
+                    let groups = x
+                        .groups
+                        .map(|g| format!(", {g} groups"))
+                        .unwrap_or_default();
+                    format!("{} {} records{groups}", md(&x.source), x.records)
+                })
+                .collect::<Vec<_>>()
+                .join(" · ");
+            writeln!(
+                s,
+                "**Data:** last complete pull #{id} at {}{} · {sources}\n",
+                md(&display_time(at)),
+                f.age_minutes
+                    .map(|m| format!(" ({} ago)", human_minutes(m)))
+                    .unwrap_or_default()
+            )?;
+        }
+        _ => writeln!(s, "**Data:** no complete pull yet\n")?,
+    }
+
+    let sum = &r.summary;
+    writeln!(s, "## Summary\n")?;
+    let sev = sum
+        .by_severity
+        .iter()
+        .filter(|x| x.open > 0)
+        .map(|x| format!("{} {}", x.open, x.severity))
+        .collect::<Vec<_>>()
+        .join(", ");
+    writeln!(
+        s,
+        "**{} open**{} · **{} new** · **{} resolved** · {} still open{} · {} suppressed · {} people\n",
+        sum.open,
+        if sev.is_empty() {
+            String::new()
+        } else {
+            format!(" ({sev})")
+        },
+        sum.new,
+        sum.resolved,
+        sum.still_open,
+        sum.oldest_open_days
+            .map(|d| format!(" (oldest {d} days)"))
+            .unwrap_or_default(),
+        sum.suppressed,
+        sum.people
+    )?;
+    if !sum.by_kind.is_empty() {
+        writeln!(s, "| severity | kind | open | new | suppressed |")?;
+        writeln!(s, "|---|---|---:|---:|---:|")?;
+        for k in &sum.by_kind {
+            writeln!(
+                s,
+                "| {} | {} | {} | {} | {} |",
+                severity_label(k.severity),
+                code(k.kind.as_str(), true),
+                k.open,
+                k.new,
+                k.suppressed
+            )?;
+        }
+        writeln!(s)?;
+    }
+
+    writeln!(s, "## Findings by person\n")?;
+    if r.people.is_empty() {
+        writeln!(s, "No open findings.\n")?;
+    }
+    for (i, p) in r.people.iter().enumerate() {
+        write_person(s, i + 1, p)?;
+    }
+
+    writeln!(s, "## Resolved since the last report\n")?;
+    if r.resolved.is_empty() {
+        writeln!(s, "None.\n")?;
+    } else {
+        writeln!(s, "| severity | kind | subjects | resolved at | summary |")?;
+        writeln!(s, "|---|---|---|---|---|")?;
+        for f in &r.resolved {
+            writeln!(
+                s,
+                "| {} | {} | {} | {} | {} |",
+                severity_label(f.severity),
+                code(f.kind.as_str(), true),
+                subjects_of(&f.scim_users, &f.accounts),
+                opt(f.resolved_at.as_deref().map(display_time).as_deref()),
+                md(&f.summary)
+            )?;
+        }
+        writeln!(s)?;
+    }
+
+    writeln!(s, "## Suppressed\n")?;
+    if r.suppressed.is_empty() {
+        writeln!(s, "None.\n")?;
+    } else {
+        writeln!(
+            s,
+            "| severity | kind | subjects | reason | rule | expires |"
+        )?;
+        writeln!(s, "|---|---|---|---|---|---|")?;
+        for f in &r.suppressed {
+            let by = f.suppressed_by.as_ref();
+            writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} |",
+                severity_label(f.severity),
+                code(f.kind.as_str(), true),
+                subjects_of(&f.scim_users, &f.accounts),
+                opt(by.map(|b| b.reason.as_str())),
+                opt(by.map(|b| b.rule.as_str())),
+                by.and_then(|b| b.expires.as_deref())
+                    .map(md)
+                    .unwrap_or_else(|| "never".into())
+            )?;
+        }
+        writeln!(s)?;
+    }
+
+    if !r.hints.is_empty() {
+        writeln!(s, "## Possibly the same person (display names match)\n")?;
+        writeln!(
+            s,
+            "An unmanaged account whose name equals a synced account's may be one person under two emails \
+             (e.g. after a merger): compare them before deactivating anything.\n"
+        )?;
+        writeln!(
+            s,
+            "| | account | email | status | added to org | linked records |"
+        )?;
+        writeln!(s, "|---|---|---|---|---|---|")?;
+        for h in &r.hints {
+            for (label, a) in std::iter::once(("unmanaged", &h.unmanaged))
+                .chain(h.synced.iter().map(|a| ("synced", a)))
+            {
+                let records = a
+                    .linked_records
+                    .iter()
+                    .map(|u| format!("{} {}", md(&u.directory), opt(u.email.as_deref())))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                writeln!(
+                    s,
+                    "| {label}: {} | {} | {} | {}/{} | {} | {} |",
+                    md(&h.name),
+                    code(&a.account.account_id, true),
+                    opt(a.account.email.as_deref()),
+                    md(&a.account.account_status),
+                    md(&a.account.membership_status),
+                    opt(a.added_to_org.as_deref().map(display_time).as_deref()),
+                    if records.is_empty() {
+                        "—".into()
+                    } else {
+                        records
+                    }
+                )?;
+            }
+        }
+        writeln!(s)?;
+    }
+
+    writeln!(s, "## Remediation\n")?;
+    writeln!(s, "{}\n", md(&r.remediation.note))?;
+    Ok(())
+}
+
+fn write_person(s: &mut String, n: usize, p: &Person) -> std::fmt::Result {
+    writeln!(
+        s,
+        "### {n}. {} — {}\n",
+        opt(p.email.as_deref()),
+        severity_label(p.severity)
+    )?;
+    let mut about = Vec::new();
+    if !p.names.is_empty() {
+        about.push(format!(
+            "Names: {}",
+            p.names.iter().map(|x| md(x)).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if !p.other_emails.is_empty() {
+        about.push(format!(
+            "Also: {}",
+            p.other_emails
+                .iter()
+                .map(|x| md(x))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if !about.is_empty() {
+        writeln!(s, "{}\n", about.join(" · "))?;
+    }
+    writeln!(
+        s,
+        "| directory | SCIM id | externalId | active | record email | linked account | account status | account email |"
+    )?;
+    writeln!(s, "|---|---|---|---|---|---|---|---|")?;
+    for row in &p.subjects {
+        let (dir, scim, ext, act, remail, link) = match &row.scim_user {
+            Some(u) => (
+                md(&u.directory),
+                code(&u.scim_id, true),
+                u.external_id
+                    .as_deref()
+                    .map(|e| code(e, true))
+                    .unwrap_or_else(|| "—".into()),
+                active(u.active).to_string(),
+                opt(u.email.as_deref()),
+                u.account_id
+                    .as_deref()
+                    .map(|a| code(a, true))
+                    .unwrap_or_else(|| "unlinked".into()),
+            ),
+            None => (
+                "—".into(),
+                "—".into(),
+                "—".into(),
+                "—".into(),
+                "—".into(),
+                row.account
+                    .as_ref()
+                    .map(|a| code(&a.account_id, true))
+                    .unwrap_or_default(),
+            ),
+        };
+        let (astatus, aemail) = match &row.account {
+            Some(a) => (
+                format!("{}/{}", md(&a.account_status), md(&a.membership_status)),
+                opt(a.email.as_deref()),
+            ),
+            None if row
+                .scim_user
+                .as_ref()
+                .is_some_and(|u| u.account_id.is_some()) =>
+            {
+                ("not in org".into(), "—".into())
+            }
+            None => ("—".into(), "—".into()),
+        };
+        writeln!(
+            s,
+            "| {dir} | {scim} | {ext} | {act} | {remail} | {link} | {astatus} | {aemail} |"
+        )?;
+    }
+    writeln!(s)?;
+    for f in &p.findings {
+        writeln!(
+            s,
+            "#### {} {} — {}\n",
+            severity_label(f.severity),
+            code(f.kind.as_str(), false),
+            change_label(f)
+        )?;
+        writeln!(s, "{}\n", md(&f.summary))?;
+        writeln!(s, "**Fix:** {}\n", md(&f.fix_steps))?;
+        if !f.requests.is_empty() {
+            writeln!(s, "**Requests** (to `https://api.atlassian.com`):\n")?;
+            for q in &f.requests {
+                writeln!(
+                    s,
+                    "1. {} — {} ({})",
+                    code(&format!("{} {}", q.method, q.path), false),
+                    md(&q.note),
+                    md(&q.key)
+                )?;
+                if let Some(b) = &q.body {
+                    writeln!(s, "   body {}", code(b, false))?;
+                }
+            }
+            writeln!(s)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_and_html_are_neutralised() {
+        assert_eq!(
+            md("<img src=x onerror=alert(1)>"),
+            "\\<img src=x onerror=alert(1)\\>"
+        );
+        assert_eq!(md("a|b\nc_d"), "a\\|b c\\_d");
+        assert_eq!(md("[x](javascript:1)"), "\\[x\\](javascript:1)");
+    }
+
+    #[test]
+    fn code_spans_hold_backticks_and_pipes() {
+        assert_eq!(code("a`b", false), "``a`b``");
+        assert_eq!(code("`x", false), "`` `x ``");
+        assert_eq!(code("a|b", true), "`a\\|b`");
+    }
+}

@@ -1,0 +1,296 @@
+//! The report document. Its JSON (`scimdrift report --format json`, the `reports` table, webhook
+//! payloads) is a contract: fields may be added, none renamed or removed without bumping
+//! [`REPORT_VERSION`]. See the README's *Daily report* section for the shape.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::detect::{Kind, Severity};
+use crate::findings::{AccountView, ScimUserView, Status};
+use crate::ignore::Suppression;
+
+/// Version of the JSON shape.
+pub const REPORT_VERSION: u32 = 1;
+
+/// One daily findings report, built from the store alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub report_version: u32,
+    pub org_id: String,
+    /// The report's day (in the schedule's time zone).
+    pub date: NaiveDate,
+    /// RFC 3339, UTC.
+    pub generated_at: String,
+    pub period: Period,
+    pub freshness: Freshness,
+    pub summary: Summary,
+    /// Open findings grouped by person, most severe person first.
+    pub people: Vec<Person>,
+    /// Findings resolved since the compared point.
+    pub resolved: Vec<ReportFinding>,
+    /// Findings an ignore rule suppresses (with the rule's reason and expiry).
+    pub suppressed: Vec<ReportFinding>,
+    /// Unmanaged accounts whose display name equals a synced account's (maybe one person, two emails).
+    pub hints: Vec<NameHint>,
+    pub remediation: Remediation,
+}
+
+/// What the report compares with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Period {
+    /// The instant compared with (RFC 3339): the compared report's `generated_at`, or a time.
+    pub from: String,
+    /// `generated_at` of this report.
+    pub to: String,
+    pub basis: Basis,
+    /// The day of the compared report, when `basis` is a report.
+    pub compared_report: Option<NaiveDate>,
+}
+
+/// How "new" and "resolved" were decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    /// Against the findings listed open in a stored report.
+    Report,
+    /// From the findings' history (opened / resolved times) since `from`: no report to compare with.
+    History,
+}
+
+/// How current the data is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Freshness {
+    /// The last complete snapshot: the data this report shows.
+    pub snapshot_id: Option<i64>,
+    pub last_complete_at: Option<String>,
+    pub age_minutes: Option<i64>,
+    /// Data older than this (3 pull intervals) is flagged.
+    pub expected_within_minutes: i64,
+    /// The sources of the last complete snapshot.
+    pub sources: Vec<SourceCount>,
+    /// The most recent pull, complete or not.
+    pub latest_pull: Option<LatestPull>,
+    /// Loud warnings: no complete pull, latest pull incomplete, data too old.
+    pub warnings: Vec<String>,
+}
+
+/// Record counts of one source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceCount {
+    /// `scim:<directory name>` or `accounts`.
+    pub source: String,
+    pub directory_id: Option<String>,
+    pub records: i64,
+    pub groups: Option<i64>,
+}
+
+/// The most recent pull.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatestPull {
+    pub snapshot_id: i64,
+    pub finished_at: String,
+    pub complete: bool,
+    /// (source, error) of each failed source.
+    pub failed_sources: Vec<SourceError>,
+}
+
+/// A source that failed in a pull.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceError {
+    pub source: String,
+    pub error: String,
+}
+
+/// Counts at the top of the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Open (not suppressed) findings.
+    pub open: usize,
+    pub suppressed: usize,
+    /// Open findings opened since the compared point.
+    pub new: usize,
+    pub resolved: usize,
+    /// Open findings that were already open at the compared point.
+    pub still_open: usize,
+    /// Age of the oldest open finding, days.
+    pub oldest_open_days: Option<i64>,
+    /// People (groups of findings) with open findings.
+    pub people: usize,
+    /// Every severity, most severe first.
+    pub by_severity: Vec<SeverityCount>,
+    /// Kinds with an open or suppressed finding, most severe first.
+    pub by_kind: Vec<KindCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeverityCount {
+    pub severity: Severity,
+    pub open: usize,
+    pub new: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KindCount {
+    pub kind: Kind,
+    pub severity: Severity,
+    pub open: usize,
+    pub new: usize,
+    pub suppressed: usize,
+}
+
+/// The open findings about one person: the records and accounts of findings sharing an email.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Person {
+    /// HTML anchor, stable for the same email (`p-ana-example-com`).
+    pub anchor: String,
+    /// The email the person is listed under (the IdP's, when there is one).
+    pub email: Option<String>,
+    /// Other emails of the same findings.
+    pub other_emails: Vec<String>,
+    /// Display names seen on the records and accounts.
+    pub names: Vec<String>,
+    /// The most severe finding's severity.
+    pub severity: Severity,
+    /// The records and accounts side by side: a record and the account it links to share a row.
+    pub subjects: Vec<SubjectRow>,
+    /// Most severe first.
+    pub findings: Vec<ReportFinding>,
+}
+
+/// One row of a person's subjects: a SCIM record, the account it links to, or both.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubjectRow {
+    pub scim_user: Option<ScimUserView>,
+    pub account: Option<AccountView>,
+}
+
+/// Where a finding stands relative to the compared point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    New,
+    StillOpen,
+    Resolved,
+    Suppressed,
+}
+
+impl Change {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::New => "new",
+            Change::StillOpen => "still_open",
+            Change::Resolved => "resolved",
+            Change::Suppressed => "suppressed",
+        }
+    }
+}
+
+/// One finding with its fix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportFinding {
+    pub id: String,
+    pub kind: Kind,
+    pub severity: Severity,
+    pub status: Status,
+    pub change: Change,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub resolved_at: Option<String>,
+    /// Whole days since `first_seen`.
+    pub age_days: Option<i64>,
+    pub seen_count: i64,
+    pub summary: String,
+    /// The catalogue's fix steps, for people.
+    pub fix_steps: String,
+    /// The API requests that fix it, ids filled in (never a key).
+    pub requests: Vec<FixRequest>,
+    pub scim_users: Vec<ScimUserView>,
+    pub accounts: Vec<AccountView>,
+    pub suppressed_by: Option<Suppression>,
+    /// Anchor of the person it is listed under (open findings only).
+    pub person: Option<String>,
+}
+
+/// One HTTP request against the Atlassian APIs, as an admin would send it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FixRequest {
+    pub method: String,
+    /// Path under `https://api.atlassian.com`; `{directoryId}` stays a placeholder when unknown.
+    pub path: String,
+    /// JSON body, when the request has one.
+    pub body: Option<String>,
+    /// Which key authorizes it (named, never shown).
+    pub key: String,
+    /// What it does, or when to send it.
+    pub note: String,
+}
+
+/// An unmanaged account whose display name equals a synced account's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NameHint {
+    pub name: String,
+    pub unmanaged: HintAccount,
+    pub synced: Vec<HintAccount>,
+}
+
+/// An account in a hint, with the records linking to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HintAccount {
+    pub account: AccountView,
+    pub added_to_org: Option<String>,
+    pub linked_records: Vec<ScimUserView>,
+}
+
+/// The remediation section (no automatic remediation exists yet).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Remediation {
+    pub configured: bool,
+    pub note: String,
+}
+
+impl Report {
+    /// Every finding of the report: open (by person), resolved, suppressed.
+    pub fn all_findings(&self) -> impl Iterator<Item = &ReportFinding> {
+        self.people
+            .iter()
+            .flat_map(|p| p.findings.iter())
+            .chain(self.resolved.iter())
+            .chain(self.suppressed.iter())
+    }
+
+    /// Ids of the findings open in this report.
+    pub fn open_ids(&self) -> std::collections::HashSet<&str> {
+        self.people
+            .iter()
+            .flat_map(|p| p.findings.iter())
+            .map(|f| f.id.as_str())
+            .collect()
+    }
+
+    /// A one-line summary for chat and mail subjects.
+    pub fn headline(&self) -> String {
+        let sev = self
+            .summary
+            .by_severity
+            .iter()
+            .filter(|s| s.open > 0)
+            .map(|s| format!("{} {}", s.open, s.severity))
+            .collect::<Vec<_>>();
+        let mut line = format!(
+            "{} open finding{}",
+            self.summary.open,
+            if self.summary.open == 1 { "" } else { "s" }
+        );
+        if !sev.is_empty() {
+            line.push_str(&format!(" ({})", sev.join(", ")));
+        }
+        line.push_str(&format!(
+            "; {} new, {} resolved",
+            self.summary.new, self.summary.resolved
+        ));
+        if !self.freshness.warnings.is_empty() {
+            line.push_str("; WARNING: data may be stale or incomplete");
+        }
+        line
+    }
+}

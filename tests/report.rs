@@ -1,0 +1,798 @@
+//! The daily report end to end against the simulator: content and fixes, changes between reports,
+//! escaping, freshness warnings, delivery (a local webhook receiver and SMTP sink on loopback) and
+//! retention.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, Utc};
+use common::Env;
+use scimdrift::detect::Kind;
+use scimdrift::metrics::Metrics;
+use scimdrift::report::{self, Basis, Change, Report, ReportFormat};
+use scimdrift::sim::{Api, FaultKind, FaultRule, Faults, SimEmail, SimMember};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+fn build(env: &Env, now: DateTime<Utc>) -> Report {
+    report::build(&env.store(), &env.settings, None, now).unwrap()
+}
+
+fn open(r: &Report) -> Vec<&report::ReportFinding> {
+    r.people.iter().flat_map(|p| p.findings.iter()).collect()
+}
+
+fn find<'a>(r: &'a Report, kind: &str) -> Vec<&'a report::ReportFinding> {
+    open(r)
+        .into_iter()
+        .filter(|f| f.kind.as_str() == kind)
+        .collect()
+}
+
+fn paths(f: &report::ReportFinding) -> Vec<String> {
+    f.requests
+        .iter()
+        .map(|q| format!("{} {}", q.method, q.path))
+        .collect()
+}
+
+/// Adds R10 to group G1: resolves the no_synced_groups finding.
+fn add_r10_to_group(env: &Env) {
+    let world = env.sim.world();
+    let (r10, g1) = (world.labels["R10"].clone(), world.labels["G1"].clone());
+    env.sim.update_world(|w| {
+        for d in &mut w.directories {
+            for g in d.groups.iter_mut().filter(|g| g.id == g1) {
+                g.members.push(SimMember {
+                    value: r10.clone(),
+                    display: None,
+                });
+            }
+        }
+    });
+}
+
+/// Deprovisions one healthy user of D1 in the IdP: a new critical finding. Returns its email.
+fn deprovision_a_healthy_user(env: &Env) -> String {
+    let world = env.sim.world();
+    let labelled: Vec<&String> = world.labels.values().collect();
+    let user = world.directories[0]
+        .users
+        .iter()
+        .find(|u| !labelled.contains(&&u.id) && u.atlassian_account_id.is_some())
+        .unwrap()
+        .clone();
+    env.sim.update_world(|w| {
+        if let Some(u) = w.directories[0].user_mut(&user.id) {
+            u.active = Some(false);
+            u.last_modified = Utc::now();
+        }
+    });
+    user.emails[0].value.clone()
+}
+
+#[tokio::test]
+async fn scenario_report_lists_every_finding_with_its_fix() {
+    let env = Env::scenarios(20).await;
+    assert!(env.pull().await.recorded.complete);
+    let world = env.sim.world();
+    let l = |k: &str| world.labels[k].clone();
+    let org = world.org_id.clone();
+    let r = build(&env, Utc::now());
+
+    assert_eq!(r.org_id, org);
+    assert_eq!(r.summary.open, 12);
+    assert_eq!(open(&r).len(), 12);
+    assert!(
+        r.freshness.warnings.is_empty(),
+        "{:?}",
+        r.freshness.warnings
+    );
+    assert_eq!(r.freshness.snapshot_id, Some(1));
+    assert!(
+        r.freshness
+            .sources
+            .iter()
+            .any(|s| s.source == "accounts" && s.records > 0)
+    );
+    // First report: compared with the last 24 hours of history, so everything is new.
+    assert_eq!(r.period.basis, Basis::History);
+    assert_eq!(r.summary.new, 12);
+    let stored: Vec<String> = env
+        .store()
+        .findings()
+        .unwrap()
+        .into_iter()
+        .map(|f| f.id)
+        .collect();
+    for id in &stored {
+        assert!(open(&r).iter().any(|f| &f.id == id), "finding {id} missing");
+    }
+    for f in open(&r) {
+        assert!(!f.fix_steps.is_empty(), "{} has no fix", f.kind);
+        assert_eq!(f.change, Change::New);
+    }
+
+    // The most severe person first: Fay (the leaver who keeps access).
+    assert_eq!(r.people[0].email.as_deref(), Some("fay@example.com"));
+    assert_eq!(r.people[0].anchor, "p-fay-example-com");
+    // Ana's re-hire: three findings together, records and account side by side.
+    let ana = r
+        .people
+        .iter()
+        .find(|p| p.email.as_deref() == Some("ana@example.com"))
+        .unwrap();
+    assert_eq!(ana.findings.len(), 3);
+    let r1 = ana
+        .subjects
+        .iter()
+        .find(|s| s.scim_user.as_ref().is_some_and(|u| u.scim_id == l("R1")))
+        .unwrap();
+    assert_eq!(r1.account.as_ref().unwrap().account_id, l("A1"));
+    // Bo: one person with two emails.
+    let bo = r
+        .people
+        .iter()
+        .find(|p| p.email.as_deref() == Some("bo.new@example.com"))
+        .unwrap();
+    assert_eq!(bo.other_emails, ["bo.old@example.com"]);
+    assert_eq!(bo.findings.len(), 3);
+
+    // The exact requests, ids filled in.
+    let suspend = paths(find(&r, "idp_inactive_account_active")[0]);
+    assert_eq!(
+        suspend,
+        [
+            format!("GET /admin/v2/orgs/{org}/directories"),
+            format!(
+                "POST /admin/v2/orgs/{org}/directories/{{directoryId}}/users/{}/suspend",
+                l("A9")
+            ),
+        ]
+    );
+    let stale = paths(find(&r, "stale_inactive_link")[0]);
+    assert_eq!(
+        stale[0],
+        format!("DELETE /scim/directory/{}/Users/{}", l("D1"), l("R7"))
+    );
+    assert_eq!(
+        stale[1],
+        format!(
+            "DELETE /admin/user-provisioning/v1/org/{org}/user/{}/onlyDeleteUserInDB",
+            l("A7")
+        )
+    );
+    assert_eq!(
+        paths(find(&r, "dangling_link")[0]),
+        [format!(
+            "DELETE /scim/directory/{}/Users/{}",
+            l("D1"),
+            l("R11")
+        )]
+    );
+    let conflict = find(&r, "email_conflict")
+        .into_iter()
+        .find(|f| f.accounts[0].account_id == l("A4"))
+        .unwrap();
+    assert_eq!(
+        paths(conflict),
+        [
+            format!(
+                "PATCH /admin/user-provisioning/v1/org/{org}/scimDirectoryId/{}/scimUserId/{}/unlink",
+                l("D2"),
+                l("R4")
+            ),
+            format!("PUT /users/{}/manage/email", l("A4")),
+        ]
+    );
+    let mismatch = paths(find(&r, "email_mismatch")[0]);
+    assert_eq!(mismatch, [format!("PUT /users/{}/manage/email", l("A3"))]);
+    assert!(
+        find(&r, "email_mismatch")[0].requests[0]
+            .body
+            .as_deref()
+            .unwrap()
+            .contains("bo.new@example.com")
+    );
+
+    // Scenario 3's hint: A5 (unmanaged, years of history) beside A6 (synced, new), same name.
+    assert_eq!(r.hints.len(), 1);
+    assert_eq!(r.hints[0].unmanaged.account.account_id, l("A5"));
+    assert_eq!(r.hints[0].synced[0].account.account_id, l("A6"));
+    assert!(!r.hints[0].synced[0].linked_records.is_empty());
+
+    // Every format carries every finding and its request; no key leaks into any.
+    let html = report::render(&r, ReportFormat::Html);
+    let md = report::render(&r, ReportFormat::Markdown);
+    let json = report::render(&r, ReportFormat::Json);
+    let csv = report::render(&r, ReportFormat::Csv);
+    for f in open(&r) {
+        assert!(html.contains(&format!("<span class=\"kind\">{}</span>", f.kind)));
+        assert!(json.contains(&f.id) && csv.contains(&f.id));
+        for q in &f.requests {
+            assert!(html.contains(&q.path), "{} not in HTML", q.path);
+            assert!(md.contains(&q.path), "{} not in Markdown", q.path);
+        }
+    }
+    assert!(html.contains(&format!("id=\"{}\"", r.people[0].anchor)));
+    assert!(html.contains(&format!("href=\"#{}\"", r.people[0].anchor)));
+    assert!(html.contains("No automatic remediation configured"));
+    for key in std::iter::once(world.org_api_key.as_str())
+        .chain(world.directories.iter().map(|d| d.token.as_str()))
+    {
+        for text in [&html, &md, &json, &csv] {
+            assert!(!text.contains(key), "a key leaked into the report");
+        }
+    }
+    // Self-contained: no scripts, no external resources.
+    let lower = html.to_lowercase();
+    for banned in [
+        "<script", "<link", "<img", "src=", "url(", "@import", "<iframe",
+    ] {
+        assert!(!lower.contains(banned), "HTML contains {banned}");
+    }
+    // JSON round-trips; CSV has one row per finding per subject.
+    let back: Report = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, r);
+    let rows = csv::Reader::from_reader(csv.as_bytes()).records().count();
+    let subjects: usize = open(&r)
+        .iter()
+        .map(|f| (f.scim_users.len() + f.accounts.len()).max(1))
+        .sum();
+    assert_eq!(rows, subjects);
+}
+
+#[tokio::test]
+async fn changes_since_the_previous_report() {
+    let env = Env::scenarios(10).await;
+    env.pull().await;
+    let metrics = Metrics::new();
+    let day1 = Utc::now();
+    let first = report::run_daily(&env.settings, &metrics, day1)
+        .await
+        .unwrap();
+    assert_eq!(first.report.summary.new, 12);
+    assert!(first.deliveries.is_empty(), "no channel configured");
+
+    add_r10_to_group(&env);
+    let leaver = deprovision_a_healthy_user(&env);
+    env.pull().await;
+    let day2 = day1 + Duration::days(1);
+    let second = report::run_daily(&env.settings, &metrics, day2)
+        .await
+        .unwrap();
+    let r = &second.report;
+    assert_eq!(r.period.basis, Basis::Report);
+    assert_eq!(r.period.compared_report, Some(first.date));
+    assert_eq!(r.summary.open, 12);
+    assert_eq!(
+        (r.summary.new, r.summary.resolved, r.summary.still_open),
+        (1, 1, 11)
+    );
+    assert_eq!(r.resolved[0].kind, Kind::NoSyncedGroups);
+    assert_eq!(r.resolved[0].change, Change::Resolved);
+    let new: Vec<_> = open(r)
+        .into_iter()
+        .filter(|f| f.change == Change::New)
+        .collect();
+    assert_eq!(new[0].kind, Kind::IdpInactiveAccountActive);
+    assert_eq!(new[0].scim_users[0].email.as_deref(), Some(leaver.as_str()));
+    assert!(
+        open(r)
+            .iter()
+            .filter(|f| f.change == Change::StillOpen)
+            .all(|f| f.age_days == Some(1)),
+        "still-open findings carry their age"
+    );
+    assert_eq!(r.summary.oldest_open_days, Some(1));
+    let html = report::render(r, ReportFormat::Html);
+    assert!(
+        html.contains("class=\"tag tag-new\""),
+        "new findings are tagged"
+    );
+    assert!(html.contains(&format!("<code>{}</code>", r.resolved[0].kind)));
+    assert!(report::render(r, ReportFormat::Markdown).contains("changes since the report of"));
+
+    // Both stored; the latest is day 2.
+    let store = env.store();
+    assert_eq!(store.report_dates().unwrap(), [second.date, first.date]);
+    assert_eq!(store.latest_report().unwrap().unwrap().date, second.date);
+    assert_eq!(store.report_on(first.date).unwrap().unwrap(), first.report);
+
+    // --since: that day's report when stored, else the history since that day's start.
+    let again = report::build(&store, &env.settings, Some(first.date), day2).unwrap();
+    assert_eq!((again.summary.new, again.summary.resolved), (1, 1));
+    let before = first.date - Duration::days(5);
+    let hist = report::build(&store, &env.settings, Some(before), day2).unwrap();
+    assert_eq!(hist.period.basis, Basis::History);
+    assert_eq!(hist.summary.new, 12, "everything opened after that day");
+    assert_eq!(hist.summary.resolved, 1);
+}
+
+/// Every `<` of the Markdown is backslash-escaped or inside a code span (where it is literal).
+fn no_raw_angle_brackets(md: &str) -> bool {
+    md.lines().all(|line| {
+        let mut in_code = false;
+        let mut prev = ' ';
+        line.chars().all(|c| {
+            if c == '`' && prev != '\\' {
+                in_code = !in_code;
+            }
+            let ok = c != '<' || in_code || prev == '\\';
+            prev = c;
+            ok
+        })
+    })
+}
+
+#[tokio::test]
+async fn hostile_names_and_emails_are_escaped_and_quoted() {
+    let env = Env::scenarios(5).await;
+    let r10 = env.sim.world().labels["R10"].clone();
+    let name = "<img src=x onerror=alert(1)>";
+    let email = "\"gus<b>\"@example.com";
+    env.sim.update_world(|w| {
+        for d in &mut w.directories {
+            if let Some(u) = d.user_mut(&r10) {
+                u.display_name = Some(name.into());
+                u.emails = vec![SimEmail::work(email)];
+            }
+        }
+    });
+    env.pull().await;
+    let r = build(&env, Utc::now());
+    assert!(open(&r).iter().any(|f| {
+        f.scim_users
+            .iter()
+            .any(|u| u.email.as_deref() == Some(email))
+    }));
+
+    let html = report::render(&r, ReportFormat::Html);
+    assert!(!html.contains("<img"), "raw tag in HTML");
+    assert!(!html.contains("gus<b>"), "raw tag in HTML");
+    assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));
+    assert!(html.contains("&quot;gus&lt;b&gt;&quot;@example.com"));
+
+    let md = report::render(&r, ReportFormat::Markdown);
+    assert!(no_raw_angle_brackets(&md), "raw tag in Markdown");
+    assert!(md.contains("\\<img src=x onerror=alert(1)\\>"));
+
+    let csv = report::render(&r, ReportFormat::Csv);
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let col = |n: &str| header.iter().position(|h| h == n).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert!(rows.iter().all(|row| row.len() == header.len()));
+    assert!(
+        rows.iter()
+            .any(|row| &row[col("display_name")] == name && &row[col("email")] == email)
+    );
+    // Quoted per RFC 4180: the embedded quotes are doubled inside a quoted field.
+    assert!(csv.contains("\"\"\"gus<b>\"\"@example.com\""));
+
+    let json: serde_json::Value =
+        serde_json::from_str(&report::render(&r, ReportFormat::Json)).unwrap();
+    assert!(
+        json.to_string().contains("gus<b>"),
+        "JSON keeps the value (JSON-escaped)"
+    );
+}
+
+#[tokio::test]
+async fn incomplete_or_old_data_shows_a_loud_warning() {
+    let env = Env::scenarios(5).await;
+    env.pull().await;
+    env.sim.set_faults(Faults::rules([
+        FaultRule::new(FaultKind::Status(503)).on(Api::Accounts)
+    ]));
+    assert!(!env.pull().await.recorded.complete);
+    let r = build(&env, Utc::now());
+    assert_eq!(
+        r.freshness.snapshot_id,
+        Some(1),
+        "shows the last complete pull"
+    );
+    let latest = r.freshness.latest_pull.as_ref().unwrap();
+    assert!(!latest.complete && latest.snapshot_id == 2);
+    assert!(latest.failed_sources.iter().any(|s| s.source == "accounts"));
+    let warning = r
+        .freshness
+        .warnings
+        .iter()
+        .find(|w| w.contains("INCOMPLETE"))
+        .unwrap();
+    assert!(warning.contains("accounts"));
+    assert_eq!(r.summary.open, 12, "the findings of the last complete pull");
+    let html = report::render(&r, ReportFormat::Html);
+    assert!(
+        html.contains("class=\"warn\"") && html.contains("WARNING") && html.contains("INCOMPLETE")
+    );
+    assert!(report::render(&r, ReportFormat::Markdown).contains("**⚠ WARNING:**"));
+    assert!(r.headline().contains("WARNING"));
+
+    // Three pull intervals (15 min by default) without a complete pull: the data is flagged old.
+    env.sim.set_faults(Faults::default());
+    let later = build(&env, Utc::now() + Duration::hours(3));
+    assert!(
+        later
+            .freshness
+            .warnings
+            .iter()
+            .any(|w| w.contains("3 h old")),
+        "{:?}",
+        later.freshness.warnings
+    );
+}
+
+/// A webhook receiver on loopback that fails the first `failures` requests with 500.
+struct Hook {
+    addr: SocketAddr,
+    bodies: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+async fn webhook_receiver(failures: usize) -> Hook {
+    use axum::{Json, Router, http::StatusCode, routing::post};
+    let bodies: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let seen = bodies.clone();
+    let app = Router::new().route(
+        "/hook/secret-token",
+        post(move |Json(v): Json<serde_json::Value>| {
+            let seen = seen.clone();
+            async move {
+                let mut b = seen.lock().unwrap();
+                b.push(v);
+                if b.len() <= failures {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::OK
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Hook { addr, bodies }
+}
+
+fn counter(m: &Metrics, channel: &str, result: &str) -> u64 {
+    m.report_deliveries
+        .with_label_values(&[channel, result])
+        .get()
+}
+
+#[tokio::test]
+async fn webhook_is_retried_with_backoff_and_counted() {
+    let mut env = Env::scenarios(5).await;
+    env.pull().await;
+    let hook = webhook_receiver(2).await;
+    let url_file = env.dir.path().join("webhook-url");
+    std::fs::write(
+        &url_file,
+        format!("http://{}/hook/secret-token\n", hook.addr),
+    )
+    .unwrap();
+    env.extend_config(&format!(
+        "\n[report]\npublic_url = \"https://scimdrift.example.com/\"\n[report.delivery]\nattempts = 4\nbackoff_ms = 10\nwebhook_url_file = {:?}\n",
+        url_file.display().to_string()
+    ));
+    let metrics = Metrics::new();
+    let out = report::run_daily(&env.settings, &metrics, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(out.deliveries.len(), 1);
+    let d = &out.deliveries[0];
+    assert!(d.ok && d.attempts == 3, "{d:?}");
+    assert_eq!(counter(&metrics, "webhook", "success"), 1);
+    assert_eq!(counter(&metrics, "webhook", "failure"), 0);
+    let bodies = hook.bodies.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 3);
+    let body = &bodies[2];
+    let link = format!("https://scimdrift.example.com/report/{}", out.date);
+    assert_eq!(body["url"], link.as_str());
+    assert_eq!(body["summary"]["open"], 12);
+    assert_eq!(body["date"], out.date.to_string());
+    let text = body["text"].as_str().unwrap();
+    assert!(
+        text.contains("12 open findings") && text.contains(&format!("<{link}|")),
+        "{text}"
+    );
+    assert!(
+        !body.to_string().contains("fay@example.com"),
+        "the chat summary names no one"
+    );
+
+    // A receiver that keeps failing: the delivery fails after its attempts, is counted, and the
+    // report stays stored; the error does not repeat the URL's token.
+    let failing = webhook_receiver(usize::MAX).await;
+    std::fs::write(
+        &url_file,
+        format!("http://{}/hook/secret-token\n", failing.addr),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&env.config).unwrap();
+    std::fs::write(&env.config, text.replace("attempts = 4", "attempts = 2")).unwrap();
+    env.extend_config("");
+    let out = report::run_daily(&env.settings, &metrics, Utc::now())
+        .await
+        .unwrap();
+    let d = &out.deliveries[0];
+    assert!(!d.ok && d.attempts == 2, "{d:?}");
+    let error = d.error.as_deref().unwrap();
+    assert!(
+        error.contains("500") && !error.contains("secret-token"),
+        "{error}"
+    );
+    assert_eq!(counter(&metrics, "webhook", "failure"), 1);
+    assert_eq!(failing.bodies.lock().unwrap().len(), 2);
+    assert!(
+        env.store().report_on(out.date).unwrap().is_some(),
+        "the report is kept"
+    );
+
+    // A receiver that is not there at all: a transport error, also without the token.
+    std::fs::write(&url_file, "http://127.0.0.1:9/hook/secret-token\n").unwrap();
+    let out = report::run_daily(&env.settings, &metrics, Utc::now())
+        .await
+        .unwrap();
+    let error = out.deliveries[0].error.as_deref().unwrap();
+    assert!(!error.contains("secret-token"), "{error}");
+    assert_eq!(counter(&metrics, "webhook", "failure"), 2);
+}
+
+/// What a local SMTP sink received.
+#[derive(Default, Clone)]
+struct Received {
+    auth: Vec<String>,
+    rcpt: Vec<String>,
+    data: Vec<String>,
+}
+
+/// A minimal SMTP server on loopback (no TLS; AUTH PLAIN accepted): enough for lettre.
+async fn smtp_sink() -> (SocketAddr, Arc<Mutex<Received>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let got: Arc<Mutex<Received>> = Arc::default();
+    let shared = got.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((sock, _)) = listener.accept().await else {
+                return;
+            };
+            let got = shared.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = sock.into_split();
+                let mut lines = BufReader::new(r).lines();
+                let _ = w.write_all(b"220 sink ESMTP\r\n").await;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let upper = line.to_uppercase();
+                    let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                        b"250-sink\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n"
+                    } else if upper.starts_with("AUTH PLAIN") {
+                        got.lock().unwrap().auth.push(line[10..].trim().to_string());
+                        b"235 ok\r\n"
+                    } else if upper.starts_with("RCPT TO") {
+                        got.lock().unwrap().rcpt.push(line.clone());
+                        b"250 ok\r\n"
+                    } else if upper.starts_with("DATA") {
+                        let _ = w.write_all(b"354 go\r\n").await;
+                        let mut data = String::new();
+                        while let Ok(Some(l)) = lines.next_line().await {
+                            if l == "." {
+                                break;
+                            }
+                            data.push_str(&l);
+                            data.push('\n');
+                        }
+                        got.lock().unwrap().data.push(data);
+                        b"250 queued\r\n"
+                    } else if upper.starts_with("QUIT") {
+                        let _ = w.write_all(b"221 bye\r\n").await;
+                        break;
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    let _ = w.write_all(reply).await;
+                }
+            });
+        }
+    });
+    (addr, got)
+}
+
+#[tokio::test]
+async fn email_goes_out_with_html_and_text_and_starttls_is_the_default() {
+    let mut env = Env::scenarios(5).await;
+    env.pull().await;
+    let (addr, got) = smtp_sink().await;
+    let password = env.dir.path().join("smtp-password");
+    std::fs::write(&password, "smtp-pass\n").unwrap();
+    env.extend_config(&format!(
+        "\n[report.delivery]\nattempts = 2\nbackoff_ms = 10\n[report.delivery.email]\nhost = \"127.0.0.1\"\nport = {}\nstarttls = false\nusername = \"scimdrift\"\npassword_file = {:?}\nfrom = \"scimdrift <scimdrift@example.com>\"\nto = [\"admins@example.com\", \"sec@example.com\"]\n",
+        addr.port(),
+        password.display().to_string()
+    ));
+    let metrics = Metrics::new();
+    let out = report::run_daily(&env.settings, &metrics, Utc::now())
+        .await
+        .unwrap();
+    assert!(out.deliveries[0].ok, "{:?}", out.deliveries);
+    assert_eq!(counter(&metrics, "email", "success"), 1);
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.rcpt.len(), 2);
+    // AUTH PLAIN of "\0scimdrift\0smtp-pass": the password came from its file.
+    assert_eq!(got.auth, ["AHNjaW1kcmlmdABzbXRwLXBhc3M="]);
+    let data = &got.data[0];
+    assert!(data.contains("multipart/alternative"), "{data}");
+    assert!(data.contains("text/plain") && data.contains("text/html"));
+    assert!(data.contains("Subject: scimdrift report"));
+
+    // STARTTLS is the default: a server that does not offer it gets nothing, and that is a
+    // counted failure, never a lost report.
+    let text = std::fs::read_to_string(&env.config)
+        .unwrap()
+        .replace("starttls = false\nusername = \"scimdrift\"\n", "")
+        .replace(
+            &format!("password_file = {:?}\n", password.display().to_string()),
+            "",
+        );
+    std::fs::write(&env.config, text).unwrap();
+    env.extend_config("");
+    assert!(
+        env.settings
+            .report
+            .delivery
+            .email
+            .as_ref()
+            .unwrap()
+            .starttls
+    );
+    let out = report::run_daily(&env.settings, &metrics, Utc::now())
+        .await
+        .unwrap();
+    assert!(!out.deliveries[0].ok);
+    assert_eq!(counter(&metrics, "email", "failure"), 1);
+    assert!(env.store().report_on(out.date).unwrap().is_some());
+}
+
+#[tokio::test]
+async fn directory_delivery_writes_every_format() {
+    let mut env = Env::scenarios(5).await;
+    env.pull().await;
+    let dir = env.dir.path().join("reports");
+    env.extend_config(&format!(
+        "\n[report.delivery]\ndirectory = {:?}\n",
+        dir.display().to_string()
+    ));
+    let metrics = Metrics::new();
+    let out = report::run_daily(&env.settings, &metrics, Utc::now())
+        .await
+        .unwrap();
+    assert!(out.deliveries[0].ok);
+    assert_eq!(counter(&metrics, "directory", "success"), 1);
+    for format in ReportFormat::ALL {
+        let path = dir.join(format!(
+            "scimdrift-report-{}.{}",
+            out.date,
+            format.extension()
+        ));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, report::render(&out.report, format));
+    }
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        4,
+        "no temporary files left"
+    );
+}
+
+#[tokio::test]
+async fn retention_deletes_old_reports_only_and_a_rerun_replaces() {
+    let mut env = Env::scenarios(5).await;
+    env.extend_config("\n[report]\nkeep_days = 3\n");
+    env.pull().await;
+    let metrics = Metrics::new();
+    let now = Utc::now();
+    let day = |n: i64| now - Duration::days(n);
+    for n in [10, 3, 2, 1] {
+        report::run_daily(&env.settings, &metrics, day(n))
+            .await
+            .unwrap();
+    }
+    let (snapshots, findings) = {
+        let s = env.store();
+        (s.snapshots(100).unwrap().len(), s.findings().unwrap().len())
+    };
+    let first = report::run_daily(&env.settings, &metrics, now)
+        .await
+        .unwrap();
+    assert_eq!(first.deleted_reports, 1, "the report of 3 days ago");
+    let again = report::run_daily(&env.settings, &metrics, now + Duration::seconds(5))
+        .await
+        .unwrap();
+    assert_eq!(again.deleted_reports, 0);
+    let store = env.store();
+    let dates: Vec<_> = [0, 1, 2]
+        .iter()
+        .map(|n| report::report_date(&env.settings, day(*n)))
+        .collect();
+    assert_eq!(
+        store.report_dates().unwrap(),
+        dates,
+        "today, yesterday, the day before"
+    );
+    assert_eq!(
+        store.report_on(dates[0]).unwrap().unwrap().generated_at,
+        again.report.generated_at,
+        "a rerun the same day replaces the report"
+    );
+    assert_eq!(
+        store.snapshots(100).unwrap().len(),
+        snapshots,
+        "snapshots untouched"
+    );
+    assert_eq!(
+        store.findings().unwrap().len(),
+        findings,
+        "findings untouched"
+    );
+}
+
+/// Renders the scenario world's report to /tmp/report.html (for the README screenshot):
+/// `cargo test --test report -- --ignored write_scenario_report_html`.
+#[tokio::test]
+#[ignore]
+async fn write_scenario_report_html() {
+    let mut env = Env::scenarios(25).await;
+    env.pull().await;
+    let metrics = Metrics::new();
+    let yesterday = Utc::now() - Duration::days(1);
+    report::run_daily(&env.settings, &metrics, yesterday)
+        .await
+        .unwrap();
+    add_r10_to_group(&env);
+    deprovision_a_healthy_user(&env);
+    env.extend_config(
+        "\n[[ignore]]\nkind = \"dangling_link\"\nemail = \"hal@example.com\"\nreason = \"account deleted on purpose; IdP cleanup ticket OPS-123\"\nexpires = \"2099-12-31\"\n",
+    );
+    env.pull().await;
+    let r = build(&env, Utc::now());
+    std::fs::write("/tmp/report.html", report::render(&r, ReportFormat::Html)).unwrap();
+    std::fs::write("/tmp/report.md", report::render(&r, ReportFormat::Markdown)).unwrap();
+}
+
+#[tokio::test]
+async fn config_refuses_inline_secrets_and_names_the_key() {
+    let env = Env::scenarios(1).await;
+    let base = std::fs::read_to_string(&env.config).unwrap();
+    let load = |extra: &str| {
+        std::fs::write(&env.config, format!("{base}\n{extra}")).unwrap();
+        scimdrift::config::Settings::load(Some(&env.config))
+    };
+    let err = load("[report.delivery]\nwebhook_url = \"https://hooks.example.com/T/B/tok3n\"\n")
+        .unwrap_err();
+    assert_eq!(err.key, "report.delivery.webhook_url");
+    assert!(!err.to_string().contains("tok3n"), "{err}");
+    let err = load(
+        "[report.delivery.email]\nhost = \"smtp.example.com\"\nfrom = \"s@example.com\"\nto = [\"a@example.com\"]\nusername = \"u\"\npassword = \"hunter2\"\n",
+    )
+    .unwrap_err();
+    assert_eq!(err.key, "report.delivery.email.password");
+    assert!(!err.to_string().contains("hunter2"));
+    assert_eq!(
+        load("[report]\nkeep_days = 0\n").unwrap_err().key,
+        "report.keep_days"
+    );
+    assert_eq!(
+        load("[report]\nkeep_dayz = 3\n").unwrap_err().key,
+        "report.keep_dayz"
+    );
+    let ok =
+        load("[report]\nkeep_days = 30\n[report.delivery]\nwebhook_url_env = \"HOOK\"\n").unwrap();
+    assert_eq!(ok.report.keep_days, 30);
+    assert!(
+        !ok.effective_toml().contains("webhook_url ="),
+        "no inline key in the effective config"
+    );
+}
