@@ -191,6 +191,7 @@ pub async fn run(
         metrics: metrics.clone(),
         last_complete: Mutex::new(last.map(|t| t.with_timezone(&Utc))),
         token,
+        metrics_cache: Mutex::new(None),
     });
     let daemon = Daemon {
         settings: settings.clone(),

@@ -29,6 +29,8 @@ pub struct AppState {
     pub last_complete: std::sync::Mutex<Option<DateTime<Utc>>>,
     /// Bearer token for `/findings` and `/report`, when configured.
     pub token: Option<Secret>,
+    /// The last rendering of `/metrics` and when it was made (reused for up to a second).
+    pub metrics_cache: std::sync::Mutex<Option<(std::time::Instant, bytes::Bytes)>>,
 }
 
 impl AppState {
@@ -75,13 +77,31 @@ pub async fn run(
     }
 }
 
+/// How long one rendering of `/metrics` is served: scrapers a second apart see fresh values, while
+/// a burst of concurrent scrapes costs one rendering.
+const METRICS_CACHE: Duration = Duration::from_secs(1);
+
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let body = {
+        let mut cache = state
+            .metrics_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match cache.as_ref() {
+            Some((at, body)) if at.elapsed() < METRICS_CACHE => body.clone(),
+            _ => {
+                let body = bytes::Bytes::from(state.metrics.render());
+                *cache = Some((std::time::Instant::now(), body.clone()));
+                body
+            }
+        }
+    };
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(),
+        body,
     )
         .into_response()
 }
