@@ -198,20 +198,25 @@ fn users_view(
     f.records
         .iter()
         .filter_map(|r| records.get(&(r.directory_id.as_str(), r.scim_id.as_str())))
-        .map(|r| ScimUserView {
-            directory_id: r.directory_id.clone(),
-            directory: names
-                .get(&r.directory_id)
-                .cloned()
-                .unwrap_or_else(|| r.directory_id.clone()),
-            scim_id: r.scim_id.clone(),
-            external_id: r.external_id.clone(),
-            email: r.email.clone(),
-            display_name: r.display_name.clone(),
-            active: r.active,
-            account_id: r.account_id.clone(),
-        })
+        .map(|r| user_view(r, names))
         .collect()
+}
+
+/// The view of one SCIM record; `names` maps directory ids to configured names.
+pub fn user_view(r: &ScimRecord, names: &HashMap<String, String>) -> ScimUserView {
+    ScimUserView {
+        directory_id: r.directory_id.clone(),
+        directory: names
+            .get(&r.directory_id)
+            .cloned()
+            .unwrap_or_else(|| r.directory_id.clone()),
+        scim_id: r.scim_id.clone(),
+        external_id: r.external_id.clone(),
+        email: r.email.clone(),
+        display_name: r.display_name.clone(),
+        active: r.active,
+        account_id: r.account_id.clone(),
+    }
 }
 
 /// The view of one account.

@@ -10,8 +10,7 @@ use super::model::*;
 use super::people;
 use crate::config::Settings;
 use crate::detect::{Kind, Severity};
-use crate::findings::{FindingView, ScimUserView, Status, account_view};
-use crate::model::ScimRecord;
+use crate::findings::{FindingView, ScimUserView, Status, account_view, user_view};
 use crate::store::{SnapshotInfo, State, Store};
 
 /// Reports compare with this much history when there is no earlier report.
@@ -183,22 +182,6 @@ fn start_of(settings: &Settings, day: NaiveDate) -> DateTime<Utc> {
         .earliest()
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or_else(|| Utc.from_utc_datetime(&midnight))
-}
-
-fn user_view(r: &ScimRecord, names: &HashMap<String, String>) -> ScimUserView {
-    ScimUserView {
-        directory_id: r.directory_id.clone(),
-        directory: names
-            .get(&r.directory_id)
-            .cloned()
-            .unwrap_or_else(|| r.directory_id.clone()),
-        scim_id: r.scim_id.clone(),
-        external_id: r.external_id.clone(),
-        email: r.email.clone(),
-        display_name: r.display_name.clone(),
-        active: r.active,
-        account_id: r.account_id.clone(),
-    }
 }
 
 fn fix_context(org_id: &str, state: &State, names: &HashMap<String, String>) -> FixContext {
