@@ -208,10 +208,10 @@ pub async fn run(
         let mut rx = server_stopped;
         let _ = rx.wait_for(|stop| *stop).await;
     }));
+    let mut scheduler = schedule(&daemon).await?;
     tracing::info!(%addr, interval_seconds = interval.as_secs(), "scimdrift daemon listening");
     notify(&[sd_notify::NotifyState::Ready]);
 
-    let mut scheduler = schedule(&daemon).await?;
     let watchdog = tokio::spawn(watchdog(daemon.heartbeat.clone()));
     daemon.trigger("start-up");
 
@@ -321,24 +321,31 @@ fn notify(state: &[sd_notify::NotifyState<'_>]) {
     }
 }
 
-/// Resolves on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGTERM or SIGINT. The handlers are installed when this is called (not when first
+/// polled), so a signal that arrives during start-up is not lost to the default action.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate()).ok();
+        let int = signal(SignalKind::interrupt()).ok();
+        async move {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = wait(term) => {},
+                _ = wait(int) => {},
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

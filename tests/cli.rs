@@ -169,3 +169,30 @@ async fn demo_serves_the_daemon_when_asked() {
         .unwrap();
     assert!(status.success());
 }
+
+#[tokio::test]
+async fn json_logs_carry_one_event_per_cycle() {
+    let env = Env::scenarios(5).await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_scimdrift"))
+        .arg("--config")
+        .arg(&env.config)
+        .args(["--log-format", "json", "once"])
+        .env("RUST_LOG", "info")
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let events: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let cycle: Vec<_> = events
+        .iter()
+        .filter(|e| e["message"] == "cycle finished")
+        .collect();
+    assert_eq!(cycle.len(), 1, "{stderr}");
+    assert_eq!(cycle[0]["complete"], true);
+    assert_eq!(cycle[0]["findings_open"], 12);
+    assert!(cycle[0]["duration_seconds"].as_f64().is_some());
+}

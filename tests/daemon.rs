@@ -432,3 +432,40 @@ async fn the_stored_report_is_served_and_rendered_by_the_cli() {
             .contains("idp_inactive_account_active")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tells_systemd_ready_and_stopping() {
+    let mut env = Env::scenarios(2).await;
+    env.extend_config("\n[schedule]\npull = \"0 0 0 1 1 *\"\n[server]\nlisten = \"127.0.0.1:0\"\n");
+    let socket_path = env.dir.path().join("notify.sock");
+    let socket = tokio::net::UnixDatagram::bind(&socket_path).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_scimdrift"))
+        .arg("--config")
+        .arg(&env.config)
+        .arg("run")
+        .env("NOTIFY_SOCKET", &socket_path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let recv = async |buf: &mut [u8]| {
+        let n = tokio::time::timeout(Duration::from_secs(15), socket.recv(buf))
+            .await
+            .unwrap()
+            .unwrap();
+        String::from_utf8_lossy(&buf[..n]).to_string()
+    };
+    assert!(recv(&mut buf).await.contains("READY=1"));
+    // SAFETY: sending a signal to our own child process.
+    unsafe {
+        libc::kill(child.id().unwrap() as i32, libc::SIGTERM);
+    }
+    assert!(recv(&mut buf).await.contains("STOPPING=1"));
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}
