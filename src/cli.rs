@@ -1,4 +1,4 @@
-//! The command line: `once`, `snapshots`, `check-config`, `demo`, `sim`, `bench`.
+//! The command line: `run`, `once`, `findings`, `report`, `snapshots`, `remediate`, `audit`, `check-config`, `demo`, `sim`, `bench`.
 //! Exit codes: 0 success (a complete pull), 1 an incomplete pull, 2 a configuration, usage or store error.
 
 use std::path::PathBuf;
@@ -96,6 +96,20 @@ pub enum Command {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
+    /// Guarded remediation: `plan` shows what the policy would do and why (no API calls);
+    /// `apply --plan FILE` applies a reviewed plan if it is still current.
+    Remediate {
+        #[command(subcommand)]
+        command: RemediateCommand,
+    },
+    /// List the remediation audit log, newest first (no API calls).
+    Audit {
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// How many rows (0: all).
+        #[arg(long, default_value_t = 0)]
+        limit: usize,
+    },
     /// Validate the configuration and every secret it names, then print the effective configuration
     /// with secrets shown as `***`. Exit 2 on any error.
     CheckConfig,
@@ -152,6 +166,23 @@ pub enum Command {
         /// Concurrent scrapers for --daemon.
         #[arg(long, default_value_t = 200)]
         scrapers: usize,
+    },
+}
+
+/// `scimdrift remediate …`.
+#[derive(Debug, Subcommand)]
+pub enum RemediateCommand {
+    /// Plan from the store: each step, its reason and every guard's verdict. Exit 0.
+    Plan {
+        /// Also write the plan as JSON to this file (for `remediate apply --plan`).
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Apply a reviewed plan: refused when its snapshot is no longer the latest; steps whose
+    /// targets changed are skipped. Exit 0, 1 when a call failed, 2 when refused.
+    Apply {
+        #[arg(long, value_name = "FILE")]
+        plan: PathBuf,
     },
 }
 
@@ -298,6 +329,29 @@ async fn run(cli: Cli) -> ExitCode {
                 (Err(e), _) => fail(format!("{e:#}")),
             }
         }
+        Command::Remediate { command } => {
+            let settings = match settings() {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            };
+            remediate(&settings, command).await
+        }
+        Command::Audit { format, limit } => {
+            let settings = match settings() {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            };
+            match Store::open(&settings.store.path).and_then(|s| s.audit(limit)) {
+                Ok(rows) => {
+                    match format {
+                        Format::Text => print!("{}", crate::remediate::audit_text(&rows)),
+                        Format::Json => println!("{}", serde_json::json!({ "actions": rows })),
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
         Command::CheckConfig => match settings().and_then(|s| s.check_secrets().map(|()| s)) {
             Ok(s) => {
                 println!(
@@ -348,6 +402,57 @@ async fn run(cli: Cli) -> ExitCode {
             json,
             ..
         } => bench::run(users, repeat, json).await,
+    }
+}
+
+/// `scimdrift remediate plan|apply`.
+async fn remediate(settings: &Settings, command: RemediateCommand) -> ExitCode {
+    let metrics = crate::metrics::Metrics::new();
+    match command {
+        RemediateCommand::Plan { output } => {
+            let planned = Store::open(&settings.store.path)
+                .map_err(anyhow::Error::from)
+                .and_then(|store| {
+                    let plan = crate::remediate::make_plan(settings, &store, chrono::Utc::now())?;
+                    crate::remediate::record_plan(&store, &plan, &metrics)?;
+                    Ok(plan)
+                });
+            let plan = match planned {
+                Ok(p) => p,
+                Err(e) => return fail(format!("{e:#}")),
+            };
+            print!("{}", crate::remediate::plan_text(&plan));
+            if let Some(path) = output {
+                let json = serde_json::to_string_pretty(&plan).unwrap_or_default();
+                if let Err(e) = std::fs::write(&path, json) {
+                    return fail(format!("cannot write {}: {e}", path.display()));
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        RemediateCommand::Apply { plan } => {
+            let reviewed: crate::remediate::Plan = match std::fs::read_to_string(&plan)
+                .map_err(anyhow::Error::from)
+                .and_then(|t| Ok(serde_json::from_str(&t)?))
+            {
+                Ok(p) => p,
+                Err(e) => return fail(format!("cannot read the plan {}: {e}", plan.display())),
+            };
+            match crate::remediate::apply_reviewed(settings, &reviewed, &metrics).await {
+                Ok(a) => {
+                    println!(
+                        "applied: {} succeeded, {} failed, {} skipped, {} dry run, {} reconciled",
+                        a.success, a.failure, a.skipped, a.dry_run, a.reconciled
+                    );
+                    if a.failure > 0 {
+                        ExitCode::from(1)
+                    } else {
+                        ExitCode::SUCCESS
+                    }
+                }
+                Err(e) => fail(format!("{e:#}")),
+            }
+        }
     }
 }
 

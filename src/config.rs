@@ -52,6 +52,9 @@ pub struct Settings {
     pub log: LogConfig,
     #[serde(default)]
     pub report: crate::report::ReportConfig,
+    /// `[remediation]`: guarded auto-remediation, off by default.
+    #[serde(default)]
+    pub remediation: crate::remediate::RemediationConfig,
     /// `[[ignore]]` rules: matched findings are suppressed, never dropped.
     #[serde(default)]
     pub ignore: Vec<IgnoreConfig>,
@@ -524,6 +527,9 @@ impl Settings {
         self.report
             .validate()
             .map_err(|(key, message)| self.error(format!("report.{key}"), message))?;
+        self.remediation
+            .validate()
+            .map_err(|(key, message)| self.error(format!("remediation.{key}"), message))?;
         if self.store.path.as_os_str().is_empty() {
             return Err(self.error(
                 "store.path",

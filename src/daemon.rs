@@ -92,6 +92,12 @@ impl Daemon {
         if let Ok(outcome) = crate::cycle::run(&self.settings, &self.metrics).await {
             if outcome.recorded.complete {
                 self.app.set_last_complete(outcome.pull.finished_at);
+                if self.settings.remediation.enabled {
+                    if let Err(e) = crate::remediate::run_cycle(&self.settings, &self.metrics).await
+                    {
+                        tracing::error!("remediation failed: {e:#}");
+                    }
+                }
             }
         }
         let settings = self.settings.clone();
@@ -208,6 +214,12 @@ pub async fn run(
         let mut rx = server_stopped;
         let _ = rx.wait_for(|stop| *stop).await;
     }));
+    if settings.remediation.enabled {
+        // Intents a crash left without a result are settled by reading their targets, never resent.
+        if let Err(e) = crate::remediate::reconcile(&settings, &metrics).await {
+            tracing::error!("cannot reconcile remediation intents at start-up: {e:#}");
+        }
+    }
     let mut scheduler = schedule(&daemon).await?;
     tracing::info!(%addr, interval_seconds = interval.as_secs(), "scimdrift daemon listening");
     notify(&[sd_notify::NotifyState::Ready]);

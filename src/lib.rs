@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod model;
 pub mod output;
 pub mod pull;
+pub mod remediate;
 pub mod report;
 pub mod secret;
 pub mod server;

@@ -210,6 +210,15 @@ impl Metrics {
             self.findings_opened.with_label_values(&[kind.as_str()]);
             self.findings_resolved.with_label_values(&[kind.as_str()]);
         }
+        for action in crate::remediate::Action::ALL {
+            for result in ["success", "failure", "dry_run", "skipped"] {
+                self.remediation_actions
+                    .with_label_values(&[action.as_str(), result]);
+            }
+        }
+        for guard in crate::remediate::plan::GUARDS {
+            self.remediation_blocked.with_label_values(&[guard]);
+        }
         for channel in ["webhook", "email", "directory"] {
             for result in ["success", "failure"] {
                 self.report_deliveries.with_label_values(&[channel, result]);

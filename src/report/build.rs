@@ -164,11 +164,7 @@ pub fn build(
         resolved,
         suppressed,
         hints,
-        remediation: Remediation {
-            configured: false,
-            note: "No automatic remediation configured: every fix above is for a person to apply."
-                .into(),
-        },
+        remediation: super::remediation::section(store, settings, &compare.period(now).from)?,
     })
 }
 

@@ -287,6 +287,29 @@ fn write_report(s: &mut String, r: &Report) -> std::fmt::Result {
 
     writeln!(s, "## Remediation\n")?;
     writeln!(s, "{}\n", md(&r.remediation.note))?;
+    for (title, list) in [
+        ("Actions taken", &r.remediation.actions),
+        ("Planned in dry run", &r.remediation.dry_run),
+        ("Blocked by a guard (last plan)", &r.remediation.blocked),
+    ] {
+        if list.is_empty() {
+            continue;
+        }
+        writeln!(s, "### {title}\n")?;
+        for e in list {
+            writeln!(
+                s,
+                "- {} — **{}** ({}) {}: *{}* — {}",
+                md(&e.at),
+                md(&e.action),
+                md(&e.kind),
+                md(&e.targets),
+                md(&e.result),
+                md(&e.detail)
+            )?;
+        }
+        writeln!(s)?;
+    }
     Ok(())
 }
 

@@ -19,6 +19,7 @@ mod html;
 mod markdown;
 mod model;
 mod people;
+mod remediation;
 
 pub use build::{build, report_date};
 pub use config::{DeliveryConfig, EmailConfig, ReportConfig};

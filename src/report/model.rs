@@ -241,11 +241,35 @@ pub struct HintAccount {
     pub linked_records: Vec<ScimUserView>,
 }
 
-/// The remediation section (no automatic remediation exists yet).
+/// The remediation section: actions taken in the period, dry-run steps, and what the last plan blocked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Remediation {
     pub configured: bool,
     pub note: String,
+    /// Calls sent (or skipped at apply) in the period, from the audit log.
+    #[serde(default)]
+    pub actions: Vec<RemediationEntry>,
+    /// Steps recorded in dry-run mode in the period.
+    #[serde(default)]
+    pub dry_run: Vec<RemediationEntry>,
+    /// Steps the last plan blocked, with the guards that blocked them.
+    #[serde(default)]
+    pub blocked: Vec<RemediationEntry>,
+}
+
+/// One remediation line of the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemediationEntry {
+    pub at: String,
+    pub action: String,
+    pub kind: String,
+    pub finding_id: String,
+    /// The targets, readable.
+    pub targets: String,
+    /// success | failure | skipped | not_applied | pending | dry_run | blocked
+    pub result: String,
+    /// The reason, the error or the blocking guards.
+    pub detail: String,
 }
 
 impl Report {

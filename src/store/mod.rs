@@ -3,6 +3,7 @@
 
 mod findings;
 mod read;
+mod remediation;
 mod reports;
 mod schema;
 mod write;
@@ -13,6 +14,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use findings::Reconciled;
 pub use read::{SnapshotInfo, SourceInfo, State};
+pub use remediation::{AuditRow, NewAudit};
 pub use schema::{APPLICATION_ID, LATEST as SCHEMA_VERSION};
 pub use write::{Analyse, Batch, BatchSink, Finished, Population, Recorded, Recorder};
 

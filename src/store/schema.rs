@@ -126,6 +126,33 @@ CREATE TABLE reports (
     report_json  TEXT    NOT NULL
 );
 "#,
+    r#"
+-- Remediation: the audit log (intent before the call, result after) and the plans made.
+CREATE TABLE remediation_audit (
+    id              INTEGER PRIMARY KEY,
+    idempotency_key TEXT    NOT NULL UNIQUE,  -- hash of finding, action, targets, snapshot, mode
+    snapshot_id     INTEGER NOT NULL,
+    finding_id      TEXT    NOT NULL,
+    kind            TEXT    NOT NULL,
+    action          TEXT    NOT NULL,
+    mode            TEXT    NOT NULL,         -- dry_run | apply
+    action_key      TEXT    NOT NULL,         -- finding|action|targets, across snapshots
+    targets_json    TEXT    NOT NULL,
+    reason          TEXT    NOT NULL,
+    started_at      TEXT    NOT NULL,
+    finished_at     TEXT,
+    result          TEXT,                     -- success | failure | skipped | dry_run; NULL = intent only
+    http_status     INTEGER,
+    detail          TEXT
+);
+CREATE INDEX remediation_audit_pending ON remediation_audit (result);
+CREATE TABLE remediation_plans (
+    id          INTEGER PRIMARY KEY,
+    created_at  TEXT    NOT NULL,
+    snapshot_id INTEGER,
+    plan_json   TEXT    NOT NULL
+);
+"#,
 ];
 
 /// The schema version this build writes.

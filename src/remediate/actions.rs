@@ -1,0 +1,274 @@
+//! The remediation calls and the reads that re-check a target, all through the shared
+//! [`HttpLayer`]. `lifecycle/delete` is never called.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::atlassian::accounts::AccountsClient;
+use crate::atlassian::http::{Api, Call};
+use crate::atlassian::paging::{Item, PageSink};
+use crate::atlassian::provisioning::{ProvisioningClient, ScimLink};
+use crate::atlassian::{ApiError, ErrorKind, HttpLayer};
+use crate::config::Settings;
+use crate::model::{Account, ScimRecord};
+use crate::pull::Keys;
+use crate::secret::Secret;
+
+const ORIGIN: &str = "remediation";
+
+/// The HTTP status an error stands for, when it is one.
+pub fn status_of(e: &ApiError) -> Option<u16> {
+    match e.kind {
+        ErrorKind::Unauthorized => Some(401),
+        ErrorKind::Forbidden => Some(403),
+        ErrorKind::NotFound => Some(404),
+        ErrorKind::Status(code) => Some(code),
+        _ => None,
+    }
+}
+
+/// A definite refusal (4xx): the call did not take effect and is not retried.
+pub fn is_refusal(e: &ApiError) -> bool {
+    status_of(e).is_some_and(|s| (400..500).contains(&s))
+}
+
+/// The org's APIs as remediation uses them.
+pub struct Remote<'a> {
+    pub http: &'a HttpLayer,
+    pub settings: &'a Settings,
+    pub keys: &'a Keys,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OrgDirectory {
+    directory_id: String,
+}
+
+#[derive(Deserialize)]
+struct OrgDirectories {
+    #[serde(default)]
+    data: Vec<OrgDirectory>,
+}
+
+/// Collects accounts into a map.
+struct Collect(Mutex<HashMap<String, Account>>);
+
+impl PageSink<Account> for Collect {
+    async fn accept(&self, items: Vec<Item<Account>>) {
+        if let Ok(mut m) = self.0.lock() {
+            for (a, _) in items {
+                m.insert(a.account_id.clone(), a);
+            }
+        }
+    }
+}
+
+impl Remote<'_> {
+    fn org(&self) -> &str {
+        &self.settings.atlassian.org_id
+    }
+
+    fn call(&self, api: Api, method: Method, path: String, page: String) -> Call<'_> {
+        Call {
+            api,
+            method,
+            path,
+            query: Vec::new(),
+            json: None,
+            key: &self.keys.org,
+            origin: ORIGIN,
+            page,
+            not_found_ok: false,
+        }
+    }
+
+    async fn send(&self, call: &Call<'_>) -> Result<u16, ApiError> {
+        Ok(self
+            .http
+            .send(call)
+            .await?
+            .map(|r| r.status.as_u16())
+            .unwrap_or(404))
+    }
+
+    fn directory_key(&self, directory_id: &str) -> Result<&Secret, ApiError> {
+        self.settings
+            .atlassian
+            .directories
+            .iter()
+            .position(|d| d.id == directory_id)
+            .and_then(|i| self.keys.directories.get(i))
+            .ok_or_else(|| {
+                ApiError::new(
+                    ORIGIN,
+                    directory_id,
+                    ErrorKind::Status(0),
+                    format!("SCIM directory {directory_id} is not configured"),
+                )
+            })
+    }
+
+    /// The org user directory for suspend / restore: `remediation.org_directory_id`, else the only one.
+    pub async fn org_directory(&self) -> Result<String, ApiError> {
+        if let Some(id) = &self.settings.remediation.org_directory_id {
+            return Ok(id.clone());
+        }
+        let path = format!("/admin/v2/orgs/{}/directories", self.org());
+        let call = self.call(Api::Accounts, Method::GET, path, "org directories".into());
+        let reply = self.http.send(&call).await?;
+        let body = reply.map(|r| r.body).unwrap_or_default();
+        let parsed: OrgDirectories = serde_json::from_slice(&body).map_err(|e| {
+            ApiError::malformed(ORIGIN, "org directories", format!("invalid reply: {e}"))
+        })?;
+        match parsed.data.as_slice() {
+            [one] => Ok(one.directory_id.clone()),
+            list => Err(ApiError::new(
+                ORIGIN,
+                "org directories",
+                ErrorKind::Malformed,
+                format!(
+                    "the org has {} user directories: set remediation.org_directory_id",
+                    list.len()
+                ),
+            )),
+        }
+    }
+
+    /// Suspends (`restore = false`) or restores an account's access.
+    pub async fn access(
+        &self,
+        directory: &str,
+        account: &str,
+        restore: bool,
+    ) -> Result<u16, ApiError> {
+        let verb = if restore { "restore" } else { "suspend" };
+        let path = format!(
+            "/admin/v2/orgs/{}/directories/{directory}/users/{account}/{verb}",
+            self.org()
+        );
+        let call = self.call(
+            Api::Accounts,
+            Method::POST,
+            path,
+            format!("{verb} {account}"),
+        );
+        self.send(&call).await
+    }
+
+    /// Removes a SCIM record's link (the record stays).
+    pub async fn unlink(&self, directory: &str, scim_id: &str) -> Result<u16, ApiError> {
+        let path = format!(
+            "/admin/user-provisioning/v1/org/{}/scimDirectoryId/{directory}/scimUserId/{scim_id}/unlink",
+            self.org()
+        );
+        let call = self.call(
+            Api::Provisioning,
+            Method::PATCH,
+            path,
+            format!("unlink {scim_id}"),
+        );
+        self.send(&call).await
+    }
+
+    /// `DELETE` a SCIM record (directory key).
+    pub async fn delete_scim_record(
+        &self,
+        directory: &str,
+        scim_id: &str,
+    ) -> Result<u16, ApiError> {
+        let mut call = self.call(
+            Api::Scim,
+            Method::DELETE,
+            format!("/scim/directory/{directory}/Users/{scim_id}"),
+            format!("delete {scim_id}"),
+        );
+        call.key = self.directory_key(directory)?;
+        self.send(&call).await
+    }
+
+    /// Deletes the account's SCIM records in every directory (`onlyDeleteUserInDB`).
+    pub async fn delete_in_scim_db(&self, account: &str) -> Result<u16, ApiError> {
+        let path = format!(
+            "/admin/user-provisioning/v1/org/{}/user/{account}/onlyDeleteUserInDB",
+            self.org()
+        );
+        let call = self.call(
+            Api::Provisioning,
+            Method::DELETE,
+            path,
+            format!("delete in SCIM DB {account}"),
+        );
+        self.send(&call).await
+    }
+
+    /// Moves the account to `email` (`PUT manage/email`).
+    pub async fn move_email(&self, account: &str, email: &str) -> Result<u16, ApiError> {
+        let mut call = self.call(
+            Api::UserManagement,
+            Method::PUT,
+            format!("/users/{account}/manage/email"),
+            format!("move email {account}"),
+        );
+        call.json = Some(serde_json::json!({ "email": email }));
+        self.send(&call).await
+    }
+
+    /// One SCIM record as it is now; `None` once deleted.
+    pub async fn scim_user(
+        &self,
+        directory: &str,
+        scim_id: &str,
+    ) -> Result<Option<ScimRecord>, ApiError> {
+        let mut call = self.call(
+            Api::Scim,
+            Method::GET,
+            format!("/scim/directory/{directory}/Users/{scim_id}"),
+            format!("record {scim_id}"),
+        );
+        call.key = self.directory_key(directory)?;
+        call.not_found_ok = true;
+        let Some(reply) = self.http.send(&call).await? else {
+            return Ok(None);
+        };
+        let raw: Box<RawValue> = serde_json::from_slice(&reply.body)
+            .map_err(|e| ApiError::malformed(ORIGIN, &call.page, format!("invalid record: {e}")))?;
+        crate::atlassian::scim::parse_user(directory, &raw)
+            .map(|(_, r)| Some(r))
+            .map_err(|e| ApiError::malformed(ORIGIN, &call.page, e))
+    }
+
+    /// The account's SCIM links, in every directory.
+    pub async fn scim_links(&self, account: &str) -> Result<Vec<ScimLink>, ApiError> {
+        ProvisioningClient {
+            http: self.http,
+            org_id: self.org(),
+            key: &self.keys.org,
+        }
+        .scim_links(account)
+        .await
+    }
+
+    /// Every account of the org as it is now (the accounts API has no single-account read).
+    pub async fn accounts(&self) -> Result<HashMap<String, Account>, ApiError> {
+        let h = &self.settings.atlassian.http;
+        let sink = Collect(Mutex::new(HashMap::new()));
+        let paged = AccountsClient {
+            http: self.http,
+            org_id: self.org(),
+            key: &self.keys.org,
+            endpoint: self.settings.atlassian.accounts_endpoint,
+            page_size: h.accounts_page_size,
+        }
+        .accounts(&sink)
+        .await;
+        if let Some(e) = paged.error {
+            return Err(e);
+        }
+        Ok(sink.0.into_inner().unwrap_or_default())
+    }
+}

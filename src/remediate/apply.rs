@@ -1,0 +1,209 @@
+//! Applying a plan: reconcile earlier intents, re-check each target just before its call, write
+//! the intent, call, record the result. `dry_run` steps are only recorded.
+
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::actions::{Remote, is_refusal, status_of};
+use super::plan::Plan;
+use super::policy::{Action, Mode};
+use crate::metrics::Metrics;
+use crate::store::{NewAudit, Store, StoreError};
+
+mod check;
+
+use check::{Reader, changed, send, took_effect};
+
+/// Counts of one apply run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Applied {
+    pub success: u64,
+    pub failure: u64,
+    pub skipped: u64,
+    pub dry_run: u64,
+    /// Intents of earlier runs settled by reading the target.
+    pub reconciled: u64,
+}
+
+/// The store behind a lock, so the async code stays `Send`.
+pub type Db = Mutex<Store>;
+
+fn db<T>(db: &Db, f: impl FnOnce(&Store) -> Result<T, StoreError>) -> anyhow::Result<T> {
+    let store = db
+        .lock()
+        .map_err(|_| anyhow::anyhow!("the store lock is poisoned"))?;
+    Ok(f(&store)?)
+}
+
+fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Test hook (debug builds only): with `SCIMDRIFT_TEST_CRASH_AFTER_CALL` set, the process dies
+/// between the call and its result, as under `kill -9`.
+fn crash_hook() {
+    #[cfg(debug_assertions)]
+    if std::env::var_os("SCIMDRIFT_TEST_CRASH_AFTER_CALL").is_some() {
+        std::process::abort();
+    }
+}
+
+/// Settles intents without a result by reading each target's state; never repeats the call.
+/// Returns (settled, still pending).
+pub async fn reconcile(
+    store: &Db,
+    remote: &Remote<'_>,
+    metrics: &Metrics,
+) -> anyhow::Result<(u64, u64)> {
+    let pending = db(store, |s| s.audit_pending())?;
+    if pending.is_empty() {
+        return Ok((0, 0));
+    }
+    let mut reader = Reader::new(remote);
+    let (mut settled, mut left) = (0, 0);
+    for row in pending {
+        let at = stamp(Utc::now());
+        match took_effect(&row, &mut reader).await {
+            Ok(done) => {
+                let (result, detail) = if done {
+                    (
+                        "success",
+                        "reconciled after an interrupted call: the target shows it took effect",
+                    )
+                } else {
+                    (
+                        "not_applied",
+                        "reconciled after an interrupted call: it did not take effect (not repeated)",
+                    )
+                };
+                db(store, |s| {
+                    s.audit_finish(&row.idempotency_key, &at, Some(result), None, Some(detail))
+                })?;
+                let metric = if done { "success" } else { "failure" };
+                metrics
+                    .remediation_actions
+                    .with_label_values(&[row.action.as_str(), metric])
+                    .inc();
+                tracing::warn!(action = %row.action, finding = %row.finding_id, result, "remediation intent reconciled");
+                settled += 1;
+            }
+            Err(e) => {
+                tracing::error!(action = %row.action, finding = %row.finding_id, "cannot reconcile a remediation intent: {e}");
+                left += 1;
+            }
+        }
+    }
+    Ok((settled, left))
+}
+
+/// Records the dry-run steps and sends the allowed `apply` steps of `plan`.
+pub async fn apply(
+    store: &Db,
+    remote: &Remote<'_>,
+    plan: &Plan,
+    metrics: &Metrics,
+) -> anyhow::Result<Applied> {
+    let mut out = Applied::default();
+    let (settled, left) = reconcile(store, remote, metrics).await?;
+    out.reconciled = settled;
+    anyhow::ensure!(
+        left == 0,
+        "{left} remediation intent(s) could not be reconciled (their targets could not be read): nothing is applied until they are"
+    );
+    let Some(snapshot_id) = plan.snapshot_id else {
+        return Ok(out);
+    };
+    let mut reader = Reader::new(remote);
+    for step in plan.steps.iter().filter(|s| s.allowed) {
+        let key = step.idempotency_key(snapshot_id);
+        let targets = serde_json::to_value(&step.targets).unwrap_or_default();
+        let action_key = step.action_key();
+        let at = stamp(Utc::now());
+        let row = NewAudit {
+            idempotency_key: &key,
+            snapshot_id,
+            finding_id: &step.finding_id,
+            kind: step.kind.as_str(),
+            action: step.action.as_str(),
+            mode: step.mode.as_str(),
+            action_key: &action_key,
+            targets: &targets,
+            reason: &step.reason,
+            at: &at,
+        };
+        let label = |result: &str| {
+            metrics
+                .remediation_actions
+                .with_label_values(&[step.action.as_str(), result])
+                .inc()
+        };
+        if step.mode == Mode::DryRun {
+            if db(store, |s| s.audit_insert(&row, Some("dry_run"), None))? {
+                label("dry_run");
+                out.dry_run += 1;
+                tracing::info!(action = %step.action, finding = %step.finding_id, "dry run: {}", step.reason);
+            }
+            continue;
+        }
+        if step.mode != Mode::Apply || db(store, |s| s.audit_has(&key))? {
+            continue;
+        }
+        let why = match changed(step, &mut reader).await {
+            Ok(why) => why,
+            Err(e) => Some(format!("the target could not be re-read: {e}")),
+        };
+        if let Some(why) = why {
+            db(store, |s| s.audit_insert(&row, Some("skipped"), Some(&why)))?;
+            label("skipped");
+            out.skipped += 1;
+            tracing::info!(action = %step.action, finding = %step.finding_id, "remediation skipped: {why}");
+            continue;
+        }
+        if matches!(step.action, Action::Suspend | Action::Restore) {
+            if let Err(e) = reader.org_directory().await {
+                let why = format!("the org user directory is unknown: {e}");
+                db(store, |s| s.audit_insert(&row, Some("skipped"), Some(&why)))?;
+                label("skipped");
+                out.skipped += 1;
+                tracing::error!(action = %step.action, finding = %step.finding_id, "remediation skipped: {why}");
+                continue;
+            }
+        }
+        if !db(store, |s| s.audit_insert(&row, None, None))? {
+            continue;
+        }
+        let result = send(step, &mut reader).await;
+        crash_hook();
+        let at = stamp(Utc::now());
+        match result {
+            Ok(status) => {
+                db(store, |s| {
+                    s.audit_finish(&key, &at, Some("success"), Some(status), None)
+                })?;
+                label("success");
+                out.success += 1;
+                tracing::warn!(action = %step.action, finding = %step.finding_id, status, "remediation applied: {}", step.reason);
+            }
+            Err(e) if is_refusal(&e) => {
+                let msg = e.to_string();
+                db(store, |s| {
+                    s.audit_finish(&key, &at, Some("failure"), status_of(&e), Some(&msg))
+                })?;
+                label("failure");
+                out.failure += 1;
+                tracing::error!(action = %step.action, finding = %step.finding_id, "remediation refused: {msg}");
+            }
+            Err(e) => {
+                // The call may or may not have taken effect: the intent stays open for reconciliation.
+                let msg = format!("outcome unknown, to be reconciled: {e}");
+                db(store, |s| s.audit_finish(&key, &at, None, None, Some(&msg)))?;
+                label("failure");
+                out.failure += 1;
+                tracing::error!(action = %step.action, finding = %step.finding_id, "remediation call failed: {msg}");
+            }
+        }
+    }
+    Ok(out)
+}

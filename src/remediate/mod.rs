@@ -1,0 +1,203 @@
+//! Guarded auto-remediation: a policy ([`policy`]), a pure planner with its guards ([`plan`]), the
+//! calls ([`actions`]) and a crash-safe applier with an audit log ([`apply`]). Off by default.
+
+pub mod actions;
+pub mod apply;
+pub mod plan;
+pub mod policy;
+mod render;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+
+pub use apply::Applied;
+pub use plan::{Plan, Step};
+pub use policy::{Action, Mode, RemediationConfig};
+pub use render::{audit_text, plan_text, target_text};
+
+use crate::atlassian::HttpLayer;
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::pull::Keys;
+use crate::store::Store;
+
+/// Plans from the store (no API calls) as of `now`.
+pub fn make_plan(settings: &Settings, store: &Store, now: DateTime<Utc>) -> anyhow::Result<Plan> {
+    let rules = settings
+        .remediation
+        .rules()
+        .map_err(|(k, m)| anyhow::anyhow!("remediation.{k}: {m}"))?;
+    let ignore = settings.ignore_rules()?;
+    let mut findings = store.findings()?;
+    for f in &mut findings {
+        f.apply_rules(&ignore, now.date_naive());
+    }
+    let latest = store.snapshots(1)?.into_iter().next();
+    let latest_complete = store.latest_complete()?;
+    let state = match &latest_complete {
+        Some(s) => store.state_at(s.snapshot_id)?,
+        None => Default::default(),
+    };
+    let failed: HashSet<String> = store.audit_failed_actions()?.into_iter().collect();
+    let names: HashMap<String, String> = settings
+        .atlassian
+        .directories
+        .iter()
+        .map(|d| (d.id.clone(), d.name.clone()))
+        .collect();
+    let interval = chrono::Duration::from_std(settings.schedule.pull_interval())
+        .unwrap_or(chrono::Duration::minutes(15));
+    Ok(plan::plan(&plan::Inputs {
+        now,
+        pull_interval: interval,
+        latest: latest.as_ref(),
+        latest_complete: latest_complete.as_ref(),
+        findings: &findings,
+        state: &state,
+        policy: &settings.remediation,
+        rules: &rules,
+        failed: &failed,
+        directory_names: &names,
+    }))
+}
+
+/// Stores the plan as the latest and counts its blocked steps and breaker in the metrics.
+pub fn record_plan(store: &Store, plan: &Plan, metrics: &Metrics) -> anyhow::Result<()> {
+    store.put_plan(
+        plan.snapshot_id,
+        &plan.created_at,
+        &serde_json::to_string(plan)?,
+    )?;
+    for (guard, n) in &plan.blocked {
+        metrics
+            .remediation_blocked
+            .with_label_values(&[guard])
+            .inc_by(*n);
+    }
+    metrics
+        .remediation_breaker_tripped
+        .set(i64::from(plan.breaker_tripped));
+    if plan.breaker_tripped {
+        let why = plan
+            .checks
+            .iter()
+            .find(|c| c.guard == "breaker")
+            .map(|c| c.detail.as_str())
+            .unwrap_or("");
+        tracing::error!("remediation spike breaker tripped: {why}");
+    }
+    Ok(())
+}
+
+/// Applies the allowed steps of `plan` (dry-run steps recorded only), reconciling first.
+pub async fn apply_plan(
+    settings: &Settings,
+    plan: &Plan,
+    metrics: &Metrics,
+) -> anyhow::Result<Applied> {
+    anyhow::ensure!(
+        settings.remediation.enabled,
+        "remediation.enabled is false: nothing is applied"
+    );
+    let keys = Keys::load(settings)?;
+    let http = HttpLayer::new(&settings.atlassian.base_url, &settings.atlassian.http)?;
+    let remote = actions::Remote {
+        http: &http,
+        settings,
+        keys: &keys,
+    };
+    let store = Mutex::new(Store::open(&settings.store.path)?);
+    apply::apply(&store, &remote, plan, metrics).await
+}
+
+/// Settles intents left without a result (daemon start-up); never repeats a call.
+pub async fn reconcile(settings: &Settings, metrics: &Metrics) -> anyhow::Result<(u64, u64)> {
+    let store = Mutex::new(Store::open(&settings.store.path)?);
+    let pending = store
+        .lock()
+        .map_err(|_| anyhow::anyhow!("store lock poisoned"))?
+        .audit_pending()?;
+    if pending.is_empty() {
+        return Ok((0, 0));
+    }
+    let keys = Keys::load(settings)?;
+    let http = HttpLayer::new(&settings.atlassian.base_url, &settings.atlassian.http)?;
+    let remote = actions::Remote {
+        http: &http,
+        settings,
+        keys: &keys,
+    };
+    apply::reconcile(&store, &remote, metrics).await
+}
+
+/// The daemon's step after a complete cycle: plan, record, apply (when enabled).
+pub async fn run_cycle(settings: &Settings, metrics: &Metrics) -> anyhow::Result<Applied> {
+    if !settings.remediation.enabled {
+        return Ok(Applied::default());
+    }
+    let plan = {
+        let store = Store::open(&settings.store.path)?;
+        let plan = make_plan(settings, &store, Utc::now())?;
+        record_plan(&store, &plan, metrics)?;
+        plan
+    };
+    let applied = apply_plan(settings, &plan, metrics).await?;
+    tracing::info!(
+        snapshot_id = ?plan.snapshot_id,
+        steps = plan.steps.len(),
+        blocked = plan.steps.iter().filter(|s| !s.allowed).count(),
+        breaker_tripped = plan.breaker_tripped,
+        success = applied.success,
+        failure = applied.failure,
+        skipped = applied.skipped,
+        dry_run = applied.dry_run,
+        reconciled = applied.reconciled,
+        "remediation finished"
+    );
+    Ok(applied)
+}
+
+/// `remediate apply --plan`: applies a reviewed plan only if it is still current. Steps run only
+/// when the plan file allowed them and a fresh plan of the same snapshot allows them identically.
+pub async fn apply_reviewed(
+    settings: &Settings,
+    reviewed: &Plan,
+    metrics: &Metrics,
+) -> anyhow::Result<Applied> {
+    anyhow::ensure!(
+        settings.remediation.enabled,
+        "remediation.enabled is false: nothing is applied"
+    );
+    let fresh = {
+        let store = Store::open(&settings.store.path)?;
+        make_plan(settings, &store, Utc::now())?
+    };
+    anyhow::ensure!(
+        reviewed.snapshot_id.is_some() && reviewed.snapshot_id == fresh.snapshot_id,
+        "the plan is stale: it was made for snapshot {:?}, the latest complete snapshot is {:?}; run `scimdrift remediate plan` again",
+        reviewed.snapshot_id,
+        fresh.snapshot_id
+    );
+    if let Some(failed) = fresh.checks.iter().find(|c| !c.passed) {
+        anyhow::bail!("refused: {} guard: {}", failed.guard, failed.detail);
+    }
+    let snapshot = fresh.snapshot_id.unwrap_or_default();
+    let still: HashSet<String> = fresh
+        .steps
+        .iter()
+        .filter(|s| s.allowed)
+        .map(|s| format!("{}{:?}", s.idempotency_key(snapshot), s.new_email))
+        .collect();
+    let mut plan = reviewed.clone();
+    for s in &mut plan.steps {
+        if s.allowed
+            && !still.contains(&format!("{}{:?}", s.idempotency_key(snapshot), s.new_email))
+        {
+            tracing::warn!(finding = %s.finding_id, action = %s.action, "step no longer allowed by the current policy and state: not applied");
+            s.allowed = false;
+        }
+    }
+    apply_plan(settings, &plan, metrics).await
+}

@@ -1,0 +1,440 @@
+//! Planning (pure, no I/O): from the open findings, the policy and the guard inputs, which steps
+//! would run and which guard blocked the others. `now` is passed in.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::policy::{Action, Mode, RemediationConfig, Rule};
+use crate::detect::Kind;
+use crate::findings::{AccountView, FindingView, ScimUserView, Status};
+use crate::model::normalize_email;
+use crate::store::{SnapshotInfo, State};
+
+/// The guards, by the name used in plans, the audit and `remediation_blocked{guard}`.
+pub const GUARDS: [&str; 11] = [
+    "enabled",
+    "snapshot",
+    "breaker",
+    "target",
+    "confirmations",
+    "directories",
+    "never_touch",
+    "previous_failure",
+    "once_per_target",
+    "cap_per_cycle",
+    "cap_population",
+];
+
+/// One thing a step acts on: an account, a SCIM record, or both (a record and its link).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    pub account_id: Option<String>,
+    pub directory_id: Option<String>,
+    /// The directory's configured name.
+    pub directory: Option<String>,
+    pub scim_id: Option<String>,
+    /// The account's (or record's) email at the snapshot.
+    pub email: Option<String>,
+}
+
+impl Target {
+    /// `scim:{dir}/{id}` for a record, else `account:{id}`.
+    pub fn key(&self) -> String {
+        match (&self.directory_id, &self.scim_id, &self.account_id) {
+            (Some(d), Some(s), _) => format!("scim:{d}/{s}"),
+            (_, _, Some(a)) => format!("account:{a}"),
+            _ => "none".into(),
+        }
+    }
+
+    fn account(a: &AccountView) -> Target {
+        Target {
+            account_id: Some(a.account_id.clone()),
+            email: a.email.clone(),
+            ..Default::default()
+        }
+    }
+
+    fn record(u: &ScimUserView) -> Target {
+        Target {
+            account_id: u.account_id.clone(),
+            directory_id: Some(u.directory_id.clone()),
+            directory: Some(u.directory.clone()),
+            scim_id: Some(u.scim_id.clone()),
+            email: u.email.clone(),
+        }
+    }
+}
+
+/// One guard's verdict on a step (or on the whole plan).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub guard: String,
+    pub passed: bool,
+    pub detail: String,
+}
+
+fn verdict(guard: &str, passed: bool, detail: impl Into<String>) -> Verdict {
+    Verdict {
+        guard: guard.into(),
+        passed,
+        detail: detail.into(),
+    }
+}
+
+/// One planned action on one finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub finding_id: String,
+    pub kind: Kind,
+    pub action: Action,
+    pub mode: Mode,
+    pub targets: Vec<Target>,
+    /// `move_email` only: the placeholder address.
+    pub new_email: Option<String>,
+    pub reason: String,
+    pub guards: Vec<Verdict>,
+    /// Every guard passed.
+    pub allowed: bool,
+}
+
+impl Step {
+    fn target_keys(&self) -> String {
+        let keys: Vec<String> = self.targets.iter().map(Target::key).collect();
+        keys.join(",")
+    }
+
+    /// Identifies the action on its targets across snapshots (for earlier failures).
+    pub fn action_key(&self) -> String {
+        format!("{}|{}|{}", self.finding_id, self.action, self.target_keys())
+    }
+
+    /// The audit's idempotency key: finding, action, targets, snapshot and mode, hashed.
+    pub fn idempotency_key(&self, snapshot_id: i64) -> String {
+        let text = format!("{}|{snapshot_id}|{}", self.action_key(), self.mode.as_str());
+        format!("{:016x}", xxhash_rust::xxh3::xxh3_64(text.as_bytes()))
+    }
+
+    /// The guards that failed.
+    pub fn blocked_by(&self) -> Vec<&Verdict> {
+        self.guards.iter().filter(|g| !g.passed).collect()
+    }
+}
+
+/// A plan for one snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub snapshot_id: Option<i64>,
+    pub created_at: String,
+    /// Plan-wide guards: `enabled`, `snapshot`, `breaker`.
+    pub checks: Vec<Verdict>,
+    pub steps: Vec<Step>,
+    /// Blocked steps per failing guard.
+    pub blocked: BTreeMap<String, u64>,
+    pub breaker_tripped: bool,
+}
+
+impl Plan {
+    /// Steps that will be sent: allowed and in `apply` mode.
+    pub fn to_apply(&self) -> impl Iterator<Item = &Step> {
+        self.steps
+            .iter()
+            .filter(|s| s.allowed && s.mode == Mode::Apply)
+    }
+}
+
+/// Everything planning reads.
+pub struct Inputs<'a> {
+    pub now: DateTime<Utc>,
+    pub pull_interval: chrono::Duration,
+    /// The latest snapshot, complete or not.
+    pub latest: Option<&'a SnapshotInfo>,
+    pub latest_complete: Option<&'a SnapshotInfo>,
+    /// Findings with the ignore rules applied.
+    pub findings: &'a [FindingView],
+    /// The population of the latest complete snapshot.
+    pub state: &'a State,
+    pub policy: &'a RemediationConfig,
+    pub rules: &'a [Rule],
+    /// [`Step::action_key`]s that failed before (not retried automatically).
+    pub failed: &'a HashSet<String>,
+    /// Directory id → configured name.
+    pub directory_names: &'a HashMap<String, String>,
+}
+
+/// Computes the plan.
+pub fn plan(inp: &Inputs<'_>) -> Plan {
+    let checks = plan_checks(inp);
+    let breaker_tripped = checks.iter().any(|c| c.guard == "breaker" && !c.passed);
+    let mut findings: Vec<&FindingView> = inp
+        .findings
+        .iter()
+        .filter(|f| f.status == Status::Open)
+        .collect();
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.first_seen.cmp(&b.first_seen))
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    let mut candidates: Vec<(Step, &Rule, &FindingView)> = Vec::new();
+    for f in &findings {
+        for rule in inp
+            .rules
+            .iter()
+            .filter(|r| r.kind == f.kind && r.mode != Mode::Off)
+        {
+            for (targets, new_email, reason, found) in derive(f, rule, inp) {
+                let mut guards = checks.clone();
+                guards.push(verdict(
+                    "target",
+                    found,
+                    if found {
+                        "target found"
+                    } else {
+                        reason.as_str()
+                    },
+                ));
+                candidates.push((
+                    Step {
+                        finding_id: f.id.clone(),
+                        kind: f.kind,
+                        action: rule.action,
+                        mode: rule.mode,
+                        targets,
+                        new_email,
+                        reason,
+                        guards,
+                        allowed: false,
+                    },
+                    rule,
+                    f,
+                ));
+            }
+        }
+    }
+    // Apply-mode steps first, so dry-run rules never use up the caps of real ones.
+    candidates.sort_by_key(|(s, _, _)| s.mode != Mode::Apply);
+    let population = inp.state.accounts.len();
+    let cap_population =
+        ((inp.policy.max_percent_of_population / 100.0) * population as f64).floor() as usize;
+    let mut touched: HashSet<String> = HashSet::new();
+    let mut counted = 0usize;
+    let mut steps = Vec::with_capacity(candidates.len());
+    for (mut step, rule, f) in candidates {
+        step.guards.extend(scope_guards(&step, rule, f, inp));
+        let others_pass = step.guards.iter().all(|g| g.passed);
+        let keys: Vec<String> = step.targets.iter().map(Target::key).collect();
+        let clash = keys.iter().find(|k| touched.contains(*k));
+        step.guards.push(verdict(
+            "once_per_target",
+            clash.is_none(),
+            match clash {
+                Some(k) => format!("{k} is already acted on in this cycle"),
+                None => "first action on its targets this cycle".into(),
+            },
+        ));
+        let max = inp.policy.max_actions_per_cycle;
+        step.guards.push(verdict(
+            "cap_per_cycle",
+            counted < max,
+            format!("{counted} of max_actions_per_cycle {max} used"),
+        ));
+        step.guards.push(verdict(
+            "cap_population",
+            counted < cap_population,
+            format!(
+                "{counted} of {cap_population} used ({}% of {population} accounts)",
+                inp.policy.max_percent_of_population
+            ),
+        ));
+        step.allowed = step.guards.iter().all(|g| g.passed);
+        if others_pass && clash.is_none() && step.allowed {
+            touched.extend(keys);
+            counted += 1;
+        }
+        steps.push(step);
+    }
+    let mut blocked = BTreeMap::new();
+    for s in steps.iter().filter(|s| !s.allowed) {
+        for g in s.blocked_by() {
+            *blocked.entry(g.guard.clone()).or_default() += 1;
+        }
+    }
+    Plan {
+        snapshot_id: inp.latest_complete.map(|s| s.snapshot_id),
+        created_at: inp.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        checks,
+        steps,
+        blocked,
+        breaker_tripped,
+    }
+}
+
+/// The plan-wide guards: master switch, snapshot complete and fresh, spike breaker.
+fn plan_checks(inp: &Inputs<'_>) -> Vec<Verdict> {
+    let enabled = verdict(
+        "enabled",
+        inp.policy.enabled,
+        if inp.policy.enabled {
+            "remediation.enabled = true"
+        } else {
+            "remediation.enabled = false (the master switch is off)"
+        },
+    );
+    let snapshot = match (inp.latest, inp.latest_complete) {
+        (None, _) | (_, None) => verdict("snapshot", false, "no complete snapshot yet"),
+        (Some(l), Some(c)) if l.snapshot_id != c.snapshot_id => verdict(
+            "snapshot",
+            false,
+            format!(
+                "the latest snapshot {} is incomplete: nothing is acted on",
+                l.snapshot_id
+            ),
+        ),
+        (_, Some(c)) => match DateTime::parse_from_rfc3339(&c.finished_at) {
+            Ok(at) => {
+                let age = inp.now - at.with_timezone(&Utc);
+                let fresh = age <= inp.pull_interval;
+                verdict(
+                    "snapshot",
+                    fresh,
+                    format!(
+                        "snapshot {} is {}s old (limit: one pull interval, {}s)",
+                        c.snapshot_id,
+                        age.num_seconds(),
+                        inp.pull_interval.num_seconds()
+                    ),
+                )
+            }
+            Err(_) => verdict(
+                "snapshot",
+                false,
+                "the snapshot's finish time is unreadable",
+            ),
+        },
+    };
+    let mut new_by_kind: BTreeMap<Kind, u64> = BTreeMap::new();
+    for f in inp
+        .findings
+        .iter()
+        .filter(|f| f.status != Status::Resolved && f.seen_count == 1)
+    {
+        *new_by_kind.entry(f.kind).or_default() += 1;
+    }
+    let spike = new_by_kind
+        .iter()
+        .find(|(_, n)| **n > inp.policy.spike_threshold);
+    let breaker = match spike {
+        Some((kind, n)) => verdict(
+            "breaker",
+            false,
+            format!(
+                "{n} new {kind} findings since the previous snapshot (spike_threshold {}): no action this cycle",
+                inp.policy.spike_threshold
+            ),
+        ),
+        None => verdict(
+            "breaker",
+            true,
+            format!(
+                "no kind has more than {} new findings",
+                inp.policy.spike_threshold
+            ),
+        ),
+    };
+    vec![enabled, snapshot, breaker]
+}
+
+/// Confirmations, directory scope, never-touch and earlier failures.
+fn scope_guards(step: &Step, rule: &Rule, f: &FindingView, inp: &Inputs<'_>) -> Vec<Verdict> {
+    let mut out = vec![verdict(
+        "confirmations",
+        f.seen_count >= rule.min_confirmations,
+        format!(
+            "seen in {} consecutive complete snapshots (min_confirmations {})",
+            f.seen_count, rule.min_confirmations
+        ),
+    )];
+    let dirs: Vec<(&str, &str)> = step
+        .targets
+        .iter()
+        .filter_map(|t| {
+            Some((
+                t.directory_id.as_deref()?,
+                t.directory.as_deref().unwrap_or(""),
+            ))
+        })
+        .chain(
+            f.scim_users
+                .iter()
+                .map(|u| (u.directory_id.as_str(), u.directory.as_str())),
+        )
+        .collect();
+    let outside = dirs.iter().find(|(id, name)| {
+        !rule.directories.is_empty() && !rule.directories.iter().any(|d| d == id || d == name)
+    });
+    out.push(verdict(
+        "directories",
+        outside.is_none(),
+        match outside {
+            Some((id, name)) => format!("directory {name} ({id}) is outside the rule's scope"),
+            None if rule.directories.is_empty() => "all directories in scope".into(),
+            None => format!("in scope ({})", rule.directories.join(", ")),
+        },
+    ));
+    let deny: Vec<String> = inp
+        .policy
+        .never_touch
+        .iter()
+        .chain(&rule.never_touch)
+        .map(|s| normalize_email(s))
+        .collect();
+    let subjects: Vec<String> = step
+        .targets
+        .iter()
+        .flat_map(|t| [t.email.as_deref(), t.account_id.as_deref()])
+        .chain(
+            f.accounts
+                .iter()
+                .flat_map(|a| [a.email.as_deref(), Some(a.account_id.as_str())]),
+        )
+        .chain(
+            f.scim_users
+                .iter()
+                .flat_map(|u| [u.email.as_deref(), u.account_id.as_deref()]),
+        )
+        .flatten()
+        .map(normalize_email)
+        .collect();
+    let hit = subjects.iter().find(|s| deny.contains(s));
+    out.push(verdict(
+        "never_touch",
+        hit.is_none(),
+        match hit {
+            Some(s) => format!("{s} is in never_touch"),
+            None => "no target is in never_touch".into(),
+        },
+    ));
+    let failed = inp.failed.contains(&step.action_key());
+    out.push(verdict(
+        "previous_failure",
+        !failed,
+        if failed {
+            "this action failed before (see `scimdrift audit`): not retried automatically"
+        } else {
+            "no earlier failure"
+        },
+    ));
+    out
+}
+
+mod targets;
+
+use targets::derive;
+pub use targets::placeholder;
+
+#[cfg(test)]
+mod tests;

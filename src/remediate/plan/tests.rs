@@ -1,0 +1,277 @@
+//! One test per guard, on hand-made findings.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{Duration, TimeZone, Utc};
+
+use super::*;
+use crate::findings::{AccountView, FindingView, ScimUserView, Status};
+use crate::model::Account;
+use crate::remediate::policy::{RemediationConfig, RuleConfig};
+use crate::store::{SnapshotInfo, State};
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 24, 8, 0, 0).unwrap()
+}
+
+fn snapshot(id: i64, complete: bool, age_seconds: i64) -> SnapshotInfo {
+    SnapshotInfo {
+        snapshot_id: id,
+        started_at: String::new(),
+        finished_at: (now() - Duration::seconds(age_seconds)).to_rfc3339(),
+        duration_seconds: 1.0,
+        complete,
+        scim_records: 0,
+        accounts: 0,
+        retries: 0,
+        versions_added: 0,
+        versions_closed: 0,
+        sources: vec![],
+    }
+}
+
+fn leaver(n: usize, seen: i64) -> FindingView {
+    let email = format!("p{n}@example.com");
+    FindingView {
+        id: format!("idp_inactive_account_active-{n}"),
+        kind: Kind::IdpInactiveAccountActive,
+        severity: Kind::IdpInactiveAccountActive.severity(),
+        status: Status::Open,
+        first_seen: format!("2026-11-{:02}T00:00:00Z", n + 1),
+        last_seen: String::new(),
+        resolved_at: None,
+        seen_count: seen,
+        scim_users: vec![ScimUserView {
+            directory_id: "d1".into(),
+            directory: "entra".into(),
+            scim_id: format!("r{n}"),
+            external_id: None,
+            email: Some(email.clone()),
+            display_name: None,
+            active: Some(false),
+            account_id: Some(format!("a{n}")),
+        }],
+        accounts: vec![AccountView {
+            account_id: format!("a{n}"),
+            email: Some(email),
+            name: None,
+            account_status: "active".into(),
+            membership_status: "active".into(),
+            claim_status: Some("managed".into()),
+        }],
+        summary: String::new(),
+        suggested_fix: String::new(),
+        suppressed_by: None,
+    }
+}
+
+fn population(n: usize) -> State {
+    let accounts = (0..n)
+        .map(|i| Account {
+            account_id: format!("x{i}"),
+            account_type: None,
+            account_status: "active".into(),
+            membership_status: "active".into(),
+            status: None,
+            claim_status: None,
+            management_source: None,
+            email: None,
+            name: None,
+            added_to_org: None,
+            deactivated_on: None,
+        })
+        .collect();
+    State {
+        accounts,
+        ..Default::default()
+    }
+}
+
+struct Case {
+    policy: RemediationConfig,
+    findings: Vec<FindingView>,
+    latest: SnapshotInfo,
+    complete: SnapshotInfo,
+    state: State,
+    failed: HashSet<String>,
+}
+
+impl Case {
+    fn new(findings: Vec<FindingView>) -> Case {
+        Case {
+            policy: RemediationConfig {
+                enabled: true,
+                max_percent_of_population: 100.0,
+                rules: vec![RuleConfig {
+                    kind: "idp_inactive_account_active".into(),
+                    action: "suspend".into(),
+                    mode: Mode::Apply,
+                    min_confirmations: 2,
+                    directories: vec![],
+                    never_touch: vec![],
+                }],
+                ..Default::default()
+            },
+            findings,
+            latest: snapshot(2, true, 10),
+            complete: snapshot(2, true, 10),
+            state: population(100),
+            failed: HashSet::new(),
+        }
+    }
+
+    fn plan(&self) -> Plan {
+        let rules = self.policy.rules().unwrap();
+        let names = HashMap::new();
+        plan(&Inputs {
+            now: now(),
+            pull_interval: Duration::minutes(15),
+            latest: Some(&self.latest),
+            latest_complete: Some(&self.complete),
+            findings: &self.findings,
+            state: &self.state,
+            policy: &self.policy,
+            rules: &rules,
+            failed: &self.failed,
+            directory_names: &names,
+        })
+    }
+}
+
+fn allowed(p: &Plan) -> usize {
+    p.steps.iter().filter(|s| s.allowed).count()
+}
+
+#[test]
+fn a_confirmed_leaver_is_planned() {
+    let p = Case::new(vec![leaver(1, 2)]).plan();
+    assert_eq!(allowed(&p), 1);
+    assert_eq!(p.to_apply().count(), 1);
+    assert_eq!(p.steps[0].targets[0].account_id.as_deref(), Some("a1"));
+    assert!(p.blocked.is_empty());
+}
+
+#[test]
+fn disabled_blocks_everything() {
+    let mut c = Case::new(vec![leaver(1, 5)]);
+    c.policy.enabled = false;
+    let p = c.plan();
+    assert_eq!(allowed(&p), 0);
+    assert_eq!(p.blocked.get("enabled"), Some(&1));
+}
+
+#[test]
+fn confirmations_are_required() {
+    let p = Case::new(vec![leaver(1, 1)]).plan();
+    assert_eq!(p.blocked.get("confirmations"), Some(&1));
+}
+
+#[test]
+fn an_incomplete_latest_snapshot_blocks() {
+    let mut c = Case::new(vec![leaver(1, 3)]);
+    c.latest = snapshot(3, false, 5);
+    assert_eq!(c.plan().blocked.get("snapshot"), Some(&1));
+}
+
+#[test]
+fn an_old_snapshot_blocks() {
+    let mut c = Case::new(vec![leaver(1, 3)]);
+    c.complete = snapshot(2, true, 16 * 60);
+    c.latest = c.complete.clone();
+    assert_eq!(c.plan().blocked.get("snapshot"), Some(&1));
+}
+
+#[test]
+fn the_breaker_trips_on_a_spike_of_new_findings() {
+    let mut c = Case::new(vec![leaver(1, 3), leaver(2, 1), leaver(3, 1)]);
+    c.policy.spike_threshold = 1;
+    let p = c.plan();
+    assert!(p.breaker_tripped);
+    assert_eq!(allowed(&p), 0);
+    c.policy.spike_threshold = 2;
+    assert!(!c.plan().breaker_tripped);
+}
+
+#[test]
+fn caps_per_cycle_and_per_population() {
+    let findings: Vec<_> = (1..=6).map(|n| leaver(n, 3)).collect();
+    let mut c = Case::new(findings);
+    c.policy.max_actions_per_cycle = 4;
+    let p = c.plan();
+    assert_eq!(allowed(&p), 4);
+    assert_eq!(p.blocked.get("cap_per_cycle"), Some(&2));
+    c.policy.max_percent_of_population = 3.0; // 3% of 100 accounts
+    let p = c.plan();
+    assert_eq!(allowed(&p), 3);
+    assert_eq!(p.blocked.get("cap_population"), Some(&3));
+    // The oldest findings go first.
+    assert!(p.steps[0].allowed && p.steps[0].finding_id.ends_with("-1"));
+}
+
+#[test]
+fn directory_scope_is_respected() {
+    let mut c = Case::new(vec![leaver(1, 3)]);
+    c.policy.rules[0].directories = vec!["okta".into()];
+    assert_eq!(c.plan().blocked.get("directories"), Some(&1));
+    c.policy.rules[0].directories = vec!["entra".into()];
+    assert_eq!(allowed(&c.plan()), 1);
+}
+
+#[test]
+fn never_touch_global_and_per_rule() {
+    let mut c = Case::new(vec![leaver(1, 3), leaver(2, 3)]);
+    c.policy.never_touch = vec!["P1@Example.com".into()];
+    c.policy.rules[0].never_touch = vec!["a2".into()];
+    let p = c.plan();
+    assert_eq!(allowed(&p), 0);
+    assert_eq!(p.blocked.get("never_touch"), Some(&2));
+}
+
+#[test]
+fn never_twice_on_one_target() {
+    let mut second = leaver(1, 3);
+    second.id = "idp_inactive_account_active-other".into();
+    let p = Case::new(vec![leaver(1, 3), second]).plan();
+    assert_eq!(allowed(&p), 1);
+    assert_eq!(p.blocked.get("once_per_target"), Some(&1));
+}
+
+#[test]
+fn an_earlier_failure_is_not_retried() {
+    let mut c = Case::new(vec![leaver(1, 3)]);
+    let key = c.plan().steps[0].action_key();
+    c.failed.insert(key);
+    assert_eq!(c.plan().blocked.get("previous_failure"), Some(&1));
+}
+
+#[test]
+fn dry_run_steps_are_planned_but_not_applied() {
+    let mut c = Case::new(vec![leaver(1, 3)]);
+    c.policy.rules[0].mode = Mode::DryRun;
+    let p = c.plan();
+    assert_eq!(allowed(&p), 1);
+    assert_eq!(p.to_apply().count(), 0);
+    c.policy.rules[0].mode = Mode::Off;
+    assert!(c.plan().steps.is_empty());
+}
+
+#[test]
+fn keys_are_stable_and_distinct_per_snapshot() {
+    let p = Case::new(vec![leaver(1, 3)]).plan();
+    let s = &p.steps[0];
+    assert_eq!(s.idempotency_key(2), s.idempotency_key(2));
+    assert_ne!(s.idempotency_key(2), s.idempotency_key(3));
+}
+
+#[test]
+fn placeholder_fills_the_template() {
+    assert_eq!(
+        placeholder(
+            "{local}+moved-{date}@{domain}",
+            "bo.new@example.com",
+            "a4",
+            now()
+        ),
+        "bo.new+moved-20261124@example.com"
+    );
+}

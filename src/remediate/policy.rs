@@ -1,0 +1,323 @@
+//! The `[remediation]` policy: the master switch, caps, the spike breaker, scopes and the rules.
+//! Only the pairs of the scenarios.md remediation mapping are accepted.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::detect::Kind;
+
+/// What a rule may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Suspend the account's access (reversible).
+    Suspend,
+    /// Restore the account's access.
+    Restore,
+    /// Remove a SCIM record's link to its account (the record stays).
+    Unlink,
+    /// `DELETE` the SCIM record (irreversible; the IdP may re-push).
+    DeleteScimRecord,
+    /// Delete the account's SCIM records in every directory (irreversible).
+    DeleteInScimDb,
+    /// Move the account to a placeholder email.
+    MoveEmail,
+}
+
+impl Action {
+    pub const ALL: [Action; 6] = [
+        Action::Suspend,
+        Action::Restore,
+        Action::Unlink,
+        Action::DeleteScimRecord,
+        Action::DeleteInScimDb,
+        Action::MoveEmail,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Suspend => "suspend",
+            Action::Restore => "restore",
+            Action::Unlink => "unlink",
+            Action::DeleteScimRecord => "delete_scim_record",
+            Action::DeleteInScimDb => "delete_in_scim_db",
+            Action::MoveEmail => "move_email",
+        }
+    }
+
+    /// Irreversible actions need `min_confirmations >= 2`.
+    pub fn destructive(self) -> bool {
+        matches!(
+            self,
+            Action::DeleteScimRecord | Action::DeleteInScimDb | Action::Unlink | Action::MoveEmail
+        )
+    }
+
+    /// The actions a policy may take for `kind` (the remediation mapping of scenarios.md).
+    pub fn allowed_for(kind: Kind) -> &'static [Action] {
+        match kind {
+            Kind::IdpInactiveAccountActive => &[Action::Suspend],
+            Kind::StaleInactiveLink => &[Action::DeleteScimRecord, Action::DeleteInScimDb],
+            Kind::EmailConflict | Kind::DuplicateEmail => &[Action::Unlink, Action::MoveEmail],
+            Kind::DanglingLink => &[Action::DeleteScimRecord],
+            Kind::DeactivatedIdpActive => &[Action::Restore],
+            _ => &[],
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Action {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Action::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Action::ALL.iter().map(|a| a.as_str()).collect();
+                format!("unknown action {s:?}: expected one of {}", names.join(", "))
+            })
+    }
+}
+
+/// What happens to the steps of a rule.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// The rule is ignored.
+    #[default]
+    Off,
+    /// Planned, logged and reported, never sent.
+    DryRun,
+    /// Sent when every guard passes.
+    Apply,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Off => "off",
+            Mode::DryRun => "dry_run",
+            Mode::Apply => "apply",
+        }
+    }
+}
+
+/// `[remediation]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RemediationConfig {
+    /// Master switch: nothing is ever sent while false.
+    pub enabled: bool,
+    /// Most actions sent in one cycle.
+    pub max_actions_per_cycle: usize,
+    /// Most actions in one cycle as a percentage of the accounts of the snapshot (rounded down).
+    pub max_percent_of_population: f64,
+    /// More new findings of one kind since the previous snapshot than this stops all remediation.
+    pub spike_threshold: u64,
+    /// Emails or account ids never acted on, whatever the rule.
+    pub never_touch: Vec<String>,
+    /// The org user directory for suspend / restore (default: the only one the org has).
+    pub org_directory_id: Option<String>,
+    /// Placeholder for `move_email`: `{local}`, `{domain}`, `{date}` (YYYYMMDD), `{account_id}`.
+    pub placeholder_email_template: String,
+    pub rules: Vec<RuleConfig>,
+}
+
+impl Default for RemediationConfig {
+    fn default() -> Self {
+        RemediationConfig {
+            enabled: false,
+            max_actions_per_cycle: 5,
+            max_percent_of_population: 1.0,
+            spike_threshold: 20,
+            never_touch: Vec::new(),
+            org_directory_id: None,
+            placeholder_email_template: "{local}+moved-{date}@{domain}".into(),
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// `[[remediation.rules]]`: one kind → one action.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RuleConfig {
+    pub kind: String,
+    pub action: String,
+    #[serde(default)]
+    pub mode: Mode,
+    /// Consecutive complete snapshots that must show the finding.
+    #[serde(default = "default_confirmations")]
+    pub min_confirmations: i64,
+    /// Directory names (or ids) the rule may touch; empty = all.
+    #[serde(default)]
+    pub directories: Vec<String>,
+    /// Emails or account ids this rule never acts on.
+    #[serde(default)]
+    pub never_touch: Vec<String>,
+}
+
+fn default_confirmations() -> i64 {
+    3
+}
+
+/// A validated rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    pub kind: Kind,
+    pub action: Action,
+    pub mode: Mode,
+    pub min_confirmations: i64,
+    pub directories: Vec<String>,
+    pub never_touch: Vec<String>,
+}
+
+const PLACEHOLDERS: [&str; 4] = ["{local}", "{domain}", "{date}", "{account_id}"];
+
+impl RemediationConfig {
+    /// Checks the policy; errors are (key under `remediation.`, message).
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        if self.max_percent_of_population.is_nan()
+            || !(0.0..=100.0).contains(&self.max_percent_of_population)
+        {
+            return Err((
+                "max_percent_of_population".into(),
+                "expected a percentage between 0 and 100".into(),
+            ));
+        }
+        let t = &self.placeholder_email_template;
+        let mut rest = t.clone();
+        for p in PLACEHOLDERS {
+            rest = rest.replace(p, "x");
+        }
+        if rest.contains('{') || rest.contains('}') || rest.matches('@').count() != 1 {
+            return Err((
+                "placeholder_email_template".into(),
+                format!(
+                    "expected an email template with one `@` and only {} (got {t:?})",
+                    PLACEHOLDERS.join(", ")
+                ),
+            ));
+        }
+        if !t.contains("{local}") && !t.contains("{account_id}") {
+            return Err((
+                "placeholder_email_template".into(),
+                "must contain {local} or {account_id} so placeholders stay unique".into(),
+            ));
+        }
+        self.rules().map(|_| ())
+    }
+
+    /// The validated rules.
+    pub fn rules(&self) -> Result<Vec<Rule>, (String, String)> {
+        let mut out: Vec<Rule> = Vec::new();
+        for (i, r) in self.rules.iter().enumerate() {
+            let key = |k: &str| format!("rules[{i}].{k}");
+            let kind: Kind = r.kind.parse().map_err(|e| (key("kind"), e))?;
+            let action: Action = r.action.parse().map_err(|e| (key("action"), e))?;
+            let allowed = Action::allowed_for(kind);
+            if !allowed.contains(&action) {
+                let names: Vec<_> = allowed.iter().map(|a| a.as_str()).collect();
+                let expected = if names.is_empty() {
+                    "report only: no action is allowed".to_string()
+                } else {
+                    format!("allowed: {}", names.join(", "))
+                };
+                return Err((
+                    key("action"),
+                    format!("{action} is not allowed for {kind} ({expected})"),
+                ));
+            }
+            if r.min_confirmations < 1 {
+                return Err((key("min_confirmations"), "expected 1 or more".into()));
+            }
+            if action.destructive() && r.min_confirmations < 2 {
+                return Err((
+                    key("min_confirmations"),
+                    format!("{action} cannot be undone: it needs min_confirmations of 2 or more"),
+                ));
+            }
+            if out.iter().any(|o| o.kind == kind && o.action == action) {
+                return Err((
+                    key("action"),
+                    format!("a rule for {kind} / {action} already exists"),
+                ));
+            }
+            out.push(Rule {
+                kind,
+                action,
+                mode: r.mode,
+                min_confirmations: r.min_confirmations,
+                directories: r.directories.clone(),
+                never_touch: r.never_touch.clone(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(kind: &str, action: &str, confirmations: i64) -> RemediationConfig {
+        RemediationConfig {
+            rules: vec![RuleConfig {
+                kind: kind.into(),
+                action: action.into(),
+                mode: Mode::Apply,
+                min_confirmations: confirmations,
+                directories: vec![],
+                never_touch: vec![],
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn only_the_mapping_is_allowed() {
+        assert!(
+            rule("idp_inactive_account_active", "suspend", 1)
+                .validate()
+                .is_ok()
+        );
+        let e = rule("nope", "suspend", 3).validate().unwrap_err();
+        assert_eq!(e.0, "rules[0].kind");
+        let e = rule("unmanaged_account", "suspend", 3)
+            .validate()
+            .unwrap_err();
+        assert_eq!(e.0, "rules[0].action");
+        let e = rule("stale_inactive_link", "explode", 3)
+            .validate()
+            .unwrap_err();
+        assert_eq!(e.0, "rules[0].action");
+    }
+
+    #[test]
+    fn destructive_rules_need_confirmations() {
+        let e = rule("stale_inactive_link", "delete_scim_record", 1)
+            .validate()
+            .unwrap_err();
+        assert_eq!(e.0, "rules[0].min_confirmations");
+        assert!(
+            rule("stale_inactive_link", "delete_scim_record", 2)
+                .validate()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn template_is_checked() {
+        let mut c = RemediationConfig::default();
+        assert!(c.validate().is_ok());
+        c.placeholder_email_template = "{nope}@x".into();
+        assert_eq!(c.validate().unwrap_err().0, "placeholder_email_template");
+    }
+}

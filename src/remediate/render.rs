@@ -1,0 +1,109 @@
+//! Text output: the plan (Terraform-style) and the audit log.
+
+use std::fmt::Write;
+
+use super::plan::{Plan, Target};
+use super::policy::Mode;
+use crate::store::AuditRow;
+
+/// One target, readable.
+pub fn target_text(t: &Target) -> String {
+    match (&t.scim_id, &t.account_id) {
+        (Some(s), Some(a)) => format!(
+            "record {s} in {} (linked to {a})",
+            t.directory.as_deref().unwrap_or("?")
+        ),
+        (Some(s), None) => format!("record {s} in {}", t.directory.as_deref().unwrap_or("?")),
+        (None, Some(a)) => format!("account {a} <{}>", t.email.as_deref().unwrap_or("hidden")),
+        (None, None) => "nothing".into(),
+    }
+}
+
+/// The plan as people review it: what would happen, why, and which guards blocked what.
+pub fn plan_text(plan: &Plan) -> String {
+    let mut s = String::new();
+    let snap = plan
+        .snapshot_id
+        .map_or("none".to_string(), |id| id.to_string());
+    let _ = writeln!(
+        s,
+        "Remediation plan for snapshot {snap} ({})\n",
+        plan.created_at
+    );
+    for c in &plan.checks {
+        let mark = if c.passed { "ok     " } else { "BLOCKED" };
+        let _ = writeln!(s, "  {mark} {}: {}", c.guard, c.detail);
+    }
+    let _ = writeln!(s);
+    if plan.steps.is_empty() {
+        let _ = writeln!(s, "No rule applies to any open finding.");
+    }
+    for step in &plan.steps {
+        let sign = match (step.allowed, step.mode) {
+            (true, Mode::Apply) => "  + will",
+            (true, _) => "  ~ would (dry run)",
+            (false, _) => "  - blocked:",
+        };
+        let _ = writeln!(
+            s,
+            "{sign} {} ({}, finding {})",
+            step.action, step.kind, step.finding_id
+        );
+        for t in &step.targets {
+            let _ = writeln!(s, "      target: {}", target_text(t));
+        }
+        if let Some(e) = &step.new_email {
+            let _ = writeln!(s, "      new email: {e}");
+        }
+        let _ = writeln!(s, "      why: {}", step.reason);
+        for g in step.blocked_by() {
+            let _ = writeln!(s, "      blocked by {}: {}", g.guard, g.detail);
+        }
+    }
+    let apply = plan.to_apply().count();
+    let dry = plan
+        .steps
+        .iter()
+        .filter(|s| s.allowed && s.mode == Mode::DryRun)
+        .count();
+    let blocked = plan.steps.len() - apply - dry;
+    let _ = writeln!(
+        s,
+        "\nPlan: {apply} to apply, {dry} dry run, {blocked} blocked{}.",
+        if plan.breaker_tripped {
+            " (spike breaker tripped)"
+        } else {
+            ""
+        }
+    );
+    s
+}
+
+/// The audit log, one line per row, newest first.
+pub fn audit_text(rows: &[AuditRow]) -> String {
+    if rows.is_empty() {
+        return "No remediation actions recorded.\n".into();
+    }
+    let mut s = String::new();
+    for r in rows {
+        let targets: Vec<Target> = serde_json::from_value(r.targets.clone()).unwrap_or_default();
+        let targets: Vec<String> = targets.iter().map(target_text).collect();
+        let _ = writeln!(
+            s,
+            "{}  {:<18} {:<8} {:<12} {}  snapshot {}  http {}  {}{}",
+            r.started_at,
+            r.action,
+            r.mode,
+            r.result.as_deref().unwrap_or("PENDING"),
+            targets.join("; "),
+            r.snapshot_id,
+            r.http_status.map_or("-".into(), |h| h.to_string()),
+            r.reason,
+            r.detail
+                .as_deref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default()
+        );
+    }
+    s
+}

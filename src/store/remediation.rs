@@ -1,0 +1,221 @@
+//! The remediation audit log (intent written before each call, result after) and the stored plans.
+
+use rusqlite::{OptionalExtension, Row, params};
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError};
+
+/// One audit row. `result` is `None` while only the intent is written (a call in flight, or a crash).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRow {
+    pub id: i64,
+    pub idempotency_key: String,
+    pub snapshot_id: i64,
+    pub finding_id: String,
+    pub kind: String,
+    pub action: String,
+    pub mode: String,
+    /// [`crate::remediate::plan::Step::action_key`]: the action on its targets, across snapshots.
+    pub action_key: String,
+    /// The targets, as JSON.
+    pub targets: serde_json::Value,
+    pub reason: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    /// success | failure | skipped | dry_run; `None`: intent without result.
+    pub result: Option<String>,
+    pub http_status: Option<i64>,
+    /// An error or the outcome of a reconciliation (never a secret).
+    pub detail: Option<String>,
+}
+
+/// An intent (or a result-only row: dry run, skipped) to write.
+pub struct NewAudit<'a> {
+    pub idempotency_key: &'a str,
+    pub snapshot_id: i64,
+    pub finding_id: &'a str,
+    pub kind: &'a str,
+    pub action: &'a str,
+    pub mode: &'a str,
+    pub action_key: &'a str,
+    pub targets: &'a serde_json::Value,
+    pub reason: &'a str,
+    pub at: &'a str,
+}
+
+const COLUMNS: &str = "id, idempotency_key, snapshot_id, finding_id, kind, action, mode, action_key, targets_json, \
+     reason, started_at, finished_at, result, http_status, detail";
+
+fn row(r: &Row) -> rusqlite::Result<AuditRow> {
+    Ok(AuditRow {
+        id: r.get(0)?,
+        idempotency_key: r.get(1)?,
+        snapshot_id: r.get(2)?,
+        finding_id: r.get(3)?,
+        kind: r.get(4)?,
+        action: r.get(5)?,
+        mode: r.get(6)?,
+        action_key: r.get(7)?,
+        targets: serde_json::from_str(&r.get::<_, String>(8)?).unwrap_or_default(),
+        reason: r.get(9)?,
+        started_at: r.get(10)?,
+        finished_at: r.get(11)?,
+        result: r.get(12)?,
+        http_status: r.get(13)?,
+        detail: r.get(14)?,
+    })
+}
+
+impl Store {
+    /// Writes an intent (`result` `None`) or a finished row; `false` if the key already exists.
+    pub fn audit_insert(
+        &self,
+        a: &NewAudit<'_>,
+        result: Option<&str>,
+        detail: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .execute(
+                "INSERT INTO remediation_audit (idempotency_key, snapshot_id, finding_id, kind, action, mode,
+                     action_key, targets_json, reason, started_at, finished_at, result, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, CASE WHEN ?11 IS NULL THEN NULL ELSE ?10 END, ?11, ?12)
+                 ON CONFLICT (idempotency_key) DO NOTHING",
+                params![
+                    a.idempotency_key,
+                    a.snapshot_id,
+                    a.finding_id,
+                    a.kind,
+                    a.action,
+                    a.mode,
+                    a.action_key,
+                    a.targets.to_string(),
+                    a.reason,
+                    a.at,
+                    result,
+                    detail
+                ],
+            )
+            .map_err(self.err("cannot write the audit log"))?;
+        Ok(n == 1)
+    }
+
+    /// Records the result of an intent.
+    pub fn audit_finish(
+        &self,
+        key: &str,
+        at: &str,
+        result: Option<&str>,
+        http_status: Option<u16>,
+        detail: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE remediation_audit SET finished_at = ?2, result = ?3, http_status = ?4, detail = ?5
+                 WHERE idempotency_key = ?1",
+                params![key, at, result, http_status, detail],
+            )
+            .map_err(self.err("cannot write the audit log"))?;
+        Ok(())
+    }
+
+    /// The audit rows, newest first (`limit` 0: all).
+    pub fn audit(&self, limit: usize) -> Result<Vec<AuditRow>, StoreError> {
+        let limit = if limit == 0 { -1 } else { limit as i64 };
+        self.audit_query(
+            &format!("SELECT {COLUMNS} FROM remediation_audit ORDER BY id DESC LIMIT ?1"),
+            params![limit],
+        )
+    }
+
+    /// Whether a row with this idempotency key exists.
+    pub fn audit_has(&self, key: &str) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM remediation_audit WHERE idempotency_key = ?1",
+                [key],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|o| o.is_some())
+            .map_err(self.err("cannot read the audit log"))
+    }
+
+    /// Intents without a result: calls that may or may not have taken effect.
+    pub fn audit_pending(&self) -> Result<Vec<AuditRow>, StoreError> {
+        self.audit_query(
+            &format!("SELECT {COLUMNS} FROM remediation_audit WHERE result IS NULL ORDER BY id"),
+            [],
+        )
+    }
+
+    /// Rows started at or after `since` (RFC 3339), oldest first.
+    pub fn audit_since(&self, since: &str) -> Result<Vec<AuditRow>, StoreError> {
+        self.audit_query(
+            &format!("SELECT {COLUMNS} FROM remediation_audit WHERE started_at >= ?1 ORDER BY id"),
+            params![since],
+        )
+    }
+
+    /// Action keys of calls that failed (a 4xx): not retried automatically.
+    pub fn audit_failed_actions(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT DISTINCT action_key FROM remediation_audit WHERE result = 'failure'",
+            )
+            .map_err(self.err("cannot read the audit log"))?;
+        stmt.query_map([], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(self.err("cannot read the audit log"))
+    }
+
+    fn audit_query(
+        &self,
+        sql: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<AuditRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(sql)
+            .map_err(self.err("cannot read the audit log"))?;
+        stmt.query_map(args, row)
+            .and_then(|rows| rows.collect())
+            .map_err(self.err("cannot read the audit log"))
+    }
+
+    /// Stores a plan (JSON) as the latest.
+    pub fn put_plan(
+        &self,
+        snapshot_id: Option<i64>,
+        at: &str,
+        json: &str,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO remediation_plans (created_at, snapshot_id, plan_json) VALUES (?1, ?2, ?3)",
+                params![at, snapshot_id, json],
+            )
+            .map_err(self.err("cannot store the plan"))?;
+        self.conn
+            .execute(
+                "DELETE FROM remediation_plans WHERE id NOT IN
+                     (SELECT id FROM remediation_plans ORDER BY id DESC LIMIT 100)",
+                [],
+            )
+            .map_err(self.err("cannot prune the plans"))?;
+        Ok(())
+    }
+
+    /// The latest stored plan's JSON.
+    pub fn latest_plan(&self) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT plan_json FROM remediation_plans ORDER BY id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.err("cannot read the plan"))
+    }
+}

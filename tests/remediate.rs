@@ -1,0 +1,666 @@
+//! Guarded remediation against the simulator: each action's real effect, and every guard with the
+//! count of mutating requests the simulator received.
+
+mod common;
+
+use common::Env;
+use scimdrift::config::Settings;
+use scimdrift::detect::Kind;
+use scimdrift::findings::{FindingView, Status};
+use scimdrift::metrics::Metrics;
+use scimdrift::remediate::{self, Applied};
+use scimdrift::sim::{FaultKind, FaultRule, Faults, LoggedRequest};
+use scimdrift::store::NewAudit;
+
+/// Requests that change something (reads: GET, accounts search, links for email).
+fn mutations(env: &Env) -> Vec<LoggedRequest> {
+    env.sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .filter(|r| {
+            !r.path.ends_with("/users/search") && !r.path.ends_with("get-scim-links-for-email")
+        })
+        .collect()
+}
+
+/// An enabled policy; the scenario org has two directories, so suspend/restore name D1.
+fn policy_in(env: &Env, rules: &str, extra: &str) -> String {
+    format!(
+        "\n[remediation]\nenabled = true\nmax_actions_per_cycle = 5\nmax_percent_of_population = 100.0\nspike_threshold = 50\norg_directory_id = \"{}\"\n{extra}\n{rules}",
+        label(env, "D1")
+    )
+}
+
+fn rule(kind: &str, action: &str, mode: &str, confirmations: u32) -> String {
+    format!(
+        "[[remediation.rules]]\nkind = \"{kind}\"\naction = \"{action}\"\nmode = \"{mode}\"\nmin_confirmations = {confirmations}\n"
+    )
+}
+
+fn suspend_rule(confirmations: u32) -> String {
+    rule(
+        "idp_inactive_account_active",
+        "suspend",
+        "apply",
+        confirmations,
+    )
+}
+
+async fn remediate(env: &Env) -> Applied {
+    remediate::run_cycle(&env.settings, &Metrics::new())
+        .await
+        .unwrap()
+}
+
+fn open_of(env: &Env, kind: Kind) -> Vec<FindingView> {
+    env.store()
+        .findings()
+        .unwrap()
+        .into_iter()
+        .filter(|f| f.kind == kind && f.status == Status::Open)
+        .collect()
+}
+
+fn label(env: &Env, l: &str) -> String {
+    env.sim.world().labels[l].clone()
+}
+
+#[tokio::test]
+async fn disabled_by_default_sends_nothing() {
+    let mut env = Env::scenarios(20).await;
+    env.extend_config(&format!("\n[remediation]\n{}", suspend_rule(1)));
+    assert!(!env.settings.remediation.enabled);
+    env.pull().await;
+    let a = remediate(&env).await;
+    assert_eq!(a, Applied::default());
+    assert!(mutations(&env).is_empty());
+    assert!(env.store().audit(0).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn suspend_fixes_the_leaver_after_the_confirmations_and_nothing_else() {
+    let mut env = Env::scenarios(200).await;
+    env.extend_config(&policy_in(&env, &suspend_rule(3), ""));
+    for _ in 0..2 {
+        env.pull().await;
+        remediate(&env).await;
+        assert!(
+            mutations(&env).is_empty(),
+            "nothing before the 3rd snapshot"
+        );
+    }
+    env.pull().await;
+    let a = remediate(&env).await;
+    assert_eq!(a.success, 1);
+    let m = mutations(&env);
+    assert_eq!(m.len(), 1, "{m:?}");
+    assert!(
+        m[0].path
+            .ends_with(&format!("/users/{}/suspend", label(&env, "A9")))
+    );
+    let world = env.sim.world();
+    assert_eq!(
+        world.labelled_account("A9").unwrap().membership_status,
+        "suspended"
+    );
+    env.pull().await;
+    assert!(open_of(&env, Kind::IdpInactiveAccountActive).is_empty());
+    let audit = env.store().audit(0).unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].result.as_deref(), Some("success"));
+    assert!(matches!(audit[0].http_status, Some(200 | 204)));
+    // Nothing more to do on the next cycle.
+    remediate(&env).await;
+    assert_eq!(mutations(&env).len(), 1);
+}
+
+#[tokio::test]
+async fn a_gap_resets_the_confirmations() {
+    let mut env = Env::scenarios(20).await;
+    env.extend_config(&policy_in(&env, &suspend_rule(2), ""));
+    env.pull().await;
+    let r9 = label(&env, "R9");
+    // The IdP re-activates R9 for one snapshot: the finding resolves, then comes back at count 1.
+    env.sim
+        .update_world(|w| w.user_mut(&r9).unwrap().active = Some(true));
+    env.pull().await;
+    env.sim
+        .update_world(|w| w.user_mut(&r9).unwrap().active = Some(false));
+    env.pull().await;
+    remediate(&env).await;
+    assert!(mutations(&env).is_empty());
+    env.pull().await;
+    remediate(&env).await;
+    assert_eq!(mutations(&env).len(), 1);
+}
+
+#[tokio::test]
+async fn dry_run_is_recorded_and_never_sent() {
+    let mut env = Env::scenarios(20).await;
+    env.extend_config(&policy_in(
+        &env,
+        &rule("idp_inactive_account_active", "suspend", "dry_run", 1),
+        "",
+    ));
+    env.pull().await;
+    let a = remediate(&env).await;
+    assert_eq!(a.dry_run, 1);
+    assert!(mutations(&env).is_empty());
+    let audit = env.store().audit(0).unwrap();
+    assert_eq!(audit[0].result.as_deref(), Some("dry_run"));
+}
+
+#[tokio::test]
+async fn an_incomplete_snapshot_is_never_acted_on() {
+    let mut env = Env::scenarios(20).await;
+    env.extend_config(&policy_in(&env, &suspend_rule(1), ""));
+    env.pull().await;
+    env.sim.set_faults(Faults::rules([
+        FaultRule::new(FaultKind::Status(400)).on(scimdrift::sim::Api::Scim)
+    ]));
+    assert!(!env.pull().await.recorded.complete);
+    env.sim.set_faults(Faults::default());
+    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    assert!(
+        plan.checks
+            .iter()
+            .any(|c| c.guard == "snapshot" && !c.passed)
+    );
+    remediate(&env).await;
+    assert!(mutations(&env).is_empty());
+}
+
+#[tokio::test]
+async fn delete_scim_record_resolves_the_stale_link() {
+    let mut env = Env::scenarios(20).await;
+    env.extend_config(&policy_in(
+        &env,
+        &rule("stale_inactive_link", "delete_scim_record", "apply", 2),
+        "",
+    ));
+    env.pull().await;
+    env.pull().await;
+    assert_eq!(remediate(&env).await.success, 1);
+    let m = mutations(&env);
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].method, "DELETE");
+    assert!(env.sim.world().labelled_user("R7").is_none());
+    env.pull().await;
+    assert!(open_of(&env, Kind::StaleInactiveLink).is_empty());
+}
+
+#[tokio::test]
+async fn delete_in_scim_db_resolves_the_stale_link() {
+    let mut env = Env::scenarios(20).await;
+    env.extend_config(&policy_in(
+        &env,
+        &rule("stale_inactive_link", "delete_in_scim_db", "apply", 2),
+        "",
+    ));
+    env.pull().await;
+    env.pull().await;
+    assert_eq!(remediate(&env).await.success, 1);
+    let m = mutations(&env);
+    assert_eq!(m.len(), 1);
+    assert!(m[0].path.ends_with("/onlyDeleteUserInDB"));
+    assert!(env.sim.world().labelled_user("R7").is_none());
+    env.pull().await;
+    assert!(open_of(&env, Kind::StaleInactiveLink).is_empty());
+}
+
+#[tokio::test]
+async fn dangling_link_record_is_deleted() {
+    let mut env = Env::scenarios(20).await;
+    env.extend_config(&policy_in(
+        &env,
+        &rule("dangling_link", "delete_scim_record", "apply", 2),
+        "",
+    ));
+    env.pull().await;
+    env.pull().await;
+    assert_eq!(remediate(&env).await.success, 1);
+    assert!(env.sim.world().labelled_user("R11").is_none());
+    env.pull().await;
+    assert!(open_of(&env, Kind::DanglingLink).is_empty());
+}
+
+#[tokio::test]
+async fn unlink_and_move_email_resolve_the_email_conflict() {
+    let mut env = Env::scenarios(20).await;
+    let rules = rule("email_conflict", "unlink", "apply", 2)
+        + &rule("email_conflict", "move_email", "apply", 2);
+    env.extend_config(&policy_in(
+        &env,
+        &rules,
+        "never_touch = [\"ana@example.com\"]",
+    ));
+    env.pull().await;
+    env.pull().await;
+    let a = remediate(&env).await;
+    assert_eq!(a.success, 2, "{a:?}");
+    let world = env.sim.world();
+    assert_eq!(
+        world.labelled_user("R4").unwrap().atlassian_account_id,
+        None
+    );
+    let a4 = world.labelled_account("A4").unwrap();
+    assert!(
+        a4.email.as_deref().unwrap().starts_with("bo.new+moved-"),
+        "{a4:?}"
+    );
+    env.pull().await;
+    let left: Vec<_> = open_of(&env, Kind::EmailConflict)
+        .into_iter()
+        .filter(|f| f.accounts.iter().any(|a| a.account_id == label(&env, "A4")))
+        .collect();
+    assert!(left.is_empty());
+}
+
+#[tokio::test]
+async fn restore_gives_access_back() {
+    let mut env = Env::scenarios(20).await;
+    let a8 = label(&env, "A8");
+    env.sim.update_world(|w| {
+        let a = w.account_mut(&a8).unwrap();
+        a.reactivate();
+        a.suspend();
+    });
+    env.extend_config(&policy_in(
+        &env,
+        &rule("deactivated_idp_active", "restore", "apply", 1),
+        "",
+    ));
+    env.pull().await;
+    assert_eq!(remediate(&env).await.success, 1);
+    assert_eq!(
+        env.sim.world().account(&a8).unwrap().membership_status,
+        "active"
+    );
+    env.pull().await;
+    assert!(open_of(&env, Kind::DeactivatedIdpActive).is_empty());
+}
+
+/// Deprovisions `n` healthy users in the IdP: `n` more leavers.
+fn deprovision_healthy(env: &Env, n: usize) {
+    let labelled: Vec<String> = env.sim.world().labels.values().cloned().collect();
+    env.sim.update_world(|w| {
+        let users = w.directories[0]
+            .users
+            .iter_mut()
+            .filter(|u| !labelled.contains(&u.id) && u.atlassian_account_id.is_some())
+            .take(n);
+        for u in users {
+            u.active = Some(false);
+        }
+    });
+}
+
+#[tokio::test]
+async fn caps_are_respected_exactly() {
+    let mut env = Env::scenarios(200).await;
+    env.extend_config(
+        &policy_in(&env, &suspend_rule(1), "")
+            .replace("max_actions_per_cycle = 5", "max_actions_per_cycle = 2"),
+    );
+    deprovision_healthy(&env, 3);
+    env.pull().await;
+    assert_eq!(open_of(&env, Kind::IdpInactiveAccountActive).len(), 4);
+    let a = remediate(&env).await;
+    assert_eq!(a.success, 2);
+    assert_eq!(mutations(&env).len(), 2);
+    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    assert!(plan.blocked.contains_key("cap_per_cycle"));
+}
+
+#[tokio::test]
+async fn population_cap_is_respected_exactly() {
+    let mut env = Env::scenarios(200).await;
+    env.extend_config(&policy_in(&env, &suspend_rule(1), "").replace(
+        "max_percent_of_population = 100.0",
+        "max_percent_of_population = 1.0",
+    ));
+    deprovision_healthy(&env, 4);
+    env.pull().await;
+    let accounts = env.store().latest_complete().unwrap().unwrap().accounts;
+    let cap = (accounts as f64 / 100.0).floor() as usize;
+    assert!(cap < 5);
+    remediate(&env).await;
+    assert_eq!(mutations(&env).len(), cap);
+}
+
+#[tokio::test]
+async fn the_spike_breaker_stops_everything() {
+    let mut env = Env::scenarios(20).await;
+    // The first pull opens 2 duplicate_email findings: more than 1 new of one kind.
+    env.extend_config(
+        &policy_in(&env, &suspend_rule(1), "")
+            .replace("spike_threshold = 50", "spike_threshold = 1"),
+    );
+    env.pull().await;
+    let metrics = Metrics::new();
+    remediate::run_cycle(&env.settings, &metrics).await.unwrap();
+    assert!(mutations(&env).is_empty());
+    assert_eq!(metrics.remediation_breaker_tripped.get(), 1);
+    assert!(
+        metrics
+            .render()
+            .contains("scimdrift_remediation_blocked_total{guard=\"breaker\"} 1")
+    );
+}
+
+#[tokio::test]
+async fn never_touch_is_respected() {
+    let mut env = Env::scenarios(20).await;
+    env.extend_config(&policy_in(
+        &env,
+        &suspend_rule(1),
+        "never_touch = [\"FAY@example.com\"]",
+    ));
+    env.pull().await;
+    remediate(&env).await;
+    assert!(mutations(&env).is_empty());
+    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    assert_eq!(plan.blocked.get("never_touch"), Some(&1));
+}
+
+#[tokio::test]
+async fn a_target_fixed_since_the_snapshot_is_skipped() {
+    let mut env = Env::scenarios(20).await;
+    env.extend_config(&policy_in(&env, &suspend_rule(1), ""));
+    env.pull().await;
+    let r9 = label(&env, "R9");
+    env.sim
+        .update_world(|w| w.user_mut(&r9).unwrap().active = Some(true));
+    let a = remediate(&env).await;
+    assert_eq!(a.skipped, 1);
+    assert!(mutations(&env).is_empty());
+    assert_eq!(
+        env.store().audit(0).unwrap()[0].result.as_deref(),
+        Some("skipped")
+    );
+}
+
+#[tokio::test]
+async fn a_crash_after_the_call_is_reconciled_not_resent() {
+    let mut env = Env::scenarios(20).await;
+    env.extend_config(&policy_in(&env, &suspend_rule(1), ""));
+    env.settings.atlassian.http.max_retries = 0;
+    env.pull().await;
+    env.sim.set_faults(Faults::rules([FaultRule::new(
+        FaultKind::StatusAfterApply(500),
+    )
+    .path_contains("/suspend")]));
+    let a = remediate(&env).await;
+    assert_eq!(a.failure, 1);
+    let pending = env.store().audit_pending().unwrap();
+    assert_eq!(pending.len(), 1, "the intent stays without a result");
+    env.sim.set_faults(Faults::default());
+    // The next run reads A9's state instead of calling again.
+    let a = remediate(&env).await;
+    assert_eq!(a.reconciled, 1);
+    assert_eq!(mutations(&env).len(), 1);
+    let row = &env.store().audit(0).unwrap()[0];
+    assert_eq!(row.result.as_deref(), Some("success"));
+    assert!(row.detail.as_deref().unwrap().contains("reconciled"));
+}
+
+#[tokio::test]
+async fn an_intent_left_by_a_crash_before_the_call_is_not_repeated() {
+    let mut env = Env::scenarios(20).await;
+    env.extend_config(&policy_in(
+        &env,
+        &rule("stale_inactive_link", "delete_scim_record", "dry_run", 2),
+        "",
+    ));
+    env.pull().await;
+    let (d1, r7, a7) = (label(&env, "D1"), label(&env, "R7"), label(&env, "A7"));
+    let targets = serde_json::json!([{"account_id": a7, "directory_id": d1, "scim_id": r7}]);
+    let store = env.store();
+    store
+        .audit_insert(
+            &NewAudit {
+                idempotency_key: "crashed",
+                snapshot_id: 1,
+                finding_id: "f",
+                kind: "stale_inactive_link",
+                action: "delete_scim_record",
+                mode: "apply",
+                action_key: "f|delete_scim_record|x",
+                targets: &targets,
+                reason: "test",
+                at: "2026-01-01T00:00:00Z",
+            },
+            None,
+            None,
+        )
+        .unwrap();
+    let (settled, left) = remediate::reconcile(&env.settings, &Metrics::new())
+        .await
+        .unwrap();
+    assert_eq!((settled, left), (1, 0));
+    assert!(mutations(&env).is_empty());
+    let row = store
+        .audit(0)
+        .unwrap()
+        .into_iter()
+        .find(|r| r.idempotency_key == "crashed")
+        .unwrap();
+    assert_eq!(row.result.as_deref(), Some("not_applied"));
+    assert!(env.sim.world().labelled_user("R7").is_some());
+}
+
+#[tokio::test]
+async fn a_403_is_recorded_as_failed_and_not_retried() {
+    let mut env = Env::scenarios(20).await;
+    env.extend_config(&policy_in(&env, &suspend_rule(1), ""));
+    env.pull().await;
+    env.sim.set_faults(Faults::rules([
+        FaultRule::new(FaultKind::Status(403)).path_contains("/suspend")
+    ]));
+    let a = remediate(&env).await;
+    assert_eq!(a.failure, 1);
+    let row = &env.store().audit(0).unwrap()[0];
+    assert_eq!(row.result.as_deref(), Some("failure"));
+    assert_eq!(row.http_status, Some(403));
+    env.pull().await;
+    remediate(&env).await;
+    assert_eq!(mutations(&env).len(), 1, "one attempt, never retried");
+    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    assert_eq!(plan.blocked.get("previous_failure"), Some(&1));
+}
+
+#[tokio::test]
+async fn plan_and_apply_from_the_cli_refuse_a_stale_plan() {
+    let mut env = Env::scenarios(20).await;
+    env.extend_config(&policy_in(&env, &suspend_rule(1), ""));
+    env.pull().await;
+    let file = env.dir.path().join("plan.json");
+    let out = env
+        .cli(&["remediate", "plan", "--output", file.to_str().unwrap()])
+        .await;
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("+ will suspend"), "{text}");
+    assert!(text.contains("Plan: 1 to apply"), "{text}");
+    env.pull().await;
+    let out = env
+        .cli(&["remediate", "apply", "--plan", file.to_str().unwrap()])
+        .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stale"));
+    assert!(mutations(&env).is_empty());
+    // A fresh plan applies.
+    let out = env
+        .cli(&["remediate", "plan", "--output", file.to_str().unwrap()])
+        .await;
+    assert!(out.status.success());
+    let out = env
+        .cli(&["remediate", "apply", "--plan", file.to_str().unwrap()])
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(mutations(&env).len(), 1);
+    // The audit lists it, without any key.
+    let out = env.cli(&["audit", "--format", "json"]).await;
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["actions"][0]["action"], "suspend");
+    assert_eq!(json["actions"][0]["result"], "success");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let world = env.sim.world();
+    assert!(!text.contains(&world.org_api_key));
+    for d in &world.directories {
+        assert!(!text.contains(&d.token));
+    }
+    // The report shows it.
+    let out = env.cli(&["report", "--format", "md"]).await;
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(md.contains("### Actions taken"), "{md}");
+}
+
+#[tokio::test]
+async fn bad_policies_are_config_errors_naming_the_key() {
+    let env = Env::scenarios(0).await;
+    let base = std::fs::read_to_string(&env.config).unwrap();
+    for (rules, key) in [
+        (
+            rule("no_such_kind", "suspend", "apply", 3),
+            "remediation.rules[0].kind",
+        ),
+        (
+            rule("unmanaged_account", "suspend", "apply", 3),
+            "remediation.rules[0].action",
+        ),
+        (
+            rule("stale_inactive_link", "delete_scim_record", "apply", 1),
+            "remediation.rules[0].min_confirmations",
+        ),
+    ] {
+        std::fs::write(
+            &env.config,
+            format!("{base}{}", policy_in(&env, &rules, "")),
+        )
+        .unwrap();
+        let e = Settings::load(Some(&env.config)).unwrap_err();
+        assert_eq!(e.key, key, "{e}");
+    }
+}
+
+#[tokio::test]
+async fn the_daemon_suspends_a_leaver_of_a_single_directory_org() {
+    use scimdrift::sim::{SimOptions, World};
+    let mut env = Env::start(
+        World::healthy(30, 7, chrono::Utc::now()),
+        SimOptions::default(),
+    )
+    .await;
+    deprovision_healthy(&env, 1);
+    env.extend_config(
+        "\n[remediation]\nenabled = true\nmax_percent_of_population = 100.0\n[[remediation.rules]]\nkind = \"idp_inactive_account_active\"\naction = \"suspend\"\nmode = \"apply\"\nmin_confirmations = 1\n",
+    );
+    let settings = env.settings.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(scimdrift::daemon::run(settings, listener, None, async {
+        let _ = stopped.await;
+    }));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while mutations(&env).is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    let m = mutations(&env);
+    assert_eq!(m.len(), 1, "{m:?}");
+    assert!(m[0].path.ends_with("/suspend"));
+    let suspended = env
+        .sim
+        .world()
+        .accounts
+        .iter()
+        .filter(|a| a.membership_status == "suspended")
+        .count();
+    assert_eq!(suspended, 1);
+    assert_eq!(
+        env.store().audit(0).unwrap()[0].result.as_deref(),
+        Some("success")
+    );
+}
+
+#[tokio::test]
+async fn a_process_killed_between_call_and_result_is_reconciled_on_restart() {
+    let mut env = Env::scenarios(20).await;
+    env.extend_config(&policy_in(&env, &suspend_rule(1), ""));
+    env.pull().await;
+    let file = env.dir.path().join("plan.json");
+    let out = env
+        .cli(&["remediate", "plan", "--output", file.to_str().unwrap()])
+        .await;
+    assert!(out.status.success());
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_scimdrift"))
+        .arg("--config")
+        .arg(&env.config)
+        .args(["remediate", "apply", "--plan", file.to_str().unwrap()])
+        .env_remove("SCIMDRIFT_CONFIG")
+        .env("SCIMDRIFT_TEST_CRASH_AFTER_CALL", "1")
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success(), "the hook killed the process");
+    assert_eq!(mutations(&env).len(), 1);
+    assert_eq!(env.store().audit_pending().unwrap().len(), 1);
+    // Restart: the same plan again reconciles the intent and does not call a second time.
+    let out = env
+        .cli(&["remediate", "apply", "--plan", file.to_str().unwrap()])
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 reconciled"));
+    assert_eq!(mutations(&env).len(), 1);
+    let rows = env.store().audit(0).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].result.as_deref(), Some("success"));
+}
+
+#[tokio::test]
+async fn plan_text_shows_blocked_guards() {
+    let mut env = Env::scenarios(20).await;
+    let rules = suspend_rule(3) + &rule("stale_inactive_link", "delete_scim_record", "dry_run", 2);
+    env.extend_config(&policy_in(&env, &rules, ""));
+    env.pull().await;
+    env.pull().await;
+    let out = env.cli(&["remediate", "plan"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("- blocked: suspend"), "{text}");
+    assert!(text.contains("blocked by confirmations"), "{text}");
+    assert!(
+        text.contains("~ would (dry run) delete_scim_record"),
+        "{text}"
+    );
+    remediate(&env).await;
+    let out = env.cli(&["report", "--format", "html"]).await;
+    let html = String::from_utf8_lossy(&out.stdout);
+    assert!(html.contains("Planned in dry run") && html.contains("Blocked by a guard"));
+}
+
+#[tokio::test]
+async fn restore_is_not_planned_for_a_deactivated_account() {
+    let mut env = Env::scenarios(20).await;
+    env.extend_config(&policy_in(
+        &env,
+        &rule("deactivated_idp_active", "restore", "apply", 1),
+        "",
+    ));
+    env.pull().await;
+    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    assert_eq!(plan.blocked.get("target"), Some(&1));
+    remediate(&env).await;
+    assert!(mutations(&env).is_empty());
+    assert!(env.store().audit(0).unwrap().is_empty());
+}
