@@ -551,6 +551,15 @@ impl Settings {
         Ok(())
     }
 
+    /// Directory id → configured name, for labels in findings and reports.
+    pub fn directory_names(&self) -> std::collections::HashMap<String, String> {
+        self.atlassian
+            .directories
+            .iter()
+            .map(|d| (d.id.clone(), d.name.clone()))
+            .collect()
+    }
+
     /// The detector settings.
     pub fn detect_settings(&self) -> DetectSettings {
         DetectSettings {

@@ -2,8 +2,6 @@
 //! reconcile the findings in the same transaction. The daemon and `once` share it. Each cycle emits
 //! its log line and its metrics here, in one place.
 
-use std::collections::HashMap;
-
 use chrono::Utc;
 
 use crate::config::Settings;
@@ -46,12 +44,7 @@ async fn pull_store_detect(settings: &Settings) -> anyhow::Result<Outcome> {
     let ctx = Context {
         settings: settings.detect_settings(),
         rules,
-        directory_names: settings
-            .atlassian
-            .directories
-            .iter()
-            .map(|d| (d.id.clone(), d.name.clone()))
-            .collect::<HashMap<_, _>>(),
+        directory_names: settings.directory_names(),
         now,
     };
     let analyse = Box::new(move |pop: &crate::store::Population, since: &_| {

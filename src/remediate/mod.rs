@@ -41,12 +41,7 @@ pub fn make_plan(settings: &Settings, store: &Store, now: DateTime<Utc>) -> anyh
         None => Default::default(),
     };
     let failed: HashSet<String> = store.audit_failed_actions()?.into_iter().collect();
-    let names: HashMap<String, String> = settings
-        .atlassian
-        .directories
-        .iter()
-        .map(|d| (d.id.clone(), d.name.clone()))
-        .collect();
+    let names: HashMap<String, String> = settings.directory_names();
     let interval = chrono::Duration::from_std(settings.schedule.pull_interval())
         .unwrap_or(chrono::Duration::minutes(15));
     Ok(plan::plan(&plan::Inputs {

@@ -91,12 +91,7 @@ pub fn build(
         Some(s) => store.state_at(s.snapshot_id)?,
         None => State::default(),
     };
-    let names: HashMap<String, String> = settings
-        .atlassian
-        .directories
-        .iter()
-        .map(|d| (d.id.clone(), d.name.clone()))
-        .collect();
+    let names: HashMap<String, String> = settings.directory_names();
     let ctx = fix_context(&settings.atlassian.org_id, &state, &names);
 
     let opened_after = |f: &FindingView, t: DateTime<Utc>| -> anyhow::Result<bool> {
