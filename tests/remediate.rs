@@ -268,9 +268,10 @@ async fn restore_gives_access_back() {
     });
     env.extend_config(&policy_in(
         &env,
-        &rule("deactivated_idp_active", "restore", "apply", 1),
+        &rule("deactivated_idp_active", "restore", "apply", 2),
         "",
     ));
+    env.pull().await;
     env.pull().await;
     assert_eq!(remediate(&env).await.success, 1);
     assert_eq!(
@@ -654,13 +655,329 @@ async fn restore_is_not_planned_for_a_deactivated_account() {
     let mut env = Env::scenarios(20).await;
     env.extend_config(&policy_in(
         &env,
-        &rule("deactivated_idp_active", "restore", "apply", 1),
+        &rule("deactivated_idp_active", "restore", "apply", 2),
         "",
     ));
+    env.pull().await;
     env.pull().await;
     let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
     assert_eq!(plan.blocked.get("target"), Some(&1));
     remediate(&env).await;
     assert!(mutations(&env).is_empty());
     assert!(env.store().audit(0).unwrap().is_empty());
+}
+
+/// Links a second record, in D2, to `account` (a copy of R7 with `active`).
+fn add_linked_record(env: &Env, account: &str, active: bool) {
+    let account = account.to_string();
+    env.sim.update_world(|w| {
+        let mut u = scimdrift::sim::SimUser::new(
+            "extra-record",
+            "dee2@example.com",
+            "Dee",
+            "Two",
+            chrono::Utc::now() - chrono::Duration::days(100),
+        );
+        u.active = Some(active);
+        u.atlassian_account_id = Some(account);
+        w.directories[1].users.push(u);
+    });
+}
+
+fn stale_delete_rule() -> String {
+    rule("stale_inactive_link", "delete_scim_record", "apply", 2)
+}
+
+#[tokio::test]
+async fn stale_link_delete_is_not_planned_while_another_linked_record_is_active() {
+    let mut env = Env::scenarios(20).await;
+    env.extend_config(&policy_in(&env, &stale_delete_rule(), ""));
+    add_linked_record(&env, &label(&env, "A7"), true);
+    env.pull().await;
+    env.pull().await;
+    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    let step = plan
+        .steps
+        .iter()
+        .find(|s| s.kind == Kind::StaleInactiveLink)
+        .expect("a stale step");
+    assert!(!step.allowed);
+    assert!(
+        step.reason.contains("deactivates the linked account"),
+        "{}",
+        step.reason
+    );
+    remediate(&env).await;
+    assert!(mutations(&env).is_empty());
+    assert!(env.sim.world().labelled_user("R7").is_some());
+}
+
+#[tokio::test]
+async fn stale_link_delete_is_skipped_when_the_account_got_access_back() {
+    let mut env = Env::scenarios(20).await;
+    env.extend_config(&policy_in(&env, &stale_delete_rule(), ""));
+    env.pull().await;
+    env.pull().await;
+    let file = env.dir.path().join("plan.json");
+    let out = env
+        .cli(&["remediate", "plan", "--output", file.to_str().unwrap()])
+        .await;
+    assert!(out.status.success());
+    // An admin reactivates A7 between the snapshot and the call: a DELETE would deactivate it.
+    let a7 = label(&env, "A7");
+    env.sim
+        .update_world(|w| w.account_mut(&a7).unwrap().reactivate());
+    let out = env
+        .cli(&["remediate", "apply", "--plan", file.to_str().unwrap()])
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(mutations(&env).is_empty());
+    let row = &env.store().audit(0).unwrap()[0];
+    assert_eq!(row.result.as_deref(), Some("skipped"));
+    assert!(
+        row.detail.as_deref().unwrap().contains("has access"),
+        "{row:?}"
+    );
+    assert_eq!(
+        env.sim.world().account(&a7).unwrap().account_status,
+        "active"
+    );
+}
+
+#[tokio::test]
+async fn an_edited_plan_file_cannot_switch_off_the_recheck() {
+    let mut env = Env::scenarios(20).await;
+    env.extend_config(&policy_in(&env, &stale_delete_rule(), ""));
+    env.pull().await;
+    env.pull().await;
+    let file = env.dir.path().join("plan.json");
+    let out = env
+        .cli(&["remediate", "plan", "--output", file.to_str().unwrap()])
+        .await;
+    assert!(out.status.success());
+    // Edit the step's kind, which the re-check branches on; then the IdP re-activates R7.
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("\"stale_inactive_link\""));
+    std::fs::write(
+        &file,
+        text.replace("\"stale_inactive_link\"", "\"duplicate_email\""),
+    )
+    .unwrap();
+    let r7 = label(&env, "R7");
+    env.sim
+        .update_world(|w| w.user_mut(&r7).unwrap().active = Some(true));
+    let out = env
+        .cli(&["remediate", "apply", "--plan", file.to_str().unwrap()])
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(mutations(&env).is_empty());
+    assert!(env.sim.world().labelled_user("R7").is_some());
+}
+
+#[tokio::test]
+async fn the_recheck_refuses_an_unexpected_kind() {
+    let mut env = Env::scenarios(20).await;
+    env.extend_config(&policy_in(&env, &stale_delete_rule(), ""));
+    env.pull().await;
+    env.pull().await;
+    let mut plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    let step = plan
+        .steps
+        .iter_mut()
+        .find(|s| s.allowed && s.kind == Kind::StaleInactiveLink)
+        .unwrap();
+    step.kind = Kind::DuplicateEmail;
+    let r7 = label(&env, "R7");
+    env.sim
+        .update_world(|w| w.user_mut(&r7).unwrap().active = Some(true));
+    let a = remediate::apply_plan(&env.settings, &plan, &Metrics::new())
+        .await
+        .unwrap();
+    assert_eq!(a.skipped, 1);
+    assert!(mutations(&env).is_empty());
+    let row = &env.store().audit(0).unwrap()[0];
+    assert_eq!(row.detail.as_deref(), Some("unexpected kind for action"));
+}
+
+#[tokio::test]
+async fn a_retried_delete_answered_404_is_reconciled_not_a_failure() {
+    let mut env = Env::scenarios(20).await;
+    env.extend_config(&policy_in(
+        &env,
+        &rule("dangling_link", "delete_scim_record", "apply", 2),
+        "",
+    ));
+    env.settings.atlassian.http.max_retries = 2;
+    env.settings.atlassian.http.retry_base_delay_ms = 1;
+    env.pull().await;
+    env.pull().await;
+    // The DELETE takes effect but its reply is lost (500); the retry is answered 404.
+    env.sim.set_faults(Faults::rules([FaultRule::new(
+        FaultKind::StatusAfterApply(500),
+    )
+    .path_contains(format!("/Users/{}", label(&env, "R11")))
+    .method(reqwest::Method::DELETE)
+    .once()]));
+    let a = remediate(&env).await;
+    assert_eq!(a.failure, 1);
+    assert_eq!(
+        env.store().audit_pending().unwrap().len(),
+        1,
+        "outcome unknown"
+    );
+    assert!(env.sim.world().labelled_user("R11").is_none());
+    env.sim.set_faults(Faults::default());
+    let a = remediate(&env).await;
+    assert_eq!(a.reconciled, 1);
+    let row = &env.store().audit(0).unwrap()[0];
+    assert_eq!(row.result.as_deref(), Some("success"));
+    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    assert!(!plan.blocked.contains_key("previous_failure"));
+}
+
+#[tokio::test]
+async fn a_403_failure_expires_after_a_day() {
+    let mut env = Env::scenarios(20).await;
+    env.extend_config(&policy_in(&env, &suspend_rule(1), ""));
+    env.pull().await;
+    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    let key = plan.steps[0].action_key();
+    let store = env.store();
+    let targets = serde_json::json!([]);
+    store
+        .audit_insert(
+            &NewAudit {
+                idempotency_key: "old-403",
+                snapshot_id: 0,
+                finding_id: "f",
+                kind: "idp_inactive_account_active",
+                action: "suspend",
+                mode: "apply",
+                action_key: &key,
+                targets: &targets,
+                reason: "test",
+                at: "2026-01-01T00:00:00.000Z",
+            },
+            None,
+            None,
+        )
+        .unwrap();
+    let fresh = (chrono::Utc::now() - chrono::Duration::hours(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    store
+        .audit_finish(
+            "old-403",
+            &fresh,
+            Some("failure"),
+            Some(403),
+            Some("HTTP 403"),
+        )
+        .unwrap();
+    let plan = remediate::make_plan(&env.settings, &store, chrono::Utc::now()).unwrap();
+    assert_eq!(plan.blocked.get("previous_failure"), Some(&1));
+    let old = (chrono::Utc::now() - chrono::Duration::hours(25))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    store
+        .audit_finish(
+            "old-403",
+            &old,
+            Some("failure"),
+            Some(403),
+            Some("HTTP 403"),
+        )
+        .unwrap();
+    let plan = remediate::make_plan(&env.settings, &store, chrono::Utc::now()).unwrap();
+    assert!(!plan.blocked.contains_key("previous_failure"));
+}
+
+#[tokio::test]
+async fn delete_in_scim_db_counts_each_record_toward_the_caps() {
+    let mut env = Env::scenarios(20).await;
+    env.extend_config(
+        &policy_in(
+            &env,
+            &rule("stale_inactive_link", "delete_in_scim_db", "apply", 2),
+            "",
+        )
+        .replace("max_actions_per_cycle = 5", "max_actions_per_cycle = 1"),
+    );
+    add_linked_record(&env, &label(&env, "A7"), false);
+    env.pull().await;
+    env.pull().await;
+    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    assert!(
+        plan.blocked.contains_key("cap_per_cycle"),
+        "{:?}",
+        plan.blocked
+    );
+    remediate(&env).await;
+    assert!(mutations(&env).is_empty());
+}
+
+#[tokio::test]
+async fn applying_twice_on_one_snapshot_respects_the_caps() {
+    let mut env = Env::scenarios(200).await;
+    env.extend_config(
+        &policy_in(&env, &suspend_rule(1), "")
+            .replace("max_actions_per_cycle = 5", "max_actions_per_cycle = 2"),
+    );
+    deprovision_healthy(&env, 3);
+    env.pull().await;
+    // The first call is refused (403), which frees its slot for a later plan of the same snapshot.
+    env.sim
+        .set_faults(Faults::rules([FaultRule::new(FaultKind::Status(403))
+            .path_contains("/suspend")
+            .once()]));
+    let a = remediate(&env).await;
+    assert_eq!((a.success, a.failure), (1, 1));
+    // Same snapshot again: the 2 calls already made use up the cap.
+    assert_eq!(remediate(&env).await.success, 0);
+    assert_eq!(mutations(&env).len(), 2);
+}
+
+#[tokio::test]
+async fn move_email_waits_until_the_account_is_unlinked() {
+    let mut env = Env::scenarios(20).await;
+    env.extend_config(&policy_in(
+        &env,
+        &rule("email_conflict", "move_email", "apply", 2),
+        "",
+    ));
+    env.pull().await;
+    env.pull().await;
+    let a = remediate(&env).await;
+    assert_eq!(a.skipped, 1, "{a:?}");
+    assert!(mutations(&env).is_empty());
+    let row = &env.store().audit(0).unwrap()[0];
+    assert!(
+        row.detail.as_deref().unwrap().contains("SCIM links"),
+        "{row:?}"
+    );
+}
+
+#[tokio::test]
+async fn once_per_target_covers_a_records_linked_account() {
+    let mut env = Env::scenarios(20).await;
+    // email_conflict unlinks R4 (linked to A4); duplicate_email would move A4 in the same cycle.
+    let rules = rule("email_conflict", "unlink", "apply", 2)
+        + &rule("duplicate_email", "move_email", "apply", 2);
+    env.extend_config(&policy_in(&env, &rules, ""));
+    env.pull().await;
+    env.pull().await;
+    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    assert_eq!(
+        plan.blocked.get("once_per_target"),
+        Some(&1),
+        "{:?}",
+        plan.blocked
+    );
+    assert_eq!(plan.steps.iter().filter(|s| s.allowed).count(), 1);
 }

@@ -31,6 +31,8 @@ pub struct ApiError {
     pub page: String,
     pub kind: ErrorKind,
     pub message: String,
+    /// Retries made before this error: after one, a non-GET call may have taken effect.
+    pub retries: u32,
 }
 
 impl ApiError {
@@ -41,6 +43,7 @@ impl ApiError {
             page: page.to_string(),
             kind,
             message: message.into(),
+            retries: 0,
         }
     }
 

@@ -152,10 +152,24 @@ impl HttpLayer {
 
     /// Sends `call`, retrying 429/5xx/timeouts/resets within the policy and the pull's budget.
     /// Returns the 2xx reply; `Ok(None)` for a 404 when `not_found_ok`.
+    /// An error carries the number of retries made before it ([`ApiError::retries`]).
     pub async fn send(&self, call: &Call<'_>) -> Result<Option<Reply>, ApiError> {
+        let mut attempt = 0u32;
+        self.send_counting(call, &mut attempt)
+            .await
+            .map_err(|e| ApiError {
+                retries: attempt,
+                ..e
+            })
+    }
+
+    async fn send_counting(
+        &self,
+        call: &Call<'_>,
+        attempt: &mut u32,
+    ) -> Result<Option<Reply>, ApiError> {
         let err = |kind, msg: String| ApiError::new(call.origin, &call.page, kind, msg);
         let url = format!("{}{}", self.base_url, call.path);
-        let mut attempt = 0u32;
         loop {
             self.wait_not_before(call.api).await;
             let outcome = {
@@ -220,14 +234,14 @@ impl HttpLayer {
                     (reason, None, transport_message(&e))
                 }
             };
-            if attempt >= self.policy.max_retries {
+            if *attempt >= self.policy.max_retries {
                 return Err(err(
                     ErrorKind::RetriesExhausted,
                     format!("gave up after {attempt} retries: {last}"),
                 ));
             }
             let wait = wait_hint
-                .unwrap_or_else(|| backoff(&self.policy, attempt))
+                .unwrap_or_else(|| backoff(&self.policy, *attempt))
                 .min(self.policy.max_delay);
             if !self.take_budget(wait) {
                 return Err(err(
@@ -238,7 +252,7 @@ impl HttpLayer {
                     ),
                 ));
             }
-            attempt += 1;
+            *attempt += 1;
             HttpStats::bump(&self.stats.retries, (call.api.label(), reason));
             tracing::warn!(
                 api = call.api.label(),

@@ -31,9 +31,11 @@ pub fn status_of(e: &ApiError) -> Option<u16> {
     }
 }
 
-/// A definite refusal (4xx): the call did not take effect and is not retried.
+/// A definite refusal: a 4xx to the first attempt, so the call did not take effect (not retried).
+/// A 4xx after a retry (e.g. a 404 to a repeated DELETE whose first reply was lost) leaves the
+/// outcome unknown: the intent stays open and reconciliation reads the target's state.
 pub fn is_refusal(e: &ApiError) -> bool {
-    status_of(e).is_some_and(|s| (400..500).contains(&s))
+    e.retries == 0 && status_of(e).is_some_and(|s| (400..500).contains(&s))
 }
 
 /// The org's APIs as remediation uses them.

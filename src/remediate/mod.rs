@@ -40,7 +40,19 @@ pub fn make_plan(settings: &Settings, store: &Store, now: DateTime<Utc>) -> anyh
         Some(s) => store.state_at(s.snapshot_id)?,
         None => Default::default(),
     };
-    let failed: HashSet<String> = store.audit_failed_actions()?.into_iter().collect();
+    let auth_expiry = stamp_millis(now - chrono::Duration::hours(24));
+    let failed: HashSet<String> = store
+        .audit_failed_actions(&auth_expiry)?
+        .into_iter()
+        .collect();
+    let already_used = match &latest_complete {
+        Some(s) => store
+            .audit_calls_for_snapshot(s.snapshot_id)?
+            .iter()
+            .map(|r| plan::call_cost(&r.action, &r.targets))
+            .sum(),
+        None => 0,
+    };
     let names: HashMap<String, String> = settings.directory_names();
     let interval = chrono::Duration::from_std(settings.schedule.pull_interval())
         .unwrap_or(chrono::Duration::minutes(15));
@@ -54,8 +66,14 @@ pub fn make_plan(settings: &Settings, store: &Store, now: DateTime<Utc>) -> anyh
         policy: &settings.remediation,
         rules: &rules,
         failed: &failed,
+        already_used,
         directory_names: &names,
     }))
+}
+
+/// The audit's time format (RFC 3339, milliseconds, `Z`), so times compare as text.
+fn stamp_millis(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// Stores the plan as the latest and counts its blocked steps and breaker in the metrics.
@@ -178,19 +196,27 @@ pub async fn apply_reviewed(
     if let Some(failed) = fresh.checks.iter().find(|c| !c.passed) {
         anyhow::bail!("refused: {} guard: {}", failed.guard, failed.detail);
     }
+    // Only the fresh plan's own steps are sent (never the file's objects): a step runs when the
+    // fresh plan allows it and the reviewed file allowed the same identity.
     let snapshot = fresh.snapshot_id.unwrap_or_default();
-    let still: HashSet<String> = fresh
+    let identity = |s: &Step| {
+        format!(
+            "{}|{}|{:?}",
+            s.idempotency_key(snapshot),
+            s.kind.as_str(),
+            s.new_email
+        )
+    };
+    let reviewed_ok: HashSet<String> = reviewed
         .steps
         .iter()
         .filter(|s| s.allowed)
-        .map(|s| format!("{}{:?}", s.idempotency_key(snapshot), s.new_email))
+        .map(identity)
         .collect();
-    let mut plan = reviewed.clone();
+    let mut plan = fresh.clone();
     for s in &mut plan.steps {
-        if s.allowed
-            && !still.contains(&format!("{}{:?}", s.idempotency_key(snapshot), s.new_email))
-        {
-            tracing::warn!(finding = %s.finding_id, action = %s.action, "step no longer allowed by the current policy and state: not applied");
+        if s.allowed && !reviewed_ok.contains(&identity(s)) {
+            tracing::warn!(finding = %s.finding_id, action = %s.action, "step not allowed by the reviewed plan: not applied");
             s.allowed = false;
         }
     }

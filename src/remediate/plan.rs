@@ -49,6 +49,16 @@ impl Target {
         }
     }
 
+    /// The keys `once_per_target` checks: [`Target::key`], plus `account:{id}` for a record linked
+    /// to an account (acting on the record acts on its account too).
+    fn keys(&self) -> Vec<String> {
+        let mut keys = vec![self.key()];
+        if let (Some(_), Some(a)) = (&self.scim_id, &self.account_id) {
+            keys.push(format!("account:{a}"));
+        }
+        keys
+    }
+
     fn account(a: &AccountView) -> Target {
         Target {
             account_id: Some(a.account_id.clone()),
@@ -117,6 +127,16 @@ impl Step {
         format!("{:016x}", xxhash_rust::xxh3::xxh3_64(text.as_bytes()))
     }
 
+    /// Cap units: one per call, but `delete_in_scim_db` counts each record it deletes.
+    pub fn cost(&self) -> usize {
+        let records = self.targets.iter().filter(|t| t.scim_id.is_some()).count();
+        if self.action == Action::DeleteInScimDb {
+            records.max(1)
+        } else {
+            1
+        }
+    }
+
     /// The guards that failed.
     pub fn blocked_by(&self) -> Vec<&Verdict> {
         self.guards.iter().filter(|g| !g.passed).collect()
@@ -160,14 +180,30 @@ pub struct Inputs<'a> {
     pub rules: &'a [Rule],
     /// [`Step::action_key`]s that failed before (not retried automatically).
     pub failed: &'a HashSet<String>,
+    /// Cap units already used on this snapshot by earlier runs (audit rows of sent calls).
+    pub already_used: usize,
     /// Directory id → configured name.
     pub directory_names: &'a HashMap<String, String>,
+}
+
+/// The cap units of an audited call (see [`Step::cost`]), from its action and targets JSON.
+pub fn call_cost(action: &str, targets: &serde_json::Value) -> usize {
+    let records = targets
+        .as_array()
+        .map(|ts| ts.iter().filter(|t| !t["scim_id"].is_null()).count())
+        .unwrap_or(0);
+    if action == Action::DeleteInScimDb.as_str() {
+        records.max(1)
+    } else {
+        1
+    }
 }
 
 /// Computes the plan.
 pub fn plan(inp: &Inputs<'_>) -> Plan {
     let checks = plan_checks(inp);
     let breaker_tripped = checks.iter().any(|c| c.guard == "breaker" && !c.passed);
+    let spikes = spikes(inp);
     let mut findings: Vec<&FindingView> = inp
         .findings
         .iter()
@@ -181,13 +217,23 @@ pub fn plan(inp: &Inputs<'_>) -> Plan {
     });
     let mut candidates: Vec<(Step, &Rule, &FindingView)> = Vec::new();
     for f in &findings {
-        for rule in inp
+        let mut rules: Vec<&Rule> = inp
             .rules
             .iter()
             .filter(|r| r.kind == f.kind && r.mode != Mode::Off)
-        {
+            .collect();
+        // Within a finding, unlink goes before move_email (an account is moved once unlinked).
+        rules.sort_by_key(|r| r.action == Action::MoveEmail);
+        for rule in rules {
             for (targets, new_email, reason, found) in derive(f, rule, inp) {
                 let mut guards = checks.clone();
+                if let Some(v) = spike_guard(f, &spikes) {
+                    // Replaces the plan-wide breaker verdict, so a step counts once per guard.
+                    guards.retain(|g| g.guard != "breaker" || !g.passed);
+                    if guards.iter().all(|g| g.guard != "breaker") {
+                        guards.push(v);
+                    }
+                }
                 guards.push(verdict(
                     "target",
                     found,
@@ -220,14 +266,23 @@ pub fn plan(inp: &Inputs<'_>) -> Plan {
     let population = inp.state.accounts.len();
     let cap_population =
         ((inp.policy.max_percent_of_population / 100.0) * population as f64).floor() as usize;
-    let mut touched: HashSet<String> = HashSet::new();
-    let mut counted = 0usize;
+    // Target key → the finding and action that acted on it this cycle.
+    let mut touched: HashMap<String, (String, Action)> = HashMap::new();
+    let mut counted = inp.already_used;
     let mut steps = Vec::with_capacity(candidates.len());
     for (mut step, rule, f) in candidates {
         step.guards.extend(scope_guards(&step, rule, f, inp));
         let others_pass = step.guards.iter().all(|g| g.passed);
-        let keys: Vec<String> = step.targets.iter().map(Target::key).collect();
-        let clash = keys.iter().find(|k| touched.contains(*k));
+        let keys: Vec<String> = step.targets.iter().flat_map(Target::keys).collect();
+        // Only one finding's unlink steps may be followed by its own unlink / move_email.
+        let chains = |(id, prior): &(String, Action)| {
+            *id == step.finding_id
+                && *prior == Action::Unlink
+                && matches!(step.action, Action::Unlink | Action::MoveEmail)
+        };
+        let clash = keys
+            .iter()
+            .find(|k| touched.get(*k).is_some_and(|t| !chains(t)));
         step.guards.push(verdict(
             "once_per_target",
             clash.is_none(),
@@ -237,23 +292,25 @@ pub fn plan(inp: &Inputs<'_>) -> Plan {
             },
         ));
         let max = inp.policy.max_actions_per_cycle;
+        let cost = step.cost();
         step.guards.push(verdict(
             "cap_per_cycle",
-            counted < max,
-            format!("{counted} of max_actions_per_cycle {max} used"),
+            counted + cost <= max,
+            format!("{counted} of max_actions_per_cycle {max} used, this step needs {cost}"),
         ));
         step.guards.push(verdict(
             "cap_population",
-            counted < cap_population,
+            counted + cost <= cap_population,
             format!(
-                "{counted} of {cap_population} used ({}% of {population} accounts)",
+                "{counted} of {cap_population} used ({}% of {population} accounts), this step needs {cost}",
                 inp.policy.max_percent_of_population
             ),
         ));
         step.allowed = step.guards.iter().all(|g| g.passed);
         if others_pass && clash.is_none() && step.allowed {
-            touched.extend(keys);
-            counted += 1;
+            let by = (step.finding_id.clone(), step.action);
+            touched.extend(keys.into_iter().map(|k| (k, by.clone())));
+            counted += cost;
         }
         steps.push(step);
     }
@@ -324,9 +381,17 @@ fn plan_checks(inp: &Inputs<'_>) -> Vec<Verdict> {
     {
         *new_by_kind.entry(f.kind).or_default() += 1;
     }
-    let spike = new_by_kind
-        .iter()
-        .find(|(_, n)| **n > inp.policy.spike_threshold);
+    let latest_at = inp.latest_complete.map(|c| c.finished_at.as_str());
+    let born_now = spikes(inp)
+        .into_iter()
+        .find(|(_, at, _)| latest_at.is_some_and(|l| same_time(at, l)))
+        .map(|(kind, _, n)| (kind, n));
+    let spike = born_now.or_else(|| {
+        new_by_kind
+            .iter()
+            .find(|(_, n)| **n > inp.policy.spike_threshold)
+            .map(|(k, n)| (*k, *n))
+    });
     let breaker = match spike {
         Some((kind, n)) => verdict(
             "breaker",
@@ -346,6 +411,45 @@ fn plan_checks(inp: &Inputs<'_>) -> Vec<Verdict> {
         ),
     };
     vec![enabled, snapshot, breaker]
+}
+
+/// Groups of unresolved findings opened by one snapshot (same kind and `first_seen`) larger than
+/// `spike_threshold`: (kind, first_seen, size). Findings born in a spike are never auto-remediated.
+fn spikes<'a>(inp: &Inputs<'a>) -> Vec<(Kind, &'a str, u64)> {
+    let mut groups: BTreeMap<(Kind, &str), u64> = BTreeMap::new();
+    for f in inp.findings.iter().filter(|f| f.status != Status::Resolved) {
+        *groups.entry((f.kind, f.first_seen.as_str())).or_default() += 1;
+    }
+    groups
+        .into_iter()
+        .filter(|(_, n)| *n > inp.policy.spike_threshold)
+        .map(|((k, at), n)| (k, at, n))
+        .collect()
+}
+
+/// Two RFC 3339 times are the same instant (falls back to text equality).
+fn same_time(a: &str, b: &str) -> bool {
+    match (
+        DateTime::parse_from_rfc3339(a),
+        DateTime::parse_from_rfc3339(b),
+    ) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// The per-step breaker: a finding born in a spike stays blocked in every later cycle.
+fn spike_guard(f: &FindingView, spikes: &[(Kind, &str, u64)]) -> Option<Verdict> {
+    let (kind, at, n) = spikes
+        .iter()
+        .find(|(k, at, _)| *k == f.kind && same_time(at, &f.first_seen))?;
+    Some(verdict(
+        "breaker",
+        false,
+        format!(
+            "born in a spike of {n} {kind} findings at {at}: never auto-remediated (remediate by hand or raise spike_threshold)"
+        ),
+    ))
 }
 
 /// Confirmations, directory scope, never-touch and earlier failures.

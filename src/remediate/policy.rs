@@ -238,6 +238,12 @@ impl RemediationConfig {
             if r.min_confirmations < 1 {
                 return Err((key("min_confirmations"), "expected 1 or more".into()));
             }
+            if action == Action::Restore && r.min_confirmations < 2 {
+                return Err((
+                    key("min_confirmations"),
+                    "restore gives access back: it needs min_confirmations of 2 or more".into(),
+                ));
+            }
             if action.destructive() && r.min_confirmations < 2 {
                 return Err((
                     key("min_confirmations"),
@@ -308,6 +314,15 @@ mod tests {
         assert_eq!(e.0, "rules[0].min_confirmations");
         assert!(
             rule("stale_inactive_link", "delete_scim_record", 2)
+                .validate()
+                .is_ok()
+        );
+        let e = rule("deactivated_idp_active", "restore", 1)
+            .validate()
+            .unwrap_err();
+        assert_eq!(e.0, "rules[0].min_confirmations");
+        assert!(
+            rule("deactivated_idp_active", "restore", 2)
                 .validate()
                 .is_ok()
         );

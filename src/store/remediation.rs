@@ -157,17 +157,33 @@ impl Store {
         )
     }
 
-    /// Action keys of calls that failed (a 4xx): not retried automatically.
-    pub fn audit_failed_actions(&self) -> Result<Vec<String>, StoreError> {
+    /// Action keys of calls that failed (a 4xx): not retried automatically. A 401/403 (a key
+    /// problem, e.g. rotation) finished before `auth_expired_before` (RFC 3339) no longer counts.
+    pub fn audit_failed_actions(
+        &self,
+        auth_expired_before: &str,
+    ) -> Result<Vec<String>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT DISTINCT action_key FROM remediation_audit WHERE result = 'failure'",
+                "SELECT DISTINCT action_key FROM remediation_audit WHERE result = 'failure'
+                 AND NOT (http_status IN (401, 403) AND finished_at < ?1)",
             )
             .map_err(self.err("cannot read the audit log"))?;
-        stmt.query_map([], |r| r.get(0))
+        stmt.query_map([auth_expired_before], |r| r.get(0))
             .and_then(|rows| rows.collect())
             .map_err(self.err("cannot read the audit log"))
+    }
+
+    /// Calls sent (or possibly sent) for `snapshot_id` in `apply` mode: what counts toward its caps.
+    pub fn audit_calls_for_snapshot(&self, snapshot_id: i64) -> Result<Vec<AuditRow>, StoreError> {
+        self.audit_query(
+            &format!(
+                "SELECT {COLUMNS} FROM remediation_audit WHERE snapshot_id = ?1 AND mode = 'apply'
+                 AND (result IS NULL OR result NOT IN ('skipped', 'dry_run')) ORDER BY id"
+            ),
+            params![snapshot_id],
+        )
     }
 
     fn audit_query(

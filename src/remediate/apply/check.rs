@@ -75,6 +75,9 @@ fn account_of(step: &Step) -> Option<&str> {
 pub(super) async fn changed(step: &Step, r: &mut Reader<'_>) -> Result<Option<String>, ApiError> {
     let no = |why: &str| Ok(Some(why.to_string()));
     let target = step.targets.first().cloned().unwrap_or_default();
+    if !Action::allowed_for(step.kind).contains(&step.action) {
+        return no("unexpected kind for action");
+    }
     match step.action {
         Action::Suspend => {
             let Some(id) = account_of(step) else {
@@ -118,10 +121,30 @@ pub(super) async fn changed(step: &Step, r: &mut Reader<'_>) -> Result<Option<St
                 return no("the record's link changed");
             }
             match (step.action, step.kind) {
-                (Action::DeleteScimRecord, Kind::StaleInactiveLink)
-                    if rec.active != Some(false) =>
-                {
-                    no("the record is active again")
+                (Action::DeleteScimRecord, Kind::StaleInactiveLink) => {
+                    if rec.active != Some(false) {
+                        return no("the record is active again");
+                    }
+                    // The DELETE deactivates a managed account: only one without access.
+                    let Some(id) = rec.account_id.as_deref() else {
+                        return no("the record is no longer linked");
+                    };
+                    match r.account(id).await? {
+                        Some(a)
+                            if a.account_status != "active"
+                                || a.membership_status == "suspended" => {}
+                        _ => {
+                            return no(
+                                "the linked account has access (or is gone): a SCIM DELETE would deactivate it",
+                            );
+                        }
+                    }
+                    if !r.links_all_inactive(id).await? {
+                        return no(
+                            "another record linked to the account is active (or not inactive)",
+                        );
+                    }
+                    Ok(None)
                 }
                 (Action::DeleteScimRecord, Kind::DanglingLink) => {
                     let dangling = target.account_id.as_deref().unwrap_or("");
@@ -131,7 +154,8 @@ pub(super) async fn changed(step: &Step, r: &mut Reader<'_>) -> Result<Option<St
                         Ok(None)
                     }
                 }
-                _ => Ok(None),
+                (Action::Unlink, Kind::EmailConflict | Kind::DuplicateEmail) => Ok(None),
+                _ => no("unexpected kind for action"),
             }
         }
         Action::DeleteInScimDb => {
@@ -166,12 +190,13 @@ pub(super) async fn changed(step: &Step, r: &mut Reader<'_>) -> Result<Option<St
             let planned = target.email.as_deref().map(normalize_email);
             match r.account(id).await? {
                 Some(a)
-                    if a.email.as_deref().map(normalize_email) == planned && planned.is_some() =>
-                {
-                    Ok(None)
-                }
-                _ => no("the account's email changed (or the account is gone)"),
+                    if a.email.as_deref().map(normalize_email) == planned && planned.is_some() => {}
+                _ => return no("the account's email changed (or the account is gone)"),
             }
+            if !r.remote.scim_links(id).await?.is_empty() {
+                return no("the account still has SCIM links: it is moved only once unlinked");
+            }
+            Ok(None)
         }
     }
 }

@@ -1,12 +1,10 @@
 //! The targets a rule makes of a finding, and the placeholder email.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 
 use super::{Inputs, Target};
 use crate::detect::Kind;
-use crate::findings::{AccountView, FindingView};
+use crate::findings::{AccountView, FindingView, ScimUserView};
 use crate::remediate::policy::{Action, Rule};
 
 pub(super) type Derived = (Vec<Target>, Option<String>, String, bool);
@@ -44,6 +42,9 @@ pub(super) fn derive(f: &FindingView, rule: &Rule, inp: &Inputs<'_>) -> Vec<Deri
             None => none("the finding names no account"),
         },
         Action::DeleteScimRecord => match f.scim_users.first() {
+            Some(u) if f.kind == Kind::StaleInactiveLink && !stale_delete_safe(inp, u) => none(
+                "a SCIM DELETE deactivates the linked account: allowed only when the account has no access and every record linked to it is inactive",
+            ),
             Some(u) => vec![(
                 vec![Target::record(u)],
                 None,
@@ -71,8 +72,9 @@ pub(super) fn derive(f: &FindingView, rule: &Rule, inp: &Inputs<'_>) -> Vec<Deri
             None => none("the finding names no account"),
         },
         Action::Unlink | Action::MoveEmail => {
-            let Some(a) = conflicting_account(f, inp) else {
-                return none("no newer record's account to act on");
+            let a = match conflicting_account(f, inp) {
+                Ok(a) => a,
+                Err(why) => return none(why),
             };
             if rule.action == Action::MoveEmail {
                 let new_email = a.email.as_deref().map(|e| {
@@ -115,40 +117,105 @@ pub(super) fn derive(f: &FindingView, rule: &Rule, inp: &Inputs<'_>) -> Vec<Deri
     }
 }
 
-/// The account to unlink / move: for `email_conflict` the account holding the email; for
-/// `duplicate_email` the account linked from the newest record, when 2+ accounts are involved.
-fn conflicting_account<'f>(f: &'f FindingView, inp: &Inputs<'_>) -> Option<&'f AccountView> {
+/// The account to unlink / move: the account of the strictly newer record, never the older
+/// record's. `email_conflict`: the account holding the email, when every record linked to it is
+/// newer than the finding's record. `duplicate_email`: the account of the newest record, when 2+
+/// accounts are involved and no older record of the finding links it. `Err` explains why not.
+fn conflicting_account<'f>(
+    f: &'f FindingView,
+    inp: &Inputs<'_>,
+) -> Result<&'f AccountView, &'static str> {
+    const UNSURE: &str = "cannot tell which record is newer";
+    let created = |dir: &str, id: &str| {
+        inp.state
+            .records
+            .iter()
+            .find(|r| r.directory_id == dir && r.scim_id == id)
+            .and_then(|r| r.created.as_deref())
+            .and_then(|c| DateTime::parse_from_rfc3339(c).ok())
+    };
     match f.kind {
-        Kind::EmailConflict => f.accounts.first(),
-        Kind::DuplicateEmail if f.accounts.len() >= 2 => {
-            let created: HashMap<(&str, &str), &str> = inp
+        Kind::EmailConflict => {
+            let (Some(holder), Some(u)) = (f.accounts.first(), f.scim_users.first()) else {
+                return Err("the finding names no record or no account");
+            };
+            let mine = created(&u.directory_id, &u.scim_id).ok_or(UNSURE)?;
+            let linked: Vec<_> = inp
                 .state
                 .records
                 .iter()
-                .map(|r| {
-                    (
-                        (r.directory_id.as_str(), r.scim_id.as_str()),
-                        r.created.as_deref().unwrap_or(""),
-                    )
-                })
+                .filter(|r| r.account_id.as_deref() == Some(holder.account_id.as_str()))
                 .collect();
-            let newest = f
-                .scim_users
-                .iter()
-                .filter(|u| u.account_id.is_some())
-                .max_by_key(|u| {
-                    (
-                        created
-                            .get(&(u.directory_id.as_str(), u.scim_id.as_str()))
-                            .copied(),
-                        &u.scim_id,
-                    )
-                })?;
-            let id = newest.account_id.as_deref()?;
-            f.accounts.iter().find(|a| a.account_id == id)
+            if linked.is_empty() {
+                return Err(
+                    "the account holding the email is linked from no record: cannot tell which record is newer",
+                );
+            }
+            for r in linked {
+                let theirs = created(&r.directory_id, &r.scim_id).ok_or(UNSURE)?;
+                if theirs == mine {
+                    return Err(UNSURE);
+                }
+                if theirs < mine {
+                    return Err(
+                        "the account holding the email belongs to the older record: it is not moved",
+                    );
+                }
+            }
+            Ok(holder)
         }
-        _ => None,
+        Kind::DuplicateEmail if f.accounts.len() >= 2 => {
+            let mut dated = Vec::with_capacity(f.scim_users.len());
+            for u in &f.scim_users {
+                dated.push((created(&u.directory_id, &u.scim_id).ok_or(UNSURE)?, u));
+            }
+            dated.sort_by_key(|d| std::cmp::Reverse(d.0));
+            let [(newest_at, newest), rest @ ..] = dated.as_slice() else {
+                return Err("the finding names no record");
+            };
+            if rest.first().is_some_and(|(at, _)| at == newest_at) {
+                return Err(UNSURE);
+            }
+            let id = newest
+                .account_id
+                .as_deref()
+                .ok_or("the newest record is not linked to an account")?;
+            if rest
+                .iter()
+                .any(|(_, u)| u.account_id.as_deref() == Some(id))
+            {
+                return Err(
+                    "the newest record's account is also linked from an older record: it is not moved",
+                );
+            }
+            f.accounts
+                .iter()
+                .find(|a| a.account_id == id)
+                .ok_or("the newest record's account is not in the org")
+        }
+        _ => Err("no newer record's account to act on"),
     }
+}
+
+/// `stale_inactive_link`: the linked account has no access (deactivated or suspended) and every
+/// record of the snapshot linked to it is inactive, so the DELETE cannot take access away.
+fn stale_delete_safe(inp: &Inputs<'_>, u: &ScimUserView) -> bool {
+    let Some(id) = u.account_id.as_deref() else {
+        return false;
+    };
+    let no_access = inp
+        .state
+        .accounts
+        .iter()
+        .find(|a| a.account_id == id)
+        .is_some_and(|a| a.account_status != "active" || a.membership_status == "suspended");
+    let linked: Vec<_> = inp
+        .state
+        .records
+        .iter()
+        .filter(|r| r.account_id.as_deref() == Some(id))
+        .collect();
+    no_access && !linked.is_empty() && linked.iter().all(|r| r.active == Some(false))
 }
 
 /// Records of the snapshot linked to `account_id`, in every directory.

@@ -94,6 +94,7 @@ struct Case {
     complete: SnapshotInfo,
     state: State,
     failed: HashSet<String>,
+    already_used: usize,
 }
 
 impl Case {
@@ -117,6 +118,7 @@ impl Case {
             complete: snapshot(2, true, 10),
             state: population(100),
             failed: HashSet::new(),
+            already_used: 0,
         }
     }
 
@@ -133,6 +135,7 @@ impl Case {
             policy: &self.policy,
             rules: &rules,
             failed: &self.failed,
+            already_used: self.already_used,
             directory_names: &names,
         })
     }
@@ -274,4 +277,171 @@ fn placeholder_fills_the_template() {
         ),
         "bo.new+moved-20261124@example.com"
     );
+}
+
+#[test]
+fn findings_born_in_a_spike_stay_blocked_in_later_cycles() {
+    // Three leavers opened by one earlier snapshot, now confirmed: still never auto-remediated.
+    let findings: Vec<_> = (1..=3)
+        .map(|n| {
+            let mut f = leaver(n, 3);
+            f.first_seen = "2026-11-20T00:00:00Z".into();
+            f
+        })
+        .collect();
+    let mut c = Case::new(findings);
+    c.policy.spike_threshold = 2;
+    let p = c.plan();
+    assert!(!p.breaker_tripped, "not the latest snapshot's spike");
+    assert_eq!(allowed(&p), 0);
+    assert_eq!(p.blocked.get("breaker"), Some(&3));
+    let why = &p.steps[0].blocked_by()[0].detail;
+    assert!(
+        why.contains("born in a spike of 3 idp_inactive_account_active findings"),
+        "{why}"
+    );
+    c.policy.spike_threshold = 3;
+    assert_eq!(allowed(&c.plan()), 3);
+}
+
+#[test]
+fn a_spike_of_the_latest_snapshot_trips_the_breaker() {
+    let mut c = Case::new(vec![leaver(1, 3), leaver(2, 3)]);
+    for f in &mut c.findings {
+        f.first_seen = c.complete.finished_at.clone();
+    }
+    c.policy.spike_threshold = 1;
+    let p = c.plan();
+    assert!(p.breaker_tripped);
+    assert_eq!(allowed(&p), 0);
+}
+
+#[test]
+fn earlier_calls_on_the_snapshot_count_toward_the_caps() {
+    let findings: Vec<_> = (1..=6).map(|n| leaver(n, 3)).collect();
+    let mut c = Case::new(findings);
+    c.policy.max_actions_per_cycle = 4;
+    c.already_used = 3;
+    assert_eq!(allowed(&c.plan()), 1);
+}
+
+fn record(scim_id: &str, account: Option<&str>, created: Option<&str>) -> crate::model::ScimRecord {
+    crate::model::ScimRecord {
+        directory_id: "d1".into(),
+        scim_id: scim_id.into(),
+        external_id: None,
+        user_name: "ana@example.com".into(),
+        email: Some("ana@example.com".into()),
+        display_name: None,
+        active: Some(true),
+        account_id: account.map(str::to_string),
+        groups: vec![],
+        created: created.map(str::to_string),
+        last_modified: None,
+    }
+}
+
+fn user(scim_id: &str, account: Option<&str>) -> ScimUserView {
+    ScimUserView {
+        directory_id: "d1".into(),
+        directory: "entra".into(),
+        scim_id: scim_id.into(),
+        external_id: None,
+        email: Some("ana@example.com".into()),
+        display_name: None,
+        active: Some(true),
+        account_id: account.map(str::to_string),
+    }
+}
+
+/// `email_conflict` {r2; a1}: r2 (created `mine`) cannot link because a1 (linked from r1, created
+/// `holder`) holds the email.
+fn conflict_case(mine: Option<&str>, holder: Option<&str>) -> Case {
+    let mut f = leaver(1, 3);
+    f.id = "email_conflict-1".into();
+    f.kind = Kind::EmailConflict;
+    f.scim_users = vec![user("r2", None)];
+    let mut c = Case::new(vec![f]);
+    c.policy.rules[0].kind = "email_conflict".into();
+    c.policy.rules[0].action = "move_email".into();
+    c.state.records = vec![record("r1", Some("a1"), holder), record("r2", None, mine)];
+    c
+}
+
+#[test]
+fn email_conflict_never_moves_the_older_records_account() {
+    let old = Some("2022-01-01T00:00:00.123Z");
+    let new = Some("2026-01-01T00:00:00.123456Z");
+    let p = conflict_case(new, old).plan();
+    assert_eq!(allowed(&p), 0);
+    assert!(
+        p.steps[0].reason.contains("older record"),
+        "{}",
+        p.steps[0].reason
+    );
+    let p = conflict_case(old, new).plan();
+    assert_eq!(allowed(&p), 1);
+    assert_eq!(p.steps[0].targets[0].account_id.as_deref(), Some("a1"));
+    for (mine, holder) in [(old, old), (None, new), (old, None)] {
+        let p = conflict_case(mine, holder).plan();
+        assert_eq!(allowed(&p), 0);
+        assert_eq!(p.steps[0].reason, "cannot tell which record is newer");
+    }
+}
+
+#[test]
+fn duplicate_email_needs_a_strictly_newer_record() {
+    let case = |r3: Option<&str>, r4: Option<&str>| {
+        let mut f = leaver(1, 3);
+        f.id = "duplicate_email-1".into();
+        f.kind = Kind::DuplicateEmail;
+        f.scim_users = vec![user("r3", Some("a3")), user("r4", Some("a4"))];
+        let mut a4 = f.accounts[0].clone();
+        a4.account_id = "a4".into();
+        f.accounts[0].account_id = "a3".into();
+        f.accounts.push(a4);
+        let mut c = Case::new(vec![f]);
+        c.policy.rules[0].kind = "duplicate_email".into();
+        c.policy.rules[0].action = "move_email".into();
+        c.state.records = vec![record("r3", Some("a3"), r3), record("r4", Some("a4"), r4)];
+        c.plan()
+    };
+    let p = case(Some("2023-01-01T00:00:00Z"), Some("2026-01-01T00:00:00Z"));
+    assert_eq!(allowed(&p), 1);
+    assert_eq!(p.steps[0].targets[0].account_id.as_deref(), Some("a4"));
+    for (r3, r4) in [
+        (
+            Some("2026-01-01T00:00:00Z"),
+            Some("2026-01-01T00:00:00.000Z"),
+        ),
+        (None, Some("2026-01-01T00:00:00Z")),
+    ] {
+        let p = case(r3, r4);
+        assert_eq!(allowed(&p), 0);
+        assert_eq!(p.steps[0].reason, "cannot tell which record is newer");
+    }
+}
+
+#[test]
+fn one_finding_cannot_act_twice_on_a_record_and_its_account() {
+    // stale_inactive_link R1 → A1 (deactivated): delete_scim_record and delete_in_scim_db both touch it.
+    let mut f = leaver(1, 3);
+    f.id = "stale_inactive_link-1".into();
+    f.kind = Kind::StaleInactiveLink;
+    f.accounts[0].account_status = "inactive".into();
+    let mut c = Case::new(vec![f]);
+    c.policy.rules[0].kind = "stale_inactive_link".into();
+    c.policy.rules[0].action = "delete_scim_record".into();
+    let mut second = c.policy.rules[0].clone();
+    second.action = "delete_in_scim_db".into();
+    c.policy.rules.push(second);
+    let mut r1 = record("r1", Some("a1"), None);
+    r1.active = Some(false);
+    c.state.records = vec![r1];
+    c.state.accounts[0].account_id = "a1".into();
+    c.state.accounts[0].account_status = "inactive".into();
+    let p = c.plan();
+    assert_eq!(p.steps.len(), 2);
+    assert_eq!(allowed(&p), 1, "{:#?}", p.steps);
+    assert_eq!(p.blocked.get("once_per_target"), Some(&1));
 }
