@@ -211,7 +211,7 @@ impl Metrics {
             self.findings_resolved.with_label_values(&[kind.as_str()]);
         }
         for action in crate::remediate::Action::ALL {
-            for result in ["success", "failure", "dry_run", "skipped"] {
+            for result in ["success", "failure", "dry_run", "skipped", "not_applied"] {
                 self.remediation_actions
                     .with_label_values(&[action.as_str(), result]);
             }

@@ -436,11 +436,17 @@ async fn an_intent_left_by_a_crash_before_the_call_is_not_repeated() {
             None,
         )
         .unwrap();
-    let (settled, left) = remediate::reconcile(&env.settings, &Metrics::new())
-        .await
-        .unwrap();
+    let metrics = Metrics::new();
+    let (settled, left) = remediate::reconcile(&env.settings, &metrics).await.unwrap();
     assert_eq!((settled, left), (1, 0));
     assert!(mutations(&env).is_empty());
+    let counted = |result: &str| {
+        metrics
+            .remediation_actions
+            .with_label_values(&["delete_scim_record", result])
+            .get()
+    };
+    assert_eq!((counted("not_applied"), counted("failure")), (1, 0));
     let row = store
         .audit(0)
         .unwrap()

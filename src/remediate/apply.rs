@@ -81,10 +81,9 @@ pub async fn reconcile(
                 db(store, |s| {
                     s.audit_finish(&row.idempotency_key, &at, Some(result), None, Some(detail))
                 })?;
-                let metric = if done { "success" } else { "failure" };
                 metrics
                     .remediation_actions
-                    .with_label_values(&[row.action.as_str(), metric])
+                    .with_label_values(&[row.action.as_str(), result])
                     .inc();
                 tracing::warn!(action = %row.action, finding = %row.finding_id, result, "remediation intent reconciled");
                 settled += 1;
