@@ -413,11 +413,13 @@ fn plan_checks(inp: &Inputs<'_>) -> Vec<Verdict> {
     vec![enabled, snapshot, breaker]
 }
 
-/// Groups of unresolved findings opened by one snapshot (same kind and `first_seen`) larger than
+/// Groups of findings (resolved ones included) opened by one snapshot (same kind and `first_seen`) larger than
 /// `spike_threshold`: (kind, first_seen, size). Findings born in a spike are never auto-remediated.
 fn spikes<'a>(inp: &Inputs<'a>) -> Vec<(Kind, &'a str, u64)> {
     let mut groups: BTreeMap<(Kind, &str), u64> = BTreeMap::new();
-    for f in inp.findings.iter().filter(|f| f.status != Status::Resolved) {
+    // Resolved findings count too: fixing part of a spike by hand must not shrink it below the
+    // threshold and release the rest.
+    for f in inp.findings {
         *groups.entry((f.kind, f.first_seen.as_str())).or_default() += 1;
     }
     groups

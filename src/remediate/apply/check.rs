@@ -178,6 +178,14 @@ pub(super) async fn changed(step: &Step, r: &mut Reader<'_>) -> Result<Option<St
             if now != planned {
                 return no("the account's SCIM links changed since the snapshot");
             }
+            match r.account(id).await? {
+                Some(a) if a.account_status != "active" || a.membership_status == "suspended" => {}
+                _ => {
+                    return no(
+                        "the account has access (or is gone): deleting its SCIM records would hide a leaver who keeps access",
+                    );
+                }
+            }
             if !r.links_all_inactive(id).await? {
                 return no("a linked record is active again");
             }

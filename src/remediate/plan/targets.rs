@@ -56,6 +56,16 @@ pub(super) fn derive(f: &FindingView, rule: &Rule, inp: &Inputs<'_>) -> Vec<Deri
             None => none("the finding names no SCIM record"),
         },
         Action::DeleteInScimDb => match f.accounts.first() {
+            Some(_)
+                if !f
+                    .scim_users
+                    .first()
+                    .is_some_and(|u| stale_delete_safe(inp, u)) =>
+            {
+                none(
+                    "deleting the account's SCIM records would hide a leaver who keeps access: allowed only when the account has no access and every record linked to it is inactive",
+                )
+            }
             Some(a) => {
                 let mut targets = vec![Target::account(a)];
                 targets.extend(linked_records(inp, &a.account_id));

@@ -445,3 +445,80 @@ fn one_finding_cannot_act_twice_on_a_record_and_its_account() {
     assert_eq!(allowed(&p), 1, "{:#?}", p.steps);
     assert_eq!(p.blocked.get("once_per_target"), Some(&1));
 }
+
+#[test]
+fn delete_in_scim_db_never_hides_a_leaver_who_keeps_access() {
+    // A stale link whose account still has access: deleting its SCIM records would turn a
+    // critical idp_inactive_account_active into a quiet unmanaged_account.
+    let mut f = leaver(1, 3);
+    f.kind = Kind::StaleInactiveLink;
+    f.id = "stale_inactive_link-1".into();
+    let mut c = Case::new(vec![f]);
+    c.policy.rules = vec![RuleConfig {
+        kind: "stale_inactive_link".into(),
+        action: "delete_in_scim_db".into(),
+        mode: Mode::Apply,
+        min_confirmations: 2,
+        directories: vec![],
+        never_touch: vec![],
+    }];
+    let account = |status: &str| Account {
+        account_id: "a1".into(),
+        account_type: None,
+        account_status: status.into(),
+        membership_status: "active".into(),
+        status: None,
+        claim_status: Some("managed".into()),
+        management_source: None,
+        email: Some("p1@example.com".into()),
+        name: None,
+        added_to_org: None,
+        deactivated_on: None,
+    };
+    c.state.records.push(crate::model::ScimRecord {
+        directory_id: "d1".into(),
+        scim_id: "r1".into(),
+        external_id: None,
+        user_name: "p1@example.com".into(),
+        email: Some("p1@example.com".into()),
+        display_name: None,
+        active: Some(false),
+        account_id: Some("a1".into()),
+        groups: vec![],
+        created: None,
+        last_modified: None,
+    });
+    c.state.accounts.push(account("active"));
+    let p = c.plan();
+    assert_eq!(allowed(&p), 0, "the account still has access");
+    c.state.accounts.pop();
+    c.state.accounts.push(account("inactive"));
+    assert_eq!(
+        allowed(&c.plan()),
+        1,
+        "a deactivated account's stale records may go"
+    );
+}
+
+#[test]
+fn a_spike_does_not_shrink_when_some_of_it_is_fixed_by_hand() {
+    let findings: Vec<_> = (1..=3)
+        .map(|n| {
+            let mut f = leaver(n, 3);
+            f.first_seen = "2026-11-20T00:00:00Z".into();
+            if n == 3 {
+                f.status = Status::Resolved;
+            }
+            f
+        })
+        .collect();
+    let mut c = Case::new(findings);
+    c.policy.spike_threshold = 2;
+    let p = c.plan();
+    assert_eq!(
+        allowed(&p),
+        0,
+        "2 open findings of a 3-finding spike stay blocked"
+    );
+    assert_eq!(p.blocked.get("breaker"), Some(&2));
+}
