@@ -850,7 +850,7 @@ async fn a_retried_delete_answered_404_is_reconciled_not_a_failure() {
 }
 
 #[tokio::test]
-async fn a_403_failure_expires_after_a_day() {
+async fn a_401_failure_expires_after_a_day_but_a_403_never() {
     let mut env = Env::scenarios(20).await;
     env.extend_config(&policy_in(&env, &suspend_rule(1), ""));
     env.pull().await;
@@ -898,6 +898,19 @@ async fn a_403_failure_expires_after_a_day() {
             Some("failure"),
             Some(403),
             Some("HTTP 403"),
+        )
+        .unwrap();
+    // A 403 (a refusal about the target itself) keeps blocking: a 4xx is not retried.
+    let plan = remediate::make_plan(&env.settings, &store, chrono::Utc::now()).unwrap();
+    assert_eq!(plan.blocked.get("previous_failure"), Some(&1));
+    // A 401 (the key, e.g. while it was rotated) stops blocking after a day.
+    store
+        .audit_finish(
+            "old-403",
+            &old,
+            Some("failure"),
+            Some(401),
+            Some("HTTP 401"),
         )
         .unwrap();
     let plan = remediate::make_plan(&env.settings, &store, chrono::Utc::now()).unwrap();

@@ -157,8 +157,9 @@ impl Store {
         )
     }
 
-    /// Action keys of calls that failed (a 4xx): not retried automatically. A 401/403 (a key
-    /// problem, e.g. rotation) finished before `auth_expired_before` (RFC 3339) no longer counts.
+    /// Action keys of calls that failed (a 4xx): not retried automatically. A 401 (a key problem,
+    /// e.g. rotation) finished before `auth_expired_before` (RFC 3339) no longer counts; a 403 is
+    /// about the target itself and always counts.
     pub fn audit_failed_actions(
         &self,
         auth_expired_before: &str,
@@ -167,7 +168,7 @@ impl Store {
             .conn
             .prepare_cached(
                 "SELECT DISTINCT action_key FROM remediation_audit WHERE result = 'failure'
-                 AND NOT (http_status IN (401, 403) AND finished_at < ?1)",
+                 AND NOT (http_status = 401 AND finished_at < ?1)",
             )
             .map_err(self.err("cannot read the audit log"))?;
         stmt.query_map([auth_expired_before], |r| r.get(0))
