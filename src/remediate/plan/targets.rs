@@ -198,6 +198,23 @@ fn conflicting_account<'f>(
                     "the newest record's account is also linked from an older record: it is not moved",
                 );
             }
+            // Records outside the finding (other emails, other directories) linked to the same
+            // account must be newer too, or the account may be the one with history.
+            if let Some((older_at, _)) = rest.first() {
+                for r in inp
+                    .state
+                    .records
+                    .iter()
+                    .filter(|r| r.account_id.as_deref() == Some(id))
+                {
+                    let theirs = created(&r.directory_id, &r.scim_id).ok_or(UNSURE)?;
+                    if theirs <= *older_at {
+                        return Err(
+                            "the newest record's account is also linked from an older record: it is not moved",
+                        );
+                    }
+                }
+            }
             f.accounts
                 .iter()
                 .find(|a| a.account_id == id)
