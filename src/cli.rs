@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::{LogFormat, Settings};
+use crate::config::{ConfigError, LogFormat, Settings};
 use crate::detect::{Kind, Severity};
 use crate::findings::Status;
 use crate::output::{FindingsDocument, FindingsFormat};
@@ -189,11 +189,11 @@ pub enum RemediateCommand {
 /// Parses the arguments, runs the command, and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let format = cli.log_format.unwrap_or_else(|| {
-        Settings::load(cli.config.as_deref())
-            .map(|s| s.log.format)
-            .unwrap_or_default()
-    });
+    // Loaded once: its `[log] format` sets up logging, and the command uses (or reports) it.
+    let loaded = Settings::load(cli.config.as_deref());
+    let format = cli
+        .log_format
+        .unwrap_or_else(|| loaded.as_ref().map(|s| s.log.format).unwrap_or_default());
     init_logging(&cli.command, format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -205,7 +205,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    runtime.block_on(run(cli))
+    runtime.block_on(run(cli, loaded))
 }
 
 fn init_logging(command: &Command, format: LogFormat) {
@@ -231,8 +231,8 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
-async fn run(cli: Cli) -> ExitCode {
-    let settings = || Settings::load(cli.config.as_deref());
+async fn run(cli: Cli, loaded: Result<Settings, ConfigError>) -> ExitCode {
+    let settings = || loaded.clone();
     match cli.command {
         Command::Once { format } => {
             let settings = match settings() {
