@@ -284,6 +284,11 @@ async fn restore_gives_access_back() {
 
 /// Deprovisions `n` healthy users in the IdP: `n` more leavers.
 fn deprovision_healthy(env: &Env, n: usize) {
+    set_healthy_active(env, n, false);
+}
+
+/// Sets `active` on the first `n` healthy linked users of the IdP (always the same ones).
+fn set_healthy_active(env: &Env, n: usize, active: bool) {
     let labelled: Vec<String> = env.sim.world().labels.values().cloned().collect();
     env.sim.update_world(|w| {
         let users = w.directories[0]
@@ -292,9 +297,48 @@ fn deprovision_healthy(env: &Env, n: usize) {
             .filter(|u| !labelled.contains(&u.id) && u.atlassian_account_id.is_some())
             .take(n);
         for u in users {
-            u.active = Some(false);
+            u.active = Some(active);
         }
     });
+}
+
+#[tokio::test]
+async fn a_mass_reopen_stays_blocked_after_its_first_cycle() {
+    let mut env = Env::scenarios(200).await;
+    env.extend_config(
+        &policy_in(&env, &suspend_rule(2), "")
+            .replace("spike_threshold = 50", "spike_threshold = 2"),
+    );
+    // Three leavers appear one per pull (no spike), come back, then all leave again at once.
+    for n in 1..=3 {
+        deprovision_healthy(&env, n);
+        env.pull().await;
+    }
+    set_healthy_active(&env, 3, true);
+    env.pull().await;
+    assert_eq!(
+        open_of(&env, Kind::IdpInactiveAccountActive).len(),
+        1,
+        "only fay"
+    );
+    deprovision_healthy(&env, 3);
+    env.pull().await;
+    let metrics = Metrics::new();
+    remediate::run_cycle(&env.settings, &metrics).await.unwrap();
+    assert_eq!(
+        metrics.remediation_breaker_tripped.get(),
+        1,
+        "the reopen is a spike"
+    );
+    assert!(mutations(&env).is_empty());
+    // One cycle later the reopened findings are confirmed, and still blocked: only fay goes.
+    env.pull().await;
+    let a = remediate(&env).await;
+    assert_eq!(a.success, 1);
+    assert_eq!(mutations(&env).len(), 1);
+    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    assert!(!plan.breaker_tripped);
+    assert_eq!(plan.blocked.get("breaker"), Some(&3), "{plan:#?}");
 }
 
 #[tokio::test]

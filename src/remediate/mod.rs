@@ -34,6 +34,7 @@ pub fn make_plan(settings: &Settings, store: &Store, now: DateTime<Utc>) -> anyh
     for f in &mut findings {
         f.apply_rules(&ignore, now.date_naive());
     }
+    let openings = store.finding_openings()?;
     let latest = store.snapshots(1)?.into_iter().next();
     let latest_complete = store.latest_complete()?;
     let state = match &latest_complete {
@@ -62,6 +63,7 @@ pub fn make_plan(settings: &Settings, store: &Store, now: DateTime<Utc>) -> anyh
         latest: latest.as_ref(),
         latest_complete: latest_complete.as_ref(),
         findings: &findings,
+        openings: &openings,
         state: &state,
         policy: &settings.remediation,
         rules: &rules,

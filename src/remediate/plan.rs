@@ -10,7 +10,7 @@ use super::policy::{Action, Mode, RemediationConfig, Rule};
 use crate::detect::Kind;
 use crate::findings::{AccountView, FindingView, ScimUserView, Status};
 use crate::model::normalize_email;
-use crate::store::{SnapshotInfo, State};
+use crate::store::{Opening, SnapshotInfo, State};
 
 /// The guards, by the name used in plans, the audit and `remediation_blocked{guard}`.
 pub const GUARDS: [&str; 11] = [
@@ -174,6 +174,8 @@ pub struct Inputs<'a> {
     pub latest_complete: Option<&'a SnapshotInfo>,
     /// Findings with the ignore rules applied.
     pub findings: &'a [FindingView],
+    /// Every snapshot that opened or reopened a finding (the spike breaker's groups).
+    pub openings: &'a [Opening],
     /// The population of the latest complete snapshot.
     pub state: &'a State,
     pub policy: &'a RemediationConfig,
@@ -204,6 +206,13 @@ pub fn plan(inp: &Inputs<'_>) -> Plan {
     let checks = plan_checks(inp);
     let breaker_tripped = checks.iter().any(|c| c.guard == "breaker" && !c.passed);
     let spikes = spikes(inp);
+    let mut opened_by: HashMap<&str, Vec<i64>> = HashMap::new();
+    for o in inp.openings {
+        opened_by
+            .entry(o.finding_id.as_str())
+            .or_default()
+            .push(o.snapshot_id);
+    }
     let mut findings: Vec<&FindingView> = inp
         .findings
         .iter()
@@ -227,7 +236,7 @@ pub fn plan(inp: &Inputs<'_>) -> Plan {
         for rule in rules {
             for (targets, new_email, reason, found) in derive(f, rule, inp) {
                 let mut guards = checks.clone();
-                if let Some(v) = spike_guard(f, &spikes) {
+                if let Some(v) = spike_guard(f, &spikes, &opened_by) {
                     // Replaces the plan-wide breaker verdict, so a step counts once per guard.
                     guards.retain(|g| g.guard != "breaker" || !g.passed);
                     if guards.iter().all(|g| g.guard != "breaker") {
@@ -381,11 +390,11 @@ fn plan_checks(inp: &Inputs<'_>) -> Vec<Verdict> {
     {
         *new_by_kind.entry(f.kind).or_default() += 1;
     }
-    let latest_at = inp.latest_complete.map(|c| c.finished_at.as_str());
+    let latest = inp.latest_complete.map(|c| c.snapshot_id);
     let born_now = spikes(inp)
         .into_iter()
-        .find(|(_, at, _)| latest_at.is_some_and(|l| same_time(at, l)))
-        .map(|(kind, _, n)| (kind, n));
+        .find(|((_, snapshot), _)| Some(*snapshot) == latest)
+        .map(|((kind, _), n)| (kind, n));
     let spike = born_now.or_else(|| {
         new_by_kind
             .iter()
@@ -413,43 +422,35 @@ fn plan_checks(inp: &Inputs<'_>) -> Vec<Verdict> {
     vec![enabled, snapshot, breaker]
 }
 
-/// Groups of findings (resolved ones included) opened by one snapshot (same kind and `first_seen`) larger than
-/// `spike_threshold`: (kind, first_seen, size). Findings born in a spike are never auto-remediated.
-fn spikes<'a>(inp: &Inputs<'a>) -> Vec<(Kind, &'a str, u64)> {
-    let mut groups: BTreeMap<(Kind, &str), u64> = BTreeMap::new();
-    // Resolved findings count too: fixing part of a spike by hand must not shrink it below the
-    // threshold and release the rest.
-    for f in inp.findings {
-        *groups.entry((f.kind, f.first_seen.as_str())).or_default() += 1;
+/// Snapshots that opened or reopened more than `spike_threshold` findings of one kind:
+/// (kind, snapshot) → how many. Findings born (or reborn) in a spike are never auto-remediated.
+fn spikes(inp: &Inputs<'_>) -> BTreeMap<(Kind, i64), u64> {
+    let mut groups: BTreeMap<(Kind, i64), u64> = BTreeMap::new();
+    // Every opening counts, of resolved findings too: fixing part of a spike by hand must not
+    // shrink it below the threshold and release the rest, and a mass reopen is a spike as well.
+    for o in inp.openings {
+        *groups.entry((o.kind, o.snapshot_id)).or_default() += 1;
     }
+    groups.retain(|_, n| *n > inp.policy.spike_threshold);
     groups
-        .into_iter()
-        .filter(|(_, n)| *n > inp.policy.spike_threshold)
-        .map(|((k, at), n)| (k, at, n))
-        .collect()
 }
 
-/// Two RFC 3339 times are the same instant (falls back to text equality).
-fn same_time(a: &str, b: &str) -> bool {
-    match (
-        DateTime::parse_from_rfc3339(a),
-        DateTime::parse_from_rfc3339(b),
-    ) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => a == b,
-    }
-}
-
-/// The per-step breaker: a finding born in a spike stays blocked in every later cycle.
-fn spike_guard(f: &FindingView, spikes: &[(Kind, &str, u64)]) -> Option<Verdict> {
-    let (kind, at, n) = spikes
+/// The per-step breaker: a finding opened or reopened in a spike stays blocked in every later cycle.
+fn spike_guard(
+    f: &FindingView,
+    spikes: &BTreeMap<(Kind, i64), u64>,
+    opened_by: &HashMap<&str, Vec<i64>>,
+) -> Option<Verdict> {
+    let (snapshot, n) = opened_by
+        .get(f.id.as_str())?
         .iter()
-        .find(|(k, at, _)| *k == f.kind && same_time(at, &f.first_seen))?;
+        .find_map(|s| spikes.get(&(f.kind, *s)).map(|n| (*s, *n)))?;
     Some(verdict(
         "breaker",
         false,
         format!(
-            "born in a spike of {n} {kind} findings at {at}: never auto-remediated (remediate by hand or raise spike_threshold)"
+            "opened in a spike of {n} {} findings by snapshot {snapshot}: never auto-remediated (remediate by hand or raise spike_threshold)",
+            f.kind
         ),
     ))
 }

@@ -143,6 +143,14 @@ pub(super) fn reconcile(
     Ok(out)
 }
 
+/// A snapshot that opened (or reopened) a finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opening {
+    pub finding_id: String,
+    pub kind: Kind,
+    pub snapshot_id: i64,
+}
+
 /// When each record inactive as of `snapshot_id` became inactive, as seen in the history: the start
 /// of the snapshot whose version first showed the current inactive streak, when an earlier version
 /// showed it not inactive. Records inactive since scimdrift first saw them are absent (the detector
@@ -282,6 +290,38 @@ impl Store {
                 .then_with(|| a.id.cmp(&b.id))
         });
         Ok(out)
+    }
+
+    /// Every time a finding was opened or reopened, resolved findings included: what the
+    /// remediation spike breaker groups by snapshot.
+    pub fn finding_openings(&self) -> Result<Vec<Opening>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT e.finding_id, f.kind, e.snapshot_id FROM finding_events e
+                 JOIN findings f ON f.id = e.finding_id WHERE e.event IN ('opened', 'reopened')",
+            )
+            .map_err(self.err("cannot read finding events"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(self.err("cannot read finding events"))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(finding_id, kind, snapshot_id)| {
+                Some(Opening {
+                    finding_id,
+                    kind: kind.parse().ok()?,
+                    snapshot_id,
+                })
+            })
+            .collect())
     }
 
     /// The lifecycle events of one finding: (snapshot id, time, event), oldest first.

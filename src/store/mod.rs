@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use findings::Reconciled;
+pub use findings::{Opening, Reconciled};
 pub use read::{SnapshotInfo, SourceInfo, State};
 pub use remediation::{AuditRow, NewAudit};
 pub use schema::{APPLICATION_ID, LATEST as SCHEMA_VERSION};

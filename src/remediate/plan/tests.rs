@@ -95,6 +95,8 @@ struct Case {
     state: State,
     failed: HashSet<String>,
     already_used: usize,
+    /// Openings beyond the one each finding has at its `first_seen` (reopens).
+    reopened: Vec<Opening>,
 }
 
 impl Case {
@@ -119,18 +121,49 @@ impl Case {
             state: population(100),
             failed: HashSet::new(),
             already_used: 0,
+            reopened: Vec::new(),
         }
+    }
+
+    /// Each finding opened by the snapshot that finished at its `first_seen` (the complete one,
+    /// or an earlier one per distinct time), plus the reopens.
+    fn openings(&self) -> Vec<Opening> {
+        let mut times: Vec<&str> = self
+            .findings
+            .iter()
+            .map(|f| f.first_seen.as_str())
+            .collect();
+        times.sort();
+        times.dedup();
+        let snapshot_of = |at: &str| {
+            if at == self.complete.finished_at {
+                self.complete.snapshot_id
+            } else {
+                -1 - times.iter().position(|t| *t == at).unwrap_or(0) as i64
+            }
+        };
+        self.findings
+            .iter()
+            .map(|f| Opening {
+                finding_id: f.id.clone(),
+                kind: f.kind,
+                snapshot_id: snapshot_of(&f.first_seen),
+            })
+            .chain(self.reopened.iter().cloned())
+            .collect()
     }
 
     fn plan(&self) -> Plan {
         let rules = self.policy.rules().unwrap();
         let names = HashMap::new();
+        let openings = self.openings();
         plan(&Inputs {
             now: now(),
             pull_interval: Duration::minutes(15),
             latest: Some(&self.latest),
             latest_complete: Some(&self.complete),
             findings: &self.findings,
+            openings: &openings,
             state: &self.state,
             policy: &self.policy,
             rules: &rules,
@@ -297,9 +330,35 @@ fn findings_born_in_a_spike_stay_blocked_in_later_cycles() {
     assert_eq!(p.blocked.get("breaker"), Some(&3));
     let why = &p.steps[0].blocked_by()[0].detail;
     assert!(
-        why.contains("born in a spike of 3 idp_inactive_account_active findings"),
+        why.contains("opened in a spike of 3 idp_inactive_account_active findings"),
         "{why}"
     );
+    c.policy.spike_threshold = 3;
+    assert_eq!(allowed(&c.plan()), 3);
+}
+
+#[test]
+fn a_mass_reopen_is_a_spike_in_later_cycles_too() {
+    // Three leavers first seen on different days, resolved, then all reopened by snapshot 1.
+    let mut c = Case::new((1..=3).map(|n| leaver(n, 3)).collect());
+    c.reopened = (1..=3)
+        .map(|n| Opening {
+            finding_id: format!("idp_inactive_account_active-{n}"),
+            kind: Kind::IdpInactiveAccountActive,
+            snapshot_id: 1,
+        })
+        .collect();
+    c.policy.spike_threshold = 2;
+    let p = c.plan();
+    assert!(!p.breaker_tripped, "the spike was an earlier snapshot's");
+    assert_eq!(allowed(&p), 0);
+    assert_eq!(p.blocked.get("breaker"), Some(&3));
+    assert!(p.steps[0].blocked_by()[0].detail.contains("by snapshot 1"));
+    // The same reopen by the latest snapshot trips the whole plan.
+    for o in &mut c.reopened {
+        o.snapshot_id = c.complete.snapshot_id;
+    }
+    assert!(c.plan().breaker_tripped);
     c.policy.spike_threshold = 3;
     assert_eq!(allowed(&c.plan()), 3);
 }
