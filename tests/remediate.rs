@@ -266,13 +266,18 @@ async fn restore_gives_access_back() {
         a.reactivate();
         a.suspend();
     });
-    env.extend_config(&policy_in(
-        &env,
-        &rule("deactivated_idp_active", "restore", "apply", 2),
-        "",
-    ));
+    let base = std::fs::read_to_string(&env.config).unwrap();
+    let restore = rule("deactivated_idp_active", "restore", "apply", 2);
+    env.extend_config(&policy_in(&env, &restore, ""));
     env.pull().await;
     env.pull().await;
+    // An admin suspended A8, not scimdrift: left alone by default.
+    assert_eq!(remediate(&env).await.success, 0);
+    assert!(mutations(&env).is_empty());
+    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    assert_eq!(plan.blocked.get("own_suspension"), Some(&1));
+    std::fs::write(&env.config, base).unwrap();
+    env.extend_config(&policy_in(&env, &restore, "restore_any_suspension = true"));
     assert_eq!(remediate(&env).await.success, 1);
     assert_eq!(
         env.sim.world().account(&a8).unwrap().membership_status,
@@ -280,6 +285,43 @@ async fn restore_gives_access_back() {
     );
     env.pull().await;
     assert!(open_of(&env, Kind::DeactivatedIdpActive).is_empty());
+}
+
+#[tokio::test]
+async fn restore_gives_back_what_scimdrift_suspended() {
+    let mut env = Env::scenarios(20).await;
+    let rules = format!(
+        "{}{}",
+        suspend_rule(1),
+        rule("deactivated_idp_active", "restore", "apply", 2)
+    );
+    env.extend_config(&policy_in(&env, &rules, ""));
+    env.pull().await;
+    assert_eq!(remediate(&env).await.success, 1, "fay is suspended");
+    // The IdP takes fay back: her access is restored, by scimdrift, after the confirmations.
+    let r9 = label(&env, "R9");
+    env.sim.update_world(|w| {
+        for u in w.directories.iter_mut().flat_map(|d| d.users.iter_mut()) {
+            if u.id == r9 {
+                u.active = Some(true);
+            }
+        }
+    });
+    env.pull().await;
+    assert_eq!(
+        open_of(&env, Kind::DeactivatedIdpActive).len(),
+        2,
+        "eli (deactivated by an admin) and now fay"
+    );
+    assert_eq!(remediate(&env).await.success, 0, "one confirmation only");
+    env.pull().await;
+    assert_eq!(remediate(&env).await.success, 1);
+    let a9 = label(&env, "A9");
+    assert_eq!(
+        env.sim.world().account(&a9).unwrap().membership_status,
+        "active"
+    );
+    assert_eq!(mutations(&env).len(), 2);
 }
 
 /// Deprovisions `n` healthy users in the IdP: `n` more leavers.

@@ -46,6 +46,19 @@ pub fn make_plan(settings: &Settings, store: &Store, now: DateTime<Utc>) -> anyh
         .audit_failed_actions(&auth_expiry)?
         .into_iter()
         .collect();
+    let mut succeeded = HashSet::new();
+    let mut suspended_by_us = HashSet::new();
+    for row in store.audit_successes()? {
+        let accounts = row.targets.as_array().into_iter().flatten();
+        for account in accounts.filter_map(|t| t["account_id"].as_str()) {
+            match row.action.as_str() {
+                "suspend" => suspended_by_us.insert(account.to_string()),
+                "restore" => suspended_by_us.remove(account),
+                _ => false,
+            };
+        }
+        succeeded.insert(row.action_key);
+    }
     let already_used = match &latest_complete {
         Some(s) => store
             .audit_calls_for_snapshot(s.snapshot_id)?
@@ -68,6 +81,8 @@ pub fn make_plan(settings: &Settings, store: &Store, now: DateTime<Utc>) -> anyh
         policy: &settings.remediation,
         rules: &rules,
         failed: &failed,
+        succeeded: &succeeded,
+        suspended_by_us: &suspended_by_us,
         already_used,
         directory_names: &names,
     }))

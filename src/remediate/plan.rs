@@ -13,7 +13,7 @@ use crate::model::normalize_email;
 use crate::store::{Opening, SnapshotInfo, State};
 
 /// The guards, by the name used in plans, the audit and `remediation_blocked{guard}`.
-pub const GUARDS: [&str; 11] = [
+pub const GUARDS: [&str; 13] = [
     "enabled",
     "snapshot",
     "breaker",
@@ -22,6 +22,8 @@ pub const GUARDS: [&str; 11] = [
     "directories",
     "never_touch",
     "previous_failure",
+    "already_done",
+    "own_suspension",
     "once_per_target",
     "cap_per_cycle",
     "cap_population",
@@ -182,6 +184,10 @@ pub struct Inputs<'a> {
     pub rules: &'a [Rule],
     /// [`Step::action_key`]s that failed before (not retried automatically).
     pub failed: &'a HashSet<String>,
+    /// [`Step::action_key`]s that succeeded before (never repeated automatically).
+    pub succeeded: &'a HashSet<String>,
+    /// Accounts whose access scimdrift suspended (and did not restore since).
+    pub suspended_by_us: &'a HashSet<String>,
     /// Cap units already used on this snapshot by earlier runs (audit rows of sent calls).
     pub already_used: usize,
     /// Directory id → configured name.
@@ -535,6 +541,35 @@ fn scope_guards(step: &Step, rule: &Rule, f: &FindingView, inp: &Inputs<'_>) -> 
             "no earlier failure"
         },
     ));
+    let done = inp.succeeded.contains(&step.action_key());
+    out.push(verdict(
+        "already_done",
+        !done,
+        if done {
+            "this action succeeded before (see `scimdrift audit`): the finding is back or Atlassian has not caught up, so it is not repeated automatically"
+        } else {
+            "not done before"
+        },
+    ));
+    if step.action == Action::Restore {
+        let account = step
+            .targets
+            .iter()
+            .find_map(|t| t.account_id.as_deref())
+            .unwrap_or("");
+        let ours = inp.suspended_by_us.contains(account);
+        out.push(verdict(
+            "own_suspension",
+            ours || inp.policy.restore_any_suspension,
+            if ours {
+                "scimdrift suspended this account"
+            } else if inp.policy.restore_any_suspension {
+                "restore_any_suspension = true: any suspension may be undone"
+            } else {
+                "scimdrift did not suspend this account (an admin may have, on purpose): not restored unless restore_any_suspension = true"
+            },
+        ));
+    }
     out
 }
 

@@ -128,6 +128,9 @@ pub struct RemediationConfig {
     pub org_directory_id: Option<String>,
     /// Placeholder for `move_email`: `{local}`, `{domain}`, `{date}` (YYYYMMDD), `{account_id}`.
     pub placeholder_email_template: String,
+    /// `restore` may also undo suspensions scimdrift did not make (an admin's deliberate one).
+    /// Default false: only access scimdrift itself suspended is given back.
+    pub restore_any_suspension: bool,
     pub rules: Vec<RuleConfig>,
 }
 
@@ -141,6 +144,7 @@ impl Default for RemediationConfig {
             never_touch: Vec::new(),
             org_directory_id: None,
             placeholder_email_template: "{local}+moved-{date}@{domain}".into(),
+            restore_any_suspension: false,
             rules: Vec::new(),
         }
     }

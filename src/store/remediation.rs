@@ -176,6 +176,16 @@ impl Store {
             .map_err(self.err("cannot read the audit log"))
     }
 
+    /// Calls that succeeded in `apply` mode (reconciled ones included), oldest first.
+    pub fn audit_successes(&self) -> Result<Vec<AuditRow>, StoreError> {
+        self.audit_query(
+            &format!(
+                "SELECT {COLUMNS} FROM remediation_audit WHERE result = 'success' AND mode = 'apply' ORDER BY id"
+            ),
+            [],
+        )
+    }
+
     /// Calls sent (or possibly sent) for `snapshot_id` in `apply` mode: what counts toward its caps.
     pub fn audit_calls_for_snapshot(&self, snapshot_id: i64) -> Result<Vec<AuditRow>, StoreError> {
         self.audit_query(

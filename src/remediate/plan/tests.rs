@@ -94,6 +94,8 @@ struct Case {
     complete: SnapshotInfo,
     state: State,
     failed: HashSet<String>,
+    succeeded: HashSet<String>,
+    suspended_by_us: HashSet<String>,
     already_used: usize,
     /// Openings beyond the one each finding has at its `first_seen` (reopens).
     reopened: Vec<Opening>,
@@ -120,6 +122,8 @@ impl Case {
             complete: snapshot(2, true, 10),
             state: population(100),
             failed: HashSet::new(),
+            succeeded: HashSet::new(),
+            suspended_by_us: HashSet::new(),
             already_used: 0,
             reopened: Vec::new(),
         }
@@ -168,6 +172,8 @@ impl Case {
             policy: &self.policy,
             rules: &rules,
             failed: &self.failed,
+            succeeded: &self.succeeded,
+            suspended_by_us: &self.suspended_by_us,
             already_used: self.already_used,
             directory_names: &names,
         })
@@ -612,4 +618,39 @@ fn duplicate_email_never_moves_an_account_an_older_record_elsewhere_links() {
         "{}",
         p.steps[0].reason
     );
+}
+
+#[test]
+fn a_successful_action_is_never_repeated_automatically() {
+    let mut c = Case::new(vec![leaver(1, 3), leaver(2, 3)]);
+    let first = c.plan();
+    c.succeeded.insert(first.steps[0].action_key());
+    let p = c.plan();
+    assert_eq!(allowed(&p), 1);
+    assert_eq!(p.blocked.get("already_done"), Some(&1));
+}
+
+fn suspended_admin_case() -> Case {
+    let mut f = leaver(1, 3);
+    f.id = "deactivated_idp_active-1".into();
+    f.kind = Kind::DeactivatedIdpActive;
+    f.scim_users[0].active = Some(true);
+    f.accounts[0].membership_status = "suspended".into();
+    let mut c = Case::new(vec![f]);
+    c.policy.rules[0].kind = "deactivated_idp_active".into();
+    c.policy.rules[0].action = "restore".into();
+    c
+}
+
+#[test]
+fn restore_only_undoes_scimdrifts_own_suspensions_by_default() {
+    let mut c = suspended_admin_case();
+    let p = c.plan();
+    assert_eq!(allowed(&p), 0);
+    assert_eq!(p.blocked.get("own_suspension"), Some(&1));
+    c.suspended_by_us.insert("a1".into());
+    assert_eq!(allowed(&c.plan()), 1);
+    c.suspended_by_us.clear();
+    c.policy.restore_any_suspension = true;
+    assert_eq!(allowed(&c.plan()), 1);
 }
