@@ -1086,3 +1086,64 @@ async fn once_per_target_covers_a_records_linked_account() {
     );
     assert_eq!(plan.steps.iter().filter(|s| s.allowed).count(), 1);
 }
+
+#[tokio::test]
+async fn a_4xx_after_a_5xx_without_effect_is_settled_as_a_failure_and_not_resent() {
+    let mut env = Env::scenarios(20).await;
+    env.extend_config(&policy_in(&env, &suspend_rule(1), ""));
+    env.settings.atlassian.http.max_retries = 2;
+    env.settings.atlassian.http.retry_base_delay_ms = 1;
+    env.pull().await;
+    // The first suspend is answered 503 (not executed), the retry 403.
+    env.sim.set_faults(Faults::rules([
+        FaultRule::new(FaultKind::Status(503))
+            .path_contains("/suspend")
+            .once(),
+        FaultRule::new(FaultKind::Status(403))
+            .path_contains("/suspend")
+            .skip(1),
+    ]));
+    let a = remediate(&env).await;
+    assert_eq!(a.failure, 1);
+    let pending = env.store().audit_pending().unwrap();
+    assert_eq!(pending.len(), 1, "outcome unknown after the 503");
+    assert_eq!(pending[0].http_status, Some(403));
+    // Next cycle: reconciled as a failure (fay is not suspended), and not sent again.
+    env.pull().await;
+    let a = remediate(&env).await;
+    assert_eq!(a.reconciled, 1);
+    assert_eq!(a.success + a.failure, 0);
+    let rows = env.store().audit(0).unwrap();
+    assert_eq!(rows[0].result.as_deref(), Some("failure"), "{rows:#?}");
+    assert_eq!(rows[0].http_status, Some(403));
+    assert_eq!(
+        mutations(&env).len(),
+        2,
+        "the 503 and the 403, nothing more"
+    );
+    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    assert_eq!(plan.blocked.get("previous_failure"), Some(&1));
+}
+
+#[tokio::test]
+async fn a_4xx_after_only_429s_is_a_refusal_at_once() {
+    let mut env = Env::scenarios(20).await;
+    env.extend_config(&policy_in(&env, &suspend_rule(1), ""));
+    env.settings.atlassian.http.max_retries = 2;
+    env.settings.atlassian.http.retry_base_delay_ms = 1;
+    env.pull().await;
+    env.sim.set_faults(Faults::rules([
+        FaultRule::new(FaultKind::RateLimit(scimdrift::sim::RetryAfterStyle::None))
+            .path_contains("/suspend")
+            .once(),
+        FaultRule::new(FaultKind::Status(403))
+            .path_contains("/suspend")
+            .skip(1),
+    ]));
+    let a = remediate(&env).await;
+    assert_eq!(a.failure, 1);
+    assert!(env.store().audit_pending().unwrap().is_empty());
+    let row = &env.store().audit(0).unwrap()[0];
+    assert_eq!(row.result.as_deref(), Some("failure"));
+    assert_eq!(row.http_status, Some(403));
+}

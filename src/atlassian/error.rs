@@ -31,8 +31,11 @@ pub struct ApiError {
     pub page: String,
     pub kind: ErrorKind,
     pub message: String,
-    /// Retries made before this error: after one, a non-GET call may have taken effect.
+    /// Retries made before this error.
     pub retries: u32,
+    /// Of those, retries after an attempt whose outcome is unknown (a 5xx, a timeout, a broken
+    /// connection): after one, a non-GET call may have taken effect. A 429 was not processed.
+    pub uncertain_retries: u32,
 }
 
 impl ApiError {
@@ -44,6 +47,7 @@ impl ApiError {
             kind,
             message: message.into(),
             retries: 0,
+            uncertain_retries: 0,
         }
     }
 

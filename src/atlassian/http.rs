@@ -152,13 +152,15 @@ impl HttpLayer {
 
     /// Sends `call`, retrying 429/5xx/timeouts/resets within the policy and the pull's budget.
     /// Returns the 2xx reply; `Ok(None)` for a 404 when `not_found_ok`.
-    /// An error carries the number of retries made before it ([`ApiError::retries`]).
+    /// An error carries the number of retries made before it ([`ApiError::retries`],
+    /// [`ApiError::uncertain_retries`]).
     pub async fn send(&self, call: &Call<'_>) -> Result<Option<Reply>, ApiError> {
-        let mut attempt = 0u32;
-        self.send_counting(call, &mut attempt)
+        let (mut attempt, mut uncertain) = (0u32, 0u32);
+        self.send_counting(call, &mut attempt, &mut uncertain)
             .await
             .map_err(|e| ApiError {
                 retries: attempt,
+                uncertain_retries: uncertain,
                 ..e
             })
     }
@@ -167,6 +169,7 @@ impl HttpLayer {
         &self,
         call: &Call<'_>,
         attempt: &mut u32,
+        uncertain: &mut u32,
     ) -> Result<Option<Reply>, ApiError> {
         let err = |kind, msg: String| ApiError::new(call.origin, &call.page, kind, msg);
         let url = format!("{}{}", self.base_url, call.path);
@@ -253,6 +256,9 @@ impl HttpLayer {
                 ));
             }
             *attempt += 1;
+            if reason != "rate_limited" {
+                *uncertain += 1;
+            }
             HttpStats::bump(&self.stats.retries, (call.api.label(), reason));
             tracing::warn!(
                 api = call.api.label(),

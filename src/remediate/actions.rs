@@ -31,11 +31,17 @@ pub fn status_of(e: &ApiError) -> Option<u16> {
     }
 }
 
-/// A definite refusal: a 4xx to the first attempt, so the call did not take effect (not retried).
-/// A 4xx after a retry (e.g. a 404 to a repeated DELETE whose first reply was lost) leaves the
-/// outcome unknown: the intent stays open and reconciliation reads the target's state.
+/// A definite refusal: a 4xx with no earlier attempt of unknown outcome (only 429s, which were not
+/// processed, may come before it), so the call did not take effect (not retried). A 4xx after a
+/// 5xx or a timeout (e.g. a 404 to a repeated DELETE whose first reply was lost) leaves the outcome
+/// unknown: the intent stays open and reconciliation reads the target's state.
 pub fn is_refusal(e: &ApiError) -> bool {
-    e.retries == 0 && status_of(e).is_some_and(|s| (400..500).contains(&s))
+    e.uncertain_retries == 0 && is_4xx(e)
+}
+
+/// The error is an HTTP 4xx.
+pub fn is_4xx(e: &ApiError) -> bool {
+    status_of(e).is_some_and(|s| (400..500).contains(&s))
 }
 
 /// The org's APIs as remediation uses them.

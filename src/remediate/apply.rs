@@ -67,19 +67,31 @@ pub async fn reconcile(
         let at = stamp(Utc::now());
         match took_effect(&row, &mut reader).await {
             Ok(done) => {
-                let (result, detail) = if done {
-                    (
+                let refused = row.http_status.filter(|s| (400..500).contains(s));
+                let (result, detail) = match (done, refused) {
+                    (true, _) => (
                         "success",
                         "reconciled after an interrupted call: the target shows it took effect",
-                    )
-                } else {
-                    (
+                    ),
+                    // Refused after a retry and no effect: a failure (not retried automatically).
+                    (false, Some(_)) => (
+                        "failure",
+                        "reconciled: refused with a 4xx after a retry, and the target shows no effect",
+                    ),
+                    (false, None) => (
                         "not_applied",
                         "reconciled after an interrupted call: it did not take effect (not repeated)",
-                    )
+                    ),
                 };
+                let status = refused.and_then(|s| u16::try_from(s).ok());
                 db(store, |s| {
-                    s.audit_finish(&row.idempotency_key, &at, Some(result), None, Some(detail))
+                    s.audit_finish(
+                        &row.idempotency_key,
+                        &at,
+                        Some(result),
+                        status,
+                        Some(detail),
+                    )
                 })?;
                 metrics
                     .remediation_actions
@@ -196,8 +208,11 @@ pub async fn apply(
             }
             Err(e) => {
                 // The call may or may not have taken effect: the intent stays open for reconciliation.
+                // A 4xx's status stays on the intent: settled as a failure if there was no effect.
                 let msg = format!("outcome unknown, to be reconciled: {e}");
-                db(store, |s| s.audit_finish(&key, &at, None, None, Some(&msg)))?;
+                db(store, |s| {
+                    s.audit_finish(&key, &at, None, status_of(&e), Some(&msg))
+                })?;
                 label("failure");
                 out.failure += 1;
                 tracing::error!(action = %step.action, finding = %step.finding_id, "remediation call failed: {msg}");

@@ -167,13 +167,16 @@ pub async fn run_cycle(settings: &Settings, metrics: &Metrics) -> anyhow::Result
     if !settings.remediation.enabled {
         return Ok(Applied::default());
     }
+    // Settle earlier intents first, so the plan sees their results (a failure blocks a resend).
+    let (reconciled, _) = reconcile(settings, metrics).await?;
     let plan = {
         let store = Store::open(&settings.store.path)?;
         let plan = make_plan(settings, &store, Utc::now())?;
         record_plan(&store, &plan, metrics)?;
         plan
     };
-    let applied = apply_plan(settings, &plan, metrics).await?;
+    let mut applied = apply_plan(settings, &plan, metrics).await?;
+    applied.reconciled += reconciled;
     tracing::info!(
         snapshot_id = ?plan.snapshot_id,
         steps = plan.steps.len(),
@@ -200,6 +203,7 @@ pub async fn apply_reviewed(
         settings.remediation.enabled,
         "remediation.enabled is false: nothing is applied"
     );
+    let (reconciled, _) = reconcile(settings, metrics).await?;
     let fresh = {
         let store = Store::open(&settings.store.path)?;
         make_plan(settings, &store, Utc::now())?
@@ -237,5 +241,7 @@ pub async fn apply_reviewed(
             s.allowed = false;
         }
     }
-    apply_plan(settings, &plan, metrics).await
+    let mut applied = apply_plan(settings, &plan, metrics).await?;
+    applied.reconciled += reconciled;
+    Ok(applied)
 }
