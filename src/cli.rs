@@ -102,8 +102,12 @@ pub enum Command {
         #[command(subcommand)]
         command: RemediateCommand,
     },
-    /// List the remediation audit log, newest first (no API calls).
+    /// List the remediation audit log, newest first (no API calls); `audit settle` records the
+    /// result of an intent that reconciliation cannot read back.
+    #[command(args_conflicts_with_subcommands = true)]
     Audit {
+        #[command(subcommand)]
+        command: Option<AuditCommand>,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
         /// How many rows (0: all).
@@ -184,6 +188,34 @@ pub enum RemediateCommand {
         #[arg(long, value_name = "FILE")]
         plan: PathBuf,
     },
+}
+
+/// `scimdrift audit …`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Record the result of an intent left without one (e.g. its directory was removed from the
+    /// configuration, so reconciliation cannot read the target). Check the target in Atlassian
+    /// first: this sends nothing. Exit 0, 2 when the key is not an open intent.
+    Settle {
+        /// The intent's idempotency key (shown by `scimdrift audit`).
+        key: String,
+        /// What the check found: the call took effect (success), was refused (failure: never
+        /// retried automatically), or did not take effect (not_applied: may be planned again).
+        #[arg(long, value_enum)]
+        result: SettleResult,
+        /// What was checked, and by whom (kept in the audit log).
+        #[arg(long)]
+        note: String,
+    },
+}
+
+/// The results an operator may record.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum SettleResult {
+    Success,
+    Failure,
+    NotApplied,
 }
 
 /// Parses the arguments, runs the command, and maps the outcome to an exit code.
@@ -336,11 +368,29 @@ async fn run(cli: Cli, loaded: Result<Settings, ConfigError>) -> ExitCode {
             };
             remediate(&settings, command).await
         }
-        Command::Audit { format, limit } => {
+        Command::Audit {
+            command,
+            format,
+            limit,
+        } => {
             let settings = match settings() {
                 Ok(s) => s,
                 Err(e) => return fail(e),
             };
+            if let Some(AuditCommand::Settle { key, result, note }) = command {
+                let result = match result {
+                    SettleResult::Success => "success",
+                    SettleResult::Failure => "failure",
+                    SettleResult::NotApplied => "not_applied",
+                };
+                return match crate::remediate::settle(&settings, &key, result, &note) {
+                    Ok(()) => {
+                        println!("intent {key} settled as {result}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => fail(format!("{e:#}")),
+                };
+            }
             match Store::open(&settings.store.path).and_then(|s| s.audit(limit)) {
                 Ok(rows) => {
                     match format {

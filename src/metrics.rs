@@ -30,6 +30,7 @@ pub struct Metrics {
     pub remediation_actions: IntCounterVec,
     pub remediation_blocked: IntCounterVec,
     pub remediation_breaker_tripped: IntGauge,
+    pub remediation_intents_open: IntGauge,
     pub report_deliveries: IntCounterVec,
 }
 
@@ -174,6 +175,14 @@ impl Metrics {
                 IntGauge::new(
                     "scimdrift_remediation_breaker_tripped",
                     "1 when the spike breaker stopped all remediation in the last cycle.",
+                )
+                .expect("valid metric"),
+            ),
+            remediation_intents_open: reg(
+                &r,
+                IntGauge::new(
+                    "scimdrift_remediation_intents_open",
+                    "Remediation calls whose outcome is not known yet (intents without a result); nothing is applied while one cannot be reconciled.",
                 )
                 .expect("valid metric"),
             ),

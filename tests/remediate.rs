@@ -66,6 +66,29 @@ fn label(env: &Env, l: &str) -> String {
     env.sim.world().labels[l].clone()
 }
 
+/// Writes an `apply` intent without a result, as a crash before the result would leave it.
+fn insert_intent(
+    store: &scimdrift::store::Store,
+    key: &str,
+    action: &str,
+    action_key: &str,
+    targets: &serde_json::Value,
+) {
+    let row = NewAudit {
+        idempotency_key: key,
+        snapshot_id: 1,
+        finding_id: "f",
+        kind: "stale_inactive_link",
+        action,
+        mode: "apply",
+        action_key,
+        targets,
+        reason: "test",
+        at: "2026-01-01T00:00:00.000Z",
+    };
+    assert!(store.audit_insert(&row, None, None).unwrap());
+}
+
 #[tokio::test]
 async fn disabled_by_default_sends_nothing() {
     let mut env = Env::scenarios(20).await;
@@ -504,24 +527,13 @@ async fn an_intent_left_by_a_crash_before_the_call_is_not_repeated() {
     let (d1, r7, a7) = (label(&env, "D1"), label(&env, "R7"), label(&env, "A7"));
     let targets = serde_json::json!([{"account_id": a7, "directory_id": d1, "scim_id": r7}]);
     let store = env.store();
-    store
-        .audit_insert(
-            &NewAudit {
-                idempotency_key: "crashed",
-                snapshot_id: 1,
-                finding_id: "f",
-                kind: "stale_inactive_link",
-                action: "delete_scim_record",
-                mode: "apply",
-                action_key: "f|delete_scim_record|x",
-                targets: &targets,
-                reason: "test",
-                at: "2026-01-01T00:00:00Z",
-            },
-            None,
-            None,
-        )
-        .unwrap();
+    insert_intent(
+        &store,
+        "crashed",
+        "delete_scim_record",
+        "f|delete_scim_record|x",
+        &targets,
+    );
     let metrics = Metrics::new();
     let (settled, left) = remediate::reconcile(&env.settings, &metrics).await.unwrap();
     assert_eq!((settled, left), (1, 0));
@@ -943,25 +955,7 @@ async fn a_401_failure_expires_after_a_day_but_a_403_never() {
     let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
     let key = plan.steps[0].action_key();
     let store = env.store();
-    let targets = serde_json::json!([]);
-    store
-        .audit_insert(
-            &NewAudit {
-                idempotency_key: "old-403",
-                snapshot_id: 0,
-                finding_id: "f",
-                kind: "idp_inactive_account_active",
-                action: "suspend",
-                mode: "apply",
-                action_key: &key,
-                targets: &targets,
-                reason: "test",
-                at: "2026-01-01T00:00:00.000Z",
-            },
-            None,
-            None,
-        )
-        .unwrap();
+    insert_intent(&store, "old-403", "suspend", &key, &serde_json::json!([]));
     let fresh = (chrono::Utc::now() - chrono::Duration::hours(1))
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     store
@@ -1146,4 +1140,94 @@ async fn a_4xx_after_only_429s_is_a_refusal_at_once() {
     let row = &env.store().audit(0).unwrap()[0];
     assert_eq!(row.result.as_deref(), Some("failure"));
     assert_eq!(row.http_status, Some(403));
+}
+
+#[tokio::test]
+async fn an_intent_that_cannot_be_read_back_is_settled_by_an_operator() {
+    let mut env = Env::scenarios(20).await;
+    env.extend_config(&policy_in(&env, &suspend_rule(1), ""));
+    env.pull().await;
+    // An intent on a directory no longer configured: reconciliation cannot read its record.
+    let targets = serde_json::json!([{"directory_id": "removed-dir", "scim_id": "r-1"}]);
+    insert_intent(
+        &env.store(),
+        "0123456789abcdef",
+        "delete_scim_record",
+        "k",
+        &targets,
+    );
+    let metrics = Metrics::new();
+    let e = remediate::run_cycle(&env.settings, &metrics)
+        .await
+        .unwrap_err();
+    assert!(format!("{e:#}").contains("audit settle"), "{e:#}");
+    assert!(
+        mutations(&env).is_empty(),
+        "nothing applied while it is open"
+    );
+    assert_eq!(metrics.remediation_intents_open.get(), 1);
+    let out = env.cli(&["audit"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("PENDING 0123456789abcdef"), "{text}");
+    // A wrong key, or no note, is refused (exit 2) and changes nothing.
+    let out = env
+        .cli(&[
+            "audit", "settle", "nope", "--result", "failure", "--note", "x",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("0123456789abcdef"));
+    let out = env
+        .cli(&[
+            "audit",
+            "settle",
+            "0123456789abcdef",
+            "--result",
+            "failure",
+            "--note",
+            " ",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(2));
+    let out = env
+        .cli(&[
+            "audit",
+            "settle",
+            "0123456789abcdef",
+            "--result",
+            "not_applied",
+            "--note",
+            "checked in admin hub: the record is still there",
+        ])
+        .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let row = &env.store().audit(0).unwrap()[0];
+    assert_eq!(row.result.as_deref(), Some("not_applied"));
+    assert!(
+        row.detail
+            .as_deref()
+            .unwrap()
+            .contains("settled by an operator: checked")
+    );
+    // Settled once only; remediation goes on.
+    let out = env
+        .cli(&[
+            "audit",
+            "settle",
+            "0123456789abcdef",
+            "--result",
+            "success",
+            "--note",
+            "x",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(2));
+    let a = remediate::run_cycle(&env.settings, &metrics).await.unwrap();
+    assert_eq!(a.success, 1, "fay is suspended");
+    assert_eq!(metrics.remediation_intents_open.get(), 0);
 }

@@ -58,6 +58,7 @@ pub async fn reconcile(
     metrics: &Metrics,
 ) -> anyhow::Result<(u64, u64)> {
     let pending = db(store, |s| s.audit_pending())?;
+    metrics.remediation_intents_open.set(pending.len() as i64);
     if pending.is_empty() {
         return Ok((0, 0));
     }
@@ -106,6 +107,7 @@ pub async fn reconcile(
             }
         }
     }
+    metrics.remediation_intents_open.set(left as i64);
     Ok((settled, left))
 }
 
@@ -121,7 +123,7 @@ pub async fn apply(
     out.reconciled = settled;
     anyhow::ensure!(
         left == 0,
-        "{left} remediation intent(s) could not be reconciled (their targets could not be read): nothing is applied until they are"
+        "{left} remediation intent(s) could not be reconciled (their targets could not be read): nothing is applied until they are; see `scimdrift audit`, check the targets, then `scimdrift audit settle KEY --result …`"
     );
     let Some(snapshot_id) = plan.snapshot_id else {
         return Ok(out);
@@ -213,6 +215,7 @@ pub async fn apply(
                 db(store, |s| {
                     s.audit_finish(&key, &at, None, status_of(&e), Some(&msg))
                 })?;
+                metrics.remediation_intents_open.inc();
                 label("failure");
                 out.failure += 1;
                 tracing::error!(action = %step.action, finding = %step.finding_id, "remediation call failed: {msg}");

@@ -23,6 +23,29 @@ use crate::metrics::Metrics;
 use crate::pull::Keys;
 use crate::store::Store;
 
+/// The keys and the HTTP layer the calls go through.
+struct Session {
+    keys: Keys,
+    http: HttpLayer,
+}
+
+impl Session {
+    fn open(settings: &Settings) -> anyhow::Result<Session> {
+        Ok(Session {
+            keys: Keys::load(settings)?,
+            http: HttpLayer::new(&settings.atlassian.base_url, &settings.atlassian.http)?,
+        })
+    }
+
+    fn remote<'a>(&'a self, settings: &'a Settings) -> actions::Remote<'a> {
+        actions::Remote {
+            http: &self.http,
+            settings,
+            keys: &self.keys,
+        }
+    }
+}
+
 /// Plans from the store (no API calls) as of `now`.
 pub fn make_plan(settings: &Settings, store: &Store, now: DateTime<Utc>) -> anyhow::Result<Plan> {
     let rules = settings
@@ -131,15 +154,9 @@ pub async fn apply_plan(
         settings.remediation.enabled,
         "remediation.enabled is false: nothing is applied"
     );
-    let keys = Keys::load(settings)?;
-    let http = HttpLayer::new(&settings.atlassian.base_url, &settings.atlassian.http)?;
-    let remote = actions::Remote {
-        http: &http,
-        settings,
-        keys: &keys,
-    };
+    let session = Session::open(settings)?;
     let store = Mutex::new(Store::open(&settings.store.path)?);
-    apply::apply(&store, &remote, plan, metrics).await
+    apply::apply(&store, &session.remote(settings), plan, metrics).await
 }
 
 /// Settles intents left without a result (daemon start-up); never repeats a call.
@@ -150,16 +167,35 @@ pub async fn reconcile(settings: &Settings, metrics: &Metrics) -> anyhow::Result
         .map_err(|_| anyhow::anyhow!("store lock poisoned"))?
         .audit_pending()?;
     if pending.is_empty() {
+        metrics.remediation_intents_open.set(0);
         return Ok((0, 0));
     }
-    let keys = Keys::load(settings)?;
-    let http = HttpLayer::new(&settings.atlassian.base_url, &settings.atlassian.http)?;
-    let remote = actions::Remote {
-        http: &http,
-        settings,
-        keys: &keys,
-    };
-    apply::reconcile(&store, &remote, metrics).await
+    let session = Session::open(settings)?;
+    apply::reconcile(&store, &session.remote(settings), metrics).await
+}
+
+/// `audit settle`: an operator records the result of an open intent (sends nothing).
+pub fn settle(settings: &Settings, key: &str, result: &str, note: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(!note.trim().is_empty(), "--note must say what was checked");
+    let store = Store::open(&settings.store.path)?;
+    let detail = format!("settled by an operator: {}", note.trim());
+    if store.audit_settle(key, &stamp_millis(Utc::now()), result, &detail)? {
+        tracing::warn!(key, result, "remediation intent settled by an operator");
+        return Ok(());
+    }
+    let open: Vec<String> = store
+        .audit_pending()?
+        .into_iter()
+        .map(|r| r.idempotency_key)
+        .collect();
+    anyhow::bail!(
+        "{key} is not an open remediation intent (open intents: {})",
+        if open.is_empty() {
+            "none".to_string()
+        } else {
+            open.join(", ")
+        }
+    )
 }
 
 /// The daemon's step after a complete cycle: plan, record, apply (when enabled).

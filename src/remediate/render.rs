@@ -94,7 +94,9 @@ pub fn audit_text(rows: &[AuditRow]) -> String {
             r.started_at,
             r.action,
             r.mode,
-            r.result.as_deref().unwrap_or("PENDING"),
+            r.result
+                .as_deref()
+                .map_or_else(|| format!("PENDING {}", r.idempotency_key), str::to_string),
             targets.join("; "),
             r.snapshot_id,
             r.http_status.map_or("-".into(), |h| h.to_string()),
@@ -103,6 +105,13 @@ pub fn audit_text(rows: &[AuditRow]) -> String {
                 .as_deref()
                 .map(|d| format!(" ({d})"))
                 .unwrap_or_default()
+        );
+    }
+    let open = rows.iter().filter(|r| r.result.is_none()).count();
+    if open > 0 {
+        let _ = writeln!(
+            s,
+            "\n{open} intent(s) without a result: reconciliation reads them back before each apply. If it cannot, check the target in Atlassian, then: scimdrift audit settle KEY --result success|failure|not_applied --note \"what you checked\""
         );
     }
     s

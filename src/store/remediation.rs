@@ -119,6 +119,25 @@ impl Store {
         Ok(())
     }
 
+    /// Records an operator's result for an open `apply` intent; `false` when `key` is not one.
+    pub fn audit_settle(
+        &self,
+        key: &str,
+        at: &str,
+        result: &str,
+        detail: &str,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE remediation_audit SET finished_at = ?2, result = ?3, detail = ?4
+                 WHERE idempotency_key = ?1 AND result IS NULL AND mode = 'apply'",
+                params![key, at, result, detail],
+            )
+            .map_err(self.err("cannot write the audit log"))?;
+        Ok(n == 1)
+    }
+
     /// The audit rows, newest first (`limit` 0: all).
     pub fn audit(&self, limit: usize) -> Result<Vec<AuditRow>, StoreError> {
         let limit = if limit == 0 { -1 } else { limit as i64 };
