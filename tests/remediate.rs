@@ -85,6 +85,7 @@ fn insert_intent(
         targets,
         reason: "test",
         at: "2026-01-01T00:00:00.000Z",
+        contest: None,
     };
     assert!(store.audit_insert(&row, None, None).unwrap());
 }
@@ -1230,4 +1231,83 @@ async fn an_intent_that_cannot_be_read_back_is_settled_by_an_operator() {
     let a = remediate::run_cycle(&env.settings, &metrics).await.unwrap();
     assert_eq!(a.success, 1, "fay is suspended");
     assert_eq!(metrics.remediation_intents_open.get(), 0);
+}
+
+/// Email-conflict / duplicate-email rules for `kind`, unlink then move, one action per cycle.
+fn conflict_rules_one_per_cycle(env: &Env, kind: &str) -> String {
+    let rules = rule(kind, "unlink", "apply", 2) + &rule(kind, "move_email", "apply", 2);
+    policy_in(env, &rules, "never_touch = [\"ana@example.com\"]")
+        .replace("max_actions_per_cycle = 5", "max_actions_per_cycle = 1")
+}
+
+#[tokio::test]
+async fn a_move_left_for_a_later_cycle_still_follows_its_unlink() {
+    for kind in ["email_conflict", "duplicate_email"] {
+        let mut env = Env::scenarios(20).await;
+        env.extend_config(&conflict_rules_one_per_cycle(&env, kind));
+        env.pull().await;
+        env.pull().await;
+        // Cycle 1: the cap lets the unlink through, not the move.
+        let a = remediate(&env).await;
+        assert_eq!(a.success, 1, "{kind}: {a:?}");
+        let world = env.sim.world();
+        assert_eq!(
+            world.labelled_user("R4").unwrap().atlassian_account_id,
+            None
+        );
+        let email = |env: &Env| {
+            env.sim
+                .world()
+                .labelled_account("A4")
+                .unwrap()
+                .email
+                .clone()
+        };
+        assert_eq!(email(&env).as_deref(), Some("bo.new@example.com"));
+        // Cycle 2: A4 has no link left, the finding alone no longer names it: the audit does.
+        env.pull().await;
+        let a = remediate(&env).await;
+        assert_eq!(a.success, 1, "{kind}: {a:?}");
+        assert!(email(&env).unwrap().starts_with("bo.new+moved-"), "{kind}");
+        let rows = env.store().audit(0).unwrap();
+        assert_eq!(rows[0].action, "move_email");
+        assert!(
+            rows[0].reason.contains("finishes the unlink"),
+            "{}",
+            rows[0].reason
+        );
+        // Nothing more to do: the next cycles send nothing.
+        env.pull().await;
+        remediate(&env).await;
+        assert_eq!(mutations(&env).len(), 2, "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn an_unlink_is_skipped_when_the_email_is_no_longer_contested() {
+    let mut env = Env::scenarios(20).await;
+    env.extend_config(&conflict_rules_one_per_cycle(&env, "email_conflict"));
+    env.pull().await;
+    env.pull().await;
+    // The IdP fixed R3 (the contesting record) since the snapshot: it no longer claims bo.new.
+    let r3 = label(&env, "R3");
+    env.sim.update_world(|w| {
+        let u = w.user_mut(&r3).unwrap();
+        u.user_name = "bo.other@example.com".into();
+        for e in &mut u.emails {
+            e.value = "bo.other@example.com".into();
+        }
+    });
+    let a = remediate(&env).await;
+    assert_eq!(a.skipped, 1, "{a:?}");
+    assert!(mutations(&env).is_empty());
+    let row = &env.store().audit(0).unwrap()[0];
+    assert!(
+        row.detail
+            .as_deref()
+            .unwrap()
+            .contains("no longer carries the email"),
+        "{row:?}"
+    );
+    assert!(row.contest.is_some(), "the audit keeps what was contested");
 }

@@ -133,6 +133,10 @@ pub async fn apply(
         let key = step.idempotency_key(snapshot_id);
         let targets = serde_json::to_value(&step.targets).unwrap_or_default();
         let action_key = step.action_key();
+        let contest = step
+            .contest
+            .as_ref()
+            .and_then(|c| serde_json::to_value(c).ok());
         let at = stamp(Utc::now());
         let row = NewAudit {
             idempotency_key: &key,
@@ -145,6 +149,7 @@ pub async fn apply(
             targets: &targets,
             reason: &step.reason,
             at: &at,
+            contest: contest.as_ref(),
         };
         let label = |result: &str| {
             metrics

@@ -71,7 +71,23 @@ pub fn make_plan(settings: &Settings, store: &Store, now: DateTime<Utc>) -> anyh
         .collect();
     let mut succeeded = HashSet::new();
     let mut suspended_by_us = HashSet::new();
+    let mut unlinked = Vec::new();
     for row in store.audit_successes()? {
+        if row.action == "unlink" {
+            let contest = row
+                .contest
+                .clone()
+                .and_then(|c| serde_json::from_value(c).ok());
+            let account = row.targets[0]["account_id"].as_str();
+            if let (Some(contest), Some(account)) = (contest, account) {
+                unlinked.push(plan::Unlinked {
+                    finding_id: row.finding_id.clone(),
+                    account_id: account.to_string(),
+                    contest,
+                    at: row.started_at.clone(),
+                });
+            }
+        }
         let accounts = row.targets.as_array().into_iter().flatten();
         for account in accounts.filter_map(|t| t["account_id"].as_str()) {
             match row.action.as_str() {
@@ -106,6 +122,7 @@ pub fn make_plan(settings: &Settings, store: &Store, now: DateTime<Utc>) -> anyh
         failed: &failed,
         succeeded: &succeeded,
         suspended_by_us: &suspended_by_us,
+        unlinked: &unlinked,
         already_used,
         directory_names: &names,
     }))

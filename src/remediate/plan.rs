@@ -80,6 +80,24 @@ impl Target {
     }
 }
 
+/// What an `unlink` / `move_email` is about: the email in contention (normalised) and the record
+/// claiming it. Both are read again just before the call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contest {
+    pub email: String,
+    pub record: Target,
+}
+
+/// An earlier cycle's successful unlink (from the audit), for the move that may still follow it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unlinked {
+    pub finding_id: String,
+    pub account_id: String,
+    pub contest: Contest,
+    /// When it was sent.
+    pub at: String,
+}
+
 /// One guard's verdict on a step (or on the whole plan).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verdict {
@@ -106,6 +124,9 @@ pub struct Step {
     pub targets: Vec<Target>,
     /// `move_email` only: the placeholder address.
     pub new_email: Option<String>,
+    /// `unlink` / `move_email`: the contested email and the record claiming it.
+    #[serde(default)]
+    pub contest: Option<Contest>,
     pub reason: String,
     pub guards: Vec<Verdict>,
     /// Every guard passed.
@@ -188,6 +209,8 @@ pub struct Inputs<'a> {
     pub succeeded: &'a HashSet<String>,
     /// Accounts whose access scimdrift suspended (and did not restore since).
     pub suspended_by_us: &'a HashSet<String>,
+    /// Successful unlinks, oldest first: a `move_email` may still have to follow one.
+    pub unlinked: &'a [Unlinked],
     /// Cap units already used on this snapshot by earlier runs (audit rows of sent calls).
     pub already_used: usize,
     /// Directory id → configured name.
@@ -240,40 +263,29 @@ pub fn plan(inp: &Inputs<'_>) -> Plan {
         // Within a finding, unlink goes before move_email (an account is moved once unlinked).
         rules.sort_by_key(|r| r.action == Action::MoveEmail);
         for rule in rules {
-            for (targets, new_email, reason, found) in derive(f, rule, inp) {
-                let mut guards = checks.clone();
-                if let Some(v) = spike_guard(f, &spikes, &opened_by) {
-                    // Replaces the plan-wide breaker verdict, so a step counts once per guard.
-                    guards.retain(|g| g.guard != "breaker" || !g.passed);
-                    if guards.iter().all(|g| g.guard != "breaker") {
-                        guards.push(v);
-                    }
-                }
-                guards.push(verdict(
-                    "target",
-                    found,
-                    if found {
-                        "target found"
-                    } else {
-                        reason.as_str()
-                    },
-                ));
-                candidates.push((
-                    Step {
-                        finding_id: f.id.clone(),
-                        kind: f.kind,
-                        action: rule.action,
-                        mode: rule.mode,
-                        targets,
-                        new_email,
-                        reason,
-                        guards,
-                        allowed: false,
-                    },
-                    rule,
-                    f,
-                ));
+            for d in derive(f, rule, inp) {
+                let step = candidate(f, rule, d, &checks, spike_guard(f, &spikes, &opened_by));
+                candidates.push((step, rule, f));
             }
+        }
+    }
+    // A move still due after an unlink that changed its finding's identity (a `duplicate_email`
+    // lists linked accounts, so unlinking one makes it a new finding; `email_conflict` stays open).
+    let mut finishing: Vec<&FindingView> = inp
+        .findings
+        .iter()
+        .filter(|f| f.status == Status::Resolved && f.kind == Kind::DuplicateEmail)
+        .filter(|f| inp.unlinked.iter().any(|u| u.finding_id == f.id))
+        .collect();
+    finishing.sort_by(|a, b| a.id.cmp(&b.id));
+    for f in finishing {
+        let rule = inp
+            .rules
+            .iter()
+            .find(|r| r.kind == f.kind && r.action == Action::MoveEmail && r.mode != Mode::Off);
+        if let (Some(rule), Some(d)) = (rule, targets::finish_move(f, inp)) {
+            let step = candidate(f, rule, d, &checks, spike_guard(f, &spikes, &opened_by));
+            candidates.push((step, rule, f));
         }
     }
     // Apply-mode steps first, so dry-run rules never use up the caps of real ones.
@@ -342,6 +354,46 @@ pub fn plan(inp: &Inputs<'_>) -> Plan {
         steps,
         blocked,
         breaker_tripped,
+    }
+}
+
+/// A step with the plan-wide verdicts (the finding's own spike verdict replacing the breaker's)
+/// and the target's; the scope guards and caps come later.
+fn candidate(
+    f: &FindingView,
+    rule: &Rule,
+    d: targets::Derived,
+    checks: &[Verdict],
+    spike: Option<Verdict>,
+) -> Step {
+    let mut guards = checks.to_vec();
+    if let Some(v) = spike {
+        // Replaces the plan-wide breaker verdict, so a step counts once per guard.
+        guards.retain(|g| g.guard != "breaker" || !g.passed);
+        if guards.iter().all(|g| g.guard != "breaker") {
+            guards.push(v);
+        }
+    }
+    guards.push(verdict(
+        "target",
+        d.found,
+        if d.found {
+            "target found"
+        } else {
+            d.reason.as_str()
+        },
+    ));
+    Step {
+        finding_id: f.id.clone(),
+        kind: f.kind,
+        action: rule.action,
+        mode: rule.mode,
+        targets: d.targets,
+        new_email: d.new_email,
+        contest: d.contest,
+        reason: d.reason,
+        guards,
+        allowed: false,
     }
 }
 

@@ -27,6 +27,8 @@ pub struct AuditRow {
     pub http_status: Option<i64>,
     /// An error or the outcome of a reconciliation (never a secret).
     pub detail: Option<String>,
+    /// `unlink` / `move_email`: the contested email and the record claiming it.
+    pub contest: Option<serde_json::Value>,
 }
 
 /// An intent (or a result-only row: dry run, skipped) to write.
@@ -41,10 +43,11 @@ pub struct NewAudit<'a> {
     pub targets: &'a serde_json::Value,
     pub reason: &'a str,
     pub at: &'a str,
+    pub contest: Option<&'a serde_json::Value>,
 }
 
 const COLUMNS: &str = "id, idempotency_key, snapshot_id, finding_id, kind, action, mode, action_key, targets_json, \
-     reason, started_at, finished_at, result, http_status, detail";
+     reason, started_at, finished_at, result, http_status, detail, contest_json";
 
 fn row(r: &Row) -> rusqlite::Result<AuditRow> {
     Ok(AuditRow {
@@ -63,6 +66,9 @@ fn row(r: &Row) -> rusqlite::Result<AuditRow> {
         result: r.get(12)?,
         http_status: r.get(13)?,
         detail: r.get(14)?,
+        contest: r
+            .get::<_, Option<String>>(15)?
+            .and_then(|c| serde_json::from_str(&c).ok()),
     })
 }
 
@@ -78,8 +84,8 @@ impl Store {
             .conn
             .execute(
                 "INSERT INTO remediation_audit (idempotency_key, snapshot_id, finding_id, kind, action, mode,
-                     action_key, targets_json, reason, started_at, finished_at, result, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, CASE WHEN ?11 IS NULL THEN NULL ELSE ?10 END, ?11, ?12)
+                     action_key, targets_json, reason, started_at, finished_at, result, detail, contest_json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, CASE WHEN ?11 IS NULL THEN NULL ELSE ?10 END, ?11, ?12, ?13)
                  ON CONFLICT (idempotency_key) DO NOTHING",
                 params![
                     a.idempotency_key,
@@ -93,7 +99,8 @@ impl Store {
                     a.reason,
                     a.at,
                     result,
-                    detail
+                    detail,
+                    a.contest.map(|c| c.to_string())
                 ],
             )
             .map_err(self.err("cannot write the audit log"))?;

@@ -153,6 +153,11 @@ CREATE TABLE remediation_plans (
     plan_json   TEXT    NOT NULL
 );
 "#,
+    r#"
+-- unlink / move_email: the contested email and the record claiming it (JSON), re-checked before
+-- the call and used to finish a move whose unlink succeeded in an earlier cycle.
+ALTER TABLE remediation_audit ADD COLUMN contest_json TEXT;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -154,7 +154,26 @@ pub(super) async fn changed(step: &Step, r: &mut Reader<'_>) -> Result<Option<St
                         Ok(None)
                     }
                 }
-                (Action::Unlink, Kind::EmailConflict | Kind::DuplicateEmail) => Ok(None),
+                (Action::Unlink, Kind::EmailConflict | Kind::DuplicateEmail) => {
+                    let account = target.account_id.as_deref().unwrap_or("");
+                    if let Some(why) = still_contested(step, account, r).await? {
+                        return Ok(Some(why));
+                    }
+                    let email = step.contest.as_ref().map(|c| c.email.as_str());
+                    let holds = if step.kind == Kind::EmailConflict {
+                        r.account(account).await?.and_then(|a| a.email)
+                    } else {
+                        rec.email.clone()
+                    };
+                    if holds.as_deref().map(normalize_email).as_deref() != email {
+                        return no(if step.kind == Kind::EmailConflict {
+                            "the account no longer holds the contested email"
+                        } else {
+                            "the record no longer carries the contested email"
+                        });
+                    }
+                    Ok(None)
+                }
                 _ => no("unexpected kind for action"),
             }
         }
@@ -204,9 +223,41 @@ pub(super) async fn changed(step: &Step, r: &mut Reader<'_>) -> Result<Option<St
             if !r.remote.scim_links(id).await?.is_empty() {
                 return no("the account still has SCIM links: it is moved only once unlinked");
             }
-            Ok(None)
+            if planned.as_deref() != step.contest.as_ref().map(|c| c.email.as_str()) {
+                return no("the account's email is not the contested one");
+            }
+            still_contested(step, id, r).await
         }
     }
+}
+
+/// `None` when the record contesting the step's email still carries it (active, for
+/// `email_conflict`) and is not linked to `account`; else why not.
+async fn still_contested(
+    step: &Step,
+    account: &str,
+    r: &mut Reader<'_>,
+) -> Result<Option<String>, ApiError> {
+    let no = |why: &str| Ok(Some(why.to_string()));
+    let Some(contest) = &step.contest else {
+        return no("the step names no contested email");
+    };
+    let Some((dir, id)) = record_of(&contest.record) else {
+        return no("the step names no contesting record");
+    };
+    let Some(rec) = r.remote.scim_user(dir, id).await? else {
+        return no("the record contesting the email is gone");
+    };
+    if rec.email.as_deref().map(normalize_email).as_deref() != Some(contest.email.as_str()) {
+        return no("the contesting record no longer carries the email");
+    }
+    if rec.account_id.as_deref() == Some(account) {
+        return no("the contesting record is linked to the account now");
+    }
+    if step.kind == Kind::EmailConflict && rec.active != Some(true) {
+        return no("the contesting record is no longer active");
+    }
+    Ok(None)
 }
 
 /// Sends the step's call; the HTTP status on success.

@@ -2,16 +2,46 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Inputs, Target};
+use super::{Contest, Inputs, Target};
 use crate::detect::Kind;
 use crate::findings::{AccountView, FindingView, ScimUserView};
+use crate::model::{Account, normalize_email};
 use crate::remediate::policy::{Action, Rule};
 
-pub(super) type Derived = (Vec<Target>, Option<String>, String, bool);
+/// One step a rule makes of a finding.
+pub(super) struct Derived {
+    pub targets: Vec<Target>,
+    /// `move_email` only: the placeholder address.
+    pub new_email: Option<String>,
+    /// `unlink` / `move_email`: the contested email and the record claiming it.
+    pub contest: Option<Contest>,
+    pub reason: String,
+    /// The target was found (else `reason` says why not).
+    pub found: bool,
+}
 
-/// The steps a rule makes of a finding: (targets, new email, reason, target found).
+fn none(why: &str) -> Vec<Derived> {
+    vec![Derived {
+        targets: Vec::new(),
+        new_email: None,
+        contest: None,
+        reason: why.to_string(),
+        found: false,
+    }]
+}
+
+fn found(targets: Vec<Target>, reason: String) -> Derived {
+    Derived {
+        targets,
+        new_email: None,
+        contest: None,
+        reason,
+        found: true,
+    }
+}
+
+/// The steps a rule makes of an open finding.
 pub(super) fn derive(f: &FindingView, rule: &Rule, inp: &Inputs<'_>) -> Vec<Derived> {
-    let none = |why: &str| vec![(Vec::new(), None, why.to_string(), false)];
     let who = f
         .accounts
         .first()
@@ -37,7 +67,7 @@ pub(super) fn derive(f: &FindingView, rule: &Rule, inp: &Inputs<'_>) -> Vec<Deri
                 } else {
                     format!("{who} is active in the IdP but suspended in Atlassian: restore access")
                 };
-                vec![(vec![Target::account(a)], None, why, true)]
+                vec![found(vec![Target::account(a)], why)]
             }
             None => none("the finding names no account"),
         },
@@ -45,13 +75,11 @@ pub(super) fn derive(f: &FindingView, rule: &Rule, inp: &Inputs<'_>) -> Vec<Deri
             Some(u) if f.kind == Kind::StaleInactiveLink && !stale_delete_safe(inp, u) => none(
                 "a SCIM DELETE deactivates the linked account: allowed only when the account has no access and every record linked to it is inactive",
             ),
-            Some(u) => vec![(
+            Some(u) => vec![found(
                 vec![Target::record(u)],
-                None,
                 format!(
                     "delete the SCIM record of {who} so the link is gone (the IdP may re-push it)"
                 ),
-                true,
             )],
             None => none("the finding names no SCIM record"),
         },
@@ -70,44 +98,20 @@ pub(super) fn derive(f: &FindingView, rule: &Rule, inp: &Inputs<'_>) -> Vec<Deri
                 let mut targets = vec![Target::account(a)];
                 targets.extend(linked_records(inp, &a.account_id));
                 let n = targets.len() - 1;
-                vec![(
+                vec![found(
                     targets,
-                    None,
                     format!(
                         "delete the {n} SCIM record(s) linked to {who} in every directory (onlyDeleteUserInDB)"
                     ),
-                    true,
                 )]
             }
             None => none("the finding names no account"),
         },
-        Action::Unlink | Action::MoveEmail => {
-            let a = match conflicting_account(f, inp) {
-                Ok(a) => a,
+        Action::Unlink => {
+            let (a, contest) = match conflicting_account(f, inp) {
+                Ok(found) => found,
                 Err(why) => return none(why),
             };
-            if rule.action == Action::MoveEmail {
-                let new_email = a.email.as_deref().map(|e| {
-                    placeholder(
-                        &inp.policy.placeholder_email_template,
-                        e,
-                        &a.account_id,
-                        inp.now,
-                    )
-                });
-                return match new_email {
-                    Some(n) => vec![(
-                        vec![Target::account(a)],
-                        Some(n.clone()),
-                        format!(
-                            "move account {} off {who} to {n} so the IdP's record can take the email",
-                            a.account_id
-                        ),
-                        true,
-                    )],
-                    None => none("the account's email is hidden"),
-                };
-            }
             let records = linked_records(inp, &a.account_id);
             if records.is_empty() {
                 return none("the account has no SCIM link to remove");
@@ -116,25 +120,129 @@ pub(super) fn derive(f: &FindingView, rule: &Rule, inp: &Inputs<'_>) -> Vec<Deri
                 .into_iter()
                 .map(|r| {
                     let why = format!(
-                        "unlink record {} from account {} (the email {who} is contested)",
+                        "unlink record {} from account {} (the email {} is contested by record {})",
                         r.scim_id.as_deref().unwrap_or(""),
-                        a.account_id
+                        a.account_id,
+                        contest.email,
+                        contest.record.scim_id.as_deref().unwrap_or("")
                     );
-                    (vec![r], None, why, true)
+                    Derived {
+                        contest: Some(contest.clone()),
+                        ..found(vec![r], why)
+                    }
                 })
                 .collect()
         }
+        Action::MoveEmail => match conflicting_account(f, inp) {
+            Ok((a, contest)) => move_email(inp, &a.account_id, a.email.as_deref(), contest, None),
+            Err(why) => match finish_unlink(f, inp) {
+                Some((account, contest, at)) => move_email(
+                    inp,
+                    &account.account_id,
+                    account.email.as_deref(),
+                    contest,
+                    Some(at),
+                ),
+                None => none(why),
+            },
+        },
     }
 }
 
-/// The account to unlink / move: the account of the strictly newer record, never the older
-/// record's. `email_conflict`: the account holding the email, when every record linked to it is
-/// newer than the finding's record. `duplicate_email`: the account of the newest record, when 2+
-/// accounts are involved and no older record of the finding links it. `Err` explains why not.
+/// The `move_email` step for `account_id`, when it holds the contested email. `after`: the time of
+/// the earlier cycle's unlink this move finishes.
+fn move_email(
+    inp: &Inputs<'_>,
+    account_id: &str,
+    email: Option<&str>,
+    contest: Contest,
+    after: Option<&str>,
+) -> Vec<Derived> {
+    let Some(email) = email else {
+        return none("the account's email is hidden");
+    };
+    if normalize_email(email) != contest.email {
+        return none("the account does not hold the contested email: nothing to move");
+    }
+    let new_email = placeholder(
+        &inp.policy.placeholder_email_template,
+        email,
+        account_id,
+        inp.now,
+    );
+    let mut reason = format!(
+        "move account {account_id} off {email} to {new_email} so record {} can take the email",
+        contest.record.scim_id.as_deref().unwrap_or("")
+    );
+    if let Some(at) = after {
+        reason.push_str(&format!(" (finishes the unlink of {at})"));
+    }
+    vec![Derived {
+        targets: vec![Target {
+            account_id: Some(account_id.to_string()),
+            email: Some(email.to_string()),
+            ..Default::default()
+        }],
+        new_email: Some(new_email),
+        contest: Some(contest),
+        reason,
+        found: true,
+    }]
+}
+
+/// The `move_email` that finishes an earlier unlink of a finding no longer open (an unlink changes
+/// a `duplicate_email` finding's identity), when it is still to do.
+pub(super) fn finish_move(f: &FindingView, inp: &Inputs<'_>) -> Option<Derived> {
+    let (account, contest, at) = finish_unlink(f, inp)?;
+    move_email(
+        inp,
+        &account.account_id,
+        account.email.as_deref(),
+        contest,
+        Some(at),
+    )
+    .pop()
+    .filter(|d| d.found)
+}
+
+/// An unlink of this finding succeeded in an earlier cycle and its account still holds the
+/// contested email, has no SCIM link, and the claiming record still carries the email: the move
+/// is still to do. (Once unlinked, the finding alone no longer tells which account to move.)
+fn finish_unlink<'i>(f: &FindingView, inp: &Inputs<'i>) -> Option<(&'i Account, Contest, &'i str)> {
+    let u = inp.unlinked.iter().rev().find(|u| u.finding_id == f.id)?;
+    let account = inp
+        .state
+        .accounts
+        .iter()
+        .find(|a| a.account_id == u.account_id)?;
+    let holds = account.email.as_deref().map(normalize_email) == Some(u.contest.email.clone());
+    let linked = inp
+        .state
+        .records
+        .iter()
+        .any(|r| r.account_id.as_deref() == Some(u.account_id.as_str()));
+    let (dir, id) = (
+        u.contest.record.directory_id.as_deref()?,
+        u.contest.record.scim_id.as_deref()?,
+    );
+    let claimed = inp.state.records.iter().any(|r| {
+        r.directory_id == dir
+            && r.scim_id == id
+            && r.email.as_deref().map(normalize_email) == Some(u.contest.email.clone())
+            && r.account_id.as_deref() != Some(u.account_id.as_str())
+    });
+    (holds && !linked && claimed).then(|| (account, u.contest.clone(), u.at.as_str()))
+}
+
+/// The account to unlink / move and the record contesting its email: the account of the strictly
+/// newer record, never the older record's. `email_conflict`: the account holding the email, when
+/// every record linked to it is newer than the finding's record (which contests it).
+/// `duplicate_email`: the account of the newest record, when 2+ accounts are involved and no older
+/// record of the finding links it (the oldest record contests it). `Err` explains why not.
 fn conflicting_account<'f>(
     f: &'f FindingView,
     inp: &Inputs<'_>,
-) -> Result<&'f AccountView, &'static str> {
+) -> Result<(&'f AccountView, Contest), &'static str> {
     const UNSURE: &str = "cannot tell which record is newer";
     let created = |dir: &str, id: &str| {
         inp.state
@@ -143,6 +251,16 @@ fn conflicting_account<'f>(
             .find(|r| r.directory_id == dir && r.scim_id == id)
             .and_then(|r| r.created.as_deref())
             .and_then(|c| DateTime::parse_from_rfc3339(c).ok())
+    };
+    let contest = |u: &ScimUserView| -> Result<Contest, &'static str> {
+        Ok(Contest {
+            email: normalize_email(
+                u.email
+                    .as_deref()
+                    .ok_or("the contesting record has no email")?,
+            ),
+            record: Target::record(u),
+        })
     };
     match f.kind {
         Kind::EmailConflict => {
@@ -172,7 +290,7 @@ fn conflicting_account<'f>(
                     );
                 }
             }
-            Ok(holder)
+            Ok((holder, contest(u)?))
         }
         Kind::DuplicateEmail if f.accounts.len() >= 2 => {
             let mut dated = Vec::with_capacity(f.scim_users.len());
@@ -215,10 +333,13 @@ fn conflicting_account<'f>(
                     }
                 }
             }
-            f.accounts
+            let (_, oldest) = rest.last().ok_or("the finding names one record")?;
+            let account = f
+                .accounts
                 .iter()
                 .find(|a| a.account_id == id)
-                .ok_or("the newest record's account is not in the org")
+                .ok_or("the newest record's account is not in the org")?;
+            Ok((account, contest(oldest)?))
         }
         _ => Err("no newer record's account to act on"),
     }

@@ -96,6 +96,7 @@ struct Case {
     failed: HashSet<String>,
     succeeded: HashSet<String>,
     suspended_by_us: HashSet<String>,
+    unlinked: Vec<Unlinked>,
     already_used: usize,
     /// Openings beyond the one each finding has at its `first_seen` (reopens).
     reopened: Vec<Opening>,
@@ -124,6 +125,7 @@ impl Case {
             failed: HashSet::new(),
             succeeded: HashSet::new(),
             suspended_by_us: HashSet::new(),
+            unlinked: Vec::new(),
             already_used: 0,
             reopened: Vec::new(),
         }
@@ -174,6 +176,7 @@ impl Case {
             failed: &self.failed,
             succeeded: &self.succeeded,
             suspended_by_us: &self.suspended_by_us,
+            unlinked: &self.unlinked,
             already_used: self.already_used,
             directory_names: &names,
         })
@@ -426,6 +429,7 @@ fn conflict_case(mine: Option<&str>, holder: Option<&str>) -> Case {
     f.id = "email_conflict-1".into();
     f.kind = Kind::EmailConflict;
     f.scim_users = vec![user("r2", None)];
+    f.accounts[0].email = Some("Ana@example.com".into());
     let mut c = Case::new(vec![f]);
     c.policy.rules[0].kind = "email_conflict".into();
     c.policy.rules[0].action = "move_email".into();
@@ -461,6 +465,7 @@ fn duplicate_email_needs_a_strictly_newer_record() {
         f.id = "duplicate_email-1".into();
         f.kind = Kind::DuplicateEmail;
         f.scim_users = vec![user("r3", Some("a3")), user("r4", Some("a4"))];
+        f.accounts[0].email = Some("ana@example.com".into());
         let mut a4 = f.accounts[0].clone();
         a4.account_id = "a4".into();
         f.accounts[0].account_id = "a3".into();
@@ -653,4 +658,57 @@ fn restore_only_undoes_scimdrifts_own_suspensions_by_default() {
     c.suspended_by_us.clear();
     c.policy.restore_any_suspension = true;
     assert_eq!(allowed(&c.plan()), 1);
+}
+
+#[test]
+fn email_steps_carry_the_contest_and_move_only_the_holder_of_the_email() {
+    let mut c = conflict_case(Some("2022-01-01T00:00:00Z"), Some("2026-01-01T00:00:00Z"));
+    let p = c.plan();
+    let contest = p.steps[0].contest.as_ref().unwrap();
+    assert_eq!(contest.email, "ana@example.com");
+    assert_eq!(contest.record.scim_id.as_deref(), Some("r2"));
+    // The holder's email changed since: nothing to move.
+    c.findings[0].accounts[0].email = Some("someone.else@example.com".into());
+    let p = c.plan();
+    assert_eq!(allowed(&p), 0);
+    assert!(
+        p.steps[0].reason.contains("does not hold"),
+        "{}",
+        p.steps[0].reason
+    );
+}
+
+#[test]
+fn a_move_finishes_an_earlier_unlink_only_while_still_due() {
+    // a1 was unlinked from r1 by an earlier cycle: no record links it any more.
+    let mut c = conflict_case(Some("2022-01-01T00:00:00Z"), Some("2026-01-01T00:00:00Z"));
+    c.state.records[0].account_id = None;
+    let blocked = c.plan();
+    assert_eq!(allowed(&blocked), 0, "the finding alone no longer names a1");
+    let mut a1 = population(1).accounts.remove(0);
+    a1.account_id = "a1".into();
+    a1.email = Some("ana@example.com".into());
+    c.state.accounts.push(a1);
+    c.unlinked.push(Unlinked {
+        finding_id: "email_conflict-1".into(),
+        account_id: "a1".into(),
+        contest: Contest {
+            email: "ana@example.com".into(),
+            record: Target {
+                directory_id: Some("d1".into()),
+                scim_id: Some("r2".into()),
+                ..Default::default()
+            },
+        },
+        at: "2026-11-23T08:00:00.000Z".into(),
+    });
+    let p = c.plan();
+    assert_eq!(allowed(&p), 1);
+    assert!(p.steps[0].reason.contains("finishes the unlink"));
+    // Re-linked since, or the email moved already: nothing to do.
+    c.state.records[0].account_id = Some("a1".into());
+    c.state.records[0].created = Some("2026-01-01T00:00:00Z".into());
+    c.state.accounts.last_mut().unwrap().email = Some("ana+moved@example.com".into());
+    c.findings[0].accounts[0].email = Some("ana+moved@example.com".into());
+    assert_eq!(allowed(&c.plan()), 0);
 }
