@@ -1171,62 +1171,31 @@ async fn an_intent_that_cannot_be_read_back_is_settled_by_an_operator() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("PENDING 0123456789abcdef"), "{text}");
     // A wrong key, or no note, is refused (exit 2) and changes nothing.
-    let out = env
-        .cli(&[
-            "audit", "settle", "nope", "--result", "failure", "--note", "x",
-        ])
-        .await;
+    let settle = |key: &'static str, result: &'static str, note: &'static str| {
+        let env = &env;
+        async move {
+            let args = ["audit", "settle", key, "--result", result, "--note", note];
+            env.cli(&args).await
+        }
+    };
+    let out = settle("nope", "failure", "x").await;
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("0123456789abcdef"));
-    let out = env
-        .cli(&[
-            "audit",
-            "settle",
-            "0123456789abcdef",
-            "--result",
-            "failure",
-            "--note",
-            " ",
-        ])
-        .await;
+    let out = settle("0123456789abcdef", "failure", " ").await;
     assert_eq!(out.status.code(), Some(2));
-    let out = env
-        .cli(&[
-            "audit",
-            "settle",
-            "0123456789abcdef",
-            "--result",
-            "not_applied",
-            "--note",
-            "checked in admin hub: the record is still there",
-        ])
-        .await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let note = "checked in admin hub: the record is still there";
+    let out = settle("0123456789abcdef", "not_applied", note).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
     let row = &env.store().audit(0).unwrap()[0];
     assert_eq!(row.result.as_deref(), Some("not_applied"));
+    let detail = row.detail.as_deref().unwrap();
     assert!(
-        row.detail
-            .as_deref()
-            .unwrap()
-            .contains("settled by an operator: checked")
+        detail.contains("settled by an operator: checked"),
+        "{detail}"
     );
     // Settled once only; remediation goes on.
-    let out = env
-        .cli(&[
-            "audit",
-            "settle",
-            "0123456789abcdef",
-            "--result",
-            "success",
-            "--note",
-            "x",
-        ])
-        .await;
+    let out = settle("0123456789abcdef", "success", "x").await;
     assert_eq!(out.status.code(), Some(2));
     let a = remediate::run_cycle(&env.settings, &metrics).await.unwrap();
     assert_eq!(a.success, 1, "fay is suspended");
