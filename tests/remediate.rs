@@ -323,14 +323,7 @@ async fn restore_gives_back_what_scimdrift_suspended() {
     env.pull().await;
     assert_eq!(remediate(&env).await.success, 1, "fay is suspended");
     // The IdP takes fay back: her access is restored, by scimdrift, after the confirmations.
-    let r9 = label(&env, "R9");
-    env.sim.update_world(|w| {
-        for u in w.directories.iter_mut().flat_map(|d| d.users.iter_mut()) {
-            if u.id == r9 {
-                u.active = Some(true);
-            }
-        }
-    });
+    set_r9_active(&env, true);
     env.pull().await;
     assert_eq!(
         open_of(&env, Kind::DeactivatedIdpActive).len(),
@@ -346,6 +339,87 @@ async fn restore_gives_back_what_scimdrift_suspended() {
         "active"
     );
     assert_eq!(mutations(&env).len(), 2);
+    // Fay leaves again: scimdrift follows the IdP back (its latest act on her was the restore).
+    set_r9_active(&env, false);
+    env.pull().await;
+    assert_eq!(remediate(&env).await.success, 1);
+    assert_eq!(
+        env.sim.world().account(&a9).unwrap().membership_status,
+        "suspended"
+    );
+}
+
+fn set_r9_active(env: &Env, active: bool) {
+    let r9 = label(env, "R9");
+    env.sim
+        .update_world(|w| w.user_mut(&r9).unwrap().active = Some(active));
+}
+
+#[tokio::test]
+async fn a_suspension_restored_by_an_admin_is_no_longer_scimdrifts() {
+    let mut env = Env::scenarios(20).await;
+    let rules = suspend_rule(1) + &rule("deactivated_idp_active", "restore", "apply", 2);
+    env.extend_config(&policy_in(&env, &rules, ""));
+    env.pull().await;
+    assert_eq!(remediate(&env).await.success, 1, "fay is suspended");
+    // An admin gives fay her access back (say, a contract extension): scimdrift does not fight it.
+    let a9 = label(&env, "A9");
+    env.sim
+        .update_world(|w| w.account_mut(&a9).unwrap().restore());
+    env.pull().await;
+    assert_eq!(remediate(&env).await.success, 0);
+    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    assert_eq!(plan.blocked.get("already_done"), Some(&1), "{plan:#?}");
+    // Later the admin suspends her on purpose while the IdP has her active: a hold, not ours.
+    env.sim
+        .update_world(|w| w.account_mut(&a9).unwrap().suspend());
+    set_r9_active(&env, true);
+    env.pull().await;
+    env.pull().await;
+    assert_eq!(remediate(&env).await.success, 0);
+    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    let fay = plan
+        .steps
+        .iter()
+        .find(|s| {
+            s.action == remediate::Action::Restore
+                && s.targets
+                    .iter()
+                    .any(|t| t.account_id.as_deref() == Some(a9.as_str()))
+        })
+        .expect("a restore step for fay");
+    let blocked: Vec<_> = fay.blocked_by().iter().map(|g| g.guard.as_str()).collect();
+    assert_eq!(blocked, ["own_suspension"], "{fay:#?}");
+    assert_eq!(mutations(&env).len(), 1, "only the first suspend");
+}
+
+#[tokio::test]
+async fn a_failure_settled_by_an_operator_keeps_blocking() {
+    let mut env = Env::scenarios(20).await;
+    env.extend_config(&policy_in(&env, &suspend_rule(1), ""));
+    env.pull().await;
+    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    let store = env.store();
+    // Under another finding id, on the same account: the target-level key blocks too.
+    let key = plan.steps[0]
+        .action_key()
+        .replacen(&plan.steps[0].finding_id, "other-finding", 1);
+    let targets = serde_json::to_value(&plan.steps[0].targets).unwrap();
+    insert_intent(&store, "timed-out", "suspend", &key, &targets);
+    assert!(
+        store
+            .audit_settle(
+                "timed-out",
+                "2026-01-01T00:00:00.000Z",
+                "failure",
+                "checked"
+            )
+            .unwrap()
+    );
+    let plan = remediate::make_plan(&env.settings, &store, chrono::Utc::now()).unwrap();
+    assert_eq!(plan.blocked.get("previous_failure"), Some(&1), "{plan:#?}");
+    remediate(&env).await;
+    assert!(mutations(&env).is_empty());
 }
 
 /// Deprovisions `n` healthy users in the IdP: `n` more leavers.

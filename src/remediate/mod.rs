@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod apply;
+pub mod history;
 pub mod plan;
 pub mod policy;
 mod render;
@@ -64,40 +65,7 @@ pub fn make_plan(settings: &Settings, store: &Store, now: DateTime<Utc>) -> anyh
         Some(s) => store.state_at(s.snapshot_id)?,
         None => Default::default(),
     };
-    let auth_expiry = stamp_millis(now - chrono::Duration::hours(24));
-    let failed: HashSet<String> = store
-        .audit_failed_actions(&auth_expiry)?
-        .into_iter()
-        .collect();
-    let mut succeeded = HashSet::new();
-    let mut suspended_by_us = HashSet::new();
-    let mut unlinked = Vec::new();
-    for row in store.audit_successes()? {
-        if row.action == "unlink" {
-            let contest = row
-                .contest
-                .clone()
-                .and_then(|c| serde_json::from_value(c).ok());
-            let account = row.targets[0]["account_id"].as_str();
-            if let (Some(contest), Some(account)) = (contest, account) {
-                unlinked.push(plan::Unlinked {
-                    finding_id: row.finding_id.clone(),
-                    account_id: account.to_string(),
-                    contest,
-                    at: row.started_at.clone(),
-                });
-            }
-        }
-        let accounts = row.targets.as_array().into_iter().flatten();
-        for account in accounts.filter_map(|t| t["account_id"].as_str()) {
-            match row.action.as_str() {
-                "suspend" => suspended_by_us.insert(account.to_string()),
-                "restore" => suspended_by_us.remove(account),
-                _ => false,
-            };
-        }
-        succeeded.insert(row.action_key);
-    }
+    let history = history::read(store, now)?;
     let already_used = match &latest_complete {
         Some(s) => store
             .audit_calls_for_snapshot(s.snapshot_id)?
@@ -119,10 +87,10 @@ pub fn make_plan(settings: &Settings, store: &Store, now: DateTime<Utc>) -> anyh
         state: &state,
         policy: &settings.remediation,
         rules: &rules,
-        failed: &failed,
-        succeeded: &succeeded,
-        suspended_by_us: &suspended_by_us,
-        unlinked: &unlinked,
+        failed: &history.failed,
+        succeeded: &history.succeeded,
+        suspended_by_us: &history.suspended_by_us,
+        unlinked: &history.unlinked,
         already_used,
         directory_names: &names,
     }))

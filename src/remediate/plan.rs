@@ -134,14 +134,14 @@ pub struct Step {
 }
 
 impl Step {
-    fn target_keys(&self) -> String {
-        let keys: Vec<String> = self.targets.iter().map(Target::key).collect();
-        keys.join(",")
-    }
-
     /// Identifies the action on its targets across snapshots (for earlier failures).
     pub fn action_key(&self) -> String {
-        format!("{}|{}|{}", self.finding_id, self.action, self.target_keys())
+        format!("{}|{}", self.finding_id, self.target_action_key())
+    }
+
+    /// The action on its targets, whatever the finding.
+    pub fn target_action_key(&self) -> String {
+        target_action_key(self.action.as_str(), &self.targets)
     }
 
     /// The audit's idempotency key: finding, action, targets, snapshot and mode, hashed.
@@ -215,6 +215,12 @@ pub struct Inputs<'a> {
     pub already_used: usize,
     /// Directory id → configured name.
     pub directory_names: &'a HashMap<String, String>,
+}
+
+/// `action|target keys`: an action on its targets whatever the finding.
+pub fn target_action_key(action: &str, targets: &[Target]) -> String {
+    let keys: Vec<String> = targets.iter().map(Target::key).collect();
+    format!("{action}|{}", keys.join(","))
 }
 
 /// The cap units of an audited call (see [`Step::cost`]), from its action and targets JSON.
@@ -583,7 +589,10 @@ fn scope_guards(step: &Step, rule: &Rule, f: &FindingView, inp: &Inputs<'_>) -> 
             None => "no target is in never_touch".into(),
         },
     ));
-    let failed = inp.failed.contains(&step.action_key());
+    let seen = |set: &HashSet<String>| {
+        set.contains(&step.action_key()) || set.contains(&step.target_action_key())
+    };
+    let failed = seen(inp.failed);
     out.push(verdict(
         "previous_failure",
         !failed,
@@ -593,7 +602,7 @@ fn scope_guards(step: &Step, rule: &Rule, f: &FindingView, inp: &Inputs<'_>) -> 
             "no earlier failure"
         },
     ));
-    let done = inp.succeeded.contains(&step.action_key());
+    let done = seen(inp.succeeded);
     out.push(verdict(
         "already_done",
         !done,

@@ -137,7 +137,8 @@ impl Store {
         let n = self
             .conn
             .execute(
-                "UPDATE remediation_audit SET finished_at = ?2, result = ?3, detail = ?4
+                "UPDATE remediation_audit SET finished_at = ?2, result = ?3,
+                     detail = COALESCE(detail || '; ', '') || ?4
                  WHERE idempotency_key = ?1 AND result IS NULL AND mode = 'apply'",
                 params![key, at, result, detail],
             )
@@ -183,23 +184,37 @@ impl Store {
         )
     }
 
-    /// Action keys of calls that failed (a 4xx): not retried automatically. A 401 (a key problem,
-    /// e.g. rotation) finished before `auth_expired_before` (RFC 3339) no longer counts; a 403 is
-    /// about the target itself and always counts.
-    pub fn audit_failed_actions(
+    /// Calls that failed (a 4xx, or settled so by an operator): not retried automatically. A 401
+    /// (a key problem, e.g. rotation) finished before `auth_expired_before` (RFC 3339) no longer
+    /// counts; a 403 is about the target itself and always counts.
+    pub fn audit_failures(&self, auth_expired_before: &str) -> Result<Vec<AuditRow>, StoreError> {
+        self.audit_query(
+            &format!(
+                "SELECT {COLUMNS} FROM remediation_audit WHERE result = 'failure'
+                 AND NOT (COALESCE(http_status, 0) = 401 AND finished_at < ?1) ORDER BY id"
+            ),
+            params![auth_expired_before],
+        )
+    }
+
+    /// Whether a complete snapshot after `snapshot_id` showed the account with access (active
+    /// and not suspended): someone gave it back since.
+    pub fn account_had_access_after(
         &self,
-        auth_expired_before: &str,
-    ) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT DISTINCT action_key FROM remediation_audit WHERE result = 'failure'
-                 AND NOT (http_status = 401 AND finished_at < ?1)",
+        account_id: &str,
+        snapshot_id: i64,
+    ) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM account_versions v JOIN snapshots s
+                     ON s.complete = 1 AND s.id > ?2 AND s.id >= v.valid_from
+                        AND (v.valid_to IS NULL OR s.id < v.valid_to)
+                 WHERE v.account_id = ?1 AND v.account_status = 'active'
+                     AND v.membership_status = 'active')",
+                params![account_id, snapshot_id],
+                |r| r.get(0),
             )
-            .map_err(self.err("cannot read the audit log"))?;
-        stmt.query_map([auth_expired_before], |r| r.get(0))
-            .and_then(|rows| rows.collect())
-            .map_err(self.err("cannot read the audit log"))
+            .map_err(self.err("cannot read the account history"))
     }
 
     /// Calls that succeeded in `apply` mode (reconciled ones included), oldest first.

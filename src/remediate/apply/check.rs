@@ -160,17 +160,14 @@ pub(super) async fn changed(step: &Step, r: &mut Reader<'_>) -> Result<Option<St
                         return Ok(Some(why));
                     }
                     let email = step.contest.as_ref().map(|c| c.email.as_str());
-                    let holds = if step.kind == Kind::EmailConflict {
-                        r.account(account).await?.and_then(|a| a.email)
-                    } else {
-                        rec.email.clone()
-                    };
+                    let holds = r.account(account).await?.and_then(|a| a.email);
                     if holds.as_deref().map(normalize_email).as_deref() != email {
-                        return no(if step.kind == Kind::EmailConflict {
-                            "the account no longer holds the contested email"
-                        } else {
-                            "the record no longer carries the contested email"
-                        });
+                        return no("the account no longer holds the contested email");
+                    }
+                    if step.kind == Kind::DuplicateEmail
+                        && rec.email.as_deref().map(normalize_email).as_deref() != email
+                    {
+                        return no("the record no longer carries the contested email");
                     }
                     Ok(None)
                 }
@@ -231,8 +228,8 @@ pub(super) async fn changed(step: &Step, r: &mut Reader<'_>) -> Result<Option<St
     }
 }
 
-/// `None` when the record contesting the step's email still carries it (active, for
-/// `email_conflict`) and is not linked to `account`; else why not.
+/// `None` when the record contesting the step's email still carries it, is active and is not
+/// linked to `account`; else why not.
 async fn still_contested(
     step: &Step,
     account: &str,
@@ -254,7 +251,7 @@ async fn still_contested(
     if rec.account_id.as_deref() == Some(account) {
         return no("the contesting record is linked to the account now");
     }
-    if step.kind == Kind::EmailConflict && rec.active != Some(true) {
+    if rec.active != Some(true) {
         return no("the contesting record is no longer active");
     }
     Ok(None)

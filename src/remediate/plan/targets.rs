@@ -112,6 +112,11 @@ pub(super) fn derive(f: &FindingView, rule: &Rule, inp: &Inputs<'_>) -> Vec<Deri
                 Ok(found) => found,
                 Err(why) => return none(why),
             };
+            if a.email.as_deref().map(normalize_email) != Some(contest.email.clone()) {
+                return none(
+                    "the account does not hold the contested email: unlinking it frees nothing",
+                );
+            }
             let records = linked_records(inp, &a.account_id);
             if records.is_empty() {
                 return none("the account has no SCIM link to remove");
@@ -238,7 +243,7 @@ fn finish_unlink<'i>(f: &FindingView, inp: &Inputs<'i>) -> Option<(&'i Account, 
 /// newer record, never the older record's. `email_conflict`: the account holding the email, when
 /// every record linked to it is newer than the finding's record (which contests it).
 /// `duplicate_email`: the account of the newest record, when 2+ accounts are involved and no older
-/// record of the finding links it (the oldest record contests it). `Err` explains why not.
+/// record of the finding links it (the oldest active record contests it). `Err` explains why not.
 fn conflicting_account<'f>(
     f: &'f FindingView,
     inp: &Inputs<'_>,
@@ -333,7 +338,12 @@ fn conflicting_account<'f>(
                     }
                 }
             }
-            let (_, oldest) = rest.last().ok_or("the finding names one record")?;
+            // The email is freed only for a person the IdP still has: an active older record.
+            let (_, oldest) = rest
+                .iter()
+                .rev()
+                .find(|(_, u)| u.active == Some(true))
+                .ok_or("no older record that is active claims the email: nothing to free it for")?;
             let account = f
                 .accounts
                 .iter()

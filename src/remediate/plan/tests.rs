@@ -458,24 +458,79 @@ fn email_conflict_never_moves_the_older_records_account() {
     }
 }
 
+/// `duplicate_email` {r3, r4; a3, a4}, both holding ana@example.com; a move_email rule.
+fn duplicate_case(r3: Option<&str>, r4: Option<&str>) -> Case {
+    let mut f = leaver(1, 3);
+    f.id = "duplicate_email-1".into();
+    f.kind = Kind::DuplicateEmail;
+    f.scim_users = vec![user("r3", Some("a3")), user("r4", Some("a4"))];
+    f.accounts[0].email = Some("ana@example.com".into());
+    let mut a4 = f.accounts[0].clone();
+    a4.account_id = "a4".into();
+    f.accounts[0].account_id = "a3".into();
+    f.accounts.push(a4);
+    let mut c = Case::new(vec![f]);
+    c.policy.rules[0].kind = "duplicate_email".into();
+    c.policy.rules[0].action = "move_email".into();
+    c.state.records = vec![record("r3", Some("a3"), r3), record("r4", Some("a4"), r4)];
+    c
+}
+
+#[test]
+fn duplicate_email_frees_the_email_only_for_an_active_older_record() {
+    let mut c = duplicate_case(Some("2023-01-01T00:00:00Z"), Some("2026-01-01T00:00:00Z"));
+    assert_eq!(
+        c.plan().steps[0]
+            .contest
+            .as_ref()
+            .unwrap()
+            .record
+            .scim_id
+            .as_deref(),
+        Some("r3")
+    );
+    // The older record is a leaver's: the active newer account is never moved (or unlinked) for it.
+    c.findings[0].scim_users[0].active = Some(false);
+    for action in ["move_email", "unlink"] {
+        c.policy.rules[0].action = action.into();
+        let p = c.plan();
+        assert_eq!(allowed(&p), 0, "{action}");
+        assert!(
+            p.steps[0].reason.contains("active"),
+            "{}",
+            p.steps[0].reason
+        );
+    }
+}
+
+#[test]
+fn unlink_needs_the_account_to_hold_the_contested_email() {
+    let mut c = duplicate_case(Some("2023-01-01T00:00:00Z"), Some("2026-01-01T00:00:00Z"));
+    c.policy.rules[0].action = "unlink".into();
+    assert_eq!(allowed(&c.plan()), 1);
+    c.findings[0].accounts[1].email = Some("ana.c@example.com".into());
+    let p = c.plan();
+    assert_eq!(allowed(&p), 0);
+    assert!(
+        p.steps[0].reason.contains("frees nothing"),
+        "{}",
+        p.steps[0].reason
+    );
+}
+
+#[test]
+fn a_failure_or_success_on_the_same_target_blocks_under_another_finding_too() {
+    let mut c = Case::new(vec![leaver(1, 3)]);
+    c.failed.insert("suspend|account:a1".into());
+    assert_eq!(c.plan().blocked.get("previous_failure"), Some(&1));
+    c.failed.clear();
+    c.succeeded.insert("suspend|account:a1".into());
+    assert_eq!(c.plan().blocked.get("already_done"), Some(&1));
+}
+
 #[test]
 fn duplicate_email_needs_a_strictly_newer_record() {
-    let case = |r3: Option<&str>, r4: Option<&str>| {
-        let mut f = leaver(1, 3);
-        f.id = "duplicate_email-1".into();
-        f.kind = Kind::DuplicateEmail;
-        f.scim_users = vec![user("r3", Some("a3")), user("r4", Some("a4"))];
-        f.accounts[0].email = Some("ana@example.com".into());
-        let mut a4 = f.accounts[0].clone();
-        a4.account_id = "a4".into();
-        f.accounts[0].account_id = "a3".into();
-        f.accounts.push(a4);
-        let mut c = Case::new(vec![f]);
-        c.policy.rules[0].kind = "duplicate_email".into();
-        c.policy.rules[0].action = "move_email".into();
-        c.state.records = vec![record("r3", Some("a3"), r3), record("r4", Some("a4"), r4)];
-        c.plan()
-    };
+    let case = |r3: Option<&str>, r4: Option<&str>| duplicate_case(r3, r4).plan();
     let p = case(Some("2023-01-01T00:00:00Z"), Some("2026-01-01T00:00:00Z"));
     assert_eq!(allowed(&p), 1);
     assert_eq!(p.steps[0].targets[0].account_id.as_deref(), Some("a4"));
