@@ -89,15 +89,14 @@ impl Daemon {
     }
 
     async fn cycle(&self, _running: OwnedMutexGuard<()>) {
-        if let Ok(outcome) = crate::cycle::run(&self.settings, &self.metrics).await {
-            if outcome.recorded.complete {
-                self.app.set_last_complete(outcome.pull.finished_at);
-                if self.settings.remediation.enabled {
-                    if let Err(e) = crate::remediate::run_cycle(&self.settings, &self.metrics).await
-                    {
-                        tracing::error!("remediation failed: {e:#}");
-                    }
-                }
+        if let Ok(outcome) = crate::cycle::run(&self.settings, &self.metrics).await
+            && outcome.recorded.complete
+        {
+            self.app.set_last_complete(outcome.pull.finished_at);
+            if self.settings.remediation.enabled
+                && let Err(e) = crate::remediate::run_cycle(&self.settings, &self.metrics).await
+            {
+                tracing::error!("remediation failed: {e:#}");
             }
         }
         let settings = self.settings.clone();
@@ -326,10 +325,10 @@ async fn watchdog(heartbeat: Arc<AtomicI64>) {
 
 /// Tells systemd, when it is listening (`NOTIFY_SOCKET`).
 fn notify(state: &[sd_notify::NotifyState<'_>]) {
-    if std::env::var_os("NOTIFY_SOCKET").is_some() {
-        if let Err(e) = sd_notify::notify(state) {
-            tracing::warn!("sd_notify failed: {e}");
-        }
+    if std::env::var_os("NOTIFY_SOCKET").is_some()
+        && let Err(e) = sd_notify::notify(state)
+    {
+        tracing::warn!("sd_notify failed: {e}");
     }
 }
 

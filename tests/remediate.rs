@@ -1354,3 +1354,56 @@ async fn an_unlink_is_skipped_when_the_email_is_no_longer_contested() {
     );
     assert!(row.contest.is_some(), "the audit keeps what was contested");
 }
+
+#[tokio::test]
+async fn findings_released_at_once_by_an_ignore_rule_are_a_spike() {
+    let mut env = Env::scenarios(200).await;
+    let base = std::fs::read_to_string(&env.config).unwrap();
+    let policy = policy_in(&env, &suspend_rule(1), "")
+        .replace("spike_threshold = 50", "spike_threshold = 2");
+    let ignore = "\n[[ignore]]\nkind = \"idp_inactive_account_active\"\nemail_domain = \"example.com\"\nreason = \"offboarding wave, handled by HR\"\n";
+    env.extend_config(&format!("{ignore}{policy}"));
+    // Three leavers appear one per pull, all suppressed: no spike, nothing acted on.
+    env.pull().await;
+    for n in 1..=2 {
+        deprovision_healthy(&env, n);
+        env.pull().await;
+    }
+    assert_eq!(remediate(&env).await.success, 0);
+    // The rule goes: three findings are released at once.
+    std::fs::write(&env.config, &base).unwrap();
+    env.extend_config(&policy);
+    let metrics = Metrics::new();
+    remediate::run_cycle(&env.settings, &metrics).await.unwrap();
+    assert_eq!(metrics.remediation_breaker_tripped.get(), 1, "released now");
+    env.pull().await;
+    remediate(&env).await;
+    env.pull().await;
+    remediate(&env).await;
+    assert!(mutations(&env).is_empty());
+    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    assert!(!plan.breaker_tripped);
+    assert_eq!(plan.blocked.get("breaker"), Some(&3), "{plan:#?}");
+}
+
+#[tokio::test]
+async fn one_process_remediates_at_a_time() {
+    let mut env = Env::scenarios(20).await;
+    env.extend_config(&policy_in(&env, &suspend_rule(1), ""));
+    env.pull().await;
+    // Another process (say `remediate apply`) holds the store's remediation lock.
+    let held = remediate::lock::RemediationLock::acquire(
+        &env.settings.store.path,
+        std::time::Duration::ZERO,
+    )
+    .await
+    .unwrap();
+    let metrics = Metrics::new();
+    let cycle = remediate::run_cycle(&env.settings, &metrics);
+    tokio::pin!(cycle);
+    let waited = tokio::time::timeout(std::time::Duration::from_millis(400), &mut cycle).await;
+    assert!(waited.is_err(), "the cycle waits for the lock");
+    assert!(mutations(&env).is_empty());
+    drop(held);
+    assert_eq!(cycle.await.unwrap().success, 1);
+}

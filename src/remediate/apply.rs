@@ -85,13 +85,18 @@ pub async fn reconcile(
                     ),
                 };
                 let status = refused.and_then(|s| u16::try_from(s).ok());
+                // The call's own error stays in the row, before the reconciliation's verdict.
+                let detail = match &row.detail {
+                    Some(earlier) => format!("{earlier}; {detail}"),
+                    None => detail.to_string(),
+                };
                 db(store, |s| {
                     s.audit_finish(
                         &row.idempotency_key,
                         &at,
                         Some(result),
                         status,
-                        Some(detail),
+                        Some(&detail),
                     )
                 })?;
                 metrics
@@ -179,15 +184,15 @@ pub async fn apply(
             tracing::info!(action = %step.action, finding = %step.finding_id, "remediation skipped: {why}");
             continue;
         }
-        if matches!(step.action, Action::Suspend | Action::Restore) {
-            if let Err(e) = reader.org_directory().await {
-                let why = format!("the org user directory is unknown: {e}");
-                db(store, |s| s.audit_insert(&row, Some("skipped"), Some(&why)))?;
-                label("skipped");
-                out.skipped += 1;
-                tracing::error!(action = %step.action, finding = %step.finding_id, "remediation skipped: {why}");
-                continue;
-            }
+        if matches!(step.action, Action::Suspend | Action::Restore)
+            && let Err(e) = reader.org_directory().await
+        {
+            let why = format!("the org user directory is unknown: {e}");
+            db(store, |s| s.audit_insert(&row, Some("skipped"), Some(&why)))?;
+            label("skipped");
+            out.skipped += 1;
+            tracing::error!(action = %step.action, finding = %step.finding_id, "remediation skipped: {why}");
+            continue;
         }
         if !db(store, |s| s.audit_insert(&row, None, None))? {
             continue;

@@ -4,6 +4,7 @@
 pub mod actions;
 pub mod apply;
 pub mod history;
+pub mod lock;
 pub mod plan;
 pub mod policy;
 mod render;
@@ -20,6 +21,7 @@ pub use render::{audit_text, plan_text, target_text};
 
 use crate::atlassian::HttpLayer;
 use crate::config::Settings;
+use crate::findings;
 use crate::metrics::Metrics;
 use crate::pull::Keys;
 use crate::store::Store;
@@ -54,13 +56,25 @@ pub fn make_plan(settings: &Settings, store: &Store, now: DateTime<Utc>) -> anyh
         .rules()
         .map_err(|(k, m)| anyhow::anyhow!("remediation.{k}: {m}"))?;
     let ignore = settings.ignore_rules()?;
-    let mut findings = store.findings()?;
-    for f in &mut findings {
-        f.apply_rules(&ignore, now.date_naive());
-    }
-    let openings = store.finding_openings()?;
     let latest = store.snapshots(1)?.into_iter().next();
     let latest_complete = store.latest_complete()?;
+    let mut openings = store.finding_openings()?;
+    let mut findings = store.findings()?;
+    for f in &mut findings {
+        let was_suppressed = f.status == findings::Status::Suppressed;
+        f.apply_rules(&ignore, now.date_naive());
+        // Released by an ignore rule that expired since the last pull: opened by the latest
+        // snapshot for the breaker (the next pull records it as an `unsuppressed` event).
+        if let (true, findings::Status::Open, Some(s)) =
+            (was_suppressed, f.status, &latest_complete)
+        {
+            openings.push(crate::store::Opening {
+                finding_id: f.id.clone(),
+                kind: f.kind,
+                snapshot_id: s.snapshot_id,
+            });
+        }
+    }
     let state = match &latest_complete {
         Some(s) => store.state_at(s.snapshot_id)?,
         None => Default::default(),
@@ -139,6 +153,22 @@ pub async fn apply_plan(
         settings.remediation.enabled,
         "remediation.enabled is false: nothing is applied"
     );
+    let _lock = lock(settings).await?;
+    apply_locked(settings, plan, metrics).await
+}
+
+/// How long a remediating process waits for another to finish.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+async fn lock(settings: &Settings) -> anyhow::Result<lock::RemediationLock> {
+    lock::RemediationLock::acquire(&settings.store.path, LOCK_WAIT).await
+}
+
+async fn apply_locked(
+    settings: &Settings,
+    plan: &Plan,
+    metrics: &Metrics,
+) -> anyhow::Result<Applied> {
     let session = Session::open(settings)?;
     let store = Mutex::new(Store::open(&settings.store.path)?);
     apply::apply(&store, &session.remote(settings), plan, metrics).await
@@ -146,6 +176,11 @@ pub async fn apply_plan(
 
 /// Settles intents left without a result (daemon start-up); never repeats a call.
 pub async fn reconcile(settings: &Settings, metrics: &Metrics) -> anyhow::Result<(u64, u64)> {
+    let _lock = lock(settings).await?;
+    reconcile_locked(settings, metrics).await
+}
+
+async fn reconcile_locked(settings: &Settings, metrics: &Metrics) -> anyhow::Result<(u64, u64)> {
     let store = Mutex::new(Store::open(&settings.store.path)?);
     let pending = store
         .lock()
@@ -188,15 +223,16 @@ pub async fn run_cycle(settings: &Settings, metrics: &Metrics) -> anyhow::Result
     if !settings.remediation.enabled {
         return Ok(Applied::default());
     }
+    let _lock = lock(settings).await?;
     // Settle earlier intents first, so the plan sees their results (a failure blocks a resend).
-    let (reconciled, _) = reconcile(settings, metrics).await?;
+    let (reconciled, _) = reconcile_locked(settings, metrics).await?;
     let plan = {
         let store = Store::open(&settings.store.path)?;
         let plan = make_plan(settings, &store, Utc::now())?;
         record_plan(&store, &plan, metrics)?;
         plan
     };
-    let mut applied = apply_plan(settings, &plan, metrics).await?;
+    let mut applied = apply_locked(settings, &plan, metrics).await?;
     applied.reconciled += reconciled;
     tracing::info!(
         snapshot_id = ?plan.snapshot_id,
@@ -224,7 +260,8 @@ pub async fn apply_reviewed(
         settings.remediation.enabled,
         "remediation.enabled is false: nothing is applied"
     );
-    let (reconciled, _) = reconcile(settings, metrics).await?;
+    let _lock = lock(settings).await?;
+    let (reconciled, _) = reconcile_locked(settings, metrics).await?;
     let fresh = {
         let store = Store::open(&settings.store.path)?;
         make_plan(settings, &store, Utc::now())?
@@ -262,7 +299,7 @@ pub async fn apply_reviewed(
             s.allowed = false;
         }
     }
-    let mut applied = apply_plan(settings, &plan, metrics).await?;
+    let mut applied = apply_locked(settings, &plan, metrics).await?;
     applied.reconciled += reconciled;
     Ok(applied)
 }

@@ -282,12 +282,12 @@ impl FaultEngine {
                 other => decision.after.push(other.clone()),
             }
         }
-        if decision.preempt.is_none() {
-            if let Some((n, style)) = self.faults.rate_limit_every {
-                if n > 0 && self.requests % u64::from(n) == 0 {
-                    decision.preempt = Some(Preempt::RateLimit(style));
-                }
-            }
+        if decision.preempt.is_none()
+            && let Some((n, style)) = self.faults.rate_limit_every
+            && n > 0
+            && self.requests.is_multiple_of(u64::from(n))
+        {
+            decision.preempt = Some(Preempt::RateLimit(style));
         }
         if decision.preempt.is_none()
             && self.faults.error_5xx_rate > 0.0

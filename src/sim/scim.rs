@@ -330,10 +330,9 @@ pub(crate) async fn delete_user(
     if let Some(account) = removed
         .atlassian_account_id
         .and_then(|a| world.account_mut(&a))
+        && account.is_managed()
     {
-        if account.is_managed() {
-            account.deactivate(now);
-        }
+        account.deactivate(now);
     }
     Ok(success(SuccessStyle::NoContent))
 }

@@ -533,7 +533,7 @@ fn healthy_person(ids: &IdGen, i: u64, domain: &str, now: DateTime<Utc>) -> (Sim
         - Duration::days(30 + (h >> 8) as i64 % 1500)
         - Duration::seconds((h >> 20) as i64 % 86_400)
         - Duration::microseconds((h >> 40) as i64 % 1_000_000);
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         created = created.trunc_subsecs(3);
     }
     let account_id = ids.account_id(i);

@@ -35,10 +35,10 @@ pub(super) fn reconcile(
     at: &str,
     current: &[Current],
 ) -> rusqlite::Result<Reconciled> {
-    // id → (resolved?, kind) of every stored finding.
-    let mut known: HashMap<String, (bool, String)> = HashMap::new();
+    // id → (stored status, kind) of every stored finding.
+    let mut known: HashMap<String, (String, String)> = HashMap::new();
     {
-        let mut stmt = conn.prepare("SELECT id, status = 'resolved', kind FROM findings")?;
+        let mut stmt = conn.prepare("SELECT id, status, kind FROM findings")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?))))?;
         for row in rows {
             let (id, entry) = row?;
@@ -91,14 +91,19 @@ pub(super) fn reconcile(
             at,
             snapshot_id
         ];
-        match known.get(&c.id) {
-            Some((true, _)) => {
+        match known.get(&c.id).map(|(s, _)| s.as_str()) {
+            Some("resolved") => {
                 reopen.execute(args)?;
                 event.execute(params![c.id, snapshot_id, at, "reopened"])?;
                 *out.opened.entry(c.kind).or_default() += 1;
             }
-            Some(_) => {
+            Some(before) => {
                 seen_again.execute(args)?;
+                // An ignore rule that expired (or was removed) releases the finding: for the
+                // remediation breaker that is an opening like any other.
+                if before == "suppressed" && status == Status::Open {
+                    event.execute(params![c.id, snapshot_id, at, "unsuppressed"])?;
+                }
             }
             None => {
                 insert.execute(params![
@@ -128,7 +133,7 @@ pub(super) fn reconcile(
     )?;
     let gone = known
         .iter()
-        .filter(|(id, (resolved, _))| !resolved && !present.contains(id.as_str()));
+        .filter(|(id, (status, _))| status != "resolved" && !present.contains(id.as_str()));
     for (id, (_, kind)) in gone {
         resolve.execute(params![id, at, snapshot_id])?;
         event.execute(params![id, snapshot_id, at, "resolved"])?;
@@ -292,14 +297,15 @@ impl Store {
         Ok(out)
     }
 
-    /// Every time a finding was opened or reopened, resolved findings included: what the
-    /// remediation spike breaker groups by snapshot.
+    /// Every time a finding was opened, reopened or released by an ignore rule, resolved findings
+    /// included: what the remediation spike breaker groups by snapshot.
     pub fn finding_openings(&self) -> Result<Vec<Opening>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached(
                 "SELECT e.finding_id, f.kind, e.snapshot_id FROM finding_events e
-                 JOIN findings f ON f.id = e.finding_id WHERE e.event IN ('opened', 'reopened')",
+                 JOIN findings f ON f.id = e.finding_id
+                 WHERE e.event IN ('opened', 'reopened', 'unsuppressed')",
             )
             .map_err(self.err("cannot read finding events"))?;
         let rows = stmt

@@ -102,10 +102,10 @@ pub(super) async fn changed(step: &Step, r: &mut Reader<'_>) -> Result<Option<St
             }
             let links = r.remote.scim_links(id).await?;
             for l in links {
-                if let Some(rec) = r.remote.scim_user(&l.directory_id, &l.scim_user_id).await? {
-                    if rec.active == Some(true) {
-                        return Ok(None);
-                    }
+                if let Some(rec) = r.remote.scim_user(&l.directory_id, &l.scim_user_id).await?
+                    && rec.active == Some(true)
+                {
+                    return Ok(None);
                 }
             }
             no("no active record is linked to the account any more")
