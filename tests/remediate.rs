@@ -1156,22 +1156,27 @@ async fn once_per_target_covers_a_records_linked_account() {
     assert_eq!(plan.steps.iter().filter(|s| s.allowed).count(), 1);
 }
 
-#[tokio::test]
-async fn a_4xx_after_a_5xx_without_effect_is_settled_as_a_failure_and_not_resent() {
+/// The scenario world pulled once with a suspend rule and quick retries; its first suspend call
+/// is answered `first`, every later one 403.
+async fn leaver_suspend_answered_then_403(first: FaultKind) -> Env {
     let mut env = Env::scenarios(20).await;
     env.extend_config(&policy_in(&env, &suspend_rule(1), ""));
     env.settings.atlassian.http.max_retries = 2;
     env.settings.atlassian.http.retry_base_delay_ms = 1;
     env.pull().await;
-    // The first suspend is answered 503 (not executed), the retry 403.
     env.sim.set_faults(Faults::rules([
-        FaultRule::new(FaultKind::Status(503))
-            .path_contains("/suspend")
-            .once(),
+        FaultRule::new(first).path_contains("/suspend").once(),
         FaultRule::new(FaultKind::Status(403))
             .path_contains("/suspend")
             .skip(1),
     ]));
+    env
+}
+
+#[tokio::test]
+async fn a_4xx_after_a_5xx_without_effect_is_settled_as_a_failure_and_not_resent() {
+    // The first suspend is answered 503 (not executed), the retry 403.
+    let env = leaver_suspend_answered_then_403(FaultKind::Status(503)).await;
     let a = remediate(&env).await;
     assert_eq!(a.failure, 1);
     let pending = env.store().audit_pending().unwrap();
@@ -1196,19 +1201,8 @@ async fn a_4xx_after_a_5xx_without_effect_is_settled_as_a_failure_and_not_resent
 
 #[tokio::test]
 async fn a_4xx_after_only_429s_is_a_refusal_at_once() {
-    let mut env = Env::scenarios(20).await;
-    env.extend_config(&policy_in(&env, &suspend_rule(1), ""));
-    env.settings.atlassian.http.max_retries = 2;
-    env.settings.atlassian.http.retry_base_delay_ms = 1;
-    env.pull().await;
-    env.sim.set_faults(Faults::rules([
-        FaultRule::new(FaultKind::RateLimit(scimdrift::sim::RetryAfterStyle::None))
-            .path_contains("/suspend")
-            .once(),
-        FaultRule::new(FaultKind::Status(403))
-            .path_contains("/suspend")
-            .skip(1),
-    ]));
+    let rate_limited = FaultKind::RateLimit(scimdrift::sim::RetryAfterStyle::None);
+    let env = leaver_suspend_answered_then_403(rate_limited).await;
     let a = remediate(&env).await;
     assert_eq!(a.failure, 1);
     assert!(env.store().audit_pending().unwrap().is_empty());

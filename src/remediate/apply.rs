@@ -116,7 +116,8 @@ pub async fn reconcile(
     Ok((settled, left))
 }
 
-/// Records the dry-run steps and sends the allowed `apply` steps of `plan`.
+/// Records the dry-run steps and sends the allowed `apply` steps of `plan`; refused while an
+/// intent is open (the caller reconciles first).
 pub async fn apply(
     store: &Db,
     remote: &Remote<'_>,
@@ -124,8 +125,8 @@ pub async fn apply(
     metrics: &Metrics,
 ) -> anyhow::Result<Applied> {
     let mut out = Applied::default();
-    let (settled, left) = reconcile(store, remote, metrics).await?;
-    out.reconciled = settled;
+    // The caller reconciles first (so the plan sees the results); what is still open blocks all.
+    let left = db(store, |s| s.audit_pending())?.len();
     anyhow::ensure!(
         left == 0,
         "{left} remediation intent(s) could not be reconciled (their targets could not be read): nothing is applied until they are; see `scimdrift audit`, check the targets, then `scimdrift audit settle KEY --result …`"

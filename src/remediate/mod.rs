@@ -154,7 +154,10 @@ pub async fn apply_plan(
         "remediation.enabled is false: nothing is applied"
     );
     let _lock = lock(settings).await?;
-    apply_locked(settings, plan, metrics).await
+    let (reconciled, _) = reconcile_locked(settings, metrics).await?;
+    let mut applied = apply_locked(settings, plan, metrics).await?;
+    applied.reconciled += reconciled;
+    Ok(applied)
 }
 
 /// How long a remediating process waits for another to finish.

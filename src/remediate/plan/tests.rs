@@ -187,6 +187,13 @@ fn allowed(p: &Plan) -> usize {
     p.steps.iter().filter(|s| s.allowed).count()
 }
 
+/// Nothing is allowed, and the first step's reason says `why`.
+fn assert_blocked_because(p: &Plan, why: &str) {
+    assert_eq!(allowed(p), 0, "{p:#?}");
+    let reason = &p.steps[0].reason;
+    assert!(reason.contains(why), "{reason}");
+}
+
 #[test]
 fn a_confirmed_leaver_is_planned() {
     let p = Case::new(vec![leaver(1, 2)]).plan();
@@ -441,13 +448,7 @@ fn conflict_case(mine: Option<&str>, holder: Option<&str>) -> Case {
 fn email_conflict_never_moves_the_older_records_account() {
     let old = Some("2022-01-01T00:00:00.123Z");
     let new = Some("2026-01-01T00:00:00.123456Z");
-    let p = conflict_case(new, old).plan();
-    assert_eq!(allowed(&p), 0);
-    assert!(
-        p.steps[0].reason.contains("older record"),
-        "{}",
-        p.steps[0].reason
-    );
+    assert_blocked_because(&conflict_case(new, old).plan(), "older record");
     let p = conflict_case(old, new).plan();
     assert_eq!(allowed(&p), 1);
     assert_eq!(p.steps[0].targets[0].account_id.as_deref(), Some("a1"));
@@ -493,13 +494,7 @@ fn duplicate_email_frees_the_email_only_for_an_active_older_record() {
     c.findings[0].scim_users[0].active = Some(false);
     for action in ["move_email", "unlink"] {
         c.policy.rules[0].action = action.into();
-        let p = c.plan();
-        assert_eq!(allowed(&p), 0, "{action}");
-        assert!(
-            p.steps[0].reason.contains("active"),
-            "{}",
-            p.steps[0].reason
-        );
+        assert_blocked_because(&c.plan(), "active");
     }
 }
 
@@ -509,13 +504,7 @@ fn unlink_needs_the_account_to_hold_the_contested_email() {
     c.policy.rules[0].action = "unlink".into();
     assert_eq!(allowed(&c.plan()), 1);
     c.findings[0].accounts[1].email = Some("ana.c@example.com".into());
-    let p = c.plan();
-    assert_eq!(allowed(&p), 0);
-    assert!(
-        p.steps[0].reason.contains("frees nothing"),
-        "{}",
-        p.steps[0].reason
-    );
+    assert_blocked_because(&c.plan(), "frees nothing");
 }
 
 #[test]
@@ -671,13 +660,7 @@ fn duplicate_email_never_moves_an_account_an_older_record_elsewhere_links() {
         record("r4", Some("a4"), Some("2026-01-01T00:00:00Z")),
         elsewhere,
     ];
-    let p = c.plan();
-    assert_eq!(allowed(&p), 0);
-    assert!(
-        p.steps[0].reason.contains("older record"),
-        "{}",
-        p.steps[0].reason
-    );
+    assert_blocked_because(&c.plan(), "older record");
 }
 
 #[test]
@@ -724,13 +707,7 @@ fn email_steps_carry_the_contest_and_move_only_the_holder_of_the_email() {
     assert_eq!(contest.record.scim_id.as_deref(), Some("r2"));
     // The holder's email changed since: nothing to move.
     c.findings[0].accounts[0].email = Some("someone.else@example.com".into());
-    let p = c.plan();
-    assert_eq!(allowed(&p), 0);
-    assert!(
-        p.steps[0].reason.contains("does not hold"),
-        "{}",
-        p.steps[0].reason
-    );
+    assert_blocked_because(&c.plan(), "does not hold");
 }
 
 #[test]
