@@ -447,7 +447,7 @@ async fn a_mass_reopen_stays_blocked_after_its_first_cycle() {
     let mut env = Env::scenarios(200).await;
     env.extend_config(
         &policy_in(&env, &suspend_rule(2), "")
-            .replace("spike_threshold = 50", "spike_threshold = 2"),
+            .replace("spike_threshold = 50", "spike_threshold = 3"),
     );
     // Three leavers appear one per pull (no spike), come back, then all leave again at once.
     for n in 1..=3 {
@@ -977,7 +977,7 @@ async fn the_recheck_refuses_an_unexpected_kind() {
     let r7 = label(&env, "R7");
     env.sim
         .update_world(|w| w.user_mut(&r7).unwrap().active = Some(true));
-    let a = remediate::apply_plan(&env.settings, &plan, &Metrics::new())
+    let a = remediate::apply_plan_unchecked(&env.settings, &plan, &Metrics::new())
         .await
         .unwrap();
     assert_eq!(a.skipped, 1);
@@ -1128,6 +1128,19 @@ async fn move_email_waits_until_the_account_is_unlinked() {
     env.pull().await;
     env.pull().await;
     let a = remediate(&env).await;
+    assert_eq!(a, Applied::default());
+    let mut plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    let step = plan
+        .steps
+        .iter_mut()
+        .find(|s| s.blocked_by().iter().any(|g| g.guard == "unlink_group"))
+        .expect("the move is blocked by its unlinks");
+    assert_eq!(step.blocked_by().len(), 1, "{step:#?}");
+    // Past the planner (a plan built elsewhere), the re-check before the call still refuses it.
+    step.allowed = true;
+    let a = remediate::apply_plan_unchecked(&env.settings, &plan, &Metrics::new())
+        .await
+        .unwrap();
     assert_eq!(a.skipped, 1, "{a:?}");
     assert!(mutations(&env).is_empty());
     let row = &env.store().audit(0).unwrap()[0];
@@ -1140,8 +1153,10 @@ async fn move_email_waits_until_the_account_is_unlinked() {
 #[tokio::test]
 async fn once_per_target_covers_a_records_linked_account() {
     let mut env = Env::scenarios(20).await;
-    // email_conflict unlinks R4 (linked to A4); duplicate_email would move A4 in the same cycle.
+    // email_conflict and duplicate_email would both unlink R4 (linked to A4): the first finding
+    // acts (its unlink, then its move of A4), the other is blocked.
     let rules = rule("email_conflict", "unlink", "apply", 2)
+        + &rule("duplicate_email", "unlink", "apply", 2)
         + &rule("duplicate_email", "move_email", "apply", 2);
     env.extend_config(&policy_in(&env, &rules, ""));
     env.pull().await;
@@ -1153,7 +1168,9 @@ async fn once_per_target_covers_a_records_linked_account() {
         "{:?}",
         plan.blocked
     );
-    assert_eq!(plan.steps.iter().filter(|s| s.allowed).count(), 1);
+    let allowed: Vec<_> = plan.steps.iter().filter(|s| s.allowed).collect();
+    assert_eq!(allowed.len(), 2, "{allowed:#?}");
+    assert_eq!(allowed[0].finding_id, allowed[1].finding_id);
 }
 
 /// The scenario world pulled once with a suspend rule and quick retries; its first suspend call
@@ -1400,4 +1417,98 @@ async fn one_process_remediates_at_a_time() {
     assert!(mutations(&env).is_empty());
     drop(held);
     assert_eq!(cycle.await.unwrap().success, 1);
+}
+
+/// A4 (`bo.new@example.com`) is also linked from a newer record in D1 with the same email, so
+/// `email_conflict` {R3; A4} needs two unlinks before its move.
+fn link_a4_from_d1_too(env: &Env) {
+    let a4 = label(env, "A4");
+    env.sim.update_world(|w| {
+        let mut u = scimdrift::sim::SimUser::new(
+            "extra-a4",
+            "bo.new@example.com",
+            "Bo",
+            "New",
+            chrono::Utc::now() - chrono::Duration::days(1),
+        );
+        u.atlassian_account_id = Some(a4);
+        w.directories[0].users.push(u);
+    });
+}
+
+fn unlink_and_move_rules(extra: &str) -> String {
+    let with = |r: String| r + extra + "\n";
+    with(rule("email_conflict", "unlink", "apply", 2))
+        + &with(rule("email_conflict", "move_email", "apply", 2))
+}
+
+#[tokio::test]
+async fn every_link_of_the_account_is_removed_before_its_move() {
+    let mut env = Env::scenarios(20).await;
+    link_a4_from_d1_too(&env);
+    env.extend_config(&policy_in(&env, &unlink_and_move_rules(""), ""));
+    env.pull().await;
+    env.pull().await;
+    let a = remediate(&env).await;
+    assert_eq!(a.success, 3, "{a:?}");
+    assert_eq!(mutations(&env).len(), 3);
+    let world = env.sim.world();
+    assert_eq!(world.user("extra-a4").unwrap().atlassian_account_id, None);
+    assert_eq!(
+        world.labelled_user("R4").unwrap().atlassian_account_id,
+        None
+    );
+    let a4 = world.labelled_account("A4").unwrap();
+    assert!(a4.email.as_deref().unwrap().contains("+moved-"), "{a4:?}");
+}
+
+#[tokio::test]
+async fn an_unlink_out_of_scope_blocks_the_findings_other_unlinks_and_move() {
+    let mut env = Env::scenarios(20).await;
+    link_a4_from_d1_too(&env);
+    let scope = format!("directories = [\"{}\"]", label(&env, "D1"));
+    env.extend_config(&policy_in(&env, &unlink_and_move_rules(&scope), ""));
+    env.pull().await;
+    env.pull().await;
+    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    assert_eq!(
+        plan.blocked.get("directories"),
+        Some(&1),
+        "{:?}",
+        plan.blocked
+    );
+    assert_eq!(
+        plan.blocked.get("unlink_group"),
+        Some(&2),
+        "{:?}",
+        plan.blocked
+    );
+    let a = remediate(&env).await;
+    assert_eq!(a, Applied::default());
+    assert!(mutations(&env).is_empty());
+}
+
+#[tokio::test]
+async fn an_unlink_that_no_longer_holds_at_apply_time_stops_the_whole_group() {
+    let mut env = Env::scenarios(20).await;
+    link_a4_from_d1_too(&env);
+    env.extend_config(&policy_in(&env, &unlink_and_move_rules(""), ""));
+    env.pull().await;
+    env.pull().await;
+    // After the snapshot, the IdP gives the D1 record another email.
+    env.sim.update_world(|w| {
+        let u = w.user_mut("extra-a4").unwrap();
+        u.user_name = "bo.other@example.com".into();
+        u.emails = vec![scimdrift::sim::SimEmail::work("bo.other@example.com")];
+    });
+    let a = remediate(&env).await;
+    assert_eq!(a.success, 0, "{a:?}");
+    assert_eq!(a.skipped, 3, "{a:?}");
+    assert!(mutations(&env).is_empty());
+    let rows = env.store().audit(0).unwrap();
+    assert!(
+        rows.iter()
+            .any(|r| r.detail.as_deref().unwrap_or("").contains("go together")),
+        "{rows:#?}"
+    );
 }

@@ -1,6 +1,7 @@
 //! Applying a plan: reconcile earlier intents, re-check each target just before its call, write
 //! the intent, call, record the result. `dry_run` steps are only recorded.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
@@ -135,6 +136,9 @@ pub async fn apply(
         return Ok(out);
     };
     let mut reader = Reader::new(remote);
+    // A finding's unlinks and move go together: findings whose group was given up, and why.
+    let mut given_up: HashMap<&str, String> = HashMap::new();
+    let mut group_checked: HashSet<&str> = HashSet::new();
     for step in plan.steps.iter().filter(|s| s.allowed) {
         let key = step.idempotency_key(snapshot_id);
         let targets = serde_json::to_value(&step.targets).unwrap_or_default();
@@ -174,11 +178,50 @@ pub async fn apply(
         if step.mode != Mode::Apply || db(store, |s| s.audit_has(&key))? {
             continue;
         }
-        let why = match changed(step, &mut reader).await {
+        let grouped = matches!(step.action, Action::Unlink | Action::MoveEmail);
+        let mut why = match changed(step, &mut reader).await {
             Ok(why) => why,
             Err(e) => Some(format!("the target could not be re-read: {e}")),
         };
+        if grouped && why.is_none() {
+            why = given_up.get(step.finding_id.as_str()).cloned();
+        }
+        // Before a finding's first unlink, every other unlink of it must still hold too.
+        if step.action == Action::Unlink
+            && why.is_none()
+            && group_checked.insert(step.finding_id.as_str())
+        {
+            let others = plan.steps.iter().filter(|o| {
+                o.allowed
+                    && o.mode == Mode::Apply
+                    && o.action == Action::Unlink
+                    && o.finding_id == step.finding_id
+                    && !std::ptr::eq(*o, step)
+            });
+            for other in others {
+                let fails = match changed(other, &mut reader).await {
+                    Ok(w) => w,
+                    Err(e) => Some(format!("it could not be re-read: {e}")),
+                };
+                if let Some(w) = fails {
+                    why = Some(format!(
+                        "another unlink of this finding (record {}) no longer holds ({w}): the finding's unlinks go together, so none is sent",
+                        other
+                            .targets
+                            .first()
+                            .and_then(|t| t.scim_id.as_deref())
+                            .unwrap_or("")
+                    ));
+                    break;
+                }
+            }
+        }
         if let Some(why) = why {
+            if grouped {
+                given_up
+                    .entry(step.finding_id.as_str())
+                    .or_insert_with(|| why.clone());
+            }
             db(store, |s| s.audit_insert(&row, Some("skipped"), Some(&why)))?;
             label("skipped");
             out.skipped += 1;
@@ -201,6 +244,12 @@ pub async fn apply(
         let result = send(step, &mut reader).await;
         crash_hook();
         let at = stamp(Utc::now());
+        if grouped && result.is_err() {
+            given_up.insert(
+                step.finding_id.as_str(),
+                "an earlier unlink of this finding failed: the rest of its unlinks and its move are not sent".into(),
+            );
+        }
         match result {
             Ok(status) => {
                 db(store, |s| {

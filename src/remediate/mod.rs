@@ -143,8 +143,11 @@ pub fn record_plan(store: &Store, plan: &Plan, metrics: &Metrics) -> anyhow::Res
     Ok(())
 }
 
-/// Applies the allowed steps of `plan` (dry-run steps recorded only), reconciling first.
-pub async fn apply_plan(
+/// Applies the allowed steps of `plan` as given (dry-run steps recorded only), reconciling
+/// first. Unchecked against a fresh plan: only for tests of the apply-time re-check; everything
+/// else goes through [`run_cycle`] or [`apply_reviewed`].
+#[doc(hidden)]
+pub async fn apply_plan_unchecked(
     settings: &Settings,
     plan: &Plan,
     metrics: &Metrics,

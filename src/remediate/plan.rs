@@ -13,7 +13,7 @@ use crate::model::normalize_email;
 use crate::store::{Opening, SnapshotInfo, State};
 
 /// The guards, by the name used in plans, the audit and `remediation_blocked{guard}`.
-pub const GUARDS: [&str; 13] = [
+pub const GUARDS: [&str; 14] = [
     "enabled",
     "snapshot",
     "breaker",
@@ -24,6 +24,7 @@ pub const GUARDS: [&str; 13] = [
     "previous_failure",
     "already_done",
     "own_suspension",
+    group::GUARD,
     "once_per_target",
     "cap_per_cycle",
     "cap_population",
@@ -294,6 +295,12 @@ pub fn plan(inp: &Inputs<'_>) -> Plan {
             candidates.push((step, rule, f));
         }
     }
+    for (step, rule, f) in &mut candidates {
+        let scope = scope_guards(step, rule, f, inp);
+        step.guards.extend(scope);
+    }
+    let mut tied: Vec<&mut Step> = candidates.iter_mut().map(|(s, _, _)| s).collect();
+    let group_size = group::tie(&mut tied, &inp.state.records, false);
     // Apply-mode steps first, so dry-run rules never use up the caps of real ones.
     candidates.sort_by_key(|(s, _, _)| s.mode != Mode::Apply);
     let population = inp.state.accounts.len();
@@ -302,9 +309,10 @@ pub fn plan(inp: &Inputs<'_>) -> Plan {
     // Target key → the finding and action that acted on it this cycle.
     let mut touched: HashMap<String, (String, Action)> = HashMap::new();
     let mut counted = inp.already_used;
+    // Findings whose unlinks have their cap units reserved (by the first of them).
+    let mut reserved: HashSet<String> = HashSet::new();
     let mut steps = Vec::with_capacity(candidates.len());
-    for (mut step, rule, f) in candidates {
-        step.guards.extend(scope_guards(&step, rule, f, inp));
+    for (mut step, _, _) in candidates {
         let others_pass = step.guards.iter().all(|g| g.passed);
         let keys: Vec<String> = step.targets.iter().flat_map(Target::keys).collect();
         // Only one finding's unlink steps may be followed by its own unlink / move_email.
@@ -325,17 +333,30 @@ pub fn plan(inp: &Inputs<'_>) -> Plan {
             },
         ));
         let max = inp.policy.max_actions_per_cycle;
-        let cost = step.cost();
+        // A finding's unlinks are counted together, when the first of them is planned.
+        let group = group_size
+            .get(&step.finding_id)
+            .filter(|_| step.action == Action::Unlink && !step.targets.is_empty());
+        let (cost, needs) = match group {
+            Some(_) if reserved.contains(&step.finding_id) => {
+                (0, "reserved by the finding's first unlink".to_string())
+            }
+            Some(n) => (
+                *n,
+                format!("this step and the finding's other unlinks need {n}"),
+            ),
+            None => (step.cost(), format!("this step needs {}", step.cost())),
+        };
         step.guards.push(verdict(
             "cap_per_cycle",
             counted + cost <= max,
-            format!("{counted} of max_actions_per_cycle {max} used, this step needs {cost}"),
+            format!("{counted} of max_actions_per_cycle {max} used, {needs}"),
         ));
         step.guards.push(verdict(
             "cap_population",
             counted + cost <= cap_population,
             format!(
-                "{counted} of {cap_population} used ({}% of {population} accounts), this step needs {cost}",
+                "{counted} of {cap_population} used ({}% of {population} accounts), {needs}",
                 inp.policy.max_percent_of_population
             ),
         ));
@@ -344,9 +365,18 @@ pub fn plan(inp: &Inputs<'_>) -> Plan {
             let by = (step.finding_id.clone(), step.action);
             touched.extend(keys.into_iter().map(|k| (k, by.clone())));
             counted += cost;
+            if group.is_some() {
+                reserved.insert(step.finding_id.clone());
+            }
         }
         steps.push(step);
     }
+    // A group split by once_per_target: none of it goes (its reserved units stay unused).
+    group::tie(
+        &mut steps.iter_mut().collect::<Vec<_>>(),
+        &inp.state.records,
+        true,
+    );
     let mut blocked = BTreeMap::new();
     for s in steps.iter().filter(|s| !s.allowed) {
         for g in s.blocked_by() {
@@ -462,7 +492,7 @@ fn plan_checks(inp: &Inputs<'_>) -> Vec<Verdict> {
     let spike = born_now.or_else(|| {
         new_by_kind
             .iter()
-            .find(|(_, n)| **n > inp.policy.spike_threshold)
+            .find(|(_, n)| **n >= inp.policy.spike_threshold)
             .map(|(k, n)| (*k, *n))
     });
     let breaker = match spike {
@@ -478,7 +508,7 @@ fn plan_checks(inp: &Inputs<'_>) -> Vec<Verdict> {
             "breaker",
             true,
             format!(
-                "no kind has more than {} new findings",
+                "no kind has {} or more new findings",
                 inp.policy.spike_threshold
             ),
         ),
@@ -486,7 +516,7 @@ fn plan_checks(inp: &Inputs<'_>) -> Vec<Verdict> {
     vec![enabled, snapshot, breaker]
 }
 
-/// Snapshots that opened or reopened more than `spike_threshold` findings of one kind:
+/// Snapshots that opened or reopened `spike_threshold` or more findings of one kind:
 /// (kind, snapshot) → how many. Findings born (or reborn) in a spike are never auto-remediated.
 fn spikes(inp: &Inputs<'_>) -> BTreeMap<(Kind, i64), u64> {
     let mut groups: BTreeMap<(Kind, i64), u64> = BTreeMap::new();
@@ -495,7 +525,7 @@ fn spikes(inp: &Inputs<'_>) -> BTreeMap<(Kind, i64), u64> {
     for o in inp.openings {
         *groups.entry((o.kind, o.snapshot_id)).or_default() += 1;
     }
-    groups.retain(|_, n| *n > inp.policy.spike_threshold);
+    groups.retain(|_, n| *n >= inp.policy.spike_threshold);
     groups
 }
 
@@ -634,6 +664,7 @@ fn scope_guards(step: &Step, rule: &Rule, f: &FindingView, inp: &Inputs<'_>) -> 
     out
 }
 
+mod group;
 mod targets;
 
 use targets::derive;

@@ -120,7 +120,7 @@ pub struct RemediationConfig {
     pub max_actions_per_cycle: usize,
     /// Most actions in one cycle as a percentage of the accounts of the snapshot (rounded down).
     pub max_percent_of_population: f64,
-    /// More new findings of one kind since the previous snapshot than this stops all remediation.
+    /// This many new findings of one kind since the previous snapshot (or more) trip the breaker.
     pub spike_threshold: u64,
     /// Emails or account ids never acted on, whatever the rule.
     pub never_touch: Vec<String>,

@@ -164,9 +164,7 @@ pub(super) async fn changed(step: &Step, r: &mut Reader<'_>) -> Result<Option<St
                     if holds.as_deref().map(normalize_email).as_deref() != email {
                         return no("the account no longer holds the contested email");
                     }
-                    if step.kind == Kind::DuplicateEmail
-                        && rec.email.as_deref().map(normalize_email).as_deref() != email
-                    {
+                    if rec.email.as_deref().map(normalize_email).as_deref() != email {
                         return no("the record no longer carries the contested email");
                     }
                     Ok(None)

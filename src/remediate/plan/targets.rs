@@ -121,6 +121,16 @@ pub(super) fn derive(f: &FindingView, rule: &Rule, inp: &Inputs<'_>) -> Vec<Deri
             if records.is_empty() {
                 return none("the account has no SCIM link to remove");
             }
+            // A record with another email is another identity's claim on the account: unlinking
+            // it is not this finding's to decide (and the apply-time re-check would refuse it).
+            if records
+                .iter()
+                .any(|r| r.email.as_deref().map(normalize_email) != Some(contest.email.clone()))
+            {
+                return none(
+                    "the account is also linked from a record with another email: it is not unlinked",
+                );
+            }
             records
                 .into_iter()
                 .map(|r| {

@@ -236,11 +236,11 @@ fn an_old_snapshot_blocks() {
 #[test]
 fn the_breaker_trips_on_a_spike_of_new_findings() {
     let mut c = Case::new(vec![leaver(1, 3), leaver(2, 1), leaver(3, 1)]);
-    c.policy.spike_threshold = 1;
-    let p = c.plan();
-    assert!(p.breaker_tripped);
-    assert_eq!(allowed(&p), 0);
     c.policy.spike_threshold = 2;
+    let p = c.plan();
+    assert!(p.breaker_tripped, "two new findings reach a threshold of 2");
+    assert_eq!(allowed(&p), 0);
+    c.policy.spike_threshold = 3;
     assert!(!c.plan().breaker_tripped);
 }
 
@@ -339,7 +339,7 @@ fn findings_born_in_a_spike_stay_blocked_in_later_cycles() {
         })
         .collect();
     let mut c = Case::new(findings);
-    c.policy.spike_threshold = 2;
+    c.policy.spike_threshold = 3;
     let p = c.plan();
     assert!(!p.breaker_tripped, "not the latest snapshot's spike");
     assert_eq!(allowed(&p), 0);
@@ -349,7 +349,7 @@ fn findings_born_in_a_spike_stay_blocked_in_later_cycles() {
         why.contains("opened in a spike of 3 idp_inactive_account_active findings"),
         "{why}"
     );
-    c.policy.spike_threshold = 3;
+    c.policy.spike_threshold = 4;
     assert_eq!(allowed(&c.plan()), 3);
 }
 
@@ -364,7 +364,7 @@ fn a_mass_reopen_is_a_spike_in_later_cycles_too() {
             snapshot_id: 1,
         })
         .collect();
-    c.policy.spike_threshold = 2;
+    c.policy.spike_threshold = 3;
     let p = c.plan();
     assert!(!p.breaker_tripped, "the spike was an earlier snapshot's");
     assert_eq!(allowed(&p), 0);
@@ -375,7 +375,7 @@ fn a_mass_reopen_is_a_spike_in_later_cycles_too() {
         o.snapshot_id = c.complete.snapshot_id;
     }
     assert!(c.plan().breaker_tripped);
-    c.policy.spike_threshold = 3;
+    c.policy.spike_threshold = 4;
     assert_eq!(allowed(&c.plan()), 3);
 }
 
@@ -430,7 +430,7 @@ fn user(scim_id: &str, account: Option<&str>) -> ScimUserView {
 }
 
 /// `email_conflict` {r2; a1}: r2 (created `mine`) cannot link because a1 (linked from r1, created
-/// `holder`) holds the email.
+/// `holder`) holds the email; an unlink rule.
 fn conflict_case(mine: Option<&str>, holder: Option<&str>) -> Case {
     let mut f = leaver(1, 3);
     f.id = "email_conflict-1".into();
@@ -439,7 +439,7 @@ fn conflict_case(mine: Option<&str>, holder: Option<&str>) -> Case {
     f.accounts[0].email = Some("Ana@example.com".into());
     let mut c = Case::new(vec![f]);
     c.policy.rules[0].kind = "email_conflict".into();
-    c.policy.rules[0].action = "move_email".into();
+    c.policy.rules[0].action = "unlink".into();
     c.state.records = vec![record("r1", Some("a1"), holder), record("r2", None, mine)];
     c
 }
@@ -459,7 +459,7 @@ fn email_conflict_never_moves_the_older_records_account() {
     }
 }
 
-/// `duplicate_email` {r3, r4; a3, a4}, both holding ana@example.com; a move_email rule.
+/// `duplicate_email` {r3, r4; a3, a4}, both holding ana@example.com; an unlink rule.
 fn duplicate_case(r3: Option<&str>, r4: Option<&str>) -> Case {
     let mut f = leaver(1, 3);
     f.id = "duplicate_email-1".into();
@@ -472,7 +472,7 @@ fn duplicate_case(r3: Option<&str>, r4: Option<&str>) -> Case {
     f.accounts.push(a4);
     let mut c = Case::new(vec![f]);
     c.policy.rules[0].kind = "duplicate_email".into();
-    c.policy.rules[0].action = "move_email".into();
+    c.policy.rules[0].action = "unlink".into();
     c.state.records = vec![record("r3", Some("a3"), r3), record("r4", Some("a4"), r4)];
     c
 }
@@ -700,6 +700,7 @@ fn email_steps_carry_the_contest_and_move_only_the_holder_of_the_email() {
 fn a_move_finishes_an_earlier_unlink_only_while_still_due() {
     // a1 was unlinked from r1 by an earlier cycle: no record links it any more.
     let mut c = conflict_case(Some("2022-01-01T00:00:00Z"), Some("2026-01-01T00:00:00Z"));
+    c.policy.rules[0].action = "move_email".into();
     c.state.records[0].account_id = None;
     let blocked = c.plan();
     assert_eq!(allowed(&blocked), 0, "the finding alone no longer names a1");
@@ -729,4 +730,101 @@ fn a_move_finishes_an_earlier_unlink_only_while_still_due() {
     c.state.accounts.last_mut().unwrap().email = Some("ana+moved@example.com".into());
     c.findings[0].accounts[0].email = Some("ana+moved@example.com".into());
     assert_eq!(allowed(&c.plan()), 0);
+}
+
+/// `conflict_case` where a1 is also linked from r1b in directory d2 (same email, newer), with an
+/// unlink rule and a move_email rule.
+fn two_directory_conflict() -> Case {
+    let mut c = conflict_case(Some("2022-01-01T00:00:00Z"), Some("2026-01-01T00:00:00Z"));
+    let mut r1b = record("r1b", Some("a1"), Some("2026-02-01T00:00:00Z"));
+    r1b.directory_id = "d2".into();
+    c.state.records.push(r1b);
+    let mut mv = c.policy.rules[0].clone();
+    mv.action = "move_email".into();
+    c.policy.rules.push(mv);
+    c
+}
+
+fn allowed_actions(p: &Plan) -> Vec<Action> {
+    p.steps
+        .iter()
+        .filter(|s| s.allowed)
+        .map(|s| s.action)
+        .collect()
+}
+
+#[test]
+fn a_findings_unlinks_and_move_go_together() {
+    let c = two_directory_conflict();
+    let p = c.plan();
+    assert_eq!(
+        allowed_actions(&p),
+        [Action::Unlink, Action::Unlink, Action::MoveEmail],
+        "{p:#?}"
+    );
+}
+
+#[test]
+fn one_unlink_out_of_scope_blocks_the_others_and_the_move() {
+    let mut c = two_directory_conflict();
+    for r in &mut c.policy.rules {
+        r.directories = vec!["d1".into()];
+    }
+    let p = c.plan();
+    assert!(allowed_actions(&p).is_empty(), "{p:#?}");
+    assert_eq!(p.blocked.get("directories"), Some(&1));
+    assert_eq!(p.blocked.get(group::GUARD), Some(&2));
+    let tied = p
+        .steps
+        .iter()
+        .find(|s| s.action == Action::MoveEmail)
+        .unwrap();
+    let why = &tied.blocked_by()[0].detail;
+    assert!(why.contains("r1b") && why.contains("directories"), "{why}");
+}
+
+#[test]
+fn an_account_also_linked_from_a_record_with_another_email_is_not_unlinked() {
+    let mut c = two_directory_conflict();
+    c.state.records[2].email = Some("bo@example.org".into());
+    let p = c.plan();
+    assert!(allowed_actions(&p).is_empty(), "{p:#?}");
+    assert!(p.steps[0].reason.contains("another email"), "{p:#?}");
+    let mv = p
+        .steps
+        .iter()
+        .find(|s| s.action == Action::MoveEmail)
+        .unwrap();
+    assert!(mv.blocked_by()[0].detail.contains("no unlink"), "{mv:#?}");
+}
+
+#[test]
+fn a_move_of_a_linked_account_needs_its_unlinks_sent_in_the_same_cycle() {
+    let mut c = two_directory_conflict();
+    c.policy.rules[0].mode = Mode::DryRun;
+    let p = c.plan();
+    assert_eq!(allowed_actions(&p), [Action::Unlink, Action::Unlink]);
+    assert_eq!(p.to_apply().count(), 0);
+    // Without an unlink rule at all.
+    c.policy.rules.remove(0);
+    let p = c.plan();
+    assert!(allowed_actions(&p).is_empty());
+    assert_eq!(p.blocked.get(group::GUARD), Some(&1));
+}
+
+#[test]
+fn the_caps_take_a_findings_unlinks_whole_or_not_at_all() {
+    let mut c = two_directory_conflict();
+    c.policy.max_actions_per_cycle = 2;
+    let p = c.plan();
+    assert_eq!(
+        allowed_actions(&p),
+        [Action::Unlink, Action::Unlink],
+        "{p:#?}"
+    );
+    assert_eq!(p.blocked.get("cap_per_cycle"), Some(&1));
+    c.policy.max_actions_per_cycle = 1;
+    let p = c.plan();
+    assert!(allowed_actions(&p).is_empty(), "{p:#?}");
+    assert_eq!(p.blocked.get("cap_per_cycle"), Some(&2));
 }
