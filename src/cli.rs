@@ -383,7 +383,7 @@ async fn run(cli: Cli, loaded: Result<Settings, ConfigError>) -> ExitCode {
                     SettleResult::Failure => "failure",
                     SettleResult::NotApplied => "not_applied",
                 };
-                return match crate::remediate::settle(&settings, &key, result, &note) {
+                return match crate::remediate::settle(&settings, &key, result, &note).await {
                     Ok(()) => {
                         println!("intent {key} settled as {result}");
                         ExitCode::SUCCESS

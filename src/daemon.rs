@@ -213,15 +213,19 @@ pub async fn run(
         let mut rx = server_stopped;
         let _ = rx.wait_for(|stop| *stop).await;
     }));
-    if settings.remediation.enabled {
-        // Intents a crash left without a result are settled by reading their targets, never resent.
-        if let Err(e) = crate::remediate::reconcile(&settings, &metrics).await {
-            tracing::error!("cannot reconcile remediation intents at start-up: {e:#}");
-        }
-    }
     let mut scheduler = schedule(&daemon).await?;
     tracing::info!(%addr, interval_seconds = interval.as_secs(), "scimdrift daemon listening");
     notify(&[sd_notify::NotifyState::Ready]);
+    // Intents a crash left without a result are settled by reading their targets, never resent.
+    // After the ready notice: it may wait for the remediation lock and for slow reads.
+    let reconciling = settings.remediation.enabled.then(|| {
+        let (settings, metrics) = (settings.clone(), metrics.clone());
+        tokio::spawn(async move {
+            if let Err(e) = crate::remediate::reconcile(&settings, &metrics).await {
+                tracing::error!("cannot reconcile remediation intents at start-up: {e:#}");
+            }
+        })
+    });
 
     let watchdog = tokio::spawn(watchdog(daemon.heartbeat.clone()));
     daemon.trigger("start-up");
@@ -233,6 +237,9 @@ pub async fn run(
         tracing::warn!("scheduler shutdown: {e}");
     }
     watchdog.abort();
+    if let Some(r) = reconciling {
+        r.abort();
+    }
     let bound = Duration::from_secs_f64(settings.schedule.shutdown_timeout_seconds);
     daemon.finish_running_cycle(bound).await;
     let _ = stop_server.send(true);

@@ -406,14 +406,32 @@ async fn a_failure_settled_by_an_operator_keeps_blocking() {
         .replacen(&plan.steps[0].finding_id, "other-finding", 1);
     let targets = serde_json::to_value(&plan.steps[0].targets).unwrap();
     insert_intent(&store, "timed-out", "suspend", &key, &targets);
+    // The call's last answer was a 401 after a 5xx (outcome unknown): a key problem, which would
+    // expire after a day if scimdrift had recorded the refusal itself.
+    let at = "2026-01-01T00:00:00.000Z";
     assert!(
         store
-            .audit_settle(
-                "timed-out",
-                "2026-01-01T00:00:00.000Z",
-                "failure",
-                "checked"
-            )
+            .audit_finish("timed-out", at, None, Some(401), Some("outcome unknown"))
+            .unwrap()
+    );
+    assert!(
+        store
+            .audit_settle("timed-out", at, "failure", "checked")
+            .unwrap()
+    );
+    let row = &store.audit(0).unwrap()[0];
+    assert_eq!(row.http_status, None);
+    assert!(
+        row.detail
+            .as_deref()
+            .unwrap()
+            .ends_with("checked (the call was last answered HTTP 401)"),
+        "{row:?}"
+    );
+    // The applier's own result can no longer overwrite the operator's.
+    assert!(
+        !store
+            .audit_finish("timed-out", at, Some("success"), Some(200), None)
             .unwrap()
     );
     let plan = remediate::make_plan(&env.settings, &store, chrono::Utc::now()).unwrap();
@@ -1030,46 +1048,27 @@ async fn a_401_failure_expires_after_a_day_but_a_403_never() {
     let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
     let key = plan.steps[0].action_key();
     let store = env.store();
-    insert_intent(&store, "old-403", "suspend", &key, &serde_json::json!([]));
-    let fresh = (chrono::Utc::now() - chrono::Duration::hours(1))
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    store
-        .audit_finish(
-            "old-403",
-            &fresh,
-            Some("failure"),
-            Some(403),
-            Some("HTTP 403"),
-        )
-        .unwrap();
-    let plan = remediate::make_plan(&env.settings, &store, chrono::Utc::now()).unwrap();
-    assert_eq!(plan.blocked.get("previous_failure"), Some(&1));
-    let old = (chrono::Utc::now() - chrono::Duration::hours(25))
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    store
-        .audit_finish(
-            "old-403",
-            &old,
-            Some("failure"),
-            Some(403),
-            Some("HTTP 403"),
-        )
-        .unwrap();
+    // Replaces the audit with one refusal answered `status`, `hours` ago.
+    let refused = |status: u16, hours: i64| {
+        rusqlite::Connection::open(&env.settings.store.path)
+            .unwrap()
+            .execute("DELETE FROM remediation_audit", [])
+            .unwrap();
+        insert_intent(&store, "refused", "suspend", &key, &serde_json::json!([]));
+        let at = (chrono::Utc::now() - chrono::Duration::hours(hours))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let detail = format!("HTTP {status}");
+        let finished =
+            store.audit_finish("refused", &at, Some("failure"), Some(status), Some(&detail));
+        assert!(finished.unwrap());
+        remediate::make_plan(&env.settings, &store, chrono::Utc::now()).unwrap()
+    };
+    assert_eq!(refused(403, 1).blocked.get("previous_failure"), Some(&1));
     // A 403 (a refusal about the target itself) keeps blocking: a 4xx is not retried.
-    let plan = remediate::make_plan(&env.settings, &store, chrono::Utc::now()).unwrap();
-    assert_eq!(plan.blocked.get("previous_failure"), Some(&1));
+    assert_eq!(refused(403, 25).blocked.get("previous_failure"), Some(&1));
+    assert_eq!(refused(401, 1).blocked.get("previous_failure"), Some(&1));
     // A 401 (the key, e.g. while it was rotated) stops blocking after a day.
-    store
-        .audit_finish(
-            "old-403",
-            &old,
-            Some("failure"),
-            Some(401),
-            Some("HTTP 401"),
-        )
-        .unwrap();
-    let plan = remediate::make_plan(&env.settings, &store, chrono::Utc::now()).unwrap();
-    assert!(!plan.blocked.contains_key("previous_failure"));
+    assert!(!refused(401, 25).blocked.contains_key("previous_failure"));
 }
 
 #[tokio::test]
@@ -1226,6 +1225,30 @@ async fn a_4xx_after_only_429s_is_a_refusal_at_once() {
     let row = &env.store().audit(0).unwrap()[0];
     assert_eq!(row.result.as_deref(), Some("failure"));
     assert_eq!(row.http_status, Some(403));
+}
+
+#[tokio::test]
+async fn an_intent_without_evidence_stays_open() {
+    let mut env = Env::scenarios(20).await;
+    env.extend_config(&policy_in(&env, &suspend_rule(1), ""));
+    env.pull().await;
+    let a4 = label(&env, "A4");
+    // A move whose account now hides its email, and an intent whose targets are unreadable.
+    env.sim
+        .update_world(|w| w.account_mut(&a4).unwrap().email = None);
+    let moved = serde_json::json!([{"account_id": a4, "email": "bo.new@example.com"}]);
+    insert_intent(&env.store(), "hidden-email", "move_email", "k1", &moved);
+    let garbled = serde_json::json!({"account_id": "x"});
+    insert_intent(&env.store(), "garbled", "suspend", "k2", &garbled);
+    let e = remediate::run_cycle(&env.settings, &Metrics::new())
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{e:#}").contains("2 remediation intent(s)"),
+        "{e:#}"
+    );
+    assert_eq!(env.store().audit_pending().unwrap().len(), 2);
+    assert!(mutations(&env).is_empty());
 }
 
 #[tokio::test]
@@ -1419,6 +1442,32 @@ async fn one_process_remediates_at_a_time() {
     assert_eq!(cycle.await.unwrap().success, 1);
 }
 
+#[tokio::test]
+async fn an_operator_settles_only_while_no_process_remediates() {
+    let env = Env::scenarios(20).await;
+    insert_intent(
+        &env.store(),
+        "in-flight",
+        "suspend",
+        "k",
+        &serde_json::json!([]),
+    );
+    let held = remediate::lock::RemediationLock::acquire(
+        &env.settings.store.path,
+        std::time::Duration::ZERO,
+    )
+    .await
+    .unwrap();
+    let settle = remediate::settle(&env.settings, "in-flight", "not_applied", "checked");
+    tokio::pin!(settle);
+    let waited = tokio::time::timeout(std::time::Duration::from_millis(400), &mut settle).await;
+    assert!(waited.is_err(), "settle waits for the remediating process");
+    assert_eq!(env.store().audit_pending().unwrap().len(), 1);
+    drop(held);
+    settle.await.unwrap();
+    assert!(env.store().audit_pending().unwrap().is_empty());
+}
+
 /// A4 (`bo.new@example.com`) is also linked from a newer record in D1 with the same email, so
 /// `email_conflict` {R3; A4} needs two unlinks before its move.
 fn link_a4_from_d1_too(env: &Env) {
@@ -1511,4 +1560,44 @@ async fn an_unlink_that_no_longer_holds_at_apply_time_stops_the_whole_group() {
             .any(|r| r.detail.as_deref().unwrap_or("").contains("go together")),
         "{rows:#?}"
     );
+}
+
+#[tokio::test]
+async fn a_refusal_echoing_the_key_never_reaches_the_audit_or_the_logs() {
+    let mut env = Env::scenarios(20).await;
+    env.extend_config(&policy_in(&env, &suspend_rule(1), ""));
+    env.pull().await;
+    env.sim.set_faults(Faults::rules([FaultRule::new(
+        FaultKind::EchoAuthorization(403),
+    )
+    .path_contains("/suspend")]));
+    let file = env.dir.path().join("plan.json");
+    let file = file.to_str().unwrap();
+    assert!(
+        env.cli(&["remediate", "plan", "--output", file])
+            .await
+            .status
+            .success()
+    );
+    let out = env.cli(&["remediate", "apply", "--plan", file]).await;
+    assert_eq!(out.status.code(), Some(1), "a call failed");
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let row = &env.store().audit(0).unwrap()[0];
+    assert_eq!(row.http_status, Some(403));
+    let detail = row.detail.as_deref().unwrap();
+    assert!(
+        detail.contains("Authorization: Bearer [redacted]"),
+        "{detail}"
+    );
+    let key = env.sim.world().org_api_key.clone();
+    assert!(!output.contains(&key) && !detail.contains(&key));
+    let db = std::fs::read(env.db_path()).unwrap();
+    let wal = std::fs::read(env.db_path().with_extension("db-wal")).unwrap_or_default();
+    for bytes in [db, wal] {
+        assert!(!bytes.windows(key.len()).any(|w| w == key.as_bytes()));
+    }
 }

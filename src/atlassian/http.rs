@@ -191,6 +191,8 @@ impl HttpLayer {
                     if status == StatusCode::NOT_FOUND && call.not_found_ok {
                         return Ok(None);
                     }
+                    // Error text reaches logs and the audit: never the key, even echoed back.
+                    let body = redacted(&body, call.key.expose());
                     match status.as_u16() {
                         429 => (
                             "rate_limited",
@@ -386,6 +388,16 @@ fn reset_wait(headers: &HeaderMap) -> Option<Duration> {
         .ok()?
         .with_timezone(&Utc);
     Some((at - Utc::now()).to_std().unwrap_or_default())
+}
+
+/// `body` with every occurrence of `key` replaced.
+fn redacted(body: &[u8], key: &str) -> Vec<u8> {
+    if key.is_empty() {
+        return body.to_vec();
+    }
+    String::from_utf8_lossy(body)
+        .replace(key, "[redacted]")
+        .into_bytes()
 }
 
 /// A short description of an error body: SCIM `detail`, `{"error"}`, `[{"message"}]`, `{"key"}`.

@@ -38,6 +38,24 @@ fn db<T>(db: &Db, f: impl FnOnce(&Store) -> Result<T, StoreError>) -> anyhow::Re
     Ok(f(&store)?)
 }
 
+/// Records an intent's result, unless an operator settled it meanwhile (theirs stands).
+fn finish(
+    store: &Db,
+    key: &str,
+    at: &str,
+    result: Option<&str>,
+    status: Option<u16>,
+    detail: Option<&str>,
+) -> anyhow::Result<()> {
+    if !db(store, |s| s.audit_finish(key, at, result, status, detail))? {
+        tracing::warn!(
+            key,
+            "the intent already has a result (settled by an operator meanwhile): it stands"
+        );
+    }
+    Ok(())
+}
+
 fn stamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
@@ -91,15 +109,14 @@ pub async fn reconcile(
                     Some(earlier) => format!("{earlier}; {detail}"),
                     None => detail.to_string(),
                 };
-                db(store, |s| {
-                    s.audit_finish(
-                        &row.idempotency_key,
-                        &at,
-                        Some(result),
-                        status,
-                        Some(&detail),
-                    )
-                })?;
+                finish(
+                    store,
+                    &row.idempotency_key,
+                    &at,
+                    Some(result),
+                    status,
+                    Some(&detail),
+                )?;
                 metrics
                     .remediation_actions
                     .with_label_values(&[row.action.as_str(), result])
@@ -252,18 +269,14 @@ pub async fn apply(
         }
         match result {
             Ok(status) => {
-                db(store, |s| {
-                    s.audit_finish(&key, &at, Some("success"), Some(status), None)
-                })?;
+                finish(store, &key, &at, Some("success"), Some(status), None)?;
                 label("success");
                 out.success += 1;
                 tracing::warn!(action = %step.action, finding = %step.finding_id, status, "remediation applied: {}", step.reason);
             }
             Err(e) if is_refusal(&e) => {
                 let msg = e.to_string();
-                db(store, |s| {
-                    s.audit_finish(&key, &at, Some("failure"), status_of(&e), Some(&msg))
-                })?;
+                finish(store, &key, &at, Some("failure"), status_of(&e), Some(&msg))?;
                 label("failure");
                 out.failure += 1;
                 tracing::error!(action = %step.action, finding = %step.finding_id, "remediation refused: {msg}");
@@ -272,9 +285,7 @@ pub async fn apply(
                 // The call may or may not have taken effect: the intent stays open for reconciliation.
                 // A 4xx's status stays on the intent: settled as a failure if there was no effect.
                 let msg = format!("outcome unknown, to be reconciled: {e}");
-                db(store, |s| {
-                    s.audit_finish(&key, &at, None, status_of(&e), Some(&msg))
-                })?;
+                finish(store, &key, &at, None, status_of(&e), Some(&msg))?;
                 metrics.remediation_intents_open.inc();
                 label("failure");
                 out.failure += 1;

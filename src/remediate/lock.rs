@@ -13,8 +13,13 @@ pub struct RemediationLock {
     _file: File,
 }
 
-/// The lock file beside the store.
+/// The lock file beside the store, by its real path (a symlink or `..` reaches the same lock).
 pub fn path_for(store: &Path) -> PathBuf {
+    let real = std::fs::canonicalize(store).ok().or_else(|| {
+        let dir = std::fs::canonicalize(store.parent()?).ok()?;
+        Some(dir.join(store.file_name()?))
+    });
+    let store = real.as_deref().unwrap_or(store);
     let mut name = store.as_os_str().to_owned();
     name.push(".remediation.lock");
     PathBuf::from(name)
@@ -71,5 +76,21 @@ mod tests {
         RemediationLock::acquire(&store, Duration::ZERO)
             .await
             .unwrap();
+    }
+
+    #[test]
+    fn a_store_reached_through_a_symlink_shares_its_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("s.db");
+        std::fs::write(&store, b"").unwrap();
+        let link = dir.path().join("link.db");
+        std::os::unix::fs::symlink(&store, &link).unwrap();
+        assert_eq!(path_for(&link), path_for(&store));
+        let dotted = dir.path().join("sub/../s.db");
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        assert_eq!(path_for(&dotted), path_for(&store));
+        // Not created yet: beside it, in its real directory.
+        let fresh = dir.path().join("sub/../new.db");
+        assert_eq!(path_for(&fresh), path_for(&dir.path().join("new.db")));
     }
 }

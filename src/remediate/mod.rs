@@ -165,6 +165,8 @@ pub async fn apply_plan_unchecked(
 
 /// How long a remediating process waits for another to finish.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+/// How long `audit settle` waits for a remediating process.
+const SETTLE_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 async fn lock(settings: &Settings) -> anyhow::Result<lock::RemediationLock> {
     lock::RemediationLock::acquire(&settings.store.path, LOCK_WAIT).await
@@ -200,9 +202,16 @@ async fn reconcile_locked(settings: &Settings, metrics: &Metrics) -> anyhow::Res
     apply::reconcile(&store, &session.remote(settings), metrics).await
 }
 
-/// `audit settle`: an operator records the result of an open intent (sends nothing).
-pub fn settle(settings: &Settings, key: &str, result: &str, note: &str) -> anyhow::Result<()> {
+/// `audit settle`: an operator records the result of an open intent (sends nothing). Waits a
+/// little for a remediating process (whose result for the intent would otherwise race the note).
+pub async fn settle(
+    settings: &Settings,
+    key: &str,
+    result: &str,
+    note: &str,
+) -> anyhow::Result<()> {
     anyhow::ensure!(!note.trim().is_empty(), "--note must say what was checked");
+    let _lock = lock::RemediationLock::acquire(&settings.store.path, SETTLE_LOCK_WAIT).await?;
     let store = Store::open(&settings.store.path)?;
     let detail = format!("settled by an operator: {}", note.trim());
     if store.audit_settle(key, &stamp_millis(Utc::now()), result, &detail)? {

@@ -59,6 +59,9 @@ pub enum FaultKind {
     Status(u16),
     /// Execute the request (mutations take effect), then answer this status anyway.
     StatusAfterApply(u16),
+    /// Answer this status with a message echoing the request's `Authorization` header (as a
+    /// misconfigured proxy might), without executing the request.
+    EchoAuthorization(u16),
     /// Answer `429` without executing the request.
     RateLimit(RetryAfterStyle),
     /// Serve a body that is not valid JSON.
@@ -216,6 +219,7 @@ pub(crate) struct RequestFacts<'a> {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Preempt {
     Status(u16),
+    EchoAuthorization(u16),
     RateLimit(RetryAfterStyle),
 }
 
@@ -274,6 +278,11 @@ impl FaultEngine {
             match &rule.kind {
                 FaultKind::Status(code) => {
                     decision.preempt.get_or_insert(Preempt::Status(*code));
+                }
+                FaultKind::EchoAuthorization(code) => {
+                    decision
+                        .preempt
+                        .get_or_insert(Preempt::EchoAuthorization(*code));
                 }
                 FaultKind::RateLimit(style) => {
                     decision.preempt.get_or_insert(Preempt::RateLimit(*style));

@@ -114,6 +114,18 @@ async fn guarded(state: &SimState, route: &Route, request: Request, next: Next) 
     }
     let mut response = match decision.preempt {
         Some(Preempt::Status(code)) => error_for(Some(api), code, "injected failure"),
+        Some(Preempt::EchoAuthorization(code)) => {
+            let sent = request
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            error_for(
+                Some(api),
+                code,
+                &format!("request refused; Authorization: {sent}"),
+            )
+        }
         Some(Preempt::RateLimit(style)) => {
             let (wait, seconds) = {
                 let options = state.options();

@@ -65,11 +65,13 @@ impl Store {
             check_existing(path)?;
         }
         let mut conn = Connection::open(path).map_err(sqlite("cannot open"))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
+        // A pull writes in one transaction (seconds for a large org): writers wait it out.
+        conn.busy_timeout(std::time::Duration::from_secs(60))
             .map_err(sqlite("cannot set busy timeout"))?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(sqlite("cannot enable WAL"))?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
+        // FULL: a commit (an intent before its call) survives a power loss, not only a crash.
+        conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sqlite("cannot set synchronous"))?;
         conn.pragma_update(None, "cache_size", -32768)
             .map_err(sqlite("cannot set cache size"))?;

@@ -107,7 +107,8 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Records the result of an intent.
+    /// Records the result of an open intent; `false` when it has one already (an operator
+    /// settled it meanwhile: theirs stands).
     pub fn audit_finish(
         &self,
         key: &str,
@@ -115,18 +116,21 @@ impl Store {
         result: Option<&str>,
         http_status: Option<u16>,
         detail: Option<&str>,
-    ) -> Result<(), StoreError> {
-        self.conn
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .conn
             .execute(
                 "UPDATE remediation_audit SET finished_at = ?2, result = ?3, http_status = ?4, detail = ?5
-                 WHERE idempotency_key = ?1",
+                 WHERE idempotency_key = ?1 AND result IS NULL",
                 params![key, at, result, http_status, detail],
             )
             .map_err(self.err("cannot write the audit log"))?;
-        Ok(())
+        Ok(n == 1)
     }
 
     /// Records an operator's result for an open `apply` intent; `false` when `key` is not one.
+    /// The call's last HTTP status moves into the detail: an operator's `failure` is final (a
+    /// 401's expiry applies to refusals recorded by scimdrift only).
     pub fn audit_settle(
         &self,
         key: &str,
@@ -137,8 +141,9 @@ impl Store {
         let n = self
             .conn
             .execute(
-                "UPDATE remediation_audit SET finished_at = ?2, result = ?3,
+                "UPDATE remediation_audit SET finished_at = ?2, result = ?3, http_status = NULL,
                      detail = COALESCE(detail || '; ', '') || ?4
+                         || COALESCE(' (the call was last answered HTTP ' || http_status || ')', '')
                  WHERE idempotency_key = ?1 AND result IS NULL AND mode = 'apply'",
                 params![key, at, result, detail],
             )

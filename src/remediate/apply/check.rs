@@ -279,16 +279,22 @@ pub(super) async fn send(step: &Step, r: &mut Reader<'_>) -> Result<u16, ApiErro
 
 /// Whether the action of an unanswered intent took effect, read from the target's state.
 pub(super) async fn took_effect(row: &AuditRow, r: &mut Reader<'_>) -> Result<bool, ApiError> {
-    let targets: Vec<Target> = serde_json::from_value(row.targets.clone()).unwrap_or_default();
-    let first = targets.first().cloned().unwrap_or_default();
+    // Without readable evidence the intent stays open (an operator settles it), never guessed.
+    let unreadable = |why: &str| ApiError::malformed("audit", &row.idempotency_key, why);
+    let targets: Vec<Target> = serde_json::from_value(row.targets.clone())
+        .map_err(|e| unreadable(&format!("the intent's targets are unreadable: {e}")))?;
+    let first = targets
+        .first()
+        .cloned()
+        .ok_or_else(|| unreadable("the intent names no target"))?;
     let account = targets
         .iter()
         .find_map(|t| t.account_id.clone())
         .unwrap_or_default();
-    let action: Action = row
-        .action
-        .parse()
-        .map_err(|e: String| ApiError::malformed("audit", &row.idempotency_key, e))?;
+    let action: Action = row.action.parse().map_err(|e: String| unreadable(&e))?;
+    if account.is_empty() && !matches!(action, Action::Unlink | Action::DeleteScimRecord) {
+        return Err(unreadable("the intent names no account"));
+    }
     match action {
         Action::Suspend => Ok(r
             .account(&account)
@@ -299,9 +305,8 @@ pub(super) async fn took_effect(row: &AuditRow, r: &mut Reader<'_>) -> Result<bo
             .await?
             .is_some_and(|a| a.membership_status == "active")),
         Action::Unlink | Action::DeleteScimRecord => {
-            let Some((dir, id)) = record_of(&first) else {
-                return Ok(false);
-            };
+            let (dir, id) =
+                record_of(&first).ok_or_else(|| unreadable("the intent names no SCIM record"))?;
             let rec = r.remote.scim_user(dir, id).await?;
             Ok(match (action, rec) {
                 (_, None) => true,
@@ -319,9 +324,14 @@ pub(super) async fn took_effect(row: &AuditRow, r: &mut Reader<'_>) -> Result<bo
         }
         Action::MoveEmail => {
             let planned = first.email.as_deref().map(normalize_email);
-            Ok(r.account(&account)
-                .await?
-                .is_some_and(|a| a.email.as_deref().map(normalize_email) != planned))
+            match r.account(&account).await? {
+                None => Ok(false),
+                // A hidden email proves nothing either way.
+                Some(a) => match a.email.as_deref().map(normalize_email) {
+                    None => Err(unreadable("the account's email is hidden")),
+                    email => Ok(email != planned),
+                },
+            }
         }
     }
 }
