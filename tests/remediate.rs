@@ -535,10 +535,10 @@ async fn population_cap_is_respected_exactly() {
 #[tokio::test]
 async fn the_spike_breaker_stops_everything() {
     let mut env = Env::scenarios(20).await;
-    // The first pull opens 2 duplicate_email findings: more than 1 new of one kind.
+    // The first pull opens 2 duplicate_email findings: a spike at a threshold of 2.
     env.extend_config(
         &policy_in(&env, &suspend_rule(1), "")
-            .replace("spike_threshold = 50", "spike_threshold = 1"),
+            .replace("spike_threshold = 50", "spike_threshold = 2"),
     );
     env.pull().await;
     let metrics = Metrics::new();
@@ -723,25 +723,31 @@ async fn plan_and_apply_from_the_cli_refuse_a_stale_plan() {
 async fn bad_policies_are_config_errors_naming_the_key() {
     let env = Env::scenarios(0).await;
     let base = std::fs::read_to_string(&env.config).unwrap();
-    for (rules, key) in [
+    let policy = |rules: &str| policy_in(&env, rules, "");
+    for (policy, key) in [
         (
-            rule("no_such_kind", "suspend", "apply", 3),
+            policy(&rule("no_such_kind", "suspend", "apply", 3)),
             "remediation.rules[0].kind",
         ),
         (
-            rule("unmanaged_account", "suspend", "apply", 3),
+            policy(&rule("unmanaged_account", "suspend", "apply", 3)),
             "remediation.rules[0].action",
         ),
         (
-            rule("stale_inactive_link", "delete_scim_record", "apply", 1),
+            policy(&rule(
+                "stale_inactive_link",
+                "delete_scim_record",
+                "apply",
+                1,
+            )),
             "remediation.rules[0].min_confirmations",
         ),
+        (
+            policy(&suspend_rule(3)).replace("spike_threshold = 50", "spike_threshold = 1"),
+            "remediation.spike_threshold",
+        ),
     ] {
-        std::fs::write(
-            &env.config,
-            format!("{base}{}", policy_in(&env, &rules, "")),
-        )
-        .unwrap();
+        std::fs::write(&env.config, format!("{base}{policy}")).unwrap();
         let e = Settings::load(Some(&env.config)).unwrap_err();
         assert_eq!(e.key, key, "{e}");
     }
@@ -1310,23 +1316,24 @@ async fn an_intent_that_cannot_be_read_back_is_settled_by_an_operator() {
     assert_eq!(metrics.remediation_intents_open.get(), 0);
 }
 
-/// Email-conflict / duplicate-email rules for `kind`, unlink then move, one action per cycle.
-fn conflict_rules_one_per_cycle(env: &Env, kind: &str) -> String {
+/// Email-conflict / duplicate-email rules for `kind`: unlink, then move.
+fn conflict_rules(env: &Env, kind: &str) -> String {
     let rules = rule(kind, "unlink", "apply", 2) + &rule(kind, "move_email", "apply", 2);
     policy_in(env, &rules, "never_touch = [\"ana@example.com\"]")
-        .replace("max_actions_per_cycle = 5", "max_actions_per_cycle = 1")
 }
 
 #[tokio::test]
 async fn a_move_left_for_a_later_cycle_still_follows_its_unlink() {
     for kind in ["email_conflict", "duplicate_email"] {
         let mut env = Env::scenarios(20).await;
-        env.extend_config(&conflict_rules_one_per_cycle(&env, kind));
+        env.extend_config(&conflict_rules(&env, kind));
         env.pull().await;
         env.pull().await;
-        // Cycle 1: the cap lets the unlink through, not the move.
+        // Cycle 1: only the unlink rule is configured (or a crash came between unlink and move).
+        let move_rule = env.settings.remediation.rules.pop().unwrap();
         let a = remediate(&env).await;
         assert_eq!(a.success, 1, "{kind}: {a:?}");
+        env.settings.remediation.rules.push(move_rule);
         let world = env.sim.world();
         assert_eq!(
             world.labelled_user("R4").unwrap().atlassian_account_id,
@@ -1363,7 +1370,7 @@ async fn a_move_left_for_a_later_cycle_still_follows_its_unlink() {
 #[tokio::test]
 async fn an_unlink_is_skipped_when_the_email_is_no_longer_contested() {
     let mut env = Env::scenarios(20).await;
-    env.extend_config(&conflict_rules_one_per_cycle(&env, "email_conflict"));
+    env.extend_config(&conflict_rules(&env, "email_conflict"));
     env.pull().await;
     env.pull().await;
     // The IdP fixed R3 (the contesting record) since the snapshot: it no longer claims bo.new.
@@ -1376,9 +1383,10 @@ async fn an_unlink_is_skipped_when_the_email_is_no_longer_contested() {
         }
     });
     let a = remediate(&env).await;
-    assert_eq!(a.skipped, 1, "{a:?}");
+    assert_eq!(a.skipped, 2, "the unlink and its move: {a:?}");
     assert!(mutations(&env).is_empty());
-    let row = &env.store().audit(0).unwrap()[0];
+    let rows = env.store().audit(0).unwrap();
+    let row = rows.iter().find(|r| r.action == "unlink").unwrap();
     assert!(
         row.detail
             .as_deref()
@@ -1600,4 +1608,59 @@ async fn a_refusal_echoing_the_key_never_reaches_the_audit_or_the_logs() {
     for bytes in [db, wal] {
         assert!(!bytes.windows(key.len()).any(|w| w == key.as_bytes()));
     }
+}
+
+#[tokio::test]
+async fn a_reviewed_plan_allowing_part_of_a_group_sends_none_of_it() {
+    let mut env = Env::scenarios(20).await;
+    link_a4_from_d1_too(&env);
+    env.extend_config(&policy_in(&env, &unlink_and_move_rules(""), ""));
+    env.pull().await;
+    env.pull().await;
+    let mut reviewed =
+        remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    assert_eq!(reviewed.to_apply().count(), 3);
+    // The reviewer unticks one of A4's two unlinks.
+    let step = reviewed
+        .steps
+        .iter_mut()
+        .find(|s| s.allowed && s.action.as_str() == "unlink")
+        .unwrap();
+    step.allowed = false;
+    let a = remediate::apply_reviewed(&env.settings, &reviewed, &Metrics::new())
+        .await
+        .unwrap();
+    assert_eq!(a, Applied::default());
+    assert!(mutations(&env).is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_unlink_stops_the_rest_of_its_group() {
+    let mut env = Env::scenarios(20).await;
+    link_a4_from_d1_too(&env);
+    env.extend_config(&policy_in(&env, &unlink_and_move_rules(""), ""));
+    env.pull().await;
+    env.pull().await;
+    env.sim
+        .set_faults(Faults::rules([FaultRule::new(FaultKind::Status(403))
+            .path_contains("/unlink")
+            .once()]));
+    let a = remediate(&env).await;
+    assert_eq!((a.failure, a.success, a.skipped), (1, 0, 2), "{a:?}");
+    assert_eq!(mutations(&env).len(), 1, "only the refused unlink was sent");
+    let world = env.sim.world();
+    assert!(
+        world
+            .user("extra-a4")
+            .unwrap()
+            .atlassian_account_id
+            .is_some()
+    );
+    assert!(
+        world
+            .labelled_user("R4")
+            .unwrap()
+            .atlassian_account_id
+            .is_some()
+    );
 }

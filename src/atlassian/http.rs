@@ -191,18 +191,20 @@ impl HttpLayer {
                     if status == StatusCode::NOT_FOUND && call.not_found_ok {
                         return Ok(None);
                     }
-                    // Error text reaches logs and the audit: never the key, even echoed back.
-                    let body = redacted(&body, call.key.expose());
                     match status.as_u16() {
                         429 => (
                             "rate_limited",
                             rate_limit_wait(&headers),
-                            format!("HTTP 429 ({})", detail(&body)),
+                            format!("HTTP 429 ({})", detail(&body, call.key.expose())),
                         ),
                         500 | 502 | 503 | 504 => (
                             "server_error",
                             None,
-                            format!("HTTP {} ({})", status.as_u16(), detail(&body)),
+                            format!(
+                                "HTTP {} ({})",
+                                status.as_u16(),
+                                detail(&body, call.key.expose())
+                            ),
                         ),
                         401 => {
                             return Err(err(
@@ -213,19 +215,22 @@ impl HttpLayer {
                         403 => {
                             return Err(err(
                                 ErrorKind::Forbidden,
-                                format!("HTTP 403: the key lacks permission ({})", detail(&body)),
+                                format!(
+                                    "HTTP 403: the key lacks permission ({})",
+                                    detail(&body, call.key.expose())
+                                ),
                             ));
                         }
                         404 => {
                             return Err(err(
                                 ErrorKind::NotFound,
-                                format!("HTTP 404: {}", detail(&body)),
+                                format!("HTTP 404: {}", detail(&body, call.key.expose())),
                             ));
                         }
                         code => {
                             return Err(err(
                                 ErrorKind::Status(code),
-                                format!("HTTP {code}: {}", detail(&body)),
+                                format!("HTTP {code}: {}", detail(&body, call.key.expose())),
                             ));
                         }
                     }
@@ -390,18 +395,10 @@ fn reset_wait(headers: &HeaderMap) -> Option<Duration> {
     Some((at - Utc::now()).to_std().unwrap_or_default())
 }
 
-/// `body` with every occurrence of `key` replaced.
-fn redacted(body: &[u8], key: &str) -> Vec<u8> {
-    if key.is_empty() {
-        return body.to_vec();
-    }
-    String::from_utf8_lossy(body)
-        .replace(key, "[redacted]")
-        .into_bytes()
-}
-
 /// A short description of an error body: SCIM `detail`, `{"error"}`, `[{"message"}]`, `{"key"}`.
-pub fn detail(body: &[u8]) -> String {
+/// The text reaches logs and the audit, so the `key` that was sent is replaced (a proxy may echo
+/// the request's headers), after JSON decoding and before the cut.
+pub fn detail(body: &[u8], key: &str) -> String {
     let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
     let text = parsed.as_ref().and_then(|v| {
         let first = v.as_array().and_then(|a| a.first()).unwrap_or(v);
@@ -409,7 +406,10 @@ pub fn detail(body: &[u8]) -> String {
             .iter()
             .find_map(|k| first.get(*k).and_then(|x| x.as_str()).map(str::to_string))
     });
-    let text = text.unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    let mut text = text.unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    if !key.is_empty() {
+        text = text.replace(key, "[redacted]");
+    }
     let text = text.trim();
     if text.is_empty() {
         return "no body".into();
@@ -422,11 +422,11 @@ fn unauthorized_hint(call: &Call<'_>, body: &[u8]) -> String {
         Api::Scim => format!(
             "the directory API key for {} was refused (HTTP 401: {}); check it is that directory's key, not the org key or another directory's",
             call.origin,
-            detail(body)
+            detail(body, call.key.expose())
         ),
         _ => format!(
             "the org API key was refused (HTTP 401: {}); a 401 here usually means a directory API key was used instead of the org key",
-            detail(body)
+            detail(body, call.key.expose())
         ),
     }
 }
@@ -514,19 +514,37 @@ mod tests {
     #[test]
     fn error_details_from_each_shape() {
         assert_eq!(
-            detail(br#"{"schemas":[],"status":"404","detail":"User not found"}"#),
+            detail(
+                br#"{"schemas":[],"status":"404","detail":"User not found"}"#,
+                ""
+            ),
             "User not found"
         );
         assert_eq!(
-            detail(br#"{"error":"Unauthorized","traceId":"x"}"#),
+            detail(br#"{"error":"Unauthorized","traceId":"x"}"#, ""),
             "Unauthorized"
         );
         assert_eq!(
-            detail(br#"[{"code":"bad","message":"Invalid email"}]"#),
+            detail(br#"[{"code":"bad","message":"Invalid email"}]"#, ""),
             "Invalid email"
         );
-        assert_eq!(detail(br#"{"key":"forbidden"}"#), "forbidden");
-        assert_eq!(detail(b""), "no body");
-        assert_eq!(detail(&[b'x'; 500]).len(), 200);
+        assert_eq!(detail(br#"{"key":"forbidden"}"#, ""), "forbidden");
+        assert_eq!(detail(b"", ""), "no body");
+        assert_eq!(detail(&[b'x'; 500], "").len(), 200);
+    }
+
+    #[test]
+    fn error_details_never_carry_the_key_sent() {
+        let key = "k3y+abc/def";
+        // Echoed raw, JSON-escaped, and where the cut would leave a prefix of it.
+        let raw = format!("Authorization: Bearer {key}");
+        assert_eq!(
+            detail(raw.as_bytes(), key),
+            "Authorization: Bearer [redacted]"
+        );
+        let escaped = br#"{"message":"bad token k3y\u002Babc\/def"}"#;
+        assert_eq!(detail(escaped, key), "bad token [redacted]");
+        let long = format!("{}{key}", "x".repeat(195));
+        assert!(!detail(long.as_bytes(), key).contains("k3y"));
     }
 }

@@ -314,6 +314,8 @@ pub async fn apply_reviewed(
             s.allowed = false;
         }
     }
+    // A finding's unlinks and move go together: the file allowing only part of them allows none.
+    plan::regroup(&mut plan);
     let mut applied = apply_locked(settings, &plan, metrics).await?;
     applied.reconciled += reconciled;
     Ok(applied)

@@ -300,7 +300,7 @@ pub fn plan(inp: &Inputs<'_>) -> Plan {
         step.guards.extend(scope);
     }
     let mut tied: Vec<&mut Step> = candidates.iter_mut().map(|(s, _, _)| s).collect();
-    let group_size = group::tie(&mut tied, &inp.state.records, false);
+    let groups = group::tie(&mut tied, &inp.state.records, false);
     // Apply-mode steps first, so dry-run rules never use up the caps of real ones.
     candidates.sort_by_key(|(s, _, _)| s.mode != Mode::Apply);
     let population = inp.state.accounts.len();
@@ -333,17 +333,18 @@ pub fn plan(inp: &Inputs<'_>) -> Plan {
             },
         ));
         let max = inp.policy.max_actions_per_cycle;
-        // A finding's unlinks are counted together, when the first of them is planned.
-        let group = group_size
-            .get(&step.finding_id)
-            .filter(|_| step.action == Action::Unlink && !step.targets.is_empty());
+        // A finding's unlinks and move are counted together, when the first of them is planned.
+        let group = groups.get(&step.finding_id).filter(|g| g.has(&step));
         let (cost, needs) = match group {
             Some(_) if reserved.contains(&step.finding_id) => {
                 (0, "reserved by the finding's first unlink".to_string())
             }
-            Some(n) => (
-                *n,
-                format!("this step and the finding's other unlinks need {n}"),
+            Some(g) => (
+                g.size,
+                format!(
+                    "this step and the rest of the finding's unlinks and move need {}",
+                    g.size
+                ),
             ),
             None => (step.cost(), format!("this step needs {}", step.cost())),
         };
@@ -666,6 +667,8 @@ fn scope_guards(step: &Step, rule: &Rule, f: &FindingView, inp: &Inputs<'_>) -> 
 
 mod group;
 mod targets;
+
+pub use group::regroup;
 
 use targets::derive;
 pub use targets::placeholder;

@@ -196,6 +196,15 @@ impl RemediationConfig {
                 "expected a percentage between 0 and 100".into(),
             ));
         }
+        if self.spike_threshold < 2 {
+            return Err((
+                "spike_threshold".into(),
+                format!(
+                    "expected 2 or more (got {}): at 1, any new finding would trip the breaker and stay blocked for good",
+                    self.spike_threshold
+                ),
+            ));
+        }
         let t = &self.placeholder_email_template;
         let mut rest = t.clone();
         for p in PLACEHOLDERS {

@@ -1,38 +1,64 @@
 //! A finding's unlinks and its `move_email` go together: an account half unlinked frees no email
-//! and can never be moved, so either every unlink of the finding is allowed or none is.
+//! and can never be moved, so either every unlink of the finding (and its move, when it is sent
+//! too) is allowed in a cycle, or none is.
 
 use std::collections::HashMap;
 
-use super::{Step, verdict};
+use super::{Plan, Step, verdict};
 use crate::model::ScimRecord;
 use crate::remediate::policy::{Action, Mode};
 
 /// The guard's name.
 pub const GUARD: &str = "unlink_group";
 
+/// One finding's unlinks, and its move when that is sent in the same cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Group {
+    /// Cap units the whole group needs.
+    pub size: usize,
+    /// The finding's apply-mode move belongs to it (its unlinks are all apply-mode too).
+    pub with_move: bool,
+}
+
+impl Group {
+    /// Whether `s` is one of the group's steps.
+    pub fn has(&self, s: &Step) -> bool {
+        unlink(s) || (self.with_move && s.action == Action::MoveEmail && s.mode == Mode::Apply)
+    }
+}
+
 /// An unlink with a record to unlink (a step without targets only says why there is none).
-fn member(s: &Step) -> bool {
+fn unlink(s: &Step) -> bool {
     s.action == Action::Unlink && !s.targets.is_empty()
 }
 
-/// One finding's unlinks.
 #[derive(Default)]
-struct Group {
-    size: usize,
-    /// Why one of them is blocked.
-    broken: Option<String>,
+struct Tally {
+    unlinks: usize,
     all_apply: bool,
+    moves: usize,
+    /// Why one of the group's steps is blocked.
+    broken: Option<String>,
 }
 
-/// Blocks every unlink of a finding when one is blocked, and a `move_email` whose account stays
-/// linked (its unlinks blocked, dry-run, or not planned). `after_caps`: judge by `allowed` (the
-/// final pass) instead of the guards so far. Returns the size of each unblocked group, so the caps
-/// can be reserved for a whole group at once.
+fn blocked_because(s: &Step) -> String {
+    let guards: Vec<&str> = s.blocked_by().iter().map(|v| v.guard.as_str()).collect();
+    let what = match s.targets.first().and_then(|t| t.scim_id.as_deref()) {
+        Some(id) if s.action == Action::Unlink => format!("the unlink of record {id}"),
+        _ => format!("the finding's {}", s.action),
+    };
+    format!("{what} is blocked ({})", guards.join(", "))
+}
+
+/// Blocks every step of a finding's group when one is blocked, and a `move_email` whose account
+/// stays linked (its unlinks dry-run, or none planned). `after_caps`: judge by `allowed` (the final
+/// pass) instead of the guards so far. Returns the unblocked groups, so the caps can be reserved
+/// for a whole group at once.
 pub(super) fn tie(
     steps: &mut [&mut Step],
     records: &[ScimRecord],
     after_caps: bool,
-) -> HashMap<String, usize> {
+) -> HashMap<String, Group> {
     let passes = |s: &Step| {
         if after_caps {
             s.allowed
@@ -40,33 +66,39 @@ pub(super) fn tie(
             s.guards.iter().all(|g| g.passed)
         }
     };
-    let mut groups: HashMap<String, Group> = HashMap::new();
-    for s in steps.iter().filter(|s| member(s)) {
-        let g = groups.entry(s.finding_id.clone()).or_insert(Group {
+    let mut tally: HashMap<String, Tally> = HashMap::new();
+    for s in steps.iter().filter(|s| unlink(s)) {
+        let t = tally.entry(s.finding_id.clone()).or_insert(Tally {
             all_apply: true,
-            ..Group::default()
+            ..Tally::default()
         });
-        g.size += 1;
-        g.all_apply &= s.mode == Mode::Apply;
-        if g.broken.is_none() && !passes(s) {
-            let record = s.targets[0].scim_id.as_deref().unwrap_or("");
-            let guards: Vec<&str> = s.blocked_by().iter().map(|v| v.guard.as_str()).collect();
-            g.broken = Some(format!(
-                "the unlink of record {record} is blocked ({})",
-                guards.join(", ")
-            ));
+        t.unlinks += 1;
+        t.all_apply &= s.mode == Mode::Apply;
+        if t.broken.is_none() && !passes(s) {
+            t.broken = Some(blocked_because(s));
+        }
+    }
+    let joins =
+        |t: &Tally, s: &Step| t.all_apply && s.action == Action::MoveEmail && s.mode == Mode::Apply;
+    for s in steps.iter() {
+        if let Some(t) = tally.get_mut(&s.finding_id)
+            && joins(t, s)
+        {
+            t.moves += 1;
+            if t.broken.is_none() && !passes(s) {
+                t.broken = Some(blocked_because(s));
+            }
         }
     }
     for s in steps.iter_mut().filter(|s| passes(s)) {
-        let group = groups.get(&s.finding_id);
-        let why = match (s.action, group) {
-            (Action::Unlink, Some(Group { broken: Some(why), .. })) if member(s) => {
-                format!("{why}: the finding's unlinks go together, so none is sent")
+        let why = match (s.action, tally.get(&s.finding_id)) {
+            (Action::Unlink, Some(Tally { broken: Some(why), .. })) if unlink(s) => {
+                format!("{why}: the finding's unlinks and move go together, so none is sent")
             }
-            (Action::MoveEmail, Some(Group { broken: Some(why), .. })) => {
+            (Action::MoveEmail, Some(Tally { broken: Some(why), .. })) => {
                 format!("{why}: the account stays linked, so it is not moved")
             }
-            (Action::MoveEmail, Some(Group { all_apply: false, .. })) if s.mode == Mode::Apply => {
+            (Action::MoveEmail, Some(Tally { all_apply: false, .. })) if s.mode == Mode::Apply => {
                 "the finding's unlinks are dry-run: the account stays linked, so it is not moved"
                     .into()
             }
@@ -78,11 +110,23 @@ pub(super) fn tie(
         s.guards.push(verdict(GUARD, false, why));
         s.allowed = false;
     }
-    groups
+    tally
         .into_iter()
-        .filter(|(_, g)| g.broken.is_none())
-        .map(|(id, g)| (id, g.size))
+        .filter(|(_, t)| t.broken.is_none())
+        .map(|(id, t)| {
+            let group = Group {
+                size: t.unlinks + t.moves,
+                with_move: t.moves > 0,
+            };
+            (id, group)
+        })
         .collect()
+}
+
+/// After steps were disallowed outside the planner (a reviewed plan allowing fewer steps than the
+/// fresh one): a group that lost a step loses all of them.
+pub fn regroup(plan: &mut Plan) {
+    tie(&mut plan.steps.iter_mut().collect::<Vec<_>>(), &[], true);
 }
 
 fn still_linked(s: &Step, records: &[ScimRecord]) -> bool {
