@@ -1326,14 +1326,16 @@ fn conflict_rules(env: &Env, kind: &str) -> String {
 async fn a_move_left_for_a_later_cycle_still_follows_its_unlink() {
     for kind in ["email_conflict", "duplicate_email"] {
         let mut env = Env::scenarios(20).await;
-        env.extend_config(&conflict_rules(&env, kind));
+        // One action per cycle: unlink and move can never go together.
+        env.extend_config(
+            &conflict_rules(&env, kind)
+                .replace("max_actions_per_cycle = 5", "max_actions_per_cycle = 1"),
+        );
         env.pull().await;
         env.pull().await;
-        // Cycle 1: only the unlink rule is configured (or a crash came between unlink and move).
-        let move_rule = env.settings.remediation.rules.pop().unwrap();
+        // Cycle 1: the cap lets the unlink through, not the move.
         let a = remediate(&env).await;
         assert_eq!(a.success, 1, "{kind}: {a:?}");
-        env.settings.remediation.rules.push(move_rule);
         let world = env.sim.world();
         assert_eq!(
             world.labelled_user("R4").unwrap().atlassian_account_id,
@@ -1663,4 +1665,28 @@ async fn a_refused_unlink_stops_the_rest_of_its_group() {
             .atlassian_account_id
             .is_some()
     );
+}
+
+#[tokio::test]
+async fn a_rerun_after_a_crash_mid_group_sends_none_of_the_rest() {
+    let mut env = Env::scenarios(20).await;
+    link_a4_from_d1_too(&env);
+    env.extend_config(&policy_in(&env, &unlink_and_move_rules(""), ""));
+    env.pull().await;
+    env.pull().await;
+    // The first unlink's intent was written, then the process died before the call.
+    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    let first = plan.to_apply().next().unwrap();
+    assert_eq!(first.action.as_str(), "unlink");
+    let key = first.idempotency_key(plan.snapshot_id.unwrap());
+    let targets = serde_json::to_value(&first.targets).unwrap();
+    insert_intent(&env.store(), &key, "unlink", &first.action_key(), &targets);
+    // Same snapshot: the intent is reconciled (not applied), and nothing of the group is sent.
+    let a = remediate(&env).await;
+    assert_eq!((a.reconciled, a.success), (1, 0), "{a:?}");
+    assert!(mutations(&env).is_empty());
+    // The next snapshot plans the whole group again.
+    env.pull().await;
+    let a = remediate(&env).await;
+    assert_eq!(a.success, 3, "{a:?}");
 }

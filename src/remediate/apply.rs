@@ -192,10 +192,20 @@ pub async fn apply(
             }
             continue;
         }
-        if step.mode != Mode::Apply || db(store, |s| s.audit_has(&key))? {
+        if step.mode != Mode::Apply {
             continue;
         }
         let grouped = matches!(step.action, Action::Unlink | Action::MoveEmail);
+        if db(store, |s| s.audit_has(&key))? {
+            // Handled by an earlier run on this snapshot (maybe cut short): the rest of its group
+            // waits for a snapshot that shows what that run did.
+            if grouped {
+                given_up.entry(step.finding_id.as_str()).or_insert_with(|| {
+                    "an earlier run on this snapshot already handled part of this finding's unlinks and move: the rest waits for the next snapshot".into()
+                });
+            }
+            continue;
+        }
         let mut why = match changed(step, &mut reader).await {
             Ok(why) => why,
             Err(e) => Some(format!("the target could not be re-read: {e}")),

@@ -315,7 +315,20 @@ pub async fn apply_reviewed(
         }
     }
     // A finding's unlinks and move go together: the file allowing only part of them allows none.
-    plan::regroup(&mut plan);
+    let chained = |s: &Step| matches!(s.action, policy::Action::Unlink | policy::Action::MoveEmail);
+    let cut: HashSet<String> = plan
+        .steps
+        .iter()
+        .zip(&fresh.steps)
+        .filter(|(now, was)| was.allowed && !now.allowed && chained(now))
+        .map(|(s, _)| s.finding_id.clone())
+        .collect();
+    for s in &mut plan.steps {
+        if s.allowed && chained(s) && cut.contains(&s.finding_id) {
+            tracing::warn!(finding = %s.finding_id, action = %s.action, "the reviewed plan allows only part of this finding's unlinks and move: not applied");
+            s.allowed = false;
+        }
+    }
     let mut applied = apply_locked(settings, &plan, metrics).await?;
     applied.reconciled += reconciled;
     Ok(applied)

@@ -299,13 +299,15 @@ pub fn plan(inp: &Inputs<'_>) -> Plan {
         let scope = scope_guards(step, rule, f, inp);
         step.guards.extend(scope);
     }
-    let mut tied: Vec<&mut Step> = candidates.iter_mut().map(|(s, _, _)| s).collect();
-    let groups = group::tie(&mut tied, &inp.state.records, false);
-    // Apply-mode steps first, so dry-run rules never use up the caps of real ones.
-    candidates.sort_by_key(|(s, _, _)| s.mode != Mode::Apply);
     let population = inp.state.accounts.len();
     let cap_population =
         ((inp.policy.max_percent_of_population / 100.0) * population as f64).floor() as usize;
+    // A group bigger than a cycle can ever take leaves its move for the next cycle.
+    let room = inp.policy.max_actions_per_cycle.min(cap_population);
+    let mut tied: Vec<&mut Step> = candidates.iter_mut().map(|(s, _, _)| s).collect();
+    let groups = group::tie(&mut tied, &inp.state.records, room, false);
+    // Apply-mode steps first, so dry-run rules never use up the caps of real ones.
+    candidates.sort_by_key(|(s, _, _)| s.mode != Mode::Apply);
     // Target key → the finding and action that acted on it this cycle.
     let mut touched: HashMap<String, (String, Action)> = HashMap::new();
     let mut counted = inp.already_used;
@@ -376,6 +378,7 @@ pub fn plan(inp: &Inputs<'_>) -> Plan {
     group::tie(
         &mut steps.iter_mut().collect::<Vec<_>>(),
         &inp.state.records,
+        room,
         true,
     );
     let mut blocked = BTreeMap::new();
@@ -667,8 +670,6 @@ fn scope_guards(step: &Step, rule: &Rule, f: &FindingView, inp: &Inputs<'_>) -> 
 
 mod group;
 mod targets;
-
-pub use group::regroup;
 
 use targets::derive;
 pub use targets::placeholder;

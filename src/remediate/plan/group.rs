@@ -1,10 +1,11 @@
 //! A finding's unlinks and its `move_email` go together: an account half unlinked frees no email
 //! and can never be moved, so either every unlink of the finding (and its move, when it is sent
-//! too) is allowed in a cycle, or none is.
+//! too and the caps leave room for all of them) is allowed in a cycle, or none is. A move left
+//! out follows in a later cycle, once a snapshot shows the account unlinked.
 
 use std::collections::HashMap;
 
-use super::{Plan, Step, verdict};
+use super::{Step, verdict};
 use crate::model::ScimRecord;
 use crate::remediate::policy::{Action, Mode};
 
@@ -51,12 +52,13 @@ fn blocked_because(s: &Step) -> String {
 }
 
 /// Blocks every step of a finding's group when one is blocked, and a `move_email` whose account
-/// stays linked (its unlinks dry-run, or none planned). `after_caps`: judge by `allowed` (the final
-/// pass) instead of the guards so far. Returns the unblocked groups, so the caps can be reserved
-/// for a whole group at once.
+/// stays linked (its unlinks blocked or dry-run, or none planned). The move joins the group when
+/// all of it fits in `room` cap units. `after_caps`: judge by `allowed` (the final pass) instead of
+/// the guards so far. Returns the unblocked groups, so the caps can be reserved for a whole group.
 pub(super) fn tie(
     steps: &mut [&mut Step],
     records: &[ScimRecord],
+    room: usize,
     after_caps: bool,
 ) -> HashMap<String, Group> {
     let passes = |s: &Step| {
@@ -78,8 +80,9 @@ pub(super) fn tie(
             t.broken = Some(blocked_because(s));
         }
     }
-    let joins =
-        |t: &Tally, s: &Step| t.all_apply && s.action == Action::MoveEmail && s.mode == Mode::Apply;
+    let joins = |t: &Tally, s: &Step| {
+        t.all_apply && s.action == Action::MoveEmail && s.mode == Mode::Apply && t.unlinks < room
+    };
     for s in steps.iter() {
         if let Some(t) = tally.get_mut(&s.finding_id)
             && joins(t, s)
@@ -121,12 +124,6 @@ pub(super) fn tie(
             (id, group)
         })
         .collect()
-}
-
-/// After steps were disallowed outside the planner (a reviewed plan allowing fewer steps than the
-/// fresh one): a group that lost a step loses all of them.
-pub fn regroup(plan: &mut Plan) {
-    tie(&mut plan.steps.iter_mut().collect::<Vec<_>>(), &[], true);
 }
 
 fn still_linked(s: &Step, records: &[ScimRecord]) -> bool {

@@ -817,10 +817,27 @@ fn the_caps_take_a_findings_unlinks_and_move_whole_or_not_at_all() {
     let mut c = two_directory_conflict();
     c.policy.max_actions_per_cycle = 3;
     assert_eq!(allowed(&c.plan()), 3);
+    // No cycle could take all three: the move is left for the next one.
     c.policy.max_actions_per_cycle = 2;
     let p = c.plan();
+    assert_eq!(
+        allowed_actions(&p),
+        [Action::Unlink, Action::Unlink],
+        "{p:#?}"
+    );
+    assert_eq!(p.blocked.get("cap_per_cycle"), Some(&1));
+    // Not even the unlinks fit: none of them, and no move.
+    c.policy.max_actions_per_cycle = 1;
+    let p = c.plan();
     assert!(allowed_actions(&p).is_empty(), "{p:#?}");
-    assert_eq!(p.blocked.get("cap_per_cycle"), Some(&3));
+    assert_eq!(p.blocked.get("cap_per_cycle"), Some(&2));
+    assert_eq!(p.blocked.get(group::GUARD), Some(&1));
+    // Room for all three, but another finding used one unit: all wait for the next cycle.
+    c.policy.max_actions_per_cycle = 3;
+    c.already_used = 1;
+    let p = c.plan();
+    assert!(allowed_actions(&p).is_empty(), "{p:#?}");
+    c.already_used = 0;
     // Without a move rule, the unlinks alone are the group.
     c.policy.rules.pop();
     assert_eq!(allowed(&c.plan()), 2);
@@ -838,12 +855,4 @@ fn a_blocked_move_holds_back_its_unlinks() {
     c.policy.rules[1].mode = Mode::DryRun;
     c.policy.rules[1].min_confirmations = 2;
     assert_eq!(c.plan().to_apply().count(), 2);
-}
-
-#[test]
-fn a_reviewed_plan_allowing_part_of_a_group_allows_none_of_it() {
-    let mut p = two_directory_conflict().plan();
-    p.steps[1].allowed = false;
-    regroup(&mut p);
-    assert!(allowed_actions(&p).is_empty(), "{p:#?}");
 }
