@@ -1501,13 +1501,25 @@ fn unlink_and_move_rules(extra: &str) -> String {
         + &with(rule("email_conflict", "move_email", "apply", 2))
 }
 
-#[tokio::test]
-async fn every_link_of_the_account_is_removed_before_its_move() {
+/// The scenario world with A4 linked twice, unlink and move rules for `email_conflict` (scoped to
+/// D1 when `scope_d1`), pulled twice (confirmed).
+async fn a4_linked_twice(scope_d1: bool) -> Env {
     let mut env = Env::scenarios(20).await;
     link_a4_from_d1_too(&env);
-    env.extend_config(&policy_in(&env, &unlink_and_move_rules(""), ""));
+    let scope = if scope_d1 {
+        format!("directories = [\"{}\"]", label(&env, "D1"))
+    } else {
+        String::new()
+    };
+    env.extend_config(&policy_in(&env, &unlink_and_move_rules(&scope), ""));
     env.pull().await;
     env.pull().await;
+    env
+}
+
+#[tokio::test]
+async fn every_link_of_the_account_is_removed_before_its_move() {
+    let env = a4_linked_twice(false).await;
     let a = remediate(&env).await;
     assert_eq!(a.success, 3, "{a:?}");
     assert_eq!(mutations(&env).len(), 3);
@@ -1523,12 +1535,7 @@ async fn every_link_of_the_account_is_removed_before_its_move() {
 
 #[tokio::test]
 async fn an_unlink_out_of_scope_blocks_the_findings_other_unlinks_and_move() {
-    let mut env = Env::scenarios(20).await;
-    link_a4_from_d1_too(&env);
-    let scope = format!("directories = [\"{}\"]", label(&env, "D1"));
-    env.extend_config(&policy_in(&env, &unlink_and_move_rules(&scope), ""));
-    env.pull().await;
-    env.pull().await;
+    let env = a4_linked_twice(true).await;
     let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
     assert_eq!(
         plan.blocked.get("directories"),
@@ -1549,11 +1556,7 @@ async fn an_unlink_out_of_scope_blocks_the_findings_other_unlinks_and_move() {
 
 #[tokio::test]
 async fn an_unlink_that_no_longer_holds_at_apply_time_stops_the_whole_group() {
-    let mut env = Env::scenarios(20).await;
-    link_a4_from_d1_too(&env);
-    env.extend_config(&policy_in(&env, &unlink_and_move_rules(""), ""));
-    env.pull().await;
-    env.pull().await;
+    let env = a4_linked_twice(false).await;
     // After the snapshot, the IdP gives the D1 record another email.
     env.sim.update_world(|w| {
         let u = w.user_mut("extra-a4").unwrap();
@@ -1614,11 +1617,7 @@ async fn a_refusal_echoing_the_key_never_reaches_the_audit_or_the_logs() {
 
 #[tokio::test]
 async fn a_reviewed_plan_allowing_part_of_a_group_sends_none_of_it() {
-    let mut env = Env::scenarios(20).await;
-    link_a4_from_d1_too(&env);
-    env.extend_config(&policy_in(&env, &unlink_and_move_rules(""), ""));
-    env.pull().await;
-    env.pull().await;
+    let env = a4_linked_twice(false).await;
     let mut reviewed =
         remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
     assert_eq!(reviewed.to_apply().count(), 3);
@@ -1638,11 +1637,7 @@ async fn a_reviewed_plan_allowing_part_of_a_group_sends_none_of_it() {
 
 #[tokio::test]
 async fn a_refused_unlink_stops_the_rest_of_its_group() {
-    let mut env = Env::scenarios(20).await;
-    link_a4_from_d1_too(&env);
-    env.extend_config(&policy_in(&env, &unlink_and_move_rules(""), ""));
-    env.pull().await;
-    env.pull().await;
+    let env = a4_linked_twice(false).await;
     env.sim
         .set_faults(Faults::rules([FaultRule::new(FaultKind::Status(403))
             .path_contains("/unlink")
@@ -1669,11 +1664,7 @@ async fn a_refused_unlink_stops_the_rest_of_its_group() {
 
 #[tokio::test]
 async fn a_rerun_after_a_crash_mid_group_sends_none_of_the_rest() {
-    let mut env = Env::scenarios(20).await;
-    link_a4_from_d1_too(&env);
-    env.extend_config(&policy_in(&env, &unlink_and_move_rules(""), ""));
-    env.pull().await;
-    env.pull().await;
+    let env = a4_linked_twice(false).await;
     // The first unlink's intent was written, then the process died before the call.
     let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
     let first = plan.to_apply().next().unwrap();
