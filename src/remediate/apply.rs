@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::actions::{Remote, is_refusal, status_of};
-use super::plan::Plan;
+use super::plan::{Plan, Step};
 use super::policy::{Action, Mode};
 use crate::metrics::Metrics;
 use crate::store::{NewAudit, Store, StoreError};
@@ -54,6 +54,13 @@ fn finish(
         );
     }
     Ok(())
+}
+
+/// Why `step` no longer holds (or its target could not be re-read); `None` when it still holds.
+async fn recheck(step: &Step, reader: &mut Reader<'_>) -> Option<String> {
+    changed(step, reader)
+        .await
+        .unwrap_or_else(|e| Some(format!("the target could not be re-read: {e}")))
 }
 
 fn stamp(t: DateTime<Utc>) -> String {
@@ -195,7 +202,7 @@ pub async fn apply(
         if step.mode != Mode::Apply {
             continue;
         }
-        let grouped = matches!(step.action, Action::Unlink | Action::MoveEmail);
+        let grouped = step.action.frees_email();
         if db(store, |s| s.audit_has(&key))? {
             // Handled by an earlier run on this snapshot (maybe cut short): the rest of its group
             // waits for a snapshot that shows what that run did.
@@ -206,10 +213,7 @@ pub async fn apply(
             }
             continue;
         }
-        let mut why = match changed(step, &mut reader).await {
-            Ok(why) => why,
-            Err(e) => Some(format!("the target could not be re-read: {e}")),
-        };
+        let mut why = recheck(step, &mut reader).await;
         if grouped && why.is_none() {
             why = given_up.get(step.finding_id.as_str()).cloned();
         }
@@ -226,11 +230,7 @@ pub async fn apply(
                     && !std::ptr::eq(*o, step)
             });
             for other in others {
-                let fails = match changed(other, &mut reader).await {
-                    Ok(w) => w,
-                    Err(e) => Some(format!("it could not be re-read: {e}")),
-                };
-                if let Some(w) = fails {
+                if let Some(w) = recheck(other, &mut reader).await {
                     why = Some(format!(
                         "another unlink of this finding (record {}) no longer holds ({w}): the finding's unlinks go together, so none is sent",
                         other

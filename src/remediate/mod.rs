@@ -315,16 +315,15 @@ pub async fn apply_reviewed(
         }
     }
     // A finding's unlinks and move go together: the file allowing only part of them allows none.
-    let chained = |s: &Step| matches!(s.action, policy::Action::Unlink | policy::Action::MoveEmail);
     let cut: HashSet<String> = plan
         .steps
         .iter()
         .zip(&fresh.steps)
-        .filter(|(now, was)| was.allowed && !now.allowed && chained(now))
+        .filter(|(now, was)| was.allowed && !now.allowed && now.action.frees_email())
         .map(|(s, _)| s.finding_id.clone())
         .collect();
     for s in &mut plan.steps {
-        if s.allowed && chained(s) && cut.contains(&s.finding_id) {
+        if s.allowed && s.action.frees_email() && cut.contains(&s.finding_id) {
             tracing::warn!(finding = %s.finding_id, action = %s.action, "the reviewed plan allows only part of this finding's unlinks and move: not applied");
             s.allowed = false;
         }

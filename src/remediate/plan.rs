@@ -319,9 +319,7 @@ pub fn plan(inp: &Inputs<'_>) -> Plan {
         let keys: Vec<String> = step.targets.iter().flat_map(Target::keys).collect();
         // Only one finding's unlink steps may be followed by its own unlink / move_email.
         let chains = |(id, prior): &(String, Action)| {
-            *id == step.finding_id
-                && *prior == Action::Unlink
-                && matches!(step.action, Action::Unlink | Action::MoveEmail)
+            *id == step.finding_id && *prior == Action::Unlink && step.action.frees_email()
         };
         let clash = keys
             .iter()

@@ -55,6 +55,11 @@ impl Action {
         )
     }
 
+    /// Unlink and move: the steps that free an email, which go together (the unlink group).
+    pub fn frees_email(self) -> bool {
+        matches!(self, Action::Unlink | Action::MoveEmail)
+    }
+
     /// The actions a policy may take for `kind` (the remediation mapping of scenarios.md).
     pub fn allowed_for(kind: Kind) -> &'static [Action] {
         match kind {
