@@ -44,6 +44,9 @@ pub struct Settings {
     pub store: StoreSettings,
     #[serde(default)]
     pub detect: DetectConfig,
+    /// `[pull]`: the shrink guard.
+    #[serde(default)]
+    pub pull: crate::shrink::PullConfig,
     #[serde(default)]
     pub schedule: ScheduleConfig,
     #[serde(default)]
@@ -524,6 +527,9 @@ impl Settings {
                 ),
             ));
         }
+        self.pull
+            .validate()
+            .map_err(|(key, message)| self.error(format!("pull.{key}"), message))?;
         self.report
             .validate()
             .map_err(|(key, message)| self.error(format!("report.{key}"), message))?;

@@ -7,7 +7,9 @@ use chrono::Utc;
 use crate::config::Settings;
 use crate::findings::{self, Context};
 use crate::metrics::Metrics;
+use crate::model::Verdict;
 use crate::pull::{self, Keys, PullMeta};
+use crate::shrink;
 use crate::store::{Reconciled, Recorded, Recorder, Store};
 
 /// What a cycle did.
@@ -15,8 +17,10 @@ use crate::store::{Reconciled, Recorded, Recorder, Store};
 pub struct Outcome {
     pub pull: PullMeta,
     pub recorded: Recorded,
-    /// Finding counts; `None` for an incomplete snapshot (which changes no finding).
+    /// Finding counts; `None` for an incomplete or held snapshot (which changes no finding).
     pub findings: Option<Reconciled>,
+    /// The shrink guard's verdict (`Current` for an incomplete pull).
+    pub shrink: Verdict,
 }
 
 /// Pulls, stores and analyses one snapshot, without metrics (for one-shot commands).
@@ -24,20 +28,44 @@ pub async fn pull_and_store(settings: &Settings) -> anyhow::Result<Outcome> {
     run(settings, &Metrics::new()).await
 }
 
+/// Like [`pull_and_store`], with `accept_shrink`: an operator's acceptance of a shrunk source
+/// (`once --accept-shrink`), which makes the fresh pull current whatever shrank.
+pub async fn pull_and_store_accepting(
+    settings: &Settings,
+    accept_shrink: bool,
+) -> anyhow::Result<Outcome> {
+    let result = pull_store_detect(settings, accept_shrink).await;
+    observe(&Metrics::new(), &result);
+    result
+}
+
 /// Pulls, stores and analyses one snapshot, then logs and counts it. Errors are configuration or
 /// store errors; API failures make the snapshot incomplete instead.
 pub async fn run(settings: &Settings, metrics: &Metrics) -> anyhow::Result<Outcome> {
-    let result = pull_store_detect(settings).await;
+    let result = pull_store_detect(settings, false).await;
     observe(metrics, &result);
     result
 }
 
-async fn pull_store_detect(settings: &Settings) -> anyhow::Result<Outcome> {
+async fn pull_store_detect(settings: &Settings, accept_shrink: bool) -> anyhow::Result<Outcome> {
     let keys = Keys::load(settings)?;
     let rules = settings.ignore_rules()?;
     let store = Store::open(&settings.store.path)?;
+    let (current, held) = store.shrink_baseline()?;
     let recorder = Recorder::start(store);
     let meta = pull::run(settings, &keys, &recorder.sink()).await;
+    let verdict = if meta.complete() {
+        let held: Vec<_> = held.iter().map(shrink::counts_of_snapshot).collect();
+        shrink::assess(
+            &settings.pull,
+            current.as_ref().map(shrink::counts_of_snapshot).as_ref(),
+            &held,
+            &shrink::counts_of_pull(&meta),
+            accept_shrink,
+        )
+    } else {
+        Verdict::Current
+    };
 
     let now = Utc::now();
     crate::ignore::log_expired(&rules, now.date_naive());
@@ -50,11 +78,14 @@ async fn pull_store_detect(settings: &Settings) -> anyhow::Result<Outcome> {
     let analyse = Box::new(move |pop: &crate::store::Population, since: &_| {
         findings::evaluate(&pop.records, &pop.groups, &pop.accounts, since, &ctx)
     });
-    let finished = recorder.finish(meta.clone(), Some(analyse)).await?;
+    let finished = recorder
+        .finish(meta.clone(), Some(analyse), verdict.clone())
+        .await?;
     Ok(Outcome {
         pull: meta,
         recorded: finished.recorded,
         findings: finished.reconciled,
+        shrink: verdict,
     })
 }
 
@@ -72,6 +103,8 @@ fn observe(m: &Metrics, result: &anyhow::Result<Outcome>) {
     m.pull_runs
         .with_label_values(&[if rec.complete {
             "complete"
+        } else if rec.held {
+            "held"
         } else {
             "incomplete"
         }])
@@ -81,13 +114,44 @@ fn observe(m: &Metrics, result: &anyhow::Result<Outcome>) {
         m.last_complete_pull
             .set(pull.finished_at.timestamp_millis() as f64 / 1000.0);
     }
+    m.unreadable_fields.reset();
     for s in &pull.sources {
+        let source = s.source.as_str();
         m.source_up
-            .with_label_values(&[s.source.as_str()])
+            .with_label_values(&[source])
             .set(i64::from(s.complete));
-        m.source_records
-            .with_label_values(&[s.source.as_str()])
+        // The last complete count stays on the dashboard through an outage or a held pull: a
+        // drop to 0 must not read as "users disappeared".
+        if rec.complete {
+            m.source_records
+                .with_label_values(&[source])
+                .set(s.records as i64);
+        }
+        m.source_records_last_attempt
+            .with_label_values(&[source])
             .set(s.records as i64);
+        if s.complete {
+            let held = o.shrink.shrinks().iter().any(|x| x.source == s.source) && rec.held;
+            m.snapshot_held
+                .with_label_values(&[source])
+                .set(i64::from(held));
+            for (field, n) in &s.data_quality.by_field {
+                m.unreadable_fields
+                    .with_label_values(&[source, field.as_str()])
+                    .set(*n as i64);
+            }
+            if let Some(types) = &s.account_types {
+                m.accounts_by_type.reset();
+                for t in ["atlassian", "app", "customer"] {
+                    m.accounts_by_type.with_label_values(&[t]).set(0);
+                }
+                for (t, n) in types {
+                    m.accounts_by_type
+                        .with_label_values(&[t.as_str()])
+                        .set(*n as i64);
+                }
+            }
+        }
     }
     for ((api, class), n) in &pull.api_requests {
         m.api_requests.with_label_values(&[api, class]).inc_by(*n);
@@ -124,7 +188,19 @@ fn observe(m: &Metrics, result: &anyhow::Result<Outcome>) {
         .filter(|s| !s.complete)
         .map(|s| s.source.as_str())
         .collect();
-    if rec.complete {
+    if rec.held {
+        tracing::error!(
+            snapshot_id = rec.snapshot_id,
+            complete = false,
+            held = true,
+            duration_seconds = pull.duration_seconds,
+            "cycle finished with a held snapshot: {}",
+            o.shrink.describe()
+        );
+    } else if rec.complete {
+        if o.shrink.label().is_some() {
+            tracing::warn!(snapshot_id = rec.snapshot_id, "{}", o.shrink.describe());
+        }
         tracing::info!(
             snapshot_id = rec.snapshot_id,
             complete = true,

@@ -140,7 +140,7 @@ pub fn evaluate(
     records: &[ScimRecord],
     groups: &[ScimGroup],
     accounts: &[Account],
-    inactive_since: &HashMap<RecordRef, DateTime<Utc>>,
+    inactive_since: &HashMap<RecordRef, crate::detect::InactiveSince>,
     ctx: &Context,
 ) -> Vec<Current> {
     let input = Input {

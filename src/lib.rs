@@ -19,5 +19,6 @@ pub mod remediate;
 pub mod report;
 pub mod secret;
 pub mod server;
+pub mod shrink;
 pub mod sim;
 pub mod store;

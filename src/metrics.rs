@@ -20,6 +20,10 @@ pub struct Metrics {
     pub pull_interval: Gauge,
     pub source_up: IntGaugeVec,
     pub source_records: IntGaugeVec,
+    pub source_records_last_attempt: IntGaugeVec,
+    pub snapshot_held: IntGaugeVec,
+    pub unreadable_fields: IntGaugeVec,
+    pub accounts_by_type: IntGaugeVec,
     pub api_requests: IntCounterVec,
     pub api_retries: IntCounterVec,
     pub findings: IntGaugeVec,
@@ -68,7 +72,7 @@ impl Metrics {
             pull_runs: counter_vec(
                 &r,
                 "scimdrift_pull_runs_total",
-                "Pull cycles by result: complete, incomplete (a source failed; nothing acted on) or error (config or store).",
+                "Pull cycles by result: complete, incomplete (a source failed; nothing acted on), held (a source shrank; nothing acted on) or error (config, store or a crash).",
                 &["result"],
             ),
             pull_duration: reg(
@@ -109,8 +113,32 @@ impl Metrics {
             source_records: gauge_vec(
                 &r,
                 "scimdrift_source_records",
-                "Records (SCIM users or accounts) the source returned in the last pull.",
+                "Records (SCIM users or accounts) the source returned in the last complete pull (kept through outages and held pulls).",
                 &["source"],
+            ),
+            source_records_last_attempt: gauge_vec(
+                &r,
+                "scimdrift_source_records_last_attempt",
+                "Records the source returned in the last pull, complete or not.",
+                &["source"],
+            ),
+            snapshot_held: gauge_vec(
+                &r,
+                "scimdrift_snapshot_held",
+                "1 when the last pull was held because this source shrank beyond [pull] max_shrink_percent / max_shrink_records (nothing acted on).",
+                &["source"],
+            ),
+            unreadable_fields: gauge_vec(
+                &r,
+                "scimdrift_unreadable_fields",
+                "Records of the last pull with a field scimdrift could not read (left unknown, record kept), by source and field.",
+                &["source", "field"],
+            ),
+            accounts_by_type: gauge_vec(
+                &r,
+                "scimdrift_accounts",
+                "Accounts of the last complete pull by accountType (atlassian, app, customer); only atlassian accounts are subjects of findings.",
+                &["account_type"],
             ),
             api_requests: counter_vec(
                 &r,
@@ -204,7 +232,7 @@ impl Metrics {
     /// Creates the bounded label combinations at zero, so every series exists from the first scrape
     /// (rates and alerts see the first event).
     fn init_series(&self) {
-        for result in ["complete", "incomplete", "error"] {
+        for result in ["complete", "incomplete", "held", "error"] {
             self.pull_runs.with_label_values(&[result]);
         }
         for api in ["scim", "accounts", "provisioning", "user_management"] {

@@ -61,6 +61,145 @@ impl Account {
     pub fn has_access(&self) -> bool {
         self.account_status == "active" && self.membership_status == "active"
     }
+
+    /// An account of a person: `accountType` `atlassian` or absent. `app` (integrations, bots) and
+    /// `customer` (service-desk portal customers) accounts are counted, never subjects of findings
+    /// (scenarios.md, "Who is a person").
+    pub fn is_person(&self) -> bool {
+        matches!(self.account_type.as_deref(), None | Some("atlassian"))
+    }
+
+    /// The `accountType` label for counts: `atlassian` when absent.
+    pub fn type_label(&self) -> &str {
+        self.account_type.as_deref().unwrap_or("atlassian")
+    }
+}
+
+/// A field scimdrift could not read in one record or account: the field is left unknown, the record
+/// kept (scenarios.md, "what the APIs may send"). `problem` says what kind of value arrived, never
+/// the value itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldNote {
+    /// The field as the API names it, dotted (`active`, `meta.lastModified`, `emails.value`).
+    pub field: String,
+    /// What arrived, e.g. `expected a boolean, got a string other than "true"/"false"`.
+    pub problem: String,
+}
+
+/// The data-quality notes of one source in one pull: counted in full, the first
+/// [`DataQuality::KEPT`] kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataQuality {
+    /// Notes in all (one per record and field).
+    pub total: u64,
+    /// Notes by field.
+    pub by_field: std::collections::BTreeMap<String, u64>,
+    /// The first notes, in the order they arrived.
+    pub notes: Vec<DataQualityNote>,
+}
+
+impl DataQuality {
+    /// Notes kept per source and pull.
+    pub const KEPT: usize = 100;
+
+    /// Gathers `notes`, keeping the first [`Self::KEPT`].
+    pub fn gather(notes: impl IntoIterator<Item = DataQualityNote>) -> Self {
+        let mut dq = DataQuality::default();
+        for n in notes {
+            dq.total += 1;
+            *dq.by_field.entry(n.field.clone()).or_default() += 1;
+            if dq.notes.len() < Self::KEPT {
+                dq.notes.push(n);
+            }
+        }
+        dq
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+}
+
+/// A data-quality note of one pull: a [`FieldNote`] with the source and the record's id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataQualityNote {
+    /// `scim:<name>` or `accounts`.
+    pub source: String,
+    /// The SCIM id, group id or account id.
+    pub id: String,
+    pub field: String,
+    pub problem: String,
+}
+
+/// One population of a source that shrank (see `shrink`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shrink {
+    pub source: String,
+    /// `records` or `groups`.
+    pub what: String,
+    pub from: u64,
+    pub to: u64,
+}
+
+impl std::fmt::Display for Shrink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} shrank from {} to {}",
+            self.source, self.what, self.from, self.to
+        )
+    }
+}
+
+/// What to do with a pull that is complete by the paging rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// No source shrank: the snapshot becomes current.
+    Current,
+    /// Held: stored, not current, nothing closed, no finding changed.
+    Held(Vec<Shrink>),
+    /// The shrink was seen by enough consecutive pulls: current.
+    Confirmed(Vec<Shrink>),
+    /// An operator accepted the shrink (`once --accept-shrink`): current.
+    Accepted(Vec<Shrink>),
+}
+
+impl Verdict {
+    /// The shrunk populations, if any.
+    pub fn shrinks(&self) -> &[Shrink] {
+        match self {
+            Verdict::Current => &[],
+            Verdict::Held(s) | Verdict::Confirmed(s) | Verdict::Accepted(s) => s,
+        }
+    }
+
+    /// `held`, `confirmed` or `accepted`; `None` when nothing shrank.
+    pub fn label(&self) -> Option<&'static str> {
+        match self {
+            Verdict::Current => None,
+            Verdict::Held(_) => Some("held"),
+            Verdict::Confirmed(_) => Some("confirmed"),
+            Verdict::Accepted(_) => Some("accepted"),
+        }
+    }
+
+    /// One line for logs and `once`.
+    pub fn describe(&self) -> String {
+        let list = self
+            .shrinks()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        match self {
+            Verdict::Current => String::new(),
+            Verdict::Held(_) => format!(
+                "held: {list}; the previous complete snapshot stays current (run `scimdrift once --accept-shrink` if the drop is real)"
+            ),
+            Verdict::Confirmed(_) => format!("shrink confirmed by consecutive pulls: {list}"),
+            Verdict::Accepted(_) => format!("shrink accepted by the operator: {list}"),
+        }
+    }
 }
 
 /// Email comparison rule: trim surrounding white space and lower-case (Unicode-aware); nothing else.

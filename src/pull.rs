@@ -9,10 +9,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::atlassian::accounts::{self, AccountsClient};
-use crate::atlassian::paging::Paged;
+use crate::atlassian::paging::{Item, PageSink, Paged};
 use crate::atlassian::scim::ScimClient;
 use crate::atlassian::{ApiError, HttpLayer};
 use crate::config::{ConfigError, Settings};
+use crate::model::{Account, DataQuality};
 use crate::secret::Secret;
 use crate::store::BatchSink;
 
@@ -30,6 +31,12 @@ pub struct SourceStatus {
     pub groups: Option<usize>,
     pub complete: bool,
     pub error: Option<String>,
+    /// Accounts by `accountType` (the accounts source only; absent counts as `atlassian`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_types: Option<BTreeMap<String, u64>>,
+    /// Fields that could not be read (the records were kept). Rendered by `once` on its own.
+    #[serde(skip)]
+    pub data_quality: DataQuality,
 }
 
 /// What a pull did (the records themselves went to the store as they arrived).
@@ -84,6 +91,8 @@ impl PullMeta {
                 groups: None,
                 complete: false,
                 error: Some(error.to_string()),
+                account_types: None,
+                data_quality: DataQuality::default(),
             }],
             retries: 0,
             api_requests: BTreeMap::new(),
@@ -121,13 +130,60 @@ fn status(
         .as_ref()
         .or(groups.as_ref().and_then(|g| g.error.as_ref()))
         .map(ToString::to_string);
+    let (group_count, group_notes) = match groups {
+        Some(g) => (Some(g.count), g.notes),
+        None => (None, Vec::new()),
+    };
     SourceStatus {
         source,
         directory_id,
         records: records.count,
-        groups: groups.map(|g| g.count),
+        groups: group_count,
         complete: error.is_none(),
         error,
+        account_types: None,
+        data_quality: DataQuality::gather(records.notes.into_iter().chain(group_notes)),
+    }
+}
+
+/// Notes logged one by one per source and pull; past it, one line with the rest's count.
+const NOTES_LOGGED: usize = 20;
+
+/// The log lines of one source's data-quality notes: once per record and field, capped.
+fn log_data_quality(s: &SourceStatus) {
+    let dq = &s.data_quality;
+    for n in dq.notes.iter().take(NOTES_LOGGED) {
+        tracing::warn!(
+            source = %n.source,
+            id = %n.id,
+            field = %n.field,
+            "unreadable field left unknown, record kept: {}",
+            n.problem
+        );
+    }
+    if dq.total > NOTES_LOGGED as u64 {
+        tracing::warn!(
+            source = %s.source,
+            more = dq.total - NOTES_LOGGED as u64,
+            "more unreadable fields left unknown (see `scimdrift once` or the report)"
+        );
+    }
+}
+
+/// A sink that counts accounts by type on their way to the store.
+struct CountTypes<'a> {
+    inner: &'a BatchSink,
+    counts: std::sync::Mutex<BTreeMap<String, u64>>,
+}
+
+impl PageSink<Account> for CountTypes<'_> {
+    async fn accept(&self, items: Vec<Item<Account>>) {
+        if let Ok(mut c) = self.counts.lock() {
+            for (a, _) in &items {
+                *c.entry(a.type_label().to_string()).or_default() += 1;
+            }
+        }
+        self.inner.accept(items).await
     }
 }
 
@@ -165,12 +221,19 @@ pub async fn run(settings: &Settings, keys: &Keys, sink: &BatchSink) -> PullMeta
         endpoint: a.accounts_endpoint,
         page_size: a.http.accounts_page_size,
     };
+    let typed = CountTypes {
+        inner: sink,
+        counts: Default::default(),
+    };
     let (mut sources, accounts) = tokio::join!(
         futures::future::join_all(directory_pulls),
-        accounts_client.accounts(sink),
+        accounts_client.accounts(&typed),
     );
-    sources.push(status(accounts::ORIGIN.to_string(), None, accounts, None));
+    let mut account_status = status(accounts::ORIGIN.to_string(), None, accounts, None);
+    account_status.account_types = Some(typed.counts.into_inner().unwrap_or_default());
+    sources.push(account_status);
     for s in &sources {
+        log_data_quality(s);
         match &s.error {
             None => tracing::info!(source = %s.source, records = s.records, "source complete"),
             Some(e) => {

@@ -1,8 +1,9 @@
 //! Org accounts through the Organizations API v2 (org API key): search (POST) or list (GET).
 
-use serde::Deserialize;
+use serde_json::Value;
 use serde_json::value::RawValue;
 
+use super::fields::{Fields, Parsed};
 use super::http::HttpLayer;
 use super::paging::{CursorRequest, CursorSource, PageSink, Paged, cursor_list};
 use crate::config::AccountsEndpoint;
@@ -39,47 +40,39 @@ impl AccountsClient<'_> {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AccountJson {
-    account_id: String,
-    account_type: Option<String>,
-    account_status: Option<String>,
-    membership_status: Option<String>,
-    status: Option<String>,
-    claim_status: Option<String>,
-    management_source: Option<String>,
-    email: Option<String>,
-    name: Option<String>,
-    added_to_org: Option<String>,
-    deactivated_on: Option<String>,
-}
-
-/// Parses one account leniently: `email` may be absent; unknown enum values are kept as-is;
-/// a missing status is stored as `unknown` (and so never counts as active).
-pub fn parse_account(raw: &RawValue) -> Result<(String, Account), String> {
-    let a: AccountJson =
-        serde_json::from_str(raw.get()).map_err(|e| format!("not an account: {e}"))?;
-    if a.account_id.trim().is_empty() {
-        return Err("account with an empty accountId".into());
-    }
-    let account = Account {
-        account_id: a.account_id.clone(),
-        account_type: a.account_type,
-        account_status: a.account_status.unwrap_or_else(|| "unknown".into()),
-        membership_status: a.membership_status.unwrap_or_else(|| "unknown".into()),
-        status: a.status,
-        claim_status: a.claim_status,
-        management_source: a.management_source,
-        email: a
-            .email
+/// Parses one account field by field (atlassian-api.md §2): `email` may be absent; unknown enum
+/// values are kept as-is (and noted); a missing or unreadable status is stored as `unknown` (and so
+/// never counts as active); a field of another type is left unknown and noted. Errors: the item is
+/// not an object or has no usable `accountId`.
+pub fn parse_account(raw: &RawValue) -> Result<Parsed<Account>, String> {
+    let v: Value = serde_json::from_str(raw.get()).map_err(|_| "not valid JSON".to_string())?;
+    let mut notes = Vec::new();
+    let mut f = Fields::new(&v, &mut notes).map_err(|e| format!("not an account: {e}"))?;
+    let id = f.id("accountId")?;
+    let item = Account {
+        account_id: id.clone(),
+        account_type: f.enumerated("accountType", &["atlassian", "app", "customer"]),
+        account_status: f
+            .enumerated("accountStatus", &["active", "inactive", "closed"])
+            .unwrap_or_else(|| "unknown".into()),
+        membership_status: f
+            .enumerated(
+                "membershipStatus",
+                &["active", "suspended", "no_membership"],
+            )
+            .unwrap_or_else(|| "unknown".into()),
+        status: f.string("status"),
+        claim_status: f.string("claimStatus"),
+        management_source: f.string("managementSource"),
+        email: f
+            .string("email")
             .map(|e| e.trim().to_string())
             .filter(|e| !e.is_empty()),
-        name: a.name,
-        added_to_org: a.added_to_org,
-        deactivated_on: a.deactivated_on,
+        name: f.string("name"),
+        added_to_org: f.time("addedToOrg"),
+        deactivated_on: f.time("deactivatedOn"),
     };
-    Ok((a.account_id, account))
+    Ok(Parsed { id, item, notes })
 }
 
 #[cfg(test)]
@@ -92,9 +85,11 @@ mod tests {
 
     #[test]
     fn account_with_access() {
-        let (id, a) = parse_account(&raw(r#"{"accountId":"602bdf457b23f40068547c25","accountStatus":"active",
+        let p = parse_account(&raw(r#"{"accountId":"602bdf457b23f40068547c25","accountStatus":"active",
             "membershipStatus":"active","claimStatus":"managed","email":"ana@example.com","name":"Ana Ito"}"#))
         .unwrap();
+        assert!(p.notes.is_empty());
+        let (id, a) = (p.id, p.item);
         assert_eq!(id, "602bdf457b23f40068547c25");
         assert!(a.has_access());
         assert_eq!(a.claim_status.as_deref(), Some("managed"));
@@ -102,15 +97,25 @@ mod tests {
 
     #[test]
     fn lenient_account() {
-        let (_, a) = parse_account(&raw(
+        let p = parse_account(&raw(
             r#"{"accountId":"x","accountStatus":"frozen","membershipStatus":"active"}"#,
         ))
         .unwrap();
+        assert_eq!(p.notes[0].field, "accountStatus");
+        let a = p.item;
         assert_eq!(a.account_status, "frozen");
         assert!(!a.has_access(), "unknown enum values are not active");
         assert_eq!(a.email, None);
-        let (_, a) = parse_account(&raw(r#"{"accountId":"y"}"#)).unwrap();
+        let a = parse_account(&raw(r#"{"accountId":"y"}"#)).unwrap().item;
         assert!(!a.has_access());
         assert!(parse_account(&raw(r#"{"email":"x@example.com"}"#)).is_err());
+        let p = parse_account(&raw(
+            r#"{"accountId":"z","accountStatus":true,"email":["x"],"accountType":"app"}"#,
+        ))
+        .unwrap();
+        assert_eq!(p.item.account_status, "unknown");
+        assert_eq!(p.item.email, None);
+        assert!(!p.item.is_person());
+        assert_eq!(p.notes.len(), 2);
     }
 }

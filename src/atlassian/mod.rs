@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod error;
+pub mod fields;
 pub mod http;
 pub mod paging;
 pub mod provisioning;

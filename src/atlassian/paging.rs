@@ -10,13 +10,18 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::error::ApiError;
+use super::fields::{Parsed, kind_of, lenient_count};
 use super::http::{Api, Call, HttpLayer};
+use crate::model::DataQualityNote;
 use crate::secret::Secret;
 
-/// What one paged read did: how many items arrived and, if it stopped early, why.
-#[derive(Debug)]
+/// What one paged read did: how many items arrived, the fields it could not read and, if it stopped
+/// early, why.
+#[derive(Debug, Default)]
 pub struct Paged {
     pub count: usize,
+    /// One note per record and field that could not be read (the records were kept).
+    pub notes: Vec<DataQualityNote>,
     pub error: Option<ApiError>,
 }
 
@@ -29,21 +34,30 @@ pub trait PageSink<T> {
     fn accept(&self, items: Vec<Item<T>>) -> impl std::future::Future<Output = ()> + Send;
 }
 
-/// Parses one page's items: `Ok` with the new items, or the error naming the item. `seen` catches
-/// ids repeated across pages: an error when `duplicates_are_errors`, else skipped (keep the first).
+/// Parses one page's items into `items`, their field notes into `notes`; an error names the item
+/// (index, and id when it has one) and what made it uncountable. `seen` catches ids repeated across
+/// pages: an error when `duplicates_are_errors`, else skipped (keep the first).
 fn parse_page<T>(
+    origin: &str,
     raw_items: &[&RawValue],
-    parse: &impl Fn(&RawValue) -> Result<(String, T), String>,
+    parse: &impl Fn(&RawValue) -> Result<Parsed<T>, String>,
     seen: &mut HashSet<String>,
     duplicates_are_errors: bool,
+    notes: &mut Vec<DataQualityNote>,
 ) -> Result<Vec<Item<T>>, String> {
     let mut items = Vec::with_capacity(raw_items.len());
     for (i, raw) in raw_items.iter().enumerate() {
-        let (id, item) = parse(raw).map_err(|e| format!("item {i}: {e}"))?;
-        if seen.insert(id.clone()) {
-            items.push((item, raw.get().to_string()));
+        let p = parse(raw).map_err(|e| format!("item {i}: {e}"))?;
+        if seen.insert(p.id.clone()) {
+            notes.extend(p.notes.into_iter().map(|n| DataQualityNote {
+                source: origin.to_string(),
+                id: p.id.clone(),
+                field: n.field,
+                problem: n.problem,
+            }));
+            items.push((p.item, raw.get().to_string()));
         } else if duplicates_are_errors {
-            return Err(format!("duplicate id {id:?} across pages"));
+            return Err(format!("item {i}: id {:?} is listed twice", p.id));
         }
     }
     Ok(items)
@@ -51,8 +65,9 @@ fn parse_page<T>(
 
 #[derive(Deserialize)]
 struct ListResponse<'a> {
+    /// A number, or a number sent as a string (lenient).
     #[serde(rename = "totalResults")]
-    total_results: Option<u64>,
+    total_results: Option<serde_json::Value>,
     #[serde(rename = "Resources", borrow)]
     resources: Option<Vec<&'a RawValue>>,
 }
@@ -65,10 +80,11 @@ pub async fn scim_list<T>(
     origin: &str,
     path: &str,
     page_size: usize,
-    parse: impl Fn(&RawValue) -> Result<(String, T), String>,
+    parse: impl Fn(&RawValue) -> Result<Parsed<T>, String>,
     sink: &impl PageSink<T>,
 ) -> Paged {
     let mut count = 0usize;
+    let mut notes = Vec::new();
     let mut seen = HashSet::new();
     let mut expected: Option<u64> = None;
     let mut start = 1u64;
@@ -103,12 +119,22 @@ pub async fn scim_list<T>(
                 ));
             }
         };
-        let Some(total) = list.total_results else {
-            break Some(ApiError::malformed(
-                origin,
-                &page,
-                "page has no totalResults",
-            ));
+        let total = match list.total_results.as_ref().map(lenient_count) {
+            Some(Some(t)) => t,
+            Some(None) => {
+                break Some(ApiError::malformed(
+                    origin,
+                    &page,
+                    "totalResults is not a count",
+                ));
+            }
+            None => {
+                break Some(ApiError::malformed(
+                    origin,
+                    &page,
+                    "page has no totalResults",
+                ));
+            }
         };
         match expected {
             None => expected = Some(total),
@@ -126,7 +152,7 @@ pub async fn scim_list<T>(
             None if total == 0 => Vec::new(),
             None => break Some(ApiError::malformed(origin, &page, "page has no Resources")),
         };
-        let items = match parse_page(&resources, &parse, &mut seen, true) {
+        let items = match parse_page(origin, &resources, &parse, &mut seen, true, &mut notes) {
             Ok(items) => items,
             Err(e) => break Some(ApiError::malformed(origin, &page, e)),
         };
@@ -153,19 +179,41 @@ pub async fn scim_list<T>(
         }
         start += resources.len() as u64;
     };
-    Paged { count, error }
+    Paged {
+        count,
+        notes,
+        error,
+    }
 }
 
 #[derive(Deserialize)]
 struct CursorPage<'a> {
     #[serde(borrow)]
     data: Option<Vec<&'a RawValue>>,
-    links: Option<Links>,
+    links: Option<serde_json::Value>,
 }
 
-#[derive(Deserialize)]
-struct Links {
-    next: Option<String>,
+/// The next cursor of a page's `links`: `Ok(None)` only for `next: null` (the end of the chain); a
+/// missing `links` or `next`, an empty string or another type is an error (atlassian-api.md §2, §5).
+fn next_cursor(links: Option<&serde_json::Value>) -> Result<Option<String>, String> {
+    let Some(links) = links.filter(|l| !l.is_null()) else {
+        return Err("page has no links".into());
+    };
+    let Some(obj) = links.as_object() else {
+        return Err(format!("links is {}, expected an object", kind_of(links)));
+    };
+    match obj.get("next") {
+        None => Err("links has no `next` (only `next: null` ends the chain)".into()),
+        Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) if s.trim().is_empty() => {
+            Err("links.next is an empty string (only `next: null` ends the chain)".into())
+        }
+        Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(format!(
+            "links.next is {}, expected a cursor string or null",
+            kind_of(other)
+        )),
+    }
 }
 
 /// How to ask for one page of a cursor list.
@@ -191,11 +239,12 @@ pub async fn cursor_list<T>(
     http: &HttpLayer,
     key: &Secret,
     source: &CursorSource<'_>,
-    parse: impl Fn(&RawValue) -> Result<(String, T), String>,
+    parse: impl Fn(&RawValue) -> Result<Parsed<T>, String>,
     sink: &impl PageSink<T>,
 ) -> Paged {
     let origin = source.origin;
     let mut count = 0usize;
+    let mut notes = Vec::new();
     let mut seen_ids = HashSet::new();
     let mut seen_cursors = HashSet::new();
     let mut cursor: Option<String> = None;
@@ -249,10 +298,11 @@ pub async fn cursor_list<T>(
         let Some(data) = parsed.data else {
             break Some(ApiError::malformed(origin, &page, "page has no data"));
         };
-        let Some(links) = parsed.links else {
-            break Some(ApiError::malformed(origin, &page, "page has no links"));
+        let next = match next_cursor(parsed.links.as_ref()) {
+            Ok(next) => next,
+            Err(e) => break Some(ApiError::malformed(origin, &page, e)),
         };
-        let items = match parse_page(&data, &parse, &mut seen_ids, false) {
+        let items = match parse_page(origin, &data, &parse, &mut seen_ids, false, &mut notes) {
             Ok(items) => items,
             Err(e) => break Some(ApiError::malformed(origin, &page, e)),
         };
@@ -260,7 +310,7 @@ pub async fn cursor_list<T>(
         if !items.is_empty() {
             sink.accept(items).await;
         }
-        match links.next.filter(|n| !n.is_empty()) {
+        match next {
             None => break None,
             Some(next) => {
                 if !seen_cursors.insert(next.clone()) {
@@ -274,5 +324,9 @@ pub async fn cursor_list<T>(
             }
         }
     };
-    Paged { count, error }
+    Paged {
+        count,
+        notes,
+        error,
+    }
 }

@@ -1,8 +1,9 @@
 //! SCIM directory users and groups (`/scim/directory/{directoryId}/…`, directory API key).
 
-use serde::Deserialize;
+use serde_json::Value;
 use serde_json::value::RawValue;
 
+use super::fields::{Fields, Parsed};
 use super::http::HttpLayer;
 use super::paging::{PageSink, Paged, scim_list};
 use crate::model::{ScimGroup, ScimRecord};
@@ -56,143 +57,88 @@ impl ScimClient<'_> {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct UserJson {
-    id: String,
-    external_id: Option<String>,
-    user_name: Option<String>,
-    #[serde(default)]
-    emails: Option<Vec<EmailJson>>,
-    display_name: Option<String>,
-    name: Option<NameJson>,
-    active: Option<bool>,
-    groups: Option<Vec<MemberRef>>,
-    meta: Option<MetaJson>,
-    #[serde(rename = "urn:scim:schemas:extension:atlassian-external:1.0")]
-    atlassian: Option<AtlassianExt>,
-}
+/// The extension holding the link to the Atlassian account (atlassian-api.md §1).
+const ATLASSIAN_EXT: &str = "urn:scim:schemas:extension:atlassian-external:1.0";
 
-#[derive(Deserialize)]
-struct EmailJson {
-    value: Option<String>,
-    primary: Option<bool>,
-}
-
-#[derive(Deserialize)]
-struct NameJson {
-    formatted: Option<String>,
-    #[serde(rename = "givenName")]
-    given_name: Option<String>,
-    #[serde(rename = "familyName")]
-    family_name: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct MemberRef {
-    value: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct MetaJson {
-    created: Option<String>,
-    last_modified: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AtlassianExt {
-    atlassian_account_id: Option<String>,
-}
-
-/// Parses one SCIM user leniently (see atlassian-api.md §1): `active`, `groups`, `emails` may be absent.
-pub fn parse_user(directory_id: &str, raw: &RawValue) -> Result<(String, ScimRecord), String> {
-    let u: UserJson =
-        serde_json::from_str(raw.get()).map_err(|e| format!("not a SCIM user: {e}"))?;
-    if u.id.trim().is_empty() {
-        return Err("SCIM user with an empty id".into());
-    }
-    let user_name = u.user_name.unwrap_or_default();
-    let emails = u.emails.unwrap_or_default();
+/// Parses one SCIM user field by field (atlassian-api.md §1, scenarios.md "what the APIs may send"):
+/// `active`, `groups`, `emails` may be absent; `active` may be a string `"true"`/`"false"`; a field
+/// of another type is left unknown and noted. Errors: the item is not an object or has no usable
+/// `id`.
+pub fn parse_user(directory_id: &str, raw: &RawValue) -> Result<Parsed<ScimRecord>, String> {
+    let v: Value = serde_json::from_str(raw.get()).map_err(|_| "not valid JSON".to_string())?;
+    let mut notes = Vec::new();
+    let mut f = Fields::new(&v, &mut notes).map_err(|e| format!("not a SCIM user: {e}"))?;
+    let id = f.id("id")?;
+    let external_id = f.string("externalId");
+    let user_name = f.string("userName").unwrap_or_default();
+    let emails = f.objects("emails", "emails.", |e| {
+        let value = e.string("value")?;
+        Some((value, e.boolean("primary")))
+    });
     let email = emails
         .iter()
-        .find(|e| e.primary == Some(true) && e.value.is_some())
-        .or_else(|| emails.iter().find(|e| e.value.is_some()))
-        .and_then(|e| e.value.clone())
+        .find(|(_, primary)| *primary == Some(true))
+        .or_else(|| emails.first())
+        .map(|(value, _)| value.clone())
         .or_else(|| user_name.contains('@').then(|| user_name.clone()))
         .map(|e| e.trim().to_string())
         .filter(|e| !e.is_empty());
-    let display_name = u.display_name.or_else(|| {
-        u.name.and_then(|n| {
-            n.formatted.or_else(|| {
-                let parts: Vec<String> = [n.given_name, n.family_name]
+    let display_name = f.string("displayName").or_else(|| {
+        f.object("name", "name.", |n| {
+            n.string("formatted").or_else(|| {
+                let parts: Vec<String> = [n.string("givenName"), n.string("familyName")]
                     .into_iter()
                     .flatten()
                     .collect();
                 (!parts.is_empty()).then(|| parts.join(" "))
             })
         })
+        .flatten()
     });
-    let account_id = u
-        .atlassian
-        .and_then(|a| a.atlassian_account_id)
+    let active = f.boolean("active");
+    let groups = f.objects("groups", "groups.", |g| g.string("value"));
+    let (created, last_modified) = f
+        .object("meta", "meta.", |m| {
+            (m.time("created"), m.time("lastModified"))
+        })
+        .unwrap_or_default();
+    let account_id = f
+        .object(ATLASSIAN_EXT, "atlassian-external.", |a| {
+            a.string("atlassianAccountId")
+        })
+        .flatten()
         .map(|a| a.trim().to_string())
         .filter(|a| !a.is_empty());
-    let (created, last_modified) = u
-        .meta
-        .map(|m| (m.created, m.last_modified))
-        .unwrap_or_default();
-    let record = ScimRecord {
+    let item = ScimRecord {
         directory_id: directory_id.to_string(),
-        scim_id: u.id.clone(),
-        external_id: u.external_id,
+        scim_id: id.clone(),
+        external_id,
         user_name,
         email,
         display_name,
-        active: u.active,
+        active,
         account_id,
-        groups: u
-            .groups
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|g| g.value)
-            .collect(),
+        groups,
         created,
         last_modified,
     };
-    Ok((u.id, record))
+    Ok(Parsed { id, item, notes })
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct GroupJson {
-    id: String,
-    display_name: Option<String>,
-    external_id: Option<String>,
-    members: Option<Vec<MemberRef>>,
-}
-
-/// Parses one SCIM group.
-pub fn parse_group(directory_id: &str, raw: &RawValue) -> Result<(String, ScimGroup), String> {
-    let g: GroupJson =
-        serde_json::from_str(raw.get()).map_err(|e| format!("not a SCIM group: {e}"))?;
-    if g.id.trim().is_empty() {
-        return Err("SCIM group with an empty id".into());
-    }
-    let group = ScimGroup {
+/// Parses one SCIM group field by field; `members` may be absent.
+pub fn parse_group(directory_id: &str, raw: &RawValue) -> Result<Parsed<ScimGroup>, String> {
+    let v: Value = serde_json::from_str(raw.get()).map_err(|_| "not valid JSON".to_string())?;
+    let mut notes = Vec::new();
+    let mut f = Fields::new(&v, &mut notes).map_err(|e| format!("not a SCIM group: {e}"))?;
+    let id = f.id("id")?;
+    let item = ScimGroup {
         directory_id: directory_id.to_string(),
-        group_id: g.id.clone(),
-        display_name: g.display_name,
-        external_id: g.external_id,
-        members: g
-            .members
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|m| m.value)
-            .collect(),
+        group_id: id.clone(),
+        display_name: f.string("displayName"),
+        external_id: f.string("externalId"),
+        members: f.objects("members", "members.", |m| m.string("value")),
     };
-    Ok((g.id, group))
+    Ok(Parsed { id, item, notes })
 }
 
 #[cfg(test)]
@@ -213,8 +159,10 @@ mod tests {
             "meta":{"created":"2021-02-16T15:05:41.185473Z","lastModified":"2024-05-01T09:00:00.000Z"},
             "urn:scim:schemas:extension:atlassian-external:1.0":{"atlassianAccountId":"557058:1b2c"}}"#,
         );
-        let (id, u) = parse_user("d1", &r).unwrap();
+        let p = parse_user("d1", &r).unwrap();
+        let (id, u) = (p.id, p.item);
         assert_eq!(id, "s1");
+        assert!(p.notes.is_empty());
         assert_eq!(u.email.as_deref(), Some("Ana@Example.com"));
         assert_eq!(u.display_name.as_deref(), Some("Ana Ito"));
         assert_eq!(u.active, Some(false));
@@ -225,12 +173,13 @@ mod tests {
 
     #[test]
     fn lenient_user_absent_fields() {
-        let (_, u) = parse_user(
+        let u = parse_user(
             "d1",
             &raw(r#"{"id":"s2","userName":"bo@example.com","emails":[],
             "urn:scim:schemas:extension:atlassian-external:1.0":{"atlassianAccountId":null}}"#),
         )
-        .unwrap();
+        .unwrap()
+        .item;
         assert_eq!(u.active, None, "absent active is unknown, not false");
         assert_eq!(
             u.email.as_deref(),
@@ -239,23 +188,53 @@ mod tests {
         );
         assert_eq!(u.account_id, None);
         assert!(u.groups.is_empty());
-        let (_, u) = parse_user("d1", &raw(r#"{"id":"s3","userName":"e-77"}"#)).unwrap();
+        let u = parse_user("d1", &raw(r#"{"id":"s3","userName":"e-77"}"#))
+            .unwrap()
+            .item;
         assert_eq!(u.email, None, "a userName without @ is not an email");
     }
 
     #[test]
-    fn malformed_user_is_an_error_not_a_panic() {
+    fn only_a_missing_id_or_a_non_object_is_an_error() {
         assert!(parse_user("d1", &raw(r#"{"userName":"x"}"#)).is_err());
-        assert!(parse_user("d1", &raw(r#"{"id":"s","active":"yes"}"#)).is_err());
         assert!(parse_user("d1", &raw(r#"[1,2]"#)).is_err());
         assert!(parse_user("d1", &raw(r#"{"id":""}"#)).is_err());
+        let p = parse_user("d1", &raw(r#"{"id":"s","active":"yes"}"#)).unwrap();
+        assert_eq!(p.item.active, None, "an unreadable active is unknown");
+        assert_eq!(p.notes[0].field, "active");
+    }
+
+    #[test]
+    fn entra_string_booleans_and_odd_fields() {
+        let p = parse_user(
+            "d1",
+            &raw(r#"{"id":"s9","userName":"x@example.com","active":" True ",
+            "emails":[{"value":"y@example.com","primary":"true"}, "junk"],
+            "groups":{"value":"g"},"meta":{"lastModified":"yesterday"},
+            "urn:scim:schemas:extension:atlassian-external:1.0":{"atlassianAccountId":123}}"#),
+        )
+        .unwrap();
+        assert_eq!(p.item.active, Some(true));
+        assert_eq!(p.item.email.as_deref(), Some("y@example.com"));
+        assert_eq!(p.item.last_modified, None);
+        assert_eq!(p.item.account_id, None);
+        let fields: Vec<&str> = p.notes.iter().map(|n| n.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "emails",
+                "groups",
+                "meta.lastModified",
+                "atlassian-external.atlassianAccountId"
+            ]
+        );
     }
 
     #[test]
     fn group_members() {
-        let (_, g) = parse_group("d1", &raw(r#"{"id":"g1","displayName":"jira-users","members":[{"value":"s1"},{"value":"s2"}]}"#)).unwrap();
+        let g = parse_group("d1", &raw(r#"{"id":"g1","displayName":"jira-users","members":[{"value":"s1"},{"value":"s2"}]}"#)).unwrap().item;
         assert_eq!(g.members, vec!["s1", "s2"]);
-        let (_, g) = parse_group("d1", &raw(r#"{"id":"g2"}"#)).unwrap();
+        let g = parse_group("d1", &raw(r#"{"id":"g2"}"#)).unwrap().item;
         assert!(g.members.is_empty());
     }
 }

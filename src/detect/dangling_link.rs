@@ -8,7 +8,7 @@ pub fn detect(index: &Index<'_>) -> Vec<Finding> {
         .iter()
         .filter_map(|r| {
             let id = r.account_id.as_deref()?;
-            if index.account_by_id.contains_key(id) {
+            if index.exists(id) {
                 return None;
             }
             let summary = format!(

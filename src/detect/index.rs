@@ -5,11 +5,16 @@ use std::collections::{HashMap, HashSet};
 use super::Input;
 use crate::model::{Account, ScimRecord, normalize_email};
 
-/// Look-ups over one snapshot.
+/// Look-ups over one snapshot. Only accounts of people ([`Account::is_person`]) are indexed: `app`
+/// and `customer` accounts are never subjects of findings; they only exist ([`Index::exists`]).
 pub struct Index<'a> {
     pub records: &'a [ScimRecord],
-    pub accounts: &'a [Account],
+    /// The accounts of people.
+    pub accounts: Vec<&'a Account>,
+    /// Person accounts by id.
     pub account_by_id: HashMap<&'a str, &'a Account>,
+    /// Ids of `app` and `customer` accounts: they exist, so a link to one is not dangling.
+    pub other_account_ids: HashSet<&'a str>,
     /// Normalized email → accounts holding it.
     pub accounts_by_email: HashMap<String, Vec<&'a Account>>,
     /// Normalized email → records carrying it.
@@ -25,14 +30,20 @@ impl<'a> Index<'a> {
     pub fn build(input: &Input<'a>) -> Self {
         let mut index = Index {
             records: input.records,
-            accounts: input.accounts,
+            accounts: Vec::with_capacity(input.accounts.len()),
             account_by_id: HashMap::with_capacity(input.accounts.len()),
+            other_account_ids: HashSet::new(),
             accounts_by_email: HashMap::with_capacity(input.accounts.len()),
             records_by_email: HashMap::with_capacity(input.records.len()),
             records_by_account: HashMap::with_capacity(input.records.len()),
             grouped: HashSet::new(),
         };
         for a in input.accounts {
+            if !a.is_person() {
+                index.other_account_ids.insert(&a.account_id);
+                continue;
+            }
+            index.accounts.push(a);
             index.account_by_id.insert(&a.account_id, a);
             if let Some(email) = &a.email {
                 index
@@ -65,10 +76,68 @@ impl<'a> Index<'a> {
         index
     }
 
-    /// The account a record links to, when the org has it.
+    /// True when the org has an account with this id, of any type.
+    pub fn exists(&self, account_id: &str) -> bool {
+        self.account_by_id.contains_key(account_id) || self.other_account_ids.contains(account_id)
+    }
+
+    /// The person account a record links to, when the org has it.
     pub fn linked_account(&self, r: &ScimRecord) -> Option<&'a Account> {
         r.account_id
             .as_deref()
             .and_then(|id| self.account_by_id.get(id).copied())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use super::super::{DetectSettings, Input, detect};
+
+    /// scenarios.md, "Who is a person": app and customer accounts are never subjects of findings.
+    #[test]
+    fn app_and_customer_accounts_are_never_subjects() {
+        let typed = |id: &str, email: &str, t: &str| {
+            let mut a = account(id, email);
+            a.account_type = Some(t.into());
+            a
+        };
+        let accounts = [
+            account("a1", "ana@example.com"),
+            // A portal customer sharing a synced person's email: no email_conflict.
+            typed("c1", "bo@example.com", "customer"),
+            // A bot with access and no SCIM record: no unmanaged_account.
+            typed("bot", "bot@example.com", "app"),
+            typed("app2", "app2@example.com", "app"),
+        ];
+        let records = [
+            linked("r1", "ana@example.com", "a1"),
+            linked("r2", "bo@example.com", "b-1"),
+            // Linked to an app account: it exists, so the link is not dangling.
+            linked("r3", "cy@example.com", "app2"),
+        ];
+        let input = Input {
+            records: &records,
+            groups: &[],
+            accounts: &accounts,
+            inactive_since: &Default::default(),
+            now: now(),
+        };
+        let found = detect(&input, &DetectSettings::default());
+        for f in &found {
+            for a in &f.accounts {
+                assert!(["a1", "b-1"].contains(&a.as_str()), "{f:?}");
+            }
+        }
+        let kinds: Vec<_> = found.iter().map(|f| f.kind.as_str()).collect();
+        assert!(!kinds.contains(&"unmanaged_account"), "{kinds:?}");
+        assert!(!kinds.contains(&"email_conflict"), "{kinds:?}");
+        // r2 links to an account the org does not have at all: that one still dangles.
+        let dangling: Vec<_> = found
+            .iter()
+            .filter(|f| f.kind.as_str() == "dangling_link")
+            .map(|f| f.records[0].scim_id.as_str())
+            .collect();
+        assert_eq!(dangling, ["r2"]);
     }
 }

@@ -273,14 +273,24 @@ impl Default for DetectSettings {
     }
 }
 
+/// When an inactive record became inactive, as scimdrift's history shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InactiveSince {
+    /// The first snapshot of the current inactive streak, after a version that was not inactive:
+    /// scimdrift saw it happen.
+    Observed(DateTime<Utc>),
+    /// Inactive since scimdrift first saw the record: the first complete snapshot that saw it
+    /// inactive. Used only when `meta.lastModified` is absent or unusable (scenarios.md).
+    FirstSeen(DateTime<Utc>),
+}
+
 /// One complete snapshot, the detectors' whole input.
 pub struct Input<'a> {
     pub records: &'a [ScimRecord],
     pub groups: &'a [ScimGroup],
     pub accounts: &'a [Account],
-    /// When each inactive record became inactive, as scimdrift saw it in its history; records absent
-    /// here fall back to `meta.lastModified`.
-    pub inactive_since: &'a HashMap<RecordRef, DateTime<Utc>>,
+    /// When each inactive record became inactive, from scimdrift's history.
+    pub inactive_since: &'a HashMap<RecordRef, InactiveSince>,
     pub now: DateTime<Utc>,
 }
 

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Finding, Index, Input, Kind, RecordRef, who};
+use super::{Finding, InactiveSince, Index, Input, Kind, RecordRef, who};
 
 pub fn detect(index: &Index<'_>, input: &Input<'_>, stale_after_days: i64) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -12,12 +12,17 @@ pub fn detect(index: &Index<'_>, input: &Input<'_>, stale_after_days: i64) -> Ve
             continue;
         };
         let key = RecordRef::of(r);
-        let since = input.inactive_since.get(&key).copied().or_else(|| {
-            r.last_modified
-                .as_deref()
-                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                .map(|t| t.with_timezone(&Utc))
-        });
+        let last_modified = r
+            .last_modified
+            .as_deref()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc));
+        // Seen happening beats the IdP's timestamp, which beats "since scimdrift first saw it".
+        let since = match input.inactive_since.get(&key) {
+            Some(InactiveSince::Observed(at)) => Some(*at),
+            Some(InactiveSince::FirstSeen(at)) => last_modified.or(Some(*at)),
+            None => last_modified,
+        };
         let Some(since) = since else { continue };
         let days = (input.now - since).num_days();
         if days <= stale_after_days {
@@ -69,7 +74,10 @@ mod tests {
         // lastModified says 45 days, but scimdrift saw it go inactive 5 days ago.
         let r = inactive("r7", 45);
         let mut since = HashMap::new();
-        since.insert(RecordRef::of(&r), now() - chrono::Duration::days(5));
+        since.insert(
+            RecordRef::of(&r),
+            InactiveSince::Observed(now() - chrono::Duration::days(5)),
+        );
         let found = run_with(
             Kind::StaleInactiveLink,
             std::slice::from_ref(&r),
@@ -78,7 +86,10 @@ mod tests {
             &since,
         );
         assert!(found.is_empty());
-        since.insert(RecordRef::of(&r), now() - chrono::Duration::days(31));
+        since.insert(
+            RecordRef::of(&r),
+            InactiveSince::Observed(now() - chrono::Duration::days(31)),
+        );
         let found = run_with(
             Kind::StaleInactiveLink,
             &[r],
@@ -87,5 +98,42 @@ mod tests {
             &since,
         );
         assert_eq!(found.len(), 1);
+    }
+
+    #[test]
+    fn without_a_usable_last_modified_since_first_seen_inactive() {
+        let mut r = inactive("r7", 0);
+        r.last_modified = None;
+        let accounts = [account("a-r7", "x@example.com")];
+        let check = |since: &HashMap<RecordRef, InactiveSince>| {
+            run_with(
+                Kind::StaleInactiveLink,
+                std::slice::from_ref(&r),
+                &[],
+                &accounts,
+                since,
+            )
+            .len()
+        };
+        assert_eq!(check(&HashMap::new()), 0, "no date at all: not yet");
+        let first_seen = |days| {
+            HashMap::from([(
+                RecordRef::of(&r),
+                InactiveSince::FirstSeen(now() - chrono::Duration::days(days)),
+            )])
+        };
+        assert_eq!(check(&first_seen(29)), 0);
+        assert_eq!(check(&first_seen(31)), 1);
+        // With a usable lastModified (2 days ago), first-seen history does not override it.
+        let mut fresh = r.clone();
+        fresh.last_modified = Some((now() - chrono::Duration::days(2)).to_rfc3339());
+        let found = run_with(
+            Kind::StaleInactiveLink,
+            &[fresh],
+            &[],
+            &accounts,
+            &first_seen(40),
+        );
+        assert!(found.is_empty());
     }
 }

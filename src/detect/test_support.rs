@@ -64,7 +64,7 @@ pub fn run_with(
     records: &[ScimRecord],
     groups: &[ScimGroup],
     accounts: &[Account],
-    inactive_since: &HashMap<RecordRef, DateTime<Utc>>,
+    inactive_since: &HashMap<RecordRef, super::InactiveSince>,
 ) -> Vec<Finding> {
     let settings = DetectSettings {
         disabled: Kind::ALL.into_iter().filter(|k| *k != kind).collect(),

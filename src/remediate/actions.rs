@@ -246,7 +246,7 @@ impl Remote<'_> {
         let raw: Box<RawValue> = serde_json::from_slice(&reply.body)
             .map_err(|e| ApiError::malformed(ORIGIN, &call.page, format!("invalid record: {e}")))?;
         crate::atlassian::scim::parse_user(directory, &raw)
-            .map(|(_, r)| Some(r))
+            .map(|p| Some(p.item))
             .map_err(|e| ApiError::malformed(ORIGIN, &call.page, e))
     }
 

@@ -469,6 +469,8 @@ mod tests {
             retries: 0,
             versions_added: 0,
             versions_closed: 0,
+            held: false,
+            shrink: None,
             sources: vec![SourceInfo {
                 source: "accounts".into(),
                 directory_id: None,
@@ -476,6 +478,7 @@ mod tests {
                 groups: None,
                 complete,
                 error: (!complete).then(|| "page 2: HTTP 503".into()),
+                data_quality: Default::default(),
             }],
         }
     }

@@ -8,7 +8,7 @@ use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError};
-use crate::detect::{Kind, RecordRef};
+use crate::detect::{InactiveSince, Kind, RecordRef};
 use crate::findings::{AccountView, Current, FindingView, ScimUserView, Status};
 
 /// Counts of one reconciliation, per kind.
@@ -157,13 +157,13 @@ pub struct Opening {
 }
 
 /// When each record inactive as of `snapshot_id` became inactive, as seen in the history: the start
-/// of the snapshot whose version first showed the current inactive streak, when an earlier version
-/// showed it not inactive. Records inactive since scimdrift first saw them are absent (the detector
-/// falls back to `meta.lastModified`).
+/// of the snapshot whose version began the current inactive streak — [`InactiveSince::Observed`]
+/// when an earlier version showed it not inactive, else [`InactiveSince::FirstSeen`] (inactive since
+/// scimdrift first saw it; the detector prefers `meta.lastModified` then).
 pub(super) fn inactive_since(
     conn: &Connection,
     snapshot_id: i64,
-) -> rusqlite::Result<HashMap<RecordRef, DateTime<Utc>>> {
+) -> rusqlite::Result<HashMap<RecordRef, InactiveSince>> {
     let mut stmt = conn.prepare(
         "SELECT v.directory_id, v.scim_id, v.active, s.started_at
          FROM scim_user_versions v JOIN snapshots s ON s.id = v.valid_from
@@ -180,17 +180,33 @@ pub(super) fn inactive_since(
             r.get::<_, String>(3)?,
         ))
     })?;
+    let parse = |t: &str| {
+        DateTime::parse_from_rfc3339(t)
+            .ok()
+            .map(|at| at.with_timezone(&Utc))
+    };
     let mut out = HashMap::new();
     // Newest first per record: walk back through the inactive streak until a non-inactive version.
-    let mut current: Option<(String, String)> = None;
+    let mut current: Option<RecordRef> = None;
     let mut streak_start: Option<String> = None;
     let mut done = false;
+    let first_seen = |out: &mut HashMap<RecordRef, InactiveSince>,
+                      key: Option<RecordRef>,
+                      start: Option<String>,
+                      done: bool| {
+        if let (Some(key), false, Some(at)) = (key, done, start.as_deref().and_then(parse)) {
+            out.insert(key, InactiveSince::FirstSeen(at));
+        }
+    };
     for row in rows {
         let (dir, scim, active, started) = row?;
-        let key = (dir, scim);
+        let key = RecordRef {
+            directory_id: dir,
+            scim_id: scim,
+        };
         if current.as_ref() != Some(&key) {
+            first_seen(&mut out, current.take(), streak_start.take(), done);
             current = Some(key.clone());
-            streak_start = None;
             done = false;
         }
         if done {
@@ -200,20 +216,12 @@ pub(super) fn inactive_since(
             streak_start = Some(started);
         } else {
             done = true;
-            if let Some(at) = streak_start
-                .as_deref()
-                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            {
-                out.insert(
-                    RecordRef {
-                        directory_id: key.0.clone(),
-                        scim_id: key.1.clone(),
-                    },
-                    at.with_timezone(&Utc),
-                );
+            if let Some(at) = streak_start.as_deref().and_then(parse) {
+                out.insert(key, InactiveSince::Observed(at));
             }
         }
     }
+    first_seen(&mut out, current, streak_start, done);
     Ok(out)
 }
 

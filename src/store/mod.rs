@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags};
 
 pub use findings::{Opening, Reconciled};
-pub use read::{SnapshotInfo, SourceInfo, State};
+pub use read::{ShrinkInfo, SnapshotInfo, SourceInfo, State};
 pub use remediation::{AuditRow, NewAudit};
 pub use schema::{APPLICATION_ID, LATEST as SCHEMA_VERSION};
 pub use write::{Analyse, Batch, BatchSink, Finished, Population, Recorded, Recorder};

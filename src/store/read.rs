@@ -4,7 +4,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 
 use super::{Store, StoreError};
-use crate::model::{Account, ScimGroup, ScimRecord};
+use crate::model::{Account, DataQuality, ScimGroup, ScimRecord, Shrink};
 
 /// One snapshot row with its sources.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -19,7 +19,19 @@ pub struct SnapshotInfo {
     pub retries: i64,
     pub versions_added: i64,
     pub versions_closed: i64,
+    /// Complete by the paging rules but held by the shrink guard: never current.
+    pub held: bool,
+    /// What the shrink guard said: `held`, `confirmed` or `accepted`, with the shrunk populations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shrink: Option<ShrinkInfo>,
     pub sources: Vec<SourceInfo>,
+}
+
+/// The shrink guard's verdict on a snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShrinkInfo {
+    pub verdict: String,
+    pub shrinks: Vec<Shrink>,
 }
 
 /// How one source fared in a snapshot.
@@ -33,6 +45,9 @@ pub struct SourceInfo {
     pub groups: Option<i64>,
     pub complete: bool,
     pub error: Option<String>,
+    /// Fields the source could not read (records kept); empty when none.
+    #[serde(skip_serializing_if = "DataQuality::is_empty")]
+    pub data_quality: DataQuality,
 }
 
 /// The population as of one complete snapshot.
@@ -44,7 +59,7 @@ pub struct State {
 }
 
 const SNAPSHOT_COLUMNS: &str = "id, started_at, finished_at, duration_seconds, complete, scim_records, accounts, \
-     retries, versions_added, versions_closed";
+     retries, versions_added, versions_closed, held, shrink_verdict, shrink_json";
 
 fn snapshot_row(r: &Row) -> rusqlite::Result<SnapshotInfo> {
     Ok(SnapshotInfo {
@@ -58,6 +73,19 @@ fn snapshot_row(r: &Row) -> rusqlite::Result<SnapshotInfo> {
         retries: r.get(7)?,
         versions_added: r.get(8)?,
         versions_closed: r.get(9)?,
+        held: r.get(10)?,
+        shrink: r
+            .get::<_, Option<String>>(11)?
+            .map(|verdict| ShrinkInfo {
+                verdict,
+                shrinks: Vec::new(),
+            })
+            .map(|mut info| {
+                if let Ok(Some(json)) = r.get::<_, Option<String>>(12) {
+                    info.shrinks = serde_json::from_str(&json).unwrap_or_default();
+                }
+                info
+            }),
         sources: Vec::new(),
     })
 }
@@ -92,6 +120,27 @@ impl Store {
         )
     }
 
+    /// What the shrink guard compares a pull with: the current (latest complete) snapshot and the
+    /// held snapshots since it, newest first (incomplete ones skipped).
+    pub fn shrink_baseline(&self) -> Result<(Option<SnapshotInfo>, Vec<SnapshotInfo>), StoreError> {
+        let current = self.latest_complete()?;
+        let after = current.as_ref().map_or(0, |c| c.snapshot_id);
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE id > ?1 AND held = 1 ORDER BY id DESC"
+            ))
+            .map_err(self.err("cannot list snapshots"))?;
+        let mut held: Vec<SnapshotInfo> = stmt
+            .query_map([after], snapshot_row)
+            .and_then(|rows| rows.collect())
+            .map_err(self.err("cannot list snapshots"))?;
+        for s in &mut held {
+            s.sources = self.sources(s.snapshot_id)?;
+        }
+        Ok((current, held))
+    }
+
     /// The latest complete snapshot: the current state. Incomplete snapshots never are.
     pub fn latest_complete(&self) -> Result<Option<SnapshotInfo>, StoreError> {
         self.one_snapshot(
@@ -123,7 +172,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT source, directory_id, records, groups, complete, error FROM snapshot_sources
+                "SELECT source, directory_id, records, groups, complete, error, data_quality_json FROM snapshot_sources
                  WHERE snapshot_id = ?1 ORDER BY source = 'accounts', source",
             )
             .map_err(self.err("cannot read sources"))?;
@@ -135,6 +184,10 @@ impl Store {
                 groups: r.get(3)?,
                 complete: r.get(4)?,
                 error: r.get(5)?,
+                data_quality: r
+                    .get::<_, Option<String>>(6)?
+                    .and_then(|j| serde_json::from_str(&j).ok())
+                    .unwrap_or_default(),
             })
         })
         .and_then(|rows| rows.collect())

@@ -158,6 +158,15 @@ CREATE TABLE remediation_plans (
 -- the call and used to finish a move whose unlink succeeded in an earlier cycle.
 ALTER TABLE remediation_audit ADD COLUMN contest_json TEXT;
 "#,
+    r#"
+-- The shrink guard: a held snapshot is complete by the paging rules but a source shrank; it adds no
+-- versions and is never current. shrink_json lists the shrunk populations of a held, confirmed or
+-- accepted snapshot. data_quality_json: the fields a source could not read (counts, first notes).
+ALTER TABLE snapshots ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE snapshots ADD COLUMN shrink_verdict TEXT;
+ALTER TABLE snapshots ADD COLUMN shrink_json TEXT;
+ALTER TABLE snapshot_sources ADD COLUMN data_quality_json TEXT;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::thread::JoinHandle;
 
-use chrono::{DateTime, Utc};
 use rusqlite::{Transaction, params};
 use tokio::sync::{mpsc, oneshot};
 use xxhash_rust::xxh3::xxh3_128;
@@ -15,9 +14,9 @@ use xxhash_rust::xxh3::xxh3_128;
 use super::findings::{self, Reconciled};
 use super::{Store, StoreError};
 use crate::atlassian::paging::{Item, PageSink};
-use crate::detect::RecordRef;
+use crate::detect::{InactiveSince, RecordRef};
 use crate::findings::Current;
-use crate::model::{Account, ScimGroup, ScimRecord};
+use crate::model::{Account, ScimGroup, ScimRecord, Verdict};
 use crate::pull::PullMeta;
 
 /// What recording a pull did.
@@ -25,6 +24,8 @@ use crate::pull::PullMeta;
 pub struct Recorded {
     pub snapshot_id: i64,
     pub complete: bool,
+    /// Complete by the paging rules, but a source shrank: stored, not current (see `shrink`).
+    pub held: bool,
     /// New version rows (new or changed records).
     pub versions_added: u64,
     /// Versions closed (changed or gone records).
@@ -41,7 +42,7 @@ pub struct Population {
 
 /// Detection, run inside the snapshot's transaction with the inactive-since times from history.
 pub type Analyse =
-    Box<dyn FnOnce(&Population, &HashMap<RecordRef, DateTime<Utc>>) -> Vec<Current> + Send>;
+    Box<dyn FnOnce(&Population, &HashMap<RecordRef, InactiveSince>) -> Vec<Current> + Send>;
 
 /// One page of one source.
 pub enum Batch {
@@ -52,7 +53,7 @@ pub enum Batch {
 
 enum Msg {
     Batch(Batch),
-    Finish(Box<PullMeta>, Option<Analyse>),
+    Finish(Box<PullMeta>, Option<Analyse>, Verdict),
 }
 
 /// Where the pull sends its pages. Cheap to clone; sending waits when the writer is behind.
@@ -122,13 +123,19 @@ impl Recorder {
         self.sink.clone()
     }
 
-    /// Ends the pull: commits it (complete) or stores only its snapshot row (incomplete).
+    /// Ends the pull: commits it (complete, and `verdict` not held) or stores only its snapshot
+    /// row (incomplete or held).
     pub async fn finish(
         self,
         meta: PullMeta,
         analyse: Option<Analyse>,
+        verdict: Verdict,
     ) -> Result<Finished, StoreError> {
-        let _ = self.sink.0.send(Msg::Finish(Box::new(meta), analyse)).await;
+        let _ = self
+            .sink
+            .0
+            .send(Msg::Finish(Box::new(meta), analyse, verdict))
+            .await;
         drop(self.sink);
         let result = self.done.await;
         let _ = tokio::task::spawn_blocking(move || self.thread.join()).await;
@@ -295,7 +302,7 @@ fn write_pull(mut store: Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished,
     let mut groups = Live::load(&tx, &GROUPS).map_err(err("cannot read current versions"))?;
     let mut accounts = Live::load(&tx, &ACCOUNTS).map_err(err("cannot read current versions"))?;
     let mut population = Population::default();
-    let (meta, analyse) = loop {
+    let (meta, analyse, verdict) = loop {
         match rx.blocking_recv() {
             Some(Msg::Batch(batch)) => {
                 let pop = &mut population;
@@ -330,7 +337,7 @@ fn write_pull(mut store: Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished,
                 };
                 staged.map_err(err("cannot write versions"))?;
             }
-            Some(Msg::Finish(meta, analyse)) => break (meta, analyse),
+            Some(Msg::Finish(meta, analyse, verdict)) => break (meta, analyse, verdict),
             None => {
                 return Err(StoreError::Writer(
                     "the pull ended without finishing".into(),
@@ -338,9 +345,10 @@ fn write_pull(mut store: Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished,
             }
         }
     };
-    let complete = meta.complete();
-    if !complete {
-        // Nothing of an incomplete pull enters the history: roll back, keep only what failed.
+    let held = matches!(verdict, Verdict::Held(_));
+    if !meta.complete() || held {
+        // Nothing of an incomplete or held pull enters the history: roll back, keep only the
+        // snapshot row with its sources (their counts, what failed, what shrank).
         drop(tx);
         drop(population);
         let tx = store
@@ -348,10 +356,14 @@ fn write_pull(mut store: Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished,
             .transaction()
             .map_err(err("cannot begin transaction"))?;
         let id = insert_snapshot(&tx, &meta).map_err(err("cannot insert snapshot"))?;
+        if meta.complete() {
+            record_verdict(&tx, id, &verdict).map_err(err("cannot insert snapshot"))?;
+        }
         tx.commit().map_err(err("cannot commit snapshot"))?;
         let recorded = Recorded {
             snapshot_id: id,
             complete: false,
+            held,
             versions_added: 0,
             versions_closed: 0,
         };
@@ -368,10 +380,12 @@ fn write_pull(mut store: Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished,
     let recorded = Recorded {
         snapshot_id,
         complete: true,
+        held: false,
         versions_added: users.added + groups.added + accounts.added,
         versions_closed: users.closed + groups.closed + accounts.closed,
     };
     update_snapshot(&tx, snapshot_id, &meta, &recorded).map_err(err("cannot update snapshot"))?;
+    record_verdict(&tx, snapshot_id, &verdict).map_err(err("cannot update snapshot"))?;
     let mut reconciled = None;
     if let Some(analyse) = analyse {
         let since = findings::inactive_since(&tx, snapshot_id)
@@ -436,10 +450,14 @@ fn update_snapshot(
 
 fn insert_sources(tx: &Transaction, id: i64, meta: &PullMeta) -> rusqlite::Result<()> {
     let mut stmt = tx.prepare_cached(
-        "INSERT INTO snapshot_sources (snapshot_id, source, directory_id, records, groups, complete, error)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO snapshot_sources (snapshot_id, source, directory_id, records, groups, complete, error,
+             data_quality_json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
     for s in &meta.sources {
+        let dq = (!s.data_quality.is_empty())
+            .then(|| serde_json::to_string(&s.data_quality).ok())
+            .flatten();
         stmt.execute(params![
             id,
             s.source,
@@ -447,10 +465,24 @@ fn insert_sources(tx: &Transaction, id: i64, meta: &PullMeta) -> rusqlite::Resul
             s.records as i64,
             s.groups.map(|g| g as i64),
             s.complete,
-            s.error
+            s.error,
+            dq
         ])?;
     }
     Ok(())
+}
+
+/// Marks a snapshot held, confirmed or accepted by the shrink guard, with what shrank.
+fn record_verdict(tx: &Transaction, id: i64, verdict: &Verdict) -> rusqlite::Result<()> {
+    let Some(label) = verdict.label() else {
+        return Ok(());
+    };
+    let shrinks = serde_json::to_string(verdict.shrinks()).unwrap_or_else(|_| "[]".into());
+    tx.execute(
+        "UPDATE snapshots SET held = ?2, shrink_verdict = ?3, shrink_json = ?4 WHERE id = ?1",
+        params![id, matches!(verdict, Verdict::Held(_)), label, shrinks],
+    )
+    .map(drop)
 }
 
 fn insert_user(

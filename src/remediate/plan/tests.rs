@@ -26,6 +26,8 @@ fn snapshot(id: i64, complete: bool, age_seconds: i64) -> SnapshotInfo {
         retries: 0,
         versions_added: 0,
         versions_closed: 0,
+        held: false,
+        shrink: None,
         sources: vec![],
     }
 }

@@ -1,0 +1,297 @@
+//! Reading one API record field by field (scenarios.md, "what the APIs may send"). A field of an
+//! unexpected type or value is left unknown and noted ([`FieldNote`]); only an item that is not an
+//! object or has no usable id is an error. Notes and errors describe the kind of value that arrived,
+//! never the value (it could be anything, a key included).
+
+use serde_json::{Map, Value};
+
+use crate::model::FieldNote;
+
+/// What a parser makes of one item: its id, the record, and the fields it could not read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parsed<T> {
+    pub id: String,
+    pub item: T,
+    pub notes: Vec<FieldNote>,
+}
+
+/// The JSON type of a value, for notes and errors: `a string`, `a number`, `null`, ….
+pub fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Reads SCIM's and the Organizations API's boolean leniently: a JSON boolean, or the strings
+/// `"true"`/`"false"` in any case with surrounding white space. Anything else is `None`.
+pub fn lenient_bool(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => {
+            let s = s.trim();
+            if s.eq_ignore_ascii_case("true") {
+                Some(true)
+            } else if s.eq_ignore_ascii_case("false") {
+                Some(false)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Reads a count the contract gives as a number: a non-negative integer, or one sent as a string.
+pub fn lenient_count(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 1e15)
+                .map(|f| f as u64)
+        }),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// True when `s` is an RFC 3339 time (SCIM `meta` times, the accounts API's dates).
+fn is_time(s: &str) -> bool {
+    chrono::DateTime::parse_from_rfc3339(s.trim()).is_ok()
+}
+
+/// One JSON object being read, collecting notes on the fields it cannot read.
+pub struct Fields<'a> {
+    obj: &'a Map<String, Value>,
+    prefix: &'static str,
+    notes: &'a mut Vec<FieldNote>,
+}
+
+impl<'a> Fields<'a> {
+    /// Starts reading `v`, which must be an object: the error names what it is instead.
+    pub fn new(v: &'a Value, notes: &'a mut Vec<FieldNote>) -> Result<Self, String> {
+        match v {
+            Value::Object(obj) => Ok(Fields {
+                obj,
+                prefix: "",
+                notes,
+            }),
+            other => Err(format!("not an object ({})", kind_of(other))),
+        }
+    }
+
+    fn note(&mut self, key: &str, problem: String) {
+        let field = format!("{}{key}", self.prefix);
+        // Once per record and field.
+        if !self.notes.iter().any(|n| n.field == field) {
+            self.notes.push(FieldNote { field, problem });
+        }
+    }
+
+    /// The value at `key`, `None` when absent or null.
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.obj.get(key).filter(|v| !v.is_null())
+    }
+
+    /// The record's id: a non-empty string (or an integer, as its decimal text). Its absence makes
+    /// the item uncountable: an error naming the field.
+    pub fn id(&self, key: &str) -> Result<String, String> {
+        match self.obj.get(key) {
+            None => Err(format!("no `{key}`")),
+            Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
+            Some(Value::String(_)) => Err(format!("`{key}` is empty")),
+            Some(Value::Number(n)) if n.is_u64() || n.is_i64() => Ok(n.to_string()),
+            Some(other) => Err(format!("`{key}` is {}, expected a string", kind_of(other))),
+        }
+    }
+
+    /// A string field; another type is noted and read as absent.
+    pub fn string(&mut self, key: &str) -> Option<String> {
+        match self.get(key)? {
+            Value::String(s) => Some(s.clone()),
+            other => {
+                let problem = format!("expected a string, got {}", kind_of(other));
+                self.note(key, problem);
+                None
+            }
+        }
+    }
+
+    /// A string field that must be one of `allowed`: another value is kept as-is and noted (an
+    /// unknown enum value is stored, and treated as not active, by the callers).
+    pub fn enumerated(&mut self, key: &str, allowed: &[&str]) -> Option<String> {
+        let s = self.string(key)?;
+        if !allowed.contains(&s.as_str()) {
+            self.note(
+                key,
+                format!("unexpected value (expected one of {})", allowed.join(", ")),
+            );
+        }
+        Some(s)
+    }
+
+    /// A boolean field, read by [`lenient_bool`]; anything else is noted and unknown.
+    pub fn boolean(&mut self, key: &str) -> Option<bool> {
+        let v = self.get(key)?;
+        let b = lenient_bool(v);
+        if b.is_none() {
+            let got = match v {
+                Value::String(_) => "a string other than \"true\"/\"false\"",
+                other => kind_of(other),
+            };
+            self.note(key, format!("expected a boolean, got {got}"));
+        }
+        b
+    }
+
+    /// An RFC 3339 time field, kept as sent; another value is noted and unknown.
+    pub fn time(&mut self, key: &str) -> Option<String> {
+        let s = self.string(key)?;
+        if is_time(&s) {
+            Some(s)
+        } else {
+            self.note(
+                key,
+                "expected an RFC 3339 time, got a string that is not one".into(),
+            );
+            None
+        }
+    }
+
+    /// A nested object, read with `read`; another type is noted and read as absent.
+    pub fn object<R>(
+        &mut self,
+        key: &'static str,
+        prefix: &'static str,
+        read: impl FnOnce(&mut Fields<'_>) -> R,
+    ) -> Option<R> {
+        match self.get(key)? {
+            Value::Object(obj) => {
+                let mut inner = Fields {
+                    obj,
+                    prefix,
+                    notes: &mut *self.notes,
+                };
+                Some(read(&mut inner))
+            }
+            other => {
+                let problem = format!("expected an object, got {}", kind_of(other));
+                self.note(key, problem);
+                None
+            }
+        }
+    }
+
+    /// An array of objects, each read with `read`; a non-array is noted and read as empty, and so is
+    /// an entry that is not an object (the others are kept).
+    pub fn objects<R>(
+        &mut self,
+        key: &'static str,
+        prefix: &'static str,
+        mut read: impl FnMut(&mut Fields<'_>) -> Option<R>,
+    ) -> Vec<R> {
+        let items = match self.get(key) {
+            None => return Vec::new(),
+            Some(Value::Array(items)) => items,
+            Some(other) => {
+                let problem = format!("expected an array, got {}", kind_of(other));
+                self.note(key, problem);
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            match item {
+                Value::Object(obj) => {
+                    let mut inner = Fields {
+                        obj,
+                        prefix,
+                        notes: &mut *self.notes,
+                    };
+                    if let Some(r) = read(&mut inner) {
+                        out.push(r);
+                    }
+                }
+                other => {
+                    let problem =
+                        format!("expected an array of objects, got {} in it", kind_of(other));
+                    self.note(key, problem);
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn booleans_as_the_contract_allows() {
+        for (v, want) in [
+            (json!(true), Some(true)),
+            (json!(false), Some(false)),
+            (json!("True"), Some(true)),
+            (json!(" FALSE\n"), Some(false)),
+            (json!("yes"), None),
+            (json!(1), None),
+            (json!(null), None),
+            (json!(["true"]), None),
+        ] {
+            assert_eq!(lenient_bool(&v), want, "{v}");
+        }
+    }
+
+    #[test]
+    fn counts_as_numbers_or_strings() {
+        assert_eq!(lenient_count(&json!(12)), Some(12));
+        assert_eq!(lenient_count(&json!("12")), Some(12));
+        assert_eq!(lenient_count(&json!(" 7 ")), Some(7));
+        assert_eq!(lenient_count(&json!(3.0)), Some(3));
+        assert_eq!(lenient_count(&json!(-1)), None);
+        assert_eq!(lenient_count(&json!("x")), None);
+        assert_eq!(lenient_count(&json!(2.5)), None);
+    }
+
+    #[test]
+    fn a_wrong_type_is_noted_once_and_never_quoted() {
+        let v = json!({"id": "s1", "active": "Bearer sekrit", "meta": {"lastModified": "sekrit2"},
+                       "emails": [{"value": 5}, {"value": 6}]});
+        let mut notes = Vec::new();
+        let mut f = Fields::new(&v, &mut notes).unwrap();
+        assert_eq!(f.id("id").unwrap(), "s1");
+        assert_eq!(f.boolean("active"), None);
+        assert_eq!(
+            f.object("meta", "meta.", |m| m.time("lastModified")),
+            Some(None)
+        );
+        let emails = f.objects("emails", "emails.", |e| e.string("value"));
+        assert!(emails.is_empty());
+        let fields: Vec<&str> = notes.iter().map(|n| n.field.as_str()).collect();
+        assert_eq!(fields, ["active", "meta.lastModified", "emails.value"]);
+        assert!(!format!("{notes:?}").contains("sekrit"), "{notes:?}");
+    }
+
+    #[test]
+    fn ids_must_be_usable() {
+        let mut notes = Vec::new();
+        for (v, ok) in [
+            (json!({"id": "a"}), true),
+            (json!({"id": 42}), true),
+            (json!({"id": ""}), false),
+            (json!({"id": null}), false),
+            (json!({"id": {"x": 1}}), false),
+            (json!({}), false),
+        ] {
+            let f = Fields::new(&v, &mut notes).unwrap();
+            assert_eq!(f.id("id").is_ok(), ok, "{v}");
+        }
+        assert!(Fields::new(&json!([1]), &mut notes).is_err());
+    }
+}

@@ -1,0 +1,293 @@
+//! The shrink guard: a pull that is complete by the paging rules but shows a source suddenly much
+//! smaller (or empty) is *held* — stored, never current, never acted on — until the drop is
+//! confirmed by consecutive pulls or accepted by an operator (`once --accept-shrink`). This is how
+//! an API answering `{"data": []}` once is never read as "every user left". Pure: the caller reads
+//! the counts from the store and applies the verdict.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::model::{Shrink, Verdict};
+use crate::pull::PullMeta;
+use crate::store::SnapshotInfo;
+
+/// `[pull]`: the shrink guard's thresholds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PullConfig {
+    /// A source shrinks when it drops by more than this percentage of its current count…
+    pub max_shrink_percent: f64,
+    /// …and by more than this many records. A drop to zero from any count always is a shrink.
+    pub max_shrink_records: u64,
+    /// Consecutive pulls (within the thresholds of each other) that confirm a shrunk population;
+    /// a drop to zero is never confirmed automatically.
+    pub confirm_shrink_pulls: u32,
+}
+
+impl Default for PullConfig {
+    fn default() -> Self {
+        PullConfig {
+            max_shrink_percent: 10.0,
+            max_shrink_records: 10,
+            confirm_shrink_pulls: 3,
+        }
+    }
+}
+
+impl PullConfig {
+    /// Checks the section; the error is (key, message).
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if !self.max_shrink_percent.is_finite()
+            || self.max_shrink_percent <= 0.0
+            || self.max_shrink_percent > 100.0
+        {
+            return Err((
+                "max_shrink_percent",
+                "expected a percentage above 0 and at most 100".into(),
+            ));
+        }
+        if self.confirm_shrink_pulls == 0 || self.confirm_shrink_pulls > 1000 {
+            return Err((
+                "confirm_shrink_pulls",
+                "expected a number of pulls from 1 to 1000".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// True when a count going from `from` to `to` is a shrink.
+    fn shrinks(&self, from: u64, to: u64) -> bool {
+        if from > 0 && to == 0 {
+            return true;
+        }
+        let drop = from.saturating_sub(to);
+        drop > self.max_shrink_records
+            && (drop as f64) * 100.0 > self.max_shrink_percent * from as f64
+    }
+
+    /// True when two counts are within the thresholds of each other.
+    fn close(&self, a: u64, b: u64) -> bool {
+        !self.shrinks(a.max(b), a.min(b))
+    }
+}
+
+/// A population of one source: its records (users or accounts) or its SCIM groups.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Population {
+    /// `scim:<name>` or `accounts`.
+    pub source: String,
+    /// `records` or `groups`.
+    pub what: String,
+}
+
+impl std::fmt::Display for Population {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.what == "records" {
+            f.write_str(&self.source)
+        } else {
+            write!(f, "{} {}", self.source, self.what)
+        }
+    }
+}
+
+/// The counts of one snapshot, by population.
+pub type Counts = BTreeMap<Population, u64>;
+
+fn add(counts: &mut Counts, source: &str, records: u64, groups: Option<u64>) {
+    let population = |what: &str| Population {
+        source: source.to_string(),
+        what: what.to_string(),
+    };
+    counts.insert(population("records"), records);
+    if let Some(g) = groups {
+        counts.insert(population("groups"), g);
+    }
+}
+
+/// The counts of a pull's sources.
+pub fn counts_of_pull(meta: &PullMeta) -> Counts {
+    let mut counts = Counts::new();
+    for s in &meta.sources {
+        add(
+            &mut counts,
+            &s.source,
+            s.records as u64,
+            s.groups.map(|g| g as u64),
+        );
+    }
+    counts
+}
+
+/// The counts of a stored snapshot's sources.
+pub fn counts_of_snapshot(snapshot: &SnapshotInfo) -> Counts {
+    let mut counts = Counts::new();
+    for s in &snapshot.sources {
+        let n = |v: i64| v.max(0) as u64;
+        add(&mut counts, &s.source, n(s.records), s.groups.map(n));
+    }
+    counts
+}
+
+/// Judges a pull's `new` counts against the `current` snapshot's and the `held` snapshots since it
+/// (newest first). A population absent from `current` is new and never a shrink.
+pub fn assess(
+    config: &PullConfig,
+    current: Option<&Counts>,
+    held: &[Counts],
+    new: &Counts,
+    accept: bool,
+) -> Verdict {
+    let Some(current) = current else {
+        return Verdict::Current;
+    };
+    let shrinks: Vec<Shrink> = new
+        .iter()
+        .filter_map(|(p, &to)| {
+            let &from = current.get(p)?;
+            config.shrinks(from, to).then(|| Shrink {
+                source: p.source.clone(),
+                what: p.what.clone(),
+                from,
+                to,
+            })
+        })
+        .collect();
+    if shrinks.is_empty() {
+        return Verdict::Current;
+    }
+    if accept {
+        return Verdict::Accepted(shrinks);
+    }
+    if shrinks.iter().any(|s| s.to == 0) {
+        return Verdict::Held(shrinks);
+    }
+    // Consecutive held pulls (newest first) showing every shrunk population close to this one.
+    let agreeing = held
+        .iter()
+        .take_while(|h| {
+            new.iter()
+                .filter(|(p, _)| {
+                    shrinks
+                        .iter()
+                        .any(|s| s.source == p.source && s.what == p.what)
+                })
+                .all(|(p, &to)| h.get(p).is_some_and(|&n| config.close(n, to)))
+        })
+        .count();
+    if agreeing as u64 + 1 >= u64::from(config.confirm_shrink_pulls) {
+        Verdict::Confirmed(shrinks)
+    } else {
+        Verdict::Held(shrinks)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(pairs: &[(&str, u64)]) -> Counts {
+        pairs
+            .iter()
+            .map(|(s, n)| {
+                (
+                    Population {
+                        source: s.to_string(),
+                        what: "records".into(),
+                    },
+                    *n,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn small_drops_pass_and_big_ones_are_held() {
+        let c = PullConfig::default();
+        let cur = counts(&[("accounts", 318), ("scim:entra", 100)]);
+        let ok = counts(&[("accounts", 300), ("scim:entra", 95)]);
+        assert_eq!(assess(&c, Some(&cur), &[], &ok, false), Verdict::Current);
+        // 20 records of 318 is 6 %: under the percentage.
+        let ok2 = counts(&[("accounts", 298), ("scim:entra", 100)]);
+        assert_eq!(assess(&c, Some(&cur), &[], &ok2, false), Verdict::Current);
+        // 11 of 100 is 11 % and more than 10 records.
+        let big = counts(&[("accounts", 318), ("scim:entra", 89)]);
+        let v = assess(&c, Some(&cur), &[], &big, false);
+        assert!(matches!(v, Verdict::Held(_)), "{v:?}");
+        assert_eq!(
+            v.shrinks()[0].to_string(),
+            "scim:entra records shrank from 100 to 89"
+        );
+        // A small org losing 5 of 6 records: many percent, but not more than 10 records.
+        let small = counts(&[("accounts", 6)]);
+        assert_eq!(
+            assess(&c, Some(&small), &[], &counts(&[("accounts", 1)]), false),
+            Verdict::Current
+        );
+    }
+
+    #[test]
+    fn zero_is_always_a_shrink_and_never_confirmed() {
+        let c = PullConfig::default();
+        let cur = counts(&[("accounts", 3)]);
+        let empty = counts(&[("accounts", 0)]);
+        let held = vec![empty.clone(); 10];
+        assert!(matches!(
+            assess(&c, Some(&cur), &held, &empty, false),
+            Verdict::Held(_)
+        ));
+        assert!(matches!(
+            assess(&c, Some(&cur), &held, &empty, true),
+            Verdict::Accepted(_)
+        ));
+    }
+
+    #[test]
+    fn confirmed_after_consecutive_agreeing_pulls() {
+        let c = PullConfig::default();
+        let cur = counts(&[("accounts", 1000)]);
+        let new = counts(&[("accounts", 500)]);
+        assert!(matches!(
+            assess(&c, Some(&cur), &[], &new, false),
+            Verdict::Held(_)
+        ));
+        let one = vec![counts(&[("accounts", 505)])];
+        assert!(matches!(
+            assess(&c, Some(&cur), &one, &new, false),
+            Verdict::Held(_)
+        ));
+        let two = vec![counts(&[("accounts", 505)]), counts(&[("accounts", 498)])];
+        assert!(matches!(
+            assess(&c, Some(&cur), &two, &new, false),
+            Verdict::Confirmed(_)
+        ));
+        // A held pull far from this one breaks the streak.
+        let broken = vec![counts(&[("accounts", 505)]), counts(&[("accounts", 200)])];
+        assert!(matches!(
+            assess(&c, Some(&cur), &broken, &new, false),
+            Verdict::Held(_)
+        ));
+    }
+
+    #[test]
+    fn first_pull_and_new_sources_are_never_shrinks() {
+        let c = PullConfig::default();
+        let new = counts(&[("accounts", 0)]);
+        assert_eq!(assess(&c, None, &[], &new, false), Verdict::Current);
+        let cur = counts(&[("accounts", 5)]);
+        let more = counts(&[("accounts", 5), ("scim:okta", 0)]);
+        assert_eq!(assess(&c, Some(&cur), &[], &more, false), Verdict::Current);
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        let mut c = PullConfig {
+            max_shrink_percent: f64::NAN,
+            ..PullConfig::default()
+        };
+        assert_eq!(c.validate().unwrap_err().0, "max_shrink_percent");
+        c.max_shrink_percent = 10.0;
+        c.confirm_shrink_pulls = 0;
+        assert_eq!(c.validate().unwrap_err().0, "confirm_shrink_pulls");
+    }
+}
