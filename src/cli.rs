@@ -52,10 +52,15 @@ pub enum Command {
     /// /findings, /report. Stops cleanly on SIGTERM or SIGINT (exit 0).
     Run,
     /// Pull every SCIM directory and the org's accounts once, store the snapshot, print a summary.
-    /// Exit 0 when the snapshot is complete, 1 when it is incomplete, 2 on a config or store error.
+    /// Exit 0 when the snapshot is complete, 1 when it is incomplete or held (a source shrank beyond
+    /// [pull] max_shrink_percent / max_shrink_records), 2 on a config or store error.
     Once {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+        /// Make this pull current even though a source shrank (after checking the drop is real:
+        /// people left, a directory was cleaned up). Logged; a drop to zero is accepted too.
+        #[arg(long)]
+        accept_shrink: bool,
     },
     /// List the findings of the store (no API calls). Exit 0 when no open finding is at or above
     /// --fail-on, 1 when one is, 2 on error: usable as is in cron and CI.
@@ -266,12 +271,15 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
 async fn run(cli: Cli, loaded: Result<Settings, ConfigError>) -> ExitCode {
     let settings = || loaded.clone();
     match cli.command {
-        Command::Once { format } => {
+        Command::Once {
+            format,
+            accept_shrink,
+        } => {
             let settings = match settings() {
                 Ok(s) => s,
                 Err(e) => return fail(e),
             };
-            match cycle::pull_and_store(&settings).await {
+            match cycle::pull_and_store_accepting(&settings, accept_shrink).await {
                 Ok(outcome) => {
                     print!("{}", output::once(&outcome, format));
                     if outcome.recorded.complete {

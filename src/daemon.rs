@@ -90,7 +90,7 @@ impl Daemon {
 
     async fn cycle(&self, _running: OwnedMutexGuard<()>) {
         if let Ok(outcome) = crate::cycle::run(&self.settings, &self.metrics).await
-            && outcome.recorded.complete
+            && self.app.note_pull(&outcome)
         {
             self.app.set_last_complete(outcome.pull.finished_at);
             if self.settings.remediation.enabled
@@ -181,6 +181,7 @@ pub async fn run(
     let last = store
         .latest_complete()?
         .and_then(|s| chrono::DateTime::parse_from_rfc3339(&s.finished_at).ok());
+    let held = crate::server::held_message(store.shrink_baseline()?.1.first());
     drop(store);
     if let Some(at) = last {
         metrics
@@ -195,6 +196,7 @@ pub async fn run(
         settings: settings.clone(),
         metrics: metrics.clone(),
         last_complete: Mutex::new(last.map(|t| t.with_timezone(&Utc))),
+        held: Mutex::new(held),
         token,
         metrics_cache: Mutex::new(None),
     });

@@ -23,12 +23,18 @@ pub fn once(outcome: &Outcome, format: Format) -> String {
             "versions_added": rec.versions_added,
             "versions_closed": rec.versions_closed,
             "findings": outcome.findings,
+            "held": rec.held,
+            "shrink": shrink_json(outcome),
+            "data_quality": data_quality_json(outcome),
+            "data_quality_total": pull.sources.iter().map(|s| s.data_quality.total).sum::<u64>(),
         });
         return format!("{value:#}\n");
     }
     let mut out = String::new();
     let state = if rec.complete {
         "complete"
+    } else if rec.held {
+        "HELD"
     } else {
         "INCOMPLETE"
     };
@@ -48,8 +54,18 @@ pub fn once(outcome: &Outcome, format: Format) -> String {
         };
         let _ = writeln!(
             out,
-            "  {:<20} {:>8} records{groups:<12}  {status}",
-            s.source, s.records
+            "  {:<20} {:>8} records{groups:<12}  {status}{}",
+            s.source,
+            s.records,
+            not_people(s)
+        );
+    }
+    out.push_str(&data_quality_text(outcome));
+    if let Some(label) = outcome.shrink.label() {
+        let _ = writeln!(
+            out,
+            "  shrink guard ({label}): {}",
+            outcome.shrink.describe()
         );
     }
     if rec.complete {
@@ -65,6 +81,78 @@ pub fn once(outcome: &Outcome, format: Format) -> String {
         let _ = writeln!(
             out,
             "  not used as the current state: the previous complete snapshot stays current"
+        );
+    }
+    out
+}
+
+/// Notes shown per `once` in text; JSON lists every kept note.
+const NOTES_SHOWN: usize = 10;
+
+/// `(app 2, customer 1: not people)` after the accounts line.
+fn not_people(s: &crate::pull::SourceStatus) -> String {
+    let Some(types) = &s.account_types else {
+        return String::new();
+    };
+    let others: Vec<String> = types
+        .iter()
+        .filter(|(t, _)| t.as_str() != "atlassian")
+        .map(|(t, n)| format!("{t} {n}"))
+        .collect();
+    if others.is_empty() {
+        String::new()
+    } else {
+        format!(" ({}: counted, not people)", others.join(", "))
+    }
+}
+
+/// The shrink guard's verdict for `once --format json`: null when nothing shrank.
+fn shrink_json(outcome: &Outcome) -> serde_json::Value {
+    match outcome.shrink.label() {
+        None => serde_json::Value::Null,
+        Some(label) => json!({
+            "verdict": label,
+            "sources": outcome.shrink.shrinks(),
+            "message": outcome.shrink.describe(),
+        }),
+    }
+}
+
+/// Every kept data-quality note of the pull, all sources (`[{source, id, field, problem}]`).
+fn data_quality_json(outcome: &Outcome) -> Vec<&crate::model::DataQualityNote> {
+    outcome
+        .pull
+        .sources
+        .iter()
+        .flat_map(|s| &s.data_quality.notes)
+        .collect()
+}
+
+fn data_quality_text(outcome: &Outcome) -> String {
+    let total: u64 = outcome
+        .pull
+        .sources
+        .iter()
+        .map(|s| s.data_quality.total)
+        .sum();
+    if total == 0 {
+        return String::new();
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "  data quality: {total} field(s) could not be read and were left unknown (the records were kept):"
+    );
+    let notes = data_quality_json(outcome);
+    for n in notes.iter().take(NOTES_SHOWN) {
+        let _ = writeln!(out, "    {} {}: {}: {}", n.source, n.id, n.field, n.problem);
+    }
+    if total > NOTES_SHOWN.min(notes.len()) as u64 {
+        let _ = writeln!(
+            out,
+            "    … and {} more (`--format json` lists up to {} per source)",
+            total - NOTES_SHOWN.min(notes.len()) as u64,
+            crate::model::DataQuality::KEPT
         );
     }
     out
@@ -91,12 +179,27 @@ pub fn snapshots(list: &[SnapshotInfo], format: Format) -> String {
             "{:>6}  {:<25} {:<10} {:>8} {:>8} {:>8} {:>7.2}",
             s.snapshot_id,
             s.started_at.chars().take(25).collect::<String>(),
-            if s.complete { "complete" } else { "INCOMPLETE" },
+            if s.complete {
+                "complete"
+            } else if s.held {
+                "HELD"
+            } else {
+                "INCOMPLETE"
+            },
             s.scim_records,
             s.accounts,
             s.versions_added + s.versions_closed,
             s.duration_seconds
         );
+        if let Some(shrink) = &s.shrink {
+            let list: Vec<String> = shrink.shrinks.iter().map(ToString::to_string).collect();
+            let _ = writeln!(
+                out,
+                "        shrink {}: {}",
+                shrink.verdict,
+                list.join("; ")
+            );
+        }
         for src in s.sources.iter().filter(|src| !src.complete) {
             let _ = writeln!(
                 out,

@@ -27,6 +27,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// When the last complete pull finished (from the store at start, then from each cycle).
     pub last_complete: std::sync::Mutex<Option<DateTime<Utc>>>,
+    /// Why the latest pull was held by the shrink guard, until a pull is current again.
+    pub held: std::sync::Mutex<Option<String>>,
     /// Bearer token for `/findings` and `/report`, when configured.
     pub token: Option<Secret>,
     /// The last rendering of `/metrics` and when it was made (reused for up to a second).
@@ -39,6 +41,24 @@ impl AppState {
         if let Ok(mut l) = self.last_complete.lock() {
             *l = Some(at);
         }
+    }
+
+    /// Notes a cycle's outcome: a current snapshot (returns true: it is complete) or a held one.
+    pub fn note_pull(&self, outcome: &crate::cycle::Outcome) -> bool {
+        let rec = &outcome.recorded;
+        if rec.complete || rec.held {
+            if let Ok(mut h) = self.held.lock() {
+                *h = rec.held.then(|| outcome.shrink.describe());
+            }
+        }
+        if rec.complete {
+            self.set_last_complete(outcome.pull.finished_at);
+        }
+        rec.complete
+    }
+
+    fn held(&self) -> Option<String> {
+        self.held.lock().ok().and_then(|h| h.clone())
     }
 
     fn last_complete(&self) -> Option<DateTime<Utc>> {
@@ -106,7 +126,30 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
+/// The `/readyz` line of a held snapshot (the newest held one since the current snapshot).
+pub fn held_message(held: Option<&crate::store::SnapshotInfo>) -> Option<String> {
+    let s = held?;
+    let list: Vec<String> = s
+        .shrink
+        .iter()
+        .flat_map(|i| &i.shrinks)
+        .map(ToString::to_string)
+        .collect();
+    Some(format!(
+        "snapshot {} held: {}; the previous complete snapshot stays current (run `scimdrift once --accept-shrink` if the drop is real)",
+        s.snapshot_id,
+        list.join("; ")
+    ))
+}
+
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if let Some(held) = state.held() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {held}\n"),
+        )
+            .into_response();
+    }
     let window = state.settings.schedule.pull_interval() * 3;
     match state.last_complete() {
         None => (

@@ -160,8 +160,29 @@ pub fn build(
         suppressed,
         hints,
         remediation: super::remediation::section(store, settings, &compare.period(now).from)?,
+        data_quality: data_quality(latest_complete.as_ref()),
     })
 }
+
+/// The data-quality section from the last complete snapshot's sources.
+fn data_quality(complete: Option<&SnapshotInfo>) -> DataQualitySection {
+    let mut out = DataQualitySection::default();
+    for s in complete.iter().flat_map(|c| &c.sources) {
+        let dq = &s.data_quality;
+        out.total += dq.total;
+        out.by_field
+            .extend(dq.by_field.iter().map(|(field, n)| UnreadableField {
+                source: s.source.clone(),
+                field: field.clone(),
+                records: *n,
+            }));
+        out.notes.extend(dq.notes.iter().take(MAX_NOTES).cloned());
+    }
+    out
+}
+
+/// Data-quality notes shown per source in the report.
+const MAX_NOTES: usize = 20;
 
 /// Midnight starting `day` in the schedule's time zone.
 fn start_of(settings: &Settings, day: NaiveDate) -> DateTime<Utc> {
@@ -338,7 +359,31 @@ fn freshness(
             })
             .collect(),
     });
-    if let Some(p) = latest_pull.as_ref().filter(|p| !p.complete) {
+    let held = latest.filter(|s| s.held);
+    if let Some(h) = held {
+        let list = h
+            .shrink
+            .iter()
+            .flat_map(|i| &i.shrinks)
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        let shown = match complete {
+            Some(s) => format!(
+                "this report shows the last complete pull (#{}, {})",
+                s.snapshot_id, s.finished_at
+            ),
+            None => "there is no complete pull to show".to_string(),
+        };
+        warnings.push(format!(
+            "The latest pull (#{}, {}) was HELD because a source shrank ({list}); {shown}. If the drop is real, run `scimdrift once --accept-shrink`.",
+            h.snapshot_id, h.finished_at
+        ));
+    }
+    if let Some(p) = latest_pull
+        .as_ref()
+        .filter(|p| !p.complete && held.is_none())
+    {
         let failed = p
             .failed_sources
             .iter()

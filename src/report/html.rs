@@ -118,6 +118,7 @@ pub fn render(r: &Report) -> String {
                     (resolved(r))
                     (suppressed(r))
                     (hints(r))
+                    (data_quality(r))
                     h2 #remediation { "Remediation" }
                     p { (r.remediation.note) }
                     @for (title, list) in [("Actions taken", &r.remediation.actions), ("Planned in dry run", &r.remediation.dry_run), ("Blocked by a guard (last plan)", &r.remediation.blocked)] {
@@ -406,6 +407,31 @@ fn hint_account(a: &HintAccount) -> Markup {
         span.muted { "added to org " (a.added_to_org.as_deref().map(display_time).unwrap_or_else(|| "—".into())) }
         @for u in &a.linked_records {
             br; "linked from " (u.directory) " record " code { (u.scim_id) } " (" (u.email.as_deref().unwrap_or("—")) ")"
+        }
+    }
+}
+
+fn data_quality(r: &Report) -> Markup {
+    let dq = &r.data_quality;
+    html! {
+        @if dq.total > 0 {
+            h2 #data-quality { "Data quality" }
+            p { (dq.total) " field(s) of the last complete pull could not be read. Each was left unknown and its record kept (an unknown "
+                code { "active" } " is neither active nor inactive); fix the attribute mapping in the IdP or ignore it." }
+            table.kinds {
+                tr { th { "Source" } th { "Field" } th.n { "Records" } }
+                @for f in &dq.by_field {
+                    tr { td { code { (f.source) } } td { code { (f.field) } } td.n { (f.records) } }
+                }
+            }
+            @if !dq.notes.is_empty() {
+                h3 { "First records" }
+                ul {
+                    @for n in &dq.notes {
+                        li { code { (n.source) } " " code { (n.id) } " " code { (n.field) } ": " (n.problem) }
+                    }
+                }
+            }
         }
     }
 }

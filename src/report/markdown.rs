@@ -243,6 +243,39 @@ fn write_report(s: &mut String, r: &Report) -> std::fmt::Result {
         writeln!(s)?;
     }
 
+    let dq = &r.data_quality;
+    if dq.total > 0 {
+        writeln!(s, "## Data quality\n")?;
+        writeln!(
+            s,
+            "{} field(s) of the last complete pull could not be read: each was left unknown and its record kept.\n",
+            dq.total
+        )?;
+        writeln!(s, "| source | field | records |")?;
+        writeln!(s, "|---|---|---:|")?;
+        for f in &dq.by_field {
+            writeln!(
+                s,
+                "| {} | {} | {} |",
+                code(&f.source, true),
+                code(&f.field, true),
+                f.records
+            )?;
+        }
+        writeln!(s)?;
+        for n in &dq.notes {
+            writeln!(
+                s,
+                "- {} {} {}: {}",
+                code(&n.source, false),
+                code(&n.id, false),
+                code(&n.field, false),
+                md(&n.problem)
+            )?;
+        }
+        writeln!(s)?;
+    }
+
     if !r.hints.is_empty() {
         writeln!(s, "## Possibly the same person (display names match)\n")?;
         writeln!(

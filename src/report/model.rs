@@ -33,6 +33,28 @@ pub struct Report {
     /// Unmanaged accounts whose display name equals a synced account's (maybe one person, two emails).
     pub hints: Vec<NameHint>,
     pub remediation: Remediation,
+    /// Fields the last complete pull could not read (left unknown, records kept).
+    #[serde(default)]
+    pub data_quality: DataQualitySection,
+}
+
+/// The data-quality notes of the last complete pull: counts by source and field, the first notes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DataQualitySection {
+    /// Notes in all.
+    pub total: u64,
+    /// `[{source, field, records}]`, one row per source and field.
+    pub by_field: Vec<UnreadableField>,
+    /// The first notes of each source: `[{source, id, field, problem}]`.
+    pub notes: Vec<crate::model::DataQualityNote>,
+}
+
+/// How many records of a source had one field unreadable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnreadableField {
+    pub source: String,
+    pub field: String,
+    pub records: u64,
 }
 
 /// What the report compares with.

@@ -74,6 +74,33 @@ pub enum FaultKind {
     TotalResultsDrift(i64),
     /// Delay the answer by this much, then serve it normally.
     Delay(Duration),
+    /// Serve each resource's `active` as a string (`"True"`/`"False"`), as Entra ID is known to.
+    StringBooleans,
+    /// Serve each resource without its `meta` (no `lastModified`).
+    WithoutMeta,
+    /// Serve an empty but well-formed page: SCIM `totalResults: 0` and no `Resources`; accounts
+    /// `data: []` with `links.next: null` (a source that suddenly looks empty).
+    EmptyPage,
+    /// Serve the accounts page's `links` without a usable `next`.
+    BadLinksNext(BadNext),
+    /// Serve `field` (a top-level member) of the item with this id (`id` or `accountId`; `None`:
+    /// every item) as `value`: an odd value a client must survive.
+    SetField {
+        id: Option<String>,
+        field: String,
+        value: serde_json::Value,
+    },
+}
+
+/// How [`FaultKind::BadLinksNext`] spoils `links.next`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BadNext {
+    /// The `next` key is absent.
+    Missing,
+    /// `next` is `""`.
+    Empty,
+    /// `links` itself is absent.
+    NoLinks,
 }
 
 /// A fault applied to the requests it matches. Filters left `None` match everything.

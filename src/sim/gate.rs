@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{SecondsFormat, TimeDelta, Utc};
 use serde_json::Value;
 
-use super::faults::{Api, FaultKind, Preempt, RequestFacts, RetryAfterStyle};
+use super::faults::{Api, BadNext, FaultKind, Preempt, RequestFacts, RetryAfterStyle};
 use super::options::LoggedRequest;
 use super::respond::{Failure, error_for};
 use super::state::SimState;
@@ -270,6 +270,51 @@ async fn apply_after(api: Api, response: Response, faults: &[FaultKind]) -> Resp
                     page.insert("totalResults".into(), (total + n).into());
                 }
             }),
+            FaultKind::StringBooleans => edit_resources(&mut bytes, |r| {
+                if let Some(b) = r.get("active").and_then(Value::as_bool) {
+                    let text = if b { "True" } else { "False" };
+                    r.insert("active".into(), text.into());
+                }
+            }),
+            FaultKind::SetField { id, field, value } => edit_resources(&mut bytes, |r| {
+                let item_id = r
+                    .get("id")
+                    .or_else(|| r.get("accountId"))
+                    .and_then(Value::as_str);
+                if id.is_none() || item_id == id.as_deref() {
+                    r.insert(field.clone(), value.clone());
+                }
+            }),
+            FaultKind::WithoutMeta => edit_resources(&mut bytes, |r| {
+                r.remove("meta");
+            }),
+            FaultKind::EmptyPage => edit_json(&mut bytes, |page| {
+                if page.contains_key("Resources") {
+                    page.insert("totalResults".into(), 0.into());
+                    page.insert("itemsPerPage".into(), 0.into());
+                    page.remove("Resources");
+                }
+                if page.contains_key("data") {
+                    page.insert("data".into(), Value::Array(Vec::new()));
+                    page.insert(
+                        "links".into(),
+                        serde_json::json!({"self": null, "prev": null, "next": null}),
+                    );
+                }
+            }),
+            FaultKind::BadLinksNext(how) => edit_json(&mut bytes, |page| match how {
+                BadNext::NoLinks => {
+                    page.remove("links");
+                }
+                BadNext::Missing | BadNext::Empty => {
+                    if let Some(Value::Object(links)) = page.get_mut("links") {
+                        links.remove("next");
+                        if *how == BadNext::Empty {
+                            links.insert("next".into(), "".into());
+                        }
+                    }
+                }
+            }),
             _ => {}
         }
     }
@@ -288,6 +333,19 @@ async fn apply_after(api: Api, response: Response, faults: &[FaultKind]) -> Resp
     }
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// Edits every item of a page (`Resources` or `data`).
+fn edit_resources(bytes: &mut Vec<u8>, mut edit: impl FnMut(&mut serde_json::Map<String, Value>)) {
+    edit_json(bytes, |page| {
+        for key in ["Resources", "data"] {
+            if let Some(Value::Array(items)) = page.get_mut(key) {
+                for item in items.iter_mut().filter_map(Value::as_object_mut) {
+                    edit(item);
+                }
+            }
+        }
+    });
 }
 
 fn edit_json(bytes: &mut Vec<u8>, edit: impl FnOnce(&mut serde_json::Map<String, Value>)) {

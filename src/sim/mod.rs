@@ -39,7 +39,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use faults::{Api, FaultKind, FaultRule, Faults, RetryAfterStyle};
+pub use faults::{Api, BadNext, FaultKind, FaultRule, Faults, RetryAfterStyle};
 pub use options::{LoggedRequest, SimOptions};
 pub use respond::SuccessStyle;
 pub use scenarios::GONE_ACCOUNT_ID;
