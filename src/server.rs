@@ -46,10 +46,10 @@ impl AppState {
     /// Notes a cycle's outcome: a current snapshot (returns true: it is complete) or a held one.
     pub fn note_pull(&self, outcome: &crate::cycle::Outcome) -> bool {
         let rec = &outcome.recorded;
-        if rec.complete || rec.held {
-            if let Ok(mut h) = self.held.lock() {
-                *h = rec.held.then(|| outcome.shrink.describe());
-            }
+        if (rec.complete || rec.held)
+            && let Ok(mut h) = self.held.lock()
+        {
+            *h = rec.held.then(|| outcome.shrink.describe());
         }
         if rec.complete {
             self.set_last_complete(outcome.pull.finished_at);

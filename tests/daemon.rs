@@ -469,3 +469,44 @@ async fn tells_systemd_ready_and_stopping() {
         .unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_pull_shows_on_readyz_and_metrics_keep_the_last_complete_counts() {
+    let mut env = Env::scenarios(20).await;
+    fast_schedule(&mut env, "*/1 * * * * *");
+    let accounts = env.sim.world().accounts.len() as f64;
+    let d = Daemon::start(&env).await;
+    assert!(eventually(15, async || d.get("/readyz").await.0 == 200).await);
+    // The accounts API suddenly answers an empty, well-formed list.
+    env.sim.set_faults(Faults::rules([
+        FaultRule::new(FaultKind::EmptyPage).on(scimdrift::sim::Api::Accounts)
+    ]));
+    assert!(eventually(15, async || d.get("/readyz").await.0 == 503).await);
+    let (_, body) = d.get("/readyz").await;
+    assert!(
+        body.contains("held") && body.contains("accounts records shrank from"),
+        "{body}"
+    );
+    assert!(body.contains("--accept-shrink"), "{body}");
+    let m = d.metrics().await;
+    assert_eq!(m["scimdrift_snapshot_held{source=\"accounts\"}"], 1.0);
+    assert!(m["scimdrift_pull_runs_total{result=\"held\"}"] >= 1.0);
+    // The dashboard keeps the last complete count; the last attempt shows what arrived.
+    assert_eq!(m["scimdrift_source_records{source=\"accounts\"}"], accounts);
+    assert_eq!(
+        m["scimdrift_source_records_last_attempt{source=\"accounts\"}"],
+        0.0
+    );
+    // The API recovers: ready again, nothing held.
+    env.sim.set_faults(Faults::default());
+    assert!(eventually(15, async || d.get("/readyz").await.0 == 200).await);
+    assert!(
+        eventually(5, async || d
+            .metrics()
+            .await
+            .get("scimdrift_snapshot_held{source=\"accounts\"}")
+            == Some(&0.0))
+        .await
+    );
+    d.stop().await;
+}

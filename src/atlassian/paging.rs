@@ -83,10 +83,7 @@ pub async fn scim_list<T>(
     parse: impl Fn(&RawValue) -> Result<Parsed<T>, String>,
     sink: &impl PageSink<T>,
 ) -> Paged {
-    let mut count = 0usize;
-    let mut notes = Vec::new();
-    let mut seen = HashSet::new();
-    let mut expected: Option<u64> = None;
+    let mut read = ScimRead::default();
     let mut start = 1u64;
     let error = loop {
         let page = format!("startIndex={start}");
@@ -109,40 +106,70 @@ pub async fn scim_list<T>(
             Ok(None) => break Some(ApiError::malformed(origin, &page, "unexpected 404")),
             Err(e) => break Some(e),
         };
-        let list: ListResponse = match serde_json::from_slice(&reply.body) {
-            Ok(l) => l,
-            Err(e) => {
-                break Some(ApiError::malformed(
-                    origin,
-                    &page,
-                    format!("invalid JSON: {e}"),
-                ));
-            }
+        let (items, next) = match read.page(origin, &reply.body, &parse) {
+            Ok(step) => step,
+            Err(e) => break Some(ApiError::malformed(origin, &page, e)),
         };
+        if !items.is_empty() {
+            sink.accept(items).await;
+        }
+        match next {
+            Some(next) => start = next,
+            None => break None,
+        }
+    };
+    Paged {
+        count: read.count,
+        notes: read.notes,
+        error,
+    }
+}
+
+/// A JSON error described by its kind and position only: serde's own message may quote the value
+/// (which could be anything, a key included).
+pub fn json_error(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let what = match e.classify() {
+        Category::Syntax => "invalid JSON",
+        Category::Eof => "truncated JSON",
+        Category::Data => "JSON of an unexpected shape",
+        Category::Io => "unreadable JSON",
+    };
+    format!("{what} (line {}, column {})", e.line(), e.column())
+}
+
+/// The state of one SCIM list read: what arrived so far, checked page by page.
+#[derive(Debug, Default)]
+pub struct ScimRead {
+    /// `totalResults` of the first page: every later page must say the same.
+    pub expected: Option<u64>,
+    /// Records received.
+    pub count: usize,
+    seen: HashSet<String>,
+    pub notes: Vec<DataQualityNote>,
+}
+
+impl ScimRead {
+    /// Takes one page's body (atlassian-api.md §1, §5): its new items and the `startIndex` of the
+    /// next page, `None` once every record arrived; an error when the page is malformed or the
+    /// totals do not add up.
+    pub fn page<T>(
+        &mut self,
+        origin: &str,
+        body: &[u8],
+        parse: &impl Fn(&RawValue) -> Result<Parsed<T>, String>,
+    ) -> Result<(Vec<Item<T>>, Option<u64>), String> {
+        let list: ListResponse = serde_json::from_slice(body).map_err(|e| json_error(&e))?;
         let total = match list.total_results.as_ref().map(lenient_count) {
             Some(Some(t)) => t,
-            Some(None) => {
-                break Some(ApiError::malformed(
-                    origin,
-                    &page,
-                    "totalResults is not a count",
-                ));
-            }
-            None => {
-                break Some(ApiError::malformed(
-                    origin,
-                    &page,
-                    "page has no totalResults",
-                ));
-            }
+            Some(None) => return Err("totalResults is not a count".into()),
+            None => return Err("page has no totalResults".into()),
         };
-        match expected {
-            None => expected = Some(total),
+        match self.expected {
+            None => self.expected = Some(total),
             Some(t) if t != total => {
-                break Some(ApiError::malformed(
-                    origin,
-                    &page,
-                    format!("totalResults changed during the pull (from {t} to {total})"),
+                return Err(format!(
+                    "totalResults changed during the pull (from {t} to {total})"
                 ));
             }
             Some(_) => {}
@@ -150,39 +177,30 @@ pub async fn scim_list<T>(
         let resources = match list.resources {
             Some(r) => r,
             None if total == 0 => Vec::new(),
-            None => break Some(ApiError::malformed(origin, &page, "page has no Resources")),
+            None => return Err("page has no Resources".into()),
         };
-        let items = match parse_page(origin, &resources, &parse, &mut seen, true, &mut notes) {
-            Ok(items) => items,
-            Err(e) => break Some(ApiError::malformed(origin, &page, e)),
-        };
-        count += items.len();
-        if !items.is_empty() {
-            sink.accept(items).await;
-        }
-        let received = count as u64;
-        if received >= total {
-            break (received > total).then(|| {
-                ApiError::malformed(
-                    origin,
-                    &page,
-                    format!("received {received} records but totalResults is {total}"),
-                )
-            });
-        }
-        if resources.is_empty() {
-            break Some(ApiError::malformed(
-                origin,
-                &page,
-                format!("empty page after {received} of {total} records"),
+        let items = parse_page(
+            origin,
+            &resources,
+            parse,
+            &mut self.seen,
+            true,
+            &mut self.notes,
+        )?;
+        self.count += items.len();
+        let received = self.count as u64;
+        if received > total {
+            return Err(format!(
+                "received {received} records but totalResults is {total}"
             ));
         }
-        start += resources.len() as u64;
-    };
-    Paged {
-        count,
-        notes,
-        error,
+        if received == total {
+            return Ok((items, None));
+        }
+        if resources.is_empty() {
+            return Err(format!("empty page after {received} of {total} records"));
+        }
+        Ok((items, Some(received + 1)))
     }
 }
 
@@ -243,10 +261,7 @@ pub async fn cursor_list<T>(
     sink: &impl PageSink<T>,
 ) -> Paged {
     let origin = source.origin;
-    let mut count = 0usize;
-    let mut notes = Vec::new();
-    let mut seen_ids = HashSet::new();
-    let mut seen_cursors = HashSet::new();
+    let mut read = CursorRead::default();
     let mut cursor: Option<String> = None;
     let error = loop {
         let page = match &cursor {
@@ -285,48 +300,241 @@ pub async fn cursor_list<T>(
             Ok(None) => break Some(ApiError::malformed(origin, &page, "unexpected 404")),
             Err(e) => break Some(e),
         };
-        let parsed: CursorPage = match serde_json::from_slice(&reply.body) {
-            Ok(p) => p,
-            Err(e) => {
-                break Some(ApiError::malformed(
-                    origin,
-                    &page,
-                    format!("invalid JSON: {e}"),
-                ));
-            }
-        };
-        let Some(data) = parsed.data else {
-            break Some(ApiError::malformed(origin, &page, "page has no data"));
-        };
-        let next = match next_cursor(parsed.links.as_ref()) {
-            Ok(next) => next,
+        let (items, next) = match read.page(origin, &reply.body, &parse) {
+            Ok(step) => step,
             Err(e) => break Some(ApiError::malformed(origin, &page, e)),
         };
-        let items = match parse_page(origin, &data, &parse, &mut seen_ids, false, &mut notes) {
-            Ok(items) => items,
-            Err(e) => break Some(ApiError::malformed(origin, &page, e)),
-        };
-        count += items.len();
         if !items.is_empty() {
             sink.accept(items).await;
         }
         match next {
             None => break None,
-            Some(next) => {
-                if !seen_cursors.insert(next.clone()) {
-                    break Some(ApiError::malformed(
-                        origin,
-                        &page,
-                        "cursor chain loops back",
-                    ));
-                }
-                cursor = Some(next);
-            }
+            Some(next) => cursor = Some(next),
         }
     };
     Paged {
-        count,
-        notes,
+        count: read.count,
+        notes: read.notes,
         error,
+    }
+}
+
+/// The state of one cursor list read (atlassian-api.md §2, §5).
+#[derive(Debug, Default)]
+pub struct CursorRead {
+    /// Items received (an item listed twice, once per user directory, counts once).
+    pub count: usize,
+    seen_ids: HashSet<String>,
+    seen_cursors: HashSet<String>,
+    pub notes: Vec<DataQualityNote>,
+}
+
+impl CursorRead {
+    /// Takes one page's body: its new items and the next cursor, `None` only at `links.next:
+    /// null`; an error when the page is malformed or the chain loops back.
+    pub fn page<T>(
+        &mut self,
+        origin: &str,
+        body: &[u8],
+        parse: &impl Fn(&RawValue) -> Result<Parsed<T>, String>,
+    ) -> Result<(Vec<Item<T>>, Option<String>), String> {
+        let parsed: CursorPage = serde_json::from_slice(body).map_err(|e| json_error(&e))?;
+        let Some(data) = parsed.data else {
+            return Err("page has no data".into());
+        };
+        let next = next_cursor(parsed.links.as_ref())?;
+        let items = parse_page(
+            origin,
+            &data,
+            parse,
+            &mut self.seen_ids,
+            false,
+            &mut self.notes,
+        )?;
+        self.count += items.len();
+        if let Some(n) = &next
+            && !self.seen_cursors.insert(n.clone())
+        {
+            return Err("cursor chain loops back".into());
+        }
+        Ok((items, next))
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::atlassian::accounts::parse_account;
+    use crate::atlassian::scim::{parse_group, parse_user};
+
+    /// Any JSON value, a few levels deep.
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| json!(f)),
+            ".{0,12}".prop_map(Value::String),
+            prop_oneof![Just("true"), Just(" FALSE "), Just("2024-05-01T09:00:00Z")]
+                .prop_map(|s| Value::String(s.into())),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(
+                    prop_oneof![
+                        Just("value".to_string()),
+                        Just("primary".to_string()),
+                        Just("lastModified".to_string()),
+                        Just("atlassianAccountId".to_string()),
+                        "[a-z]{1,6}"
+                    ],
+                    inner,
+                    0..4
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    const USER_FIELDS: [&str; 10] = [
+        "externalId",
+        "userName",
+        "emails",
+        "displayName",
+        "name",
+        "active",
+        "groups",
+        "meta",
+        "urn:scim:schemas:extension:atlassian-external:1.0",
+        "members",
+    ];
+    const ACCOUNT_FIELDS: [&str; 10] = [
+        "accountType",
+        "accountStatus",
+        "membershipStatus",
+        "status",
+        "claimStatus",
+        "managementSource",
+        "email",
+        "name",
+        "addedToOrg",
+        "deactivatedOn",
+    ];
+
+    /// An object with `id_key` set to `id` and arbitrary values in the named fields.
+    fn record(
+        id_key: &'static str,
+        fields: &'static [&'static str],
+    ) -> impl Strategy<Value = (String, Value)> {
+        (
+            "[a-z0-9-]{1,10}",
+            prop::collection::vec((0..fields.len(), any_json()), 0..8),
+        )
+            .prop_map(move |(id, values)| {
+                let mut obj = serde_json::Map::new();
+                obj.insert(id_key.into(), Value::String(id.clone()));
+                for (i, v) in values {
+                    obj.insert(fields[i].into(), v);
+                }
+                (id, Value::Object(obj))
+            })
+    }
+
+    fn raw(v: &Value) -> Box<RawValue> {
+        RawValue::from_string(v.to_string()).unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Arbitrary JSON in every field never panics and never drops a record that has an id.
+        #[test]
+        fn a_record_with_an_id_is_always_kept((id, v) in record("id", &USER_FIELDS)) {
+            let user = parse_user("d1", &raw(&v)).unwrap();
+            prop_assert_eq!(&user.id, &id);
+            prop_assert_eq!(&user.item.scim_id, &id);
+            let group = parse_group("d1", &raw(&v)).unwrap();
+            prop_assert_eq!(&group.id, &id);
+            // Notes name fields, once each.
+            let mut fields: Vec<&str> = user.notes.iter().map(|n| n.field.as_str()).collect();
+            let before = fields.len();
+            fields.sort_unstable();
+            fields.dedup();
+            prop_assert_eq!(before, fields.len());
+        }
+
+        #[test]
+        fn an_account_with_an_id_is_always_kept((id, v) in record("accountId", &ACCOUNT_FIELDS)) {
+            let a = parse_account(&raw(&v)).unwrap();
+            prop_assert_eq!(&a.item.account_id, &id);
+            // An unreadable status never reads as access.
+            if a.notes.iter().any(|n| n.field == "accountStatus" || n.field == "membershipStatus") {
+                prop_assert!(!a.item.has_access());
+            }
+        }
+
+        /// Anything at all never panics.
+        #[test]
+        fn any_item_parses_or_errs(v in any_json()) {
+            let _ = parse_user("d1", &raw(&v));
+            let _ = parse_account(&raw(&v));
+            let _ = parse_group("d1", &raw(&v));
+        }
+
+        /// A SCIM read ends complete only when the distinct ids received equal every page's
+        /// totalResults.
+        #[test]
+        fn scim_complete_only_when_totals_add_up(
+            pages in prop::collection::vec(
+                (
+                    prop_oneof![(0u64..8).prop_map(|n| json!(n)), (0u64..8).prop_map(|n| json!(n.to_string())), any_json()],
+                    prop::collection::vec(prop_oneof![(0u8..10).prop_map(|i| json!({"id": format!("u{i}")})), any_json()], 0..5),
+                    any::<bool>(),
+                ),
+                1..6,
+            )
+        ) {
+            let mut read = ScimRead::default();
+            let mut totals = Vec::new();
+            let mut ids = std::collections::HashSet::new();
+            for (total, resources, with_resources) in pages {
+                let mut page = serde_json::Map::new();
+                page.insert("totalResults".into(), total.clone());
+                if with_resources {
+                    page.insert("Resources".into(), Value::Array(resources));
+                }
+                let body = serde_json::to_vec(&Value::Object(page)).unwrap();
+                match read.page("scim:d", &body, &|r: &RawValue| parse_user("d1", r)) {
+                    Err(_) => break,
+                    Ok((items, next)) => {
+                        totals.push(lenient_count(&total).unwrap());
+                        for (item, _) in &items {
+                            prop_assert!(ids.insert(item.scim_id.clone()), "a duplicate was accepted");
+                        }
+                        if next.is_none() {
+                            prop_assert!(totals.iter().all(|t| *t == ids.len() as u64));
+                            prop_assert_eq!(read.count, ids.len());
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+
+        /// A cursor read ends only at `links.next: null`.
+        #[test]
+        fn cursor_ends_only_at_next_null(links in any_json(), data in prop::collection::vec(any_json(), 0..4)) {
+            let body = serde_json::to_vec(&json!({"data": data, "links": links})).unwrap();
+            let mut read = CursorRead::default();
+            if let Ok((_, None)) = read.page("accounts", &body, &parse_account) {
+                prop_assert_eq!(links.get("next"), Some(&Value::Null));
+            }
+        }
     }
 }
