@@ -14,6 +14,7 @@ pub mod ignore;
 pub mod metrics;
 pub mod model;
 pub mod output;
+pub mod person;
 pub mod pull;
 pub mod remediate;
 pub mod report;

@@ -2,6 +2,7 @@
 //! migrations by `user_version`. A file that is not ours, or is newer, is refused and left untouched.
 
 mod findings;
+mod person;
 mod read;
 mod remediation;
 mod reports;
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags};
 
 pub use findings::{Opening, Reconciled};
+pub use person::{AccountVersion, RecordVersion};
 pub use read::{ShrinkInfo, SnapshotInfo, SourceInfo, State};
 pub use remediation::{AuditRow, NewAudit};
 pub use schema::{APPLICATION_ID, LATEST as SCHEMA_VERSION};
