@@ -74,6 +74,9 @@ pub enum FaultKind {
     TotalResultsDrift(i64),
     /// Delay the answer by this much, then serve it normally.
     Delay(Duration),
+    /// Answer this status with this message in the API's error shape (hostile error bodies),
+    /// without executing the request.
+    StatusMessage(u16, String),
 }
 
 /// A fault applied to the requests it matches. Filters left `None` match everything.
@@ -221,6 +224,7 @@ pub(crate) enum Preempt {
     Status(u16),
     EchoAuthorization(u16),
     RateLimit(RetryAfterStyle),
+    StatusMessage(u16, String),
 }
 
 /// Everything that happens to one request.
@@ -288,6 +292,11 @@ impl FaultEngine {
                     decision.preempt.get_or_insert(Preempt::RateLimit(*style));
                 }
                 FaultKind::Delay(d) => decision.delay += *d,
+                FaultKind::StatusMessage(code, message) => {
+                    decision
+                        .preempt
+                        .get_or_insert(Preempt::StatusMessage(*code, message.clone()));
+                }
                 other => decision.after.push(other.clone()),
             }
         }
