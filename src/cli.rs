@@ -11,7 +11,7 @@ use crate::detect::{Kind, Severity};
 use crate::findings::Status;
 use crate::output::{FindingsDocument, FindingsFormat};
 use crate::store::Store;
-use crate::{bench, cycle, demo, output};
+use crate::{bench, cycle, demo, escape, output};
 
 /// scimdrift: finds drift between your identity provider's SCIM directories and your Atlassian Cloud
 /// organization's accounts, and keeps every pull as change history in SQLite.
@@ -262,10 +262,20 @@ fn init_logging(command: &Command, format: LogFormat) {
     };
 }
 
-/// Prints an error and returns exit code 2.
+/// Prints an error (control characters escaped: it may echo values and API error bodies) and
+/// returns exit code 2.
 fn fail(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("error: {message}");
+    eprintln!("error: {}", escape::block(&message.to_string()));
     ExitCode::from(2)
+}
+
+/// Prints a command's output; text (not JSON, which serde escapes) with control characters escaped.
+fn print_out(text: &str, json: bool) {
+    if json {
+        print!("{text}");
+    } else {
+        print!("{}", escape::block(text));
+    }
 }
 
 async fn run(cli: Cli, loaded: Result<Settings, ConfigError>) -> ExitCode {
@@ -281,7 +291,7 @@ async fn run(cli: Cli, loaded: Result<Settings, ConfigError>) -> ExitCode {
             };
             match cycle::pull_and_store_accepting(&settings, accept_shrink).await {
                 Ok(outcome) => {
-                    print!("{}", output::once(&outcome, format));
+                    print_out(&output::once(&outcome, format), format == Format::Json);
                     if outcome.recorded.complete {
                         ExitCode::SUCCESS
                     } else {
@@ -319,7 +329,7 @@ async fn run(cli: Cli, loaded: Result<Settings, ConfigError>) -> ExitCode {
             };
             match list_findings(&settings, &filter, format) {
                 Ok((text, failing)) => {
-                    print!("{text}");
+                    print_out(&text, format == FindingsFormat::Json);
                     if failing.iter().any(|s| *s >= fail_on) {
                         ExitCode::from(1)
                     } else {
@@ -336,7 +346,7 @@ async fn run(cli: Cli, loaded: Result<Settings, ConfigError>) -> ExitCode {
             };
             match Store::open(&settings.store.path).and_then(|s| s.snapshots(limit)) {
                 Ok(list) => {
-                    print!("{}", output::snapshots(&list, format));
+                    print_out(&output::snapshots(&list, format), format == Format::Json);
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(e),
@@ -393,7 +403,7 @@ async fn run(cli: Cli, loaded: Result<Settings, ConfigError>) -> ExitCode {
                 };
                 return match crate::remediate::settle(&settings, &key, result, &note).await {
                     Ok(()) => {
-                        println!("intent {key} settled as {result}");
+                        println!("intent {} settled as {result}", escape::line(&key));
                         ExitCode::SUCCESS
                     }
                     Err(e) => fail(format!("{e:#}")),
@@ -402,7 +412,7 @@ async fn run(cli: Cli, loaded: Result<Settings, ConfigError>) -> ExitCode {
             match Store::open(&settings.store.path).and_then(|s| s.audit(limit)) {
                 Ok(rows) => {
                     match format {
-                        Format::Text => print!("{}", crate::remediate::audit_text(&rows)),
+                        Format::Text => print_out(&crate::remediate::audit_text(&rows), false),
                         Format::Json => println!("{}", serde_json::json!({ "actions": rows })),
                     }
                     ExitCode::SUCCESS
@@ -414,9 +424,9 @@ async fn run(cli: Cli, loaded: Result<Settings, ConfigError>) -> ExitCode {
             Ok(s) => {
                 println!(
                     "# effective configuration of {} (secrets shown as ***)",
-                    s.source
+                    escape::line(&s.source)
                 );
-                print!("{}", s.effective_toml());
+                print_out(&s.effective_toml(), false);
                 ExitCode::SUCCESS
             }
             Err(e) => fail(e),
@@ -479,7 +489,7 @@ async fn remediate(settings: &Settings, command: RemediateCommand) -> ExitCode {
                 Ok(p) => p,
                 Err(e) => return fail(format!("{e:#}")),
             };
-            print!("{}", crate::remediate::plan_text(&plan));
+            print_out(&crate::remediate::plan_text(&plan), false);
             if let Some(path) = output {
                 let json = serde_json::to_string_pretty(&plan).unwrap_or_default();
                 if let Err(e) = std::fs::write(&path, json) {

@@ -9,6 +9,7 @@ pub mod cycle;
 pub mod daemon;
 pub mod demo;
 pub mod detect;
+pub mod escape;
 pub mod findings;
 pub mod ignore;
 pub mod metrics;

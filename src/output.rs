@@ -7,6 +7,7 @@ use serde_json::json;
 use crate::cli::Format;
 use crate::cycle::Outcome;
 use crate::detect::Kind;
+use crate::escape::{csv_cell, line};
 use crate::findings::FindingView;
 use crate::store::{Reconciled, SnapshotInfo};
 
@@ -50,12 +51,12 @@ pub fn once(outcome: &Outcome, format: Format) -> String {
             .unwrap_or_default();
         let status = match &s.error {
             None => "complete".to_string(),
-            Some(e) => format!("INCOMPLETE: {e}"),
+            Some(e) => format!("INCOMPLETE: {}", line(e)),
         };
         let _ = writeln!(
             out,
             "  {:<20} {:>8} records{groups:<12}  {status}{}",
-            s.source,
+            line(&s.source),
             s.records,
             not_people(s)
         );
@@ -145,7 +146,14 @@ fn data_quality_text(outcome: &Outcome) -> String {
     );
     let notes = data_quality_json(outcome);
     for n in notes.iter().take(NOTES_SHOWN) {
-        let _ = writeln!(out, "    {} {}: {}: {}", n.source, n.id, n.field, n.problem);
+        let _ = writeln!(
+            out,
+            "    {} {}: {}: {}",
+            line(&n.source),
+            line(&n.id),
+            line(&n.field),
+            line(&n.problem)
+        );
     }
     if total > NOTES_SHOWN.min(notes.len()) as u64 {
         let _ = writeln!(
@@ -178,7 +186,7 @@ pub fn snapshots(list: &[SnapshotInfo], format: Format) -> String {
             out,
             "{:>6}  {:<25} {:<10} {:>8} {:>8} {:>8} {:>7.2}",
             s.snapshot_id,
-            s.started_at.chars().take(25).collect::<String>(),
+            line(&s.started_at.chars().take(25).collect::<String>()),
             if s.complete {
                 "complete"
             } else if s.held {
@@ -204,8 +212,8 @@ pub fn snapshots(list: &[SnapshotInfo], format: Format) -> String {
             let _ = writeln!(
                 out,
                 "        {}: {}",
-                src.source,
-                src.error.as_deref().unwrap_or("incomplete")
+                line(&src.source),
+                line(src.error.as_deref().unwrap_or("incomplete"))
             );
         }
     }
@@ -301,9 +309,9 @@ fn findings_table(doc: &FindingsDocument<'_>, hidden: usize) -> String {
                 f.kind.as_str(),
                 f.status.as_str(),
                 f.seen_count,
-                truncate(&subject(f), 40)
+                truncate(&line(&subject(f)), 40)
             );
-            out.push_str(&wrap(&f.summary, 10, 100));
+            out.push_str(&wrap(&line(&f.summary), 10, 100));
         }
     }
     let mut by_severity = std::collections::BTreeMap::new();
@@ -360,7 +368,7 @@ fn findings_csv(list: &[FindingView]) -> String {
             .collect();
         emails.extend(f.accounts.iter().filter_map(|a| a.email.clone()));
         emails.dedup();
-        let _ = w.write_record([
+        let row = [
             f.id.clone(),
             f.kind.to_string(),
             f.severity.to_string(),
@@ -378,7 +386,9 @@ fn findings_csv(list: &[FindingView]) -> String {
                 .as_ref()
                 .map(|s| s.reason.clone())
                 .unwrap_or_default(),
-        ]);
+        ]
+        .map(|cell| csv_cell(&cell).into_owned());
+        let _ = w.write_record(row);
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }

@@ -1,5 +1,7 @@
 //! The daemon's HTTP endpoint: `/metrics`, `/healthz`, `/readyz`, `/findings`, `/report`.
-//! `/findings` and `/report` show emails: with a token configured they require `Authorization: Bearer`.
+//! `/findings` and `/report` show emails: with a token configured they require `Authorization: Bearer`,
+//! and their answers are never cached or sniffed. Connections are capped and must send their headers
+//! in time ([`Limits`]).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -7,12 +9,15 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Deserialize;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
 
 use crate::cli::{FindingsFilter, StatusFilter, list_findings};
 use crate::config::Settings;
@@ -68,13 +73,16 @@ impl AppState {
 
 /// The router (public for tests that want to drive it directly).
 pub fn router(state: Arc<AppState>) -> Router {
+    let private = Router::new()
+        .route("/findings", get(findings))
+        .route("/report", get(report_latest))
+        .route("/report/{date}", get(report_on))
+        .layer(axum::middleware::map_response(private_headers));
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .route("/findings", get(findings))
-        .route("/report", get(report_latest))
-        .route("/report/{date}", get(report_on))
+        .merge(private)
         .layer(tower_http::limit::RequestBodyLimitLayer::new(16 * 1024))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -83,18 +91,134 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Serves until `shutdown` resolves.
+/// The policy of the pages that show people's data: the report's inline CSS, nothing else.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; \
+    base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// Marks an answer that shows people's data: never stored by a cache, never sniffed as another
+/// type, and loading nothing but its own inline CSS.
+async fn private_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    response
+}
+
+/// Connection limits, so slow or idle clients cannot hold the endpoint (or the file limit).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Time a client has to send a request's headers. hyper starts it whenever it waits for a
+    /// request, so it is also the idle timeout of a kept-alive connection.
+    pub header_read_timeout: Duration,
+    /// Connections open at once; one more is answered `503` and closed at once (keep it well
+    /// below the unit's `LimitNOFILE`).
+    pub max_connections: usize,
+    /// How long shutdown waits for open connections to finish their requests before closing them.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 256,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Serves until `shutdown` resolves, with the default [`Limits`].
 pub async fn run(
     listener: TcpListener,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    if let Err(e) = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
-        tracing::error!("HTTP server failed: {e}");
+    run_with(listener, state, shutdown, Limits::default()).await;
+}
+
+/// Serves HTTP/1.1 until `shutdown` resolves: then stops accepting, lets open connections finish
+/// their requests for up to `limits.shutdown_grace`, and closes the rest.
+pub async fn run_with(
+    mut listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    limits: Limits,
+) {
+    let service = hyper_util::service::TowerToHyperService::new(router(state));
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let (stop, stopping) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut refusing = false;
+    loop {
+        let stream = tokio::select! {
+            (stream, _) = axum::serve::Listener::accept(&mut listener) => stream,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            () = &mut shutdown => break,
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            if !refusing {
+                tracing::warn!(
+                    max_connections = limits.max_connections,
+                    "HTTP connection limit reached: refusing connections until some close"
+                );
+                refusing = true;
+            }
+            refuse(stream);
+            continue;
+        };
+        refusing = false;
+        let service = service.clone();
+        let mut stopping = stopping.clone();
+        connections.spawn(async move {
+            let _permit = permit;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout);
+            let mut conn = std::pin::pin!(builder.serve_connection(TokioIo::new(stream), service));
+            let stop = async move {
+                let _ = stopping.wait_for(|s| *s).await;
+            };
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                () = stop => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!("HTTP connection closed: {e}");
+            }
+        });
     }
+    drop(listener);
+    let _ = stop.send(true);
+    let drained = tokio::time::timeout(limits.shutdown_grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            open = connections.len(),
+            "HTTP connections still open after the shutdown grace time: closed"
+        );
+        connections.abort_all();
+    }
+}
+
+/// Answers a connection over the cap `503` if the socket takes it at once, then closes it.
+fn refuse(stream: TcpStream) {
+    let _ = stream.try_write(
+        b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
+    );
 }
 
 /// How long one rendering of `/metrics` is served: scrapers a second apart see fresh values, while

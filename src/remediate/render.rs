@@ -1,20 +1,26 @@
-//! Text output: the plan (Terraform-style) and the audit log.
+//! Text output: the plan (Terraform-style) and the audit log. Values from outside are escaped
+//! for the terminal ([`crate::escape::line`]).
 
 use std::fmt::Write;
 
 use super::plan::{Plan, Target};
 use super::policy::Mode;
+use crate::escape::line;
 use crate::store::AuditRow;
 
-/// One target, readable.
+/// One target, readable (escaped for a terminal).
 pub fn target_text(t: &Target) -> String {
-    match (&t.scim_id, &t.account_id) {
-        (Some(s), Some(a)) => format!(
-            "record {s} in {} (linked to {a})",
-            t.directory.as_deref().unwrap_or("?")
+    let dir = || line(t.directory.as_deref().unwrap_or("?")).into_owned();
+    match (
+        t.scim_id.as_deref().map(line),
+        t.account_id.as_deref().map(line),
+    ) {
+        (Some(s), Some(a)) => format!("record {s} in {} (linked to {a})", dir()),
+        (Some(s), None) => format!("record {s} in {}", dir()),
+        (None, Some(a)) => format!(
+            "account {a} <{}>",
+            line(t.email.as_deref().unwrap_or("hidden"))
         ),
-        (Some(s), None) => format!("record {s} in {}", t.directory.as_deref().unwrap_or("?")),
-        (None, Some(a)) => format!("account {a} <{}>", t.email.as_deref().unwrap_or("hidden")),
         (None, None) => "nothing".into(),
     }
 }
@@ -32,7 +38,7 @@ pub fn plan_text(plan: &Plan) -> String {
     );
     for c in &plan.checks {
         let mark = if c.passed { "ok     " } else { "BLOCKED" };
-        let _ = writeln!(s, "  {mark} {}: {}", c.guard, c.detail);
+        let _ = writeln!(s, "  {mark} {}: {}", line(&c.guard), line(&c.detail));
     }
     let _ = writeln!(s);
     if plan.steps.is_empty() {
@@ -53,11 +59,16 @@ pub fn plan_text(plan: &Plan) -> String {
             let _ = writeln!(s, "      target: {}", target_text(t));
         }
         if let Some(e) = &step.new_email {
-            let _ = writeln!(s, "      new email: {e}");
+            let _ = writeln!(s, "      new email: {}", line(e));
         }
-        let _ = writeln!(s, "      why: {}", step.reason);
+        let _ = writeln!(s, "      why: {}", line(&step.reason));
         for g in step.blocked_by() {
-            let _ = writeln!(s, "      blocked by {}: {}", g.guard, g.detail);
+            let _ = writeln!(
+                s,
+                "      blocked by {}: {}",
+                line(&g.guard),
+                line(&g.detail)
+            );
         }
     }
     let apply = plan.to_apply().count();
@@ -91,19 +102,20 @@ pub fn audit_text(rows: &[AuditRow]) -> String {
         let _ = writeln!(
             s,
             "{}  {:<18} {:<8} {:<12} {}  snapshot {}  http {}  {}{}",
-            r.started_at,
-            r.action,
-            r.mode,
-            r.result
-                .as_deref()
-                .map_or_else(|| format!("PENDING {}", r.idempotency_key), str::to_string),
+            line(&r.started_at),
+            line(&r.action),
+            line(&r.mode),
+            r.result.as_deref().map_or_else(
+                || format!("PENDING {}", line(&r.idempotency_key)),
+                |x| line(x).into_owned()
+            ),
             targets.join("; "),
             r.snapshot_id,
             r.http_status.map_or("-".into(), |h| h.to_string()),
-            r.reason,
+            line(&r.reason),
             r.detail
                 .as_deref()
-                .map(|d| format!(" ({d})"))
+                .map(|d| format!(" ({})", line(d)))
                 .unwrap_or_default()
         );
     }
@@ -115,4 +127,22 @@ pub fn audit_text(rows: &[AuditRow]) -> String {
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_from_outside_are_escaped_for_the_terminal() {
+        let t = Target {
+            account_id: Some("acc\u{1b}[2J".into()),
+            email: Some("ana\u{1b}]0;owned\u{7}\u{202e}@example.com".into()),
+            ..Target::default()
+        };
+        assert_eq!(
+            target_text(&t),
+            "account acc\\u{1b}[2J <ana\\u{1b}]0;owned\\u{7}\\u{202e}@example.com>"
+        );
+    }
 }

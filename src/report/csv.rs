@@ -1,8 +1,9 @@
 //! CSV rendering: one row per finding per subject (record or account), for spreadsheets. Quoting is
-//! the `csv` crate's (RFC 4180); a cell that a spreadsheet would read as a formula (`=`, `+`, `-`, `@`,
-//! tab or CR first) is prefixed with `'`.
+//! the `csv` crate's (RFC 4180); every cell goes through [`crate::escape::csv_cell`] (formulas
+//! prefixed with `'`, control characters escaped).
 
 use super::model::{Report, ReportFinding};
+use crate::escape::csv_cell;
 
 const HEADER: [&str; 25] = [
     "report_date",
@@ -31,15 +32,6 @@ const HEADER: [&str; 25] = [
     "suppressed_reason",
     "suppressed_expires",
 ];
-
-/// Neutralises spreadsheet formulas.
-fn cell(v: &str) -> String {
-    if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{v}")
-    } else {
-        v.to_string()
-    }
-}
 
 fn rows(section: &str, date: &str, f: &ReportFinding) -> Vec<Vec<String>> {
     let requests = f
@@ -152,23 +144,11 @@ pub fn render(r: &Report) -> String {
         .chain(r.suppressed.iter().map(|f| ("suppressed", f)));
     for (section, f) in sections {
         for row in rows(section, &date, f) {
-            let _ = w.write_record(row.iter().map(|v| cell(v)));
+            let _ = w.write_record(row.iter().map(|v| csv_cell(v).into_owned()));
         }
     }
     w.into_inner()
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formulas_are_neutralised() {
-        assert_eq!(cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
-        assert_eq!(cell("@SUM(A1)"), "'@SUM(A1)");
-        assert_eq!(cell("ana@example.com"), "ana@example.com");
-    }
 }

@@ -139,7 +139,8 @@ pub fn render(r: &Report) -> String {
             }
         }
     };
-    doc.into_string()
+    // maud escapes markup; control characters (bidi overrides included) are shown as escapes.
+    crate::escape::block_owned(doc.into_string())
 }
 
 fn header(r: &Report) -> Markup {

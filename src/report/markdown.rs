@@ -1,5 +1,6 @@
 //! Markdown rendering, for tickets and chat. Every value from outside is escaped (Markdown
-//! punctuation and HTML tags), table cells also escape `|` and newlines.
+//! punctuation and HTML tags), table cells also escape `|` and newlines; control characters show
+//! as `\u{1b}` (see [`crate::escape`]).
 
 use std::fmt::Write;
 
@@ -17,6 +18,11 @@ pub(crate) fn md(text: &str) -> String {
                 out.push(c);
             }
             '\r' | '\n' | '\t' => out.push(' '),
+            c if crate::escape::is_control(c) => {
+                // Shown as `\u{1b}`: the backslash escaped, so it renders literally.
+                out.push('\\');
+                crate::escape::push_escaped(&mut out, c);
+            }
             c => out.push(c),
         }
     }
@@ -30,6 +36,7 @@ pub(crate) fn code(text: &str, in_table: bool) -> String {
         .chars()
         .map(|c| if matches!(c, '\r' | '\n') { ' ' } else { c })
         .collect();
+    let text = crate::escape::line(&text).into_owned();
     let text = if in_table {
         text.replace('|', "\\|")
     } else {
@@ -468,6 +475,11 @@ mod tests {
         );
         assert_eq!(md("a|b\nc_d"), "a\\|b c\\_d");
         assert_eq!(md("[x](javascript:1)"), "\\[x\\](javascript:1)");
+        assert_eq!(
+            md("a\u{1b}]0;t\u{7}\u{202e}"),
+            "a\\\\u{1b}\\]0;t\\\\u{7}\\\\u{202e}"
+        );
+        assert_eq!(code("a\u{1b}[2J\tb", false), "`a\\u{1b}[2J\\tb`");
     }
 
     #[test]

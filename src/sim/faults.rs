@@ -74,6 +74,9 @@ pub enum FaultKind {
     TotalResultsDrift(i64),
     /// Delay the answer by this much, then serve it normally.
     Delay(Duration),
+    /// Answer this status with this message in the API's error shape (hostile error bodies),
+    /// without executing the request.
+    StatusMessage(u16, String),
     /// Serve each resource's `active` as a string (`"True"`/`"False"`), as Entra ID is known to.
     StringBooleans,
     /// Serve each resource without its `meta` (no `lastModified`).
@@ -248,6 +251,7 @@ pub(crate) enum Preempt {
     Status(u16),
     EchoAuthorization(u16),
     RateLimit(RetryAfterStyle),
+    StatusMessage(u16, String),
 }
 
 /// Everything that happens to one request.
@@ -315,6 +319,11 @@ impl FaultEngine {
                     decision.preempt.get_or_insert(Preempt::RateLimit(*style));
                 }
                 FaultKind::Delay(d) => decision.delay += *d,
+                FaultKind::StatusMessage(code, message) => {
+                    decision
+                        .preempt
+                        .get_or_insert(Preempt::StatusMessage(*code, message.clone()));
+                }
                 other => decision.after.push(other.clone()),
             }
         }

@@ -126,6 +126,7 @@ async fn guarded(state: &SimState, route: &Route, request: Request, next: Next) 
                 &format!("request refused; Authorization: {sent}"),
             )
         }
+        Some(Preempt::StatusMessage(code, message)) => error_for(Some(api), code, &message),
         Some(Preempt::RateLimit(style)) => {
             let (wait, seconds) = {
                 let options = state.options();
