@@ -93,6 +93,16 @@ pub enum Command {
         #[arg(long, value_name = "DATE")]
         since: Option<chrono::NaiveDate>,
     },
+    /// One person's whole history ("why can't this person log in?"): every version of every SCIM
+    /// record and account that carried EMAIL (or is linked to one that did), every finding about
+    /// them with its lifecycle, every remediation action, as a timeline. Reads the store only.
+    /// Exit 0, 1 when the store knows nothing of the email, 2 on error.
+    Person {
+        /// The email (compared trimmed and case-insensitively).
+        email: String,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
     /// List the stored snapshots, newest first (reads the store only; no API calls).
     Snapshots {
         #[arg(long, value_enum, default_value = "text")]
@@ -331,6 +341,26 @@ async fn run(cli: Cli, loaded: Result<Settings, ConfigError>) -> ExitCode {
                 Ok((text, failing)) => {
                     print_out(&text, format == FindingsFormat::Json);
                     if failing.iter().any(|s| *s >= fail_on) {
+                        ExitCode::from(1)
+                    } else {
+                        ExitCode::SUCCESS
+                    }
+                }
+                Err(e) => fail(e),
+            }
+        }
+        Command::Person { email, format } => {
+            let settings = match settings() {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            };
+            let history = Store::open(&settings.store.path).and_then(|store| {
+                crate::person::history(&store, &email, &settings.directory_names())
+            });
+            match history {
+                Ok(h) => {
+                    print_out(&output::person(&h, format), format == Format::Json);
+                    if h.records.is_empty() && h.accounts.is_empty() {
                         ExitCode::from(1)
                     } else {
                         ExitCode::SUCCESS

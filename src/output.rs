@@ -419,3 +419,81 @@ pub fn reconciled_text(r: &Reconciled) -> String {
     }
     out
 }
+
+/// `scimdrift person EMAIL`: the JSON contract, or the history as text with a timeline.
+pub fn person(h: &crate::person::PersonHistory, format: Format) -> String {
+    if format == Format::Json {
+        return format!("{:#}\n", json!(h));
+    }
+    let mut out = String::new();
+    if h.records.is_empty() && h.accounts.is_empty() {
+        let _ = writeln!(
+            out,
+            "no SCIM record or account in the store ever carried {}",
+            line(&h.email)
+        );
+        return out;
+    }
+    let _ = writeln!(out, "{}", line(&h.email));
+    let yes_no = |b: Option<bool>| match b {
+        Some(true) => "active",
+        Some(false) => "inactive",
+        None => "unknown",
+    };
+    for r in &h.records {
+        let _ = writeln!(
+            out,
+            "  SCIM record {}/{}",
+            line(&r.directory),
+            line(&r.scim_id)
+        );
+        for v in &r.versions {
+            let _ = writeln!(
+                out,
+                "    {} → {}  {:<8} {}  {}",
+                line(&v.from),
+                line(v.to.as_deref().unwrap_or("now")),
+                yes_no(v.active),
+                line(v.email.as_deref().unwrap_or("(no email)")),
+                line(v.account_id.as_deref().unwrap_or("unlinked"))
+            );
+        }
+    }
+    for a in &h.accounts {
+        let _ = writeln!(out, "  account {}", line(&a.account_id));
+        for v in &a.versions {
+            let _ = writeln!(
+                out,
+                "    {} → {}  {}/{}  {}",
+                line(&v.from),
+                line(v.to.as_deref().unwrap_or("now")),
+                line(&v.account_status),
+                line(&v.membership_status),
+                line(v.email.as_deref().unwrap_or("(email hidden)"))
+            );
+        }
+    }
+    if !h.findings.is_empty() {
+        let _ = writeln!(out, "  findings");
+        for f in &h.findings {
+            let _ = writeln!(
+                out,
+                "    {:<9} {:<28} {:<10} first seen {}{}  {}",
+                f.severity,
+                f.kind,
+                f.status,
+                line(&f.first_seen),
+                f.resolved_at
+                    .as_deref()
+                    .map(|r| format!(", resolved {}", line(r)))
+                    .unwrap_or_default(),
+                line(&f.id)
+            );
+        }
+    }
+    let _ = writeln!(out, "  timeline");
+    for e in h.timeline() {
+        let _ = writeln!(out, "    {}  {}", line(&e.at), line(&e.what));
+    }
+    out
+}

@@ -77,6 +77,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/findings", get(findings))
         .route("/report", get(report_latest))
         .route("/report/{date}", get(report_on))
+        .route("/person", get(person))
         .layer(axum::middleware::map_response(private_headers));
     Router::new()
         .route("/metrics", get(metrics))
@@ -446,4 +447,50 @@ fn stored_report_html(
         None => store.latest_report()?,
     };
     Ok(report.map(|r| crate::report::render(&r, crate::report::ReportFormat::Html)))
+}
+
+#[derive(Deserialize)]
+struct PersonQuery {
+    email: Option<String>,
+}
+
+/// `/person?email=`: one person's history, the JSON of `scimdrift person --format json` (same
+/// auth as `/findings`). 404 when the store knows nothing of the email.
+async fn person(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<PersonQuery>,
+) -> Response {
+    if !authorized(&state, &headers) {
+        return unauthorized();
+    }
+    let Some(email) = q.email.filter(|e| !e.trim().is_empty()) else {
+        return bad_request("expected ?email=<address>".into());
+    };
+    let settings = state.settings.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        crate::store::Store::open(&settings.store.path)
+            .and_then(|store| crate::person::history(&store, &email, &settings.directory_names()))
+    })
+    .await;
+    match found {
+        Ok(Ok(h)) => {
+            let status = if h.records.is_empty() && h.accounts.is_empty() {
+                StatusCode::NOT_FOUND
+            } else {
+                StatusCode::OK
+            };
+            (
+                status,
+                [(header::CONTENT_TYPE, "application/json")],
+                format!("{:#}\n", serde_json::json!(h)),
+            )
+                .into_response()
+        }
+        Ok(Err(e)) => {
+            tracing::error!("/person: {e}");
+            (StatusCode::INTERNAL_SERVER_ERROR, "cannot read the store\n").into_response()
+        }
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "cannot read the store\n").into_response(),
+    }
 }

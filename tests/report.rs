@@ -425,6 +425,45 @@ async fn incomplete_or_old_data_shows_a_loud_warning() {
     );
 }
 
+#[tokio::test]
+async fn a_held_pull_warns_and_each_person_links_to_their_history() {
+    let env = Env::scenarios(5).await;
+    env.pull().await;
+    env.sim.set_faults(Faults::rules([
+        FaultRule::new(FaultKind::EmptyPage).on(Api::Accounts)
+    ]));
+    assert!(env.pull().await.recorded.held);
+    let r = build(&env, Utc::now());
+    assert_eq!(r.freshness.snapshot_id, Some(1));
+    let warning = r
+        .freshness
+        .warnings
+        .iter()
+        .find(|w| w.contains("HELD"))
+        .unwrap();
+    assert!(
+        warning.contains("accounts records shrank from"),
+        "{warning}"
+    );
+    assert!(warning.contains("--accept-shrink"), "{warning}");
+    assert!(
+        !r.freshness
+            .warnings
+            .iter()
+            .any(|w| w.contains("INCOMPLETE"))
+    );
+    assert_eq!(r.summary.open, 12, "the findings of the last complete pull");
+    let html = report::render(&r, ReportFormat::Html);
+    assert!(
+        html.contains("href=\"/person?email=fay%40example.com\""),
+        "no person link"
+    );
+    assert!(
+        html.contains("scimdrift person &#39;fay@example.com&#39;")
+            || html.contains("scimdrift person 'fay@example.com'")
+    );
+}
+
 /// A webhook receiver on loopback that fails the first `failures` requests with 500.
 struct Hook {
     addr: SocketAddr,

@@ -298,6 +298,17 @@ fn change_tag(f: &ReportFinding) -> Markup {
     }
 }
 
+/// The daemon's `/person` link for an email (relative, so it works where the report is served).
+fn person_link(email: &str) -> String {
+    let encoded: String = url::form_urlencoded::byte_serialize(email.as_bytes()).collect();
+    format!("/person?email={encoded}")
+}
+
+/// An email as one shell word (single quotes; a quote inside closed and escaped).
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
 fn person(n: usize, p: &Person, hints: &[NameHint]) -> Markup {
     let new = p
         .findings
@@ -319,6 +330,10 @@ fn person(n: usize, p: &Person, hints: &[NameHint]) -> Markup {
             h3 { (sev_badge(p.severity)) " " (n) ". " (p.email.as_deref().unwrap_or("(no email)"))
                 " " span.age { (plural(p.findings.len(), "finding", "findings")) }
                 @if new > 0 { span.tag.tag-new { (new) " NEW" } } }
+            @if let Some(email) = &p.email {
+                p.history { "Whole history: " a href=(person_link(email)) { "/person" } " on the daemon, or "
+                    code { "scimdrift person " (shell_quote(email)) } }
+            }
             @if !p.names.is_empty() || !p.other_emails.is_empty() {
                 p.about {
                     @if !p.names.is_empty() { "Names: " (p.names.join(", ")) }
