@@ -245,3 +245,91 @@ async fn an_echoed_key_is_never_shown_or_stored_however_it_is_encoded() {
         }
     }
 }
+
+/// A store holding one complete pull, checkpointed into its main file (no WAL left).
+async fn stored_env() -> Env {
+    let env = Env::scenarios(300).await;
+    assert!(env.pull().await.recorded.complete);
+    let size = env.store().compacted_size().unwrap();
+    assert!(size > 64 * 4096, "{size} bytes");
+    env
+}
+
+fn assert_refused_as_corrupt(env: &Env, before: &[u8], out: &std::process::Output) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let db = env.db_path();
+    assert!(
+        stderr.contains("corrupted")
+            && stderr.contains(&db.display().to_string())
+            && stderr.contains("backup")
+            && !stderr.contains("not a SQLite database"),
+        "{stderr}"
+    );
+    assert!(std::fs::read(&db).unwrap() == before, "left byte-identical");
+    let wal = std::fs::metadata(db.with_extension("db-wal")).map_or(0, |m| m.len());
+    assert_eq!(wal, 0, "nothing was written");
+}
+
+#[tokio::test]
+async fn a_store_with_a_corrupted_page_is_refused_and_left_untouched() {
+    let env = stored_env().await;
+    let db = env.db_path();
+    let mut bytes = std::fs::read(&db).unwrap();
+    // Overwrite the middle pages (b-tree pages of records and history) with garbage.
+    let pages = bytes.len() / 4096;
+    for page in [pages / 2, pages / 2 + 1, pages - 2] {
+        bytes[page * 4096..(page + 1) * 4096].fill(0xA5);
+    }
+    std::fs::write(&db, &bytes).unwrap();
+    for command in [&["once"][..], &["findings"][..]] {
+        let out = env.cli(command).await;
+        assert_refused_as_corrupt(&env, &bytes, &out);
+    }
+    let err = scimdrift::store::Store::open(&db).err().unwrap();
+    assert!(
+        matches!(err, scimdrift::store::StoreError::Corrupt { .. }),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_truncated_store_is_refused_and_left_untouched() {
+    let env = stored_env().await;
+    let db = env.db_path();
+    let mut bytes = std::fs::read(&db).unwrap();
+    bytes.truncate(bytes.len() / 2);
+    std::fs::write(&db, &bytes).unwrap();
+    let out = env.cli(&["once"]).await;
+    assert_refused_as_corrupt(&env, &bytes, &out);
+}
+
+#[tokio::test]
+async fn a_store_path_under_a_file_names_the_real_cause() {
+    let mut env = Env::scenarios(0).await;
+    let file = env.dir.path().join("plain-file");
+    std::fs::write(&file, "x").unwrap();
+    let original = env.db_path();
+    env.settings.store.path = file.join("scimdrift.db");
+    let err = scimdrift::store::Store::open(&env.settings.store.path)
+        .err()
+        .unwrap();
+    let text = err.to_string();
+    assert!(
+        text.contains("Not a directory") && !text.contains("not a SQLite database"),
+        "{text}"
+    );
+    let text = std::fs::read_to_string(&env.config).unwrap();
+    std::fs::write(
+        &env.config,
+        text.replace(
+            &format!("{:?}", original.display().to_string()),
+            &format!("{:?}", env.settings.store.path.display().to_string()),
+        ),
+    )
+    .unwrap();
+    let out = env.cli(&["once"]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("Not a directory"), "{stderr}");
+}
