@@ -126,6 +126,10 @@ pub struct HttpSettings {
     pub scim_page_size: usize,
     /// `limit` asked of the accounts API.
     pub accounts_page_size: usize,
+    /// Largest body one page may have, bytes; a larger page fails (the source is incomplete).
+    pub max_page_bytes: u64,
+    /// Longest one pull may take, seconds: past it every further request fails at once.
+    pub pull_deadline_seconds: f64,
 }
 
 impl Default for HttpSettings {
@@ -139,6 +143,8 @@ impl Default for HttpSettings {
             concurrency: 4,
             scim_page_size: 100,
             accounts_page_size: 100,
+            max_page_bytes: 64 * 1024 * 1024,
+            pull_deadline_seconds: 1800.0,
         }
     }
 }
@@ -361,6 +367,18 @@ impl Settings {
                 "unknown key (check the spelling; see config/scimdrift.example.toml)".into(),
             ));
         }
+        // The `config` crate converts between types (`org_id = true` becomes "true", `"30"` a
+        // number): that suits the environment overrides, which are strings by nature, but in the
+        // file a value of the wrong type is a mistake.
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|e| err("", e.to_string()))?;
+            let table: toml::Table = toml::from_str(&text).map_err(|e| err("", e.to_string()))?;
+            if let Some((key, expected, found)) =
+                first_wrong_type(&toml::Value::Table(table), &known, "")
+            {
+                return Err(err(&key, format!("expected {expected}, found {found}")));
+            }
+        }
         settings.validate()?;
         Ok(settings)
     }
@@ -388,6 +406,13 @@ impl Settings {
             Some(url::Host::Domain(d)) => d == "localhost",
             None => false,
         };
+        if !url.username().is_empty() || url.password().is_some() {
+            // Never echo the URL: its user info is a credential.
+            return Err(self.error(
+                "atlassian.base_url",
+                "must not contain a user name or password (`user:password@`): keys are read from org_api_key_env / org_api_key_file and the directories' token_env / token_file",
+            ));
+        }
         match url.scheme() {
             "https" => {}
             "http" if loopback => {}
@@ -463,33 +488,42 @@ impl Settings {
             }
         }
         let h = &a.http;
-        if h.timeout_seconds.is_nan() || h.timeout_seconds <= 0.0 {
-            return Err(self.error(
-                "atlassian.http.timeout_seconds",
-                "expected a positive number of seconds",
-            ));
+        let http = |k: &str| format!("atlassian.http.{k}");
+        for (key, value, min, max) in [
+            ("timeout_seconds", h.timeout_seconds, 0.001, 3600.0),
+            (
+                "retry_max_delay_seconds",
+                h.retry_max_delay_seconds,
+                0.0,
+                3600.0,
+            ),
+            (
+                "retry_budget_seconds",
+                h.retry_budget_seconds,
+                0.0,
+                86_400.0,
+            ),
+            (
+                "pull_deadline_seconds",
+                h.pull_deadline_seconds,
+                1.0,
+                86_400.0,
+            ),
+        ] {
+            check_seconds(value, min, max).map_err(|m| self.error(http(key), m))?;
         }
-        if h.concurrency == 0 {
-            return Err(self.error("atlassian.http.concurrency", "expected at least 1"));
+        for (key, value, min, max) in [
+            ("max_retries", u64::from(h.max_retries), 0, 100),
+            ("retry_base_delay_ms", h.retry_base_delay_ms, 0, 60_000),
+            ("concurrency", h.concurrency as u64, 1, 64),
+            ("scim_page_size", h.scim_page_size as u64, 1, 1000),
+            ("accounts_page_size", h.accounts_page_size as u64, 1, 1000),
+            ("max_page_bytes", h.max_page_bytes, 1024, 4 << 30),
+        ] {
+            check_count(value, min, max).map_err(|m| self.error(http(key), m))?;
         }
-        if h.scim_page_size == 0 || h.accounts_page_size == 0 {
-            return Err(self.error(
-                "atlassian.http.scim_page_size",
-                "page sizes must be at least 1",
-            ));
-        }
-        if h.retry_max_delay_seconds < 0.0 || h.retry_budget_seconds < 0.0 {
-            return Err(self.error(
-                "atlassian.http.retry_budget_seconds",
-                "expected a non-negative number of seconds",
-            ));
-        }
-        if self.detect.stale_after_days < 0 {
-            return Err(self.error(
-                "detect.stale_after_days",
-                "expected a number of days, 0 or more",
-            ));
-        }
+        check_count_i64(self.detect.stale_after_days, 0, 36_500)
+            .map_err(|m| self.error("detect.stale_after_days", m))?;
         for (i, k) in self.detect.disabled_kinds.iter().enumerate() {
             k.parse::<Kind>()
                 .map_err(|e| self.error(format!("detect.disabled_kinds[{i}]"), e))?;
@@ -501,7 +535,7 @@ impl Settings {
         ] {
             parse_cron(expr).map_err(|e| self.error(key, e))?;
         }
-        if self.schedule.timezone.parse::<chrono_tz::Tz>().is_err() {
+        let Ok(tz) = self.schedule.timezone.parse::<chrono_tz::Tz>() else {
             return Err(self.error(
                 "schedule.timezone",
                 format!(
@@ -509,15 +543,15 @@ impl Settings {
                     self.schedule.timezone
                 ),
             ));
+        };
+        for (key, expr) in [
+            ("schedule.pull", &self.schedule.pull),
+            ("schedule.report", &self.schedule.report),
+        ] {
+            check_fires(expr, tz).map_err(|e| self.error(key, e))?;
         }
-        if self.schedule.shutdown_timeout_seconds.is_nan()
-            || self.schedule.shutdown_timeout_seconds < 0.0
-        {
-            return Err(self.error(
-                "schedule.shutdown_timeout_seconds",
-                "expected a number of seconds, 0 or more",
-            ));
-        }
+        check_seconds(self.schedule.shutdown_timeout_seconds, 0.0, 3600.0)
+            .map_err(|m| self.error("schedule.shutdown_timeout_seconds", m))?;
         if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(self.error(
                 "server.listen",
@@ -682,6 +716,73 @@ impl Settings {
     }
 }
 
+/// Checks a number of seconds is finite and in `[min, max]`; the message says what was expected.
+pub fn check_seconds(value: f64, min: f64, max: f64) -> Result<(), String> {
+    if value.is_finite() && (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(format!(
+            "expected a number of seconds between {min} and {max} (got {value})"
+        ))
+    }
+}
+
+/// Checks a whole number is in `[min, max]`.
+pub fn check_count(value: u64, min: u64, max: u64) -> Result<(), String> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(format!(
+            "expected a whole number between {min} and {max} (got {value})"
+        ))
+    }
+}
+
+/// Checks a signed whole number is in `[min, max]`.
+pub fn check_count_i64(value: i64, min: i64, max: i64) -> Result<(), String> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(format!(
+            "expected a whole number between {min} and {max} (got {value})"
+        ))
+    }
+}
+
+/// A number of seconds as a `Duration`, never panicking: NaN and negatives are zero, and anything
+/// beyond a year (or infinite) is a year. Validation keeps settings far inside this; this is the
+/// defence in depth at every conversion.
+pub fn duration_secs(seconds: f64) -> std::time::Duration {
+    const YEAR: f64 = 365.0 * 86_400.0;
+    if seconds.is_nan() || seconds <= 0.0 {
+        return std::time::Duration::ZERO;
+    }
+    std::time::Duration::try_from_secs_f64(seconds.min(YEAR))
+        .unwrap_or(std::time::Duration::from_secs(YEAR as u64))
+}
+
+/// Checks a (parsed) cron expression fires within the next ten years, twice: a schedule such as
+/// `0 0 0 31 2 *` (30 February) parses but would never run.
+fn check_fires(expr: &str, tz: chrono_tz::Tz) -> Result<(), String> {
+    let cron = parse_cron(expr)?;
+    let now = chrono::Utc::now().with_timezone(&tz);
+    let never = || {
+        format!(
+            "the schedule {expr:?} never fires (no date matches it within ten years): check the day and month fields"
+        )
+    };
+    let first = cron
+        .find_next_occurrence(&now, false)
+        .map_err(|_| never())?;
+    let second = cron
+        .find_next_occurrence(&first, false)
+        .map_err(|_| never())?;
+    if second - now > chrono::Duration::days(3660) {
+        return Err(never());
+    }
+    Ok(())
+}
+
 /// Expands `${CREDENTIALS_DIRECTORY}` (systemd `LoadCredential=`) in a key file path.
 pub fn expand_credentials_dir(path: &Path) -> PathBuf {
     let text = path.to_string_lossy();
@@ -728,6 +829,51 @@ fn first_unknown_key(raw: &Value, known: &Value, path: &str) -> Option<String> {
             .find_map(|(i, (rv, kv))| first_unknown_key(rv, kv, &format!("{path}[{i}]"))),
         _ => None,
     }
+}
+
+/// The first value in the file whose TOML type is not the type of its setting: (key, expected,
+/// found). An integer is a valid number of seconds; a date is a valid string; unset optional
+/// settings (null) are not compared.
+fn first_wrong_type(
+    file: &toml::Value,
+    known: &Value,
+    path: &str,
+) -> Option<(String, &'static str, &'static str)> {
+    use toml::Value as T;
+    let found = match file {
+        T::String(_) => "a string",
+        T::Integer(_) => "an integer",
+        T::Float(_) => "a number",
+        T::Boolean(_) => "a boolean",
+        T::Datetime(_) => "a date",
+        T::Array(_) => "an array",
+        T::Table(_) => "a table",
+    };
+    let (expected, ok) = match (known, file) {
+        (Value::Null, _) => return None,
+        (Value::Object(k), T::Table(t)) => {
+            return t.iter().find_map(|(key, v)| {
+                let kv = k.get(key).or_else(|| k.get(&key.to_lowercase()))?;
+                first_wrong_type(v, kv, &join(path, key))
+            });
+        }
+        (Value::Array(k), T::Array(a)) => {
+            return a
+                .iter()
+                .zip(k)
+                .enumerate()
+                .find_map(|(i, (v, kv))| first_wrong_type(v, kv, &format!("{path}[{i}]")));
+        }
+        (Value::Object(_), _) => ("a table", false),
+        (Value::Array(_), _) => ("an array", false),
+        (Value::String(_), f) => ("a string", matches!(f, T::String(_) | T::Datetime(_))),
+        (Value::Bool(_), f) => ("a boolean", matches!(f, T::Boolean(_))),
+        (Value::Number(n), f) if n.is_f64() => {
+            ("a number", matches!(f, T::Float(_) | T::Integer(_)))
+        }
+        (Value::Number(_), f) => ("a whole number", matches!(f, T::Integer(_))),
+    };
+    (!ok).then(|| (path.to_string(), expected, found))
 }
 
 fn join(path: &str, key: &str) -> String {

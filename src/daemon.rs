@@ -89,14 +89,32 @@ impl Daemon {
     }
 
     async fn cycle(&self, _running: OwnedMutexGuard<()>) {
-        if let Ok(outcome) = crate::cycle::run(&self.settings, &self.metrics).await
+        // The cycle runs in its own task, so a panic in it is an error outcome (logged and
+        // counted like any failed cycle), not a silent end of this one; the daemon keeps running.
+        let (settings, metrics) = (self.settings.clone(), self.metrics.clone());
+        let outcome =
+            match catch_panic(async move { crate::cycle::run(&settings, &metrics).await }).await {
+                Ok(result) => result.ok(),
+                Err(panic) => {
+                    self.metrics.pull_runs.with_label_values(&["error"]).inc();
+                    tracing::error!("cycle failed: it panicked: {panic}");
+                    None
+                }
+            };
+        if let Some(outcome) = outcome
             && self.app.note_pull(&outcome)
         {
-            self.app.set_last_complete(outcome.pull.finished_at);
-            if self.settings.remediation.enabled
-                && let Err(e) = crate::remediate::run_cycle(&self.settings, &self.metrics).await
-            {
-                tracing::error!("remediation failed: {e:#}");
+            if self.settings.remediation.enabled {
+                let (settings, metrics) = (self.settings.clone(), self.metrics.clone());
+                match catch_panic(
+                    async move { crate::remediate::run_cycle(&settings, &metrics).await },
+                )
+                .await
+                {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::error!("remediation failed: {e:#}"),
+                    Err(panic) => tracing::error!("remediation failed: it panicked: {panic}"),
+                }
             }
         }
         let settings = self.settings.clone();
@@ -130,6 +148,32 @@ impl Daemon {
                 false
             }
         }
+    }
+}
+
+/// Runs `work` in its own task and turns a panic into `Err` with its message. Dropping the returned
+/// future (the cycle aborted at shutdown) aborts the task too.
+async fn catch_panic<T: Send + 'static>(
+    work: impl Future<Output = T> + Send + 'static,
+) -> Result<T, String> {
+    struct AbortOnDrop<T>(JoinHandle<T>);
+    impl<T> Drop for AbortOnDrop<T> {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let mut task = AbortOnDrop(tokio::spawn(work));
+    match (&mut task.0).await {
+        Ok(value) => Ok(value),
+        Err(e) if e.is_panic() => {
+            let payload = e.into_panic();
+            Err(payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".into()))
+        }
+        Err(_) => Err("the task was cancelled".into()),
     }
 }
 
@@ -242,7 +286,7 @@ pub async fn run(
     if let Some(r) = reconciling {
         r.abort();
     }
-    let bound = Duration::from_secs_f64(settings.schedule.shutdown_timeout_seconds);
+    let bound = crate::config::duration_secs(settings.schedule.shutdown_timeout_seconds);
     daemon.finish_running_cycle(bound).await;
     let _ = stop_server.send(true);
     let _ = server.await;
@@ -367,5 +411,41 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send {
     #[cfg(not(unix))]
     async {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::catch_panic;
+
+    #[tokio::test]
+    async fn a_panic_in_the_task_becomes_an_error_with_its_message() {
+        let hours = 1e300;
+        let r = catch_panic(async move {
+            // What an unchecked setting did to a cycle before validation bounded it.
+            std::time::Duration::from_secs_f64(hours).as_secs()
+        })
+        .await;
+        let message = r.unwrap_err();
+        assert!(message.contains("too big"), "{message}");
+        let r = catch_panic::<u8>(async { panic!("boom {}", 7) }).await;
+        assert_eq!(r, Err("boom 7".to_string()));
+        assert_eq!(catch_panic(async { 5 }).await, Ok(5));
+    }
+
+    #[tokio::test]
+    async fn dropping_the_wait_aborts_the_task() {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let wait = catch_panic(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+            drop(tx);
+        });
+        // Polled once (the task starts), then dropped: the task must be aborted, dropping `tx`.
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(10), wait).await;
+        let received = tokio::time::timeout(std::time::Duration::from_secs(5), rx).await;
+        assert!(
+            matches!(received, Ok(Err(_))),
+            "the abort drops the task and its sender"
+        );
     }
 }

@@ -1,6 +1,74 @@
-//! A secret value (API key, directory token) that never prints itself.
+//! A secret value (API key, directory token) that never prints itself, and the process-wide
+//! redaction of every secret from text that leaves the process (errors, logs, audit rows).
 
 use std::fmt;
+use std::sync::{LazyLock, RwLock};
+
+/// Every secret value this process has read, longest first: [`redact`] replaces each.
+static REGISTRY: LazyLock<RwLock<Vec<String>>> = LazyLock::new(|| RwLock::new(Vec::new()));
+
+/// Shorter values are not registered: replacing them would garble ordinary text.
+const MIN_REGISTERED_LEN: usize = 6;
+
+/// What a secret becomes in redacted text.
+pub const REDACTED: &str = "[redacted]";
+
+fn register(value: &str) {
+    if value.len() < MIN_REGISTERED_LEN {
+        return;
+    }
+    if let Ok(mut all) = REGISTRY.write()
+        && !all.iter().any(|v| v == value)
+    {
+        all.push(value.to_string());
+        all.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    }
+}
+
+/// Replaces every registered secret in `text`, and every `Bearer <token>` credential, with
+/// `[redacted]`. Apply it to decoded text (JSON escapes resolved): an escaped
+/// key is not found.
+pub fn redact(text: &str) -> String {
+    let mut out = text.to_string();
+    if let Ok(all) = REGISTRY.read() {
+        for secret in all.iter() {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), REDACTED);
+            }
+        }
+    }
+    scrub_credentials(&out)
+}
+
+/// `Bearer <token>` (any case) with the token replaced.
+fn scrub_credentials(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        let rest = &lower[i..];
+        let scheme = ["bearer "].into_iter().find(|s| rest.starts_with(s));
+        let at_word = i == 0 || !text.as_bytes()[i - 1].is_ascii_alphanumeric();
+        if let (Some(scheme), true) = (scheme, at_word) {
+            let start = i + scheme.len();
+            let token_len = text[start..]
+                .find(|c: char| !(c.is_ascii_alphanumeric() || "-._~+/=:|".contains(c)))
+                .unwrap_or(text.len() - start);
+            out.push_str(&text[i..start]);
+            if token_len > 0 && &text[start..start + token_len] != REDACTED {
+                out.push_str(REDACTED);
+            } else {
+                out.push_str(&text[start..start + token_len]);
+            }
+            i = start + token_len;
+        } else {
+            let c = text[i..].chars().next().unwrap_or(' ');
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    out
+}
 
 /// A secret string. `Debug` and `Display` print `***`; the value is reachable only through
 /// [`Secret::expose`], which callers use at the one place the key goes on the wire.
@@ -9,8 +77,11 @@ pub struct Secret(String);
 
 impl Secret {
     /// Wraps a value. Surrounding white space (a trailing newline in a key file) is trimmed.
+    /// The value is registered for [`redact`].
     pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into().trim().to_string())
+        let value = value.into().trim().to_string();
+        register(&value);
+        Secret(value)
     }
 
     /// The raw value, for the `Authorization` header only.
@@ -41,5 +112,23 @@ mod tests {
         assert_eq!(s.expose(), "top-secret-key");
         assert_eq!(format!("{s:?} {s}"), "*** ***");
         assert!(!format!("{:?}", Some(&s)).contains("top-secret"));
+    }
+
+    #[test]
+    fn redact_replaces_registered_secrets_and_bearer_tokens() {
+        let _s = Secret::new("registered-key-4711");
+        assert_eq!(
+            redact("echo: registered-key-4711, again registered-key-4711"),
+            "echo: [redacted], again [redacted]"
+        );
+        assert_eq!(
+            redact("Authorization: Bearer not.registered~x/y=; next"),
+            "Authorization: Bearer [redacted]; next"
+        );
+        assert_eq!(redact("BEARER abc:def"), "BEARER [redacted]");
+        assert_eq!(redact("Bearer [redacted]"), "Bearer [redacted]");
+        // Not a credential: a word that merely ends in "bearer".
+        assert_eq!(redact("standardbearer x"), "standardbearer x");
+        assert_eq!(redact("no secrets: ünïcode"), "no secrets: ünïcode");
     }
 }

@@ -181,3 +181,226 @@ fn missing_config_file_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/scimdrift.toml"));
 }
+
+/// GOOD plus a section: `[atlassian.http]` keys go before `[store]`, other sections after.
+fn with_http(lines: &str) -> String {
+    GOOD.replace(
+        "[store]\n",
+        &format!("[atlassian.http]\n{lines}\n\n[store]\n"),
+    )
+}
+
+#[test]
+fn numbers_out_of_range_name_key_and_file() {
+    for (text, key) in [
+        (
+            with_http("timeout_seconds = inf"),
+            "atlassian.http.timeout_seconds",
+        ),
+        (
+            with_http("timeout_seconds = 1e300"),
+            "atlassian.http.timeout_seconds",
+        ),
+        (
+            with_http("timeout_seconds = 0"),
+            "atlassian.http.timeout_seconds",
+        ),
+        (
+            with_http("retry_max_delay_seconds = nan"),
+            "atlassian.http.retry_max_delay_seconds",
+        ),
+        (
+            with_http("retry_budget_seconds = 1e300"),
+            "atlassian.http.retry_budget_seconds",
+        ),
+        (
+            with_http("concurrency = 9223372036854775807"),
+            "atlassian.http.concurrency",
+        ),
+        (
+            with_http("scim_page_size = 1000000"),
+            "atlassian.http.scim_page_size",
+        ),
+        (
+            with_http("accounts_page_size = 0"),
+            "atlassian.http.accounts_page_size",
+        ),
+        (
+            with_http("max_retries = 4000000000"),
+            "atlassian.http.max_retries",
+        ),
+        (
+            with_http("max_page_bytes = 10"),
+            "atlassian.http.max_page_bytes",
+        ),
+        (
+            with_http("pull_deadline_seconds = -inf"),
+            "atlassian.http.pull_deadline_seconds",
+        ),
+        (
+            format!("{GOOD}\n[schedule]\nshutdown_timeout_seconds = inf\n"),
+            "schedule.shutdown_timeout_seconds",
+        ),
+        (
+            format!("{GOOD}\n[detect]\nstale_after_days = 9223372036854775807\n"),
+            "detect.stale_after_days",
+        ),
+        (
+            format!("{GOOD}\n[report.delivery]\ntimeout_seconds = 1e300\n"),
+            "report.delivery.timeout_seconds",
+        ),
+        (
+            format!("{GOOD}\n[report]\nkeep_days = 4000000000\n"),
+            "report.keep_days",
+        ),
+        (
+            format!("{GOOD}\n[remediation]\nmax_actions_per_cycle = 9223372036854775807\n"),
+            "remediation.max_actions_per_cycle",
+        ),
+    ] {
+        let (file, err) = load_err(&text);
+        assert_eq!(err.key, key, "{err}");
+        let shown = err.to_string();
+        assert!(shown.contains(&file) && shown.contains(key), "{shown}");
+        assert!(shown.contains("between"), "says the range: {shown}");
+    }
+    // The bounds themselves are fine.
+    let dir = tempfile::tempdir().unwrap();
+    let ok = with_http("timeout_seconds = 3600\nconcurrency = 64\nretry_budget_seconds = 0");
+    Settings::load(Some(&write(dir.path(), &ok))).unwrap();
+}
+
+#[test]
+fn hostile_numbers_exit_2_instead_of_panicking() {
+    let dir = tempfile::tempdir().unwrap();
+    for lines in [
+        "timeout_seconds = inf",
+        "retry_max_delay_seconds = nan",
+        "concurrency = 9223372036854775807",
+    ] {
+        let path = write(dir.path(), &with_http(lines));
+        for command in ["check-config", "once"] {
+            let out = cli(&path, &[command], &[("SCIMDRIFT_TEST_ORG_KEY", "k-123456")]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{command} {lines}: {stderr}");
+            assert!(stderr.contains("atlassian.http."), "{stderr}");
+            assert!(!stderr.contains("panicked"), "{stderr}");
+        }
+    }
+}
+
+#[test]
+fn a_schedule_that_never_fires_is_refused() {
+    let (file, err) = load_err(&format!("{GOOD}\n[schedule]\npull = \"0 0 0 31 2 *\"\n"));
+    assert_eq!(err.key, "schedule.pull");
+    assert!(err.message.contains("never fires"), "{err}");
+    assert!(err.to_string().contains(&file));
+    let (_, err) = load_err(&format!("{GOOD}\n[schedule]\nreport = \"0 0 7 30 2 *\"\n"));
+    assert_eq!(err.key, "schedule.report");
+    // Rare but real: 29 February fires in a leap year.
+    let dir = tempfile::tempdir().unwrap();
+    let leap = format!("{GOOD}\n[schedule]\nreport = \"0 0 7 29 2 *\"\n");
+    Settings::load(Some(&write(dir.path(), &leap))).unwrap();
+}
+
+#[test]
+fn wrong_types_in_the_file_name_the_key() {
+    for (text, key, expected, found) in [
+        (
+            GOOD.replace("org_id = \"org-1\"", "org_id = true"),
+            "atlassian.org_id",
+            "a string",
+            "a boolean",
+        ),
+        (
+            with_http("timeout_seconds = \"30\""),
+            "atlassian.http.timeout_seconds",
+            "a number",
+            "a string",
+        ),
+        (
+            with_http("max_retries = 2.5"),
+            "atlassian.http.max_retries",
+            "a whole number",
+            "a number",
+        ),
+        (
+            GOOD.replace("id = \"dir-1\"", "id = 17"),
+            "atlassian.directories[0].id",
+            "a string",
+            "an integer",
+        ),
+    ] {
+        let (file, err) = load_err(&text);
+        assert_eq!(err.key, key, "{err}");
+        assert_eq!(err.message, format!("expected {expected}, found {found}"));
+        assert!(err.to_string().contains(&file), "{err}");
+    }
+    // An integer is a fine number of seconds.
+    let dir = tempfile::tempdir().unwrap();
+    let s = Settings::load(Some(&write(dir.path(), &with_http("timeout_seconds = 12")))).unwrap();
+    assert_eq!(s.atlassian.http.timeout_seconds, 12.0);
+}
+
+#[test]
+fn environment_overrides_are_still_parsed_from_strings() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), GOOD);
+    let out = cli(
+        &path,
+        &["check-config"],
+        &[
+            ("SCIMDRIFT_TEST_ORG_KEY", "org-secret-value"),
+            ("SCIMDRIFT__ATLASSIAN__HTTP__TIMEOUT_SECONDS", "12"),
+            ("SCIMDRIFT__ATLASSIAN__HTTP__CONCURRENCY", "3"),
+            ("SCIMDRIFT__ATLASSIAN__ORG_ID", "4711"),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("timeout_seconds = 12"), "{stdout}");
+    assert!(stdout.contains("concurrency = 3"), "{stdout}");
+    assert!(stdout.contains("org_id = \"4711\""), "{stdout}");
+    // Out of range from the environment is refused as well.
+    let out = cli(
+        &path,
+        &["check-config"],
+        &[
+            ("SCIMDRIFT_TEST_ORG_KEY", "org-secret-value"),
+            ("SCIMDRIFT__ATLASSIAN__HTTP__TIMEOUT_SECONDS", "inf"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("atlassian.http.timeout_seconds"));
+}
+
+#[test]
+fn a_base_url_with_credentials_is_refused_without_echoing_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        &GOOD.replace(
+            "http://127.0.0.1:9",
+            "https://admin:hunter2-pass@api.example.com",
+        ),
+    );
+    let err = Settings::load(Some(&path)).unwrap_err();
+    assert_eq!(err.key, "atlassian.base_url");
+    for command in ["check-config", "once"] {
+        let out = cli(&path, &[command], &[("SCIMDRIFT_TEST_ORG_KEY", "k-123456")]);
+        assert_eq!(out.status.code(), Some(2));
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(all.contains("atlassian.base_url"), "{all}");
+        assert!(!all.contains("hunter2") && !all.contains("admin:"), "{all}");
+    }
+    let (_, err) = load_err(&GOOD.replace("http://127.0.0.1:9", "http://token@127.0.0.1:9"));
+    assert_eq!(err.key, "atlassian.base_url");
+}

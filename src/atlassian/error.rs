@@ -39,13 +39,14 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    /// Builds an error for `origin` at `page`.
+    /// Builds an error for `origin` at `page`. The message is redacted
+    /// ([`crate::secret::redact`]): no registered secret or `Bearer` token leaves in it.
     pub fn new(origin: &str, page: &str, kind: ErrorKind, message: impl Into<String>) -> Self {
         ApiError {
             origin: origin.to_string(),
-            page: page.to_string(),
+            page: crate::secret::redact(page),
             kind,
-            message: message.into(),
+            message: crate::secret::redact(&message.into()),
             retries: 0,
             uncertain_retries: 0,
         }
@@ -59,7 +60,9 @@ impl ApiError {
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({}): {}", self.origin, self.page, self.message)
+        // Redacted again: a message may have been replaced after construction.
+        let text = format!("{} ({}): {}", self.origin, self.page, self.message);
+        f.write_str(&crate::secret::redact(&text))
     }
 }
 

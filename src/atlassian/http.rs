@@ -13,7 +13,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::error::{ApiError, ErrorKind};
-use crate::config::HttpSettings;
+use crate::config::{HttpSettings, duration_secs};
 use crate::secret::Secret;
 
 /// The API families, each with its own concurrency limit and rate-limit state.
@@ -60,8 +60,8 @@ impl From<&HttpSettings> for RetryPolicy {
         RetryPolicy {
             max_retries: h.max_retries,
             base_delay: Duration::from_millis(h.retry_base_delay_ms),
-            max_delay: Duration::from_secs_f64(h.retry_max_delay_seconds),
-            budget: Duration::from_secs_f64(h.retry_budget_seconds),
+            max_delay: duration_secs(h.retry_max_delay_seconds),
+            budget: duration_secs(h.retry_budget_seconds),
         }
     }
 }
@@ -122,15 +122,28 @@ pub struct HttpLayer {
     limits: [Semaphore; 4],
     /// Per API: do not send before this instant (rate limit remaining reached 0).
     not_before: Mutex<[Option<Instant>; 4]>,
-    /// Retry wait spent so far in this pull.
+    /// Retry wait spent so far in this pull, plus the time of failed attempts that were retried.
     waited: Mutex<Duration>,
+    /// Largest body one reply may have.
+    max_page_bytes: u64,
+    /// No request is sent, and none still running is waited for, past this instant.
+    deadline: Instant,
+    /// The deadline's length, for messages.
+    deadline_after: Duration,
     pub stats: HttpStats,
+}
+
+/// Why one attempt produced no reply.
+enum AttemptError {
+    Transport(reqwest::Error),
+    /// The body is larger than `max_page_bytes` (by its `Content-Length` or as read).
+    TooLarge,
 }
 
 impl HttpLayer {
     /// Builds the layer from the `[atlassian.http]` settings.
     pub fn new(base_url: &str, http: &HttpSettings) -> Result<Self, ApiError> {
-        let timeout = Duration::from_secs_f64(http.timeout_seconds);
+        let timeout = duration_secs(http.timeout_seconds).max(Duration::from_millis(1));
         let client = reqwest::Client::builder()
             .user_agent(concat!("scimdrift/", env!("CARGO_PKG_VERSION")))
             .timeout(timeout)
@@ -139,6 +152,7 @@ impl HttpLayer {
             .build()
             .map_err(|e| ApiError::new("http", "setup", ErrorKind::Transport, e.to_string()))?;
         let permits = http.concurrency.max(1);
+        let deadline_after = duration_secs(http.pull_deadline_seconds);
         Ok(HttpLayer {
             client,
             base_url: base_url.trim_end_matches('/').to_string(),
@@ -146,6 +160,9 @@ impl HttpLayer {
             limits: std::array::from_fn(|_| Semaphore::new(permits)),
             not_before: Mutex::new([None; 4]),
             waited: Mutex::new(Duration::ZERO),
+            max_page_bytes: http.max_page_bytes,
+            deadline: Instant::now() + deadline_after,
+            deadline_after,
             stats: HttpStats::default(),
         })
     }
@@ -156,13 +173,32 @@ impl HttpLayer {
     /// [`ApiError::uncertain_retries`]).
     pub async fn send(&self, call: &Call<'_>) -> Result<Option<Reply>, ApiError> {
         let (mut attempt, mut uncertain) = (0u32, 0u32);
-        self.send_counting(call, &mut attempt, &mut uncertain)
+        let past_deadline = || {
+            ApiError::new(
+                call.origin,
+                &call.page,
+                ErrorKind::BudgetExhausted,
+                format!(
+                    "the pull deadline of {}s (atlassian.http.pull_deadline_seconds) has passed; the request was given up",
+                    self.deadline_after.as_secs_f64()
+                ),
+            )
+        };
+        let result = if Instant::now() >= self.deadline {
+            Err(past_deadline())
+        } else {
+            tokio::time::timeout_at(
+                self.deadline,
+                self.send_counting(call, &mut attempt, &mut uncertain),
+            )
             .await
-            .map_err(|e| ApiError {
-                retries: attempt,
-                uncertain_retries: uncertain,
-                ..e
-            })
+            .unwrap_or_else(|_| Err(past_deadline()))
+        };
+        result.map_err(|e| ApiError {
+            retries: attempt,
+            uncertain_retries: uncertain,
+            ..e
+        })
     }
 
     async fn send_counting(
@@ -175,12 +211,14 @@ impl HttpLayer {
         let url = format!("{}{}", self.base_url, call.path);
         loop {
             self.wait_not_before(call.api).await;
-            let outcome = {
+            let (outcome, took) = {
                 let _permit = self.limits[call.api.index()]
                     .acquire()
                     .await
                     .map_err(|_| err(ErrorKind::Transport, "client is shutting down".into()))?;
-                self.attempt(call, &url).await
+                let started = Instant::now();
+                let outcome = self.attempt(call, &url).await;
+                (outcome, started.elapsed())
             };
             let (reason, wait_hint, last) = match outcome {
                 Ok((status, headers, body)) => {
@@ -235,7 +273,16 @@ impl HttpLayer {
                         }
                     }
                 }
-                Err(e) => {
+                Err(AttemptError::TooLarge) => {
+                    return Err(err(
+                        ErrorKind::Malformed,
+                        format!(
+                            "page larger than {} bytes (atlassian.http.max_page_bytes): not read",
+                            self.max_page_bytes
+                        ),
+                    ));
+                }
+                Err(AttemptError::Transport(e)) => {
                     let reason = if e.is_timeout() {
                         "timeout"
                     } else {
@@ -253,7 +300,9 @@ impl HttpLayer {
             let wait = wait_hint
                 .unwrap_or_else(|| backoff(&self.policy, *attempt))
                 .min(self.policy.max_delay);
-            if !self.take_budget(wait) {
+            // The failed attempt's own time counts too: a server that never answers spends the
+            // budget in timeouts, not only in waits.
+            if !self.take_budget(wait + took) {
                 return Err(err(
                     ErrorKind::BudgetExhausted,
                     format!(
@@ -284,7 +333,7 @@ impl HttpLayer {
         &self,
         call: &Call<'_>,
         url: &str,
-    ) -> Result<(StatusCode, HeaderMap, Bytes), reqwest::Error> {
+    ) -> Result<(StatusCode, HeaderMap, Bytes), AttemptError> {
         let mut req = self
             .client
             .request(call.method.clone(), url)
@@ -299,12 +348,24 @@ impl HttpLayer {
         if let Some(body) = &call.json {
             req = req.json(body);
         }
+        let max = self.max_page_bytes;
         let result = async {
-            let resp = req.send().await?;
+            let mut resp = req.send().await.map_err(AttemptError::Transport)?;
             let status = resp.status();
             let headers = resp.headers().clone();
-            let body = resp.bytes().await?;
-            Ok((status, headers, body))
+            if resp.content_length().is_some_and(|n| n > max) {
+                return Err(AttemptError::TooLarge);
+            }
+            // Read in chunks, so a page past the cap is refused without being held whole.
+            let mut body =
+                Vec::with_capacity(resp.content_length().unwrap_or(0).min(1 << 20) as usize);
+            while let Some(chunk) = resp.chunk().await.map_err(AttemptError::Transport)? {
+                if (body.len() + chunk.len()) as u64 > max {
+                    return Err(AttemptError::TooLarge);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok((status, headers, Bytes::from(body)))
         }
         .await;
         let class = match &result {
@@ -396,25 +457,90 @@ fn reset_wait(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// A short description of an error body: SCIM `detail`, `{"error"}`, `[{"message"}]`, `{"key"}`.
-/// The text reaches logs and the audit, so the `key` that was sent is replaced (a proxy may echo
-/// the request's headers), after JSON decoding and before the cut.
+/// The text reaches logs and the audit, so it is built from decoded text only (a JSON body is
+/// decoded whole; escapes in any other body are resolved), then the `key` that was sent, every
+/// other registered secret and any `Bearer` token are redacted (a proxy may echo the request's
+/// headers), and only then cut to 200 characters.
 pub fn detail(body: &[u8], key: &str) -> String {
-    let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
-    let text = parsed.as_ref().and_then(|v| {
-        let first = v.as_array().and_then(|a| a.first()).unwrap_or(v);
-        ["detail", "message", "error", "key"]
-            .iter()
-            .find_map(|k| first.get(*k).and_then(|x| x.as_str()).map(str::to_string))
-    });
-    let mut text = text.unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
-    if !key.is_empty() {
-        text = text.replace(key, "[redacted]");
-    }
+    let text = match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(v) => {
+            let first = v.as_array().and_then(|a| a.first()).unwrap_or(&v);
+            ["detail", "message", "error", "key"]
+                .iter()
+                .find_map(|k| first.get(*k).and_then(|x| x.as_str()).map(str::to_string))
+                .unwrap_or_else(|| {
+                    let mut parts = Vec::new();
+                    decoded_strings(&v, "", &mut parts);
+                    parts.join("; ")
+                })
+        }
+        // Not JSON: an excerpt, with JSON-style escapes resolved so an escaped key is found.
+        Err(_) => unescape(&String::from_utf8_lossy(&body[..body.len().min(4096)])),
+    };
+    let text = if key.is_empty() {
+        text
+    } else {
+        text.replace(key, crate::secret::REDACTED)
+    };
+    let text = crate::secret::redact(&text);
     let text = text.trim();
     if text.is_empty() {
         return "no body".into();
     }
     text.chars().take(200).collect()
+}
+
+/// Every string and scalar of a JSON value, decoded, as `name: value`.
+fn decoded_strings(v: &serde_json::Value, name: &str, out: &mut Vec<String>) {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => map.iter().for_each(|(k, v)| decoded_strings(v, k, out)),
+        Value::Array(items) => items.iter().for_each(|v| decoded_strings(v, name, out)),
+        Value::Null => {}
+        Value::String(s) if name.is_empty() => out.push(s.clone()),
+        Value::String(s) => out.push(format!("{name}: {s}")),
+        other if name.is_empty() => out.push(other.to_string()),
+        other => out.push(format!("{name}: {other}")),
+    }
+}
+
+/// Resolves `\uXXXX` (with surrogate pairs) and `\/` escapes in text that is not JSON.
+fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('\\') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        let hex = |s: &str| {
+            s.get(2..6)
+                .filter(|h| h.chars().all(|c| c.is_ascii_hexdigit()))
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+        };
+        if rest.starts_with("\\u")
+            && let Some(hi) = hex(rest)
+        {
+            if (0xD800..0xDC00).contains(&hi)
+                && rest[6..].starts_with("\\u")
+                && let Some(lo) = hex(&rest[6..])
+                && (0xDC00..0xE000).contains(&lo)
+            {
+                let c = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+                out.push(char::from_u32(c).unwrap_or('\u{fffd}'));
+                rest = &rest[12..];
+            } else {
+                out.push(char::from_u32(hi).unwrap_or('\u{fffd}'));
+                rest = &rest[6..];
+            }
+        } else if rest.starts_with("\\/") {
+            out.push('/');
+            rest = &rest[2..];
+        } else {
+            out.push('\\');
+            rest = &rest[1..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn unauthorized_hint(call: &Call<'_>, body: &[u8]) -> String {
@@ -546,5 +672,27 @@ mod tests {
         assert_eq!(detail(escaped, key), "bad token [redacted]");
         let long = format!("{}{key}", "x".repeat(195));
         assert!(!detail(long.as_bytes(), key).contains("k3y"));
+    }
+
+    #[test]
+    fn error_details_decode_before_redacting() {
+        let key = "sim-org-key-0123";
+        // Escaped in an unrecognised field, nested: decoded, then redacted.
+        let nested =
+            br#"{"errors":[{"ctx":{"auth":"Bearer sim\u002dorg\u002dkey\u002d0123"}}],"n":1}"#;
+        let d = detail(nested, key);
+        assert!(
+            !d.contains("0123") && d.contains("auth: Bearer [redacted]"),
+            "{d}"
+        );
+        // Not JSON, with escapes: resolved before redacting.
+        let html = br#"<p>Authorization: Bearer sim\u002dorg\u002dkey\u002d0123</p>"#;
+        let d = detail(html, key);
+        assert!(!d.contains("0123"), "{d}");
+        // A key not sent by this call but registered (another directory's) is redacted too.
+        let _other = Secret::new("another-registered-key-99");
+        let d = detail(br#"{"detail":"see another\u002dregistered-key-99"}"#, key);
+        assert_eq!(d, "see [redacted]");
+        assert_eq!(unescape(r"a\u00e9\ud83d\ude00\/b\q"), "aé😀/b\\q");
     }
 }

@@ -47,7 +47,7 @@ fn parse_page<T>(
 ) -> Result<Vec<Item<T>>, String> {
     let mut items = Vec::with_capacity(raw_items.len());
     for (i, raw) in raw_items.iter().enumerate() {
-        let p = parse(raw).map_err(|e| format!("item {i}: {e}"))?;
+        let p = parse(raw).map_err(|e| format!("item {i}: {}", unquote_values(&e)))?;
         if seen.insert(p.id.clone()) {
             notes.extend(p.notes.into_iter().map(|n| DataQualityNote {
                 source: origin.to_string(),
@@ -61,6 +61,38 @@ fn parse_page<T>(
         }
     }
     Ok(items)
+}
+
+/// A parse error without the values it quotes (`invalid type: string "…", expected …`): a value
+/// may be a key a proxy echoed, and errors reach logs, the store and the audit.
+fn unquote_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    loop {
+        let hit = [
+            "string \"",
+            "character `",
+            "unknown variant `",
+            "unknown field `",
+        ]
+        .iter()
+        .filter_map(|m| rest.find(m).map(|i| (i, *m)))
+        .min();
+        let Some((i, marker)) = hit else { break };
+        let start = i + marker.len();
+        out.push_str(&rest[..start]);
+        let close = &marker[marker.len() - 1..];
+        let tail = &rest[start..];
+        // A quoted value may itself hold the quote: it ends before the `, expected` that follows.
+        let end = tail
+            .find(&format!("{close}, expected"))
+            .or_else(|| tail.find(close))
+            .unwrap_or(tail.len());
+        out.push('…');
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[derive(Deserialize)]
@@ -536,5 +568,29 @@ mod properties {
                 prop_assert_eq!(links.get("next"), Some(&Value::Null));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unquote_values;
+
+    #[test]
+    fn parse_errors_never_quote_values() {
+        let e = serde_json::from_str::<Vec<u64>>(r#"["Bearer tok-\"x\"-secret", 1]"#).unwrap_err();
+        let text = unquote_values(&e.to_string());
+        assert!(!text.contains("tok") && !text.contains("secret"), "{text}");
+        assert!(
+            text.starts_with("invalid type: string \"…\", expected u64"),
+            "{text}"
+        );
+        assert_eq!(
+            unquote_values("missing field `totalResults`"),
+            "missing field `totalResults`"
+        );
+        assert_eq!(
+            unquote_values("unknown variant `s3cr3t`, expected one of `a`"),
+            "unknown variant `…`, expected one of `a`"
+        );
     }
 }

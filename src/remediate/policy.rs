@@ -201,6 +201,24 @@ impl RemediationConfig {
                 "expected a percentage between 0 and 100".into(),
             ));
         }
+        if self.max_actions_per_cycle > 10_000 {
+            return Err((
+                "max_actions_per_cycle".into(),
+                format!(
+                    "expected a whole number between 0 and 10000 (got {})",
+                    self.max_actions_per_cycle
+                ),
+            ));
+        }
+        if self.spike_threshold > 1_000_000 {
+            return Err((
+                "spike_threshold".into(),
+                format!(
+                    "expected a whole number between 2 and 1000000 (got {})",
+                    self.spike_threshold
+                ),
+            ));
+        }
         if self.spike_threshold < 2 {
             return Err((
                 "spike_threshold".into(),
@@ -253,8 +271,11 @@ impl RemediationConfig {
                     format!("{action} is not allowed for {kind} ({expected})"),
                 ));
             }
-            if r.min_confirmations < 1 {
-                return Err((key("min_confirmations"), "expected 1 or more".into()));
+            if !(1..=10_000).contains(&r.min_confirmations) {
+                return Err((
+                    key("min_confirmations"),
+                    "expected a whole number between 1 and 10000".into(),
+                ));
             }
             if action == Action::Restore && r.min_confirmations < 2 {
                 return Err((

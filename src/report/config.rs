@@ -175,10 +175,10 @@ fn read_secret(
 impl ReportConfig {
     /// Validates the settings; errors are (key under `report.`, what was expected).
     pub fn validate(&self) -> Result<(), (String, String)> {
-        if self.keep_days == 0 {
+        if self.keep_days == 0 || self.keep_days > 36_500 {
             return Err(err(
                 "keep_days",
-                "expected a number of days of at least 1 (default 90)",
+                "expected a number of days between 1 and 36500 (default 90)",
             ));
         }
         if let Some(url) = &self.public_url {
@@ -192,10 +192,12 @@ impl ReportConfig {
                 "expected tries per channel between 1 and 20 (default 4)",
             ));
         }
-        if !(d.timeout_seconds.is_finite() && d.timeout_seconds > 0.0) {
+        crate::config::check_seconds(d.timeout_seconds, 0.001, 3600.0)
+            .map_err(|m| err("delivery.timeout_seconds", format!("{m} (default 30)")))?;
+        if d.backoff_ms > 600_000 {
             return Err(err(
-                "delivery.timeout_seconds",
-                "expected a positive number of seconds (default 30)",
+                "delivery.backoff_ms",
+                "expected milliseconds between 0 and 600000 (default 2000)",
             ));
         }
         if d.webhook_url.is_some() {
