@@ -101,20 +101,18 @@ impl Daemon {
                     None
                 }
             };
+        // Only a current (complete, not held) snapshot is acted on.
         if let Some(outcome) = outcome
             && self.app.note_pull(&outcome)
+            && self.settings.remediation.enabled
         {
-            if self.settings.remediation.enabled {
-                let (settings, metrics) = (self.settings.clone(), self.metrics.clone());
-                match catch_panic(
-                    async move { crate::remediate::run_cycle(&settings, &metrics).await },
-                )
+            let (settings, metrics) = (self.settings.clone(), self.metrics.clone());
+            match catch_panic(async move { crate::remediate::run_cycle(&settings, &metrics).await })
                 .await
-                {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => tracing::error!("remediation failed: {e:#}"),
-                    Err(panic) => tracing::error!("remediation failed: it panicked: {panic}"),
-                }
+            {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::error!("remediation failed: {e:#}"),
+                Err(panic) => tracing::error!("remediation failed: it panicked: {panic}"),
             }
         }
         let settings = self.settings.clone();
