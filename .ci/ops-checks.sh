@@ -240,6 +240,9 @@ else
     done
     printf '#!/bin/sh\nexit 0\n' > "$root/usr/local/bin/scimdrift"
     chmod 755 "$root/usr/local/bin/scimdrift"
+    # ExecReload's /bin/kill (procps), as every system has it.
+    mkdir -p "$root/bin"
+    cp "$root/usr/local/bin/scimdrift" "$root/bin/kill"
     cp systemd/scimdrift.service "$root/etc/systemd/system/"
     # verify exits 0 on unknown keys and similar warnings: any output fails the check.
     if ! systemd-analyze verify --man=no --root="$root" scimdrift.service > "$work/verify.log" 2>&1 \

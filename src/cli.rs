@@ -620,5 +620,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
                 settings.server.listen
             )
         })?;
-    crate::daemon::run(settings, listener, token, crate::daemon::shutdown_signal()).await
+    let shutdown = crate::daemon::shutdown_signal();
+    let reload = crate::daemon::hangups().map(|signal| crate::daemon::Reload {
+        file: (settings.source != "the environment").then(|| settings.source.clone().into()),
+        signal,
+    });
+    if let Err(e) = &reload {
+        tracing::warn!("cannot listen for SIGHUP, reload disabled: {e}");
+    }
+    crate::daemon::run_reloadable(settings, listener, token, shutdown, reload.ok()).await
 }

@@ -894,3 +894,30 @@ fn strip_nulls(v: &mut Value) {
         _ => {}
     }
 }
+
+/// The daemon's settings, replaced as a whole by a reload (SIGHUP). Readers take a snapshot with
+/// [`SharedSettings::get`] and keep it for the work at hand.
+#[derive(Debug)]
+pub struct SharedSettings(std::sync::RwLock<std::sync::Arc<Settings>>);
+
+impl SharedSettings {
+    pub fn new(settings: std::sync::Arc<Settings>) -> Self {
+        SharedSettings(std::sync::RwLock::new(settings))
+    }
+
+    /// The settings in force.
+    pub fn get(&self) -> std::sync::Arc<Settings> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Puts `settings` in force for every later [`SharedSettings::get`].
+    pub fn set(&self, settings: std::sync::Arc<Settings>) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = settings;
+    }
+}
+
+impl From<Settings> for SharedSettings {
+    fn from(settings: Settings) -> Self {
+        SharedSettings::new(std::sync::Arc::new(settings))
+    }
+}

@@ -59,7 +59,6 @@ pub fn server_token(settings: &Settings) -> anyhow::Result<Option<Secret>> {
 /// Everything the jobs share.
 #[derive(Clone)]
 struct Daemon {
-    settings: Arc<Settings>,
     metrics: Arc<Metrics>,
     app: Arc<AppState>,
     /// Held by the running cycle; a cycle that cannot take it is skipped.
@@ -71,6 +70,11 @@ struct Daemon {
 }
 
 impl Daemon {
+    /// The settings in force (shared with the HTTP server; a reload replaces them).
+    fn settings(&self) -> Arc<Settings> {
+        self.app.settings.get()
+    }
+
     /// Starts a cycle unless one is running.
     fn trigger(&self, why: &'static str) {
         let Ok(guard) = self.running.clone().try_lock_owned() else {
@@ -91,7 +95,8 @@ impl Daemon {
     async fn cycle(&self, _running: OwnedMutexGuard<()>) {
         // The cycle runs in its own task, so a panic in it is an error outcome (logged and
         // counted like any failed cycle), not a silent end of this one; the daemon keeps running.
-        let (settings, metrics) = (self.settings.clone(), self.metrics.clone());
+        let settings = self.settings();
+        let (settings, metrics) = (settings.clone(), self.metrics.clone());
         let outcome =
             match catch_panic(async move { crate::cycle::run(&settings, &metrics).await }).await {
                 Ok(result) => result.ok(),
@@ -102,11 +107,14 @@ impl Daemon {
                 }
             };
         // Only a current (complete, not held) snapshot is acted on.
+        if let Some(outcome) = &outcome {
+            notify(&[sd_notify::NotifyState::Status(&status_line(outcome))]);
+        }
         if let Some(outcome) = outcome
             && self.app.note_pull(&outcome)
-            && self.settings.remediation.enabled
+            && self.settings().remediation.enabled
         {
-            let (settings, metrics) = (self.settings.clone(), self.metrics.clone());
+            let (settings, metrics) = (self.settings(), self.metrics.clone());
             match catch_panic(async move { crate::remediate::run_cycle(&settings, &metrics).await })
                 .await
             {
@@ -115,7 +123,7 @@ impl Daemon {
                 Err(panic) => tracing::error!("remediation failed: it panicked: {panic}"),
             }
         }
-        let settings = self.settings.clone();
+        let settings = self.settings();
         let metrics = self.metrics.clone();
         let _ =
             tokio::task::spawn_blocking(move || refresh_store_gauges(&settings, &metrics)).await;
@@ -213,6 +221,75 @@ pub async fn run(
     token: Option<Secret>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    run_reloadable(settings, listener, token, shutdown, None).await
+}
+
+/// Where a reload reads the configuration from, and the signal that asks for one.
+pub struct Reload {
+    /// The configuration file (`None`: the environment only).
+    pub file: Option<std::path::PathBuf>,
+    /// Resolves once per SIGHUP.
+    pub signal: std::pin::Pin<Box<dyn futures::Stream<Item = ()> + Send>>,
+}
+
+/// A stream of SIGHUPs, the handler installed now (so a SIGHUP during start-up is not fatal).
+#[cfg(unix)]
+pub fn hangups() -> std::io::Result<std::pin::Pin<Box<dyn futures::Stream<Item = ()> + Send>>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let hup = signal(SignalKind::hangup())?;
+    Ok(Box::pin(futures::stream::unfold(
+        hup,
+        |mut hup| async move { hup.recv().await.map(|()| ((), hup)) },
+    )))
+}
+
+/// Loads and checks the configuration a reload would put in force: everything `run` checks at
+/// start (the keys, the server token) must pass, or the old configuration stays.
+fn load_for_reload(file: Option<&std::path::Path>) -> anyhow::Result<Settings> {
+    let settings = Settings::load(file)?;
+    settings.check_secrets()?;
+    server_token(&settings)?;
+    Ok(settings)
+}
+
+/// The `STATUS=` line systemd shows for the last cycle.
+fn status_line(o: &crate::cycle::Outcome) -> String {
+    let at = o.pull.finished_at.format("%Y-%m-%dT%H:%M:%SZ");
+    let id = o.recorded.snapshot_id;
+    if o.recorded.held {
+        format!("last pull #{id} at {at} HELD: {}", o.shrink.describe())
+    } else if !o.recorded.complete {
+        let failed: Vec<&str> = o
+            .pull
+            .sources
+            .iter()
+            .filter(|s| !s.complete)
+            .map(|s| s.source.as_str())
+            .collect();
+        format!("last pull #{id} at {at} INCOMPLETE ({})", failed.join(", "))
+    } else {
+        let open: u64 = o
+            .findings
+            .as_ref()
+            .map(|f| f.open.values().sum())
+            .unwrap_or(0);
+        format!(
+            "last pull #{id} at {at} complete in {:.1} s: {open} open findings",
+            o.pull.duration_seconds
+        )
+    }
+}
+
+/// Like [`run`]; with `reload`, each SIGHUP re-reads the configuration, checks it as `run` would,
+/// and puts it in force (the schedule is rebuilt), or logs why not and keeps the old one.
+/// `[server]` changes need a restart.
+pub async fn run_reloadable(
+    settings: Settings,
+    listener: TcpListener,
+    token: Option<Secret>,
+    shutdown: impl Future<Output = ()>,
+    reload: Option<Reload>,
+) -> anyhow::Result<()> {
     let settings = Arc::new(settings);
     let metrics = Arc::new(Metrics::new());
     let interval = settings.schedule.pull_interval();
@@ -235,7 +312,7 @@ pub async fn run(
         tokio::task::spawn_blocking(move || refresh_store_gauges(&s, &m)).await?;
     }
     let app = Arc::new(AppState {
-        settings: settings.clone(),
+        settings: crate::config::SharedSettings::new(settings.clone()),
         metrics: metrics.clone(),
         last_complete: Mutex::new(last.map(|t| t.with_timezone(&Utc))),
         held: Mutex::new(held),
@@ -243,7 +320,6 @@ pub async fn run(
         metrics_cache: Mutex::new(None),
     });
     let daemon = Daemon {
-        settings: settings.clone(),
         metrics: metrics.clone(),
         app: app.clone(),
         running: Arc::new(tokio::sync::Mutex::new(())),
@@ -274,7 +350,32 @@ pub async fn run(
     let watchdog = tokio::spawn(watchdog(daemon.heartbeat.clone()));
     daemon.trigger("start-up");
 
-    shutdown.await;
+    tokio::pin!(shutdown);
+    let (file, mut hups) = match reload {
+        Some(r) => (r.file, Some(r.signal)),
+        None => (None, None),
+    };
+    loop {
+        let hup = async {
+            match hups.as_mut() {
+                Some(h) => futures::StreamExt::next(h).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(()) = hup => {
+                if let Some(new) = reload_now(&daemon, file.as_deref()) {
+                    if new.schedule_changed {
+                        if let Err(e) = scheduler.shutdown().await {
+                            tracing::warn!("scheduler shutdown: {e}");
+                        }
+                        scheduler = schedule(&daemon).await?;
+                    }
+                }
+            }
+        }
+    }
     tracing::info!("shutting down");
     notify(&[sd_notify::NotifyState::Stopping]);
     if let Err(e) = scheduler.shutdown().await {
@@ -284,7 +385,7 @@ pub async fn run(
     if let Some(r) = reconciling {
         r.abort();
     }
-    let bound = crate::config::duration_secs(settings.schedule.shutdown_timeout_seconds);
+    let bound = crate::config::duration_secs(daemon.settings().schedule.shutdown_timeout_seconds);
     daemon.finish_running_cycle(bound).await;
     let _ = stop_server.send(true);
     let _ = server.await;
@@ -292,14 +393,75 @@ pub async fn run(
     Ok(())
 }
 
+/// What a successful reload changed.
+struct Reloaded {
+    schedule_changed: bool,
+}
+
+/// Re-reads the configuration; puts it in force when it passes every check, else logs why and
+/// keeps the old one. Logged and counted here, once.
+fn reload_now(daemon: &Daemon, file: Option<&std::path::Path>) -> Option<Reloaded> {
+    let old = daemon.settings();
+    match load_for_reload(file) {
+        Err(e) => {
+            daemon
+                .metrics
+                .config_reloads
+                .with_label_values(&["failure"])
+                .inc();
+            tracing::error!(
+                "configuration reload refused, the running configuration stays in force: {e:#}"
+            );
+            notify(&[sd_notify::NotifyState::Status(
+                "configuration reload refused: see the log",
+            )]);
+            None
+        }
+        Ok(new) => {
+            let json = |v: &dyn erased_serde_value::Ser| v.value();
+            let schedule_changed = json(&old.schedule) != json(&new.schedule);
+            if json(&old.server) != json(&new.server) {
+                tracing::warn!(
+                    "[server] changed: the listen address and token take effect after a restart"
+                );
+            }
+            daemon
+                .metrics
+                .pull_interval
+                .set(new.schedule.pull_interval().as_secs_f64());
+            daemon.app.settings.set(Arc::new(new));
+            daemon
+                .metrics
+                .config_reloads
+                .with_label_values(&["success"])
+                .inc();
+            tracing::info!(schedule_changed, "configuration reloaded");
+            Some(Reloaded { schedule_changed })
+        }
+    }
+}
+
+/// Comparing sections by their serialized form (the settings types have no `PartialEq`).
+mod erased_serde_value {
+    pub trait Ser {
+        fn value(&self) -> serde_json::Value;
+    }
+    impl<T: serde::Serialize> Ser for T {
+        fn value(&self) -> serde_json::Value {
+            serde_json::to_value(self).unwrap_or_default()
+        }
+    }
+}
+
 /// Adds the cron jobs and starts the scheduler.
 async fn schedule(daemon: &Daemon) -> anyhow::Result<JobScheduler> {
     let scheduler = JobScheduler::new()
         .await
         .context("cannot start the scheduler")?;
-    let tz = daemon.settings.schedule.tz();
+    let settings = daemon.settings();
+    let tz = settings.schedule.tz();
     let d = daemon.clone();
-    let pull = Job::new_async_tz(daemon.settings.schedule.pull.as_str(), tz, move |_, _| {
+    let pull = Job::new_async_tz(settings.schedule.pull.as_str(), tz, move |_, _| {
         let d = d.clone();
         Box::pin(async move { d.trigger("schedule") })
     })
@@ -309,7 +471,7 @@ async fn schedule(daemon: &Daemon) -> anyhow::Result<JobScheduler> {
         .await
         .context("cannot add the pull job")?;
     let d = daemon.clone();
-    let report = Job::new_async_tz(daemon.settings.schedule.report.as_str(), tz, move |_, _| {
+    let report = Job::new_async_tz(settings.schedule.report.as_str(), tz, move |_, _| {
         let d = d.clone();
         Box::pin(async move { d.daily_report().await })
     })
@@ -339,7 +501,7 @@ impl Daemon {
     /// The daily report job: build, store, deliver (failures are retried, counted and logged by
     /// the report module; the report stays stored and served either way).
     async fn daily_report(&self) {
-        match crate::report::run_daily(&self.settings, &self.metrics, Utc::now()).await {
+        match crate::report::run_daily(&self.settings(), &self.metrics, Utc::now()).await {
             Ok(outcome) => tracing::info!(
                 date = %outcome.date,
                 snapshot_id = ?outcome.snapshot_id,

@@ -36,6 +36,7 @@ pub struct Metrics {
     pub remediation_breaker_tripped: IntGauge,
     pub remediation_intents_open: IntGauge,
     pub report_deliveries: IntCounterVec,
+    pub config_reloads: IntCounterVec,
 }
 
 fn reg<M: prometheus::core::Collector + Clone + 'static>(r: &Registry, m: M) -> M {
@@ -220,6 +221,12 @@ impl Metrics {
                 "Report deliveries by channel (webhook, email, directory) and result.",
                 &["channel", "result"],
             ),
+            config_reloads: counter_vec(
+                &r,
+                "scimdrift_config_reloads_total",
+                "Configuration reloads (SIGHUP) by result: success, or failure (the old configuration stayed in force).",
+                &["result"],
+            ),
             registry: r,
         };
         m.build_info
@@ -255,6 +262,9 @@ impl Metrics {
         }
         for guard in crate::remediate::plan::GUARDS {
             self.remediation_blocked.with_label_values(&[guard]);
+        }
+        for result in ["success", "failure"] {
+            self.config_reloads.with_label_values(&[result]);
         }
         for channel in ["webhook", "email", "directory"] {
             for result in ["success", "failure"] {

@@ -28,7 +28,8 @@ use crate::secret::Secret;
 
 /// What the handlers share with the daemon.
 pub struct AppState {
-    pub settings: Arc<Settings>,
+    /// The settings in force (a reload replaces them).
+    pub settings: crate::config::SharedSettings,
     pub metrics: Arc<Metrics>,
     /// When the last complete pull finished (from the store at start, then from each cycle).
     pub last_complete: std::sync::Mutex<Option<DateTime<Utc>>>,
@@ -275,7 +276,7 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         )
             .into_response();
     }
-    let window = state.settings.schedule.pull_interval() * 3;
+    let window = state.settings.get().schedule.pull_interval() * 3;
     match state.last_complete() {
         None => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -376,7 +377,7 @@ async fn findings(
         min_severity,
         status,
     };
-    let settings = state.settings.clone();
+    let settings = state.settings.get();
     let result = tokio::task::spawn_blocking(move || {
         list_findings(&settings, &filter, FindingsFormat::Json)
     })
@@ -414,7 +415,7 @@ async fn report_on(
 }
 
 async fn serve_report(state: &AppState, date: Option<chrono::NaiveDate>) -> Response {
-    let settings = state.settings.clone();
+    let settings = state.settings.get();
     let found = tokio::task::spawn_blocking(move || stored_report_html(&settings, date)).await;
     match found {
         Ok(Ok(Some(html))) => {
@@ -467,7 +468,7 @@ async fn person(
     let Some(email) = q.email.filter(|e| !e.trim().is_empty()) else {
         return bad_request("expected ?email=<address>".into());
     };
-    let settings = state.settings.clone();
+    let settings = state.settings.get();
     let found = tokio::task::spawn_blocking(move || {
         crate::store::Store::open(&settings.store.path)
             .and_then(|store| crate::person::history(&store, &email, &settings.directory_names()))

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::Env;
 use scimdrift::sim::{FaultKind, FaultRule, Faults};
+use scimdrift::store::Store;
 
 /// A daemon running in this process on a free loopback port.
 struct Daemon {
@@ -509,4 +510,87 @@ async fn a_held_pull_shows_on_readyz_and_metrics_keep_the_last_complete_counts()
         .await
     );
     d.stop().await;
+}
+
+/// SIGHUP re-reads the configuration: a valid one is put in force (here, a faster schedule), an
+/// invalid one is refused with the reason logged and the running configuration kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_a_valid_configuration_and_keeps_running_on_a_bad_one() {
+    let env = Env::scenarios(5).await;
+    let base = std::fs::read_to_string(&env.config).unwrap();
+    let with_schedule = |cron: &str| {
+        format!(
+            "{base}\n[schedule]\npull = \"{cron}\"\nshutdown_timeout_seconds = 2\n[server]\nlisten = \"127.0.0.1:0\"\n"
+        )
+    };
+    std::fs::write(&env.config, with_schedule("0 0 0 1 1 *")).unwrap();
+    let log = env.dir.path().join("daemon.log");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_scimdrift"))
+        .arg("--config")
+        .arg(&env.config)
+        .arg("run")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let snapshots = || {
+        Store::open(&env.db_path())
+            .ok()
+            .and_then(|s| s.snapshots(100).ok())
+            .map_or(0, |l| l.len())
+    };
+    // The start-up pull, then nothing more on a yearly schedule.
+    assert!(
+        eventually(15, async || snapshots() == 1).await,
+        "{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(snapshots(), 1);
+    let pid = child.id().unwrap() as i32;
+    let hup = || {
+        // SAFETY: sending a signal to our own child process.
+        unsafe {
+            libc::kill(pid, libc::SIGHUP);
+        }
+    };
+    std::fs::write(&env.config, with_schedule("*/1 * * * * *")).unwrap();
+    hup();
+    assert!(
+        eventually(15, async || snapshots() >= 3).await,
+        "the new schedule was not put in force"
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("configuration reloaded"), "{text}");
+
+    // A bad configuration: refused, the reason logged, the daemon still pulling every second.
+    std::fs::write(
+        &env.config,
+        with_schedule("*/1 * * * * *").replace("max_retries = 3", "max_retries = -1"),
+    )
+    .unwrap();
+    hup();
+    assert!(
+        eventually(10, async || std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("configuration reload refused"))
+        .await
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("max_retries"),
+        "the log names the key: {text}"
+    );
+    let before = snapshots();
+    assert!(eventually(10, async || snapshots() >= before + 2).await);
+    assert!(child.try_wait().unwrap().is_none(), "the daemon stopped");
+    // SAFETY: as above.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
 }

@@ -132,7 +132,7 @@ async fn the_endpoint_needs_the_token_and_serves_the_same_json() {
     let env = Env::scenarios(5).await;
     env.pull().await;
     let state = Arc::new(AppState {
-        settings: Arc::new(env.settings.clone()),
+        settings: env.settings.clone().into(),
         metrics: Arc::new(Metrics::new()),
         last_complete: Mutex::new(None),
         held: Mutex::new(None),

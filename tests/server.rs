@@ -22,7 +22,7 @@ struct Server {
 impl Server {
     async fn start(env: &Env, limits: Option<Limits>) -> Server {
         let state = Arc::new(AppState {
-            settings: Arc::new(env.settings.clone()),
+            settings: env.settings.clone().into(),
             metrics: Arc::new(scimdrift::metrics::Metrics::new()),
             last_complete: Mutex::new(None),
             held: Mutex::new(None),

@@ -195,3 +195,34 @@ async fn a_pull_that_dies_midway_leaves_the_previous_state_intact() {
         state_before
     );
 }
+
+#[test]
+fn a_new_store_is_private_and_two_processes_may_create_it_at_once() {
+    use std::os::unix::fs::PermissionsExt;
+    for round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(format!("s{round}.db"));
+        let opened: Vec<_> = (0..3)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || Store::open(&path).map(drop))
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect();
+        for o in opened {
+            o.unwrap();
+        }
+        // It holds emails: owner only, WAL included.
+        for file in [path.clone(), path.with_extension("db-wal")] {
+            if let Ok(m) = std::fs::metadata(&file) {
+                assert_eq!(m.permissions().mode() & 0o777, 0o600, "{}", file.display());
+            }
+        }
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+}

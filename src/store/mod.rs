@@ -139,7 +139,7 @@ impl Store {
         match path.metadata() {
             Ok(m) if m.len() > 0 => check_existing(path)?,
             Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_private(path)?,
             Err(e) => {
                 return Err(StoreError::Unusable {
                     path: path.to_path_buf(),
@@ -188,6 +188,25 @@ impl Store {
                 source,
             },
         }
+    }
+}
+
+/// Creates the database file readable by its owner only (mode 0600: it holds emails); SQLite gives
+/// its WAL and shared-memory files the same mode.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        // Created meanwhile by another process: open it as it is.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Unusable {
+            path: path.to_path_buf(),
+            context: "cannot create the database file",
+            cause: e.to_string(),
+        }),
     }
 }
 

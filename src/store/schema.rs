@@ -172,10 +172,16 @@ ALTER TABLE snapshot_sources ADD COLUMN data_quality_json TEXT;
 /// The schema version this build writes.
 pub const LATEST: i32 = MIGRATIONS.len() as i32;
 
-/// Applies the migrations past `from`, each in its own transaction.
+/// Applies the migrations past `from`, each in its own write transaction. The version is read
+/// again inside it: another process opening the same new file at the same time (the daemon and a
+/// `scimdrift findings`) may have applied it meanwhile.
 pub fn migrate(conn: &mut Connection, from: i32) -> rusqlite::Result<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(from.max(0) as usize) {
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let applied: i32 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if applied > i as i32 {
+            continue;
+        }
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "application_id", APPLICATION_ID)?;
         tx.pragma_update(None, "user_version", i as i32 + 1)?;
