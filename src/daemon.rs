@@ -365,13 +365,13 @@ pub async fn run_reloadable(
         tokio::select! {
             _ = &mut shutdown => break,
             Some(()) = hup => {
-                if let Some(new) = reload_now(&daemon, file.as_deref()) {
-                    if new.schedule_changed {
-                        if let Err(e) = scheduler.shutdown().await {
-                            tracing::warn!("scheduler shutdown: {e}");
-                        }
-                        scheduler = schedule(&daemon).await?;
+                if let Some(new) = reload_now(&daemon, file.as_deref())
+                    && new.schedule_changed
+                {
+                    if let Err(e) = scheduler.shutdown().await {
+                        tracing::warn!("scheduler shutdown: {e}");
                     }
+                    scheduler = schedule(&daemon).await?;
                 }
             }
         }
