@@ -63,6 +63,11 @@ impl Metrics {
     /// Creates and registers every metric.
     pub fn new() -> Metrics {
         let r = Registry::new();
+        // The standard process_* metrics of this process (memory, CPU, open fds, start time).
+        #[cfg(target_os = "linux")]
+        let _ = r.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ));
         let m = Metrics {
             build_info: gauge_vec(
                 &r,

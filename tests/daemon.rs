@@ -140,6 +140,10 @@ async fn metrics_match_the_scenario_world() {
         env!("CARGO_PKG_VERSION")
     );
     assert_eq!(m[&build], 1.0);
+    // The process collector's metrics (Linux).
+    assert!(m["process_resident_memory_bytes"] > 0.0);
+    assert!(m.contains_key("process_cpu_seconds_total"));
+    assert!(m["process_open_fds"] > 0.0);
     // No email, name or id in any label.
     let (_, text) = d.get("/metrics").await;
     assert!(
