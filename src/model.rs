@@ -135,7 +135,7 @@ pub struct DataQualityNote {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shrink {
     pub source: String,
-    /// `records` or `groups`.
+    /// What shrank: `records` (users or accounts).
     pub what: String,
     pub from: u64,
     pub to: u64,
