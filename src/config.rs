@@ -691,6 +691,7 @@ impl Settings {
 
     /// Checks every secret can be read, returning the first failure.
     pub fn check_secrets(&self) -> Result<(), ConfigError> {
+        self.server_token()?;
         self.org_api_key()?;
         for i in 0..self.atlassian.directories.len() {
             self.directory_token(i)?;
@@ -698,6 +699,38 @@ impl Settings {
         self.report
             .check_secrets()
             .map_err(|(key, message)| self.error(format!("report.{key}"), message))
+    }
+
+    /// The bearer token `/findings`, `/report` and `/person` require (`server.auth_token_file`),
+    /// checked against the listen address: a non-loopback address without a token is refused, as
+    /// those endpoints show emails. `check-config` and `run` both call this.
+    pub fn server_token(&self) -> Result<Option<Secret>, ConfigError> {
+        let key = "server.auth_token_file";
+        let token = match &self.server.auth_token_file {
+            Some(path) => Some(self.read_secret(
+                (key, None),
+                (key, Some(path)),
+                "the server's bearer token",
+            )?),
+            None => None,
+        };
+        let loopback = self
+            .server
+            .listen
+            .parse::<std::net::SocketAddr>()
+            .map(|a| a.ip().is_loopback())
+            .unwrap_or(false);
+        if token.is_none() && !loopback {
+            return Err(self.error(
+                key,
+                format!(
+                    "server.listen = {} is not a loopback address, and /findings, /report and /person show \
+                     emails: set server.auth_token_file to require a bearer token, or listen on 127.0.0.1",
+                    self.server.listen
+                ),
+            ));
+        }
+        Ok(token)
     }
 
     /// The effective configuration as TOML, with every resolved secret shown as `***`.

@@ -34,26 +34,37 @@ pub async fn pull_and_store_accepting(
     settings: &Settings,
     accept_shrink: bool,
 ) -> anyhow::Result<Outcome> {
-    let result = pull_store_detect(settings, accept_shrink).await;
-    observe(&Metrics::new(), &result);
+    let metrics = Metrics::new();
+    let result = pull_store_detect(settings, accept_shrink, &metrics).await;
+    observe(&metrics, &result);
     result
 }
 
 /// Pulls, stores and analyses one snapshot, then logs and counts it. Errors are configuration or
 /// store errors; API failures make the snapshot incomplete instead.
 pub async fn run(settings: &Settings, metrics: &Metrics) -> anyhow::Result<Outcome> {
-    let result = pull_store_detect(settings, false).await;
+    let result = pull_store_detect(settings, false, metrics).await;
     observe(metrics, &result);
     result
 }
 
-async fn pull_store_detect(settings: &Settings, accept_shrink: bool) -> anyhow::Result<Outcome> {
+async fn pull_store_detect(
+    settings: &Settings,
+    accept_shrink: bool,
+    metrics: &Metrics,
+) -> anyhow::Result<Outcome> {
     let keys = Keys::load(settings)?;
     let rules = settings.ignore_rules()?;
     let store = Store::open(&settings.store.path)?;
     let (current, held) = store.shrink_baseline()?;
     let recorder = Recorder::start(store);
-    let meta = pull::run(settings, &keys, &recorder.sink()).await;
+    let meta = pull::run(
+        settings,
+        &keys,
+        &recorder.sink(),
+        std::sync::Arc::new(metrics.clone()),
+    )
+    .await;
     let verdict = if meta.complete() {
         let held: Vec<_> = held.iter().map(shrink::counts_of_snapshot).collect();
         shrink::assess(
@@ -152,12 +163,6 @@ fn observe(m: &Metrics, result: &anyhow::Result<Outcome>) {
                 }
             }
         }
-    }
-    for ((api, class), n) in &pull.api_requests {
-        m.api_requests.with_label_values(&[api, class]).inc_by(*n);
-    }
-    for ((api, reason), n) in &pull.api_retries {
-        m.api_retries.with_label_values(&[api, reason]).inc_by(*n);
     }
     let sum =
         |map: &std::collections::BTreeMap<crate::detect::Kind, u64>| map.values().sum::<u64>();

@@ -5,7 +5,6 @@
 //! and returns. systemd `Type=notify` is supported: READY, WATCHDOG, STOPPING.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,43 +16,15 @@ use tokio::sync::{OwnedMutexGuard, watch};
 use tokio::task::JoinHandle;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
-use crate::config::{Settings, expand_credentials_dir};
+use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::secret::Secret;
 use crate::server::{self, AppState};
 use crate::store::Store;
 
-/// The bearer token for `/findings` and `/report`, checked against the listen address: a
-/// non-loopback address without a token is refused (those endpoints show emails).
+/// The bearer token for `/findings`, `/report` and `/person` ([`Settings::server_token`]).
 pub fn server_token(settings: &Settings) -> anyhow::Result<Option<Secret>> {
-    let addr: SocketAddr = settings.server.listen.parse().with_context(|| {
-        format!(
-            "server.listen: {:?} is not an address:port",
-            settings.server.listen
-        )
-    })?;
-    let token = match &settings.server.auth_token_file {
-        Some(path) => {
-            let path = expand_credentials_dir(path);
-            let token = Secret::new(std::fs::read_to_string(&path).with_context(|| {
-                format!("server.auth_token_file: cannot read {}", path.display())
-            })?);
-            anyhow::ensure!(
-                !token.expose().is_empty(),
-                "server.auth_token_file: {} is empty",
-                path.display()
-            );
-            Some(token)
-        }
-        None => None,
-    };
-    if token.is_none() && !addr.ip().is_loopback() {
-        anyhow::bail!(
-            "server.listen = {addr} is not a loopback address, and /findings and /report show emails: \
-             set server.auth_token_file to require a bearer token, or listen on 127.0.0.1"
-        );
-    }
-    Ok(token)
+    Ok(settings.server_token()?)
 }
 
 /// Everything the jobs share.

@@ -10,7 +10,8 @@ use prometheus::{
 use crate::detect::Kind;
 use crate::findings::{FindingView, Status};
 
-/// Every metric scimdrift exports.
+/// Every metric scimdrift exports. Cloning shares the same series.
+#[derive(Clone)]
 pub struct Metrics {
     pub registry: Registry,
     pub build_info: IntGaugeVec,
@@ -299,6 +300,19 @@ impl Metrics {
         let mut buf = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+/// Requests and retries are counted where they happen, for every caller of the HTTP layer.
+impl crate::atlassian::http::HttpEvents for Metrics {
+    fn request(&self, api: &'static str, code_class: &'static str) {
+        self.api_requests
+            .with_label_values(&[api, code_class])
+            .inc();
+    }
+
+    fn retry(&self, api: &'static str, reason: &'static str) {
+        self.api_retries.with_label_values(&[api, reason]).inc();
     }
 }
 

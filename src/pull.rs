@@ -188,12 +188,18 @@ impl PageSink<Account> for CountTypes<'_> {
 }
 
 /// Runs one pull of every source, concurrently, sending every page to `sink`.
-pub async fn run(settings: &Settings, keys: &Keys, sink: &BatchSink) -> PullMeta {
+/// Every request and retry is also reported to `events` as it happens.
+pub async fn run(
+    settings: &Settings,
+    keys: &Keys,
+    sink: &BatchSink,
+    events: std::sync::Arc<dyn crate::atlassian::http::HttpEvents>,
+) -> PullMeta {
     let a = &settings.atlassian;
     let started_at = Utc::now();
     let clock = Instant::now();
     let http = match HttpLayer::new(&a.base_url, &a.http) {
-        Ok(h) => h,
+        Ok(h) => h.with_events(events),
         Err(e) => return PullMeta::failed(started_at, &e),
     };
     let directory_pulls = a.directories.iter().zip(&keys.directories).map(|(d, key)| {

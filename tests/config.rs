@@ -404,3 +404,51 @@ fn a_base_url_with_credentials_is_refused_without_echoing_them() {
     let (_, err) = load_err(&GOOD.replace("http://127.0.0.1:9", "http://token@127.0.0.1:9"));
     assert_eq!(err.key, "atlassian.base_url");
 }
+
+/// `check-config` validates exactly what `run` uses: the server's token and listen address too.
+#[test]
+fn check_config_refuses_what_run_refuses_on_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("SCIMDRIFT_TEST_ORG_KEY", "org-secret-value")];
+    let cases = [
+        ("[server]\nlisten = \"0.0.0.0:9464\"\n", "loopback"),
+        (
+            "[server]\nauth_token_file = \"/nonexistent/token\"\n",
+            "/nonexistent/token",
+        ),
+        (
+            "[server]\nlisten = \"0.0.0.0:9464\"\nauth_token_file = \"/nonexistent/token\"\n",
+            "/nonexistent/token",
+        ),
+    ];
+    for (server, says) in cases {
+        let path = write(dir.path(), &format!("{GOOD}\n{server}"));
+        for command in ["check-config", "run"] {
+            let out = cli(&path, &[command], &env);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{command} {server}: {err}");
+            assert!(
+                err.contains("server.auth_token_file") && err.contains(says),
+                "{command} {server}: {err}"
+            );
+            assert!(err.contains(&path.display().to_string()), "{err}");
+        }
+    }
+    // With a token file, a non-loopback address is fine for check-config.
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s3cret-token\n").unwrap();
+    let path = write(
+        dir.path(),
+        &format!(
+            "{GOOD}\n[server]\nlisten = \"0.0.0.0:9464\"\nauth_token_file = {:?}\n",
+            token.display().to_string()
+        ),
+    );
+    let out = cli(&path, &["check-config"], &env);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("s3cret-token"));
+}

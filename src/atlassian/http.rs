@@ -131,6 +131,16 @@ pub struct HttpLayer {
     /// The deadline's length, for messages.
     deadline_after: Duration,
     pub stats: HttpStats,
+    events: Option<std::sync::Arc<dyn HttpEvents>>,
+}
+
+/// Told of every request and retry as it happens, whoever the caller (pull, remediation,
+/// reconciliation, look-ups): the metrics implement it.
+pub trait HttpEvents: Send + Sync {
+    /// One request answered (`code_class` `2xx`…`5xx`) or failed in transport (`error`).
+    fn request(&self, api: &'static str, code_class: &'static str);
+    /// One retry, by reason (`rate_limited`, `server_error`, `timeout`, `connection`).
+    fn retry(&self, api: &'static str, reason: &'static str);
 }
 
 /// Why one attempt produced no reply.
@@ -164,7 +174,14 @@ impl HttpLayer {
             deadline: Instant::now() + deadline_after,
             deadline_after,
             stats: HttpStats::default(),
+            events: None,
         })
+    }
+
+    /// Reports every request and retry to `events` too (as they happen).
+    pub fn with_events(mut self, events: std::sync::Arc<dyn HttpEvents>) -> Self {
+        self.events = Some(events);
+        self
     }
 
     /// Sends `call`, retrying 429/5xx/timeouts/resets within the policy and the pull's budget.
@@ -316,6 +333,9 @@ impl HttpLayer {
                 *uncertain += 1;
             }
             HttpStats::bump(&self.stats.retries, (call.api.label(), reason));
+            if let Some(events) = &self.events {
+                events.retry(call.api.label(), reason);
+            }
             tracing::warn!(
                 api = call.api.label(),
                 source = call.origin,
@@ -378,6 +398,9 @@ impl HttpLayer {
             Err(_) => "error",
         };
         HttpStats::bump(&self.stats.requests, (call.api.label(), class));
+        if let Some(events) = &self.events {
+            events.request(call.api.label(), class);
+        }
         result
     }
 

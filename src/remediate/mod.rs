@@ -33,10 +33,12 @@ struct Session {
 }
 
 impl Session {
-    fn open(settings: &Settings) -> anyhow::Result<Session> {
+    /// Every request and retry is counted in `metrics` as it happens.
+    fn open(settings: &Settings, metrics: &Metrics) -> anyhow::Result<Session> {
         Ok(Session {
             keys: Keys::load(settings)?,
-            http: HttpLayer::new(&settings.atlassian.base_url, &settings.atlassian.http)?,
+            http: HttpLayer::new(&settings.atlassian.base_url, &settings.atlassian.http)?
+                .with_events(std::sync::Arc::new(metrics.clone())),
         })
     }
 
@@ -177,7 +179,7 @@ async fn apply_locked(
     plan: &Plan,
     metrics: &Metrics,
 ) -> anyhow::Result<Applied> {
-    let session = Session::open(settings)?;
+    let session = Session::open(settings, metrics)?;
     let store = Mutex::new(Store::open(&settings.store.path)?);
     apply::apply(&store, &session.remote(settings), plan, metrics).await
 }
@@ -198,7 +200,7 @@ async fn reconcile_locked(settings: &Settings, metrics: &Metrics) -> anyhow::Res
         metrics.remediation_intents_open.set(0);
         return Ok((0, 0));
     }
-    let session = Session::open(settings)?;
+    let session = Session::open(settings, metrics)?;
     apply::reconcile(&store, &session.remote(settings), metrics).await
 }
 
