@@ -1,10 +1,10 @@
-//! The command line: `run`, `once`, `findings`, `report`, `snapshots`, `remediate`, `audit`, `check-config`, `demo`, `sim`, `bench`.
+//! The command line: `run`, `once`, `findings`, `report`, `snapshots`, `remediate`, `audit`, `check-config`, `demo`, `sim`, `bench`, `completions`, `man`.
 //! Exit codes: 0 success (a complete pull), 1 an incomplete pull, 2 a configuration, usage or store error.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::config::{ConfigError, LogFormat, Settings};
 use crate::detect::{Kind, Severity};
@@ -16,7 +16,7 @@ use crate::{bench, cycle, demo, escape, output};
 /// scimdrift: finds drift between your identity provider's SCIM directories and your Atlassian Cloud
 /// organization's accounts, and keeps every pull as change history in SQLite.
 #[derive(Debug, Parser)]
-#[command(name = "scimdrift", version, about, long_about = None)]
+#[command(name = "scimdrift", version, about, long_about = None, max_term_width = 100)]
 pub struct Cli {
     /// Configuration file (TOML). Environment overrides: SCIMDRIFT__SECTION__KEY.
     #[arg(long, global = true, env = "SCIMDRIFT_CONFIG", value_name = "FILE")]
@@ -175,7 +175,10 @@ pub enum Command {
         /// Unchanged pulls after the first.
         #[arg(long, default_value_t = 10)]
         repeat: usize,
-        /// Print the figures as JSON.
+        /// text, or json: the figures as one object (the fields of the text, in their units).
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Same as `--format json`.
         #[arg(long)]
         json: bool,
         /// Benchmark the daemon instead: idle RSS and CPU between cycles, and /metrics latency
@@ -186,6 +189,14 @@ pub enum Command {
         #[arg(long, default_value_t = 200)]
         scrapers: usize,
     },
+    /// Print a shell completion script to standard output, e.g.
+    /// `scimdrift completions bash > /etc/bash_completion.d/scimdrift`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to standard output, e.g. `scimdrift man | man -l -`.
+    Man,
 }
 
 /// `scimdrift remediate …`.
@@ -196,12 +207,18 @@ pub enum RemediateCommand {
         /// Also write the plan as JSON to this file (for `remediate apply --plan`).
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// json: the plan document, as written by --output.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
     },
     /// Apply a reviewed plan: refused when its snapshot is no longer the latest; steps whose
     /// targets changed are skipped. Exit 0, 1 when a call failed, 2 when refused.
     Apply {
         #[arg(long, value_name = "FILE")]
         plan: PathBuf,
+        /// json: the counts `{success, failure, skipped, dry_run, reconciled}`.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
     },
 }
 
@@ -221,6 +238,9 @@ pub enum AuditCommand {
         /// What was checked, and by whom (kept in the audit log).
         #[arg(long)]
         note: String,
+        /// json: `{"action": ROW}`, the settled row as `audit --format json` lists it.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
     },
 }
 
@@ -236,6 +256,11 @@ pub enum SettleResult {
 /// Parses the arguments, runs the command, and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    match &cli.command {
+        Command::Completions { shell } => return completions(*shell),
+        Command::Man => return man(),
+        _ => {}
+    }
     // Loaded once: its `[log] format` sets up logging, and the command uses (or reports) it.
     let loaded = Settings::load(cli.config.as_deref());
     let format = cli
@@ -261,15 +286,77 @@ fn init_logging(command: &Command, format: LogFormat) {
         Command::Demo { .. } | Command::Bench { .. } => "error",
         _ => "warn",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let colour = colour(
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        std::env::var_os("NO_COLOR"),
+    );
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(log_filter(default, rust_log.as_deref()))
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+}
+
+/// Quiets the scheduler library's start-up INFO lines; a directive for it in RUST_LOG wins.
+const QUIET_LIBRARIES: &str = "tokio_cron_scheduler=warn";
+
+/// The log filter: `default` (or RUST_LOG when set and valid) after [`QUIET_LIBRARIES`], so a later
+/// directive for the same target overrides it.
+fn log_filter(default: &str, rust_log: Option<&str>) -> tracing_subscriber::EnvFilter {
+    use tracing_subscriber::EnvFilter;
+    rust_log
+        .and_then(|r| EnvFilter::try_new(format!("{QUIET_LIBRARIES},{r}")).ok())
+        .unwrap_or_else(|| EnvFilter::new(format!("{QUIET_LIBRARIES},{default}")))
+}
+
+/// Colour (ANSI escapes) in text logs only on a terminal, and never when NO_COLOR is set to
+/// anything non-empty (no-color.org).
+fn colour(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+/// `scimdrift completions SHELL`: the completion script on standard output.
+fn completions(shell: clap_complete::Shell) -> ExitCode {
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "scimdrift", &mut out);
+    write_stdout(&out)
+}
+
+/// `scimdrift man`: the manual page (roff): the top-level page, then one per subcommand
+/// (`scimdrift-once`, `scimdrift-remediate-plan`, …).
+fn man() -> ExitCode {
+    let mut cmd = Cli::command();
+    cmd.build();
+    let mut pages = vec![cmd.clone()];
+    let mut i = 0;
+    while i < pages.len() {
+        let subs: Vec<_> = pages[i].get_subcommands().cloned().collect();
+        pages.extend(subs.into_iter().filter(|s| s.get_name() != "help"));
+        i += 1;
+    }
+    let mut out = Vec::new();
+    for page in pages {
+        let source = format!("scimdrift {}", env!("CARGO_PKG_VERSION"));
+        if let Err(e) = clap_mangen::Man::new(page).source(source).render(&mut out) {
+            return fail(format!("cannot render the manual page: {e}"));
+        }
+    }
+    write_stdout(&out)
+}
+
+/// Writes generated output as is; a closed pipe (`| head`) is not an error.
+fn write_stdout(bytes: &[u8]) -> ExitCode {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => fail(format!("cannot write to standard output: {e}")),
+    }
 }
 
 /// Prints an error (control characters escaped: it may echo values and API error bodies) and
@@ -425,18 +512,37 @@ async fn run(cli: Cli, loaded: Result<Settings, ConfigError>) -> ExitCode {
                 Ok(s) => s,
                 Err(e) => return fail(e),
             };
-            if let Some(AuditCommand::Settle { key, result, note }) = command {
+            if let Some(AuditCommand::Settle {
+                key,
+                result,
+                note,
+                format,
+            }) = command
+            {
                 let result = match result {
                     SettleResult::Success => "success",
                     SettleResult::Failure => "failure",
                     SettleResult::NotApplied => "not_applied",
                 };
-                return match crate::remediate::settle(&settings, &key, result, &note).await {
-                    Ok(()) => {
-                        println!("intent {} settled as {result}", escape::line(&key));
+                if let Err(e) = crate::remediate::settle(&settings, &key, result, &note).await {
+                    return fail(format!("{e:#}"));
+                }
+                if format == Format::Text {
+                    println!("intent {} settled as {result}", escape::line(&key));
+                    return ExitCode::SUCCESS;
+                }
+                let row = Store::open(&settings.store.path)
+                    .and_then(|s| s.audit(0))
+                    .map(|rows| {
+                        rows.into_iter()
+                            .find(|r| r.idempotency_key == key && r.result.is_some())
+                    });
+                return match row {
+                    Ok(row) => {
+                        println!("{:#}", serde_json::json!({ "action": row }));
                         ExitCode::SUCCESS
                     }
-                    Err(e) => fail(format!("{e:#}")),
+                    Err(e) => fail(format!("settled, but cannot read it back: {e}")),
                 };
             }
             match Store::open(&settings.store.path).and_then(|s| s.audit(limit)) {
@@ -489,17 +595,22 @@ async fn run(cli: Cli, loaded: Result<Settings, ConfigError>) -> ExitCode {
         } => demo::serve_sim(&listen, users, seed, !no_scenarios, write_config).await,
         Command::Bench {
             users,
+            format,
             json,
             daemon: true,
             scrapers,
             ..
-        } => bench::daemon(users, scrapers, json).await,
+        } => bench::daemon(users, scrapers, json || format == Format::Json).await,
         Command::Bench {
             users,
             repeat,
+            format,
             json,
             ..
-        } => bench::run(users, repeat, json).await,
+        } => bench::run(users, repeat, json || format == Format::Json).await,
+        // Handled in `main`, before the configuration is loaded.
+        Command::Completions { shell } => completions(shell),
+        Command::Man => man(),
     }
 }
 
@@ -507,7 +618,7 @@ async fn run(cli: Cli, loaded: Result<Settings, ConfigError>) -> ExitCode {
 async fn remediate(settings: &Settings, command: RemediateCommand) -> ExitCode {
     let metrics = crate::metrics::Metrics::new();
     match command {
-        RemediateCommand::Plan { output } => {
+        RemediateCommand::Plan { output, format } => {
             let planned = Store::open(&settings.store.path)
                 .map_err(anyhow::Error::from)
                 .and_then(|store| {
@@ -519,16 +630,19 @@ async fn remediate(settings: &Settings, command: RemediateCommand) -> ExitCode {
                 Ok(p) => p,
                 Err(e) => return fail(format!("{e:#}")),
             };
-            print_out(&crate::remediate::plan_text(&plan), false);
-            if let Some(path) = output {
-                let json = serde_json::to_string_pretty(&plan).unwrap_or_default();
-                if let Err(e) = std::fs::write(&path, json) {
-                    return fail(format!("cannot write {}: {e}", path.display()));
-                }
+            let json = serde_json::to_string_pretty(&plan).unwrap_or_default();
+            match format {
+                Format::Text => print_out(&crate::remediate::plan_text(&plan), false),
+                Format::Json => println!("{json}"),
+            }
+            if let Some(path) = output
+                && let Err(e) = std::fs::write(&path, json)
+            {
+                return fail(format!("cannot write {}: {e}", path.display()));
             }
             ExitCode::SUCCESS
         }
-        RemediateCommand::Apply { plan } => {
+        RemediateCommand::Apply { plan, format } => {
             let reviewed: crate::remediate::Plan = match std::fs::read_to_string(&plan)
                 .map_err(anyhow::Error::from)
                 .and_then(|t| Ok(serde_json::from_str(&t)?))
@@ -538,10 +652,15 @@ async fn remediate(settings: &Settings, command: RemediateCommand) -> ExitCode {
             };
             match crate::remediate::apply_reviewed(settings, &reviewed, &metrics).await {
                 Ok(a) => {
-                    println!(
-                        "applied: {} succeeded, {} failed, {} skipped, {} dry run, {} reconciled",
-                        a.success, a.failure, a.skipped, a.dry_run, a.reconciled
-                    );
+                    match format {
+                        Format::Text => println!(
+                            "applied: {} succeeded, {} failed, {} skipped, {} dry run, {} reconciled",
+                            a.success, a.failure, a.skipped, a.dry_run, a.reconciled
+                        ),
+                        Format::Json => {
+                            println!("{}", serde_json::to_string_pretty(&a).unwrap_or_default())
+                        }
+                    }
                     if a.failure > 0 {
                         ExitCode::from(1)
                     } else {
@@ -629,4 +748,35 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         tracing::warn!("cannot listen for SIGHUP, reload disabled: {e}");
     }
     crate::daemon::run_reloadable(settings, listener, token, shutdown, reload.ok()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(colour(true, None));
+        assert!(colour(true, Some("".into())));
+        assert!(!colour(true, Some("1".into())));
+        assert!(!colour(true, Some("false".into())));
+        assert!(!colour(false, None));
+    }
+
+    #[test]
+    fn the_scheduler_is_quiet_unless_rust_log_names_it() {
+        let f = log_filter("info", None).to_string();
+        assert!(f.contains("tokio_cron_scheduler=warn"), "{f}");
+        let f = log_filter("warn", Some("debug")).to_string();
+        assert!(
+            f.contains("tokio_cron_scheduler=warn") && f.contains("debug"),
+            "{f}"
+        );
+        let f = log_filter("warn", Some("info,tokio_cron_scheduler=info")).to_string();
+        assert!(f.contains("tokio_cron_scheduler=info"), "{f}");
+        assert!(!f.contains("tokio_cron_scheduler=warn"), "{f}");
+        // An invalid RUST_LOG falls back to the default.
+        let f = log_filter("error", Some("foo=bar=baz")).to_string();
+        assert!(f.contains("error") && !f.contains("foo"), "{f}");
+    }
 }

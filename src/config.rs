@@ -658,7 +658,8 @@ impl Settings {
         what: &str,
     ) -> Result<Secret, ConfigError> {
         let secret = if let Some(path) = file {
-            let path = &expand_credentials_dir(path);
+            let path = &credentials_path(path)
+                .map_err(|m| self.error(file_key, format!("{m} (expected {what})")))?;
             let text = std::fs::read_to_string(path).map_err(|e| {
                 self.error(
                     file_key,
@@ -816,14 +817,27 @@ fn check_fires(expr: &str, tz: chrono_tz::Tz) -> Result<(), String> {
     Ok(())
 }
 
-/// Expands `${CREDENTIALS_DIRECTORY}` (systemd `LoadCredential=`) in a key file path.
+/// Expands `${CREDENTIALS_DIRECTORY}` (systemd `LoadCredential=`) in a key file path; a path
+/// naming it while the variable is unset (or empty) stays as written, so a read error names it.
 pub fn expand_credentials_dir(path: &Path) -> PathBuf {
+    credentials_path(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Expands `${CREDENTIALS_DIRECTORY}` in a key file path; an error saying the variable is not set
+/// (systemd sets it for `LoadCredential=`) when the path needs it and it is unset or empty.
+pub fn credentials_path(path: &Path) -> Result<PathBuf, String> {
+    const VAR: &str = "${CREDENTIALS_DIRECTORY}";
     let text = path.to_string_lossy();
-    if !text.contains("${CREDENTIALS_DIRECTORY}") {
-        return path.to_path_buf();
+    if !text.contains(VAR) {
+        return Ok(path.to_path_buf());
     }
-    let dir = std::env::var("CREDENTIALS_DIRECTORY").unwrap_or_default();
-    PathBuf::from(text.replace("${CREDENTIALS_DIRECTORY}", &dir))
+    match std::env::var("CREDENTIALS_DIRECTORY") {
+        Ok(dir) if !dir.is_empty() => Ok(PathBuf::from(text.replace(VAR, &dir))),
+        _ => Err(format!(
+            "{} uses ${{CREDENTIALS_DIRECTORY}}, but the environment variable CREDENTIALS_DIRECTORY is not set (systemd sets it for LoadCredential=; outside systemd, export it)",
+            path.display()
+        )),
+    }
 }
 
 /// The first key (dotted path) in `raw` that is an inline secret.

@@ -178,15 +178,15 @@ pub fn snapshots(list: &[SnapshotInfo], format: Format) -> String {
     }
     let _ = writeln!(
         out,
-        "{:>6}  {:<25} {:<10} {:>8} {:>8} {:>8} {:>7}",
+        "{:>6}  {:<20} {:<10} {:>8} {:>8} {:>8} {:>7}",
         "id", "started", "state", "records", "accounts", "changes", "seconds"
     );
     for s in list {
         let _ = writeln!(
             out,
-            "{:>6}  {:<25} {:<10} {:>8} {:>8} {:>8} {:>7.2}",
+            "{:>6}  {:<20} {:<10} {:>8} {:>8} {:>8} {:>7.2}",
             s.snapshot_id,
-            line(&s.started_at.chars().take(25).collect::<String>()),
+            utc_seconds(&s.started_at),
             if s.complete {
                 "complete"
             } else if s.held {
@@ -218,6 +218,17 @@ pub fn snapshots(list: &[SnapshotInfo], format: Format) -> String {
         }
     }
     out
+}
+
+/// An RFC 3339 time as `2026-11-30T06:28:43Z` (UTC, whole seconds); anything else as stored,
+/// escaped.
+fn utc_seconds(stamp: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(stamp) {
+        Ok(t) => t
+            .with_timezone(&chrono::Utc)
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        Err(_) => line(stamp).into_owned(),
+    }
 }
 
 /// Output format of `scimdrift findings`.

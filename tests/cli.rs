@@ -196,3 +196,277 @@ async fn json_logs_carry_one_event_per_cycle() {
     assert_eq!(cycle[0]["findings_open"], 12);
     assert!(cycle[0]["duration_seconds"].as_f64().is_some());
 }
+
+fn bin() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_scimdrift"));
+    cmd.env_remove("SCIMDRIFT_CONFIG").env_remove("COLUMNS");
+    cmd
+}
+
+#[test]
+fn completions_name_the_subcommands() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let out = bin().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        for word in ["once", "findings", "snapshots", "remediate", "--format"] {
+            assert!(script.contains(word), "{shell} completions lack {word}");
+        }
+    }
+    let out = bin().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn man_prints_roff_pages() {
+    let out = bin().arg("man").output().unwrap();
+    assert!(out.status.success());
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(page.starts_with('.'), "{}", &page[..80.min(page.len())]);
+    let titles: Vec<&str> = page.lines().filter(|l| l.starts_with(".TH ")).collect();
+    assert!(titles[0].starts_with(".TH scimdrift 1 "), "{titles:?}");
+    for sub in [
+        "scimdrift-once",
+        "scimdrift-remediate-plan",
+        "scimdrift-audit-settle",
+    ] {
+        assert!(
+            titles
+                .iter()
+                .any(|t| t.starts_with(&format!(".TH {sub} 1 "))),
+            "{titles:?}"
+        );
+    }
+    assert!(page.contains(".SH SUBCOMMANDS"));
+}
+
+#[test]
+fn help_is_wrapped_to_100_columns_without_a_terminal() {
+    let commands: &[&[&str]] = &[
+        &[],
+        &["once"],
+        &["findings"],
+        &["person"],
+        &["remediate", "plan"],
+        &["remediate", "apply"],
+        &["audit"],
+        &["audit", "settle"],
+        &["bench"],
+        &["demo"],
+    ];
+    for args in commands {
+        let out = bin().args(*args).arg("--help").output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        let help = String::from_utf8(out.stdout).unwrap();
+        assert!(help.lines().count() > 5, "{args:?}");
+        for l in help.lines() {
+            assert!(l.chars().count() <= 100, "{args:?}: {} chars: {l}", l.len());
+        }
+    }
+}
+
+#[tokio::test]
+async fn snapshots_show_utc_times_to_the_second() {
+    let env = Env::scenarios(3).await;
+    env.pull().await;
+    let out = env.cli(&["snapshots"]).await;
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let row = text.lines().nth(1).unwrap();
+    let started = row.split_whitespace().nth(1).unwrap();
+    assert_eq!(started.len(), 20, "{row}");
+    assert!(started.ends_with('Z'), "{row}");
+    let t = chrono::DateTime::parse_from_rfc3339(started).unwrap();
+    let stored = &env.store().snapshots(1).unwrap()[0].started_at;
+    let stored = chrono::DateTime::parse_from_rfc3339(stored).unwrap();
+    assert_eq!(t.timestamp(), stored.timestamp(), "{row}");
+    // The columns after the time line up with the header.
+    let header = text.lines().next().unwrap();
+    assert_eq!(header.find("state"), row.find("complete"), "{text}");
+    // JSON keeps the stored value.
+    let out = env.cli(&["snapshots", "--format", "json"]).await;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["snapshots"][0]["started_at"],
+        env.store().snapshots(1).unwrap()[0].started_at
+    );
+}
+
+#[test]
+fn an_unset_credentials_directory_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("scimdrift.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[atlassian]
+base_url = "http://127.0.0.1:9"
+org_id = "org-1"
+org_api_key_file = "${{CREDENTIALS_DIRECTORY}}/org-api-key"
+accounts_endpoint = "search"
+
+[[atlassian.directories]]
+id = "dir-1"
+name = "entra"
+token_file = "${{CREDENTIALS_DIRECTORY}}/scim-entra"
+
+[store]
+path = "{}"
+"#,
+            dir.path().join("test.db").display()
+        ),
+    )
+    .unwrap();
+    for cmd in ["check-config", "once"] {
+        for unset in [None, Some("")] {
+            let mut c = bin();
+            c.arg("--config").arg(&config).arg(cmd);
+            match unset {
+                None => c.env_remove("CREDENTIALS_DIRECTORY"),
+                Some(v) => c.env("CREDENTIALS_DIRECTORY", v),
+            };
+            let out = c.output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{cmd}: {stderr}");
+            assert!(
+                stderr.contains("environment variable CREDENTIALS_DIRECTORY is not set"),
+                "{cmd}: {stderr}"
+            );
+            assert!(stderr.contains("org_api_key_file"), "{cmd}: {stderr}");
+        }
+    }
+    // Set, it is expanded: the error is then about the missing file inside it.
+    std::fs::write(dir.path().join("org-api-key"), "k\n").unwrap();
+    let out = bin()
+        .arg("--config")
+        .arg(&config)
+        .arg("check-config")
+        .env("CREDENTIALS_DIRECTORY", dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("scim-entra"), "{stderr}");
+    assert!(!stderr.contains("not set"), "{stderr}");
+}
+
+#[tokio::test]
+async fn remediate_plan_and_apply_print_json() {
+    let mut env = Env::scenarios(10).await;
+    let d1 = env.sim.world().labels["D1"].clone();
+    env.extend_config(&format!(
+        "\n[remediation]\nenabled = true\nmax_actions_per_cycle = 5\nmax_percent_of_population = 100.0\nspike_threshold = 50\norg_directory_id = \"{d1}\"\n[[remediation.rules]]\nkind = \"idp_inactive_account_active\"\naction = \"suspend\"\nmode = \"dry_run\"\nmin_confirmations = 1\n"
+    ));
+    env.pull().await;
+    let out = env.cli(&["remediate", "plan", "--format", "json"]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let steps = plan["steps"].as_array().unwrap();
+    assert!(!steps.is_empty(), "{plan:#}");
+    assert!(plan["checks"].is_array(), "{plan:#}");
+    // The printed plan is the reviewable document `apply --plan` reads.
+    let file = env.dir.path().join("plan.json");
+    std::fs::write(&file, &out.stdout).unwrap();
+    let out = env
+        .cli(&[
+            "remediate",
+            "apply",
+            "--plan",
+            file.to_str().unwrap(),
+            "--format",
+            "json",
+        ])
+        .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let applied: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in ["success", "failure", "skipped", "dry_run", "reconciled"] {
+        assert!(applied[key].is_u64(), "{key}: {applied}");
+    }
+    assert!(applied["dry_run"].as_u64().unwrap() >= 1, "{applied}");
+}
+
+#[tokio::test]
+async fn audit_settle_prints_the_settled_row_as_json() {
+    let env = Env::scenarios(3).await;
+    env.pull().await;
+    let targets = serde_json::json!([{"directory_id": "removed-dir", "scim_id": "r-1"}]);
+    let row = scimdrift::store::NewAudit {
+        idempotency_key: "0123456789abcdef",
+        snapshot_id: 1,
+        finding_id: "f",
+        kind: "stale_inactive_link",
+        action: "delete_scim_record",
+        mode: "apply",
+        action_key: "k",
+        targets: &targets,
+        reason: "test",
+        at: "2026-01-01T00:00:00.000Z",
+        contest: None,
+    };
+    assert!(env.store().audit_insert(&row, None, None).unwrap());
+    let args = [
+        "audit",
+        "settle",
+        "0123456789abcdef",
+        "--result",
+        "not_applied",
+        "--note",
+        "checked",
+        "--format",
+        "json",
+    ];
+    let out = env.cli(&args).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["action"]["idempotency_key"], "0123456789abcdef");
+    assert_eq!(v["action"]["result"], "not_applied");
+    assert!(
+        v["action"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("settled by an operator: checked")
+    );
+}
+
+#[test]
+fn bench_prints_json_with_format_and_the_json_alias() {
+    for flags in [&["--format", "json"][..], &["--json"][..]] {
+        let out = bin()
+            .args(["bench", "--users", "20", "--repeat", "1"])
+            .args(flags)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{flags:?}: {stderr}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["scim_records"], 20, "{v}");
+        assert_eq!(v["unchanged_pulls"], 1, "{v}");
+        assert!(v["records_per_second"].as_f64().unwrap() > 0.0, "{v}");
+    }
+}
+
+#[tokio::test]
+async fn logs_have_no_colour_when_stderr_is_not_a_terminal() {
+    let env = Env::scenarios(3).await;
+    for no_color in [None, Some("1")] {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_scimdrift"));
+        cmd.arg("--config")
+            .arg(&env.config)
+            .arg("once")
+            .env("RUST_LOG", "info")
+            .env_remove("SCIMDRIFT_CONFIG");
+        match no_color {
+            None => cmd.env_remove("NO_COLOR"),
+            Some(v) => cmd.env("NO_COLOR", v),
+        };
+        let out = cmd.output().await.unwrap();
+        assert!(out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("cycle finished"), "{stderr}");
+        assert!(!stderr.contains('\u{1b}'), "{no_color:?}: {stderr:?}");
+    }
+}
