@@ -8,8 +8,7 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::config::{ConfigError, LogFormat, Settings};
 use crate::detect::{Kind, Severity};
-use crate::findings::Status;
-use crate::output::{FindingsDocument, FindingsFormat};
+use crate::output::{FindingsFormat, Format};
 use crate::store::Store;
 use crate::{bench, cycle, demo, escape, output};
 
@@ -27,22 +26,6 @@ pub struct Cli {
     pub log_format: Option<LogFormat>,
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// Which findings `scimdrift findings` lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum StatusFilter {
-    Open,
-    Resolved,
-    Suppressed,
-    All,
-}
-
-/// Output format of the reporting commands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,7 +58,7 @@ pub enum Command {
         min_severity: Severity,
         /// Which findings to list.
         #[arg(long, value_enum, default_value = "open")]
-        status: StatusFilter,
+        status: crate::findings::StatusFilter,
         /// Exit 1 when an open finding (of the selected kind) is at or above this severity.
         #[arg(long, default_value = "critical", value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<Severity>()))]
         fail_on: Severity,
@@ -419,12 +402,12 @@ async fn run(cli: Cli, loaded: Result<Settings, ConfigError>) -> ExitCode {
                 Ok(s) => s,
                 Err(e) => return fail(e),
             };
-            let filter = FindingsFilter {
+            let filter = crate::findings::Query {
                 kind,
                 min_severity,
                 status,
             };
-            match list_findings(&settings, &filter, format) {
+            match crate::query::list_findings(&settings, &filter, format) {
                 Ok((text, failing)) => {
                     print_out(&text, format == FindingsFormat::Json);
                     if failing.iter().any(|s| *s >= fail_on) {
@@ -671,60 +654,6 @@ async fn remediate(settings: &Settings, command: RemediateCommand) -> ExitCode {
             }
         }
     }
-}
-
-/// The filters of `scimdrift findings` (and `/findings`).
-#[derive(Debug, Clone)]
-pub struct FindingsFilter {
-    pub kind: Option<Kind>,
-    pub min_severity: Severity,
-    pub status: StatusFilter,
-}
-
-impl FindingsFilter {
-    fn selects_kind(&self, f: &crate::findings::FindingView) -> bool {
-        self.kind.is_none_or(|k| k == f.kind) && f.severity >= self.min_severity
-    }
-
-    fn selects_status(&self, s: Status) -> bool {
-        match self.status {
-            StatusFilter::All => true,
-            StatusFilter::Open => s == Status::Open,
-            StatusFilter::Resolved => s == Status::Resolved,
-            StatusFilter::Suppressed => s == Status::Suppressed,
-        }
-    }
-}
-
-/// Reads, re-applies the current ignore rules, filters and renders the findings. Returns the text
-/// and the severities of the open findings the filter's kind and severity select (for --fail-on).
-pub fn list_findings(
-    settings: &Settings,
-    filter: &FindingsFilter,
-    format: FindingsFormat,
-) -> anyhow::Result<(String, Vec<Severity>)> {
-    let store = Store::open(&settings.store.path)?;
-    let rules = settings.ignore_rules()?;
-    let now = chrono::Utc::now();
-    let mut all = store.findings()?;
-    for f in &mut all {
-        f.apply_rules(&rules, now.date_naive());
-    }
-    let selected: Vec<_> = all.into_iter().filter(|f| filter.selects_kind(f)).collect();
-    let failing = selected
-        .iter()
-        .filter(|f| f.status == Status::Open)
-        .map(|f| f.severity)
-        .collect();
-    let (shown, hidden): (Vec<_>, Vec<_>) = selected
-        .into_iter()
-        .partition(|f| filter.selects_status(f.status));
-    let doc = FindingsDocument {
-        snapshot_id: store.latest_complete()?.map(|s| s.snapshot_id),
-        generated_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        findings: &shown,
-    };
-    Ok((output::findings(&doc, format, hidden.len()), failing))
 }
 
 /// `scimdrift run`: checks the keys and the listen policy, binds, runs until SIGTERM/SIGINT.

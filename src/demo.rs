@@ -7,10 +7,12 @@ use std::process::ExitCode;
 
 use chrono::Utc;
 
-use crate::cli::{FindingsFilter, Format, StatusFilter, list_findings};
 use crate::config::Settings;
 use crate::detect::Severity;
+use crate::findings::{Query, StatusFilter};
 use crate::output::FindingsFormat;
+use crate::output::Format;
+use crate::query::list_findings;
 use crate::sim::{self, Api, FaultKind, FaultRule, Faults, SimHandle, SimOptions, World};
 use crate::store::Store;
 use crate::{cycle, output};
@@ -161,7 +163,7 @@ async fn demo(users: usize, keep: Option<PathBuf>, serve: Serve) -> anyhow::Resu
     println!(
         "\n   The findings (`scimdrift findings --status all`): one per drift scenario of the catalogue.\n"
     );
-    let filter = FindingsFilter {
+    let filter = Query {
         kind: None,
         min_severity: Severity::Low,
         status: StatusFilter::All,

@@ -230,3 +230,82 @@ pub fn account_view(a: &Account) -> AccountView {
         claim_status: a.claim_status.clone(),
     }
 }
+
+/// Which findings a query lists, by status (`scimdrift findings --status`, `/findings?status=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatusFilter {
+    Open,
+    Resolved,
+    Suppressed,
+    All,
+}
+
+impl std::str::FromStr for StatusFilter {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "open" => Ok(StatusFilter::Open),
+            "resolved" => Ok(StatusFilter::Resolved),
+            "suppressed" => Ok(StatusFilter::Suppressed),
+            "all" => Ok(StatusFilter::All),
+            other => Err(format!(
+                "unknown status {other:?}; expected open, resolved, suppressed or all"
+            )),
+        }
+    }
+}
+
+/// The filters of `scimdrift findings` and `/findings`.
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub kind: Option<Kind>,
+    pub min_severity: Severity,
+    pub status: StatusFilter,
+}
+
+/// What a [`Query`] selected.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    /// The findings of the selected kind, severity and status, most severe first.
+    pub shown: Vec<FindingView>,
+    /// Findings of the selected kind and severity hidden by the status filter.
+    pub hidden: usize,
+    /// Severities of the open findings of the selected kind and severity (for `--fail-on`).
+    pub failing: Vec<Severity>,
+}
+
+impl Query {
+    /// Re-applies the current ignore `rules` (as of `today`) to the stored findings `all`, then
+    /// filters them.
+    pub fn select(
+        &self,
+        mut all: Vec<FindingView>,
+        rules: &[IgnoreRule],
+        today: chrono::NaiveDate,
+    ) -> Selection {
+        for f in &mut all {
+            f.apply_rules(rules, today);
+        }
+        let selected: Vec<FindingView> = all
+            .into_iter()
+            .filter(|f| self.kind.is_none_or(|k| k == f.kind) && f.severity >= self.min_severity)
+            .collect();
+        let failing = selected
+            .iter()
+            .filter(|f| f.status == Status::Open)
+            .map(|f| f.severity)
+            .collect();
+        let (shown, hidden): (Vec<_>, Vec<_>) =
+            selected.into_iter().partition(|f| match self.status {
+                StatusFilter::All => true,
+                StatusFilter::Open => f.status == Status::Open,
+                StatusFilter::Resolved => f.status == Status::Resolved,
+                StatusFilter::Suppressed => f.status == Status::Suppressed,
+            });
+        Selection {
+            shown,
+            hidden: hidden.len(),
+            failing,
+        }
+    }
+}

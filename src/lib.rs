@@ -17,6 +17,7 @@ pub mod model;
 pub mod output;
 pub mod person;
 pub mod pull;
+pub mod query;
 pub mod remediate;
 pub mod report;
 pub mod secret;

@@ -4,12 +4,18 @@ use std::fmt::Write;
 
 use serde_json::json;
 
-use crate::cli::Format;
 use crate::cycle::Outcome;
 use crate::detect::Kind;
 use crate::escape::{csv_cell, line};
 use crate::findings::FindingView;
 use crate::store::{Reconciled, SnapshotInfo};
+
+/// Output format of the reporting commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
 
 /// The summary of `scimdrift once`.
 pub fn once(outcome: &Outcome, format: Format) -> String {

@@ -19,7 +19,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::cli::{FindingsFilter, StatusFilter, list_findings};
 use crate::config::Settings;
 use crate::detect::{Kind, Severity};
 use crate::metrics::Metrics;
@@ -361,25 +360,18 @@ async fn findings(
         Ok(s) => s.unwrap_or(Severity::Low),
         Err(e) => return bad_request(e),
     };
-    let status = match q.status.as_deref().unwrap_or("open") {
-        "open" => StatusFilter::Open,
-        "resolved" => StatusFilter::Resolved,
-        "suppressed" => StatusFilter::Suppressed,
-        "all" => StatusFilter::All,
-        other => {
-            return bad_request(format!(
-                "unknown status {other:?}; expected open, resolved, suppressed or all"
-            ));
-        }
+    let status = match q.status.as_deref().unwrap_or("open").parse() {
+        Ok(s) => s,
+        Err(e) => return bad_request(e),
     };
-    let filter = FindingsFilter {
+    let filter = crate::findings::Query {
         kind,
         min_severity,
         status,
     };
     let settings = state.settings.get();
     let result = tokio::task::spawn_blocking(move || {
-        list_findings(&settings, &filter, FindingsFormat::Json)
+        crate::query::list_findings(&settings, &filter, FindingsFormat::Json)
     })
     .await;
     match result {
