@@ -115,13 +115,14 @@ pub enum Command {
     /// Validate the configuration and every secret it names, then print the effective configuration
     /// with secrets shown as `***`. Exit 2 on any error.
     CheckConfig,
-    /// Start the simulator in-process with the drift scenarios, pull it into a temporary database
+    /// Start the simulator in-process with the drift scenarios, pull it into ./scimdrift-demo/
     /// and show what scimdrift does. Needs no Atlassian account and no configuration.
     Demo {
         /// Healthy users added beside the scenarios.
         #[arg(long, default_value_t = 25)]
         users: usize,
-        /// Keep the demo's config, keys and database in this directory instead of a temporary one.
+        /// The demo's directory: config, keys, database, plan and report [default: ./scimdrift-demo,
+        /// replaced by the next demo].
         #[arg(long, value_name = "DIR")]
         keep: Option<PathBuf>,
         /// After the tour, do not run the daemon (default: run it until Ctrl-C when on a terminal).

@@ -122,10 +122,11 @@ pub enum Serve {
     For(std::time::Duration),
 }
 
-/// `scimdrift demo`: the scenario world, pulled into a temporary database, with a change and a
-/// fault; then the daemon against the same simulator.
-pub async fn run(users: usize, keep: Option<PathBuf>, serve: Serve) -> ExitCode {
-    match demo(users, keep, serve).await {
+/// `scimdrift demo`: the scenario world pulled into a database in `dir` (default
+/// [`DEFAULT_DIR`]), a change, a fault, one guarded remediation and the daily report; then the
+/// daemon against the same simulator.
+pub async fn run(users: usize, dir: Option<PathBuf>, serve: Serve) -> ExitCode {
+    match demo(users, dir, serve).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: demo failed: {e:#}");
@@ -134,15 +135,69 @@ pub async fn run(users: usize, keep: Option<PathBuf>, serve: Serve) -> ExitCode 
     }
 }
 
-async fn demo(users: usize, keep: Option<PathBuf>, serve: Serve) -> anyhow::Result<ExitCode> {
+/// Where the demo keeps its config, keys, database, plan and report without `--keep`.
+pub const DEFAULT_DIR: &str = "scimdrift-demo";
+/// The file that marks a directory as the demo's own, so the next demo may replace it.
+const MARKER: &str = ".scimdrift-demo";
+/// Confirmations the demo's suspend rule waits for.
+const CONFIRMATIONS: u32 = 3;
+
+/// Creates the demo's directory, or replaces one an earlier demo left (it holds [`MARKER`]); any
+/// other non-empty directory is refused. Returns it as an absolute path.
+fn prepare_dir(dir: &Path) -> anyhow::Result<PathBuf> {
+    if dir.join(MARKER).is_file() {
+        std::fs::remove_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("cannot replace {}: {e}", dir.display()))?;
+    } else if std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) {
+        anyhow::bail!(
+            "{} is not empty and not an earlier demo's directory: pass --keep DIR with a new or empty directory",
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    std::fs::write(
+        dir.join(MARKER),
+        "written by `scimdrift demo`: the next demo in this directory replaces it\n",
+    )?;
+    Ok(std::fs::canonicalize(dir)?)
+}
+
+/// The demo's remediation policy: one `suspend` rule for leavers, every guard on.
+fn policy(world: &World) -> String {
+    format!(
+        "\n[remediation]\nenabled = true\n\
+         max_percent_of_population = 10.0   # the demo org is small: 1 % of it rounds down to no action\n\
+         org_directory_id = {:?}\n\n\
+         [[remediation.rules]]\nkind = \"idp_inactive_account_active\"\naction = \"suspend\"\nmode = \"apply\"\n\
+         min_confirmations = {CONFIRMATIONS}\n",
+        world.labels.get("D1").cloned().unwrap_or_default()
+    )
+}
+
+/// Prints `text` indented by `indent`.
+fn indented(indent: &str, text: &str) {
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            println!();
+        } else {
+            println!("{indent}{line}");
+        }
+    }
+}
+
+async fn demo(users: usize, dir: Option<PathBuf>, serve: Serve) -> anyhow::Result<ExitCode> {
+    let dir = prepare_dir(&dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DIR)))?;
     let world = World::scenarios_with_healthy(users, 7, Utc::now());
     let handle = start_sim("127.0.0.1:0", world).await?;
-    let temp = tempfile::tempdir()?;
-    let dir = keep.unwrap_or_else(|| temp.path().to_path_buf());
     let db = dir.join("scimdrift.db");
     let world = handle.world();
     let config = write_sim_config(&world, &handle.base_url(), &dir, &db)?;
+    let mut toml = std::fs::read_to_string(&config)?;
+    toml.push_str(&policy(&world));
+    std::fs::write(&config, toml)?;
     let settings = Settings::load(Some(&config))?;
+    let metrics = crate::metrics::Metrics::new();
 
     println!(
         "scimdrift demo: a simulated Atlassian org at {}",
@@ -151,9 +206,10 @@ async fn demo(users: usize, keep: Option<PathBuf>, serve: Serve) -> anyhow::Resu
     for d in &world.directories {
         println!("  SCIM directory {:<6} {} records", d.name, d.users.len());
     }
+    println!("  org accounts          {} accounts", world.accounts.len());
     println!(
-        "  org accounts          {} accounts\n",
-        world.accounts.len()
+        "  demo directory        {} (config, keys, database, report; the next demo replaces it)\n",
+        dir.display()
     );
 
     println!("1. First pull: every directory and the accounts, stored as change history.");
@@ -169,9 +225,7 @@ async fn demo(users: usize, keep: Option<PathBuf>, serve: Serve) -> anyhow::Resu
         status: StatusFilter::All,
     };
     let (table, _) = list_findings(&settings, &filter, FindingsFormat::Table)?;
-    for line in table.lines() {
-        println!("   {line}");
-    }
+    indented("   ", &table);
 
     println!("\n2. Pull again with nothing changed: no new version rows.");
     let second = cycle::pull_and_store(&settings).await?;
@@ -193,19 +247,6 @@ async fn demo(users: usize, keep: Option<PathBuf>, serve: Serve) -> anyhow::Resu
     let third = cycle::pull_and_store(&settings).await?;
     print!("{}", output::once(&third, Format::Text));
 
-    let daily =
-        crate::report::run_daily(&settings, &crate::metrics::Metrics::new(), Utc::now()).await?;
-    let html = dir.join(crate::report::ReportFormat::Html.file_name(daily.date));
-    std::fs::write(
-        &html,
-        crate::report::render(&daily.report, crate::report::ReportFormat::Html),
-    )?;
-    println!("\n   The daily report for admins: {}", daily.headline);
-    println!(
-        "   {} (also `scimdrift report --format md|csv|json`)",
-        html.display()
-    );
-
     println!(
         "\n4. The accounts API fails with 503 for the whole pull: the snapshot is incomplete."
     );
@@ -221,18 +262,130 @@ async fn demo(users: usize, keep: Option<PathBuf>, serve: Serve) -> anyhow::Resu
             latest.snapshot_id
         );
     }
-    println!("\nThe database: {}", db.display());
-    if dir == temp.path() {
-        println!(
-            "(temporary: pass --keep DIR to keep it, then try `scimdrift --config DIR/scimdrift.toml snapshots`)"
-        );
-    }
     handle.set_faults(Faults::default());
+
+    remediation(&settings, &metrics, &dir, &world).await?;
+
+    let daily = crate::report::run_daily(&settings, &metrics, Utc::now()).await?;
+    let html = dir.join(crate::report::ReportFormat::Html.file_name(daily.date));
+    std::fs::write(
+        &html,
+        crate::report::render(&daily.report, crate::report::ReportFormat::Html),
+    )?;
+    println!(
+        "\n9. The daily report for admins: {}.\n   \
+         Findings by person with their fixes, the suspend, and what the plan blocked and why. Open it:\n   \
+         report: {}\n   \
+         (also `scimdrift report --format md|csv|json`)",
+        daily.headline,
+        html.display()
+    );
+
+    let cfg = config.display();
+    println!(
+        "\nThe demo directory stays: {}\nWith the simulator gone, the store still answers:\n  \
+         scimdrift --config {cfg} findings\n  \
+         scimdrift --config {cfg} person fay@example.com\n  \
+         scimdrift --config {cfg} audit\n  \
+         scimdrift --config {cfg} remediate plan    # reads the store, sends nothing",
+        dir.display()
+    );
     if !matches!(serve, Serve::No) {
         serve_daemon(&config, serve).await?;
     }
     handle.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Steps 5–7: the dry-run plan, one guarded suspend of the leaver (fay, scenario 6), and the pull
+/// that sees it done.
+async fn remediation(
+    settings: &Settings,
+    metrics: &crate::metrics::Metrics,
+    dir: &Path,
+    world: &World,
+) -> anyhow::Result<()> {
+    println!(
+        "\n5. Remediation. The demo's scimdrift.toml enables one rule: suspend the account of a leaver\n   \
+         (inactive in the IdP, access in Atlassian) once {CONFIRMATIONS} complete snapshots have shown the finding."
+    );
+    indented("     ", policy(world).trim());
+    let store = Store::open(&settings.store.path)?;
+    let refused = crate::remediate::make_plan(settings, &store, Utc::now())?;
+    for c in refused.checks.iter().filter(|c| !c.passed) {
+        println!(
+            "   Planned now, nothing would be done: {} guard: {}.",
+            c.guard, c.detail
+        );
+    }
+    println!("   The accounts API is back; pull again:");
+    let fifth = cycle::pull_and_store(settings).await?;
+    indented(
+        "   ",
+        output::once(&fifth, Format::Text)
+            .lines()
+            .next()
+            .unwrap_or(""),
+    );
+
+    println!(
+        "\n6. The dry run: `scimdrift remediate plan --output plan.json` says what the policy would do\n   \
+         and which guard blocked what. It sends nothing."
+    );
+    let plan = crate::remediate::make_plan(settings, &store, Utc::now())?;
+    crate::remediate::record_plan(&store, &plan, metrics)?;
+    std::fs::write(dir.join("plan.json"), serde_json::to_string_pretty(&plan)?)?;
+    indented("   ", &crate::remediate::plan_text(&plan));
+    println!(
+        "   fay's finding has been seen by every complete snapshot: it passes every guard. gus's opened\n   \
+         at step 3: `confirmations` holds it back until {CONFIRMATIONS} pulls agree (an IdP glitch never suspends anyone)."
+    );
+
+    println!(
+        "\n7. Apply: `scimdrift remediate apply --plan plan.json` plans again and sends only what the\n   \
+         reviewed plan allowed. The target is read again first, and the intent is written to the audit\n   \
+         log before the call."
+    );
+    let applied = crate::remediate::apply_reviewed(settings, &plan, metrics).await?;
+    println!(
+        "   applied: {} succeeded, {} failed, {} skipped",
+        applied.success, applied.failure, applied.skipped
+    );
+    println!("   `scimdrift audit`:");
+    indented("     ", &crate::remediate::audit_text(&store.audit(0)?));
+
+    println!("\n8. The next pull sees fay's account suspended: her finding resolves.");
+    let sixth = cycle::pull_and_store(settings).await?;
+    print!("{}", output::once(&sixth, Format::Text));
+    let fay = store.findings()?.into_iter().find(|f| {
+        f.kind == crate::detect::Kind::IdpInactiveAccountActive
+            && f.scim_users
+                .iter()
+                .any(|u| world.labels.get("R9") == Some(&u.scim_id))
+    });
+    let a9 = world.labels.get("A9").cloned().unwrap_or_default();
+    let account = store
+        .state_at(sixth.recorded.snapshot_id)?
+        .accounts
+        .into_iter()
+        .find(|a| a.account_id == a9);
+    println!(
+        "   fay@example.com: account {a9} is now {} (account/membership), her finding {}.",
+        account.map_or("missing".into(), |a| format!(
+            "{}/{}",
+            a.account_status, a.membership_status
+        )),
+        fay.map_or("missing", |f| f.status.as_str())
+    );
+    println!("   Her timeline, from `scimdrift person fay@example.com`:");
+    let history = crate::person::history(&store, "fay@example.com", &settings.directory_names())?;
+    let text = output::person(&history, Format::Text);
+    let timeline = text.find("  timeline\n").map_or(&text[..], |i| &text[i..]);
+    indented(
+        "   ",
+        timeline.split_once('\n').map_or(timeline, |(_, rest)| rest),
+    );
+    Ok(())
 }
 
 /// A few counts of the stored state, the raw material of the findings.
@@ -270,7 +423,10 @@ async fn serve_daemon(config: &Path, serve: Serve) -> anyhow::Result<()> {
         Err(_) => tokio::net::TcpListener::bind("127.0.0.1:0").await?,
     };
     let base = format!("http://{}", listener.local_addr()?);
-    println!("\n5. The daemon runs against the simulator, pulling every 10 seconds:");
+    println!(
+        "\n10. The daemon runs against the simulator, pulling every 10 seconds and remediating after each\n   \
+         complete pull: gus's finding has its {CONFIRMATIONS} confirmations now, so his account is suspended too."
+    );
     for path in ["/metrics", "/findings", "/readyz", "/report"] {
         println!("   {base}{path}");
     }

@@ -105,12 +105,30 @@ fn every_command_has_help() {
     }
 }
 
+/// Runs `scimdrift demo --no-serve` (plus `args`) in `cwd`.
+fn run_demo(cwd: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_scimdrift"))
+        .arg("demo")
+        .arg("--no-serve")
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
+}
+
+/// The lines of `stdout` from the one starting with `from` up to the next blank line.
+fn section<'a>(stdout: &'a str, from: &str) -> Vec<&'a str> {
+    stdout
+        .lines()
+        .skip_while(|l| !l.starts_with(from))
+        .take_while(|l| !l.trim().is_empty())
+        .collect()
+}
+
 #[test]
 fn demo_runs_end_to_end() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scimdrift"))
-        .arg("demo")
-        .output()
-        .unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let out = run_demo(cwd.path(), &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -127,6 +145,139 @@ fn demo_runs_end_to_end() {
         "{stdout}"
     );
     assert!(stdout.contains("INCOMPLETE"), "{stdout}");
+
+    // Right after the incomplete pull the snapshot guard refuses; the next pull is complete.
+    assert!(
+        stdout.contains("snapshot guard: the latest snapshot 4 is incomplete"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("snapshot 5: complete"), "{stdout}");
+
+    // The dry-run plan: fay's suspend passes every guard, gus's is held by confirmations.
+    assert!(
+        stdout.contains("   Remediation plan for snapshot 5"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("     ok      snapshot: snapshot 5"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("     ok      breaker:"), "{stdout}");
+    let will = section(&stdout, "     + will suspend");
+    assert!(
+        will.iter().any(|l| l.contains("<fay@example.com>")),
+        "{stdout}"
+    );
+    let blocked = section(&stdout, "     - blocked: suspend");
+    assert!(
+        blocked.iter().any(|l| l.contains("<gus@example.com>")),
+        "{stdout}"
+    );
+    assert!(
+        blocked
+            .iter()
+            .any(|l| l.contains("blocked by confirmations: seen in 2 consecutive")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Plan: 1 to apply, 0 dry run, 1 blocked."),
+        "{stdout}"
+    );
+
+    // The suspend, applied once, with its audit row.
+    assert!(
+        stdout.contains("applied: 1 succeeded, 0 failed, 0 skipped"),
+        "{stdout}"
+    );
+    let audit: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains(" suspend ") && l.contains(" apply "))
+        .collect();
+    assert_eq!(audit.len(), 1, "{stdout}");
+    assert!(
+        audit[0].contains("success") && audit[0].contains("<fay@example.com>"),
+        "{stdout}"
+    );
+
+    // The next pull: the suspension is one new version and the finding resolves.
+    let sixth = section(&stdout, "snapshot 6: complete");
+    assert!(
+        sixth.contains(&"  history: 1 version rows added, 1 closed"),
+        "{stdout}"
+    );
+    let kind_row: Vec<&str> = sixth
+        .iter()
+        .find(|l| l.trim_start().starts_with("idp_inactive_account_active"))
+        .unwrap_or_else(|| panic!("{stdout}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        kind_row,
+        [
+            "idp_inactive_account_active",
+            "1",
+            "open",
+            "0",
+            "new",
+            "1",
+            "resolved"
+        ]
+    );
+    assert!(
+        stdout.contains("is now active/suspended (account/membership), her finding resolved."),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("active/active → active/suspended"),
+        "{stdout}"
+    );
+
+    // The report is left in ./scimdrift-demo, at the printed path, and is HTML naming the suspend.
+    let path = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("report: "))
+        .unwrap_or_else(|| panic!("no report path: {stdout}"));
+    let path = std::path::Path::new(path);
+    assert_eq!(
+        path.parent().unwrap(),
+        cwd.path().join("scimdrift-demo").canonicalize().unwrap()
+    );
+    let html = std::fs::read_to_string(path).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    // The action taken: fay's suspend, successful (escaped in the HTML).
+    let taken = html
+        .split("Actions taken")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{html}"));
+    let taken = &taken[..taken.find("</ul>").unwrap()];
+    assert!(
+        taken.contains("suspend") && taken.contains("&lt;fay@example.com&gt;: <em>success</em>"),
+        "{taken}"
+    );
+
+    // The next demo replaces its own directory and starts again from snapshot 1.
+    std::fs::write(cwd.path().join("scimdrift-demo/stale.txt"), "x").unwrap();
+    let again = run_demo(cwd.path(), &[]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert!(String::from_utf8_lossy(&again.stdout).contains("snapshot 1: complete"));
+    assert!(!cwd.path().join("scimdrift-demo/stale.txt").exists());
+
+    // A directory that is not the demo's is never replaced.
+    let foreign = cwd.path().join("mine");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join("notes.txt"), "mine").unwrap();
+    let refused = run_demo(cwd.path(), &["--keep", "mine"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("not an earlier demo's directory"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert_eq!(std::fs::read_dir(&foreign).unwrap().count(), 1);
 }
 
 #[test]
@@ -141,8 +292,10 @@ fn usage_error_exits_2() {
 #[tokio::test]
 async fn demo_serves_the_daemon_when_asked() {
     use tokio::io::{AsyncBufReadExt, BufReader};
+    let cwd = tempfile::tempdir().unwrap();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_scimdrift"))
         .args(["demo", "--serve-seconds", "4"])
+        .current_dir(cwd.path())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
