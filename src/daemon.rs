@@ -170,7 +170,7 @@ fn refresh_store_gauges(settings: &Settings, metrics: &Metrics) {
             for f in &mut all {
                 f.apply_rules(&rules, today);
             }
-            metrics.set_findings(&all);
+            crate::findings::export_metrics(metrics, &all);
         }
         Err(e) => tracing::warn!("cannot read findings for the metrics: {e}"),
     }
@@ -263,6 +263,9 @@ pub async fn run_reloadable(
 ) -> anyhow::Result<()> {
     let settings = Arc::new(settings);
     let metrics = Arc::new(Metrics::new());
+    crate::atlassian::http::init_metrics(&metrics);
+    crate::remediate::init_metrics(&metrics);
+    crate::findings::export_metrics(&metrics, &[]);
     let interval = settings.schedule.pull_interval();
     metrics.pull_interval.set(interval.as_secs_f64());
 

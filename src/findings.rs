@@ -309,3 +309,22 @@ impl Query {
         }
     }
 }
+
+/// Sets `scimdrift_findings` from the stored findings (every kind × severity × status, zeros
+/// included, so dashboards see series that drop to 0) and creates the lifecycle counters of every
+/// kind at zero.
+pub fn export_metrics(m: &crate::metrics::Metrics, all: &[FindingView]) {
+    for kind in Kind::ALL {
+        m.findings_opened.with_label_values(&[kind.as_str()]);
+        m.findings_resolved.with_label_values(&[kind.as_str()]);
+        for status in [Status::Open, Status::Suppressed] {
+            let n = all
+                .iter()
+                .filter(|f| f.kind == kind && f.status == status)
+                .count();
+            m.findings
+                .with_label_values(&[kind.as_str(), kind.severity().as_str(), status.as_str()])
+                .set(n as i64);
+        }
+    }
+}

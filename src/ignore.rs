@@ -2,11 +2,24 @@
 //! An expired rule stops matching and says so in the log.
 
 use chrono::NaiveDate;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::config::IgnoreConfig;
 use crate::detect::Kind;
 use crate::model::normalize_email;
+
+/// One `[[ignore]]` rule as written: an optional kind, exactly one matcher, a reason, an optional expiry.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct IgnoreConfig {
+    pub kind: Option<String>,
+    pub email: Option<String>,
+    pub email_domain: Option<String>,
+    pub account_id: Option<String>,
+    pub scim_id: Option<String>,
+    #[serde(default)]
+    pub reason: String,
+    /// `YYYY-MM-DD`: the rule stops matching after this day.
+    pub expires: Option<String>,
+}
 
 /// What a rule matches on.
 #[derive(Debug, Clone, PartialEq, Eq)]

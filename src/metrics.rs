@@ -1,14 +1,12 @@
 //! Prometheus metrics: one registry per process, named to Prometheus conventions. Label values are
 //! bounded (configured directory names, finding kinds, severities, result classes): never an email,
-//! a name or an id.
+//! a name or an id. The bottom layer: every component counts its own events here, where they
+//! happen; this module imports no other.
 
 use prometheus::{
     Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
     Opts, Registry, TextEncoder,
 };
-
-use crate::detect::Kind;
-use crate::findings::{FindingView, Status};
 
 /// Every metric scimdrift exports. Cloning shares the same series.
 #[derive(Clone)]
@@ -242,32 +240,12 @@ impl Metrics {
         m
     }
 
-    /// Creates the bounded label combinations at zero, so every series exists from the first scrape
-    /// (rates and alerts see the first event).
+    /// Creates the bounded label combinations this module knows at zero, so every series exists
+    /// from the first scrape (rates and alerts see the first event). The components that own the
+    /// other label sets (APIs, finding kinds, remediation actions and guards) add theirs.
     fn init_series(&self) {
         for result in ["complete", "incomplete", "held", "error"] {
             self.pull_runs.with_label_values(&[result]);
-        }
-        for api in ["scim", "accounts", "provisioning", "user_management"] {
-            for class in ["2xx", "3xx", "4xx", "5xx", "error"] {
-                self.api_requests.with_label_values(&[api, class]);
-            }
-            for reason in ["rate_limited", "server_error", "timeout", "connection"] {
-                self.api_retries.with_label_values(&[api, reason]);
-            }
-        }
-        for kind in Kind::ALL {
-            self.findings_opened.with_label_values(&[kind.as_str()]);
-            self.findings_resolved.with_label_values(&[kind.as_str()]);
-        }
-        for action in crate::remediate::Action::ALL {
-            for result in ["success", "failure", "dry_run", "skipped", "not_applied"] {
-                self.remediation_actions
-                    .with_label_values(&[action.as_str(), result]);
-            }
-        }
-        for guard in crate::remediate::plan::GUARDS {
-            self.remediation_blocked.with_label_values(&[guard]);
         }
         for result in ["success", "failure"] {
             self.config_reloads.with_label_values(&[result]);
@@ -279,40 +257,11 @@ impl Metrics {
         }
     }
 
-    /// Sets the `scimdrift_findings` gauge from the stored findings (every kind × severity × status
-    /// present, zeros included, so dashboards see series that drop to 0).
-    pub fn set_findings(&self, all: &[FindingView]) {
-        for kind in Kind::ALL {
-            for status in [Status::Open, Status::Suppressed] {
-                let n = all
-                    .iter()
-                    .filter(|f| f.kind == kind && f.status == status)
-                    .count();
-                self.findings
-                    .with_label_values(&[kind.as_str(), kind.severity().as_str(), status.as_str()])
-                    .set(n as i64);
-            }
-        }
-    }
-
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8(buf).unwrap_or_default()
-    }
-}
-
-/// Requests and retries are counted where they happen, for every caller of the HTTP layer.
-impl crate::atlassian::http::HttpEvents for Metrics {
-    fn request(&self, api: &'static str, code_class: &'static str) {
-        self.api_requests
-            .with_label_values(&[api, code_class])
-            .inc();
-    }
-
-    fn retry(&self, api: &'static str, reason: &'static str) {
-        self.api_retries.with_label_values(&[api, reason]).inc();
     }
 }
 

@@ -26,8 +26,14 @@ fn module_of(src: &Path, file: &Path) -> Option<String> {
 }
 
 /// The top-level modules a file's code names through `crate::` (tests inside the file included:
-/// they live in the same module).
+/// they live in the same module; comments, doc links included, are not code).
 fn imports(text: &str) -> BTreeSet<String> {
+    let code: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let text = code.as_str();
     let mut out = BTreeSet::new();
     for (i, _) in text.match_indices("crate::") {
         let rest = &text[i + "crate::".len()..];
@@ -158,18 +164,7 @@ fn the_checker_finds_a_cycle() {
 
 /// The cycles the one-way layering issue is removing, largest first. A ratchet: a new cycle, or a
 /// module joining one, fails; removing a module from one fails too until it is taken off this list.
-const KNOWN_CYCLES: &[&[&str]] = &[&[
-    "atlassian",
-    "config",
-    "findings",
-    "ignore",
-    "metrics",
-    "pull",
-    "remediate",
-    "report",
-    "shrink",
-    "store",
-]];
+const KNOWN_CYCLES: &[&[&str]] = &[&["config", "pull", "remediate", "report", "shrink", "store"]];
 
 #[test]
 fn no_new_cycle_between_top_level_modules() {

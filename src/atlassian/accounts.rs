@@ -6,7 +6,7 @@ use serde_json::value::RawValue;
 use super::fields::{Fields, Parsed};
 use super::http::HttpLayer;
 use super::paging::{CursorRequest, CursorSource, PageSink, Paged, cursor_list};
-use crate::config::AccountsEndpoint;
+use super::settings::AccountsEndpoint;
 use crate::model::Account;
 use crate::secret::Secret;
 

@@ -13,7 +13,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::error::{ApiError, ErrorKind};
-use crate::config::{HttpSettings, duration_secs};
+use super::settings::{HttpSettings, duration_secs};
 use crate::secret::Secret;
 
 /// The API families, each with its own concurrency limit and rate-limit state.
@@ -141,6 +141,36 @@ pub trait HttpEvents: Send + Sync {
     fn request(&self, api: &'static str, code_class: &'static str);
     /// One retry, by reason (`rate_limited`, `server_error`, `timeout`, `connection`).
     fn retry(&self, api: &'static str, reason: &'static str);
+}
+
+/// Requests and retries are counted where they happen, for every caller of the HTTP layer.
+impl HttpEvents for crate::metrics::Metrics {
+    fn request(&self, api: &'static str, code_class: &'static str) {
+        self.api_requests
+            .with_label_values(&[api, code_class])
+            .inc();
+    }
+
+    fn retry(&self, api: &'static str, reason: &'static str) {
+        self.api_retries.with_label_values(&[api, reason]).inc();
+    }
+}
+
+/// Creates the request and retry series of every API at zero.
+pub fn init_metrics(m: &crate::metrics::Metrics) {
+    for api in [
+        Api::Scim,
+        Api::Accounts,
+        Api::Provisioning,
+        Api::UserManagement,
+    ] {
+        for class in ["2xx", "3xx", "4xx", "5xx", "error"] {
+            m.api_requests.with_label_values(&[api.label(), class]);
+        }
+        for reason in ["rate_limited", "server_error", "timeout", "connection"] {
+            m.api_retries.with_label_values(&[api.label(), reason]);
+        }
+    }
 }
 
 /// Why one attempt produced no reply.

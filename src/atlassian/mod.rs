@@ -8,6 +8,7 @@ pub mod http;
 pub mod paging;
 pub mod provisioning;
 pub mod scim;
+pub mod settings;
 
 pub use error::{ApiError, ErrorKind};
 pub use http::{Api, HttpLayer, RetryPolicy};

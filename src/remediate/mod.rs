@@ -334,3 +334,16 @@ pub async fn apply_reviewed(
     applied.reconciled += reconciled;
     Ok(applied)
 }
+
+/// Creates the remediation series (every action × result, every guard) at zero.
+pub fn init_metrics(m: &Metrics) {
+    for action in Action::ALL {
+        for result in ["success", "failure", "dry_run", "skipped", "not_applied"] {
+            m.remediation_actions
+                .with_label_values(&[action.as_str(), result]);
+        }
+    }
+    for guard in plan::GUARDS {
+        m.remediation_blocked.with_label_values(&[guard]);
+    }
+}

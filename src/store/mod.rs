@@ -152,8 +152,7 @@ impl Store {
         // A pull writes in one transaction (seconds for a large org): writers wait it out.
         conn.busy_timeout(std::time::Duration::from_secs(60))
             .map_err(sqlite("cannot set busy timeout"))?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(sqlite("cannot enable WAL"))?;
+        enable_wal(&conn).map_err(sqlite("cannot enable WAL"))?;
         // FULL: a commit (an intent before its call) survives a power loss, not only a crash.
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sqlite("cannot set synchronous"))?;
@@ -187,6 +186,31 @@ impl Store {
                 context,
                 source,
             },
+        }
+    }
+}
+
+/// Switches the database to WAL. Changing the journal mode needs the file to itself, and SQLite
+/// answers "locked" at once (no busy handler) while another process opens the same new file: wait
+/// and retry for up to the busy timeout.
+fn enable_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        if mode.eq_ignore_ascii_case("wal") {
+            return Ok(());
+        }
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Ok(()) => return Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return Err(e),
         }
     }
 }
