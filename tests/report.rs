@@ -778,27 +778,78 @@ async fn retention_deletes_old_reports_only_and_a_rerun_replaces() {
     );
 }
 
-/// Renders the scenario world's report to /tmp/report.html (for the README screenshot):
-/// `cargo test --test report -- --ignored write_scenario_report_html`.
-#[tokio::test]
-#[ignore]
-async fn write_scenario_report_html() {
+/// A 200-character display name (no spaces to break at in its second half) and a long email.
+const LONG_NAME_TAIL: &str = "Wolfeschlegelsteinhausenbergerdorffwelchevoralternwarengewissenhaftschaferswessenschafewarenwohlgepflegtundsorgfaltigkeitbeschutzenvon";
+const LONG_EMAIL: &str = "hubert.blaine.wolfeschlegelsteinhausenbergerdorff.senior.identity.engineer@subsidiary.department.example-corporation.com";
+
+/// The scenario world with an earlier report, a resolved and a suppressed finding, a new critical
+/// finding and a person with a 200-character display name and a long email: every section shows.
+async fn showcase_report() -> Report {
     let mut env = Env::scenarios(25).await;
+    let world = env.sim.world();
+    let (r8, r10, a10) = (
+        world.labels["R8"].clone(),
+        world.labels["R10"].clone(),
+        world.labels["A10"].clone(),
+    );
+    let long_name = format!("Hubert Blaine {LONG_NAME_TAIL}{LONG_NAME_TAIL}");
+    let long_name: String = long_name.chars().take(200).collect();
+    assert_eq!(long_name.chars().count(), 200);
+    env.sim.update_world(|w| {
+        for d in &mut w.directories {
+            if let Some(u) = d.user_mut(&r10) {
+                u.display_name = Some(long_name.clone());
+                u.user_name = LONG_EMAIL.into();
+                u.emails = vec![SimEmail::work(LONG_EMAIL)];
+            }
+        }
+        if let Some(a) = w.account_mut(&a10) {
+            a.name = long_name.clone();
+            a.email = Some(LONG_EMAIL.into());
+        }
+    });
     env.pull().await;
     let metrics = Metrics::new();
     let yesterday = Utc::now() - Duration::days(1);
     report::run_daily(&env.settings, &metrics, yesterday)
         .await
         .unwrap();
-    add_r10_to_group(&env);
+    // Eli is deprovisioned in the IdP too: deactivated_idp_active resolves.
+    env.sim.update_world(|w| {
+        for d in &mut w.directories {
+            if let Some(u) = d.user_mut(&r8) {
+                u.active = Some(false);
+                u.last_modified = Utc::now();
+            }
+        }
+    });
     deprovision_a_healthy_user(&env);
     env.extend_config(
         "\n[[ignore]]\nkind = \"dangling_link\"\nemail = \"hal@example.com\"\nreason = \"account deleted on purpose; IdP cleanup ticket OPS-123\"\nexpires = \"2099-12-31\"\n",
     );
     env.pull().await;
-    let r = build(&env, Utc::now());
-    std::fs::write("/tmp/report.html", report::render(&r, ReportFormat::Html)).unwrap();
-    std::fs::write("/tmp/report.md", report::render(&r, ReportFormat::Markdown)).unwrap();
+    build(&env, Utc::now())
+}
+
+/// Writes the showcase report as `report.html` and `report.md` into `$SCIMDRIFT_REPORT_OUT`
+/// (default: the system temp dir), for the browser width check of `.ci/ops-checks.sh` and the
+/// README screenshot: `SCIMDRIFT_REPORT_OUT=DIR cargo test --test report -- --ignored write_showcase_report`.
+#[tokio::test]
+#[ignore]
+async fn write_showcase_report() {
+    let dir = std::env::var_os("SCIMDRIFT_REPORT_OUT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let r = showcase_report().await;
+    let html = report::render(&r, ReportFormat::Html);
+    assert!(html.contains(LONG_EMAIL) && html.contains(&LONG_NAME_TAIL[..100]));
+    std::fs::write(dir.join("report.html"), html).unwrap();
+    std::fs::write(
+        dir.join("report.md"),
+        report::render(&r, ReportFormat::Markdown),
+    )
+    .unwrap();
 }
 
 #[tokio::test]
