@@ -211,7 +211,9 @@ async fn scenario_report_lists_every_finding_with_its_fix() {
         assert!(html.contains(&format!("<span class=\"kind\">{}</span>", f.kind)));
         assert!(json.contains(&f.id) && csv.contains(&f.id));
         for q in &f.requests {
-            assert!(html.contains(&q.path), "{} not in HTML", q.path);
+            // In HTML the path may wrap after each slash.
+            let wrappable = q.path.replace('/', "/<wbr>");
+            assert!(html.contains(&wrappable), "{} not in HTML", q.path);
             assert!(md.contains(&q.path), "{} not in Markdown", q.path);
         }
     }
@@ -462,6 +464,153 @@ async fn a_held_pull_warns_and_each_person_links_to_their_history() {
         html.contains("scimdrift person &#39;fay@example.com&#39;")
             || html.contains("scimdrift person 'fay@example.com'")
     );
+}
+
+/// The first time with fractions of a second (`06:28:43.886457907`) in `text`, if any.
+fn fractional_seconds(text: &str) -> Option<String> {
+    // `HH:MM:SS.f`: digits and colons as masks, `9` a digit.
+    const SHAPE: &[u8] = b"99:99:99.9";
+    let b = text.as_bytes();
+    b.windows(SHAPE.len())
+        .position(|w| {
+            w.iter().zip(SHAPE).all(|(c, s)| match s {
+                b'9' => c.is_ascii_digit(),
+                s => c == s,
+            })
+        })
+        .map(|i| {
+            String::from_utf8_lossy(&b[i.saturating_sub(11)..(i + 20).min(b.len())]).into_owned()
+        })
+}
+
+/// The opening tags of every `<table>` of `html`, with what directly precedes and follows them.
+fn tables(html: &str) -> Vec<(&str, &str)> {
+    html.match_indices("<table")
+        .map(|(i, _)| (&html[..i], &html[i..]))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_html_report_fits_a_phone_and_shows_readable_times() {
+    let env = Env::scenarios(5).await;
+    env.pull().await;
+    env.sim.set_faults(Faults::rules([
+        FaultRule::new(FaultKind::Status(503)).on(Api::Accounts)
+    ]));
+    assert!(!env.pull().await.recorded.complete);
+    let mut r = build(&env, Utc::now());
+    assert!(!r.resolved.is_empty() || !r.suppressed.is_empty() || !r.people.is_empty());
+    // A remediation entry as the audit log stores its time (RFC 3339 with nanoseconds).
+    let at = "2026-11-30T06:28:43.886457907+00:00";
+    r.remediation.actions.push(report::RemediationEntry {
+        at: at.into(),
+        action: "suspend".into(),
+        kind: "idp_inactive_account_active".into(),
+        finding_id: "f".into(),
+        targets: "account a-1".into(),
+        result: "success".into(),
+        detail: "reason".into(),
+    });
+    // The stored times do carry fractions of a second: the JSON keeps them as they are.
+    let json = report::render(&r, ReportFormat::Json);
+    assert!(
+        fractional_seconds(&json).is_some(),
+        "the test needs precise times"
+    );
+    assert!(json.contains(at));
+
+    let html = report::render(&r, ReportFormat::Html);
+    let md = report::render(&r, ReportFormat::Markdown);
+    for (format, text) in [("HTML", &html), ("Markdown", &md)] {
+        assert_eq!(
+            fractional_seconds(text),
+            None,
+            "{format} shows a precise time"
+        );
+        assert!(
+            text.contains("2026-11-30 06:28 UTC"),
+            "{format}: remediation time"
+        );
+    }
+
+    // Landmarks: the content in <main>, between the header and the footer.
+    assert_eq!(html.matches("<main>").count(), 1);
+    let main = html.find("<main>").unwrap();
+    assert!(html.find("<header>").unwrap() < main);
+    assert!(html.find("</main>").unwrap() < html.find("<footer>").unwrap());
+    assert!(
+        html.contains("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")
+    );
+
+    // Every table sits in its own horizontal scroll container and has a caption; the wide ones
+    // stack on narrow screens, and long values may wrap anywhere.
+    let all = tables(&html);
+    assert!(all.len() >= 4, "{} tables", all.len());
+    for (before, at) in &all {
+        let tag = &at[..at.find('>').unwrap() + 1];
+        assert!(
+            before.ends_with("<div class=\"scroll\">"),
+            "{tag} not in a scroll container"
+        );
+        assert!(
+            at[tag.len()..].starts_with("<caption"),
+            "{tag} has no caption"
+        );
+    }
+    assert!(html.contains("<table class=\"stack subjects\">"));
+    for css in [
+        ".scroll{overflow-x:auto",
+        "@media (max-width:640px)",
+        "table.stack,table.stack tbody,table.stack tr,table.stack td{display:block",
+        "td.v{overflow-wrap:anywhere",
+        ".page{max-width:1100px;margin:0 auto;padding:20px 24px 40px;background:#fff;overflow-wrap:anywhere}",
+    ] {
+        assert!(html.contains(css), "CSS lacks {css}");
+    }
+    // Request paths break after their slashes first.
+    assert!(html.contains("/<wbr>admin/<wbr>v2/<wbr>orgs/<wbr>"));
+    // Every stacked data cell carries its column's label.
+    assert!(html.contains("data-label=\"Record email\""));
+
+    // The failed source is named once: its error already starts with its name.
+    let warning = r
+        .freshness
+        .warnings
+        .iter()
+        .find(|w| w.contains("INCOMPLETE"))
+        .unwrap();
+    assert!(warning.contains("(accounts ("), "{warning}");
+    assert!(!warning.contains("accounts: accounts"), "{warning}");
+    assert!(!html.contains("accounts: accounts") && !md.contains("accounts: accounts"));
+}
+
+#[tokio::test]
+async fn without_a_complete_pull_the_report_says_there_is_no_data() {
+    let env = Env::scenarios(1).await;
+    env.sim.set_faults(Faults::rules([
+        FaultRule::new(FaultKind::Status(503)).on(Api::Accounts)
+    ]));
+    assert!(!env.pull().await.recorded.complete);
+    let r = build(&env, Utc::now());
+    assert_eq!(r.freshness.snapshot_id, None);
+    let html = report::render(&r, ReportFormat::Html);
+    assert!(html.contains("No complete pull yet: no data."));
+    assert!(
+        !html.contains("class=\"cards\""),
+        "counts shown without data"
+    );
+    assert!(!html.contains("No open findings."));
+    assert_eq!(fractional_seconds(&html), None);
+    let md = report::render(&r, ReportFormat::Markdown);
+    assert!(md.contains("**No complete pull yet: no data.**"));
+    assert!(!md.contains("**0 open**"), "counts shown without data");
+    assert!(!md.contains("No open findings."));
+    assert_eq!(fractional_seconds(&md), None);
+    // Once a pull completes, the counts are back.
+    env.sim.set_faults(Faults::default());
+    assert!(env.pull().await.recorded.complete);
+    let html = report::render(&build(&env, Utc::now()), ReportFormat::Html);
+    assert!(html.contains("class=\"cards\"") && !html.contains("No complete pull yet"));
 }
 
 /// A webhook receiver on loopback that fails the first `failures` requests with 500.
