@@ -117,6 +117,22 @@ fn dash(v: Option<&str>) -> Markup {
     }
 }
 
+/// An email that, when its column is narrow, wraps before the `@` and after dots first (`<wbr>`).
+fn email(v: Option<&str>) -> Markup {
+    match v.filter(|s| !s.is_empty()) {
+        Some(s) => html! {
+            @for (i, part) in s.split('@').enumerate() {
+                @if i > 0 { wbr; "@" }
+                @for (j, piece) in part.split('.').enumerate() {
+                    @if j > 0 { "." wbr; }
+                    (piece)
+                }
+            }
+        },
+        None => html! { span.muted { "—" } },
+    }
+}
+
 fn active(v: Option<bool>) -> &'static str {
     match v {
         Some(true) => "active",
@@ -311,7 +327,7 @@ fn subjects_table(p: &Person) -> Markup {
                                 td.v data-label="SCIM id" { code { (u.scim_id) } }
                                 td.v data-label="externalId" { (dash(u.external_id.as_deref())) }
                                 td data-label="Active" { (active(u.active)) }
-                                td.v data-label="Record email" { (dash(u.email.as_deref())) }
+                                td.v data-label="Record email" { (email(u.email.as_deref())) }
                                 td.v data-label="Linked account" { @match &u.account_id { Some(a) => code { (a) }, None => b { "unlinked" } } }
                             } @else {
                                 td.muted colspan="5" data-label="SCIM record" { "no SCIM record" }
@@ -321,7 +337,7 @@ fn subjects_table(p: &Person) -> Markup {
                                 Some(a) => {
                                     td data-label="Account status" { (a.account_status) " / " (a.membership_status)
                                         @if let Some(c) = &a.claim_status { br; span.muted { (c) } } }
-                                    td.v data-label="Account email" { (dash(a.email.as_deref())) }
+                                    td.v data-label="Account email" { (email(a.email.as_deref())) }
                                     td.v data-label="Name" { (dash(a.name.as_deref().or(row.scim_user.as_ref().and_then(|u| u.display_name.as_deref())))) }
                                 }
                                 None => {
