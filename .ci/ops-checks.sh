@@ -12,6 +12,11 @@
 # Installs promtool (Debian package `prometheus`) if missing, and fails if it cannot. Installs
 # systemd-analyze (package `systemd`) if missing; if that cannot be installed, the unit checks are
 # skipped with a warning.
+#
+# Also checks that the HTML report fits a 390 px phone and a 1280 px screen in a real browser:
+# renders the showcase report (a 200-character display name, long emails) with the ignored test
+# `write_showcase_report` (cargo; the same build `cargo test` reuses) and measures the page's
+# scrollWidth in Debian's `chromium` (installed if missing; the check fails if it cannot be).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,6 +57,11 @@ if ! command -v promtool > /dev/null; then
     step "installing promtool (Debian package prometheus)"
     apt_install prometheus || fail "could not install the prometheus package: promtool is required"
     command -v promtool > /dev/null || fail "promtool not found after installing the prometheus package"
+fi
+if ! command -v chromium > /dev/null; then
+    step "installing chromium (Debian package chromium)"
+    apt_install chromium fonts-dejavu-core || fail "could not install the chromium package: the report width check needs it"
+    command -v chromium > /dev/null || fail "chromium not found after installing the chromium package"
 fi
 have_systemd_analyze=1
 if ! command -v systemd-analyze > /dev/null; then
@@ -259,5 +269,49 @@ else
     fi
     grep -a 'Overall exposure' "$work/security.log"
 fi
+
+# ------------------------------------------------------------------------------ report widths
+step "the HTML report fits 390 px and 1280 px wide screens (chromium)"
+SCIMDRIFT_REPORT_OUT="$work/report" cargo test -q --locked --test report -- --ignored --exact write_showcase_report \
+    > "$work/showcase.log" 2>&1 || { cat "$work/showcase.log" >&2; fail "could not render the showcase report"; }
+[[ -s "$work/report/report.html" ]] || fail "the showcase test wrote no report.html"
+# The page is measured in an iframe of exactly the width (srcdoc, so the wrapper can read it): a
+# headless window is never narrower than 500 px, whatever --window-size says. Scrollbars are
+# hidden, as on a phone. A copy is measured; the report itself has no script.
+python3 - "$work/report/report.html" "$work" << 'PY'
+import html, os, re, subprocess, sys
+
+report, work = sys.argv[1], sys.argv[2]
+doc = open(report, encoding="utf-8").read()
+failed = []
+for width in (390, 1280):
+    page = os.path.join(work, f"measure-{width}.html")
+    with open(page, "w", encoding="utf-8") as f:
+        f.write(
+            f'<!DOCTYPE html><html><head><title>not measured</title></head><body style="margin:0">'
+            f'<iframe id="r" style="border:0;width:{width}px;height:844px" srcdoc="{html.escape(doc, quote=True)}"></iframe>'
+            "<script>document.getElementById('r').addEventListener('load',function(){"
+            "document.title='scrollWidth='+this.contentDocument.documentElement.scrollWidth})</script>"
+            "</body></html>")
+    cmd = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           "--no-first-run", "--hide-scrollbars", f"--user-data-dir={work}/chromium-{width}",
+           f"--window-size={max(width, 500)},844", "--virtual-time-budget=2000", "--dump-dom", page]
+    try:
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    except subprocess.TimeoutExpired:
+        sys.exit(f"FAIL: chromium did not finish measuring the report at {width} px")
+    m = re.search(r"<title>scrollWidth=(\d+)</title>", run.stdout)
+    if not m:
+        sys.stderr.write(run.stderr[-2000:])
+        sys.exit(f"FAIL: chromium did not measure the report at {width} px")
+    got = int(m.group(1))
+    print(f"report at {width} px: scrollWidth {got}")
+    if got > width:
+        failed.append(f"the report is {got} px wide on a {width} px screen (horizontal scrolling)")
+for f in failed:
+    print(f"FAIL: {f}", file=sys.stderr)
+sys.exit(1 if failed else 0)
+PY
 
 step "ops checks passed"

@@ -429,7 +429,9 @@ async fn serve_report(state: &AppState, date: Option<chrono::NaiveDate>) -> Resp
     }
 }
 
-/// The stored report of `date` (latest when `None`) as HTML, if any.
+/// The stored report of `date` as HTML, if any. Without a date, the latest stored report; before
+/// the first daily job has stored one, a report built from the store now (not stored: the daily
+/// job's comparisons are unchanged).
 fn stored_report_html(
     settings: &Settings,
     date: Option<chrono::NaiveDate>,
@@ -437,7 +439,15 @@ fn stored_report_html(
     let store = crate::store::Store::open(&settings.store.path)?;
     let report = match date {
         Some(d) => store.report_on(d)?,
-        None => store.latest_report()?,
+        None => match store.latest_report()? {
+            Some(r) => Some(r),
+            None => Some(crate::report::build(
+                &store,
+                settings,
+                None,
+                chrono::Utc::now(),
+            )?),
+        },
     };
     Ok(report.map(|r| crate::report::render(&r, crate::report::ReportFormat::Html)))
 }

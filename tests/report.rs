@@ -211,7 +211,9 @@ async fn scenario_report_lists_every_finding_with_its_fix() {
         assert!(html.contains(&format!("<span class=\"kind\">{}</span>", f.kind)));
         assert!(json.contains(&f.id) && csv.contains(&f.id));
         for q in &f.requests {
-            assert!(html.contains(&q.path), "{} not in HTML", q.path);
+            // In HTML the path may wrap after each slash.
+            let wrappable = q.path.replace('/', "/<wbr>");
+            assert!(html.contains(&wrappable), "{} not in HTML", q.path);
             assert!(md.contains(&q.path), "{} not in Markdown", q.path);
         }
     }
@@ -462,6 +464,153 @@ async fn a_held_pull_warns_and_each_person_links_to_their_history() {
         html.contains("scimdrift person &#39;fay@example.com&#39;")
             || html.contains("scimdrift person 'fay@example.com'")
     );
+}
+
+/// The first time with fractions of a second (`06:28:43.886457907`) in `text`, if any.
+fn fractional_seconds(text: &str) -> Option<String> {
+    // `HH:MM:SS.f`: digits and colons as masks, `9` a digit.
+    const SHAPE: &[u8] = b"99:99:99.9";
+    let b = text.as_bytes();
+    b.windows(SHAPE.len())
+        .position(|w| {
+            w.iter().zip(SHAPE).all(|(c, s)| match s {
+                b'9' => c.is_ascii_digit(),
+                s => c == s,
+            })
+        })
+        .map(|i| {
+            String::from_utf8_lossy(&b[i.saturating_sub(11)..(i + 20).min(b.len())]).into_owned()
+        })
+}
+
+/// The opening tags of every `<table>` of `html`, with what directly precedes and follows them.
+fn tables(html: &str) -> Vec<(&str, &str)> {
+    html.match_indices("<table")
+        .map(|(i, _)| (&html[..i], &html[i..]))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_html_report_fits_a_phone_and_shows_readable_times() {
+    let env = Env::scenarios(5).await;
+    env.pull().await;
+    env.sim.set_faults(Faults::rules([
+        FaultRule::new(FaultKind::Status(503)).on(Api::Accounts)
+    ]));
+    assert!(!env.pull().await.recorded.complete);
+    let mut r = build(&env, Utc::now());
+    assert!(!r.resolved.is_empty() || !r.suppressed.is_empty() || !r.people.is_empty());
+    // A remediation entry as the audit log stores its time (RFC 3339 with nanoseconds).
+    let at = "2026-11-30T06:28:43.886457907+00:00";
+    r.remediation.actions.push(report::RemediationEntry {
+        at: at.into(),
+        action: "suspend".into(),
+        kind: "idp_inactive_account_active".into(),
+        finding_id: "f".into(),
+        targets: "account a-1".into(),
+        result: "success".into(),
+        detail: "reason".into(),
+    });
+    // The stored times do carry fractions of a second: the JSON keeps them as they are.
+    let json = report::render(&r, ReportFormat::Json);
+    assert!(
+        fractional_seconds(&json).is_some(),
+        "the test needs precise times"
+    );
+    assert!(json.contains(at));
+
+    let html = report::render(&r, ReportFormat::Html);
+    let md = report::render(&r, ReportFormat::Markdown);
+    for (format, text) in [("HTML", &html), ("Markdown", &md)] {
+        assert_eq!(
+            fractional_seconds(text),
+            None,
+            "{format} shows a precise time"
+        );
+        assert!(
+            text.contains("2026-11-30 06:28 UTC"),
+            "{format}: remediation time"
+        );
+    }
+
+    // Landmarks: the content in <main>, between the header and the footer.
+    assert_eq!(html.matches("<main>").count(), 1);
+    let main = html.find("<main>").unwrap();
+    assert!(html.find("<header>").unwrap() < main);
+    assert!(html.find("</main>").unwrap() < html.find("<footer>").unwrap());
+    assert!(
+        html.contains("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")
+    );
+
+    // Every table sits in its own horizontal scroll container and has a caption; the wide ones
+    // stack on narrow screens, and long values may wrap anywhere.
+    let all = tables(&html);
+    assert!(all.len() >= 4, "{} tables", all.len());
+    for (before, at) in &all {
+        let tag = &at[..at.find('>').unwrap() + 1];
+        assert!(
+            before.ends_with("<div class=\"scroll\">"),
+            "{tag} not in a scroll container"
+        );
+        assert!(
+            at[tag.len()..].starts_with("<caption"),
+            "{tag} has no caption"
+        );
+    }
+    assert!(html.contains("<table class=\"stack subjects\">"));
+    for css in [
+        ".scroll{overflow-x:auto",
+        "@media (max-width:640px)",
+        "table.stack,table.stack tbody,table.stack tr,table.stack td{display:block",
+        "td.v{overflow-wrap:anywhere",
+        ".page{max-width:1100px;margin:0 auto;padding:20px 24px 40px;background:#fff;overflow-wrap:anywhere}",
+    ] {
+        assert!(html.contains(css), "CSS lacks {css}");
+    }
+    // Request paths break after their slashes first.
+    assert!(html.contains("/<wbr>admin/<wbr>v2/<wbr>orgs/<wbr>"));
+    // Every stacked data cell carries its column's label.
+    assert!(html.contains("data-label=\"Record email\""));
+
+    // The failed source is named once: its error already starts with its name.
+    let warning = r
+        .freshness
+        .warnings
+        .iter()
+        .find(|w| w.contains("INCOMPLETE"))
+        .unwrap();
+    assert!(warning.contains("(accounts ("), "{warning}");
+    assert!(!warning.contains("accounts: accounts"), "{warning}");
+    assert!(!html.contains("accounts: accounts") && !md.contains("accounts: accounts"));
+}
+
+#[tokio::test]
+async fn without_a_complete_pull_the_report_says_there_is_no_data() {
+    let env = Env::scenarios(1).await;
+    env.sim.set_faults(Faults::rules([
+        FaultRule::new(FaultKind::Status(503)).on(Api::Accounts)
+    ]));
+    assert!(!env.pull().await.recorded.complete);
+    let r = build(&env, Utc::now());
+    assert_eq!(r.freshness.snapshot_id, None);
+    let html = report::render(&r, ReportFormat::Html);
+    assert!(html.contains("No complete pull yet: no data."));
+    assert!(
+        !html.contains("class=\"cards\""),
+        "counts shown without data"
+    );
+    assert!(!html.contains("No open findings."));
+    assert_eq!(fractional_seconds(&html), None);
+    let md = report::render(&r, ReportFormat::Markdown);
+    assert!(md.contains("**No complete pull yet: no data.**"));
+    assert!(!md.contains("**0 open**"), "counts shown without data");
+    assert!(!md.contains("No open findings."));
+    assert_eq!(fractional_seconds(&md), None);
+    // Once a pull completes, the counts are back.
+    env.sim.set_faults(Faults::default());
+    assert!(env.pull().await.recorded.complete);
+    let html = report::render(&build(&env, Utc::now()), ReportFormat::Html);
+    assert!(html.contains("class=\"cards\"") && !html.contains("No complete pull yet"));
 }
 
 /// A webhook receiver on loopback that fails the first `failures` requests with 500.
@@ -778,27 +927,78 @@ async fn retention_deletes_old_reports_only_and_a_rerun_replaces() {
     );
 }
 
-/// Renders the scenario world's report to /tmp/report.html (for the README screenshot):
-/// `cargo test --test report -- --ignored write_scenario_report_html`.
-#[tokio::test]
-#[ignore]
-async fn write_scenario_report_html() {
+/// A 200-character display name (no spaces to break at in its second half) and a long email.
+const LONG_NAME_TAIL: &str = "Wolfeschlegelsteinhausenbergerdorffwelchevoralternwarengewissenhaftschaferswessenschafewarenwohlgepflegtundsorgfaltigkeitbeschutzenvon";
+const LONG_EMAIL: &str = "hubert.blaine.wolfeschlegelsteinhausenbergerdorff.senior.identity.engineer@subsidiary.department.example-corporation.com";
+
+/// The scenario world with an earlier report, a resolved and a suppressed finding, a new critical
+/// finding and a person with a 200-character display name and a long email: every section shows.
+async fn showcase_report() -> Report {
     let mut env = Env::scenarios(25).await;
+    let world = env.sim.world();
+    let (r8, r10, a10) = (
+        world.labels["R8"].clone(),
+        world.labels["R10"].clone(),
+        world.labels["A10"].clone(),
+    );
+    let long_name = format!("Hubert Blaine {LONG_NAME_TAIL}{LONG_NAME_TAIL}");
+    let long_name: String = long_name.chars().take(200).collect();
+    assert_eq!(long_name.chars().count(), 200);
+    env.sim.update_world(|w| {
+        for d in &mut w.directories {
+            if let Some(u) = d.user_mut(&r10) {
+                u.display_name = Some(long_name.clone());
+                u.user_name = LONG_EMAIL.into();
+                u.emails = vec![SimEmail::work(LONG_EMAIL)];
+            }
+        }
+        if let Some(a) = w.account_mut(&a10) {
+            a.name = long_name.clone();
+            a.email = Some(LONG_EMAIL.into());
+        }
+    });
     env.pull().await;
     let metrics = Metrics::new();
     let yesterday = Utc::now() - Duration::days(1);
     report::run_daily(&env.settings, &metrics, yesterday)
         .await
         .unwrap();
-    add_r10_to_group(&env);
+    // Eli is deprovisioned in the IdP too: deactivated_idp_active resolves.
+    env.sim.update_world(|w| {
+        for d in &mut w.directories {
+            if let Some(u) = d.user_mut(&r8) {
+                u.active = Some(false);
+                u.last_modified = Utc::now();
+            }
+        }
+    });
     deprovision_a_healthy_user(&env);
     env.extend_config(
         "\n[[ignore]]\nkind = \"dangling_link\"\nemail = \"hal@example.com\"\nreason = \"account deleted on purpose; IdP cleanup ticket OPS-123\"\nexpires = \"2099-12-31\"\n",
     );
     env.pull().await;
-    let r = build(&env, Utc::now());
-    std::fs::write("/tmp/report.html", report::render(&r, ReportFormat::Html)).unwrap();
-    std::fs::write("/tmp/report.md", report::render(&r, ReportFormat::Markdown)).unwrap();
+    build(&env, Utc::now())
+}
+
+/// Writes the showcase report as `report.html` and `report.md` into `$SCIMDRIFT_REPORT_OUT`
+/// (default: the system temp dir), for the browser width check of `.ci/ops-checks.sh` and the
+/// README screenshot: `SCIMDRIFT_REPORT_OUT=DIR cargo test --test report -- --ignored write_showcase_report`.
+#[tokio::test]
+#[ignore]
+async fn write_showcase_report() {
+    let dir = std::env::var_os("SCIMDRIFT_REPORT_OUT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let r = showcase_report().await;
+    let html = report::render(&r, ReportFormat::Html);
+    assert!(html.contains(LONG_EMAIL) && html.contains(&LONG_NAME_TAIL[..100]));
+    std::fs::write(dir.join("report.html"), html).unwrap();
+    std::fs::write(
+        dir.join("report.md"),
+        report::render(&r, ReportFormat::Markdown),
+    )
+    .unwrap();
 }
 
 #[tokio::test]

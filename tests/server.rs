@@ -220,3 +220,42 @@ async fn pages_with_peoples_data_are_not_cached_sniffed_or_framed() {
     assert!(r.headers().get("content-security-policy").is_none());
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_is_built_on_demand_before_the_first_daily_job() {
+    let env = Env::scenarios(2).await;
+    let s = Server::start(&env, None).await;
+    let base = format!("http://{}", s.addr);
+    let client = reqwest::Client::new();
+    let get = |path: &'static str| {
+        let (client, base) = (client.clone(), base.clone());
+        async move {
+            let r = client.get(format!("{base}{path}")).send().await.unwrap();
+            let status = r.status().as_u16();
+            let h = r.headers().clone();
+            assert_eq!(h["cache-control"], "no-store", "{path}");
+            (status, h, r.text().await.unwrap())
+        }
+    };
+
+    // No pull and no stored report: a report all the same, saying there is no data yet.
+    let (status, h, html) = get("/report").await;
+    assert_eq!(status, 200, "{html}");
+    assert_eq!(h["content-type"], "text/html; charset=utf-8");
+    assert!(html.contains("<main>") && html.contains("No complete pull yet: no data."));
+    assert!(!html.contains("class=\"cards\""));
+
+    // After a pull, still no daily report: built from the store, with the findings, not stored.
+    env.pull().await;
+    let (status, _, html) = get("/report").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("fay@example.com") && html.contains("class=\"cards\""));
+    assert!(env.store().latest_report().unwrap().is_none(), "stored");
+    let today = format!(
+        "/report/{}",
+        scimdrift::report::report_date(&env.settings, chrono::Utc::now())
+    );
+    let r = client.get(format!("{base}{today}")).send().await.unwrap();
+    assert_eq!(r.status(), 404, "a day's URL serves stored reports only");
+    s.stop().await;
+}

@@ -304,9 +304,16 @@ fn truncate(s: &str, max: usize) -> String {
     t
 }
 
-/// An RFC 3339 time as people read it: `2026-01-02 07:00 UTC` (other text is returned as is).
+/// A time as people read it, to the minute: `2026-01-02 07:00 UTC`. Takes RFC 3339 (any offset,
+/// any fraction of a second) and SQLite's `YYYY-MM-DD HH:MM:SS[.fff]` (UTC); other text is returned
+/// as is.
 pub fn display_time(s: &str) -> String {
     parse_time(s)
+        .or_else(|| {
+            chrono::NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%d %H:%M:%S%.f")
+                .ok()
+                .map(|t| t.and_utc())
+        })
         .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_else(|| s.to_string())
 }
@@ -317,6 +324,32 @@ pub fn human_minutes(minutes: i64) -> String {
         m if m < 120 => format!("{m} min"),
         m if m < 48 * 60 => format!("{} h", m / 60),
         m => format!("{} days", m / (24 * 60)),
+    }
+}
+
+/// What a warning about the latest pull says the report shows instead.
+fn shown(complete: Option<&SnapshotInfo>) -> String {
+    match complete {
+        Some(s) => format!(
+            "this report shows the last complete pull (#{}, {})",
+            s.snapshot_id,
+            display_time(&s.finished_at)
+        ),
+        None => "there is no complete pull to show".to_string(),
+    }
+}
+
+/// A failed source and its error, the source named once: an API error's text already starts with
+/// its source (`accounts (first page): HTTP 503`), other errors get it in front.
+fn source_error_line(e: &SourceError) -> String {
+    let named = e
+        .error
+        .strip_prefix(e.source.as_str())
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '(', ':']));
+    if named {
+        e.error.clone()
+    } else {
+        format!("{}: {}", e.source, e.error)
     }
 }
 
@@ -340,7 +373,7 @@ fn freshness(
              intervals ({}) ago. Check that the daemon runs and the APIs answer.",
             human_minutes(age),
             s.snapshot_id,
-            s.finished_at,
+            display_time(&s.finished_at),
             human_minutes(expected_minutes)
         )),
         _ => {}
@@ -368,16 +401,11 @@ fn freshness(
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join("; ");
-        let shown = match complete {
-            Some(s) => format!(
-                "this report shows the last complete pull (#{}, {})",
-                s.snapshot_id, s.finished_at
-            ),
-            None => "there is no complete pull to show".to_string(),
-        };
         warnings.push(format!(
-            "The latest pull (#{}, {}) was HELD because a source shrank ({list}); {shown}. If the drop is real, run `scimdrift once --accept-shrink`.",
-            h.snapshot_id, h.finished_at
+            "The latest pull (#{}, {}) was HELD because a source shrank ({list}); {}. If the drop is real, run `scimdrift once --accept-shrink`.",
+            h.snapshot_id,
+            display_time(&h.finished_at),
+            shown(complete)
         ));
     }
     if let Some(p) = latest_pull
@@ -387,19 +415,14 @@ fn freshness(
         let failed = p
             .failed_sources
             .iter()
-            .map(|e| format!("{}: {}", e.source, e.error))
+            .map(source_error_line)
             .collect::<Vec<_>>()
             .join("; ");
-        let shown = match complete {
-            Some(s) => format!(
-                "this report shows the last complete pull (#{}, {})",
-                s.snapshot_id, s.finished_at
-            ),
-            None => "there is no complete pull to show".to_string(),
-        };
         warnings.push(format!(
-            "The latest pull (#{}, {}) was INCOMPLETE ({failed}); {shown}.",
-            p.snapshot_id, p.finished_at
+            "The latest pull (#{}, {}) was INCOMPLETE ({failed}); {}.",
+            p.snapshot_id,
+            display_time(&p.finished_at),
+            shown(complete)
         ));
     }
     Freshness {
@@ -557,6 +580,64 @@ mod tests {
         );
         let f = freshness(None, None, INTERVAL, at("2026-01-02T07:00:00Z"));
         assert!(f.warnings[0].contains("No complete pull"));
+    }
+
+    #[test]
+    fn times_read_well() {
+        for (raw, shown) in [
+            (
+                "2026-11-30T06:28:43.886457907+00:00",
+                "2026-11-30 06:28 UTC",
+            ),
+            ("2026-11-30T07:28:43+01:00", "2026-11-30 06:28 UTC"),
+            ("2026-11-30T06:28:43Z", "2026-11-30 06:28 UTC"),
+            ("2026-11-30 06:28:43.886", "2026-11-30 06:28 UTC"),
+            ("2026-11-30 06:28:43", "2026-11-30 06:28 UTC"),
+            ("never", "never"),
+        ] {
+            assert_eq!(display_time(raw), shown, "{raw}");
+        }
+    }
+
+    #[test]
+    fn a_failed_source_is_named_once() {
+        let e = |source: &str, error: &str| SourceError {
+            source: source.into(),
+            error: error.into(),
+        };
+        assert_eq!(
+            source_error_line(&e("accounts", "accounts (first page): HTTP 503")),
+            "accounts (first page): HTTP 503"
+        );
+        assert_eq!(
+            source_error_line(&e("scim:entra", "scim:entra (startIndex=101): timed out")),
+            "scim:entra (startIndex=101): timed out"
+        );
+        assert_eq!(
+            source_error_line(&e("accounts", "incomplete")),
+            "accounts: incomplete"
+        );
+        // A longer source name sharing the prefix is not taken for this one.
+        assert_eq!(
+            source_error_line(&e("scim:a", "scim:ab (first page): HTTP 500")),
+            "scim:a: scim:ab (first page): HTTP 500"
+        );
+    }
+
+    #[test]
+    fn warnings_show_readable_times() {
+        let s = snap(3, true, "2026-01-02T05:00:00.886457907+00:00");
+        let bad = snap(4, false, "2026-01-02T06:55:00.123456789+00:00");
+        let f = freshness(Some(&s), Some(&bad), INTERVAL, at("2026-01-02T07:00:00Z"));
+        let all = f.warnings.join("\n");
+        assert!(all.contains("2026-01-02 05:00 UTC"), "{all}");
+        assert!(all.contains("2026-01-02 06:55 UTC"), "{all}");
+        assert!(!all.contains(".886") && !all.contains(".123"), "{all}");
+        assert_eq!(
+            f.last_complete_at.as_deref(),
+            Some("2026-01-02T05:00:00.886457907+00:00"),
+            "the JSON keeps the stored time"
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::findings::{AccountView, ScimUserView};
 
 const CSS: &str = r#"
 body{margin:0;background:#f3f4f6;color:#1f2328;font:14px/1.45 -apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
-.page{max-width:1100px;margin:0 auto;padding:20px 24px 40px;background:#fff}
+.page{max-width:1100px;margin:0 auto;padding:20px 24px 40px;background:#fff;overflow-wrap:anywhere}
 h1{font-size:24px;margin:0 0 2px}
 h2{font-size:18px;margin:28px 0 10px;padding-bottom:4px;border-bottom:2px solid #1f2328}
 h3{font-size:16px;margin:0 0 6px}
@@ -21,10 +21,19 @@ code,pre{font-family:"SFMono-Regular",Menlo,Consolas,"DejaVu Sans Mono",monospac
 .warn{border:3px solid #a40e26;background:#fff0f0;padding:10px 14px;margin:12px 0;font-weight:600}
 .warn b{display:inline-block;background:#a40e26;color:#fff;padding:1px 8px;margin-right:8px;letter-spacing:.05em}
 .fresh{border:1px solid #d0d7de;background:#f6f8fa;padding:8px 12px;margin:10px 0}
-.fresh span{display:inline-block;white-space:nowrap;margin-right:16px}
-table{border-collapse:collapse;width:100%;margin:6px 0 10px}
+.fresh span{display:inline-block;margin-right:16px}
+.nodata{border:3px dashed #a40e26;padding:12px 14px;margin:10px 0;background:#fff}
+.nodata b{font-size:18px}
+.nodata p{margin:4px 0 0}
+.scroll{overflow-x:auto;margin:6px 0 10px}
+table{border-collapse:collapse;width:100%;overflow-wrap:normal}
 table.kinds{width:auto;min-width:60%}
+caption{caption-side:top;text-align:left;font-weight:600;font-size:12.5px;color:#57606a;padding:0 0 3px}
+.vh{position:absolute;width:1px;height:1px;margin:-1px;padding:0;border:0;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 th,td{border:1px solid #d0d7de;padding:4px 7px;text-align:left;vertical-align:top}
+td.v{overflow-wrap:anywhere;min-width:5em}
+td code{overflow-wrap:anywhere}
+td.k code{overflow-wrap:normal}
 th{background:#f6f8fa;font-weight:600;font-size:12.5px}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 table.cards td{width:20%;text-align:center;padding:10px 4px;border:2px solid #d0d7de}
@@ -53,7 +62,7 @@ table.cards td.hot{border-color:#1f2328;border-width:3px}
 .finding p{margin:5px 0}
 .req{list-style:none;margin:4px 0 6px;padding:0}
 .req li{margin:3px 0;padding:4px 8px;background:#f6f8fa;border-left:3px solid #57606a}
-.req code{font-weight:600}
+.req code{font-weight:600;overflow-wrap:anywhere}
 .req .note{color:#57606a;font-size:12.5px}
 .m{font-weight:700;margin-right:4px}
 .muted{color:#57606a}
@@ -62,6 +71,31 @@ h3 .age{font-weight:400}
 .none{color:#57606a;font-style:italic}
 .side td{width:50%}
 footer{margin-top:30px;color:#57606a;font-size:12px;border-top:1px solid #d0d7de;padding-top:8px}
+@media (max-width:640px){
+.page{padding:12px 12px 28px}
+h1{font-size:20px}
+.person{padding:8px 10px}
+.person.p-critical{border-left-width:7px}
+table.cards,table.cards tbody,table.cards tr{display:block}
+table.cards td{display:inline-block;width:31%;margin:0 1% 6px 0;box-sizing:border-box;vertical-align:top}
+table.stack,table.stack tbody,table.stack tr,table.stack td{display:block;width:auto;min-width:0}
+table.stack thead{display:none}
+table.stack tr{border:1px solid #d0d7de;margin:0 0 8px}
+table.stack caption{display:block}
+table.stack td.k code{overflow-wrap:anywhere}
+table.stack td{border:0;border-top:1px solid #eaeef2;overflow-wrap:anywhere}
+table.stack td:first-child{border-top:0}
+table.stack td[data-label]{display:flow-root;padding-left:116px}
+table.stack td[data-label]::before{content:attr(data-label);float:left;width:102px;margin:2px 0 0 -109px;font-size:11px;line-height:1.25;font-weight:600;color:#57606a;text-transform:uppercase;letter-spacing:.03em;overflow-wrap:normal}
+table.stack.side td[data-label]{padding-left:7px}
+table.stack.side td[data-label]::before{float:none;display:block;width:auto;margin:0}
+table.stack.inline td{display:inline-block;border:0}
+table.stack.inline td[data-label]{padding-left:7px}
+table.stack.inline td[data-label]::before{float:none;display:inline;margin:0 4px 0 0}
+.toc ol{padding-left:20px}
+table.kinds{min-width:0;width:100%}
+.side td{width:auto}
+}
 @media print{body{background:#fff}.page{max-width:none;padding:0}a{color:inherit;text-decoration:none}
 *{-webkit-print-color-adjust:exact;print-color-adjust:exact}h2{break-after:avoid}}
 "#;
@@ -79,6 +113,22 @@ fn sev_badge(s: Severity) -> Markup {
 fn dash(v: Option<&str>) -> Markup {
     match v.filter(|s| !s.is_empty()) {
         Some(s) => html! { (s) },
+        None => html! { span.muted { "—" } },
+    }
+}
+
+/// An email that, when its column is narrow, wraps before the `@` and after dots first (`<wbr>`).
+fn email(v: Option<&str>) -> Markup {
+    match v.filter(|s| !s.is_empty()) {
+        Some(s) => html! {
+            @for (i, part) in s.split('@').enumerate() {
+                @if i > 0 { wbr; "@" }
+                @for (j, piece) in part.split('.').enumerate() {
+                    @if j > 0 { "." wbr; }
+                    (piece)
+                }
+            }
+        },
         None => html! { span.muted { "—" } },
     }
 }
@@ -109,30 +159,34 @@ pub fn render(r: &Report) -> String {
             }
             body {
                 div.page {
-                    (header(r))
-                    (summary(r))
-                    (toc(r))
-                    h2 #people { "Findings by person" }
-                    @if r.people.is_empty() { p.none { "No open findings." } }
-                    @for (i, p) in r.people.iter().enumerate() { (person(i + 1, p, &r.hints)) }
-                    (resolved(r))
-                    (suppressed(r))
-                    (hints(r))
-                    (data_quality(r))
-                    h2 #remediation { "Remediation" }
-                    p { (r.remediation.note) }
-                    @for (title, list) in [("Actions taken", &r.remediation.actions), ("Planned in dry run", &r.remediation.dry_run), ("Blocked by a guard (last plan)", &r.remediation.blocked)] {
-                        @if !list.is_empty() {
-                            h3 { (title) }
-                            ul {
-                                @for e in list.iter() {
-                                    li { (e.at) " — " strong { (e.action) } " (" (e.kind) ") " (e.targets) ": " em { (e.result) } " — " (e.detail) }
+                    header { (header(r)) }
+                    main {
+                        (summary(r))
+                        (toc(r))
+                        h2 #people { "Findings by person" }
+                        @if r.people.is_empty() {
+                            p.none { @if has_data(r) { "No open findings." } @else { "No data: there is no complete pull yet." } }
+                        }
+                        @for (i, p) in r.people.iter().enumerate() { (person(i + 1, p, &r.hints)) }
+                        (resolved(r))
+                        (suppressed(r))
+                        (hints(r))
+                        (data_quality(r))
+                        h2 #remediation { "Remediation" }
+                        p { (r.remediation.note) }
+                        @for (title, list) in [("Actions taken", &r.remediation.actions), ("Planned in dry run", &r.remediation.dry_run), ("Blocked by a guard (last plan)", &r.remediation.blocked)] {
+                            @if !list.is_empty() {
+                                h3 { (title) }
+                                ul {
+                                    @for e in list.iter() {
+                                        li { (display_time(&e.at)) " — " strong { (e.action) } " (" (e.kind) ") " (e.targets) ": " em { (e.result) } " — " (e.detail) }
+                                    }
                                 }
                             }
                         }
                     }
                     footer {
-                        "Generated by scimdrift " (env!("CARGO_PKG_VERSION")) " at " (r.generated_at)
+                        "Generated by scimdrift " (env!("CARGO_PKG_VERSION")) " at " (display_time(&r.generated_at))
                         " from the store (no API calls). Requests go to https://api.atlassian.com with the key named; keys are never shown."
                     }
                 }
@@ -171,30 +225,53 @@ fn header(r: &Report) -> Markup {
     }
 }
 
+/// Whether the report has data: a complete pull to show.
+fn has_data(r: &Report) -> bool {
+    r.freshness.snapshot_id.is_some()
+}
+
 fn summary(r: &Report) -> Markup {
     let s = &r.summary;
     html! {
         h2 #summary { "Summary" }
-        table.cards {
-            tr {
-                td class=@if s.open > 0 { "hot" } { span.big { (s.open) } span.lbl { "open" } }
-                td class=@if s.new > 0 { "hot" } { span.big { (s.new) } span.lbl { "new" } }
-                td { span.big { (s.resolved) } span.lbl { "resolved" } }
-                td { span.big { (s.still_open) } span.lbl { "still open" }
-                    @if let Some(d) = s.oldest_open_days { br; span.lbl { "oldest " (d) " days" } } }
-                td { span.big { (s.suppressed) } span.lbl { "suppressed" } }
+        @if !has_data(r) {
+            div.nodata {
+                b { "No complete pull yet: no data." }
+                p { "Nothing can be counted until a pull of every source completes: the findings, new and resolved counts below are not zeros, they are unknown. Check the daemon's log and run "
+                    code { "scimdrift once" } "." }
+            }
+        } @else {
+            div.scroll {
+                table.cards {
+                    caption.vh { "Findings at a glance" }
+                    tbody {
+                        tr {
+                            td class=@if s.open > 0 { "hot" } { span.big { (s.open) } span.lbl { "open" } }
+                            td class=@if s.new > 0 { "hot" } { span.big { (s.new) } span.lbl { "new" } }
+                            td { span.big { (s.resolved) } span.lbl { "resolved" } }
+                            td { span.big { (s.still_open) } span.lbl { "still open" }
+                                @if let Some(d) = s.oldest_open_days { br; span.lbl { "oldest " (d) " days" } } }
+                            td { span.big { (s.suppressed) } span.lbl { "suppressed" } }
+                        }
+                    }
+                }
             }
         }
         @if !s.by_kind.is_empty() {
-            table.kinds {
-                tr { th { "Severity" } th { "Kind" } th.n { "Open" } th.n { "New" } th.n { "Suppressed" } }
-                @for k in &s.by_kind {
-                    tr {
-                        td { (sev_badge(k.severity)) }
-                        td { code { (k.kind.as_str()) } }
-                        td.n { (k.open) }
-                        td.n { @if k.new > 0 { b { (k.new) } } @else { (k.new) } }
-                        td.n { (k.suppressed) }
+            div.scroll {
+                table.kinds.stack.inline {
+                    caption { "Open findings by kind" }
+                    thead { tr { th { "Severity" } th { "Kind" } th.n { "Open" } th.n { "New" } th.n { "Suppressed" } } }
+                    tbody {
+                        @for k in &s.by_kind {
+                            tr {
+                                td { (sev_badge(k.severity)) }
+                                td { code { (k.kind.as_str()) } }
+                                td.n data-label="open" { (k.open) }
+                                td.n data-label="new" { @if k.new > 0 { b { (k.new) } } @else { (k.new) } }
+                                td.n data-label="suppressed" { (k.suppressed) }
+                            }
+                        }
                     }
                 }
             }
@@ -233,35 +310,42 @@ fn toc(r: &Report) -> Markup {
 
 fn subjects_table(p: &Person) -> Markup {
     html! {
-        table {
-            tr {
-                th { "Directory" } th { "SCIM id" } th { "externalId" } th { "Active" } th { "Record email" }
-                th { "Linked account" } th { "Account status" } th { "Account email" } th { "Name" }
-            }
-            @for row in &p.subjects {
-                tr {
-                    @if let Some(u) = &row.scim_user {
-                        td { (u.directory) }
-                        td { code { (u.scim_id) } }
-                        td { (dash(u.external_id.as_deref())) }
-                        td { (active(u.active)) }
-                        td { (dash(u.email.as_deref())) }
-                        td { @match &u.account_id { Some(a) => code { (a) }, None => b { "unlinked" } } }
-                    } @else {
-                        td.muted colspan="5" { "no SCIM record" }
-                        td { @if let Some(a) = &row.account { code { (a.account_id) } } }
+        div.scroll {
+            table.stack.subjects {
+                caption { "Records and accounts" }
+                thead {
+                    tr {
+                        th { "Directory" } th { "SCIM id" } th { "externalId" } th { "Active" } th { "Record email" }
+                        th { "Linked account" } th { "Account status" } th { "Account email" } th { "Name" }
                     }
-                    @match &row.account {
-                        Some(a) => {
-                            td { (a.account_status) " / " (a.membership_status)
-                                @if let Some(c) = &a.claim_status { br; span.muted { (c) } } }
-                            td { (dash(a.email.as_deref())) }
-                            td { (dash(a.name.as_deref().or(row.scim_user.as_ref().and_then(|u| u.display_name.as_deref())))) }
-                        }
-                        None => {
-                            td { @if row.scim_user.as_ref().is_some_and(|u| u.account_id.is_some()) { b { "not in org" } } @else { span.muted { "—" } } }
-                            td { span.muted { "—" } }
-                            td { (dash(row.scim_user.as_ref().and_then(|u| u.display_name.as_deref()))) }
+                }
+                tbody {
+                    @for row in &p.subjects {
+                        tr {
+                            @if let Some(u) = &row.scim_user {
+                                td data-label="Directory" { (u.directory) }
+                                td.v data-label="SCIM id" { code { (u.scim_id) } }
+                                td.v data-label="externalId" { (dash(u.external_id.as_deref())) }
+                                td data-label="Active" { (active(u.active)) }
+                                td.v data-label="Record email" { (email(u.email.as_deref())) }
+                                td.v data-label="Linked account" { @match &u.account_id { Some(a) => code { (a) }, None => b { "unlinked" } } }
+                            } @else {
+                                td.muted colspan="5" data-label="SCIM record" { "no SCIM record" }
+                                td.v data-label="Account" { @if let Some(a) = &row.account { code { (a.account_id) } } }
+                            }
+                            @match &row.account {
+                                Some(a) => {
+                                    td data-label="Account status" { (a.account_status) " / " (a.membership_status)
+                                        @if let Some(c) = &a.claim_status { br; span.muted { (c) } } }
+                                    td.v data-label="Account email" { (email(a.email.as_deref())) }
+                                    td.v data-label="Name" { (dash(a.name.as_deref().or(row.scim_user.as_ref().and_then(|u| u.display_name.as_deref())))) }
+                                }
+                                None => {
+                                    td data-label="Account status" { @if row.scim_user.as_ref().is_some_and(|u| u.account_id.is_some()) { b { "not in org" } } @else { span.muted { "—" } } }
+                                    td data-label="Account email" { span.muted { "—" } }
+                                    td.v data-label="Name" { (dash(row.scim_user.as_ref().and_then(|u| u.display_name.as_deref()))) }
+                                }
+                            }
                         }
                     }
                 }
@@ -276,13 +360,23 @@ fn requests(f: &ReportFinding) -> Markup {
             ol.req {
                 @for q in &f.requests {
                     li {
-                        code { span.m { (q.method) } (q.path) }
+                        code { span.m { (q.method) } (breakable_path(&q.path)) }
                         @if let Some(b) = &q.body { " " code { (b) } }
                         br;
                         span.note { (q.note) " · " (q.key) }
                     }
                 }
             }
+        }
+    }
+}
+
+/// A request path that wraps after its slashes before anywhere else (`<wbr>`), each part escaped.
+fn breakable_path(path: &str) -> Markup {
+    html! {
+        @for (i, part) in path.split('/').enumerate() {
+            @if i > 0 { "/" wbr; }
+            (part)
         }
     }
 }
@@ -376,15 +470,20 @@ fn resolved(r: &Report) -> Markup {
     html! {
         h2 #resolved { "Resolved since the last report" }
         @if r.resolved.is_empty() { p.none { "None." } } @else {
-            table {
-                tr { th { "Severity" } th { "Kind" } th { "Subjects" } th { "Resolved at" } th { "Summary" } }
-                @for f in &r.resolved {
-                    tr {
-                        td { (sev_badge(f.severity)) }
-                        td { code { (f.kind.as_str()) } }
-                        td { (subjects_cell(&f.scim_users, &f.accounts)) }
-                        td { (dash(f.resolved_at.as_deref().map(display_time).as_deref())) }
-                        td { (f.summary) }
+            div.scroll {
+                table.stack {
+                    caption.vh { "Findings resolved since the last report" }
+                    thead { tr { th { "Severity" } th { "Kind" } th { "Subjects" } th { "Resolved at" } th { "Summary" } } }
+                    tbody {
+                        @for f in &r.resolved {
+                            tr {
+                                td { (sev_badge(f.severity)) }
+                                td.k data-label="Kind" { code { (f.kind.as_str()) } }
+                                td.v data-label="Subjects" { (subjects_cell(&f.scim_users, &f.accounts)) }
+                                td data-label="Resolved at" { (dash(f.resolved_at.as_deref().map(display_time).as_deref())) }
+                                td.v data-label="Summary" { (f.summary) }
+                            }
+                        }
                     }
                 }
             }
@@ -396,16 +495,21 @@ fn suppressed(r: &Report) -> Markup {
     html! {
         h2 #suppressed { "Suppressed" }
         @if r.suppressed.is_empty() { p.none { "None." } } @else {
-            table {
-                tr { th { "Severity" } th { "Kind" } th { "Subjects" } th { "Reason" } th { "Rule" } th { "Expires" } }
-                @for f in &r.suppressed {
-                    tr {
-                        td { (sev_badge(f.severity)) }
-                        td { code { (f.kind.as_str()) } }
-                        td { (subjects_cell(&f.scim_users, &f.accounts)) }
-                        td { (dash(f.suppressed_by.as_ref().map(|s| s.reason.as_str()))) }
-                        td { (dash(f.suppressed_by.as_ref().map(|s| s.rule.as_str()))) }
-                        td { (f.suppressed_by.as_ref().and_then(|s| s.expires.as_deref()).unwrap_or("never")) }
+            div.scroll {
+                table.stack {
+                    caption.vh { "Findings suppressed by an ignore rule" }
+                    thead { tr { th { "Severity" } th { "Kind" } th { "Subjects" } th { "Reason" } th { "Rule" } th { "Expires" } } }
+                    tbody {
+                        @for f in &r.suppressed {
+                            tr {
+                                td { (sev_badge(f.severity)) }
+                                td.k data-label="Kind" { code { (f.kind.as_str()) } }
+                                td.v data-label="Subjects" { (subjects_cell(&f.scim_users, &f.accounts)) }
+                                td.v data-label="Reason" { (dash(f.suppressed_by.as_ref().map(|s| s.reason.as_str()))) }
+                                td.v data-label="Rule" { (dash(f.suppressed_by.as_ref().map(|s| s.rule.as_str()))) }
+                                td data-label="Expires" { (f.suppressed_by.as_ref().and_then(|s| s.expires.as_deref()).unwrap_or("never")) }
+                            }
+                        }
                     }
                 }
             }
@@ -434,10 +538,15 @@ fn data_quality(r: &Report) -> Markup {
             h2 #data-quality { "Data quality" }
             p { (dq.total) " field(s) of the last complete pull could not be read. Each was left unknown and its record kept (an unknown "
                 code { "active" } " is neither active nor inactive); fix the attribute mapping in the IdP or ignore it." }
-            table.kinds {
-                tr { th { "Source" } th { "Field" } th.n { "Records" } }
-                @for f in &dq.by_field {
-                    tr { td { code { (f.source) } } td { code { (f.field) } } td.n { (f.records) } }
+            div.scroll {
+                table.kinds.stack.inline {
+                    caption { "Unreadable fields by source" }
+                    thead { tr { th { "Source" } th { "Field" } th.n { "Records" } } }
+                    tbody {
+                        @for f in &dq.by_field {
+                            tr { td { code { (f.source) } } td { code { (f.field) } } td.n data-label="records" { (f.records) } }
+                        }
+                    }
                 }
             }
             @if !dq.notes.is_empty() {
@@ -458,11 +567,16 @@ fn hints(r: &Report) -> Markup {
             h2 #hints { "Possibly the same person" }
             p { "An unmanaged account whose display name equals a synced account's may be one person under two emails (e.g. after a merger, the account with the history is not the synced one). Compare them before deactivating anything." }
             @for h in &r.hints {
-                table.side {
-                    tr { th { "Unmanaged: " (h.name) } th { "Synced account(s) with the same name" } }
-                    tr {
-                        td { (hint_account(&h.unmanaged)) }
-                        td { @for (i, a) in h.synced.iter().enumerate() { @if i > 0 { hr; } (hint_account(a)) } }
+                div.scroll {
+                    table.side.stack {
+                        caption { "Same display name: " (h.name) }
+                        thead { tr { th { "Unmanaged account" } th { "Synced account(s) with the same name" } } }
+                        tbody {
+                            tr {
+                                td.v data-label="Unmanaged account" { (hint_account(&h.unmanaged)) }
+                                td.v data-label="Synced account(s) with the same name" { @for (i, a) in h.synced.iter().enumerate() { @if i > 0 { hr; } (hint_account(a)) } }
+                            }
+                        }
                     }
                 }
             }

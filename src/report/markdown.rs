@@ -153,6 +153,14 @@ fn write_report(s: &mut String, r: &Report) -> std::fmt::Result {
 
     let sum = &r.summary;
     writeln!(s, "## Summary\n")?;
+    let has_data = r.freshness.snapshot_id.is_some();
+    if !has_data {
+        writeln!(
+            s,
+            "**No complete pull yet: no data.** Nothing can be counted until a pull of every source \
+             completes: the findings are unknown, not zero. Check the daemon's log and run `scimdrift once`.\n"
+        )?;
+    }
     let sev = sum
         .by_severity
         .iter()
@@ -160,24 +168,26 @@ fn write_report(s: &mut String, r: &Report) -> std::fmt::Result {
         .map(|x| format!("{} {}", x.open, x.severity))
         .collect::<Vec<_>>()
         .join(", ");
-    writeln!(
-        s,
-        "**{} open**{} · **{} new** · **{} resolved** · {} still open{} · {} suppressed · {} people\n",
-        sum.open,
-        if sev.is_empty() {
-            String::new()
-        } else {
-            format!(" ({sev})")
-        },
-        sum.new,
-        sum.resolved,
-        sum.still_open,
-        sum.oldest_open_days
-            .map(|d| format!(" (oldest {d} days)"))
-            .unwrap_or_default(),
-        sum.suppressed,
-        sum.people
-    )?;
+    if has_data {
+        writeln!(
+            s,
+            "**{} open**{} · **{} new** · **{} resolved** · {} still open{} · {} suppressed · {} people\n",
+            sum.open,
+            if sev.is_empty() {
+                String::new()
+            } else {
+                format!(" ({sev})")
+            },
+            sum.new,
+            sum.resolved,
+            sum.still_open,
+            sum.oldest_open_days
+                .map(|d| format!(" (oldest {d} days)"))
+                .unwrap_or_default(),
+            sum.suppressed,
+            sum.people
+        )?;
+    }
     if !sum.by_kind.is_empty() {
         writeln!(s, "| severity | kind | open | new | suppressed |")?;
         writeln!(s, "|---|---|---:|---:|---:|")?;
@@ -197,7 +207,11 @@ fn write_report(s: &mut String, r: &Report) -> std::fmt::Result {
 
     writeln!(s, "## Findings by person\n")?;
     if r.people.is_empty() {
-        writeln!(s, "No open findings.\n")?;
+        if has_data {
+            writeln!(s, "No open findings.\n")?;
+        } else {
+            writeln!(s, "No data: there is no complete pull yet.\n")?;
+        }
     }
     for (i, p) in r.people.iter().enumerate() {
         write_person(s, i + 1, p)?;
@@ -340,7 +354,7 @@ fn write_report(s: &mut String, r: &Report) -> std::fmt::Result {
             writeln!(
                 s,
                 "- {} — **{}** ({}) {}: *{}* — {}",
-                md(&e.at),
+                md(&display_time(&e.at)),
                 md(&e.action),
                 md(&e.kind),
                 md(&e.targets),
