@@ -528,6 +528,16 @@ impl Settings {
             .collect()
     }
 
+    /// Every key the clients send, from their env vars or files.
+    pub fn keys(&self) -> Result<crate::atlassian::Keys, ConfigError> {
+        Ok(crate::atlassian::Keys {
+            org: self.org_api_key()?,
+            directories: (0..self.atlassian.directories.len())
+                .map(|i| self.directory_token(i))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
     /// The org API key, from its env var or file.
     pub fn org_api_key(&self) -> Result<Secret, ConfigError> {
         let a = &self.atlassian;

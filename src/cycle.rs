@@ -8,7 +8,7 @@ use crate::config::Settings;
 use crate::findings::{self, Context};
 use crate::metrics::Metrics;
 use crate::model::Verdict;
-use crate::pull::{self, Keys, PullMeta};
+use crate::pull::{self, PullMeta};
 use crate::shrink;
 use crate::store::{Reconciled, Recorded, Recorder, Store};
 
@@ -53,7 +53,7 @@ async fn pull_store_detect(
     accept_shrink: bool,
     metrics: &Metrics,
 ) -> anyhow::Result<Outcome> {
-    let keys = Keys::load(settings)?;
+    let keys = settings.keys()?;
     let rules = settings.ignore_rules()?;
     let store = Store::open(&settings.store.path)?;
     let (current, held) = store.shrink_baseline()?;

@@ -1,6 +1,9 @@
 //! The normalized records a pull produces and the detectors read. The store keeps them beside the raw
 //! JSON each came from; the raw JSON itself never stays in memory past the page it arrived in.
 
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// One SCIM directory user, as the identity provider pushed it.
@@ -200,6 +203,77 @@ impl Verdict {
             Verdict::Accepted(_) => format!("shrink accepted by the operator: {list}"),
         }
     }
+}
+
+/// How one source fared. Serialized as in the `once --format json` contract.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SourceStatus {
+    /// `scim:<name>` or `accounts`.
+    pub source: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub directory_id: Option<String>,
+    /// Records (users or accounts) received.
+    pub records: usize,
+    /// SCIM groups received (SCIM sources only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<usize>,
+    pub complete: bool,
+    pub error: Option<String>,
+    /// Accounts by `accountType` (the accounts source only; absent counts as `atlassian`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_types: Option<BTreeMap<String, u64>>,
+    /// Fields that could not be read (the records were kept). Rendered by `once` on its own.
+    #[serde(skip)]
+    pub data_quality: DataQuality,
+}
+
+/// What a pull did (the records themselves went to the store as they arrived).
+#[derive(Debug, Clone)]
+pub struct PullMeta {
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub duration_seconds: f64,
+    pub sources: Vec<SourceStatus>,
+    /// Retries the pull needed, all APIs together.
+    pub retries: u64,
+    /// Requests by (api, status class).
+    pub api_requests: BTreeMap<(&'static str, &'static str), u64>,
+    /// Retries by (api, reason).
+    pub api_retries: BTreeMap<(&'static str, &'static str), u64>,
+}
+
+impl PullMeta {
+    /// True when every page of every source arrived and parsed.
+    pub fn complete(&self) -> bool {
+        !self.sources.is_empty() && self.sources.iter().all(|s| s.complete)
+    }
+
+    /// SCIM records received, all directories.
+    pub fn scim_records(&self) -> usize {
+        self.sources
+            .iter()
+            .filter(|s| s.groups.is_some())
+            .map(|s| s.records)
+            .sum()
+    }
+
+    /// Accounts received.
+    pub fn accounts(&self) -> usize {
+        self.sources
+            .iter()
+            .filter(|s| s.groups.is_none())
+            .map(|s| s.records)
+            .sum()
+    }
+}
+
+/// One parsed item with the raw JSON it came from.
+pub type Item<T> = (T, String);
+
+/// Where pages go as they arrive.
+pub trait PageSink<T> {
+    /// Takes one page's items (waiting if the consumer is behind).
+    fn accept(&self, items: Vec<Item<T>>) -> impl std::future::Future<Output = ()> + Send;
 }
 
 /// Email comparison rule: trim surrounding white space and lower-case (Unicode-aware); nothing else.

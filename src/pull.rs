@@ -6,116 +6,37 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
 use crate::atlassian::accounts::{self, AccountsClient};
 use crate::atlassian::paging::{Item, PageSink, Paged};
 use crate::atlassian::scim::ScimClient;
 use crate::atlassian::{ApiError, HttpLayer};
-use crate::config::{ConfigError, Settings};
+use crate::config::Settings;
 use crate::model::{Account, DataQuality};
-use crate::secret::Secret;
 use crate::store::BatchSink;
 
-/// How one source fared. Serialized as in the `once --format json` contract.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SourceStatus {
-    /// `scim:<name>` or `accounts`.
-    pub source: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub directory_id: Option<String>,
-    /// Records (users or accounts) received.
-    pub records: usize,
-    /// SCIM groups received (SCIM sources only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub groups: Option<usize>,
-    pub complete: bool,
-    pub error: Option<String>,
-    /// Accounts by `accountType` (the accounts source only; absent counts as `atlassian`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub account_types: Option<BTreeMap<String, u64>>,
-    /// Fields that could not be read (the records were kept). Rendered by `once` on its own.
-    #[serde(skip)]
-    pub data_quality: DataQuality,
-}
+pub use crate::atlassian::Keys;
+pub use crate::model::{PullMeta, SourceStatus};
 
-/// What a pull did (the records themselves went to the store as they arrived).
-#[derive(Debug, Clone)]
-pub struct PullMeta {
-    pub started_at: DateTime<Utc>,
-    pub finished_at: DateTime<Utc>,
-    pub duration_seconds: f64,
-    pub sources: Vec<SourceStatus>,
-    /// Retries the pull needed, all APIs together.
-    pub retries: u64,
-    /// Requests by (api, status class).
-    pub api_requests: BTreeMap<(&'static str, &'static str), u64>,
-    /// Retries by (api, reason).
-    pub api_retries: BTreeMap<(&'static str, &'static str), u64>,
-}
-
-impl PullMeta {
-    /// True when every page of every source arrived and parsed.
-    pub fn complete(&self) -> bool {
-        !self.sources.is_empty() && self.sources.iter().all(|s| s.complete)
-    }
-
-    /// SCIM records received, all directories.
-    pub fn scim_records(&self) -> usize {
-        self.sources
-            .iter()
-            .filter(|s| s.groups.is_some())
-            .map(|s| s.records)
-            .sum()
-    }
-
-    /// Accounts received.
-    pub fn accounts(&self) -> usize {
-        self.sources
-            .iter()
-            .filter(|s| s.groups.is_none())
-            .map(|s| s.records)
-            .sum()
-    }
-
-    /// A pull that could not start (e.g. the HTTP client failed to build): incomplete, with why.
-    pub fn failed(started_at: DateTime<Utc>, error: &ApiError) -> PullMeta {
-        PullMeta {
-            started_at,
-            finished_at: Utc::now(),
-            duration_seconds: 0.0,
-            sources: vec![SourceStatus {
-                source: error.origin.clone(),
-                directory_id: None,
-                records: 0,
-                groups: None,
-                complete: false,
-                error: Some(error.to_string()),
-                account_types: None,
-                data_quality: DataQuality::default(),
-            }],
-            retries: 0,
-            api_requests: BTreeMap::new(),
-            api_retries: BTreeMap::new(),
-        }
-    }
-}
-
-/// The keys a pull needs, read once from their env vars or files.
-pub struct Keys {
-    pub org: Secret,
-    pub directories: Vec<Secret>,
-}
-
-impl Keys {
-    /// Reads every key the settings name.
-    pub fn load(settings: &Settings) -> Result<Keys, ConfigError> {
-        Ok(Keys {
-            org: settings.org_api_key()?,
-            directories: (0..settings.atlassian.directories.len())
-                .map(|i| settings.directory_token(i))
-                .collect::<Result<_, _>>()?,
-        })
+/// A pull that could not start (e.g. the HTTP client failed to build): incomplete, with why.
+pub fn failed(started_at: DateTime<Utc>, error: &ApiError) -> PullMeta {
+    PullMeta {
+        started_at,
+        finished_at: Utc::now(),
+        duration_seconds: 0.0,
+        sources: vec![SourceStatus {
+            source: error.origin.clone(),
+            directory_id: None,
+            records: 0,
+            groups: None,
+            complete: false,
+            error: Some(error.to_string()),
+            account_types: None,
+            data_quality: DataQuality::default(),
+        }],
+        retries: 0,
+        api_requests: BTreeMap::new(),
+        api_retries: BTreeMap::new(),
     }
 }
 
@@ -200,7 +121,7 @@ pub async fn run(
     let clock = Instant::now();
     let http = match HttpLayer::new(&a.base_url, &a.http) {
         Ok(h) => h.with_events(events),
-        Err(e) => return PullMeta::failed(started_at, &e),
+        Err(e) => return failed(started_at, &e),
     };
     let directory_pulls = a.directories.iter().zip(&keys.directories).map(|(d, key)| {
         let client = ScimClient {

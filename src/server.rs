@@ -23,6 +23,7 @@ use crate::config::Settings;
 use crate::detect::{Kind, Severity};
 use crate::metrics::Metrics;
 use crate::output::FindingsFormat;
+use crate::report::StoredReports;
 use crate::secret::Secret;
 
 /// What the handlers share with the daemon.

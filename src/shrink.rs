@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::PullMeta;
 pub use crate::model::{Shrink, Verdict};
-use crate::pull::PullMeta;
 use crate::store::SnapshotInfo;
 
 /// `[pull]`: the shrink guard's thresholds.

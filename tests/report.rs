@@ -11,6 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use common::Env;
 use scimdrift::detect::Kind;
 use scimdrift::metrics::Metrics;
+use scimdrift::report::StoredReports;
 use scimdrift::report::{self, Basis, Change, Report, ReportFormat};
 use scimdrift::sim::{Api, FaultKind, FaultRule, Faults, SimEmail, SimMember};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};

@@ -12,3 +12,10 @@ pub mod settings;
 
 pub use error::{ApiError, ErrorKind};
 pub use http::{Api, HttpLayer, RetryPolicy};
+
+/// The keys the clients send: the org API key and one directory API key per configured directory
+/// (in `[[atlassian.directories]]` order), read once from their env vars or files by `config`.
+pub struct Keys {
+    pub org: crate::secret::Secret,
+    pub directories: Vec<crate::secret::Secret>,
+}

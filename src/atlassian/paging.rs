@@ -25,14 +25,7 @@ pub struct Paged {
     pub error: Option<ApiError>,
 }
 
-/// One parsed item with the raw JSON it came from.
-pub type Item<T> = (T, String);
-
-/// Where pages go as they arrive.
-pub trait PageSink<T> {
-    /// Takes one page's items (waiting if the consumer is behind).
-    fn accept(&self, items: Vec<Item<T>>) -> impl std::future::Future<Output = ()> + Send;
-}
+pub use crate::model::{Item, PageSink};
 
 /// Parses one page's items into `items`, their field notes into `notes`; an error names the item
 /// (index, and id when it has one) and what made it uncountable. `seen` catches ids repeated across

@@ -8,6 +8,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::atlassian::Keys;
 use crate::atlassian::accounts::AccountsClient;
 use crate::atlassian::http::{Api, Call};
 use crate::atlassian::paging::{Item, PageSink};
@@ -15,7 +16,6 @@ use crate::atlassian::provisioning::{ProvisioningClient, ScimLink};
 use crate::atlassian::{ApiError, ErrorKind, HttpLayer};
 use crate::config::Settings;
 use crate::model::{Account, ScimRecord};
-use crate::pull::Keys;
 use crate::secret::Secret;
 
 const ORIGIN: &str = "remediation";

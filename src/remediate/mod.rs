@@ -20,10 +20,10 @@ pub use policy::{Action, Mode, RemediationConfig};
 pub use render::{audit_text, plan_text, target_text};
 
 use crate::atlassian::HttpLayer;
+use crate::atlassian::Keys;
 use crate::config::Settings;
 use crate::findings;
 use crate::metrics::Metrics;
-use crate::pull::Keys;
 use crate::store::Store;
 
 /// The keys and the HTTP layer the calls go through.
@@ -36,7 +36,7 @@ impl Session {
     /// Every request and retry is counted in `metrics` as it happens.
     fn open(settings: &Settings, metrics: &Metrics) -> anyhow::Result<Session> {
         Ok(Session {
-            keys: Keys::load(settings)?,
+            keys: settings.keys()?,
             http: HttpLayer::new(&settings.atlassian.base_url, &settings.atlassian.http)?
                 .with_events(std::sync::Arc::new(metrics.clone())),
         })

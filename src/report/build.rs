@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, TimeZone, Utc};
 
+use super::StoredReports;
 use super::fixes::{self, FixContext};
 use super::model::*;
 use super::people;

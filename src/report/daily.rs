@@ -4,6 +4,7 @@
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::Serialize;
 
+use super::StoredReports;
 use super::delivery::{self, DeliveryResult};
 use super::model::Report;
 use crate::config::Settings;

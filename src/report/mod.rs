@@ -5,9 +5,7 @@
 //! - [`render`] turns it into HTML (self-contained, escaped), Markdown, CSV or JSON;
 //! - [`run_daily`] builds, stores (one per day, retention `report.keep_days`) and delivers it
 //!   (`[report.delivery]`: webhook, email, directory), retrying each channel with backoff;
-//! - reports are stored in the `reports` table: [`Store::put_report`](crate::store::Store::put_report),
-//!   [`Store::report_on`](crate::store::Store::report_on),
-//!   [`Store::latest_report`](crate::store::Store::latest_report).
+//! - reports are stored in the `reports` table as JSON, read and written through [`StoredReports`].
 
 mod build;
 mod config;
@@ -20,6 +18,10 @@ mod markdown;
 mod model;
 mod people;
 mod remediation;
+
+use chrono::NaiveDate;
+
+use crate::store::{ReportDay, Store, StoreError};
 
 pub use build::{build, report_date};
 pub use config::{DeliveryConfig, EmailConfig, ReportConfig};
@@ -88,4 +90,52 @@ pub fn render(report: &Report, format: ReportFormat) -> String {
             s
         }
     }
+}
+
+/// Typed access to the stored reports (the store keeps their JSON).
+pub trait StoredReports {
+    /// Stores `report` under its date, replacing a report of the same day.
+    fn put_report(&self, report: &Report) -> Result<(), StoreError>;
+    /// The report of `date`, if one is stored.
+    fn report_on(&self, date: NaiveDate) -> Result<Option<Report>, StoreError>;
+    /// The most recent stored report.
+    fn latest_report(&self) -> Result<Option<Report>, StoreError>;
+    /// The most recent report of a day before `date`: what a report of `date` compares with.
+    fn report_before(&self, date: NaiveDate) -> Result<Option<Report>, StoreError>;
+}
+
+impl StoredReports for Store {
+    fn put_report(&self, report: &Report) -> Result<(), StoreError> {
+        let json = serde_json::to_string(report)
+            .map_err(|e| self.decode_error("cannot encode the report", e))?;
+        self.put_report_json(
+            report.date,
+            &report.generated_at,
+            report.freshness.snapshot_id,
+            &json,
+        )
+    }
+
+    fn report_on(&self, date: NaiveDate) -> Result<Option<Report>, StoreError> {
+        read_report(self, ReportDay::On(date))
+    }
+
+    fn latest_report(&self) -> Result<Option<Report>, StoreError> {
+        read_report(self, ReportDay::Latest)
+    }
+
+    fn report_before(&self, date: NaiveDate) -> Result<Option<Report>, StoreError> {
+        read_report(self, ReportDay::Before(date))
+    }
+}
+
+/// A row whose JSON this build cannot read is an error naming it, not a panic.
+fn read_report(store: &Store, day: ReportDay) -> Result<Option<Report>, StoreError> {
+    store
+        .report_json(day)?
+        .map(|json| {
+            serde_json::from_str(&json)
+                .map_err(|e| store.decode_error("cannot decode the stored report", e))
+        })
+        .transpose()
 }

@@ -17,6 +17,7 @@ pub use findings::{Opening, Reconciled};
 pub use person::{AccountVersion, RecordVersion};
 pub use read::{ShrinkInfo, SnapshotInfo, SourceInfo, State};
 pub use remediation::{AuditRow, NewAudit};
+pub use reports::ReportDay;
 pub use schema::{APPLICATION_ID, LATEST as SCHEMA_VERSION};
 pub use write::{Analyse, Batch, BatchSink, Finished, Population, Recorded, Recorder};
 

@@ -1,69 +1,67 @@
 //! Stored daily reports: one row per day holding the report's JSON, so every format can be rendered
-//! again later (`/report/YYYY-MM-DD`, comparisons with the previous report).
+//! again later (`/report/YYYY-MM-DD`, comparisons with the previous report). The store keeps the
+//! JSON as text; the report module reads and writes its shape.
 
 use chrono::NaiveDate;
 use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError};
-use crate::report::Report;
 
 fn date_key(date: NaiveDate) -> String {
     date.format("%Y-%m-%d").to_string()
 }
 
-/// A row whose JSON this build cannot read is an error naming the day, not a panic.
-fn parse(json: &str) -> rusqlite::Result<Report> {
-    serde_json::from_str(json).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
-    })
+/// Which stored report to read.
+#[derive(Debug, Clone, Copy)]
+pub enum ReportDay {
+    /// The report of that day.
+    On(NaiveDate),
+    /// The most recent one.
+    Latest,
+    /// The most recent one of a day before this one.
+    Before(NaiveDate),
 }
 
 impl Store {
-    /// Stores `report` under its date, replacing a report of the same day.
-    pub fn put_report(&self, report: &Report) -> Result<(), StoreError> {
-        let json = serde_json::to_string(report).map_err(|e| StoreError::Sqlite {
-            path: self.path.clone(),
-            context: "cannot encode the report",
-            source: rusqlite::Error::ToSqlConversionFailure(e.into()),
-        })?;
+    /// Stores a report's JSON under its `date`, replacing a report of the same day.
+    pub fn put_report_json(
+        &self,
+        date: NaiveDate,
+        generated_at: &str,
+        snapshot_id: Option<i64>,
+        json: &str,
+    ) -> Result<(), StoreError> {
         self.conn
             .execute(
                 "INSERT INTO reports (date, generated_at, snapshot_id, report_json) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (date) DO UPDATE SET generated_at = excluded.generated_at,
                      snapshot_id = excluded.snapshot_id, report_json = excluded.report_json",
-                params![
-                    date_key(report.date),
-                    report.generated_at,
-                    report.freshness.snapshot_id,
-                    json
-                ],
+                params![date_key(date), generated_at, snapshot_id, json],
             )
             .map_err(self.err("cannot store the report"))?;
         Ok(())
     }
 
-    /// The report of `date`, if one is stored.
-    pub fn report_on(&self, date: NaiveDate) -> Result<Option<Report>, StoreError> {
-        self.one_report(
-            "SELECT report_json FROM reports WHERE date = ?1",
-            [date_key(date)],
-        )
-    }
-
-    /// The most recent stored report.
-    pub fn latest_report(&self) -> Result<Option<Report>, StoreError> {
-        self.one_report(
-            "SELECT report_json FROM reports ORDER BY date DESC LIMIT 1",
-            [],
-        )
-    }
-
-    /// The most recent report of a day before `date`: what a report of `date` compares with.
-    pub fn report_before(&self, date: NaiveDate) -> Result<Option<Report>, StoreError> {
-        self.one_report(
-            "SELECT report_json FROM reports WHERE date < ?1 ORDER BY date DESC LIMIT 1",
-            [date_key(date)],
-        )
+    /// The JSON of a stored report, if there is one.
+    pub fn report_json(&self, day: ReportDay) -> Result<Option<String>, StoreError> {
+        let (sql, arg) = match day {
+            ReportDay::On(d) => (
+                "SELECT report_json FROM reports WHERE date = ?1",
+                date_key(d),
+            ),
+            ReportDay::Latest => (
+                "SELECT report_json FROM reports WHERE ?1 = ?1 ORDER BY date DESC LIMIT 1",
+                String::new(),
+            ),
+            ReportDay::Before(d) => (
+                "SELECT report_json FROM reports WHERE date < ?1 ORDER BY date DESC LIMIT 1",
+                date_key(d),
+            ),
+        };
+        self.conn
+            .query_row(sql, [arg], |r| r.get(0))
+            .optional()
+            .map_err(self.err("cannot read the report"))
     }
 
     /// The days that have a stored report, newest first.
@@ -89,18 +87,16 @@ impl Store {
             .map_err(self.err("cannot delete old reports"))
     }
 
-    fn one_report(
-        &self,
-        sql: &str,
-        args: impl rusqlite::Params,
-    ) -> Result<Option<Report>, StoreError> {
-        let json: Option<String> = self
-            .conn
-            .query_row(sql, args, |r| r.get(0))
-            .optional()
-            .map_err(self.err("cannot read the report"))?;
-        json.map(|j| parse(&j))
-            .transpose()
-            .map_err(self.err("cannot decode the stored report"))
+    /// A stored value this build cannot decode, as a store error naming what.
+    pub fn decode_error(&self, context: &'static str, e: serde_json::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            context,
+            source: rusqlite::Error::FromSqlConversionFailure(
+                0,
+                rusqlite::types::Type::Text,
+                e.into(),
+            ),
+        }
     }
 }

@@ -13,11 +13,11 @@ use xxhash_rust::xxh3::xxh3_128;
 
 use super::findings::{self, Reconciled};
 use super::{Store, StoreError};
-use crate::atlassian::paging::{Item, PageSink};
 use crate::detect::{InactiveSince, RecordRef};
 use crate::findings::Current;
+use crate::model::PullMeta;
 use crate::model::{Account, ScimGroup, ScimRecord, Verdict};
-use crate::pull::PullMeta;
+use crate::model::{Item, PageSink};
 
 /// What recording a pull did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
