@@ -15,6 +15,8 @@ use crate::detect::{DetectSettings, Kind};
 pub use crate::ignore::IgnoreConfig;
 use crate::ignore::IgnoreRule;
 use crate::secret::Secret;
+pub use crate::secret::{credentials_path, expand_credentials_dir};
+pub use crate::section::{check_count, check_seconds};
 
 /// A configuration problem: which file, which key, and what was expected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -663,28 +665,6 @@ impl Settings {
     }
 }
 
-/// Checks a number of seconds is finite and in `[min, max]`; the message says what was expected.
-pub fn check_seconds(value: f64, min: f64, max: f64) -> Result<(), String> {
-    if value.is_finite() && (min..=max).contains(&value) {
-        Ok(())
-    } else {
-        Err(format!(
-            "expected a number of seconds between {min} and {max} (got {value})"
-        ))
-    }
-}
-
-/// Checks a whole number is in `[min, max]`.
-pub fn check_count(value: u64, min: u64, max: u64) -> Result<(), String> {
-    if (min..=max).contains(&value) {
-        Ok(())
-    } else {
-        Err(format!(
-            "expected a whole number between {min} and {max} (got {value})"
-        ))
-    }
-}
-
 /// Checks a signed whole number is in `[min, max]`.
 pub fn check_count_i64(value: i64, min: i64, max: i64) -> Result<(), String> {
     if (min..=max).contains(&value) {
@@ -716,29 +696,6 @@ fn check_fires(expr: &str, tz: chrono_tz::Tz) -> Result<(), String> {
         return Err(never());
     }
     Ok(())
-}
-
-/// Expands `${CREDENTIALS_DIRECTORY}` (systemd `LoadCredential=`) in a key file path; a path
-/// naming it while the variable is unset (or empty) stays as written, so a read error names it.
-pub fn expand_credentials_dir(path: &Path) -> PathBuf {
-    credentials_path(path).unwrap_or_else(|_| path.to_path_buf())
-}
-
-/// Expands `${CREDENTIALS_DIRECTORY}` in a key file path; an error saying the variable is not set
-/// (systemd sets it for `LoadCredential=`) when the path needs it and it is unset or empty.
-pub fn credentials_path(path: &Path) -> Result<PathBuf, String> {
-    const VAR: &str = "${CREDENTIALS_DIRECTORY}";
-    let text = path.to_string_lossy();
-    if !text.contains(VAR) {
-        return Ok(path.to_path_buf());
-    }
-    match std::env::var("CREDENTIALS_DIRECTORY") {
-        Ok(dir) if !dir.is_empty() => Ok(PathBuf::from(text.replace(VAR, &dir))),
-        _ => Err(format!(
-            "{} uses ${{CREDENTIALS_DIRECTORY}}, but the environment variable CREDENTIALS_DIRECTORY is not set (systemd sets it for LoadCredential=; outside systemd, export it)",
-            path.display()
-        )),
-    }
 }
 
 /// The first key (dotted path) in `raw` that is an inline secret.

@@ -59,7 +59,7 @@ async fn pull_store_detect(
     let (current, held) = store.shrink_baseline()?;
     let recorder = Recorder::start(store);
     let meta = pull::run(
-        settings,
+        &settings.atlassian,
         &keys,
         &recorder.sink(),
         std::sync::Arc::new(metrics.clone()),

@@ -21,6 +21,7 @@ pub mod query;
 pub mod remediate;
 pub mod report;
 pub mod secret;
+pub mod section;
 pub mod server;
 pub mod shrink;
 pub mod sim;

@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use crate::atlassian::accounts::{self, AccountsClient};
 use crate::atlassian::paging::{Item, PageSink, Paged};
 use crate::atlassian::scim::ScimClient;
+use crate::atlassian::settings::AtlassianSettings;
 use crate::atlassian::{ApiError, HttpLayer};
-use crate::config::Settings;
 use crate::model::{Account, DataQuality};
 use crate::store::BatchSink;
 
@@ -108,15 +108,14 @@ impl PageSink<Account> for CountTypes<'_> {
     }
 }
 
-/// Runs one pull of every source, concurrently, sending every page to `sink`.
-/// Every request and retry is also reported to `events` as it happens.
+/// Runs one pull of every source of the `[atlassian]` section, concurrently, sending every page to
+/// `sink`. Every request and retry is also reported to `events` as it happens.
 pub async fn run(
-    settings: &Settings,
+    a: &AtlassianSettings,
     keys: &Keys,
     sink: &BatchSink,
     events: std::sync::Arc<dyn crate::atlassian::http::HttpEvents>,
 ) -> PullMeta {
-    let a = &settings.atlassian;
     let started_at = Utc::now();
     let clock = Instant::now();
     let http = match HttpLayer::new(&a.base_url, &a.http) {

@@ -102,6 +102,31 @@ impl fmt::Display for Secret {
     }
 }
 
+use std::path::{Path, PathBuf};
+
+/// Expands `${CREDENTIALS_DIRECTORY}` (systemd `LoadCredential=`) in a key file path; a path
+/// naming it while the variable is unset (or empty) stays as written, so a read error names it.
+pub fn expand_credentials_dir(path: &Path) -> PathBuf {
+    credentials_path(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Expands `${CREDENTIALS_DIRECTORY}` in a key file path; an error saying the variable is not set
+/// (systemd sets it for `LoadCredential=`) when the path needs it and it is unset or empty.
+pub fn credentials_path(path: &Path) -> Result<PathBuf, String> {
+    const VAR: &str = "${CREDENTIALS_DIRECTORY}";
+    let text = path.to_string_lossy();
+    if !text.contains(VAR) {
+        return Ok(path.to_path_buf());
+    }
+    match std::env::var("CREDENTIALS_DIRECTORY") {
+        Ok(dir) if !dir.is_empty() => Ok(PathBuf::from(text.replace(VAR, &dir))),
+        _ => Err(format!(
+            "{} uses ${{CREDENTIALS_DIRECTORY}}, but the environment variable CREDENTIALS_DIRECTORY is not set (systemd sets it for LoadCredential=; outside systemd, export it)",
+            path.display()
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::config::expand_credentials_dir;
 use crate::secret::Secret;
+use crate::secret::expand_credentials_dir;
 
 /// `[report]` settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -192,7 +192,7 @@ impl ReportConfig {
                 "expected tries per channel between 1 and 20 (default 4)",
             ));
         }
-        crate::config::check_seconds(d.timeout_seconds, 0.001, 3600.0)
+        crate::section::check_seconds(d.timeout_seconds, 0.001, 3600.0)
             .map_err(|m| err("delivery.timeout_seconds", format!("{m} (default 30)")))?;
         if d.backoff_ms > 600_000 {
             return Err(err(
