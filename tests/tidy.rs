@@ -164,7 +164,7 @@ fn the_checker_finds_a_cycle() {
 
 /// The cycles the one-way layering issue is removing, largest first. A ratchet: a new cycle, or a
 /// module joining one, fails; removing a module from one fails too until it is taken off this list.
-const KNOWN_CYCLES: &[&[&str]] = &[&["config", "pull", "remediate", "report", "shrink", "store"]];
+const KNOWN_CYCLES: &[&[&str]] = &[&["config", "remediate", "report"]];
 
 #[test]
 fn no_new_cycle_between_top_level_modules() {
