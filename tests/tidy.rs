@@ -68,6 +68,17 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
     let mut files = Vec::new();
     rust_files(&src, &mut files);
     let modules: BTreeSet<String> = files.iter().filter_map(|f| module_of(&src, f)).collect();
+    // `pub use app::{cli, …}` in lib.rs: `crate::cli` is the `app` module.
+    let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
+    let mut alias: BTreeMap<String, String> = BTreeMap::new();
+    for line in lib.lines().filter(|l| l.starts_with("pub use ")) {
+        let rest = &line["pub use ".len()..];
+        if let Some((module, names)) = rest.split_once("::{") {
+            for name in names.trim_end_matches("};").split(',') {
+                alias.insert(name.trim().to_string(), module.to_string());
+            }
+        }
+    }
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for file in &files {
         let Some(module) = module_of(&src, file) else {
@@ -76,6 +87,7 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
         let text = std::fs::read_to_string(file).unwrap();
         let deps = graph.entry(module.clone()).or_default();
         for dep in imports(&text) {
+            let dep = alias.get(&dep).cloned().unwrap_or(dep);
             if dep != module && modules.contains(&dep) {
                 deps.insert(dep);
             }
