@@ -276,6 +276,11 @@ pub trait PageSink<T> {
     fn accept(&self, items: Vec<Item<T>>) -> impl std::future::Future<Output = ()> + Send;
 }
 
+/// The audit's time format: RFC 3339 in UTC with milliseconds and `Z`, so times compare as text.
+pub fn stamp_millis(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 /// Email comparison rule: trim surrounding white space and lower-case (Unicode-aware); nothing else.
 pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()

@@ -396,7 +396,7 @@ async fn the_stored_report_is_served_and_rendered_by_the_cli() {
     fast_schedule(&mut env, "0 0 * * * *");
     env.pull().await;
     let metrics = scimdrift::metrics::Metrics::new();
-    let daily = scimdrift::report::run_daily(&env.settings, &metrics, chrono::Utc::now())
+    let daily = scimdrift::app::daily::run_daily(&env.settings, &metrics, chrono::Utc::now())
         .await
         .unwrap();
     let d = Daemon::start(&env).await;

@@ -41,7 +41,7 @@ async fn remediation_requests_are_counted_like_the_pulls() {
         .iter()
         .filter(|r| r.api.is_some())
         .count();
-    let applied = scimdrift::remediate::run_cycle(&env.settings, &metrics)
+    let applied = scimdrift::app::remediation::run_cycle(&env.settings, &metrics)
         .await
         .unwrap();
     assert_eq!(applied.success, 1, "{applied:?}");

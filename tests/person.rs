@@ -22,7 +22,7 @@ async fn the_leavers_whole_story() {
     ));
     let (r9, a9) = (world.labels["R9"].clone(), world.labels["A9"].clone());
     assert!(env.pull().await.recorded.complete);
-    scimdrift::remediate::run_cycle(&env.settings, &Metrics::new())
+    scimdrift::app::remediation::run_cycle(&env.settings, &Metrics::new())
         .await
         .unwrap();
     assert!(env.pull().await.recorded.complete);

@@ -17,7 +17,7 @@ use scimdrift::sim::{Api, FaultKind, FaultRule, Faults, SimEmail, SimMember};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 fn build(env: &Env, now: DateTime<Utc>) -> Report {
-    report::build(&env.store(), &env.settings, None, now).unwrap()
+    scimdrift::app::daily::build(&env.store(), &env.settings, None, now).unwrap()
 }
 
 fn open(r: &Report) -> Vec<&report::ReportFinding> {
@@ -252,7 +252,7 @@ async fn changes_since_the_previous_report() {
     env.pull().await;
     let metrics = Metrics::new();
     let day1 = Utc::now();
-    let first = report::run_daily(&env.settings, &metrics, day1)
+    let first = scimdrift::app::daily::run_daily(&env.settings, &metrics, day1)
         .await
         .unwrap();
     assert_eq!(first.report.summary.new, 12);
@@ -262,7 +262,7 @@ async fn changes_since_the_previous_report() {
     let leaver = deprovision_a_healthy_user(&env);
     env.pull().await;
     let day2 = day1 + Duration::days(1);
-    let second = report::run_daily(&env.settings, &metrics, day2)
+    let second = scimdrift::app::daily::run_daily(&env.settings, &metrics, day2)
         .await
         .unwrap();
     let r = &second.report;
@@ -304,10 +304,11 @@ async fn changes_since_the_previous_report() {
     assert_eq!(store.report_on(first.date).unwrap().unwrap(), first.report);
 
     // --since: that day's report when stored, else the history since that day's start.
-    let again = report::build(&store, &env.settings, Some(first.date), day2).unwrap();
+    let again =
+        scimdrift::app::daily::build(&store, &env.settings, Some(first.date), day2).unwrap();
     assert_eq!((again.summary.new, again.summary.resolved), (1, 1));
     let before = first.date - Duration::days(5);
-    let hist = report::build(&store, &env.settings, Some(before), day2).unwrap();
+    let hist = scimdrift::app::daily::build(&store, &env.settings, Some(before), day2).unwrap();
     assert_eq!(hist.period.basis, Basis::History);
     assert_eq!(hist.summary.new, 12, "everything opened after that day");
     assert_eq!(hist.summary.resolved, 1);
@@ -667,7 +668,7 @@ async fn webhook_is_retried_with_backoff_and_counted() {
         url_file.display().to_string()
     ));
     let metrics = Metrics::new();
-    let out = report::run_daily(&env.settings, &metrics, Utc::now())
+    let out = scimdrift::app::daily::run_daily(&env.settings, &metrics, Utc::now())
         .await
         .unwrap();
     assert_eq!(out.deliveries.len(), 1);
@@ -703,7 +704,7 @@ async fn webhook_is_retried_with_backoff_and_counted() {
     let text = std::fs::read_to_string(&env.config).unwrap();
     std::fs::write(&env.config, text.replace("attempts = 4", "attempts = 2")).unwrap();
     env.extend_config("");
-    let out = report::run_daily(&env.settings, &metrics, Utc::now())
+    let out = scimdrift::app::daily::run_daily(&env.settings, &metrics, Utc::now())
         .await
         .unwrap();
     let d = &out.deliveries[0];
@@ -722,7 +723,7 @@ async fn webhook_is_retried_with_backoff_and_counted() {
 
     // A receiver that is not there at all: a transport error, also without the token.
     std::fs::write(&url_file, "http://127.0.0.1:9/hook/secret-token\n").unwrap();
-    let out = report::run_daily(&env.settings, &metrics, Utc::now())
+    let out = scimdrift::app::daily::run_daily(&env.settings, &metrics, Utc::now())
         .await
         .unwrap();
     let error = out.deliveries[0].error.as_deref().unwrap();
@@ -803,7 +804,7 @@ async fn email_goes_out_with_html_and_text_and_starttls_is_the_default() {
         password.display().to_string()
     ));
     let metrics = Metrics::new();
-    let out = report::run_daily(&env.settings, &metrics, Utc::now())
+    let out = scimdrift::app::daily::run_daily(&env.settings, &metrics, Utc::now())
         .await
         .unwrap();
     assert!(out.deliveries[0].ok, "{:?}", out.deliveries);
@@ -837,7 +838,7 @@ async fn email_goes_out_with_html_and_text_and_starttls_is_the_default() {
             .unwrap()
             .starttls
     );
-    let out = report::run_daily(&env.settings, &metrics, Utc::now())
+    let out = scimdrift::app::daily::run_daily(&env.settings, &metrics, Utc::now())
         .await
         .unwrap();
     assert!(!out.deliveries[0].ok);
@@ -855,7 +856,7 @@ async fn directory_delivery_writes_every_format() {
         dir.display().to_string()
     ));
     let metrics = Metrics::new();
-    let out = report::run_daily(&env.settings, &metrics, Utc::now())
+    let out = scimdrift::app::daily::run_daily(&env.settings, &metrics, Utc::now())
         .await
         .unwrap();
     assert!(out.deliveries[0].ok);
@@ -885,7 +886,7 @@ async fn retention_deletes_old_reports_only_and_a_rerun_replaces() {
     let now = Utc::now();
     let day = |n: i64| now - Duration::days(n);
     for n in [10, 3, 2, 1] {
-        report::run_daily(&env.settings, &metrics, day(n))
+        scimdrift::app::daily::run_daily(&env.settings, &metrics, day(n))
             .await
             .unwrap();
     }
@@ -893,18 +894,19 @@ async fn retention_deletes_old_reports_only_and_a_rerun_replaces() {
         let s = env.store();
         (s.snapshots(100).unwrap().len(), s.findings().unwrap().len())
     };
-    let first = report::run_daily(&env.settings, &metrics, now)
+    let first = scimdrift::app::daily::run_daily(&env.settings, &metrics, now)
         .await
         .unwrap();
     assert_eq!(first.deleted_reports, 1, "the report of 3 days ago");
-    let again = report::run_daily(&env.settings, &metrics, now + Duration::seconds(5))
-        .await
-        .unwrap();
+    let again =
+        scimdrift::app::daily::run_daily(&env.settings, &metrics, now + Duration::seconds(5))
+            .await
+            .unwrap();
     assert_eq!(again.deleted_reports, 0);
     let store = env.store();
     let dates: Vec<_> = [0, 1, 2]
         .iter()
-        .map(|n| report::report_date(&env.settings, day(*n)))
+        .map(|n| scimdrift::app::daily::report_date(&env.settings, day(*n)))
         .collect();
     assert_eq!(
         store.report_dates().unwrap(),
@@ -961,7 +963,7 @@ async fn showcase_report() -> Report {
     env.pull().await;
     let metrics = Metrics::new();
     let yesterday = Utc::now() - Duration::days(1);
-    report::run_daily(&env.settings, &metrics, yesterday)
+    scimdrift::app::daily::run_daily(&env.settings, &metrics, yesterday)
         .await
         .unwrap();
     // Eli is deprovisioned in the IdP too: deactivated_idp_active resolves.

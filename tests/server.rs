@@ -183,7 +183,7 @@ async fn pages_with_peoples_data_are_not_cached_sniffed_or_framed() {
     let env = Env::scenarios(2).await;
     env.pull().await;
     let metrics = scimdrift::metrics::Metrics::new();
-    let daily = scimdrift::report::run_daily(&env.settings, &metrics, chrono::Utc::now())
+    let daily = scimdrift::app::daily::run_daily(&env.settings, &metrics, chrono::Utc::now())
         .await
         .unwrap();
     let s = Server::start(&env, None).await;
@@ -254,7 +254,7 @@ async fn report_is_built_on_demand_before_the_first_daily_job() {
     assert!(env.store().latest_report().unwrap().is_none(), "stored");
     let today = format!(
         "/report/{}",
-        scimdrift::report::report_date(&env.settings, chrono::Utc::now())
+        scimdrift::app::daily::report_date(&env.settings, chrono::Utc::now())
     );
     let r = client.get(format!("{base}{today}")).send().await.unwrap();
     assert_eq!(r.status(), 404, "a day's URL serves stored reports only");

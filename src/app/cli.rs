@@ -465,7 +465,7 @@ async fn run(cli: Cli, loaded: Result<Settings, ConfigError>) -> ExitCode {
             let rendered = Store::open(&settings.store.path)
                 .map_err(anyhow::Error::from)
                 .and_then(|store| {
-                    crate::report::build(&store, &settings, since, chrono::Utc::now())
+                    crate::app::daily::build(&store, &settings, since, chrono::Utc::now())
                 })
                 .map(|r| crate::report::render(&r, format));
             match (rendered, output) {
@@ -508,7 +508,9 @@ async fn run(cli: Cli, loaded: Result<Settings, ConfigError>) -> ExitCode {
                     SettleResult::Failure => "failure",
                     SettleResult::NotApplied => "not_applied",
                 };
-                if let Err(e) = crate::remediate::settle(&settings, &key, result, &note).await {
+                if let Err(e) =
+                    crate::app::remediation::settle(&settings, &key, result, &note).await
+                {
                     return fail(format!("{e:#}"));
                 }
                 if format == Format::Text {
@@ -606,8 +608,9 @@ async fn remediate(settings: &Settings, command: RemediateCommand) -> ExitCode {
             let planned = Store::open(&settings.store.path)
                 .map_err(anyhow::Error::from)
                 .and_then(|store| {
-                    let plan = crate::remediate::make_plan(settings, &store, chrono::Utc::now())?;
-                    crate::remediate::record_plan(&store, &plan, &metrics)?;
+                    let plan =
+                        crate::app::remediation::make_plan(settings, &store, chrono::Utc::now())?;
+                    crate::app::remediation::record_plan(&store, &plan, &metrics)?;
                     Ok(plan)
                 });
             let plan = match planned {
@@ -634,7 +637,7 @@ async fn remediate(settings: &Settings, command: RemediateCommand) -> ExitCode {
                 Ok(p) => p,
                 Err(e) => return fail(format!("cannot read the plan {}: {e}", plan.display())),
             };
-            match crate::remediate::apply_reviewed(settings, &reviewed, &metrics).await {
+            match crate::app::remediation::apply_reviewed(settings, &reviewed, &metrics).await {
                 Ok(a) => {
                     match format {
                         Format::Text => println!(

@@ -86,8 +86,10 @@ impl Daemon {
             && self.settings().remediation.enabled
         {
             let (settings, metrics) = (self.settings(), self.metrics.clone());
-            match catch_panic(async move { crate::remediate::run_cycle(&settings, &metrics).await })
-                .await
+            match catch_panic(async move {
+                crate::app::remediation::run_cycle(&settings, &metrics).await
+            })
+            .await
             {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::error!("remediation failed: {e:#}"),
@@ -315,7 +317,7 @@ pub async fn run_reloadable(
     let reconciling = settings.remediation.enabled.then(|| {
         let (settings, metrics) = (settings.clone(), metrics.clone());
         tokio::spawn(async move {
-            if let Err(e) = crate::remediate::reconcile(&settings, &metrics).await {
+            if let Err(e) = crate::app::remediation::reconcile(&settings, &metrics).await {
                 tracing::error!("cannot reconcile remediation intents at start-up: {e:#}");
             }
         })
@@ -475,7 +477,7 @@ impl Daemon {
     /// The daily report job: build, store, deliver (failures are retried, counted and logged by
     /// the report module; the report stays stored and served either way).
     async fn daily_report(&self) {
-        match crate::report::run_daily(&self.settings(), &self.metrics, Utc::now()).await {
+        match crate::app::daily::run_daily(&self.settings(), &self.metrics, Utc::now()).await {
             Ok(outcome) => tracing::info!(
                 date = %outcome.date,
                 snapshot_id = ?outcome.snapshot_id,

@@ -266,7 +266,7 @@ async fn demo(users: usize, dir: Option<PathBuf>, serve: Serve) -> anyhow::Resul
 
     remediation(&settings, &metrics, &dir, &world).await?;
 
-    let daily = crate::report::run_daily(&settings, &metrics, Utc::now()).await?;
+    let daily = crate::app::daily::run_daily(&settings, &metrics, Utc::now()).await?;
     let html = dir.join(crate::report::ReportFormat::Html.file_name(daily.date));
     std::fs::write(
         &html,
@@ -311,7 +311,7 @@ async fn remediation(
     );
     indented("     ", policy(world).trim());
     let store = Store::open(&settings.store.path)?;
-    let refused = crate::remediate::make_plan(settings, &store, Utc::now())?;
+    let refused = crate::app::remediation::make_plan(settings, &store, Utc::now())?;
     for c in refused.checks.iter().filter(|c| !c.passed) {
         println!(
             "   Planned now, nothing would be done: {} guard: {}.",
@@ -332,8 +332,8 @@ async fn remediation(
         "\n6. The dry run: `scimdrift remediate plan --output plan.json` says what the policy would do\n   \
          and which guard blocked what. It sends nothing."
     );
-    let plan = crate::remediate::make_plan(settings, &store, Utc::now())?;
-    crate::remediate::record_plan(&store, &plan, metrics)?;
+    let plan = crate::app::remediation::make_plan(settings, &store, Utc::now())?;
+    crate::app::remediation::record_plan(&store, &plan, metrics)?;
     std::fs::write(dir.join("plan.json"), serde_json::to_string_pretty(&plan)?)?;
     indented("   ", &crate::remediate::plan_text(&plan));
     println!(
@@ -346,7 +346,7 @@ async fn remediation(
          reviewed plan allowed. The target is read again first, and the intent is written to the audit\n   \
          log before the call."
     );
-    let applied = crate::remediate::apply_reviewed(settings, &plan, metrics).await?;
+    let applied = crate::app::remediation::apply_reviewed(settings, &plan, metrics).await?;
     println!(
         "   applied: {} succeeded, {} failed, {} skipped",
         applied.success, applied.failure, applied.skipped

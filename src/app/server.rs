@@ -442,7 +442,7 @@ fn stored_report_html(
         Some(d) => store.report_on(d)?,
         None => match store.latest_report()? {
             Some(r) => Some(r),
-            None => Some(crate::report::build(
+            None => Some(crate::app::daily::build(
                 &store,
                 settings,
                 None,

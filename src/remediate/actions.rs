@@ -13,8 +13,8 @@ use crate::atlassian::accounts::AccountsClient;
 use crate::atlassian::http::{Api, Call};
 use crate::atlassian::paging::{Item, PageSink};
 use crate::atlassian::provisioning::{ProvisioningClient, ScimLink};
+use crate::atlassian::settings::AtlassianSettings;
 use crate::atlassian::{ApiError, ErrorKind, HttpLayer};
-use crate::config::Settings;
 use crate::model::{Account, ScimRecord};
 use crate::secret::Secret;
 
@@ -47,7 +47,10 @@ pub fn is_4xx(e: &ApiError) -> bool {
 /// The org's APIs as remediation uses them.
 pub struct Remote<'a> {
     pub http: &'a HttpLayer,
-    pub settings: &'a Settings,
+    /// The `[atlassian]` section: org id, directories (for their keys), accounts endpoint.
+    pub atlassian: &'a AtlassianSettings,
+    /// `[remediation] org_directory_id`: the org user directory for suspend / restore.
+    pub org_directory_id: Option<&'a str>,
     pub keys: &'a Keys,
 }
 
@@ -78,7 +81,7 @@ impl PageSink<Account> for Collect {
 
 impl Remote<'_> {
     fn org(&self) -> &str {
-        &self.settings.atlassian.org_id
+        &self.atlassian.org_id
     }
 
     fn call(&self, api: Api, method: Method, path: String, page: String) -> Call<'_> {
@@ -105,8 +108,7 @@ impl Remote<'_> {
     }
 
     fn directory_key(&self, directory_id: &str) -> Result<&Secret, ApiError> {
-        self.settings
-            .atlassian
+        self.atlassian
             .directories
             .iter()
             .position(|d| d.id == directory_id)
@@ -123,15 +125,22 @@ impl Remote<'_> {
 
     /// The org user directory for suspend / restore: `remediation.org_directory_id`, else the only one.
     pub async fn org_directory(&self) -> Result<String, ApiError> {
-        if let Some(id) = &self.settings.remediation.org_directory_id {
-            return Ok(id.clone());
+        if let Some(id) = self.org_directory_id {
+            return Ok(id.to_string());
         }
         let path = format!("/admin/v2/orgs/{}/directories", self.org());
         let call = self.call(Api::Accounts, Method::GET, path, "org directories".into());
         let reply = self.http.send(&call).await?;
         let body = reply.map(|r| r.body).unwrap_or_default();
         let parsed: OrgDirectories = serde_json::from_slice(&body).map_err(|e| {
-            ApiError::malformed(ORIGIN, "org directories", format!("invalid reply: {e}"))
+            ApiError::malformed(
+                ORIGIN,
+                "org directories",
+                format!(
+                    "invalid reply: {}",
+                    crate::atlassian::paging::json_error(&e)
+                ),
+            )
         })?;
         match parsed.data.as_slice() {
             [one] => Ok(one.directory_id.clone()),
@@ -263,13 +272,13 @@ impl Remote<'_> {
 
     /// Every account of the org as it is now (the accounts API has no single-account read).
     pub async fn accounts(&self) -> Result<HashMap<String, Account>, ApiError> {
-        let h = &self.settings.atlassian.http;
+        let h = &self.atlassian.http;
         let sink = Collect(Mutex::new(HashMap::new()));
         let paged = AccountsClient {
             http: self.http,
             org_id: self.org(),
             key: &self.keys.org,
-            endpoint: self.settings.atlassian.accounts_endpoint,
+            endpoint: self.atlassian.accounts_endpoint,
             page_size: h.accounts_page_size,
         }
         .accounts(&sink)

@@ -37,7 +37,7 @@ fn keys(row: &AuditRow) -> [String; 2] {
 /// Reads the history as of `now`. A 401 failure older than a day no longer counts (a key problem).
 pub fn read(store: &Store, now: DateTime<Utc>) -> Result<History, StoreError> {
     let mut h = History::default();
-    let auth_expiry = super::stamp_millis(now - chrono::Duration::hours(24));
+    let auth_expiry = crate::model::stamp_millis(now - chrono::Duration::hours(24));
     for row in store.audit_failures(&auth_expiry)? {
         h.failed.extend(keys(&row));
     }

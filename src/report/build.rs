@@ -9,9 +9,10 @@ use super::StoredReports;
 use super::fixes::{self, FixContext};
 use super::model::*;
 use super::people;
-use crate::config::Settings;
 use crate::detect::{Kind, Severity};
 use crate::findings::{FindingView, ScimUserView, Status, account_view, user_view};
+use crate::ignore::IgnoreRule;
+use crate::remediate::RemediationConfig;
 use crate::store::{SnapshotInfo, State, Store};
 
 /// Reports compare with this much history when there is no earlier report.
@@ -31,9 +32,25 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// The report's day for `now` in the schedule's time zone.
-pub fn report_date(settings: &Settings, now: DateTime<Utc>) -> NaiveDate {
-    now.with_timezone(&settings.schedule.tz()).date_naive()
+/// What a report needs from the configuration (the app builds it from the settings).
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub org_id: String,
+    /// The schedule's time zone: the report's day and midnight.
+    pub tz: chrono_tz::Tz,
+    /// `[schedule] pull`'s interval: data older than 3 intervals is flagged.
+    pub pull_interval: std::time::Duration,
+    /// Directory id → configured name.
+    pub directory_names: HashMap<String, String>,
+    /// The `[[ignore]]` rules, applied as of the report's day.
+    pub ignore_rules: Vec<IgnoreRule>,
+    /// `[remediation]`, for the remediation section's note.
+    pub remediation: RemediationConfig,
+}
+
+/// The report's day for `now` in the time zone `tz` (the schedule's).
+pub fn report_date(tz: chrono_tz::Tz, now: DateTime<Utc>) -> NaiveDate {
+    now.with_timezone(&tz).date_naive()
 }
 
 /// What "new" and "resolved" are measured against.
@@ -66,20 +83,20 @@ impl Compare {
 /// report, or the history since that day's start.
 pub fn build(
     store: &Store,
-    settings: &Settings,
+    ctx: &Context,
     since: Option<NaiveDate>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Report> {
-    let date = report_date(settings, now);
-    let rules = settings.ignore_rules()?;
+    let date = report_date(ctx.tz, now);
+    let rules = &ctx.ignore_rules;
     let mut all = store.findings()?;
     for f in &mut all {
-        f.apply_rules(&rules, date);
+        f.apply_rules(rules, date);
     }
     let compare = match since {
         Some(day) => match store.report_on(day)? {
             Some(r) => Compare::Report(Box::new(r)),
-            None => Compare::History(start_of(settings, day)),
+            None => Compare::History(start_of(ctx.tz, day)),
         },
         None => match store.report_before(date)? {
             Some(r) => Compare::Report(Box::new(r)),
@@ -92,8 +109,8 @@ pub fn build(
         Some(s) => store.state_at(s.snapshot_id)?,
         None => State::default(),
     };
-    let names: HashMap<String, String> = settings.directory_names();
-    let ctx = fix_context(&settings.atlassian.org_id, &state, &names);
+    let names: &HashMap<String, String> = &ctx.directory_names;
+    let fixes = fix_context(&ctx.org_id, &state, names);
 
     let opened_after = |f: &FindingView, t: DateTime<Utc>| -> anyhow::Result<bool> {
         let events = store.finding_events(&f.id)?;
@@ -120,7 +137,7 @@ pub fn build(
                     Compare::History(t) => opened_after(f, *t)?,
                 };
                 let change = if new { Change::New } else { Change::StillOpen };
-                open.push(report_finding(f, change, &ctx, now));
+                open.push(report_finding(f, change, &fixes, now));
             }
             Status::Resolved => {
                 let since_compared = match &compare {
@@ -132,27 +149,27 @@ pub fn build(
                         .is_some_and(|at| at > *t),
                 };
                 if since_compared {
-                    resolved.push(report_finding(f, Change::Resolved, &ctx, now));
+                    resolved.push(report_finding(f, Change::Resolved, &fixes, now));
                 }
             }
             Status::Suppressed => {
-                suppressed.push(report_finding(f, Change::Suppressed, &ctx, now));
+                suppressed.push(report_finding(f, Change::Suppressed, &fixes, now));
             }
         }
     }
-    let hints = hints(&all, &state, &names);
+    let hints = hints(&all, &state, names);
     let people = people::group(open);
     let summary = summary(&people, resolved.len(), &suppressed);
     Ok(Report {
         report_version: REPORT_VERSION,
-        org_id: settings.atlassian.org_id.clone(),
+        org_id: ctx.org_id.clone(),
         date,
         generated_at: rfc3339(now),
         period: compare.period(now),
         freshness: freshness(
             latest_complete.as_ref(),
             latest.as_ref(),
-            settings.schedule.pull_interval() * STALE_INTERVALS,
+            ctx.pull_interval * STALE_INTERVALS,
             now,
         ),
         summary,
@@ -160,7 +177,11 @@ pub fn build(
         resolved,
         suppressed,
         hints,
-        remediation: super::remediation::section(store, settings, &compare.period(now).from)?,
+        remediation: super::remediation::section(
+            store,
+            &ctx.remediation,
+            &compare.period(now).from,
+        )?,
         data_quality: data_quality(latest_complete.as_ref()),
     })
 }
@@ -185,13 +206,10 @@ fn data_quality(complete: Option<&SnapshotInfo>) -> DataQualitySection {
 /// Data-quality notes shown per source in the report.
 const MAX_NOTES: usize = 20;
 
-/// Midnight starting `day` in the schedule's time zone.
-fn start_of(settings: &Settings, day: NaiveDate) -> DateTime<Utc> {
+/// Midnight starting `day` in the time zone `tz`.
+fn start_of(tz: chrono_tz::Tz, day: NaiveDate) -> DateTime<Utc> {
     let midnight = day.and_hms_opt(0, 0, 0).unwrap_or_default();
-    settings
-        .schedule
-        .tz()
-        .from_local_datetime(&midnight)
+    tz.from_local_datetime(&midnight)
         .earliest()
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or_else(|| Utc.from_utc_datetime(&midnight))

@@ -3,14 +3,14 @@
 //!
 //! - [`build`] reads the store (no API calls) into a [`Report`], whose JSON is a documented contract;
 //! - [`render`] turns it into HTML (self-contained, escaped), Markdown, CSV or JSON;
-//! - [`run_daily`] builds, stores (one per day, retention `report.keep_days`) and delivers it
-//!   (`[report.delivery]`: webhook, email, directory), retrying each channel with backoff;
+//! - [`deliver`] sends it (`[report.delivery]`: webhook, email, directory), retrying each channel
+//!   with backoff; the daily job (`app::daily`) builds, stores (retention `report.keep_days`) and
+//!   delivers it;
 //! - reports are stored in the `reports` table as JSON, read and written through [`StoredReports`].
 
 mod build;
 mod config;
 mod csv;
-mod daily;
 mod delivery;
 mod fixes;
 mod html;
@@ -23,9 +23,8 @@ use chrono::NaiveDate;
 
 use crate::store::{ReportDay, Store, StoreError};
 
-pub use build::{build, report_date};
+pub use build::{Context, build, report_date};
 pub use config::{DeliveryConfig, EmailConfig, ReportConfig};
-pub use daily::{DailyOutcome, run_daily};
 pub use delivery::{Channel, DeliveryResult, deliver};
 pub use model::*;
 

@@ -1,7 +1,6 @@
 //! The report's remediation section, from the audit log (the period's rows) and the last plan.
 
 use super::model::{Remediation, RemediationEntry};
-use crate::config::Settings;
 use crate::remediate::{Mode, Plan, plan::Target, target_text};
 use crate::store::{AuditRow, Store};
 
@@ -26,8 +25,11 @@ fn entry(r: &AuditRow) -> RemediationEntry {
 }
 
 /// Builds the section: rows since `since` (RFC 3339) and the blocked steps of the last plan.
-pub fn section(store: &Store, settings: &Settings, since: &str) -> anyhow::Result<Remediation> {
-    let policy = &settings.remediation;
+pub fn section(
+    store: &Store,
+    policy: &crate::remediate::RemediationConfig,
+    since: &str,
+) -> anyhow::Result<Remediation> {
     let active_rules = policy.rules.iter().filter(|r| r.mode != Mode::Off).count();
     let configured = policy.enabled && active_rules > 0;
     let note = if configured {

@@ -170,7 +170,9 @@ async fn restore_gives_access_back() {
     // An admin suspended A8, not scimdrift: left alone by default.
     assert_eq!(remediate(&env).await.success, 0);
     assert!(mutations(&env).is_empty());
-    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    let plan =
+        scimdrift::app::remediation::make_plan(&env.settings, &env.store(), chrono::Utc::now())
+            .unwrap();
     assert_eq!(plan.blocked.get("own_suspension"), Some(&1));
     std::fs::write(&env.config, base).unwrap();
     env.extend_config(&policy_in(&env, &restore, "restore_any_suspension = true"));
@@ -234,7 +236,9 @@ async fn a_suspension_restored_by_an_admin_is_no_longer_scimdrifts() {
         .update_world(|w| w.account_mut(&a9).unwrap().restore());
     env.pull().await;
     assert_eq!(remediate(&env).await.success, 0);
-    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    let plan =
+        scimdrift::app::remediation::make_plan(&env.settings, &env.store(), chrono::Utc::now())
+            .unwrap();
     assert_eq!(plan.blocked.get("already_done"), Some(&1), "{plan:#?}");
     // Later the admin suspends her on purpose while the IdP has her active: a hold, not ours.
     env.sim
@@ -243,7 +247,9 @@ async fn a_suspension_restored_by_an_admin_is_no_longer_scimdrifts() {
     env.pull().await;
     env.pull().await;
     assert_eq!(remediate(&env).await.success, 0);
-    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    let plan =
+        scimdrift::app::remediation::make_plan(&env.settings, &env.store(), chrono::Utc::now())
+            .unwrap();
     let fay = plan
         .steps
         .iter()
@@ -310,7 +316,9 @@ async fn restore_is_not_planned_for_a_deactivated_account() {
     ));
     env.pull().await;
     env.pull().await;
-    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    let plan =
+        scimdrift::app::remediation::make_plan(&env.settings, &env.store(), chrono::Utc::now())
+            .unwrap();
     assert_eq!(plan.blocked.get("target"), Some(&1));
     remediate(&env).await;
     assert!(mutations(&env).is_empty());

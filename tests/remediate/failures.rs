@@ -7,7 +7,9 @@ async fn a_failure_settled_by_an_operator_keeps_blocking() {
     let mut env = Env::scenarios(20).await;
     env.extend_config(&policy_in(&env, &suspend_rule(1), ""));
     env.pull().await;
-    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    let plan =
+        scimdrift::app::remediation::make_plan(&env.settings, &env.store(), chrono::Utc::now())
+            .unwrap();
     let store = env.store();
     // Under another finding id, on the same account: the target-level key blocks too.
     let key = plan.steps[0]
@@ -43,7 +45,8 @@ async fn a_failure_settled_by_an_operator_keeps_blocking() {
             .audit_finish("timed-out", at, Some("success"), Some(200), None)
             .unwrap()
     );
-    let plan = remediate::make_plan(&env.settings, &store, chrono::Utc::now()).unwrap();
+    let plan =
+        scimdrift::app::remediation::make_plan(&env.settings, &store, chrono::Utc::now()).unwrap();
     assert_eq!(plan.blocked.get("previous_failure"), Some(&1), "{plan:#?}");
     remediate(&env).await;
     assert!(mutations(&env).is_empty());
@@ -93,7 +96,9 @@ async fn an_intent_left_by_a_crash_before_the_call_is_not_repeated() {
         &targets,
     );
     let metrics = Metrics::new();
-    let (settled, left) = remediate::reconcile(&env.settings, &metrics).await.unwrap();
+    let (settled, left) = scimdrift::app::remediation::reconcile(&env.settings, &metrics)
+        .await
+        .unwrap();
     assert_eq!((settled, left), (1, 0));
     assert!(mutations(&env).is_empty());
     let counted = |result: &str| {
@@ -129,7 +134,9 @@ async fn a_403_is_recorded_as_failed_and_not_retried() {
     env.pull().await;
     remediate(&env).await;
     assert_eq!(mutations(&env).len(), 1, "one attempt, never retried");
-    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    let plan =
+        scimdrift::app::remediation::make_plan(&env.settings, &env.store(), chrono::Utc::now())
+            .unwrap();
     assert_eq!(plan.blocked.get("previous_failure"), Some(&1));
 }
 
@@ -203,7 +210,9 @@ async fn a_retried_delete_answered_404_is_reconciled_not_a_failure() {
     assert_eq!(a.reconciled, 1);
     let row = &env.store().audit(0).unwrap()[0];
     assert_eq!(row.result.as_deref(), Some("success"));
-    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    let plan =
+        scimdrift::app::remediation::make_plan(&env.settings, &env.store(), chrono::Utc::now())
+            .unwrap();
     assert!(!plan.blocked.contains_key("previous_failure"));
 }
 
@@ -212,7 +221,9 @@ async fn a_401_failure_expires_after_a_day_but_a_403_never() {
     let mut env = Env::scenarios(20).await;
     env.extend_config(&policy_in(&env, &suspend_rule(1), ""));
     env.pull().await;
-    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    let plan =
+        scimdrift::app::remediation::make_plan(&env.settings, &env.store(), chrono::Utc::now())
+            .unwrap();
     let key = plan.steps[0].action_key();
     let store = env.store();
     // Replaces the audit with one refusal answered `status`, `hours` ago.
@@ -228,7 +239,7 @@ async fn a_401_failure_expires_after_a_day_but_a_403_never() {
         let finished =
             store.audit_finish("refused", &at, Some("failure"), Some(status), Some(&detail));
         assert!(finished.unwrap());
-        remediate::make_plan(&env.settings, &store, chrono::Utc::now()).unwrap()
+        scimdrift::app::remediation::make_plan(&env.settings, &store, chrono::Utc::now()).unwrap()
     };
     assert_eq!(refused(403, 1).blocked.get("previous_failure"), Some(&1));
     // A 403 (a refusal about the target itself) keeps blocking: a 4xx is not retried.
@@ -260,7 +271,9 @@ async fn a_4xx_after_a_5xx_without_effect_is_settled_as_a_failure_and_not_resent
         2,
         "the 503 and the 403, nothing more"
     );
-    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    let plan =
+        scimdrift::app::remediation::make_plan(&env.settings, &env.store(), chrono::Utc::now())
+            .unwrap();
     assert_eq!(plan.blocked.get("previous_failure"), Some(&1));
 }
 
@@ -289,7 +302,7 @@ async fn an_intent_without_evidence_stays_open() {
     insert_intent(&env.store(), "hidden-email", "move_email", "k1", &moved);
     let garbled = serde_json::json!({"account_id": "x"});
     insert_intent(&env.store(), "garbled", "suspend", "k2", &garbled);
-    let e = remediate::run_cycle(&env.settings, &Metrics::new())
+    let e = scimdrift::app::remediation::run_cycle(&env.settings, &Metrics::new())
         .await
         .unwrap_err();
     assert!(
@@ -315,7 +328,7 @@ async fn an_intent_that_cannot_be_read_back_is_settled_by_an_operator() {
         &targets,
     );
     let metrics = Metrics::new();
-    let e = remediate::run_cycle(&env.settings, &metrics)
+    let e = scimdrift::app::remediation::run_cycle(&env.settings, &metrics)
         .await
         .unwrap_err();
     assert!(format!("{e:#}").contains("audit settle"), "{e:#}");
@@ -354,7 +367,9 @@ async fn an_intent_that_cannot_be_read_back_is_settled_by_an_operator() {
     // Settled once only; remediation goes on.
     let out = settle("0123456789abcdef", "success", "x").await;
     assert_eq!(out.status.code(), Some(2));
-    let a = remediate::run_cycle(&env.settings, &metrics).await.unwrap();
+    let a = scimdrift::app::remediation::run_cycle(&env.settings, &metrics)
+        .await
+        .unwrap();
     assert_eq!(a.success, 1, "fay is suspended");
     assert_eq!(metrics.remediation_intents_open.get(), 0);
 }
@@ -372,7 +387,7 @@ async fn one_process_remediates_at_a_time() {
     .await
     .unwrap();
     let metrics = Metrics::new();
-    let cycle = remediate::run_cycle(&env.settings, &metrics);
+    let cycle = scimdrift::app::remediation::run_cycle(&env.settings, &metrics);
     tokio::pin!(cycle);
     let waited = tokio::time::timeout(std::time::Duration::from_millis(400), &mut cycle).await;
     assert!(waited.is_err(), "the cycle waits for the lock");
@@ -397,7 +412,8 @@ async fn an_operator_settles_only_while_no_process_remediates() {
     )
     .await
     .unwrap();
-    let settle = remediate::settle(&env.settings, "in-flight", "not_applied", "checked");
+    let settle =
+        scimdrift::app::remediation::settle(&env.settings, "in-flight", "not_applied", "checked");
     tokio::pin!(settle);
     let waited = tokio::time::timeout(std::time::Duration::from_millis(400), &mut settle).await;
     assert!(waited.is_err(), "settle waits for the remediating process");

@@ -14,7 +14,9 @@ async fn move_email_waits_until_the_account_is_unlinked() {
     env.pull().await;
     let a = remediate(&env).await;
     assert_eq!(a, Applied::default());
-    let mut plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    let mut plan =
+        scimdrift::app::remediation::make_plan(&env.settings, &env.store(), chrono::Utc::now())
+            .unwrap();
     let step = plan
         .steps
         .iter_mut()
@@ -23,9 +25,10 @@ async fn move_email_waits_until_the_account_is_unlinked() {
     assert_eq!(step.blocked_by().len(), 1, "{step:#?}");
     // Past the planner (a plan built elsewhere), the re-check before the call still refuses it.
     step.allowed = true;
-    let a = remediate::apply_plan_unchecked(&env.settings, &plan, &Metrics::new())
-        .await
-        .unwrap();
+    let a =
+        scimdrift::app::remediation::apply_plan_unchecked(&env.settings, &plan, &Metrics::new())
+            .await
+            .unwrap();
     assert_eq!(a.skipped, 1, "{a:?}");
     assert!(mutations(&env).is_empty());
     let row = &env.store().audit(0).unwrap()[0];
@@ -131,7 +134,9 @@ async fn every_link_of_the_account_is_removed_before_its_move() {
 #[tokio::test]
 async fn an_unlink_out_of_scope_blocks_the_findings_other_unlinks_and_move() {
     let env = a4_linked_twice(true).await;
-    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    let plan =
+        scimdrift::app::remediation::make_plan(&env.settings, &env.store(), chrono::Utc::now())
+            .unwrap();
     assert_eq!(
         plan.blocked.get("directories"),
         Some(&1),
@@ -201,7 +206,9 @@ async fn a_refused_unlink_stops_the_rest_of_its_group() {
 async fn a_rerun_after_a_crash_mid_group_sends_none_of_the_rest() {
     let env = a4_linked_twice(false).await;
     // The first unlink's intent was written, then the process died before the call.
-    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    let plan =
+        scimdrift::app::remediation::make_plan(&env.settings, &env.store(), chrono::Utc::now())
+            .unwrap();
     let first = plan.to_apply().next().unwrap();
     assert_eq!(first.action.as_str(), "unlink");
     let key = first.idempotency_key(plan.snapshot_id.unwrap());

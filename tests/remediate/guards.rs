@@ -32,7 +32,9 @@ async fn an_incomplete_snapshot_is_never_acted_on() {
     ]));
     assert!(!env.pull().await.recorded.complete);
     env.sim.set_faults(Faults::default());
-    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    let plan =
+        scimdrift::app::remediation::make_plan(&env.settings, &env.store(), chrono::Utc::now())
+            .unwrap();
     assert!(
         plan.checks
             .iter()
@@ -64,7 +66,9 @@ async fn a_mass_reopen_stays_blocked_after_its_first_cycle() {
     deprovision_healthy(&env, 3);
     env.pull().await;
     let metrics = Metrics::new();
-    remediate::run_cycle(&env.settings, &metrics).await.unwrap();
+    scimdrift::app::remediation::run_cycle(&env.settings, &metrics)
+        .await
+        .unwrap();
     assert_eq!(
         metrics.remediation_breaker_tripped.get(),
         1,
@@ -76,7 +80,9 @@ async fn a_mass_reopen_stays_blocked_after_its_first_cycle() {
     let a = remediate(&env).await;
     assert_eq!(a.success, 1);
     assert_eq!(mutations(&env).len(), 1);
-    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    let plan =
+        scimdrift::app::remediation::make_plan(&env.settings, &env.store(), chrono::Utc::now())
+            .unwrap();
     assert!(!plan.breaker_tripped);
     assert_eq!(plan.blocked.get("breaker"), Some(&3), "{plan:#?}");
 }
@@ -94,7 +100,9 @@ async fn caps_are_respected_exactly() {
     let a = remediate(&env).await;
     assert_eq!(a.success, 2);
     assert_eq!(mutations(&env).len(), 2);
-    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    let plan =
+        scimdrift::app::remediation::make_plan(&env.settings, &env.store(), chrono::Utc::now())
+            .unwrap();
     assert!(plan.blocked.contains_key("cap_per_cycle"));
 }
 
@@ -124,7 +132,9 @@ async fn the_spike_breaker_stops_everything() {
     );
     env.pull().await;
     let metrics = Metrics::new();
-    remediate::run_cycle(&env.settings, &metrics).await.unwrap();
+    scimdrift::app::remediation::run_cycle(&env.settings, &metrics)
+        .await
+        .unwrap();
     assert!(mutations(&env).is_empty());
     assert_eq!(metrics.remediation_breaker_tripped.get(), 1);
     assert!(
@@ -145,7 +155,9 @@ async fn never_touch_is_respected() {
     env.pull().await;
     remediate(&env).await;
     assert!(mutations(&env).is_empty());
-    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    let plan =
+        scimdrift::app::remediation::make_plan(&env.settings, &env.store(), chrono::Utc::now())
+            .unwrap();
     assert_eq!(plan.blocked.get("never_touch"), Some(&1));
 }
 
@@ -173,7 +185,9 @@ async fn stale_link_delete_is_not_planned_while_another_linked_record_is_active(
     add_linked_record(&env, &label(&env, "A7"), true);
     env.pull().await;
     env.pull().await;
-    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    let plan =
+        scimdrift::app::remediation::make_plan(&env.settings, &env.store(), chrono::Utc::now())
+            .unwrap();
     let step = plan
         .steps
         .iter()
@@ -232,7 +246,9 @@ async fn the_recheck_refuses_an_unexpected_kind() {
     env.extend_config(&policy_in(&env, &stale_delete_rule(), ""));
     env.pull().await;
     env.pull().await;
-    let mut plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    let mut plan =
+        scimdrift::app::remediation::make_plan(&env.settings, &env.store(), chrono::Utc::now())
+            .unwrap();
     let step = plan
         .steps
         .iter_mut()
@@ -242,9 +258,10 @@ async fn the_recheck_refuses_an_unexpected_kind() {
     let r7 = label(&env, "R7");
     env.sim
         .update_world(|w| w.user_mut(&r7).unwrap().active = Some(true));
-    let a = remediate::apply_plan_unchecked(&env.settings, &plan, &Metrics::new())
-        .await
-        .unwrap();
+    let a =
+        scimdrift::app::remediation::apply_plan_unchecked(&env.settings, &plan, &Metrics::new())
+            .await
+            .unwrap();
     assert_eq!(a.skipped, 1);
     assert!(mutations(&env).is_empty());
     let row = &env.store().audit(0).unwrap()[0];
@@ -265,7 +282,9 @@ async fn delete_in_scim_db_counts_each_record_toward_the_caps() {
     add_linked_record(&env, &label(&env, "A7"), false);
     env.pull().await;
     env.pull().await;
-    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    let plan =
+        scimdrift::app::remediation::make_plan(&env.settings, &env.store(), chrono::Utc::now())
+            .unwrap();
     assert!(
         plan.blocked.contains_key("cap_per_cycle"),
         "{:?}",
@@ -307,7 +326,9 @@ async fn once_per_target_covers_a_records_linked_account() {
     env.extend_config(&policy_in(&env, &rules, ""));
     env.pull().await;
     env.pull().await;
-    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    let plan =
+        scimdrift::app::remediation::make_plan(&env.settings, &env.store(), chrono::Utc::now())
+            .unwrap();
     assert_eq!(
         plan.blocked.get("once_per_target"),
         Some(&1),
@@ -338,14 +359,18 @@ async fn findings_released_at_once_by_an_ignore_rule_are_a_spike() {
     std::fs::write(&env.config, &base).unwrap();
     env.extend_config(&policy);
     let metrics = Metrics::new();
-    remediate::run_cycle(&env.settings, &metrics).await.unwrap();
+    scimdrift::app::remediation::run_cycle(&env.settings, &metrics)
+        .await
+        .unwrap();
     assert_eq!(metrics.remediation_breaker_tripped.get(), 1, "released now");
     env.pull().await;
     remediate(&env).await;
     env.pull().await;
     remediate(&env).await;
     assert!(mutations(&env).is_empty());
-    let plan = remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+    let plan =
+        scimdrift::app::remediation::make_plan(&env.settings, &env.store(), chrono::Utc::now())
+            .unwrap();
     assert!(!plan.breaker_tripped);
     assert_eq!(plan.blocked.get("breaker"), Some(&3), "{plan:#?}");
 }

@@ -146,7 +146,8 @@ async fn an_edited_plan_file_cannot_switch_off_the_recheck() {
 async fn a_reviewed_plan_allowing_part_of_a_group_sends_none_of_it() {
     let env = a4_linked_twice(false).await;
     let mut reviewed =
-        remediate::make_plan(&env.settings, &env.store(), chrono::Utc::now()).unwrap();
+        scimdrift::app::remediation::make_plan(&env.settings, &env.store(), chrono::Utc::now())
+            .unwrap();
     assert_eq!(reviewed.to_apply().count(), 3);
     // The reviewer unticks one of A4's two unlinks.
     let step = reviewed
@@ -155,7 +156,7 @@ async fn a_reviewed_plan_allowing_part_of_a_group_sends_none_of_it() {
         .find(|s| s.allowed && s.action.as_str() == "unlink")
         .unwrap();
     step.allowed = false;
-    let a = remediate::apply_reviewed(&env.settings, &reviewed, &Metrics::new())
+    let a = scimdrift::app::remediation::apply_reviewed(&env.settings, &reviewed, &Metrics::new())
         .await
         .unwrap();
     assert_eq!(a, Applied::default());

@@ -46,7 +46,7 @@ pub fn suspend_rule(confirmations: u32) -> String {
 }
 
 pub async fn remediate(env: &Env) -> Applied {
-    remediate::run_cycle(&env.settings, &Metrics::new())
+    scimdrift::app::remediation::run_cycle(&env.settings, &Metrics::new())
         .await
         .unwrap()
 }

@@ -4,12 +4,37 @@
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::Serialize;
 
-use super::StoredReports;
-use super::delivery::{self, DeliveryResult};
-use super::model::Report;
 use crate::config::Settings;
 use crate::metrics::Metrics;
+use crate::report::{self, DeliveryResult, Report, StoredReports};
 use crate::store::Store;
+
+/// What a report needs from the settings.
+pub fn context(settings: &Settings) -> anyhow::Result<report::Context> {
+    Ok(report::Context {
+        org_id: settings.atlassian.org_id.clone(),
+        tz: settings.schedule.tz(),
+        pull_interval: settings.schedule.pull_interval(),
+        directory_names: settings.directory_names(),
+        ignore_rules: settings.ignore_rules()?,
+        remediation: settings.remediation.clone(),
+    })
+}
+
+/// Builds the report of `now` from the store ([`report::build`] with the settings' context).
+pub fn build(
+    store: &Store,
+    settings: &Settings,
+    since: Option<NaiveDate>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Report> {
+    report::build(store, &context(settings)?, since, now)
+}
+
+/// The report's day for `now` in the schedule's time zone.
+pub fn report_date(settings: &Settings, now: DateTime<Utc>) -> NaiveDate {
+    report::report_date(settings.schedule.tz(), now)
+}
 
 /// What one daily run did.
 #[derive(Debug, Clone, Serialize)]
@@ -44,7 +69,7 @@ pub async fn run_daily(
         headline = %report.headline(),
         "daily report stored"
     );
-    let deliveries = delivery::deliver(&report, &settings.report, metrics).await;
+    let deliveries = report::deliver(&report, &settings.report, metrics).await;
     Ok(DailyOutcome {
         date: report.date,
         snapshot_id: report.freshness.snapshot_id,
@@ -58,7 +83,7 @@ pub async fn run_daily(
 /// Builds and stores the report, then deletes reports older than `keep_days` days.
 fn store_report(settings: &Settings, now: DateTime<Utc>) -> anyhow::Result<(Report, usize)> {
     let store = Store::open(&settings.store.path)?;
-    let report = super::build(&store, settings, None, now)?;
+    let report = build(&store, settings, None, now)?;
     store.put_report(&report)?;
     // Keeps the reports of the last `keep_days` days, today included.
     let keep = u64::from(settings.report.keep_days.saturating_sub(1));
