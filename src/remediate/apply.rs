@@ -64,7 +64,99 @@ async fn recheck(step: &Step, reader: &mut Reader<'_>) -> Option<String> {
 }
 
 fn stamp(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    crate::model::stamp_millis(t)
+}
+
+/// How a remediation step ended, as the audit's `result` column and the metric's `result` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditResult {
+    Success,
+    /// Refused (4xx), or failed with its outcome unknown (the intent stays open).
+    Failure,
+    /// Planned, recorded, never sent (`dry_run` mode).
+    DryRun,
+    /// Not sent: the target changed since the snapshot, or its group was given up.
+    Skipped,
+    /// An interrupted call that reconciliation found had no effect.
+    NotApplied,
+}
+
+impl AuditResult {
+    /// Every result, for the metric's series.
+    pub const ALL: [AuditResult; 5] = [
+        AuditResult::Success,
+        AuditResult::Failure,
+        AuditResult::DryRun,
+        AuditResult::Skipped,
+        AuditResult::NotApplied,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditResult::Success => "success",
+            AuditResult::Failure => "failure",
+            AuditResult::DryRun => "dry_run",
+            AuditResult::Skipped => "skipped",
+            AuditResult::NotApplied => "not_applied",
+        }
+    }
+}
+
+/// The one place a step's ending is counted (`scimdrift_remediation_actions_total`, the run's
+/// totals) and logged; the audit row is written by the caller just before.
+fn ended(
+    metrics: &Metrics,
+    out: &mut Applied,
+    action: &str,
+    finding: &str,
+    result: AuditResult,
+    what: &str,
+) {
+    metrics
+        .remediation_actions
+        .with_label_values(&[action, result.as_str()])
+        .inc();
+    match result {
+        AuditResult::Success => {
+            out.success += 1;
+            tracing::warn!(
+                action,
+                finding,
+                result = result.as_str(),
+                "remediation applied: {what}"
+            );
+        }
+        AuditResult::Failure => {
+            out.failure += 1;
+            tracing::error!(
+                action,
+                finding,
+                result = result.as_str(),
+                "remediation failed: {what}"
+            );
+        }
+        AuditResult::DryRun => {
+            out.dry_run += 1;
+            tracing::info!(action, finding, result = result.as_str(), "dry run: {what}");
+        }
+        AuditResult::Skipped => {
+            out.skipped += 1;
+            tracing::info!(
+                action,
+                finding,
+                result = result.as_str(),
+                "remediation skipped: {what}"
+            );
+        }
+        AuditResult::NotApplied => {
+            tracing::warn!(
+                action,
+                finding,
+                result = result.as_str(),
+                "remediation not applied: {what}"
+            );
+        }
+    }
 }
 
 /// Test hook (debug builds only): with `SCIMDRIFT_TEST_CRASH_AFTER_CALL` set, the process dies
@@ -97,16 +189,16 @@ pub async fn reconcile(
                 let refused = row.http_status.filter(|s| (400..500).contains(s));
                 let (result, detail) = match (done, refused) {
                     (true, _) => (
-                        "success",
+                        AuditResult::Success,
                         "reconciled after an interrupted call: the target shows it took effect",
                     ),
                     // Refused after a retry and no effect: a failure (not retried automatically).
                     (false, Some(_)) => (
-                        "failure",
+                        AuditResult::Failure,
                         "reconciled: refused with a 4xx after a retry, and the target shows no effect",
                     ),
                     (false, None) => (
-                        "not_applied",
+                        AuditResult::NotApplied,
                         "reconciled after an interrupted call: it did not take effect (not repeated)",
                     ),
                 };
@@ -120,15 +212,19 @@ pub async fn reconcile(
                     store,
                     &row.idempotency_key,
                     &at,
-                    Some(result),
+                    Some(result.as_str()),
                     status,
                     Some(&detail),
                 )?;
-                metrics
-                    .remediation_actions
-                    .with_label_values(&[row.action.as_str(), result])
-                    .inc();
-                tracing::warn!(action = %row.action, finding = %row.finding_id, result, "remediation intent reconciled");
+                // Counted as the result it settles on; the run's totals count this run's calls.
+                ended(
+                    metrics,
+                    &mut Applied::default(),
+                    &row.action,
+                    &row.finding_id,
+                    result,
+                    &detail,
+                );
                 settled += 1;
             }
             Err(e) => {
@@ -185,17 +281,11 @@ pub async fn apply(
             at: &at,
             contest: contest.as_ref(),
         };
-        let label = |result: &str| {
-            metrics
-                .remediation_actions
-                .with_label_values(&[step.action.as_str(), result])
-                .inc()
-        };
+        let (action, finding) = (step.action.as_str(), step.finding_id.as_str());
         if step.mode == Mode::DryRun {
-            if db(store, |s| s.audit_insert(&row, Some("dry_run"), None))? {
-                label("dry_run");
-                out.dry_run += 1;
-                tracing::info!(action = %step.action, finding = %step.finding_id, "dry run: {}", step.reason);
+            let dry = AuditResult::DryRun;
+            if db(store, |s| s.audit_insert(&row, Some(dry.as_str()), None))? {
+                ended(metrics, &mut out, action, finding, dry, &step.reason);
             }
             continue;
         }
@@ -249,20 +339,22 @@ pub async fn apply(
                     .entry(step.finding_id.as_str())
                     .or_insert_with(|| why.clone());
             }
-            db(store, |s| s.audit_insert(&row, Some("skipped"), Some(&why)))?;
-            label("skipped");
-            out.skipped += 1;
-            tracing::info!(action = %step.action, finding = %step.finding_id, "remediation skipped: {why}");
+            let skipped = AuditResult::Skipped;
+            db(store, |s| {
+                s.audit_insert(&row, Some(skipped.as_str()), Some(&why))
+            })?;
+            ended(metrics, &mut out, action, finding, skipped, &why);
             continue;
         }
         if matches!(step.action, Action::Suspend | Action::Restore)
             && let Err(e) = reader.org_directory().await
         {
             let why = format!("the org user directory is unknown: {e}");
-            db(store, |s| s.audit_insert(&row, Some("skipped"), Some(&why)))?;
-            label("skipped");
-            out.skipped += 1;
-            tracing::error!(action = %step.action, finding = %step.finding_id, "remediation skipped: {why}");
+            let skipped = AuditResult::Skipped;
+            db(store, |s| {
+                s.audit_insert(&row, Some(skipped.as_str()), Some(&why))
+            })?;
+            ended(metrics, &mut out, action, finding, skipped, &why);
             continue;
         }
         if !db(store, |s| s.audit_insert(&row, None, None))? {
@@ -279,17 +371,30 @@ pub async fn apply(
         }
         match result {
             Ok(status) => {
-                finish(store, &key, &at, Some("success"), Some(status), None)?;
-                label("success");
-                out.success += 1;
-                tracing::warn!(action = %step.action, finding = %step.finding_id, status, "remediation applied: {}", step.reason);
+                let success = AuditResult::Success;
+                finish(store, &key, &at, Some(success.as_str()), Some(status), None)?;
+                let what = format!("HTTP {status}: {}", step.reason);
+                ended(metrics, &mut out, action, finding, success, &what);
             }
             Err(e) if is_refusal(&e) => {
                 let msg = e.to_string();
-                finish(store, &key, &at, Some("failure"), status_of(&e), Some(&msg))?;
-                label("failure");
-                out.failure += 1;
-                tracing::error!(action = %step.action, finding = %step.finding_id, "remediation refused: {msg}");
+                let failure = AuditResult::Failure;
+                finish(
+                    store,
+                    &key,
+                    &at,
+                    Some(failure.as_str()),
+                    status_of(&e),
+                    Some(&msg),
+                )?;
+                ended(
+                    metrics,
+                    &mut out,
+                    action,
+                    finding,
+                    failure,
+                    &format!("refused: {msg}"),
+                );
             }
             Err(e) => {
                 // The call may or may not have taken effect: the intent stays open for reconciliation.
@@ -297,9 +402,14 @@ pub async fn apply(
                 let msg = format!("outcome unknown, to be reconciled: {e}");
                 finish(store, &key, &at, None, status_of(&e), Some(&msg))?;
                 metrics.remediation_intents_open.inc();
-                label("failure");
-                out.failure += 1;
-                tracing::error!(action = %step.action, finding = %step.finding_id, "remediation call failed: {msg}");
+                ended(
+                    metrics,
+                    &mut out,
+                    action,
+                    finding,
+                    AuditResult::Failure,
+                    &msg,
+                );
             }
         }
     }

@@ -10,7 +10,7 @@ pub mod plan;
 pub mod policy;
 mod render;
 
-pub use apply::Applied;
+pub use apply::{Applied, AuditResult};
 pub use plan::{Plan, Step};
 pub use policy::{Action, Mode, RemediationConfig};
 pub use render::{audit_text, plan_text, target_text};
@@ -20,9 +20,9 @@ use crate::metrics::Metrics;
 /// Creates the remediation series (every action × result, every guard) at zero.
 pub fn init_metrics(m: &Metrics) {
     for action in Action::ALL {
-        for result in ["success", "failure", "dry_run", "skipped", "not_applied"] {
+        for result in apply::AuditResult::ALL {
             m.remediation_actions
-                .with_label_values(&[action.as_str(), result]);
+                .with_label_values(&[action.as_str(), result.as_str()]);
         }
     }
     for guard in plan::GUARDS {
