@@ -122,7 +122,7 @@ pub fn record_plan(store: &Store, plan: &Plan, metrics: &Metrics) -> anyhow::Res
         let why = plan
             .checks
             .iter()
-            .find(|c| c.guard == "breaker")
+            .find(|c| c.guard == plan::Guard::Breaker)
             .map(|c| c.detail.as_str())
             .unwrap_or("");
         tracing::error!("remediation spike breaker tripped: {why}");

@@ -25,7 +25,7 @@ pub fn init_metrics(m: &Metrics) {
                 .with_label_values(&[action.as_str(), result.as_str()]);
         }
     }
-    for guard in plan::GUARDS {
-        m.remediation_blocked.with_label_values(&[guard]);
+    for guard in plan::Guard::ALL {
+        m.remediation_blocked.with_label_values(&[guard.as_str()]);
     }
 }

@@ -12,23 +12,72 @@ use crate::findings::{AccountView, FindingView, ScimUserView, Status};
 use crate::model::normalize_email;
 use crate::store::{Opening, SnapshotInfo, State};
 
-/// The guards, by the name used in plans, the audit and `remediation_blocked{guard}`.
-pub const GUARDS: [&str; 14] = [
-    "enabled",
-    "snapshot",
-    "breaker",
-    "target",
-    "confirmations",
-    "directories",
-    "never_touch",
-    "previous_failure",
-    "already_done",
-    "own_suspension",
-    group::GUARD,
-    "once_per_target",
-    "cap_per_cycle",
-    "cap_population",
-];
+/// The guards, in the order a step meets them; named as in plans, the audit and
+/// `remediation_blocked{guard}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Guard {
+    Enabled,
+    Snapshot,
+    Breaker,
+    Target,
+    Confirmations,
+    Directories,
+    NeverTouch,
+    PreviousFailure,
+    AlreadyDone,
+    OwnSuspension,
+    UnlinkGroup,
+    OncePerTarget,
+    CapPerCycle,
+    CapPopulation,
+}
+
+impl Guard {
+    /// Every guard.
+    pub const ALL: [Guard; 14] = [
+        Guard::Enabled,
+        Guard::Snapshot,
+        Guard::Breaker,
+        Guard::Target,
+        Guard::Confirmations,
+        Guard::Directories,
+        Guard::NeverTouch,
+        Guard::PreviousFailure,
+        Guard::AlreadyDone,
+        Guard::OwnSuspension,
+        Guard::UnlinkGroup,
+        Guard::OncePerTarget,
+        Guard::CapPerCycle,
+        Guard::CapPopulation,
+    ];
+
+    /// The name used in plans, the audit and the metric's label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Guard::Enabled => "enabled",
+            Guard::Snapshot => "snapshot",
+            Guard::Breaker => "breaker",
+            Guard::Target => "target",
+            Guard::Confirmations => "confirmations",
+            Guard::Directories => "directories",
+            Guard::NeverTouch => "never_touch",
+            Guard::PreviousFailure => "previous_failure",
+            Guard::AlreadyDone => "already_done",
+            Guard::OwnSuspension => "own_suspension",
+            Guard::UnlinkGroup => "unlink_group",
+            Guard::OncePerTarget => "once_per_target",
+            Guard::CapPerCycle => "cap_per_cycle",
+            Guard::CapPopulation => "cap_population",
+        }
+    }
+}
+
+impl std::fmt::Display for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// One thing a step acts on: an account, a SCIM record, or both (a record and its link).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,14 +151,14 @@ pub struct Unlinked {
 /// One guard's verdict on a step (or on the whole plan).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verdict {
-    pub guard: String,
+    pub guard: Guard,
     pub passed: bool,
     pub detail: String,
 }
 
-fn verdict(guard: &str, passed: bool, detail: impl Into<String>) -> Verdict {
+fn verdict(guard: Guard, passed: bool, detail: impl Into<String>) -> Verdict {
     Verdict {
-        guard: guard.into(),
+        guard,
         passed,
         detail: detail.into(),
     }
@@ -240,7 +289,9 @@ pub fn call_cost(action: &str, targets: &serde_json::Value) -> usize {
 /// Computes the plan.
 pub fn plan(inp: &Inputs<'_>) -> Plan {
     let checks = plan_checks(inp);
-    let breaker_tripped = checks.iter().any(|c| c.guard == "breaker" && !c.passed);
+    let breaker_tripped = checks
+        .iter()
+        .any(|c| c.guard == Guard::Breaker && !c.passed);
     let spikes = spikes(inp);
     let mut opened_by: HashMap<&str, Vec<i64>> = HashMap::new();
     for o in inp.openings {
@@ -325,7 +376,7 @@ pub fn plan(inp: &Inputs<'_>) -> Plan {
             .iter()
             .find(|k| touched.get(*k).is_some_and(|t| !chains(t)));
         step.guards.push(verdict(
-            "once_per_target",
+            Guard::OncePerTarget,
             clash.is_none(),
             match clash {
                 Some(k) => format!("{k} is already acted on in this cycle"),
@@ -349,12 +400,12 @@ pub fn plan(inp: &Inputs<'_>) -> Plan {
             None => (step.cost(), format!("this step needs {}", step.cost())),
         };
         step.guards.push(verdict(
-            "cap_per_cycle",
+            Guard::CapPerCycle,
             counted + cost <= max,
             format!("{counted} of max_actions_per_cycle {max} used, {needs}"),
         ));
         step.guards.push(verdict(
-            "cap_population",
+            Guard::CapPopulation,
             counted + cost <= cap_population,
             format!(
                 "{counted} of {cap_population} used ({}% of {population} accounts), {needs}",
@@ -382,7 +433,7 @@ pub fn plan(inp: &Inputs<'_>) -> Plan {
     let mut blocked = BTreeMap::new();
     for s in steps.iter().filter(|s| !s.allowed) {
         for g in s.blocked_by() {
-            *blocked.entry(g.guard.clone()).or_default() += 1;
+            *blocked.entry(g.guard.as_str().to_string()).or_default() += 1;
         }
     }
     Plan {
@@ -407,13 +458,13 @@ fn candidate(
     let mut guards = checks.to_vec();
     if let Some(v) = spike {
         // Replaces the plan-wide breaker verdict, so a step counts once per guard.
-        guards.retain(|g| g.guard != "breaker" || !g.passed);
-        if guards.iter().all(|g| g.guard != "breaker") {
+        guards.retain(|g| g.guard != Guard::Breaker || !g.passed);
+        if guards.iter().all(|g| g.guard != Guard::Breaker) {
             guards.push(v);
         }
     }
     guards.push(verdict(
-        "target",
+        Guard::Target,
         d.found,
         if d.found {
             "target found"
@@ -438,7 +489,7 @@ fn candidate(
 /// The plan-wide guards: master switch, snapshot complete and fresh, spike breaker.
 fn plan_checks(inp: &Inputs<'_>) -> Vec<Verdict> {
     let enabled = verdict(
-        "enabled",
+        Guard::Enabled,
         inp.policy.enabled,
         if inp.policy.enabled {
             "remediation.enabled = true"
@@ -447,9 +498,9 @@ fn plan_checks(inp: &Inputs<'_>) -> Vec<Verdict> {
         },
     );
     let snapshot = match (inp.latest, inp.latest_complete) {
-        (None, _) | (_, None) => verdict("snapshot", false, "no complete snapshot yet"),
+        (None, _) | (_, None) => verdict(Guard::Snapshot, false, "no complete snapshot yet"),
         (Some(l), Some(c)) if l.snapshot_id != c.snapshot_id => verdict(
-            "snapshot",
+            Guard::Snapshot,
             false,
             format!(
                 "the latest snapshot {} is incomplete: nothing is acted on",
@@ -461,7 +512,7 @@ fn plan_checks(inp: &Inputs<'_>) -> Vec<Verdict> {
                 let age = inp.now - at.with_timezone(&Utc);
                 let fresh = age <= inp.pull_interval;
                 verdict(
-                    "snapshot",
+                    Guard::Snapshot,
                     fresh,
                     format!(
                         "snapshot {} is {}s old (limit: one pull interval, {}s)",
@@ -472,7 +523,7 @@ fn plan_checks(inp: &Inputs<'_>) -> Vec<Verdict> {
                 )
             }
             Err(_) => verdict(
-                "snapshot",
+                Guard::Snapshot,
                 false,
                 "the snapshot's finish time is unreadable",
             ),
@@ -499,7 +550,7 @@ fn plan_checks(inp: &Inputs<'_>) -> Vec<Verdict> {
     });
     let breaker = match spike {
         Some((kind, n)) => verdict(
-            "breaker",
+            Guard::Breaker,
             false,
             format!(
                 "{n} new {kind} findings since the previous snapshot (spike_threshold {}): no action this cycle",
@@ -507,7 +558,7 @@ fn plan_checks(inp: &Inputs<'_>) -> Vec<Verdict> {
             ),
         ),
         None => verdict(
-            "breaker",
+            Guard::Breaker,
             true,
             format!(
                 "no kind has {} or more new findings",
@@ -542,7 +593,7 @@ fn spike_guard(
         .iter()
         .find_map(|s| spikes.get(&(f.kind, *s)).map(|n| (*s, *n)))?;
     Some(verdict(
-        "breaker",
+        Guard::Breaker,
         false,
         format!(
             "opened in a spike of {n} {} findings by snapshot {snapshot}: never auto-remediated (remediate by hand or raise spike_threshold)",
@@ -554,7 +605,7 @@ fn spike_guard(
 /// Confirmations, directory scope, never-touch and earlier failures.
 fn scope_guards(step: &Step, rule: &Rule, f: &FindingView, inp: &Inputs<'_>) -> Vec<Verdict> {
     let mut out = vec![verdict(
-        "confirmations",
+        Guard::Confirmations,
         f.seen_count >= rule.min_confirmations,
         format!(
             "seen in {} consecutive complete snapshots (min_confirmations {})",
@@ -580,7 +631,7 @@ fn scope_guards(step: &Step, rule: &Rule, f: &FindingView, inp: &Inputs<'_>) -> 
         !rule.directories.is_empty() && !rule.directories.iter().any(|d| d == id || d == name)
     });
     out.push(verdict(
-        "directories",
+        Guard::Directories,
         outside.is_none(),
         match outside {
             Some((id, name)) => format!("directory {name} ({id}) is outside the rule's scope"),
@@ -614,7 +665,7 @@ fn scope_guards(step: &Step, rule: &Rule, f: &FindingView, inp: &Inputs<'_>) -> 
         .collect();
     let hit = subjects.iter().find(|s| deny.contains(s));
     out.push(verdict(
-        "never_touch",
+        Guard::NeverTouch,
         hit.is_none(),
         match hit {
             Some(s) => format!("{s} is in never_touch"),
@@ -626,7 +677,7 @@ fn scope_guards(step: &Step, rule: &Rule, f: &FindingView, inp: &Inputs<'_>) -> 
     };
     let failed = seen(inp.failed);
     out.push(verdict(
-        "previous_failure",
+        Guard::PreviousFailure,
         !failed,
         if failed {
             "this action failed before (see `scimdrift audit`): not retried automatically"
@@ -636,7 +687,7 @@ fn scope_guards(step: &Step, rule: &Rule, f: &FindingView, inp: &Inputs<'_>) -> 
     ));
     let done = seen(inp.succeeded);
     out.push(verdict(
-        "already_done",
+        Guard::AlreadyDone,
         !done,
         if done {
             "this action succeeded before (see `scimdrift audit`): the finding is back or Atlassian has not caught up, so it is not repeated automatically"
@@ -652,7 +703,7 @@ fn scope_guards(step: &Step, rule: &Rule, f: &FindingView, inp: &Inputs<'_>) -> 
             .unwrap_or("");
         let ours = inp.suspended_by_us.contains(account);
         out.push(verdict(
-            "own_suspension",
+            Guard::OwnSuspension,
             ours || inp.policy.restore_any_suspension,
             if ours {
                 "scimdrift suspended this account"

@@ -38,7 +38,12 @@ pub fn plan_text(plan: &Plan) -> String {
     );
     for c in &plan.checks {
         let mark = if c.passed { "ok     " } else { "BLOCKED" };
-        let _ = writeln!(s, "  {mark} {}: {}", line(&c.guard), line(&c.detail));
+        let _ = writeln!(
+            s,
+            "  {mark} {}: {}",
+            line(c.guard.as_str()),
+            line(&c.detail)
+        );
     }
     let _ = writeln!(s);
     if plan.steps.is_empty() {
@@ -66,7 +71,7 @@ pub fn plan_text(plan: &Plan) -> String {
             let _ = writeln!(
                 s,
                 "      blocked by {}: {}",
-                line(&g.guard),
+                line(g.guard.as_str()),
                 line(&g.detail)
             );
         }

@@ -20,7 +20,11 @@ async fn move_email_waits_until_the_account_is_unlinked() {
     let step = plan
         .steps
         .iter_mut()
-        .find(|s| s.blocked_by().iter().any(|g| g.guard == "unlink_group"))
+        .find(|s| {
+            s.blocked_by()
+                .iter()
+                .any(|g| g.guard.as_str() == "unlink_group")
+        })
         .expect("the move is blocked by its unlinks");
     assert_eq!(step.blocked_by().len(), 1, "{step:#?}");
     // Past the planner (a plan built elsewhere), the re-check before the call still refuses it.

@@ -38,7 +38,7 @@ async fn an_incomplete_snapshot_is_never_acted_on() {
     assert!(
         plan.checks
             .iter()
-            .any(|c| c.guard == "snapshot" && !c.passed)
+            .any(|c| c.guard.as_str() == "snapshot" && !c.passed)
     );
     remediate(&env).await;
     assert!(mutations(&env).is_empty());

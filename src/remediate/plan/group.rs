@@ -10,7 +10,7 @@ use crate::model::ScimRecord;
 use crate::remediate::policy::{Action, Mode};
 
 /// The guard's name.
-pub const GUARD: &str = "unlink_group";
+pub const GUARD: super::Guard = super::Guard::UnlinkGroup;
 
 /// One finding's unlinks, and its move when that is sent in the same cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -775,7 +775,7 @@ fn one_unlink_out_of_scope_blocks_the_others_and_the_move() {
     let p = c.plan();
     assert!(allowed_actions(&p).is_empty(), "{p:#?}");
     assert_eq!(p.blocked.get("directories"), Some(&1));
-    assert_eq!(p.blocked.get(group::GUARD), Some(&2));
+    assert_eq!(p.blocked.get(group::GUARD.as_str()), Some(&2));
     let tied = p
         .steps
         .iter()
@@ -811,7 +811,7 @@ fn a_move_of_a_linked_account_needs_its_unlinks_sent_in_the_same_cycle() {
     c.policy.rules.remove(0);
     let p = c.plan();
     assert!(allowed_actions(&p).is_empty());
-    assert_eq!(p.blocked.get(group::GUARD), Some(&1));
+    assert_eq!(p.blocked.get(group::GUARD.as_str()), Some(&1));
 }
 
 #[test]
@@ -833,7 +833,7 @@ fn the_caps_take_a_findings_unlinks_and_move_whole_or_not_at_all() {
     let p = c.plan();
     assert!(allowed_actions(&p).is_empty(), "{p:#?}");
     assert_eq!(p.blocked.get("cap_per_cycle"), Some(&2));
-    assert_eq!(p.blocked.get(group::GUARD), Some(&1));
+    assert_eq!(p.blocked.get(group::GUARD.as_str()), Some(&1));
     // Room for all three, but another finding used one unit: all wait for the next cycle.
     c.policy.max_actions_per_cycle = 3;
     c.already_used = 1;
@@ -852,7 +852,7 @@ fn a_blocked_move_holds_back_its_unlinks() {
     let p = c.plan();
     assert!(allowed_actions(&p).is_empty(), "{p:#?}");
     assert_eq!(p.blocked.get("confirmations"), Some(&1));
-    assert_eq!(p.blocked.get(group::GUARD), Some(&2));
+    assert_eq!(p.blocked.get(group::GUARD.as_str()), Some(&2));
     // A dry-run move does not hold them back (it is only recorded).
     c.policy.rules[1].mode = Mode::DryRun;
     c.policy.rules[1].min_confirmations = 2;
