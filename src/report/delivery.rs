@@ -96,26 +96,19 @@ pub async fn deliver(
     let mut out = Vec::new();
     if d.webhook_url_env.is_some() || d.webhook_url_file.is_some() {
         let link = config.link(report.date);
-        let r = with_retries(Channel::Webhook, d, || {
+        let r = with_retries(Channel::Webhook, d, metrics, || {
             send_webhook(report, d, link.as_deref())
         })
         .await;
         out.push(r);
     }
     if let Some(e) = &d.email {
-        let r = with_retries(Channel::Email, d, || send_email(report, e, d)).await;
+        let r = with_retries(Channel::Email, d, metrics, || send_email(report, e, d)).await;
         out.push(r);
     }
     if let Some(dir) = &d.directory {
-        let r = with_retries(Channel::Directory, d, || write_files(report, dir)).await;
+        let r = with_retries(Channel::Directory, d, metrics, || write_files(report, dir)).await;
         out.push(r);
-    }
-    for r in &out {
-        let result = if r.ok { "success" } else { "failure" };
-        metrics
-            .report_deliveries
-            .with_label_values(&[r.channel.as_str(), result])
-            .inc();
     }
     out
 }
@@ -141,9 +134,11 @@ impl Failure {
     }
 }
 
+/// Tries one channel up to `delivery.attempts` times; the outcome is logged and counted here.
 async fn with_retries<F, Fut>(
     channel: Channel,
     d: &DeliveryConfig,
+    metrics: &Metrics,
     mut attempt: F,
 ) -> DeliveryResult
 where
@@ -157,6 +152,7 @@ where
         n += 1;
         let failure = match attempt().await {
             Ok(()) => {
+                count(metrics, channel, "success");
                 tracing::info!(channel = channel.as_str(), attempt = n, "report delivered");
                 return DeliveryResult {
                     channel,
@@ -168,6 +164,7 @@ where
             Err(f) => f,
         };
         if !failure.retry || n >= attempts {
+            count(metrics, channel, "failure");
             tracing::error!(
                 channel = channel.as_str(),
                 attempt = n,
@@ -191,6 +188,13 @@ where
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(MAX_BACKOFF);
     }
+}
+
+fn count(metrics: &Metrics, channel: Channel, result: &str) {
+    metrics
+        .report_deliveries
+        .with_label_values(&[channel.as_str(), result])
+        .inc();
 }
 
 fn timeout(d: &DeliveryConfig) -> Duration {
