@@ -4,7 +4,6 @@
 
 pub mod app;
 pub mod atlassian;
-pub mod config;
 pub mod detect;
 pub mod escape;
 pub mod findings;
@@ -21,4 +20,4 @@ pub mod shrink;
 pub mod sim;
 pub mod store;
 
-pub use app::{bench, cli, cycle, daemon, demo, output, query, server};
+pub use app::{bench, cli, config, cycle, daemon, demo, output, query, server};

@@ -22,3 +22,39 @@ pub fn check_count(value: u64, min: u64, max: u64) -> Result<(), String> {
         ))
     }
 }
+
+/// The URL policy of every endpoint that receives a key: `https`, or plain `http` only to a
+/// loopback address (the simulator, tests); no user name or password in it (never echoed: it would
+/// be a credential). The error says what was expected.
+pub fn check_url(text: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("expected an http(s) URL: {e}"))?;
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    };
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not contain a user name or password (`user:password@`): keys are read from their `_env` / `_file` settings".into());
+    }
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if loopback => Ok(url),
+        "http" => Err(
+            "plain http is only allowed to a loopback address (keys would travel in clear); use https"
+                .into(),
+        ),
+        other => Err(format!("expected an http(s) URL, got scheme `{other}`")),
+    }
+}
+
+/// Checks a signed whole number is in `[min, max]`.
+pub fn check_count_i64(value: i64, min: i64, max: i64) -> Result<(), String> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(format!(
+            "expected a whole number between {min} and {max} (got {value})"
+        ))
+    }
+}

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
-use crate::config::{ConfigError, LogFormat, Settings};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ConfigError, Settings};
 use crate::detect::{Kind, Severity};
 use crate::output::{FindingsFormat, Format};
 use crate::store::Store;
@@ -26,6 +28,24 @@ pub struct Cli {
     pub log_format: Option<LogFormat>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Log format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line (journald, log shippers).
+    Json,
+}
+
+/// `[log]`: logging.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogConfig {
+    pub format: LogFormat,
 }
 
 #[derive(Debug, Subcommand)]

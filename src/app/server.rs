@@ -4,6 +4,7 @@
 //! in time ([`Limits`]).
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -25,6 +26,42 @@ use crate::metrics::Metrics;
 use crate::output::FindingsFormat;
 use crate::report::StoredReports;
 use crate::secret::Secret;
+
+/// `[server]`: the HTTP endpoint of the daemon.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerConfig {
+    /// Address to listen on. Default loopback only.
+    pub listen: String,
+    /// File holding the bearer token `/findings` and `/report` require. Required off loopback.
+    pub auth_token_file: Option<PathBuf>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:9464".into(),
+            auth_token_file: None,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Checks the section (the token and the listen policy are checked with the secrets, by
+    /// `Settings::server_token`); the error is (key within the section, message).
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err((
+                "listen".into(),
+                format!(
+                    "expected an address and port such as \"127.0.0.1:9464\", got {:?}",
+                    self.listen
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// What the handlers share with the daemon.
 pub struct AppState {

@@ -255,6 +255,50 @@ impl Finding {
     }
 }
 
+/// `[detect]`: detector settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DetectConfig {
+    /// An inactive record still linked after this many days is a `stale_inactive_link`.
+    pub stale_after_days: i64,
+    /// Finding kinds not to detect at all.
+    pub disabled_kinds: Vec<String>,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        DetectConfig {
+            stale_after_days: 30,
+            disabled_kinds: Vec::new(),
+        }
+    }
+}
+
+impl DetectConfig {
+    /// Checks the section; the error is (key within the section, message).
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        crate::section::check_count_i64(self.stale_after_days, 0, 36_500)
+            .map_err(|m| ("stale_after_days".to_string(), m))?;
+        for (i, k) in self.disabled_kinds.iter().enumerate() {
+            k.parse::<Kind>()
+                .map_err(|e| (format!("disabled_kinds[{i}]"), e))?;
+        }
+        Ok(())
+    }
+
+    /// What the detectors read.
+    pub fn settings(&self) -> DetectSettings {
+        DetectSettings {
+            stale_after_days: self.stale_after_days,
+            disabled: self
+                .disabled_kinds
+                .iter()
+                .filter_map(|k| k.parse().ok())
+                .collect(),
+        }
+    }
+}
+
 /// `[detect]` settings the detectors read.
 #[derive(Debug, Clone)]
 pub struct DetectSettings {

@@ -12,6 +12,7 @@ mod write;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
+use serde::{Deserialize, Serialize};
 
 pub use findings::{Opening, Reconciled};
 pub use person::{AccountVersion, RecordVersion};
@@ -20,6 +21,34 @@ pub use remediation::{AuditRow, NewAudit};
 pub use reports::ReportDay;
 pub use schema::{APPLICATION_ID, LATEST as SCHEMA_VERSION};
 pub use write::{Analyse, Batch, BatchSink, Finished, Population, Recorded, Recorder};
+
+/// `[store]`: the SQLite database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StoreSettings {
+    pub path: PathBuf,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings {
+            path: PathBuf::from("scimdrift.db"),
+        }
+    }
+}
+
+impl StoreSettings {
+    /// Checks the section; the error is (key within the section, message).
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        if self.path.as_os_str().is_empty() {
+            return Err((
+                "path".into(),
+                "expected the path of the SQLite database file".into(),
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// Why the store could not be opened or used.
 #[derive(Debug, thiserror::Error)]

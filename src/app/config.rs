@@ -1,22 +1,26 @@
 //! Configuration: a TOML file (`--config FILE` or `SCIMDRIFT_CONFIG`) with `SCIMDRIFT__SECTION__KEY`
 //! environment overrides. Secrets are only ever named here (an env var or a file), never inline.
 
-use std::collections::HashSet;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use crate::app::cli::{LogConfig, LogFormat};
+pub use crate::app::schedule::{ScheduleConfig, parse_cron};
+pub use crate::app::server::ServerConfig;
 pub use crate::atlassian::settings::{
     AccountsEndpoint, AtlassianSettings, DirectorySettings, HttpSettings, duration_secs,
 };
-use crate::detect::{DetectSettings, Kind};
+pub use crate::detect::DetectConfig;
+use crate::detect::DetectSettings;
 pub use crate::ignore::IgnoreConfig;
 use crate::ignore::IgnoreRule;
 use crate::secret::Secret;
 pub use crate::secret::{credentials_path, expand_credentials_dir};
-pub use crate::section::{check_count, check_seconds};
+pub use crate::section::{check_count, check_count_i64, check_seconds};
+pub use crate::store::StoreSettings;
 
 /// A configuration problem: which file, which key, and what was expected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,137 +74,6 @@ pub struct Settings {
     /// Where the settings came from, for error messages.
     #[serde(skip)]
     pub source: String,
-}
-
-/// `[store]`: the SQLite database.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct StoreSettings {
-    pub path: PathBuf,
-}
-
-impl Default for StoreSettings {
-    fn default() -> Self {
-        StoreSettings {
-            path: PathBuf::from("scimdrift.db"),
-        }
-    }
-}
-
-/// `[schedule]`: when the daemon runs its jobs (cron with seconds).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ScheduleConfig {
-    /// Pull → detect cycles. Default every 15 minutes.
-    pub pull: String,
-    /// The daily report. Default 07:00.
-    pub report: String,
-    /// IANA time zone of both schedules. Default UTC.
-    pub timezone: String,
-    /// How long shutdown waits for a running cycle before aborting it, seconds.
-    pub shutdown_timeout_seconds: f64,
-}
-
-impl Default for ScheduleConfig {
-    fn default() -> Self {
-        ScheduleConfig {
-            pull: "0 */15 * * * *".into(),
-            report: "0 0 7 * * *".into(),
-            timezone: "UTC".into(),
-            shutdown_timeout_seconds: 30.0,
-        }
-    }
-}
-
-/// Parses a cron expression with seconds, as the scheduler does.
-pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
-    croner::parser::CronParser::builder()
-        .seconds(croner::parser::Seconds::Required)
-        .dom_and_dow(true)
-        .build()
-        .parse(expr)
-        .map_err(|e| {
-            format!("expected a cron expression with seconds, e.g. \"0 */15 * * * *\" ({e})")
-        })
-}
-
-impl ScheduleConfig {
-    /// The time zone (validated at load).
-    pub fn tz(&self) -> chrono_tz::Tz {
-        self.timezone.parse().unwrap_or(chrono_tz::UTC)
-    }
-
-    /// The interval between two pulls: the gap between the next two occurrences of `pull`.
-    pub fn pull_interval(&self) -> std::time::Duration {
-        let fallback = std::time::Duration::from_secs(900);
-        let Ok(cron) = parse_cron(&self.pull) else {
-            return fallback;
-        };
-        let now = chrono::Utc::now().with_timezone(&self.tz());
-        let Ok(a) = cron.find_next_occurrence(&now, false) else {
-            return fallback;
-        };
-        let Ok(b) = cron.find_next_occurrence(&a, false) else {
-            return fallback;
-        };
-        (b - a).to_std().unwrap_or(fallback)
-    }
-}
-
-/// `[server]`: the HTTP endpoint of the daemon.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ServerConfig {
-    /// Address to listen on. Default loopback only.
-    pub listen: String,
-    /// File holding the bearer token `/findings` and `/report` require. Required off loopback.
-    pub auth_token_file: Option<PathBuf>,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            listen: "127.0.0.1:9464".into(),
-            auth_token_file: None,
-        }
-    }
-}
-
-/// Log format.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    #[default]
-    Text,
-    /// One JSON object per line (journald, log shippers).
-    Json,
-}
-
-/// `[log]`: logging.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct LogConfig {
-    pub format: LogFormat,
-}
-
-/// `[detect]`: detector settings.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct DetectConfig {
-    /// An inactive record still linked after this many days is a `stale_inactive_link`.
-    pub stale_after_days: i64,
-    /// Finding kinds not to detect at all.
-    pub disabled_kinds: Vec<String>,
-}
-
-impl Default for DetectConfig {
-    fn default() -> Self {
-        DetectConfig {
-            stale_after_days: 30,
-            disabled_kinds: Vec::new(),
-        }
-    }
 }
 
 /// Keys that would hold a secret inline: refused with a pointer to the `_env` / `_file` forms.
@@ -298,174 +171,20 @@ impl Settings {
 
     /// Checks every rule that types alone cannot express.
     fn validate(&mut self) -> Result<(), ConfigError> {
-        let a = &self.atlassian;
-        let url = reqwest::Url::parse(&a.base_url).map_err(|e| {
-            self.error(
-                "atlassian.base_url",
-                format!("expected an http(s) URL: {e}"),
-            )
-        })?;
-        let loopback = match url.host() {
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            Some(url::Host::Domain(d)) => d == "localhost",
-            None => false,
+        let section = |name: &str| {
+            let file = self.source.clone();
+            let name = name.to_string();
+            move |(key, message): (String, String)| ConfigError {
+                file: file.clone(),
+                key: format!("{name}.{key}"),
+                message,
+            }
         };
-        if !url.username().is_empty() || url.password().is_some() {
-            // Never echo the URL: its user info is a credential.
-            return Err(self.error(
-                "atlassian.base_url",
-                "must not contain a user name or password (`user:password@`): keys are read from org_api_key_env / org_api_key_file and the directories' token_env / token_file",
-            ));
-        }
-        match url.scheme() {
-            "https" => {}
-            "http" if loopback => {}
-            "http" => {
-                return Err(self.error(
-                    "atlassian.base_url",
-                    "plain http is only allowed to a loopback address (keys would travel in clear); use https",
-                ));
-            }
-            other => {
-                return Err(self.error(
-                    "atlassian.base_url",
-                    format!("expected an http(s) URL, got scheme `{other}`"),
-                ));
-            }
-        }
-        if a.org_id.trim().is_empty() {
-            return Err(self.error(
-                "atlassian.org_id",
-                "required: the organization id from admin hub",
-            ));
-        }
-        if a.org_api_key_env.is_some() && a.org_api_key_file.is_some() {
-            return Err(self.error(
-                "atlassian.org_api_key_env",
-                "set either org_api_key_env or org_api_key_file, not both",
-            ));
-        }
-        if a.directories.is_empty() {
-            return Err(self.error(
-                "atlassian.directories",
-                "expected at least one [[atlassian.directories]] entry with id and name",
-            ));
-        }
-        let mut ids = HashSet::new();
-        let mut names = HashSet::new();
-        for (i, d) in a.directories.iter().enumerate() {
-            let key = |k: &str| format!("atlassian.directories[{i}].{k}");
-            if d.id.trim().is_empty() {
-                return Err(self.error(key("id"), "required: the SCIM directory id"));
-            }
-            if d.name.is_empty()
-                || !d
-                    .name
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-            {
-                return Err(self.error(
-                    key("name"),
-                    format!(
-                        "expected a short label of lower-case letters, digits, `_` or `-` (got {:?})",
-                        d.name
-                    ),
-                ));
-            }
-            if !ids.insert(d.id.clone()) {
-                return Err(self.error(
-                    key("id"),
-                    format!("directory id {:?} is listed twice", d.id),
-                ));
-            }
-            if !names.insert(d.name.clone()) {
-                return Err(self.error(
-                    key("name"),
-                    format!("directory name {:?} is used twice", d.name),
-                ));
-            }
-            if d.token_env.is_some() && d.token_file.is_some() {
-                return Err(self.error(
-                    key("token_env"),
-                    "set either token_env or token_file, not both",
-                ));
-            }
-        }
-        let h = &a.http;
-        let http = |k: &str| format!("atlassian.http.{k}");
-        for (key, value, min, max) in [
-            ("timeout_seconds", h.timeout_seconds, 0.001, 3600.0),
-            (
-                "retry_max_delay_seconds",
-                h.retry_max_delay_seconds,
-                0.0,
-                3600.0,
-            ),
-            (
-                "retry_budget_seconds",
-                h.retry_budget_seconds,
-                0.0,
-                86_400.0,
-            ),
-            (
-                "pull_deadline_seconds",
-                h.pull_deadline_seconds,
-                1.0,
-                86_400.0,
-            ),
-        ] {
-            check_seconds(value, min, max).map_err(|m| self.error(http(key), m))?;
-        }
-        for (key, value, min, max) in [
-            ("max_retries", u64::from(h.max_retries), 0, 100),
-            ("retry_base_delay_ms", h.retry_base_delay_ms, 0, 60_000),
-            ("concurrency", h.concurrency as u64, 1, 64),
-            ("scim_page_size", h.scim_page_size as u64, 1, 1000),
-            ("accounts_page_size", h.accounts_page_size as u64, 1, 1000),
-            ("max_page_bytes", h.max_page_bytes, 1024, 4 << 30),
-        ] {
-            check_count(value, min, max).map_err(|m| self.error(http(key), m))?;
-        }
-        check_count_i64(self.detect.stale_after_days, 0, 36_500)
-            .map_err(|m| self.error("detect.stale_after_days", m))?;
-        for (i, k) in self.detect.disabled_kinds.iter().enumerate() {
-            k.parse::<Kind>()
-                .map_err(|e| self.error(format!("detect.disabled_kinds[{i}]"), e))?;
-        }
+        self.atlassian.validate().map_err(section("atlassian"))?;
+        self.detect.validate().map_err(section("detect"))?;
         self.ignore_rules()?;
-        for (key, expr) in [
-            ("schedule.pull", &self.schedule.pull),
-            ("schedule.report", &self.schedule.report),
-        ] {
-            parse_cron(expr).map_err(|e| self.error(key, e))?;
-        }
-        let Ok(tz) = self.schedule.timezone.parse::<chrono_tz::Tz>() else {
-            return Err(self.error(
-                "schedule.timezone",
-                format!(
-                    "expected an IANA time zone such as \"UTC\" or \"Europe/Berlin\", got {:?}",
-                    self.schedule.timezone
-                ),
-            ));
-        };
-        for (key, expr) in [
-            ("schedule.pull", &self.schedule.pull),
-            ("schedule.report", &self.schedule.report),
-        ] {
-            check_fires(expr, tz).map_err(|e| self.error(key, e))?;
-        }
-        check_seconds(self.schedule.shutdown_timeout_seconds, 0.0, 3600.0)
-            .map_err(|m| self.error("schedule.shutdown_timeout_seconds", m))?;
-        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(self.error(
-                "server.listen",
-                format!(
-                    "expected an address and port such as \"127.0.0.1:9464\", got {:?}",
-                    self.server.listen
-                ),
-            ));
-        }
+        self.schedule.validate().map_err(section("schedule"))?;
+        self.server.validate().map_err(section("server"))?;
         self.pull
             .validate()
             .map_err(|(key, message)| self.error(format!("pull.{key}"), message))?;
@@ -475,24 +194,7 @@ impl Settings {
         self.remediation
             .validate()
             .map_err(|(key, message)| self.error(format!("remediation.{key}"), message))?;
-        if self.store.path.as_os_str().is_empty() {
-            return Err(self.error(
-                "store.path",
-                "expected the path of the SQLite database file",
-            ));
-        }
-        // Defaults for the secret references, so the effective config shows where keys come from.
-        if self.atlassian.org_api_key_file.is_none() && self.atlassian.org_api_key_env.is_none() {
-            self.atlassian.org_api_key_env = Some("SCIMDRIFT_ORG_API_KEY".into());
-        }
-        for d in &mut self.atlassian.directories {
-            if d.token_env.is_none() && d.token_file.is_none() {
-                d.token_env = Some(format!(
-                    "SCIMDRIFT_DIR_{}",
-                    d.name.to_uppercase().replace('-', "_")
-                ));
-            }
-        }
+        self.store.validate().map_err(section("store"))?;
         Ok(())
     }
 
@@ -507,15 +209,7 @@ impl Settings {
 
     /// The detector settings.
     pub fn detect_settings(&self) -> DetectSettings {
-        DetectSettings {
-            stale_after_days: self.detect.stale_after_days,
-            disabled: self
-                .detect
-                .disabled_kinds
-                .iter()
-                .filter_map(|k| k.parse().ok())
-                .collect(),
-        }
+        self.detect.settings()
     }
 
     /// The `[[ignore]]` rules, validated.
@@ -663,39 +357,6 @@ impl Settings {
         strip_nulls(&mut v);
         toml::to_string(&v).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
     }
-}
-
-/// Checks a signed whole number is in `[min, max]`.
-pub fn check_count_i64(value: i64, min: i64, max: i64) -> Result<(), String> {
-    if (min..=max).contains(&value) {
-        Ok(())
-    } else {
-        Err(format!(
-            "expected a whole number between {min} and {max} (got {value})"
-        ))
-    }
-}
-
-/// Checks a (parsed) cron expression fires within the next ten years, twice: a schedule such as
-/// `0 0 0 31 2 *` (30 February) parses but would never run.
-fn check_fires(expr: &str, tz: chrono_tz::Tz) -> Result<(), String> {
-    let cron = parse_cron(expr)?;
-    let now = chrono::Utc::now().with_timezone(&tz);
-    let never = || {
-        format!(
-            "the schedule {expr:?} never fires (no date matches it within ten years): check the day and month fields"
-        )
-    };
-    let first = cron
-        .find_next_occurrence(&now, false)
-        .map_err(|_| never())?;
-    let second = cron
-        .find_next_occurrence(&first, false)
-        .map_err(|_| never())?;
-    if second - now > chrono::Duration::days(3660) {
-        return Err(never());
-    }
-    Ok(())
 }
 
 /// The first key (dotted path) in `raw` that is an inline secret.
