@@ -127,6 +127,46 @@ pub fn credentials_path(path: &Path) -> Result<PathBuf, String> {
     }
 }
 
+/// The one secret reader of every section: from the file (`${CREDENTIALS_DIRECTORY}` expanded,
+/// surrounding white space such as a trailing newline trimmed) when one is named, else from the
+/// environment variable; `None` when neither is set. The error is (the key that named it, why),
+/// never the value.
+pub fn read(
+    env: Option<&str>,
+    file: Option<&Path>,
+    (env_key, file_key): (&str, &str),
+    what: &str,
+) -> Result<Option<Secret>, (String, String)> {
+    let err = |key: &str, message: String| (key.to_string(), message);
+    let (secret, key) = match (env, file) {
+        (_, Some(path)) => {
+            let path = credentials_path(path)
+                .map_err(|m| err(file_key, format!("{m} (expected {what})")))?;
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                err(
+                    file_key,
+                    format!("cannot read {} ({what}): {e}", path.display()),
+                )
+            })?;
+            (Secret::new(text), file_key)
+        }
+        (Some(var), None) => {
+            let value = std::env::var(var).map_err(|_| {
+                err(
+                    env_key,
+                    format!("environment variable {var} is not set (expected {what})"),
+                )
+            })?;
+            (Secret::new(value), env_key)
+        }
+        (None, None) => return Ok(None),
+    };
+    if secret.expose().is_empty() {
+        return Err(err(key, format!("{what} is empty")));
+    }
+    Ok(Some(secret))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -266,37 +266,14 @@ impl Settings {
         (file_key, file): (&str, Option<&Path>),
         what: &str,
     ) -> Result<Secret, ConfigError> {
-        let secret = if let Some(path) = file {
-            let path = &credentials_path(path)
-                .map_err(|m| self.error(file_key, format!("{m} (expected {what})")))?;
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                self.error(
-                    file_key,
-                    format!("cannot read {} ({what}): {e}", path.display()),
-                )
-            })?;
-            Secret::new(text)
-        } else if let Some(var) = env {
-            let value = std::env::var(var).map_err(|_| {
-                self.error(
-                    env_key,
-                    format!("environment variable {var} is not set (expected {what})"),
-                )
-            })?;
-            Secret::new(value)
-        } else {
-            return Err(self.error(
+        match crate::secret::read(env, file, (env_key, file_key), what) {
+            Ok(Some(secret)) => Ok(secret),
+            Ok(None) => Err(self.error(
                 env_key,
                 format!("expected {what} from an env var or a file"),
-            ));
-        };
-        if secret.expose().is_empty() {
-            return Err(self.error(
-                if file.is_some() { file_key } else { env_key },
-                format!("{what} is empty"),
-            ));
+            )),
+            Err((key, message)) => Err(self.error(key, message)),
         }
-        Ok(secret)
     }
 
     /// Checks every secret can be read, returning the first failure.

@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
 use crate::secret::Secret;
-use crate::secret::expand_credentials_dir;
 
 /// `[report]` settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -116,60 +115,18 @@ fn err(key: &str, message: impl Into<String>) -> KeyError {
     (key.to_string(), message.into())
 }
 
-fn is_loopback_host(host: &str) -> bool {
-    let h = host.trim_start_matches('[').trim_end_matches(']');
-    h == "localhost"
-        || h.parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// Checks an http(s) URL: https, or plain http to loopback only.
+/// Checks an http(s) URL by the one URL policy ([`crate::section::check_url_scheme`]).
 fn check_url(url: &str, what: &str) -> Result<url::Url, String> {
-    let u = url::Url::parse(url).map_err(|e| format!("{what}: expected an http(s) URL ({e})"))?;
-    match u.scheme() {
-        "https" => Ok(u),
-        "http" if u.host_str().is_some_and(is_loopback_host) => Ok(u),
-        "http" => Err(format!(
-            "{what}: plain http is only allowed to a loopback address; use https"
-        )),
-        other => Err(format!(
-            "{what}: expected an http(s) URL, got scheme `{other}`"
-        )),
-    }
+    crate::section::check_url_scheme(url).map_err(|m| format!("{what}: {m}"))
 }
 
 fn read_secret(
     env: Option<&str>,
     file: Option<&std::path::Path>,
-    (env_key, file_key): (&str, &str),
+    keys: (&str, &str),
     what: &str,
 ) -> Result<Option<Secret>, KeyError> {
-    let secret = match (env, file) {
-        (_, Some(path)) => {
-            let path = expand_credentials_dir(path);
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                err(
-                    file_key,
-                    format!("cannot read {} ({what}): {e}", path.display()),
-                )
-            })?;
-            (Secret::new(text), file_key)
-        }
-        (Some(var), None) => {
-            let value = std::env::var(var).map_err(|_| {
-                err(
-                    env_key,
-                    format!("environment variable {var} is not set (expected {what})"),
-                )
-            })?;
-            (Secret::new(value), env_key)
-        }
-        (None, None) => return Ok(None),
-    };
-    if secret.0.expose().is_empty() {
-        return Err(err(secret.1, format!("{what} is empty")));
-    }
-    Ok(Some(secret.0))
+    crate::secret::read(env, file, keys, what)
 }
 
 impl ReportConfig {
@@ -300,7 +257,7 @@ impl EmailConfig {
                 "username and a password (password_env or password_file) go together",
             ));
         }
-        if !self.starttls && has_password && !is_loopback_host(&self.host) {
+        if !self.starttls && has_password && !crate::section::is_loopback_host(&self.host) {
             return Err(err(
                 "starttls",
                 "starttls = false would send the SMTP password in clear to a remote host; keep starttls = true",
