@@ -83,7 +83,7 @@ python3 -m json.tool dashboards/scimdrift.json > /dev/null || fail "dashboards/s
 # Static checks of the dashboard and the alerts; writes the PromQL of every dashboard query as a
 # recording rule (template variables replaced) for promtool, and the referenced metric names.
 python3 - "$work" << 'PY'
-import json, re, sys
+import json, os, re, sys
 
 work = sys.argv[1]
 errors = []
@@ -156,24 +156,44 @@ with open(f"{work}/dashboard-rules.yml", "w") as f:
             errors.append(f"{path}: unknown template variable in {e!r}")
         f.write(f"      - record: dashboard_query_{i}\n        expr: {json.dumps(e)}\n")
 
-# --- alerts: runbook anchors must match README headings (GitHub anchor rules)
+# --- alerts: each runbook_url names a file of this repository and a heading of it (GitHub anchor
+# rules): https://github.com/scimdrift/scimdrift/blob/main/<file>#runbook-<alert name lower-cased>
+RUNBOOK_URL = re.compile(r"^https://github\.com/scimdrift/scimdrift/blob/main/([^#?]+)#(.+)$")
+
 def slug(heading):
     s = heading.strip().lower()
     s = re.sub(r"[^\w\- ]", "", s)
     return s.replace(" ", "-")
 
-readme_anchors = {slug(m.group(1)) for m in re.finditer(r"^#{1,6}\s+(.+?)\s*$", open("README.md").read(), re.M)}
+anchors_of = {}
+def anchors(path):
+    """The heading anchors of a Markdown file of the repository (fenced code left out), None if absent."""
+    if path not in anchors_of:
+        if ".." in path.split("/") or not os.path.isfile(path):
+            anchors_of[path] = None
+        else:
+            text = re.sub(r"^```.*?^```", "", open(path).read(), flags=re.M | re.S)
+            anchors_of[path] = {slug(m.group(1)) for m in re.finditer(r"^#{1,6}\s+(.+?)\s*$", text, re.M)}
+    return anchors_of[path]
+
 alerts_text = open("dashboards/alerts.yml").read()
 alert_names = re.findall(r"^\s*-\s*alert:\s*(\S+)", alerts_text, re.M)
 urls = re.findall(r'runbook_url:\s*"?([^"\s]+)"?', alerts_text)
 if len(urls) != len(alert_names):
     errors.append(f"{len(alert_names)} alerts but {len(urls)} runbook_url annotations")
 for name, url in zip(alert_names, urls):
-    anchor = url.partition("#")[2]
+    m = RUNBOOK_URL.match(url)
+    if not m:
+        errors.append(f"{name}: runbook_url {url} is not https://github.com/scimdrift/scimdrift/blob/main/<file>#<anchor>")
+        continue
+    path, anchor = m.group(1), m.group(2)
     if anchor != f"runbook-{name.lower()}":
         errors.append(f"{name}: runbook_url anchor #{anchor} should be #runbook-{name.lower()}")
-    if anchor not in readme_anchors:
-        errors.append(f"{name}: README.md has no heading for #{anchor} (write `### Runbook: {name}`)")
+    found = anchors(path)
+    if found is None:
+        errors.append(f"{name}: runbook_url names {path}, which does not exist")
+    elif anchor not in found:
+        errors.append(f"{name}: {path} has no heading for #{anchor} (write `### Runbook: {name}`)")
 
 # Alert expressions: the `expr:` values (plain or block scalars), comments and annotations excluded.
 alert_exprs, lines = [], alerts_text.splitlines()

@@ -985,7 +985,7 @@ async fn showcase_report() -> Report {
 
 /// Writes the showcase report as `report.html` and `report.md` into `$SCIMDRIFT_REPORT_OUT`
 /// (default: the system temp dir), for the browser width check of `.ci/ops-checks.sh` and the
-/// README screenshot: `SCIMDRIFT_REPORT_OUT=DIR cargo test --test report -- --ignored write_showcase_report`.
+/// screenshot docs/report.png (shown in docs/report.md): `SCIMDRIFT_REPORT_OUT=DIR cargo test --test report -- --ignored write_showcase_report`.
 #[tokio::test]
 #[ignore]
 async fn write_showcase_report() {

@@ -38,7 +38,7 @@ pub enum ReportFormat {
     Markdown,
     /// One row per finding per subject (record or account), for spreadsheets.
     Csv,
-    /// The report document (stable; see the README).
+    /// The report document (stable; see docs/report.md).
     Json,
 }
 

@@ -1,6 +1,6 @@
 //! The report document. Its JSON (`scimdrift report --format json`, the `reports` table, webhook
 //! payloads) is a contract: fields may be added, none renamed or removed without bumping
-//! [`REPORT_VERSION`]. See the README's *Daily report* section for the shape.
+//! [`REPORT_VERSION`]. See docs/report.md (*JSON shape*) for the shape.
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
