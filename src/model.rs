@@ -20,8 +20,14 @@ pub struct ScimRecord {
     pub display_name: Option<String>,
     /// `None` when the IdP did not send `active`: unknown, neither active nor inactive.
     pub active: Option<bool>,
-    /// The linked Atlassian account, `None` when unlinked.
+    /// The linked Atlassian account, `None` when unlinked (or when the link could not be read:
+    /// see `link_unknown`).
     pub account_id: Option<String>,
+    /// The link attribute arrived unreadable: linked or not is unknown, so no finding that depends
+    /// on the link is raised about this record (a data-quality note says why). Not stored: the
+    /// stored raw JSON keeps what arrived.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub link_unknown: bool,
     /// Group ids from the record's own `groups` attribute.
     pub groups: Vec<String>,
     pub created: Option<String>,
@@ -65,6 +71,17 @@ impl Account {
         self.account_status == "active" && self.membership_status == "active"
     }
 
+    /// Definitely without access: deactivated, closed, suspended or without membership. An
+    /// unknown or unreadable status is neither with nor without access: never a reason to delete
+    /// or deactivate, never a reason to drop a leaver finding.
+    pub fn lacks_access(&self) -> bool {
+        matches!(self.account_status.as_str(), "inactive" | "closed")
+            || matches!(
+                self.membership_status.as_str(),
+                "suspended" | "no_membership"
+            )
+    }
+
     /// An account of a person: `accountType` `atlassian` or absent. `app` (integrations, bots) and
     /// `customer` (service-desk portal customers) accounts are counted, never subjects of findings
     /// (scenarios.md, "Who is a person").
@@ -72,9 +89,15 @@ impl Account {
         matches!(self.account_type.as_deref(), None | Some("atlassian"))
     }
 
-    /// The `accountType` label for counts: `atlassian` when absent.
-    pub fn type_label(&self) -> &str {
-        self.account_type.as_deref().unwrap_or("atlassian")
+    /// The `accountType` label for counts and metrics, from a bounded set: `atlassian` (also when
+    /// absent), `app`, `customer`, or `other` for any other value (never the value itself).
+    pub fn type_label(&self) -> &'static str {
+        match self.account_type.as_deref() {
+            None | Some("atlassian") => "atlassian",
+            Some("app") => "app",
+            Some("customer") => "customer",
+            Some(_) => "other",
+        }
     }
 }
 
@@ -138,7 +161,7 @@ pub struct DataQualityNote {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shrink {
     pub source: String,
-    /// What shrank: `records` (users or accounts).
+    /// What shrank: `records` (users or accounts) or `people` (the accounts of people alone).
     pub what: String,
     pub from: u64,
     pub to: u64,

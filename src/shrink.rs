@@ -47,10 +47,11 @@ impl PullConfig {
                 "expected a percentage above 0 and at most 100".into(),
             ));
         }
-        if self.confirm_shrink_pulls == 0 || self.confirm_shrink_pulls > 1000 {
+        // 1 would make every shrink current at once: the guard would be off.
+        if self.confirm_shrink_pulls < 2 || self.confirm_shrink_pulls > 1000 {
             return Err((
                 "confirm_shrink_pulls",
-                "expected a number of pulls from 1 to 1000".into(),
+                "expected a number of pulls from 2 to 1000".into(),
             ));
         }
         Ok(())
@@ -77,7 +78,7 @@ impl PullConfig {
 pub struct Population {
     /// `scim:<name>` or `accounts`.
     pub source: String,
-    /// `records`.
+    /// `records`, or `people` (the accounts of people alone).
     pub what: String,
 }
 
@@ -93,21 +94,39 @@ fn population(source: &str) -> Population {
     }
 }
 
+/// The people among a source's accounts (`accountType` atlassian or absent): guarded on their own,
+/// so thousands of portal customers cannot hide every person vanishing.
+fn people(source: &str) -> Population {
+    Population {
+        source: source.to_string(),
+        what: "people".to_string(),
+    }
+}
+
+fn add_people(counts: &mut Counts, source: &str, types: Option<&BTreeMap<String, u64>>) {
+    if let Some(types) = types {
+        counts.insert(people(source), types.get("atlassian").copied().unwrap_or(0));
+    }
+}
+
 /// The counts of a pull's sources.
 pub fn counts_of_pull(meta: &PullMeta) -> Counts {
-    meta.sources
-        .iter()
-        .map(|s| (population(&s.source), s.records as u64))
-        .collect()
+    let mut counts = Counts::new();
+    for s in &meta.sources {
+        counts.insert(population(&s.source), s.records as u64);
+        add_people(&mut counts, &s.source, s.account_types.as_ref());
+    }
+    counts
 }
 
 /// The counts of a stored snapshot's sources.
 pub fn counts_of_snapshot(snapshot: &SnapshotInfo) -> Counts {
-    snapshot
-        .sources
-        .iter()
-        .map(|s| (population(&s.source), s.records.max(0) as u64))
-        .collect()
+    let mut counts = Counts::new();
+    for s in &snapshot.sources {
+        counts.insert(population(&s.source), s.records.max(0) as u64);
+        add_people(&mut counts, &s.source, s.account_types.as_ref());
+    }
+    counts
 }
 
 /// Judges a pull's `new` counts against the `current` snapshot's and the `held` snapshots since it
@@ -122,7 +141,7 @@ pub fn assess(
     let Some(current) = current else {
         return Verdict::Current;
     };
-    let shrinks: Vec<Shrink> = new
+    let mut shrinks: Vec<Shrink> = new
         .iter()
         .filter_map(|(p, &to)| {
             let &from = current.get(p)?;
@@ -137,6 +156,8 @@ pub fn assess(
     if shrinks.is_empty() {
         return Verdict::Current;
     }
+    // A source's records first, then the people among them.
+    shrinks.sort_by_key(|s| s.what != "records");
     if accept {
         return Verdict::Accepted(shrinks);
     }
@@ -268,7 +289,7 @@ mod tests {
         };
         assert_eq!(c.validate().unwrap_err().0, "max_shrink_percent");
         c.max_shrink_percent = 10.0;
-        c.confirm_shrink_pulls = 0;
+        c.confirm_shrink_pulls = 1;
         assert_eq!(c.validate().unwrap_err().0, "confirm_shrink_pulls");
     }
 }

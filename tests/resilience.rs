@@ -386,3 +386,135 @@ async fn only_links_next_null_ends_a_cursor_chain() {
         assert!(!o.recorded.complete);
     }
 }
+
+/// A linked, active, healthy person whose link field arrives unreadable (a number) must not be
+/// reported as "not linked" nor as "cannot own its email" (the account holding the email is its own).
+#[tokio::test]
+async fn an_unreadable_link_is_unknown_not_unlinked() {
+    let env = Env::start(World::healthy(20, 5, Utc::now()), Default::default()).await;
+    let first = env.pull().await;
+    assert!(first.recorded.complete);
+    let before = open_findings(&env);
+    let u = env.sim.world().directories[0].users[0].clone();
+    assert!(u.atlassian_account_id.is_some());
+    env.sim
+        .set_faults(Faults::rules([FaultRule::new(FaultKind::SetField {
+            id: Some(u.id.clone()),
+            field: "urn:scim:schemas:extension:atlassian-external:1.0".into(),
+            value: serde_json::json!({"atlassianAccountId": 602}),
+        })
+        .on(Api::Scim)]));
+    let o = env.pull().await;
+    assert!(o.recorded.complete, "{:?}", o.pull.sources);
+    let after = open_findings(&env);
+    let new: Vec<_> = after.iter().filter(|f| !before.contains(f)).collect();
+    assert!(
+        new.is_empty(),
+        "an unreadable link raised findings about a person who did not change: {new:?}"
+    );
+}
+
+/// A leaver (record inactive, account with access) whose account's `accountStatus` arrives
+/// unreadable (a boolean): the leaver's state is unknown; the open leaver finding must not be
+/// resolved as if the account had lost access.
+#[tokio::test]
+async fn an_unreadable_account_status_keeps_the_leaver_finding() {
+    let env = Env::scenarios(10).await;
+    let first = env.pull().await;
+    assert!(first.recorded.complete);
+    let before = open_findings(&env);
+    let leaver: Vec<_> = before
+        .iter()
+        .filter(|f| f.0 == "idp_inactive_account_active")
+        .cloned()
+        .collect();
+    assert!(!leaver.is_empty());
+    let account = leaver[0].2[0].clone();
+    env.sim
+        .set_faults(Faults::rules([FaultRule::new(FaultKind::SetField {
+            id: Some(account.clone()),
+            field: "accountStatus".into(),
+            value: serde_json::json!(true),
+        })
+        .on(Api::Accounts)]));
+    let o = env.pull().await;
+    assert!(o.recorded.complete, "{:?}", o.pull.sources);
+    let after = open_findings(&env);
+    let new: Vec<_> = after.iter().filter(|f| !before.contains(f)).collect();
+    let gone: Vec<_> = before.iter().filter(|f| !after.contains(f)).collect();
+    assert!(
+        gone.is_empty() && new.is_empty(),
+        "an unreadable accountStatus changed findings: resolved {gone:?}, opened {new:?}"
+    );
+}
+
+/// `accountType` is an enum the API may extend: an unexpected value is stored as-is, and becomes a
+/// Prometheus label value and CLI text verbatim (unbounded cardinality; a key a proxy echoed into the
+/// field is shown).
+#[tokio::test]
+async fn an_account_type_value_never_reaches_metrics_or_output() {
+    let env = Env::scenarios(5).await;
+    let world = env.sim.world();
+    let key = world.org_api_key.clone();
+    let victim = world.accounts[0].account_id.clone();
+    env.sim
+        .set_faults(Faults::rules([FaultRule::new(FaultKind::SetField {
+            id: Some(victim),
+            field: "accountType".into(),
+            value: serde_json::json!(format!("Bearer {key}")),
+        })
+        .on(Api::Accounts)]));
+    let metrics = scimdrift::metrics::Metrics::new();
+    let o = scimdrift::cycle::run(&env.settings, &metrics)
+        .await
+        .unwrap();
+    assert!(o.recorded.complete);
+    let text = metrics.render();
+    let out = env.cli(&["once"]).await;
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    let in_metrics = text.contains(&key);
+    let in_once = shown.contains(&key);
+    assert!(
+        !in_metrics && !in_once,
+        "the org key sent as accountType leaked: metrics {in_metrics}, once {in_once}"
+    );
+}
+
+/// An org with many JSM portal customers: every person account vanishes from the accounts API at
+/// once (all of them), yet the guard counts customers too, so the pull is current.
+#[tokio::test]
+async fn every_person_account_vanishing_is_held_whatever_the_customers() {
+    let env = Env::scenarios(40).await;
+    env.sim.update_world(|w| {
+        for i in 0..2000 {
+            let mut c = SimAccount::managed(
+                format!("cust-{i}"),
+                &format!("cust{i}@customers.example"),
+                "Customer",
+                Utc::now(),
+            );
+            c.account_type = "customer".into();
+            w.accounts.push(c);
+        }
+    });
+    assert!(env.pull().await.recorded.complete);
+    let before = open_findings(&env);
+    let people = env
+        .sim
+        .world()
+        .accounts
+        .iter()
+        .filter(|a| a.account_type == "atlassian")
+        .count();
+    env.sim
+        .update_world(|w| w.accounts.retain(|a| a.account_type != "atlassian"));
+    let o = env.pull().await;
+    let after = open_findings(&env);
+    assert!(
+        o.recorded.held,
+        "all {people} person accounts vanished and the pull became current (verdict {:?}); findings before {:?} after {:?}",
+        o.shrink,
+        before.len(),
+        after.len()
+    );
+}

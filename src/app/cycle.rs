@@ -141,11 +141,15 @@ fn observe(m: &Metrics, result: &anyhow::Result<Outcome>) {
         m.source_records_last_attempt
             .with_label_values(&[source])
             .set(s.records as i64);
-        if s.complete {
+        // Only a pull that was judged (current or held) says whether the source is held; an
+        // incomplete one leaves the gauge as it was.
+        if s.complete && (rec.complete || rec.held) {
             let held = o.shrink.shrinks().iter().any(|x| x.source == s.source) && rec.held;
             m.snapshot_held
                 .with_label_values(&[source])
                 .set(i64::from(held));
+        }
+        if s.complete {
             for (field, n) in &s.data_quality.by_field {
                 m.unreadable_fields
                     .with_label_values(&[source, field.as_str()])

@@ -276,8 +276,20 @@ pub async fn run_reloadable(
     let last = store
         .latest_complete()?
         .and_then(|s| chrono::DateTime::parse_from_rfc3339(&s.finished_at).ok());
-    let held = crate::server::held_message(store.shrink_baseline()?.1.first());
+    let latest_held = store.shrink_baseline()?.1.into_iter().next();
+    let held = crate::server::held_message(latest_held.as_ref());
     drop(store);
+    // A restart while held shows it at once, as /readyz does.
+    for s in latest_held
+        .iter()
+        .flat_map(|h| h.shrink.iter())
+        .flat_map(|i| &i.shrinks)
+    {
+        metrics
+            .snapshot_held
+            .with_label_values(&[s.source.as_str()])
+            .set(1);
+    }
     if let Some(at) = last {
         metrics
             .last_complete_pull

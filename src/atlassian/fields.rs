@@ -84,6 +84,11 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// Notes taken so far on this record.
+    pub fn note_count(&self) -> usize {
+        self.notes.len()
+    }
+
     fn note(&mut self, key: &str, problem: String) {
         let field = format!("{}{key}", self.prefix);
         // Once per record and field.

@@ -102,6 +102,7 @@ pub fn parse_user(directory_id: &str, raw: &RawValue) -> Result<Parsed<ScimRecor
             (m.time("created"), m.time("lastModified"))
         })
         .unwrap_or_default();
+    let notes_before = f.note_count();
     let account_id = f
         .object(ATLASSIAN_EXT, "atlassian-external.", |a| {
             a.string("atlassianAccountId")
@@ -109,6 +110,8 @@ pub fn parse_user(directory_id: &str, raw: &RawValue) -> Result<Parsed<ScimRecor
         .flatten()
         .map(|a| a.trim().to_string())
         .filter(|a| !a.is_empty());
+    // An unreadable extension or id: linked or not is unknown, never "unlinked".
+    let link_unknown = f.note_count() > notes_before;
     let item = ScimRecord {
         directory_id: directory_id.to_string(),
         scim_id: id.clone(),
@@ -121,6 +124,7 @@ pub fn parse_user(directory_id: &str, raw: &RawValue) -> Result<Parsed<ScimRecor
         groups,
         created,
         last_modified,
+        link_unknown,
     };
     Ok(Parsed { id, item, notes })
 }

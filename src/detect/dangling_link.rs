@@ -5,7 +5,7 @@ use super::{Finding, Index, Kind, who};
 pub fn detect(index: &Index<'_>) -> Vec<Finding> {
     index
         .records
-        .iter()
+        .iter().copied()
         .filter_map(|r| {
             let id = r.account_id.as_deref()?;
             if index.exists(id) {

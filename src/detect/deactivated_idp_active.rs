@@ -5,7 +5,12 @@ use super::{Finding, Index, Kind, who};
 
 pub fn detect(index: &Index<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
-    for r in index.records.iter().filter(|r| r.active == Some(true)) {
+    for r in index
+        .records
+        .iter()
+        .copied()
+        .filter(|r| r.active == Some(true))
+    {
         let Some(a) = index.linked_account(r) else {
             continue;
         };

@@ -6,7 +6,12 @@ use crate::model::normalize_email;
 
 pub fn detect(index: &Index<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
-    for r in index.records.iter().filter(|r| r.active == Some(true)) {
+    for r in index
+        .records
+        .iter()
+        .copied()
+        .filter(|r| r.active == Some(true))
+    {
         let Some(email) = &r.email else { continue };
         let Some(holders) = index.accounts_by_email.get(&normalize_email(email)) else {
             continue;

@@ -5,7 +5,7 @@ use crate::model::normalize_email;
 
 pub fn detect(index: &Index<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
-    for r in index.records {
+    for r in index.records.iter().copied() {
         let (Some(email), Some(a)) = (&r.email, index.linked_account(r)) else {
             continue;
         };

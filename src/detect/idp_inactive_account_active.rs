@@ -1,5 +1,6 @@
-//! `idp_inactive_account_active`: an account has access and every SCIM record linked to it is inactive:
-//! the IdP deprovisioned the person and they keep access.
+//! `idp_inactive_account_active`: an account has access (or a status scimdrift cannot read, which may
+//! give access) and every SCIM record linked to it is inactive: the IdP deprovisioned the person
+//! and they keep access.
 
 use super::{Finding, Index, Kind};
 
@@ -9,7 +10,12 @@ pub fn detect(index: &Index<'_>) -> Vec<Finding> {
         let Some(a) = index.account_by_id.get(account_id) else {
             continue;
         };
-        if !a.has_access() || !records.iter().all(|r| r.active == Some(false)) {
+        // An unknown status may still give access: the finding stays (a suspend re-reads first).
+        // A record whose link could not be read may be linked to it and active: not for sure.
+        if a.lacks_access()
+            || !records.iter().all(|r| r.active == Some(false))
+            || index.maybe_linked(a)
+        {
             continue;
         }
         let summary = format!(
@@ -72,5 +78,26 @@ mod tests {
             ],
         );
         assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn an_unknown_status_may_give_access_and_keeps_the_leaver() {
+        let mut r = linked("r9", "fay@example.com", "a9");
+        r.active = Some(false);
+        let mut a = account("a9", "fay@example.com");
+        a.account_status = "unknown".into();
+        assert!(!a.has_access() && !a.lacks_access());
+        assert_eq!(
+            run(
+                Kind::IdpInactiveAccountActive,
+                std::slice::from_ref(&r),
+                &[a.clone()]
+            )
+            .len(),
+            1
+        );
+        a.membership_status = "suspended".into();
+        assert!(a.lacks_access());
+        assert!(run(Kind::IdpInactiveAccountActive, &[r], &[a]).is_empty());
     }
 }

@@ -8,7 +8,11 @@ use crate::model::{Account, ScimRecord, normalize_email};
 /// Look-ups over one snapshot. Only accounts of people ([`Account::is_person`]) are indexed: `app`
 /// and `customer` accounts are never subjects of findings; they only exist ([`Index::exists`]).
 pub struct Index<'a> {
-    pub records: &'a [ScimRecord],
+    /// The records whose link is known (linked or not): detectors see only these.
+    pub records: Vec<&'a ScimRecord>,
+    /// Emails (normalized) of records whose link could not be read: an account holding one may be
+    /// linked, so it is neither "unmanaged" nor a leaver's for sure.
+    pub maybe_linked_emails: HashSet<String>,
     /// The accounts of people.
     pub accounts: Vec<&'a Account>,
     /// Person accounts by id.
@@ -29,7 +33,8 @@ impl<'a> Index<'a> {
     /// Builds every index in one pass over each list.
     pub fn build(input: &Input<'a>) -> Self {
         let mut index = Index {
-            records: input.records,
+            records: Vec::with_capacity(input.records.len()),
+            maybe_linked_emails: HashSet::new(),
             accounts: Vec::with_capacity(input.accounts.len()),
             account_by_id: HashMap::with_capacity(input.accounts.len()),
             other_account_ids: HashSet::new(),
@@ -54,6 +59,13 @@ impl<'a> Index<'a> {
             }
         }
         for r in input.records {
+            if r.link_unknown {
+                if let Some(email) = &r.email {
+                    index.maybe_linked_emails.insert(normalize_email(email));
+                }
+                continue;
+            }
+            index.records.push(r);
             if let Some(email) = &r.email {
                 index
                     .records_by_email
@@ -74,6 +86,13 @@ impl<'a> Index<'a> {
             }
         }
         index
+    }
+
+    /// True when a record whose link could not be read carries the account's email.
+    pub fn maybe_linked(&self, a: &Account) -> bool {
+        a.email
+            .as_deref()
+            .is_some_and(|e| self.maybe_linked_emails.contains(&normalize_email(e)))
     }
 
     /// True when the org has an account with this id, of any type.

@@ -7,7 +7,12 @@ use super::{Finding, InactiveSince, Index, Input, Kind, RecordRef, who};
 
 pub fn detect(index: &Index<'_>, input: &Input<'_>, stale_after_days: i64) -> Vec<Finding> {
     let mut out = Vec::new();
-    for r in index.records.iter().filter(|r| r.active == Some(false)) {
+    for r in index
+        .records
+        .iter()
+        .copied()
+        .filter(|r| r.active == Some(false))
+    {
         let Some(account_id) = r.account_id.as_deref() else {
             continue;
         };

@@ -20,6 +20,7 @@ pub fn record(id: &str, email: &str) -> ScimRecord {
         account_id: None,
         groups: vec!["g1".into()],
         created: None,
+        link_unknown: false,
         last_modified: Some("2026-01-01T00:00:00Z".into()),
     }
 }

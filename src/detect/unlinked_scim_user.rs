@@ -6,6 +6,7 @@ pub fn detect(index: &Index<'_>) -> Vec<Finding> {
     index
         .records
         .iter()
+        .copied()
         .filter(|r| r.active == Some(true) && r.account_id.is_none())
         .map(|r| {
             let summary = format!(

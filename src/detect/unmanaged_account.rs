@@ -10,6 +10,7 @@ pub fn detect(index: &Index<'_>) -> Vec<Finding> {
             a.claim_status.as_deref() == Some("managed")
                 && a.has_access()
                 && !index.records_by_account.contains_key(a.account_id.as_str())
+                && !index.maybe_linked(a)
         })
         .map(|a| {
             let summary = format!(

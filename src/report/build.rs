@@ -566,6 +566,7 @@ mod tests {
                 complete,
                 error: (!complete).then(|| "page 2: HTTP 503".into()),
                 data_quality: Default::default(),
+                account_types: None,
             }],
         }
     }

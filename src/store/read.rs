@@ -48,6 +48,9 @@ pub struct SourceInfo {
     /// Fields the source could not read (records kept); empty when none.
     #[serde(skip_serializing_if = "DataQuality::is_empty")]
     pub data_quality: DataQuality,
+    /// Accounts by `accountType` (the accounts source only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_types: Option<std::collections::BTreeMap<String, u64>>,
 }
 
 /// The population as of one complete snapshot.
@@ -172,7 +175,8 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT source, directory_id, records, groups, complete, error, data_quality_json FROM snapshot_sources
+                "SELECT source, directory_id, records, groups, complete, error, data_quality_json,
+                        account_types_json FROM snapshot_sources
                  WHERE snapshot_id = ?1 ORDER BY source = 'accounts', source",
             )
             .map_err(self.err("cannot read sources"))?;
@@ -188,6 +192,9 @@ impl Store {
                     .get::<_, Option<String>>(6)?
                     .and_then(|j| serde_json::from_str(&j).ok())
                     .unwrap_or_default(),
+                account_types: r
+                    .get::<_, Option<String>>(7)?
+                    .and_then(|j| serde_json::from_str(&j).ok()),
             })
         })
         .and_then(|rows| rows.collect())
@@ -217,6 +224,7 @@ impl Store {
                         groups: json_list(&r.get::<_, String>(8)?),
                         created: r.get(9)?,
                         last_modified: r.get(10)?,
+                        link_unknown: false,
                     })
                 })?
                 .collect()

@@ -167,6 +167,10 @@ ALTER TABLE snapshots ADD COLUMN shrink_verdict TEXT;
 ALTER TABLE snapshots ADD COLUMN shrink_json TEXT;
 ALTER TABLE snapshot_sources ADD COLUMN data_quality_json TEXT;
 "#,
+    r#"
+-- Accounts by accountType (the accounts source): the shrink guard also watches the people alone.
+ALTER TABLE snapshot_sources ADD COLUMN account_types_json TEXT;
+"#,
 ];
 
 /// The schema version this build writes.

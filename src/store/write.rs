@@ -451,8 +451,8 @@ fn update_snapshot(
 fn insert_sources(tx: &Transaction, id: i64, meta: &PullMeta) -> rusqlite::Result<()> {
     let mut stmt = tx.prepare_cached(
         "INSERT INTO snapshot_sources (snapshot_id, source, directory_id, records, groups, complete, error,
-             data_quality_json)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+             data_quality_json, account_types_json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
     for s in &meta.sources {
         let dq = (!s.data_quality.is_empty())
@@ -466,7 +466,10 @@ fn insert_sources(tx: &Transaction, id: i64, meta: &PullMeta) -> rusqlite::Resul
             s.groups.map(|g| g as i64),
             s.complete,
             s.error,
-            dq
+            dq,
+            s.account_types
+                .as_ref()
+                .and_then(|t| serde_json::to_string(t).ok())
         ])?;
     }
     Ok(())

@@ -374,3 +374,52 @@ async fn findings_released_at_once_by_an_ignore_rule_are_a_spike() {
     assert!(!plan.breaker_tripped);
     assert_eq!(plan.blocked.get("breaker"), Some(&3), "{plan:#?}");
 }
+
+/// A7 is an account whose linked record R7 is inactive and stale. An admin reactivated A7 (it has
+/// access), but the accounts API sends its `accountStatus` unreadable (a boolean). The SCIM DELETE
+/// deactivates a managed account, so it is allowed "only when the account has no access": an
+/// unknown status is not "no access".
+#[tokio::test]
+async fn an_unknown_account_status_never_lets_a_delete_deactivate_it() {
+    let mut env = Env::scenarios(20).await;
+    env.extend_config(&policy_in(&env, &stale_delete_rule(), ""));
+    let a7 = label(&env, "A7");
+    env.sim
+        .update_world(|w| w.account_mut(&a7).unwrap().reactivate());
+    env.sim
+        .set_faults(Faults::rules([FaultRule::new(FaultKind::SetField {
+            id: Some(a7.clone()),
+            field: "accountStatus".into(),
+            value: serde_json::json!(true),
+        })
+        .on(scimdrift::sim::Api::Accounts)]));
+    env.pull().await;
+    env.pull().await;
+    let plan =
+        scimdrift::app::remediation::make_plan(&env.settings, &env.store(), chrono::Utc::now())
+            .unwrap();
+    let steps: Vec<_> = plan
+        .steps
+        .iter()
+        .filter(|s| s.kind == Kind::StaleInactiveLink)
+        .map(|s| (s.allowed, s.reason.clone()))
+        .collect();
+    assert!(steps.iter().all(|(allowed, _)| !allowed), "{steps:?}");
+    remediate(&env).await;
+    let sent = mutations(&env);
+    assert_eq!(
+        env.sim.world().account(&a7).unwrap().account_status,
+        "active",
+        "the account with access was deactivated by the SCIM DELETE; requests: {:?}",
+        sent.iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        sent.is_empty(),
+        "{:?}",
+        sent.iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect::<Vec<_>>()
+    );
+}

@@ -130,9 +130,7 @@ pub(super) async fn changed(step: &Step, r: &mut Reader<'_>) -> Result<Option<St
                         return no("the record is no longer linked");
                     };
                     match r.account(id).await? {
-                        Some(a)
-                            if a.account_status != "active"
-                                || a.membership_status == "suspended" => {}
+                        Some(a) if a.lacks_access() => {}
                         _ => {
                             return no(
                                 "the linked account has access (or is gone): a SCIM DELETE would deactivate it",
@@ -193,7 +191,7 @@ pub(super) async fn changed(step: &Step, r: &mut Reader<'_>) -> Result<Option<St
                 return no("the account's SCIM links changed since the snapshot");
             }
             match r.account(id).await? {
-                Some(a) if a.account_status != "active" || a.membership_status == "suspended" => {}
+                Some(a) if a.lacks_access() => {}
                 _ => {
                     return no(
                         "the account has access (or is gone): deleting its SCIM records would hide a leaver who keeps access",

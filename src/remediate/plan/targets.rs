@@ -376,7 +376,7 @@ fn stale_delete_safe(inp: &Inputs<'_>, u: &ScimUserView) -> bool {
         .accounts
         .iter()
         .find(|a| a.account_id == id)
-        .is_some_and(|a| a.account_status != "active" || a.membership_status == "suspended");
+        .is_some_and(|a| a.lacks_access());
     let linked: Vec<_> = inp
         .state
         .records

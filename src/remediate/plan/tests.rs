@@ -414,6 +414,7 @@ fn record(scim_id: &str, account: Option<&str>, created: Option<&str>) -> crate:
         account_id: account.map(str::to_string),
         groups: vec![],
         created: created.map(str::to_string),
+        link_unknown: false,
         last_modified: None,
     }
 }
@@ -602,6 +603,7 @@ fn delete_in_scim_db_never_hides_a_leaver_who_keeps_access() {
         account_id: Some("a1".into()),
         groups: vec![],
         created: None,
+        link_unknown: false,
         last_modified: None,
     });
     c.state.accounts.push(account("active"));
