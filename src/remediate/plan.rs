@@ -503,8 +503,13 @@ fn plan_checks(inp: &Inputs<'_>) -> Vec<Verdict> {
             Guard::Snapshot,
             false,
             format!(
-                "the latest snapshot {} is incomplete: nothing is acted on",
-                l.snapshot_id
+                "the latest snapshot {} is {}: nothing is acted on",
+                l.snapshot_id,
+                if l.held {
+                    "held (a source shrank)"
+                } else {
+                    "incomplete"
+                }
             ),
         ),
         (_, Some(c)) => match DateTime::parse_from_rfc3339(&c.finished_at) {
