@@ -296,12 +296,19 @@ fn check_existing(path: &Path) -> Result<(), StoreError> {
             supported: SCHEMA_VERSION,
         });
     }
-    // O(size): about 0.25 s for a 218 MB database (warm page cache). Once per file and process:
-    // the daemon opens the store per cycle and per request and writes it itself; corruption met
-    // later (a page read or written) is named as such too (`explain`), and `once` and every other
-    // command check at their start.
-    static CHECKED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
-    let version = Some(path.canonicalize().unwrap_or_else(|_| path.to_path_buf()));
+    // O(size), but far below a pull: about 0.25 s for a 218 MB database (warm page cache).
+    // Corruption met later (a page read or written) is named as such too (`explain`).
+    // Once per version of the file in a process: the daemon opens the store per cycle and per
+    // request, and an unchanged file need not be read whole again.
+    static CHECKED: std::sync::Mutex<Vec<(PathBuf, u64, Option<std::time::SystemTime>)>> =
+        std::sync::Mutex::new(Vec::new());
+    let version = std::fs::metadata(path).ok().map(|m| {
+        (
+            path.canonicalize().unwrap_or_else(|_| path.to_path_buf()),
+            m.len(),
+            m.modified().ok(),
+        )
+    });
     if let Some(v) = &version
         && CHECKED.lock().is_ok_and(|c| c.contains(v))
     {
@@ -322,6 +329,7 @@ fn check_existing(path: &Path) -> Result<(), StoreError> {
         });
     }
     if let (Some(v), Ok(mut checked)) = (version, CHECKED.lock()) {
+        checked.retain(|(p, _, _)| p != &v.0);
         checked.push(v);
     }
     Ok(())
