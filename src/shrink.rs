@@ -73,13 +73,37 @@ impl PullConfig {
     }
 }
 
-/// A population of one source: its records (users or accounts).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// A population of one source: its records (users or accounts), or the people among them. Its
+/// identity is `key` and `what`: a SCIM directory is keyed by its id, so renaming it in the
+/// configuration keeps it guarded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Population {
-    /// `scim:<name>` or `accounts`.
+    /// The directory id of a SCIM source; else the source name.
+    pub key: String,
+    /// `scim:<name>` or `accounts`, for messages.
     pub source: String,
     /// `records`, or `people` (the accounts of people alone).
     pub what: String,
+}
+
+impl PartialEq for Population {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.key, &self.what) == (&other.key, &other.what)
+    }
+}
+
+impl Eq for Population {}
+
+impl PartialOrd for Population {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Population {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (&self.key, &self.what).cmp(&(&other.key, &other.what))
+    }
 }
 
 /// The counts of one snapshot, by population.
@@ -87,8 +111,9 @@ pub type Counts = BTreeMap<Population, u64>;
 
 /// The record count (users or accounts) of one source. SCIM groups are not guarded: a group
 /// clean-up is routine, and an empty group list only raises low-severity findings.
-fn population(source: &str) -> Population {
+fn population(source: &str, directory_id: Option<&str>) -> Population {
     Population {
+        key: directory_id.unwrap_or(source).to_string(),
         source: source.to_string(),
         what: "records".to_string(),
     }
@@ -98,6 +123,7 @@ fn population(source: &str) -> Population {
 /// so thousands of portal customers cannot hide every person vanishing.
 fn people(source: &str) -> Population {
     Population {
+        key: source.to_string(),
         source: source.to_string(),
         what: "people".to_string(),
     }
@@ -113,7 +139,10 @@ fn add_people(counts: &mut Counts, source: &str, types: Option<&BTreeMap<String,
 pub fn counts_of_pull(meta: &PullMeta) -> Counts {
     let mut counts = Counts::new();
     for s in &meta.sources {
-        counts.insert(population(&s.source), s.records as u64);
+        counts.insert(
+            population(&s.source, s.directory_id.as_deref()),
+            s.records as u64,
+        );
         add_people(&mut counts, &s.source, s.account_types.as_ref());
     }
     counts
@@ -123,7 +152,10 @@ pub fn counts_of_pull(meta: &PullMeta) -> Counts {
 pub fn counts_of_snapshot(snapshot: &SnapshotInfo) -> Counts {
     let mut counts = Counts::new();
     for s in &snapshot.sources {
-        counts.insert(population(&s.source), s.records.max(0) as u64);
+        counts.insert(
+            population(&s.source, s.directory_id.as_deref()),
+            s.records.max(0) as u64,
+        );
         add_people(&mut counts, &s.source, s.account_types.as_ref());
     }
     counts
@@ -191,15 +223,7 @@ mod tests {
     fn counts(pairs: &[(&str, u64)]) -> Counts {
         pairs
             .iter()
-            .map(|(s, n)| {
-                (
-                    Population {
-                        source: s.to_string(),
-                        what: "records".into(),
-                    },
-                    *n,
-                )
-            })
+            .map(|(s, n)| (population(s, None), *n))
             .collect()
     }
 
@@ -279,6 +303,19 @@ mod tests {
         let cur = counts(&[("accounts", 5)]);
         let more = counts(&[("accounts", 5), ("scim:okta", 0)]);
         assert_eq!(assess(&c, Some(&cur), &[], &more, false), Verdict::Current);
+    }
+
+    #[test]
+    fn a_renamed_directory_stays_guarded() {
+        let c = PullConfig::default();
+        let cur = BTreeMap::from([(population("scim:entra", Some("dir-1")), 100)]);
+        let renamed = BTreeMap::from([(population("scim:azure", Some("dir-1")), 0)]);
+        let v = assess(&c, Some(&cur), &[], &renamed, false);
+        assert!(matches!(v, Verdict::Held(_)), "{v:?}");
+        assert_eq!(
+            v.shrinks()[0].to_string(),
+            "scim:azure records shrank from 100 to 0"
+        );
     }
 
     #[test]
