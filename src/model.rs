@@ -209,14 +209,9 @@ impl Verdict {
         }
     }
 
-    /// One line for logs and `once`.
+    /// One line for logs, `once`, `/readyz` and the report.
     pub fn describe(&self) -> String {
-        let list = self
-            .shrinks()
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; ");
+        let list = join_shrinks(self.shrinks());
         match self {
             Verdict::Current => String::new(),
             Verdict::Held(_) => format!(
@@ -302,6 +297,15 @@ pub trait PageSink<T> {
 /// The audit's time format: RFC 3339 in UTC with milliseconds and `Z`, so times compare as text.
 pub fn stamp_millis(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Shrunk populations as one list: `accounts records shrank from 318 to 0; …`.
+pub fn join_shrinks(shrinks: &[Shrink]) -> String {
+    shrinks
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Email comparison rule: trim surrounding white space and lower-case (Unicode-aware); nothing else.

@@ -273,18 +273,13 @@ pub async fn run_reloadable(
 
     // The state as the store has it, so a restart is ready at once if the last pull is recent.
     let store = Store::open(&settings.store.path)?;
-    let last = store
-        .latest_complete()?
-        .and_then(|s| chrono::DateTime::parse_from_rfc3339(&s.finished_at).ok());
-    let latest_held = store.shrink_baseline()?.1.into_iter().next();
+    let (current, held_since) = store.shrink_baseline()?;
+    let last = current.and_then(|s| chrono::DateTime::parse_from_rfc3339(&s.finished_at).ok());
+    let latest_held = held_since.into_iter().next();
     let held = crate::server::held_message(latest_held.as_ref());
     drop(store);
     // A restart while held shows it at once, as /readyz does.
-    for s in latest_held
-        .iter()
-        .flat_map(|h| h.shrink.iter())
-        .flat_map(|i| &i.shrinks)
-    {
+    for s in latest_held.iter().flat_map(|h| h.shrinks()) {
         metrics
             .snapshot_held
             .with_label_values(&[s.source.as_str()])

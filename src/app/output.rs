@@ -206,13 +206,8 @@ pub fn snapshots(list: &[SnapshotInfo], format: Format) -> String {
             s.duration_seconds
         );
         if let Some(shrink) = &s.shrink {
-            let list: Vec<String> = shrink.shrinks.iter().map(ToString::to_string).collect();
-            let _ = writeln!(
-                out,
-                "        shrink {}: {}",
-                shrink.verdict,
-                list.join("; ")
-            );
+            let list = crate::model::join_shrinks(&shrink.shrinks);
+            let _ = writeln!(out, "        shrink {}: {}", shrink.verdict, line(&list));
         }
         for src in s.sources.iter().filter(|src| !src.complete) {
             let _ = writeln!(

@@ -292,17 +292,8 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 /// The `/readyz` line of a held snapshot (the newest held one since the current snapshot).
 pub fn held_message(held: Option<&crate::store::SnapshotInfo>) -> Option<String> {
     let s = held?;
-    let list: Vec<String> = s
-        .shrink
-        .iter()
-        .flat_map(|i| &i.shrinks)
-        .map(ToString::to_string)
-        .collect();
-    Some(format!(
-        "snapshot {} held: {}; the previous complete snapshot stays current (run `scimdrift once --accept-shrink` if the drop is real)",
-        s.snapshot_id,
-        list.join("; ")
-    ))
+    let verdict = crate::model::Verdict::Held(s.shrinks().to_vec());
+    Some(format!("snapshot {} {}", s.snapshot_id, verdict.describe()))
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {

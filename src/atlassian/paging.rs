@@ -126,9 +126,8 @@ pub async fn scim_list<T>(
             page: page.clone(),
             not_found_ok: false,
         };
-        let reply = match http.send(&call).await {
-            Ok(Some(r)) => r,
-            Ok(None) => break Some(ApiError::malformed(origin, &page, "unexpected 404")),
+        let reply = match fetch(http, &call).await {
+            Ok(r) => r,
             Err(e) => break Some(e),
         };
         let (items, next) = match read.page(origin, &reply.body, &parse) {
@@ -148,6 +147,13 @@ pub async fn scim_list<T>(
         notes: read.notes,
         error,
     }
+}
+
+/// One page of a list: a 404 is no answer a list gives.
+async fn fetch(http: &HttpLayer, call: &Call<'_>) -> Result<super::http::Reply, ApiError> {
+    http.send(call)
+        .await?
+        .ok_or_else(|| ApiError::malformed(call.origin, &call.page, "unexpected 404"))
 }
 
 /// A JSON error described by its kind and position only: serde's own message may quote the value
@@ -320,9 +326,8 @@ pub async fn cursor_list<T>(
             page: page.clone(),
             not_found_ok: false,
         };
-        let reply = match http.send(&call).await {
-            Ok(Some(r)) => r,
-            Ok(None) => break Some(ApiError::malformed(origin, &page, "unexpected 404")),
+        let reply = match fetch(http, &call).await {
+            Ok(r) => r,
             Err(e) => break Some(e),
         };
         let (items, next) = match read.page(origin, &reply.body, &parse) {

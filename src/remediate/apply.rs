@@ -4,13 +4,14 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::Serialize;
 
 use super::actions::{Remote, is_refusal, status_of};
 use super::plan::{Plan, Step};
 use super::policy::{Action, Mode};
 use crate::metrics::Metrics;
+use crate::model::stamp_millis;
 use crate::store::{NewAudit, Store, StoreError};
 
 mod check;
@@ -61,10 +62,6 @@ async fn recheck(step: &Step, reader: &mut Reader<'_>) -> Option<String> {
     changed(step, reader)
         .await
         .unwrap_or_else(|e| Some(format!("the target could not be re-read: {e}")))
-}
-
-fn stamp(t: DateTime<Utc>) -> String {
-    crate::model::stamp_millis(t)
 }
 
 /// How a remediation step ended, as the audit's `result` column and the metric's `result` label.
@@ -183,7 +180,7 @@ pub async fn reconcile(
     let mut reader = Reader::new(remote);
     let (mut settled, mut left) = (0, 0);
     for row in pending {
-        let at = stamp(Utc::now());
+        let at = stamp_millis(Utc::now());
         match took_effect(&row, &mut reader).await {
             Ok(done) => {
                 let refused = row.http_status.filter(|s| (400..500).contains(s));
@@ -267,7 +264,7 @@ pub async fn apply(
             .contest
             .as_ref()
             .and_then(|c| serde_json::to_value(c).ok());
-        let at = stamp(Utc::now());
+        let at = stamp_millis(Utc::now());
         let row = NewAudit {
             idempotency_key: &key,
             snapshot_id,
@@ -362,7 +359,7 @@ pub async fn apply(
         }
         let result = send(step, &mut reader).await;
         crash_hook();
-        let at = stamp(Utc::now());
+        let at = stamp_millis(Utc::now());
         if grouped && result.is_err() {
             given_up.insert(
                 step.finding_id.as_str(),

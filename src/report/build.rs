@@ -413,13 +413,7 @@ fn freshness(
     });
     let held = latest.filter(|s| s.held);
     if let Some(h) = held {
-        let list = h
-            .shrink
-            .iter()
-            .flat_map(|i| &i.shrinks)
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; ");
+        let list = crate::model::join_shrinks(h.shrinks());
         warnings.push(format!(
             "The latest pull (#{}, {}) was HELD because a source shrank ({list}); {}. If the drop is real, run `scimdrift once --accept-shrink`.",
             h.snapshot_id,

@@ -120,15 +120,6 @@ fn check_url(url: &str, what: &str) -> Result<url::Url, String> {
     crate::section::check_url_scheme(url).map_err(|m| format!("{what}: {m}"))
 }
 
-fn read_secret(
-    env: Option<&str>,
-    file: Option<&std::path::Path>,
-    keys: (&str, &str),
-    what: &str,
-) -> Result<Option<Secret>, KeyError> {
-    crate::secret::read(env, file, keys, what)
-}
-
 impl ReportConfig {
     /// Validates the settings; errors are (key under `report.`, what was expected).
     pub fn validate(&self) -> Result<(), (String, String)> {
@@ -206,7 +197,7 @@ impl ReportConfig {
 impl DeliveryConfig {
     /// The webhook URL, when a webhook is configured; errors with keys under `report.`.
     pub fn webhook_url(&self) -> Result<Option<Secret>, (String, String)> {
-        let url = read_secret(
+        let url = crate::secret::read(
             self.webhook_url_env.as_deref(),
             self.webhook_url_file.as_deref(),
             ("delivery.webhook_url_env", "delivery.webhook_url_file"),
@@ -287,7 +278,7 @@ impl EmailConfig {
 
     /// The SMTP password, when credentials are configured; errors with keys under `email.`.
     pub fn password(&self) -> Result<Option<Secret>, KeyError> {
-        read_secret(
+        crate::secret::read(
             self.password_env.as_deref(),
             self.password_file.as_deref(),
             ("password_env", "password_file"),

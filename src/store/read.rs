@@ -27,6 +27,13 @@ pub struct SnapshotInfo {
     pub sources: Vec<SourceInfo>,
 }
 
+impl SnapshotInfo {
+    /// The populations the shrink guard found shrunk in this snapshot (none when it said nothing).
+    pub fn shrinks(&self) -> &[Shrink] {
+        self.shrink.as_ref().map_or(&[], |i| &i.shrinks)
+    }
+}
+
 /// The shrink guard's verdict on a snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ShrinkInfo {
