@@ -7,6 +7,8 @@ pub mod atlassian;
 pub mod detect;
 pub mod escape;
 pub mod findings;
+pub mod http;
+pub mod idp;
 pub mod ignore;
 pub mod metrics;
 pub mod model;

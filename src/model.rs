@@ -1,6 +1,8 @@
 //! The normalized records a pull produces and the detectors read. The store keeps them beside the raw
 //! JSON each came from; the raw JSON itself never stays in memory past the page it arrived in.
 
+pub mod idp;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};

@@ -114,7 +114,7 @@ pub async fn run(
     a: &AtlassianSettings,
     keys: &Keys,
     sink: &BatchSink,
-    events: std::sync::Arc<dyn crate::atlassian::http::HttpEvents>,
+    events: std::sync::Arc<dyn crate::http::HttpEvents>,
 ) -> PullMeta {
     let started_at = Utc::now();
     let clock = Instant::now();

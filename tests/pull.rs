@@ -3,7 +3,7 @@
 mod common;
 
 use common::Env;
-use scimdrift::atlassian::http::Api as ClientApi;
+use scimdrift::http::Api as ClientApi;
 use scimdrift::sim::{Api, FaultKind, FaultRule, Faults, RetryAfterStyle, SimOptions, World};
 
 fn source<'a>(o: &'a scimdrift::cycle::Outcome, name: &str) -> &'a scimdrift::pull::SourceStatus {

@@ -10,11 +10,10 @@ use serde_json::Value;
 pub use crate::app::cli::{LogConfig, LogFormat};
 pub use crate::app::schedule::{ScheduleConfig, parse_cron};
 pub use crate::app::server::ServerConfig;
-pub use crate::atlassian::settings::{
-    AccountsEndpoint, AtlassianSettings, DirectorySettings, HttpSettings, duration_secs,
-};
+pub use crate::atlassian::settings::{AccountsEndpoint, AtlassianSettings, DirectorySettings};
 pub use crate::detect::DetectConfig;
 use crate::detect::DetectSettings;
+pub use crate::http::{HttpSettings, duration_secs};
 pub use crate::ignore::IgnoreConfig;
 use crate::ignore::IgnoreRule;
 use crate::secret::Secret;
@@ -77,7 +76,16 @@ pub struct Settings {
 }
 
 /// Keys that would hold a secret inline: refused with a pointer to the `_env` / `_file` forms.
-const INLINE_SECRET_KEYS: &[&str] = &["org_api_key", "token", "api_key", "key"];
+const INLINE_SECRET_KEYS: &[&str] = &[
+    "org_api_key",
+    "token",
+    "api_key",
+    "key",
+    "client_secret",
+    "private_key",
+    "client_assertion",
+    "access_token",
+];
 
 impl Settings {
     /// Loads the file (if any) plus `SCIMDRIFT__*` environment overrides, then validates.

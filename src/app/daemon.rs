@@ -265,7 +265,7 @@ pub async fn run_reloadable(
 ) -> anyhow::Result<()> {
     let settings = Arc::new(settings);
     let metrics = Arc::new(Metrics::new());
-    crate::atlassian::http::init_metrics(&metrics);
+    crate::http::init_metrics(&metrics);
     crate::remediate::init_metrics(&metrics);
     crate::findings::export_metrics(&metrics, &[]);
     let interval = settings.schedule.pull_interval();

@@ -1,17 +1,14 @@
 //! HTTP clients for the Atlassian Cloud APIs scimdrift reads (see ../shared/atlassian-api.md).
-//! All of them go through one shared [`http::HttpLayer`]: timeouts, retries, rate limits, budgets.
+//! All of them go through one shared [`crate::http::HttpLayer`]: timeouts, retries, rate limits, budgets.
 
 pub mod accounts;
-pub mod error;
 pub mod fields;
-pub mod http;
 pub mod paging;
 pub mod provisioning;
 pub mod scim;
 pub mod settings;
 
-pub use error::{ApiError, ErrorKind};
-pub use http::{Api, HttpLayer, RetryPolicy};
+pub use crate::http::{Api, ApiError, ErrorKind, HttpLayer, RetryPolicy};
 
 /// The keys the clients send: the org API key and one directory API key per configured directory
 /// (in `[[atlassian.directories]]` order), read once from their env vars or files by `config`.

@@ -9,9 +9,9 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::error::ApiError;
 use super::fields::{Parsed, kind_of, lenient_count};
-use super::http::{Api, Call, HttpLayer};
+use crate::http::error::ApiError;
+use crate::http::{Api, Call, HttpLayer};
 use crate::model::DataQualityNote;
 use crate::secret::Secret;
 
@@ -121,7 +121,11 @@ pub async fn scim_list<T>(
                 ("count", page_size.to_string()),
             ],
             json: None,
+            url: None,
+            form: None,
+            headers: Vec::new(),
             key,
+            bearer: true,
             origin,
             page: page.clone(),
             not_found_ok: false,
@@ -150,7 +154,7 @@ pub async fn scim_list<T>(
 }
 
 /// One page of a list: a 404 is no answer a list gives.
-async fn fetch(http: &HttpLayer, call: &Call<'_>) -> Result<super::http::Reply, ApiError> {
+async fn fetch(http: &HttpLayer, call: &Call<'_>) -> Result<crate::http::Reply, ApiError> {
     http.send(call)
         .await?
         .ok_or_else(|| ApiError::malformed(call.origin, &call.page, "unexpected 404"))
@@ -321,7 +325,11 @@ pub async fn cursor_list<T>(
             path: source.path.clone(),
             query,
             json,
+            url: None,
+            form: None,
+            headers: Vec::new(),
             key,
+            bearer: true,
             origin,
             page: page.clone(),
             not_found_ok: false,

@@ -3,8 +3,8 @@
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
-use super::error::ApiError;
-use super::http::{Api, Call, HttpLayer};
+use crate::http::error::ApiError;
+use crate::http::{Api, Call, HttpLayer};
 use crate::secret::Secret;
 
 const ORIGIN: &str = "provisioning";
@@ -65,7 +65,11 @@ impl ProvisioningClient<'_> {
             path,
             query: Vec::new(),
             json,
+            url: None,
+            form: None,
+            headers: Vec::new(),
             key: self.key,
+            bearer: true,
             origin: ORIGIN,
             page: page.clone(),
             not_found_ok: true,

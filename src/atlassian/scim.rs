@@ -4,8 +4,8 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::fields::{Fields, Parsed};
-use super::http::HttpLayer;
 use super::paging::{PageSink, Paged, scim_list};
+use crate::http::HttpLayer;
 use crate::model::{ScimGroup, ScimRecord};
 use crate::secret::Secret;
 

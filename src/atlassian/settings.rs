@@ -7,8 +7,6 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::section::{check_count, check_seconds};
-
 /// `[atlassian]`: where the APIs are and which keys to use.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AtlassianSettings {
@@ -23,7 +21,7 @@ pub struct AtlassianSettings {
     #[serde(default)]
     pub directories: Vec<DirectorySettings>,
     #[serde(default)]
-    pub http: HttpSettings,
+    pub http: crate::http::HttpSettings,
 }
 
 /// Which Organizations API v2 call lists the accounts.
@@ -47,65 +45,13 @@ pub struct DirectorySettings {
     pub name: String,
     pub token_env: Option<String>,
     pub token_file: Option<PathBuf>,
-}
-
-/// `[atlassian.http]`: timeouts, retries and concurrency of the shared HTTP layer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct HttpSettings {
-    /// Timeout of one request, seconds.
-    pub timeout_seconds: f64,
-    /// Retries of one request (429, 5xx, timeouts, resets) before giving up.
-    pub max_retries: u32,
-    /// First back-off delay, milliseconds; doubles each retry, with jitter.
-    pub retry_base_delay_ms: u64,
-    /// Longest single wait, seconds (also caps Retry-After / X-RateLimit-Reset).
-    pub retry_max_delay_seconds: f64,
-    /// Total time one pull may spend waiting on retries, seconds.
-    pub retry_budget_seconds: f64,
-    /// Requests in flight per API.
-    pub concurrency: usize,
-    /// `count` asked of SCIM (Atlassian serves at most 100).
-    pub scim_page_size: usize,
-    /// `limit` asked of the accounts API.
-    pub accounts_page_size: usize,
-    /// Largest body one page may have, bytes; a larger page fails (the source is incomplete).
-    pub max_page_bytes: u64,
-    /// Longest one pull may take, seconds: past it every further request fails at once.
-    pub pull_deadline_seconds: f64,
-}
-
-impl Default for HttpSettings {
-    fn default() -> Self {
-        HttpSettings {
-            timeout_seconds: 30.0,
-            max_retries: 5,
-            retry_base_delay_ms: 500,
-            retry_max_delay_seconds: 60.0,
-            retry_budget_seconds: 300.0,
-            concurrency: 4,
-            scim_page_size: 100,
-            accounts_page_size: 100,
-            max_page_bytes: 64 * 1024 * 1024,
-            pull_deadline_seconds: 1800.0,
-        }
-    }
+    /// `[atlassian.directories.idp]`: the IdP provisioning this directory, read as a third source.
+    #[serde(default)]
+    pub idp: Option<crate::idp::IdpSettings>,
 }
 
 fn default_base_url() -> String {
     "https://api.atlassian.com".to_string()
-}
-
-/// A number of seconds as a `Duration`, never panicking: NaN and negatives are zero, and anything
-/// beyond a year (or infinite) is a year. Validation keeps settings far inside this; this is the
-/// defence in depth at every conversion.
-pub fn duration_secs(seconds: f64) -> std::time::Duration {
-    const YEAR: f64 = 365.0 * 86_400.0;
-    if seconds.is_nan() || seconds <= 0.0 {
-        return std::time::Duration::ZERO;
-    }
-    std::time::Duration::try_from_secs_f64(seconds.min(YEAR))
-        .unwrap_or(std::time::Duration::from_secs(YEAR as u64))
 }
 
 impl AtlassianSettings {
@@ -177,46 +123,18 @@ impl AtlassianSettings {
                 ));
             }
         }
-        let h = &a.http;
-        let http = |k: &str| format!("http.{k}");
-        for (key, value, min, max) in [
-            ("timeout_seconds", h.timeout_seconds, 0.001, 3600.0),
-            (
-                "retry_max_delay_seconds",
-                h.retry_max_delay_seconds,
-                0.0,
-                3600.0,
-            ),
-            (
-                "retry_budget_seconds",
-                h.retry_budget_seconds,
-                0.0,
-                86_400.0,
-            ),
-            (
-                "pull_deadline_seconds",
-                h.pull_deadline_seconds,
-                1.0,
-                86_400.0,
-            ),
-        ] {
-            check_seconds(value, min, max).map_err(|m| err(http(key), m))?;
-        }
-        for (key, value, min, max) in [
-            ("max_retries", u64::from(h.max_retries), 0, 100),
-            ("retry_base_delay_ms", h.retry_base_delay_ms, 0, 60_000),
-            ("concurrency", h.concurrency as u64, 1, 64),
-            ("scim_page_size", h.scim_page_size as u64, 1, 1000),
-            ("accounts_page_size", h.accounts_page_size as u64, 1, 1000),
-            ("max_page_bytes", h.max_page_bytes, 1024, 4 << 30),
-        ] {
-            check_count(value, min, max).map_err(|m| err(http(key), m))?;
-        }
+        a.http
+            .validate()
+            .map_err(|(k, m)| err(format!("http.{k}"), m))?;
         // Defaults for the secret references, so the effective config shows where keys come from.
         if self.org_api_key_file.is_none() && self.org_api_key_env.is_none() {
             self.org_api_key_env = Some("SCIMDRIFT_ORG_API_KEY".into());
         }
-        for d in &mut self.directories {
+        for (i, d) in self.directories.iter_mut().enumerate() {
+            if let Some(idp) = &mut d.idp {
+                idp.validate()
+                    .map_err(|(k, m)| err(format!("directories[{i}].idp.{k}"), m))?;
+            }
             if d.token_env.is_none() && d.token_file.is_none() {
                 d.token_env = Some(format!(
                     "SCIMDRIFT_DIR_{}",

@@ -263,6 +263,9 @@ pub struct DetectConfig {
     pub stale_after_days: i64,
     /// Finding kinds not to detect at all.
     pub disabled_kinds: Vec<String>,
+    /// An IdP↔SCIM discrepancy becomes a finding only once it held in two consecutive complete
+    /// IdP pulls spanning at least this many minutes (idp-api.md §5).
+    pub idp_grace_minutes: i64,
 }
 
 impl Default for DetectConfig {
@@ -270,6 +273,7 @@ impl Default for DetectConfig {
         DetectConfig {
             stale_after_days: 30,
             disabled_kinds: Vec::new(),
+            idp_grace_minutes: 90,
         }
     }
 }
@@ -279,6 +283,8 @@ impl DetectConfig {
     pub fn validate(&self) -> Result<(), (String, String)> {
         crate::section::check_count_i64(self.stale_after_days, 0, 36_500)
             .map_err(|m| ("stale_after_days".to_string(), m))?;
+        crate::section::check_count_i64(self.idp_grace_minutes, 0, 10_080)
+            .map_err(|m| ("idp_grace_minutes".to_string(), m))?;
         for (i, k) in self.disabled_kinds.iter().enumerate() {
             k.parse::<Kind>()
                 .map_err(|e| (format!("disabled_kinds[{i}]"), e))?;

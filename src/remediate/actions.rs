@@ -10,11 +10,11 @@ use serde_json::value::RawValue;
 
 use crate::atlassian::Keys;
 use crate::atlassian::accounts::AccountsClient;
-use crate::atlassian::http::{Api, Call};
 use crate::atlassian::paging::{Item, PageSink};
 use crate::atlassian::provisioning::{ProvisioningClient, ScimLink};
 use crate::atlassian::settings::AtlassianSettings;
 use crate::atlassian::{ApiError, ErrorKind, HttpLayer};
+use crate::http::{Api, Call};
 use crate::model::{Account, ScimRecord};
 use crate::secret::Secret;
 
@@ -91,7 +91,11 @@ impl Remote<'_> {
             path,
             query: Vec::new(),
             json: None,
+            url: None,
+            form: None,
+            headers: Vec::new(),
             key: &self.keys.org,
+            bearer: true,
             origin: ORIGIN,
             page,
             not_found_ok: false,

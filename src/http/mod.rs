@@ -1,7 +1,16 @@
-//! The shared HTTP layer: one place for timeouts, bounded retries with backoff and jitter, rate-limit
-//! headers, a per-pull retry budget and a concurrency limit per API. Each retry is logged here, once.
+//! The shared HTTP layer of every source (Atlassian and the IdPs): one place for timeouts, bounded
+//! retries with backoff and jitter, rate-limit headers (`Retry-After`, `X-RateLimit-*`,
+//! `x-ms-throttle-limit-percentage`), request windows (Graph reports: 5 requests / 10 s), a per-pull
+//! retry budget and a concurrency limit per API. Each request and retry is counted and logged here,
+//! once.
 
-use std::collections::BTreeMap;
+pub mod error;
+pub mod settings;
+
+pub use error::{ApiError, ErrorKind};
+pub use settings::{HttpSettings, duration_secs};
+
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -12,8 +21,6 @@ use reqwest::{Method, StatusCode, header::HeaderMap};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use super::error::{ApiError, ErrorKind};
-use super::settings::{HttpSettings, duration_secs};
 use crate::secret::Secret;
 
 /// The API families, each with its own concurrency limit and rate-limit state.
@@ -27,6 +34,14 @@ pub enum Api {
     Provisioning,
     /// `/users/{id}/manage/…` (org key)
     UserManagement,
+    /// Microsoft identity platform token endpoint (idp-api.md §1.1).
+    EntraToken,
+    /// Microsoft Graph directory and synchronization reads (idp-api.md §1.2–1.3).
+    Graph,
+    /// Graph `auditLogs/provisioning`: 5 requests / 10 s per app and tenant (idp-api.md §1.5).
+    GraphReports,
+    /// Graph `provisionOnDemand`: 5 requests / 10 s (idp-api.md §1.4).
+    GraphProvisioning,
 }
 
 impl Api {
@@ -37,13 +52,40 @@ impl Api {
             Api::Accounts => "accounts",
             Api::Provisioning => "provisioning",
             Api::UserManagement => "user_management",
+            Api::EntraToken => "entra_token",
+            Api::Graph => "graph",
+            Api::GraphReports => "graph_reports",
+            Api::GraphProvisioning => "graph_provisioning",
         }
     }
+
+    /// Every API, in index order.
+    pub const ALL: [Api; 8] = [
+        Api::Scim,
+        Api::Accounts,
+        Api::Provisioning,
+        Api::UserManagement,
+        Api::EntraToken,
+        Api::Graph,
+        Api::GraphReports,
+        Api::GraphProvisioning,
+    ];
 
     fn index(self) -> usize {
         self as usize
     }
+
+    /// A client-side request window: at most `n` requests per `period` (the vendor's documented
+    /// limit, so the client never provokes the 429).
+    fn window(self) -> Option<(usize, Duration)> {
+        match self {
+            Api::GraphReports | Api::GraphProvisioning => Some((5, Duration::from_secs(10))),
+            _ => None,
+        }
+    }
 }
+
+const APIS: usize = Api::ALL.len();
 
 /// Retry behaviour of the layer.
 #[derive(Debug, Clone)]
@@ -77,10 +119,20 @@ pub struct Reply {
 pub struct Call<'a> {
     pub api: Api,
     pub method: Method,
+    /// Appended to the layer's base URL, unless `url` is set.
     pub path: String,
+    /// An absolute URL sent verbatim instead of base URL + `path` (a Graph `@odata.nextLink`,
+    /// checked by the caller to be on the configured origin).
+    pub url: Option<String>,
     pub query: Vec<(&'static str, String)>,
     pub json: Option<serde_json::Value>,
+    /// A form-encoded body (the OAuth token request).
+    pub form: Option<Vec<(&'static str, String)>>,
+    /// Extra request headers.
+    pub headers: Vec<(&'static str, String)>,
+    /// Sent as `Authorization: Bearer` unless `bearer` is false; always redacted from errors.
     pub key: &'a Secret,
+    pub bearer: bool,
     /// Source name for errors (`scim:entra`, `accounts`, …).
     pub origin: &'a str,
     /// Page or record for errors (`startIndex=1`, `cursor=…`).
@@ -119,9 +171,12 @@ pub struct HttpLayer {
     client: reqwest::Client,
     base_url: String,
     policy: RetryPolicy,
-    limits: [Semaphore; 4],
-    /// Per API: do not send before this instant (rate limit remaining reached 0).
-    not_before: Mutex<[Option<Instant>; 4]>,
+    limits: [Semaphore; APIS],
+    /// Per API: do not send before this instant (rate limit remaining reached 0, or Graph asked to
+    /// slow down).
+    not_before: Mutex<[Option<Instant>; APIS]>,
+    /// Per API with a request window: when its recent requests were sent.
+    sent: Mutex<[VecDeque<Instant>; APIS]>,
     /// Retry wait spent so far in this pull, plus the time of failed attempts that were retried.
     waited: Mutex<Duration>,
     /// Largest body one reply may have.
@@ -158,12 +213,7 @@ impl HttpEvents for crate::metrics::Metrics {
 
 /// Creates the request and retry series of every API at zero.
 pub fn init_metrics(m: &crate::metrics::Metrics) {
-    for api in [
-        Api::Scim,
-        Api::Accounts,
-        Api::Provisioning,
-        Api::UserManagement,
-    ] {
+    for api in Api::ALL {
         for class in ["2xx", "3xx", "4xx", "5xx", "error"] {
             m.api_requests.with_label_values(&[api.label(), class]);
         }
@@ -198,7 +248,8 @@ impl HttpLayer {
             base_url: base_url.trim_end_matches('/').to_string(),
             policy: RetryPolicy::from(http),
             limits: std::array::from_fn(|_| Semaphore::new(permits)),
-            not_before: Mutex::new([None; 4]),
+            not_before: Mutex::new([None; APIS]),
+            sent: Mutex::new(std::array::from_fn(|_| VecDeque::new())),
             waited: Mutex::new(Duration::ZERO),
             max_page_bytes: http.max_page_bytes,
             deadline: Instant::now() + deadline_after,
@@ -255,9 +306,13 @@ impl HttpLayer {
         uncertain: &mut u32,
     ) -> Result<Option<Reply>, ApiError> {
         let err = |kind, msg: String| ApiError::new(call.origin, &call.page, kind, msg);
-        let url = format!("{}{}", self.base_url, call.path);
+        let url = call
+            .url
+            .clone()
+            .unwrap_or_else(|| format!("{}{}", self.base_url, call.path));
         loop {
             self.wait_not_before(call.api).await;
+            self.wait_window(call.api).await;
             let (outcome, took) = {
                 let _permit = self.limits[call.api.index()]
                     .acquire()
@@ -384,19 +439,24 @@ impl HttpLayer {
         call: &Call<'_>,
         url: &str,
     ) -> Result<(StatusCode, HeaderMap, Bytes), AttemptError> {
-        let mut req = self
-            .client
-            .request(call.method.clone(), url)
-            .bearer_auth(call.key.expose())
-            .header(
-                reqwest::header::ACCEPT,
-                "application/json, application/scim+json",
-            );
+        let mut req = self.client.request(call.method.clone(), url).header(
+            reqwest::header::ACCEPT,
+            "application/json, application/scim+json",
+        );
+        if call.bearer {
+            req = req.bearer_auth(call.key.expose());
+        }
+        for (name, value) in &call.headers {
+            req = req.header(*name, value);
+        }
         if !call.query.is_empty() {
             req = req.query(&call.query);
         }
         if let Some(body) = &call.json {
             req = req.json(body);
+        }
+        if let Some(form) = &call.form {
+            req = req.form(form);
         }
         let max = self.max_page_bytes;
         let result = async {
@@ -441,8 +501,43 @@ impl HttpLayer {
         }
     }
 
-    /// When `X-RateLimit-Remaining` reaches 0, hold further requests of that API until the reset.
+    /// Waits until the API's request window has room, then takes a place in it.
+    async fn wait_window(&self, api: Api) {
+        let Some((n, period)) = api.window() else {
+            return;
+        };
+        loop {
+            let wait = {
+                let Ok(mut sent) = self.sent.lock() else {
+                    return;
+                };
+                let q = &mut sent[api.index()];
+                let now = Instant::now();
+                while q.front().is_some_and(|t| now.duration_since(*t) >= period) {
+                    q.pop_front();
+                }
+                if q.len() < n {
+                    q.push_back(now);
+                    return;
+                }
+                q.front().map(|t| period - now.duration_since(*t))
+            };
+            tokio::time::sleep(wait.unwrap_or(period)).await;
+        }
+    }
+
+    /// When `X-RateLimit-Remaining` reaches 0, hold further requests of that API until the reset;
+    /// when Graph reports `x-ms-throttle-limit-percentage` ≥ 0.8 (of the app's resource units
+    /// spent), slow that API down by a second before it throttles (idp-api.md §1.5).
     fn note_rate_limit(&self, api: Api, headers: &HeaderMap) {
+        let throttle = header_str(headers, "x-ms-throttle-limit-percentage")
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        if throttle.is_some_and(|p| p >= 0.8)
+            && let Ok(mut nb) = self.not_before.lock()
+        {
+            let until = Instant::now() + Duration::from_secs(1).min(self.policy.max_delay);
+            nb[api.index()] = Some(nb[api.index()].map_or(until, |t| t.max(until)));
+        }
         let remaining =
             header_str(headers, "x-ratelimit-remaining").and_then(|v| v.trim().parse::<u64>().ok());
         if remaining != Some(0) {
@@ -598,6 +693,14 @@ fn unescape(text: &str) -> String {
 
 fn unauthorized_hint(call: &Call<'_>, body: &[u8]) -> String {
     match call.api {
+        Api::EntraToken => format!(
+            "the client credentials were refused (HTTP 401: {}); check client_id, the client secret or certificate, and tenant_id",
+            detail(body, call.key.expose())
+        ),
+        Api::Graph | Api::GraphReports | Api::GraphProvisioning => format!(
+            "the Graph access token was refused (HTTP 401: {})",
+            detail(body, call.key.expose())
+        ),
         Api::Scim => format!(
             "the directory API key for {} was refused (HTTP 401: {}); check it is that directory's key, not the org key or another directory's",
             call.origin,

@@ -1,0 +1,197 @@
+//! The IdP side of a snapshot (../shared/idp-api.md): what the identity provider intends to
+//! provision to its Atlassian Cloud app, its provisioning job, and its provisioning log. Normalized
+//! here from Entra ID (and later Okta) so the store and the detectors never see a vendor's shape.
+
+use serde::{Deserialize, Serialize};
+
+/// One IdP user (Entra: a Graph `user`), joined to SCIM records as idp-api.md §3 says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdpUser {
+    /// The SCIM directory this IdP provisions into.
+    pub directory_id: String,
+    /// The IdP's user id (Entra object id).
+    pub id: String,
+    pub user_principal_name: Option<String>,
+    /// Entra `mail` (null without a mailbox).
+    pub mail: Option<String>,
+    pub display_name: Option<String>,
+    /// Entra `userType` (`Member`, `Guest`).
+    pub user_type: Option<String>,
+    /// Entra `accountEnabled`; `None` when the IdP sent null (unknown, never false).
+    pub enabled: Option<bool>,
+    /// Assigned to the app directly, or a direct member of an assigned security-enabled group
+    /// (scenarios.md "IdP findings", *intended*), whether or not enabled.
+    pub intended: bool,
+    /// Assigned to the app directly (a `User` app-role assignment).
+    pub assigned_directly: bool,
+    /// The assigned groups the user is a direct member of.
+    pub groups: Vec<String>,
+    /// Reachable only through a group nested in an assigned group (Entra does not provision it).
+    pub nested_only: bool,
+    /// Named by an assignment or a group, but the user read answered 404: deleted in the IdP.
+    pub deleted: bool,
+    /// What the job's attribute mapping sends as SCIM `externalId` (default: the object id).
+    pub scim_external_id: Option<String>,
+    /// What the mapping sends as SCIM `userName` (default: `userPrincipalName`).
+    pub scim_user_name: Option<String>,
+    /// What the mapping sends as the SCIM work email (default: `mail`, else `userPrincipalName`).
+    pub email: Option<String>,
+}
+
+/// The attribute mapping of the provisioning job's user rule (idp-api.md §1.3): which IdP
+/// attribute feeds each SCIM attribute scimdrift joins on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mapping {
+    /// Source attribute of SCIM `externalId` (Entra: `objectId`).
+    pub external_id: String,
+    /// Source attribute of SCIM `userName` (Entra: `userPrincipalName`).
+    pub user_name: String,
+    /// Source attribute of the SCIM work email (Entra: `mail`).
+    pub email: String,
+    /// The user rule's id (`ruleId` of provision on demand).
+    pub rule_id: Option<String>,
+    /// False when the schema could not be read (or named an attribute scimdrift cannot
+    /// evaluate) and the defaults were assumed; `note` says why.
+    pub derived: bool,
+    pub note: Option<String>,
+}
+
+impl Mapping {
+    /// Entra's default mapping for the Atlassian Cloud gallery app, assumed when the schema
+    /// cannot be read (`derived` false, with `note`).
+    pub fn entra_default(note: impl Into<String>) -> Self {
+        Mapping {
+            external_id: "objectId".into(),
+            user_name: "userPrincipalName".into(),
+            email: "mail".into(),
+            rule_id: None,
+            derived: false,
+            note: Some(note.into()),
+        }
+    }
+}
+
+/// One run of the provisioning job (`lastExecution`, `lastSuccessfulExecution`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Execution {
+    /// RFC 3339; `None` for the year-1 "never" sentinel or an absent time.
+    pub began: Option<String>,
+    pub ended: Option<String>,
+    /// `Succeeded`, `Failed`, `EntryLevelErrors`, or an unknown value as sent.
+    pub state: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+}
+
+/// A quarantined job's quarantine (idp-api.md §1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quarantine {
+    /// One of the documented reasons (`QuarantineOnDemand` read as `QuarantinedOnDemand`) or an
+    /// unknown value as sent.
+    pub reason: String,
+    pub series_began: Option<String>,
+    pub current_began: Option<String>,
+    pub next_attempt: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+}
+
+/// The directory's provisioning job (Entra `synchronization/jobs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvisioningJob {
+    pub job_id: String,
+    pub template_id: Option<String>,
+    /// `status.code`: `NotConfigured`, `NotRun`, `Active`, `Paused`, `Quarantine`, or unknown.
+    pub status: String,
+    /// `schedule.state`: `Active`, `Disabled`, `Paused`.
+    pub schedule_state: Option<String>,
+    /// `schedule.interval` in seconds (ISO-8601 duration parsed).
+    pub interval_seconds: Option<i64>,
+    pub last_execution: Option<Execution>,
+    pub last_successful_execution: Option<Execution>,
+    pub successive_failures: Option<i64>,
+    pub quarantine: Option<Quarantine>,
+    pub steady_state_last_achieved: Option<String>,
+}
+
+/// One provisioning log event (Entra `auditLogs/provisioning`), deduplicated by `id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvisioningEvent {
+    pub id: String,
+    /// `activityDateTime`, RFC 3339.
+    pub at: String,
+    pub job_id: Option<String>,
+    pub cycle_id: Option<String>,
+    /// `create`, `update`, `disable`, `delete`, `stagedDelete`, `other`, or unknown, as sent.
+    pub action: String,
+    /// `success`, `failure`, `skipped`, `warning` (lower-cased), or unknown as sent.
+    pub status: String,
+    /// `errorInformation.errorCode`, verbatim.
+    pub error_code: Option<String>,
+    /// `errorInformation.reason` and `additionalDetails`, joined, at most 1000 characters.
+    pub reason: Option<String>,
+    /// `sourceIdentity.id`: the IdP user.
+    pub user_id: Option<String>,
+    /// `targetIdentity.id`: the SCIM id, when the target had one.
+    pub target_id: Option<String>,
+}
+
+impl ProvisioningEvent {
+    /// A failed event (`failure`).
+    pub fn failed(&self) -> bool {
+        self.status.eq_ignore_ascii_case("failure")
+    }
+
+    /// The failure is Atlassian refusing an email another account holds ("Resource [USER]: with
+    /// email[…] already exists", idp-api.md §1.3).
+    pub fn is_email_conflict(&self) -> bool {
+        self.reason
+            .as_deref()
+            .is_some_and(|r| r.to_ascii_lowercase().contains("already exists"))
+    }
+}
+
+/// What the provisioning log tells, for one pull.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum LogFacts {
+    /// The log was read to its end since `since`.
+    Known { since: String },
+    /// The log could not be read (403 / unlicensed tenant, or incomplete): facts derived from it
+    /// are unknown; intent is unaffected (idp-api.md §5).
+    Unknown { reason: String },
+}
+
+/// An app-assigned group (idp-api.md §1.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssignedGroup {
+    pub id: String,
+    pub display_name: Option<String>,
+    /// Only security-enabled groups confer intent; members of the others are not provisioned by
+    /// design.
+    pub security_enabled: Option<bool>,
+    /// Direct user members.
+    pub members: usize,
+    /// Nested groups (recorded, not intent).
+    pub nested_groups: Vec<String>,
+}
+
+/// The whole IdP side of one directory in one pull. Complete or not is in the pull's
+/// `SourceStatus` (source `idp:<directory name>`); an incomplete side is never stored as state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdpSide {
+    pub directory_id: String,
+    /// `entra` (later `okta`).
+    pub kind: String,
+    /// `idp.scope = "all"`: assignment-based intent is not computed, only the job and the log
+    /// are used.
+    pub scope_all: bool,
+    /// Every user the IdP side names or the tenant lists (intended or not), by id.
+    pub users: Vec<IdpUser>,
+    pub groups: Vec<AssignedGroup>,
+    pub job: Option<ProvisioningJob>,
+    pub mapping: Mapping,
+    /// New log events of this read (since the last one, with overlap).
+    pub events: Vec<ProvisioningEvent>,
+    pub logs: LogFacts,
+}
