@@ -205,7 +205,8 @@ service_principal_id = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee""#,
 
     #[test]
     fn refuses_what_cannot_work() {
-        let cases: Vec<(fn(&mut IdpSettings), &str)> = vec![
+        type Change = fn(&mut IdpSettings);
+        let cases: Vec<(Change, &str)> = vec![
             (|s| s.tenant_id.clear(), "tenant_id"),
             (|s| s.client_id = "a b".into(), "client_id"),
             (|s| s.app_id = Some("x".into()), "service_principal_id"),
