@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::detect::{self, DetectSettings, Finding, Input, Kind, RecordRef, Severity};
+use crate::detect::{self, DetectSettings, Finding, IdpInput, Input, Kind, RecordRef, Severity};
 use crate::ignore::{self, IgnoreRule, Subjects, Suppression};
 use crate::model::{Account, ScimGroup, ScimRecord};
 
@@ -35,6 +35,45 @@ pub struct AccountView {
     pub claim_status: Option<String>,
 }
 
+/// An IdP user named by a finding (the `idp_users` entries of the JSON contract).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdpUserView {
+    /// The directory's configured name.
+    pub directory: String,
+    /// The IdP kind (`entra`).
+    pub idp: String,
+    /// The IdP's user id (Entra object id).
+    pub id: String,
+    pub user_principal_name: Option<String>,
+    /// The email the job's mapping sends.
+    pub email: Option<String>,
+    pub enabled: Option<bool>,
+    pub intended: bool,
+}
+
+/// The provisioning log event that explains a finding (the `provisioning` object of the JSON
+/// contract).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvisioningView {
+    /// `success`, `failure`, `skipped`, `warning`.
+    pub status: String,
+    pub error_code: Option<String>,
+    pub reason: Option<String>,
+    /// `activityDateTime`, RFC 3339.
+    pub at: String,
+}
+
+impl ProvisioningView {
+    pub fn of(e: &crate::model::idp::ProvisioningEvent) -> Self {
+        ProvisioningView {
+            status: e.status.clone(),
+            error_code: e.error_code.clone(),
+            reason: e.reason.clone(),
+            at: e.at.clone(),
+        }
+    }
+}
+
 /// Lifecycle status of a finding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -59,9 +98,14 @@ impl Status {
 pub struct Current {
     pub id: String,
     pub kind: Kind,
+    pub severity: Severity,
     pub summary: String,
     pub scim_users: Vec<ScimUserView>,
     pub accounts: Vec<AccountView>,
+    pub idp_users: Vec<IdpUserView>,
+    pub provisioning: Option<ProvisioningView>,
+    /// The directory whose IdP an IdP finding is about.
+    pub idp_directory: Option<String>,
     pub suppressed: Option<Suppression>,
 }
 
@@ -79,6 +123,12 @@ pub struct FindingView {
     pub seen_count: i64,
     pub scim_users: Vec<ScimUserView>,
     pub accounts: Vec<AccountView>,
+    /// IdP users (empty for the Atlassian kinds).
+    #[serde(default)]
+    pub idp_users: Vec<IdpUserView>,
+    /// The provisioning log event that explains it, when one does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning: Option<ProvisioningView>,
     pub summary: String,
     pub suggested_fix: String,
     /// Set when an ignore rule suppresses it.
@@ -88,7 +138,7 @@ pub struct FindingView {
 impl FindingView {
     /// The subjects ignore rules match on.
     pub fn subjects(&self) -> Subjects<'_> {
-        subjects_of(self.kind, &self.scim_users, &self.accounts)
+        subjects_of(self.kind, &self.scim_users, &self.accounts, &self.idp_users)
     }
 
     /// Re-applies the ignore rules (a rule added or expired since the last pull takes effect now).
@@ -109,6 +159,7 @@ fn subjects_of<'a>(
     kind: Kind,
     users: &'a [ScimUserView],
     accounts: &'a [AccountView],
+    idp_users: &'a [IdpUserView],
 ) -> Subjects<'a> {
     Subjects {
         kind,
@@ -116,6 +167,7 @@ fn subjects_of<'a>(
             .iter()
             .filter_map(|u| u.email.as_deref())
             .chain(accounts.iter().filter_map(|a| a.email.as_deref()))
+            .chain(idp_users.iter().filter_map(|u| u.email.as_deref()))
             .collect(),
         account_ids: accounts
             .iter()
@@ -135,12 +187,14 @@ pub struct Context {
     pub now: DateTime<Utc>,
 }
 
-/// Detects the findings of one complete snapshot and joins them with their subjects. Pure.
+/// Detects the findings of one complete snapshot and joins them with their subjects. `idp` holds
+/// the IdP side of each directory whose IdP pull is complete. Pure.
 pub fn evaluate(
     records: &[ScimRecord],
     groups: &[ScimGroup],
     accounts: &[Account],
     inactive_since: &HashMap<RecordRef, crate::detect::InactiveSince>,
+    idp: &[IdpInput],
     ctx: &Context,
 ) -> Vec<Current> {
     let input = Input {
@@ -148,6 +202,7 @@ pub fn evaluate(
         groups,
         accounts,
         inactive_since,
+        idp,
         now: ctx.now,
     };
     let found = detect::detect(&input, &ctx.settings);
@@ -162,11 +217,28 @@ pub fn evaluate(
         .iter()
         .map(|a| (a.account_id.as_str(), a))
         .collect();
+    let idp_user_by_ref: HashMap<(&str, &str), (&crate::model::idp::IdpUser, &str)> = idp
+        .iter()
+        .flat_map(|x| {
+            x.side.users.iter().map(|u| {
+                (
+                    (u.directory_id.as_str(), u.id.as_str()),
+                    (u, x.side.kind.as_str()),
+                )
+            })
+        })
+        .collect();
     let today = ctx.now.date_naive();
     found
         .into_iter()
         .map(|f| {
             let scim_users = users_view(&f, &record_by_ref, &ctx.directory_names);
+            let idp_users: Vec<IdpUserView> = f
+                .idp_users
+                .iter()
+                .filter_map(|r| idp_user_by_ref.get(&(r.directory_id.as_str(), r.id.as_str())))
+                .map(|(u, kind)| idp_user_view(u, kind, &ctx.directory_names))
+                .collect();
             let accounts = f
                 .accounts
                 .iter()
@@ -175,15 +247,19 @@ pub fn evaluate(
                 .collect::<Vec<_>>();
             let suppressed = ignore::suppression(
                 &ctx.rules,
-                &subjects_of(f.kind, &scim_users, &accounts),
+                &subjects_of(f.kind, &scim_users, &accounts, &idp_users),
                 today,
             );
             Current {
                 id: f.id(),
                 kind: f.kind,
+                severity: f.severity,
+                provisioning: f.event.as_ref().map(ProvisioningView::of),
+                idp_directory: f.directory_id.clone(),
                 summary: f.summary,
                 scim_users,
                 accounts,
+                idp_users,
                 suppressed,
             }
         })
@@ -216,6 +292,26 @@ pub fn user_view(r: &ScimRecord, names: &HashMap<String, String>) -> ScimUserVie
         display_name: r.display_name.clone(),
         active: r.active,
         account_id: r.account_id.clone(),
+    }
+}
+
+/// The view of one IdP user of an IdP of `kind`.
+pub fn idp_user_view(
+    u: &crate::model::idp::IdpUser,
+    kind: &str,
+    names: &HashMap<String, String>,
+) -> IdpUserView {
+    IdpUserView {
+        directory: names
+            .get(&u.directory_id)
+            .cloned()
+            .unwrap_or_else(|| u.directory_id.clone()),
+        idp: kind.to_string(),
+        id: u.id.clone(),
+        user_principal_name: u.user_principal_name.clone(),
+        email: u.email.clone(),
+        enabled: u.enabled,
+        intended: u.intended,
     }
 }
 
@@ -318,13 +414,15 @@ pub fn export_metrics(m: &crate::metrics::Metrics, all: &[FindingView]) {
         m.findings_opened.with_label_values(&[kind.as_str()]);
         m.findings_resolved.with_label_values(&[kind.as_str()]);
         for status in [Status::Open, Status::Suppressed] {
-            let n = all
-                .iter()
-                .filter(|f| f.kind == kind && f.status == status)
-                .count();
-            m.findings
-                .with_label_values(&[kind.as_str(), kind.severity().as_str(), status.as_str()])
-                .set(n as i64);
+            for severity in kind.severities() {
+                let n = all
+                    .iter()
+                    .filter(|f| f.kind == kind && f.status == status && f.severity == *severity)
+                    .count();
+                m.findings
+                    .with_label_values(&[kind.as_str(), severity.as_str(), status.as_str()])
+                    .set(n as i64);
+            }
         }
     }
 }

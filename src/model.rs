@@ -262,17 +262,42 @@ pub struct PullMeta {
     pub api_retries: BTreeMap<(&'static str, &'static str), u64>,
 }
 
+impl SourceStatus {
+    /// The source prefix of an IdP source (`idp:<directory name>`).
+    pub const IDP_PREFIX: &'static str = "idp:";
+
+    /// An IdP source: its completeness gates only the IdP findings of its directory.
+    pub fn is_idp(&self) -> bool {
+        self.source.starts_with(Self::IDP_PREFIX)
+    }
+}
+
 impl PullMeta {
-    /// True when every page of every source arrived and parsed.
+    /// True when every page of every Atlassian source arrived and parsed: the snapshot can become
+    /// current. An incomplete IdP source does not make the snapshot incomplete; it only leaves
+    /// that directory's IdP findings as they were (idp-api.md §5).
     pub fn complete(&self) -> bool {
-        !self.sources.is_empty() && self.sources.iter().all(|s| s.complete)
+        let mut atlassian = self.sources.iter().filter(|s| !s.is_idp()).peekable();
+        atlassian.peek().is_some() && atlassian.all(|s| s.complete)
+    }
+
+    /// True when every source, the IdPs included, is complete (`once` exits 1 otherwise).
+    pub fn all_complete(&self) -> bool {
+        self.complete() && self.sources.iter().all(|s| s.complete)
+    }
+
+    /// The IdP source of directory `directory_id`, if one was pulled and it is complete.
+    pub fn idp_complete(&self, directory_id: &str) -> bool {
+        self.sources
+            .iter()
+            .any(|s| s.is_idp() && s.complete && s.directory_id.as_deref() == Some(directory_id))
     }
 
     /// SCIM records received, all directories.
     pub fn scim_records(&self) -> usize {
         self.sources
             .iter()
-            .filter(|s| s.groups.is_some())
+            .filter(|s| s.groups.is_some() && !s.is_idp())
             .map(|s| s.records)
             .sum()
     }
@@ -281,7 +306,7 @@ impl PullMeta {
     pub fn accounts(&self) -> usize {
         self.sources
             .iter()
-            .filter(|s| s.groups.is_none())
+            .filter(|s| s.groups.is_none() && !s.is_idp())
             .map(|s| s.records)
             .sum()
     }

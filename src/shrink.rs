@@ -112,8 +112,14 @@ pub type Counts = BTreeMap<Population, u64>;
 /// The record count (users or accounts) of one source. SCIM groups are not guarded: a group
 /// clean-up is routine, and an empty group list only raises low-severity findings.
 fn population(source: &str, directory_id: Option<&str>) -> Population {
+    let key = match directory_id {
+        // An IdP source shares its directory's id: keyed apart from the SCIM source.
+        Some(d) if source.starts_with(crate::model::SourceStatus::IDP_PREFIX) => format!("idp:{d}"),
+        Some(d) => d.to_string(),
+        None => source.to_string(),
+    };
     Population {
-        key: directory_id.unwrap_or(source).to_string(),
+        key,
         source: source.to_string(),
         what: "records".to_string(),
     }
@@ -138,7 +144,8 @@ fn add_people(counts: &mut Counts, source: &str, types: Option<&BTreeMap<String,
 /// The counts of a pull's sources.
 pub fn counts_of_pull(meta: &PullMeta) -> Counts {
     let mut counts = Counts::new();
-    for s in &meta.sources {
+    // An incomplete (IdP) source counts nothing: it is not read as shrunk.
+    for s in meta.sources.iter().filter(|s| s.complete) {
         counts.insert(
             population(&s.source, s.directory_id.as_deref()),
             s.records as u64,
@@ -151,7 +158,7 @@ pub fn counts_of_pull(meta: &PullMeta) -> Counts {
 /// The counts of a stored snapshot's sources.
 pub fn counts_of_snapshot(snapshot: &SnapshotInfo) -> Counts {
     let mut counts = Counts::new();
-    for s in &snapshot.sources {
+    for s in snapshot.sources.iter().filter(|s| s.complete) {
         counts.insert(
             population(&s.source, s.directory_id.as_deref()),
             s.records.max(0) as u64,

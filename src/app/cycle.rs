@@ -86,9 +86,21 @@ async fn pull_store_detect(
         directory_names: settings.directory_names(),
         now,
     };
-    let analyse = Box::new(move |pop: &crate::store::Population, since: &_| {
-        findings::evaluate(&pop.records, &pop.groups, &pop.accounts, since, &ctx)
-    });
+    let analyse =
+        Box::new(
+            move |pop: &crate::store::Population, since: &_| crate::store::Analysis {
+                current: findings::evaluate(
+                    &pop.records,
+                    &pop.groups,
+                    &pop.accounts,
+                    since,
+                    &pop.idp,
+                    &ctx,
+                ),
+                idp_grace_minutes: ctx.settings.idp_grace_minutes,
+                now: ctx.now,
+            },
+        );
     let finished = recorder
         .finish(meta.clone(), Some(analyse), verdict.clone())
         .await?;

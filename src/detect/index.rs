@@ -136,6 +136,7 @@ mod tests {
             linked("r3", "cy@example.com", "app2"),
         ];
         let input = Input {
+            idp: &[],
             records: &records,
             groups: &[],
             accounts: &accounts,

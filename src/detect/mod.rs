@@ -1,14 +1,23 @@
 //! Detection: pure functions from one complete snapshot to findings. No I/O, no clock reads (`now` is
 //! an input). One file per finding kind; the catalogue is ../shared/scenarios.md.
 
+mod assigned_not_provisioned;
 mod dangling_link;
 mod deactivated_idp_active;
 mod duplicate_email;
 mod email_conflict;
 mod email_mismatch;
+pub mod grace;
+mod idp_disabled_scim_active;
+mod idp_email_mismatch;
 mod idp_inactive_account_active;
+mod idp_index;
 mod index;
+mod nested_group_only;
 mod no_synced_groups;
+mod orphan_scim_record;
+mod provisioning_error;
+mod provisioning_stalled;
 mod stale_inactive_link;
 mod unlinked_scim_user;
 mod unmanaged_account;
@@ -20,8 +29,10 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use idp_index::{IdpIndex, IdpInput, JoinKey};
 pub use index::Index;
 
+use crate::model::idp::{IdpUser, ProvisioningEvent};
 use crate::model::{Account, ScimGroup, ScimRecord};
 
 /// The kinds of the catalogue.
@@ -38,11 +49,18 @@ pub enum Kind {
     UnmanagedAccount,
     StaleInactiveLink,
     NoSyncedGroups,
+    AssignedNotProvisioned,
+    IdpDisabledScimActive,
+    ProvisioningError,
+    ProvisioningStalled,
+    IdpEmailMismatch,
+    NestedGroupOnly,
+    OrphanScimRecord,
 }
 
 impl Kind {
-    /// Every kind, in catalogue order.
-    pub const ALL: [Kind; 10] = [
+    /// Every kind, in catalogue order (the IdP kinds last).
+    pub const ALL: [Kind; 17] = [
         Kind::DuplicateEmail,
         Kind::EmailConflict,
         Kind::EmailMismatch,
@@ -53,7 +71,54 @@ impl Kind {
         Kind::UnmanagedAccount,
         Kind::StaleInactiveLink,
         Kind::NoSyncedGroups,
+        Kind::AssignedNotProvisioned,
+        Kind::IdpDisabledScimActive,
+        Kind::ProvisioningError,
+        Kind::ProvisioningStalled,
+        Kind::IdpEmailMismatch,
+        Kind::NestedGroupOnly,
+        Kind::OrphanScimRecord,
     ];
+
+    /// A kind of the "IdP findings" table (scenarios.md): raised only from complete IdP pulls,
+    /// after the grace rule, and only for directories with an `idp` configured.
+    pub fn is_idp(self) -> bool {
+        matches!(
+            self,
+            Kind::AssignedNotProvisioned
+                | Kind::IdpDisabledScimActive
+                | Kind::ProvisioningError
+                | Kind::ProvisioningStalled
+                | Kind::IdpEmailMismatch
+                | Kind::NestedGroupOnly
+                | Kind::OrphanScimRecord
+        )
+    }
+
+    /// An IdP kind that needs the provisioning log (unknown when the log could not be read).
+    pub fn needs_logs(self) -> bool {
+        self == Kind::ProvisioningError
+    }
+
+    /// An IdP kind computed from assignment-based intent or the join (not raised with
+    /// `idp.scope = "all"`, where only the job and the log are used).
+    pub fn needs_intent(self) -> bool {
+        self.is_idp() && !matches!(self, Kind::ProvisioningError | Kind::ProvisioningStalled)
+    }
+
+    /// Every severity a finding of this kind can have (the catalogue's, and for
+    /// `idp_disabled_scim_active` high when the linked account has no access).
+    pub fn severities(self) -> &'static [Severity] {
+        match self {
+            Kind::IdpDisabledScimActive => &[Severity::Critical, Severity::High],
+            k => match k.severity() {
+                Severity::Critical => &[Severity::Critical],
+                Severity::High => &[Severity::High],
+                Severity::Medium => &[Severity::Medium],
+                Severity::Low => &[Severity::Low],
+            },
+        }
+    }
 
     /// The snake_case name used in config, JSON and metrics.
     pub fn as_str(self) -> &'static str {
@@ -68,20 +133,36 @@ impl Kind {
             Kind::UnmanagedAccount => "unmanaged_account",
             Kind::StaleInactiveLink => "stale_inactive_link",
             Kind::NoSyncedGroups => "no_synced_groups",
+            Kind::AssignedNotProvisioned => "assigned_not_provisioned",
+            Kind::IdpDisabledScimActive => "idp_disabled_scim_active",
+            Kind::ProvisioningError => "provisioning_error",
+            Kind::ProvisioningStalled => "provisioning_stalled",
+            Kind::IdpEmailMismatch => "idp_email_mismatch",
+            Kind::NestedGroupOnly => "nested_group_only",
+            Kind::OrphanScimRecord => "orphan_scim_record",
         }
     }
 
-    /// The catalogue severity.
+    /// The catalogue severity (`idp_disabled_scim_active`: its most severe; see
+    /// [`Finding::severity`]).
     pub fn severity(self) -> Severity {
         match self {
-            Kind::IdpInactiveAccountActive => Severity::Critical,
-            Kind::DuplicateEmail | Kind::EmailConflict | Kind::DeactivatedIdpActive => {
-                Severity::High
-            }
-            Kind::EmailMismatch | Kind::UnlinkedScimUser | Kind::DanglingLink => Severity::Medium,
-            Kind::UnmanagedAccount | Kind::StaleInactiveLink | Kind::NoSyncedGroups => {
-                Severity::Low
-            }
+            Kind::IdpInactiveAccountActive | Kind::IdpDisabledScimActive => Severity::Critical,
+            Kind::DuplicateEmail
+            | Kind::EmailConflict
+            | Kind::DeactivatedIdpActive
+            | Kind::AssignedNotProvisioned
+            | Kind::ProvisioningError
+            | Kind::ProvisioningStalled => Severity::High,
+            Kind::EmailMismatch
+            | Kind::UnlinkedScimUser
+            | Kind::DanglingLink
+            | Kind::IdpEmailMismatch
+            | Kind::OrphanScimRecord => Severity::Medium,
+            Kind::UnmanagedAccount
+            | Kind::StaleInactiveLink
+            | Kind::NoSyncedGroups
+            | Kind::NestedGroupOnly => Severity::Low,
         }
     }
 
@@ -115,6 +196,27 @@ impl Kind {
             }
             Kind::NoSyncedGroups => {
                 "Add the user to a synced group in the IdP (or check the group push) so they get product access."
+            }
+            Kind::AssignedNotProvisioned => {
+                "Find why the IdP did not push the user (its provisioning log, a quarantined job, an email another account holds), fix the cause, then provision the user on demand."
+            }
+            Kind::IdpDisabledScimActive => {
+                "The IdP did not send active:false: suspend the account's access now if the person left, then restart provisioning or provision the user on demand so the record is deactivated."
+            }
+            Kind::ProvisioningError => {
+                "Read the error in the IdP's provisioning log, fix its cause (for \"already exists\": free the email in Atlassian, see email_conflict), then provision the user on demand."
+            }
+            Kind::ProvisioningStalled => {
+                "Open the provisioning job in the IdP, fix the quarantine reason (credentials, escrows, too many deletes) and restart provisioning."
+            }
+            Kind::IdpEmailMismatch => {
+                "The IdP's email did not reach the SCIM record: check the attribute mapping and provision the user on demand."
+            }
+            Kind::NestedGroupOnly => {
+                "Entra ID does not provision nested groups: assign the user (or the nested group itself) to the app directly."
+            }
+            Kind::OrphanScimRecord => {
+                "No IdP user matches this record: if the person left, deactivate the record and the account's access; if the IdP re-created the user, fix the externalId mapping."
             }
         }
     }
@@ -201,14 +303,48 @@ impl RecordRef {
     }
 }
 
-/// One finding: a kind and the records and accounts it is about (sorted, so identity is stable).
+/// An IdP user named by a finding: the directory whose IdP it is and the IdP's user id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct IdpRef {
+    pub directory_id: String,
+    pub id: String,
+}
+
+impl IdpRef {
+    fn of(u: &IdpUser) -> Self {
+        IdpRef {
+            directory_id: u.directory_id.clone(),
+            id: u.id.clone(),
+        }
+    }
+}
+
+/// One finding: a kind and the records, accounts and IdP users it is about (sorted, so identity
+/// is stable).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     pub kind: Kind,
     pub records: Vec<RecordRef>,
     pub accounts: Vec<String>,
+    /// IdP users (IdP kinds only; empty for the Atlassian kinds).
+    #[serde(default)]
+    pub idp_users: Vec<IdpRef>,
+    /// The directory whose IdP an IdP finding is about (part of its identity).
+    #[serde(default)]
+    pub directory_id: Option<String>,
+    /// The kind's severity, or the finding's own (`idp_disabled_scim_active`: high when the
+    /// linked account has no access).
+    #[serde(default = "default_severity")]
+    pub severity: Severity,
+    /// The provisioning log event that explains it, when one does.
+    #[serde(default)]
+    pub event: Option<ProvisioningEvent>,
     /// One sentence a person understands.
     pub summary: String,
+}
+
+fn default_severity() -> Severity {
+    Severity::Low
 }
 
 impl Finding {
@@ -225,7 +361,28 @@ impl Finding {
             kind,
             records: records.into_iter().collect(),
             accounts: accounts.into_iter().collect(),
+            idp_users: Vec::new(),
+            directory_id: None,
+            severity: kind.severity(),
+            event: None,
             summary,
+        }
+    }
+
+    /// An IdP finding about `directory_id`'s IdP, naming `users` too.
+    pub fn idp<'a>(
+        kind: Kind,
+        directory_id: &str,
+        records: impl IntoIterator<Item = &'a ScimRecord>,
+        accounts: impl IntoIterator<Item = &'a str>,
+        users: impl IntoIterator<Item = &'a IdpUser>,
+        summary: String,
+    ) -> Self {
+        let users: BTreeSet<IdpRef> = users.into_iter().map(IdpRef::of).collect();
+        Finding {
+            idp_users: users.into_iter().collect(),
+            directory_id: Some(directory_id.to_string()),
+            ..Finding::new(kind, records, accounts, summary)
         }
     }
 
@@ -243,6 +400,17 @@ impl Finding {
             key.push('\u{1f}');
             key.push_str(a);
         }
+        // The Atlassian kinds keep the identity they always had: these parts are empty for them.
+        if let Some(d) = &self.directory_id {
+            key.push('\u{1d}');
+            key.push_str(d);
+        }
+        for u in &self.idp_users {
+            key.push('\u{1c}');
+            key.push_str(&u.directory_id);
+            key.push('/');
+            key.push_str(&u.id);
+        }
         format!(
             "{}-{:016x}",
             self.kind.as_str(),
@@ -251,7 +419,7 @@ impl Finding {
     }
 
     pub fn severity(&self) -> Severity {
-        self.kind.severity()
+        self.severity
     }
 }
 
@@ -296,6 +464,7 @@ impl DetectConfig {
     pub fn settings(&self) -> DetectSettings {
         DetectSettings {
             stale_after_days: self.stale_after_days,
+            idp_grace_minutes: self.idp_grace_minutes,
             disabled: self
                 .disabled_kinds
                 .iter()
@@ -310,6 +479,8 @@ impl DetectConfig {
 pub struct DetectSettings {
     /// An inactive record still linked after this many days is a `stale_inactive_link`.
     pub stale_after_days: i64,
+    /// The IdP grace span (see [`grace`]).
+    pub idp_grace_minutes: i64,
     /// Kinds turned off.
     pub disabled: Vec<Kind>,
 }
@@ -318,6 +489,7 @@ impl Default for DetectSettings {
     fn default() -> Self {
         DetectSettings {
             stale_after_days: 30,
+            idp_grace_minutes: 90,
             disabled: Vec::new(),
         }
     }
@@ -341,15 +513,41 @@ pub struct Input<'a> {
     pub accounts: &'a [Account],
     /// When each inactive record became inactive, from scimdrift's history.
     pub inactive_since: &'a HashMap<RecordRef, InactiveSince>,
+    /// The IdP side of each directory whose IdP pull is complete (none without an `idp`).
+    pub idp: &'a [IdpInput],
     pub now: DateTime<Utc>,
 }
 
 /// Runs every enabled detector; findings come sorted by severity (most severe first), then kind, then id.
 pub fn detect(input: &Input<'_>, settings: &DetectSettings) -> Vec<Finding> {
     let index = Index::build(input);
+    let idp: Vec<IdpIndex<'_>> = input
+        .idp
+        .iter()
+        .map(|side| IdpIndex::build(side, &index))
+        .collect();
     let mut findings = Vec::new();
     for kind in Kind::ALL {
         if settings.disabled.contains(&kind) {
+            continue;
+        }
+        if kind.is_idp() {
+            for x in &idp {
+                if kind.needs_intent() && x.input.side.scope_all
+                    || kind.needs_logs() && x.input.latest_events.is_none()
+                {
+                    continue;
+                }
+                findings.extend(match kind {
+                    Kind::AssignedNotProvisioned => assigned_not_provisioned::detect(x, &index),
+                    Kind::IdpDisabledScimActive => idp_disabled_scim_active::detect(x, &index),
+                    Kind::ProvisioningError => provisioning_error::detect(x, &index),
+                    Kind::ProvisioningStalled => provisioning_stalled::detect(x, input.now),
+                    Kind::IdpEmailMismatch => idp_email_mismatch::detect(x, &index),
+                    Kind::NestedGroupOnly => nested_group_only::detect(x),
+                    _ => orphan_scim_record::detect(x, &index),
+                });
+            }
             continue;
         }
         let found = match kind {
@@ -365,6 +563,7 @@ pub fn detect(input: &Input<'_>, settings: &DetectSettings) -> Vec<Finding> {
                 stale_inactive_link::detect(&index, input, settings.stale_after_days)
             }
             Kind::NoSyncedGroups => no_synced_groups::detect(&index),
+            _ => Vec::new(),
         };
         findings.extend(found);
     }
@@ -374,6 +573,8 @@ pub fn detect(input: &Input<'_>, settings: &DetectSettings) -> Vec<Finding> {
             .then(a.kind.cmp(&b.kind))
             .then_with(|| a.records.cmp(&b.records))
             .then_with(|| a.accounts.cmp(&b.accounts))
+            .then_with(|| a.idp_users.cmp(&b.idp_users))
+            .then_with(|| a.directory_id.cmp(&b.directory_id))
     });
     findings
 }

@@ -72,6 +72,7 @@ pub fn run_with(
         ..DetectSettings::default()
     };
     let input = Input {
+        idp: &[],
         records,
         groups,
         accounts,

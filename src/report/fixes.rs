@@ -282,7 +282,27 @@ pub fn requests(f: &FindingView, ctx: &FixContext) -> Vec<FixRequest> {
                 );
             }
         }
-        Kind::NoSyncedGroups => {}
+        Kind::IdpDisabledScimActive => {
+            for a in f
+                .accounts
+                .iter()
+                .filter(|a| a.account_status == "active" && a.membership_status == "active")
+            {
+                let id = a.account_id.as_str();
+                b.org_user_action(
+                    id,
+                    "suspend",
+                    format!("if the person left: suspend account {id}'s access now (reversible)"),
+                );
+            }
+        }
+        Kind::NoSyncedGroups
+        | Kind::AssignedNotProvisioned
+        | Kind::ProvisioningError
+        | Kind::ProvisioningStalled
+        | Kind::IdpEmailMismatch
+        | Kind::NestedGroupOnly
+        | Kind::OrphanScimRecord => {}
     }
     b.out
 }
@@ -378,6 +398,8 @@ mod tests {
             seen_count: 1,
             scim_users: users,
             accounts,
+            idp_users: Vec::new(),
+            provisioning: None,
             summary: String::new(),
             suggested_fix: String::new(),
             suppressed_by: None,

@@ -8,8 +8,11 @@ use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError};
+use crate::detect::Severity;
 use crate::detect::{InactiveSince, Kind, RecordRef};
-use crate::findings::{AccountView, Current, FindingView, ScimUserView, Status};
+use crate::findings::{
+    AccountView, Current, FindingView, IdpUserView, ProvisioningView, ScimUserView, Status,
+};
 
 /// Counts of one reconciliation, per kind.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -26,6 +29,10 @@ pub struct Reconciled {
 struct SubjectsJson {
     scim_users: Vec<ScimUserView>,
     accounts: Vec<AccountView>,
+    #[serde(default)]
+    idp_users: Vec<IdpUserView>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    provisioning: Option<ProvisioningView>,
 }
 
 /// Reconciles `current` (the findings of complete snapshot `snapshot_id`) into the findings table.
@@ -34,14 +41,32 @@ pub(super) fn reconcile(
     snapshot_id: i64,
     at: &str,
     current: &[Current],
+    idp: &super::Evaluated,
 ) -> rusqlite::Result<Reconciled> {
-    // id → (stored status, kind) of every stored finding.
+    // id → (stored status, kind) of every stored finding whose absence now means resolved: an IdP
+    // finding only when this pull evaluated its kind for its directory (a complete IdP pull).
     let mut known: HashMap<String, (String, String)> = HashMap::new();
+    let mut unevaluated: HashSet<String> = HashSet::new();
     {
-        let mut stmt = conn.prepare("SELECT id, status, kind FROM findings")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?))))?;
+        let mut stmt = conn.prepare("SELECT id, status, kind, idp_directory FROM findings")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                (r.get(1)?, r.get(2)?),
+                r.get::<_, Option<String>>(3)?,
+            ))
+        })?;
         for row in rows {
-            let (id, entry) = row?;
+            let (id, entry, dir): (String, (String, String), Option<String>) = row?;
+            let evaluated = match (dir, entry.1.parse::<Kind>()) {
+                (Some(dir), Ok(kind)) if kind.is_idp() => {
+                    idp.get(&dir).is_some_and(|ev| ev.covers(kind))
+                }
+                _ => true,
+            };
+            if !evaluated {
+                unevaluated.insert(id.clone());
+            }
             known.insert(id, entry);
         }
     }
@@ -50,17 +75,17 @@ pub(super) fn reconcile(
     )?;
     let mut insert = conn.prepare(
         "INSERT INTO findings (id, kind, severity, status, summary, subjects_json, suppression_json, first_seen,
-             first_seen_snapshot, last_seen, last_seen_snapshot, seen_count)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?8, ?9, 1)",
+             first_seen_snapshot, last_seen, last_seen_snapshot, seen_count, idp_directory)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?8, ?9, 1, ?10)",
     )?;
     let mut seen_again = conn.prepare(
         "UPDATE findings SET status = ?2, summary = ?3, subjects_json = ?4, suppression_json = ?5, last_seen = ?6,
-             last_seen_snapshot = ?7, seen_count = seen_count + 1 WHERE id = ?1",
+             last_seen_snapshot = ?7, seen_count = seen_count + 1, severity = ?8 WHERE id = ?1",
     )?;
     let mut reopen = conn.prepare(
         "UPDATE findings SET status = ?2, summary = ?3, subjects_json = ?4, suppression_json = ?5, last_seen = ?6,
              last_seen_snapshot = ?7, seen_count = 1, resolved_at = NULL, resolved_snapshot = NULL,
-             times_opened = times_opened + 1 WHERE id = ?1",
+             times_opened = times_opened + 1, severity = ?8 WHERE id = ?1",
     )?;
     let mut out = Reconciled::default();
     let mut present = HashSet::with_capacity(current.len());
@@ -76,6 +101,8 @@ pub(super) fn reconcile(
         let subjects = serde_json::to_string(&SubjectsJson {
             scim_users: c.scim_users.clone(),
             accounts: c.accounts.clone(),
+            idp_users: c.idp_users.clone(),
+            provisioning: c.provisioning.clone(),
         })
         .unwrap_or_else(|_| "{}".into());
         let suppression = c
@@ -89,7 +116,8 @@ pub(super) fn reconcile(
             subjects,
             suppression,
             at,
-            snapshot_id
+            snapshot_id,
+            c.severity.as_str()
         ];
         match known.get(&c.id).map(|(s, _)| s.as_str()) {
             Some("resolved") => {
@@ -109,13 +137,14 @@ pub(super) fn reconcile(
                 insert.execute(params![
                     c.id,
                     c.kind.as_str(),
-                    c.kind.severity().as_str(),
+                    c.severity.as_str(),
                     status.as_str(),
                     c.summary,
                     subjects,
                     suppression,
                     at,
-                    snapshot_id
+                    snapshot_id,
+                    c.idp_directory
                 ])?;
                 event.execute(params![c.id, snapshot_id, at, "opened"])?;
                 *out.opened.entry(c.kind).or_default() += 1;
@@ -131,9 +160,9 @@ pub(super) fn reconcile(
     let mut resolve = conn.prepare(
         "UPDATE findings SET status = 'resolved', resolved_at = ?2, resolved_snapshot = ?3 WHERE id = ?1",
     )?;
-    let gone = known
-        .iter()
-        .filter(|(id, (status, _))| status != "resolved" && !present.contains(id.as_str()));
+    let gone = known.iter().filter(|(id, (status, _))| {
+        status != "resolved" && !present.contains(id.as_str()) && !unevaluated.contains(*id)
+    });
     for (id, (_, kind)) in gone {
         resolve.execute(params![id, at, snapshot_id])?;
         event.execute(params![id, snapshot_id, at, "resolved"])?;
@@ -232,7 +261,7 @@ impl Store {
             .conn
             .prepare_cached(
                 "SELECT id, kind, status, summary, subjects_json, suppression_json, first_seen, last_seen,
-                        resolved_at, seen_count
+                        resolved_at, seen_count, severity
                  FROM findings",
             )
             .map_err(self.err("cannot read findings"))?;
@@ -249,6 +278,7 @@ impl Store {
                     r.get::<_, String>(7)?,
                     r.get::<_, Option<String>>(8)?,
                     r.get::<_, i64>(9)?,
+                    r.get::<_, String>(10)?,
                 ))
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
@@ -265,6 +295,7 @@ impl Store {
             last_seen,
             resolved_at,
             seen_count,
+            severity,
         ) in rows
         {
             // A row this build cannot read (a kind from a newer version) is skipped, not fatal.
@@ -274,7 +305,14 @@ impl Store {
             let subjects: SubjectsJson = serde_json::from_str(&subjects).unwrap_or(SubjectsJson {
                 scim_users: Vec::new(),
                 accounts: Vec::new(),
+                idp_users: Vec::new(),
+                provisioning: None,
             });
+            let severity = severity
+                .parse::<Severity>()
+                .ok()
+                .filter(|s| kind.severities().contains(s))
+                .unwrap_or(kind.severity());
             let status = match status.as_str() {
                 "resolved" => Status::Resolved,
                 "suppressed" => Status::Suppressed,
@@ -283,7 +321,7 @@ impl Store {
             out.push(FindingView {
                 id,
                 kind,
-                severity: kind.severity(),
+                severity,
                 status,
                 first_seen,
                 last_seen,
@@ -291,6 +329,8 @@ impl Store {
                 seen_count,
                 scim_users: subjects.scim_users,
                 accounts: subjects.accounts,
+                idp_users: subjects.idp_users,
+                provisioning: subjects.provisioning,
                 summary,
                 suggested_fix: kind.suggested_fix().to_string(),
                 suppressed_by: suppression.and_then(|s| serde_json::from_str(&s).ok()),

@@ -2,6 +2,7 @@
 //! migrations by `user_version`. A file that is not ours, or is newer, is refused and left untouched.
 
 mod findings;
+mod idp;
 mod person;
 mod read;
 mod remediation;
@@ -15,12 +16,13 @@ use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
 
 pub use findings::{Opening, Reconciled};
+pub use idp::{Evaluated, EvaluatedIdp};
 pub use person::{AccountVersion, RecordVersion};
 pub use read::{ShrinkInfo, SnapshotInfo, SourceInfo, State};
 pub use remediation::{AuditRow, NewAudit};
 pub use reports::ReportDay;
 pub use schema::{APPLICATION_ID, LATEST as SCHEMA_VERSION};
-pub use write::{Analyse, Batch, BatchSink, Finished, Population, Recorded, Recorder};
+pub use write::{Analyse, Analysis, Batch, BatchSink, Finished, Population, Recorded, Recorder};
 
 /// `[store]`: the SQLite database.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -171,6 +171,63 @@ ALTER TABLE snapshot_sources ADD COLUMN data_quality_json TEXT;
 -- Accounts by accountType (the accounts source): the shrink guard also watches the people alone.
 ALTER TABLE snapshot_sources ADD COLUMN account_types_json TEXT;
 "#,
+    r#"
+-- The IdP side (idp-api.md): one version per change of an IdP user (intent, enabled, email, ...),
+-- of a directory's job/mapping/groups; log events once each (deduplicated by id); per directory,
+-- the last complete IdP pull and log read. raw = the normalized JSON (model::idp).
+CREATE TABLE idp_user_versions (
+    id           INTEGER PRIMARY KEY,
+    directory_id TEXT    NOT NULL,
+    user_id      TEXT    NOT NULL,
+    valid_from   INTEGER NOT NULL REFERENCES snapshots(id),
+    valid_to     INTEGER REFERENCES snapshots(id),
+    hash         BLOB    NOT NULL,
+    user_principal_name TEXT,
+    email        TEXT,
+    enabled      INTEGER,
+    intended     INTEGER NOT NULL,
+    deleted      INTEGER NOT NULL,
+    raw          TEXT    NOT NULL
+);
+CREATE UNIQUE INDEX idp_user_current ON idp_user_versions (directory_id, user_id) WHERE valid_to IS NULL;
+CREATE INDEX idp_user_history ON idp_user_versions (directory_id, user_id, valid_from);
+CREATE INDEX idp_user_email ON idp_user_versions (email);
+CREATE TABLE idp_side_versions (
+    id           INTEGER PRIMARY KEY,
+    directory_id TEXT    NOT NULL,
+    valid_from   INTEGER NOT NULL REFERENCES snapshots(id),
+    valid_to     INTEGER REFERENCES snapshots(id),
+    hash         BLOB    NOT NULL,
+    job_status   TEXT,
+    raw          TEXT    NOT NULL
+);
+CREATE UNIQUE INDEX idp_side_current ON idp_side_versions (directory_id) WHERE valid_to IS NULL;
+CREATE TABLE idp_events (
+    directory_id TEXT    NOT NULL,
+    id           TEXT    NOT NULL,
+    at           TEXT    NOT NULL,
+    user_id      TEXT,
+    status       TEXT    NOT NULL,
+    snapshot_id  INTEGER NOT NULL REFERENCES snapshots(id),
+    raw          TEXT    NOT NULL,
+    PRIMARY KEY (directory_id, id)
+) WITHOUT ROWID;
+CREATE INDEX idp_events_by_user ON idp_events (directory_id, user_id, at);
+CREATE TABLE idp_state (
+    directory_id          TEXT PRIMARY KEY,
+    last_complete_snapshot INTEGER NOT NULL,
+    logs_read_at          TEXT
+) WITHOUT ROWID;
+-- IdP discrepancies seen in consecutive complete IdP pulls, waiting out the grace span.
+CREATE TABLE idp_candidates (
+    finding_id    TEXT    PRIMARY KEY,
+    directory_id  TEXT    NOT NULL,
+    first_seen    TEXT    NOT NULL,
+    last_snapshot INTEGER NOT NULL
+) WITHOUT ROWID;
+-- The directory whose IdP an IdP finding is about: only a complete IdP pull of it resolves it.
+ALTER TABLE findings ADD COLUMN idp_directory TEXT;
+"#,
 ];
 
 /// The schema version this build writes.

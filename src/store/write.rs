@@ -13,9 +13,11 @@ use xxhash_rust::xxh3::xxh3_128;
 
 use super::findings::{self, Reconciled};
 use super::{Store, StoreError};
+use crate::detect::IdpInput;
 use crate::detect::{InactiveSince, RecordRef};
 use crate::findings::Current;
 use crate::model::PullMeta;
+use crate::model::idp::IdpSide;
 use crate::model::{Account, ScimGroup, ScimRecord, Verdict};
 use crate::model::{Item, PageSink};
 
@@ -38,17 +40,29 @@ pub struct Population {
     pub records: Vec<ScimRecord>,
     pub groups: Vec<ScimGroup>,
     pub accounts: Vec<Account>,
+    /// The IdP side of each directory whose IdP pull is complete, with its stored history.
+    pub idp: Vec<IdpInput>,
+}
+
+/// What detection found in one complete snapshot.
+pub struct Analysis {
+    pub current: Vec<Current>,
+    /// `[detect] idp_grace_minutes`: IdP findings are held back as candidates until it passed.
+    pub idp_grace_minutes: i64,
+    pub now: chrono::DateTime<chrono::Utc>,
 }
 
 /// Detection, run inside the snapshot's transaction with the inactive-since times from history.
 pub type Analyse =
-    Box<dyn FnOnce(&Population, &HashMap<RecordRef, InactiveSince>) -> Vec<Current> + Send>;
+    Box<dyn FnOnce(&Population, &HashMap<RecordRef, InactiveSince>) -> Analysis + Send>;
 
 /// One page of one source.
 pub enum Batch {
     Users(Vec<Item<ScimRecord>>),
     Groups(Vec<Item<ScimGroup>>),
     Accounts(Vec<Item<Account>>),
+    /// One directory's whole IdP side (kept only if its IdP source is complete).
+    Idp(Box<IdpSide>),
 }
 
 enum Msg {
@@ -148,7 +162,7 @@ impl Recorder {
 }
 
 /// One versioned table: how to key its current rows.
-struct Table {
+pub(super) struct Table {
     name: &'static str,
     /// SQL expression of the natural key, matched by the Rust-side key.
     key_sql: &'static str,
@@ -166,22 +180,30 @@ const ACCOUNTS: Table = Table {
     name: "account_versions",
     key_sql: "account_id",
 };
+pub(super) const IDP_USERS: Table = Table {
+    name: "idp_user_versions",
+    key_sql: "directory_id || char(31) || user_id",
+};
+pub(super) const IDP_SIDES: Table = Table {
+    name: "idp_side_versions",
+    key_sql: "directory_id",
+};
 
-fn composite(a: &str, b: &str) -> String {
+pub(super) fn composite(a: &str, b: &str) -> String {
     format!("{a}\u{1f}{b}")
 }
 
 /// The current versions of one table during a pull: key → (row id, hash). What is left at the end
 /// vanished from the source.
-struct Live {
+pub(super) struct Live {
     table: &'static Table,
     rows: HashMap<String, (i64, [u8; 16])>,
-    added: u64,
-    closed: u64,
+    pub(super) added: u64,
+    pub(super) closed: u64,
 }
 
 impl Live {
-    fn load(tx: &Transaction, table: &'static Table) -> rusqlite::Result<Live> {
+    pub(super) fn load(tx: &Transaction, table: &'static Table) -> rusqlite::Result<Live> {
         let mut stmt = tx.prepare(&format!(
             "SELECT id, {}, hash FROM {} WHERE valid_to IS NULL",
             table.key_sql, table.name
@@ -206,7 +228,7 @@ impl Live {
 
     /// Returns the hash to write when the item is new or changed (closing the old version), `None`
     /// when it is unchanged.
-    fn observe(
+    pub(super) fn observe(
         &mut self,
         tx: &Transaction,
         snapshot_id: i64,
@@ -235,9 +257,21 @@ impl Live {
 
     /// Closes every version not seen in this pull.
     fn close_vanished(&mut self, tx: &Transaction, snapshot_id: i64) -> rusqlite::Result<()> {
-        let ids: Vec<i64> = self.rows.drain().map(|(_, (id, _))| id).collect();
-        for id in ids {
-            self.close(tx, snapshot_id, id)?;
+        self.close_vanished_where(tx, snapshot_id, |_| true)
+    }
+
+    /// Closes the versions not seen in this pull whose key passes `keep` (e.g. one directory's).
+    pub(super) fn close_vanished_where(
+        &mut self,
+        tx: &Transaction,
+        snapshot_id: i64,
+        of: impl Fn(&str) -> bool,
+    ) -> rusqlite::Result<()> {
+        let keys: Vec<String> = self.rows.keys().filter(|k| of(k)).cloned().collect();
+        for key in keys {
+            if let Some((id, _)) = self.rows.remove(&key) {
+                self.close(tx, snapshot_id, id)?;
+            }
         }
         Ok(())
     }
@@ -302,6 +336,7 @@ fn write_pull(mut store: Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished,
     let mut groups = Live::load(&tx, &GROUPS).map_err(err("cannot read current versions"))?;
     let mut accounts = Live::load(&tx, &ACCOUNTS).map_err(err("cannot read current versions"))?;
     let mut population = Population::default();
+    let mut idp_sides: Vec<IdpSide> = Vec::new();
     let (meta, analyse, verdict) = loop {
         match rx.blocking_recv() {
             Some(Msg::Batch(batch)) => {
@@ -334,6 +369,10 @@ fn write_pull(mut store: Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished,
                         insert_account,
                         &mut pop.accounts,
                     ),
+                    Batch::Idp(side) => {
+                        idp_sides.push(*side);
+                        Ok(())
+                    }
                 };
                 staged.map_err(err("cannot write versions"))?;
             }
@@ -377,12 +416,25 @@ fn write_pull(mut store: Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished,
         live.close_vanished(&tx, snapshot_id)
             .map_err(err("cannot close versions"))?;
     }
+    // Only a complete IdP side enters the history; an incomplete one leaves its directory's IdP
+    // state (and findings) as they were.
+    idp_sides.retain(|side| meta.idp_complete(&side.directory_id));
+    let mut idp_evaluated = super::idp::Evaluated::new();
+    let (idp_added, idp_closed) = if idp_sides.is_empty() {
+        (0, 0)
+    } else {
+        let stats = super::idp::record(&tx, snapshot_id, &meta, idp_sides)
+            .map_err(err("cannot write the IdP side"))?;
+        population.idp = stats.inputs;
+        idp_evaluated = stats.evaluated;
+        (stats.added, stats.closed)
+    };
     let recorded = Recorded {
         snapshot_id,
         complete: true,
         held: false,
-        versions_added: users.added + groups.added + accounts.added,
-        versions_closed: users.closed + groups.closed + accounts.closed,
+        versions_added: users.added + groups.added + accounts.added + idp_added,
+        versions_closed: users.closed + groups.closed + accounts.closed + idp_closed,
     };
     update_snapshot(&tx, snapshot_id, &meta, &recorded).map_err(err("cannot update snapshot"))?;
     record_verdict(&tx, snapshot_id, &verdict).map_err(err("cannot update snapshot"))?;
@@ -390,10 +442,12 @@ fn write_pull(mut store: Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished,
     if let Some(analyse) = analyse {
         let since = findings::inactive_since(&tx, snapshot_id)
             .map_err(err("cannot read inactive history"))?;
-        let current = analyse(&population, &since);
+        let analysis = analyse(&population, &since);
+        let current = super::idp::mature(&tx, snapshot_id, &analysis, &idp_evaluated)
+            .map_err(err("cannot judge IdP findings"))?;
         let at = meta.finished_at.to_rfc3339();
         reconciled = Some(
-            findings::reconcile(&tx, snapshot_id, &at, &current)
+            findings::reconcile(&tx, snapshot_id, &at, &current, &idp_evaluated)
                 .map_err(err("cannot reconcile findings"))?,
         );
     }

@@ -61,6 +61,8 @@ fn leaver(n: usize, seen: i64) -> FindingView {
             membership_status: "active".into(),
             claim_status: Some("managed".into()),
         }],
+        idp_users: Vec::new(),
+        provisioning: None,
         summary: String::new(),
         suggested_fix: String::new(),
         suppressed_by: None,

@@ -1,0 +1,65 @@
+//! `idp_disabled_scim_active`: an active SCIM record whose IdP user is disabled, deleted or no
+//! longer intended: the IdP did not send `active:false`. Critical when the linked account has
+//! access, else high.
+
+use super::idp_index::label;
+use super::{Finding, IdpIndex, Index, Kind, Severity, who};
+
+pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (r, joined) in &x.records {
+        if r.active != Some(true) {
+            continue;
+        }
+        let linked = index.linked_account(r);
+        let (users, why) = match joined {
+            Some((u, key)) if u.deleted => (
+                Vec::new(),
+                format!("its IdP user {} was deleted{}", u.id, key.note()),
+            ),
+            Some((u, key)) if u.enabled == Some(false) => (
+                vec![*u],
+                format!("{} is disabled in the IdP{}", label(u), key.note()),
+            ),
+            Some((u, key)) if !u.intended => (
+                vec![*u],
+                format!(
+                    "{} is no longer assigned to the Atlassian app{}",
+                    label(u),
+                    key.note()
+                ),
+            ),
+            Some(_) => continue,
+            None => match r.external_id.as_deref() {
+                Some(id) if x.input.ever_seen.contains(id) => (
+                    Vec::new(),
+                    format!("its IdP user {id} is gone from the IdP (deleted)"),
+                ),
+                _ => continue,
+            },
+        };
+        let access = linked.is_some_and(|a| a.has_access());
+        let summary = format!(
+            "The SCIM record of {} is still active although {why}: the IdP did not send active:false{}.",
+            who(r),
+            if access {
+                "; the linked account still has access"
+            } else {
+                ""
+            }
+        );
+        let mut f = Finding::idp(
+            Kind::IdpDisabledScimActive,
+            x.directory_id,
+            [*r],
+            linked.map(|a| a.account_id.as_str()),
+            users,
+            summary,
+        );
+        if !access {
+            f.severity = Severity::High;
+        }
+        out.push(f);
+    }
+    out
+}

@@ -1,0 +1,136 @@
+//! The IdP side of one directory, indexed once per run, and its join with the directory's SCIM
+//! records (idp-api.md §3: `externalId`, then `userName` case-insensitively, then email).
+
+use std::collections::{HashMap, HashSet};
+
+use super::Index;
+use crate::model::idp::{IdpSide, IdpUser, ProvisioningEvent};
+use crate::model::{Account, ScimRecord, normalize_email};
+
+/// The IdP side of one directory whose IdP pull is complete, with what the store knows of it.
+#[derive(Debug, Clone)]
+pub struct IdpInput {
+    pub side: IdpSide,
+    /// The latest stored provisioning event per IdP user id; `None` when the log could not be read
+    /// this pull (log facts unknown).
+    pub latest_events: Option<HashMap<String, ProvisioningEvent>>,
+    /// Every IdP user id an earlier complete IdP pull of this directory saw: one gone now was
+    /// deleted in the IdP.
+    pub ever_seen: HashSet<String>,
+}
+
+/// Which key joined a SCIM record to an IdP user; a weaker one than `externalId` is said in the
+/// finding (the IdP may have re-created the user).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinKey {
+    ExternalId,
+    UserName,
+    Email,
+}
+
+impl JoinKey {
+    /// The SCIM attribute, as a finding's detail names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JoinKey::ExternalId => "externalId",
+            JoinKey::UserName => "userName",
+            JoinKey::Email => "email",
+        }
+    }
+
+    /// ` (matched by userName, not externalId)` for a weaker key; empty for `externalId`.
+    pub fn note(self) -> String {
+        match self {
+            JoinKey::ExternalId => String::new(),
+            k => format!(" (matched by {}, not externalId)", k.as_str()),
+        }
+    }
+}
+
+/// Look-ups over one directory's IdP side and SCIM records.
+pub struct IdpIndex<'a> {
+    pub input: &'a IdpInput,
+    pub directory_id: &'a str,
+    /// IdP users by id.
+    pub users: HashMap<&'a str, &'a IdpUser>,
+    /// The directory's records whose link is known, each with the IdP user it joins, if any.
+    pub records: Vec<(&'a ScimRecord, Option<(&'a IdpUser, JoinKey)>)>,
+    /// IdP user id → the records joined to it.
+    pub records_of: HashMap<&'a str, Vec<(&'a ScimRecord, JoinKey)>>,
+}
+
+impl<'a> IdpIndex<'a> {
+    /// Indexes `input` and joins it with `index`'s records of the same directory.
+    pub fn build(input: &'a IdpInput, index: &Index<'a>) -> Self {
+        let side = &input.side;
+        let mut users = HashMap::with_capacity(side.users.len());
+        let mut by_external: HashMap<&str, &IdpUser> = HashMap::with_capacity(side.users.len());
+        let mut by_user_name: HashMap<String, &IdpUser> = HashMap::new();
+        let mut by_email: HashMap<String, &IdpUser> = HashMap::new();
+        for u in &side.users {
+            users.insert(u.id.as_str(), u);
+            by_external.insert(u.scim_external_id.as_deref().unwrap_or(&u.id), u);
+            if let Some(n) = &u.scim_user_name {
+                by_user_name.entry(n.trim().to_lowercase()).or_insert(u);
+            }
+            if let Some(e) = &u.email {
+                by_email.entry(normalize_email(e)).or_insert(u);
+            }
+        }
+        let mut records = Vec::new();
+        let mut records_of: HashMap<&str, Vec<(&ScimRecord, JoinKey)>> = HashMap::new();
+        for r in index
+            .records
+            .iter()
+            .copied()
+            .filter(|r| r.directory_id == side.directory_id)
+        {
+            let joined = r
+                .external_id
+                .as_deref()
+                .and_then(|x| by_external.get(x))
+                .map(|u| (*u, JoinKey::ExternalId))
+                .or_else(|| {
+                    by_user_name
+                        .get(&r.user_name.trim().to_lowercase())
+                        .map(|u| (*u, JoinKey::UserName))
+                })
+                .or_else(|| {
+                    r.email
+                        .as_deref()
+                        .and_then(|e| by_email.get(&normalize_email(e)))
+                        .map(|u| (*u, JoinKey::Email))
+                });
+            if let Some((u, key)) = joined {
+                records_of.entry(u.id.as_str()).or_default().push((r, key));
+            }
+            records.push((r, joined));
+        }
+        IdpIndex {
+            input,
+            directory_id: &side.directory_id,
+            users,
+            records,
+            records_of,
+        }
+    }
+
+    /// The person account holding the user's email, if any.
+    pub fn account_of(&self, u: &IdpUser, index: &Index<'a>) -> Option<&'a Account> {
+        let email = normalize_email(u.email.as_deref()?);
+        index.accounts_by_email.get(&email)?.first().copied()
+    }
+
+    /// Intended and enabled: the IdP means to provision the user now.
+    pub fn wanted(u: &IdpUser) -> bool {
+        u.intended && u.enabled == Some(true) && !u.deleted
+    }
+}
+
+/// A short label for an IdP user: its email, else its UPN, else its id.
+pub fn label(u: &IdpUser) -> &str {
+    u.email
+        .as_deref()
+        .or(u.user_principal_name.as_deref())
+        .unwrap_or(&u.id)
+}

@@ -1,0 +1,317 @@
+//! The IdP side in the store (idp-api.md; schema v8): a complete IdP pull of a directory adds a
+//! version per changed IdP user and per change of its job/mapping/groups, its new log events (once
+//! each), and moves the directory's state on; detection then gets the side with its history (the
+//! latest event per user, the ids ever seen). The grace rule of IdP findings is applied here, with
+//! the candidates it keeps between pulls.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use super::write::{Analysis, IDP_SIDES, IDP_USERS, Live, composite};
+use crate::detect::{IdpInput, Kind, grace};
+use crate::findings::Current;
+use crate::model::PullMeta;
+use crate::model::idp::{IdpSide, LogFacts, ProvisioningEvent};
+
+/// How one directory's IdP side was evaluated by this pull.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvaluatedIdp {
+    /// The directory's previous complete IdP pull (snapshot id), for the grace streak.
+    pub previous_pull: Option<i64>,
+    /// The provisioning log was read: log-derived kinds were evaluated.
+    pub logs_known: bool,
+    /// `idp.scope = "all"`: intent-derived kinds were not evaluated.
+    pub scope_all: bool,
+}
+
+impl EvaluatedIdp {
+    /// Whether findings of `kind` about this directory were evaluated (so one not found now is
+    /// resolved).
+    pub fn covers(&self, kind: Kind) -> bool {
+        !(kind.needs_logs() && !self.logs_known || kind.needs_intent() && self.scope_all)
+    }
+}
+
+/// Directory id → how its IdP side was evaluated; a directory absent had no complete IdP pull.
+pub type Evaluated = HashMap<String, EvaluatedIdp>;
+
+/// What recording the IdP sides did.
+pub(super) struct RecordedIdp {
+    pub inputs: Vec<IdpInput>,
+    pub evaluated: Evaluated,
+    pub added: u64,
+    pub closed: u64,
+}
+
+/// Records the complete IdP `sides` of snapshot `snapshot_id`.
+pub(super) fn record(
+    tx: &Transaction,
+    snapshot_id: i64,
+    meta: &PullMeta,
+    sides: Vec<IdpSide>,
+) -> rusqlite::Result<RecordedIdp> {
+    let mut users = Live::load(tx, &IDP_USERS)?;
+    let mut rows = Live::load(tx, &IDP_SIDES)?;
+    let mut out = RecordedIdp {
+        inputs: Vec::with_capacity(sides.len()),
+        evaluated: Evaluated::new(),
+        added: 0,
+        closed: 0,
+    };
+    for mut side in sides {
+        let dir = side.directory_id.clone();
+        let ever_seen: HashSet<String> = tx
+            .prepare_cached(
+                "SELECT DISTINCT user_id FROM idp_user_versions WHERE directory_id = ?1",
+            )?
+            .query_map([&dir], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for u in &side.users {
+            let raw = serde_json::to_string(u).unwrap_or_default();
+            if let Some(hash) = users.observe(tx, snapshot_id, composite(&dir, &u.id), &raw)? {
+                tx.prepare_cached(
+                    "INSERT INTO idp_user_versions (directory_id, user_id, valid_from, hash, user_principal_name,
+                         email, enabled, intended, deleted, raw)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )?
+                .execute(params![
+                    dir,
+                    u.id,
+                    snapshot_id,
+                    &hash[..],
+                    u.user_principal_name,
+                    u.email,
+                    u.enabled,
+                    u.intended,
+                    u.deleted,
+                    raw
+                ])?;
+            }
+        }
+        let prefix = format!("{dir}\u{1f}");
+        users.close_vanished_where(tx, snapshot_id, |k| k.starts_with(&prefix))?;
+        let side_json = serde_json::json!({
+            "kind": side.kind,
+            "scope_all": side.scope_all,
+            "job": side.job,
+            "mapping": side.mapping,
+            "groups": side.groups,
+        })
+        .to_string();
+        if let Some(hash) = rows.observe(tx, snapshot_id, dir.clone(), &side_json)? {
+            tx.prepare_cached(
+                "INSERT INTO idp_side_versions (directory_id, valid_from, hash, job_status, raw)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                dir,
+                snapshot_id,
+                &hash[..],
+                side.job.as_ref().map(|j| j.status.as_str()),
+                side_json
+            ])?;
+        }
+        for e in std::mem::take(&mut side.events) {
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO idp_events (directory_id, id, at, user_id, status, snapshot_id, raw)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                dir,
+                e.id,
+                e.at,
+                e.user_id,
+                e.status,
+                snapshot_id,
+                serde_json::to_string(&e).unwrap_or_default()
+            ])?;
+        }
+        let previous_pull: Option<i64> = tx
+            .query_row(
+                "SELECT last_complete_snapshot FROM idp_state WHERE directory_id = ?1",
+                [&dir],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let logs_known = matches!(side.logs, LogFacts::Known { .. });
+        tx.execute(
+            "INSERT INTO idp_state (directory_id, last_complete_snapshot, logs_read_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (directory_id) DO UPDATE SET last_complete_snapshot = excluded.last_complete_snapshot,
+                 logs_read_at = COALESCE(excluded.logs_read_at, idp_state.logs_read_at)",
+            params![
+                dir,
+                snapshot_id,
+                logs_known.then(|| meta.started_at.to_rfc3339())
+            ],
+        )?;
+        let latest_events = if logs_known {
+            Some(latest_events(tx, &dir)?)
+        } else {
+            None
+        };
+        out.evaluated.insert(
+            dir.clone(),
+            EvaluatedIdp {
+                previous_pull,
+                logs_known,
+                scope_all: side.scope_all,
+            },
+        );
+        out.inputs.push(IdpInput {
+            side,
+            latest_events,
+            ever_seen,
+        });
+    }
+    out.added = users.added + rows.added;
+    out.closed = users.closed + rows.closed;
+    Ok(out)
+}
+
+/// The latest stored provisioning event of each IdP user of `dir`.
+fn latest_events(
+    tx: &Transaction,
+    dir: &str,
+) -> rusqlite::Result<HashMap<String, ProvisioningEvent>> {
+    let mut out: HashMap<String, ProvisioningEvent> = HashMap::new();
+    let mut stmt = tx.prepare_cached(
+        "SELECT raw FROM idp_events WHERE directory_id = ?1 AND user_id IS NOT NULL ORDER BY at, id",
+    )?;
+    let rows = stmt.query_map([dir], |r| r.get::<_, String>(0))?;
+    for raw in rows {
+        // A row this build cannot read is skipped, not fatal.
+        if let Ok(e) = serde_json::from_str::<ProvisioningEvent>(&raw?)
+            && let Some(user) = e.user_id.clone()
+        {
+            out.insert(user, e);
+        }
+    }
+    Ok(out)
+}
+
+impl super::Store {
+    /// When the provisioning log of directory `dir` was last read to its end in a recorded pull
+    /// (the next read starts there, less an overlap); `None` before the first.
+    pub fn idp_logs_read_at(&self, dir: &str) -> Result<Option<DateTime<Utc>>, super::StoreError> {
+        logs_read_at(&self.conn, dir).map_err(self.err("cannot read the IdP state"))
+    }
+}
+
+fn logs_read_at(conn: &rusqlite::Connection, dir: &str) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    let at: Option<Option<String>> = conn
+        .query_row(
+            "SELECT logs_read_at FROM idp_state WHERE directory_id = ?1",
+            [dir],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(at
+        .flatten()
+        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.with_timezone(&Utc)))
+}
+
+/// The kind of a finding id (`<kind>-<hash>`).
+fn kind_of(finding_id: &str) -> Option<Kind> {
+    finding_id.rsplit_once('-')?.0.parse().ok()
+}
+
+/// Applies the grace rule to the IdP findings of `analysis` (the other findings pass as they
+/// are): an IdP finding is kept when already open, or when seen by consecutive complete IdP pulls
+/// spanning `idp_grace_minutes`; the candidates are updated for the next pull.
+pub(super) fn mature(
+    tx: &Transaction,
+    snapshot_id: i64,
+    analysis: &Analysis,
+    evaluated: &Evaluated,
+) -> rusqlite::Result<Vec<Current>> {
+    let mut open: HashSet<String> = HashSet::new();
+    let mut candidates: HashMap<String, grace::Candidate> = HashMap::new();
+    for dir in evaluated.keys() {
+        let mut stmt = tx.prepare_cached(
+            "SELECT id FROM findings WHERE idp_directory = ?1 AND status != 'resolved'",
+        )?;
+        for id in stmt.query_map([dir], |r| r.get::<_, String>(0))? {
+            open.insert(id?);
+        }
+        let mut stmt = tx.prepare_cached(
+            "SELECT finding_id, first_seen, last_snapshot FROM idp_candidates WHERE directory_id = ?1",
+        )?;
+        let rows = stmt.query_map([dir], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (finding_id, first_seen, last_snapshot) = row?;
+            if let Ok(t) = DateTime::parse_from_rfc3339(&first_seen) {
+                candidates.insert(
+                    finding_id.clone(),
+                    grace::Candidate {
+                        finding_id,
+                        first_seen: t.with_timezone(&Utc),
+                        last_snapshot,
+                    },
+                );
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(analysis.current.len());
+    let mut detected: HashSet<&str> = HashSet::new();
+    for c in &analysis.current {
+        let Some(dir) = c.idp_directory.as_deref().filter(|_| c.kind.is_idp()) else {
+            out.push(c.clone());
+            continue;
+        };
+        let Some(ev) = evaluated.get(dir) else {
+            continue;
+        };
+        detected.insert(&c.id);
+        let m = grace::judge(
+            &c.id,
+            candidates.get(&c.id),
+            ev.previous_pull,
+            snapshot_id,
+            analysis.now,
+            analysis.idp_grace_minutes,
+            open.contains(&c.id),
+        );
+        tx.prepare_cached(
+            "INSERT INTO idp_candidates (finding_id, directory_id, first_seen, last_snapshot) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (finding_id) DO UPDATE SET first_seen = excluded.first_seen,
+                 last_snapshot = excluded.last_snapshot",
+        )?
+        .execute(params![
+            c.id,
+            dir,
+            m.candidate.first_seen.to_rfc3339(),
+            snapshot_id
+        ])?;
+        if m.report {
+            out.push(c.clone());
+        }
+    }
+    // A candidate of an evaluated kind not detected now ends its streak.
+    for (id, c) in &candidates {
+        let dir_of = tx
+            .query_row(
+                "SELECT directory_id FROM idp_candidates WHERE finding_id = ?1",
+                [id],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?;
+        let covered = dir_of
+            .as_deref()
+            .and_then(|d| evaluated.get(d))
+            .zip(kind_of(&c.finding_id))
+            .is_some_and(|(ev, kind)| ev.covers(kind));
+        if covered && !detected.contains(id.as_str()) {
+            tx.execute("DELETE FROM idp_candidates WHERE finding_id = ?1", [id])?;
+        }
+    }
+    Ok(out)
+}
