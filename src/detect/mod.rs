@@ -592,4 +592,6 @@ pub(crate) fn who(r: &ScimRecord) -> &str {
 }
 
 #[cfg(test)]
+mod idp_tests;
+#[cfg(test)]
 pub(crate) mod test_support;
