@@ -18,24 +18,47 @@ pub enum Api {
     Provisioning,
     /// `/users/{accountId}/manage/…`.
     UserManagement,
+    /// `/entra-login/{tenant}/oauth2/v2.0/token` (Entra ID's token endpoint).
+    EntraToken,
+    /// `/graph/v1.0/…` (Microsoft Graph) other than the two below.
+    Graph,
+    /// `/graph/v1.0/auditLogs/…` (Graph reports: provisioning logs).
+    GraphReports,
+    /// `/graph/v1.0/servicePrincipals/{id}/synchronization/jobs/{jobId}/provisionOnDemand`.
+    GraphProvisionOnDemand,
 }
 
 impl Api {
     /// All APIs, in counter order.
-    pub const ALL: [Api; 4] = [
+    pub const ALL: [Api; 8] = [
         Api::Scim,
         Api::Accounts,
         Api::Provisioning,
         Api::UserManagement,
+        Api::EntraToken,
+        Api::Graph,
+        Api::GraphReports,
+        Api::GraphProvisionOnDemand,
     ];
 
     pub(crate) fn index(self) -> usize {
         self as usize
     }
 
-    /// Whether this is an admin API (rate-limit headers on every answer).
+    /// Whether this is an Atlassian admin API (rate-limit headers on every answer).
     pub fn is_admin(self) -> bool {
-        self != Api::Scim
+        matches!(
+            self,
+            Api::Accounts | Api::Provisioning | Api::UserManagement
+        )
+    }
+
+    /// Whether this is one of the Entra ID / Microsoft Graph APIs.
+    pub fn is_entra(self) -> bool {
+        matches!(
+            self,
+            Api::EntraToken | Api::Graph | Api::GraphReports | Api::GraphProvisionOnDemand
+        )
     }
 }
 

@@ -53,6 +53,19 @@ impl Route {
                 route(Api::Provisioning, Some(org), None)
             }
             ["users", ..] => route(Api::UserManagement, None, None),
+            ["entra-login", ..] => route(Api::EntraToken, None, None),
+            ["graph", "v1.0", "auditLogs", ..] => route(Api::GraphReports, None, None),
+            [
+                "graph",
+                "v1.0",
+                "servicePrincipals",
+                _,
+                "synchronization",
+                "jobs",
+                _,
+                "provisionOnDemand",
+            ] => route(Api::GraphProvisionOnDemand, None, None),
+            ["graph", ..] => route(Api::Graph, None, None),
             _ => return None,
         })
     }
@@ -87,6 +100,9 @@ pub(crate) async fn gate(
 async fn guarded(state: &SimState, route: &Route, request: Request, next: Next) -> Response {
     let api = route.api;
     state.count(api);
+    if api.is_entra() {
+        return super::entra::gate::guarded(state, api, request, next).await;
+    }
     if let Err(failure) = authorize(state, route, request.headers()) {
         return failure.into_response();
     }
@@ -182,7 +198,7 @@ fn authorize(state: &SimState, route: &Route, headers: &HeaderMap) -> Result<(),
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
     scheme
@@ -241,7 +257,7 @@ fn set_header(headers: &mut HeaderMap, name: HeaderName, value: &str) {
 }
 
 /// Applies body faults to an executed request's answer.
-async fn apply_after(api: Api, response: Response, faults: &[FaultKind]) -> Response {
+pub(crate) async fn apply_after(api: Api, response: Response, faults: &[FaultKind]) -> Response {
     if faults.is_empty() {
         return response;
     }
@@ -265,6 +281,7 @@ async fn apply_after(api: Api, response: Response, faults: &[FaultKind]) -> Resp
             FaultKind::MissingResources => edit_json(&mut bytes, |page| {
                 page.remove("Resources");
                 page.remove("data");
+                page.remove("value");
             }),
             FaultKind::TotalResultsDrift(n) => edit_json(&mut bytes, |page| {
                 if let Some(total) = page.get("totalResults").and_then(Value::as_i64) {
@@ -294,6 +311,10 @@ async fn apply_after(api: Api, response: Response, faults: &[FaultKind]) -> Resp
                     page.insert("totalResults".into(), 0.into());
                     page.insert("itemsPerPage".into(), 0.into());
                     page.remove("Resources");
+                }
+                if page.contains_key("value") {
+                    page.insert("value".into(), Value::Array(Vec::new()));
+                    page.remove("@odata.nextLink");
                 }
                 if page.contains_key("data") {
                     page.insert("data".into(), Value::Array(Vec::new()));
@@ -336,10 +357,10 @@ async fn apply_after(api: Api, response: Response, faults: &[FaultKind]) -> Resp
     Response::from_parts(parts, Body::from(bytes))
 }
 
-/// Edits every item of a page (`Resources` or `data`).
+/// Edits every item of a page (`Resources`, `data` or Graph's `value`).
 fn edit_resources(bytes: &mut Vec<u8>, mut edit: impl FnMut(&mut serde_json::Map<String, Value>)) {
     edit_json(bytes, |page| {
-        for key in ["Resources", "data"] {
+        for key in ["Resources", "data", "value"] {
             if let Some(Value::Array(items)) = page.get_mut(key) {
                 for item in items.iter_mut().filter_map(Value::as_object_mut) {
                     edit(item);

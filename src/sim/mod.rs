@@ -1,6 +1,8 @@
 //! A faithful local fake of the Atlassian Cloud APIs (see `shared/atlassian-api.md`): SCIM
 //! directories, org accounts, user provisioning and user management, with real effects on an
-//! in-memory [`World`], fault knobs ([`Faults`]) and a request log for tests.
+//! in-memory [`World`], fault knobs ([`Faults`]) and a request log for tests. The same server
+//! fakes Microsoft Graph and Entra ID's token endpoint (`shared/idp-api.md` §1: `{base}/graph/v1.0`
+//! and `{base}/entra-login`) over the world's Entra tenants, knobs in [`EntraOptions`].
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -12,8 +14,10 @@
 //! # Ok(()) }
 //! ```
 
+mod entra;
 mod faults;
 mod gate;
+mod idp_scenarios;
 mod options;
 mod orgs;
 mod provisioning;
@@ -39,6 +43,13 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use entra::{
+    ATLASSIAN_USER_RULE_ID, DEFAULT_APP_ROLE_ID, ENTRA_TEST_CERT_PEM, ENTRA_TEST_KEY_PEM,
+    ENTRA_TEST_OTHER_KEY_PEM, ENTRA_TEST_PUBLIC_KEY_PEM, EntraOptions, GraphFamily, JWT_BEARER,
+    JobState, ODATA_GROUP, ODATA_USER, QUARANTINE_REASONS, SchemaStyle, SimAppRole, SimAssignment,
+    SimAttributeMapping, SimEntra, SimEntraGroup, SimEntraMember, SimEntraUser, SimExecution,
+    SimProvisioningEvent, SimQuarantine, SimServicePrincipal, SimSyncJob, SimSyncRule,
+};
 pub use faults::{Api, BadNext, FaultKind, FaultRule, Faults, RetryAfterStyle};
 pub use options::{LoggedRequest, SimOptions};
 pub use respond::SuccessStyle;
@@ -53,6 +64,8 @@ use state::SimState;
 
 /// The env var holding the org API key in [`SimHandle::config_snippet`].
 pub const ORG_KEY_ENV: &str = "SCIMDRIFT_ORG_API_KEY";
+/// The env var holding the Entra client secret in [`SimHandle::config_snippet_with_idp`].
+pub const ENTRA_SECRET_ENV: &str = "SCIMDRIFT_ENTRA_SECRET";
 
 /// A running simulator. Clones share the same server.
 #[derive(Clone)]
@@ -143,6 +156,7 @@ fn router(state: Arc<SimState>) -> Router {
             &format!("{PROV}/user/{{account}}/onlyDeleteUserInDB"),
             delete(provisioning::only_delete_in_db),
         )
+        .merge(entra::routes())
         .route("/users/{account}/manage/email", put(user_mgmt::set_email))
         .route(
             "/users/{account}/manage/lifecycle/disable",
@@ -223,8 +237,21 @@ impl SimHandle {
         self.state.requests()
     }
 
-    /// The `[atlassian]` TOML section pointing scimdrift at this simulator.
+    /// The `[atlassian]` TOML section pointing scimdrift at this simulator (no IdP tables: see
+    /// [`config_toml_with_idp`](Self::config_toml_with_idp)).
     pub fn config_toml(&self) -> String {
+        self.toml(false)
+    }
+
+    /// [`config_toml`](Self::config_toml) with, right after each directory an Entra tenant
+    /// provisions into, its `[atlassian.directories.idp]` table: `kind = "entra"`, `tenant_id`,
+    /// `client_id`, `client_secret_env`, `service_principal_id`, `scope = "assigned"`,
+    /// `graph_base_url = "{base}/graph/v1.0"`, `login_base_url = "{base}/entra-login"`.
+    pub fn config_toml_with_idp(&self) -> String {
+        self.toml(true)
+    }
+
+    fn toml(&self, with_idp: bool) -> String {
         let world = self.state.world();
         let mut toml = format!(
             "[atlassian]\nbase_url = {}\norg_id = {}\norg_api_key_env = {}\naccounts_endpoint = \"search\"\n",
@@ -239,6 +266,19 @@ impl SimHandle {
                 toml_string(&d.name),
                 toml_string(&directory_env(&d.name)),
             ));
+            let tenant = world.entra.iter().position(|t| t.directory_id == d.id);
+            if let Some(i) = tenant.filter(|_| with_idp) {
+                let t = &world.entra[i];
+                toml.push_str(&format!(
+                    "\n[atlassian.directories.idp]\nkind = \"entra\"\ntenant_id = {}\nclient_id = {}\nclient_secret_env = {}\nservice_principal_id = {}\nscope = \"assigned\"\ngraph_base_url = {}\nlogin_base_url = {}\n",
+                    toml_string(&t.tenant_id),
+                    toml_string(&t.client_id),
+                    toml_string(&entra_secret_env(&world, i)),
+                    toml_string(&t.app_service_principal_id),
+                    toml_string(&self.graph_base_url()),
+                    toml_string(&self.entra_login_base_url()),
+                ));
+            }
         }
         toml
     }
@@ -257,6 +297,23 @@ impl SimHandle {
         lines
     }
 
+    /// [`env_exports`](Self::env_exports) plus each Entra tenant's client secret
+    /// (`export SCIMDRIFT_ENTRA_SECRET=…` for the first).
+    pub fn env_exports_with_idp(&self) -> String {
+        let mut lines = self.env_exports();
+        let world = self.state.world();
+        for (i, t) in world.entra.iter().enumerate() {
+            if world.directory(&t.directory_id).is_some() {
+                lines.push_str(&format!(
+                    "export {}={}\n",
+                    entra_secret_env(&world, i),
+                    shell_quote(&t.client_secret)
+                ));
+            }
+        }
+        lines
+    }
+
     /// [`config_toml`](Self::config_toml), then the [`env_exports`](Self::env_exports) lines.
     pub fn config_snippet(&self) -> String {
         format!(
@@ -264,6 +321,57 @@ impl SimHandle {
             self.config_toml(),
             self.env_exports()
         )
+    }
+
+    /// [`config_toml_with_idp`](Self::config_toml_with_idp), then the
+    /// [`env_exports_with_idp`](Self::env_exports_with_idp) lines. (Kept apart from
+    /// [`config_snippet`](Self::config_snippet) until the config accepts `idp` tables.)
+    pub fn config_snippet_with_idp(&self) -> String {
+        format!(
+            "{}\n# Simulator keys (fake):\n{}",
+            self.config_toml_with_idp(),
+            self.env_exports_with_idp()
+        )
+    }
+
+    /// `{base}/graph/v1.0`: the Graph base URL of the Entra fake.
+    pub fn graph_base_url(&self) -> String {
+        format!("{}/graph/v1.0", self.state.base_url)
+    }
+
+    /// `{base}/entra-login`: token endpoints are `{this}/{tenant}/oauth2/v2.0/token`.
+    pub fn entra_login_base_url(&self) -> String {
+        format!("{}/entra-login", self.state.base_url)
+    }
+
+    /// Tenant `tenant_id`'s token URL (also the `aud` its client assertions must carry).
+    pub fn entra_token_url(&self, tenant_id: &str) -> String {
+        format!(
+            "{}/{tenant_id}/oauth2/v2.0/token",
+            self.entra_login_base_url()
+        )
+    }
+
+    /// The only scope the token endpoint accepts: `{base}/.default`.
+    pub fn entra_scope(&self) -> String {
+        format!("{}/.default", self.state.base_url)
+    }
+
+    /// Mutates the Entra tenant provisioning into directory `directory_id`; `false` if none.
+    pub fn update_entra(&self, directory_id: &str, f: impl FnOnce(&mut SimEntra)) -> bool {
+        let mut world = self.state.world_mut();
+        match world.entra_for_mut(directory_id) {
+            Some(tenant) => {
+                f(tenant);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Changes the Entra knobs (their counted knobs restart if anything changed).
+    pub fn set_entra_options(&self, f: impl FnOnce(&mut EntraOptions)) {
+        self.state.update_options(|o| f(&mut o.entra));
     }
 
     /// Stops serving: in-flight requests finish (up to 5 s), then the server task ends.
@@ -298,6 +406,24 @@ pub fn directory_env(name: &str) -> String {
         })
         .collect();
     format!("SCIMDRIFT_DIR_{suffix}")
+}
+
+/// The env var of tenant `index`'s client secret: [`ENTRA_SECRET_ENV`] for the first,
+/// `…_<DIRECTORY NAME>` for others.
+fn entra_secret_env(world: &World, index: usize) -> String {
+    if index == 0 {
+        return ENTRA_SECRET_ENV.to_owned();
+    }
+    let name = world
+        .entra
+        .get(index)
+        .and_then(|t| world.directory(&t.directory_id))
+        .map(|d| d.name.as_str())
+        .unwrap_or("other");
+    let suffix = directory_env(name)
+        .trim_start_matches("SCIMDRIFT_DIR_")
+        .to_owned();
+    format!("{ENTRA_SECRET_ENV}_{suffix}")
 }
 
 fn toml_string(s: &str) -> String {

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::entra::EntraOptions;
 use super::faults::{Api, Faults};
 use super::respond::SuccessStyle;
 
@@ -28,7 +29,10 @@ pub struct SimOptions {
     pub quota_limit: u32,
     pub quota_window: Duration,
     /// The initial fault knobs (see [`SimHandle::set_faults`](super::SimHandle::set_faults)).
+    /// They apply to the Entra APIs too (in Graph's error shapes).
     pub faults: Faults,
+    /// The Entra ID / Microsoft Graph knobs.
+    pub entra: EntraOptions,
 }
 
 impl Default for SimOptions {
@@ -44,6 +48,7 @@ impl Default for SimOptions {
             quota_limit: 100_000,
             quota_window: Duration::from_secs(60),
             faults: Faults::default(),
+            entra: EntraOptions::default(),
         }
     }
 }

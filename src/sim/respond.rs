@@ -142,8 +142,16 @@ pub(crate) fn forbidden_key() -> Response {
     json_response(StatusCode::FORBIDDEN, JSON, &json!({"key": "forbidden"}))
 }
 
-/// An error with `status` in the shape `api` uses for it (unknown APIs use the admin shape).
+/// An error with `status` in the shape `api` uses for it (unknown APIs use the admin shape; the
+/// Entra APIs Graph's or the token endpoint's).
 pub(crate) fn error_for(api: Option<Api>, status: u16, message: &str) -> Response {
+    if let Some(api) = api.filter(|a| a.is_entra()) {
+        return if api == Api::EntraToken {
+            super::entra::wire::aadsts_for(status, message)
+        } else {
+            super::entra::wire::graph_error(status, super::entra::wire::graph_code(status), message)
+        };
+    }
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     match (api, status) {
         (_, StatusCode::UNAUTHORIZED) | (Some(Api::Scim), StatusCode::FORBIDDEN) => {

@@ -4,6 +4,9 @@
 //! records), `A1`, `A3`–`A10` (accounts). There is no `A2` (R2 is unlinked) and no account for
 //! R11's dangling link `gone-11`. `R6` is not a drift scenario: it is a healthy second record of
 //! Cy in D2 linked to A6 (one account linked from two directories is not drift).
+//!
+//! D1 also has an Entra tenant (`world.entra[0]`) that agrees with it, so no IdP finding arises
+//! from it (see `entra::seed`); `idp_scenarios.rs` adds one seed per IdP finding kind.
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 
@@ -163,20 +166,23 @@ pub(crate) fn build(healthy_users: usize, seed: u64, now: DateTime<Utc>) -> Worl
     let mut world = s.world;
     world.add_healthy(d1, healthy_users, seed, 0, "example.com", now);
     world.add_healthy(d2, 5, seed, 1, "example.org", now);
+
+    // 10. D1's Entra tenant agrees with D1: no IdP finding (see `entra::seed`).
+    super::entra::seed::add_scenario_tenant(&mut world, d1, seed, now);
     world
 }
 
 /// Builds labelled records and accounts.
-struct Seeder {
-    world: World,
-    now: DateTime<Utc>,
-    records: IdGen,
-    accounts: IdGen,
+pub(super) struct Seeder {
+    pub(super) world: World,
+    pub(super) now: DateTime<Utc>,
+    pub(super) records: IdGen,
+    pub(super) accounts: IdGen,
 }
 
 /// One labelled SCIM record. `group` is `(directory, group)` indexes; `None` puts the record in
 /// directory 0 (D1) without any group.
-struct Rec<'a> {
+pub(super) struct Rec<'a> {
     label: &'a str,
     group: Option<(usize, usize)>,
     external_id: &'a str,
@@ -190,7 +196,7 @@ struct Rec<'a> {
 }
 
 impl<'a> Rec<'a> {
-    fn new(
+    pub(super) fn new(
         label: &'a str,
         group: Option<(usize, usize)>,
         external_id: &'a str,
@@ -214,7 +220,7 @@ impl<'a> Rec<'a> {
     }
 
     /// Deprovisioned (`active: false`) `days` ago.
-    fn inactive(self, days: i64) -> Self {
+    pub(super) fn inactive(self, days: i64) -> Self {
         Self {
             active: false,
             modified_days_ago: days,
@@ -222,14 +228,14 @@ impl<'a> Rec<'a> {
         }
     }
 
-    fn modified(self, days: i64) -> Self {
+    pub(super) fn modified(self, days: i64) -> Self {
         Self {
             modified_days_ago: days,
             ..self
         }
     }
 
-    fn link(self, account_id: &'a str) -> Self {
+    pub(super) fn link(self, account_id: &'a str) -> Self {
         Self {
             link: Some(account_id),
             ..self
@@ -238,7 +244,7 @@ impl<'a> Rec<'a> {
 }
 
 impl Seeder {
-    fn days_ago(&self, days: i64) -> DateTime<Utc> {
+    pub(super) fn days_ago(&self, days: i64) -> DateTime<Utc> {
         (self.now - Duration::days(days) - Duration::microseconds(123_457)).trunc_subsecs(6)
     }
 
@@ -247,7 +253,13 @@ impl Seeder {
     }
 
     /// An active, managed, synced account added `added_days_ago`; returns its id.
-    fn account(&mut self, label: &str, email: &str, name: &str, added_days_ago: i64) -> String {
+    pub(super) fn account(
+        &mut self,
+        label: &str,
+        email: &str,
+        name: &str,
+        added_days_ago: i64,
+    ) -> String {
         let id = self.accounts.account_id(Self::index(label));
         let added = self.days_ago(added_days_ago);
         self.world
@@ -257,7 +269,7 @@ impl Seeder {
         id
     }
 
-    fn deactivate(&mut self, account_id: &str, days_ago: i64) {
+    pub(super) fn deactivate(&mut self, account_id: &str, days_ago: i64) {
         let at = self.days_ago(days_ago);
         if let Some(account) = self.world.account_mut(account_id) {
             account.deactivate(at);
@@ -265,7 +277,7 @@ impl Seeder {
     }
 
     /// Adds the record; returns its SCIM id.
-    fn record(&mut self, rec: Rec<'_>) -> String {
+    pub(super) fn record(&mut self, rec: Rec<'_>) -> String {
         let id = self.records.uuid(Self::index(rec.label));
         let created = self.days_ago(rec.created_days_ago);
         let mut user = SimUser::new(id.clone(), rec.email, rec.given, rec.family, created);

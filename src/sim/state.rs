@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
+use super::entra::runtime::EntraRuntime;
 use super::faults::{Api, FaultEngine};
 use super::options::{LoggedRequest, SimOptions};
 use super::world::World;
@@ -14,7 +15,8 @@ pub(crate) struct SimState {
     options: RwLock<SimOptions>,
     engine: Mutex<FaultEngine>,
     quota: Mutex<QuotaWindow>,
-    counters: [AtomicU64; 4],
+    counters: [AtomicU64; Api::ALL.len()],
+    entra: Mutex<EntraRuntime>,
     log: Mutex<Vec<LoggedRequest>>,
     /// `http://127.0.0.1:PORT`, for SCIM `meta.location`.
     pub base_url: String,
@@ -47,6 +49,7 @@ impl SimState {
                 used: 0,
             }),
             counters: Default::default(),
+            entra: Mutex::new(EntraRuntime::default()),
             log: Mutex::new(Vec::new()),
             base_url,
             cursor_key: rand::random(),
@@ -65,14 +68,24 @@ impl SimState {
         self.options.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Applies `f` to the options; changed faults restart the fault counters.
+    /// Applies `f` to the options; changed faults restart the fault counters, changed Entra
+    /// options the Entra counted knobs.
     pub(crate) fn update_options(&self, f: impl FnOnce(&mut SimOptions)) {
         let mut options = self.options.write().unwrap_or_else(PoisonError::into_inner);
+        let entra_before = options.entra.clone();
         f(&mut options);
         let mut engine = self.engine();
         if engine.faults() != &options.faults {
             *engine = FaultEngine::new(options.faults.clone());
         }
+        if options.entra != entra_before {
+            self.entra().restart_counters();
+        }
+    }
+
+    /// The Entra run-time state (tokens, counted knobs, windows).
+    pub(crate) fn entra(&self) -> MutexGuard<'_, EntraRuntime> {
+        self.entra.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn engine(&self) -> MutexGuard<'_, FaultEngine> {

@@ -125,7 +125,7 @@ fn scenario_world_has_every_label_and_group_rule() {
 }
 
 /// A direct reading of the finding catalogue of scenarios.md, to check the seeded worlds.
-fn catalogue_findings(
+pub(super) fn catalogue_findings(
     world: &World,
     now: DateTime<Utc>,
 ) -> BTreeSet<(String, Vec<String>, Vec<String>)> {

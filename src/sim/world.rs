@@ -2,12 +2,15 @@
 //!
 //! These types belong to the simulator alone (it fakes an external system); the wire format is
 //! produced from them by the route modules. Seeded worlds: [`World::scenarios`] (the drift
-//! scenarios of `shared/scenarios.md` plus a healthy population) and [`World::healthy`].
+//! scenarios of `shared/scenarios.md` plus a healthy population), [`World::idp_scenarios`] (plus
+//! the IdP scenarios), [`World::healthy`] and [`World::healthy_with_entra`].
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use serde::Serialize;
+
+use super::entra::SimEntra;
 
 /// Atlassian caps a SCIM group at this many members; generated groups respect it.
 pub const GROUP_MEMBER_LIMIT: usize = 20_000;
@@ -288,6 +291,9 @@ pub struct World {
     /// Domains the org verified: `manage/email` accepts only these (any domain when empty).
     pub verified_domains: Vec<String>,
     pub labels: BTreeMap<String, String>,
+    /// Entra ID tenants, each provisioning into one of `directories` (served under `/graph/v1.0`
+    /// and `/entra-login`).
+    pub entra: Vec<SimEntra>,
 }
 
 impl World {
@@ -301,6 +307,7 @@ impl World {
             accounts: Vec::new(),
             verified_domains: vec!["example.com".into(), "example.org".into()],
             labels: BTreeMap::new(),
+            entra: Vec::new(),
         }
     }
 
@@ -350,7 +357,7 @@ impl World {
     }
 
     /// The drift scenarios of `shared/scenarios.md` with 20 healthy users in `entra` (D1) and 5
-    /// in `okta` (D2).
+    /// in `okta` (D2). D1 has an Entra tenant (`entra[0]`) that agrees with it.
     pub fn scenarios(now: DateTime<Utc>) -> Self {
         Self::scenarios_with_healthy(20, 0, now)
     }
@@ -359,6 +366,46 @@ impl World {
     /// from `seed`.
     pub fn scenarios_with_healthy(healthy_users: usize, seed: u64, now: DateTime<Utc>) -> Self {
         crate::sim::scenarios::build(healthy_users, seed, now)
+    }
+
+    /// [`scenarios`](Self::scenarios) plus one seed per IdP finding kind of scenarios.md in D1
+    /// and its Entra tenant (labels `E1`…, `R12`…, `A12`…; see `idp_scenarios.rs` for the
+    /// expected findings).
+    pub fn idp_scenarios(now: DateTime<Utc>) -> Self {
+        Self::idp_scenarios_with_healthy(20, 0, now)
+    }
+
+    /// [`idp_scenarios`](Self::idp_scenarios) with `healthy_users` healthy users in D1.
+    pub fn idp_scenarios_with_healthy(healthy_users: usize, seed: u64, now: DateTime<Utc>) -> Self {
+        crate::sim::idp_scenarios::build(healthy_users, seed, now)
+    }
+
+    /// [`healthy`](Self::healthy) with an Entra tenant that agrees with D1: every record's user
+    /// is enabled and a direct member of one of `groups` assigned security groups (spread round
+    /// robin). Linear in `users`.
+    pub fn healthy_with_entra(users: usize, groups: usize, seed: u64, now: DateTime<Utc>) -> Self {
+        let mut world = Self::healthy(users, seed, now);
+        crate::sim::entra::seed::add_healthy_tenant(&mut world, 0, groups, seed, now);
+        world
+    }
+
+    /// Adds an Entra tenant provisioning into directory `dir`: the "Atlassian Cloud" service
+    /// principal with an `Active` job and the default schema, no users, groups or assignments;
+    /// returns its index in `entra` (`None` if there is no such directory).
+    pub fn add_entra(&mut self, dir: usize, seed: u64, now: DateTime<Utc>) -> Option<usize> {
+        crate::sim::entra::seed::add_empty_tenant(self, dir, seed, now)
+    }
+
+    /// The Entra tenant provisioning into directory `directory_id`.
+    pub fn entra_for(&self, directory_id: &str) -> Option<&SimEntra> {
+        self.entra.iter().find(|t| t.directory_id == directory_id)
+    }
+
+    /// The Entra tenant provisioning into directory `directory_id`, mutable.
+    pub fn entra_for_mut(&mut self, directory_id: &str) -> Option<&mut SimEntra> {
+        self.entra
+            .iter_mut()
+            .find(|t| t.directory_id == directory_id)
     }
 
     /// Appends `count` healthy people to directory `dir`: SCIM records, their accounts, and

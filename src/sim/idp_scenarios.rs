@@ -1,0 +1,214 @@
+//! The IdP scenarios of `shared/scenarios.md` ("IdP findings"), seeded on top of the drift
+//! scenarios ([`World::scenarios`]) into D1 and its Entra tenant (`world.entra[0]`).
+//!
+//! Labels: `E1`–`E8`, `E10`, `E11` (Entra user ids; `E3` is the id of a deleted user), `N1`
+//! (`Atlassian Contractors`, nested in the assigned `Atlassian Users`), `N2` (`M365 Atlassian`,
+//! assigned but not security-enabled), `R12`–`R14`, `R16`, `R17`, `R19`, `R20` (D1 records, all
+//! members of G1) and `A12`–`A17`, `A19`, `A20` (accounts). E-users are "intended" as
+//! scenarios.md defines it.
+//!
+//! Expected findings, beyond the twelve Atlassian ones of [`World::scenarios`]
+//! (`{records; accounts; IdP users}`):
+//!
+//! | seed | expected |
+//! |---|---|
+//! | E1 ivy@example.com: direct `User` assignment, enabled, no record, no account | `assigned_not_provisioned` {; ; E1} |
+//! | E2 jon@example.com: disabled, still a member of `Atlassian Users`; R12 active, linked to A12 (access) | `idp_disabled_scim_active` {R12; A12; E2} critical |
+//! | E3 kai@example.com: a direct `User` assignment whose principal is gone (`GET /users/{id}` → 404); R13 active, externalId = that id, linked to A13 (access) | `idp_disabled_scim_active` {R13; A13; } critical, E3's id in the detail |
+//! | E4 kim@example.com: enabled, no longer assigned nor in an assigned group; R14 active, linked to the deactivated A14 | `idp_disabled_scim_active` {R14; A14; E4} high, and `deactivated_idp_active` {R14; A14} |
+//! | E5 mo@example.com: group member, enabled, no record; A15 mo@example.com active, unmanaged, unlinked; latest event a `create` failure `EntryConflict` ("Resource [USER]: with email[mo@example.com] already exists.") | `assigned_not_provisioned` {; A15; E5}, `provisioning_error` {; A15; E5} |
+//! | E6 ned@example.com: group member; R16 linked to A16 (access); successes, then an `update` failure `ScimBadRequest` | `provisioning_error` {R16; A16; E6} |
+//! | E7 pia: Entra UPN and `mail` pia.lind@example.com (renamed), group member; R17 pia@example.com linked to A17 (pia@example.com) | `idp_email_mismatch` {R17; A17; E7} |
+//! | E8 quinn@example.com: enabled, only in N1, a group nested in `Atlassian Users`; no record | `nested_group_only` {; ; E8} |
+//! | R19 rui@example.com: active, externalId `e-1900` (no Entra user), linked to A19 (access) | `orphan_scim_record` {R19; A19; } |
+//! | E10 sam@example.com: member of N2 only (assigned, not security-enabled); no record | none (not intended) |
+//! | E11 tess@example.com: healthy (R20 linked to A20); an old failure, then a success | none |
+//! | the job: `Quarantine` (`EncounteredEscrowProportionThreshold`, series began 2 days ago) | `provisioning_stalled` {; ; } (the job in the detail) |
+
+use chrono::{DateTime, Duration, SubsecRound, Utc};
+
+use super::entra::seed::add_group;
+use super::entra::{JobState, SimEntraMember, SimEntraUser, SimProvisioningEvent};
+use super::scenarios::{Rec, Seeder};
+use super::world::{IdGen, World};
+
+/// The conflict text Atlassian's SCIM API answers for a taken email.
+fn conflict_text(email: &str) -> String {
+    format!("Resource [USER]: with email[{email}] already exists.")
+}
+
+pub(crate) fn build(healthy_users: usize, seed: u64, now: DateTime<Utc>) -> World {
+    let world = super::scenarios::build(healthy_users, seed, now);
+    let d1 = 0;
+    let g1 = world
+        .label("G1")
+        .and_then(|id| world.directories[d1].groups.iter().position(|g| g.id == id))
+        .unwrap_or(0);
+    let mut s = Seeder {
+        world,
+        now,
+        records: IdGen::new(seed, 50),
+        accounts: IdGen::new(seed, 51),
+    };
+    let d1g = Some((d1, g1));
+    let ids = IdGen::new(seed, 72);
+    let e = |n: u64| ids.uuid(n);
+    let at = |days: i64, hours: i64| {
+        (now - Duration::days(days) - Duration::hours(hours)).trunc_subsecs(0)
+    };
+
+    // Records and accounts (the Atlassian side).
+    let a12 = s.account("A12", "jon@example.com", "Jon Roe", 500);
+    s.record(Rec::new("R12", d1g, &e(2), "jon@example.com", "Jon", "Roe", 500).link(&a12));
+    let a13 = s.account("A13", "kai@example.com", "Kai Sato", 450);
+    s.record(Rec::new("R13", d1g, &e(3), "kai@example.com", "Kai", "Sato", 450).link(&a13));
+    let a14 = s.account("A14", "kim@example.com", "Kim Vo", 350);
+    s.deactivate(&a14, 4);
+    s.record(
+        Rec::new("R14", d1g, &e(4), "kim@example.com", "Kim", "Vo", 350)
+            .modified(30)
+            .link(&a14),
+    );
+    let a15 = s.account("A15", "mo@example.com", "Mo Diaz", 800);
+    if let Some(a) = s.world.account_mut(&a15) {
+        a.claim_status = "unmanaged".into();
+        a.management_source = None;
+    }
+    let a16 = s.account("A16", "ned@example.com", "Ned Kerr", 250);
+    let r16 =
+        s.record(Rec::new("R16", d1g, &e(6), "ned@example.com", "Ned", "Kerr", 250).link(&a16));
+    let a17 = s.account("A17", "pia@example.com", "Pia Lind", 200);
+    s.record(Rec::new("R17", d1g, &e(7), "pia@example.com", "Pia", "Lind", 200).link(&a17));
+    let a19 = s.account("A19", "rui@example.com", "Rui Costa", 150);
+    s.record(Rec::new("R19", d1g, "e-1900", "rui@example.com", "Rui", "Costa", 150).link(&a19));
+    let a20 = s.account("A20", "tess@example.com", "Tess Ruiz", 100);
+    let r20 =
+        s.record(Rec::new("R20", d1g, &e(11), "tess@example.com", "Tess", "Ruiz", 100).link(&a20));
+
+    let mut world = s.world;
+    for (label, n) in [
+        ("E1", 1),
+        ("E2", 2),
+        ("E3", 3),
+        ("E4", 4),
+        ("E5", 5),
+        ("E6", 6),
+        ("E7", 7),
+        ("E8", 8),
+        ("E10", 10),
+        ("E11", 11),
+    ] {
+        world.labels.insert(label.into(), e(n));
+    }
+    let (n1, n2) = (ids.uuid(101), ids.uuid(102));
+    world.labels.insert("N1".into(), n1.clone());
+    world.labels.insert("N2".into(), n2.clone());
+    let Some(t) = world.entra.first_mut() else {
+        return world;
+    };
+
+    // The Entra side.
+    let user = |n: u64, email: &str, given: &str, family: &str| {
+        SimEntraUser::new(e(n), email, given, family)
+    };
+    let main = t
+        .groups
+        .iter()
+        .position(|g| g.display_name == "Atlassian Users")
+        .unwrap_or(0);
+    let mut members = Vec::new();
+
+    // E1: assigned directly, never provisioned.
+    let ivy = user(1, "ivy@example.com", "Ivy", "Lam");
+    t.assign(&ivy.id, "User", &ivy.display_name, at(3, 0));
+    t.users.push(ivy);
+
+    // E2: disabled in Entra, still a group member; R12 stays active.
+    let mut jon = user(2, "jon@example.com", "Jon", "Roe");
+    jon.account_enabled = Some(false);
+    members.push(jon.id.clone());
+    t.users.push(jon);
+
+    // E3: deleted; its direct assignment remains, naming the gone id.
+    t.assign(&e(3), "User", "Kai Sato", at(300, 0));
+
+    // E4: enabled, no longer assigned (not a member of any assigned group).
+    t.users.push(user(4, "kim@example.com", "Kim", "Vo"));
+
+    // E5: assigned through the group; the create failed on A15's email.
+    let mo = user(5, "mo@example.com", "Mo", "Diaz");
+    members.push(mo.id.clone());
+    let event =
+        SimProvisioningEvent::success(t, "create", (&mo.id, &mo.display_name), "", at(0, 2));
+    let reason = format!(
+        "Failed to create User 'mo@example.com' in Atlassian Cloud; Error: StatusCode: Conflict Message: {}",
+        conflict_text("mo@example.com")
+    );
+    let mut event = event.failed("EntryConflict", &reason);
+    event.additional_details = Some(format!(
+        "{{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:Error\"],\"status\":\"409\",\"detail\":\"{}\"}}",
+        conflict_text("mo@example.com")
+    ));
+    t.log(event);
+    t.users.push(mo);
+
+    // E6: provisioned, then an update failed (not a conflict).
+    let ned = user(6, "ned@example.com", "Ned", "Kerr");
+    members.push(ned.id.clone());
+    let source = (ned.id.as_str(), ned.display_name.as_str());
+    for (action, days) in [("create", 20), ("update", 5)] {
+        let event = SimProvisioningEvent::success(t, action, source, &r16, at(days, 0));
+        t.log(event);
+    }
+    let failed = SimProvisioningEvent::success(t, "update", source, &r16, at(0, 1)).failed(
+        "ScimBadRequest",
+        "The SCIM endpoint refused the update: 400 Bad Request (invalid value for attribute 'title').",
+    );
+    t.log(failed);
+    t.users.push(ned);
+
+    // E7: renamed in Entra; the record keeps the old email.
+    let pia = SimEntraUser::new(e(7), "pia.lind@example.com", "Pia", "Lind");
+    members.push(pia.id.clone());
+    t.users.push(pia);
+
+    // E8: only in N1, which is nested in the assigned group.
+    let quinn = user(8, "quinn@example.com", "Quinn", "Ash");
+    let contractors = add_group(t, n1.clone(), "Atlassian Contractors", true, None);
+    t.groups[contractors]
+        .members
+        .push(SimEntraMember::user(&quinn.id));
+    t.groups[main].members.push(SimEntraMember::group(&n1));
+    t.users.push(quinn);
+
+    // E10: in an assigned group that is not security-enabled.
+    let sam = user(10, "sam@example.com", "Sam", "Ng");
+    let m365 = add_group(t, n2.clone(), "M365 Atlassian", false, None);
+    t.groups[m365].members.push(SimEntraMember::user(&sam.id));
+    t.assign(&n2, "Group", "M365 Atlassian", at(60, 0));
+    t.users.push(sam);
+
+    // E11: healthy; an old failure was followed by a success.
+    let tess = user(11, "tess@example.com", "Tess", "Ruiz");
+    members.push(tess.id.clone());
+    let source = (tess.id.as_str(), tess.display_name.as_str());
+    let old = SimProvisioningEvent::success(t, "update", source, &r20, at(3, 0)).failed(
+        "ScimBadRequest",
+        "The SCIM endpoint refused the update: 400 Bad Request.",
+    );
+    t.log(old);
+    let fixed = SimProvisioningEvent::success(t, "update", source, &r20, at(1, 0));
+    t.log(fixed);
+    t.users.push(tess);
+
+    for id in members {
+        t.groups[main].members.push(SimEntraMember::user(id));
+    }
+    if let Some(job) = t.job_mut() {
+        job.set_state(
+            JobState::Quarantine("EncounteredEscrowProportionThreshold".into()),
+            now.trunc_subsecs(0),
+        );
+    }
+    world
+}
