@@ -7,6 +7,16 @@ use std::sync::{LazyLock, RwLock};
 /// Every secret value this process has read, longest first: [`redact`] replaces each.
 static REGISTRY: LazyLock<RwLock<Vec<String>>> = LazyLock::new(|| RwLock::new(Vec::new()));
 
+/// Short-lived secrets (OAuth access tokens, signed client assertions), most recent last: a
+/// daemon refreshing tokens every hour must not grow the registry without bound, so only the
+/// last [`SHORT_LIVED_KEPT`] are kept; an older one has long expired.
+static SHORT_LIVED: LazyLock<RwLock<std::collections::VecDeque<String>>> =
+    LazyLock::new(|| RwLock::new(std::collections::VecDeque::new()));
+
+/// Short-lived secrets kept for redaction (tokens live about an hour; a few per directory and
+/// hour are made).
+pub const SHORT_LIVED_KEPT: usize = 256;
+
 /// Shorter values are not registered: replacing them would garble ordinary text.
 const MIN_REGISTERED_LEN: usize = 6;
 
@@ -25,11 +35,33 @@ fn register(value: &str) {
     }
 }
 
+fn register_short_lived(value: &str) {
+    if value.len() < MIN_REGISTERED_LEN {
+        return;
+    }
+    if let Ok(mut recent) = SHORT_LIVED.write()
+        && !recent.iter().any(|v| v == value)
+    {
+        if recent.len() >= SHORT_LIVED_KEPT {
+            recent.pop_front();
+        }
+        recent.push_back(value.to_string());
+    }
+}
+
 /// Replaces every registered secret in `text`, and every `Bearer <token>` credential, with
 /// `[redacted]`. Apply it to decoded text (JSON escapes resolved): an escaped
 /// key is not found.
 pub fn redact(text: &str) -> String {
     let mut out = text.to_string();
+    // Short-lived ones first: a token (long) could hold a shorter registered value by chance.
+    if let Ok(recent) = SHORT_LIVED.read() {
+        for secret in recent.iter().rev() {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), REDACTED);
+            }
+        }
+    }
     if let Ok(all) = REGISTRY.read() {
         for secret in all.iter() {
             if out.contains(secret.as_str()) {
@@ -81,6 +113,15 @@ impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
         let value = value.into().trim().to_string();
         register(&value);
+        Secret(value)
+    }
+
+    /// Wraps a short-lived value (an access token, a signed assertion): redacted like any other
+    /// while it is among the last [`SHORT_LIVED_KEPT`] such values, so refreshing tokens for the
+    /// life of a daemon does not grow the registry.
+    pub fn short_lived(value: impl Into<String>) -> Self {
+        let value = value.into().trim().to_string();
+        register_short_lived(&value);
         Secret(value)
     }
 
@@ -195,5 +236,23 @@ mod tests {
         // Not a credential: a word that merely ends in "bearer".
         assert_eq!(redact("standardbearer x"), "standardbearer x");
         assert_eq!(redact("no secrets: ünïcode"), "no secrets: ünïcode");
+    }
+
+    #[test]
+    fn short_lived_secrets_are_redacted_and_bounded() {
+        let first = Secret::short_lived("eyJ.first-short-lived-token.sig");
+        assert_eq!(
+            redact("got eyJ.first-short-lived-token.sig"),
+            "got [redacted]"
+        );
+        for i in 0..SHORT_LIVED_KEPT + 10 {
+            let _ = Secret::short_lived(format!("eyJ.refresh-{i:04}.sig"));
+        }
+        let kept = SHORT_LIVED.read().unwrap().len();
+        assert!(kept <= SHORT_LIVED_KEPT, "{kept}");
+        // The most recent is redacted; the first has aged out (it expired long ago).
+        let last = format!("eyJ.refresh-{:04}.sig", SHORT_LIVED_KEPT + 9);
+        assert_eq!(redact(&last), REDACTED);
+        assert_eq!(first.expose(), "eyJ.first-short-lived-token.sig");
     }
 }

@@ -613,9 +613,28 @@ pub fn detail(body: &[u8], key: &str) -> String {
     let text = match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(v) => {
             let first = v.as_array().and_then(|a| a.first()).unwrap_or(&v);
-            ["detail", "message", "error", "key"]
-                .iter()
-                .find_map(|k| first.get(*k).and_then(|x| x.as_str()).map(str::to_string))
+            fn text<'v>(k: &str, o: &'v serde_json::Value) -> Option<&'v str> {
+                o.get(k).and_then(|x| x.as_str())
+            }
+            // OAuth (`error` + `error_description`: the AADSTS code is in the description) and
+            // Graph (`error: {code, message}`) errors.
+            let oauth = text("error", first)
+                .zip(text("error_description", first))
+                .map(|(e, d)| format!("{e}: {d}"));
+            let graph =
+                first
+                    .get("error")
+                    .and_then(|e| match (text("code", e), text("message", e)) {
+                        (Some(c), Some(m)) => Some(format!("{c}: {m}")),
+                        (c, m) => c.or(m).map(str::to_string),
+                    });
+            oauth
+                .or_else(|| {
+                    ["detail", "message", "error", "key"]
+                        .iter()
+                        .find_map(|k| text(k, first).map(str::to_string))
+                })
+                .or(graph)
                 .unwrap_or_else(|| {
                     let mut parts = Vec::new();
                     decoded_strings(&v, "", &mut parts);
@@ -811,6 +830,20 @@ mod tests {
             "Invalid email"
         );
         assert_eq!(detail(br#"{"key":"forbidden"}"#, ""), "forbidden");
+        assert_eq!(
+            detail(
+                br#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.","error_codes":[7000215]}"#,
+                ""
+            ),
+            "invalid_client: AADSTS7000215: Invalid client secret provided."
+        );
+        assert_eq!(
+            detail(
+                br#"{"error":{"code":"Authorization_RequestDenied","message":"Insufficient privileges.","innerError":{"date":"x"}}}"#,
+                ""
+            ),
+            "Authorization_RequestDenied: Insufficient privileges."
+        );
         assert_eq!(detail(b"", ""), "no body");
         assert_eq!(detail(&[b'x'; 500], "").len(), 200);
     }

@@ -1,7 +1,99 @@
 //! The identity provider as a third source (../shared/idp-api.md): what it intends to provision
 //! and how provisioning went. One client per IdP kind (`entra`), each producing an
 //! [`crate::model::idp::IdpSide`] through the shared HTTP layer; completeness as idp-api.md §5.
+//! Callers use [`Credential`], [`pull`] and [`check_online`], which dispatch on the kind, so a new
+//! kind (Okta) changes no caller.
 
+pub mod entra;
+pub mod fields;
 pub mod settings;
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
 pub use settings::{IdpKind, IdpScope, IdpSettings};
+
+use crate::http::{ApiError, HttpEvents, HttpSettings};
+use crate::model::SourceStatus;
+use crate::model::idp::IdpSide;
+
+/// The source name of a directory's IdP in statuses, errors and data-quality notes.
+pub fn origin(directory_name: &str) -> String {
+    format!("idp:{directory_name}")
+}
+
+/// The credentials of one `[atlassian.directories.idp]` section, read once (at config load) and
+/// kept: they cache the access token across pulls.
+#[derive(Debug)]
+pub enum Credential {
+    Entra(entra::Credential),
+}
+
+impl Credential {
+    /// Reads the section's secret or key files; the error is (key within the section, why),
+    /// never a value.
+    pub fn load(s: &IdpSettings) -> Result<Self, (String, String)> {
+        match s.kind {
+            IdpKind::Entra => entra::Credential::load(s).map(Credential::Entra),
+        }
+    }
+
+    /// What kind of credential this is (no value).
+    pub fn describe(&self) -> String {
+        match self {
+            Credential::Entra(c) => c.describe(),
+        }
+    }
+}
+
+/// One IdP pull: the side and its source status (`records` = users, `groups` = assigned groups),
+/// with the pull's HTTP counts to merge into `PullMeta` (the metrics got each event already).
+#[derive(Debug, Clone)]
+pub struct IdpPull {
+    pub side: IdpSide,
+    pub status: SourceStatus,
+    /// Retries the IdP pull needed.
+    pub retries: u64,
+    /// Requests by (api, status class).
+    pub api_requests: BTreeMap<(&'static str, &'static str), u64>,
+    /// Retries by (api, reason).
+    pub api_retries: BTreeMap<(&'static str, &'static str), u64>,
+}
+
+/// Pulls the IdP side of one directory (see [`entra::pull`]). Runs beside the Atlassian pull.
+#[allow(clippy::too_many_arguments)]
+pub async fn pull(
+    s: &IdpSettings,
+    cred: &Credential,
+    http: &HttpSettings,
+    directory_id: &str,
+    origin: &str,
+    logs_since: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    events: Arc<dyn HttpEvents>,
+) -> IdpPull {
+    match cred {
+        Credential::Entra(c) => {
+            entra::pull(s, c, http, directory_id, origin, logs_since, now, events).await
+        }
+    }
+}
+
+/// `check-config --online`: signs in and reads one page of each call the pull makes; a 403
+/// names the permission to grant. The text says what was found.
+pub async fn check_online(
+    s: &IdpSettings,
+    cred: &Credential,
+    http: &HttpSettings,
+    origin: &str,
+    events: Option<Arc<dyn HttpEvents>>,
+) -> Result<String, ApiError> {
+    match cred {
+        Credential::Entra(c) => {
+            let client = entra::Client::new(s, c, http, origin, events)?;
+            client.check_online().await.map(|c| c.to_string())
+        }
+    }
+}
