@@ -108,25 +108,61 @@ impl PageSink<Account> for CountTypes<'_> {
     }
 }
 
+/// What one IdP pull adds to the pull's summary.
+type IdpOutcome = (
+    SourceStatus,
+    u64,
+    BTreeMap<(&'static str, &'static str), u64>,
+    BTreeMap<(&'static str, &'static str), u64>,
+);
+
+/// Pulls directory `d`'s IdP and sends its side to the store.
+async fn pull_idp(
+    d: &crate::atlassian::settings::DirectorySettings,
+    settings: &crate::idp::IdpSettings,
+    cred: std::sync::Arc<crate::idp::Credential>,
+    a: &AtlassianSettings,
+    sink: &BatchSink,
+    events: std::sync::Arc<dyn crate::http::HttpEvents>,
+    logs_since: Option<DateTime<Utc>>,
+) -> IdpOutcome {
+    let origin = crate::idp::origin(&d.name);
+    let pulled = crate::idp::pull(
+        settings,
+        &cred,
+        &a.http,
+        &d.id,
+        &origin,
+        logs_since,
+        Utc::now(),
+        events,
+    )
+    .await;
+    sink.send(crate::store::Batch::Idp(Box::new(pulled.side)))
+        .await;
+    (
+        pulled.status,
+        pulled.retries,
+        pulled.api_requests,
+        pulled.api_retries,
+    )
+}
+
 /// Runs one pull of every source of the `[atlassian]` section, concurrently, sending every page to
-/// `sink`. Every request and retry is also reported to `events` as it happens.
+/// `sink`: the SCIM directories, the accounts, and each directory's IdP (`idp:<name>`, read from
+/// `logs_since[directory id]` on, see [`crate::idp::pull`]). Every request and retry is also
+/// reported to `events` as it happens.
 pub async fn run(
     a: &AtlassianSettings,
     keys: &Keys,
     sink: &BatchSink,
     events: std::sync::Arc<dyn crate::http::HttpEvents>,
+    logs_since: &std::collections::HashMap<String, DateTime<Utc>>,
 ) -> PullMeta {
     let started_at = Utc::now();
     let clock = Instant::now();
-    for d in a.directories.iter().filter(|d| d.idp.is_some()) {
-        // The section is accepted and validated; the Entra client lands in a later slice.
-        tracing::warn!(
-            directory = %d.name,
-            "an [atlassian.directories.idp] is configured, but this build does not pull the IdP yet: no IdP findings"
-        );
-    }
     let http = match HttpLayer::new(&a.base_url, &a.http) {
-        Ok(h) => h.with_events(events),
+        Ok(h) => h.with_events(events.clone()),
         Err(e) => return failed(started_at, &e),
     };
     let directory_pulls = a.directories.iter().zip(&keys.directories).map(|(d, key)| {
@@ -158,13 +194,51 @@ pub async fn run(
         inner: sink,
         counts: Default::default(),
     };
-    let (mut sources, accounts) = tokio::join!(
+    let mut idp_pulls = Vec::new();
+    for (d, cred) in a.directories.iter().zip(&keys.idp) {
+        if let (Some(settings), Some(cred)) = (&d.idp, cred) {
+            idp_pulls.push(pull_idp(
+                d,
+                settings,
+                cred.clone(),
+                a,
+                sink,
+                events.clone(),
+                logs_since.get(&d.id).copied(),
+            ));
+        }
+    }
+    let (mut sources, accounts, idp) = tokio::join!(
         futures::future::join_all(directory_pulls),
         accounts_client.accounts(&typed),
+        futures::future::join_all(idp_pulls),
     );
     let mut account_status = status(accounts::ORIGIN.to_string(), None, accounts, None);
     account_status.account_types = Some(typed.counts.into_inner().unwrap_or_default());
     sources.push(account_status);
+    let mut retries = http.stats.total_retries();
+    let mut api_requests = http
+        .stats
+        .requests
+        .lock()
+        .map(|m| m.clone())
+        .unwrap_or_default();
+    let mut api_retries = http
+        .stats
+        .retries
+        .lock()
+        .map(|m| m.clone())
+        .unwrap_or_default();
+    for (status, r, requests, retried) in idp {
+        sources.push(status);
+        retries += r;
+        for (k, n) in requests {
+            *api_requests.entry(k).or_default() += n;
+        }
+        for (k, n) in retried {
+            *api_retries.entry(k).or_default() += n;
+        }
+    }
     for s in &sources {
         log_data_quality(s);
         match &s.error {
@@ -179,18 +253,8 @@ pub async fn run(
         finished_at: Utc::now(),
         duration_seconds: clock.elapsed().as_secs_f64(),
         sources,
-        retries: http.stats.total_retries(),
-        api_requests: http
-            .stats
-            .requests
-            .lock()
-            .map(|m| m.clone())
-            .unwrap_or_default(),
-        api_retries: http
-            .stats
-            .retries
-            .lock()
-            .map(|m| m.clone())
-            .unwrap_or_default(),
+        retries,
+        api_requests,
+        api_retries,
     }
 }

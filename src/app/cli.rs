@@ -393,7 +393,8 @@ async fn run(cli: Cli, loaded: Result<Settings, ConfigError>) -> ExitCode {
             match cycle::pull_and_store_accepting(&settings, accept_shrink).await {
                 Ok(outcome) => {
                     print_out(&output::once(&outcome, format), format == Format::Json);
-                    if outcome.recorded.complete {
+                    // An incomplete IdP source leaves the snapshot current, but `once` says so.
+                    if outcome.recorded.complete && outcome.pull.all_complete() {
                         ExitCode::SUCCESS
                     } else {
                         ExitCode::from(1)

@@ -239,7 +239,26 @@ impl Settings {
             directories: (0..self.atlassian.directories.len())
                 .map(|i| self.directory_token(i))
                 .collect::<Result<_, _>>()?,
+            idp: (0..self.atlassian.directories.len())
+                .map(|i| self.idp_credential(i))
+                .collect::<Result<_, _>>()?,
         })
+    }
+
+    /// The credentials of directory `index`'s IdP (its client secret, or its certificate and
+    /// private key), `None` when the directory has no `idp`.
+    pub fn idp_credential(
+        &self,
+        index: usize,
+    ) -> Result<Option<std::sync::Arc<crate::idp::Credential>>, ConfigError> {
+        let Some(idp) = &self.atlassian.directories[index].idp else {
+            return Ok(None);
+        };
+        crate::idp::Credential::load(idp)
+            .map(|c| Some(std::sync::Arc::new(c)))
+            .map_err(|(key, message)| {
+                self.error(format!("atlassian.directories[{index}].idp.{key}"), message)
+            })
     }
 
     /// The org API key, from its env var or file.
@@ -290,6 +309,7 @@ impl Settings {
         self.org_api_key()?;
         for i in 0..self.atlassian.directories.len() {
             self.directory_token(i)?;
+            self.idp_credential(i)?;
         }
         self.report
             .check_secrets()

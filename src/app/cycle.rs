@@ -57,12 +57,24 @@ async fn pull_store_detect(
     let rules = settings.ignore_rules()?;
     let store = Store::open(&settings.store.path)?;
     let (current, held) = store.shrink_baseline()?;
+    let mut logs_since = std::collections::HashMap::new();
+    for d in settings
+        .atlassian
+        .directories
+        .iter()
+        .filter(|d| d.idp.is_some())
+    {
+        if let Some(t) = store.idp_logs_read_at(&d.id)? {
+            logs_since.insert(d.id.clone(), t);
+        }
+    }
     let recorder = Recorder::start(store);
     let meta = pull::run(
         &settings.atlassian,
         &keys,
         &recorder.sink(),
         std::sync::Arc::new(metrics.clone()),
+        &logs_since,
     )
     .await;
     let verdict = if meta.complete() {

@@ -25,6 +25,18 @@ pub fn write_sim_config(
     dir: &Path,
     db: &Path,
 ) -> std::io::Result<PathBuf> {
+    write_sim_config_with(world, base_url, dir, db, false)
+}
+
+/// [`write_sim_config`], with `idp`: each directory an Entra tenant of the world provisions into
+/// gets its `[atlassian.directories.idp]` (the client secret in a file beside the config).
+pub fn write_sim_config_with(
+    world: &World,
+    base_url: &str,
+    dir: &Path,
+    db: &Path,
+    idp: bool,
+) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let org_key = dir.join("org-api-key");
     write_secret(&org_key, &world.org_api_key)?;
@@ -51,6 +63,30 @@ pub fn write_sim_config(
         let _ = writeln!(toml, "[[atlassian.directories]]");
         let _ = writeln!(toml, "id = {:?}\nname = {:?}", d.id, d.name);
         let _ = writeln!(toml, "token_file = {:?}\n", key.display().to_string());
+        if let Some(t) = world.entra.iter().find(|t| idp && t.directory_id == d.id) {
+            let secret = dir.join(format!("entra-{}.secret", d.name));
+            write_secret(&secret, &t.client_secret)?;
+            let _ = writeln!(toml, "[atlassian.directories.idp]\nkind = \"entra\"");
+            let _ = writeln!(
+                toml,
+                "tenant_id = {:?}\nclient_id = {:?}",
+                t.tenant_id, t.client_id
+            );
+            let _ = writeln!(
+                toml,
+                "client_secret_file = {:?}",
+                secret.display().to_string()
+            );
+            let _ = writeln!(
+                toml,
+                "service_principal_id = {:?}",
+                t.app_service_principal_id
+            );
+            let _ = writeln!(
+                toml,
+                "graph_base_url = \"{base_url}/graph/v1.0\"\nlogin_base_url = \"{base_url}/entra-login\"\n"
+            );
+        }
     }
     let _ = writeln!(toml, "[store]\npath = {:?}", db.display().to_string());
     let path = dir.join("scimdrift.toml");

@@ -24,6 +24,7 @@ pub fn once(outcome: &Outcome, format: Format) -> String {
         let value = json!({
             "snapshot_id": rec.snapshot_id,
             "complete": rec.complete,
+            "all_sources_complete": rec.complete && pull.all_complete(),
             "duration_seconds": (pull.duration_seconds * 1000.0).round() / 1000.0,
             "sources": pull.sources,
             "retries": pull.retries,

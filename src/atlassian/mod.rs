@@ -15,4 +15,6 @@ pub use crate::http::{Api, ApiError, ErrorKind, HttpLayer, RetryPolicy};
 pub struct Keys {
     pub org: crate::secret::Secret,
     pub directories: Vec<crate::secret::Secret>,
+    /// Per directory (same order), the credentials of its `[atlassian.directories.idp]`, if any.
+    pub idp: Vec<Option<std::sync::Arc<crate::idp::Credential>>>,
 }

@@ -314,13 +314,10 @@ impl SimHandle {
         lines
     }
 
-    /// [`config_toml`](Self::config_toml), then the [`env_exports`](Self::env_exports) lines.
+    /// [`config_toml_with_idp`](Self::config_toml_with_idp), then the
+    /// [`env_exports_with_idp`](Self::env_exports_with_idp) lines: what `scimdrift sim` prints.
     pub fn config_snippet(&self) -> String {
-        format!(
-            "{}\n# Simulator keys (fake):\n{}",
-            self.config_toml(),
-            self.env_exports()
-        )
+        self.config_snippet_with_idp()
     }
 
     /// [`config_toml_with_idp`](Self::config_toml_with_idp), then the

@@ -7,7 +7,7 @@ use std::process::Output;
 use chrono::Utc;
 use scimdrift::config::Settings;
 use scimdrift::cycle::{self, Outcome};
-use scimdrift::demo::write_sim_config;
+use scimdrift::demo::{write_sim_config, write_sim_config_with};
 use scimdrift::sim::{self, SimHandle, SimOptions, World};
 use scimdrift::store::Store;
 use tempfile::TempDir;
@@ -37,6 +37,24 @@ impl Env {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("scimdrift.db");
         let config = write_sim_config(&sim.world(), &sim.base_url(), dir.path(), &db).unwrap();
+        let settings = Settings::load(Some(&config)).unwrap();
+        Env {
+            sim,
+            dir,
+            config,
+            settings,
+        }
+    }
+
+    /// Any world and options, with each Entra tenant of the world configured as its directory's
+    /// `[atlassian.directories.idp]`.
+    pub async fn start_with_idp(world: World, options: SimOptions) -> Env {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sim = sim::start(listener, world, options).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("scimdrift.db");
+        let config =
+            write_sim_config_with(&sim.world(), &sim.base_url(), dir.path(), &db, true).unwrap();
         let settings = Settings::load(Some(&config)).unwrap();
         Env {
             sim,

@@ -293,8 +293,11 @@ impl Client<'_> {
         };
         part.notes = assignments.notes;
         part.assigned = side::assigned(&assignments.items);
-        let reads: Vec<_> = futures::stream::iter(part.assigned.groups.iter().enumerate())
-            .map(|(i, gid)| async move { (i, self.read_group(gid).await) })
+        // Owned ids: a closure over borrowed ones is not `Send` for every lifetime (the daemon
+        // spawns the cycle).
+        let ids: Vec<(usize, String)> = part.assigned.groups.iter().cloned().enumerate().collect();
+        let reads: Vec<_> = futures::stream::iter(ids)
+            .map(|(i, gid)| async move { (i, self.read_group(&gid).await) })
             .buffer_unordered(self.concurrency)
             .collect()
             .await;

@@ -1538,8 +1538,8 @@ async fn config_snippet_with_idp_names_the_tenant() {
     let world = sim.world();
     let t = &world.entra[0];
     assert!(
-        !sim.config_snippet().contains("idp"),
-        "config_snippet unchanged"
+        sim.config_snippet().contains("[atlassian.directories.idp]"),
+        "`scimdrift sim` prints the IdP config"
     );
     let toml_text = sim.config_toml_with_idp();
     let parsed: toml::Table = toml::from_str(&toml_text).unwrap();
