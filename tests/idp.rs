@@ -41,7 +41,10 @@ fn labelled(env: &Env, findings: &[FindingView]) -> BTreeSet<Labelled> {
         .collect()
 }
 
-fn set(list: &[(&str, &str, &[&str], &[&str], &[&str])]) -> BTreeSet<Labelled> {
+/// (kind, severity, records, accounts, IdP users) as written in a test.
+type Row<'a> = (&'a str, &'a str, &'a [&'a str], &'a [&'a str], &'a [&'a str]);
+
+fn set(list: &[Row<'_>]) -> BTreeSet<Labelled> {
     let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     list.iter()
         .map(|(k, s, r, a, i)| (k.to_string(), s.to_string(), owned(r), owned(a), owned(i)))
