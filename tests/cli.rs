@@ -145,6 +145,23 @@ fn demo_runs_end_to_end() {
         "{stdout}"
     );
     assert!(stdout.contains("INCOMPLETE"), "{stdout}");
+    // The Entra-backed directory: the IdP source is pulled and, from the second pull on, every IdP
+    // kind of scenarios.md is shown.
+    assert!(
+        stdout.contains("idp:entra") && stdout.contains("Entra ID tenant"),
+        "{stdout}"
+    );
+    for kind in [
+        "assigned_not_provisioned",
+        "idp_disabled_scim_active",
+        "provisioning_error",
+        "provisioning_stalled",
+        "idp_email_mismatch",
+        "nested_group_only",
+        "orphan_scim_record",
+    ] {
+        assert!(stdout.contains(&format!(" {kind} ")), "{kind}: {stdout}");
+    }
 
     // Right after the incomplete pull the snapshot guard refuses; the next pull is complete.
     assert!(
@@ -622,4 +639,34 @@ async fn logs_have_no_colour_when_stderr_is_not_a_terminal() {
         assert!(stderr.contains("cycle finished"), "{stderr}");
         assert!(!stderr.contains('\u{1b}'), "{no_color:?}: {stderr:?}");
     }
+}
+
+#[tokio::test]
+async fn check_config_online_signs_in_to_the_idp_and_names_a_missing_permission() {
+    use scimdrift::sim::{GraphFamily, SimOptions, World};
+    let env = Env::start_with_idp(
+        World::idp_scenarios_with_healthy(5, 1, chrono::Utc::now()),
+        SimOptions::default(),
+    )
+    .await;
+    let ok = env.cli(&["check-config", "--online"]).await;
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(stdout.contains("# online: idp:entra: ok"), "{stdout}");
+    // The secret is shown as *** in the effective config, never as its value.
+    let secret = env.sim.world().entra[0].client_secret.clone();
+    assert!(!stdout.contains(&secret));
+
+    env.sim
+        .set_entra_options(|o| o.forbidden = vec![GraphFamily::Groups]);
+    let denied = env.cli(&["check-config", "--online"]).await;
+    let stderr = String::from_utf8_lossy(&denied.stderr);
+    assert_eq!(denied.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("GroupMember.Read.All"), "{stderr}");
+    assert!(!stderr.contains(&secret));
 }

@@ -42,7 +42,13 @@ fn labelled(env: &Env, findings: &[FindingView]) -> BTreeSet<Labelled> {
 }
 
 /// (kind, severity, records, accounts, IdP users) as written in a test.
-type Row<'a> = (&'a str, &'a str, &'a [&'a str], &'a [&'a str], &'a [&'a str]);
+type Row<'a> = (
+    &'a str,
+    &'a str,
+    &'a [&'a str],
+    &'a [&'a str],
+    &'a [&'a str],
+);
 
 fn set(list: &[Row<'_>]) -> BTreeSet<Labelled> {
     let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();

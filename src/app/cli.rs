@@ -134,7 +134,12 @@ pub enum Command {
     },
     /// Validate the configuration and every secret it names, then print the effective configuration
     /// with secrets shown as `***`. Exit 2 on any error.
-    CheckConfig,
+    CheckConfig {
+        /// Also sign in to each directory's IdP and check the app resolves and every read the pull
+        /// makes is permitted (a 403 names the permission to grant).
+        #[arg(long)]
+        online: bool,
+    },
     /// Start the simulator in-process with the drift scenarios, pull it into ./scimdrift-demo/
     /// and show what scimdrift does. Needs no Atlassian account and no configuration.
     Demo {
@@ -365,6 +370,38 @@ fn write_stdout(bytes: &[u8]) -> ExitCode {
 
 /// Prints an error (control characters escaped: it may echo values and API error bodies) and
 /// returns exit code 2.
+/// `check-config --online`: signs in to each directory's IdP and reads what the pull reads. Exit 2
+/// when any fails, naming the directory and, for a 403, the permission to grant.
+async fn check_online(s: &crate::config::Settings) -> ExitCode {
+    let mut failed = false;
+    let with_idp: Vec<usize> = (0..s.atlassian.directories.len())
+        .filter(|i| s.atlassian.directories[*i].idp.is_some())
+        .collect();
+    if with_idp.is_empty() {
+        println!("# online: no directory has an [atlassian.directories.idp]; nothing to check");
+        return ExitCode::SUCCESS;
+    }
+    for i in with_idp {
+        let d = &s.atlassian.directories[i];
+        let origin = crate::idp::origin(&d.name);
+        let (Some(idp), Ok(Some(cred))) = (&d.idp, s.idp_credential(i)) else {
+            continue;
+        };
+        match crate::idp::check_online(idp, &cred, &s.atlassian.http, &origin, None).await {
+            Ok(found) => println!("# online: {origin}: ok: {}", escape::line(&found)),
+            Err(e) => {
+                eprintln!("error: {}", escape::block(&e.to_string()));
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 fn fail(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {}", escape::block(&message.to_string()));
     ExitCode::from(2)
@@ -563,17 +600,22 @@ async fn run(cli: Cli, loaded: Result<Settings, ConfigError>) -> ExitCode {
                 Err(e) => fail(e),
             }
         }
-        Command::CheckConfig => match settings().and_then(|s| s.check_secrets().map(|()| s)) {
-            Ok(s) => {
-                println!(
-                    "# effective configuration of {} (secrets shown as ***)",
-                    escape::line(&s.source)
-                );
-                print_out(&s.effective_toml(), false);
-                ExitCode::SUCCESS
+        Command::CheckConfig { online } => {
+            match settings().and_then(|s| s.check_secrets().map(|()| s)) {
+                Ok(s) => {
+                    println!(
+                        "# effective configuration of {} (secrets shown as ***)",
+                        escape::line(&s.source)
+                    );
+                    print_out(&s.effective_toml(), false);
+                    if online {
+                        return check_online(&s).await;
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
             }
-            Err(e) => fail(e),
-        },
+        }
         Command::Demo {
             users,
             keep,

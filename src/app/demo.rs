@@ -121,7 +121,7 @@ pub async fn serve_sim(
 ) -> ExitCode {
     let now = Utc::now();
     let world = if scenarios {
-        World::scenarios_with_healthy(users, seed, now)
+        World::idp_scenarios_with_healthy(users, seed, now)
     } else {
         World::healthy(users, seed, now)
     };
@@ -135,7 +135,7 @@ pub async fn serve_sim(
     println!("simulator listening on {}", handle.base_url());
     if let Some(dir) = write_config {
         let db = dir.join("scimdrift.db");
-        match write_sim_config(&handle.world(), &handle.base_url(), &dir, &db) {
+        match write_sim_config_with(&handle.world(), &handle.base_url(), &dir, &db, true) {
             Ok(path) => println!("config written: scimdrift --config {} once", path.display()),
             Err(e) => {
                 eprintln!("error: cannot write the config into {}: {e}", dir.display());
@@ -206,7 +206,8 @@ fn policy(world: &World) -> String {
          max_percent_of_population = 10.0   # the demo org is small: 1 % of it rounds down to no action\n\
          org_directory_id = {:?}\n\n\
          [[remediation.rules]]\nkind = \"idp_inactive_account_active\"\naction = \"suspend\"\nmode = \"apply\"\n\
-         min_confirmations = {CONFIRMATIONS}\n",
+         min_confirmations = {CONFIRMATIONS}\n\n\
+         [detect]\nidp_grace_minutes = 0   # the demo pulls seconds apart; the default (90) waits out Entra's ~40-minute cycles\n",
         world.labels.get("D1").cloned().unwrap_or_default()
     )
 }
@@ -224,11 +225,14 @@ fn indented(indent: &str, text: &str) {
 
 async fn demo(users: usize, dir: Option<PathBuf>, serve: Serve) -> anyhow::Result<ExitCode> {
     let dir = prepare_dir(&dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DIR)))?;
-    let world = World::scenarios_with_healthy(users, 7, Utc::now());
+    let world = World::idp_scenarios_with_healthy(users, 7, Utc::now());
     let handle = start_sim("127.0.0.1:0", world).await?;
+    // The demo pulls seconds apart: Graph's reports limit (5 requests / 10 s) would make its sixth
+    // pull wait out the window.
+    handle.set_entra_options(|o| o.reports_limit = 1000);
     let db = dir.join("scimdrift.db");
     let world = handle.world();
-    let config = write_sim_config(&world, &handle.base_url(), &dir, &db)?;
+    let config = write_sim_config_with(&world, &handle.base_url(), &dir, &db, true)?;
     let mut toml = std::fs::read_to_string(&config)?;
     toml.push_str(&policy(&world));
     std::fs::write(&config, toml)?;
@@ -243,6 +247,15 @@ async fn demo(users: usize, dir: Option<PathBuf>, serve: Serve) -> anyhow::Resul
         println!("  SCIM directory {:<6} {} records", d.name, d.users.len());
     }
     println!("  org accounts          {} accounts", world.accounts.len());
+    for t in &world.entra {
+        let name = world
+            .directory(&t.directory_id)
+            .map_or("?", |d| d.name.as_str());
+        println!(
+            "  Entra ID tenant       {} users, provisioning into directory {name} (Microsoft Graph, simulated)",
+            t.users.len()
+        );
+    }
     println!(
         "  demo directory        {} (config, keys, database, report; the next demo replaces it)\n",
         dir.display()
@@ -262,22 +275,52 @@ async fn demo(users: usize, dir: Option<PathBuf>, serve: Serve) -> anyhow::Resul
     };
     let (table, _) = list_findings(&settings, &filter, FindingsFormat::Table)?;
     indented("   ", &table);
+    println!(
+        "\n   The IdP side (idp:entra) was read too, but an IdP discrepancy becomes a finding only once\n   \
+         two consecutive complete IdP pulls agree (the IdP pushes asynchronously)."
+    );
 
-    println!("\n2. Pull again with nothing changed: no new version rows.");
+    println!(
+        "\n2. Pull again with nothing changed: no new version rows. The IdP discrepancies held, so the\n   \
+         IdP findings open: what Entra ID intends against what arrived in Atlassian."
+    );
     let second = cycle::pull_and_store(&settings).await?;
     print!("{}", output::once(&second, Format::Text));
+    let store = Store::open(&settings.store.path)?;
+    for f in store.findings()?.iter().filter(|f| f.kind.is_idp()) {
+        println!(
+            "   {:<8} {:<25} {}",
+            f.severity.as_str(),
+            f.kind.as_str(),
+            crate::escape::line(&f.summary)
+        );
+    }
 
     let who = world.labels.get("R10").cloned().unwrap_or_default();
     println!(
         "\n3. The IdP deactivates gus@example.com (SCIM record {who}) but his account keeps access:\n   \
-         exactly one new version; his no_synced_groups finding resolves and a critical one opens."
+         one new version of his record (and one of his Entra user); his no_synced_groups finding\n   \
+         resolves and a critical one opens."
     );
+    let mut external = None;
     handle.update_world(|w| {
         for d in &mut w.directories {
             if let Some(u) = d.user_mut(&who) {
                 u.active = Some(false);
                 u.last_modified = Utc::now();
+                external = u.external_id.clone();
             }
+        }
+    });
+    // Entra disabled him too (that is why it sent active:false).
+    let d1 = world.labels.get("D1").cloned().unwrap_or_default();
+    handle.update_entra(&d1, |t| {
+        for u in t
+            .users
+            .iter_mut()
+            .filter(|u| Some(&u.id) == external.as_ref())
+        {
+            u.account_enabled = Some(false);
         }
     });
     let third = cycle::pull_and_store(&settings).await?;

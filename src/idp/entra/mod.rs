@@ -269,7 +269,8 @@ impl<'a> Client<'a> {
             )
             .await?;
         if self.s.scope == crate::idp::IdpScope::Assigned {
-            self.graph
+            let first = self
+                .graph
                 .get(
                     What::Assignments,
                     one(
@@ -280,6 +281,27 @@ impl<'a> Client<'a> {
                     false,
                 )
                 .await?;
+            // One assigned group's members, as the pull reads them (GroupMember.Read.All).
+            let group = first.as_ref().and_then(|v| {
+                v.get("value")?.as_array()?.iter().find_map(|a| {
+                    (a.get("principalType")?.as_str()? == "Group")
+                        .then(|| a.get("principalId")?.as_str().map(str::to_string))
+                        .flatten()
+                })
+            });
+            if let Some(gid) = group {
+                self.graph
+                    .get(
+                        What::Members,
+                        one(
+                            format!("/groups/{}/members", seg(&gid)),
+                            vec![("$select", "id".into()), ("$top", "1".into())],
+                        ),
+                        "groups/members",
+                        true,
+                    )
+                    .await?;
+            }
         }
         let mut warnings = Vec::new();
         let logs = one(
