@@ -619,6 +619,28 @@ fn bench_prints_json_with_format_and_the_json_alias() {
     }
 }
 
+#[test]
+fn bench_idp_pulls_the_tenant_alone_and_beside_atlassian() {
+    let out = bin()
+        .args([
+            "bench", "--idp", "--users", "300", "--groups", "7", "--repeat", "1", "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["idp_users"], 300, "{v}");
+    assert_eq!(v["assigned_groups"], 7, "{v}");
+    assert_eq!(v["scim_records"], 300, "{v}");
+    // Token, service principal, assignments, 7 groups' members, users, job, schema, logs at least.
+    assert!(v["idp_requests"].as_u64().unwrap() >= 14, "{v}");
+    assert!(v["idp_peak_rss_mb"].as_f64().unwrap() > 0.0, "{v}");
+}
+
 #[tokio::test]
 async fn logs_have_no_colour_when_stderr_is_not_a_terminal() {
     let env = Env::scenarios(3).await;

@@ -116,6 +116,165 @@ async fn measure(users: usize, repeat: usize) -> anyhow::Result<Figures> {
     })
 }
 
+/// Figures of `scimdrift bench --idp`.
+#[derive(Debug, Serialize)]
+pub struct IdpFigures {
+    pub idp_users: usize,
+    pub assigned_groups: usize,
+    /// The IdP pull alone (Graph on loopback, zero latency), seconds.
+    pub idp_pull_seconds: f64,
+    /// Peak RSS of this process after the IdP pull alone (nothing else ran before it), MB.
+    pub idp_peak_rss_mb: f64,
+    /// Graph requests the IdP pull sent (token included).
+    pub idp_requests: u64,
+    pub scim_records: usize,
+    pub accounts: usize,
+    /// The Atlassian sources alone into a fresh store, seconds.
+    pub atlassian_pull_seconds: f64,
+    /// Every source (Atlassian and the IdP, concurrently) into a fresh store, seconds.
+    pub three_sided_pull_seconds: f64,
+    /// Unchanged three-sided pulls after the first, average seconds.
+    pub unchanged_pull_seconds_avg: f64,
+    pub unchanged_pulls: usize,
+    /// Peak RSS over the whole run, MB.
+    pub peak_rss_mb: f64,
+}
+
+/// Runs the IdP benchmark and prints the figures.
+pub async fn idp(users: usize, groups: usize, repeat: usize, json: bool) -> ExitCode {
+    match measure_idp(users, groups, repeat).await {
+        Ok(f) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&f).unwrap_or_default());
+            } else {
+                println!(
+                    "IdP pull of {} Entra ID users in {} assigned groups (Graph simulated on loopback):",
+                    f.idp_users, f.assigned_groups
+                );
+                println!(
+                    "  IdP pull alone    {:.2} s, {} requests, peak RSS {:.0} MB",
+                    f.idp_pull_seconds, f.idp_requests, f.idp_peak_rss_mb
+                );
+                println!(
+                    "  Atlassian alone   {:.2} s  ({} SCIM records + {} accounts, into a fresh store)",
+                    f.atlassian_pull_seconds, f.scim_records, f.accounts
+                );
+                println!(
+                    "  all three sides   {:.2} s  (concurrently, into a fresh store)",
+                    f.three_sided_pull_seconds
+                );
+                println!(
+                    "  unchanged pull    {:.2} s  (average of {})",
+                    f.unchanged_pull_seconds_avg, f.unchanged_pulls
+                );
+                println!("  peak RSS          {:.0} MB (whole run)", f.peak_rss_mb);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: bench failed: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn measure_idp(users: usize, groups: usize, repeat: usize) -> anyhow::Result<IdpFigures> {
+    let dir = tempfile::tempdir()?;
+    let mut child = start_sim(
+        dir.path(),
+        &[
+            "--no-scenarios",
+            "--users",
+            &users.to_string(),
+            "--entra-groups",
+            &groups.to_string(),
+        ],
+    )
+    .await?;
+    let settings = Settings::load(Some(&dir.path().join("scimdrift.toml")))?;
+    let keys = settings.keys()?;
+    let (index, directory) = settings
+        .atlassian
+        .directories
+        .iter()
+        .enumerate()
+        .find(|(_, d)| d.idp.is_some())
+        .ok_or_else(|| anyhow::anyhow!("the simulator wrote no IdP config"))?;
+    let (Some(idp), Some(cred)) = (&directory.idp, &keys.idp[index]) else {
+        anyhow::bail!("the IdP has no credentials");
+    };
+
+    let clock = Instant::now();
+    let pulled = crate::idp::pull(
+        idp,
+        cred,
+        &settings.atlassian.http,
+        &directory.id,
+        &crate::idp::origin(&directory.name),
+        None,
+        chrono::Utc::now(),
+        std::sync::Arc::new(crate::metrics::Metrics::new()),
+    )
+    .await;
+    let idp_pull_seconds = clock.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        pulled.status.complete,
+        "the IdP pull was incomplete: {:?}",
+        pulled.status.error
+    );
+    let idp_peak_rss_mb = peak_rss_bytes() as f64 / 1e6;
+    let idp_users = pulled.status.records;
+    let assigned_groups = pulled.status.groups.unwrap_or(0);
+    let idp_requests = pulled.api_requests.values().sum();
+    drop(pulled);
+
+    let mut atlassian = settings.clone();
+    for d in &mut atlassian.atlassian.directories {
+        d.idp = None;
+    }
+    atlassian.store.path = dir.path().join("atlassian-only.db");
+    let clock = Instant::now();
+    let alone = cycle::pull_and_store(&atlassian).await?;
+    let atlassian_pull_seconds = clock.elapsed().as_secs_f64();
+    anyhow::ensure!(alone.recorded.complete, "the Atlassian pull was incomplete");
+    let (scim_records, accounts) = (alone.pull.scim_records(), alone.pull.accounts());
+    drop(alone);
+
+    let clock = Instant::now();
+    let first = cycle::pull_and_store(&settings).await?;
+    let three_sided_pull_seconds = clock.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        first.recorded.complete && first.pull.all_complete(),
+        "the three-sided pull was incomplete: {:?}",
+        first.pull.sources
+    );
+    drop(first);
+    let clock = Instant::now();
+    for _ in 0..repeat {
+        let outcome = cycle::pull_and_store(&settings).await?;
+        anyhow::ensure!(
+            outcome.recorded.versions_added == 0,
+            "an unchanged pull added versions"
+        );
+    }
+    let unchanged_pull_seconds_avg = clock.elapsed().as_secs_f64() / repeat.max(1) as f64;
+    let _ = child.kill().await;
+    Ok(IdpFigures {
+        idp_users,
+        assigned_groups,
+        idp_pull_seconds,
+        idp_peak_rss_mb,
+        idp_requests,
+        scim_records,
+        accounts,
+        atlassian_pull_seconds,
+        three_sided_pull_seconds,
+        unchanged_pull_seconds_avg,
+        unchanged_pulls: repeat,
+        peak_rss_mb: peak_rss_bytes() as f64 / 1e6,
+    })
+}
+
 /// Peak resident set size of this process (Linux `VmHWM`), 0 where unknown.
 fn peak_rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/status")

@@ -174,6 +174,10 @@ pub enum Command {
         /// Also write a ready config (keys in files) into this directory.
         #[arg(long, value_name = "DIR")]
         write_config: Option<PathBuf>,
+        /// With --no-scenarios: also serve an Entra ID tenant (Microsoft Graph) that agrees with
+        /// the healthy directory, its users spread over this many assigned groups.
+        #[arg(long, value_name = "N")]
+        entra_groups: Option<usize>,
     },
     /// Benchmark: pull N SCIM records + N accounts from a simulator on loopback into a fresh
     /// database, then repeat unchanged pulls; prints wall time, records/s, peak RSS and DB growth.
@@ -197,6 +201,14 @@ pub enum Command {
         /// Concurrent scrapers for --daemon.
         #[arg(long, default_value_t = 200)]
         scrapers: usize,
+        /// Benchmark the IdP pull instead: an Entra ID tenant of --users users in --groups
+        /// assigned groups (Microsoft Graph simulated on loopback), alone and beside the
+        /// Atlassian pull.
+        #[arg(long)]
+        idp: bool,
+        /// Assigned groups for --idp.
+        #[arg(long, default_value_t = 1000)]
+        groups: usize,
     },
     /// Print a shell completion script to standard output, e.g.
     /// `scimdrift completions bash > /etc/bash_completion.d/scimdrift`.
@@ -641,7 +653,18 @@ async fn run(cli: Cli, loaded: Result<Settings, ConfigError>) -> ExitCode {
             seed,
             no_scenarios,
             write_config,
-        } => demo::serve_sim(&listen, users, seed, !no_scenarios, write_config).await,
+            entra_groups,
+        } => {
+            demo::serve_sim(
+                &listen,
+                users,
+                seed,
+                !no_scenarios,
+                entra_groups,
+                write_config,
+            )
+            .await
+        }
         Command::Bench {
             users,
             format,
@@ -650,6 +673,15 @@ async fn run(cli: Cli, loaded: Result<Settings, ConfigError>) -> ExitCode {
             scrapers,
             ..
         } => bench::daemon(users, scrapers, json || format == Format::Json).await,
+        Command::Bench {
+            users,
+            repeat,
+            format,
+            json,
+            idp: true,
+            groups,
+            ..
+        } => bench::idp(users, groups, repeat, json || format == Format::Json).await,
         Command::Bench {
             users,
             repeat,

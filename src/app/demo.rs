@@ -117,13 +117,14 @@ pub async fn serve_sim(
     users: usize,
     seed: u64,
     scenarios: bool,
+    entra_groups: Option<usize>,
     write_config: Option<PathBuf>,
 ) -> ExitCode {
     let now = Utc::now();
-    let world = if scenarios {
-        World::idp_scenarios_with_healthy(users, seed, now)
-    } else {
-        World::healthy(users, seed, now)
+    let world = match (scenarios, entra_groups) {
+        (true, _) => World::idp_scenarios_with_healthy(users, seed, now),
+        (false, Some(groups)) => World::healthy_with_entra(users, groups.max(1), seed, now),
+        (false, None) => World::healthy(users, seed, now),
     };
     let handle = match start_sim(listen, world).await {
         Ok(h) => h,
