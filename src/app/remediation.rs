@@ -19,15 +19,19 @@ use crate::store::Store;
 struct Session {
     keys: Keys,
     http: HttpLayer,
+    events: std::sync::Arc<dyn crate::http::HttpEvents>,
 }
 
 impl Session {
     /// Every request and retry is counted in `metrics` as it happens.
     fn open(settings: &Settings, metrics: &Metrics) -> anyhow::Result<Session> {
+        let events: std::sync::Arc<dyn crate::http::HttpEvents> =
+            std::sync::Arc::new(metrics.clone());
         Ok(Session {
             keys: settings.keys()?,
             http: HttpLayer::new(&settings.atlassian.base_url, &settings.atlassian.http)?
-                .with_events(std::sync::Arc::new(metrics.clone())),
+                .with_events(events.clone()),
+            events,
         })
     }
 
@@ -37,6 +41,7 @@ impl Session {
             atlassian: &settings.atlassian,
             org_directory_id: settings.remediation.org_directory_id.as_deref(),
             keys: &self.keys,
+            events: Some(self.events.clone()),
         }
     }
 }
@@ -81,6 +86,10 @@ pub fn make_plan(settings: &Settings, store: &Store, now: DateTime<Utc>) -> anyh
         None => 0,
     };
     let names: HashMap<String, String> = settings.directory_names();
+    let idp = match &latest_complete {
+        Some(s) => idp_facts(store, &rules, &findings, &names, s.snapshot_id)?,
+        None => plan::IdpFacts::default(),
+    };
     let interval = chrono::Duration::from_std(settings.schedule.pull_interval())
         .unwrap_or(chrono::Duration::minutes(15));
     Ok(plan::plan(&plan::Inputs {
@@ -99,7 +108,48 @@ pub fn make_plan(settings: &Settings, store: &Store, now: DateTime<Utc>) -> anyh
         unlinked: &history.unlinked,
         already_used,
         directory_names: &names,
+        idp: &idp,
     }))
+}
+
+/// The stored IdP sides and users the `provision_on_demand` rules need: those named by the open
+/// findings of their kinds, as of snapshot `snapshot_id`.
+fn idp_facts(
+    store: &Store,
+    rules: &[crate::remediate::policy::Rule],
+    findings: &[findings::FindingView],
+    names: &HashMap<String, String>,
+    snapshot_id: i64,
+) -> anyhow::Result<plan::IdpFacts> {
+    let mut facts = plan::IdpFacts::default();
+    let wanted = |f: &findings::FindingView| {
+        f.status == findings::Status::Open
+            && rules.iter().any(|r| {
+                r.kind == f.kind && r.action == crate::remediate::Action::ProvisionOnDemand
+            })
+    };
+    for f in findings.iter().filter(|f| wanted(f)) {
+        for u in &f.idp_users {
+            // The view names the directory; its id is the key of the stored side.
+            let dir = names
+                .iter()
+                .find(|(_, name)| **name == u.directory)
+                .map(|(id, _)| id.clone())
+                .unwrap_or_else(|| u.directory.clone());
+            if !facts.sides.contains_key(&dir)
+                && let Some(side) = store.idp_side_at(&dir, snapshot_id)?
+            {
+                facts.sides.insert(dir.clone(), side);
+            }
+            let key = (dir, u.id.clone());
+            if !facts.users.contains_key(&key)
+                && let Some(user) = store.idp_user_at(&key.0, &key.1, snapshot_id)?
+            {
+                facts.users.insert(key, user);
+            }
+        }
+    }
+    Ok(facts)
 }
 
 /// Stores the plan as the latest and counts its blocked steps and breaker in the metrics.

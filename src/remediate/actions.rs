@@ -19,6 +19,8 @@ use crate::model::{Account, ScimRecord};
 use crate::secret::Secret;
 
 const ORIGIN: &str = "remediation";
+/// The origin of the IdP calls of remediation, in errors.
+const IDP_ORIGIN: &str = "remediation (IdP)";
 
 /// The HTTP status an error stands for, when it is one.
 pub fn status_of(e: &ApiError) -> Option<u16> {
@@ -52,6 +54,16 @@ pub struct Remote<'a> {
     /// `[remediation] org_directory_id`: the org user directory for suspend / restore.
     pub org_directory_id: Option<&'a str>,
     pub keys: &'a Keys,
+    /// Where the IdP clients report their requests and retries (the metrics).
+    pub events: Option<std::sync::Arc<dyn crate::http::HttpEvents>>,
+}
+
+#[derive(Deserialize)]
+struct UserList {
+    #[serde(rename = "totalResults", default)]
+    total_results: Option<serde_json::Value>,
+    #[serde(rename = "Resources", default)]
+    resources: Vec<Box<RawValue>>,
 }
 
 #[derive(Deserialize)]
@@ -79,7 +91,7 @@ impl PageSink<Account> for Collect {
     }
 }
 
-impl Remote<'_> {
+impl<'a> Remote<'a> {
     fn org(&self) -> &str {
         &self.atlassian.org_id
     }
@@ -261,6 +273,112 @@ impl Remote<'_> {
         crate::atlassian::scim::parse_user(directory, &raw)
             .map(|p| Some(p.item))
             .map_err(|e| ApiError::malformed(ORIGIN, &call.page, e))
+    }
+
+    /// The directory's SCIM records whose `externalId` is `external_id` (a filtered list: one
+    /// page, at most a handful). An id that cannot be written in a filter is an error.
+    pub async fn scim_users_by_external_id(
+        &self,
+        directory: &str,
+        external_id: &str,
+    ) -> Result<Vec<ScimRecord>, ApiError> {
+        let page = format!("records with externalId {external_id}");
+        if external_id.is_empty()
+            || external_id.contains(['"', '\\'])
+            || external_id.chars().any(char::is_control)
+        {
+            return Err(ApiError::malformed(
+                ORIGIN,
+                &page,
+                "the externalId cannot be written in a SCIM filter",
+            ));
+        }
+        let mut call = self.call(
+            Api::Scim,
+            Method::GET,
+            format!("/scim/directory/{directory}/Users"),
+            page.clone(),
+        );
+        call.key = self.directory_key(directory)?;
+        call.query = vec![
+            ("filter", format!("externalId eq \"{external_id}\"")),
+            ("count", "100".into()),
+        ];
+        let body = self
+            .http
+            .send(&call)
+            .await?
+            .map(|r| r.body)
+            .unwrap_or_default();
+        let list: UserList = serde_json::from_slice(&body).map_err(|e| {
+            ApiError::malformed(
+                ORIGIN,
+                &page,
+                format!(
+                    "invalid reply: {}",
+                    crate::atlassian::paging::json_error(&e)
+                ),
+            )
+        })?;
+        let total = list
+            .total_results
+            .as_ref()
+            .and_then(|t| t.as_u64().or_else(|| t.as_str()?.trim().parse().ok()));
+        if total.is_some_and(|t| t > list.resources.len() as u64) {
+            return Err(ApiError::malformed(
+                ORIGIN,
+                &page,
+                format!(
+                    "{} records match but {} were returned",
+                    total.unwrap_or_default(),
+                    list.resources.len()
+                ),
+            ));
+        }
+        list.resources
+            .iter()
+            .map(|raw| {
+                crate::atlassian::scim::parse_user(directory, raw)
+                    .map(|p| p.item)
+                    .map_err(|e| ApiError::malformed(ORIGIN, &page, e))
+            })
+            // The filter is the server's: keep only exact matches.
+            .filter(|r| {
+                r.as_ref()
+                    .map_or(true, |r| r.external_id.as_deref() == Some(external_id))
+            })
+            .collect()
+    }
+
+    /// A client of the Entra tenant provisioning `directory` (its `[atlassian.directories.idp]`
+    /// and credentials). One per remediation run: the client's HTTP layer keeps the
+    /// provision-on-demand window (5 requests / 10 s) for the whole run.
+    pub fn entra_client(&self, directory: &str) -> Result<crate::idp::entra::Client<'a>, ApiError> {
+        let settings: &'a AtlassianSettings = self.atlassian;
+        let keys: &'a Keys = self.keys;
+        let unknown = |why: String| ApiError::new(ORIGIN, directory, ErrorKind::Status(0), why);
+        let i = settings
+            .directories
+            .iter()
+            .position(|d| d.id == directory)
+            .ok_or_else(|| unknown(format!("SCIM directory {directory} is not configured")))?;
+        let d = &settings.directories[i];
+        let (Some(idp), Some(Some(cred))) = (d.idp.as_ref(), keys.idp.get(i)) else {
+            return Err(unknown(format!(
+                "directory {} has no [atlassian.directories.idp] configured",
+                d.name
+            )));
+        };
+        let cred: &'a crate::idp::Credential = cred;
+        match cred {
+            crate::idp::Credential::Entra(c) => crate::idp::entra::Client::new(
+                idp,
+                c,
+                &settings.http,
+                IDP_ORIGIN,
+                self.events.clone(),
+            ),
+        }
     }
 
     /// The account's SCIM links, in every directory.

@@ -16,7 +16,7 @@ use crate::store::{NewAudit, Store, StoreError};
 
 mod check;
 
-use check::{Reader, changed, send, took_effect};
+use check::{Answer, Reader, changed, send, took_effect};
 
 /// Counts of one apply run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -360,18 +360,70 @@ pub async fn apply(
         let result = send(step, &mut reader).await;
         crash_hook();
         let at = stamp_millis(Utc::now());
-        if grouped && result.is_err() {
+        if grouped && !matches!(&result, Ok(sent) if sent.answer == Answer::Done) {
             given_up.insert(
                 step.finding_id.as_str(),
                 "an earlier unlink of this finding failed: the rest of its unlinks and its move are not sent".into(),
             );
         }
         match result {
-            Ok(status) => {
+            Ok(sent) if sent.answer == Answer::Done => {
+                let (status, detail) = (sent.status, sent.detail.as_deref());
                 let success = AuditResult::Success;
-                finish(store, &key, &at, Some(success.as_str()), Some(status), None)?;
-                let what = format!("HTTP {status}: {}", step.reason);
+                finish(
+                    store,
+                    &key,
+                    &at,
+                    Some(success.as_str()),
+                    Some(status),
+                    detail,
+                )?;
+                let what = match detail {
+                    Some(d) => format!("HTTP {status}, {d}: {}", step.reason),
+                    None => format!("HTTP {status}: {}", step.reason),
+                };
                 ended(metrics, &mut out, action, finding, success, &what);
+            }
+            Ok(sent) if sent.answer == Answer::Refused => {
+                // Answered 200 but refused (provision on demand `Failure` / `Skipped`): a refusal,
+                // never repeated automatically.
+                let msg = sent.detail.unwrap_or_else(|| "refused".into());
+                let failure = AuditResult::Failure;
+                finish(
+                    store,
+                    &key,
+                    &at,
+                    Some(failure.as_str()),
+                    Some(sent.status),
+                    Some(&msg),
+                )?;
+                ended(
+                    metrics,
+                    &mut out,
+                    action,
+                    finding,
+                    failure,
+                    &format!("refused: {msg}"),
+                );
+            }
+            Ok(sent) => {
+                // Answered, but the reply does not say whether it took effect: reconciled by
+                // reading state, like a lost reply. No status is kept (it was no refusal).
+                let msg = format!(
+                    "outcome unknown, to be reconciled: HTTP {} with {}",
+                    sent.status,
+                    sent.detail.as_deref().unwrap_or("an unreadable reply")
+                );
+                finish(store, &key, &at, None, None, Some(&msg))?;
+                metrics.remediation_intents_open.inc();
+                ended(
+                    metrics,
+                    &mut out,
+                    action,
+                    finding,
+                    AuditResult::Failure,
+                    &msg,
+                );
             }
             Err(e) if is_refusal(&e) => {
                 let msg = e.to_string();

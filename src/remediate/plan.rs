@@ -9,7 +9,10 @@ use serde::{Deserialize, Serialize};
 use super::policy::{Action, Mode, RemediationConfig, Rule};
 use crate::detect::Kind;
 use crate::findings::{AccountView, FindingView, ScimUserView, Status};
+use crate::model::SourceStatus;
 use crate::model::normalize_email;
+
+const IDP_PREFIX: &str = SourceStatus::IDP_PREFIX;
 use crate::store::{Opening, SnapshotInfo, State};
 
 /// The guards, in the order a step meets them; named as in plans, the audit and
@@ -87,13 +90,42 @@ pub struct Target {
     /// The directory's configured name.
     pub directory: Option<String>,
     pub scim_id: Option<String>,
-    /// The account's (or record's) email at the snapshot.
+    /// The account's (or record's) email at the snapshot; for an IdP user, the email the job's
+    /// mapping sends.
     pub email: Option<String>,
+    /// `provision_on_demand`: the IdP user (with `directory_id`; `scim_id` / `account_id` are
+    /// then the user's own record in the directory and its link, when it has one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idp: Option<IdpTarget>,
+}
+
+/// The IdP user a `provision_on_demand` acts on, with what the call needs (from the stored IdP
+/// side of the directory).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdpTarget {
+    /// `entra`.
+    pub kind: String,
+    /// The IdP's user id (Entra object id).
+    pub user_id: String,
+    pub user_principal_name: Option<String>,
+    /// What the job's mapping sends as SCIM `externalId` (default: the object id): how the
+    /// user's record is found in the directory.
+    pub external_id: String,
+    /// The provisioning job and its user rule (`ruleId`).
+    pub job_id: String,
+    pub rule_id: String,
+    /// The IdP's latest provisioning event for the user was an "already exists" conflict: any
+    /// other account holding the email blocks the call.
+    #[serde(default)]
+    pub conflict_reported: bool,
 }
 
 impl Target {
-    /// `scim:{dir}/{id}` for a record, else `account:{id}`.
+    /// `idp:{dir}/{user}` for an IdP user, `scim:{dir}/{id}` for a record, else `account:{id}`.
     pub fn key(&self) -> String {
+        if let (Some(d), Some(u)) = (&self.directory_id, &self.idp) {
+            return format!("idp:{d}/{}", u.user_id);
+        }
         match (&self.directory_id, &self.scim_id, &self.account_id) {
             (Some(d), Some(s), _) => format!("scim:{d}/{s}"),
             (_, _, Some(a)) => format!("account:{a}"),
@@ -102,9 +134,13 @@ impl Target {
     }
 
     /// The keys `once_per_target` checks: [`Target::key`], plus `account:{id}` for a record linked
-    /// to an account (acting on the record acts on its account too).
+    /// to an account (acting on the record acts on its account too), and for an IdP user its own
+    /// record and that record's account (provisioning it updates both).
     fn keys(&self) -> Vec<String> {
         let mut keys = vec![self.key()];
+        if let (Some(d), Some(s), Some(_)) = (&self.directory_id, &self.scim_id, &self.idp) {
+            keys.push(format!("scim:{d}/{s}"));
+        }
         if let (Some(_), Some(a)) = (&self.scim_id, &self.account_id) {
             keys.push(format!("account:{a}"));
         }
@@ -126,6 +162,7 @@ impl Target {
             directory: Some(u.directory.clone()),
             scim_id: Some(u.scim_id.clone()),
             email: u.email.clone(),
+            idp: None,
         }
     }
 }
@@ -265,6 +302,17 @@ pub struct Inputs<'a> {
     pub already_used: usize,
     /// Directory id → configured name.
     pub directory_names: &'a HashMap<String, String>,
+    /// The stored IdP sides and users `provision_on_demand` steps need (empty without IdP rules).
+    pub idp: &'a IdpFacts,
+}
+
+/// What the store holds about the IdP sides, as of the latest complete snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct IdpFacts {
+    /// Directory id → its stored IdP side (kind, job id, rule id).
+    pub sides: HashMap<String, crate::store::StoredIdpSide>,
+    /// (directory id, IdP user id) → the stored user and its latest provisioning event.
+    pub users: HashMap<(String, String), crate::store::StoredIdpUser>,
 }
 
 /// `action|target keys`: an action on its targets whatever the finding.
@@ -322,7 +370,8 @@ pub fn plan(inp: &Inputs<'_>) -> Plan {
         rules.sort_by_key(|r| r.action == Action::MoveEmail);
         for rule in rules {
             for d in derive(f, rule, inp) {
-                let step = candidate(f, rule, d, &checks, spike_guard(f, &spikes, &opened_by));
+                let mut step = candidate(f, rule, d, &checks, spike_guard(f, &spikes, &opened_by));
+                idp_source_guard(&mut step, inp);
                 candidates.push((step, rule, f));
             }
         }
@@ -483,6 +532,50 @@ fn candidate(
         reason: d.reason,
         guards,
         allowed: false,
+    }
+}
+
+/// `provision_on_demand` also needs the IdP source of its directory complete in the snapshot
+/// (idp-api.md §5: an incomplete IdP pull never triggers an action). Fails the step's `snapshot`
+/// verdict when the plan-wide one passed, so a step counts once per guard.
+fn idp_source_guard(step: &mut Step, inp: &Inputs<'_>) {
+    if step.action != Action::ProvisionOnDemand {
+        return;
+    }
+    // Without a target the `target` guard already blocks the step.
+    let Some(t) = step.targets.iter().find(|t| t.idp.is_some()) else {
+        return;
+    };
+    let (Some(dir), Some(snapshot)) = (t.directory_id.as_deref(), inp.latest_complete) else {
+        return;
+    };
+    let name = t.directory.as_deref().unwrap_or(dir);
+    let source = snapshot
+        .sources
+        .iter()
+        .find(|s| s.source.starts_with(IDP_PREFIX) && s.directory_id.as_deref() == Some(dir));
+    let why = match source {
+        Some(s) if s.complete => return,
+        Some(s) => format!(
+            "the IdP source {} of directory {name} was incomplete in snapshot {}{}: provision_on_demand needs it complete",
+            s.source,
+            snapshot.snapshot_id,
+            s.error
+                .as_deref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default()
+        ),
+        None => format!(
+            "snapshot {} has no IdP source for directory {name}: provision_on_demand needs it complete",
+            snapshot.snapshot_id
+        ),
+    };
+    if let Some(v) = step
+        .guards
+        .iter_mut()
+        .find(|g| g.guard == Guard::Snapshot && g.passed)
+    {
+        *v = verdict(Guard::Snapshot, false, why);
     }
 }
 
@@ -665,6 +758,20 @@ fn scope_guards(step: &Step, rule: &Rule, f: &FindingView, inp: &Inputs<'_>) -> 
                 .iter()
                 .flat_map(|u| [u.email.as_deref(), u.account_id.as_deref()]),
         )
+        // The IdP user: object id, UPN and email (idp-api.md §5).
+        .chain(
+            step.targets
+                .iter()
+                .filter_map(|t| t.idp.as_ref())
+                .flat_map(|u| [Some(u.user_id.as_str()), u.user_principal_name.as_deref()]),
+        )
+        .chain(f.idp_users.iter().flat_map(|u| {
+            [
+                Some(u.id.as_str()),
+                u.user_principal_name.as_deref(),
+                u.email.as_deref(),
+            ]
+        }))
         .flatten()
         .map(normalize_email)
         .collect();
@@ -727,6 +834,7 @@ mod targets;
 
 use targets::derive;
 pub use targets::placeholder;
+pub(crate) use targets::{email_holder_blocks, held_by};
 
 #[cfg(test)]
 mod tests;

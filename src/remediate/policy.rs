@@ -24,16 +24,19 @@ pub enum Action {
     DeleteInScimDb,
     /// Move the account to a placeholder email.
     MoveEmail,
+    /// Ask the IdP to provision one user now (Entra `provisionOnDemand`, idp-api.md §1.4).
+    ProvisionOnDemand,
 }
 
 impl Action {
-    pub const ALL: [Action; 6] = [
+    pub const ALL: [Action; 7] = [
         Action::Suspend,
         Action::Restore,
         Action::Unlink,
         Action::DeleteScimRecord,
         Action::DeleteInScimDb,
         Action::MoveEmail,
+        Action::ProvisionOnDemand,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -44,6 +47,7 @@ impl Action {
             Action::DeleteScimRecord => "delete_scim_record",
             Action::DeleteInScimDb => "delete_in_scim_db",
             Action::MoveEmail => "move_email",
+            Action::ProvisionOnDemand => "provision_on_demand",
         }
     }
 
@@ -68,6 +72,10 @@ impl Action {
             Kind::EmailConflict | Kind::DuplicateEmail => &[Action::Unlink, Action::MoveEmail],
             Kind::DanglingLink => &[Action::DeleteScimRecord],
             Kind::DeactivatedIdpActive => &[Action::Restore],
+            // Entra only: the planner refuses it for another IdP (report only).
+            Kind::AssignedNotProvisioned | Kind::IdpEmailMismatch | Kind::ProvisioningError => {
+                &[Action::ProvisionOnDemand]
+            }
             _ => &[],
         }
     }
@@ -343,6 +351,21 @@ mod tests {
             .validate()
             .unwrap_err();
         assert_eq!(e.0, "rules[0].action");
+        for kind in [
+            "assigned_not_provisioned",
+            "idp_email_mismatch",
+            "provisioning_error",
+        ] {
+            assert!(rule(kind, "provision_on_demand", 1).validate().is_ok());
+        }
+        for kind in [
+            "idp_disabled_scim_active",
+            "orphan_scim_record",
+            "email_conflict",
+        ] {
+            let e = rule(kind, "provision_on_demand", 3).validate().unwrap_err();
+            assert_eq!(e.0, "rules[0].action");
+        }
     }
 
     #[test]

@@ -11,6 +11,27 @@ use crate::store::AuditRow;
 /// One target, readable (escaped for a terminal).
 pub fn target_text(t: &Target) -> String {
     let dir = || line(t.directory.as_deref().unwrap_or("?")).into_owned();
+    if let Some(u) = &t.idp {
+        let record = match (t.scim_id.as_deref(), t.account_id.as_deref()) {
+            (Some(s), Some(a)) => format!(", record {} linked to {}", line(s), line(a)),
+            (Some(s), None) => format!(", record {}", line(s)),
+            _ => String::new(),
+        };
+        return format!(
+            "{} user {} <{}> for {} (job {}, rule {}{record})",
+            line(&u.kind),
+            line(&u.user_id),
+            line(
+                u.user_principal_name
+                    .as_deref()
+                    .or(t.email.as_deref())
+                    .unwrap_or("?")
+            ),
+            dir(),
+            line(&u.job_id),
+            line(&u.rule_id),
+        );
+    }
     match (
         t.scim_id.as_deref().map(line),
         t.account_id.as_deref().map(line),

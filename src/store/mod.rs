@@ -3,6 +3,7 @@
 
 mod findings;
 mod idp;
+mod idp_targets;
 mod person;
 mod read;
 mod remediation;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use findings::{Opening, Reconciled};
 pub use idp::{Evaluated, EvaluatedIdp};
+pub use idp_targets::{StoredIdpSide, StoredIdpUser};
 pub use person::{AccountVersion, RecordVersion};
 pub use read::{ShrinkInfo, SnapshotInfo, SourceInfo, State};
 pub use remediation::{AuditRow, NewAudit};

@@ -9,5 +9,6 @@ mod actions;
 mod failures;
 mod groups;
 mod guards;
+mod on_demand;
 mod plans;
 mod support;

@@ -5,17 +5,20 @@ use std::collections::{HashMap, HashSet};
 
 use crate::atlassian::ApiError;
 use crate::detect::Kind;
-use crate::model::{Account, normalize_email};
+use crate::idp::entra;
+use crate::model::{Account, ScimRecord, normalize_email};
 use crate::remediate::actions::Remote;
-use crate::remediate::plan::{Step, Target};
+use crate::remediate::plan::{IdpTarget, Step, Target, email_holder_blocks, held_by};
 use crate::remediate::policy::Action;
 use crate::store::AuditRow;
 
-/// What a run reads from the org, cached for the run.
+/// What a run reads from the org, cached for the run, and its IdP clients (one per directory and
+/// run, so the provision-on-demand window holds across the run's calls).
 pub(super) struct Reader<'a> {
     remote: &'a Remote<'a>,
     accounts: Option<HashMap<String, Account>>,
     org_directory: Option<String>,
+    entra: HashMap<String, entra::Client<'a>>,
 }
 
 impl<'a> Reader<'a> {
@@ -24,7 +27,34 @@ impl<'a> Reader<'a> {
             remote,
             accounts: None,
             org_directory: None,
+            entra: HashMap::new(),
         }
+    }
+
+    /// The run's client of the Entra tenant provisioning `directory`.
+    fn entra(&mut self, directory: &str) -> Result<&entra::Client<'a>, ApiError> {
+        if !self.entra.contains_key(directory) {
+            let client = self.remote.entra_client(directory)?;
+            self.entra.insert(directory.to_string(), client);
+        }
+        Ok(&self.entra[directory])
+    }
+
+    /// Every account of the org holding `email` (normalised), people only.
+    async fn holders_of(&mut self, email: &str) -> Result<Vec<Account>, ApiError> {
+        if self.accounts.is_none() {
+            self.accounts = Some(self.remote.accounts().await?);
+        }
+        let wanted = normalize_email(email);
+        Ok(self
+            .accounts
+            .iter()
+            .flat_map(|m| m.values())
+            .filter(|a| {
+                a.is_person() && a.email.as_deref().map(normalize_email) == Some(wanted.clone())
+            })
+            .cloned()
+            .collect())
     }
 
     async fn account(&mut self, id: &str) -> Result<Option<Account>, ApiError> {
@@ -203,6 +233,7 @@ pub(super) async fn changed(step: &Step, r: &mut Reader<'_>) -> Result<Option<St
             }
             Ok(None)
         }
+        Action::ProvisionOnDemand => on_demand_changed(step, &target, r).await,
         Action::MoveEmail => {
             let Some(id) = account_of(step) else {
                 return no("no account");
@@ -253,12 +284,42 @@ async fn still_contested(
     Ok(None)
 }
 
-/// Sends the step's call; the HTTP status on success.
-pub(super) async fn send(step: &Step, r: &mut Reader<'_>) -> Result<u16, ApiError> {
+/// How an answered call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Answer {
+    /// It took effect.
+    Done,
+    /// Answered, but the remote refused it (provision on demand: `Failure` / `Skipped`): recorded
+    /// as a refusal, not repeated automatically.
+    Refused,
+    /// Answered with something that does not say whether it took effect: the intent stays open.
+    Unknown,
+}
+
+/// An answered call: its HTTP status, what it means, and what the reply said (for the audit).
+#[derive(Debug, Clone)]
+pub(super) struct Sent {
+    pub status: u16,
+    pub answer: Answer,
+    pub detail: Option<String>,
+}
+
+impl Sent {
+    fn done(status: u16) -> Sent {
+        Sent {
+            status,
+            answer: Answer::Done,
+            detail: None,
+        }
+    }
+}
+
+/// Sends the step's call.
+pub(super) async fn send(step: &Step, r: &mut Reader<'_>) -> Result<Sent, ApiError> {
     let target = step.targets.first().cloned().unwrap_or_default();
     let account = account_of(step).unwrap_or("").to_string();
     let (dir, scim) = record_of(&target).unwrap_or(("", ""));
-    match step.action {
+    let status = match step.action {
         Action::Suspend | Action::Restore => {
             let org_dir = r.org_directory().await?;
             r.remote
@@ -272,7 +333,159 @@ pub(super) async fn send(step: &Step, r: &mut Reader<'_>) -> Result<u16, ApiErro
             let email = step.new_email.as_deref().unwrap_or("");
             r.remote.move_email(&account, email).await
         }
+        Action::ProvisionOnDemand => {
+            let (Some(dir), Some(u)) = (target.directory_id.as_deref(), target.idp.as_ref()) else {
+                return Err(ApiError::malformed(
+                    "remediation",
+                    &step.finding_id,
+                    "the step names no IdP user",
+                ));
+            };
+            let client = r.entra(dir)?;
+            let before = uncertain_retries(client.http());
+            let reply = client
+                .provision_on_demand(&u.user_id, &u.job_id, &u.rule_id)
+                .await?;
+            // A `Failure` / `Skipped` after a 5xx or a timeout may answer the retry of a call
+            // that took effect (`RedundantExport`): no refusal then, the state tells.
+            let retried = uncertain_retries(client.http()) > before;
+            let mut detail = on_demand_detail(&reply);
+            let answer = if reply.succeeded() {
+                Answer::Done
+            } else if reply.refused() && !retried {
+                Answer::Refused
+            } else {
+                if retried {
+                    detail.push_str(" (after a retry of an attempt whose outcome is unknown)");
+                }
+                Answer::Unknown
+            };
+            return Ok(Sent {
+                status: 200,
+                answer,
+                detail: Some(detail),
+            });
+        }
+    };
+    status.map(Sent::done)
+}
+
+/// Retries of provision on demand after an attempt of unknown outcome (5xx, timeout, reset) the
+/// client's HTTP layer made so far; 429s were not processed and do not count.
+fn uncertain_retries(http: &crate::http::HttpLayer) -> u64 {
+    let api = crate::http::Api::GraphProvisioning.label();
+    http.stats
+        .retries
+        .lock()
+        .map(|m| {
+            m.iter()
+                .filter(|((a, reason), _)| *a == api && *reason != "rate_limited")
+                .map(|(_, n)| *n)
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// The audit detail of a provision-on-demand reply: its result, error code, SCIM id and message.
+fn on_demand_detail(reply: &entra::OnDemand) -> String {
+    let mut s = format!("provisionOnDemand result {}", reply.result);
+    if let Some(code) = &reply.error_code {
+        s.push_str(&format!(", errorCode {code}"));
     }
+    if let Some(id) = &reply.scim_id {
+        s.push_str(&format!(", SCIM id {id}"));
+    }
+    if let Some(m) = &reply.message {
+        s.push_str(&format!(": {m}"));
+    }
+    s
+}
+
+/// The user's SCIM records in the directory (by the externalId the job's mapping sends), the
+/// active one first.
+async fn own_records(
+    r: &mut Reader<'_>,
+    dir: &str,
+    u: &IdpTarget,
+) -> Result<Vec<ScimRecord>, ApiError> {
+    let mut records = r
+        .remote
+        .scim_users_by_external_id(dir, &u.external_id)
+        .await?;
+    records.sort_by_key(|rec| rec.active != Some(true));
+    Ok(records)
+}
+
+/// `provision_on_demand`: the user exists in Entra, is enabled and still intended (idp-api.md
+/// §5), the finding still holds, and no other account holds the email.
+async fn on_demand_changed(
+    step: &Step,
+    target: &Target,
+    r: &mut Reader<'_>,
+) -> Result<Option<String>, ApiError> {
+    let no = |why: &str| Ok(Some(why.to_string()));
+    let (Some(dir), Some(u)) = (target.directory_id.as_deref(), target.idp.as_ref()) else {
+        return no("the step names no IdP user");
+    };
+    let intent = r.entra(dir)?.read_intent(&u.user_id).await?;
+    if !intent.exists {
+        return no("the IdP user no longer exists in Entra (deleted)");
+    }
+    match intent.enabled {
+        Some(true) => {}
+        Some(false) => {
+            return no("the IdP user is disabled in Entra: it cannot be provisioned on demand");
+        }
+        None => return no("the IdP user's accountEnabled is unknown: not provisioned on demand"),
+    }
+    if !intent.intended {
+        return no(
+            "the IdP user is no longer assigned to the app (directly or through an assigned security group)",
+        );
+    }
+    let records = own_records(r, dir, u).await?;
+    let own = records.first();
+    let email = target.email.as_deref().map(normalize_email);
+    let active = own.is_some_and(|rec| rec.active == Some(true));
+    match step.kind {
+        Kind::AssignedNotProvisioned if active => {
+            return no("the user has an active SCIM record now");
+        }
+        Kind::IdpEmailMismatch
+            if active
+                && own
+                    .and_then(|rec| rec.email.as_deref())
+                    .map(normalize_email)
+                    == email =>
+        {
+            return no("the user's record carries the IdP's email now");
+        }
+        _ => {}
+    }
+    let Some(email) = target.email.as_deref() else {
+        return no("the step names no email");
+    };
+    let own_link = own.and_then(|rec| rec.account_id.clone());
+    for holder in r.holders_of(email).await? {
+        if own_link.as_deref() == Some(holder.account_id.as_str()) {
+            continue;
+        }
+        let linked = !r.remote.scim_links(&holder.account_id).await?.is_empty();
+        if email_holder_blocks(
+            &holder,
+            own_link.as_deref(),
+            own_link.is_none(),
+            linked,
+            u.conflict_reported,
+        ) {
+            return Ok(Some(held_by(
+                &holder.account_id,
+                email,
+                u.conflict_reported,
+            )));
+        }
+    }
+    Ok(None)
 }
 
 /// Whether the action of an unanswered intent took effect, read from the target's state.
@@ -290,7 +503,12 @@ pub(super) async fn took_effect(row: &AuditRow, r: &mut Reader<'_>) -> Result<bo
         .find_map(|t| t.account_id.clone())
         .unwrap_or_default();
     let action: Action = row.action.parse().map_err(|e: String| unreadable(&e))?;
-    if account.is_empty() && !matches!(action, Action::Unlink | Action::DeleteScimRecord) {
+    if account.is_empty()
+        && !matches!(
+            action,
+            Action::Unlink | Action::DeleteScimRecord | Action::ProvisionOnDemand
+        )
+    {
         return Err(unreadable("the intent names no account"));
     }
     match action {
@@ -319,6 +537,28 @@ pub(super) async fn took_effect(row: &AuditRow, r: &mut Reader<'_>) -> Result<bo
                     .iter()
                     .any(|l| l.directory_id == d && l.scim_user_id == s)
             }))
+        }
+        Action::ProvisionOnDemand => {
+            // Provisioned as the IdP intends: an active record with the user's externalId that
+            // carries the IdP's email. Anything else is no evidence either way (Entra may still
+            // be working on it): the intent stays open for the next reconcile or an operator.
+            let (Some(dir), Some(u)) = (first.directory_id.as_deref(), first.idp.as_ref()) else {
+                return Err(unreadable("the intent names no IdP user"));
+            };
+            let planned = first.email.as_deref().map(normalize_email);
+            let records = own_records(r, dir, u).await?;
+            let provisioned = records.iter().any(|rec| {
+                rec.active == Some(true)
+                    && (planned.is_none() || rec.email.as_deref().map(normalize_email) == planned)
+            });
+            if provisioned {
+                Ok(true)
+            } else {
+                Err(unreadable(&format!(
+                    "no active SCIM record with externalId {} carrying the IdP's email in the directory yet: left open (the next reconcile reads it again; or check and settle it)",
+                    u.external_id
+                )))
+            }
         }
         Action::MoveEmail => {
             let planned = first.email.as_deref().map(normalize_email);

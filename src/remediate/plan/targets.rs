@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Contest, Inputs, Target};
+use super::{Contest, IdpTarget, Inputs, Target};
 use crate::detect::Kind;
 use crate::findings::{AccountView, FindingView, ScimUserView};
 use crate::model::{Account, normalize_email};
@@ -148,6 +148,7 @@ pub(super) fn derive(f: &FindingView, rule: &Rule, inp: &Inputs<'_>) -> Vec<Deri
                 })
                 .collect()
         }
+        Action::ProvisionOnDemand => on_demand(f, inp),
         Action::MoveEmail => match conflicting_account(f, inp) {
             Ok((a, contest)) => move_email(inp, &a.account_id, a.email.as_deref(), contest, None),
             Err(why) => match finish_unlink(f, inp) {
@@ -404,6 +405,7 @@ fn linked_records(inp: &Inputs<'_>, account_id: &str) -> Vec<Target> {
             directory_id: Some(r.directory_id.clone()),
             scim_id: Some(r.scim_id.clone()),
             email: r.email.clone(),
+            idp: None,
         })
         .collect()
 }
@@ -419,4 +421,176 @@ pub fn placeholder(template: &str, email: &str, account_id: &str, now: DateTime<
         .replace("{domain}", domain)
         .replace("{date}", &now.format("%Y%m%d").to_string())
         .replace("{account_id}", account_id)
+}
+
+/// The `provision_on_demand` step of an IdP finding: its one IdP user, with the job and rule ids
+/// of the directory's stored IdP side (Entra only). Refused when the snapshot shows the user
+/// cannot be provisioned (disabled, deleted, not intended, no email) or when another account
+/// holds the email (Atlassian would answer "already exists").
+fn on_demand(f: &FindingView, inp: &Inputs<'_>) -> Vec<Derived> {
+    let [view] = f.idp_users.as_slice() else {
+        return none("the finding names no single IdP user");
+    };
+    let names = inp.directory_names;
+    let dir = names
+        .iter()
+        .find(|(_, name)| **name == view.directory)
+        .map(|(id, _)| id.clone())
+        .unwrap_or_else(|| view.directory.clone());
+    let name = names.get(&dir).unwrap_or(&dir);
+    let Some(side) = inp.idp.sides.get(&dir) else {
+        return vec![refused(format!(
+            "no IdP side is stored for directory {name}: the provisioning job and rule ids are unknown"
+        ))];
+    };
+    if side.kind != "entra" {
+        return vec![refused(format!(
+            "provision on demand exists only for Entra ID (directory {name}'s IdP is {}): report only",
+            side.kind
+        ))];
+    }
+    let Some(job_id) = side.job_id.clone() else {
+        return vec![refused(format!(
+            "no provisioning job is stored for directory {name}'s IdP: provision on demand needs its job id"
+        ))];
+    };
+    let Some(rule_id) = side.rule_id.clone() else {
+        return vec![refused(format!(
+            "the user rule id of directory {name}'s provisioning job is unknown (its mapping could not be read): provision on demand needs it"
+        ))];
+    };
+    let Some(stored) = inp.idp.users.get(&(dir.clone(), view.id.clone())) else {
+        return vec![refused(format!(
+            "IdP user {} is not stored for directory {name}",
+            view.id
+        ))];
+    };
+    let u = &stored.user;
+    if u.deleted {
+        return none("the IdP user is deleted: Entra cannot provision it on demand");
+    }
+    if u.enabled != Some(true) {
+        return none(
+            "the IdP user is not enabled (disabled, or its state unknown) in the snapshot: Entra cannot provision it on demand",
+        );
+    }
+    if !u.intended {
+        return none(
+            "the IdP user is not assigned to the app (directly or through an assigned security group) in the snapshot",
+        );
+    }
+    let Some(email) = view.email.clone().or_else(|| u.email.clone()) else {
+        return none(
+            "the IdP user has no email (per the job's mapping): cannot tell whether another account holds it",
+        );
+    };
+    let external_id = u.scim_external_id.clone().unwrap_or_else(|| u.id.clone());
+    // The user's own record: its externalId is what the mapping sends (an active one first).
+    let own = inp
+        .state
+        .records
+        .iter()
+        .filter(|r| r.directory_id == dir && r.external_id.as_deref() == Some(&external_id))
+        .max_by_key(|r| r.active == Some(true));
+    let conflict_reported = stored
+        .latest_event
+        .as_ref()
+        .is_some_and(|e| e.failed() && e.is_email_conflict());
+    let wanted = normalize_email(&email);
+    let holder = inp
+        .state
+        .accounts
+        .iter()
+        .filter(|a| {
+            a.is_person() && a.email.as_deref().map(normalize_email) == Some(wanted.clone())
+        })
+        .find(|a| {
+            let linked = inp
+                .state
+                .records
+                .iter()
+                .any(|r| r.account_id.as_deref() == Some(a.account_id.as_str()));
+            email_holder_blocks(
+                a,
+                own.and_then(|r| r.account_id.as_deref()),
+                own.is_none_or(|r| r.account_id.is_none()),
+                linked,
+                conflict_reported,
+            )
+        });
+    if let Some(a) = holder {
+        return vec![refused(held_by(&a.account_id, &email, conflict_reported))];
+    }
+    let who = u.user_principal_name.as_deref().unwrap_or(&email);
+    let why = match f.kind {
+        Kind::AssignedNotProvisioned => format!(
+            "{who} is assigned to the app but has no active SCIM record in {name}: provision it on demand"
+        ),
+        Kind::IdpEmailMismatch => format!(
+            "the record of {who} in {name} does not carry the IdP's email {email}: provision it on demand to update it"
+        ),
+        _ => format!(
+            "the IdP's latest provisioning of {who} into {name} failed: provision it on demand (after the cause was fixed)"
+        ),
+    };
+    vec![found(
+        vec![Target {
+            account_id: own.and_then(|r| r.account_id.clone()),
+            directory_id: Some(dir.clone()),
+            directory: Some(name.clone()),
+            scim_id: own.map(|r| r.scim_id.clone()),
+            email: Some(email),
+            idp: Some(IdpTarget {
+                kind: side.kind.clone(),
+                user_id: u.id.clone(),
+                user_principal_name: u.user_principal_name.clone(),
+                external_id,
+                job_id,
+                rule_id,
+                conflict_reported,
+            }),
+        }],
+        why,
+    )]
+}
+
+fn refused(why: String) -> Derived {
+    Derived {
+        targets: Vec::new(),
+        new_email: None,
+        contest: None,
+        reason: why,
+        found: false,
+    }
+}
+
+/// Why a provision on demand is refused while `account` holds `email`.
+pub(crate) fn held_by(account: &str, email: &str, conflict_reported: bool) -> String {
+    let told = if conflict_reported {
+        " again (the IdP's latest provisioning of the user already failed so)"
+    } else {
+        ""
+    };
+    format!(
+        "account {account} holds {email} and is not linked to this user's record: Atlassian would answer \"already exists\"{told}; resolve the email conflict first"
+    )
+}
+
+/// Whether `holder`, an account holding the IdP user's email, makes Atlassian refuse the user
+/// with "already exists" (idp-api.md §1.3): it does unless it is the account the user's own record
+/// links to (`own_link`), or — for a user without a linked record, when the IdP has not reported
+/// a conflict — a managed account no record links to (Atlassian links the new record to it).
+pub(crate) fn email_holder_blocks(
+    holder: &Account,
+    own_link: Option<&str>,
+    own_unlinked: bool,
+    holder_linked: bool,
+    conflict_reported: bool,
+) -> bool {
+    if own_link == Some(holder.account_id.as_str()) {
+        return false;
+    }
+    let claimable =
+        own_unlinked && holder.claim_status.as_deref() == Some("managed") && !holder_linked;
+    conflict_reported || !claimable
 }

@@ -183,6 +183,7 @@ impl Case {
             unlinked: &self.unlinked,
             already_used: self.already_used,
             directory_names: &names,
+            idp: &IdpFacts::default(),
         })
     }
 }
@@ -861,4 +862,28 @@ fn a_blocked_move_holds_back_its_unlinks() {
     c.policy.rules[1].mode = Mode::DryRun;
     c.policy.rules[1].min_confirmations = 2;
     assert_eq!(c.plan().to_apply().count(), 2);
+}
+
+#[test]
+fn an_account_holding_the_idp_users_email_blocks_provision_on_demand() {
+    use super::email_holder_blocks;
+    let mut holder = population(1).accounts.remove(0);
+    holder.claim_status = Some("managed".into());
+    // The account the user's own record links to: never a conflict.
+    assert!(!email_holder_blocks(&holder, Some("x0"), false, true, true));
+    // A managed account no record links to, for a user without a linked record: Atlassian links
+    // the new record to it, unless the IdP already reported "already exists".
+    assert!(!email_holder_blocks(&holder, None, true, false, false));
+    assert!(email_holder_blocks(&holder, None, true, false, true));
+    // Linked elsewhere, unmanaged, or the user's record linked to another account: a conflict.
+    assert!(email_holder_blocks(&holder, None, true, true, false));
+    assert!(email_holder_blocks(
+        &holder,
+        Some("other"),
+        false,
+        false,
+        false
+    ));
+    holder.claim_status = Some("unmanaged".into());
+    assert!(email_holder_blocks(&holder, None, true, false, false));
 }
