@@ -242,6 +242,10 @@ pub struct SourceStatus {
     /// Accounts by `accountType` (the accounts source only; absent counts as `atlassian`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub account_types: Option<BTreeMap<String, u64>>,
+    /// An IdP source's provisioning log (a sub-source, idp-api.md §5): `known` (read to its end)
+    /// or `unknown` with why, when log-derived facts stay as they were. `None` for the others.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logs: Option<idp::LogFacts>,
     /// Fields that could not be read (the records were kept). Rendered by `once` on its own.
     #[serde(skip)]
     pub data_quality: DataQuality,

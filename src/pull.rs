@@ -32,6 +32,7 @@ pub fn failed(started_at: DateTime<Utc>, error: &ApiError) -> PullMeta {
             complete: false,
             error: Some(error.to_string()),
             account_types: None,
+            logs: None,
             data_quality: DataQuality::default(),
         }],
         retries: 0,
@@ -63,6 +64,7 @@ fn status(
         complete: error.is_none(),
         error,
         account_types: None,
+        logs: None,
         data_quality: DataQuality::gather(records.notes.into_iter().chain(group_notes)),
     }
 }

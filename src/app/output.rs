@@ -67,6 +67,14 @@ pub fn once(outcome: &Outcome, format: Format) -> String {
             s.records,
             not_people(s)
         );
+        if let (true, Some(crate::model::idp::LogFacts::Unknown { reason })) = (s.complete, &s.logs)
+        {
+            let _ = writeln!(
+                out,
+                "    provisioning log unread: log facts (provisioning_error) unknown and left as they were: {}",
+                line(reason)
+            );
+        }
     }
     out.push_str(&data_quality_text(outcome));
     if let Some(label) = outcome.shrink.label() {

@@ -52,7 +52,6 @@ pub(super) fn latest_failure(
 ) -> Option<crate::model::idp::ProvisioningEvent> {
     x.input
         .latest_events
-        .as_ref()?
         .get(user_id)
         .filter(|e| e.failed())
         .cloned()

@@ -1,7 +1,9 @@
 //! The IdP grace rule (idp-api.md §5, scenarios.md "IdP findings"): the IdP and Atlassian are
 //! pulled at different instants and the IdP pushes asynchronously, so an IdP discrepancy becomes a
 //! finding only once it held in two consecutive complete IdP pulls spanning at least
-//! `idp_grace_minutes`. One already open stays open while it is detected. Pure.
+//! `idp_grace_minutes`. Only opening waits: one already open stays open while it is detected; one
+//! resolved that comes back (no candidate left: its streak ended when it was not detected) waits
+//! again. Pure.
 
 use chrono::{DateTime, Duration, Utc};
 

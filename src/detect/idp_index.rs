@@ -11,9 +11,11 @@ use crate::model::{Account, ScimRecord, normalize_email};
 #[derive(Debug, Clone)]
 pub struct IdpInput {
     pub side: IdpSide,
-    /// The latest stored provisioning event per IdP user id; `None` when the log could not be read
-    /// this pull (log facts unknown).
-    pub latest_events: Option<HashMap<String, ProvisioningEvent>>,
+    /// The latest stored provisioning event per IdP user id (of every log read so far).
+    pub latest_events: HashMap<String, ProvisioningEvent>,
+    /// The log was read this pull: log-derived kinds (`provisioning_error`) are evaluated. When
+    /// not, they stay as they were, and what explains the other kinds is the latest stored event.
+    pub logs_known: bool,
     /// Every IdP user id an earlier complete IdP pull of this directory saw: one gone now was
     /// deleted in the IdP.
     pub ever_seen: HashSet<String>,

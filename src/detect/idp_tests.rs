@@ -65,7 +65,8 @@ fn side(users: Vec<IdpUser>) -> IdpInput {
                 since: "2026-05-25T00:00:00Z".into(),
             },
         },
-        latest_events: Some(HashMap::new()),
+        latest_events: HashMap::new(),
+        logs_known: true,
         ever_seen: HashSet::new(),
     }
 }
@@ -250,7 +251,7 @@ fn provisioning_errors_need_the_log_and_the_latest_event() {
         "failure",
         "Resource [USER]: with email[mo@example.com] already exists.",
     );
-    idp.latest_events = Some(HashMap::from([("u1".to_string(), failure.clone())]));
+    idp.latest_events = HashMap::from([("u1".to_string(), failure.clone())]);
     let accounts = [account("a15", "mo@example.com")];
     let found = run_idp(Kind::ProvisioningError, &idp, &[], &accounts);
     assert_eq!(found.len(), 1);
@@ -258,14 +259,19 @@ fn provisioning_errors_need_the_log_and_the_latest_event() {
     assert_eq!(found[0].event.as_ref(), Some(&failure));
     assert!(found[0].summary.contains("email_conflict"));
     // A later success clears it.
-    idp.latest_events = Some(HashMap::from([(
+    idp.latest_events = HashMap::from([(
         "u1".to_string(),
         event("e3", "2026-05-31T11:00:00Z", "success", ""),
-    )]));
+    )]);
     assert!(run_idp(Kind::ProvisioningError, &idp, &[], &accounts).is_empty());
     // Log facts unknown: not evaluated.
-    idp.latest_events = None;
+    idp.latest_events = HashMap::from([("u1".to_string(), failure.clone())]);
+    idp.logs_known = false;
     assert!(run_idp(Kind::ProvisioningError, &idp, &[], &accounts).is_empty());
+    // ...but the stored failure still explains why the user is not provisioned.
+    let found = run_idp(Kind::AssignedNotProvisioned, &idp, &[], &accounts);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].event.as_ref(), Some(&failure));
 }
 
 #[test]

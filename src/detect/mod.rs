@@ -534,7 +534,7 @@ pub fn detect(input: &Input<'_>, settings: &DetectSettings) -> Vec<Finding> {
         if kind.is_idp() {
             for x in &idp {
                 if kind.needs_intent() && x.input.side.scope_all
-                    || kind.needs_logs() && x.input.latest_events.is_none()
+                    || kind.needs_logs() && !x.input.logs_known
                 {
                     continue;
                 }

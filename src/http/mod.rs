@@ -87,6 +87,9 @@ impl Api {
 
 const APIS: usize = Api::ALL.len();
 
+/// When the recent requests of one windowed API were sent.
+type Window = std::sync::Arc<Mutex<VecDeque<Instant>>>;
+
 /// Retry behaviour of the layer.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
@@ -175,8 +178,9 @@ pub struct HttpLayer {
     /// Per API: do not send before this instant (rate limit remaining reached 0, or Graph asked to
     /// slow down).
     not_before: Mutex<[Option<Instant>; APIS]>,
-    /// Per API with a request window: when its recent requests were sent.
-    sent: Mutex<[VecDeque<Instant>; APIS]>,
+    /// Per API with a request window: when its recent requests were sent (shared with every
+    /// other layer of the same [`with_window_key`](Self::with_window_key)).
+    sent: [Window; APIS],
     /// Retry wait spent so far in this pull, plus the time of failed attempts that were retried.
     waited: Mutex<Duration>,
     /// Largest body one reply may have.
@@ -249,7 +253,7 @@ impl HttpLayer {
             policy: RetryPolicy::from(http),
             limits: std::array::from_fn(|_| Semaphore::new(permits)),
             not_before: Mutex::new([None; APIS]),
-            sent: Mutex::new(std::array::from_fn(|_| VecDeque::new())),
+            sent: std::array::from_fn(|_| Window::default()),
             waited: Mutex::new(Duration::ZERO),
             max_page_bytes: http.max_page_bytes,
             deadline: Instant::now() + deadline_after,
@@ -257,6 +261,21 @@ impl HttpLayer {
             stats: HttpStats::default(),
             events: None,
         })
+    }
+
+    /// Shares the request windows (Graph reports, provision on demand) with every layer of the
+    /// process built with the same `key`: the vendor's limit is per app and tenant, whichever
+    /// pull, directory or remediation run sends, so consecutive or concurrent clients of one app
+    /// never exceed it together.
+    pub fn with_window_key(mut self, key: &str) -> Self {
+        static SHARED: std::sync::LazyLock<Mutex<BTreeMap<(String, Api), Window>>> =
+            std::sync::LazyLock::new(Default::default);
+        if let Ok(mut shared) = SHARED.lock() {
+            for api in Api::ALL.into_iter().filter(|a| a.window().is_some()) {
+                self.sent[api.index()] = shared.entry((key.to_string(), api)).or_default().clone();
+            }
+        }
+        self
     }
 
     /// Reports every request and retry to `events` too (as they happen).
@@ -312,7 +331,7 @@ impl HttpLayer {
             .unwrap_or_else(|| format!("{}{}", self.base_url, call.path));
         loop {
             self.wait_not_before(call.api).await;
-            self.wait_window(call.api).await;
+            let reserved = self.wait_window(call.api).await;
             let (outcome, took) = {
                 let _permit = self.limits[call.api.index()]
                     .acquire()
@@ -322,6 +341,9 @@ impl HttpLayer {
                 let outcome = self.attempt(call, &url).await;
                 (outcome, started.elapsed())
             };
+            if let Some(at) = reserved {
+                self.window_done(call.api, at);
+            }
             let (reason, wait_hint, last) = match outcome {
                 Ok((status, headers, body)) => {
                     self.note_rate_limit(call.api, &headers);
@@ -501,29 +523,41 @@ impl HttpLayer {
         }
     }
 
-    /// Waits until the API's request window has room, then takes a place in it.
-    async fn wait_window(&self, api: Api) {
-        let Some((n, period)) = api.window() else {
-            return;
-        };
+    /// Waits until the API's request window has room, then takes a place in it (returned, for
+    /// [`window_done`](Self::window_done)); `None` for an API without a window.
+    async fn wait_window(&self, api: Api) -> Option<Instant> {
+        let (n, period) = api.window()?;
         loop {
             let wait = {
-                let Ok(mut sent) = self.sent.lock() else {
-                    return;
+                let Ok(mut q) = self.sent[api.index()].lock() else {
+                    return None;
                 };
-                let q = &mut sent[api.index()];
                 let now = Instant::now();
                 while q.front().is_some_and(|t| now.duration_since(*t) >= period) {
                     q.pop_front();
                 }
                 if q.len() < n {
                     q.push_back(now);
-                    return;
+                    return Some(now);
                 }
-                q.front().map(|t| period - now.duration_since(*t))
+                q.front()
+                    .map(|t| period.saturating_sub(now.duration_since(*t)))
             };
             tokio::time::sleep(wait.unwrap_or(period)).await;
         }
+    }
+
+    /// Moves the window place taken at `reserved` to now, when the attempt has ended: the server
+    /// counted the request at its arrival, somewhere in between, so the window runs from the end
+    /// (a request that waited for a connection or its upload cannot make the next one early).
+    fn window_done(&self, api: Api, reserved: Instant) {
+        let Ok(mut q) = self.sent[api.index()].lock() else {
+            return;
+        };
+        if let Some(slot) = q.iter_mut().find(|t| **t == reserved) {
+            *slot = Instant::now();
+        }
+        q.make_contiguous().sort();
     }
 
     /// When `X-RateLimit-Remaining` reaches 0, hold further requests of that API until the reset;

@@ -22,15 +22,17 @@ pub struct EvaluatedIdp {
     pub previous_pull: Option<i64>,
     /// The provisioning log was read: log-derived kinds were evaluated.
     pub logs_known: bool,
-    /// `idp.scope = "all"`: intent-derived kinds were not evaluated.
+    /// `idp.scope = "all"`: intent-derived kinds are not computed (so none is open).
     pub scope_all: bool,
 }
 
 impl EvaluatedIdp {
-    /// Whether findings of `kind` about this directory were evaluated (so one not found now is
-    /// resolved).
+    /// Whether findings of `kind` about this directory were evaluated, so one not found now is
+    /// resolved: every kind but the log-derived ones when the log could not be read (they stay as
+    /// they were). With `scope = "all"` the intent kinds are evaluated as none: a directory
+    /// switched to it keeps no intent finding open that nothing would ever re-evaluate.
     pub fn covers(&self, kind: Kind) -> bool {
-        !(kind.needs_logs() && !self.logs_known || kind.needs_intent() && self.scope_all)
+        !kind.needs_logs() || self.logs_known
     }
 }
 
@@ -146,11 +148,7 @@ pub(super) fn record(
                 logs_known.then(|| meta.started_at.to_rfc3339())
             ],
         )?;
-        let latest_events = if logs_known {
-            Some(latest_events(tx, &dir)?)
-        } else {
-            None
-        };
+        let latest_events = latest_events(tx, &dir)?;
         out.evaluated.insert(
             dir.clone(),
             EvaluatedIdp {
@@ -162,6 +160,7 @@ pub(super) fn record(
         out.inputs.push(IdpInput {
             side,
             latest_events,
+            logs_known,
             ever_seen,
         });
     }

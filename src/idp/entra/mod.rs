@@ -96,6 +96,12 @@ impl<'a> Client<'a> {
         if let Some(events) = events {
             layer = layer.with_events(events);
         }
+        // Graph's windows (reports, provision on demand) are per app and tenant: shared by every
+        // client of this app, whichever pull, directory or run.
+        let layer = layer.with_window_key(&format!(
+            "{} {} {}",
+            s.graph_base_url, s.tenant_id, s.client_id
+        ));
         Ok(Client {
             graph: Graph::new(layer, &s.graph_base_url, cred, origin)?,
             s,

@@ -85,6 +85,7 @@ fn finish(
         complete: error.is_none(),
         error,
         account_types: None,
+        logs: Some(side.logs.clone()),
         data_quality: DataQuality::gather(notes),
     };
     type Counts = std::collections::BTreeMap<(&'static str, &'static str), u64>;

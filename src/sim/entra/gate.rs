@@ -67,6 +67,7 @@ pub(crate) async fn guarded(
     let admitted = if api == Api::EntraToken {
         Ok(None)
     } else {
+        state.entra().arrived(api);
         admit(state, api, request.uri().path(), request.headers()).map(Some)
     };
     let mut response = match admitted {

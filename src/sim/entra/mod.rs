@@ -63,6 +63,25 @@ pub const ENTRA_TEST_PUBLIC_KEY_PEM: &str = include_str!("../testdata/entra-test
 pub const ENTRA_TEST_OTHER_KEY_PEM: &str =
     include_str!("../testdata/entra-test-only-other-key.pem");
 
+/// What the Entra fake issued and saw, for tests (never part of the world).
+impl crate::sim::SimHandle {
+    /// Every access token the token endpoint issued so far (expired and revoked ones too).
+    pub fn entra_issued_tokens(&self) -> Vec<String> {
+        self.state.entra().issued()
+    }
+
+    /// Every client assertion the token endpoint received so far (refused ones too).
+    pub fn entra_received_assertions(&self) -> Vec<String> {
+        self.state.entra().assertions()
+    }
+
+    /// When each Graph request of `api` (not the token endpoint) arrived, oldest first,
+    /// refused ones included.
+    pub fn entra_arrivals(&self, api: crate::sim::Api) -> Vec<std::time::Instant> {
+        self.state.entra().arrivals(api)
+    }
+}
+
 /// The Entra routes, merged into the simulator's router.
 pub(crate) fn routes() -> Router<Arc<SimState>> {
     const SP: &str = "/graph/v1.0/servicePrincipals/{sp}";

@@ -4,6 +4,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use crate::sim::faults::Api;
+
 /// Why a Graph request's token is refused.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum TokenRefusal {
@@ -42,6 +44,14 @@ pub(crate) struct EntraRuntime {
     burst_served: u32,
     /// `(tenant, family)` → instants of the accepted requests in the current window.
     windows: HashMap<(String, &'static str), VecDeque<Instant>>,
+    /// Every access token ever issued, expired or revoked ones included (for tests asserting
+    /// that none leaks anywhere).
+    issued: Vec<String>,
+    /// Every client assertion the token endpoint received.
+    assertions: Vec<String>,
+    /// When each Graph request arrived, by API, before any knob or check (for tests of the
+    /// client's request windows).
+    arrivals: Vec<(Api, Instant)>,
 }
 
 impl EntraRuntime {
@@ -62,6 +72,7 @@ impl EntraRuntime {
             rand::random::<u64>(),
             rand::random::<u64>()
         );
+        self.issued.push(token.clone());
         self.tokens.insert(
             token.clone(),
             Issued {
@@ -70,6 +81,35 @@ impl EntraRuntime {
             },
         );
         token
+    }
+
+    /// Notes a client assertion the token endpoint received.
+    pub(crate) fn received_assertion(&mut self, assertion: &str) {
+        self.assertions.push(assertion.to_owned());
+    }
+
+    /// Notes a Graph request of `api` arriving now.
+    pub(crate) fn arrived(&mut self, api: Api) {
+        self.arrivals.push((api, Instant::now()));
+    }
+
+    /// Every access token issued so far.
+    pub(crate) fn issued(&self) -> Vec<String> {
+        self.issued.clone()
+    }
+
+    /// Every client assertion received so far.
+    pub(crate) fn assertions(&self) -> Vec<String> {
+        self.assertions.clone()
+    }
+
+    /// When each request of `api` arrived, oldest first.
+    pub(crate) fn arrivals(&self, api: Api) -> Vec<Instant> {
+        self.arrivals
+            .iter()
+            .filter(|(a, _)| *a == api)
+            .map(|(_, t)| *t)
+            .collect()
     }
 
     /// Checks the token of one Graph request and applies the counted knobs, in that order:

@@ -134,6 +134,7 @@ pub(crate) async fn token(
             }
         }
         (None, Some(assertion)) => {
+            state.entra().received_assertion(assertion);
             if field("client_assertion_type") != Some(JWT_BEARER) {
                 return aadsts_error(
                     400,
