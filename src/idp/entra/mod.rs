@@ -72,8 +72,8 @@ pub struct Intent {
     pub exists: bool,
     /// `accountEnabled`; `None` when unknown (or deleted).
     pub enabled: Option<bool>,
-    /// Assigned directly, or a direct member of an assigned security-enabled group (computed
-    /// from assignments even with `scope = "all"`).
+    /// Assigned directly, or a direct member of an assigned security-enabled group; always true
+    /// with `scope = "all"` (the job's scoping filter decides, assignments are not read).
     pub intended: bool,
     pub assigned_directly: bool,
     /// The assigned security-enabled groups the user is a direct member of.
@@ -355,6 +355,17 @@ impl<'a> Client<'a> {
                 .ok()
                 .and_then(|mut f| f.boolean("accountEnabled"))
         });
+        if self.s.scope == crate::idp::IdpScope::All {
+            // The job's scoping filter decides, not assignments: intent is not computed, so it
+            // never blocks (the user must still exist and be enabled).
+            return Ok(Intent {
+                exists: user.is_some(),
+                enabled,
+                intended: true,
+                assigned_directly: false,
+                via_groups: Vec::new(),
+            });
+        }
         let assignments = self.assignments(&sp).await?;
         let a = side::assigned(&assignments.items);
         let assigned_directly = a.users.contains(user_id);
