@@ -3,6 +3,7 @@
 
 mod findings;
 mod idp;
+mod idp_read;
 mod person;
 mod read;
 mod remediation;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use findings::{Opening, Reconciled};
 pub use idp::{Evaluated, EvaluatedIdp};
+pub use idp_read::IdpSideState;
 pub use person::{AccountVersion, RecordVersion};
 pub use read::{ShrinkInfo, SnapshotInfo, SourceInfo, State};
 pub use remediation::{AuditRow, NewAudit};
