@@ -4,8 +4,8 @@
 //! happen; this module imports no other.
 
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
-    Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Every metric scimdrift exports. Cloning shares the same series.
@@ -36,6 +36,10 @@ pub struct Metrics {
     pub remediation_intents_open: IntGauge,
     pub report_deliveries: IntCounterVec,
     pub config_reloads: IntCounterVec,
+    pub idp_job_status: IntGaugeVec,
+    pub idp_last_successful_cycle: GaugeVec,
+    pub idp_job_interval: IntGaugeVec,
+    pub idp_quarantined_since: GaugeVec,
 }
 
 fn reg<M: prometheus::core::Collector + Clone + 'static>(r: &Registry, m: M) -> M {
@@ -48,6 +52,13 @@ fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCoun
     reg(
         r,
         IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
+    )
+}
+
+fn float_gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    reg(
+        r,
+        GaugeVec::new(Opts::new(name, help), labels).expect("valid metric"),
     )
 }
 
@@ -230,6 +241,30 @@ impl Metrics {
                 "scimdrift_config_reloads_total",
                 "Configuration reloads (SIGHUP) by result: success, or failure (the old configuration stayed in force).",
                 &["result"],
+            ),
+            idp_job_status: gauge_vec(
+                &r,
+                "scimdrift_idp_job_status",
+                "1 for the current status of the directory's IdP provisioning job (NotConfigured, NotRun, Active, Paused, Quarantine, unknown), 0 for the others; from the last complete IdP pull.",
+                &["directory", "status"],
+            ),
+            idp_last_successful_cycle: float_gauge_vec(
+                &r,
+                "scimdrift_idp_last_successful_cycle_timestamp_seconds",
+                "Unix time the directory's IdP provisioning job last completed a cycle (Succeeded or EntryLevelErrors), as the IdP reports it; 0 when it never did.",
+                &["directory"],
+            ),
+            idp_job_interval: gauge_vec(
+                &r,
+                "scimdrift_idp_job_interval_seconds",
+                "The IdP provisioning job's cycle interval (2400 when the IdP does not say).",
+                &["directory"],
+            ),
+            idp_quarantined_since: float_gauge_vec(
+                &r,
+                "scimdrift_idp_quarantined_since_timestamp_seconds",
+                "Unix time the IdP provisioning job's current quarantine series began; 0 when it is not quarantined.",
+                &["directory"],
             ),
             registry: r,
         };

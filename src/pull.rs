@@ -38,6 +38,7 @@ pub fn failed(started_at: DateTime<Utc>, error: &ApiError) -> PullMeta {
         retries: 0,
         api_requests: BTreeMap::new(),
         api_retries: BTreeMap::new(),
+        idp_jobs: BTreeMap::new(),
     }
 }
 
@@ -116,6 +117,7 @@ type IdpOutcome = (
     u64,
     BTreeMap<(&'static str, &'static str), u64>,
     BTreeMap<(&'static str, &'static str), u64>,
+    Option<Option<crate::model::idp::ProvisioningJob>>,
 );
 
 /// Pulls directory `d`'s IdP and sends its side to the store.
@@ -140,6 +142,8 @@ async fn pull_idp(
         events,
     )
     .await;
+    // The job of a complete side, for the cycle's metrics (an incomplete side says nothing).
+    let job = pulled.status.complete.then(|| pulled.side.job.clone());
     sink.send(crate::store::Batch::Idp(Box::new(pulled.side)))
         .await;
     (
@@ -147,6 +151,7 @@ async fn pull_idp(
         pulled.retries,
         pulled.api_requests,
         pulled.api_retries,
+        job,
     )
 }
 
@@ -231,7 +236,11 @@ pub async fn run(
         .lock()
         .map(|m| m.clone())
         .unwrap_or_default();
-    for (status, r, requests, retried) in idp {
+    let mut idp_jobs = BTreeMap::new();
+    for (status, r, requests, retried, job) in idp {
+        if let Some(job) = job {
+            idp_jobs.insert(status.source.clone(), job);
+        }
         sources.push(status);
         retries += r;
         for (k, n) in requests {
@@ -258,5 +267,6 @@ pub async fn run(
         retries,
         api_requests,
         api_retries,
+        idp_jobs,
     }
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use common::Env;
-use scimdrift::sim::{FaultKind, FaultRule, Faults};
+use scimdrift::sim::{Api, FaultKind, FaultRule, Faults, JobState, SimOptions, World};
 use scimdrift::store::Store;
 
 /// A daemon running in this process on a free loopback port.
@@ -167,7 +167,12 @@ async fn metrics_match_the_scenario_world() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_metric_the_dashboard_and_alerts_use_is_exported() {
-    let env = Env::scenarios(5).await;
+    // With an IdP configured, so the IdP job's gauges are exported too.
+    let env = Env::start_with_idp(
+        World::idp_scenarios_with_healthy(5, 0, chrono::Utc::now()),
+        SimOptions::default(),
+    )
+    .await;
     let d = Daemon::start(&env).await;
     assert!(
         eventually(15, async || d
@@ -597,4 +602,194 @@ async fn sighup_reloads_a_valid_configuration_and_keeps_running_on_a_bad_one() {
         .unwrap()
         .unwrap();
     assert_eq!(status.code(), Some(0));
+}
+
+/// The value of the sample of `name` whose labels include every `labels` pair (any order).
+fn sample(m: &HashMap<String, f64>, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    m.iter()
+        .find(|(k, _)| {
+            k.strip_prefix(name).is_some_and(|rest| {
+                rest.starts_with('{')
+                    && labels
+                        .iter()
+                        .all(|(l, v)| rest.contains(&format!("{l}=\"{v}\"")))
+            })
+        })
+        .map(|(_, v)| *v)
+}
+
+/// Seconds since the epoch of a simulator time.
+fn epoch(t: chrono::DateTime<chrono::Utc>) -> f64 {
+    t.timestamp_millis() as f64 / 1000.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idp_job_metrics_match_the_seeded_world() {
+    let mut env = Env::start_with_idp(
+        World::idp_scenarios_with_healthy(5, 0, chrono::Utc::now()),
+        SimOptions::default(),
+    )
+    .await;
+    fast_schedule(&mut env, "0 0 * * * *");
+    let d = Daemon::start(&env).await;
+    assert!(
+        eventually(15, async || d
+            .metrics()
+            .await
+            .get("scimdrift_pull_runs_total{result=\"complete\"}")
+            == Some(&1.0))
+        .await
+    );
+    let m = d.metrics().await;
+    let world = env.sim.world();
+    let job = world.entra[0].app().unwrap().jobs[0].clone();
+    let dir = [("directory", "entra")];
+    // The quarantined job: Quarantine is 1, every other status of the bounded set 0.
+    for status in [
+        "NotConfigured",
+        "NotRun",
+        "Active",
+        "Paused",
+        "Quarantine",
+        "unknown",
+    ] {
+        let want = if status == "Quarantine" { 1.0 } else { 0.0 };
+        assert_eq!(
+            sample(
+                &m,
+                "scimdrift_idp_job_status",
+                &[("directory", "entra"), ("status", status)]
+            ),
+            Some(want),
+            "{status}"
+        );
+    }
+    let last = [&job.last_successful_execution, &job.last_execution]
+        .into_iter()
+        .flatten()
+        .filter(|e| e.state == "Succeeded" || e.state == "EntryLevelErrors")
+        .map(|e| e.time_ended)
+        .max()
+        .unwrap();
+    assert_eq!(
+        sample(
+            &m,
+            "scimdrift_idp_last_successful_cycle_timestamp_seconds",
+            &dir
+        ),
+        Some(epoch(last).trunc())
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "scimdrift_idp_quarantined_since_timestamp_seconds",
+            &dir
+        ),
+        Some(epoch(job.quarantine.as_ref().unwrap().series_began).trunc())
+    );
+    assert_eq!(
+        sample(&m, "scimdrift_idp_job_interval_seconds", &dir),
+        Some(2400.0)
+    );
+    // The IdP is a source like the others.
+    assert_eq!(
+        m.get("scimdrift_source_up{source=\"idp:entra\"}"),
+        Some(&1.0)
+    );
+    assert!(m["scimdrift_source_records{source=\"idp:entra\"}"] > 0.0);
+    // No email, name or id in any label.
+    let (_, text) = d.get("/metrics").await;
+    for line in text.lines().filter(|l| l.starts_with("scimdrift_idp_")) {
+        assert!(!line.contains('@'), "{line}");
+        assert!(!line.contains(&job.id), "{line}");
+    }
+    d.stop().await;
+
+    // A restart shows the stored job at once, before its first pull completes.
+    env.sim.set_faults(Faults::rules([
+        FaultRule::new(FaultKind::Status(503)).on(Api::Accounts)
+    ]));
+    let d = Daemon::start(&env).await;
+    let m = d.metrics().await;
+    assert_eq!(
+        sample(
+            &m,
+            "scimdrift_idp_job_status",
+            &[("directory", "entra"), ("status", "Quarantine")]
+        ),
+        Some(1.0)
+    );
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn an_active_job_and_an_incomplete_idp_pull_in_the_metrics() {
+    let env = Env::start_with_idp(
+        World::idp_scenarios_with_healthy(5, 0, chrono::Utc::now()),
+        SimOptions::default(),
+    )
+    .await;
+    let metrics = scimdrift::metrics::Metrics::new();
+    let scrape = |m: &scimdrift::metrics::Metrics| parse_metrics(&m.render());
+    let status = |m: &HashMap<String, f64>, s: &str| {
+        sample(
+            m,
+            "scimdrift_idp_job_status",
+            &[("directory", "entra"), ("status", s)],
+        )
+    };
+    scimdrift::cycle::run(&env.settings, &metrics)
+        .await
+        .unwrap();
+    let first = scrape(&metrics);
+    assert_eq!(status(&first, "Quarantine"), Some(1.0));
+    let records = first["scimdrift_source_records{source=\"idp:entra\"}"];
+    assert!(records > 0.0);
+
+    // The job is restarted and runs again: Active is 1, Quarantine 0, not quarantined.
+    env.sim.update_world(|w| {
+        if let Some(job) = w.entra[0].job_mut() {
+            job.set_state(JobState::Active, chrono::Utc::now());
+        }
+    });
+    scimdrift::cycle::run(&env.settings, &metrics)
+        .await
+        .unwrap();
+    let active = scrape(&metrics);
+    assert_eq!(status(&active, "Active"), Some(1.0));
+    assert_eq!(status(&active, "Quarantine"), Some(0.0));
+    assert_eq!(
+        sample(
+            &active,
+            "scimdrift_idp_quarantined_since_timestamp_seconds",
+            &[("directory", "entra")]
+        ),
+        Some(0.0)
+    );
+    assert!(
+        sample(
+            &active,
+            "scimdrift_idp_last_successful_cycle_timestamp_seconds",
+            &[("directory", "entra")]
+        )
+        .unwrap()
+            > 0.0
+    );
+
+    // Graph refuses: the IdP source is down, the snapshot still complete; its last complete
+    // count and the job's gauges stay as they were.
+    env.sim.set_faults(Faults::rules([
+        FaultRule::new(FaultKind::Status(403)).on(Api::Graph)
+    ]));
+    let o = scimdrift::cycle::run(&env.settings, &metrics)
+        .await
+        .unwrap();
+    assert!(o.recorded.complete);
+    let down = scrape(&metrics);
+    assert_eq!(down["scimdrift_source_up{source=\"idp:entra\"}"], 0.0);
+    assert_eq!(
+        down["scimdrift_source_records{source=\"idp:entra\"}"],
+        records
+    );
+    assert_eq!(status(&down, "Active"), Some(1.0));
 }

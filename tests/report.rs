@@ -13,7 +13,7 @@ use scimdrift::detect::Kind;
 use scimdrift::metrics::Metrics;
 use scimdrift::report::StoredReports;
 use scimdrift::report::{self, Basis, Change, Report, ReportFormat};
-use scimdrift::sim::{Api, FaultKind, FaultRule, Faults, SimEmail, SimMember};
+use scimdrift::sim::{Api, FaultKind, FaultRule, Faults, SimEmail, SimMember, SimOptions, World};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 fn build(env: &Env, now: DateTime<Utc>) -> Report {
@@ -934,10 +934,16 @@ async fn retention_deletes_old_reports_only_and_a_rerun_replaces() {
 const LONG_NAME_TAIL: &str = "Wolfeschlegelsteinhausenbergerdorffwelchevoralternwarengewissenhaftschaferswessenschafewarenwohlgepflegtundsorgfaltigkeitbeschutzenvon";
 const LONG_EMAIL: &str = "hubert.blaine.wolfeschlegelsteinhausenbergerdorff.senior.identity.engineer@subsidiary.department.example-corporation.com";
 
-/// The scenario world with an earlier report, a resolved and a suppressed finding, a new critical
-/// finding and a person with a 200-character display name and a long email: every section shows.
+/// The scenario world with its IdP (every IdP kind, a quarantined job), an earlier report, a
+/// resolved and a suppressed finding, a new critical finding and a person with a 200-character
+/// display name and a long email: every section shows.
 async fn showcase_report() -> Report {
-    let mut env = Env::scenarios(25).await;
+    let mut env = Env::start_with_idp(
+        World::idp_scenarios_with_healthy(25, 3, Utc::now()),
+        SimOptions::default(),
+    )
+    .await;
+    env.extend_config("\n[detect]\nidp_grace_minutes = 0\n");
     let world = env.sim.world();
     let (r8, r10, a10) = (
         world.labels["R8"].clone(),
@@ -996,6 +1002,7 @@ async fn write_showcase_report() {
     let r = showcase_report().await;
     let html = report::render(&r, ReportFormat::Html);
     assert!(html.contains(LONG_EMAIL) && html.contains(&LONG_NAME_TAIL[..100]));
+    assert!(html.contains("IdP provisioning") && html.contains("provisionOnDemand"));
     std::fs::write(dir.join("report.html"), html).unwrap();
     std::fs::write(
         dir.join("report.md"),
@@ -1037,4 +1044,292 @@ async fn config_refuses_inline_secrets_and_names_the_key() {
         !ok.effective_toml().contains("webhook_url ="),
         "no inline key in the effective config"
     );
+}
+
+/// The IdP scenario world (`World::idp_scenarios`) pulled twice with no grace span: every IdP kind
+/// is open.
+async fn idp_env() -> Env {
+    let mut env = Env::start_with_idp(
+        World::idp_scenarios_with_healthy(10, 5, Utc::now()),
+        SimOptions::default(),
+    )
+    .await;
+    env.extend_config("\n[detect]\nidp_grace_minutes = 0\n");
+    assert!(env.pull().await.recorded.complete);
+    assert!(env.pull().await.recorded.complete);
+    env
+}
+
+fn idp_findings<'a>(r: &'a Report, kind: &str) -> Vec<&'a report::ReportFinding> {
+    find(r, kind)
+}
+
+#[tokio::test]
+async fn the_idp_job_health_is_at_the_top_and_each_person_shows_their_idp_user() {
+    let env = idp_env().await;
+    let world = env.sim.world();
+    let l = |k: &str| world.labels[k].clone();
+    let tenant = &world.entra[0];
+    let r = build(&env, Utc::now());
+
+    // (1) The job's health, per directory with an IdP.
+    assert_eq!(r.idp.len(), 1, "{:#?}", r.idp);
+    let h = &r.idp[0];
+    assert_eq!(h.directory, "entra");
+    assert_eq!(h.idp, "entra");
+    assert_eq!(h.status, "Quarantine");
+    let job = h.job.as_ref().unwrap();
+    assert_eq!(
+        job.quarantine_reason.as_deref(),
+        Some("EncounteredEscrowProportionThreshold")
+    );
+    assert!(job.quarantined_since.is_some() && job.next_attempt.is_some());
+    assert!(job.last_completed_cycle.is_some());
+    assert_eq!(job.interval_minutes, Some(40));
+    assert!(h.stalled.as_deref().unwrap().contains("quarantined"));
+    assert_eq!(h.logs_readable, Some(true));
+    let mapping = h.mapping.as_ref().unwrap();
+    assert!(mapping.derived, "{mapping:?}");
+    assert_eq!(mapping.email, "mail");
+    assert!(mapping.rule_id.is_some());
+    assert!(h.intended_users > 0 && h.intended_enabled_users < h.intended_users);
+    assert_eq!(h.assigned_groups, 2);
+    assert_eq!(h.security_enabled_groups, 1, "N2 is not security-enabled");
+    assert!(h.warnings.is_empty(), "{:?}", h.warnings);
+    // It links to the stalled finding, listed under the job.
+    let stalled = idp_findings(&r, "provisioning_stalled");
+    assert_eq!(stalled.len(), 1);
+    assert_eq!(h.stalled_finding, stalled[0].person);
+    let job_entry = r
+        .people
+        .iter()
+        .find(|p| Some(&p.anchor) == h.stalled_finding.as_ref())
+        .unwrap();
+    assert_eq!(job_entry.title(), "IdP provisioning job of entra");
+    assert_eq!(stalled[0].idp_directory.as_deref(), Some("entra"));
+
+    // (2) The IdP side beside each person's records and accounts.
+    let person = |email: &str| {
+        r.people
+            .iter()
+            .find(|p| p.email.as_deref() == Some(email))
+            .unwrap_or_else(|| panic!("no person {email}"))
+    };
+    let jon = person("jon@example.com");
+    let e2 = jon.idp_users.iter().find(|u| u.id == l("E2")).unwrap();
+    assert_eq!(e2.enabled, Some(false));
+    assert!(e2.intended && !e2.deleted);
+    assert_eq!(e2.user_principal_name.as_deref(), Some("jon@example.com"));
+    assert!(
+        jon.subjects
+            .iter()
+            .any(|s| s.scim_user.as_ref().is_some_and(|u| u.scim_id == l("R12")))
+    );
+    let kai = person("kai@example.com");
+    assert!(kai.idp_users.iter().any(|u| u.id == l("E3") && u.deleted));
+    // Pia's IdP user has another email than her record: joined through the finding.
+    let pia = person("pia@example.com");
+    assert_eq!(
+        pia.idp_users[0].email.as_deref(),
+        Some("pia.lind@example.com")
+    );
+    // Ivy has no record and no account: her IdP user names her.
+    let ivy = person("ivy@example.com");
+    assert!(ivy.subjects.is_empty());
+    assert_eq!(ivy.idp_users[0].id, l("E1"));
+    // An Atlassian kind shows the IdP side too, joined by the mapped email.
+    let fay = person("fay@example.com");
+    assert!(!fay.idp_users.is_empty(), "{fay:#?}");
+
+    // (3) The provisioning log event with the finding.
+    let e5 = idp_findings(&r, "provisioning_error")
+        .into_iter()
+        .find(|f| f.idp_users.iter().any(|u| u.id == l("E5")))
+        .unwrap();
+    let event = e5.provisioning.as_ref().unwrap();
+    assert_eq!(event.status, "failure");
+    assert_eq!(event.error_code.as_deref(), Some("EntryConflict"));
+    assert!(event.reason.as_deref().unwrap().contains("already exists"));
+
+    // (4) The exact Entra fix: the admin center path and the Graph request.
+    let sp = &tenant.app_service_principal_id;
+    let job_id = &job.job_id;
+    let ivy_fix = idp_findings(&r, "assigned_not_provisioned")
+        .into_iter()
+        .find(|f| f.idp_users.iter().any(|u| u.id == l("E1")))
+        .unwrap();
+    assert!(ivy_fix.portal_steps.iter().any(|s| s.console == "Entra admin center"
+        && s.path == "Enterprise applications → Atlassian Cloud → Provisioning → Provision on demand"
+        && s.note.contains("ivy@example.com")));
+    let pod = ivy_fix.requests.iter().find(|q| q.api == "graph").unwrap();
+    assert_eq!(pod.method, "POST");
+    assert_eq!(
+        pod.path,
+        format!("/servicePrincipals/{sp}/synchronization/jobs/{job_id}/provisionOnDemand")
+    );
+    assert!(pod.base_url.ends_with("/graph/v1.0"), "{}", pod.base_url);
+    let body: serde_json::Value = serde_json::from_str(pod.body.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        body["parameters"][0]["subjects"][0]["objectId"],
+        l("E1").as_str()
+    );
+    assert_eq!(
+        body["parameters"][0]["subjects"][0]["objectTypeName"],
+        "User"
+    );
+    assert_eq!(
+        body["parameters"][0]["ruleId"],
+        mapping.rule_id.as_deref().unwrap()
+    );
+    assert!(pod.key.contains("Synchronization.ReadWrite.All"));
+    let restart = stalled[0]
+        .requests
+        .iter()
+        .find(|q| q.api == "graph")
+        .unwrap();
+    assert_eq!(
+        format!("{} {}", restart.method, restart.path),
+        format!("POST /servicePrincipals/{sp}/synchronization/jobs/{job_id}/restart")
+    );
+    assert!(restart.body.as_deref().unwrap().contains("\"resetScope\""));
+    assert!(stalled[0].portal_steps.iter().any(|s| s.path
+        == "Enterprise applications → Atlassian Cloud → Provisioning → Restart provisioning"));
+    let nested = &idp_findings(&r, "nested_group_only")[0];
+    assert!(nested.portal_steps.iter().any(|s| s.path
+        == "Enterprise applications → Atlassian Cloud → Users and groups → Add user/group"));
+    // The Atlassian kinds keep their Atlassian requests only.
+    assert!(
+        find(&r, "idp_inactive_account_active")[0]
+            .requests
+            .iter()
+            .all(|q| q.api == "atlassian")
+    );
+
+    // Every format says which API a request goes to, and never a secret.
+    let html = report::render(&r, ReportFormat::Html);
+    let md = report::render(&r, ReportFormat::Markdown);
+    let csv = report::render(&r, ReportFormat::Csv);
+    let json = report::render(&r, ReportFormat::Json);
+    assert!(html.contains("<h2 id=\"idp\">IdP provisioning</h2>"));
+    assert!(html.find("id=\"idp\"").unwrap() < html.find("id=\"summary\"").unwrap());
+    assert!(html.contains("<span class=\"api api-graph\">Graph</span>"));
+    assert!(html.contains("<span class=\"api api-atlassian\">Atlassian</span>"));
+    assert!(html.contains("<table class=\"stack idpusers\">"));
+    assert!(html.contains("Provisioning log: "));
+    assert!(md.contains("## IdP provisioning"));
+    assert!(md.contains("(Graph) `POST "));
+    assert!(md.contains("(Atlassian) `POST "));
+    assert!(md.contains("| IdP directory | UPN |"));
+    assert!(no_raw_angle_brackets(&md), "raw tag in Markdown");
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let col = |n: &str| header.iter().position(|h| h == n).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert!(rows.iter().all(|row| row.len() == header.len()));
+    assert!(rows.iter().any(|row| &row[col("subject")] == "idp_user"
+        && row[col("idp_user_id")] == l("E1")
+        && &row[col("user_principal_name")] == "ivy@example.com"));
+    assert!(
+        rows.iter()
+            .any(|row| row[col("provisioning_reason")].contains("already exists"))
+    );
+    assert!(
+        rows.iter()
+            .any(|row| row[col("requests")].starts_with("(Graph) POST "))
+    );
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["idp"][0]["status"], "Quarantine");
+    assert_eq!(
+        json["idp"][0]["job"]["quarantine_reason"],
+        "EncounteredEscrowProportionThreshold"
+    );
+    assert!(
+        json["people"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| !p["idp_users"].as_array().unwrap().is_empty())
+    );
+    for text in [&html, &md, &csv, &json.to_string()] {
+        assert!(
+            !text.contains(&tenant.client_secret),
+            "a secret in the report"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_already_exists_error_is_shown_with_the_email_conflict() {
+    let env = idp_env().await;
+    // Ana's Entra user (R2's externalId e-205) fails to be created: her email is held by A1,
+    // which the email_conflict about ana@example.com names.
+    let now = Utc::now();
+    env.sim.update_world(|w| {
+        let t = &mut w.entra[0];
+        let event = scimdrift::sim::SimProvisioningEvent::success(
+            t,
+            "create",
+            ("e-205", "Ana Ito"),
+            "",
+            now - Duration::minutes(5),
+        )
+        .failed(
+            "EntryConflict",
+            "Resource [USER]: with email[ana@example.com] already exists.",
+        );
+        t.log(event);
+    });
+    env.pull().await;
+    env.pull().await;
+    let r = build(&env, Utc::now());
+    let ana = r
+        .people
+        .iter()
+        .find(|p| p.email.as_deref() == Some("ana@example.com"))
+        .unwrap();
+    let error = ana
+        .findings
+        .iter()
+        .find(|f| f.kind == Kind::ProvisioningError)
+        .expect("the provisioning_error is listed with Ana");
+    let conflict = ana
+        .findings
+        .iter()
+        .find(|f| f.kind == Kind::EmailConflict)
+        .unwrap();
+    assert_eq!(error.related.len(), 1, "{:#?}", error.related);
+    assert_eq!(error.related[0].id, conflict.id);
+    assert!(error.related[0].note.contains("ana@example.com"));
+    assert_eq!(conflict.related[0].id, error.id);
+    let html = report::render(&r, ReportFormat::Html);
+    assert!(html.contains("Shown together with <code>email_conflict</code>"));
+    assert!(
+        report::render(&r, ReportFormat::Markdown)
+            .contains("**Shown together with `provisioning_error`:**")
+    );
+}
+
+#[tokio::test]
+async fn an_idp_display_name_with_a_script_is_escaped() {
+    let env = idp_env().await;
+    let e7 = env.sim.world().labels["E7"].clone();
+    let name = "<script>alert('pia')</script>";
+    env.sim.update_world(|w| {
+        for u in w.entra[0].users.iter_mut().filter(|u| u.id == e7) {
+            u.display_name = name.into();
+        }
+    });
+    env.pull().await;
+    let r = build(&env, Utc::now());
+    let pia = r
+        .people
+        .iter()
+        .find(|p| p.email.as_deref() == Some("pia@example.com"))
+        .unwrap();
+    assert_eq!(pia.idp_users[0].display_name.as_deref(), Some(name));
+    let html = report::render(&r, ReportFormat::Html);
+    assert!(!html.contains("<script"), "raw script tag in HTML");
+    assert!(html.contains("&lt;script&gt;alert("));
+    let md = report::render(&r, ReportFormat::Markdown);
+    assert!(no_raw_angle_brackets(&md), "raw tag in Markdown");
 }

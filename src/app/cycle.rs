@@ -8,6 +8,7 @@ use crate::config::Settings;
 use crate::findings::{self, Context};
 use crate::metrics::Metrics;
 use crate::model::Verdict;
+use crate::model::idp::ProvisioningJob;
 use crate::pull::{self, PullMeta};
 use crate::shrink;
 use crate::store::{Reconciled, Recorded, Recorder, Store};
@@ -157,7 +158,8 @@ fn observe(m: &Metrics, result: &anyhow::Result<Outcome>) {
             .set(i64::from(s.complete));
         // The last complete count stays on the dashboard through an outage or a held pull: a
         // drop to 0 must not read as "users disappeared".
-        if rec.complete {
+        // An incomplete IdP source leaves the snapshot complete: it must not zero its count either.
+        if rec.complete && s.complete {
             m.source_records
                 .with_label_values(&[source])
                 .set(s.records as i64);
@@ -190,6 +192,13 @@ fn observe(m: &Metrics, result: &anyhow::Result<Outcome>) {
                         .set(*n as i64);
                 }
             }
+        }
+    }
+    // The job of each IdP read completely, whatever the Atlassian sources did (it is the IdP's
+    // own state); an incomplete IdP source leaves its gauges as they were.
+    for (source, job) in &pull.idp_jobs {
+        if let Some(directory) = source.strip_prefix(crate::model::SourceStatus::IDP_PREFIX) {
+            export_idp_job(m, directory, job.as_ref());
         }
     }
     let sum =
@@ -259,4 +268,37 @@ fn observe(m: &Metrics, result: &anyhow::Result<Outcome>) {
             "cycle finished with an incomplete snapshot; the previous complete snapshot stays current"
         );
     }
+}
+
+/// Sets the IdP job gauges of `directory` (its configured name) from its provisioning `job`
+/// (`None`: the IdP has no job for the app, `NotConfigured`). Every status of the bounded set
+/// gets a series: 1 for the current one, 0 for the others.
+pub fn export_idp_job(m: &Metrics, directory: &str, job: Option<&ProvisioningJob>) {
+    let current = job.map_or("NotConfigured", ProvisioningJob::status_label);
+    for status in ProvisioningJob::STATUSES {
+        m.idp_job_status
+            .with_label_values(&[directory, status])
+            .set(i64::from(status == current));
+    }
+    let seconds = |t: chrono::DateTime<Utc>| t.timestamp_millis() as f64 / 1000.0;
+    m.idp_last_successful_cycle
+        .with_label_values(&[directory])
+        .set(
+            job.and_then(ProvisioningJob::last_completed_cycle)
+                .map_or(0.0, seconds),
+        );
+    m.idp_job_interval.with_label_values(&[directory]).set(
+        job.map_or(ProvisioningJob::DEFAULT_INTERVAL_SECONDS, |j| {
+            j.interval_or_default()
+        }),
+    );
+    let quarantined = job
+        .filter(|j| j.status_label() == "Quarantine")
+        .and_then(|j| j.quarantine.as_ref())
+        .and_then(|q| q.series_began.as_deref().or(q.current_began.as_deref()))
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map_or(0.0, |t| seconds(t.with_timezone(&Utc)));
+    m.idp_quarantined_since
+        .with_label_values(&[directory])
+        .set(quarantined);
 }

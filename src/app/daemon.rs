@@ -178,6 +178,40 @@ fn refresh_store_gauges(settings: &Settings, metrics: &Metrics) {
     }
 }
 
+/// Sets the IdP job gauges of each directory with a configured IdP from the store (its last
+/// complete IdP pull); a directory never pulled completely gets none.
+fn restore_idp_jobs(settings: &Settings, store: &Store, metrics: &Metrics) {
+    let names = settings.directory_names();
+    let configured: std::collections::HashSet<&str> = settings
+        .atlassian
+        .directories
+        .iter()
+        .filter(|d| d.idp.is_some())
+        .map(|d| d.id.as_str())
+        .collect();
+    let sides = store.idp_sides().unwrap_or_else(|e| {
+        tracing::warn!("cannot read the IdP jobs for the metrics: {e}");
+        Vec::new()
+    });
+    for dir in &configured {
+        let Some(name) = names.get(*dir) else {
+            continue;
+        };
+        match sides.iter().find(|s| s.directory_id == *dir) {
+            Some(side) => crate::cycle::export_idp_job(metrics, name, side.job.as_ref()),
+            // Not pulled completely yet: every status series at 0, none current.
+            None => {
+                for status in crate::model::idp::ProvisioningJob::STATUSES {
+                    metrics
+                        .idp_job_status
+                        .with_label_values(&[name.as_str(), status])
+                        .set(0);
+                }
+            }
+        }
+    }
+}
+
 /// Hands memory freed after a large cycle back to the OS, so the idle daemon stays small.
 fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -277,6 +311,8 @@ pub async fn run_reloadable(
     let last = current.and_then(|s| chrono::DateTime::parse_from_rfc3339(&s.finished_at).ok());
     let latest_held = held_since.into_iter().next();
     let held = crate::server::held_message(latest_held.as_ref());
+    // The IdP jobs as the last complete IdP pulls recorded them, until the first cycle reads them.
+    restore_idp_jobs(&settings, &store, &metrics);
     drop(store);
     // A restart while held shows it at once, as /readyz does.
     for s in latest_held.iter().flat_map(|h| h.shrinks()) {

@@ -18,6 +18,24 @@ pub fn context(settings: &Settings) -> anyhow::Result<report::Context> {
         directory_names: settings.directory_names(),
         ignore_rules: settings.ignore_rules()?,
         remediation: settings.remediation.clone(),
+        idp_apps: settings
+            .atlassian
+            .directories
+            .iter()
+            .filter_map(|d| {
+                let i = d.idp.as_ref()?;
+                Some((
+                    d.id.clone(),
+                    report::IdpApp {
+                        kind: i.kind.as_str().to_string(),
+                        service_principal_id: i.service_principal_id.clone(),
+                        app_id: i.app_id.clone(),
+                        job_id: i.job_id.clone(),
+                        graph_base_url: i.graph_base_url.clone(),
+                    },
+                ))
+            })
+            .collect(),
     })
 }
 

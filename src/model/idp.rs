@@ -195,3 +195,49 @@ pub struct IdpSide {
     pub events: Vec<ProvisioningEvent>,
     pub logs: LogFacts,
 }
+
+impl ProvisioningJob {
+    /// The bounded set of job status labels (metrics, the report): Entra's `status.code` values,
+    /// and `unknown` for anything else.
+    pub const STATUSES: [&'static str; 6] = [
+        "NotConfigured",
+        "NotRun",
+        "Active",
+        "Paused",
+        "Quarantine",
+        "unknown",
+    ];
+
+    /// The interval assumed when the job does not say (Entra cycles about every 40 minutes), as
+    /// the `provisioning_stalled` detector does.
+    pub const DEFAULT_INTERVAL_SECONDS: i64 = 40 * 60;
+
+    /// The job's interval in seconds, or [`Self::DEFAULT_INTERVAL_SECONDS`].
+    pub fn interval_or_default(&self) -> i64 {
+        self.interval_seconds
+            .filter(|s| *s > 0)
+            .unwrap_or(Self::DEFAULT_INTERVAL_SECONDS)
+    }
+
+    /// The job's status as one of [`Self::STATUSES`] (an unknown code is `unknown`).
+    pub fn status_label(&self) -> &'static str {
+        Self::STATUSES
+            .iter()
+            .find(|s| **s != "unknown" && **s == self.status)
+            .copied()
+            .unwrap_or("unknown")
+    }
+
+    /// When the job last completed a cycle (`Succeeded` or `EntryLevelErrors`, scenarios.md
+    /// `provisioning_stalled`): the later end of the last execution and the last successful one.
+    pub fn last_completed_cycle(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        [&self.last_successful_execution, &self.last_execution]
+            .into_iter()
+            .flatten()
+            .filter(|e| matches!(e.state.as_deref(), Some("Succeeded" | "EntryLevelErrors")))
+            .filter_map(|e| e.ended.as_deref())
+            .filter_map(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .max()
+    }
+}

@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, TimeZone, Utc};
 
 use super::StoredReports;
 use super::fixes::{self, FixContext};
+use super::idp::{self, IdpApp};
 use super::model::*;
 use super::people;
 use crate::detect::{Kind, Severity};
@@ -46,6 +47,8 @@ pub struct Context {
     pub ignore_rules: Vec<IgnoreRule>,
     /// `[remediation]`, for the remediation section's note.
     pub remediation: RemediationConfig,
+    /// Directory id → its configured IdP app (directories with an `idp` only).
+    pub idp_apps: HashMap<String, IdpApp>,
 }
 
 /// The report's day for `now` in the time zone `tz` (the schedule's).
@@ -110,7 +113,15 @@ pub fn build(
         None => State::default(),
     };
     let names: &HashMap<String, String> = &ctx.directory_names;
-    let fixes = fix_context(&ctx.org_id, &state, names);
+    let idp_sides = store.idp_sides()?;
+    let idp_users = store.idp_users()?;
+    let mut fixes = fix_context(&ctx.org_id, &state, names);
+    fixes.idp = idp::fix_infos(&ctx.idp_apps, &idp_sides, names);
+    fixes.idp_directory = store
+        .finding_idp_directories()?
+        .into_iter()
+        .map(|(id, dir)| (id, names.get(&dir).cloned().unwrap_or(dir)))
+        .collect();
 
     let opened_after = |f: &FindingView, t: DateTime<Utc>| -> anyhow::Result<bool> {
         let events = store.finding_events(&f.id)?;
@@ -158,8 +169,21 @@ pub fn build(
         }
     }
     let hints = hints(&all, &state, names);
-    let people = people::group(open);
+    idp::relate_conflicts(&mut open);
+    let mut people = people::group(open);
+    idp::attach_users(&mut people, &idp_users, &idp_sides, names);
     let summary = summary(&people, resolved.len(), &suppressed);
+    let mut idp_health = idp::health(&ctx.idp_apps, &idp_sides, latest.as_ref(), names);
+    for h in &mut idp_health {
+        h.stalled_finding = people
+            .iter()
+            .flat_map(|p| &p.findings)
+            .find(|f| {
+                f.kind == Kind::ProvisioningStalled
+                    && f.idp_directory.as_deref() == Some(h.directory.as_str())
+            })
+            .and_then(|f| f.person.clone());
+    }
     Ok(Report {
         report_version: REPORT_VERSION,
         org_id: ctx.org_id.clone(),
@@ -183,6 +207,7 @@ pub fn build(
             &compare.period(now).from,
         )?,
         data_quality: data_quality(latest_complete.as_ref()),
+        idp: idp_health,
     })
 }
 
@@ -233,6 +258,7 @@ fn fix_context(org_id: &str, state: &State, names: &HashMap<String, String>) -> 
             .iter()
             .filter_map(|a| Some((a.account_id.clone(), a.added_to_org.clone()?)))
             .collect(),
+        ..FixContext::default()
     }
 }
 
@@ -242,6 +268,16 @@ fn report_finding(
     ctx: &FixContext,
     now: DateTime<Utc>,
 ) -> ReportFinding {
+    let idp_directory = ctx
+        .idp_directory
+        .get(&f.id)
+        .cloned()
+        .or_else(|| f.idp_users.first().map(|u| u.directory.clone()));
+    let (portal_steps, idp_requests) = if f.status == Status::Resolved {
+        (Vec::new(), Vec::new())
+    } else {
+        idp::fix(f, idp_directory.as_ref().and_then(|d| ctx.idp.get(d)))
+    };
     ReportFinding {
         id: f.id.clone(),
         kind: f.kind,
@@ -258,10 +294,17 @@ fn report_finding(
         requests: if f.status == Status::Resolved {
             Vec::new()
         } else {
-            fixes::requests(f, ctx)
+            let mut r = fixes::requests(f, ctx);
+            r.extend(idp_requests);
+            r
         },
         scim_users: f.scim_users.clone(),
         accounts: f.accounts.clone(),
+        idp_users: f.idp_users.clone(),
+        provisioning: f.provisioning.clone(),
+        idp_directory,
+        portal_steps,
+        related: Vec::new(),
         suppressed_by: f.suppressed_by.clone(),
         person: None,
     }

@@ -2,10 +2,10 @@
 //! the `csv` crate's (RFC 4180); every cell goes through [`crate::escape::csv_cell`] (formulas
 //! prefixed with `'`, control characters escaped).
 
-use super::model::{Report, ReportFinding};
+use super::model::{GRAPH_API, Report, ReportFinding};
 use crate::escape::csv_cell;
 
-const HEADER: [&str; 25] = [
+const HEADER: [&str; 35] = [
     "report_date",
     "section",
     "change",
@@ -31,19 +31,43 @@ const HEADER: [&str; 25] = [
     "requests",
     "suppressed_reason",
     "suppressed_expires",
+    "idp_directory",
+    "idp_user_id",
+    "user_principal_name",
+    "idp_enabled",
+    "idp_intended",
+    "provisioning_status",
+    "provisioning_error_code",
+    "provisioning_reason",
+    "provisioning_at",
+    "portal_steps",
 ];
 
 fn rows(section: &str, date: &str, f: &ReportFinding) -> Vec<Vec<String>> {
     let requests = f
         .requests
         .iter()
-        .map(|q| match &q.body {
-            Some(b) => format!("{} {} {b}", q.method, q.path),
-            None => format!("{} {}", q.method, q.path),
+        .map(|q| {
+            let line = if q.api == GRAPH_API {
+                format!("(Graph) {} {}{}", q.method, q.base_url, q.path)
+            } else {
+                format!("{} {}", q.method, q.path)
+            };
+            match &q.body {
+                Some(b) => format!("{line} {b}"),
+                None => line,
+            }
         })
         .collect::<Vec<_>>()
         .join("\n");
-    let common = |subject: &str, sub: [String; 9]| -> Vec<String> {
+    let portal = f
+        .portal_steps
+        .iter()
+        .map(|st| format!("{} → {}: {}", st.console, st.path, st.note))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let prov = f.provisioning.as_ref();
+    let common = |subject: &str, sub: [String; 9], idp: [String; 4]| -> Vec<String> {
         let [
             directory,
             scim_id,
@@ -87,6 +111,16 @@ fn rows(section: &str, date: &str, f: &ReportFinding) -> Vec<Vec<String>> {
                 .as_ref()
                 .and_then(|s| s.expires.clone())
                 .unwrap_or_default(),
+            f.idp_directory.clone().unwrap_or_default(),
+            idp[0].clone(),
+            idp[1].clone(),
+            idp[2].clone(),
+            idp[3].clone(),
+            prov.map(|p| p.status.clone()).unwrap_or_default(),
+            prov.and_then(|p| p.error_code.clone()).unwrap_or_default(),
+            prov.and_then(|p| p.reason.clone()).unwrap_or_default(),
+            prov.map(|p| p.at.clone()).unwrap_or_default(),
+            portal.clone(),
         ]
     };
     let mut out: Vec<Vec<String>> = f
@@ -106,6 +140,7 @@ fn rows(section: &str, date: &str, f: &ReportFinding) -> Vec<Vec<String>> {
                     String::new(),
                     String::new(),
                 ],
+                Default::default(),
             )
         })
         .collect();
@@ -123,10 +158,33 @@ fn rows(section: &str, date: &str, f: &ReportFinding) -> Vec<Vec<String>> {
                 a.account_status.clone(),
                 a.membership_status.clone(),
             ],
+            Default::default(),
+        )
+    }));
+    out.extend(f.idp_users.iter().map(|u| {
+        common(
+            "idp_user",
+            [
+                u.directory.clone(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                u.email.clone().unwrap_or_default(),
+                String::new(),
+                String::new(),
+            ],
+            [
+                u.id.clone(),
+                u.user_principal_name.clone().unwrap_or_default(),
+                u.enabled.map(|e| e.to_string()).unwrap_or_default(),
+                u.intended.to_string(),
+            ],
         )
     }));
     if out.is_empty() {
-        out.push(common("none", Default::default()));
+        out.push(common("none", Default::default(), Default::default()));
     }
     out
 }

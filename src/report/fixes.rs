@@ -15,6 +15,10 @@ pub struct FixContext {
     pub links: HashMap<String, Vec<ScimUserView>>,
     /// Account id → when it was added to the org (RFC 3339).
     pub added_to_org: HashMap<String, String>,
+    /// Directory name → what the Entra fixes of its IdP need.
+    pub idp: HashMap<String, super::idp::IdpFixInfo>,
+    /// Finding id → the directory name whose IdP an IdP finding is about.
+    pub idp_directory: HashMap<String, String>,
 }
 
 const ORG_KEY: &str = "org API key";
@@ -37,6 +41,8 @@ fn seg(s: &str) -> String {
 
 fn req(method: &str, path: String, body: Option<String>, key: String, note: String) -> FixRequest {
     FixRequest {
+        api: super::model::ATLASSIAN_API.into(),
+        base_url: super::model::ATLASSIAN_BASE_URL.into(),
         method: method.to_string(),
         path,
         body,
@@ -282,7 +288,7 @@ pub fn requests(f: &FindingView, ctx: &FixContext) -> Vec<FixRequest> {
                 );
             }
         }
-        Kind::IdpDisabledScimActive => {
+        Kind::IdpDisabledScimActive | Kind::OrphanScimRecord => {
             for a in f
                 .accounts
                 .iter()
@@ -292,7 +298,9 @@ pub fn requests(f: &FindingView, ctx: &FixContext) -> Vec<FixRequest> {
                 b.org_user_action(
                     id,
                     "suspend",
-                    format!("if the person left: suspend account {id}'s access now (reversible)"),
+                    format!(
+                        "if the person should not have access: suspend account {id}'s access now (reversible)"
+                    ),
                 );
             }
         }
@@ -301,8 +309,7 @@ pub fn requests(f: &FindingView, ctx: &FixContext) -> Vec<FixRequest> {
         | Kind::ProvisioningError
         | Kind::ProvisioningStalled
         | Kind::IdpEmailMismatch
-        | Kind::NestedGroupOnly
-        | Kind::OrphanScimRecord => {}
+        | Kind::NestedGroupOnly => {}
     }
     b.out
 }

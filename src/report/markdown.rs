@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use super::build::{display_time, human_minutes};
 use super::model::*;
-use crate::findings::{AccountView, ScimUserView};
+use crate::findings::{AccountView, IdpUserView, ScimUserView};
 
 /// Escapes text so it renders literally (CommonMark backslash escapes), on one line.
 pub(crate) fn md(text: &str) -> String {
@@ -80,18 +80,26 @@ fn change_label(f: &ReportFinding) -> String {
     }
 }
 
-fn subjects_of(users: &[ScimUserView], accounts: &[AccountView]) -> String {
-    let mut parts: Vec<String> = users
+fn subjects_of(users: &[ScimUserView], accounts: &[AccountView], idp: &[IdpUserView]) -> String {
+    let mut parts: Vec<String> = idp
         .iter()
         .map(|u| {
             format!(
-                "record {} ({}, {})",
-                code(&u.scim_id, true),
+                "IdP user {} ({}, {})",
+                code(&u.id, true),
                 md(&u.directory),
-                opt(u.email.as_deref())
+                opt(u.user_principal_name.as_deref().or(u.email.as_deref()))
             )
         })
         .collect();
+    parts.extend(users.iter().map(|u| {
+        format!(
+            "record {} ({}, {})",
+            code(&u.scim_id, true),
+            md(&u.directory),
+            opt(u.email.as_deref())
+        )
+    }));
     parts.extend(accounts.iter().map(|a| {
         format!(
             "account {} ({})",
@@ -150,6 +158,8 @@ fn write_report(s: &mut String, r: &Report) -> std::fmt::Result {
         }
         _ => writeln!(s, "**Data:** no complete pull yet\n")?,
     }
+
+    write_idp(s, r)?;
 
     let sum = &r.summary;
     writeln!(s, "## Summary\n")?;
@@ -229,7 +239,7 @@ fn write_report(s: &mut String, r: &Report) -> std::fmt::Result {
                 "| {} | {} | {} | {} | {} |",
                 severity_label(f.severity),
                 code(f.kind.as_str(), true),
-                subjects_of(&f.scim_users, &f.accounts),
+                subjects_of(&f.scim_users, &f.accounts, &f.idp_users),
                 opt(f.resolved_at.as_deref().map(display_time).as_deref()),
                 md(&f.summary)
             )?;
@@ -253,7 +263,7 @@ fn write_report(s: &mut String, r: &Report) -> std::fmt::Result {
                 "| {} | {} | {} | {} | {} | {} |",
                 severity_label(f.severity),
                 code(f.kind.as_str(), true),
-                subjects_of(&f.scim_users, &f.accounts),
+                subjects_of(&f.scim_users, &f.accounts, &f.idp_users),
                 opt(by.map(|b| b.reason.as_str())),
                 opt(by.map(|b| b.rule.as_str())),
                 by.and_then(|b| b.expires.as_deref())
@@ -371,7 +381,7 @@ fn write_person(s: &mut String, n: usize, p: &Person) -> std::fmt::Result {
     writeln!(
         s,
         "### {n}. {} — {}\n",
-        opt(p.email.as_deref()),
+        md(&p.title()),
         severity_label(p.severity)
     )?;
     let mut about = Vec::new();
@@ -394,11 +404,16 @@ fn write_person(s: &mut String, n: usize, p: &Person) -> std::fmt::Result {
     if !about.is_empty() {
         writeln!(s, "{}\n", about.join(" · "))?;
     }
-    writeln!(
-        s,
-        "| directory | SCIM id | externalId | active | record email | linked account | account status | account email |"
-    )?;
-    writeln!(s, "|---|---|---|---|---|---|---|---|")?;
+    if p.subjects.is_empty() && !p.idp_users.is_empty() {
+        writeln!(s, "No SCIM record and no Atlassian account.\n")?;
+    }
+    if !p.subjects.is_empty() {
+        writeln!(
+            s,
+            "| directory | SCIM id | externalId | active | record email | linked account | account status | account email |"
+        )?;
+        writeln!(s, "|---|---|---|---|---|---|---|---|")?;
+    }
     for row in &p.subjects {
         let (dir, scim, ext, act, remail, link) = match &row.scim_user {
             Some(u) => (
@@ -446,7 +461,35 @@ fn write_person(s: &mut String, n: usize, p: &Person) -> std::fmt::Result {
             "| {dir} | {scim} | {ext} | {act} | {remail} | {link} | {astatus} | {aemail} |"
         )?;
     }
-    writeln!(s)?;
+    if !p.subjects.is_empty() {
+        writeln!(s)?;
+    }
+    if !p.idp_users.is_empty() {
+        writeln!(
+            s,
+            "| IdP directory | UPN | email (mapped) | enabled | intended | deleted | object id |"
+        )?;
+        writeln!(s, "|---|---|---|---|---|---|---|")?;
+        for u in &p.idp_users {
+            writeln!(
+                s,
+                "| {} ({}) | {} | {} | {} | {} | {} | {} |",
+                md(&u.directory),
+                md(&u.idp),
+                opt(u.user_principal_name.as_deref()),
+                opt(u.email.as_deref()),
+                yes_no(u.enabled, "enabled", "DISABLED"),
+                match (u.intended, u.nested_only) {
+                    (true, _) => "intended",
+                    (false, true) => "not intended (nested group only)",
+                    (false, false) => "not intended",
+                },
+                if u.deleted { "DELETED" } else { "no" },
+                code(&u.id, true)
+            )?;
+        }
+        writeln!(s)?;
+    }
     for f in &p.findings {
         writeln!(
             s,
@@ -456,14 +499,66 @@ fn write_person(s: &mut String, n: usize, p: &Person) -> std::fmt::Result {
             change_label(f)
         )?;
         writeln!(s, "{}\n", md(&f.summary))?;
+        if let Some(e) = &f.provisioning {
+            writeln!(
+                s,
+                "> **Provisioning log:** {}{} at {}{}\n",
+                md(&e.status),
+                e.error_code
+                    .as_deref()
+                    .map(|c| format!(" {}", code(c, false)))
+                    .unwrap_or_default(),
+                md(&display_time(&e.at)),
+                e.reason
+                    .as_deref()
+                    .map(|r| format!(": {}", md(r)))
+                    .unwrap_or_default()
+            )?;
+        }
+        for x in &f.related {
+            writeln!(
+                s,
+                "> **Shown together with {}:** {}\n",
+                code(x.kind.as_str(), false),
+                md(&x.note)
+            )?;
+        }
         writeln!(s, "**Fix:** {}\n", md(&f.fix_steps))?;
-        if !f.requests.is_empty() {
-            writeln!(s, "**Requests** (to `https://api.atlassian.com`):\n")?;
-            for q in &f.requests {
+        if !f.portal_steps.is_empty() {
+            writeln!(s, "**By hand:**\n")?;
+            for st in &f.portal_steps {
                 writeln!(
                     s,
-                    "1. {} — {} ({})",
-                    code(&format!("{} {}", q.method, q.path), false),
+                    "1. **{}** → {}: {}",
+                    md(&st.console),
+                    md(&st.path),
+                    md(&st.note)
+                )?;
+            }
+            writeln!(s)?;
+        }
+        if !f.requests.is_empty() {
+            let graph = f.requests.iter().any(|q| q.api == GRAPH_API);
+            let atlassian = f.requests.iter().any(|q| q.api != GRAPH_API);
+            let to = match (atlassian, graph) {
+                (true, true) => {
+                    "(Atlassian) to `https://api.atlassian.com`, (Graph) to the URL shown"
+                }
+                (false, true) => "(Graph) to Microsoft Graph, the URL shown",
+                _ => "(Atlassian) to `https://api.atlassian.com`",
+            };
+            writeln!(s, "**Requests** {to}:\n")?;
+            for q in &f.requests {
+                let line = if q.api == GRAPH_API {
+                    format!("{} {}{}", q.method, q.base_url, q.path)
+                } else {
+                    format!("{} {}", q.method, q.path)
+                };
+                writeln!(
+                    s,
+                    "1. ({}) {} — {} ({})",
+                    q.api_label(),
+                    code(&line, false),
                     md(&q.note),
                     md(&q.key)
                 )?;
@@ -475,6 +570,75 @@ fn write_person(s: &mut String, n: usize, p: &Person) -> std::fmt::Result {
         }
     }
     Ok(())
+}
+
+fn yes_no(v: Option<bool>, yes: &'static str, no: &'static str) -> &'static str {
+    match v {
+        Some(true) => yes,
+        Some(false) => no,
+        None => "unknown",
+    }
+}
+
+/// The IdP provisioning jobs, per directory.
+fn write_idp(s: &mut String, r: &Report) -> std::fmt::Result {
+    if r.idp.is_empty() {
+        return Ok(());
+    }
+    writeln!(s, "## IdP provisioning\n")?;
+    for w in r.idp.iter().flat_map(|h| &h.warnings) {
+        writeln!(s, "> **⚠** {}\n", md(w))?;
+    }
+    writeln!(
+        s,
+        "| directory | job status | last completed cycle | interval | provisioning log | mapping | intended users | assigned groups |"
+    )?;
+    writeln!(s, "|---|---|---|---|---|---|---:|---:|")?;
+    for h in &r.idp {
+        let job = h.job.as_ref();
+        let mut status = match &h.stalled {
+            Some(why) => format!("**⚠ {}**: {}", md(&h.status), md(why)),
+            None if h.status == "not_pulled" => "not pulled yet".into(),
+            None => format!("✓ {}", md(&h.status)),
+        };
+        if let Some(since) = job.and_then(|j| j.quarantined_since.as_deref()) {
+            status.push_str(&format!(" since {}", md(&display_time(since))));
+        }
+        if let Some(e) = job.and_then(|j| j.error.as_deref()) {
+            status.push_str(&format!(" ({})", md(e)));
+        }
+        let last = match job.map(|j| j.last_completed_cycle.as_deref()) {
+            Some(Some(t)) => md(&display_time(t)),
+            Some(None) => "**never**".into(),
+            None => "—".into(),
+        };
+        let interval = match job.map(|j| j.interval_minutes) {
+            Some(Some(m)) => format!("{m} min"),
+            Some(None) => "not said (40 min assumed)".into(),
+            None => "—".into(),
+        };
+        let mapping = match &h.mapping {
+            Some(m) => format!(
+                "{}: {} → email, {} → externalId",
+                if m.derived { "read" } else { "**assumed**" },
+                md(&m.email),
+                md(&m.external_id)
+            ),
+            None => "—".into(),
+        };
+        writeln!(
+            s,
+            "| {} ({}) | {status} | {last} | {interval} | {} | {mapping} | {} ({} enabled) | {} ({} security) |",
+            md(&h.directory),
+            md(&h.idp),
+            yes_no(h.logs_readable, "read", "**NOT readable**"),
+            h.intended_users,
+            h.intended_enabled_users,
+            h.assigned_groups,
+            h.security_enabled_groups
+        )?;
+    }
+    writeln!(s)
 }
 
 #[cfg(test)]

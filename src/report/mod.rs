@@ -14,6 +14,7 @@ mod csv;
 mod delivery;
 mod fixes;
 mod html;
+mod idp;
 mod markdown;
 mod model;
 mod people;
@@ -26,6 +27,7 @@ use crate::store::{ReportDay, Store, StoreError};
 pub use build::{Context, build, report_date};
 pub use config::{DeliveryConfig, EmailConfig, ReportConfig};
 pub use delivery::{Channel, DeliveryResult, deliver};
+pub use idp::IdpApp;
 pub use model::*;
 
 /// The formats a report renders to.

@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::detect::{Kind, Severity};
-use crate::findings::{AccountView, ScimUserView, Status};
+use crate::findings::{AccountView, IdpUserView, ProvisioningView, ScimUserView, Status};
 use crate::ignore::Suppression;
 
 /// Version of the JSON shape.
@@ -36,6 +36,122 @@ pub struct Report {
     /// Fields the last complete pull could not read (left unknown, records kept).
     #[serde(default)]
     pub data_quality: DataQualitySection,
+    /// The health of each configured IdP's provisioning job, per directory (shown at the top).
+    #[serde(default)]
+    pub idp: Vec<IdpHealth>,
+}
+
+/// The IdP behind one SCIM directory and its provisioning job, as the directory's last complete
+/// IdP pull recorded it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdpHealth {
+    /// The directory's configured name.
+    pub directory: String,
+    pub directory_id: String,
+    /// `entra`.
+    pub idp: String,
+    /// `idp.scope = "all"`: intent is not computed from assignments.
+    pub scope_all: bool,
+    /// When the last complete IdP pull finished; `None` before the first.
+    pub last_complete_pull: Option<String>,
+    /// The latest pull's IdP source: complete or not, with its error.
+    pub latest_pull_complete: Option<bool>,
+    pub latest_pull_error: Option<String>,
+    /// `None`: no complete IdP pull yet, or the IdP has no job for the app (`status` says which).
+    pub job: Option<IdpJob>,
+    /// `NotConfigured`, `NotRun`, `Active`, `Paused`, `Quarantine`, `unknown`, or `not_pulled`
+    /// before the first complete IdP pull.
+    pub status: String,
+    /// Whether the job is healthy: `None` when it is, else why not (as `provisioning_stalled` says).
+    pub stalled: Option<String>,
+    /// The anchor of the person entry listing the open `provisioning_stalled` finding, if any.
+    pub stalled_finding: Option<String>,
+    /// Whether the provisioning log was read by the last complete IdP pull (`None` before the
+    /// first); when not, log-derived findings (`provisioning_error`) are as they were.
+    pub logs_readable: Option<bool>,
+    /// When the log was last read to its end.
+    pub logs_read_at: Option<String>,
+    pub mapping: Option<IdpMapping>,
+    /// IdP users intended (assigned directly or through a direct group membership), and of
+    /// those the enabled ones.
+    pub intended_users: usize,
+    pub intended_enabled_users: usize,
+    /// App-assigned groups, and of those the security-enabled ones (only they confer intent).
+    pub assigned_groups: usize,
+    pub security_enabled_groups: usize,
+    /// Loud notes: no complete IdP pull, the latest one incomplete, the log unreadable, the
+    /// mapping assumed.
+    pub warnings: Vec<String>,
+}
+
+/// The provisioning job's state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdpJob {
+    pub job_id: String,
+    /// `status.code` as the IdP sent it.
+    pub status: String,
+    /// The quarantine's reason, when quarantined.
+    pub quarantine_reason: Option<String>,
+    /// When the quarantine series began (else its current span), when quarantined.
+    pub quarantined_since: Option<String>,
+    pub next_attempt: Option<String>,
+    /// The quarantine's or the last execution's error (code: message).
+    pub error: Option<String>,
+    /// When the job last completed a cycle (`Succeeded` or `EntryLevelErrors`).
+    pub last_completed_cycle: Option<String>,
+    /// The last execution's state (`Succeeded`, `Failed`, `EntryLevelErrors`).
+    pub last_execution_state: Option<String>,
+    /// The cycle interval in minutes, as the IdP says (`None`: not said; 40 assumed).
+    pub interval_minutes: Option<i64>,
+    /// `schedule.state` (`Active`, `Disabled`, `Paused`).
+    pub schedule_state: Option<String>,
+}
+
+/// The attribute mapping the joins use: read from the job's schema, or assumed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdpMapping {
+    /// True when read from the job's schema; false when the defaults were assumed (`note` says why).
+    pub derived: bool,
+    pub external_id: String,
+    pub user_name: String,
+    pub email: String,
+    pub rule_id: Option<String>,
+    pub note: Option<String>,
+}
+
+/// An IdP user beside a person's records and accounts (joined by the mapped email, the
+/// record's `externalId`, or named by a finding).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PersonIdpUser {
+    /// The directory's configured name.
+    pub directory: String,
+    /// `entra`.
+    pub idp: String,
+    /// The IdP's user id (Entra object id).
+    pub id: String,
+    pub user_principal_name: Option<String>,
+    /// The email the job's mapping sends.
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    /// `None`: unknown (the IdP sent null).
+    pub enabled: Option<bool>,
+    pub intended: bool,
+    pub deleted: bool,
+    /// Reachable only through a nested group (not provisioned by Entra).
+    pub nested_only: bool,
+    /// What the mapping sends as SCIM `externalId`.
+    pub scim_external_id: Option<String>,
+}
+
+/// One step in an admin console (Entra admin center), for a fix made by hand.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortalStep {
+    /// `Entra admin center`.
+    pub console: String,
+    /// The navigation path, `→`-separated.
+    pub path: String,
+    /// What to do there.
+    pub note: String,
 }
 
 /// The data-quality notes of the last complete pull: counts by source and field, the first notes.
@@ -175,8 +291,30 @@ pub struct Person {
     pub severity: Severity,
     /// The records and accounts side by side: a record and the account it links to share a row.
     pub subjects: Vec<SubjectRow>,
+    /// The person's IdP users (by the mapped email, a record's `externalId`, or a finding).
+    #[serde(default)]
+    pub idp_users: Vec<PersonIdpUser>,
     /// Most severe first.
     pub findings: Vec<ReportFinding>,
+}
+
+impl Person {
+    /// How the report titles the person: the email; for the findings of an IdP job (no one's
+    /// email), the job's directory.
+    pub fn title(&self) -> String {
+        if let Some(e) = &self.email {
+            return e.clone();
+        }
+        let job = self
+            .findings
+            .iter()
+            .find_map(|f| f.idp_directory.as_deref())
+            .filter(|_| self.subjects.is_empty() && self.idp_users.is_empty());
+        match job {
+            Some(dir) => format!("IdP provisioning job of {dir}"),
+            None => "(no email)".into(),
+        }
+    }
 }
 
 /// One row of a person's subjects: a SCIM record, the account it links to, or both.
@@ -228,16 +366,48 @@ pub struct ReportFinding {
     pub requests: Vec<FixRequest>,
     pub scim_users: Vec<ScimUserView>,
     pub accounts: Vec<AccountView>,
+    /// IdP users (empty for the Atlassian kinds).
+    #[serde(default)]
+    pub idp_users: Vec<IdpUserView>,
+    /// The provisioning log event that explains it, when one does.
+    #[serde(default)]
+    pub provisioning: Option<ProvisioningView>,
+    /// The directory (configured name) whose IdP an IdP finding is about.
+    #[serde(default)]
+    pub idp_directory: Option<String>,
+    /// Steps in the IdP's admin console (Entra admin center) that fix it by hand.
+    #[serde(default)]
+    pub portal_steps: Vec<PortalStep>,
+    /// Ids of open findings shown together with this one (a `provisioning_error` saying
+    /// "already exists" and the `email_conflict` about the same email), with why.
+    #[serde(default)]
+    pub related: Vec<RelatedFinding>,
     pub suppressed_by: Option<Suppression>,
     /// Anchor of the person it is listed under (open findings only).
     pub person: Option<String>,
 }
 
-/// One HTTP request against the Atlassian APIs, as an admin would send it.
+/// A finding shown together with another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelatedFinding {
+    pub id: String,
+    pub kind: Kind,
+    pub note: String,
+}
+
+/// One HTTP request against the Atlassian APIs or Microsoft Graph, as an admin would send it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FixRequest {
+    /// `atlassian` or `graph` (Microsoft Graph).
+    #[serde(default = "atlassian_api")]
+    pub api: String,
+    /// The API's base URL: `https://api.atlassian.com`, or the configured Graph base
+    /// (`https://graph.microsoft.com/v1.0`).
+    #[serde(default = "atlassian_base_url")]
+    pub base_url: String,
     pub method: String,
-    /// Path under `https://api.atlassian.com`; `{directoryId}` stays a placeholder when unknown.
+    /// Path under `base_url`; `{directoryId}` (`{spId}`, `{jobId}`, …) stays a placeholder when
+    /// unknown.
     pub path: String,
     /// JSON body, when the request has one.
     pub body: Option<String>,
@@ -245,6 +415,32 @@ pub struct FixRequest {
     pub key: String,
     /// What it does, or when to send it.
     pub note: String,
+}
+
+/// The `api` of an Atlassian request.
+pub const ATLASSIAN_API: &str = "atlassian";
+/// The `api` of a Microsoft Graph request.
+pub const GRAPH_API: &str = "graph";
+/// The base URL of the Atlassian APIs.
+pub const ATLASSIAN_BASE_URL: &str = "https://api.atlassian.com";
+
+fn atlassian_api() -> String {
+    ATLASSIAN_API.into()
+}
+
+fn atlassian_base_url() -> String {
+    ATLASSIAN_BASE_URL.into()
+}
+
+impl FixRequest {
+    /// `(Graph)` or `(Atlassian)`: which API a request goes to, for people.
+    pub fn api_label(&self) -> &'static str {
+        if self.api == GRAPH_API {
+            "Graph"
+        } else {
+            "Atlassian"
+        }
+    }
 }
 
 /// An unmanaged account whose display name equals a synced account's.

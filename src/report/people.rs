@@ -7,18 +7,26 @@ use super::model::{Change, Person, ReportFinding, SubjectRow};
 use crate::findings::{AccountView, ScimUserView};
 use crate::model::normalize_email;
 
-/// Keys a finding is known by: its normalized emails, else its record and account ids.
+/// Keys a finding is known by: its normalized emails (of records, accounts and IdP users), else
+/// its record, account and IdP user ids, else its IdP directory (`provisioning_stalled`); and the
+/// ids of the findings shown together with it.
 fn keys(f: &ReportFinding) -> Vec<String> {
+    let related = f
+        .related
+        .iter()
+        .map(|r| format!("finding:{}", r.id))
+        .chain((!f.related.is_empty()).then(|| format!("finding:{}", f.id)));
     let emails: Vec<String> = f
         .scim_users
         .iter()
         .filter_map(|u| u.email.as_deref())
         .chain(f.accounts.iter().filter_map(|a| a.email.as_deref()))
+        .chain(f.idp_users.iter().filter_map(|u| u.email.as_deref()))
         .map(normalize_email)
         .filter(|e| !e.is_empty())
         .collect();
     if !emails.is_empty() {
-        return emails;
+        return emails.into_iter().chain(related).collect();
     }
     let ids: Vec<String> = f
         .scim_users
@@ -29,11 +37,19 @@ fn keys(f: &ReportFinding) -> Vec<String> {
                 .iter()
                 .map(|a| format!("account:{}", a.account_id)),
         )
+        .chain(
+            f.idp_users
+                .iter()
+                .map(|u| format!("idp:{}/{}", u.directory, u.id)),
+        )
+        .chain(related)
         .collect();
-    if ids.is_empty() {
-        vec![format!("finding:{}", f.id)]
-    } else {
+    if !ids.is_empty() {
         ids
+    } else if let Some(dir) = &f.idp_directory {
+        vec![format!("idp-job:{dir}")]
+    } else {
+        vec![format!("finding:{}", f.id)]
     }
 }
 
@@ -133,10 +149,16 @@ fn person(mut findings: Vec<ReportFinding>) -> Person {
             .then(a.kind.cmp(&b.kind))
             .then_with(|| a.id.cmp(&b.id))
     });
-    // The IdP's email names the person; an account's only when no record has one.
+    // The IdP's email names the person (a record's, or the IdP user's); an account's only when
+    // neither has one.
     let mut counts: BTreeMap<String, (usize, bool)> = BTreeMap::new();
     for f in &findings {
-        for e in f.scim_users.iter().filter_map(|u| u.email.as_deref()) {
+        for e in f
+            .scim_users
+            .iter()
+            .filter_map(|u| u.email.as_deref())
+            .chain(f.idp_users.iter().filter_map(|u| u.email.as_deref()))
+        {
             let c = counts.entry(normalize_email(e)).or_default();
             c.0 += 1;
             c.1 = true;
@@ -212,9 +234,16 @@ fn person(mut findings: Vec<ReportFinding>) -> Person {
             });
         }
     }
+    // An IdP job's findings (no one's email) are anchored by the directory.
+    let job = findings
+        .iter()
+        .find_map(|f| f.idp_directory.as_deref())
+        .filter(|_| subjects.is_empty() && findings.iter().all(|f| f.idp_users.is_empty()))
+        .map(|d| format!("idp job {d}"));
     let anchor = slug(
         email
             .as_deref()
+            .or(job.as_deref())
             .or_else(|| findings.first().map(|f| f.id.as_str()))
             .unwrap_or("person"),
     );
@@ -229,6 +258,7 @@ fn person(mut findings: Vec<ReportFinding>) -> Person {
             .max()
             .unwrap_or(crate::detect::Severity::Low),
         subjects,
+        idp_users: Vec::new(),
         findings,
     }
 }
@@ -280,6 +310,11 @@ mod tests {
             requests: Vec::new(),
             scim_users: u,
             accounts: a,
+            idp_users: Vec::new(),
+            provisioning: None,
+            idp_directory: None,
+            portal_steps: Vec::new(),
+            related: Vec::new(),
             suppressed_by: None,
             person: None,
         }

@@ -3,6 +3,7 @@
 
 mod findings;
 mod idp;
+mod idp_read;
 mod idp_targets;
 mod person;
 mod read;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use findings::{Opening, Reconciled};
 pub use idp::{Evaluated, EvaluatedIdp};
+pub use idp_read::IdpSideState;
 pub use idp_targets::{StoredIdpSide, StoredIdpUser};
 pub use person::{AccountVersion, RecordVersion};
 pub use read::{ShrinkInfo, SnapshotInfo, SourceInfo, State};
