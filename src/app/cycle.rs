@@ -109,6 +109,13 @@ async fn pull_store_detect(
         directory_names: settings.directory_names(),
         now,
     };
+    let idp_directories: std::collections::HashSet<String> = settings
+        .atlassian
+        .directories
+        .iter()
+        .filter(|d| d.idp.is_some())
+        .map(|d| d.id.clone())
+        .collect();
     let analyse =
         Box::new(
             move |pop: &crate::store::Population, since: &_| crate::store::Analysis {
@@ -121,6 +128,7 @@ async fn pull_store_detect(
                     &ctx,
                 ),
                 idp_grace_minutes: ctx.settings.idp_grace_minutes,
+                idp_directories,
                 now: ctx.now,
             },
         );

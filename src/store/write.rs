@@ -49,6 +49,9 @@ pub struct Analysis {
     pub current: Vec<Current>,
     /// `[detect] idp_grace_minutes`: IdP findings are held back as candidates until it passed.
     pub idp_grace_minutes: i64,
+    /// The directories with an `idp` configured: the open IdP findings of any other directory are
+    /// resolved (nothing would ever evaluate them again).
+    pub idp_directories: std::collections::HashSet<String>,
     pub now: chrono::DateTime<chrono::Utc>,
 }
 
@@ -444,6 +447,8 @@ fn write_pull(mut store: Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished,
             .map_err(err("cannot read inactive history"))?;
         let analysis = analyse(&population, &since);
         let current = super::idp::mature(&tx, snapshot_id, &analysis, &idp_evaluated)
+            .map_err(err("cannot judge IdP findings"))?;
+        super::idp::unconfigured(&tx, &analysis.idp_directories, &mut idp_evaluated)
             .map_err(err("cannot judge IdP findings"))?;
         let at = meta.finished_at.to_rfc3339();
         reconciled = Some(
