@@ -246,6 +246,16 @@ pub struct SourceStatus {
     /// or `unknown` with why, when log-derived facts stay as they were. `None` for the others.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub logs: Option<idp::LogFacts>,
+    /// An IdP source's intended users that are neither deleted nor disabled (what the shrink guard
+    /// watches, beside `records`); `None` for the other sources, an incomplete IdP pull and
+    /// `scope = "all"` (no intent is computed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intended: Option<usize>,
+    /// An IdP source complete by the paging rules but held by the shrink guard: it is then
+    /// `complete: false` with the shrink in `error`, and treated as an incomplete IdP pull (its
+    /// directory's IdP findings stay as they were).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub held: bool,
     /// Fields that could not be read (the records were kept). Rendered by `once` on its own.
     #[serde(skip)]
     pub data_quality: DataQuality,

@@ -33,6 +33,8 @@ pub fn failed(started_at: DateTime<Utc>, error: &ApiError) -> PullMeta {
             error: Some(error.to_string()),
             account_types: None,
             logs: None,
+            intended: None,
+            held: false,
             data_quality: DataQuality::default(),
         }],
         retries: 0,
@@ -66,6 +68,8 @@ fn status(
         error,
         account_types: None,
         logs: None,
+        intended: None,
+        held: false,
         data_quality: DataQuality::gather(records.notes.into_iter().chain(group_notes)),
     }
 }

@@ -112,17 +112,38 @@ pub type Counts = BTreeMap<Population, u64>;
 /// The record count (users or accounts) of one source. SCIM groups are not guarded: a group
 /// clean-up is routine, and an empty group list only raises low-severity findings.
 fn population(source: &str, directory_id: Option<&str>) -> Population {
-    let key = match directory_id {
-        // An IdP source shares its directory's id: keyed apart from the SCIM source.
-        Some(d) if source.starts_with(crate::model::SourceStatus::IDP_PREFIX) => format!("idp:{d}"),
-        Some(d) => d.to_string(),
-        None => source.to_string(),
-    };
     Population {
-        key,
+        key: directory_id.unwrap_or(source).to_string(),
         source: source.to_string(),
         what: "records".to_string(),
     }
+}
+
+fn is_idp(source: &str) -> bool {
+    source.starts_with(crate::model::SourceStatus::IDP_PREFIX)
+}
+
+/// The populations of one IdP source: its users (`records`) and, when counted, its intended users
+/// that are neither deleted nor disabled — a drop of those opens a finding per active SCIM record
+/// ("no longer intended"), so it is guarded even when the tenant's user count holds. Keyed by the
+/// directory (apart from its SCIM source), so renaming the directory keeps it guarded.
+fn idp_counts(
+    source: &str,
+    directory_id: Option<&str>,
+    records: u64,
+    intended: Option<u64>,
+) -> Counts {
+    let key = format!("idp:{}", directory_id.unwrap_or(source));
+    let of = |what: &str| Population {
+        key: key.clone(),
+        source: source.to_string(),
+        what: what.to_string(),
+    };
+    let mut counts = Counts::from([(of("records"), records)]);
+    if let Some(n) = intended {
+        counts.insert(of("intended users"), n);
+    }
+    counts
 }
 
 /// The people among a source's accounts (`accountType` atlassian or absent): guarded on their own,
@@ -144,8 +165,8 @@ fn add_people(counts: &mut Counts, source: &str, types: Option<&BTreeMap<String,
 /// The counts of a pull's sources.
 pub fn counts_of_pull(meta: &PullMeta) -> Counts {
     let mut counts = Counts::new();
-    // An incomplete (IdP) source counts nothing: it is not read as shrunk.
-    for s in meta.sources.iter().filter(|s| s.complete) {
+    // The IdP sources are judged apart ([`assess_idp`]): a shrunk IdP never holds the snapshot.
+    for s in meta.sources.iter().filter(|s| s.complete && !s.is_idp()) {
         counts.insert(
             population(&s.source, s.directory_id.as_deref()),
             s.records as u64,
@@ -158,7 +179,11 @@ pub fn counts_of_pull(meta: &PullMeta) -> Counts {
 /// The counts of a stored snapshot's sources.
 pub fn counts_of_snapshot(snapshot: &SnapshotInfo) -> Counts {
     let mut counts = Counts::new();
-    for s in snapshot.sources.iter().filter(|s| s.complete) {
+    for s in snapshot
+        .sources
+        .iter()
+        .filter(|s| s.complete && !is_idp(&s.source))
+    {
         counts.insert(
             population(&s.source, s.directory_id.as_deref()),
             s.records.max(0) as u64,
@@ -166,6 +191,41 @@ pub fn counts_of_snapshot(snapshot: &SnapshotInfo) -> Counts {
         add_people(&mut counts, &s.source, s.account_types.as_ref());
     }
     counts
+}
+
+/// Judges the complete IdP source `new` of a pull on its own, against the same source as of the
+/// last snapshot that used it (`current`, see [`crate::store::Store::idp_shrink_baseline`]) and
+/// the pulls since in which it was held (newest first). A `Held` verdict holds that source alone:
+/// the caller treats it as an incomplete IdP pull, so its directory's IdP findings stay as they
+/// were and no action is taken on them; the Atlassian side is not held.
+pub fn assess_idp(
+    config: &PullConfig,
+    current: Option<&crate::store::SourceInfo>,
+    held: &[crate::store::SourceInfo],
+    new: &crate::model::SourceStatus,
+    accept: bool,
+) -> Verdict {
+    let stored = |s: &crate::store::SourceInfo| {
+        idp_counts(
+            &s.source,
+            s.directory_id.as_deref(),
+            s.records.max(0) as u64,
+            s.intended.map(|n| n.max(0) as u64),
+        )
+    };
+    let held: Vec<Counts> = held.iter().map(stored).collect();
+    assess(
+        config,
+        current.map(stored).as_ref(),
+        &held,
+        &idp_counts(
+            &new.source,
+            new.directory_id.as_deref(),
+            new.records as u64,
+            new.intended.map(|n| n as u64),
+        ),
+        accept,
+    )
 }
 
 /// Judges a pull's `new` counts against the `current` snapshot's and the `held` snapshots since it

@@ -22,6 +22,9 @@ pub struct Outcome {
     pub findings: Option<Reconciled>,
     /// The shrink guard's verdict (`Current` for an incomplete pull).
     pub shrink: Verdict,
+    /// The shrink guard's verdict on each IdP source that shrank (by source), judged apart: a held
+    /// one is an incomplete IdP source in `pull` (its `held` set), not a held snapshot.
+    pub idp_shrinks: Vec<(String, Verdict)>,
 }
 
 /// Pulls, stores and analyses one snapshot, without metrics (for one-shot commands).
@@ -59,6 +62,7 @@ async fn pull_store_detect(
     let store = Store::open(&settings.store.path)?;
     let (current, held) = store.shrink_baseline()?;
     let mut logs_since = std::collections::HashMap::new();
+    let mut idp_baselines = std::collections::HashMap::new();
     for d in settings
         .atlassian
         .directories
@@ -68,9 +72,10 @@ async fn pull_store_detect(
         if let Some(t) = store.idp_logs_read_at(&d.id)? {
             logs_since.insert(d.id.clone(), t);
         }
+        idp_baselines.insert(d.id.clone(), store.idp_shrink_baseline(&d.id)?);
     }
     let recorder = Recorder::start(store);
-    let meta = pull::run(
+    let mut meta = pull::run(
         &settings.atlassian,
         &keys,
         &recorder.sink(),
@@ -90,6 +95,11 @@ async fn pull_store_detect(
     } else {
         Verdict::Current
     };
+    let idp_shrinks = if meta.complete() && !matches!(verdict, Verdict::Held(_)) {
+        judge_idp_sources(settings, &mut meta, &idp_baselines, accept_shrink)
+    } else {
+        Vec::new()
+    };
 
     let now = Utc::now();
     crate::ignore::log_expired(&rules, now.date_naive());
@@ -99,6 +109,13 @@ async fn pull_store_detect(
         directory_names: settings.directory_names(),
         now,
     };
+    let idp_directories: std::collections::HashSet<String> = settings
+        .atlassian
+        .directories
+        .iter()
+        .filter(|d| d.idp.is_some())
+        .map(|d| d.id.clone())
+        .collect();
     let analyse =
         Box::new(
             move |pop: &crate::store::Population, since: &_| crate::store::Analysis {
@@ -111,6 +128,7 @@ async fn pull_store_detect(
                     &ctx,
                 ),
                 idp_grace_minutes: ctx.settings.idp_grace_minutes,
+                idp_directories,
                 now: ctx.now,
             },
         );
@@ -122,7 +140,46 @@ async fn pull_store_detect(
         recorded: finished.recorded,
         findings: finished.reconciled,
         shrink: verdict,
+        idp_shrinks,
     })
+}
+
+/// The shrink guard over each complete IdP source, apart from the snapshot: one whose users or
+/// intended users dropped beyond the `[pull]` thresholds (and not yet confirmed or accepted) is
+/// held — marked incomplete, so its side is not stored, its directory's IdP findings stay as they
+/// were, no action is taken on them, and `once` exits 1 saying why. The Atlassian side is not held.
+fn judge_idp_sources(
+    settings: &Settings,
+    meta: &mut PullMeta,
+    baselines: &std::collections::HashMap<
+        String,
+        (
+            Option<crate::store::SourceInfo>,
+            Vec<crate::store::SourceInfo>,
+        ),
+    >,
+    accept_shrink: bool,
+) -> Vec<(String, Verdict)> {
+    let mut out = Vec::new();
+    for s in meta.sources.iter_mut().filter(|s| s.is_idp() && s.complete) {
+        let Some((current, held)) = s.directory_id.as_ref().and_then(|d| baselines.get(d)) else {
+            continue;
+        };
+        let v = shrink::assess_idp(&settings.pull, current.as_ref(), held, s, accept_shrink);
+        if matches!(v, Verdict::Held(_)) {
+            s.complete = false;
+            s.held = true;
+            s.error = Some(format!(
+                "held by the shrink guard: {}; this IdP source is treated as incomplete (its directory's IdP findings stay as they were) until consecutive pulls confirm the drop or `scimdrift once --accept-shrink` accepts it",
+                crate::model::join_shrinks(v.shrinks())
+            ));
+            meta.idp_jobs.remove(&s.source);
+        }
+        if v.label().is_some() {
+            out.push((s.source.clone(), v));
+        }
+    }
+    out
 }
 
 /// The log line and the metrics of one cycle.
@@ -174,6 +231,12 @@ fn observe(m: &Metrics, result: &anyhow::Result<Outcome>) {
             m.snapshot_held
                 .with_label_values(&[source])
                 .set(i64::from(held));
+        }
+        // An IdP source held on its own (judged only when the snapshot is complete).
+        if s.is_idp() && rec.complete && (s.complete || s.held) {
+            m.snapshot_held
+                .with_label_values(&[source])
+                .set(i64::from(s.held));
         }
         if s.complete {
             for (field, n) in &s.data_quality.by_field {
@@ -230,6 +293,19 @@ fn observe(m: &Metrics, result: &anyhow::Result<Outcome>) {
         .filter(|s| !s.complete)
         .map(|s| s.source.as_str())
         .collect();
+    for (source, v) in &o.idp_shrinks {
+        if matches!(v, Verdict::Held(_)) {
+            tracing::error!(
+                snapshot_id = rec.snapshot_id,
+                source = %source,
+                held = true,
+                "IdP source held by the shrink guard: {}; its directory's IdP findings stay as they were (run `scimdrift once --accept-shrink` if the drop is real)",
+                crate::model::join_shrinks(v.shrinks())
+            );
+        } else {
+            tracing::warn!(snapshot_id = rec.snapshot_id, source = %source, "{}", v.describe());
+        }
+    }
     if rec.held {
         tracing::error!(
             snapshot_id = rec.snapshot_id,

@@ -58,6 +58,7 @@ pub fn once(outcome: &Outcome, format: Format) -> String {
             .unwrap_or_default();
         let status = match &s.error {
             None => "complete".to_string(),
+            Some(e) if s.held => format!("HELD: {}", line(e)),
             Some(e) => format!("INCOMPLETE: {}", line(e)),
         };
         let _ = writeln!(

@@ -604,6 +604,8 @@ mod tests {
                 error: (!complete).then(|| "page 2: HTTP 503".into()),
                 data_quality: Default::default(),
                 account_types: None,
+                intended: None,
+                held: false,
             }],
         }
     }

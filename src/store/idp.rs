@@ -212,6 +212,38 @@ fn logs_read_at(conn: &rusqlite::Connection, dir: &str) -> rusqlite::Result<Opti
         .map(|t| t.with_timezone(&Utc)))
 }
 
+/// The directories with open IdP findings (or grace candidates) but no `idp` configured any more
+/// (`configured` are the directories that have one): each is evaluated as having none, so its
+/// IdP findings are resolved and its candidates dropped, as the Atlassian findings of a removed
+/// directory are.
+pub(super) fn unconfigured(
+    tx: &Transaction,
+    configured: &HashSet<String>,
+    evaluated: &mut Evaluated,
+) -> rusqlite::Result<()> {
+    let mut dirs: Vec<String> = tx
+        .prepare_cached(
+            "SELECT DISTINCT idp_directory FROM findings
+              WHERE idp_directory IS NOT NULL AND status != 'resolved'
+             UNION SELECT DISTINCT directory_id FROM idp_candidates",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    dirs.retain(|d| !configured.contains(d) && !evaluated.contains_key(d));
+    for dir in dirs {
+        tx.execute("DELETE FROM idp_candidates WHERE directory_id = ?1", [&dir])?;
+        evaluated.insert(
+            dir,
+            EvaluatedIdp {
+                previous_pull: None,
+                logs_known: true,
+                scope_all: false,
+            },
+        );
+    }
+    Ok(())
+}
+
 /// The kind of a finding id (`<kind>-<hash>`).
 fn kind_of(finding_id: &str) -> Option<Kind> {
     finding_id.rsplit_once('-')?.0.parse().ok()

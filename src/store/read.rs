@@ -58,6 +58,12 @@ pub struct SourceInfo {
     /// Accounts by `accountType` (the accounts source only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub account_types: Option<std::collections::BTreeMap<String, u64>>,
+    /// An IdP source's intended users (assigned, neither deleted nor disabled), when counted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intended: Option<i64>,
+    /// An IdP source held by the shrink guard (stored incomplete).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub held: bool,
 }
 
 /// The population as of one complete snapshot.
@@ -151,6 +157,54 @@ impl Store {
         Ok((current, held))
     }
 
+    /// What the shrink guard compares the IdP source of directory `directory_id` with: the source
+    /// as of the last snapshot that used it (complete, in a complete snapshot: the IdP state
+    /// findings stand on), and the pulls since in which it was held, newest first. An IdP pull
+    /// that was incomplete in between is skipped, never a baseline.
+    pub fn idp_shrink_baseline(
+        &self,
+        directory_id: &str,
+    ) -> Result<(Option<SourceInfo>, Vec<SourceInfo>), StoreError> {
+        let ids = |sql: &str, after: i64| -> Result<Vec<i64>, StoreError> {
+            self.conn
+                .prepare_cached(sql)
+                .and_then(|mut stmt| {
+                    stmt.query_map(params![directory_id, after], |r| r.get(0))?
+                        .collect::<rusqlite::Result<Vec<i64>>>()
+                })
+                .map_err(self.err("cannot read the IdP sources"))
+        };
+        let idp_of = |snapshot_id: i64| -> Result<Option<SourceInfo>, StoreError> {
+            Ok(self.sources(snapshot_id)?.into_iter().find(|s| {
+                s.source.starts_with(crate::model::SourceStatus::IDP_PREFIX)
+                    && s.directory_id.as_deref() == Some(directory_id)
+            }))
+        };
+        let used = ids(
+            "SELECT ss.snapshot_id FROM snapshot_sources ss JOIN snapshots s ON s.id = ss.snapshot_id
+             WHERE s.complete = 1 AND ss.complete = 1 AND ss.directory_id = ?1
+                   AND substr(ss.source, 1, 4) = 'idp:' AND ss.snapshot_id > ?2
+             ORDER BY ss.snapshot_id DESC LIMIT 1",
+            0,
+        )?;
+        let after = used.first().copied().unwrap_or(0);
+        let current = match used.first() {
+            Some(&id) => idp_of(id)?,
+            None => None,
+        };
+        let mut held = Vec::new();
+        for id in ids(
+            "SELECT snapshot_id FROM snapshot_sources
+             WHERE directory_id = ?1 AND snapshot_id > ?2 AND held = 1
+                   AND substr(source, 1, 4) = 'idp:'
+             ORDER BY snapshot_id DESC",
+            after,
+        )? {
+            held.extend(idp_of(id)?);
+        }
+        Ok((current, held))
+    }
+
     /// The latest complete snapshot: the current state. Incomplete snapshots never are.
     pub fn latest_complete(&self) -> Result<Option<SnapshotInfo>, StoreError> {
         self.one_snapshot(
@@ -183,7 +237,7 @@ impl Store {
             .conn
             .prepare_cached(
                 "SELECT source, directory_id, records, groups, complete, error, data_quality_json,
-                        account_types_json FROM snapshot_sources
+                        account_types_json, intended, held FROM snapshot_sources
                  WHERE snapshot_id = ?1 ORDER BY source = 'accounts', source",
             )
             .map_err(self.err("cannot read sources"))?;
@@ -202,6 +256,8 @@ impl Store {
                 account_types: r
                     .get::<_, Option<String>>(7)?
                     .and_then(|j| serde_json::from_str(&j).ok()),
+                intended: r.get(8)?,
+                held: r.get(9)?,
             })
         })
         .and_then(|rows| rows.collect())

@@ -228,6 +228,13 @@ CREATE TABLE idp_candidates (
 -- The directory whose IdP an IdP finding is about: only a complete IdP pull of it resolves it.
 ALTER TABLE findings ADD COLUMN idp_directory TEXT;
 "#,
+    r#"
+-- The shrink guard over an IdP source: its intended users (assigned, neither deleted nor
+-- disabled), and whether the source was held (complete by the paging rules, but shrunk: treated
+-- as incomplete for its directory's IdP findings).
+ALTER TABLE snapshot_sources ADD COLUMN intended INTEGER;
+ALTER TABLE snapshot_sources ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -49,6 +49,9 @@ pub struct Analysis {
     pub current: Vec<Current>,
     /// `[detect] idp_grace_minutes`: IdP findings are held back as candidates until it passed.
     pub idp_grace_minutes: i64,
+    /// The directories with an `idp` configured: the open IdP findings of any other directory are
+    /// resolved (nothing would ever evaluate them again).
+    pub idp_directories: std::collections::HashSet<String>,
     pub now: chrono::DateTime<chrono::Utc>,
 }
 
@@ -445,6 +448,8 @@ fn write_pull(mut store: Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished,
         let analysis = analyse(&population, &since);
         let current = super::idp::mature(&tx, snapshot_id, &analysis, &idp_evaluated)
             .map_err(err("cannot judge IdP findings"))?;
+        super::idp::unconfigured(&tx, &analysis.idp_directories, &mut idp_evaluated)
+            .map_err(err("cannot judge IdP findings"))?;
         let at = meta.finished_at.to_rfc3339();
         reconciled = Some(
             findings::reconcile(&tx, snapshot_id, &at, &current, &idp_evaluated)
@@ -505,8 +510,8 @@ fn update_snapshot(
 fn insert_sources(tx: &Transaction, id: i64, meta: &PullMeta) -> rusqlite::Result<()> {
     let mut stmt = tx.prepare_cached(
         "INSERT INTO snapshot_sources (snapshot_id, source, directory_id, records, groups, complete, error,
-             data_quality_json, account_types_json)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+             data_quality_json, account_types_json, intended, held)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?;
     for s in &meta.sources {
         let dq = (!s.data_quality.is_empty())
@@ -523,7 +528,9 @@ fn insert_sources(tx: &Transaction, id: i64, meta: &PullMeta) -> rusqlite::Resul
             dq,
             s.account_types
                 .as_ref()
-                .and_then(|t| serde_json::to_string(t).ok())
+                .and_then(|t| serde_json::to_string(t).ok()),
+            s.intended.map(|n| n as i64),
+            s.held
         ])?;
     }
     Ok(())

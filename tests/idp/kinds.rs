@@ -206,6 +206,36 @@ async fn switching_to_scope_all_resolves_the_intent_kinds() {
     assert_eq!(resolved, gone);
 }
 
+/// A directory whose `idp` section is removed keeps no IdP finding open that nothing would ever
+/// evaluate again: they are resolved, as the Atlassian findings of a removed directory are.
+#[tokio::test]
+async fn removing_the_idp_section_resolves_its_findings() {
+    let mut env = idp_env(0).await;
+    env.pull().await;
+    env.pull().await;
+    assert_eq!(open_idp(&env), expected_idp());
+    rewrite_config(&mut env, |text| {
+        let start = text.find("\n[atlassian.directories.idp]\n").unwrap();
+        let end = start + text[start..].find("login_base_url = ").unwrap();
+        let end = end + text[end..].find('\n').unwrap();
+        format!("{}{}", &text[..start], &text[end..])
+    });
+    assert!(
+        env.settings
+            .atlassian
+            .directories
+            .iter()
+            .all(|d| d.idp.is_none())
+    );
+    let o = env.pull().await;
+    assert!(o.pull.all_complete(), "{:?}", o.pull.sources);
+    assert!(open_idp(&env).is_empty(), "{:#?}", open_idp(&env));
+    assert_eq!(
+        idp_only(labelled(&env, &with_status(&env, Status::Resolved))),
+        expected_idp()
+    );
+}
+
 /// Two unchanged IdP pulls add no IdP rows; enabling one user adds exactly one user version.
 #[tokio::test]
 async fn the_history_grows_with_change_not_with_pulls() {

@@ -10,6 +10,7 @@ mod faults;
 mod grace;
 mod kinds;
 mod secrets;
+mod shrink;
 
 use std::collections::BTreeSet;
 use std::process::Output;

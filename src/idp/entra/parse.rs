@@ -361,7 +361,12 @@ fn timespan(s: &str) -> Option<f64> {
     if m >= 60 || sec >= 60.0 {
         return None;
     }
-    Some((days * 86_400 + h * 3600 + m * 60) as f64 + sec)
+    // Checked: a huge count from the wire is no duration, never an overflow.
+    let whole = days
+        .checked_mul(86_400)?
+        .checked_add(h.checked_mul(3600)?)?
+        .checked_add(m * 60)?;
+    Some(whole as f64 + sec)
 }
 
 /// `QuarantineOnDemand` (the doc's spelling) is `QuarantinedOnDemand`; anything else as sent.

@@ -77,6 +77,14 @@ fn finish(
         1 => first.to_string(),
         n => format!("{first} (and {} more errors)", n - 1),
     });
+    // What the shrink guard watches beside the users: the users the IdP means to keep
+    // provisioned (a drop opens "no longer intended / deleted / disabled" findings).
+    let intended = (error.is_none() && !side.scope_all).then(|| {
+        side.users
+            .iter()
+            .filter(|u| u.intended && !u.deleted && u.enabled != Some(false))
+            .count()
+    });
     let status = SourceStatus {
         source: origin.to_string(),
         directory_id: Some(side.directory_id.clone()),
@@ -86,6 +94,8 @@ fn finish(
         error,
         account_types: None,
         logs: Some(side.logs.clone()),
+        intended,
+        held: false,
         data_quality: DataQuality::gather(notes),
     };
     type Counts = std::collections::BTreeMap<(&'static str, &'static str), u64>;

@@ -28,6 +28,10 @@ fn durations_iso_and_dotnet() {
         ("40 minutes", None),
         ("00:61:00", None),
         ("", None),
+        // A .NET timespan too large for whole seconds is no duration (not an overflow).
+        ("99999999999999999.00:00:00", None),
+        ("18446744073709551615:00:00", None),
+        ("0:18446744073709551615:00", None),
     ] {
         assert_eq!(duration_secs(text), want, "{text}");
     }
