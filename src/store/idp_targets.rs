@@ -16,6 +16,9 @@ pub struct StoredIdpSide {
     pub job_id: Option<String>,
     /// The job's user rule (`None`: the mapping could not be read).
     pub rule_id: Option<String>,
+    /// `idp.scope = "all"`: the job's scoping filter decides who is provisioned, so assignments
+    /// are not intent.
+    pub scope_all: bool,
 }
 
 /// One stored IdP user and its latest provisioning event.
@@ -56,6 +59,7 @@ impl super::Store {
             kind: text(&v["kind"]).unwrap_or_default(),
             job_id: text(&v["job"]["job_id"]),
             rule_id: text(&v["mapping"]["rule_id"]),
+            scope_all: v["scope_all"].as_bool().unwrap_or(false),
         }))
     }
 

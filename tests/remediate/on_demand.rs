@@ -522,3 +522,28 @@ async fn a_skipped_reply_to_a_retry_is_no_refusal_and_is_settled_by_state() {
         "settled by reading the directory, never resent"
     );
 }
+
+#[tokio::test]
+async fn with_scope_all_assignments_are_not_intent() {
+    // `scope = "all"`: the job's scoping filter decides, so a provisioning_error of a user the
+    // pull did not compute as intended is not refused as "not assigned" (E6's own record links
+    // A16, so nothing else blocks it; E5's email is still held by A15).
+    let mut env = idp_env(&on_demand("provisioning_error", "apply", 1), "").await;
+    let text = std::fs::read_to_string(&env.config).unwrap();
+    let text = text.replacen("kind = \"entra\"", "kind = \"entra\"\nscope = \"all\"", 1);
+    std::fs::write(&env.config, text).unwrap();
+    env.settings = Settings::load(Some(&env.config)).unwrap();
+    env.pull().await;
+    env.pull().await;
+    let e6 = finding_of(&env, Kind::ProvisioningError, "E6");
+    let e5 = finding_of(&env, Kind::ProvisioningError, "E5");
+    let plan = plan_now(&env);
+    let step = step_of(&plan, &e6);
+    assert!(
+        step.guards.iter().all(|g| g.passed),
+        "E6 is not refused under scope all: {step:#?}"
+    );
+    assert!(verdict(step_of(&plan, &e5), "target").contains("holds"));
+    remediate(&env).await;
+    assert_eq!(posts(&env), 1, "E6 only");
+}

@@ -474,7 +474,8 @@ fn on_demand(f: &FindingView, inp: &Inputs<'_>) -> Vec<Derived> {
             "the IdP user is not enabled (disabled, or its state unknown) in the snapshot: Entra cannot provision it on demand",
         );
     }
-    if !u.intended {
+    // With `scope = "all"` assignments are not intent: the job's scoping filter decides.
+    if !u.intended && !side.scope_all {
         return none(
             "the IdP user is not assigned to the app (directly or through an assigned security group) in the snapshot",
         );
