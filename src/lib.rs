@@ -6,6 +6,7 @@ pub mod app;
 pub mod atlassian;
 pub mod detect;
 pub mod escape;
+pub mod fields;
 pub mod findings;
 pub mod http;
 pub mod idp;

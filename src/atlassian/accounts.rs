@@ -3,9 +3,9 @@
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::fields::{Fields, Parsed};
 use super::paging::{CursorRequest, CursorSource, PageSink, Paged, cursor_list};
 use super::settings::AccountsEndpoint;
+use crate::fields::{Fields, Parsed};
 use crate::http::HttpLayer;
 use crate::model::Account;
 use crate::secret::Secret;

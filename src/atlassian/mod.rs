@@ -2,7 +2,6 @@
 //! All of them go through one shared [`crate::http::HttpLayer`]: timeouts, retries, rate limits, budgets.
 
 pub mod accounts;
-pub mod fields;
 pub mod paging;
 pub mod provisioning;
 pub mod scim;

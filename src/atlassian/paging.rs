@@ -9,7 +9,8 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::fields::{Parsed, kind_of, lenient_count};
+pub use crate::fields::json_error;
+use crate::fields::{Parsed, kind_of, lenient_count};
 use crate::http::error::ApiError;
 use crate::http::{Api, Call, HttpLayer};
 use crate::model::DataQualityNote;
@@ -158,19 +159,6 @@ async fn fetch(http: &HttpLayer, call: &Call<'_>) -> Result<crate::http::Reply, 
     http.send(call)
         .await?
         .ok_or_else(|| ApiError::malformed(call.origin, &call.page, "unexpected 404"))
-}
-
-/// A JSON error described by its kind and position only: serde's own message may quote the value
-/// (which could be anything, a key included).
-pub fn json_error(e: &serde_json::Error) -> String {
-    use serde_json::error::Category;
-    let what = match e.classify() {
-        Category::Syntax => "invalid JSON",
-        Category::Eof => "truncated JSON",
-        Category::Data => "JSON of an unexpected shape",
-        Category::Io => "unreadable JSON",
-    };
-    format!("{what} (line {}, column {})", e.line(), e.column())
 }
 
 /// The state of one SCIM list read: what arrived so far, checked page by page.

@@ -3,8 +3,8 @@
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::fields::{Fields, Parsed};
 use super::paging::{PageSink, Paged, scim_list};
+use crate::fields::{Fields, Parsed};
 use crate::http::HttpLayer;
 use crate::model::{ScimGroup, ScimRecord};
 use crate::secret::Secret;
@@ -71,7 +71,7 @@ pub fn parse_user(directory_id: &str, raw: &RawValue) -> Result<Parsed<ScimRecor
     let id = f.id("id")?;
     let external_id = f.string("externalId");
     let user_name = f.string("userName").unwrap_or_default();
-    let emails = f.objects("emails", "emails.", |e| {
+    let emails = f.objects("emails", |e| {
         let value = e.string("value")?;
         Some((value, e.boolean("primary")))
     });
@@ -84,7 +84,7 @@ pub fn parse_user(directory_id: &str, raw: &RawValue) -> Result<Parsed<ScimRecor
         .map(|e| e.trim().to_string())
         .filter(|e| !e.is_empty());
     let display_name = f.string("displayName").or_else(|| {
-        f.object("name", "name.", |n| {
+        f.object("name", |n| {
             n.string("formatted").or_else(|| {
                 let parts: Vec<String> = [n.string("givenName"), n.string("familyName")]
                     .into_iter()
@@ -96,15 +96,13 @@ pub fn parse_user(directory_id: &str, raw: &RawValue) -> Result<Parsed<ScimRecor
         .flatten()
     });
     let active = f.boolean("active");
-    let groups = f.objects("groups", "groups.", |g| g.string("value"));
+    let groups = f.objects("groups", |g| g.string("value"));
     let (created, last_modified) = f
-        .object("meta", "meta.", |m| {
-            (m.time("created"), m.time("lastModified"))
-        })
+        .object("meta", |m| (m.time("created"), m.time("lastModified")))
         .unwrap_or_default();
     let notes_before = f.note_count();
     let account_id = f
-        .object(ATLASSIAN_EXT, "atlassian-external.", |a| {
+        .object_as(ATLASSIAN_EXT, "atlassian-external.", |a| {
             a.string("atlassianAccountId")
         })
         .flatten()
@@ -140,7 +138,7 @@ pub fn parse_group(directory_id: &str, raw: &RawValue) -> Result<Parsed<ScimGrou
         group_id: id.clone(),
         display_name: f.string("displayName"),
         external_id: f.string("externalId"),
-        members: f.objects("members", "members.", |m| m.string("value")),
+        members: f.objects("members", |m| m.string("value")),
     };
     Ok(Parsed { id, item, notes })
 }

@@ -5,7 +5,6 @@
 //! kind (Okta) changes no caller.
 
 pub mod entra;
-pub mod fields;
 pub mod settings;
 
 use std::collections::BTreeMap;

@@ -12,9 +12,9 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use reqwest::Method;
 use serde::Serialize;
 
+use crate::fields::{json_error, lenient_count};
 use crate::http::{Api, ApiError, Call, ErrorKind, HttpLayer};
 use crate::idp::IdpSettings;
-use crate::idp::fields::{json_error, lenient_count};
 use crate::secret::{self, Secret};
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";

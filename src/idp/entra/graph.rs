@@ -9,8 +9,8 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::credential::Credential;
+use crate::fields::{Parsed, json_error};
 use crate::http::{Api, ApiError, Call, ErrorKind, HttpLayer, Reply};
-use crate::idp::fields::{Parsed, json_error};
 use crate::model::DataQualityNote;
 
 /// What a Graph call reads, for errors and the permission a 403 names (idp-api.md §1.1).
@@ -329,7 +329,7 @@ impl<'a> Graph<'a> {
                 Some(other) => {
                     return Err(bad(format!(
                         "@odata.nextLink is {}, expected a URL",
-                        crate::idp::fields::kind_of(other)
+                        crate::fields::kind_of(other)
                     )));
                 }
             }

@@ -351,7 +351,7 @@ impl<'a> Client<'a> {
         let user = self.graph.get(What::User, target, &page, true).await?;
         let enabled = user.as_ref().and_then(|u| {
             let mut notes = Vec::new();
-            crate::idp::fields::Fields::new(u, &mut notes)
+            crate::fields::Fields::new(u, &mut notes)
                 .ok()
                 .and_then(|mut f| f.boolean("accountEnabled"))
         });

@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use crate::idp::fields::{Fields, Parsed, json_error, kind_of};
+use crate::fields::{Fields, Parsed, json_error, kind_of};
 use crate::model::idp::{Execution, Mapping, ProvisioningEvent, ProvisioningJob, Quarantine};
 
 /// The fields of `/users` that are always read.
@@ -417,14 +417,14 @@ pub fn job(v: &Value) -> Result<Parsed<ProvisioningJob>, String> {
             let (error_code, error_message) = q.object("error", error).unwrap_or((None, None));
             Quarantine {
                 reason: reason.unwrap_or_else(|| "Unknown".into()),
-                series_began: q.time("seriesBegan"),
-                current_began: q.time("currentBegan"),
-                next_attempt: q.time("nextAttempt"),
+                series_began: q.time_or_never("seriesBegan"),
+                current_began: q.time_or_never("currentBegan"),
+                next_attempt: q.time_or_never("nextAttempt"),
                 error_code,
                 error_message,
             }
         });
-        let steady = s.time("steadyStateLastAchievedTime");
+        let steady = s.time_or_never("steadyStateLastAchievedTime");
         (code, failures, last, last_ok, quarantine, steady)
     });
     let Some((Some(code), failures, last, last_ok, quarantine, steady)) = status else {
@@ -454,8 +454,8 @@ fn error(e: &mut Fields<'_>) -> (Option<String>, Option<String>) {
 
 /// An execution; `None` when it says nothing (every time the year-1 sentinel, no state).
 fn execution(e: &mut Fields<'_>) -> Option<Execution> {
-    let began = e.time("timeBegan");
-    let ended = e.time("timeEnded");
+    let began = e.time_or_never("timeBegan");
+    let ended = e.time_or_never("timeEnded");
     let state = e.text("state");
     let (error_code, error_message) = e.object("error", error).unwrap_or((None, None));
     if began.is_none() && ended.is_none() && state.is_none() && error_code.is_none() {
@@ -602,7 +602,7 @@ pub fn event(v: &Value, sp_id: &str) -> Result<Option<Parsed<ProvisioningEvent>>
         return Ok(None);
     }
     let at = f
-        .time("activityDateTime")
+        .time_or_never("activityDateTime")
         .ok_or_else(|| format!("event {id:?} has no readable activityDateTime"))?;
     let (status, error_code, reason) = f
         .object("provisioningStatusInfo", |s| {

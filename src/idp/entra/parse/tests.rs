@@ -390,7 +390,7 @@ proptest! {
     fn no_text_makes_durations_or_ext_panic(s in "\\PC{0,24}") {
         let _ = duration_secs(&s);
         let _ = strip_ext(&s);
-        let _ = crate::idp::fields::parse_time(&s);
+        let _ = crate::fields::parse_time(&s);
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! Reading one API record field by field (scenarios.md, "what the APIs may send"). A field of an
-//! unexpected type or value is left unknown and noted ([`FieldNote`]); only an item that is not an
-//! object or has no usable id is an error. Notes and errors describe the kind of value that arrived,
-//! never the value (it could be anything, a key included).
+//! Reading one API item field by field, for every source (the Atlassian APIs and the IdPs;
+//! scenarios.md, "what the APIs may send"). A field of an unexpected type or value is left unknown
+//! and noted ([`FieldNote`]); only an item that is not an object or has no usable id is an error.
+//! Notes and errors describe the kind of value that arrived, never the value (it could be anything,
+//! a key included).
 
 use serde_json::{Map, Value};
 
@@ -67,7 +68,7 @@ fn is_time(s: &str) -> bool {
 /// One JSON object being read, collecting notes on the fields it cannot read.
 pub struct Fields<'a> {
     obj: &'a Map<String, Value>,
-    prefix: &'static str,
+    prefix: String,
     notes: &'a mut Vec<FieldNote>,
 }
 
@@ -77,7 +78,7 @@ impl<'a> Fields<'a> {
         match v {
             Value::Object(obj) => Ok(Fields {
                 obj,
-                prefix: "",
+                prefix: String::new(),
                 notes,
             }),
             other => Err(format!("not an object ({})", kind_of(other))),
@@ -89,7 +90,8 @@ impl<'a> Fields<'a> {
         self.notes.len()
     }
 
-    fn note(&mut self, key: &str, problem: String) {
+    /// Notes a field (once per item and field).
+    pub fn note(&mut self, key: &str, problem: String) {
         let field = format!("{}{key}", self.prefix);
         // Once per record and field.
         if !self.notes.iter().any(|n| n.field == field) {
@@ -97,8 +99,8 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// The value at `key`, `None` when absent or null.
-    fn get(&self, key: &str) -> Option<&'a Value> {
+    /// The raw value at `key`, `None` when absent or null.
+    pub fn get(&self, key: &str) -> Option<&'a Value> {
         self.obj.get(key).filter(|v| !v.is_null())
     }
 
@@ -153,6 +155,41 @@ impl<'a> Fields<'a> {
         b
     }
 
+    /// A non-empty string field (an empty one is absent, not noted).
+    pub fn text(&mut self, key: &str) -> Option<String> {
+        self.string(key).filter(|s| !s.trim().is_empty())
+    }
+
+    /// A count field, read by [`lenient_count`]; anything else is noted and unknown.
+    pub fn count(&mut self, key: &str) -> Option<u64> {
+        let v = self.get(key)?;
+        let n = lenient_count(v);
+        if n.is_none() {
+            self.note(
+                key,
+                format!("expected a non-negative integer, got {}", kind_of(v)),
+            );
+        }
+        n
+    }
+
+    /// A time field read leniently ([`parse_time`]: RFC 3339, or without an offset = UTC); the
+    /// year-1 "never" sentinel of Entra (`0001-01-01T00:00:00Z`) is `None`, as is an absent time;
+    /// another value is noted.
+    pub fn time_or_never(&mut self, key: &str) -> Option<String> {
+        let s = self.string(key)?;
+        match parse_time(&s) {
+            Ok(t) => t,
+            Err(NotATime) => {
+                self.note(
+                    key,
+                    "expected an RFC 3339 time, got a string that is not one".into(),
+                );
+                None
+            }
+        }
+    }
+
     /// An RFC 3339 time field, kept as sent; another value is noted and unknown.
     pub fn time(&mut self, key: &str) -> Option<String> {
         let s = self.string(key)?;
@@ -168,17 +205,23 @@ impl<'a> Fields<'a> {
     }
 
     /// A nested object, read with `read`; another type is noted and read as absent.
-    pub fn object<R>(
+    pub fn object<R>(&mut self, key: &str, read: impl FnOnce(&mut Fields<'_>) -> R) -> Option<R> {
+        let prefix = format!("{}{key}.", self.prefix);
+        self.object_as(key, &prefix, read)
+    }
+
+    /// [`Fields::object`], its fields named `prefix` + field (a long schema URN by a short name).
+    pub fn object_as<R>(
         &mut self,
-        key: &'static str,
-        prefix: &'static str,
+        key: &str,
+        prefix: &str,
         read: impl FnOnce(&mut Fields<'_>) -> R,
     ) -> Option<R> {
         match self.get(key)? {
             Value::Object(obj) => {
                 let mut inner = Fields {
                     obj,
-                    prefix,
+                    prefix: prefix.to_string(),
                     notes: &mut *self.notes,
                 };
                 Some(read(&mut inner))
@@ -195,10 +238,10 @@ impl<'a> Fields<'a> {
     /// an entry that is not an object (the others are kept).
     pub fn objects<R>(
         &mut self,
-        key: &'static str,
-        prefix: &'static str,
+        key: &str,
         mut read: impl FnMut(&mut Fields<'_>) -> Option<R>,
     ) -> Vec<R> {
+        let prefix = format!("{}{key}.", self.prefix);
         let items = match self.get(key) {
             None => return Vec::new(),
             Some(Value::Array(items)) => items,
@@ -214,7 +257,7 @@ impl<'a> Fields<'a> {
                 Value::Object(obj) => {
                     let mut inner = Fields {
                         obj,
-                        prefix,
+                        prefix: prefix.clone(),
                         notes: &mut *self.notes,
                     };
                     if let Some(r) = read(&mut inner) {
@@ -230,6 +273,45 @@ impl<'a> Fields<'a> {
         }
         out
     }
+}
+
+/// A time as RFC 3339 (UTC, as sent when it already is RFC 3339): `Ok(None)` for the year-1
+/// sentinel ("never"), `Err` when it is no time at all. Accepts an offset-less time as UTC and
+/// .NET's seven fractional digits.
+pub fn parse_time(s: &str) -> Result<Option<String>, NotATime> {
+    use chrono::{DateTime, Datelike, NaiveDateTime, SecondsFormat};
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok((t.year() > 1).then(|| s.to_string()));
+    }
+    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, format) {
+            let t = t.and_utc();
+            return Ok((t.year() > 1).then(|| t.to_rfc3339_opts(SecondsFormat::AutoSi, true)));
+        }
+    }
+    // Year 1 in a shape chrono refuses (e.g. an offset that would put it in year 0).
+    if s.starts_with("0001-01-01") {
+        return Ok(None);
+    }
+    Err(NotATime)
+}
+
+/// A string that is no time at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotATime;
+
+/// A JSON error described by its kind and position only: serde's own message may quote the
+/// value (which could be anything, a key included).
+pub fn json_error(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let what = match e.classify() {
+        Category::Syntax => "invalid JSON",
+        Category::Eof => "truncated JSON",
+        Category::Data => "JSON of an unexpected shape",
+        Category::Io => "unreadable JSON",
+    };
+    format!("{what} (line {}, column {})", e.line(), e.column())
 }
 
 #[cfg(test)]
@@ -272,11 +354,8 @@ mod tests {
         let mut f = Fields::new(&v, &mut notes).unwrap();
         assert_eq!(f.id("id").unwrap(), "s1");
         assert_eq!(f.boolean("active"), None);
-        assert_eq!(
-            f.object("meta", "meta.", |m| m.time("lastModified")),
-            Some(None)
-        );
-        let emails = f.objects("emails", "emails.", |e| e.string("value"));
+        assert_eq!(f.object("meta", |m| m.time("lastModified")), Some(None));
+        let emails = f.objects("emails", |e| e.string("value"));
         assert!(emails.is_empty());
         let fields: Vec<&str> = notes.iter().map(|n| n.field.as_str()).collect();
         assert_eq!(fields, ["active", "meta.lastModified", "emails.value"]);
@@ -298,5 +377,48 @@ mod tests {
             assert_eq!(f.id("id").is_ok(), ok, "{v}");
         }
         assert!(Fields::new(&json!([1]), &mut notes).is_err());
+    }
+
+    #[test]
+    fn year_one_is_never_and_odd_times_are_noted() {
+        assert_eq!(parse_time("0001-01-01T00:00:00Z"), Ok(None));
+        assert_eq!(parse_time("0001-01-01T00:00:00.0000000Z"), Ok(None));
+        assert_eq!(parse_time("0001-01-01T00:00:00"), Ok(None));
+        assert_eq!(
+            parse_time("2024-03-01T10:00:00.1234567Z"),
+            Ok(Some("2024-03-01T10:00:00.1234567Z".into()))
+        );
+        assert_eq!(
+            parse_time("2024-03-01T10:00:00"),
+            Ok(Some("2024-03-01T10:00:00Z".into()))
+        );
+        assert_eq!(parse_time("yesterday"), Err(NotATime));
+        let v = json!({"a": "0001-01-01T00:00:00Z", "b": "nope", "c": 5, "d": null});
+        let mut notes = Vec::new();
+        let mut f = Fields::new(&v, &mut notes).unwrap();
+        assert_eq!(f.time_or_never("a"), None);
+        assert_eq!(f.time_or_never("b"), None);
+        assert_eq!(f.time_or_never("c"), None);
+        assert_eq!(f.time_or_never("d"), None);
+        let fields: Vec<_> = notes.iter().map(|n| n.field.as_str()).collect();
+        assert_eq!(fields, ["b", "c"]);
+        // The strict reader (SCIM `meta`, the accounts API) keeps an RFC 3339 time as sent.
+        let mut notes = Vec::new();
+        let mut f = Fields::new(&v, &mut notes).unwrap();
+        assert_eq!(f.time("a").as_deref(), Some("0001-01-01T00:00:00Z"));
+    }
+
+    #[test]
+    fn nested_notes_name_the_path_not_the_value() {
+        let v = json!({"status": {"code": 7, "lastExecution": {"state": ["sekrit"]}}});
+        let mut notes = Vec::new();
+        let mut f = Fields::new(&v, &mut notes).unwrap();
+        f.object("status", |s| {
+            s.string("code");
+            s.object("lastExecution", |e| e.string("state"));
+        });
+        let fields: Vec<_> = notes.iter().map(|n| n.field.as_str()).collect();
+        assert_eq!(fields, ["status.code", "status.lastExecution.state"]);
+        assert!(!format!("{notes:?}").contains("sekrit"));
     }
 }
