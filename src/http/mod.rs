@@ -804,6 +804,34 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn graph_near_its_throttle_limit_slows_that_api_down() {
+        let layer = HttpLayer::new("http://127.0.0.1:9", &HttpSettings::default()).unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-ms-throttle-limit-percentage",
+            HeaderValue::from_static("0.5"),
+        );
+        layer.note_rate_limit(Api::Graph, &h);
+        assert!(layer.not_before.lock().unwrap()[Api::Graph.index()].is_none());
+        h.insert(
+            "x-ms-throttle-limit-percentage",
+            HeaderValue::from_static("0.85"),
+        );
+        let before = Instant::now();
+        layer.note_rate_limit(Api::Graph, &h);
+        let nb = layer.not_before.lock().unwrap();
+        let until = nb[Api::Graph.index()].expect("Graph is held back");
+        assert!(
+            until >= before + Duration::from_millis(900),
+            "{:?}",
+            until - before
+        );
+        // Only the API that reported it.
+        assert!(nb[Api::GraphReports.index()].is_none());
+        assert!(nb[Api::Scim.index()].is_none());
+    }
+
     #[test]
     fn backoff_grows_and_stays_capped() {
         let p = policy();
