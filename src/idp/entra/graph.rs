@@ -21,6 +21,8 @@ pub enum What {
     Group,
     Members,
     TransitiveMembers,
+    /// A user's direct group memberships (the re-read before provision on demand).
+    MemberOf,
     Users,
     User,
     Jobs,
@@ -38,6 +40,7 @@ impl What {
             What::Group => "groups",
             What::Members => "members",
             What::TransitiveMembers => "transitiveMembers",
+            What::MemberOf => "users/{id}/memberOf",
             What::Users => "users",
             What::User => "users/{id}",
             What::Jobs => "synchronization/jobs",
@@ -51,7 +54,9 @@ impl What {
     pub fn permission(self) -> &'static str {
         match self {
             What::ServicePrincipal | What::Assignments => "Application.Read.All",
-            What::Group | What::Members | What::TransitiveMembers => "GroupMember.Read.All",
+            What::Group | What::Members | What::TransitiveMembers | What::MemberOf => {
+                "GroupMember.Read.All"
+            }
             What::Users | What::User => "User.Read.All",
             What::Jobs | What::Schema => "Synchronization.Read.All",
             What::Logs => "AuditLog.Read.All",

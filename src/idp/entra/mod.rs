@@ -370,18 +370,30 @@ impl<'a> Client<'a> {
         let a = side::assigned(&assignments.items);
         let assigned_directly = a.users.contains(user_id);
         let mut via_groups = Vec::new();
-        for gid in &a.groups {
-            let group = self.group(gid).await?;
-            if group.security_enabled != Some(true) {
-                continue;
-            }
-            let members = self.members(gid, What::Members).await?;
-            // The user exists, so an untyped member with its id is that user.
-            if members.items.iter().any(|m| {
-                m.id == user_id
-                    && matches!(m.kind, parse::MemberKind::User | parse::MemberKind::Untyped)
-            }) {
-                via_groups.push(gid.clone());
+        if user.is_some() && !a.groups.is_empty() {
+            // The user's own direct memberships, intersected with the assigned groups: a few
+            // requests, whatever the number of assigned groups (not every group's members).
+            let label = format!("users/{user_id}/memberOf");
+            let target = Target::Path(
+                format!("/users/{}/memberOf", seg(user_id)),
+                vec![("$select", "id".into()), ("$top", "999".into())],
+            );
+            let member_of = self
+                .graph
+                .list(What::MemberOf, target, &label, Duplicates::Error, |v| {
+                    parse::member(v).map(Some)
+                })
+                .await?;
+            for m in &member_of.items {
+                if !a.groups.contains(&m.id)
+                    || matches!(m.kind, parse::MemberKind::User)
+                    || via_groups.contains(&m.id)
+                {
+                    continue;
+                }
+                if self.group(&m.id).await?.security_enabled == Some(true) {
+                    via_groups.push(m.id.clone());
+                }
             }
         }
         Ok(Intent {

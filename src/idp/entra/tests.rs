@@ -186,6 +186,14 @@ async fn handle(
         ("GET", "/groups/g-m365/members") => {
             value(json!([{"@odata.type": "#microsoft.graph.user", "id": "u-m365"}]))
         }
+        ("GET", "/users/u-member/memberOf") => value(json!([
+            {"@odata.type": "#microsoft.graph.group", "id": "g-sec"},
+            {"@odata.type": "#microsoft.graph.group", "id": "g-unassigned"},
+        ])),
+        ("GET", "/users/u-m365/memberOf") => {
+            value(json!([{"@odata.type": "#microsoft.graph.group", "id": "g-m365"}]))
+        }
+        ("GET", "/users/u-direct/memberOf") => value(json!([])),
         ("GET", "/users") => {
             let first = !query.contains_key("$skiptoken")
                 && query.get("$top").map(String::as_str) != Some("1");
@@ -222,6 +230,9 @@ async fn handle(
             StatusCode::OK,
             json!({"id": "u-direct", "accountEnabled": false}),
         ),
+        ("GET", "/users/u-member" | "/users/u-m365") => {
+            reply(StatusCode::OK, json!({"id": "u", "accountEnabled": true}))
+        }
         ("GET", "/servicePrincipals/sp-1/synchronization/jobs") => {
             let job = |id: &str| {
                 json!({"id": id, "templateId": "atlassianCloud",
@@ -570,6 +581,21 @@ async fn read_intent_and_provision_on_demand() {
     let client = Client::new(&s, &cred, &http(), "idp:prod", None).unwrap();
     let i = client.read_intent("u-direct").await.unwrap();
     assert!(i.exists && i.intended && i.assigned_directly && i.enabled == Some(false));
+    // Through the user's own memberships: an assigned security group is intent, an assigned
+    // Microsoft 365 group is not, an unassigned group is ignored; no group's member list is read.
+    let i = client.read_intent("u-member").await.unwrap();
+    assert!(i.intended && !i.assigned_directly, "{i:?}");
+    assert_eq!(i.via_groups, ["g-sec"]);
+    let i = client.read_intent("u-m365").await.unwrap();
+    assert!(!i.intended && i.via_groups.is_empty(), "{i:?}");
+    assert!(
+        !f.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, p, _)| p.ends_with("/members")),
+        "the re-read reads no group's member list"
+    );
     let i = client.read_intent("u-gone").await.unwrap();
     assert!(!i.exists && i.intended && i.enabled.is_none());
     let check = client.check_online().await.unwrap();

@@ -520,3 +520,47 @@ pub(crate) async fn user(
         &USER_DEFAULT,
     ))
 }
+
+/// `GET /users/{id}/memberOf`: the groups the user is a direct member of (paged; each with
+/// `@odata.type`; `$select` applies). 404 for an unknown user.
+pub(crate) async fn member_of(
+    State(state): State<Arc<SimState>>,
+    caller: Caller,
+    Params(id): Params<String>,
+    uri: OriginalUri,
+    query: QueryPairs,
+) -> GraphReply {
+    let selected: Option<Vec<String>> = query.get("$select").map(|s| {
+        s.split(',')
+            .map(|f| f.trim().to_owned())
+            .filter(|f| !f.is_empty())
+            .collect()
+    });
+    let world = state.world();
+    let t = tenant(&world, &caller)?;
+    t.user(&id).ok_or_else(|| GraphError::not_found(&id))?;
+    let groups: Vec<_> = t
+        .groups
+        .iter()
+        .filter(|g| g.members.iter().any(|m| m.id == id))
+        .collect();
+    page_of(
+        &state,
+        &uri,
+        &query,
+        "directoryObjects",
+        groups.len(),
+        |range| {
+            groups[range]
+                .iter()
+                .map(|g| {
+                    let mut object = group_json(g);
+                    if let Value::Object(map) = &mut object {
+                        map.insert("@odata.type".into(), ODATA_GROUP.into());
+                    }
+                    project(object, selected.as_deref(), &[])
+                })
+                .collect()
+        },
+    )
+}
