@@ -174,20 +174,32 @@ fn latest_events(
     tx: &Transaction,
     dir: &str,
 ) -> rusqlite::Result<HashMap<String, ProvisioningEvent>> {
-    let mut out: HashMap<String, ProvisioningEvent> = HashMap::new();
+    // Latest by the parsed time (the text of `activityDateTime` may differ in offset or fraction
+    // width), then by id for events of the same instant.
+    let mut out: HashMap<String, (Option<DateTime<Utc>>, ProvisioningEvent)> = HashMap::new();
     let mut stmt = tx.prepare_cached(
-        "SELECT raw FROM idp_events WHERE directory_id = ?1 AND user_id IS NOT NULL ORDER BY at, id",
+        "SELECT raw FROM idp_events WHERE directory_id = ?1 AND user_id IS NOT NULL",
     )?;
     let rows = stmt.query_map([dir], |r| r.get::<_, String>(0))?;
     for raw in rows {
         // A row this build cannot read is skipped, not fatal.
-        if let Ok(e) = serde_json::from_str::<ProvisioningEvent>(&raw?)
-            && let Some(user) = e.user_id.clone()
-        {
-            out.insert(user, e);
+        let Ok(e) = serde_json::from_str::<ProvisioningEvent>(&raw?) else {
+            continue;
+        };
+        let Some(user) = e.user_id.clone() else {
+            continue;
+        };
+        let at = DateTime::parse_from_rfc3339(e.at.trim())
+            .ok()
+            .map(|t| t.with_timezone(&Utc));
+        let later = |(t, old): &(Option<DateTime<Utc>>, ProvisioningEvent)| {
+            (at, e.id.as_str()) > (*t, old.id.as_str())
+        };
+        if out.get(&user).is_none_or(later) {
+            out.insert(user, (at, e));
         }
     }
-    Ok(out)
+    Ok(out.into_iter().map(|(u, (_, e))| (u, e)).collect())
 }
 
 impl super::Store {
@@ -345,4 +357,53 @@ pub(super) fn mature(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: &str, at: &str, status: &str) -> ProvisioningEvent {
+        ProvisioningEvent {
+            id: id.into(),
+            at: at.into(),
+            job_id: None,
+            cycle_id: None,
+            action: "update".into(),
+            status: status.into(),
+            error_code: None,
+            reason: None,
+            user_id: Some("u1".into()),
+            target_id: None,
+        }
+    }
+
+    #[test]
+    fn the_latest_event_is_the_latest_instant_not_the_longest_text() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        super::super::schema::migrate(&mut conn, 0).unwrap();
+        conn.execute(
+            "INSERT INTO snapshots (started_at, finished_at, duration_seconds, complete, scim_records, accounts, retries)
+             VALUES ('', '', 0, 1, 0, 0, 0)",
+            [],
+        )
+        .unwrap();
+        let tx = conn.transaction().unwrap();
+        // As text, "…10:00:00.5Z" sorts after "…10:00:00Z" but "…11:00:00+02:00" (09:00Z) sorts
+        // after both: the instants say the fraction is the latest.
+        for e in [
+            event("b", "2026-05-01T10:00:00Z", "failure"),
+            event("a", "2026-05-01T10:00:00.5Z", "success"),
+            event("c", "2026-05-01T11:00:00+02:00", "failure"),
+        ] {
+            tx.execute(
+                "INSERT INTO idp_events (directory_id, id, at, user_id, status, snapshot_id, raw)
+                 VALUES ('d1', ?1, ?2, 'u1', ?3, 1, ?4)",
+                params![e.id, e.at, e.status, serde_json::to_string(&e).unwrap()],
+            )
+            .unwrap();
+        }
+        let latest = latest_events(&tx, "d1").unwrap();
+        assert_eq!(latest["u1"].id, "a");
+    }
 }
