@@ -169,6 +169,14 @@ pub(super) fn record(
     Ok(out)
 }
 
+/// An event's `activityDateTime` as an instant, to order events by (`None`, unparsable, sorts
+/// before every instant).
+pub(super) fn instant(at: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(at.trim())
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
 /// The latest stored provisioning event of each IdP user of `dir`.
 fn latest_events(
     tx: &Transaction,
@@ -189,9 +197,7 @@ fn latest_events(
         let Some(user) = e.user_id.clone() else {
             continue;
         };
-        let at = DateTime::parse_from_rfc3339(e.at.trim())
-            .ok()
-            .map(|t| t.with_timezone(&Utc));
+        let at = instant(&e.at);
         let later = |(t, old): &(Option<DateTime<Utc>>, ProvisioningEvent)| {
             (at, e.id.as_str()) > (*t, old.id.as_str())
         };

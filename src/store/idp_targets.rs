@@ -2,6 +2,7 @@
 //! kind, provisioning job and user rule (`provision_on_demand` needs both ids), and one IdP user
 //! with its latest provisioning event. Read-only; `idp.rs` writes these tables.
 
+use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 use serde_json::Value;
 
@@ -85,19 +86,109 @@ impl super::Store {
         let Some(user_row) = raw.and_then(|r| serde_json::from_str::<IdpUser>(&r).ok()) else {
             return Ok(None);
         };
-        let event: Option<String> = self
+        // The latest by instant, then id (as `idp::latest_events`): the text of `at` may differ
+        // in offset or fraction width.
+        let mut stmt = self
             .conn
-            .query_row(
-                "SELECT raw FROM idp_events WHERE directory_id = ?1 AND user_id = ?2 AND snapshot_id <= ?3
-                 ORDER BY at DESC, id DESC LIMIT 1",
-                params![dir, user, snapshot_id],
-                |r| r.get(0),
+            .prepare_cached(
+                "SELECT raw FROM idp_events WHERE directory_id = ?1 AND user_id = ?2 AND snapshot_id <= ?3",
             )
-            .optional()
             .map_err(self.err("cannot read the IdP provisioning events"))?;
+        let rows = stmt
+            .query_map(params![dir, user, snapshot_id], |r| r.get::<_, String>(0))
+            .map_err(self.err("cannot read the IdP provisioning events"))?;
+        let mut latest: Option<(Option<DateTime<Utc>>, ProvisioningEvent)> = None;
+        for raw in rows {
+            let raw = raw.map_err(self.err("cannot read the IdP provisioning events"))?;
+            // A row this build cannot read is skipped.
+            let Ok(e) = serde_json::from_str::<ProvisioningEvent>(&raw) else {
+                continue;
+            };
+            let at = super::idp::instant(&e.at);
+            if latest
+                .as_ref()
+                .is_none_or(|(t, old)| (at, e.id.as_str()) > (*t, old.id.as_str()))
+            {
+                latest = Some((at, e));
+            }
+        }
         Ok(Some(StoredIdpUser {
             user: user_row,
-            latest_event: event.and_then(|e| serde_json::from_str(&e).ok()),
+            latest_event: latest.map(|(_, e)| e),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_users_latest_event_is_its_latest_instant_not_the_last_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::super::Store::open(&dir.path().join("s.db")).unwrap();
+        store
+            .conn
+            .execute(
+                "INSERT INTO snapshots (started_at, finished_at, duration_seconds, complete, scim_records, accounts, retries)
+                 VALUES ('', '', 0, 1, 0, 0, 0)",
+                [],
+            )
+            .unwrap();
+        let user = IdpUser {
+            directory_id: "d1".into(),
+            id: "u1".into(),
+            user_principal_name: None,
+            mail: None,
+            display_name: None,
+            user_type: None,
+            enabled: Some(true),
+            intended: true,
+            assigned_directly: true,
+            groups: Vec::new(),
+            nested_only: false,
+            deleted: false,
+            scim_external_id: None,
+            scim_user_name: None,
+            email: None,
+        };
+        store
+            .conn
+            .execute(
+                "INSERT INTO idp_user_versions (directory_id, user_id, valid_from, hash, intended, deleted, raw)
+                 VALUES ('d1', 'u1', 1, x'00', 1, 0, ?1)",
+                [serde_json::to_string(&user).unwrap()],
+            )
+            .unwrap();
+        // As text, "…10:00:00Z" sorts after "…10:00:00.5Z" ('Z' > '.') and "…11:00:00+02:00"
+        // (09:00Z) after both: the instants say the one with a fraction is the latest.
+        for (id, at, status) in [
+            ("b", "2026-05-01T10:00:00Z", "failure"),
+            ("a", "2026-05-01T10:00:00.5Z", "success"),
+            ("c", "2026-05-01T11:00:00+02:00", "failure"),
+        ] {
+            let e = ProvisioningEvent {
+                id: id.into(),
+                at: at.into(),
+                job_id: None,
+                cycle_id: None,
+                action: "update".into(),
+                status: status.into(),
+                error_code: None,
+                reason: None,
+                user_id: Some("u1".into()),
+                target_id: None,
+            };
+            store
+                .conn
+                .execute(
+                    "INSERT INTO idp_events (directory_id, id, at, user_id, status, snapshot_id, raw)
+                     VALUES ('d1', ?1, ?2, 'u1', ?3, 1, ?4)",
+                    params![id, at, status, serde_json::to_string(&e).unwrap()],
+                )
+                .unwrap();
+        }
+        let stored = store.idp_user_at("d1", "u1", 1).unwrap().unwrap();
+        assert_eq!(stored.latest_event.unwrap().id, "a");
     }
 }
