@@ -378,12 +378,25 @@ impl<'a> Client<'a> {
                 format!("/users/{}/memberOf", seg(user_id)),
                 vec![("$select", "id".into()), ("$top", "999".into())],
             );
-            let member_of = self
+            let member_of = match self
                 .graph
                 .list(What::MemberOf, target, &label, Duplicates::Error, |v| {
                     parse::member(v).map(Some)
                 })
-                .await?;
+                .await
+            {
+                // Deleted between the two reads: gone, as a 404 on the user says.
+                Err(e) if e.kind == ErrorKind::NotFound => {
+                    return Ok(Intent {
+                        exists: false,
+                        enabled: None,
+                        intended: assigned_directly,
+                        assigned_directly,
+                        via_groups: Vec::new(),
+                    });
+                }
+                other => other?,
+            };
             for m in &member_of.items {
                 if !a.groups.contains(&m.id)
                     || matches!(m.kind, parse::MemberKind::User)

@@ -194,6 +194,7 @@ async fn handle(
             value(json!([{"@odata.type": "#microsoft.graph.group", "id": "g-m365"}]))
         }
         ("GET", "/users/u-direct/memberOf") => value(json!([])),
+        ("GET", "/users/u-vanishing/memberOf") => not_found(),
         ("GET", "/users") => {
             let first = !query.contains_key("$skiptoken")
                 && query.get("$top").map(String::as_str) != Some("1");
@@ -588,6 +589,9 @@ async fn read_intent_and_provision_on_demand() {
     assert_eq!(i.via_groups, ["g-sec"]);
     let i = client.read_intent("u-m365").await.unwrap();
     assert!(!i.intended && i.via_groups.is_empty(), "{i:?}");
+    // Deleted between the user read and its memberships: gone, not an error.
+    let i = client.read_intent("u-vanishing").await.unwrap();
+    assert!(!i.exists && i.enabled.is_none(), "{i:?}");
     assert!(
         !f.seen
             .lock()
