@@ -343,6 +343,13 @@ pub fn stamp_millis(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// An RFC 3339 time as an instant in UTC; `None` when it is not one.
+pub fn parse_utc(t: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(t)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
 /// Shrunk populations as one list: `accounts records shrank from 318 to 0; …`.
 pub fn join_shrinks(shrinks: &[Shrink]) -> String {
     shrinks

@@ -114,6 +114,21 @@ pub struct ProvisioningJob {
     pub steady_state_last_achieved: Option<String>,
 }
 
+/// Why a provisioning job is stalled ([`ProvisioningJob::stall`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stall<'a> {
+    Quarantined(Option<&'a Quarantine>),
+    Paused,
+    /// Any status other than `Active`, `Paused` and `Quarantine`, as sent.
+    NotActive(&'a str),
+    NeverCompleted,
+    /// The last completed cycle ended more than 3 intervals ago.
+    Late {
+        last: chrono::DateTime<chrono::Utc>,
+        interval_seconds: i64,
+    },
+}
+
 /// One provisioning log event (Entra `auditLogs/provisioning`), deduplicated by `id`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProvisioningEvent {
@@ -236,8 +251,34 @@ impl ProvisioningJob {
             .flatten()
             .filter(|e| matches!(e.state.as_deref(), Some("Succeeded" | "EntryLevelErrors")))
             .filter_map(|e| e.ended.as_deref())
-            .filter_map(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.with_timezone(&chrono::Utc))
+            .filter_map(super::parse_utc)
             .max()
+    }
+
+    /// Why the job is stalled (scenarios.md `provisioning_stalled`): quarantined, paused or not
+    /// active; or, judged at `now`, no completed cycle for more than 3 of its intervals. `None`
+    /// when healthy (or, without `now`, when only the cycles could tell). Judged here once for
+    /// detection and the report, which word it each their own way.
+    pub fn stall(&self, now: Option<chrono::DateTime<chrono::Utc>>) -> Option<Stall<'_>> {
+        match self.status.as_str() {
+            "Quarantine" => return Some(Stall::Quarantined(self.quarantine.as_ref())),
+            "Paused" => return Some(Stall::Paused),
+            "Active" => {}
+            other => return Some(Stall::NotActive(other)),
+        }
+        let now = now?;
+        let interval_seconds = self.interval_or_default();
+        match self.last_completed_cycle() {
+            None => Some(Stall::NeverCompleted),
+            Some(last)
+                if now - last > chrono::Duration::seconds(interval_seconds.saturating_mul(3)) =>
+            {
+                Some(Stall::Late {
+                    last,
+                    interval_seconds,
+                })
+            }
+            Some(_) => None,
+        }
     }
 }

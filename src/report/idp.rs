@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use super::model::*;
 use crate::detect::Kind;
 use crate::findings::{FindingView, IdpUserView};
-use crate::model::idp::{IdpUser, ProvisioningJob};
+use crate::model::idp::{IdpUser, ProvisioningJob, Stall};
 use crate::model::normalize_email;
 use crate::store::{IdpSideState, SnapshotInfo};
 
@@ -614,31 +614,21 @@ fn error_text(code: Option<&str>, message: Option<&str>) -> Option<String> {
 /// Why the job is not healthy as of its last complete IdP pull (`at`), as `provisioning_stalled`
 /// judges it; `None` when it is.
 fn stalled(job: &ProvisioningJob, at: Option<&str>) -> Option<String> {
-    match job.status.as_str() {
-        "Quarantine" => {
-            return Some(format!(
-                "quarantined ({})",
-                job.quarantine
-                    .as_ref()
-                    .map_or("reason unknown", |q| q.reason.as_str())
-            ));
-        }
-        "Paused" => return Some("paused".into()),
-        "Active" => {}
-        other => return Some(format!("not active (status {other})")),
-    }
-    let at = at
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&chrono::Utc))?;
-    let interval = job.interval_or_default();
-    match job.last_completed_cycle() {
-        None => Some("it has never completed a cycle".into()),
-        Some(t) if (at - t).num_seconds() > interval.saturating_mul(3) => Some(format!(
+    Some(match job.stall(at.and_then(crate::model::parse_utc))? {
+        Stall::Quarantined(q) => format!(
+            "quarantined ({})",
+            q.map_or("reason unknown", |q| q.reason.as_str())
+        ),
+        Stall::Paused => "paused".into(),
+        Stall::NotActive(other) => format!("not active (status {other})"),
+        Stall::NeverCompleted => "it has never completed a cycle".into(),
+        Stall::Late {
+            interval_seconds, ..
+        } => format!(
             "no completed cycle for more than 3 intervals of {} minutes",
-            interval / 60
-        )),
-        Some(_) => None,
-    }
+            interval_seconds / 60
+        ),
+    })
 }
 
 /// The view of a stored IdP user beside a person.
