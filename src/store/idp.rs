@@ -13,7 +13,9 @@ use super::write::{Analysis, IDP_SIDES, IDP_USERS, Live, composite};
 use crate::detect::{IdpInput, Kind, grace};
 use crate::findings::Current;
 use crate::model::PullMeta;
-use crate::model::idp::{IdpSide, LogFacts, ProvisioningEvent};
+use crate::model::idp::{
+    AssignedGroup, IdpSide, LogFacts, Mapping, ProvisioningEvent, ProvisioningJob,
+};
 
 /// How one directory's IdP side was evaluated by this pull.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,14 +96,14 @@ pub(super) fn record(
         }
         let prefix = format!("{dir}\u{1f}");
         users.close_vanished_where(tx, snapshot_id, |k| k.starts_with(&prefix))?;
-        let side_json = serde_json::json!({
-            "kind": side.kind,
-            "scope_all": side.scope_all,
-            "job": side.job,
-            "mapping": side.mapping,
-            "groups": side.groups,
+        let side_json = serde_json::to_string(&SideJson {
+            groups: side.groups.clone(),
+            job: side.job.clone(),
+            kind: side.kind.clone(),
+            mapping: Some(side.mapping.clone()),
+            scope_all: side.scope_all,
         })
-        .to_string();
+        .unwrap_or_default();
         if let Some(hash) = rows.observe(tx, snapshot_id, dir.clone(), &side_json)? {
             tx.prepare_cached(
                 "INSERT INTO idp_side_versions (directory_id, valid_from, hash, job_status, raw)
@@ -169,12 +171,29 @@ pub(super) fn record(
     Ok(out)
 }
 
-/// An event's `activityDateTime` as an instant, to order events by (`None`, unparsable, sorts
-/// before every instant).
-pub(super) fn instant(at: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(at.trim())
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+/// The raw JSON of an `idp_side_versions` row: the side without its users and events. Written by
+/// [`record`], read back by the report (`idp_read`) and remediation (`idp_targets`). Fields in
+/// alphabetical order: the text (and so the version hash) stays what earlier builds wrote.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub(super) struct SideJson {
+    pub groups: Vec<AssignedGroup>,
+    pub job: Option<ProvisioningJob>,
+    pub kind: String,
+    pub mapping: Option<Mapping>,
+    pub scope_all: bool,
+}
+
+/// A provisioning event with its instant (`None`: `activityDateTime` unparsable, before every
+/// instant).
+pub(super) type Timed = (Option<DateTime<Utc>>, ProvisioningEvent);
+
+/// Whether `e` is later than `than`: by instant (the text of `activityDateTime` may differ in
+/// offset or fraction width), then by id for events of the same instant.
+pub(super) fn later(e: &ProvisioningEvent, than: Option<&Timed>) -> Option<Timed> {
+    let at = crate::model::parse_utc(e.at.trim());
+    than.is_none_or(|(t, old)| (at, e.id.as_str()) > (*t, old.id.as_str()))
+        .then(|| (at, e.clone()))
 }
 
 /// The latest stored provisioning event of each IdP user of `dir`.
@@ -182,9 +201,7 @@ fn latest_events(
     tx: &Transaction,
     dir: &str,
 ) -> rusqlite::Result<HashMap<String, ProvisioningEvent>> {
-    // Latest by the parsed time (the text of `activityDateTime` may differ in offset or fraction
-    // width), then by id for events of the same instant.
-    let mut out: HashMap<String, (Option<DateTime<Utc>>, ProvisioningEvent)> = HashMap::new();
+    let mut out: HashMap<String, Timed> = HashMap::new();
     let mut stmt = tx.prepare_cached(
         "SELECT raw FROM idp_events WHERE directory_id = ?1 AND user_id IS NOT NULL",
     )?;
@@ -197,12 +214,8 @@ fn latest_events(
         let Some(user) = e.user_id.clone() else {
             continue;
         };
-        let at = instant(&e.at);
-        let later = |(t, old): &(Option<DateTime<Utc>>, ProvisioningEvent)| {
-            (at, e.id.as_str()) > (*t, old.id.as_str())
-        };
-        if out.get(&user).is_none_or(later) {
-            out.insert(user, (at, e));
+        if let Some(newer) = later(&e, out.get(&user)) {
+            out.insert(user, newer);
         }
     }
     Ok(out.into_iter().map(|(u, (_, e))| (u, e)).collect())
@@ -224,10 +237,7 @@ fn logs_read_at(conn: &rusqlite::Connection, dir: &str) -> rusqlite::Result<Opti
             |r| r.get(0),
         )
         .optional()?;
-    Ok(at
-        .flatten()
-        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-        .map(|t| t.with_timezone(&Utc)))
+    Ok(at.flatten().as_deref().and_then(crate::model::parse_utc))
 }
 
 /// The directories with open IdP findings (or grace candidates) but no `idp` configured any more
@@ -297,12 +307,12 @@ pub(super) fn mature(
         })?;
         for row in rows {
             let (finding_id, first_seen, last_snapshot) = row?;
-            if let Ok(t) = DateTime::parse_from_rfc3339(&first_seen) {
+            if let Some(first_seen) = crate::model::parse_utc(&first_seen) {
                 candidates.insert(
                     finding_id.clone(),
                     grace::Candidate {
                         finding_id,
-                        first_seen: t.with_timezone(&Utc),
+                        first_seen,
                         last_snapshot,
                     },
                 );

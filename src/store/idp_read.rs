@@ -7,8 +7,10 @@ use std::collections::HashMap;
 
 use rusqlite::Row;
 
+use super::idp::SideJson;
 use super::{Store, StoreError};
 use crate::model::idp::{AssignedGroup, IdpUser, Mapping, ProvisioningJob};
+use crate::model::parse_utc;
 
 /// One directory's IdP side as its last complete IdP pull recorded it.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,31 +42,14 @@ impl IdpSideState {
     /// Whether the provisioning log was read by the last complete IdP pull (its facts are
     /// current); `None` before any complete IdP pull.
     pub fn logs_read_in_last_pull(&self) -> Option<bool> {
-        let started = parse(self.last_complete_started_at.as_deref()?)?;
+        let started = parse_utc(self.last_complete_started_at.as_deref()?)?;
         Some(
             self.logs_read_at
                 .as_deref()
-                .and_then(parse)
+                .and_then(parse_utc)
                 .is_some_and(|read| read >= started),
         )
     }
-}
-
-fn parse(t: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::parse_from_rfc3339(t)
-        .ok()
-        .map(|t| t.with_timezone(&chrono::Utc))
-}
-
-/// The raw JSON of an `idp_side_versions` row (`store::idp::record`).
-#[derive(serde::Deserialize, Default)]
-#[serde(default)]
-struct SideJson {
-    kind: String,
-    scope_all: bool,
-    job: Option<ProvisioningJob>,
-    mapping: Option<Mapping>,
-    groups: Vec<AssignedGroup>,
 }
 
 fn side_row(r: &Row) -> rusqlite::Result<IdpSideState> {

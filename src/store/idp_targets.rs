@@ -2,10 +2,9 @@
 //! kind, provisioning job and user rule (`provision_on_demand` needs both ids), and one IdP user
 //! with its latest provisioning event. Read-only; `idp.rs` writes these tables.
 
-use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
-use serde_json::Value;
 
+use super::idp::{SideJson, Timed, later};
 use crate::model::idp::{IdpUser, ProvisioningEvent};
 
 /// A directory's stored IdP side, as remediation needs it.
@@ -48,19 +47,15 @@ impl super::Store {
             .optional()
             .map_err(self.err("cannot read the IdP side"))?;
         // A row this build cannot read is no side (remediation then refuses, naming it).
-        let Some(v) = raw.and_then(|r| serde_json::from_str::<Value>(&r).ok()) else {
+        let Some(side) = raw.and_then(|r| serde_json::from_str::<SideJson>(&r).ok()) else {
             return Ok(None);
         };
-        let text = |v: &Value| {
-            v.as_str()
-                .filter(|s| !s.trim().is_empty())
-                .map(str::to_string)
-        };
+        let text = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
         Ok(Some(StoredIdpSide {
-            kind: text(&v["kind"]).unwrap_or_default(),
-            job_id: text(&v["job"]["job_id"]),
-            rule_id: text(&v["mapping"]["rule_id"]),
-            scope_all: v["scope_all"].as_bool().unwrap_or(false),
+            kind: text(Some(side.kind)).unwrap_or_default(),
+            job_id: text(side.job.map(|j| j.job_id)),
+            rule_id: text(side.mapping.and_then(|m| m.rule_id)),
+            scope_all: side.scope_all,
         }))
     }
 
@@ -86,8 +81,7 @@ impl super::Store {
         let Some(user_row) = raw.and_then(|r| serde_json::from_str::<IdpUser>(&r).ok()) else {
             return Ok(None);
         };
-        // The latest by instant, then id (as `idp::latest_events`): the text of `at` may differ
-        // in offset or fraction width.
+        // The latest by instant, then id, as detection takes it (`idp::later`).
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -97,19 +91,15 @@ impl super::Store {
         let rows = stmt
             .query_map(params![dir, user, snapshot_id], |r| r.get::<_, String>(0))
             .map_err(self.err("cannot read the IdP provisioning events"))?;
-        let mut latest: Option<(Option<DateTime<Utc>>, ProvisioningEvent)> = None;
+        let mut latest: Option<Timed> = None;
         for raw in rows {
             let raw = raw.map_err(self.err("cannot read the IdP provisioning events"))?;
             // A row this build cannot read is skipped.
             let Ok(e) = serde_json::from_str::<ProvisioningEvent>(&raw) else {
                 continue;
             };
-            let at = super::idp::instant(&e.at);
-            if latest
-                .as_ref()
-                .is_none_or(|(t, old)| (at, e.id.as_str()) > (*t, old.id.as_str()))
-            {
-                latest = Some((at, e));
+            if let Some(newer) = later(&e, latest.as_ref()) {
+                latest = Some(newer);
             }
         }
         Ok(Some(StoredIdpUser {
