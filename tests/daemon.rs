@@ -18,6 +18,19 @@ struct Daemon {
 }
 
 impl Daemon {
+    /// Waits (up to 15 s) for the start-up cycle to complete; fails the test otherwise.
+    async fn first_cycle_complete(&self) {
+        assert!(
+            eventually(15, async || self
+                .metrics()
+                .await
+                .get("scimdrift_pull_runs_total{result=\"complete\"}")
+                == Some(&1.0))
+            .await,
+            "the first cycle did not complete"
+        );
+    }
+
     async fn start(env: &Env) -> Daemon {
         let settings = env.settings.clone();
         let token = scimdrift::daemon::server_token(&settings).unwrap();
@@ -89,14 +102,7 @@ async fn metrics_match_the_scenario_world() {
     let mut env = Env::scenarios(20).await;
     fast_schedule(&mut env, "0 0 * * * *");
     let d = Daemon::start(&env).await;
-    assert!(
-        eventually(15, async || d
-            .metrics()
-            .await
-            .get("scimdrift_pull_runs_total{result=\"complete\"}")
-            == Some(&1.0))
-        .await
-    );
+    d.first_cycle_complete().await;
     // The findings gauge is refreshed right after the cycle.
     assert!(
         eventually(5, async || {
@@ -174,14 +180,7 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exported() {
     )
     .await;
     let d = Daemon::start(&env).await;
-    assert!(
-        eventually(15, async || d
-            .metrics()
-            .await
-            .get("scimdrift_pull_runs_total{result=\"complete\"}")
-            == Some(&1.0))
-        .await
-    );
+    d.first_cycle_complete().await;
     let (_, text) = d.get("/metrics").await;
     let exported: std::collections::HashSet<&str> = text
         .lines()
@@ -632,14 +631,7 @@ async fn idp_job_metrics_match_the_seeded_world() {
     .await;
     fast_schedule(&mut env, "0 0 * * * *");
     let d = Daemon::start(&env).await;
-    assert!(
-        eventually(15, async || d
-            .metrics()
-            .await
-            .get("scimdrift_pull_runs_total{result=\"complete\"}")
-            == Some(&1.0))
-        .await
-    );
+    d.first_cycle_complete().await;
     let m = d.metrics().await;
     let world = env.sim.world();
     let job = world.entra[0].app().unwrap().jobs[0].clone();
