@@ -287,7 +287,8 @@ pub(super) fn mature(
     evaluated: &Evaluated,
 ) -> rusqlite::Result<Vec<Current>> {
     let mut open: HashSet<String> = HashSet::new();
-    let mut candidates: HashMap<String, grace::Candidate> = HashMap::new();
+    // Finding id → (its directory, its candidate).
+    let mut candidates: HashMap<String, (&str, grace::Candidate)> = HashMap::new();
     for dir in evaluated.keys() {
         let mut stmt = tx.prepare_cached(
             "SELECT id FROM findings WHERE idp_directory = ?1 AND status != 'resolved'",
@@ -310,11 +311,14 @@ pub(super) fn mature(
             if let Some(first_seen) = crate::model::parse_utc(&first_seen) {
                 candidates.insert(
                     finding_id.clone(),
-                    grace::Candidate {
-                        finding_id,
-                        first_seen,
-                        last_snapshot,
-                    },
+                    (
+                        dir.as_str(),
+                        grace::Candidate {
+                            finding_id,
+                            first_seen,
+                            last_snapshot,
+                        },
+                    ),
                 );
             }
         }
@@ -332,7 +336,7 @@ pub(super) fn mature(
         detected.insert(&c.id);
         let m = grace::judge(
             &c.id,
-            candidates.get(&c.id),
+            candidates.get(&c.id).map(|(_, c)| c),
             ev.previous_pull,
             snapshot_id,
             analysis.now,
@@ -355,17 +359,9 @@ pub(super) fn mature(
         }
     }
     // A candidate of an evaluated kind not detected now ends its streak.
-    for (id, c) in &candidates {
-        let dir_of = tx
-            .query_row(
-                "SELECT directory_id FROM idp_candidates WHERE finding_id = ?1",
-                [id],
-                |r| r.get::<_, String>(0),
-            )
-            .optional()?;
-        let covered = dir_of
-            .as_deref()
-            .and_then(|d| evaluated.get(d))
+    for (id, (dir, c)) in &candidates {
+        let covered = evaluated
+            .get(*dir)
             .zip(kind_of(&c.finding_id))
             .is_some_and(|(ev, kind)| ev.covers(kind));
         if covered && !detected.contains(id.as_str()) {
