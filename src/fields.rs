@@ -155,6 +155,28 @@ impl<'a> Fields<'a> {
         b
     }
 
+    /// A boolean the contract always sends, whose value decides findings (SCIM `active`, Graph
+    /// `accountEnabled`): read as [`Fields::boolean`], and absent or `null` is noted too. Every
+    /// `None` is unknown, never false (scenarios.md, "Unknown is never evidence").
+    pub fn state(&mut self, key: &str) -> Option<bool> {
+        match self.obj.get(key) {
+            None => {
+                self.note(key, "absent".into());
+                None
+            }
+            Some(Value::Null) => {
+                self.note(key, "null".into());
+                None
+            }
+            Some(_) => self.boolean(key),
+        }
+    }
+
+    /// The fields noted so far, as [`FieldNote::field`] names them: what the item leaves unknown.
+    pub fn unknown(&self) -> Vec<String> {
+        self.notes.iter().map(|n| n.field.clone()).collect()
+    }
+
     /// A non-empty string field (an empty one is absent, not noted).
     pub fn text(&mut self, key: &str) -> Option<String> {
         self.string(key).filter(|s| !s.trim().is_empty())

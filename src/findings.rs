@@ -133,6 +133,11 @@ pub struct FindingView {
     pub suggested_fix: String,
     /// Set when an ignore rule suppresses it.
     pub suppressed_by: Option<Suppression>,
+    /// The fields the latest complete snapshot could not read that this finding's kind reads
+    /// (`active`, `accountStatus`, `accountEnabled`, `intent`, …): it could not be decided, so
+    /// it kept its state (unknown is never evidence). Absent when decided.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub undetermined: Vec<String>,
 }
 
 impl FindingView {
@@ -187,6 +192,13 @@ pub struct Context {
     pub now: DateTime<Utc>,
 }
 
+/// What detection made of one complete snapshot.
+pub struct Evaluation {
+    pub current: Vec<Current>,
+    /// What it could not decide: the stored findings these leave undetermined keep their state.
+    pub undetermined: detect::Undetermined,
+}
+
 /// Detects the findings of one complete snapshot and joins them with their subjects. `idp` holds
 /// the IdP side of each directory whose IdP pull is complete. Pure.
 pub fn evaluate(
@@ -196,7 +208,7 @@ pub fn evaluate(
     inactive_since: &HashMap<RecordRef, crate::detect::InactiveSince>,
     idp: &[IdpInput],
     ctx: &Context,
-) -> Vec<Current> {
+) -> Evaluation {
     let input = Input {
         records,
         groups,
@@ -205,10 +217,9 @@ pub fn evaluate(
         idp,
         now: ctx.now,
     };
-    let found = detect::detect(&input, &ctx.settings);
-    if found.is_empty() {
-        return Vec::new();
-    }
+    let detection = detect::detect_all(&input, &ctx.settings);
+    let undetermined = detection.undetermined;
+    let found = detection.findings;
     let record_by_ref: HashMap<(&str, &str), &ScimRecord> = records
         .iter()
         .map(|r| ((r.directory_id.as_str(), r.scim_id.as_str()), r))
@@ -229,7 +240,7 @@ pub fn evaluate(
         })
         .collect();
     let today = ctx.now.date_naive();
-    found
+    let current = found
         .into_iter()
         .map(|f| {
             let scim_users = users_view(&f, &record_by_ref, &ctx.directory_names);
@@ -263,7 +274,11 @@ pub fn evaluate(
                 suppressed,
             }
         })
-        .collect()
+        .collect();
+    Evaluation {
+        current,
+        undetermined,
+    }
 }
 
 fn users_view(

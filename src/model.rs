@@ -30,6 +30,11 @@ pub struct ScimRecord {
     /// stored raw JSON keeps what arrived.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub link_unknown: bool,
+    /// The fields this pull could not read (absent or `null` `active` included), as the
+    /// data-quality notes name them (`active`, `emails.value`, …): unknown, never evidence. Not
+    /// stored: the stored raw JSON keeps what arrived.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown: Vec<String>,
     /// Group ids from the record's own `groups` attribute.
     pub groups: Vec<String>,
     pub created: Option<String>,
@@ -45,6 +50,10 @@ pub struct ScimGroup {
     pub external_id: Option<String>,
     /// SCIM ids of the members.
     pub members: Vec<String>,
+    /// The fields this pull could not read (`members`, `members.value`, …): who is in the group
+    /// is then unknown.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown: Vec<String>,
 }
 
 /// One account of the organization (Organizations API v2).
@@ -65,6 +74,10 @@ pub struct Account {
     pub name: Option<String>,
     pub added_to_org: Option<String>,
     pub deactivated_on: Option<String>,
+    /// The fields this pull could not read (`accountStatus` with an unexpected or no value
+    /// included), as the data-quality notes name them. Not stored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown: Vec<String>,
 }
 
 impl Account {

@@ -118,18 +118,22 @@ async fn pull_store_detect(
         .collect();
     let analyse =
         Box::new(
-            move |pop: &crate::store::Population, since: &_| crate::store::Analysis {
-                current: findings::evaluate(
+            move |pop: &crate::store::Population, since: &_| {
+                let evaluation = findings::evaluate(
                     &pop.records,
                     &pop.groups,
                     &pop.accounts,
                     since,
                     &pop.idp,
                     &ctx,
-                ),
+                );
+                crate::store::Analysis {
+                current: evaluation.current,
+                undetermined: evaluation.undetermined,
                 idp_grace_minutes: ctx.settings.idp_grace_minutes,
                 idp_directories,
                 now: ctx.now,
+            }
             },
         );
     let finished = recorder

@@ -49,18 +49,26 @@ pub fn parse_account(raw: &RawValue) -> Result<Parsed<Account>, String> {
     let mut notes = Vec::new();
     let mut f = Fields::new(&v, &mut notes).map_err(|e| format!("not an account: {e}"))?;
     let id = f.id("accountId")?;
-    let item = Account {
+    let account_type = f.enumerated("accountType", &["atlassian", "app", "customer"]);
+    // The two statuses decide access: absent is unknown and noted like an unreadable value.
+    let status = |f: &mut Fields<'_>, key: &str, allowed: &[&str]| {
+        if f.get(key).is_none() {
+            f.note(key, "absent".into());
+        }
+        f.enumerated(key, allowed)
+            .unwrap_or_else(|| "unknown".into())
+    };
+    let account_status = status(&mut f, "accountStatus", &["active", "inactive", "closed"]);
+    let membership_status = status(
+        &mut f,
+        "membershipStatus",
+        &["active", "suspended", "no_membership"],
+    );
+    let mut item = Account {
         account_id: id.clone(),
-        account_type: f.enumerated("accountType", &["atlassian", "app", "customer"]),
-        account_status: f
-            .enumerated("accountStatus", &["active", "inactive", "closed"])
-            .unwrap_or_else(|| "unknown".into()),
-        membership_status: f
-            .enumerated(
-                "membershipStatus",
-                &["active", "suspended", "no_membership"],
-            )
-            .unwrap_or_else(|| "unknown".into()),
+        account_type,
+        account_status,
+        membership_status,
         status: f.string("status"),
         claim_status: f.string("claimStatus"),
         management_source: f.string("managementSource"),
@@ -71,7 +79,9 @@ pub fn parse_account(raw: &RawValue) -> Result<Parsed<Account>, String> {
         name: f.string("name"),
         added_to_org: f.time("addedToOrg"),
         deactivated_on: f.time("deactivatedOn"),
+        unknown: Vec::new(),
     };
+    item.unknown = f.unknown();
     Ok(Parsed { id, item, notes })
 }
 
@@ -116,6 +126,23 @@ mod tests {
         assert_eq!(p.item.account_status, "unknown");
         assert_eq!(p.item.email, None);
         assert!(!p.item.is_person());
-        assert_eq!(p.notes.len(), 2);
+        // accountStatus (a boolean), membershipStatus (absent) and email (an array).
+        let fields: Vec<&str> = p.notes.iter().map(|n| n.field.as_str()).collect();
+        assert_eq!(fields, ["accountStatus", "membershipStatus", "email"]);
+        assert_eq!(p.item.unknown, fields, "what the notes name is unknown");
+    }
+
+    /// The statuses decide access: absent is unknown and noted, like an unexpected value.
+    #[test]
+    fn absent_statuses_are_unknown_and_noted() {
+        let p = parse_account(&raw(r#"{"accountId":"y","membershipStatus":"active"}"#)).unwrap();
+        assert_eq!(p.item.unknown, ["accountStatus"]);
+        assert_eq!(p.notes[0].problem, "absent");
+        assert!(!p.item.has_access() && !p.item.lacks_access());
+        let p = parse_account(&raw(
+            r#"{"accountId":"y","accountStatus":"active","membershipStatus":"active"}"#,
+        ))
+        .unwrap();
+        assert!(p.item.unknown.is_empty() && p.notes.is_empty());
     }
 }

@@ -95,7 +95,8 @@ pub fn parse_user(directory_id: &str, raw: &RawValue) -> Result<Parsed<ScimRecor
         })
         .flatten()
     });
-    let active = f.boolean("active");
+    // Absent or null is unknown (noted), never inactive: scenarios.md, "Unknown is never evidence".
+    let active = f.state("active");
     let groups = f.objects("groups", |g| g.string("value"));
     let (created, last_modified) = f
         .object("meta", |m| (m.time("created"), m.time("lastModified")))
@@ -110,6 +111,12 @@ pub fn parse_user(directory_id: &str, raw: &RawValue) -> Result<Parsed<ScimRecor
         .filter(|a| !a.is_empty());
     // An unreadable extension or id: linked or not is unknown, never "unlinked".
     let link_unknown = f.note_count() > notes_before;
+    // The whole extension unreadable is the link unknown, named as its field would be.
+    let unknown = f
+        .unknown()
+        .into_iter()
+        .map(|n| if n == ATLASSIAN_EXT { "atlassian-external".into() } else { n })
+        .collect();
     let item = ScimRecord {
         directory_id: directory_id.to_string(),
         scim_id: id.clone(),
@@ -123,6 +130,7 @@ pub fn parse_user(directory_id: &str, raw: &RawValue) -> Result<Parsed<ScimRecor
         created,
         last_modified,
         link_unknown,
+        unknown,
     };
     Ok(Parsed { id, item, notes })
 }
@@ -133,12 +141,16 @@ pub fn parse_group(directory_id: &str, raw: &RawValue) -> Result<Parsed<ScimGrou
     let mut notes = Vec::new();
     let mut f = Fields::new(&v, &mut notes).map_err(|e| format!("not a SCIM group: {e}"))?;
     let id = f.id("id")?;
+    let display_name = f.string("displayName");
+    let external_id = f.string("externalId");
+    let members = f.objects("members", |m| m.string("value"));
     let item = ScimGroup {
         directory_id: directory_id.to_string(),
         group_id: id.clone(),
-        display_name: f.string("displayName"),
-        external_id: f.string("externalId"),
-        members: f.objects("members", |m| m.string("value")),
+        display_name,
+        external_id,
+        members,
+        unknown: f.unknown(),
     };
     Ok(Parsed { id, item, notes })
 }

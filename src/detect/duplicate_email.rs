@@ -5,6 +5,9 @@ use std::collections::HashSet;
 
 use super::{Finding, Index, Kind};
 
+/// The fields this kind reads ([`super::undetermined`]): records: their emails (`userName` stands in) and links.
+pub const READS: &[&str] = &["emails", "userName", "atlassian-external"];
+
 pub fn detect(index: &Index<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     for (email, records) in &index.records_by_email {

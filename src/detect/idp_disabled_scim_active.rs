@@ -5,6 +5,9 @@
 use super::idp_index::label;
 use super::{Finding, IdpIndex, Index, Kind, Severity, who};
 
+/// The fields this kind reads ([`super::undetermined`]): the record's `active`, join keys and link; the IdP user's `accountEnabled`, intent and join keys.
+pub const READS: &[&str] = &["active", "externalId", "userName", "emails", "atlassian-external", "accountEnabled", "intent", "userPrincipalName", "mail"];
+
 pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     for (r, joined) in &x.records {

@@ -2,7 +2,11 @@
 //! give access) and every SCIM record linked to it is inactive: the IdP deprovisioned the person
 //! and they keep access.
 
-use super::{Finding, Index, Kind};
+use super::undetermined::LINK;
+use super::{Finding, Index, Kind, Subject, Undetermined};
+
+/// The fields this kind reads ([`super::undetermined`]): the records' `active` and links; the account's statuses and type.
+pub const READS: &[&str] = &["active", "atlassian-external", "accountStatus", "membershipStatus", "accountType"];
 
 pub fn detect(index: &Index<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -30,6 +34,30 @@ pub fn detect(index: &Index<'_>) -> Vec<Finding> {
         ));
     }
     out
+}
+
+/// What this kind cannot decide beyond its listed subjects: an account a record with an unknown
+/// link may be linked to (it carries the account's email), and an account linked to a record whose
+/// `active` is unknown (that one may be active).
+pub fn undetermined(index: &Index<'_>, u: &mut Undetermined) {
+    for a in &index.accounts {
+        if index.maybe_linked(a) {
+            u.add(
+                Kind::IdpInactiveAccountActive,
+                Subject::Account(a.account_id.clone()),
+                [LINK],
+            );
+        }
+    }
+    for (account_id, records) in &index.records_by_account {
+        if records.iter().any(|r| r.active.is_none()) {
+            u.add(
+                Kind::IdpInactiveAccountActive,
+                Subject::Account(account_id.to_string()),
+                ["active"],
+            );
+        }
+    }
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ pub struct IdpIndex<'a> {
     pub directory_id: &'a str,
     /// IdP users by id.
     pub users: HashMap<&'a str, &'a IdpUser>,
-    /// The directory's records whose link is known, each with the IdP user it joins, if any.
+    /// The directory's records (their link known or not), each with the IdP user it joins, if any.
     pub records: Vec<(&'a ScimRecord, Option<(&'a IdpUser, JoinKey)>)>,
     /// IdP user id → the records joined to it.
     pub records_of: HashMap<&'a str, Vec<(&'a ScimRecord, JoinKey)>>,
@@ -82,9 +82,8 @@ impl<'a> IdpIndex<'a> {
         let mut records = Vec::new();
         let mut records_of: HashMap<&str, Vec<(&ScimRecord, JoinKey)>> = HashMap::new();
         for r in index
-            .records
+            .all_records
             .iter()
-            .copied()
             .filter(|r| r.directory_id == side.directory_id)
         {
             let joined = r

@@ -26,6 +26,7 @@ fn user(id: &str, email: &str) -> IdpUser {
         scim_external_id: Some(id.into()),
         scim_user_name: Some(email.into()),
         email: Some(email.into()),
+        unknown: Vec::new(),
     }
 }
 

@@ -8,8 +8,11 @@ use crate::model::{Account, ScimRecord, normalize_email};
 /// Look-ups over one snapshot. Only accounts of people ([`Account::is_person`]) are indexed: `app`
 /// and `customer` accounts are never subjects of findings; they only exist ([`Index::exists`]).
 pub struct Index<'a> {
-    /// The records whose link is known (linked or not): detectors see only these.
+    /// The records whose link is known (linked or not): the Atlassian detectors see only these.
     pub records: Vec<&'a ScimRecord>,
+    /// Every record, its link known or not (the IdP join: a record is the IdP user's whatever its
+    /// link).
+    pub all_records: &'a [ScimRecord],
     /// Emails (normalized) of records whose link could not be read: an account holding one may be
     /// linked, so it is neither "unmanaged" nor a leaver's for sure.
     pub maybe_linked_emails: HashSet<String>,
@@ -34,6 +37,7 @@ impl<'a> Index<'a> {
     pub fn build(input: &Input<'a>) -> Self {
         let mut index = Index {
             records: Vec::with_capacity(input.records.len()),
+            all_records: input.records,
             maybe_linked_emails: HashSet::new(),
             accounts: Vec::with_capacity(input.accounts.len()),
             account_by_id: HashMap::with_capacity(input.accounts.len()),

@@ -19,6 +19,7 @@ mod orphan_scim_record;
 mod provisioning_error;
 mod provisioning_stalled;
 mod stale_inactive_link;
+mod undetermined;
 mod unlinked_scim_user;
 mod unmanaged_account;
 
@@ -31,6 +32,7 @@ use serde::{Deserialize, Serialize};
 
 pub use idp_index::{IdpIndex, IdpInput, JoinKey};
 pub use index::Index;
+pub use undetermined::{Subject, Undetermined};
 
 use crate::model::idp::{IdpUser, ProvisioningEvent};
 use crate::model::{Account, ScimGroup, ScimRecord};
@@ -117,6 +119,30 @@ impl Kind {
                 Severity::Medium => &[Severity::Medium],
                 Severity::Low => &[Severity::Low],
             },
+        }
+    }
+
+    /// The fields this kind's condition reads, as data-quality notes name them: one unknown on a
+    /// subject leaves its findings undetermined ([`Undetermined`]). Each kind's own file says.
+    pub fn reads(self) -> &'static [&'static str] {
+        match self {
+            Kind::DuplicateEmail => duplicate_email::READS,
+            Kind::EmailConflict => email_conflict::READS,
+            Kind::EmailMismatch => email_mismatch::READS,
+            Kind::UnlinkedScimUser => unlinked_scim_user::READS,
+            Kind::DanglingLink => dangling_link::READS,
+            Kind::DeactivatedIdpActive => deactivated_idp_active::READS,
+            Kind::IdpInactiveAccountActive => idp_inactive_account_active::READS,
+            Kind::UnmanagedAccount => unmanaged_account::READS,
+            Kind::StaleInactiveLink => stale_inactive_link::READS,
+            Kind::NoSyncedGroups => no_synced_groups::READS,
+            Kind::AssignedNotProvisioned => assigned_not_provisioned::READS,
+            Kind::IdpDisabledScimActive => idp_disabled_scim_active::READS,
+            Kind::ProvisioningError => provisioning_error::READS,
+            Kind::ProvisioningStalled => provisioning_stalled::READS,
+            Kind::IdpEmailMismatch => idp_email_mismatch::READS,
+            Kind::NestedGroupOnly => nested_group_only::READS,
+            Kind::OrphanScimRecord => orphan_scim_record::READS,
         }
     }
 
@@ -295,7 +321,7 @@ pub struct RecordRef {
 }
 
 impl RecordRef {
-    fn of(r: &ScimRecord) -> Self {
+    pub(crate) fn of(r: &ScimRecord) -> Self {
         RecordRef {
             directory_id: r.directory_id.clone(),
             scim_id: r.scim_id.clone(),
@@ -311,7 +337,7 @@ pub struct IdpRef {
 }
 
 impl IdpRef {
-    fn of(u: &IdpUser) -> Self {
+    pub(crate) fn of(u: &IdpUser) -> Self {
         IdpRef {
             directory_id: u.directory_id.clone(),
             id: u.id.clone(),
@@ -518,19 +544,43 @@ pub struct Input<'a> {
     pub now: DateTime<Utc>,
 }
 
-/// Runs every enabled detector; findings come sorted by severity (most severe first), then kind, then id.
+/// What one detection run decided: the findings, and what it could not decide.
+#[derive(Debug, Clone, Default)]
+pub struct Detection {
+    /// Findings sorted by severity (most severe first), then kind, then subjects. None of them is
+    /// undetermined: one whose subjects are is left out (its state is kept, never newly opened).
+    pub findings: Vec<Finding>,
+    /// The subjects each kind could not decide (unknown is never evidence).
+    pub undetermined: Undetermined,
+}
+
+/// Runs every enabled detector ([`detect_all`]) and returns its findings.
 pub fn detect(input: &Input<'_>, settings: &DetectSettings) -> Vec<Finding> {
+    detect_all(input, settings).findings
+}
+
+/// Runs every enabled detector and judges what it cannot decide: a finding whose kind reads a
+/// field unknown in this snapshot, on a subject it lists or across its directory, is undetermined
+/// (left out of the findings, named in [`Detection::undetermined`]).
+pub fn detect_all(input: &Input<'_>, settings: &DetectSettings) -> Detection {
     let index = Index::build(input);
     let idp: Vec<IdpIndex<'_>> = input
         .idp
         .iter()
         .map(|side| IdpIndex::build(side, &index))
         .collect();
+    let kinds: Vec<Kind> = Kind::ALL
+        .into_iter()
+        .filter(|k| !settings.disabled.contains(k))
+        .collect();
+    let mut undetermined = Undetermined::of_subjects(
+        &kinds,
+        input.records,
+        input.accounts,
+        input.idp.iter().flat_map(|x| x.side.users.iter()),
+    );
     let mut findings = Vec::new();
-    for kind in Kind::ALL {
-        if settings.disabled.contains(&kind) {
-            continue;
-        }
+    for &kind in &kinds {
         if kind.is_idp() {
             for x in &idp {
                 if kind.needs_intent() && x.input.side.scope_all
@@ -538,18 +588,26 @@ pub fn detect(input: &Input<'_>, settings: &DetectSettings) -> Vec<Finding> {
                 {
                     continue;
                 }
+                let u = &mut undetermined;
                 findings.extend(match kind {
-                    Kind::AssignedNotProvisioned => assigned_not_provisioned::detect(x, &index),
+                    Kind::AssignedNotProvisioned => {
+                        assigned_not_provisioned::undetermined(x, u);
+                        assigned_not_provisioned::detect(x, &index)
+                    }
                     Kind::IdpDisabledScimActive => idp_disabled_scim_active::detect(x, &index),
                     Kind::ProvisioningError => provisioning_error::detect(x, &index),
                     Kind::ProvisioningStalled => provisioning_stalled::detect(x, input.now),
                     Kind::IdpEmailMismatch => idp_email_mismatch::detect(x, &index),
                     Kind::NestedGroupOnly => nested_group_only::detect(x),
-                    _ => orphan_scim_record::detect(x, &index),
+                    _ => {
+                        orphan_scim_record::undetermined(x, u);
+                        orphan_scim_record::detect(x, &index)
+                    }
                 });
             }
             continue;
         }
+        let u = &mut undetermined;
         let found = match kind {
             Kind::DuplicateEmail => duplicate_email::detect(&index),
             Kind::EmailConflict => email_conflict::detect(&index),
@@ -557,16 +615,26 @@ pub fn detect(input: &Input<'_>, settings: &DetectSettings) -> Vec<Finding> {
             Kind::UnlinkedScimUser => unlinked_scim_user::detect(&index),
             Kind::DanglingLink => dangling_link::detect(&index),
             Kind::DeactivatedIdpActive => deactivated_idp_active::detect(&index),
-            Kind::IdpInactiveAccountActive => idp_inactive_account_active::detect(&index),
-            Kind::UnmanagedAccount => unmanaged_account::detect(&index),
+            Kind::IdpInactiveAccountActive => {
+                idp_inactive_account_active::undetermined(&index, u);
+                idp_inactive_account_active::detect(&index)
+            }
+            Kind::UnmanagedAccount => {
+                unmanaged_account::undetermined(&index, u);
+                unmanaged_account::detect(&index)
+            }
             Kind::StaleInactiveLink => {
                 stale_inactive_link::detect(&index, input, settings.stale_after_days)
             }
-            Kind::NoSyncedGroups => no_synced_groups::detect(&index),
+            Kind::NoSyncedGroups => {
+                no_synced_groups::undetermined(input.groups, u);
+                no_synced_groups::detect(&index)
+            }
             _ => Vec::new(),
         };
         findings.extend(found);
     }
+    findings.retain(|f| undetermined.of(f).is_empty());
     findings.sort_by(|a, b| {
         b.severity()
             .cmp(&a.severity())
@@ -576,7 +644,10 @@ pub fn detect(input: &Input<'_>, settings: &DetectSettings) -> Vec<Finding> {
             .then_with(|| a.idp_users.cmp(&b.idp_users))
             .then_with(|| a.directory_id.cmp(&b.directory_id))
     });
-    findings
+    Detection {
+        findings,
+        undetermined,
+    }
 }
 
 /// A short label for a record in summaries: its email, else its userName, else its SCIM id.

@@ -4,6 +4,9 @@
 use super::idp_index::label;
 use super::{Finding, IdpIndex, Kind};
 
+/// The fields this kind reads ([`super::undetermined`]): the IdP user's `accountEnabled` and intent.
+pub const READS: &[&str] = &["accountEnabled", "intent"];
+
 pub fn detect(x: &IdpIndex<'_>) -> Vec<Finding> {
     x.input
         .side

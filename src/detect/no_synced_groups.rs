@@ -1,6 +1,11 @@
 //! `no_synced_groups`: an active, linked SCIM record that is a member of no SCIM-synced group.
 
-use super::{Finding, Index, Kind, who};
+use super::undetermined::reads_field;
+use super::{Finding, Index, Kind, Subject, Undetermined, who};
+use crate::model::ScimGroup;
+
+/// The fields this kind reads ([`super::undetermined`]): the record's `active`, link and `groups`.
+pub const READS: &[&str] = &["active", "atlassian-external", "groups"];
 
 pub fn detect(index: &Index<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -27,6 +32,25 @@ pub fn detect(index: &Index<'_>) -> Vec<Finding> {
     out
 }
 
+/// What this kind cannot decide beyond its listed subjects: while a group's members cannot be
+/// read, any record of its directory may be in it.
+pub fn undetermined(groups: &[ScimGroup], u: &mut Undetermined) {
+    for g in groups {
+        let members: Vec<&String> = g
+            .unknown
+            .iter()
+            .filter(|f| reads_field(&["members"], f))
+            .collect();
+        if !members.is_empty() {
+            u.add(
+                Kind::NoSyncedGroups,
+                Subject::Directory(g.directory_id.clone()),
+                members.into_iter().cloned(),
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;
@@ -46,6 +70,7 @@ mod tests {
             display_name: None,
             external_id: None,
             members: vec!["r1".into()],
+            unknown: Vec::new(),
         };
         let accounts = [
             account("a1", "a@example.com"),

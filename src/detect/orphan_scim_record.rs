@@ -1,7 +1,11 @@
 //! `orphan_scim_record`: an active SCIM record whose `externalId` matches no IdP user at all (and
 //! no weaker key matches one either); a user the IdP side once named is deleted, not an orphan.
 
-use super::{Finding, IdpIndex, Index, Kind, who};
+use super::undetermined::{IDP_JOIN, reads_field};
+use super::{Finding, IdpIndex, Index, Kind, Subject, Undetermined, who};
+
+/// The fields this kind reads ([`super::undetermined`]): the record's `active`, join keys and link.
+pub const READS: &[&str] = &["active", "externalId", "userName", "emails", "atlassian-external"];
 
 pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -30,4 +34,24 @@ pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
         ));
     }
     out
+}
+
+/// What this kind cannot decide beyond its listed subjects: while an IdP user of the directory has
+/// an unknown join key, any unjoined record may be theirs, so no orphan of the directory is
+/// decided.
+pub fn undetermined(x: &IdpIndex<'_>, u: &mut Undetermined) {
+    for user in &x.input.side.users {
+        let keys: Vec<&String> = user
+            .unknown
+            .iter()
+            .filter(|f| reads_field(IDP_JOIN, f))
+            .collect();
+        if !keys.is_empty() {
+            u.add(
+                Kind::OrphanScimRecord,
+                Subject::Directory(x.directory_id.to_string()),
+                keys.into_iter().cloned(),
+            );
+        }
+    }
 }

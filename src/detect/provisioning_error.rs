@@ -5,6 +5,9 @@ use super::assigned_not_provisioned::latest_failure;
 use super::idp_index::label;
 use super::{Finding, IdpIndex, Index, Kind};
 
+/// The fields this kind reads ([`super::undetermined`]): the joined records' join keys; the email holder's email.
+pub const READS: &[&str] = &["externalId", "userName", "emails", "email", "accountType"];
+
 pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     for u in &x.input.side.users {

@@ -6,6 +6,9 @@ use chrono::{DateTime, Utc};
 use super::{Finding, IdpIndex, Kind};
 use crate::model::idp::{ProvisioningJob, Stall};
 
+/// The fields this kind reads ([`super::undetermined`]): no subject's field (the job alone).
+pub const READS: &[&str] = &[];
+
 pub fn detect(x: &IdpIndex<'_>, now: DateTime<Utc>) -> Vec<Finding> {
     let why = match &x.input.side.job {
         None => Some("no provisioning job is configured for the app".to_string()),

@@ -21,6 +21,7 @@ pub fn record(id: &str, email: &str) -> ScimRecord {
         groups: vec!["g1".into()],
         created: None,
         link_unknown: false,
+        unknown: Vec::new(),
         last_modified: Some("2026-01-01T00:00:00Z".into()),
     }
 }
@@ -47,6 +48,7 @@ pub fn account(id: &str, email: &str) -> Account {
         name: None,
         added_to_org: None,
         deactivated_on: None,
+        unknown: Vec::new(),
     }
 }
 

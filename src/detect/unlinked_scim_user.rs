@@ -2,6 +2,9 @@
 
 use super::{Finding, Index, Kind, who};
 
+/// The fields this kind reads ([`super::undetermined`]): the record's `active` and link.
+pub const READS: &[&str] = &["active", "atlassian-external"];
+
 pub fn detect(index: &Index<'_>) -> Vec<Finding> {
     index
         .records

@@ -1,6 +1,10 @@
 //! `unmanaged_account`: a managed account with access that no SCIM record links to.
 
-use super::{Finding, Index, Kind};
+use super::undetermined::LINK;
+use super::{Finding, Index, Kind, Subject, Undetermined};
+
+/// The fields this kind reads ([`super::undetermined`]): the account's statuses, claim status and type.
+pub const READS: &[&str] = &["accountStatus", "membershipStatus", "claimStatus", "accountType"];
 
 pub fn detect(index: &Index<'_>) -> Vec<Finding> {
     index
@@ -21,6 +25,18 @@ pub fn detect(index: &Index<'_>) -> Vec<Finding> {
             Finding::new(Kind::UnmanagedAccount, [], [a.account_id.as_str()], summary)
         })
         .collect()
+}
+
+/// What this kind cannot decide beyond its listed subjects: an account a record with an unknown
+/// link may be linked to (it carries the account's email).
+pub fn undetermined(index: &Index<'_>, u: &mut Undetermined) {
+    for a in index.accounts.iter().filter(|a| index.maybe_linked(a)) {
+        u.add(
+            Kind::UnmanagedAccount,
+            Subject::Account(a.account_id.clone()),
+            [LINK],
+        );
+    }
 }
 
 #[cfg(test)]

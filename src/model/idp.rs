@@ -36,6 +36,16 @@ pub struct IdpUser {
     pub scim_user_name: Option<String>,
     /// What the mapping sends as the SCIM work email (default: `mail`, else `userPrincipalName`).
     pub email: Option<String>,
+    /// What this pull could not read about the user, by the Graph field (`accountEnabled`, `mail`,
+    /// …), and `intent` when whether the IdP intends the user is unknown (an assignment or an
+    /// assigned group that could not be read may carry it): unknown, never evidence.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown: Vec<String>,
+}
+
+impl IdpUser {
+    /// The pseudo-field of an intent that could not be decided ([`IdpUser::unknown`]).
+    pub const INTENT: &'static str = "intent";
 }
 
 /// The attribute mapping of the provisioning job's user rule (idp-api.md §1.3): which IdP

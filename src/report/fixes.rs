@@ -410,6 +410,7 @@ mod tests {
             summary: String::new(),
             suggested_fix: String::new(),
             suppressed_by: None,
+            undetermined: Vec::new(),
         }
     }
 

@@ -845,6 +845,7 @@ mod tests {
             summary: String::new(),
             suggested_fix: String::new(),
             suppressed_by: None,
+            undetermined: Vec::new(),
         }
     }
 

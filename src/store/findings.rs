@@ -23,6 +23,9 @@ pub struct Reconciled {
     /// Open (not suppressed) after this snapshot.
     pub open: BTreeMap<Kind, u64>,
     pub suppressed: BTreeMap<Kind, u64>,
+    /// Open or suppressed findings this snapshot could not decide (kept as they were, counted in
+    /// `open` or `suppressed` too).
+    pub undetermined: BTreeMap<Kind, u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -42,6 +45,7 @@ pub(super) fn reconcile(
     at: &str,
     current: &[Current],
     idp: &super::Evaluated,
+    undetermined: &crate::detect::Undetermined,
 ) -> rusqlite::Result<Reconciled> {
     // id → (stored status, kind) of every stored finding whose absence now means resolved: an IdP
     // finding only when this pull evaluated its kind for its directory (a complete IdP pull).
@@ -80,12 +84,13 @@ pub(super) fn reconcile(
     )?;
     let mut seen_again = conn.prepare(
         "UPDATE findings SET status = ?2, summary = ?3, subjects_json = ?4, suppression_json = ?5, last_seen = ?6,
-             last_seen_snapshot = ?7, seen_count = seen_count + 1, severity = ?8 WHERE id = ?1",
+             last_seen_snapshot = ?7, seen_count = seen_count + 1, severity = ?8, undetermined_json = NULL
+         WHERE id = ?1",
     )?;
     let mut reopen = conn.prepare(
         "UPDATE findings SET status = ?2, summary = ?3, subjects_json = ?4, suppression_json = ?5, last_seen = ?6,
              last_seen_snapshot = ?7, seen_count = 1, resolved_at = NULL, resolved_snapshot = NULL,
-             times_opened = times_opened + 1, severity = ?8 WHERE id = ?1",
+             times_opened = times_opened + 1, severity = ?8, undetermined_json = NULL WHERE id = ?1",
     )?;
     let mut out = Reconciled::default();
     let mut present = HashSet::with_capacity(current.len());
@@ -163,7 +168,35 @@ pub(super) fn reconcile(
     let gone = known.iter().filter(|(id, (status, _))| {
         status != "resolved" && !present.contains(id.as_str()) && !unevaluated.contains(*id)
     });
-    for (id, (_, kind)) in gone {
+    for (id, (status, kind)) in gone {
+        // Unknown is never evidence: a finding this snapshot could not decide keeps its state.
+        let fields = match kind.parse::<Kind>() {
+            Ok(k) if !undetermined.is_empty() => undetermined_fields(conn, id, k, undetermined)?,
+            _ => Vec::new(),
+        };
+        if let (false, Ok(k)) = (fields.is_empty(), kind.parse::<Kind>()) {
+            let json = serde_json::to_string(&fields).unwrap_or_else(|_| "[]".into());
+            let was: Option<String> = conn.query_row(
+                "SELECT undetermined_json FROM findings WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )?;
+            conn.execute(
+                "UPDATE findings SET undetermined_json = ?2 WHERE id = ?1",
+                params![id, json],
+            )?;
+            if was.is_none() {
+                event.execute(params![id, snapshot_id, at, "undetermined"])?;
+            }
+            *out.undetermined.entry(k).or_default() += 1;
+            let bucket = if status == "suppressed" {
+                &mut out.suppressed
+            } else {
+                &mut out.open
+            };
+            *bucket.entry(k).or_default() += 1;
+            continue;
+        }
         resolve.execute(params![id, at, snapshot_id])?;
         event.execute(params![id, snapshot_id, at, "resolved"])?;
         if let Ok(k) = kind.parse::<Kind>() {
@@ -175,6 +208,47 @@ pub(super) fn reconcile(
         [snapshot_id],
     )?;
     Ok(out)
+}
+
+/// The unknown fields that leave stored finding `id` (of `kind`) undetermined, from the subjects
+/// it lists.
+fn undetermined_fields(
+    conn: &Connection,
+    id: &str,
+    kind: Kind,
+    undetermined: &crate::detect::Undetermined,
+) -> rusqlite::Result<Vec<String>> {
+    let (subjects, directory): (String, Option<String>) = conn.query_row(
+        "SELECT subjects_json, idp_directory FROM findings WHERE id = ?1",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let Ok(subjects) = serde_json::from_str::<SubjectsJson>(&subjects) else {
+        return Ok(Vec::new());
+    };
+    let records: Vec<RecordRef> = subjects
+        .scim_users
+        .iter()
+        .map(|u| RecordRef {
+            directory_id: u.directory_id.clone(),
+            scim_id: u.scim_id.clone(),
+        })
+        .collect();
+    let accounts: Vec<String> = subjects
+        .accounts
+        .iter()
+        .map(|a| a.account_id.clone())
+        .collect();
+    let idp_users: Vec<crate::detect::IdpRef> = directory
+        .iter()
+        .flat_map(|d| {
+            subjects.idp_users.iter().map(|u| crate::detect::IdpRef {
+                directory_id: d.clone(),
+                id: u.id.clone(),
+            })
+        })
+        .collect();
+    Ok(undetermined.fields(kind, &records, &accounts, &idp_users, directory.as_deref()))
 }
 
 /// A snapshot that opened (or reopened) a finding.
@@ -261,7 +335,7 @@ impl Store {
             .conn
             .prepare_cached(
                 "SELECT id, kind, status, summary, subjects_json, suppression_json, first_seen, last_seen,
-                        resolved_at, seen_count, severity
+                        resolved_at, seen_count, severity, undetermined_json
                  FROM findings",
             )
             .map_err(self.err("cannot read findings"))?;
@@ -279,6 +353,7 @@ impl Store {
                     r.get::<_, Option<String>>(8)?,
                     r.get::<_, i64>(9)?,
                     r.get::<_, String>(10)?,
+                    r.get::<_, Option<String>>(11)?,
                 ))
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
@@ -296,6 +371,7 @@ impl Store {
             resolved_at,
             seen_count,
             severity,
+            undetermined,
         ) in rows
         {
             // A row this build cannot read (a kind from a newer version) is skipped, not fatal.
@@ -334,6 +410,11 @@ impl Store {
                 summary,
                 suggested_fix: kind.suggested_fix().to_string(),
                 suppressed_by: suppression.and_then(|s| serde_json::from_str(&s).ok()),
+                // Only an open finding can be undetermined (a resolved one was decided since).
+                undetermined: undetermined
+                    .filter(|_| status != Status::Resolved)
+                    .and_then(|u| serde_json::from_str(&u).ok())
+                    .unwrap_or_default(),
             });
         }
         out.sort_by(|a, b| {

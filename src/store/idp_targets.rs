@@ -141,6 +141,7 @@ mod tests {
             scim_external_id: None,
             scim_user_name: None,
             email: None,
+            unknown: Vec::new(),
         };
         store
             .conn

@@ -288,6 +288,7 @@ impl Store {
                         created: r.get(9)?,
                         last_modified: r.get(10)?,
                         link_unknown: false,
+                        unknown: Vec::new(),
                     })
                 })?
                 .collect()
@@ -306,6 +307,7 @@ impl Store {
                         display_name: r.get(2)?,
                         external_id: r.get(3)?,
                         members: json_list(&r.get::<_, String>(4)?),
+                        unknown: Vec::new(),
                     })
                 })?
                 .collect()
@@ -331,6 +333,7 @@ impl Store {
                         name: r.get(8)?,
                         added_to_org: r.get(9)?,
                         deactivated_on: r.get(10)?,
+                        unknown: Vec::new(),
                     })
                 })?
                 .collect()

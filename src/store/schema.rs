@@ -235,6 +235,12 @@ ALTER TABLE findings ADD COLUMN idp_directory TEXT;
 ALTER TABLE snapshot_sources ADD COLUMN intended INTEGER;
 ALTER TABLE snapshot_sources ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
 "#,
+    r#"
+-- Unknown is never evidence: an open finding the latest complete snapshot could not decide (a field
+-- its kind reads was unknown) keeps its state; these are those fields (a JSON array), NULL once
+-- decided again.
+ALTER TABLE findings ADD COLUMN undetermined_json TEXT;
+"#,
 ];
 
 /// The schema version this build writes.

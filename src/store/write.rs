@@ -47,6 +47,9 @@ pub struct Population {
 /// What detection found in one complete snapshot.
 pub struct Analysis {
     pub current: Vec<Current>,
+    /// What detection could not decide: the stored findings it leaves undetermined keep their
+    /// state.
+    pub undetermined: crate::detect::Undetermined,
     /// `[detect] idp_grace_minutes`: IdP findings are held back as candidates until it passed.
     pub idp_grace_minutes: i64,
     /// The directories with an `idp` configured: the open IdP findings of any other directory are
@@ -452,7 +455,14 @@ fn write_pull(mut store: Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished,
             .map_err(err("cannot judge IdP findings"))?;
         let at = meta.finished_at.to_rfc3339();
         reconciled = Some(
-            findings::reconcile(&tx, snapshot_id, &at, &current, &idp_evaluated)
+            findings::reconcile(
+                &tx,
+                snapshot_id,
+                &at,
+                &current,
+                &idp_evaluated,
+                &analysis.undetermined,
+            )
                 .map_err(err("cannot reconcile findings"))?,
         );
     }

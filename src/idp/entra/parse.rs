@@ -38,37 +38,45 @@ pub fn service_principal(v: &Value) -> Result<Parsed<ServicePrincipal>, String> 
 pub enum Principal {
     User,
     Group,
-    /// `ServicePrincipal` or an unknown value: ignored.
+    /// `ServicePrincipal` or another documented-looking value: ignored.
     Other,
+    /// `principalType` or `principalId` could not be read: the assignment may carry a user's
+    /// intent or a group's, so intent it could carry is unknown (never "not intended").
+    Unknown,
 }
 
 /// One `appRoleAssignedTo` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Assignment {
-    pub principal_id: String,
+    /// `principalId`; `None` when it could not be read (the principal is then [`Principal::Unknown`]).
+    pub principal_id: Option<String>,
     pub principal: Principal,
 }
 
-/// An assignment without `principalId` or `principalType` cannot be counted (whose intent it
-/// carries is unknown): an error. An unknown type is kept as `Other` and noted.
+/// One assignment, field by field. Only a missing `id` is an error (the listing cannot be
+/// counted); an unreadable `principalId` or `principalType` is noted and the principal is
+/// [`Principal::Unknown`] (one odd item never blinds the IdP side); an unexpected type string is
+/// kept as `Other` and noted.
 pub fn assignment(v: &Value) -> Result<Parsed<Assignment>, String> {
     let mut notes = Vec::new();
     let mut f = Fields::new(v, &mut notes)?;
     let id = f.id("id")?;
-    let principal_id = f.id("principalId")?;
-    let kind = f.id("principalType")?;
-    let principal = if kind.eq_ignore_ascii_case("User") {
-        Principal::User
-    } else if kind.eq_ignore_ascii_case("Group") {
-        Principal::Group
-    } else {
-        if !kind.eq_ignore_ascii_case("ServicePrincipal") {
-            f.note(
-                "principalType",
-                "unexpected value (expected User, Group or ServicePrincipal): ignored".into(),
-            );
+    let principal_id = readable_id(&mut f, "principalId");
+    let kind = readable_id(&mut f, "principalType");
+    let principal = match kind.as_deref() {
+        _ if principal_id.is_none() => Principal::Unknown,
+        None => Principal::Unknown,
+        Some(k) if k.eq_ignore_ascii_case("User") => Principal::User,
+        Some(k) if k.eq_ignore_ascii_case("Group") => Principal::Group,
+        Some(k) => {
+            if !k.eq_ignore_ascii_case("ServicePrincipal") {
+                f.note(
+                    "principalType",
+                    "unexpected value (expected User, Group or ServicePrincipal): ignored".into(),
+                );
+            }
+            Principal::Other
         }
-        Principal::Other
     };
     Ok(Parsed {
         id,
@@ -78,6 +86,20 @@ pub fn assignment(v: &Value) -> Result<Parsed<Assignment>, String> {
         },
         notes,
     })
+}
+
+/// A field read as an id (a non-empty string or an integer); anything else is noted, `None`.
+fn readable_id(f: &mut Fields<'_>, key: &str) -> Option<String> {
+    if let Ok(id) = f.id(key) {
+        return Some(id);
+    }
+    let problem = match f.get(key) {
+        None => "absent or null".to_string(),
+        Some(Value::String(_)) => "empty".to_string(),
+        Some(other) => format!("expected a string, got {}", kind_of(other)),
+    };
+    f.note(key, problem);
+    None
 }
 
 /// What a group member is, by `@odata.type`.
@@ -129,7 +151,8 @@ pub fn group(v: &Value) -> Result<Parsed<Group>, String> {
     let item = Group {
         id: id.clone(),
         display_name: f.string("displayName"),
-        security_enabled: f.boolean("securityEnabled"),
+        // Null or absent is unknown (noted): whether members are intended is then unknown.
+        security_enabled: f.state("securityEnabled"),
     };
     Ok(Parsed { id, item, notes })
 }
@@ -235,6 +258,8 @@ pub struct UserRead {
     pub external_id: Option<String>,
     pub user_name: Option<String>,
     pub email: Option<String>,
+    /// The fields that could not be read (the notes' field names).
+    pub unknown: Vec<String>,
 }
 
 /// One Graph user, with what the mapping sends as SCIM `externalId`, `userName` and work email
@@ -249,12 +274,14 @@ pub fn user(v: &Value, sources: &Sources) -> Result<Parsed<UserRead>, String> {
         id: id.clone(),
         display_name: f.string("displayName"),
         user_type: f.text("userType"),
-        enabled: f.boolean("accountEnabled"),
+        // Null or absent is unknown (noted), never disabled.
+        enabled: f.state("accountEnabled"),
         external_id: None,
         user_name: None,
         email: None,
         upn,
         mail,
+        unknown: Vec::new(),
     };
     r.external_id = evaluate(&mut f, &r, &sources.external_id);
     r.user_name = evaluate(&mut f, &r, &sources.user_name);
@@ -262,6 +289,7 @@ pub fn user(v: &Value, sources: &Sources) -> Result<Parsed<UserRead>, String> {
     if r.email.is_none() && sources.email == Source::Property("mail") {
         r.email = r.upn.as_deref().map(strip_ext);
     }
+    r.unknown = f.unknown();
     Ok(Parsed { id, item: r, notes })
 }
 

@@ -327,21 +327,21 @@ impl Client<'_> {
     }
 
     /// One assigned group: the group, its members, and its transitive members when it may nest.
-    /// A group whose `securityEnabled` cannot be read leaves its members' intent unknown: an
-    /// error.
+    /// A group whose `securityEnabled` cannot be read is kept (noted by the parser): its members'
+    /// intent is unknown, never "not intended" (`side::build`), and the rest of the side stays
+    /// usable.
     async fn read_group(&self, gid: &str) -> Result<(GroupRead, Vec<DataQualityNote>), ApiError> {
         let group = self.group(gid).await?;
-        if group.security_enabled.is_none() {
-            return Err(ApiError::malformed(
-                self.origin(),
-                &format!("groups/{gid}"),
-                format!(
-                    "assigned group {gid} has no readable securityEnabled: whether its members are intended is unknown"
-                ),
-            ));
-        }
         let members = self.members(gid, What::Members).await?;
         let mut notes = members.notes;
+        if group.security_enabled.is_none() {
+            notes.push(DataQualityNote {
+                source: self.origin().to_string(),
+                id: gid.to_string(),
+                field: "securityEnabled".into(),
+                problem: "unreadable or null: whether its members are intended is unknown".into(),
+            });
+        }
         let mut read = GroupRead {
             group,
             members: members.items,

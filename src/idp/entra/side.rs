@@ -14,22 +14,39 @@ pub struct Assigned {
     pub users: BTreeSet<String>,
     /// Assigned groups, in the order first assigned.
     pub groups: Vec<String>,
+    /// Assignments whose principal could not be read ([`Principal::Unknown`]), by principal id
+    /// when that was readable: the intent they carry is unknown.
+    pub unknown: Vec<Option<String>>,
 }
 
 pub fn assigned(assignments: &[Assignment]) -> Assigned {
     let mut a = Assigned::default();
     for x in assignments {
-        match x.principal {
-            Principal::User => {
-                a.users.insert(x.principal_id.clone());
+        match (&x.principal, &x.principal_id) {
+            (Principal::User, Some(id)) => {
+                a.users.insert(id.clone());
             }
-            Principal::Group if !a.groups.contains(&x.principal_id) => {
-                a.groups.push(x.principal_id.clone());
+            (Principal::Group, Some(id)) if !a.groups.contains(id) => {
+                a.groups.push(id.clone());
             }
+            (Principal::Unknown, id) => a.unknown.push(id.clone()),
             _ => {}
         }
     }
     a
+}
+
+/// Whether a user not intended by any readable path may be intended after all (its intent is
+/// unknown, [`IdpUser::INTENT`]): an unreadable assignment names it, or names no listed user
+/// (it may be a group holding anyone), or it is a direct member of an assigned group whose
+/// `securityEnabled` could not be read.
+fn intent_unknown(a: &Assigned, groups: &[GroupRead], listed: &HashSet<&str>, id: &str) -> bool {
+    a.unknown.iter().any(|p| match p {
+        Some(p) => p == id || !listed.contains(p.as_str()),
+        None => true,
+    }) || groups.iter().any(|g| {
+        g.group.security_enabled.is_none() && g.members.iter().any(|m| is_user(m, listed) && m.id == id)
+    })
 }
 
 /// One assigned group as read: the group, its direct members, and (only for a security-enabled
@@ -137,10 +154,23 @@ pub fn build(
                 .collect(),
         });
     }
+    let unknown_intent: HashSet<String> = listed
+        .iter()
+        .map(|u| u.id.as_str())
+        .chain(extra.iter().map(|(id, _)| id.as_str()))
+        .filter(|id| !scope_all && !intended.contains(*id) && intent_unknown(a, groups, &ids, id))
+        .map(str::to_string)
+        .collect();
+    let unknown_intent = |id: &str| unknown_intent.contains(id);
     let user = |u: UserRead| {
         let is_intended = intended.contains(&u.id);
         let groups = member_of.get(u.id.as_str()).cloned().unwrap_or_default();
+        let mut unknown = u.unknown;
+        if unknown_intent(&u.id) {
+            unknown.push(IdpUser::INTENT.to_string());
+        }
         IdpUser {
+            unknown,
             directory_id: directory_id.to_string(),
             nested_only: !is_intended && u.enabled == Some(true) && nested.contains(u.id.as_str()),
             assigned_directly: !scope_all && a.users.contains(&u.id),
@@ -176,6 +206,11 @@ pub fn build(
             groups: member_of.get(id.as_str()).cloned().unwrap_or_default(),
             nested_only: false,
             deleted: true,
+            unknown: if unknown_intent(&id) {
+                vec![IdpUser::INTENT.to_string()]
+            } else {
+                Vec::new()
+            },
             user_principal_name: None,
             mail: None,
             display_name: None,
@@ -205,6 +240,7 @@ mod tests {
             external_id: Some(id.into()),
             user_name: Some(format!("{id}@contoso.example")),
             email: Some(format!("{id}@contoso.example")),
+            unknown: Vec::new(),
         }
     }
 
@@ -236,23 +272,23 @@ mod tests {
     fn intent_is_direct_assignments_and_direct_members_of_security_groups() {
         let a = assigned(&[
             Assignment {
-                principal_id: "u-direct".into(),
+                principal_id: Some("u-direct".into()),
                 principal: Principal::User,
             },
             Assignment {
-                principal_id: "g-sec".into(),
+                principal_id: Some("g-sec".into()),
                 principal: Principal::Group,
             },
             Assignment {
-                principal_id: "g-m365".into(),
+                principal_id: Some("g-m365".into()),
                 principal: Principal::Group,
             },
             Assignment {
-                principal_id: "sp-x".into(),
+                principal_id: Some("sp-x".into()),
                 principal: Principal::Other,
             },
             Assignment {
-                principal_id: "u-gone".into(),
+                principal_id: Some("u-gone".into()),
                 principal: Principal::User,
             },
         ]);
@@ -328,7 +364,7 @@ mod tests {
     #[test]
     fn scope_all_computes_no_intent() {
         let a = assigned(&[Assignment {
-            principal_id: "u1".into(),
+            principal_id: Some("u1".into()),
             principal: Principal::User,
         }]);
         let (users, _) = build(

@@ -66,6 +66,7 @@ fn leaver(n: usize, seen: i64) -> FindingView {
         summary: String::new(),
         suggested_fix: String::new(),
         suppressed_by: None,
+        undetermined: Vec::new(),
     }
 }
 
@@ -83,6 +84,7 @@ fn population(n: usize) -> State {
             name: None,
             added_to_org: None,
             deactivated_on: None,
+            unknown: Vec::new(),
         })
         .collect();
     State {
@@ -419,6 +421,7 @@ fn record(scim_id: &str, account: Option<&str>, created: Option<&str>) -> crate:
         created: created.map(str::to_string),
         link_unknown: false,
         last_modified: None,
+        unknown: Vec::new(),
     }
 }
 
@@ -594,6 +597,7 @@ fn delete_in_scim_db_never_hides_a_leaver_who_keeps_access() {
         name: None,
         added_to_org: None,
         deactivated_on: None,
+        unknown: Vec::new(),
     };
     c.state.records.push(crate::model::ScimRecord {
         directory_id: "d1".into(),
@@ -608,6 +612,7 @@ fn delete_in_scim_db_never_hides_a_leaver_who_keeps_access() {
         created: None,
         link_unknown: false,
         last_modified: None,
+        unknown: Vec::new(),
     });
     c.state.accounts.push(account("active"));
     let p = c.plan();

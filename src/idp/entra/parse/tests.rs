@@ -62,8 +62,11 @@ fn users_by_the_default_mapping_and_leniently() {
                    "mail": null, "accountEnabled": null, "displayName": "Ana", "userType": "Guest",
                    "otherMails": ["x@y"]});
     let p = user(&v, &sources()).unwrap();
-    assert!(p.notes.is_empty());
+    // A null accountEnabled is unknown and noted (a null mail is no note: a user may have none).
+    let fields: Vec<&str> = p.notes.iter().map(|n| n.field.as_str()).collect();
+    assert_eq!(fields, ["accountEnabled"]);
     let u = p.item;
+    assert_eq!(u.unknown, ["accountEnabled"]);
     assert_eq!(u.enabled, None, "null is unknown, never false");
     assert_eq!(u.external_id.as_deref(), Some("u1"));
     assert_eq!(u.user_name.as_deref(), Some("ana@fabrikam.com"));

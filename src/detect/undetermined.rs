@@ -1,0 +1,218 @@
+//! Unknown is never evidence (scenarios.md, ARCHITECTURE.md "Undetermined, not resolved"): which
+//! findings this snapshot cannot decide. A finding whose kind reads a field that is unknown in this
+//! pull, on any subject it lists (a record, an account, an IdP user) or across its directory, is
+//! *undetermined*: an open one keeps its state (not resolved, `seen_count` not advanced), none is
+//! newly opened by it, and remediation never acts on it.
+//!
+//! Each kind names the fields it reads in its own file (`READS`); a field is matched by its name
+//! as the data-quality notes give it, or as a dotted prefix (`emails` covers `emails.value`).
+//! Kinds whose verdict also depends on subjects they do not list (a record that may join an IdP
+//! user, a record whose link may point at an account) add those here through their own
+//! `undetermined` function.
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::{Finding, IdpRef, Kind, RecordRef};
+use crate::model::idp::IdpUser;
+use crate::model::{Account, ScimRecord};
+
+/// The link of a SCIM record to its account: the Atlassian extension by its short name, as the
+/// notes name its fields (a record whose whole extension was unreadable lists it so too).
+pub const LINK: &str = "atlassian-external";
+
+/// A record's keys of the IdP join (idp-api.md §3): `externalId`, `userName`, the emails.
+pub const RECORD_JOIN: &[&str] = &["externalId", "userName", "emails"];
+
+/// The Graph fields an IdP user's join keys and email may come from (the job's mapping).
+pub const IDP_JOIN: &[&str] = &[
+    "userPrincipalName",
+    "mail",
+    "mailNickname",
+    "displayName",
+    "givenName",
+    "surname",
+    "employeeId",
+    "onPremisesImmutableId",
+    "onPremisesSamAccountName",
+    "onPremisesUserPrincipalName",
+    "onPremisesExtensionAttributes",
+];
+
+/// What a finding can be undetermined about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Subject {
+    Record(RecordRef),
+    Account(String),
+    IdpUser(IdpRef),
+    /// Every finding of the kind about this directory (its records, or its IdP).
+    Directory(String),
+}
+
+/// The undetermined subjects of one snapshot, per kind, with the unknown fields that make them so.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Undetermined {
+    by_kind: HashMap<Kind, HashMap<Subject, BTreeSet<String>>>,
+}
+
+/// True when `field` (a note's field name) is one of `reads`, or nested under one.
+pub fn reads_field(reads: &[&str], field: &str) -> bool {
+    reads.iter().any(|r| {
+        field == *r
+            || field
+                .strip_prefix(r)
+                .is_some_and(|rest| rest.starts_with('.'))
+    })
+}
+
+impl Undetermined {
+    /// Notes that `kind` cannot decide findings about `subject`, because of `fields`.
+    pub fn add<S: Into<String>>(
+        &mut self,
+        kind: Kind,
+        subject: Subject,
+        fields: impl IntoIterator<Item = S>,
+    ) {
+        let fields: Vec<String> = fields.into_iter().map(Into::into).collect();
+        if fields.is_empty() {
+            return;
+        }
+        self.by_kind
+            .entry(kind)
+            .or_default()
+            .entry(subject)
+            .or_default()
+            .extend(fields);
+    }
+
+    /// Adds `subject` for `kind` with those of `unknown` that `kind` reads, if any.
+    fn add_read(&mut self, kind: Kind, subject: impl FnOnce() -> Subject, unknown: &[String]) {
+        let reads = kind.reads();
+        let hit: Vec<&String> = unknown.iter().filter(|f| reads_field(reads, f)).collect();
+        if !hit.is_empty() {
+            self.add(kind, subject(), hit.into_iter().cloned());
+        }
+    }
+
+    /// The subjects of `kinds` with unknown fields those kinds read: records, accounts, and the
+    /// IdP users of the directories in `idp_users`.
+    pub fn of_subjects<'a>(
+        kinds: &[Kind],
+        records: &[ScimRecord],
+        accounts: &[Account],
+        idp_users: impl IntoIterator<Item = &'a IdpUser> + Clone,
+    ) -> Self {
+        let mut u = Undetermined::default();
+        for &kind in kinds {
+            for r in records.iter().filter(|r| !r.unknown.is_empty()) {
+                u.add_read(kind, || Subject::Record(RecordRef::of(r)), &r.unknown);
+            }
+            for a in accounts.iter().filter(|a| !a.unknown.is_empty()) {
+                u.add_read(kind, || Subject::Account(a.account_id.clone()), &a.unknown);
+            }
+            if kind.is_idp() {
+                for x in idp_users.clone().into_iter().filter(|x| !x.unknown.is_empty()) {
+                    u.add_read(kind, || Subject::IdpUser(IdpRef::of(x)), &x.unknown);
+                }
+            }
+        }
+        u
+    }
+
+    /// The unknown fields that leave a finding of `kind` listing these subjects undetermined,
+    /// sorted; empty when it is determined.
+    pub fn fields(
+        &self,
+        kind: Kind,
+        records: &[RecordRef],
+        accounts: &[String],
+        idp_users: &[IdpRef],
+        directory: Option<&str>,
+    ) -> Vec<String> {
+        let Some(subjects) = self.by_kind.get(&kind) else {
+            return Vec::new();
+        };
+        let mut out = BTreeSet::new();
+        let mut take = |s: Subject| {
+            if let Some(f) = subjects.get(&s) {
+                out.extend(f.iter().cloned());
+            }
+        };
+        for r in records {
+            take(Subject::Record(r.clone()));
+        }
+        for a in accounts {
+            take(Subject::Account(a.clone()));
+        }
+        for u in idp_users {
+            take(Subject::IdpUser(u.clone()));
+        }
+        let directories: BTreeSet<&str> = records
+            .iter()
+            .map(|r| r.directory_id.as_str())
+            .chain(idp_users.iter().map(|u| u.directory_id.as_str()))
+            .chain(directory)
+            .collect();
+        for d in directories {
+            take(Subject::Directory(d.to_string()));
+        }
+        out.into_iter().collect()
+    }
+
+    /// [`Undetermined::fields`] of one finding.
+    pub fn of(&self, f: &Finding) -> Vec<String> {
+        self.fields(
+            f.kind,
+            &f.records,
+            &f.accounts,
+            &f.idp_users,
+            f.directory_id.as_deref(),
+        )
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_kind.values().all(HashMap::is_empty)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_field_matches_itself_and_what_is_nested_under_it() {
+        assert!(reads_field(&["emails"], "emails"));
+        assert!(reads_field(&["emails"], "emails.value"));
+        assert!(!reads_field(&["email"], "emails"));
+        assert!(!reads_field(&["email"], "emails.value"));
+        assert!(reads_field(&[LINK], "atlassian-external.atlassianAccountId"));
+        assert!(!reads_field(&["active"], "activeSince"));
+    }
+
+    #[test]
+    fn a_finding_is_undetermined_by_any_listed_subject_or_its_directory() {
+        let mut u = Undetermined::default();
+        let r = RecordRef {
+            directory_id: "d1".into(),
+            scim_id: "s1".into(),
+        };
+        u.add(Kind::UnlinkedScimUser, Subject::Record(r.clone()), ["active"]);
+        u.add(Kind::NoSyncedGroups, Subject::Directory("d1".into()), ["members"]);
+        assert_eq!(
+            u.fields(Kind::UnlinkedScimUser, &[r.clone()], &[], &[], None),
+            ["active"]
+        );
+        // Another kind does not read it.
+        assert!(u.fields(Kind::DanglingLink, &[r.clone()], &[], &[], None).is_empty());
+        assert_eq!(
+            u.fields(Kind::NoSyncedGroups, &[r.clone()], &[], &[], None),
+            ["members"]
+        );
+        let other = RecordRef {
+            directory_id: "d2".into(),
+            scim_id: "s1".into(),
+        };
+        assert!(u.fields(Kind::NoSyncedGroups, &[other], &[], &[], None).is_empty());
+        assert!(!u.is_empty());
+        assert!(Undetermined::default().is_empty());
+    }
+}
