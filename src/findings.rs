@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::detect::{self, DetectSettings, Finding, IdpInput, Input, Kind, RecordRef, Severity};
+use crate::detect::{self, DetectSettings, Finding, IdpInput, Input, Kind, Severity};
 use crate::ignore::{self, IgnoreRule, Subjects, Suppression};
 use crate::model::{Account, ScimGroup, ScimRecord};
 
@@ -205,7 +205,7 @@ pub fn evaluate(
     records: &[ScimRecord],
     groups: &[ScimGroup],
     accounts: &[Account],
-    inactive_since: &HashMap<RecordRef, crate::detect::InactiveSince>,
+    history: &crate::detect::History,
     idp: &[IdpInput],
     ctx: &Context,
 ) -> Evaluation {
@@ -213,7 +213,8 @@ pub fn evaluate(
         records,
         groups,
         accounts,
-        inactive_since,
+        inactive_since: &history.inactive_since,
+        previous_links: &history.previous_links,
         idp,
         now: ctx.now,
     };

@@ -99,9 +99,11 @@ impl Account {
 
     /// An account of a person: `accountType` `atlassian` or absent. `app` (integrations, bots) and
     /// `customer` (service-desk portal customers) accounts are counted, never subjects of findings
-    /// (scenarios.md, "Who is a person").
+    /// (scenarios.md, "Who is a person"); nor is an account whose `accountType` was unreadable.
     pub fn is_person(&self) -> bool {
+        // An unreadable type is unknown, not absent: never taken for a person's.
         matches!(self.account_type.as_deref(), None | Some("atlassian"))
+            && !self.unknown.iter().any(|f| f == "accountType")
     }
 
     /// The `accountType` label for counts and metrics, from a bounded set: `atlassian` (also when

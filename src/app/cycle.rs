@@ -116,26 +116,25 @@ async fn pull_store_detect(
         .filter(|d| d.idp.is_some())
         .map(|d| d.id.clone())
         .collect();
-    let analyse =
-        Box::new(
-            move |pop: &crate::store::Population, since: &_| {
-                let evaluation = findings::evaluate(
-                    &pop.records,
-                    &pop.groups,
-                    &pop.accounts,
-                    since,
-                    &pop.idp,
-                    &ctx,
-                );
-                crate::store::Analysis {
+    let analyse = Box::new(
+        move |pop: &crate::store::Population, history: &crate::detect::History| {
+            let evaluation = findings::evaluate(
+                &pop.records,
+                &pop.groups,
+                &pop.accounts,
+                history,
+                &pop.idp,
+                &ctx,
+            );
+            crate::store::Analysis {
                 current: evaluation.current,
                 undetermined: evaluation.undetermined,
                 idp_grace_minutes: ctx.settings.idp_grace_minutes,
                 idp_directories,
                 now: ctx.now,
             }
-            },
-        );
+        },
+    );
     let finished = recorder
         .finish(meta.clone(), Some(analyse), verdict.clone())
         .await?;

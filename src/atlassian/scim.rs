@@ -115,7 +115,13 @@ pub fn parse_user(directory_id: &str, raw: &RawValue) -> Result<Parsed<ScimRecor
     let unknown = f
         .unknown()
         .into_iter()
-        .map(|n| if n == ATLASSIAN_EXT { "atlassian-external".into() } else { n })
+        .map(|n| {
+            if n == ATLASSIAN_EXT {
+                "atlassian-external".into()
+            } else {
+                n
+            }
+        })
         .collect();
     let item = ScimRecord {
         directory_id: directory_id.to_string(),

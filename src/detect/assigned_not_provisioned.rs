@@ -6,7 +6,16 @@ use super::undetermined::{RECORD_JOIN, reads_field};
 use super::{Finding, IdpIndex, IdpRef, Index, Kind, Subject, Undetermined};
 
 /// The fields this kind reads ([`super::undetermined`]): the IdP user's `accountEnabled` and intent; the joined records' `active` and join keys; the email holder's email.
-pub const READS: &[&str] = &["accountEnabled", "intent", "active", "externalId", "userName", "emails", "email", "accountType"];
+pub const READS: &[&str] = &[
+    "accountEnabled",
+    "intent",
+    "active",
+    "externalId",
+    "userName",
+    "emails",
+    "email",
+    "accountType",
+];
 
 pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -63,22 +72,26 @@ pub(super) fn latest_failure(
 
 /// What this kind cannot decide beyond its listed subjects: an intended, enabled user joined to a
 /// record whose `active` is unknown (that record may be the active one), and — across the
-/// directory — an active (or unknown) record whose join keys are unknown and that joins nobody
-/// (it may be any unjoined user's record).
+/// directory — an active (or unknown) record whose join keys are unknown (it may be any user's
+/// record, whoever a weaker key joins it to now).
 pub fn undetermined(x: &IdpIndex<'_>, u: &mut Undetermined) {
     for user in x.input.side.users.iter().filter(|u| IdpIndex::wanted(u)) {
         let joined = x.records_of.get(user.id.as_str());
         if joined.is_some_and(|rs| rs.iter().any(|(r, _)| r.active.is_none())) {
-            u.add(Kind::AssignedNotProvisioned, Subject::IdpUser(IdpRef::of(user)), ["active"]);
+            u.add(
+                Kind::AssignedNotProvisioned,
+                Subject::IdpUser(IdpRef::of(user)),
+                ["active"],
+            );
         }
     }
-    for (r, joined) in &x.records {
+    for (r, _) in &x.records {
         let keys: Vec<&String> = r
             .unknown
             .iter()
             .filter(|f| reads_field(RECORD_JOIN, f))
             .collect();
-        if !keys.is_empty() && joined.is_none() && r.active != Some(false) {
+        if !keys.is_empty() && r.active != Some(false) {
             u.add(
                 Kind::AssignedNotProvisioned,
                 Subject::Directory(x.directory_id.to_string()),

@@ -4,7 +4,13 @@
 use super::{Finding, Index, Kind, who};
 
 /// The fields this kind reads ([`super::undetermined`]): the record's `active` and link; the account's statuses and type.
-pub const READS: &[&str] = &["active", "atlassian-external", "accountStatus", "membershipStatus", "accountType"];
+pub const READS: &[&str] = &[
+    "active",
+    "atlassian-external",
+    "accountStatus",
+    "membershipStatus",
+    "accountType",
+];
 
 pub fn detect(index: &Index<'_>) -> Vec<Finding> {
     let mut out = Vec::new();

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use super::{Finding, Index, Kind};
 
 /// The fields this kind reads ([`super::undetermined`]): records: their emails (`userName` stands in) and links.
-pub const READS: &[&str] = &["emails", "userName", "atlassian-external"];
+pub const READS: &[&str] = &["emails", "userName", "atlassian-external", "accountType"];
 
 pub fn detect(index: &Index<'_>) -> Vec<Finding> {
     let mut out = Vec::new();

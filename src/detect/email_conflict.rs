@@ -5,7 +5,14 @@ use super::{Finding, Index, Kind, who};
 use crate::model::normalize_email;
 
 /// The fields this kind reads ([`super::undetermined`]): the record's `active`, emails and link; the holders' emails and types.
-pub const READS: &[&str] = &["active", "emails", "userName", "atlassian-external", "email", "accountType"];
+pub const READS: &[&str] = &[
+    "active",
+    "emails",
+    "userName",
+    "atlassian-external",
+    "email",
+    "accountType",
+];
 
 pub fn detect(index: &Index<'_>) -> Vec<Finding> {
     let mut out = Vec::new();

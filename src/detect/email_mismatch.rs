@@ -4,7 +4,13 @@ use super::{Finding, Index, Kind, who};
 use crate::model::normalize_email;
 
 /// The fields this kind reads ([`super::undetermined`]): the record's emails and link; the account's email and type.
-pub const READS: &[&str] = &["emails", "userName", "atlassian-external", "email", "accountType"];
+pub const READS: &[&str] = &[
+    "emails",
+    "userName",
+    "atlassian-external",
+    "email",
+    "accountType",
+];
 
 pub fn detect(index: &Index<'_>) -> Vec<Finding> {
     let mut out = Vec::new();

@@ -6,7 +6,18 @@ use super::idp_index::label;
 use super::{Finding, IdpIndex, Index, Kind, Severity, who};
 
 /// The fields this kind reads ([`super::undetermined`]): the record's `active`, join keys and link; the IdP user's `accountEnabled`, intent and join keys.
-pub const READS: &[&str] = &["active", "externalId", "userName", "emails", "atlassian-external", "accountEnabled", "intent", "userPrincipalName", "mail"];
+pub const READS: &[&str] = &[
+    "active",
+    "externalId",
+    "userName",
+    "emails",
+    "atlassian-external",
+    "accountEnabled",
+    "intent",
+    "userPrincipalName",
+    "mail",
+    "accountType",
+];
 
 pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
     let mut out = Vec::new();

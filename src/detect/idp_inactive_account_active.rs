@@ -6,7 +6,13 @@ use super::undetermined::LINK;
 use super::{Finding, Index, Kind, Subject, Undetermined};
 
 /// The fields this kind reads ([`super::undetermined`]): the records' `active` and links; the account's statuses and type.
-pub const READS: &[&str] = &["active", "atlassian-external", "accountStatus", "membershipStatus", "accountType"];
+pub const READS: &[&str] = &[
+    "active",
+    "atlassian-external",
+    "accountStatus",
+    "membershipStatus",
+    "accountType",
+];
 
 pub fn detect(index: &Index<'_>) -> Vec<Finding> {
     let mut out = Vec::new();

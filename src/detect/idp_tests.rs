@@ -97,6 +97,7 @@ fn run_idp(
         groups: &[],
         accounts,
         inactive_since: &since,
+        previous_links: &HashMap::new(),
         now: now(),
     };
     detect(&input, &settings)

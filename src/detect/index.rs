@@ -16,6 +16,9 @@ pub struct Index<'a> {
     /// Emails (normalized) of records whose link could not be read: an account holding one may be
     /// linked, so it is neither "unmanaged" nor a leaver's for sure.
     pub maybe_linked_emails: HashSet<String>,
+    /// Accounts that records whose link could not be read were linked to before (history): they
+    /// may still be.
+    pub maybe_linked_ids: HashSet<&'a str>,
     /// The accounts of people.
     pub accounts: Vec<&'a Account>,
     /// Person accounts by id.
@@ -39,6 +42,7 @@ impl<'a> Index<'a> {
             records: Vec::with_capacity(input.records.len()),
             all_records: input.records,
             maybe_linked_emails: HashSet::new(),
+            maybe_linked_ids: HashSet::new(),
             accounts: Vec::with_capacity(input.accounts.len()),
             account_by_id: HashMap::with_capacity(input.accounts.len()),
             other_account_ids: HashSet::new(),
@@ -67,6 +71,9 @@ impl<'a> Index<'a> {
                 if let Some(email) = &r.email {
                     index.maybe_linked_emails.insert(normalize_email(email));
                 }
+                if let Some(before) = input.previous_links.get(&super::RecordRef::of(r)) {
+                    index.maybe_linked_ids.insert(before);
+                }
                 continue;
             }
             index.records.push(r);
@@ -92,11 +99,13 @@ impl<'a> Index<'a> {
         index
     }
 
-    /// True when a record whose link could not be read carries the account's email.
+    /// True when a record whose link could not be read may be linked to the account: it was
+    /// before, or it carries the account's email.
     pub fn maybe_linked(&self, a: &Account) -> bool {
-        a.email
-            .as_deref()
-            .is_some_and(|e| self.maybe_linked_emails.contains(&normalize_email(e)))
+        self.maybe_linked_ids.contains(a.account_id.as_str())
+            || a.email
+                .as_deref()
+                .is_some_and(|e| self.maybe_linked_emails.contains(&normalize_email(e)))
     }
 
     /// True when the org has an account with this id, of any type.
@@ -145,6 +154,7 @@ mod tests {
             groups: &[],
             accounts: &accounts,
             inactive_since: &Default::default(),
+            previous_links: &Default::default(),
             now: now(),
         };
         let found = detect(&input, &DetectSettings::default());

@@ -532,6 +532,15 @@ pub enum InactiveSince {
     FirstSeen(DateTime<Utc>),
 }
 
+/// What detection takes from scimdrift's history beside the snapshot (read by the store).
+#[derive(Debug, Default)]
+pub struct History {
+    /// When each inactive record became inactive.
+    pub inactive_since: HashMap<RecordRef, InactiveSince>,
+    /// The account each record whose link is unknown now was last linked to (it may still be).
+    pub previous_links: HashMap<RecordRef, String>,
+}
+
 /// One complete snapshot, the detectors' whole input.
 pub struct Input<'a> {
     pub records: &'a [ScimRecord],
@@ -539,6 +548,9 @@ pub struct Input<'a> {
     pub accounts: &'a [Account],
     /// When each inactive record became inactive, from scimdrift's history.
     pub inactive_since: &'a HashMap<RecordRef, InactiveSince>,
+    /// The account each record whose link is unknown now was linked to in the previous complete
+    /// snapshot, from scimdrift's history: that account may still be linked to it.
+    pub previous_links: &'a HashMap<RecordRef, String>,
     /// The IdP side of each directory whose IdP pull is complete (none without an `idp`).
     pub idp: &'a [IdpInput],
     pub now: DateTime<Utc>,
@@ -579,6 +591,9 @@ pub fn detect_all(input: &Input<'_>, settings: &DetectSettings) -> Detection {
         input.accounts,
         input.idp.iter().flat_map(|x| x.side.users.iter()),
     );
+    for x in &idp {
+        undetermined::uncertain_join(x, &mut undetermined);
+    }
     let mut findings = Vec::new();
     for &kind in &kinds {
         if kind.is_idp() {
@@ -666,3 +681,5 @@ pub(crate) fn who(r: &ScimRecord) -> &str {
 mod idp_tests;
 #[cfg(test)]
 pub(crate) mod test_support;
+#[cfg(test)]
+mod undetermined_tests;

@@ -5,7 +5,7 @@ use super::{Finding, Index, Kind, Subject, Undetermined, who};
 use crate::model::ScimGroup;
 
 /// The fields this kind reads ([`super::undetermined`]): the record's `active`, link and `groups`.
-pub const READS: &[&str] = &["active", "atlassian-external", "groups"];
+pub const READS: &[&str] = &["active", "atlassian-external", "groups", "accountType"];
 
 pub fn detect(index: &Index<'_>) -> Vec<Finding> {
     let mut out = Vec::new();

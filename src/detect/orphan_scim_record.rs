@@ -5,7 +5,14 @@ use super::undetermined::{IDP_JOIN, reads_field};
 use super::{Finding, IdpIndex, Index, Kind, Subject, Undetermined, who};
 
 /// The fields this kind reads ([`super::undetermined`]): the record's `active`, join keys and link.
-pub const READS: &[&str] = &["active", "externalId", "userName", "emails", "atlassian-external"];
+pub const READS: &[&str] = &[
+    "active",
+    "externalId",
+    "userName",
+    "emails",
+    "atlassian-external",
+    "accountType",
+];
 
 pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
     let mut out = Vec::new();

@@ -6,7 +6,12 @@ use chrono::{DateTime, Utc};
 use super::{Finding, InactiveSince, Index, Input, Kind, RecordRef, who};
 
 /// The fields this kind reads ([`super::undetermined`]): the record's `active`, link and `meta.lastModified`.
-pub const READS: &[&str] = &["active", "atlassian-external", "meta.lastModified"];
+pub const READS: &[&str] = &[
+    "active",
+    "atlassian-external",
+    "meta.lastModified",
+    "accountType",
+];
 
 pub fn detect(index: &Index<'_>, input: &Input<'_>, stale_after_days: i64) -> Vec<Finding> {
     let mut out = Vec::new();

@@ -79,6 +79,7 @@ pub fn run_with(
         groups,
         accounts,
         inactive_since,
+        previous_links: &HashMap::new(),
         now: now(),
     };
     detect(&input, &settings)

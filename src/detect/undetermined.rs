@@ -38,6 +38,56 @@ pub const IDP_JOIN: &[&str] = &[
     "onPremisesExtensionAttributes",
 ];
 
+/// The IdP kinds whose subjects come from the IdP join (idp-api.md §3).
+const JOIN_KINDS: [Kind; 5] = [
+    Kind::AssignedNotProvisioned,
+    Kind::IdpDisabledScimActive,
+    Kind::ProvisioningError,
+    Kind::IdpEmailMismatch,
+    Kind::OrphanScimRecord,
+];
+
+/// While an IdP user of the directory has an unknown join key (its UPN or mapped email
+/// unreadable), every join not made by `externalId` is uncertain — that user may be the record's —
+/// so the join kinds cannot decide those records and users.
+pub fn uncertain_join(x: &super::IdpIndex<'_>, u: &mut Undetermined) {
+    let fields: BTreeSet<&String> = x
+        .input
+        .side
+        .users
+        .iter()
+        .flat_map(|user| user.unknown.iter().filter(|f| reads_field(IDP_JOIN, f)))
+        .collect();
+    if fields.is_empty() {
+        return;
+    }
+    let strong = |key: &super::JoinKey| *key == super::JoinKey::ExternalId;
+    for kind in JOIN_KINDS {
+        for (r, joined) in &x.records {
+            if !joined.as_ref().is_some_and(|(_, key)| strong(key)) {
+                u.add(
+                    kind,
+                    Subject::Record(RecordRef::of(r)),
+                    fields.iter().copied().cloned(),
+                );
+            }
+        }
+        for user in &x.input.side.users {
+            let by_external_id = x
+                .records_of
+                .get(user.id.as_str())
+                .is_some_and(|rs| rs.iter().any(|(_, key)| strong(key)));
+            if !by_external_id {
+                u.add(
+                    kind,
+                    Subject::IdpUser(IdpRef::of(user)),
+                    fields.iter().copied().cloned(),
+                );
+            }
+        }
+    }
+}
+
 /// What a finding can be undetermined about.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Subject {
@@ -110,7 +160,11 @@ impl Undetermined {
                 u.add_read(kind, || Subject::Account(a.account_id.clone()), &a.unknown);
             }
             if kind.is_idp() {
-                for x in idp_users.clone().into_iter().filter(|x| !x.unknown.is_empty()) {
+                for x in idp_users
+                    .clone()
+                    .into_iter()
+                    .filter(|x| !x.unknown.is_empty())
+                {
                     u.add_read(kind, || Subject::IdpUser(IdpRef::of(x)), &x.unknown);
                 }
             }
@@ -184,7 +238,10 @@ mod tests {
         assert!(reads_field(&["emails"], "emails.value"));
         assert!(!reads_field(&["email"], "emails"));
         assert!(!reads_field(&["email"], "emails.value"));
-        assert!(reads_field(&[LINK], "atlassian-external.atlassianAccountId"));
+        assert!(reads_field(
+            &[LINK],
+            "atlassian-external.atlassianAccountId"
+        ));
         assert!(!reads_field(&["active"], "activeSince"));
     }
 
@@ -195,14 +252,25 @@ mod tests {
             directory_id: "d1".into(),
             scim_id: "s1".into(),
         };
-        u.add(Kind::UnlinkedScimUser, Subject::Record(r.clone()), ["active"]);
-        u.add(Kind::NoSyncedGroups, Subject::Directory("d1".into()), ["members"]);
+        u.add(
+            Kind::UnlinkedScimUser,
+            Subject::Record(r.clone()),
+            ["active"],
+        );
+        u.add(
+            Kind::NoSyncedGroups,
+            Subject::Directory("d1".into()),
+            ["members"],
+        );
         assert_eq!(
             u.fields(Kind::UnlinkedScimUser, &[r.clone()], &[], &[], None),
             ["active"]
         );
         // Another kind does not read it.
-        assert!(u.fields(Kind::DanglingLink, &[r.clone()], &[], &[], None).is_empty());
+        assert!(
+            u.fields(Kind::DanglingLink, &[r.clone()], &[], &[], None)
+                .is_empty()
+        );
         assert_eq!(
             u.fields(Kind::NoSyncedGroups, &[r.clone()], &[], &[], None),
             ["members"]
@@ -211,7 +279,10 @@ mod tests {
             directory_id: "d2".into(),
             scim_id: "s1".into(),
         };
-        assert!(u.fields(Kind::NoSyncedGroups, &[other], &[], &[], None).is_empty());
+        assert!(
+            u.fields(Kind::NoSyncedGroups, &[other], &[], &[], None)
+                .is_empty()
+        );
         assert!(!u.is_empty());
         assert!(Undetermined::default().is_empty());
     }

@@ -4,7 +4,12 @@ use super::undetermined::LINK;
 use super::{Finding, Index, Kind, Subject, Undetermined};
 
 /// The fields this kind reads ([`super::undetermined`]): the account's statuses, claim status and type.
-pub const READS: &[&str] = &["accountStatus", "membershipStatus", "claimStatus", "accountType"];
+pub const READS: &[&str] = &[
+    "accountStatus",
+    "membershipStatus",
+    "claimStatus",
+    "accountType",
+];
 
 pub fn detect(index: &Index<'_>) -> Vec<Finding> {
     index

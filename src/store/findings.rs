@@ -92,10 +92,44 @@ pub(super) fn reconcile(
              last_seen_snapshot = ?7, seen_count = 1, resolved_at = NULL, resolved_snapshot = NULL,
              times_opened = times_opened + 1, severity = ?8, undetermined_json = NULL WHERE id = ?1",
     )?;
+    // Unknown is never evidence: the stored findings not seen now that this snapshot could not
+    // decide keep their state; a new finding of the same kind sharing a subject with one (the
+    // same finding less the undecided part) is not opened either.
+    let seen_now: HashSet<&str> = current.iter().map(|c| c.id.as_str()).collect();
+    let mut kept: HashMap<String, (Kind, Vec<String>)> = HashMap::new();
+    let mut kept_subjects: HashSet<(Kind, SubjectKey)> = HashSet::new();
+    if !undetermined.is_empty() {
+        for (id, (status, kind)) in &known {
+            let Ok(kind) = kind.parse::<Kind>() else {
+                continue;
+            };
+            if status == "resolved" || seen_now.contains(id.as_str()) || unevaluated.contains(id) {
+                continue;
+            }
+            let subjects = stored_subjects(conn, id)?;
+            let fields = subjects.undetermined(kind, undetermined);
+            if !fields.is_empty() {
+                kept_subjects.extend(subjects.keys().map(|k| (kind, k)));
+                kept.insert(id.clone(), (kind, fields));
+            }
+        }
+    }
     let mut out = Reconciled::default();
     let mut present = HashSet::with_capacity(current.len());
     for c in current {
         if !present.insert(c.id.as_str()) {
+            continue;
+        }
+        let new = matches!(
+            known.get(&c.id).map(|(s, _)| s.as_str()),
+            None | Some("resolved")
+        );
+        if new
+            && !kept_subjects.is_empty()
+            && Subjects::of_current(c)
+                .keys()
+                .any(|k| kept_subjects.contains(&(c.kind, k)))
+        {
             continue;
         }
         let status = if c.suppressed.is_some() {
@@ -169,12 +203,8 @@ pub(super) fn reconcile(
         status != "resolved" && !present.contains(id.as_str()) && !unevaluated.contains(*id)
     });
     for (id, (status, kind)) in gone {
-        // Unknown is never evidence: a finding this snapshot could not decide keeps its state.
-        let fields = match kind.parse::<Kind>() {
-            Ok(k) if !undetermined.is_empty() => undetermined_fields(conn, id, k, undetermined)?,
-            _ => Vec::new(),
-        };
-        if let (false, Ok(k)) = (fields.is_empty(), kind.parse::<Kind>()) {
+        if let Some((k, fields)) = kept.get(id) {
+            let k = *k;
             let json = serde_json::to_string(&fields).unwrap_or_else(|_| "[]".into());
             let was: Option<String> = conn.query_row(
                 "SELECT undetermined_json FROM findings WHERE id = ?1",
@@ -210,45 +240,99 @@ pub(super) fn reconcile(
     Ok(out)
 }
 
-/// The unknown fields that leave stored finding `id` (of `kind`) undetermined, from the subjects
-/// it lists.
-fn undetermined_fields(
-    conn: &Connection,
-    id: &str,
-    kind: Kind,
-    undetermined: &crate::detect::Undetermined,
-) -> rusqlite::Result<Vec<String>> {
-    let (subjects, directory): (String, Option<String>) = conn.query_row(
+/// The subjects a finding lists, by identity.
+struct Subjects {
+    records: Vec<RecordRef>,
+    accounts: Vec<String>,
+    idp_users: Vec<crate::detect::IdpRef>,
+    directory: Option<String>,
+}
+
+/// One subject, as a key: `r`, `a` or `u` and its id.
+type SubjectKey = (char, String);
+
+impl Subjects {
+    fn of_views(
+        users: &[ScimUserView],
+        accounts: &[AccountView],
+        idp_users: &[IdpUserView],
+        directory: Option<&str>,
+    ) -> Self {
+        Subjects {
+            records: users
+                .iter()
+                .map(|u| RecordRef {
+                    directory_id: u.directory_id.clone(),
+                    scim_id: u.scim_id.clone(),
+                })
+                .collect(),
+            accounts: accounts.iter().map(|a| a.account_id.clone()).collect(),
+            // An IdP finding names users of its own directory's IdP only.
+            idp_users: directory
+                .iter()
+                .flat_map(|d| {
+                    idp_users.iter().map(|u| crate::detect::IdpRef {
+                        directory_id: d.to_string(),
+                        id: u.id.clone(),
+                    })
+                })
+                .collect(),
+            directory: directory.map(str::to_string),
+        }
+    }
+
+    fn of_current(c: &Current) -> Self {
+        Self::of_views(
+            &c.scim_users,
+            &c.accounts,
+            &c.idp_users,
+            c.idp_directory.as_deref(),
+        )
+    }
+
+    fn keys(&self) -> impl Iterator<Item = SubjectKey> + '_ {
+        self.records
+            .iter()
+            .map(|r| ('r', format!("{}\u{1f}{}", r.directory_id, r.scim_id)))
+            .chain(self.accounts.iter().map(|a| ('a', a.clone())))
+            .chain(
+                self.idp_users
+                    .iter()
+                    .map(|u| ('u', format!("{}\u{1f}{}", u.directory_id, u.id))),
+            )
+    }
+
+    /// The unknown fields that leave a finding of `kind` listing these subjects undetermined.
+    fn undetermined(&self, kind: Kind, u: &crate::detect::Undetermined) -> Vec<String> {
+        u.fields(
+            kind,
+            &self.records,
+            &self.accounts,
+            &self.idp_users,
+            self.directory.as_deref(),
+        )
+    }
+}
+
+/// The subjects stored finding `id` lists (none when its JSON cannot be read).
+fn stored_subjects(conn: &Connection, id: &str) -> rusqlite::Result<Subjects> {
+    let (json, directory): (String, Option<String>) = conn.query_row(
         "SELECT subjects_json, idp_directory FROM findings WHERE id = ?1",
         [id],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    let Ok(subjects) = serde_json::from_str::<SubjectsJson>(&subjects) else {
-        return Ok(Vec::new());
-    };
-    let records: Vec<RecordRef> = subjects
-        .scim_users
-        .iter()
-        .map(|u| RecordRef {
-            directory_id: u.directory_id.clone(),
-            scim_id: u.scim_id.clone(),
-        })
-        .collect();
-    let accounts: Vec<String> = subjects
-        .accounts
-        .iter()
-        .map(|a| a.account_id.clone())
-        .collect();
-    let idp_users: Vec<crate::detect::IdpRef> = directory
-        .iter()
-        .flat_map(|d| {
-            subjects.idp_users.iter().map(|u| crate::detect::IdpRef {
-                directory_id: d.clone(),
-                id: u.id.clone(),
-            })
-        })
-        .collect();
-    Ok(undetermined.fields(kind, &records, &accounts, &idp_users, directory.as_deref()))
+    let s: SubjectsJson = serde_json::from_str(&json).unwrap_or(SubjectsJson {
+        scim_users: Vec::new(),
+        accounts: Vec::new(),
+        idp_users: Vec::new(),
+        provisioning: None,
+    });
+    Ok(Subjects::of_views(
+        &s.scim_users,
+        &s.accounts,
+        &s.idp_users,
+        directory.as_deref(),
+    ))
 }
 
 /// A snapshot that opened (or reopened) a finding.

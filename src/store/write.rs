@@ -7,14 +7,14 @@
 use std::collections::HashMap;
 use std::thread::JoinHandle;
 
-use rusqlite::{Transaction, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 use tokio::sync::{mpsc, oneshot};
 use xxhash_rust::xxh3::xxh3_128;
 
 use super::findings::{self, Reconciled};
 use super::{Store, StoreError};
 use crate::detect::IdpInput;
-use crate::detect::{InactiveSince, RecordRef};
+use crate::detect::{History, RecordRef};
 use crate::findings::Current;
 use crate::model::PullMeta;
 use crate::model::idp::IdpSide;
@@ -58,9 +58,8 @@ pub struct Analysis {
     pub now: chrono::DateTime<chrono::Utc>,
 }
 
-/// Detection, run inside the snapshot's transaction with the inactive-since times from history.
-pub type Analyse =
-    Box<dyn FnOnce(&Population, &HashMap<RecordRef, InactiveSince>) -> Analysis + Send>;
+/// Detection, run inside the snapshot's transaction with what it needs from history.
+pub type Analyse = Box<dyn FnOnce(&Population, &History) -> Analysis + Send>;
 
 /// One page of one source.
 pub enum Batch {
@@ -446,9 +445,13 @@ fn write_pull(mut store: Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished,
     record_verdict(&tx, snapshot_id, &verdict).map_err(err("cannot update snapshot"))?;
     let mut reconciled = None;
     if let Some(analyse) = analyse {
-        let since = findings::inactive_since(&tx, snapshot_id)
-            .map_err(err("cannot read inactive history"))?;
-        let analysis = analyse(&population, &since);
+        let history = History {
+            inactive_since: findings::inactive_since(&tx, snapshot_id)
+                .map_err(err("cannot read inactive history"))?,
+            previous_links: previous_links(&tx, snapshot_id, &population.records)
+                .map_err(err("cannot read link history"))?,
+        };
+        let analysis = analyse(&population, &history);
         let current = super::idp::mature(&tx, snapshot_id, &analysis, &idp_evaluated)
             .map_err(err("cannot judge IdP findings"))?;
         super::idp::unconfigured(&tx, &analysis.idp_directories, &mut idp_evaluated)
@@ -463,7 +466,7 @@ fn write_pull(mut store: Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished,
                 &idp_evaluated,
                 &analysis.undetermined,
             )
-                .map_err(err("cannot reconcile findings"))?,
+            .map_err(err("cannot reconcile findings"))?,
         );
     }
     tx.commit().map_err(err("cannot commit snapshot"))?;
@@ -472,6 +475,32 @@ fn write_pull(mut store: Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished,
         recorded,
         reconciled,
     })
+}
+
+/// The account each record whose link is unknown in snapshot `snapshot_id` was last linked to
+/// before it (none when it never was).
+fn previous_links(
+    tx: &Transaction,
+    snapshot_id: i64,
+    records: &[ScimRecord],
+) -> rusqlite::Result<HashMap<RecordRef, String>> {
+    let mut out = HashMap::new();
+    let mut stmt = tx.prepare_cached(
+        "SELECT account_id FROM scim_user_versions
+         WHERE directory_id = ?1 AND scim_id = ?2 AND valid_from < ?3 AND account_id IS NOT NULL
+         ORDER BY valid_from DESC LIMIT 1",
+    )?;
+    for r in records.iter().filter(|r| r.link_unknown) {
+        let before: Option<String> = stmt
+            .query_row(params![r.directory_id, r.scim_id, snapshot_id], |row| {
+                row.get(0)
+            })
+            .optional()?;
+        if let Some(a) = before {
+            out.insert(RecordRef::of(r), a);
+        }
+    }
+    Ok(out)
 }
 
 fn insert_snapshot(tx: &Transaction, meta: &PullMeta) -> rusqlite::Result<i64> {

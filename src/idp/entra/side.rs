@@ -45,7 +45,8 @@ fn intent_unknown(a: &Assigned, groups: &[GroupRead], listed: &HashSet<&str>, id
         Some(p) => p == id || !listed.contains(p.as_str()),
         None => true,
     }) || groups.iter().any(|g| {
-        g.group.security_enabled.is_none() && g.members.iter().any(|m| is_user(m, listed) && m.id == id)
+        g.group.security_enabled.is_none()
+            && g.members.iter().any(|m| is_user(m, listed) && m.id == id)
     })
 }
 
