@@ -25,6 +25,8 @@ pub enum Guard {
     Breaker,
     Target,
     Confirmations,
+    /// Unknown is never evidence: a finding the latest snapshot could not decide is never acted on.
+    Determined,
     Directories,
     NeverTouch,
     PreviousFailure,
@@ -38,12 +40,13 @@ pub enum Guard {
 
 impl Guard {
     /// Every guard.
-    pub const ALL: [Guard; 14] = [
+    pub const ALL: [Guard; 15] = [
         Guard::Enabled,
         Guard::Snapshot,
         Guard::Breaker,
         Guard::Target,
         Guard::Confirmations,
+        Guard::Determined,
         Guard::Directories,
         Guard::NeverTouch,
         Guard::PreviousFailure,
@@ -63,6 +66,7 @@ impl Guard {
             Guard::Breaker => "breaker",
             Guard::Target => "target",
             Guard::Confirmations => "confirmations",
+            Guard::Determined => "determined",
             Guard::Directories => "directories",
             Guard::NeverTouch => "never_touch",
             Guard::PreviousFailure => "previous_failure",
@@ -702,14 +706,28 @@ fn spike_guard(
 
 /// Confirmations, directory scope, never-touch and earlier failures.
 fn scope_guards(step: &Step, rule: &Rule, f: &FindingView, inp: &Inputs<'_>) -> Vec<Verdict> {
-    let mut out = vec![verdict(
-        Guard::Confirmations,
-        f.seen_count >= rule.min_confirmations,
-        format!(
-            "seen in {} consecutive complete snapshots (min_confirmations {})",
-            f.seen_count, rule.min_confirmations
+    let mut out = vec![
+        verdict(
+            Guard::Confirmations,
+            f.seen_count >= rule.min_confirmations,
+            format!(
+                "seen in {} consecutive complete snapshots (min_confirmations {})",
+                f.seen_count, rule.min_confirmations
+            ),
         ),
-    )];
+        verdict(
+            Guard::Determined,
+            f.undetermined.is_empty(),
+            if f.undetermined.is_empty() {
+                "decided by the latest complete snapshot".to_string()
+            } else {
+                format!(
+                    "undetermined: the latest complete snapshot could not read {} (unknown is never evidence); never acted on until a snapshot decides it again",
+                    f.undetermined.join(", ")
+                )
+            },
+        ),
+    ];
     let dirs: Vec<(&str, &str)> = step
         .targets
         .iter()

@@ -289,6 +289,7 @@ fn report_finding(
         resolved_at: f.resolved_at.clone(),
         age_days: parse_time(&f.first_seen).map(|t| (now - t).num_days().max(0)),
         seen_count: f.seen_count,
+        undetermined: f.undetermined.clone(),
         summary: f.summary.clone(),
         fix_steps: f.suggested_fix.clone(),
         requests: if f.status == Status::Resolved {

@@ -412,6 +412,12 @@ fn change_tag(f: &ReportFinding) -> Markup {
             Change::Resolved => span.tag { "RESOLVED" },
             Change::Suppressed => span.tag { "SUPPRESSED" },
         }
+        @if !f.undetermined.is_empty() {
+            " "
+            span.tag title="The latest snapshot could not read what this finding depends on: it kept its state (unknown is never evidence) and is never remediated until decided." {
+                "UNDETERMINED: " (f.undetermined.join(", ")) " unreadable"
+            }
+        }
     }
 }
 

@@ -71,6 +71,21 @@ pub(crate) fn severity_label(s: crate::detect::Severity) -> String {
 }
 
 fn change_label(f: &ReportFinding) -> String {
+    let label = change_only(f);
+    if f.undetermined.is_empty() {
+        return label;
+    }
+    format!(
+        "{label} · undetermined ({} unreadable: kept as it was)",
+        f.undetermined
+            .iter()
+            .map(|x| md(x))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+fn change_only(f: &ReportFinding) -> String {
     match (f.change, f.age_days) {
         (Change::New, _) => "NEW".into(),
         (Change::StillOpen, Some(d)) => format!("open {d} day{}", if d == 1 { "" } else { "s" }),

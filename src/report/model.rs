@@ -383,6 +383,10 @@ pub struct ReportFinding {
     #[serde(default)]
     pub related: Vec<RelatedFinding>,
     pub suppressed_by: Option<Suppression>,
+    /// The fields the latest complete snapshot could not read that this finding's kind reads:
+    /// undetermined, it kept its state (unknown is never evidence). Absent when decided.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub undetermined: Vec<String>,
     /// Anchor of the person it is listed under (open findings only).
     pub person: Option<String>,
 }

@@ -317,6 +317,7 @@ mod tests {
             related: Vec::new(),
             suppressed_by: None,
             person: None,
+            undetermined: Vec::new(),
         }
     }
 

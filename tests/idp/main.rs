@@ -11,6 +11,7 @@ mod grace;
 mod kinds;
 mod secrets;
 mod shrink;
+mod unknown;
 
 use std::collections::BTreeSet;
 use std::process::Output;

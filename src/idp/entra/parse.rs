@@ -38,7 +38,7 @@ pub fn service_principal(v: &Value) -> Result<Parsed<ServicePrincipal>, String> 
 pub enum Principal {
     User,
     Group,
-    /// `ServicePrincipal` or another documented-looking value: ignored.
+    /// `ServicePrincipal`: ignored.
     Other,
     /// `principalType` or `principalId` could not be read: the assignment may carry a user's
     /// intent or a group's, so intent it could carry is unknown (never "not intended").
@@ -54,28 +54,30 @@ pub struct Assignment {
 }
 
 /// One assignment, field by field. Only a missing `id` is an error (the listing cannot be
-/// counted); an unreadable `principalId` or `principalType` is noted and the principal is
-/// [`Principal::Unknown`] (one odd item never blinds the IdP side); an unexpected type string is
-/// kept as `Other` and noted.
+/// counted); an unreadable `principalId` or `principalType` (or a type other than `User`, `Group`,
+/// `ServicePrincipal`) is noted and the principal is [`Principal::Unknown`]: one odd item never
+/// blinds the IdP side, and never reads as "not intended".
 pub fn assignment(v: &Value) -> Result<Parsed<Assignment>, String> {
     let mut notes = Vec::new();
     let mut f = Fields::new(v, &mut notes)?;
     let id = f.id("id")?;
     let principal_id = readable_id(&mut f, "principalId");
-    let kind = readable_id(&mut f, "principalType");
+    if f.get("principalType").is_none() {
+        f.note("principalType", "absent or null".into());
+    }
+    let kind = f.string("principalType");
     let principal = match kind.as_deref() {
         _ if principal_id.is_none() => Principal::Unknown,
         None => Principal::Unknown,
         Some(k) if k.eq_ignore_ascii_case("User") => Principal::User,
         Some(k) if k.eq_ignore_ascii_case("Group") => Principal::Group,
-        Some(k) => {
-            if !k.eq_ignore_ascii_case("ServicePrincipal") {
-                f.note(
-                    "principalType",
-                    "unexpected value (expected User, Group or ServicePrincipal): ignored".into(),
-                );
-            }
-            Principal::Other
+        Some(k) if k.eq_ignore_ascii_case("ServicePrincipal") => Principal::Other,
+        Some(_) => {
+            f.note(
+                "principalType",
+                "unexpected value (expected User, Group or ServicePrincipal): the intent it carries is unknown".into(),
+            );
+            Principal::Unknown
         }
     };
     Ok(Parsed {

@@ -197,10 +197,24 @@ impl Client<'_> {
         let mut extra = Vec::new();
         if !scope_all && errors.is_empty() {
             let ids: HashSet<&str> = listed.iter().map(|u| u.id.as_str()).collect();
-            let missing: Vec<String> = side::intended(&assigned, &groups, &ids)
+            // The intended users `/users` did not list, and the principals of assignments whose
+            // type could not be read (a user's intent is then unknown, not absent).
+            let unknown: HashSet<&str> = assigned
+                .unknown
+                .iter()
+                .flatten()
+                .map(String::as_str)
+                .collect();
+            let mut missing: Vec<String> = side::intended(&assigned, &groups, &ids)
                 .into_iter()
                 .filter(|id| !ids.contains(id.as_str()))
                 .collect();
+            let more: Vec<String> = unknown
+                .iter()
+                .filter(|id| !ids.contains(*id) && !missing.iter().any(|m| m == *id))
+                .map(|id| id.to_string())
+                .collect();
+            missing.extend(more);
             let reads: Vec<_> = futures::stream::iter(missing)
                 .map(|id| async {
                     let read = self.user(&id, &sources).await;
@@ -211,6 +225,9 @@ impl Client<'_> {
                 .await;
             for (id, read) in reads {
                 match read {
+                    // A principal of unknown type that is no user (a group, an app): not a
+                    // deleted user.
+                    Ok((None, _)) if unknown.contains(id.as_str()) => {}
                     Ok((user, n)) => {
                         notes.extend(n);
                         extra.push((id, user));

@@ -379,4 +379,61 @@ mod tests {
         );
         assert!(!users[0].intended && !users[0].assigned_directly);
     }
+
+    /// Unknown is never evidence (issue 19, item 4): an assignment whose principal could not be
+    /// read leaves its user's intent unknown (or everyone's not otherwise intended, when it names
+    /// no listed user: it may be a group); an assigned group whose `securityEnabled` is unknown
+    /// leaves its members' intent unknown. Users intended by a readable path stay intended.
+    #[test]
+    fn unreadable_assignments_and_groups_leave_intent_unknown() {
+        let intent = |users: &[IdpUser], id: &str| {
+            users
+                .iter()
+                .find(|u| u.id == id)
+                .map(|u| (u.intended, u.unknown.contains(&IdpUser::INTENT.to_string())))
+                .unwrap()
+        };
+        let listed = || {
+            vec![
+                user("u1", Some(true)),
+                user("u2", Some(true)),
+                user("u3", Some(true)),
+            ]
+        };
+        let direct = Assignment {
+            principal_id: Some("u1".into()),
+            principal: Principal::User,
+        };
+        let odd = |id: Option<&str>| Assignment {
+            principal_id: id.map(str::to_string),
+            principal: Principal::Unknown,
+        };
+        // Naming a listed user: only that user's intent is unknown.
+        let a = assigned(&[direct.clone(), odd(Some("u2"))]);
+        let (users, _) = build("d1", &a, &[], listed(), vec![], false, true);
+        assert_eq!(intent(&users, "u1"), (true, false));
+        assert_eq!(intent(&users, "u2"), (false, true));
+        assert_eq!(intent(&users, "u3"), (false, false));
+        // Naming no listed user, or nobody readable: anyone not intended may be.
+        for id in [Some("g-unknown"), None] {
+            let a = assigned(&[direct.clone(), odd(id)]);
+            let (users, _) = build("d1", &a, &[], listed(), vec![], false, true);
+            assert_eq!(intent(&users, "u1"), (true, false), "{id:?}");
+            assert_eq!(intent(&users, "u2"), (false, true), "{id:?}");
+            assert_eq!(intent(&users, "u3"), (false, true), "{id:?}");
+        }
+        // A group of unknown securityEnabled: its members' intent is unknown, no one else's.
+        let a = assigned(&[Assignment {
+            principal_id: Some("g1".into()),
+            principal: Principal::Group,
+        }]);
+        let g = group("g1", None, vec![m("u2", MemberKind::User)], None);
+        let (users, _) = build("d1", &a, &[g], listed(), vec![], false, true);
+        assert_eq!(intent(&users, "u2"), (false, true));
+        assert_eq!(intent(&users, "u3"), (false, false));
+        // With scope = "all" no intent is computed, so none is unknown.
+        let a = assigned(&[odd(None)]);
+        let (users, _) = build("d1", &a, &[], listed(), vec![], true, true);
+        assert!(users.iter().all(|u| u.unknown.is_empty()));
+    }
 }

@@ -225,6 +225,28 @@ fn confirmations_are_required() {
     assert_eq!(p.blocked.get("confirmations"), Some(&1));
 }
 
+/// Unknown is never evidence: a confirmed leaver whose finding the latest snapshot could not
+/// decide (its `active` unreadable) is never acted on, and the step says why.
+#[test]
+fn an_undetermined_finding_is_never_acted_on() {
+    let mut f = leaver(1, 5);
+    f.undetermined = vec!["active".into()];
+    let p = Case::new(vec![f, leaver(2, 5)]).plan();
+    assert_eq!(allowed(&p), 1, "the decided leaver is still planned");
+    assert_eq!(p.blocked.get("determined"), Some(&1));
+    let step = p
+        .steps
+        .iter()
+        .find(|s| s.finding_id.ends_with("-1"))
+        .unwrap();
+    let v = step
+        .guards
+        .iter()
+        .find(|g| g.guard == Guard::Determined)
+        .unwrap();
+    assert!(!v.passed && v.detail.contains("active"), "{v:?}");
+}
+
 #[test]
 fn an_incomplete_latest_snapshot_blocks() {
     let mut c = Case::new(vec![leaver(1, 3)]);

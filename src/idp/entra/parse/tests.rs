@@ -407,3 +407,58 @@ proptest! {
         prop_assert!(!text.contains("sekrit"));
     }
 }
+
+/// One odd assignment is kept (issue 19, item 4): an unreadable or unexpected `principalType`, or
+/// an unreadable `principalId`, is noted and the principal unknown; only a missing `id` is an
+/// error.
+#[test]
+fn an_odd_assignment_is_kept_with_its_principal_unknown() {
+    use super::{Principal, assignment};
+    for (v, principal, noted) in [
+        (
+            json!({"id": "x", "principalId": "u1", "principalType": "User"}),
+            Principal::User,
+            false,
+        ),
+        (
+            json!({"id": "x", "principalId": "g1", "principalType": "group"}),
+            Principal::Group,
+            false,
+        ),
+        (
+            json!({"id": "x", "principalId": "s1", "principalType": "ServicePrincipal"}),
+            Principal::Other,
+            false,
+        ),
+        (
+            json!({"id": "x", "principalId": "u1", "principalType": 5}),
+            Principal::Unknown,
+            true,
+        ),
+        (
+            json!({"id": "x", "principalId": "u1", "principalType": null}),
+            Principal::Unknown,
+            true,
+        ),
+        (
+            json!({"id": "x", "principalId": "u1"}),
+            Principal::Unknown,
+            true,
+        ),
+        (
+            json!({"id": "x", "principalId": "u1", "principalType": "Robot"}),
+            Principal::Unknown,
+            true,
+        ),
+        (
+            json!({"id": "x", "principalId": ["u1"], "principalType": "User"}),
+            Principal::Unknown,
+            true,
+        ),
+    ] {
+        let p = assignment(&v).unwrap();
+        assert_eq!(p.item.principal, principal, "{v}");
+        assert_eq!(!p.notes.is_empty(), noted, "{v}");
+    }
+    assert!(assignment(&json!({"principalId": "u1", "principalType": "User"})).is_err());
+}
