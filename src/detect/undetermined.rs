@@ -263,16 +263,28 @@ mod tests {
             ["members"],
         );
         assert_eq!(
-            u.fields(Kind::UnlinkedScimUser, &[r.clone()], &[], &[], None),
+            u.fields(
+                Kind::UnlinkedScimUser,
+                std::slice::from_ref(&r),
+                &[],
+                &[],
+                None
+            ),
             ["active"]
         );
         // Another kind does not read it.
         assert!(
-            u.fields(Kind::DanglingLink, &[r.clone()], &[], &[], None)
+            u.fields(Kind::DanglingLink, std::slice::from_ref(&r), &[], &[], None)
                 .is_empty()
         );
         assert_eq!(
-            u.fields(Kind::NoSyncedGroups, &[r.clone()], &[], &[], None),
+            u.fields(
+                Kind::NoSyncedGroups,
+                std::slice::from_ref(&r),
+                &[],
+                &[],
+                None
+            ),
             ["members"]
         );
         let other = RecordRef {

@@ -402,7 +402,7 @@ fn unknown_idp_user(u: &mut IdpUser, field: &str, v: usize) {
         _ => {
             u.user_principal_name = None;
             u.scim_user_name = None;
-            if v % 2 == 0 {
+            if v.is_multiple_of(2) {
                 u.email = u.mail.clone();
             }
         }
