@@ -414,6 +414,131 @@ impl CursorRead {
     }
 }
 
+/// The I/O half of the readers against the simulator over loopback: every page reaches the sink,
+/// the next page is the one the reader asked for, and errors name the page.
+#[cfg(test)]
+mod over_http {
+    use std::sync::Mutex;
+
+    use chrono::Utc;
+
+    use super::*;
+    use crate::atlassian::accounts::parse_account;
+    use crate::atlassian::scim::parse_user;
+    use crate::http::HttpSettings;
+    use crate::model::{Account, ScimRecord};
+    use crate::sim::{self, Api, FaultKind, FaultRule, Faults, SimHandle, SimOptions, World};
+
+    /// The ids the sink received, in order.
+    #[derive(Default)]
+    struct Collect(Mutex<Vec<String>>);
+
+    impl PageSink<ScimRecord> for Collect {
+        async fn accept(&self, items: Vec<Item<ScimRecord>>) {
+            let ids = items.into_iter().map(|(r, _)| r.scim_id);
+            self.0.lock().unwrap().extend(ids);
+        }
+    }
+
+    impl PageSink<Account> for Collect {
+        async fn accept(&self, items: Vec<Item<Account>>) {
+            let ids = items.into_iter().map(|(a, _)| a.account_id);
+            self.0.lock().unwrap().extend(ids);
+        }
+    }
+
+    /// 25 people, served 10 a page.
+    async fn sim() -> (SimHandle, HttpLayer) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let options = SimOptions {
+            scim_page_cap: 10,
+            accounts_page_cap: 10,
+            ..SimOptions::default()
+        };
+        let sim = sim::start(listener, World::healthy(25, 1, Utc::now()), options)
+            .await
+            .unwrap();
+        let http = HttpLayer::new(&sim.base_url(), &HttpSettings::default()).unwrap();
+        (sim, http)
+    }
+
+    #[tokio::test]
+    async fn scim_list_sends_every_page_to_the_sink() {
+        let (sim, http) = sim().await;
+        let dir = sim.world().directories[0].clone();
+        let key = Secret::new(dir.token.clone());
+        let path = format!("/scim/directory/{}/Users", dir.id);
+        let read = async |sink: &Collect| {
+            let parse = |r: &RawValue| parse_user(&dir.id, r);
+            scim_list(&http, &key, "scim:d", &path, 100, parse, sink).await
+        };
+        let sink = Collect::default();
+        let paged = read(&sink).await;
+        assert!(paged.error.is_none(), "{:?}", paged.error);
+        let want: Vec<String> = dir.users.iter().map(|u| u.id.clone()).collect();
+        assert_eq!((paged.count, sink.0.into_inner().unwrap()), (25, want));
+
+        sim.set_faults(Faults::rules([FaultRule::new(FaultKind::MissingResources)
+            .on(Api::Scim)
+            .skip(1)
+            .once()]));
+        let sink = Collect::default();
+        let paged = read(&sink).await;
+        assert_eq!(paged.count, 10);
+        assert_eq!(sink.0.into_inner().unwrap().len(), 10);
+        assert_eq!(
+            paged.error.unwrap().to_string(),
+            "scim:d (Users startIndex=11): page has no Resources"
+        );
+    }
+
+    #[tokio::test]
+    async fn cursor_list_follows_the_chain_in_both_styles() {
+        let (sim, http) = sim().await;
+        let world = sim.world();
+        let key = Secret::new(world.org_api_key.clone());
+        let want: Vec<String> = world
+            .accounts
+            .iter()
+            .map(|a| a.account_id.clone())
+            .collect();
+        let list = format!("/admin/v2/orgs/{}/directories/-/users", world.org_id);
+        let search = format!("{list}/search");
+        for (style, path) in [
+            (CursorRequest::PostBody, &search),
+            (CursorRequest::GetQuery, &list),
+        ] {
+            let source = CursorSource {
+                origin: "accounts",
+                path: path.clone(),
+                style,
+                limit: 100,
+            };
+            let sink = Collect::default();
+            let paged = cursor_list(&http, &key, &source, parse_account, &sink).await;
+            assert!(paged.error.is_none(), "{style:?}: {:?}", paged.error);
+            assert_eq!(paged.count, 25, "{style:?}");
+            assert_eq!(sink.0.into_inner().unwrap(), want, "{style:?}");
+        }
+        sim.set_faults(Faults::rules([FaultRule::new(FaultKind::MissingResources)
+            .on(Api::Accounts)
+            .skip(1)
+            .once()]));
+        let source = CursorSource {
+            origin: "accounts",
+            path: list,
+            style: CursorRequest::GetQuery,
+            limit: 100,
+        };
+        let paged = cursor_list(&http, &key, &source, parse_account, &Collect::default()).await;
+        let e = paged.error.unwrap().to_string();
+        assert!(
+            e.starts_with("accounts (cursor=") && e.ends_with("page has no data"),
+            "{e}"
+        );
+    }
+}
+
 #[cfg(test)]
 mod properties {
     use proptest::prelude::*;
@@ -889,6 +1014,13 @@ mod tests {
             e,
             "page holds 3 Resources, more than the count asked (2): the next startIndex would skip records (item 2 is id \"u3\")"
         );
+        // Stated and asked the same: named as asked.
+        let e = users(
+            &mut ScimRead::new(2),
+            &scim_body(9, Some(2), &ids(&["u1", "u2", "u3"])),
+        )
+        .unwrap_err();
+        assert!(e.contains("more than the count asked (2)"), "{e}");
         let e = users(
             &mut ScimRead::new(100),
             &scim_body(9, Some(1), &ids(&["u1", "u2"])),
