@@ -336,6 +336,27 @@ pub fn json_error(e: &serde_json::Error) -> String {
     format!("{what} (line {}, column {})", e.line(), e.column())
 }
 
+/// The ids one listing has served so far, to catch an id listed twice anywhere in it, on one page
+/// or across pages (atlassian-api.md §5, idp-api.md §5: no duplicate ids).
+///
+/// It keeps a 64-bit hash of each id, not the id: 8 bytes an entry however long the id (300k ids
+/// take about 5 MB, not the ~30 MB of their strings). The hash is keyed at random per listing, so
+/// whoever picks the ids cannot make two collide; a chance collision (about n²/2⁶⁵: 2·10⁻⁹ at
+/// 300k ids) would only make the source incomplete, never drop or merge a record.
+#[derive(Debug, Default)]
+pub struct SeenIds {
+    key: std::hash::RandomState,
+    hashes: std::collections::HashSet<u64>,
+}
+
+impl SeenIds {
+    /// Records `id`; false when the listing already served it.
+    pub fn first_time(&mut self, id: &str) -> bool {
+        use std::hash::BuildHasher;
+        self.hashes.insert(self.key.hash_one(id))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,6 +376,16 @@ mod tests {
         ] {
             assert_eq!(lenient_bool(&v), want, "{v}");
         }
+    }
+
+    #[test]
+    fn an_id_is_new_once_per_listing() {
+        let mut seen = SeenIds::default();
+        assert!(seen.first_time("u1"));
+        assert!(seen.first_time("u2"));
+        assert!(!seen.first_time("u1"), "u1 listed twice");
+        assert!(seen.first_time("U1"), "ids are compared exactly");
+        assert!(SeenIds::default().first_time("u1"), "another listing");
     }
 
     #[test]

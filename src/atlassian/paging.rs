@@ -1,7 +1,8 @@
 //! Paging of the two list shapes: SCIM `ListResponse` (startIndex/totalResults) and the Organizations
 //! API's cursor chain. A source is complete only when every page arrived and parsed, the totals add up
 //! and the chain ended; otherwise the caller gets the count that arrived plus the error that stopped
-//! it. Each page goes to a sink as it arrives (items with their raw JSON): no source is held in memory.
+//! it. Each page goes to a sink as it arrives (items with their raw JSON): no source is held in memory,
+//! only a hash of each id served ([`SeenIds`]), so that an id listed twice is caught.
 
 use std::collections::HashSet;
 
@@ -10,7 +11,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 pub use crate::fields::json_error;
-use crate::fields::{Parsed, kind_of, lenient_count};
+use crate::fields::{Parsed, SeenIds, kind_of, lenient_count};
 use crate::http::error::ApiError;
 use crate::http::{Api, Call, HttpLayer};
 use crate::model::DataQualityNote;
@@ -28,31 +29,29 @@ pub struct Paged {
 
 pub use crate::model::{Item, PageSink};
 
-/// Parses one page's items into `items`, their field notes into `notes`; an error names the item
-/// (index, and id when it has one) and what made it uncountable. `seen` catches ids repeated across
-/// pages: an error when `duplicates_are_errors`, else skipped (keep the first).
+/// Parses one page's items, their field notes into `notes`; an error names the item (index, and id
+/// when it has one) and what made it uncountable: no object, no id, or an id `seen` already holds
+/// (listed twice on this page or an earlier one: which copy is true is unknown, §5).
 fn parse_page<T>(
     origin: &str,
     raw_items: &[&RawValue],
     parse: &impl Fn(&RawValue) -> Result<Parsed<T>, String>,
-    seen: &mut HashSet<String>,
-    duplicates_are_errors: bool,
+    seen: &mut SeenIds,
     notes: &mut Vec<DataQualityNote>,
 ) -> Result<Vec<Item<T>>, String> {
     let mut items = Vec::with_capacity(raw_items.len());
     for (i, raw) in raw_items.iter().enumerate() {
         let p = parse(raw).map_err(|e| format!("item {i}: {}", unquote_values(&e)))?;
-        if seen.insert(p.id.clone()) {
-            notes.extend(p.notes.into_iter().map(|n| DataQualityNote {
-                source: origin.to_string(),
-                id: p.id.clone(),
-                field: n.field,
-                problem: n.problem,
-            }));
-            items.push((p.item, raw.get().to_string()));
-        } else if duplicates_are_errors {
+        if !seen.first_time(&p.id) {
             return Err(format!("item {i}: id {:?} is listed twice", p.id));
         }
+        notes.extend(p.notes.into_iter().map(|n| DataQualityNote {
+            source: origin.to_string(),
+            id: p.id.clone(),
+            field: n.field,
+            problem: n.problem,
+        }));
+        items.push((p.item, raw.get().to_string()));
     }
     Ok(items)
 }
@@ -94,6 +93,9 @@ struct ListResponse<'a> {
     /// A number, or a number sent as a string (lenient).
     #[serde(rename = "totalResults")]
     total_results: Option<serde_json::Value>,
+    /// The page's length as the server states it (a count, possibly a string); may be absent.
+    #[serde(rename = "itemsPerPage")]
+    items_per_page: Option<serde_json::Value>,
     #[serde(rename = "Resources", borrow)]
     resources: Option<Vec<&'a RawValue>>,
 }
@@ -109,10 +111,11 @@ pub async fn scim_list<T>(
     parse: impl Fn(&RawValue) -> Result<Parsed<T>, String>,
     sink: &impl PageSink<T>,
 ) -> Paged {
-    let mut read = ScimRead::default();
+    let mut read = ScimRead::new(page_size);
+    let what = path.rsplit('/').next().unwrap_or_default();
     let mut start = 1u64;
     let error = loop {
-        let page = format!("startIndex={start}");
+        let page = format!("{what} startIndex={start}");
         let call = Call {
             api: Api::Scim,
             method: Method::GET,
@@ -162,20 +165,35 @@ async fn fetch(http: &HttpLayer, call: &Call<'_>) -> Result<crate::http::Reply, 
 }
 
 /// The state of one SCIM list read: what arrived so far, checked page by page.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ScimRead {
+    /// The `count` each page is asked for.
+    requested: u64,
     /// `totalResults` of the first page: every later page must say the same.
     pub expected: Option<u64>,
     /// Records received.
     pub count: usize,
-    seen: HashSet<String>,
+    seen: SeenIds,
     pub notes: Vec<DataQualityNote>,
 }
 
 impl ScimRead {
+    /// A read whose pages are asked for `count` records each.
+    pub fn new(count: usize) -> Self {
+        ScimRead {
+            requested: count as u64,
+            expected: None,
+            count: 0,
+            seen: SeenIds::default(),
+            notes: Vec::new(),
+        }
+    }
+
     /// Takes one page's body (atlassian-api.md §1, §5): its new items and the `startIndex` of the
-    /// next page, `None` once every record arrived; an error when the page is malformed or the
-    /// totals do not add up.
+    /// next page, `None` once every record arrived. An error when the page is malformed, lists an
+    /// id already listed, holds more `Resources` than its `itemsPerPage` or the `count` asked (the
+    /// next `startIndex`, counted from what arrived, would skip records never read), or the totals
+    /// do not add up.
     pub fn page<T>(
         &mut self,
         origin: &str,
@@ -197,19 +215,33 @@ impl ScimRead {
             }
             Some(_) => {}
         }
+        let per_page = match list.items_per_page.as_ref().filter(|v| !v.is_null()) {
+            None => None,
+            Some(v) => Some(lenient_count(v).ok_or("itemsPerPage is not a count")?),
+        };
         let resources = match list.resources {
             Some(r) => r,
             None if total == 0 => Vec::new(),
             None => return Err("page has no Resources".into()),
         };
-        let items = parse_page(
-            origin,
-            &resources,
-            parse,
-            &mut self.seen,
-            true,
-            &mut self.notes,
-        )?;
+        let (limit, stated) = match per_page {
+            Some(n) if n < self.requested => (n, "its itemsPerPage"),
+            _ => (self.requested, "the count asked"),
+        };
+        if resources.len() as u64 > limit {
+            let beyond = resources
+                .get(limit as usize)
+                .and_then(|raw| parse(raw).ok())
+                .map_or("has no usable id".to_string(), |p| {
+                    format!("is id {:?}", p.id)
+                });
+            return Err(format!(
+                "page holds {} Resources, more than {stated} ({limit}): the next startIndex would \
+                 skip records (item {limit} {beyond})",
+                resources.len()
+            ));
+        }
+        let items = parse_page(origin, &resources, parse, &mut self.seen, &mut self.notes)?;
         self.count += items.len();
         let received = self.count as u64;
         if received > total {
@@ -274,8 +306,7 @@ pub struct CursorSource<'a> {
     pub limit: usize,
 }
 
-/// Reads every page of an Organizations API cursor list; `sink` receives each page's items. An item
-/// listed twice (once per user directory) is kept once.
+/// Reads every page of an Organizations API cursor list; `sink` receives each page's items.
 pub async fn cursor_list<T>(
     http: &HttpLayer,
     key: &Secret,
@@ -348,16 +379,19 @@ pub async fn cursor_list<T>(
 /// The state of one cursor list read (atlassian-api.md §2, §5).
 #[derive(Debug, Default)]
 pub struct CursorRead {
-    /// Items received (an item listed twice, once per user directory, counts once).
+    /// Items received.
     pub count: usize,
-    seen_ids: HashSet<String>,
+    seen_ids: SeenIds,
+    /// The cursors followed (one per page: few).
     seen_cursors: HashSet<String>,
     pub notes: Vec<DataQualityNote>,
 }
 
 impl CursorRead {
     /// Takes one page's body: its new items and the next cursor, `None` only at `links.next:
-    /// null`; an error when the page is malformed or the chain loops back.
+    /// null`; an error when the page is malformed, lists an id already listed (the first copy is
+    /// no truer than the second), or its `next` is a cursor already followed (the chain loops
+    /// back).
     pub fn page<T>(
         &mut self,
         origin: &str,
@@ -369,21 +403,139 @@ impl CursorRead {
             return Err("page has no data".into());
         };
         let next = next_cursor(parsed.links.as_ref())?;
-        let items = parse_page(
-            origin,
-            &data,
-            parse,
-            &mut self.seen_ids,
-            false,
-            &mut self.notes,
-        )?;
+        let items = parse_page(origin, &data, parse, &mut self.seen_ids, &mut self.notes)?;
         self.count += items.len();
         if let Some(n) = &next
             && !self.seen_cursors.insert(n.clone())
         {
-            return Err("cursor chain loops back".into());
+            return Err("links.next is a cursor already followed: the chain loops back".into());
         }
         Ok((items, next))
+    }
+}
+
+/// The I/O half of the readers against the simulator over loopback: every page reaches the sink,
+/// the next page is the one the reader asked for, and errors name the page.
+#[cfg(test)]
+mod over_http {
+    use std::sync::Mutex;
+
+    use chrono::Utc;
+
+    use super::*;
+    use crate::atlassian::accounts::parse_account;
+    use crate::atlassian::scim::parse_user;
+    use crate::http::HttpSettings;
+    use crate::model::{Account, ScimRecord};
+    use crate::sim::{self, Api, FaultKind, FaultRule, Faults, SimHandle, SimOptions, World};
+
+    /// The ids the sink received, in order.
+    #[derive(Default)]
+    struct Collect(Mutex<Vec<String>>);
+
+    impl PageSink<ScimRecord> for Collect {
+        async fn accept(&self, items: Vec<Item<ScimRecord>>) {
+            let ids = items.into_iter().map(|(r, _)| r.scim_id);
+            self.0.lock().unwrap().extend(ids);
+        }
+    }
+
+    impl PageSink<Account> for Collect {
+        async fn accept(&self, items: Vec<Item<Account>>) {
+            let ids = items.into_iter().map(|(a, _)| a.account_id);
+            self.0.lock().unwrap().extend(ids);
+        }
+    }
+
+    /// 25 people, served 10 a page.
+    async fn sim() -> (SimHandle, HttpLayer) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let options = SimOptions {
+            scim_page_cap: 10,
+            accounts_page_cap: 10,
+            ..SimOptions::default()
+        };
+        let sim = sim::start(listener, World::healthy(25, 1, Utc::now()), options)
+            .await
+            .unwrap();
+        let http = HttpLayer::new(&sim.base_url(), &HttpSettings::default()).unwrap();
+        (sim, http)
+    }
+
+    #[tokio::test]
+    async fn scim_list_sends_every_page_to_the_sink() {
+        let (sim, http) = sim().await;
+        let dir = sim.world().directories[0].clone();
+        let key = Secret::new(dir.token.clone());
+        let path = format!("/scim/directory/{}/Users", dir.id);
+        let read = async |sink: &Collect| {
+            let parse = |r: &RawValue| parse_user(&dir.id, r);
+            scim_list(&http, &key, "scim:d", &path, 100, parse, sink).await
+        };
+        let sink = Collect::default();
+        let paged = read(&sink).await;
+        assert!(paged.error.is_none(), "{:?}", paged.error);
+        let want: Vec<String> = dir.users.iter().map(|u| u.id.clone()).collect();
+        assert_eq!((paged.count, sink.0.into_inner().unwrap()), (25, want));
+
+        sim.set_faults(Faults::rules([FaultRule::new(FaultKind::MissingResources)
+            .on(Api::Scim)
+            .skip(1)
+            .once()]));
+        let sink = Collect::default();
+        let paged = read(&sink).await;
+        assert_eq!(paged.count, 10);
+        assert_eq!(sink.0.into_inner().unwrap().len(), 10);
+        assert_eq!(
+            paged.error.unwrap().to_string(),
+            "scim:d (Users startIndex=11): page has no Resources"
+        );
+    }
+
+    #[tokio::test]
+    async fn cursor_list_follows_the_chain_in_both_styles() {
+        let (sim, http) = sim().await;
+        let world = sim.world();
+        let key = Secret::new(world.org_api_key.clone());
+        let want: Vec<String> = world
+            .accounts
+            .iter()
+            .map(|a| a.account_id.clone())
+            .collect();
+        let list = format!("/admin/v2/orgs/{}/directories/-/users", world.org_id);
+        let search = format!("{list}/search");
+        for (style, path) in [
+            (CursorRequest::PostBody, &search),
+            (CursorRequest::GetQuery, &list),
+        ] {
+            let source = CursorSource {
+                origin: "accounts",
+                path: path.clone(),
+                style,
+                limit: 100,
+            };
+            let sink = Collect::default();
+            let paged = cursor_list(&http, &key, &source, parse_account, &sink).await;
+            assert!(paged.error.is_none(), "{style:?}: {:?}", paged.error);
+            assert_eq!(paged.count, 25, "{style:?}");
+            assert_eq!(sink.0.into_inner().unwrap(), want, "{style:?}");
+        }
+        sim.set_faults(Faults::rules([FaultRule::new(FaultKind::MissingResources)
+            .on(Api::Accounts)
+            .skip(1)
+            .once()]));
+        let source = CursorSource {
+            origin: "accounts",
+            path: list,
+            style: CursorRequest::GetQuery,
+            limit: 100,
+        };
+        let paged = cursor_list(&http, &key, &source, parse_account, &Collect::default()).await;
+        let e = paged.error.unwrap().to_string();
+        assert!(
+            e.starts_with("accounts (cursor=") && e.ends_with("page has no data"),
+            "{e}"
+        );
     }
 }
 
@@ -392,6 +544,7 @@ mod properties {
     use proptest::prelude::*;
     use serde_json::{Value, json};
 
+    use super::tests::{accounts, cursor_body, scim_body, users};
     use super::*;
     use crate::atlassian::accounts::parse_account;
     use crate::atlassian::scim::{parse_group, parse_user};
@@ -476,6 +629,100 @@ mod properties {
         RawValue::from_string(v.to_string()).unwrap()
     }
 
+    /// How many records each SCIM page is asked for, and distinct ids `u0`, `u1`, … split in
+    /// order into pages of 1 to that many.
+    fn scim_pages() -> impl Strategy<Value = (usize, Vec<Vec<String>>)> {
+        (1usize..5)
+            .prop_flat_map(|asked| (Just(asked), prop::collection::vec(1..=asked, 0..8)))
+            .prop_map(|(asked, lens)| (asked, split(&lens)))
+    }
+
+    fn split(lens: &[usize]) -> Vec<Vec<String>> {
+        let mut n = 0;
+        lens.iter()
+            .map(|len| {
+                n += len;
+                (n - len..n).map(|i| format!("u{i}")).collect()
+            })
+            .collect()
+    }
+
+    /// Serves `pages` (each with its `itemsPerPage`, if stated) as one SCIM listing of `total`
+    /// records to a reader asking `asked` per page: the ids read when it ends at the last page,
+    /// else the first error. Each next page must start where the reader says.
+    fn read_scim(
+        asked: usize,
+        total: u64,
+        pages: &[(Option<u64>, Vec<String>)],
+    ) -> Result<Vec<String>, String> {
+        let mut read = ScimRead::new(asked);
+        let mut got = Vec::new();
+        for (k, (per_page, ids)) in pages.iter().enumerate() {
+            let (items, next) = users(&mut read, &scim_body(total, *per_page, ids))?;
+            got.extend(items);
+            if read.count != got.len() {
+                return Err(format!("counted {} of {} received", read.count, got.len()));
+            }
+            match next {
+                None if k + 1 == pages.len() => return Ok(got),
+                None => return Err("ended before the last page".into()),
+                Some(start) if start != got.len() as u64 + 1 => {
+                    return Err(format!("asked for startIndex {start} after {}", got.len()));
+                }
+                Some(_) => {}
+            }
+        }
+        Err("wanted more pages".into())
+    }
+
+    /// Serves `pages` (ids, then `links.next`) to one cursor reader: the ids read when it ends at
+    /// the last page, else the first error.
+    fn read_cursor(pages: &[(Vec<String>, Option<String>)]) -> Result<Vec<String>, String> {
+        let mut read = CursorRead::default();
+        let mut got = Vec::new();
+        for (k, (ids, next)) in pages.iter().enumerate() {
+            let (items, said) = accounts(&mut read, &cursor_body(ids, next.as_deref()))?;
+            got.extend(items);
+            if said != *next || read.count != got.len() {
+                return Err(format!("returned {said:?} and counted {}", read.count));
+            }
+            if said.is_none() {
+                return if k + 1 == pages.len() {
+                    Ok(got)
+                } else {
+                    Err("ended early".into())
+                };
+            }
+        }
+        Err("wanted more pages".into())
+    }
+
+    /// Pages of `lens` items (0 allowed) with cursors `c1`, `c2`, … and `next: null` last.
+    fn cursor_pages(lens: &[usize]) -> Vec<(Vec<String>, Option<String>)> {
+        let n = lens.len();
+        split(lens)
+            .into_iter()
+            .enumerate()
+            .map(|(k, ids)| (ids, (k + 1 < n).then(|| format!("c{}", k + 1))))
+            .collect()
+    }
+
+    /// The same pages with the id at global position `to` replaced by the one at `from`.
+    fn with_copy(pages: &mut [Vec<String>], from: usize, to: usize) -> String {
+        let flat: Vec<String> = pages.iter().flatten().cloned().collect();
+        let copy = flat[from].clone();
+        let mut i = 0;
+        for page in pages.iter_mut() {
+            for id in page.iter_mut() {
+                if i == to {
+                    *id = copy.clone();
+                }
+                i += 1;
+            }
+        }
+        copy
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(300))]
 
@@ -526,7 +773,7 @@ mod properties {
                 1..6,
             )
         ) {
-            let mut read = ScimRead::default();
+            let mut read = ScimRead::new(5);
             let mut totals = Vec::new();
             let mut ids = std::collections::HashSet::new();
             for (total, resources, with_resources) in pages {
@@ -553,6 +800,120 @@ mod properties {
             }
         }
 
+        /// Pages that list distinct ids, none longer than asked or than it states, whose count
+        /// is `totalResults`: the reader accepts them and returns every id once, in order.
+        #[test]
+        fn scim_accepts_pages_that_add_up((asked, pages) in scim_pages(), stated in any::<bool>()) {
+            let all: Vec<String> = pages.iter().flatten().cloned().collect();
+            let mut served: Vec<_> = pages
+                .into_iter()
+                .map(|ids| (stated.then_some(ids.len() as u64), ids))
+                .collect();
+            if served.is_empty() {
+                served.push((stated.then_some(0), Vec::new()));
+            }
+            prop_assert_eq!(read_scim(asked, all.len() as u64, &served), Ok(all));
+        }
+
+        /// One id listed twice anywhere (on one page or two; the counts still adding up, a
+        /// record missing instead): an error naming that id.
+        #[test]
+        fn scim_refuses_an_id_listed_twice(
+            (asked, mut pages) in scim_pages(),
+            from in any::<prop::sample::Index>(),
+            to in any::<prop::sample::Index>(),
+        ) {
+            let n = pages.iter().flatten().count();
+            prop_assume!(n >= 2);
+            let (from, to) = (from.index(n), to.index(n));
+            prop_assume!(from != to);
+            let copy = with_copy(&mut pages, from, to);
+            let served: Vec<_> = pages.into_iter().map(|ids| (None, ids)).collect();
+            let e = read_scim(asked, n as u64, &served).unwrap_err();
+            prop_assert!(e.ends_with(&format!("id {copy:?} is listed twice")), "{}", e);
+        }
+
+        /// A page longer than the count asked, or than its own `itemsPerPage`: an error, though
+        /// the extra records are real (distinct) ones.
+        #[test]
+        fn scim_refuses_a_page_longer_than_asked_or_stated(
+            (asked, pages) in scim_pages(),
+            which in any::<prop::sample::Index>(),
+            understated in any::<bool>(),
+        ) {
+            prop_assume!(!pages.is_empty());
+            let n = pages.iter().flatten().count();
+            let p = which.index(pages.len());
+            let mut served: Vec<_> = pages.into_iter().map(|ids| (None, ids)).collect();
+            let want = if understated {
+                served[p].0 = Some(served[p].1.len() as u64 - 1);
+                "more than its itemsPerPage"
+            } else {
+                while served[p].1.len() <= asked {
+                    let extra = format!("extra{}", served[p].1.len());
+                    served[p].1.push(extra);
+                }
+                "more than the count asked"
+            };
+            let e = read_scim(asked, n as u64, &served).unwrap_err();
+            prop_assert!(e.contains(want), "{}", e);
+        }
+
+        /// Distinct ids whose count is not `totalResults`: never accepted.
+        #[test]
+        fn scim_refuses_totals_that_do_not_add_up((asked, pages) in scim_pages(), more in any::<bool>()) {
+            let n = pages.iter().flatten().count() as u64;
+            prop_assume!(more || n > 0);
+            let total = if more { n + 1 } else { n - 1 };
+            let mut served: Vec<_> = pages.into_iter().map(|ids| (None, ids)).collect();
+            if served.is_empty() {
+                served.push((None, Vec::new()));
+            }
+            prop_assert!(read_scim(asked, total, &served).is_err());
+        }
+
+        /// A cursor chain of distinct ids ending at `next: null`: every id once, in order.
+        #[test]
+        fn cursor_accepts_a_chain_of_distinct_ids(lens in prop::collection::vec(0usize..4, 1..8)) {
+            let pages = cursor_pages(&lens);
+            let all: Vec<String> = pages.iter().flat_map(|(ids, _)| ids.clone()).collect();
+            prop_assert_eq!(read_cursor(&pages), Ok(all));
+        }
+
+        /// One id listed twice anywhere in the chain: an error naming it.
+        #[test]
+        fn cursor_refuses_an_id_listed_twice(
+            lens in prop::collection::vec(0usize..4, 1..8),
+            from in any::<prop::sample::Index>(),
+            to in any::<prop::sample::Index>(),
+        ) {
+            let n: usize = lens.iter().sum();
+            prop_assume!(n >= 2);
+            let (from, to) = (from.index(n), to.index(n));
+            prop_assume!(from != to);
+            let pages = cursor_pages(&lens);
+            let mut ids: Vec<Vec<String>> = pages.iter().map(|(ids, _)| ids.clone()).collect();
+            let copy = with_copy(&mut ids, from, to);
+            let pages: Vec<_> = ids.into_iter().zip(pages.into_iter().map(|(_, next)| next)).collect();
+            let e = read_cursor(&pages).unwrap_err();
+            prop_assert!(e.ends_with(&format!("id {copy:?} is listed twice")), "{}", e);
+        }
+
+        /// A `links.next` naming a cursor already followed (or the page's own): an error.
+        #[test]
+        fn cursor_refuses_a_chain_that_loops_back(
+            lens in prop::collection::vec(0usize..4, 2..8),
+            at in any::<prop::sample::Index>(),
+            back in any::<prop::sample::Index>(),
+        ) {
+            let mut pages = cursor_pages(&lens);
+            // Page k (k ≥ 1) was reached by c1 … ck; its next goes back to one of them.
+            let k = 1 + at.index(pages.len() - 1);
+            pages[k].1 = Some(format!("c{}", 1 + back.index(k)));
+            let e = read_cursor(&pages).unwrap_err();
+            prop_assert!(e.contains("cursor already followed"), "{}", e);
+        }
+
         /// A cursor read ends only at `links.next: null`.
         #[test]
         fn cursor_ends_only_at_next_null(links in any_json(), data in prop::collection::vec(any_json(), 0..4)) {
@@ -567,7 +928,268 @@ mod properties {
 
 #[cfg(test)]
 mod tests {
-    use super::unquote_values;
+    use serde_json::json;
+
+    use super::*;
+    use crate::atlassian::accounts::parse_account;
+    use crate::atlassian::scim::parse_user;
+
+    /// A SCIM `ListResponse` of users with these ids.
+    pub(super) fn scim_body(total: u64, per_page: Option<u64>, ids: &[String]) -> Vec<u8> {
+        let resources: Vec<_> = ids
+            .iter()
+            .map(|id| json!({"id": id, "userName": format!("{id}@example.com"), "active": true}))
+            .collect();
+        let mut page = json!({"totalResults": total, "Resources": resources});
+        if let Some(n) = per_page {
+            page["itemsPerPage"] = json!(n);
+        }
+        serde_json::to_vec(&page).unwrap()
+    }
+
+    /// An Organizations API page of accounts with these ids.
+    pub(super) fn cursor_body(ids: &[String], next: Option<&str>) -> Vec<u8> {
+        let data: Vec<_> = ids
+            .iter()
+            .map(|id| json!({"accountId": id, "accountStatus": "active", "membershipStatus": "active"}))
+            .collect();
+        serde_json::to_vec(&json!({"data": data, "links": {"next": next}})).unwrap()
+    }
+
+    /// One SCIM page through the reader: the ids it returned and the next `startIndex`.
+    pub(super) fn users(
+        read: &mut ScimRead,
+        body: &[u8],
+    ) -> Result<(Vec<String>, Option<u64>), String> {
+        let (items, next) = read.page("scim:d", body, &|r: &RawValue| parse_user("d1", r))?;
+        Ok((items.into_iter().map(|(u, _)| u.scim_id).collect(), next))
+    }
+
+    /// One cursor page through the reader: the ids it returned and the next cursor.
+    pub(super) fn accounts(
+        read: &mut CursorRead,
+        body: &[u8],
+    ) -> Result<(Vec<String>, Option<String>), String> {
+        let (items, next) = read.page("accounts", body, &parse_account)?;
+        Ok((items.into_iter().map(|(a, _)| a.account_id).collect(), next))
+    }
+
+    fn ids(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_complete_scim_read_returns_every_record_once_in_order() {
+        let mut read = ScimRead::new(2);
+        let (got, next) = users(&mut read, &scim_body(3, Some(2), &ids(&["u1", "u2"]))).unwrap();
+        assert_eq!((got, next, read.count), (ids(&["u1", "u2"]), Some(3), 2));
+        let (got, next) = users(&mut read, &scim_body(3, Some(1), &ids(&["u3"]))).unwrap();
+        assert_eq!((got, next, read.count), (ids(&["u3"]), None, 3));
+        assert_eq!(read.expected, Some(3));
+        // A short page is no error: the next one starts after what arrived.
+        let mut read = ScimRead::new(5);
+        let (_, next) = users(&mut read, &scim_body(4, Some(1), &ids(&["u1"]))).unwrap();
+        assert_eq!(next, Some(2));
+        // An empty directory: no Resources at all, or none listed.
+        for body in [
+            json!({"totalResults": 0}),
+            json!({"totalResults": "0", "Resources": []}),
+        ] {
+            let got = users(&mut ScimRead::new(5), &serde_json::to_vec(&body).unwrap());
+            assert_eq!(got.unwrap(), (Vec::new(), None), "{body}");
+        }
+    }
+
+    #[test]
+    fn a_scim_page_longer_than_asked_or_stated_is_an_error() {
+        // As long as asked and as stated: fine.
+        let full = scim_body(3, Some(2), &ids(&["u1", "u2"]));
+        assert!(users(&mut ScimRead::new(2), &full).is_ok());
+        let e = users(
+            &mut ScimRead::new(2),
+            &scim_body(9, Some(3), &ids(&["u1", "u2", "u3"])),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "page holds 3 Resources, more than the count asked (2): the next startIndex would skip records (item 2 is id \"u3\")"
+        );
+        // Stated and asked the same: named as asked.
+        let e = users(
+            &mut ScimRead::new(2),
+            &scim_body(9, Some(2), &ids(&["u1", "u2", "u3"])),
+        )
+        .unwrap_err();
+        assert!(e.contains("more than the count asked (2)"), "{e}");
+        let e = users(
+            &mut ScimRead::new(100),
+            &scim_body(9, Some(1), &ids(&["u1", "u2"])),
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("page holds 2 Resources, more than its itemsPerPage (1)"),
+            "{e}"
+        );
+        assert!(e.contains("item 1 is id \"u2\""), "{e}");
+        // A stated length the page keeps, as a string; absent or null: only the count asked.
+        let body = json!({"totalResults": 2, "itemsPerPage": " 2", "Resources": [{"id": "a"}, {"id": "b"}]});
+        assert!(users(&mut ScimRead::new(2), &serde_json::to_vec(&body).unwrap()).is_ok());
+        for per_page in [None, Some(json!(null))] {
+            let mut body =
+                json!({"totalResults": 3, "Resources": [{"id": "a"}, {"id": "b"}, {"id": "c"}]});
+            if let Some(v) = per_page {
+                body["itemsPerPage"] = v;
+            }
+            let body = serde_json::to_vec(&body).unwrap();
+            assert!(users(&mut ScimRead::new(3), &body).is_ok());
+            assert!(
+                users(&mut ScimRead::new(2), &body)
+                    .unwrap_err()
+                    .contains("the count asked (2)")
+            );
+        }
+        let body = json!({"totalResults": 1, "itemsPerPage": "one", "Resources": [{"id": "a"}]});
+        assert_eq!(
+            users(&mut ScimRead::new(2), &serde_json::to_vec(&body).unwrap()).unwrap_err(),
+            "itemsPerPage is not a count"
+        );
+    }
+
+    #[test]
+    fn a_scim_id_listed_twice_is_an_error_on_one_page_or_across_pages() {
+        let e = users(
+            &mut ScimRead::new(5),
+            &scim_body(3, None, &ids(&["u1", "u2", "u1"])),
+        )
+        .unwrap_err();
+        assert_eq!(e, "item 2: id \"u1\" is listed twice");
+        // Across pages, the counts adding up (u3 replaced by a second u1): still an error.
+        let mut read = ScimRead::new(2);
+        users(&mut read, &scim_body(3, None, &ids(&["u1", "u2"]))).unwrap();
+        let e = users(&mut read, &scim_body(3, None, &ids(&["u1"]))).unwrap_err();
+        assert_eq!(e, "item 0: id \"u1\" is listed twice");
+    }
+
+    #[test]
+    fn scim_totals_must_add_up() {
+        let page = |total| scim_body(total, None, &ids(&["u1", "u2"]));
+        assert_eq!(
+            users(&mut ScimRead::new(5), &page(1)).unwrap_err(),
+            "received 2 records but totalResults is 1"
+        );
+        let mut read = ScimRead::new(2);
+        users(&mut read, &page(5)).unwrap();
+        let e = users(&mut read, &scim_body(6, None, &ids(&["u3"]))).unwrap_err();
+        assert_eq!(e, "totalResults changed during the pull (from 5 to 6)");
+        let mut read = ScimRead::new(2);
+        users(&mut read, &page(5)).unwrap();
+        let e = users(&mut read, &scim_body(5, None, &[])).unwrap_err();
+        assert_eq!(e, "empty page after 2 of 5 records");
+        for (body, want) in [
+            (json!({"Resources": []}), "page has no totalResults"),
+            (
+                json!({"totalResults": -1, "Resources": []}),
+                "totalResults is not a count",
+            ),
+            (json!({"totalResults": 2}), "page has no Resources"),
+        ] {
+            let got = users(&mut ScimRead::new(5), &serde_json::to_vec(&body).unwrap());
+            assert_eq!(got.unwrap_err(), want, "{body}");
+        }
+        let e = users(&mut ScimRead::new(5), b"{\"totalResults\": 1, ").unwrap_err();
+        assert!(e.starts_with("truncated JSON"), "{e}");
+    }
+
+    #[test]
+    fn a_record_with_an_unreadable_field_is_kept_and_noted() {
+        let body = json!({"totalResults": 1, "Resources": [{"id": "u1", "displayName": 5}]});
+        let mut read = ScimRead::new(5);
+        let got = users(&mut read, &serde_json::to_vec(&body).unwrap()).unwrap();
+        assert_eq!(got, (ids(&["u1"]), None));
+        assert_eq!(read.notes.len(), 1);
+        let note = &read.notes[0];
+        assert_eq!(
+            (note.source.as_str(), note.id.as_str(), note.field.as_str()),
+            ("scim:d", "u1", "displayName")
+        );
+        // No id: uncountable, named by position.
+        let body = json!({"totalResults": 2, "Resources": [{"id": "u1"}, {"userName": "x"}]});
+        let e = users(&mut ScimRead::new(5), &serde_json::to_vec(&body).unwrap()).unwrap_err();
+        assert!(e.starts_with("item 1: "), "{e}");
+    }
+
+    #[test]
+    fn a_cursor_read_returns_every_item_and_follows_next_to_null() {
+        let mut read = CursorRead::default();
+        let got = accounts(&mut read, &cursor_body(&ids(&["a1", "a2"]), Some("c1"))).unwrap();
+        assert_eq!(
+            (got, read.count),
+            ((ids(&["a1", "a2"]), Some("c1".into())), 2)
+        );
+        // A page may be short, or empty, and still have a next.
+        let got = accounts(&mut read, &cursor_body(&[], Some("c2"))).unwrap();
+        assert_eq!((got, read.count), ((Vec::new(), Some("c2".into())), 2));
+        let got = accounts(&mut read, &cursor_body(&ids(&["a3"]), None)).unwrap();
+        assert_eq!((got, read.count), ((ids(&["a3"]), None), 3));
+    }
+
+    #[test]
+    fn an_account_listed_twice_is_an_error_on_one_page_or_across_pages() {
+        let e = accounts(
+            &mut CursorRead::default(),
+            &cursor_body(&ids(&["a1", "a1"]), None),
+        )
+        .unwrap_err();
+        assert_eq!(e, "item 1: id \"a1\" is listed twice");
+        let mut read = CursorRead::default();
+        accounts(&mut read, &cursor_body(&ids(&["a1", "a2"]), Some("c1"))).unwrap();
+        let e = accounts(&mut read, &cursor_body(&ids(&["a3", "a2"]), None)).unwrap_err();
+        assert_eq!(e, "item 1: id \"a2\" is listed twice");
+    }
+
+    #[test]
+    fn a_cursor_already_followed_is_an_error() {
+        let mut read = CursorRead::default();
+        accounts(&mut read, &cursor_body(&ids(&["a1"]), Some("c1"))).unwrap();
+        accounts(&mut read, &cursor_body(&ids(&["a2"]), Some("c2"))).unwrap();
+        let e = accounts(&mut read, &cursor_body(&ids(&["a3"]), Some("c1"))).unwrap_err();
+        assert_eq!(
+            e,
+            "links.next is a cursor already followed: the chain loops back"
+        );
+        // The page's own cursor.
+        let mut read = CursorRead::default();
+        accounts(&mut read, &cursor_body(&ids(&["a1"]), Some("c1"))).unwrap();
+        assert!(accounts(&mut read, &cursor_body(&ids(&["a2"]), Some("c1"))).is_err());
+        // Each read has its own cursors.
+        let mut other = CursorRead::default();
+        assert!(accounts(&mut other, &cursor_body(&ids(&["a1"]), Some("c1"))).is_ok());
+    }
+
+    #[test]
+    fn a_cursor_page_without_data_or_a_usable_next_is_an_error() {
+        for (body, want) in [
+            (json!({"links": {"next": null}}), "page has no data"),
+            (json!({"data": []}), "page has no links"),
+            (json!({"data": [], "links": {}}), "links has no `next`"),
+            (
+                json!({"data": [], "links": {"next": " "}}),
+                "links.next is an empty string",
+            ),
+            (
+                json!({"data": [], "links": {"next": 3}}),
+                "links.next is a number",
+            ),
+            (json!({"data": [], "links": []}), "links is an array"),
+        ] {
+            let e = accounts(
+                &mut CursorRead::default(),
+                &serde_json::to_vec(&body).unwrap(),
+            )
+            .unwrap_err();
+            assert!(e.starts_with(want), "{body}: {e}");
+        }
+    }
 
     #[test]
     fn parse_errors_never_quote_values() {

@@ -116,6 +116,20 @@ pub enum FaultKind {
         field: String,
         value: serde_json::Value,
     },
+    /// Serve a copy of the item with this id (`id` or `accountId`) just before it, with `set`'s
+    /// members replacing the copy's: one id listed twice on a page, the first copy differing. A
+    /// SCIM page's `itemsPerPage` counts the copy.
+    RepeatItem {
+        id: String,
+        set: serde_json::Map<String, serde_json::Value>,
+    },
+    /// Serve `item` first on the page (`Resources`, `data` or `value`), `totalResults` unchanged:
+    /// an id already served on another page, or one record too many on a SCIM page (with
+    /// `counted`, its `itemsPerPage` counts it, so only the `count` asked exposes it).
+    InjectItem {
+        item: serde_json::Value,
+        counted: bool,
+    },
 }
 
 /// How [`FaultKind::BadLinksNext`] spoils `links.next`.
@@ -127,6 +141,9 @@ pub enum BadNext {
     Empty,
     /// `links` itself is absent.
     NoLinks,
+    /// `next` is the page's own cursor (`links.self`): after the first page, a cursor already
+    /// followed.
+    ThisPage,
 }
 
 /// A fault applied to the requests it matches. Filters left `None` match everything.

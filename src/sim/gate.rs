@@ -306,6 +306,34 @@ pub(crate) async fn apply_after(api: Api, response: Response, faults: &[FaultKin
             FaultKind::WithoutMeta => edit_resources(&mut bytes, |r| {
                 r.remove("meta");
             }),
+            FaultKind::RepeatItem { id, set } => edit_json(&mut bytes, |page| {
+                let mut added = 0;
+                for items in item_lists(page) {
+                    let found = items.iter().position(|item| {
+                        let item_id = item.get("id").or_else(|| item.get("accountId"));
+                        item_id.and_then(Value::as_str) == Some(id.as_str())
+                    });
+                    if let Some(i) = found {
+                        let mut copy = items[i].clone();
+                        if let Value::Object(copy) = &mut copy {
+                            copy.extend(set.clone());
+                        }
+                        items.insert(i, copy);
+                        added += 1;
+                    }
+                }
+                count_more(page, added);
+            }),
+            FaultKind::InjectItem { item, counted } => edit_json(&mut bytes, |page| {
+                let mut added = 0;
+                for items in item_lists(page) {
+                    items.insert(0, item.clone());
+                    added += 1;
+                }
+                if *counted {
+                    count_more(page, added);
+                }
+            }),
             FaultKind::EmptyPage => edit_json(&mut bytes, |page| {
                 if page.contains_key("Resources") {
                     page.insert("totalResults".into(), 0.into());
@@ -327,6 +355,12 @@ pub(crate) async fn apply_after(api: Api, response: Response, faults: &[FaultKin
             FaultKind::BadLinksNext(how) => edit_json(&mut bytes, |page| match how {
                 BadNext::NoLinks => {
                     page.remove("links");
+                }
+                BadNext::ThisPage => {
+                    if let Some(Value::Object(links)) = page.get_mut("links") {
+                        let this = links.get("self").cloned().unwrap_or(Value::Null);
+                        links.insert("next".into(), this);
+                    }
                 }
                 BadNext::Missing | BadNext::Empty => {
                     if let Some(Value::Object(links)) = page.get_mut("links") {
@@ -357,14 +391,26 @@ pub(crate) async fn apply_after(api: Api, response: Response, faults: &[FaultKin
     Response::from_parts(parts, Body::from(bytes))
 }
 
+/// The item arrays of a page (`Resources`, `data` or Graph's `value`).
+fn item_lists(page: &mut serde_json::Map<String, Value>) -> impl Iterator<Item = &mut Vec<Value>> {
+    page.iter_mut()
+        .filter(|(key, _)| matches!(key.as_str(), "Resources" | "data" | "value"))
+        .filter_map(|(_, v)| v.as_array_mut())
+}
+
+/// A SCIM page's `itemsPerPage` grown by `n`.
+fn count_more(page: &mut serde_json::Map<String, Value>, n: u64) {
+    if let Some(per_page) = page.get("itemsPerPage").and_then(Value::as_u64) {
+        page.insert("itemsPerPage".into(), (per_page + n).into());
+    }
+}
+
 /// Edits every item of a page (`Resources`, `data` or Graph's `value`).
 fn edit_resources(bytes: &mut Vec<u8>, mut edit: impl FnMut(&mut serde_json::Map<String, Value>)) {
     edit_json(bytes, |page| {
-        for key in ["Resources", "data", "value"] {
-            if let Some(Value::Array(items)) = page.get_mut(key) {
-                for item in items.iter_mut().filter_map(Value::as_object_mut) {
-                    edit(item);
-                }
+        for items in item_lists(page) {
+            for item in items.iter_mut().filter_map(Value::as_object_mut) {
+                edit(item);
             }
         }
     });

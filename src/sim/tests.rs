@@ -959,6 +959,75 @@ async fn body_faults_break_pages_as_configured() {
     assert!(api.sim.world().user(&r).is_none(), "the delete took effect");
 }
 
+/// The listing knobs: a differing copy of an item just before it, an item served on another page
+/// injected first, and `links.next` naming the cursor that served the page.
+#[tokio::test]
+async fn listing_faults_repeat_inject_and_loop_back() {
+    let api = TestClient::new(World::healthy(30, 1, now()), SimOptions::default()).await;
+    let first = api.dir("D1").users[3].id.clone();
+    let mut set = serde_json::Map::new();
+    set.insert("active".into(), json!(false));
+    api.sim
+        .set_faults(Faults::rules([FaultRule::new(FaultKind::RepeatItem {
+            id: first.clone(),
+            set,
+        })
+        .on(Api::Scim)
+        .once()]));
+    let page = json(api.scim("D1", "/Users").send().await.unwrap()).await;
+    let resources = page["Resources"].as_array().unwrap();
+    assert_eq!((resources.len(), &page["itemsPerPage"]), (31, &json!(31)));
+    assert_eq!(
+        (&resources[3]["id"], &resources[3]["active"]),
+        (&json!(first), &json!(false))
+    );
+    assert_eq!(
+        (&resources[4]["id"], &resources[4]["active"]),
+        (&json!(first), &json!(true))
+    );
+
+    for counted in [false, true] {
+        api.sim
+            .set_faults(Faults::rules([FaultRule::new(FaultKind::InjectItem {
+                item: json!({"id": "extra"}),
+                counted,
+            })
+            .on(Api::Scim)
+            .once()]));
+        let page = json(api.scim("D1", "/Users").send().await.unwrap()).await;
+        assert_eq!(page["Resources"][0]["id"], "extra");
+        assert_eq!(page["Resources"].as_array().unwrap().len(), 31);
+        assert_eq!(page["itemsPerPage"], if counted { 31 } else { 30 });
+        assert_eq!(page["totalResults"], 30);
+    }
+
+    api.sim.set_options(|o| o.accounts_page_cap = 10);
+    api.sim
+        .set_faults(Faults::rules([FaultRule::new(FaultKind::BadLinksNext(
+            BadNext::ThisPage,
+        ))
+        .on(Api::Accounts)
+        .skip(1)
+        .once()]));
+    let list = "/admin/v2/orgs/{org}/directories/-/users";
+    let one = json(api.org(Method::GET, list).send().await.unwrap()).await;
+    let followed = one["links"]["next"].as_str().unwrap().to_owned();
+    let two = json(
+        api.org(Method::GET, list)
+            .query(&[("cursor", &followed)])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        two["links"]["next"],
+        json!(followed),
+        "back to the page itself"
+    );
+    assert_ne!(two["data"], one["data"]);
+}
+
 #[tokio::test]
 async fn random_5xx_are_seeded() {
     async fn run(seed: u64) -> Vec<u16> {

@@ -8,6 +8,7 @@ mod common;
 
 mod faults;
 mod grace;
+mod ids_and_pages;
 mod kinds;
 mod secrets;
 mod shrink;

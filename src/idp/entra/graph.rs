@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::credential::Credential;
-use crate::fields::{Parsed, json_error};
+use crate::fields::{Parsed, SeenIds, json_error};
 use crate::http::{Api, ApiError, Call, ErrorKind, HttpLayer, Reply};
 use crate::model::DataQualityNote;
 
@@ -288,7 +288,7 @@ impl<'a> Graph<'a> {
             items: Vec::new(),
             notes: Vec::new(),
         };
-        let mut seen = HashSet::new();
+        let mut seen = SeenIds::default();
         let mut links = HashSet::new();
         let mut target = first;
         let mut n = 0;
@@ -305,7 +305,7 @@ impl<'a> Graph<'a> {
             for (i, raw) in items.iter().enumerate() {
                 let parsed = parse(raw).map_err(|e| bad(format!("item {i}: {e}")))?;
                 let Some(p) = parsed else { continue };
-                if !seen.insert(p.id.clone()) {
+                if !seen.first_time(&p.id) {
                     match dups {
                         Duplicates::Error => {
                             return Err(bad(format!("item {i}: id {:?} is listed twice", p.id)));

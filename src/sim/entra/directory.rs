@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use super::gate::Caller;
 use super::model::{ODATA_GROUP, ODATA_USER, SimEntra, SimEntraMember, SimEntraUser};
 use super::options::EntraOptions;
-use super::wire::{GraphError, METADATA, Paging, parse_eq, project, select, stamp};
+use super::wire::{GraphError, METADATA, Paging, next_link, parse_eq, project, select, stamp};
 use crate::sim::respond::{JSON, Params, QueryPairs, json_response};
 use crate::sim::state::SimState;
 use crate::sim::world::World;
@@ -73,10 +73,13 @@ pub(crate) fn page_of(
     total: usize,
     items: impl FnOnce(std::ops::Range<usize>) -> Vec<Value>,
 ) -> GraphReply {
-    let cap = state.options().entra.page_size_cap;
+    let (cap, loops) = {
+        let options = state.options();
+        (options.entra.page_size_cap, options.entra.next_link_loops)
+    };
     let paging = Paging::parse(query, state.cursor_key, cap)?;
     let values = items(paging.window(total));
-    let body = paging.body(
+    let mut body = paging.body(
         context,
         &self_url(state, uri),
         query,
@@ -84,6 +87,15 @@ pub(crate) fn page_of(
         total,
         values,
     );
+    if loops && paging.offset > 0 {
+        let again = next_link(
+            &self_url(state, uri),
+            query,
+            state.cursor_key,
+            paging.offset,
+        );
+        body["@odata.nextLink"] = again.into();
+    }
     Ok(ok(&body))
 }
 

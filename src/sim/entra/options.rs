@@ -92,6 +92,9 @@ pub struct EntraOptions {
     pub execution_state: Option<String>,
     /// How the schema answers.
     pub schema: SchemaStyle,
+    /// Every list page after the first links back to itself: its `@odata.nextLink` is the link
+    /// that served it (a nextLink already followed).
+    pub next_link_loops: bool,
 }
 
 impl Default for EntraOptions {
@@ -120,6 +123,7 @@ impl Default for EntraOptions {
             job_state: None,
             execution_state: None,
             schema: SchemaStyle::Normal,
+            next_link_loops: false,
         }
     }
 }

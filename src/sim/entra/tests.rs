@@ -550,6 +550,21 @@ async fn paging_follows_next_link_to_the_end() {
     g.sim.shutdown().await;
 }
 
+/// `next_link_loops`: every page after the first names, as its next, the link that served it.
+#[tokio::test]
+async fn next_link_loops_back_to_the_page_itself() {
+    let g = Graph::new(World::healthy_with_entra(25, 2, 3, now())).await;
+    g.sim.set_entra_options(|o| {
+        o.page_size_cap = Some(10);
+        o.next_link_loops = true;
+    });
+    let (_, first) = g.get("/users?$select=id&$top=999").await;
+    let followed = first["@odata.nextLink"].as_str().unwrap().to_owned();
+    let (_, second) = g.get(&followed).await;
+    assert_eq!(second["@odata.nextLink"], json!(followed));
+    assert_ne!(second["value"], first["value"]);
+}
+
 #[tokio::test]
 async fn service_principal_lookups_and_filters() {
     let g = Graph::new(World::scenarios(now())).await;

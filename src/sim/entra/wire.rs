@@ -266,16 +266,25 @@ impl Paging {
             body.insert("@odata.count".into(), total.into());
         }
         if end < total {
-            let mut link = format!("{url}?");
-            for (k, v) in query.0.iter().filter(|(k, _)| k != "$skiptoken") {
-                link.push_str(&format!("{}={}&", encode_component(k), encode_component(v)));
-            }
-            link.push_str(&format!("$skiptoken={}", encode_skip(key, end)));
-            body.insert("@odata.nextLink".into(), link.into());
+            body.insert(
+                "@odata.nextLink".into(),
+                next_link(url, query, key, end).into(),
+            );
         }
         body.insert("value".into(), Value::Array(items));
         Value::Object(body)
     }
+}
+
+/// The `@odata.nextLink` of the page at `offset` (`url` the request's `base + path`, `query` its
+/// parameters, re-sent without the old `$skiptoken`).
+pub(crate) fn next_link(url: &str, query: &QueryPairs, key: u64, offset: usize) -> String {
+    let mut link = format!("{url}?");
+    for (k, v) in query.0.iter().filter(|(k, _)| k != "$skiptoken") {
+        link.push_str(&format!("{}={}&", encode_component(k), encode_component(v)));
+    }
+    link.push_str(&format!("$skiptoken={}", encode_skip(key, offset)));
+    link
 }
 
 /// An opaque skip token: the offset masked with the server's key, plus a check value.
