@@ -509,7 +509,7 @@ mod tests {
             ),
             (format!("jwt={jwt};"), "jwt=[redacted];"),
             (
-                format!("short jwt eyJhbGciOiJub25lIn0.e30."),
+                "short jwt eyJhbGciOiJub25lIn0.e30.".to_string(),
                 "short jwt [redacted]",
             ),
             (
