@@ -46,14 +46,41 @@ pub fn check_url_scheme(text: &str) -> Result<url::Url, String> {
     }
 }
 
-/// [`check_url_scheme`] for an endpoint that receives a key from its own setting: no user name or
-/// password in it either (never echoed: it would be a credential).
+/// [`check_url_scheme`] for the base URL of an API that receives a key from its own setting: no
+/// user name or password in it either (never echoed: it would be a credential), and nothing a
+/// request path could not simply be appended to: no query, no fragment, no `.` or `..` path
+/// segment (the URL parser would resolve them, so keys would go elsewhere than written).
 pub fn check_url(text: &str) -> Result<url::Url, String> {
     let url = check_url_scheme(text)?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err("must not contain a user name or password (`user:password@`): keys are read from their `_env` / `_file` settings".into());
     }
+    if url.query().is_some() {
+        return Err("must not have a query (`?…`): it is a base URL, each request adds its own path and query".into());
+    }
+    if url.fragment().is_some() {
+        return Err(
+            "must not have a fragment (`#…`): it is a base URL, each request adds its own path"
+                .into(),
+        );
+    }
+    if has_dot_segment(text) {
+        return Err("must not contain a `.` or `..` path segment: write the path it means".into());
+    }
     Ok(url)
+}
+
+/// Whether the path of URL `text` (as written, `%2e` read as `.`) has a `.` or `..` segment.
+fn has_dot_segment(text: &str) -> bool {
+    let after_scheme = text.split_once("://").map_or(text, |(_, rest)| rest);
+    let end = after_scheme.find(['?', '#']).unwrap_or(after_scheme.len());
+    let Some(path_at) = after_scheme[..end].find(['/', '\\']) else {
+        return false;
+    };
+    after_scheme[path_at..end]
+        .split(['/', '\\'])
+        .map(|segment| segment.to_ascii_lowercase().replace("%2e", "."))
+        .any(|segment| segment == "." || segment == "..")
 }
 
 /// Checks a signed whole number is in `[min, max]`.
@@ -64,5 +91,36 @@ pub fn check_count_i64(value: i64, min: i64, max: i64) -> Result<(), String> {
         Err(format!(
             "expected a whole number between {min} and {max} (got {value})"
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_base_url_is_one_requests_can_be_appended_to() {
+        for ok in [
+            "https://api.atlassian.com",
+            "https://graph.microsoft.com/v1.0/",
+            "http://127.0.0.1:8080/graph/v1.0",
+            "https://example.com/a.b/..c/d..",
+        ] {
+            assert!(check_url(ok).is_ok(), "{ok}");
+        }
+        for (bad, says) in [
+            ("https://api.example.com/?x=1", "query"),
+            ("https://api.example.com/v1?", "query"),
+            ("https://api.example.com/v1#top", "fragment"),
+            ("https://api.example.com/a/../v1", "`..`"),
+            ("https://api.example.com/a/%2E%2e/v1", "`..`"),
+            ("https://api.example.com/./v1", "`..`"),
+            ("https://api.example.com/v1/..", "`..`"),
+            ("http://127.0.0.1:8080\\..\\v1", "`..`"),
+            ("https://user:pw@api.example.com", "user name"),
+        ] {
+            let err = check_url(bad).unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
     }
 }

@@ -452,3 +452,121 @@ fn check_config_refuses_what_run_refuses_on_the_server() {
     );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("s3cret-token"));
 }
+
+/// GOOD with an Entra IdP on its directory (`lines` added to the IdP table) and a second
+/// directory without one.
+fn with_idp(lines: &str) -> String {
+    GOOD.replace(
+        "[store]\n",
+        &format!(
+            "[atlassian.directories.idp]\nkind = \"entra\"\ntenant_id = \"t-1\"\nclient_id = \"c-1\"\nclient_secret_file = \"KEYFILE\"\nservice_principal_id = \"sp-1\"\n{lines}\n\n[[atlassian.directories]]\nid = \"dir-2\"\nname = \"okta\"\ntoken_file = \"KEYFILE\"\n\n[store]\n"
+        ),
+    )
+}
+
+#[test]
+fn a_base_url_with_a_query_fragment_or_dot_segments_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    Settings::load(Some(&write(dir.path(), &with_idp("")))).unwrap();
+    for (suffix, says) in [
+        ("/v1?debug=1", "query"),
+        ("/v1#x", "fragment"),
+        ("/a/../v1", "`..`"),
+        ("/a/%2e%2E/v1", "`..`"),
+    ] {
+        for (key, text) in [
+            (
+                "atlassian.base_url",
+                with_idp("").replace(
+                    "base_url = \"http://127.0.0.1:9\"",
+                    &format!("base_url = \"http://127.0.0.1:9{suffix}\""),
+                ),
+            ),
+            (
+                "atlassian.directories[0].idp.graph_base_url",
+                with_idp(&format!(
+                    "graph_base_url = \"https://graph.example.com{suffix}\""
+                )),
+            ),
+            (
+                "atlassian.directories[0].idp.login_base_url",
+                with_idp(&format!(
+                    "login_base_url = \"https://login.example.com{suffix}\""
+                )),
+            ),
+        ] {
+            let (file, err) = load_err(&text);
+            assert_eq!(err.key, key, "{suffix}: {err}");
+            assert!(err.message.contains(says), "{suffix}: {err}");
+            assert!(err.to_string().contains(&file), "{err}");
+        }
+    }
+}
+
+#[test]
+fn key_paths_are_spelled_with_their_dots() {
+    for (line, key, says) in [
+        ("", "atlassian.directories[0].idp.kind", "okta"),
+        (
+            "log_lookback_days = \"x\"",
+            "atlassian.directories[0].idp.log_lookback_days",
+            "expected",
+        ),
+        ("scope = 7", "atlassian.directories[0].idp.scope", ""),
+        (
+            "log_lookback_days = 99",
+            "atlassian.directories[0].idp.log_lookback_days",
+            "between 1 and 30",
+        ),
+        (
+            "graph_base_url = 5",
+            "atlassian.directories[0].idp.graph_base_url",
+            "string",
+        ),
+    ] {
+        let mut text = with_idp(line);
+        if line.is_empty() {
+            text = text.replace("kind = \"entra\"", "kind = \"okta\"");
+        }
+        let (file, err) = load_err(&text);
+        assert_eq!(err.key, key, "{line}: {err}");
+        assert!(err.message.contains(says), "{line}: {err}");
+        let shown = err.to_string();
+        // The key once, with its dots; the file once.
+        assert!(
+            !shown.contains("]idp") && !shown.contains("for key"),
+            "{shown}"
+        );
+        assert_eq!(shown.matches(&file).count(), 1, "{shown}");
+    }
+}
+
+#[test]
+fn provision_on_demand_is_refused_where_no_idp_is_configured() {
+    let rule = |scope: &str| {
+        format!(
+            "{}\n[[remediation.rules]]\nkind = \"assigned_not_provisioned\"\naction = \"provision_on_demand\"\n{scope}\n",
+            with_idp("")
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for ok in ["", "directories = [\"entra\"]", "directories = [\"dir-1\"]"] {
+        Settings::load(Some(&write(dir.path(), &rule(ok)))).unwrap();
+    }
+    let (file, err) = load_err(&rule("directories = [\"entra\", \"okta\"]"));
+    assert_eq!(err.key, "remediation.rules[0].directories[1]", "{err}");
+    assert!(
+        err.message.contains("okta") && err.message.contains("[atlassian.directories.idp]"),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&file));
+    // Without any IdP, an unscoped rule has nowhere to act.
+    let no_idp = format!(
+        "{GOOD}\n[[remediation.rules]]\nkind = \"assigned_not_provisioned\"\naction = \"provision_on_demand\"\n"
+    );
+    let (_, err) = load_err(&no_idp);
+    assert_eq!(err.key, "remediation.rules[0].action", "{err}");
+    // A scope naming no configured directory is a typo, for any rule.
+    let (_, err) = load_err(&rule("directories = [\"entar\"]"));
+    assert_eq!(err.key, "remediation.rules[0].directories[0]", "{err}");
+}

@@ -1,5 +1,5 @@
 //! Hostile input, black-box over loopback: pages larger than the cap, servers that never answer,
-//! keys echoed (escaped, nested, in non-JSON bodies) in error bodies.
+//! keys echoed in error bodies (escaped, nested, in non-JSON bodies, in any encoding).
 
 mod common;
 
@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::Env;
-use scimdrift::sim::{Api, FaultKind, FaultRule, Faults};
+use scimdrift::sim::{Api, Encoding, FaultKind, FaultRule, Faults};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -242,6 +242,48 @@ async fn an_echoed_key_is_never_shown_or_stored_however_it_is_encoded() {
                 keys.iter().all(|k| !error.contains(&k[k.len() - 16..])),
                 "{echo:?} {source}: {error}"
             );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_key_echoed_in_any_encoding_never_reaches_outputs_or_the_database() {
+    for encoding in Encoding::ALL {
+        let env = Env::scenarios(0).await;
+        // Every API echoes the credential it was sent (without `Bearer`), encoded.
+        env.sim
+            .set_faults(Faults::rules([FaultRule::new(FaultKind::EchoCredential(
+                403, encoding,
+            ))]));
+        let world = env.sim.world();
+        let mut keys = vec![world.org_api_key.clone()];
+        keys.extend(world.directories.iter().map(|d| d.token.clone()));
+        let out = env.cli(&["once", "--format", "json"]).await;
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{encoding:?}: an incomplete pull"
+        );
+        let shown = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The echo arrived and was cut out (the check is not vacuous).
+        assert!(
+            shown.contains("403") && shown.contains("credential seen: [redacted]"),
+            "{encoding:?}: {shown}"
+        );
+        let stored = common::store_text(&env.db_path());
+        assert!(
+            stored.contains("credential seen: [redacted]"),
+            "{encoding:?}"
+        );
+        for key in &keys {
+            for (what, text) in [("output", &shown), ("database", &stored)] {
+                let leaked = common::key_fragments(text, key);
+                assert!(leaked.is_empty(), "{encoding:?} {what}: {leaked:?}");
+            }
         }
     }
 }

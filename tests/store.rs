@@ -226,3 +226,130 @@ fn a_new_store_is_private_and_two_processes_may_create_it_at_once() {
         );
     }
 }
+
+/// The store's `-wal` and `-shm` files.
+fn side_files(db: &std::path::Path) -> [std::path::PathBuf; 2] {
+    ["-wal", "-shm"].map(|s| {
+        let mut name = db.as_os_str().to_owned();
+        name.push(s);
+        name.into()
+    })
+}
+
+/// The read-only commands, each with what its output must show.
+const READ_ONLY: [(&[&str], &str); 5] = [
+    (
+        &["findings", "--format", "json", "--fail-on", "low"],
+        "\"findings\"",
+    ),
+    (&["report", "--format", "markdown"], "#"),
+    (&["snapshots", "--format", "json"], "\"snapshot_id\""),
+    (
+        &["person", "fay@example.com", "--format", "json"],
+        "fay@example.com",
+    ),
+    (&["audit", "--format", "json"], "\"actions\""),
+];
+
+/// Runs each read-only command, which must succeed (`findings` exits 1: findings are open).
+async fn read_only_commands_succeed(env: &Env, why: &str) {
+    for (args, shows) in READ_ONLY {
+        let out = env.cli(args).await;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let expected = if args[0] == "findings" { 1 } else { 0 };
+        assert_eq!(
+            out.status.code(),
+            Some(expected),
+            "{why}: {args:?}: {stderr}"
+        );
+        assert!(stdout.contains(shows), "{why}: {args:?}: {stdout}");
+    }
+}
+
+#[tokio::test]
+async fn read_only_commands_leave_the_store_as_it_was_even_when_read_only() {
+    let env = Env::scenarios(20).await;
+    assert!(env.pull().await.recorded.complete);
+    let db = env.db_path();
+    // No connection is open: nothing but the main file.
+    assert!(side_files(&db).iter().all(|f| !f.exists()));
+    let before = (
+        sha(&db),
+        std::fs::metadata(&db).unwrap().modified().unwrap(),
+    );
+    // The file and its directory read-only (root may still write: the checks below hold anyway).
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &std::path::Path, mode| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    mode(&db, 0o400);
+    mode(env.dir.path(), 0o500);
+    read_only_commands_succeed(&env, "read-only store").await;
+    mode(env.dir.path(), 0o700);
+    mode(&db, 0o600);
+    for file in side_files(&db) {
+        assert!(!file.exists(), "{} was created", file.display());
+    }
+    let after = (
+        sha(&db),
+        std::fs::metadata(&db).unwrap().modified().unwrap(),
+    );
+    assert!(after == before, "the store's bytes or mtime changed");
+}
+
+#[tokio::test]
+async fn read_only_commands_work_beside_a_writer_holding_a_full_store() {
+    let env = Env::scenarios(20).await;
+    assert!(env.pull().await.recorded.complete);
+    // Another connection makes the database full (SQLite's `max_page_count`: a write then fails
+    // as on a full disk) and holds the write lock.
+    let writer = rusqlite::Connection::open(env.db_path()).unwrap();
+    let pages: i64 = writer
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .unwrap();
+    writer.pragma_update(None, "max_page_count", pages).unwrap();
+    writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let full = writer
+        .execute_batch("CREATE TABLE filler (x); INSERT INTO filler VALUES (randomblob(1000000));")
+        .unwrap_err();
+    assert_eq!(
+        full.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DiskFull),
+        "{full}"
+    );
+    if writer.is_autocommit() {
+        writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+    }
+    read_only_commands_succeed(&env, "beside a full writer").await;
+    writer.execute_batch("ROLLBACK").unwrap();
+}
+
+#[tokio::test]
+async fn an_empty_store_file_is_refused_by_every_command_and_left_empty() {
+    let mut env = Env::scenarios(0).await;
+    env.extend_config("\n[server]\nlisten = \"127.0.0.1:0\"\n");
+    let db = env.db_path();
+    std::fs::write(&db, "").unwrap();
+    let mut commands: Vec<&[&str]> = READ_ONLY.iter().map(|(args, _)| *args).collect();
+    commands.extend([&["once"][..], &["run"], &["remediate", "plan"]]);
+    for args in commands {
+        let out = tokio::time::timeout(std::time::Duration::from_secs(300), env.cli(args))
+            .await
+            .expect("the command ends");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&db.display().to_string())
+                && stderr.contains("the file is empty (0 bytes)")
+                && stderr.contains("remove the file"),
+            "{args:?}: {stderr}"
+        );
+    }
+    for open in [Store::open, Store::open_read_only] {
+        let err = open(&db).err().unwrap();
+        assert!(matches!(err, StoreError::Empty { .. }), "{err}");
+    }
+    assert_eq!(std::fs::metadata(&db).unwrap().len(), 0, "left empty");
+    assert!(side_files(&db).iter().all(|f| !f.exists()));
+}

@@ -495,8 +495,8 @@ async fn run(cli: Cli, loaded: Result<Settings, ConfigError>) -> ExitCode {
                 Ok(s) => s,
                 Err(e) => return fail(e),
             };
-            let history = Store::open(&settings.store.path).and_then(|store| {
-                crate::person::history(&store, &email, &settings.directory_names())
+            let history = Store::read(&settings.store.path, |store| {
+                crate::person::history(store, &email, &settings.directory_names())
             });
             match history {
                 Ok(h) => {
@@ -515,7 +515,7 @@ async fn run(cli: Cli, loaded: Result<Settings, ConfigError>) -> ExitCode {
                 Ok(s) => s,
                 Err(e) => return fail(e),
             };
-            match Store::open(&settings.store.path).and_then(|s| s.snapshots(limit)) {
+            match Store::read(&settings.store.path, |s| s.snapshots(limit)) {
                 Ok(list) => {
                     print_out(&output::snapshots(&list, format), format == Format::Json);
                     ExitCode::SUCCESS
@@ -532,12 +532,10 @@ async fn run(cli: Cli, loaded: Result<Settings, ConfigError>) -> ExitCode {
                 Ok(s) => s,
                 Err(e) => return fail(e),
             };
-            let rendered = Store::open(&settings.store.path)
-                .map_err(anyhow::Error::from)
-                .and_then(|store| {
-                    crate::app::daily::build(&store, &settings, since, chrono::Utc::now())
-                })
-                .map(|r| crate::report::render(&r, format));
+            let rendered = Store::read(&settings.store.path, |store| {
+                crate::app::daily::build(store, &settings, since, chrono::Utc::now())
+            })
+            .map(|r| crate::report::render(&r, format));
             match (rendered, output) {
                 (Ok(text), None) => {
                     print!("{text}");
@@ -601,7 +599,7 @@ async fn run(cli: Cli, loaded: Result<Settings, ConfigError>) -> ExitCode {
                     Err(e) => fail(format!("settled, but cannot read it back: {e}")),
                 };
             }
-            match Store::open(&settings.store.path).and_then(|s| s.audit(limit)) {
+            match Store::read(&settings.store.path, |s| s.audit(limit)) {
                 Ok(rows) => {
                     match format {
                         Format::Text => print_out(&crate::remediate::audit_text(&rows), false),

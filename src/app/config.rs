@@ -136,13 +136,7 @@ impl Settings {
             ));
         }
         let mut settings: Settings = merged.try_deserialize().map_err(|e| {
-            let message = e.to_string();
-            let key = message
-                .split("for key `")
-                .nth(1)
-                .and_then(|rest| rest.split('`').next())
-                .unwrap_or("")
-                .to_string();
+            let (key, message) = deserialize_error(&e.to_string());
             err(&key, message)
         })?;
         settings.source = source.clone();
@@ -201,6 +195,19 @@ impl Settings {
             .map_err(|(key, message)| self.error(format!("report.{key}"), message))?;
         self.remediation
             .validate()
+            .map_err(|(key, message)| self.error(format!("remediation.{key}"), message))?;
+        let directories: Vec<_> = self
+            .atlassian
+            .directories
+            .iter()
+            .map(|d| crate::remediate::Scope {
+                id: &d.id,
+                name: &d.name,
+                has_idp: d.idp.is_some(),
+            })
+            .collect();
+        self.remediation
+            .check_scopes(&directories)
             .map_err(|(key, message)| self.error(format!("remediation.{key}"), message))?;
         self.store.validate().map_err(section("store"))?;
         Ok(())
@@ -445,6 +452,25 @@ fn first_wrong_type(
         (Value::Number(_), f) => ("a whole number", matches!(f, T::Integer(_))),
     };
     (!ok).then(|| (path.to_string(), expected, found))
+}
+
+/// The key and the message of a `config` crate error (`… for key `a.b[0]c` in FILE`): the key
+/// spelled with its dots (`a.b[0].c`: the crate leaves out the dot after an index), the message
+/// without the key and the file, which the error shows on its own.
+fn deserialize_error(text: &str) -> (String, String) {
+    let Some((message, rest)) = text.split_once(" for key `") else {
+        return (String::new(), text.to_string());
+    };
+    let key = rest.split('`').next().unwrap_or("");
+    let mut dotted = String::with_capacity(key.len() + 4);
+    let mut chars = key.chars().peekable();
+    while let Some(c) = chars.next() {
+        dotted.push(c);
+        if c == ']' && chars.peek().is_some_and(|next| !matches!(next, '.' | '[')) {
+            dotted.push('.');
+        }
+    }
+    (dotted, message.to_string())
 }
 
 fn join(path: &str, key: &str) -> String {

@@ -167,7 +167,7 @@ fn refresh_store_gauges(settings: &Settings, metrics: &Metrics) {
     metrics.db_size.set(size as i64);
     let rules = settings.ignore_rules().unwrap_or_default();
     let today = Utc::now().date_naive();
-    match Store::open(path).and_then(|s| s.findings()) {
+    match Store::read(path, |s| s.findings()) {
         Ok(mut all) => {
             for f in &mut all {
                 f.apply_rules(&rules, today);

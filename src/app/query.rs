@@ -14,12 +14,17 @@ pub fn list_findings(
     query: &crate::findings::Query,
     format: FindingsFormat,
 ) -> anyhow::Result<(String, Vec<Severity>)> {
-    let store = Store::open(&settings.store.path)?;
     let rules = settings.ignore_rules()?;
+    let (findings, snapshot_id) = Store::read(&settings.store.path, |store| {
+        Ok::<_, crate::store::StoreError>((
+            store.findings()?,
+            store.latest_complete()?.map(|s| s.snapshot_id),
+        ))
+    })?;
     let now = chrono::Utc::now();
-    let selection = query.select(store.findings()?, &rules, now.date_naive());
+    let selection = query.select(findings, &rules, now.date_naive());
     let doc = FindingsDocument {
-        snapshot_id: store.latest_complete()?.map(|s| s.snapshot_id),
+        snapshot_id,
         generated_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         findings: &selection.shown,
     };

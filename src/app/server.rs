@@ -465,19 +465,20 @@ fn stored_report_html(
     settings: &Settings,
     date: Option<chrono::NaiveDate>,
 ) -> anyhow::Result<Option<String>> {
-    let store = crate::store::Store::open(&settings.store.path)?;
-    let report = match date {
-        Some(d) => store.report_on(d)?,
-        None => match store.latest_report()? {
-            Some(r) => Some(r),
-            None => Some(crate::app::daily::build(
-                &store,
-                settings,
-                None,
-                chrono::Utc::now(),
-            )?),
-        },
-    };
+    let report = crate::store::Store::read(&settings.store.path, |store| {
+        Ok::<_, anyhow::Error>(match date {
+            Some(d) => store.report_on(d)?,
+            None => match store.latest_report()? {
+                Some(r) => Some(r),
+                None => Some(crate::app::daily::build(
+                    store,
+                    settings,
+                    None,
+                    chrono::Utc::now(),
+                )?),
+            },
+        })
+    })?;
     Ok(report.map(|r| crate::report::render(&r, crate::report::ReportFormat::Html)))
 }
 
@@ -501,8 +502,9 @@ async fn person(
     };
     let settings = state.settings.get();
     let found = tokio::task::spawn_blocking(move || {
-        crate::store::Store::open(&settings.store.path)
-            .and_then(|store| crate::person::history(&store, &email, &settings.directory_names()))
+        crate::store::Store::read(&settings.store.path, |store| {
+            crate::person::history(store, &email, &settings.directory_names())
+        })
     })
     .await;
     match found {

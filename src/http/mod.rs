@@ -638,11 +638,14 @@ fn reset_wait(headers: &HeaderMap) -> Option<Duration> {
     Some((at - Utc::now()).to_std().unwrap_or_default())
 }
 
-/// A short description of an error body: SCIM `detail`, `{"error"}`, `[{"message"}]`, `{"key"}`.
-/// The text reaches logs and the audit, so it is built from decoded text only (a JSON body is
-/// decoded whole; escapes in any other body are resolved), then the `key` that was sent, every
-/// other registered secret and any `Bearer` token are redacted (a proxy may echo the request's
-/// headers), and only then cut to 200 characters.
+/// A short description of an error body: SCIM `detail`, `{"error"}`, `[{"message"}]`, `{"key"}`,
+/// else an excerpt of every string in it. The text reaches logs, outputs and the database, and a
+/// server (or a proxy echoing the request's headers) may have put a key in it, in any encoding. So
+/// it is built from decoded text only (a JSON body is decoded whole; escapes left in its strings
+/// or in any other body are resolved), then the `key` that was sent and every registered secret
+/// (raw in any case, base64, base64url, hex: [`crate::secret::redact`]) are redacted, then
+/// anything token-like ([`crate::secret::scrub_tokens`]: JWTs, long hex and random-looking base64
+/// runs, the credential after `Bearer`/`SSWS`/`Basic`), and only then is it cut to 200 characters.
 pub fn detail(body: &[u8], key: &str) -> String {
     let text = match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(v) => {
@@ -675,15 +678,18 @@ pub fn detail(body: &[u8], key: &str) -> String {
                     parts.join("; ")
                 })
         }
-        // Not JSON: an excerpt, with JSON-style escapes resolved so an escaped key is found.
-        Err(_) => unescape(&String::from_utf8_lossy(&body[..body.len().min(4096)])),
+        // Not JSON: an excerpt.
+        Err(_) => String::from_utf8_lossy(&body[..body.len().min(4096)]).into_owned(),
     };
+    // JSON-style escapes resolved (in a non-JSON body, or escaped twice in a JSON string), so an
+    // escaped key is found.
+    let text = unescape(&text);
     let text = if key.is_empty() {
         text
     } else {
         text.replace(key, crate::secret::REDACTED)
     };
-    let text = crate::secret::redact(&text);
+    let text = crate::secret::scrub_tokens(&crate::secret::redact(&text));
     let text = text.trim();
     if text.is_empty() {
         return "no body".into();
@@ -923,6 +929,87 @@ mod tests {
         assert_eq!(detail(escaped, key), "bad token [redacted]");
         let long = format!("{}{key}", "x".repeat(195));
         assert!(!detail(long.as_bytes(), key).contains("k3y"));
+    }
+
+    /// The windows of 12 characters of `key` and of its encodings found in `shown`.
+    fn leaked(shown: &str, key: &str) -> Vec<String> {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        let hex: String = key.bytes().map(|b| format!("{b:02x}")).collect();
+        let shown_lower = shown.to_ascii_lowercase();
+        let mut found = Vec::new();
+        for form in [
+            key.to_string(),
+            STANDARD.encode(key),
+            URL_SAFE_NO_PAD.encode(key),
+        ] {
+            for w in form.as_bytes().windows(12) {
+                let w = String::from_utf8_lossy(w).into_owned();
+                if shown.contains(&w) || shown_lower.contains(&w.to_ascii_lowercase()) {
+                    found.push(w);
+                }
+            }
+        }
+        found.extend(
+            hex.as_bytes()
+                .windows(16)
+                .map(|w| String::from_utf8_lossy(w).into_owned())
+                .filter(|w| shown_lower.contains(w.as_str())),
+        );
+        found
+    }
+
+    #[test]
+    fn error_details_hold_no_key_in_any_encoding() {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        // A configured key (registered), and one nobody registered (another system's token):
+        // only the token rules catch the second.
+        let registered = "detail-Key?>~~0f3b9a81c7";
+        let _s = Secret::new(registered);
+        let unknown = "Zq7-unregisteredKey+9XbT4mLp2Vw8Rk/7";
+        for (key, upper) in [(registered, true), (unknown, false)] {
+            let hex: String = key.bytes().map(|b| format!("{b:02X}")).collect();
+            let mut echoes = vec![
+                ("raw", format!(r#"{{"detail":"refused {key} here"}}"#)),
+                (
+                    "JSON-escaped",
+                    format!(
+                        r#"{{"errors":[{{"seen":"{}"}}]}}"#,
+                        key.replace('-', "\\u002d").replace('/', "\\/")
+                    ),
+                ),
+                (
+                    "base64",
+                    format!(r#"{{"message":"got {} ok"}}"#, STANDARD.encode(key)),
+                ),
+                (
+                    "base64url",
+                    format!("<p>got {}</p>", URL_SAFE_NO_PAD.encode(key)),
+                ),
+                ("hex", format!("token={hex}")),
+            ];
+            if upper {
+                echoes.push((
+                    "upper-cased",
+                    format!(
+                        r#"{{"error":"invalid_token","error_description":"bad {}"}}"#,
+                        key.to_uppercase()
+                    ),
+                ));
+            }
+            for (how, body) in echoes {
+                let d = detail(body.as_bytes(), "");
+                assert!(d.contains(crate::secret::REDACTED), "{key} {how}: {d}");
+                assert_eq!(leaked(&d, key), Vec::<String>::new(), "{key} {how}: {d}");
+            }
+        }
+        // An unrecognised body keeps its words, ids and GUIDs.
+        let body = br#"{"errors":[{"why":"user 5b10ac8d82e05b22cc7d4ef5 not in 0f8fad5b-d9cb-469f-a165-70867728950e"}]}"#;
+        assert_eq!(
+            detail(body, ""),
+            "why: user 5b10ac8d82e05b22cc7d4ef5 not in 0f8fad5b-d9cb-469f-a165-70867728950e"
+        );
     }
 
     #[test]

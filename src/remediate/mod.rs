@@ -12,7 +12,7 @@ mod render;
 
 pub use apply::{Applied, AuditResult};
 pub use plan::{Plan, Step};
-pub use policy::{Action, Mode, RemediationConfig};
+pub use policy::{Action, Mode, RemediationConfig, Scope};
 pub use render::{audit_text, plan_text, target_text};
 
 use crate::metrics::Metrics;

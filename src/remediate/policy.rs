@@ -198,7 +198,53 @@ pub struct Rule {
 
 const PLACEHOLDERS: [&str; 4] = ["{local}", "{domain}", "{date}", "{account_id}"];
 
+/// A configured directory, as a rule's `directories` may name it.
+pub struct Scope<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    /// It has an `[atlassian.directories.idp]`.
+    pub has_idp: bool,
+}
+
 impl RemediationConfig {
+    /// Checks each rule's `directories` against the configured ones: each entry names one (by name
+    /// or id), and a `provision_on_demand` rule (which asks a directory's IdP to provision a user)
+    /// covers only directories with an IdP, so at least one must have one. Errors are (key under
+    /// `remediation.`, message).
+    pub fn check_scopes(&self, directories: &[Scope<'_>]) -> Result<(), (String, String)> {
+        for (i, r) in self.rules.iter().enumerate() {
+            let on_demand = r.action == Action::ProvisionOnDemand.as_str();
+            for (j, entry) in r.directories.iter().enumerate() {
+                let key = format!("rules[{i}].directories[{j}]");
+                let Some(d) = directories
+                    .iter()
+                    .find(|d| d.name == entry || d.id == entry)
+                else {
+                    return Err((
+                        key,
+                        format!("no [[atlassian.directories]] entry has the name or id {entry:?}"),
+                    ));
+                };
+                if on_demand && !d.has_idp {
+                    return Err((
+                        key,
+                        format!(
+                            "directory {} has no [atlassian.directories.idp]: provision_on_demand asks a directory's IdP to provision a user (configure its IdP, or leave it out of this rule)",
+                            d.name
+                        ),
+                    ));
+                }
+            }
+            if on_demand && r.directories.is_empty() && !directories.iter().any(|d| d.has_idp) {
+                return Err((
+                    format!("rules[{i}].action"),
+                    "provision_on_demand asks a directory's IdP to provision a user, and no directory has an [atlassian.directories.idp]".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Checks the policy; errors are (key under `remediation.`, message).
     pub fn validate(&self) -> Result<(), (String, String)> {
         if self.max_percent_of_population.is_nan()
@@ -388,6 +434,50 @@ mod tests {
                 .validate()
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn provision_on_demand_needs_a_directory_with_an_idp() {
+        let dirs = [
+            Scope {
+                id: "d-1",
+                name: "entra",
+                has_idp: true,
+            },
+            Scope {
+                id: "d-2",
+                name: "okta",
+                has_idp: false,
+            },
+        ];
+        let scoped = |action: &str, scope: &[&str]| {
+            let mut c = rule("assigned_not_provisioned", "provision_on_demand", 3);
+            c.rules[0].action = action.into();
+            c.rules[0].directories = scope.iter().map(|s| s.to_string()).collect();
+            c
+        };
+        for ok in [&[][..], &["entra"], &["d-1"]] {
+            assert!(
+                scoped("provision_on_demand", ok)
+                    .check_scopes(&dirs)
+                    .is_ok()
+            );
+        }
+        let e = scoped("provision_on_demand", &["entra", "okta"])
+            .check_scopes(&dirs)
+            .unwrap_err();
+        assert_eq!(e.0, "rules[0].directories[1]");
+        assert!(e.1.contains("okta") && e.1.contains("no [atlassian.directories.idp]"));
+        let e = scoped("provision_on_demand", &[])
+            .check_scopes(&dirs[1..])
+            .unwrap_err();
+        assert_eq!(e.0, "rules[0].action");
+        // Any rule's scope names configured directories.
+        let e = scoped("suspend", &["okta", "entar"])
+            .check_scopes(&dirs)
+            .unwrap_err();
+        assert_eq!(e.0, "rules[0].directories[1]");
+        assert!(e.1.contains("\"entar\""), "{}", e.1);
     }
 
     #[test]

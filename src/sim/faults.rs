@@ -85,6 +85,9 @@ pub enum FaultKind {
     /// Answer this status with a message echoing the request's `Authorization` header (as a
     /// misconfigured proxy might), without executing the request.
     EchoAuthorization(u16),
+    /// Answer this status with a message echoing the credential of the request's `Authorization`
+    /// header (without its scheme word) in this encoding, without executing the request.
+    EchoCredential(u16, Encoding),
     /// Answer `429` without executing the request.
     RateLimit(RetryAfterStyle),
     /// Serve a body that is not valid JSON.
@@ -130,6 +133,67 @@ pub enum FaultKind {
         item: serde_json::Value,
         counted: bool,
     },
+}
+
+/// How [`FaultKind::EchoCredential`] writes the credential it echoes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    Raw,
+    /// Every `-`, `.`, `_` and `~` as a `\u00XX` escape, inside the JSON string (so escaped twice
+    /// in the body: a client decoding the JSON still sees the escapes).
+    JsonEscaped,
+    Base64,
+    Base64Url,
+    UpperCase,
+    Hex,
+}
+
+impl Encoding {
+    pub const ALL: [Encoding; 6] = [
+        Encoding::Raw,
+        Encoding::JsonEscaped,
+        Encoding::Base64,
+        Encoding::Base64Url,
+        Encoding::UpperCase,
+        Encoding::Hex,
+    ];
+
+    /// `text` in this encoding.
+    pub fn apply(self, text: &str) -> String {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        match self {
+            Encoding::Raw => text.to_string(),
+            Encoding::JsonEscaped => text
+                .chars()
+                .map(|c| match c {
+                    '-' | '.' | '_' | '~' => format!("\\u{:04x}", c as u32),
+                    c => c.to_string(),
+                })
+                .collect(),
+            Encoding::Base64 => STANDARD.encode(text),
+            Encoding::Base64Url => URL_SAFE_NO_PAD.encode(text),
+            Encoding::UpperCase => text.to_uppercase(),
+            Encoding::Hex => text.bytes().map(|b| format!("{b:02x}")).collect(),
+        }
+    }
+}
+
+/// The message of an echoing fault: the whole `Authorization` value as sent, or (with an
+/// encoding) its credential, without the scheme word, encoded.
+pub(crate) fn echo_message(authorization: &str, encoding: Option<Encoding>) -> String {
+    match encoding {
+        None => format!("request refused; Authorization: {authorization}"),
+        Some(encoding) => {
+            let credential = authorization
+                .split_once(' ')
+                .map_or(authorization, |(_, c)| c.trim());
+            format!(
+                "request refused; credential seen: {}",
+                encoding.apply(credential)
+            )
+        }
+    }
 }
 
 /// How [`FaultKind::BadLinksNext`] spoils `links.next`.
@@ -289,7 +353,7 @@ pub(crate) struct RequestFacts<'a> {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Preempt {
     Status(u16),
-    EchoAuthorization(u16),
+    EchoAuthorization(u16, Option<Encoding>),
     RateLimit(RetryAfterStyle),
     StatusMessage(u16, String),
 }
@@ -353,7 +417,12 @@ impl FaultEngine {
                 FaultKind::EchoAuthorization(code) => {
                     decision
                         .preempt
-                        .get_or_insert(Preempt::EchoAuthorization(*code));
+                        .get_or_insert(Preempt::EchoAuthorization(*code, None));
+                }
+                FaultKind::EchoCredential(code, encoding) => {
+                    decision
+                        .preempt
+                        .get_or_insert(Preempt::EchoAuthorization(*code, Some(*encoding)));
                 }
                 FaultKind::RateLimit(style) => {
                     decision.preempt.get_or_insert(Preempt::RateLimit(*style));

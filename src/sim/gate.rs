@@ -130,7 +130,7 @@ async fn guarded(state: &SimState, route: &Route, request: Request, next: Next) 
     }
     let mut response = match decision.preempt {
         Some(Preempt::Status(code)) => error_for(Some(api), code, "injected failure"),
-        Some(Preempt::EchoAuthorization(code)) => {
+        Some(Preempt::EchoAuthorization(code, encoding)) => {
             let sent = request
                 .headers()
                 .get(header::AUTHORIZATION)
@@ -139,7 +139,7 @@ async fn guarded(state: &SimState, route: &Route, request: Request, next: Next) 
             error_for(
                 Some(api),
                 code,
-                &format!("request refused; Authorization: {sent}"),
+                &crate::sim::faults::echo_message(sent, encoding),
             )
         }
         Some(Preempt::StatusMessage(code, message)) => error_for(Some(api), code, &message),

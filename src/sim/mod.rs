@@ -50,7 +50,7 @@ pub use entra::{
     SimAttributeMapping, SimEntra, SimEntraGroup, SimEntraMember, SimEntraUser, SimExecution,
     SimProvisioningEvent, SimQuarantine, SimServicePrincipal, SimSyncJob, SimSyncRule,
 };
-pub use faults::{Api, BadNext, FaultKind, FaultRule, Faults, RetryAfterStyle};
+pub use faults::{Api, BadNext, Encoding, FaultKind, FaultRule, Faults, RetryAfterStyle};
 pub use options::{LoggedRequest, SimOptions};
 pub use respond::SuccessStyle;
 pub use scenarios::GONE_ACCOUNT_ID;

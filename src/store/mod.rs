@@ -77,6 +77,12 @@ pub enum StoreError {
          backup, or move it away to start a new history"
     )]
     Corrupt { path: PathBuf, detail: String },
+    #[error(
+        "{path}: the file is empty (0 bytes), so it holds no history; it was left untouched. If a \
+         new store is meant, remove the file and run scimdrift again to start one; if it held \
+         history, restore it from a backup"
+    )]
+    Empty { path: PathBuf },
     #[error("{path}: {context}: {cause}")]
     Unusable {
         path: PathBuf,
@@ -86,7 +92,7 @@ pub enum StoreError {
     },
     #[error("store writer: {0}")]
     Writer(String),
-    #[error("{path}: {context}: {}", explain(source))]
+    #[error("{path}: {context}: {}", explain(path, source))]
     Sqlite {
         path: PathBuf,
         context: &'static str,
@@ -98,16 +104,62 @@ pub enum StoreError {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// For a store read without any locking ([`Store::open_read_only`] when no other connection
+    /// has it open): the main file as it was then, to notice a writer changing it meanwhile.
+    unlocked: Option<FileStamp>,
 }
 
-/// What an SQLite error means for the operator: the code's cause in words, then SQLite's text.
-fn explain(e: &rusqlite::Error) -> String {
+/// The size and modification time of a file.
+type FileStamp = (u64, Option<std::time::SystemTime>);
+
+fn stamp(path: &Path) -> Option<FileStamp> {
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| (m.len(), m.modified().ok()))
+}
+
+/// Less space than this left on the file system of the store, for an unprivileged writer, after
+/// an I/O error: the disk is full (SQLite reports some writes on a full disk as I/O errors).
+const FULL_BELOW: u64 = 1 << 20;
+
+/// Whether the file system holding `path` has less than [`FULL_BELOW`] bytes available.
+#[cfg(unix)]
+fn disk_full(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let Ok(dir) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `dir` is a NUL-terminated path; `stat` is a plain struct statvfs fills in.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(dir.as_ptr(), &mut stat) } != 0 {
+        return false;
+    }
+    (stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64) < FULL_BELOW
+}
+
+#[cfg(not(unix))]
+fn disk_full(_: &Path) -> bool {
+    false
+}
+
+/// What the disk being full is called, wherever SQLite says it.
+const DISK_FULL: &str =
+    "the disk holding the store is full (free space on it, or move the store to a larger disk)";
+
+/// What an SQLite error met on the store at `path` means for the operator: the code's cause in
+/// words, then SQLite's text.
+fn explain(path: &Path, e: &rusqlite::Error) -> String {
     use rusqlite::ErrorCode as C;
     let Some(code) = e.sqlite_error_code() else {
         return e.to_string();
     };
     let cause = match code {
-        C::DiskFull => "the disk is full",
+        C::DiskFull => DISK_FULL,
+        C::SystemIoFailure if disk_full(path) => DISK_FULL,
         C::ReadOnly => "the database or its directory is read-only",
         C::PermissionDenied => "permission denied",
         C::DatabaseBusy | C::DatabaseLocked => {
@@ -151,14 +203,14 @@ fn open_error(path: &Path, context: &'static str, e: rusqlite::Error) -> StoreEr
                 context,
                 cause: match probe {
                     Some(io) => format!("cannot open the file: {io} ({e})"),
-                    None => explain(&e),
+                    None => explain(path, &e),
                 },
             }
         }
         Some(_) => StoreError::Unusable {
             path: path_buf,
             context,
-            cause: explain(&e),
+            cause: explain(path, &e),
         },
         None => StoreError::Sqlite {
             path: path_buf,
@@ -168,21 +220,31 @@ fn open_error(path: &Path, context: &'static str, e: rusqlite::Error) -> StoreEr
     }
 }
 
+/// Whether a store file exists at `path`: an empty one is refused ([`StoreError::Empty`]).
+fn exists(path: &Path) -> Result<bool, StoreError> {
+    match path.metadata() {
+        Ok(m) if m.len() > 0 => Ok(true),
+        Ok(_) => Err(StoreError::Empty {
+            path: path.to_path_buf(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(StoreError::Unusable {
+            path: path.to_path_buf(),
+            context: "cannot read the file's metadata",
+            cause: e.to_string(),
+        }),
+    }
+}
+
 impl Store {
-    /// Opens (creating if absent) and migrates the database at `path`.
+    /// Opens (creating if absent) and migrates the database at `path`. A file that is empty,
+    /// foreign, newer or corrupted is refused and left untouched.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let sqlite = |context| move |source| open_error(path, context, source);
-        match path.metadata() {
-            Ok(m) if m.len() > 0 => check_existing(path)?,
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_private(path)?,
-            Err(e) => {
-                return Err(StoreError::Unusable {
-                    path: path.to_path_buf(),
-                    context: "cannot read the file's metadata",
-                    cause: e.to_string(),
-                });
-            }
+        if exists(path)? {
+            check_existing(path)?;
+        } else {
+            create_new(path)?;
         }
         let mut conn = Connection::open(path).map_err(sqlite("cannot open"))?;
         // A pull writes in one transaction (seconds for a large org): writers wait it out.
@@ -203,7 +265,52 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            unlocked: None,
         })
+    }
+
+    /// Opens the store at `path` for reading only (the read-only commands and pages): nothing is
+    /// written, created or migrated, so it works on a full disk, on a read-only file or
+    /// directory, and beside a writer. With no other connection open (no `-shm` file, no WAL
+    /// content) the file is read without locks or `-wal`/`-shm` files (SQLite's `immutable`),
+    /// and [`Store::read`] checks no writer changed it meanwhile. Refused like [`Store::open`]:
+    /// an empty, foreign, newer or corrupted file. A store that does not exist yet, or whose
+    /// schema is older, is opened by [`Store::open`] (created, migrated) instead.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        if !exists(path)? {
+            return Store::open(path);
+        }
+        let (shm, wal) = (side_file(path, "-shm"), side_file(path, "-wal"));
+        let unlocked = !shm.exists() && std::fs::metadata(&wal).map_or(true, |m| m.len() == 0);
+        let before = stamp(path);
+        let conn = open_reader(path, unlocked)?;
+        if check(&conn, path)? < SCHEMA_VERSION {
+            drop(conn);
+            return Store::open(path);
+        }
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+            unlocked: if unlocked { before } else { None },
+        })
+    }
+
+    /// Runs `read` on the store opened by [`Store::open_read_only`]. A store read without locks
+    /// that a writer changed meanwhile (a checkpoint) is read again, at most twice more.
+    pub fn read<T, E: From<StoreError>>(
+        path: &Path,
+        read: impl Fn(&Store) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut tries = 0;
+        loop {
+            let store = Store::open_read_only(path)?;
+            let result = read(&store);
+            tries += 1;
+            let changed = store.unlocked.is_some() && store.unlocked != stamp(path);
+            if !changed || tries == 3 {
+                return result;
+            }
+        }
     }
 
     /// The database file.
@@ -251,6 +358,48 @@ fn enable_wal(conn: &Connection) -> rusqlite::Result<()> {
     }
 }
 
+/// SQLite's file beside `path`: `path` followed by `suffix` (`-wal`, `-shm`, `-journal`).
+fn side_file(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Creates a new store at `path`, whole or not at all: the schema is written to a temporary file
+/// beside it, which is then linked in place (never replacing a file another process created
+/// meanwhile). So an empty file at `path` is never a store being born, and can be refused.
+fn create_new(path: &Path) -> Result<(), StoreError> {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let failed = |cause: String| StoreError::Unusable {
+        path: path.to_path_buf(),
+        context: "cannot create the database file",
+        cause,
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let temp = path.with_file_name(format!(
+        ".{}.new-{}-{}",
+        name.unwrap_or_default(),
+        std::process::id(),
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let written = create_private(&temp).and_then(|()| {
+        let mut conn = Connection::open(&temp).map_err(|e| open_error(path, "cannot create", e))?;
+        schema::migrate(&mut conn, 0).map_err(|e| open_error(path, "cannot create", e))
+    });
+    let linked = written.and_then(|()| match std::fs::hard_link(&temp, path) {
+        Ok(()) => Ok(()),
+        // Created meanwhile by another process: that one is the store.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        // A file system without hard links: moved in place, unless one appeared meanwhile.
+        Err(_) if !path.exists() => std::fs::rename(&temp, path).map_err(|e| failed(e.to_string())),
+        Err(e) => Err(failed(e.to_string())),
+    });
+    for leftover in [side_file(&temp, ""), side_file(&temp, "-journal")] {
+        let _ = std::fs::remove_file(leftover);
+    }
+    linked
+}
+
 /// Creates the database file readable by its owner only (mode 0600: it holds emails); SQLite gives
 /// its WAL and shared-memory files the same mode.
 fn create_private(path: &Path) -> Result<(), StoreError> {
@@ -258,29 +407,52 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
-        Ok(_) => Ok(()),
-        // Created meanwhile by another process: open it as it is.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(StoreError::Unusable {
+    options
+        .open(path)
+        .map(drop)
+        .map_err(|e| StoreError::Unusable {
             path: path.to_path_buf(),
             context: "cannot create the database file",
             cause: e.to_string(),
-        }),
+        })
+}
+
+/// A read-only connection to `path`; `unlocked`: without locks or `-wal`/`-shm` files (SQLite's
+/// `immutable`), for a file no other connection has open.
+fn open_reader(path: &Path, unlocked: bool) -> Result<Connection, StoreError> {
+    let fail = |context| move |e| open_error(path, context, e);
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = if unlocked {
+        let absolute = std::path::absolute(path).map_err(|e| StoreError::Unusable {
+            path: path.to_path_buf(),
+            context: "cannot open",
+            cause: e.to_string(),
+        })?;
+        let mut uri = url::Url::from_file_path(&absolute).map_err(|()| StoreError::Unusable {
+            path: path.to_path_buf(),
+            context: "cannot open",
+            cause: "the path cannot be written as a file: URI".into(),
+        })?;
+        uri.set_query(Some("immutable=1"));
+        Connection::open_with_flags(uri.as_str(), flags | OpenFlags::SQLITE_OPEN_URI)
+    } else {
+        Connection::open_with_flags(path, flags)
     }
+    .map_err(fail("cannot open"))?;
+    conn.busy_timeout(std::time::Duration::from_secs(60))
+        .map_err(fail("cannot set busy timeout"))?;
+    Ok(conn)
 }
 
 /// Checks read-only that an existing file is a scimdrift database this build can use, and that it
 /// is intact (`PRAGMA quick_check`): a corrupted page is refused before anything writes to it.
 fn check_existing(path: &Path) -> Result<(), StoreError> {
+    check(&open_reader(path, false)?, path).map(drop)
+}
+
+/// [`check_existing`] on an open connection; the schema version.
+fn check(conn: &Connection, path: &Path) -> Result<i32, StoreError> {
     let fail = |context| move |e| open_error(path, context, e);
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(fail("cannot open"))?;
-    conn.busy_timeout(std::time::Duration::from_secs(60))
-        .map_err(fail("cannot set busy timeout"))?;
     let app_id: i32 = conn
         .pragma_query_value(None, "application_id", |r| r.get(0))
         .map_err(fail("cannot read the application id"))?;
@@ -308,17 +480,17 @@ fn check_existing(path: &Path) -> Result<(), StoreError> {
     // request, and an unchanged file need not be read whole again.
     static CHECKED: std::sync::Mutex<Vec<(PathBuf, u64, Option<std::time::SystemTime>)>> =
         std::sync::Mutex::new(Vec::new());
-    let version = std::fs::metadata(path).ok().map(|m| {
+    let file = std::fs::metadata(path).ok().map(|m| {
         (
             path.canonicalize().unwrap_or_else(|_| path.to_path_buf()),
             m.len(),
             m.modified().ok(),
         )
     });
-    if let Some(v) = &version
+    if let Some(v) = &file
         && CHECKED.lock().is_ok_and(|c| c.contains(v))
     {
-        return Ok(());
+        return Ok(version);
     }
     let problems: Vec<String> = {
         let mut stmt = conn
@@ -334,11 +506,11 @@ fn check_existing(path: &Path) -> Result<(), StoreError> {
             detail: problems.join("; ").chars().take(300).collect(),
         });
     }
-    if let (Some(v), Ok(mut checked)) = (version, CHECKED.lock()) {
+    if let (Some(v), Ok(mut checked)) = (file, CHECKED.lock()) {
         checked.retain(|(p, _, _)| p != &v.0);
         checked.push(v);
     }
-    Ok(())
+    Ok(version)
 }
 
 impl Store {
@@ -381,7 +553,7 @@ mod tests {
             StoreError::Corrupt { .. }
         ));
         for (code, cause) in [
-            (ffi::SQLITE_FULL, "the disk is full"),
+            (ffi::SQLITE_FULL, "the disk holding the store is full"),
             (ffi::SQLITE_READONLY, "read-only"),
             (ffi::SQLITE_PERM, "permission denied"),
             (ffi::SQLITE_BUSY, "locked by another process"),
@@ -401,6 +573,63 @@ mod tests {
             source: failure(ffi::SQLITE_CORRUPT),
         };
         assert!(e.to_string().contains("corrupted"), "{e}");
+    }
+
+    #[test]
+    fn a_full_database_is_named_a_full_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let store = Store::open(&path).unwrap();
+        // SQLite's size limit: a write past it fails with SQLITE_FULL, as on a full disk.
+        let pages: i64 = store
+            .conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        store
+            .conn
+            .pragma_update(None, "max_page_count", pages)
+            .unwrap();
+        let date = chrono::NaiveDate::from_ymd_opt(2024, 5, 1).unwrap();
+        let err = store
+            .put_report_json(date, "2024-05-01T06:00:00Z", None, &"x".repeat(1 << 20))
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("the disk holding the store is full")
+                && text.contains(&path.display().to_string())
+                && !text.contains("disk failure"),
+            "{text}"
+        );
+        // An I/O error on a disk with room left stays an I/O error.
+        assert!(!disk_full(&path));
+        let io = StoreError::Sqlite {
+            path: path.clone(),
+            context: "cannot commit",
+            source: failure(ffi::SQLITE_IOERR),
+        };
+        assert!(io.to_string().contains("an I/O error"), "{io}");
+    }
+
+    #[test]
+    fn an_empty_file_is_refused_and_left_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        std::fs::write(&path, "").unwrap();
+        for open in [Store::open, Store::open_read_only] {
+            let err = open(&path).err().unwrap();
+            assert!(matches!(err, StoreError::Empty { .. }), "{err}");
+            assert!(err.to_string().contains("remove the file"), "{err}");
+        }
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+        // A new store is whole from the start: no empty file, no temporary file left.
+        let fresh = dir.path().join("fresh.db");
+        drop(Store::open(&fresh).unwrap());
+        assert!(std::fs::metadata(&fresh).unwrap().len() > 0);
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(names.iter().all(|n| !n.contains(".new-")), "{names:?}");
     }
 
     #[test]

@@ -97,3 +97,46 @@ impl Env {
             .unwrap()
     }
 }
+
+/// The fragments of `key` found in `text`: any 12 characters of it (in any case) or of its base64
+/// or base64url encoding, or any 16 hex digits of its hex encoding. Empty when none leaked.
+pub fn key_fragments(text: &str, key: &str) -> Vec<String> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let lower = text.to_ascii_lowercase();
+    let windows = |form: &str, n: usize| -> Vec<String> {
+        form.as_bytes()
+            .windows(n)
+            .map(|w| String::from_utf8_lossy(w).into_owned())
+            .collect()
+    };
+    let mut found: Vec<String> = windows(&key.to_ascii_lowercase(), 12)
+        .into_iter()
+        .filter(|w| lower.contains(w.as_str()))
+        .collect();
+    for form in [STANDARD.encode(key), URL_SAFE_NO_PAD.encode(key)] {
+        found.extend(
+            windows(&form, 12)
+                .into_iter()
+                .filter(|w| text.contains(w.as_str())),
+        );
+    }
+    let hex: String = key.bytes().map(|b| format!("{b:02x}")).collect();
+    found.extend(
+        windows(&hex, 16)
+            .into_iter()
+            .filter(|w| lower.contains(w.as_str())),
+    );
+    found
+}
+
+/// The database and its WAL, as text (lossy), to search for what must not be stored.
+pub fn store_text(db: &std::path::Path) -> String {
+    let mut text = String::new();
+    for path in [db.to_path_buf(), db.with_extension("db-wal")] {
+        if let Ok(bytes) = std::fs::read(path) {
+            text.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+    text
+}

@@ -3,7 +3,9 @@
 
 use scimdrift::cycle;
 use scimdrift::metrics::Metrics;
-use scimdrift::sim::{ENTRA_TEST_CERT_PEM, ENTRA_TEST_KEY_PEM};
+use scimdrift::sim::{
+    Api, ENTRA_TEST_CERT_PEM, ENTRA_TEST_KEY_PEM, Encoding, FaultKind, FaultRule, Faults,
+};
 
 use super::*;
 
@@ -190,6 +192,47 @@ async fn no_secret_reaches_logs_outputs_metrics_or_the_database() {
                 "a secret ({} chars) appears in {what}",
                 s.len()
             );
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_access_token_echoed_by_graph_in_any_encoding_is_never_shown_or_stored() {
+    for encoding in Encoding::ALL {
+        let env = idp_env(0).await;
+        env.sim
+            .set_faults(Faults::rules([FaultRule::new(FaultKind::EchoCredential(
+                403, encoding,
+            ))
+            .on(Api::Graph)]));
+        let out = cli_env(
+            &env,
+            &["once", "--format", "json"],
+            &[("RUST_LOG", "debug")],
+        )
+        .await;
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{encoding:?}: the IdP source failed"
+        );
+        let shown = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            shown.contains("403") && shown.contains("credential seen: [redacted]"),
+            "{encoding:?}: {shown}"
+        );
+        let stored = crate::common::store_text(&env.db_path());
+        let tokens = env.sim.entra_issued_tokens();
+        assert!(!tokens.is_empty());
+        for token in &tokens {
+            for (what, text) in [("output", &shown), ("database", &stored)] {
+                let leaked = crate::common::key_fragments(text, token);
+                assert!(leaked.is_empty(), "{encoding:?} {what}: {leaked:?}");
+            }
         }
     }
 }

@@ -183,7 +183,7 @@ fn preempted(
 ) -> Option<Response> {
     match preempt? {
         Preempt::Status(code) => Some(error_for(Some(api), code, "injected failure")),
-        Preempt::EchoAuthorization(code) => {
+        Preempt::EchoAuthorization(code, encoding) => {
             let sent = request
                 .headers()
                 .get(header::AUTHORIZATION)
@@ -192,7 +192,7 @@ fn preempted(
             Some(error_for(
                 Some(api),
                 code,
-                &format!("request refused; Authorization: {sent}"),
+                &crate::sim::faults::echo_message(sent, encoding),
             ))
         }
         Preempt::StatusMessage(code, message) => Some(error_for(Some(api), code, &message)),
