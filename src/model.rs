@@ -266,6 +266,12 @@ pub struct SourceStatus {
     /// `scope = "all"` (no intent is computed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub intended: Option<usize>,
+    /// An IdP source's listings as read (what the shrink guard watches beside `records` and
+    /// `intended`): `users listed` (by the `/users` listing itself, not re-read one by one),
+    /// `assignments`, `group members` (direct members of the assigned groups). `None` for the
+    /// other sources and an incomplete IdP pull.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listings: Option<BTreeMap<String, u64>>,
     /// An IdP source complete by the paging rules but held by the shrink guard: it is then
     /// `complete: false` with the shrink in `error`, and treated as an incomplete IdP pull (its
     /// directory's IdP findings stay as they were).

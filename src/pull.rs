@@ -36,6 +36,7 @@ pub fn failed(started_at: DateTime<Utc>, error: &ApiError) -> PullMeta {
             intended: None,
             held: false,
             data_quality: DataQuality::default(),
+            listings: Default::default(),
         }],
         retries: 0,
         api_requests: BTreeMap::new(),
@@ -71,6 +72,7 @@ fn status(
         intended: None,
         held: false,
         data_quality: DataQuality::gather(records.notes.into_iter().chain(group_notes)),
+        listings: Default::default(),
     }
 }
 

@@ -132,6 +132,7 @@ fn idp_counts(
     directory_id: Option<&str>,
     records: u64,
     intended: Option<u64>,
+    listings: Option<&BTreeMap<String, u64>>,
 ) -> Counts {
     let key = format!("idp:{}", directory_id.unwrap_or(source));
     let of = |what: &str| Population {
@@ -142,6 +143,11 @@ fn idp_counts(
     let mut counts = Counts::from([(of("records"), records)]);
     if let Some(n) = intended {
         counts.insert(of("intended users"), n);
+    }
+    // Each listing on its own (users listed, assignments, group members): an emptied listing
+    // whose users the one-by-one reads found again barely moves `records`.
+    for (what, n) in listings.into_iter().flatten() {
+        counts.insert(of(what), *n);
     }
     counts
 }
@@ -211,6 +217,7 @@ pub fn assess_idp(
             s.directory_id.as_deref(),
             s.records.max(0) as u64,
             s.intended.map(|n| n.max(0) as u64),
+            s.listings.as_ref(),
         )
     };
     let held: Vec<Counts> = held.iter().map(stored).collect();
@@ -223,6 +230,7 @@ pub fn assess_idp(
             new.directory_id.as_deref(),
             new.records as u64,
             new.intended.map(|n| n as u64),
+            new.listings.as_ref(),
         ),
         accept,
     )
@@ -292,6 +300,55 @@ mod tests {
             .iter()
             .map(|(s, n)| (population(s, None), *n))
             .collect()
+    }
+
+    /// Issue 19, item 3: each IdP listing is guarded on its own — an emptied `/users` listing
+    /// whose users the one-by-one reads found again holds the source although `records` and the
+    /// intended count did not move; a baseline without listings (an older store) guards none.
+    #[test]
+    fn each_idp_listing_is_guarded() {
+        let c = PullConfig::default();
+        let listings = |users: u64, assignments: u64, members: u64| {
+            BTreeMap::from([
+                ("users listed".to_string(), users),
+                ("assignments".to_string(), assignments),
+                ("group members".to_string(), members),
+            ])
+        };
+        let of = |l: Option<&BTreeMap<String, u64>>| {
+            idp_counts("idp:entra", Some("d1"), 40, Some(30), l)
+        };
+        let before = listings(40, 5, 30);
+        for (after, what) in [
+            (listings(0, 5, 30), "users listed"),
+            (listings(40, 0, 30), "assignments"),
+            (listings(40, 5, 0), "group members"),
+            (listings(40, 5, 12), "group members"),
+        ] {
+            let v = assess(&c, Some(&of(Some(&before))), &[], &of(Some(&after)), false);
+            assert!(matches!(v, Verdict::Held(_)), "{what}: {v:?}");
+            assert_eq!(v.shrinks()[0].what, what);
+        }
+        let same = assess(
+            &c,
+            Some(&of(Some(&before))),
+            &[],
+            &of(Some(&listings(39, 5, 29))),
+            false,
+        );
+        assert_eq!(same, Verdict::Current);
+        let old = assess(
+            &c,
+            Some(&of(None)),
+            &[],
+            &of(Some(&listings(0, 0, 0))),
+            false,
+        );
+        assert_eq!(
+            old,
+            Verdict::Current,
+            "no baseline for a listing: nothing to compare"
+        );
     }
 
     #[test]

@@ -1102,7 +1102,7 @@ mod tests {
 
     #[test]
     fn a_record_with_an_unreadable_field_is_kept_and_noted() {
-        let body = json!({"totalResults": 1, "Resources": [{"id": "u1", "displayName": 5}]});
+        let body = json!({"totalResults": 1, "Resources": [{"id": "u1", "active": true, "displayName": 5}]});
         let mut read = ScimRead::new(5);
         let got = users(&mut read, &serde_json::to_vec(&body).unwrap()).unwrap();
         assert_eq!(got, (ids(&["u1"]), None));

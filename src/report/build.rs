@@ -607,6 +607,7 @@ mod tests {
                 account_types: None,
                 intended: None,
                 held: false,
+                listings: Default::default(),
             }],
         }
     }

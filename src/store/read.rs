@@ -64,6 +64,9 @@ pub struct SourceInfo {
     /// An IdP source held by the shrink guard (stored incomplete).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub held: bool,
+    /// An IdP source's listings as read ([`crate::model::SourceStatus::listings`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listings: Option<std::collections::BTreeMap<String, u64>>,
 }
 
 /// The population as of one complete snapshot.
@@ -237,7 +240,7 @@ impl Store {
             .conn
             .prepare_cached(
                 "SELECT source, directory_id, records, groups, complete, error, data_quality_json,
-                        account_types_json, intended, held FROM snapshot_sources
+                        account_types_json, intended, held, listings_json FROM snapshot_sources
                  WHERE snapshot_id = ?1 ORDER BY source = 'accounts', source",
             )
             .map_err(self.err("cannot read sources"))?;
@@ -258,6 +261,9 @@ impl Store {
                     .and_then(|j| serde_json::from_str(&j).ok()),
                 intended: r.get(8)?,
                 held: r.get(9)?,
+                listings: r
+                    .get::<_, Option<String>>(10)?
+                    .and_then(|j| serde_json::from_str(&j).ok()),
             })
         })
         .and_then(|rows| rows.collect())

@@ -240,6 +240,9 @@ ALTER TABLE snapshot_sources ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
 -- its kind reads was unknown) keeps its state; these are those fields (a JSON array), NULL once
 -- decided again.
 ALTER TABLE findings ADD COLUMN undetermined_json TEXT;
+-- An IdP source's listings as read (users listed, assignments, group members): the shrink guard
+-- watches each.
+ALTER TABLE snapshot_sources ADD COLUMN listings_json TEXT;
 "#,
 ];
 

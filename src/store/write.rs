@@ -549,8 +549,8 @@ fn update_snapshot(
 fn insert_sources(tx: &Transaction, id: i64, meta: &PullMeta) -> rusqlite::Result<()> {
     let mut stmt = tx.prepare_cached(
         "INSERT INTO snapshot_sources (snapshot_id, source, directory_id, records, groups, complete, error,
-             data_quality_json, account_types_json, intended, held)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+             data_quality_json, account_types_json, intended, held, listings_json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?;
     for s in &meta.sources {
         let dq = (!s.data_quality.is_empty())
@@ -569,7 +569,10 @@ fn insert_sources(tx: &Transaction, id: i64, meta: &PullMeta) -> rusqlite::Resul
                 .as_ref()
                 .and_then(|t| serde_json::to_string(t).ok()),
             s.intended.map(|n| n as i64),
-            s.held
+            s.held,
+            s.listings
+                .as_ref()
+                .and_then(|l| serde_json::to_string(l).ok()),
         ])?;
     }
     Ok(())

@@ -108,3 +108,50 @@ async fn a_partial_drop_is_confirmed_by_consecutive_pulls() {
         disabled_before + 19
     );
 }
+
+/// Issue 19, item 3: an emptied `/users` listing is not believed although every intended user is
+/// found again by the one-by-one reads (`records` and the intended count barely move): the
+/// listing itself is guarded, so the IdP source is held, users outside the intended set keep
+/// their findings, and `once` names the listing.
+#[tokio::test]
+async fn an_emptied_users_listing_is_held_although_re_reads_find_the_intended() {
+    use scimdrift::sim::{Api, FaultKind, FaultRule, Faults};
+    let env = idp_env(0).await;
+    env.pull().await;
+    env.pull().await;
+    assert_eq!(open_idp(&env), expected_idp());
+    env.sim
+        .set_faults(Faults::rules([FaultRule::new(FaultKind::EmptyPage)
+            .on(Api::Graph)
+            .path_contains("/v1.0/users")]));
+    let (code, once) = once_json(&env).await;
+    assert_eq!(code, Some(1), "{once:#}");
+    let idp = json_source(&once, "idp:entra");
+    assert_eq!(idp["held"], true, "{idp:#}");
+    let error = idp["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("users listed shrank from") && error.contains("to 0"),
+        "{error}"
+    );
+    assert_eq!(open_idp(&env), expected_idp(), "no IdP finding changed");
+    assert!(
+        idp_only(labelled(&env, &with_status(&env, Status::Resolved))).is_empty(),
+        "an emptied listing resolved a finding"
+    );
+    // Listed again: the source is used again.
+    env.sim.set_faults(Faults::default());
+    let o = env.pull().await;
+    assert!(o.pull.all_complete(), "{:?}", o.pull.sources);
+    let listings = o
+        .pull
+        .sources
+        .iter()
+        .find(|s| s.is_idp())
+        .and_then(|s| s.listings.clone())
+        .unwrap();
+    assert!(
+        listings["users listed"] > 0 && listings["assignments"] > 0,
+        "{listings:?}"
+    );
+    assert!(listings.contains_key("group members"));
+}
