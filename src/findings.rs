@@ -422,11 +422,20 @@ impl Query {
     }
 }
 
-/// Sets `scimdrift_findings` from the stored findings (every kind × severity × status, zeros
-/// included, so dashboards see series that drop to 0) and creates the lifecycle counters of every
-/// kind at zero.
+/// Sets `scimdrift_findings` and `scimdrift_findings_undetermined` from the stored findings
+/// (every kind × severity × status, zeros included, so dashboards see series that drop to 0) and
+/// creates the lifecycle counters of every kind at zero.
 pub fn export_metrics(m: &crate::metrics::Metrics, all: &[FindingView]) {
     for kind in Kind::ALL {
+        let undetermined = all
+            .iter()
+            .filter(|f| {
+                f.kind == kind && f.status != Status::Resolved && !f.undetermined.is_empty()
+            })
+            .count();
+        m.findings_undetermined
+            .with_label_values(&[kind.as_str()])
+            .set(undetermined as i64);
         m.findings_opened.with_label_values(&[kind.as_str()]);
         m.findings_resolved.with_label_values(&[kind.as_str()]);
         for status in [Status::Open, Status::Suppressed] {

@@ -26,6 +26,7 @@ pub struct Metrics {
     pub api_requests: IntCounterVec,
     pub api_retries: IntCounterVec,
     pub findings: IntGaugeVec,
+    pub findings_undetermined: IntGaugeVec,
     pub findings_opened: IntCounterVec,
     pub findings_resolved: IntCounterVec,
     pub cycle_skipped: IntCounter,
@@ -173,6 +174,12 @@ impl Metrics {
                 "scimdrift_findings",
                 "Current findings by kind, severity and status (open, suppressed).",
                 &["kind", "severity", "status"],
+            ),
+            findings_undetermined: gauge_vec(
+                &r,
+                "scimdrift_findings_undetermined",
+                "Open or suppressed findings the latest complete snapshot could not decide (a field their kind reads was unknown): kept as they were, never remediated, by kind.",
+                &["kind"],
             ),
             findings_opened: counter_vec(
                 &r,

@@ -269,6 +269,7 @@ fn observe(m: &Metrics, result: &anyhow::Result<Outcome>) {
     }
     let sum =
         |map: &std::collections::BTreeMap<crate::detect::Kind, u64>| map.values().sum::<u64>();
+    let undetermined = o.findings.as_ref().map_or(0, |f| sum(&f.undetermined));
     let (open, new, resolved, suppressed) = match &o.findings {
         Some(f) => {
             for (kind, n) in &f.opened {
@@ -335,6 +336,7 @@ fn observe(m: &Metrics, result: &anyhow::Result<Outcome>) {
             findings_new = new,
             findings_resolved = resolved,
             findings_suppressed = suppressed,
+            findings_undetermined = undetermined,
             "cycle finished"
         );
     } else {

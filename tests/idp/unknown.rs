@@ -88,6 +88,12 @@ async fn an_unreadable_active_never_resolves_the_leaver() {
         assert_eq!(json["undetermined"], serde_json::json!(["active"]));
         assert_eq!(json["status"], "open");
     }
+    // The gauge ops see: one leaver finding kept undetermined.
+    let metrics = scimdrift::metrics::Metrics::new();
+    scimdrift::findings::export_metrics(&metrics, &env.store().findings().unwrap());
+    let text = metrics.render();
+    let line = "scimdrift_findings_undetermined{kind=\"idp_inactive_account_active\"} 1";
+    assert!(text.contains(line), "{line} not in\n{text}");
     // `once` says it is complete (exit 0): nothing failed, one value was unreadable.
     let once = env.cli(&["once"]).await;
     assert_eq!(once.status.code(), Some(0), "{once:?}");
