@@ -134,7 +134,7 @@ async fn pull_idp(
     a: &AtlassianSettings,
     sink: &BatchSink,
     events: std::sync::Arc<dyn crate::http::HttpEvents>,
-    logs_since: Option<DateTime<Utc>>,
+    known: crate::idp::Known,
 ) -> IdpOutcome {
     let origin = crate::idp::origin(&d.name);
     let pulled = crate::idp::pull(
@@ -143,7 +143,7 @@ async fn pull_idp(
         &a.http,
         &d.id,
         &origin,
-        logs_since,
+        &known,
         Utc::now(),
         events,
     )
@@ -162,15 +162,15 @@ async fn pull_idp(
 }
 
 /// Runs one pull of every source of the `[atlassian]` section, concurrently, sending every page to
-/// `sink`: the SCIM directories, the accounts, and each directory's IdP (`idp:<name>`, read from
-/// `logs_since[directory id]` on, see [`crate::idp::pull`]). Every request and retry is also
+/// `sink`: the SCIM directories, the accounts, and each directory's IdP (`idp:<name>`, with what
+/// `known[directory id]` says of its history, see [`crate::idp::pull`]). Every request and retry is also
 /// reported to `events` as it happens.
 pub async fn run(
     a: &AtlassianSettings,
     keys: &Keys,
     sink: &BatchSink,
     events: std::sync::Arc<dyn crate::http::HttpEvents>,
-    logs_since: &std::collections::HashMap<String, DateTime<Utc>>,
+    known: &std::collections::HashMap<String, crate::idp::Known>,
 ) -> PullMeta {
     let started_at = Utc::now();
     let clock = Instant::now();
@@ -217,7 +217,7 @@ pub async fn run(
                 a,
                 sink,
                 events.clone(),
-                logs_since.get(&d.id).copied(),
+                known.get(&d.id).cloned().unwrap_or_default(),
             ));
         }
     }

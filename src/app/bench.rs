@@ -211,7 +211,7 @@ async fn measure_idp(users: usize, groups: usize, repeat: usize) -> anyhow::Resu
         &settings.atlassian.http,
         &directory.id,
         &crate::idp::origin(&directory.name),
-        None,
+        &crate::idp::Known::default(),
         chrono::Utc::now(),
         std::sync::Arc::new(crate::metrics::Metrics::new()),
     )

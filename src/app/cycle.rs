@@ -61,7 +61,7 @@ async fn pull_store_detect(
     let rules = settings.ignore_rules()?;
     let store = Store::open(&settings.store.path)?;
     let (current, held) = store.shrink_baseline()?;
-    let mut logs_since = std::collections::HashMap::new();
+    let mut known = std::collections::HashMap::new();
     let mut idp_baselines = std::collections::HashMap::new();
     for d in settings
         .atlassian
@@ -69,9 +69,13 @@ async fn pull_store_detect(
         .iter()
         .filter(|d| d.idp.is_some())
     {
-        if let Some(t) = store.idp_logs_read_at(&d.id)? {
-            logs_since.insert(d.id.clone(), t);
-        }
+        known.insert(
+            d.id.clone(),
+            crate::idp::Known {
+                logs_since: store.idp_logs_read_at(&d.id)?,
+                external_ids: store.active_external_ids(&d.id)?,
+            },
+        );
         idp_baselines.insert(d.id.clone(), store.idp_shrink_baseline(&d.id)?);
     }
     let recorder = Recorder::start(store);
@@ -80,7 +84,7 @@ async fn pull_store_detect(
         &keys,
         &recorder.sink(),
         std::sync::Arc::new(metrics.clone()),
-        &logs_since,
+        &known,
     )
     .await;
     let verdict = if meta.complete() {

@@ -29,7 +29,15 @@ pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
         let (users, why) = match joined {
             Some((u, key)) if u.deleted => (
                 Vec::new(),
-                format!("its IdP user {} was deleted{}", u.id, key.note()),
+                format!(
+                    "its IdP user {} was deleted{}{}",
+                    u.id,
+                    u.deleted_at
+                        .as_deref()
+                        .map(|t| format!(" on {t}"))
+                        .unwrap_or_default(),
+                    key.note()
+                ),
             ),
             Some((u, key)) if u.enabled == Some(false) => (
                 vec![*u],

@@ -27,6 +27,7 @@ fn user(id: &str, email: &str) -> IdpUser {
         scim_user_name: Some(email.into()),
         email: Some(email.into()),
         unknown: Vec::new(),
+        deleted_at: Default::default(),
     }
 }
 

@@ -109,10 +109,12 @@ impl Kind {
     }
 
     /// Every severity a finding of this kind can have (the catalogue's, and for
-    /// `idp_disabled_scim_active` high when the linked account has no access).
+    /// `idp_disabled_scim_active` high when the linked account has no access, for
+    /// `orphan_scim_record` medium when it has none).
     pub fn severities(self) -> &'static [Severity] {
         match self {
             Kind::IdpDisabledScimActive => &[Severity::Critical, Severity::High],
+            Kind::OrphanScimRecord => &[Severity::High, Severity::Medium],
             k => match k.severity() {
                 Severity::Critical => &[Severity::Critical],
                 Severity::High => &[Severity::High],
@@ -179,12 +181,12 @@ impl Kind {
             | Kind::DeactivatedIdpActive
             | Kind::AssignedNotProvisioned
             | Kind::ProvisioningError
-            | Kind::ProvisioningStalled => Severity::High,
+            | Kind::ProvisioningStalled
+            | Kind::OrphanScimRecord => Severity::High,
             Kind::EmailMismatch
             | Kind::UnlinkedScimUser
             | Kind::DanglingLink
-            | Kind::IdpEmailMismatch
-            | Kind::OrphanScimRecord => Severity::Medium,
+            | Kind::IdpEmailMismatch => Severity::Medium,
             Kind::UnmanagedAccount
             | Kind::StaleInactiveLink
             | Kind::NoSyncedGroups

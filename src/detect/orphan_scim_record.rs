@@ -1,8 +1,10 @@
 //! `orphan_scim_record`: an active SCIM record whose `externalId` matches no IdP user at all (and
-//! no weaker key matches one either); a user the IdP side once named is deleted, not an orphan.
+//! no weaker key matches one either, and looking it up found no user, not even a soft-deleted one);
+//! a user the IdP side once named is deleted, not an orphan. High when the linked account has
+//! access, else medium.
 
 use super::undetermined::{IDP_JOIN, reads_field};
-use super::{Finding, IdpIndex, Index, Kind, Subject, Undetermined, who};
+use super::{Finding, IdpIndex, Index, Kind, Severity, Subject, Undetermined, who};
 
 /// The fields this kind reads ([`super::undetermined`]): the record's `active`, join keys and link.
 pub const READS: &[&str] = &[
@@ -27,18 +29,29 @@ pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
             continue;
         }
         let linked = index.linked_account(r);
-        out.push(Finding::idp(
+        let access = linked.is_some_and(|a| a.has_access());
+        let mut f = Finding::idp(
             Kind::OrphanScimRecord,
             x.directory_id,
             [*r],
             linked.map(|a| a.account_id.as_str()),
             [],
             format!(
-                "The active SCIM record of {} (externalId {}) matches no user in the IdP.",
+                "The active SCIM record of {} (externalId {}) matches no user in the IdP{}.",
                 who(r),
-                r.external_id.as_deref().unwrap_or("absent")
+                r.external_id.as_deref().unwrap_or("absent"),
+                if access {
+                    ": a person the IdP does not know keeps access through the linked account"
+                } else {
+                    ""
+                }
             ),
-        ));
+        );
+        // High while a person the IdP does not know keeps access (scenarios.md), else medium.
+        if !access {
+            f.severity = Severity::Medium;
+        }
+        out.push(f);
     }
     out
 }

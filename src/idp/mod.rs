@@ -61,6 +61,17 @@ pub struct IdpPull {
     pub api_retries: BTreeMap<(&'static str, &'static str), u64>,
 }
 
+/// What an IdP pull takes from scimdrift's history, read by the cycle before the pull.
+#[derive(Debug, Clone, Default)]
+pub struct Known {
+    /// When the provisioning log was last read to its end (`None`: never).
+    pub logs_since: Option<DateTime<Utc>>,
+    /// The `externalId`s of the directory's active SCIM records as of the latest complete
+    /// snapshot: those no IdP user joins are looked up before they are called orphans
+    /// (scenarios.md, "Deleted, looked up"; idp-api.md §1.2).
+    pub external_ids: Vec<String>,
+}
+
 /// Pulls the IdP side of one directory (see [`entra::pull`]). Runs beside the Atlassian pull.
 #[allow(clippy::too_many_arguments)]
 pub async fn pull(
@@ -69,13 +80,13 @@ pub async fn pull(
     http: &HttpSettings,
     directory_id: &str,
     origin: &str,
-    logs_since: Option<DateTime<Utc>>,
+    known: &Known,
     now: DateTime<Utc>,
     events: Arc<dyn HttpEvents>,
 ) -> IdpPull {
     match cred {
         Credential::Entra(c) => {
-            entra::pull(s, c, http, directory_id, origin, logs_since, now, events).await
+            entra::pull(s, c, http, directory_id, origin, known, now, events).await
         }
     }
 }

@@ -28,8 +28,12 @@ pub struct IdpUser {
     pub groups: Vec<String>,
     /// Reachable only through a group nested in an assigned group (Entra does not provision it).
     pub nested_only: bool,
-    /// Named by an assignment or a group, but the user read answered 404: deleted in the IdP.
+    /// Named by an assignment or a group, but the user read answered 404; or found soft-deleted
+    /// when a SCIM record's `externalId` was looked up: deleted in the IdP.
     pub deleted: bool,
+    /// When it was deleted (`deletedDateTime` of a soft-deleted user), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
     /// What the job's attribute mapping sends as SCIM `externalId` (default: the object id).
     pub scim_external_id: Option<String>,
     /// What the mapping sends as SCIM `userName` (default: `userPrincipalName`).

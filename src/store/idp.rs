@@ -227,6 +227,22 @@ impl super::Store {
     pub fn idp_logs_read_at(&self, dir: &str) -> Result<Option<DateTime<Utc>>, super::StoreError> {
         logs_read_at(&self.conn, dir).map_err(self.err("cannot read the IdP state"))
     }
+
+    /// The `externalId`s of directory `dir`'s SCIM records that are active (or of unknown state)
+    /// as of the latest complete snapshot, sorted: what the IdP pull looks up when no IdP user has
+    /// one (scenarios.md, "Deleted, looked up").
+    pub fn active_external_ids(&self, dir: &str) -> Result<Vec<String>, super::StoreError> {
+        let read = || -> rusqlite::Result<Vec<String>> {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT DISTINCT external_id FROM scim_user_versions
+                 WHERE directory_id = ?1 AND valid_to IS NULL AND external_id IS NOT NULL
+                   AND (active IS NULL OR active = 1)
+                 ORDER BY external_id",
+            )?;
+            stmt.query_map([dir], |r| r.get(0))?.collect()
+        };
+        read().map_err(self.err("cannot read the SCIM records"))
+    }
 }
 
 fn logs_read_at(conn: &rusqlite::Connection, dir: &str) -> rusqlite::Result<Option<DateTime<Utc>>> {

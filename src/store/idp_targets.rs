@@ -142,6 +142,7 @@ mod tests {
             scim_user_name: None,
             email: None,
             unknown: Vec::new(),
+            deleted_at: Default::default(),
         };
         store
             .conn

@@ -10,6 +10,7 @@ mod faults;
 mod grace;
 mod ids_and_pages;
 mod kinds;
+mod lookups;
 mod secrets;
 mod shrink;
 mod unknown;
@@ -110,7 +111,7 @@ pub fn expected_idp() -> BTreeSet<Labelled> {
         ("provisioning_error", "high", &["R16"], &["A16"], &["E6"]),
         ("idp_email_mismatch", "medium", &["R17"], &["A17"], &["E7"]),
         ("nested_group_only", "low", &[], &[], &["E8"]),
-        ("orphan_scim_record", "medium", &["R19"], &["A19"], &[]),
+        ("orphan_scim_record", "high", &["R19"], &["A19"], &[]),
         ("provisioning_stalled", "high", &[], &[], &[]),
     ])
 }

@@ -25,6 +25,8 @@ pub enum What {
     MemberOf,
     Users,
     User,
+    /// A soft-deleted user (`directory/deletedItems/{id}`).
+    DeletedItem,
     Jobs,
     Schema,
     Logs,
@@ -43,6 +45,7 @@ impl What {
             What::MemberOf => "users/{id}/memberOf",
             What::Users => "users",
             What::User => "users/{id}",
+            What::DeletedItem => "directory/deletedItems/{id}",
             What::Jobs => "synchronization/jobs",
             What::Schema => "synchronization/jobs/{id}/schema",
             What::Logs => "auditLogs/provisioning",
@@ -57,7 +60,7 @@ impl What {
             What::Group | What::Members | What::TransitiveMembers | What::MemberOf => {
                 "GroupMember.Read.All"
             }
-            What::Users | What::User => "User.Read.All",
+            What::Users | What::User | What::DeletedItem => "User.Read.All",
             What::Jobs | What::Schema => "Synchronization.Read.All",
             What::Logs => "AuditLog.Read.All",
             What::ProvisionOnDemand => "Synchronization.ReadWrite.All",

@@ -310,6 +310,25 @@ fn evaluate(f: &mut Fields<'_>, r: &UserRead, s: &Source) -> Option<String> {
     }
 }
 
+/// Graph's object ids: `8-4-4-4-12` hex digits. Anything else is not looked up (Graph answers
+/// `400` for it, idp-api.md §1.2).
+pub fn is_guid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() == 5
+        && parts
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(p, n)| p.len() == n && p.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// A soft-deleted user's `deletedDateTime` (RFC 3339), when readable.
+pub fn deleted_at(v: &Value) -> Option<String> {
+    let mut notes = Vec::new();
+    Fields::new(v, &mut notes)
+        .ok()
+        .and_then(|mut f| f.time_or_never("deletedDateTime"))
+}
+
 /// A B2B guest's UPN as Entra maps it: `alias_theirdomain#EXT#@yourdomain` becomes
 /// `alias@theirdomain` (the `#EXT#` and the inviting domain stripped, the last `_` back to `@`;
 /// Microsoft's "How provisioning works", B2B users). Any other UPN is unchanged.

@@ -26,9 +26,10 @@ const LOG_OVERLAP_MINUTES: i64 = 10;
 /// side must not be stored as state (§5).
 pub type EntraPull = crate::idp::IdpPull;
 
-/// Pulls the Entra side of `directory_id`. `logs_since` is the time of the last successful log
-/// read (10 minutes of overlap are added here); `None` reads `log_lookback_days` back from `now`.
-/// Safe to run concurrently with the Atlassian pull (its own HTTP layer).
+/// Pulls the Entra side of `directory_id`. `known.logs_since` is the time of the last successful
+/// log read (10 minutes of overlap are added here); `None` reads `log_lookback_days` back from
+/// `now`. `known.external_ids` no listed user has are looked up (idp-api.md §1.2). Safe to run
+/// concurrently with the Atlassian pull (its own HTTP layer).
 #[allow(clippy::too_many_arguments)]
 pub async fn pull(
     s: &IdpSettings,
@@ -36,12 +37,12 @@ pub async fn pull(
     http: &HttpSettings,
     directory_id: &str,
     origin: &str,
-    logs_since: Option<DateTime<Utc>>,
+    known: &crate::idp::Known,
     now: DateTime<Utc>,
     events: Arc<dyn HttpEvents>,
 ) -> EntraPull {
     match Client::new(s, cred, http, origin, Some(events)) {
-        Ok(client) => client.pull(directory_id, logs_since, now).await,
+        Ok(client) => client.pull(directory_id, known, now).await,
         Err(e) => finish(empty(directory_id, s), origin, vec![e], Vec::new(), None),
     }
 }
@@ -110,6 +111,16 @@ fn finish(
     }
 }
 
+/// What looking up a record's `externalId` found.
+enum LookedUp {
+    /// A user `/users` did not list (outside the app's intent).
+    User(UserRead),
+    /// A soft-deleted user, with its `deletedDateTime`.
+    Deleted(Box<UserRead>, Option<String>),
+    /// Neither: not an Entra user.
+    Unknown,
+}
+
 /// What (job → schema → users) gave.
 struct JobPart {
     job: Result<Option<ProvisioningJob>, ApiError>,
@@ -133,9 +144,10 @@ impl Client<'_> {
     pub async fn pull(
         &self,
         directory_id: &str,
-        logs_since: Option<DateTime<Utc>>,
+        known: &crate::idp::Known,
         now: DateTime<Utc>,
     ) -> EntraPull {
+        let logs_since = known.logs_since;
         let origin = self.origin().to_string();
         let mut side = empty(directory_id, self.s);
         let mut errors = Vec::new();
@@ -247,6 +259,47 @@ impl Client<'_> {
             }
             extra.sort_by(|a, b| a.0.cmp(&b.0));
         }
+        // Deleted, looked up (scenarios.md; idp-api.md §1.2): an active record's externalId (an
+        // object id under the default mapping) that no user read so far has is read as a user,
+        // then as a soft-deleted one; unknown to both, it is an orphan's.
+        let mut deleted = Vec::new();
+        if !scope_all && errors.is_empty() && sources.external_id == parse::Source::ObjectId {
+            let have: HashSet<&str> = listed
+                .iter()
+                .map(|u| u.id.as_str())
+                .chain(extra.iter().map(|(id, _)| id.as_str()))
+                .collect();
+            let lookups: Vec<String> = known
+                .external_ids
+                .iter()
+                .filter(|id| parse::is_guid(id) && !have.contains(id.as_str()))
+                .cloned()
+                .collect();
+            let reads: Vec<_> = futures::stream::iter(lookups)
+                .map(|id| async {
+                    let read = self.look_up(&id, &sources).await;
+                    (id, read)
+                })
+                .buffer_unordered(self.concurrency)
+                .collect()
+                .await;
+            for (id, read) in reads {
+                match read {
+                    Ok((LookedUp::User(u), n)) => {
+                        notes.extend(n);
+                        extra.push((id, Some(u)));
+                    }
+                    Ok((LookedUp::Deleted(u, at), n)) => {
+                        notes.extend(n);
+                        deleted.push((*u, at));
+                    }
+                    Ok((LookedUp::Unknown, _)) => {}
+                    Err(e) => errors.push(e),
+                }
+            }
+            extra.sort_by(|a, b| a.0.cmp(&b.0));
+            deleted.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+        }
         notes.extend(log_notes);
         let object_id_external = sources.external_id == parse::Source::ObjectId;
         let (users, groups) = side::build(
@@ -259,6 +312,11 @@ impl Client<'_> {
             object_id_external,
         );
         side.users = users;
+        side.users.extend(
+            deleted
+                .into_iter()
+                .map(|(u, at)| side::soft_deleted(directory_id, u, at)),
+        );
         side.groups = groups;
         let mut out = finish(side, &origin, errors, notes, Some(&self.graph.http.stats));
         if out.status.complete {
@@ -415,6 +473,35 @@ impl Client<'_> {
             })
             .collect();
         Ok((Some(p.item), notes))
+    }
+
+    /// A SCIM record's `externalId` no user read so far has: `GET /users/{id}`, then
+    /// `GET /directory/deletedItems/{id}` (idp-api.md §1.2); 404 on both is [`LookedUp::Unknown`].
+    async fn look_up(
+        &self,
+        id: &str,
+        sources: &Sources,
+    ) -> Result<(LookedUp, Vec<DataQualityNote>), ApiError> {
+        if let (Some(u), notes) = self.user(id, sources).await? {
+            return Ok((LookedUp::User(u), notes));
+        }
+        let page = format!("directory/deletedItems/{id}");
+        let target = Target::Path(
+            format!("/directory/deletedItems/{}", seg(id)),
+            vec![("$select", format!("{},deletedDateTime", sources.select()))],
+        );
+        let Some(v) = self
+            .graph
+            .get(What::DeletedItem, target, &page, true)
+            .await?
+        else {
+            return Ok((LookedUp::Unknown, Vec::new()));
+        };
+        let p =
+            parse::user(&v, sources).map_err(|e| ApiError::malformed(self.origin(), &page, e))?;
+        let at = parse::deleted_at(&v);
+        // A deleted user's own fields (its enabled state) decide nothing: no notes.
+        Ok((LookedUp::Deleted(Box::new(p.item), at), Vec::new()))
     }
 
     /// The provisioning log since `since`; any failure (a 403 on an unlicensed tenant included)

@@ -187,6 +187,7 @@ pub fn build(
             scim_external_id: u.external_id,
             scim_user_name: u.user_name,
             email: u.email,
+            deleted_at: Default::default(),
         }
     };
     let mut users: Vec<IdpUser> = Vec::with_capacity(listed.len() + extra.len());
@@ -221,9 +222,34 @@ pub fn build(
             scim_user_name: None,
             email: None,
             id,
+            deleted_at: Default::default(),
         });
     }
     (users, out_groups)
+}
+
+/// A soft-deleted user a SCIM record's `externalId` led to (scenarios.md, "Deleted, looked up"):
+/// deleted, intended by nothing (its assignments went with it), deleted at `at`.
+pub fn soft_deleted(directory_id: &str, u: UserRead, at: Option<String>) -> IdpUser {
+    IdpUser {
+        directory_id: directory_id.to_string(),
+        intended: false,
+        assigned_directly: false,
+        groups: Vec::new(),
+        nested_only: false,
+        deleted: true,
+        deleted_at: at,
+        user_principal_name: u.upn,
+        mail: u.mail,
+        display_name: u.display_name,
+        user_type: u.user_type,
+        enabled: None,
+        scim_external_id: Some(u.id.clone()),
+        scim_user_name: u.user_name,
+        email: u.email,
+        unknown: Vec::new(),
+        id: u.id,
+    }
 }
 
 #[cfg(test)]

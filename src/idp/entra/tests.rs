@@ -350,7 +350,7 @@ async fn run(s: &IdpSettings, cred: &Credential) -> EntraPull {
         &http(),
         "dir-1",
         "idp:prod",
-        None,
+        &crate::idp::Known::default(),
         now,
         Arc::new(NoEvents),
     )

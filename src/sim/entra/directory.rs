@@ -533,6 +533,46 @@ pub(crate) async fn user(
     ))
 }
 
+/// `GET /directory/deletedItems/{id}` (idp-api.md §1.2): a soft-deleted user with its
+/// `deletedDateTime`; 404 for any other id, and 400 for one that is not a GUID, as Graph answers.
+pub(crate) async fn deleted_item(
+    State(state): State<Arc<SimState>>,
+    caller: Caller,
+    Params(id): Params<String>,
+) -> GraphReply {
+    if !is_guid(&id) {
+        return Err(GraphError::bad_request(format!(
+            "Invalid object identifier '{id}'."
+        )));
+    }
+    let options = state.options().entra.clone();
+    let world = state.world();
+    let (u, at) = tenant(&world, &caller)?
+        .deleted_users
+        .iter()
+        .find(|(u, _)| u.id == id)
+        .ok_or_else(|| GraphError::not_found(&id))?;
+    let mut v = user_json(u, &options);
+    if let Value::Object(map) = &mut v {
+        map.insert("@odata.type".into(), "#microsoft.graph.user".into());
+        map.insert(
+            "deletedDateTime".into(),
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true).into(),
+        );
+    }
+    Ok(single("directory/deletedItems/$entity", v, None, &[]))
+}
+
+/// Graph's object ids: `8-4-4-4-12` hex digits.
+fn is_guid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() == 5
+        && parts
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(p, n)| p.len() == n && p.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
 /// `GET /users/{id}/memberOf`: the groups the user is a direct member of (paged; each with
 /// `@odata.type`; `$select` applies). 404 for an unknown user.
 pub(crate) async fn member_of(

@@ -120,6 +120,10 @@ pub(crate) fn routes() -> Router<Arc<SimState>> {
         )
         .route("/graph/v1.0/users", get(directory::users))
         .route("/graph/v1.0/users/{id}", get(directory::user))
+        .route(
+            "/graph/v1.0/directory/deletedItems/{id}",
+            get(directory::deleted_item),
+        )
         .route("/graph/v1.0/users/{id}/memberOf", get(directory::member_of))
         .route(
             "/graph/v1.0/auditLogs/provisioning",

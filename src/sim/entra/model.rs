@@ -37,6 +37,9 @@ pub struct SimEntra {
     pub groups: Vec<SimEntraGroup>,
     /// `auditLogs/provisioning`, in any order (served newest first).
     pub provisioning_log: Vec<SimProvisioningEvent>,
+    /// Soft-deleted users (`directory/deletedItems`, kept 30 days in Entra), with when each was
+    /// deleted: gone from `/users`, their assignments and group memberships.
+    pub deleted_users: Vec<(SimEntraUser, DateTime<Utc>)>,
 }
 
 impl SimEntra {
@@ -69,6 +72,23 @@ impl SimEntra {
     /// The user with object id `id`.
     pub fn user(&self, id: &str) -> Option<&SimEntraUser> {
         self.users.iter().find(|u| u.id == id)
+    }
+
+    /// Soft-deletes user `id` at `at` (as an admin deleting a leaver does): it moves to
+    /// `deleted_users` and loses its app assignments and group memberships. False when unknown.
+    pub fn soft_delete(&mut self, id: &str, at: DateTime<Utc>) -> bool {
+        let Some(i) = self.users.iter().position(|u| u.id == id) else {
+            return false;
+        };
+        let user = self.users.remove(i);
+        for sp in &mut self.service_principals {
+            sp.assignments.retain(|a| a.principal_id != id);
+        }
+        for g in &mut self.groups {
+            g.members.retain(|m| m.id != id);
+        }
+        self.deleted_users.push((user, at));
+        true
     }
 
     /// The user with object id `id`, mutable.

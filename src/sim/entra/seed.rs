@@ -101,6 +101,7 @@ pub(crate) fn tenant(directory_id: &str, seed: u64, stream: u64, now: DateTime<U
         users: Vec::new(),
         groups: Vec::new(),
         provisioning_log: Vec::new(),
+        deleted_users: Vec::new(),
     }
 }
 

@@ -462,3 +462,22 @@ fn an_odd_assignment_is_kept_with_its_principal_unknown() {
     }
     assert!(assignment(&json!({"principalId": "u1", "principalType": "User"})).is_err());
 }
+
+/// Only Graph object ids are looked up (idp-api.md §1.2: Graph answers 400 for anything else).
+#[test]
+fn only_guids_are_object_ids() {
+    use super::is_guid;
+    assert!(is_guid("0b5c2d9e-1111-4222-8333-944455556666"));
+    assert!(is_guid("0B5C2D9E-1111-4222-8333-944455556666"));
+    for not in [
+        "e-1900",
+        "emp-12345",
+        "",
+        "0b5c2d9e11114222833394445555666",
+        "0b5c2d9e-1111-4222-8333-94445555666g",
+        "0b5c2d9e-1111-4222-8333-9444555566667",
+        "0b5c2d9e-1111-4222-8333",
+    ] {
+        assert!(!is_guid(not), "{not}");
+    }
+}
