@@ -85,7 +85,7 @@ pub fn undetermined(x: &IdpIndex<'_>, u: &mut Undetermined) {
             );
         }
     }
-    for (r, _) in &x.records {
+    for r in &x.all {
         let keys: Vec<&String> = r
             .unknown
             .iter()

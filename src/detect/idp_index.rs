@@ -23,7 +23,7 @@ pub struct IdpInput {
 
 /// Which key joined a SCIM record to an IdP user; a weaker one than `externalId` is said in the
 /// finding (the IdP may have re-created the user).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum JoinKey {
     ExternalId,
     UserName,
@@ -59,6 +59,8 @@ pub struct IdpIndex<'a> {
     pub records: Vec<(&'a ScimRecord, Option<(&'a IdpUser, JoinKey)>)>,
     /// IdP user id → the records joined to it.
     pub records_of: HashMap<&'a str, Vec<(&'a ScimRecord, JoinKey)>>,
+    /// Every record of the directory, a user's stale second record included.
+    pub all: Vec<&'a ScimRecord>,
 }
 
 impl<'a> IdpIndex<'a> {
@@ -107,12 +109,27 @@ impl<'a> IdpIndex<'a> {
             }
             records.push((r, joined));
         }
+        let all = records.iter().map(|(r, _)| *r).collect();
+        // A user's own record is the one joined by the strongest key: a second record a weaker key
+        // also matched (a stale record sharing the userName) is no IdP kind's, it is
+        // `duplicate_email`'s (scenarios.md, "IdP findings").
+        for list in records_of.values_mut() {
+            let best = list.iter().map(|(_, k)| *k).min();
+            list.retain(|(_, k)| Some(*k) == best);
+        }
+        records.retain(|(r, joined)| match joined {
+            Some((u, _)) => records_of
+                .get(u.id.as_str())
+                .is_some_and(|own| own.iter().any(|(o, _)| std::ptr::eq(*o, *r))),
+            None => true,
+        });
         IdpIndex {
             input,
             directory_id: &side.directory_id,
             users,
             records,
             records_of,
+            all,
         }
     }
 

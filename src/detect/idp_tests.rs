@@ -367,3 +367,52 @@ fn atlassian_kinds_keep_their_identity() {
     assert_eq!(f.id(), g.id());
     assert!(f.idp_users.is_empty() && f.directory_id.is_none());
 }
+
+/// Issue 20, item 4 (scenarios.md): a finding lists only the user's own record, the one joined by
+/// the strongest key; a stale second record that only shares the userName is no IdP kind's (it is
+/// `duplicate_email`'s), so deleting it neither resolves nor changes the finding.
+#[test]
+fn a_finding_lists_the_users_own_record_only() {
+    let mut idp = side(vec![user("u1", "mo@example.com")]);
+    let failure = ProvisioningEvent {
+        id: "e1".into(),
+        at: "2026-05-31T10:00:00Z".into(),
+        job_id: None,
+        cycle_id: None,
+        action: "update".into(),
+        status: "failure".into(),
+        error_code: Some("Timeout".into()),
+        reason: None,
+        user_id: Some("u1".into()),
+        target_id: None,
+    };
+    idp.latest_events = HashMap::from([("u1".to_string(), failure)]);
+    let own = rec("r1", "mo@example.com", "u1", "a1");
+    // The stale record: same userName, an old object id as externalId, still active.
+    let stale = rec("r2", "mo@example.com", "old-object-id", "a2");
+    let accounts = [
+        account("a1", "mo@example.com"),
+        account("a2", "old@example.com"),
+    ];
+    let with_stale = [own.clone(), stale];
+    for kind in [
+        Kind::ProvisioningError,
+        Kind::OrphanScimRecord,
+        Kind::IdpDisabledScimActive,
+    ] {
+        let both = run_idp(kind, &idp, &with_stale, &accounts);
+        let alone = run_idp(kind, &idp, std::slice::from_ref(&own), &accounts);
+        let ids = |f: &[Finding]| f.iter().map(Finding::id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(&both),
+            ids(&alone),
+            "{kind}: the stale record changed it"
+        );
+    }
+    let found = run_idp(Kind::ProvisioningError, &idp, &with_stale, &accounts);
+    assert_eq!(ids(&found[0]).0, ["r1"]);
+    // Without its own record, the weaker key is the user's best: the stale one is theirs.
+    let stale_only = [rec("r2", "mo@example.com", "old-object-id", "a2")];
+    let found = run_idp(Kind::ProvisioningError, &idp, &stale_only, &accounts);
+    assert_eq!(ids(&found[0]).0, ["r2"]);
+}

@@ -47,9 +47,10 @@ const JOIN_KINDS: [Kind; 5] = [
     Kind::OrphanScimRecord,
 ];
 
-/// While an IdP user of the directory has an unknown join key (its UPN or mapped email
-/// unreadable), every join not made by `externalId` is uncertain — that user may be the record's —
-/// so the join kinds cannot decide those records and users.
+/// While an IdP user or a record of the directory has an unknown join key (a UPN, a mapped email,
+/// an `externalId` or `userName` unreadable), every join not made by `externalId` is uncertain —
+/// that user may be the record's, that record may be the user's own — so the join kinds cannot
+/// decide those records (a stale second record included) and users.
 pub fn uncertain_join(x: &super::IdpIndex<'_>, u: &mut Undetermined) {
     let fields: BTreeSet<&String> = x
         .input
@@ -57,14 +58,25 @@ pub fn uncertain_join(x: &super::IdpIndex<'_>, u: &mut Undetermined) {
         .users
         .iter()
         .flat_map(|user| user.unknown.iter().filter(|f| reads_field(IDP_JOIN, f)))
+        .chain(
+            x.all
+                .iter()
+                .flat_map(|r| r.unknown.iter().filter(|f| reads_field(RECORD_JOIN, f))),
+        )
         .collect();
     if fields.is_empty() {
         return;
     }
     let strong = |key: &super::JoinKey| *key == super::JoinKey::ExternalId;
+    let by_external_id: std::collections::HashSet<(&str, &str)> = x
+        .records
+        .iter()
+        .filter(|(_, joined)| joined.as_ref().is_some_and(|(_, key)| strong(key)))
+        .map(|(r, _)| (r.directory_id.as_str(), r.scim_id.as_str()))
+        .collect();
     for kind in JOIN_KINDS {
-        for (r, joined) in &x.records {
-            if !joined.as_ref().is_some_and(|(_, key)| strong(key)) {
+        for r in &x.all {
+            if !by_external_id.contains(&(r.directory_id.as_str(), r.scim_id.as_str())) {
                 u.add(
                     kind,
                     Subject::Record(RecordRef::of(r)),

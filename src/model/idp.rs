@@ -172,12 +172,19 @@ impl ProvisioningEvent {
     }
 
     /// The failure is Atlassian refusing an email another account holds ("Resource [USER]: with
-    /// email[…] already exists", idp-api.md §1.3).
+    /// email[…] already exists", idp-api.md §1.3): see [`is_email_conflict`].
     pub fn is_email_conflict(&self) -> bool {
-        self.reason
-            .as_deref()
-            .is_some_and(|r| r.to_ascii_lowercase().contains("already exists"))
+        is_email_conflict(self.reason.as_deref(), self.error_code.as_deref())
     }
+}
+
+/// A provisioning failure that is Atlassian refusing an email another account holds: its text says
+/// "already exists", or its error code ends in `EntryConflict` whatever prefix the app gives it
+/// (`SystemForCrossDomainIdentityManagementServiceEntryConflict`, `ContosoEntryConflict`;
+/// scenarios.md "IdP findings").
+pub fn is_email_conflict(reason: Option<&str>, error_code: Option<&str>) -> bool {
+    reason.is_some_and(|r| r.to_ascii_lowercase().contains("already exists"))
+        || error_code.is_some_and(|c| c.trim().to_ascii_lowercase().ends_with("entryconflict"))
 }
 
 /// What the provisioning log tells, for one pull.
@@ -294,5 +301,32 @@ impl ProvisioningJob {
             }
             Some(_) => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_email_conflict;
+
+    /// scenarios.md: matched on "already exists" or a code ending in `EntryConflict`, whatever
+    /// prefix the app gives it.
+    #[test]
+    fn an_email_conflict_by_its_text_or_any_prefixed_code() {
+        let text = Some("Resource [USER]: with email[mo@example.com] Already Exists.");
+        assert!(is_email_conflict(text, None));
+        for code in [
+            "EntryConflict",
+            "SystemForCrossDomainIdentityManagementServiceEntryConflict",
+            "ContosoEntryConflict",
+            " contosoentryconflict ",
+        ] {
+            assert!(is_email_conflict(Some("Conflict."), Some(code)), "{code}");
+        }
+        assert!(!is_email_conflict(
+            Some("Timeout"),
+            Some("EntryConflictRetry")
+        ));
+        assert!(!is_email_conflict(Some("Timeout"), Some("Timeout")));
+        assert!(!is_email_conflict(None, None));
     }
 }

@@ -196,11 +196,10 @@ impl Graph<'_> {
     }
 }
 
-/// Whether a provisioning event's text says Atlassian refused an email another account holds.
+/// Whether a provisioning event says Atlassian refused an email another account holds ("already
+/// exists", or a code ending in `EntryConflict`).
 pub fn says_already_exists(p: &crate::findings::ProvisioningView) -> bool {
-    p.reason
-        .as_deref()
-        .is_some_and(|r| r.to_ascii_lowercase().contains("already exists"))
+    crate::model::idp::is_email_conflict(p.reason.as_deref(), p.error_code.as_deref())
 }
 
 /// What the quarantine `reason` means and what to fix before restarting.
