@@ -174,6 +174,7 @@ pub fn build(
     idp::attach_users(&mut people, &idp_users, &idp_sides, names);
     let summary = summary(&people, resolved.len(), &suppressed);
     let mut idp_health = idp::health(&ctx.idp_apps, &idp_sides, latest.as_ref(), names);
+    idp::attach_user_counts(&mut idp_health, &idp_users, &idp_sides);
     for h in &mut idp_health {
         h.stalled_finding = people
             .iter()

@@ -172,6 +172,7 @@ pub fn render(r: &Report) -> String {
                     header { (header(r)) }
                     main {
                         (idp_health(r))
+                        (idp_user_lists(r))
                         (summary(r))
                         (toc(r))
                         h2 #people { "Findings by person" }
@@ -698,10 +699,39 @@ fn idp_health(r: &Report) -> Markup {
                                         None => { span.muted { "—" } }
                                     }
                                 }
-                                td.n data-label="Intended users" { (h.intended_users) br; span.muted { (h.intended_enabled_users) " enabled" } }
+                                td.n data-label="Intended users" {
+                                    (h.intended_users) br; span.muted { (h.intended_enabled_users) " enabled" }
+                                    @if h.intended_enabled_unknown > 0 { br; b { (h.intended_enabled_unknown) " unknown" } }
+                                }
                                 td.n data-label="Assigned groups" { (h.assigned_groups) br; span.muted { (h.security_enabled_groups) " security" } }
                             }
                         }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Per directory: the intended users whose enabled state is unknown, and the users not provisioned
+/// by design (members of an assigned group that confers no intent), each named.
+fn idp_user_lists(r: &Report) -> Markup {
+    html! {
+        @for h in &r.idp {
+            @if h.intended_enabled_unknown > 0 {
+                p.idpnote {
+                    b { (h.directory) ": " (plural(h.intended_enabled_unknown, "intended user", "intended users")) " of unknown enabled state" }
+                    " (accountEnabled null or unreadable: neither enabled nor disabled, so no finding is raised or resolved about them): "
+                    (h.intended_enabled_unknown_users.join(", "))
+                    @if h.intended_enabled_unknown > h.intended_enabled_unknown_users.len() { ", …" }
+                }
+            }
+            @if h.not_provisioned_by_design_total > 0 {
+                details.idpnote {
+                    summary { b { (h.directory) ": " (plural(h.not_provisioned_by_design_total, "user", "users")) " not provisioned by design" } " (members of an assigned group that is not security-enabled, which confers no intent)" }
+                    ul {
+                        @for b in &h.not_provisioned_by_design { li { (b.user) " — via " (b.group) } }
+                        @if h.not_provisioned_by_design_total > h.not_provisioned_by_design.len() { li { "…" } }
                     }
                 }
             }

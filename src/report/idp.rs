@@ -491,6 +491,55 @@ pub fn health(
     out
 }
 
+/// Adds to each directory's health what its IdP users tell (the current ones): the intended users
+/// whose enabled state is unknown, and those not provisioned by design (members of an assigned
+/// group that confers no intent), each named.
+pub fn attach_user_counts(health: &mut [IdpHealth], users: &[IdpUser], sides: &[IdpSideState]) {
+    let label = |u: &IdpUser| {
+        u.email
+            .clone()
+            .or_else(|| u.user_principal_name.clone())
+            .unwrap_or_else(|| u.id.clone())
+    };
+    for h in health.iter_mut() {
+        let of_dir = || users.iter().filter(|u| u.directory_id == h.directory_id);
+        let unknown: Vec<&IdpUser> = of_dir()
+            .filter(|u| u.intended && !u.deleted && u.enabled.is_none())
+            .collect();
+        h.intended_enabled_unknown = unknown.len();
+        h.intended_enabled_unknown_users = unknown
+            .iter()
+            .take(IdpHealth::NAMED)
+            .map(|u| label(u))
+            .collect();
+        let Some(side) = sides.iter().find(|s| s.directory_id == h.directory_id) else {
+            continue;
+        };
+        let no_intent: HashMap<&str, &str> = side
+            .groups
+            .iter()
+            .filter(|g| g.security_enabled == Some(false))
+            .map(|g| (g.id.as_str(), g.display_name.as_deref().unwrap_or(&g.id)))
+            .collect();
+        let mut by_design: Vec<ByDesign> = of_dir()
+            .filter(|u| !u.intended && !u.deleted)
+            .flat_map(|u| {
+                u.groups
+                    .iter()
+                    .filter_map(|g| no_intent.get(g.as_str()))
+                    .map(|g| ByDesign {
+                        user: label(u),
+                        group: g.to_string(),
+                    })
+            })
+            .collect();
+        by_design.sort_by(|a, b| a.user.cmp(&b.user).then(a.group.cmp(&b.group)));
+        h.not_provisioned_by_design_total = by_design.len();
+        by_design.truncate(IdpHealth::NAMED);
+        h.not_provisioned_by_design = by_design;
+    }
+}
+
 fn one(
     name: &str,
     dir: &str,
@@ -593,6 +642,10 @@ fn one(
         mapping,
         intended_users: side.map_or(0, |s| s.intended_users),
         intended_enabled_users: side.map_or(0, |s| s.intended_enabled_users),
+        intended_enabled_unknown: 0,
+        intended_enabled_unknown_users: Vec::new(),
+        not_provisioned_by_design: Vec::new(),
+        not_provisioned_by_design_total: 0,
         assigned_groups: groups.len(),
         security_enabled_groups: groups
             .iter()

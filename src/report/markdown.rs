@@ -643,17 +643,58 @@ fn write_idp(s: &mut String, r: &Report) -> std::fmt::Result {
         };
         writeln!(
             s,
-            "| {} ({}) | {status} | {last} | {interval} | {} | {mapping} | {} ({} enabled) | {} ({} security) |",
+            "| {} ({}) | {status} | {last} | {interval} | {} | {mapping} | {} ({} enabled{}) | {} ({} security) |",
             md(&h.directory),
             md(&h.idp),
             yes_no(h.logs_readable, "read", "**NOT readable**"),
             h.intended_users,
             h.intended_enabled_users,
+            if h.intended_enabled_unknown > 0 {
+                format!(", **{} unknown**", h.intended_enabled_unknown)
+            } else {
+                String::new()
+            },
             h.assigned_groups,
             h.security_enabled_groups
         )?;
     }
-    writeln!(s)
+    writeln!(s)?;
+    let more = |shown: usize, total: usize| if total > shown { ", …" } else { "" };
+    for h in &r.idp {
+        if h.intended_enabled_unknown > 0 {
+            writeln!(
+                s,
+                "**{}: {} intended user(s) of unknown enabled state** (accountEnabled null or unreadable: neither enabled nor disabled, so no finding is raised or resolved about them): {}{}\n",
+                md(&h.directory),
+                h.intended_enabled_unknown,
+                h.intended_enabled_unknown_users
+                    .iter()
+                    .map(|u| md(u))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                more(
+                    h.intended_enabled_unknown_users.len(),
+                    h.intended_enabled_unknown
+                )
+            )?;
+        }
+        if h.not_provisioned_by_design_total > 0 {
+            writeln!(
+                s,
+                "**{}: {} user(s) not provisioned by design** (members of an assigned group that is not security-enabled, which confers no intent):\n",
+                md(&h.directory),
+                h.not_provisioned_by_design_total
+            )?;
+            for b in &h.not_provisioned_by_design {
+                writeln!(s, "- {} — via {}", md(&b.user), md(&b.group))?;
+            }
+            if h.not_provisioned_by_design_total > h.not_provisioned_by_design.len() {
+                writeln!(s, "- …")?;
+            }
+            writeln!(s)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

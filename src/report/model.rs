@@ -76,12 +76,41 @@ pub struct IdpHealth {
     /// those the enabled ones.
     pub intended_users: usize,
     pub intended_enabled_users: usize,
+    /// Intended users whose enabled state is unknown (`accountEnabled` null or unreadable):
+    /// neither enabled nor disabled, raising no finding; their count and the first
+    /// [`IdpHealth::NAMED`] of them (email, else UPN, else object id).
+    #[serde(default)]
+    pub intended_enabled_unknown: usize,
+    #[serde(default)]
+    pub intended_enabled_unknown_users: Vec<String>,
+    /// Users not provisioned by design: direct members of an assigned group that confers no
+    /// intent (not security-enabled, e.g. a Microsoft 365 group) and not intended otherwise
+    /// (idp-api.md §1.2), per user with the group; the first [`IdpHealth::NAMED`].
+    #[serde(default)]
+    pub not_provisioned_by_design: Vec<ByDesign>,
+    /// How many users are not provisioned by design in all.
+    #[serde(default)]
+    pub not_provisioned_by_design_total: usize,
     /// App-assigned groups, and of those the security-enabled ones (only they confer intent).
     pub assigned_groups: usize,
     pub security_enabled_groups: usize,
     /// Loud notes: no complete IdP pull, the latest one incomplete, the log unreadable, the
     /// mapping assumed.
     pub warnings: Vec<String>,
+}
+
+impl IdpHealth {
+    /// Users named per list (the counts are whole).
+    pub const NAMED: usize = 50;
+}
+
+/// A user the IdP does not provision by design, and the assigned group that confers no intent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ByDesign {
+    /// Email, else UPN, else object id.
+    pub user: String,
+    /// The group's display name, else its id.
+    pub group: String,
 }
 
 /// The provisioning job's state.

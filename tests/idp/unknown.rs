@@ -212,3 +212,44 @@ async fn one_odd_assignment_never_blinds_the_idp_side() {
             .all(|f| f.undetermined.is_empty())
     );
 }
+
+/// Issue 20, items 2 and 3: the report names the intended users whose enabled state is unknown
+/// (a null `accountEnabled` is unknown, never false) and, per user with the group, those not
+/// provisioned by design (E10, a member of the assigned Microsoft 365 group `M365 Atlassian` only).
+#[tokio::test]
+async fn the_report_names_unknown_enabled_states_and_users_not_provisioned_by_design() {
+    let env = idp_env(0).await;
+    let (dir, e1) = (d1(&env), id(&env, "E1"));
+    assert!(env.sim.update_entra(&dir, |t| {
+        t.user_mut(&e1).unwrap().account_enabled = None;
+    }));
+    env.pull().await;
+    let out = env.cli(&["report", "--format", "json"]).await;
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let h = &report["idp"][0];
+    assert_eq!(h["intended_enabled_unknown"], 1, "{h:#}");
+    assert_eq!(
+        h["intended_enabled_unknown_users"],
+        serde_json::json!(["ivy@example.com"])
+    );
+    let by_design = h["not_provisioned_by_design"].as_array().unwrap();
+    assert!(
+        by_design
+            .iter()
+            .any(|b| b["user"] == "sam@example.com" && b["group"] == "M365 Atlassian"),
+        "{h:#}"
+    );
+    assert_eq!(h["not_provisioned_by_design_total"], by_design.len());
+    let md = env.cli(&["report", "--format", "markdown"]).await;
+    let md = String::from_utf8_lossy(&md.stdout);
+    assert!(
+        md.contains("1 unknown") && md.contains("ivy@example.com"),
+        "{md}"
+    );
+    assert!(md.contains("sam@example.com — via M365 Atlassian"), "{md}");
+    let html = env.cli(&["report", "--format", "html"]).await;
+    let html = String::from_utf8_lossy(&html.stdout);
+    assert!(
+        html.contains("not provisioned by design") && html.contains("of unknown enabled state")
+    );
+}
