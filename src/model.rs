@@ -295,6 +295,9 @@ pub struct PullMeta {
     pub api_requests: BTreeMap<(&'static str, &'static str), u64>,
     /// Retries by (api, reason).
     pub api_retries: BTreeMap<(&'static str, &'static str), u64>,
+    /// api → seconds a throttle (a 429 and the wait it asked) held every request to that API,
+    /// counted once however many requests were in flight.
+    pub throttled: BTreeMap<&'static str, f64>,
     /// The provisioning job each complete IdP source read, by source (`idp:<directory name>`);
     /// `None` when the IdP has no job for the app. Incomplete IdP sources are not listed.
     pub idp_jobs: BTreeMap<String, Option<idp::ProvisioningJob>>,

@@ -42,6 +42,7 @@ pub fn failed(started_at: DateTime<Utc>, error: &ApiError) -> PullMeta {
         api_requests: BTreeMap::new(),
         api_retries: BTreeMap::new(),
         idp_jobs: BTreeMap::new(),
+        throttled: Default::default(),
     }
 }
 
@@ -124,6 +125,7 @@ type IdpOutcome = (
     BTreeMap<(&'static str, &'static str), u64>,
     BTreeMap<(&'static str, &'static str), u64>,
     Option<Option<crate::model::idp::ProvisioningJob>>,
+    BTreeMap<&'static str, f64>,
 );
 
 /// Pulls directory `d`'s IdP and sends its side to the store.
@@ -158,6 +160,7 @@ async fn pull_idp(
         pulled.api_requests,
         pulled.api_retries,
         job,
+        pulled.throttled,
     )
 }
 
@@ -242,8 +245,12 @@ pub async fn run(
         .lock()
         .map(|m| m.clone())
         .unwrap_or_default();
+    let mut throttled = http.stats.throttled_seconds();
     let mut idp_jobs = BTreeMap::new();
-    for (status, r, requests, retried, job) in idp {
+    for (status, r, requests, retried, job, held) in idp {
+        for (api, secs) in held {
+            *throttled.entry(api).or_default() += secs;
+        }
         if let Some(job) = job {
             idp_jobs.insert(status.source.clone(), job);
         }
@@ -273,6 +280,7 @@ pub async fn run(
         retries,
         api_requests,
         api_retries,
+        throttled,
         idp_jobs,
     }
 }

@@ -135,6 +135,52 @@ async fn rate_limit_with_only_x_ratelimit_reset() {
     );
 }
 
+/// Issue 20, item 5: a `Retry-After` longer than `retry_max_delay_seconds` is honoured (up to the
+/// pull deadline), and the SCIM requests refused together wait on one gate whose wait is charged
+/// to the retry budget once: four 429s charged 3 s each (12 s) would spend the budget of 5 s.
+#[tokio::test]
+async fn a_long_retry_after_is_waited_out_once_for_every_request_in_flight() {
+    let mut env = Env::scenarios(5).await;
+    env.settings.atlassian.http.retry_max_delay_seconds = 1.0;
+    env.settings.atlassian.http.retry_budget_seconds = 5.0;
+    env.sim.set_options(|o| o.retry_after_seconds = 3);
+    // The first page of each directory's users and groups: four requests in flight at once.
+    env.sim
+        .set_faults(Faults::rules([FaultRule::new(FaultKind::RateLimit(
+            RetryAfterStyle::Seconds,
+        ))
+        .on(Api::Scim)
+        .times(4)]));
+    let started = std::time::Instant::now();
+    let o = env.pull().await;
+    assert!(o.recorded.complete, "{:?}", o.pull.sources);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(3),
+        "the server's 3 s were cut to {:?}",
+        started.elapsed()
+    );
+    let held = o.pull.throttled.get("scim").copied().unwrap_or_default();
+    assert!((2.9..3.6).contains(&held), "charged {held} s, not once");
+    let refused = env
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.status == 429)
+        .count();
+    assert_eq!(refused, 4);
+    // `once` says how long the throttle held the pull.
+    env.sim
+        .set_faults(Faults::rules([FaultRule::new(FaultKind::RateLimit(
+            RetryAfterStyle::Seconds,
+        ))
+        .on(Api::Scim)
+        .times(1)]));
+    env.sim.set_options(|o| o.retry_after_seconds = 1);
+    let out = env.cli(&["once"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("throttled: scim held the pull"), "{text}");
+}
+
 #[tokio::test]
 async fn rate_limit_with_retry_after() {
     let o = rate_limited_pull(RetryAfterStyle::Seconds).await;

@@ -334,6 +334,7 @@ fn observe(m: &Metrics, result: &anyhow::Result<Outcome>) {
             scim_records = pull.scim_records(),
             accounts = pull.accounts(),
             retries = pull.retries,
+            throttled_seconds = pull.throttled.values().sum::<f64>(),
             versions_added = rec.versions_added,
             versions_closed = rec.versions_closed,
             findings_open = open,

@@ -28,6 +28,9 @@ pub fn once(outcome: &Outcome, format: Format) -> String {
             "duration_seconds": (pull.duration_seconds * 1000.0).round() / 1000.0,
             "sources": pull.sources,
             "retries": pull.retries,
+            "throttled_seconds": pull.throttled.iter()
+                .map(|(api, s)| (api.to_string(), json!((s * 10.0).round() / 10.0)))
+                .collect::<serde_json::Map<_, _>>(),
             "versions_added": rec.versions_added,
             "versions_closed": rec.versions_closed,
             "findings": outcome.findings,
@@ -51,6 +54,12 @@ pub fn once(outcome: &Outcome, format: Format) -> String {
         "snapshot {}: {state} in {:.3} s ({} retries)",
         rec.snapshot_id, pull.duration_seconds, pull.retries
     );
+    for (api, secs) in pull.throttled.iter().filter(|(_, s)| **s >= 0.05) {
+        let _ = writeln!(
+            out,
+            "  throttled: {api} held the pull {secs:.1} s (the server's Retry-After, waited once for every request to it)"
+        );
+    }
     for s in &pull.sources {
         let groups = s
             .groups

@@ -151,6 +151,9 @@ pub struct HttpStats {
     pub requests: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     /// (api, reason) → retries.
     pub retries: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// api → how long a throttle (429 with its wait) held every request to it, counted once
+    /// however many requests were in flight.
+    pub throttled: Mutex<BTreeMap<&'static str, Duration>>,
 }
 
 impl HttpStats {
@@ -166,6 +169,14 @@ impl HttpStats {
     /// Total retries so far.
     pub fn total_retries(&self) -> u64 {
         self.retries.lock().map(|m| m.values().sum()).unwrap_or(0)
+    }
+
+    /// api → seconds a throttle held it.
+    pub fn throttled_seconds(&self) -> BTreeMap<&'static str, f64> {
+        self.throttled
+            .lock()
+            .map(|m| m.iter().map(|(k, d)| (*k, d.as_secs_f64())).collect())
+            .unwrap_or_default()
     }
 }
 
@@ -346,7 +357,10 @@ impl HttpLayer {
             }
             let (reason, wait_hint, last) = match outcome {
                 Ok((status, headers, body)) => {
-                    self.note_rate_limit(call.api, &headers);
+                    // A 429's wait (Retry-After or the reset) is its throttle gate, set below.
+                    if status != StatusCode::TOO_MANY_REQUESTS {
+                        self.note_rate_limit(call.api, &headers);
+                    }
                     if status.is_success() {
                         return Ok(Some(Reply { status, body }));
                     }
@@ -421,6 +435,36 @@ impl HttpLayer {
                     format!("gave up after {attempt} retries: {last}"),
                 ));
             }
+            if reason == "rate_limited" {
+                // The server's own wait is honoured up to the pull deadline (Graph has been seen
+                // asking for 315 s): every request to the API waits on one shared gate, whose
+                // extension is charged to the budget once, not once per request in flight.
+                let wait = wait_hint.unwrap_or_else(|| backoff(&self.policy, *attempt));
+                let until = Instant::now() + wait;
+                if until > self.deadline {
+                    return Err(err(
+                        ErrorKind::BudgetExhausted,
+                        format!(
+                            "throttled for {} s, past the pull deadline of {} s (atlassian.http.pull_deadline_seconds): {last}",
+                            wait.as_secs(),
+                            self.deadline_after.as_secs()
+                        ),
+                    ));
+                }
+                let extension = self.hold(call.api, until);
+                if !self.take_budget(extension + took) {
+                    return Err(err(
+                        ErrorKind::BudgetExhausted,
+                        format!(
+                            "retry budget of {:?} for this pull is spent: {last}",
+                            self.policy.budget
+                        ),
+                    ));
+                }
+                *attempt += 1;
+                self.retried(call, reason, *attempt, wait, &last);
+                continue;
+            }
             let wait = wait_hint
                 .unwrap_or_else(|| backoff(&self.policy, *attempt))
                 .min(self.policy.max_delay);
@@ -436,24 +480,53 @@ impl HttpLayer {
                 ));
             }
             *attempt += 1;
-            if reason != "rate_limited" {
-                *uncertain += 1;
-            }
-            HttpStats::bump(&self.stats.retries, (call.api.label(), reason));
-            if let Some(events) = &self.events {
-                events.retry(call.api.label(), reason);
-            }
-            tracing::warn!(
-                api = call.api.label(),
-                source = call.origin,
-                page = %call.page,
-                reason,
-                attempt,
-                wait_ms = wait.as_millis() as u64,
-                "retrying request: {last}"
-            );
+            *uncertain += 1;
+            self.retried(call, reason, *attempt, wait, &last);
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// One retry: counted, reported and logged here, once.
+    fn retried(
+        &self,
+        call: &Call<'_>,
+        reason: &'static str,
+        attempt: u32,
+        wait: Duration,
+        last: &str,
+    ) {
+        HttpStats::bump(&self.stats.retries, (call.api.label(), reason));
+        if let Some(events) = &self.events {
+            events.retry(call.api.label(), reason);
+        }
+        tracing::warn!(
+            api = call.api.label(),
+            source = call.origin,
+            page = %call.page,
+            reason,
+            attempt,
+            wait_ms = wait.as_millis() as u64,
+            "retrying request: {last}"
+        );
+    }
+
+    /// Holds every request to `api` until `until` (the throttle's shared gate) and returns how much
+    /// later than before the gate now opens: what this throttle adds to the pull's wait, counted
+    /// once however many requests were refused together.
+    fn hold(&self, api: Api, until: Instant) -> Duration {
+        let Ok(mut nb) = self.not_before.lock() else {
+            return Duration::ZERO;
+        };
+        let now = Instant::now();
+        let open = nb[api.index()].unwrap_or(now).max(now);
+        let extension = until.saturating_duration_since(open);
+        if until > open {
+            nb[api.index()] = Some(until);
+        }
+        if let Ok(mut t) = self.stats.throttled.lock() {
+            *t.entry(api.label()).or_default() += extension;
+        }
+        extension
     }
 
     async fn attempt(
@@ -516,10 +589,14 @@ impl HttpLayer {
         result
     }
 
+    /// Waits until the API's gate opens; a gate moved later while waiting is waited for too.
     async fn wait_not_before(&self, api: Api) {
-        let until = self.not_before.lock().ok().and_then(|nb| nb[api.index()]);
-        if let Some(until) = until {
-            tokio::time::sleep_until(until).await;
+        loop {
+            let until = self.not_before.lock().ok().and_then(|nb| nb[api.index()]);
+            match until {
+                Some(until) if until > Instant::now() => tokio::time::sleep_until(until).await,
+                _ => return,
+            }
         }
     }
 
@@ -580,7 +657,9 @@ impl HttpLayer {
         if let Some(wait) = reset_wait(headers) {
             let wait = wait.min(self.policy.max_delay);
             if let Ok(mut nb) = self.not_before.lock() {
-                nb[api.index()] = Some(Instant::now() + wait);
+                // Never earlier than a throttle's gate already set.
+                let until = Instant::now() + wait;
+                nb[api.index()] = Some(nb[api.index()].map_or(until, |t| t.max(until)));
             }
         }
     }
@@ -836,6 +915,38 @@ mod tests {
         // Only the API that reported it.
         assert!(nb[Api::GraphReports.index()].is_none());
         assert!(nb[Api::Scim.index()].is_none());
+    }
+
+    /// Issue 20, item 5: a throttle is one shared gate per API; each 429 moves it only as far as
+    /// its own wait reaches, so five requests refused together charge the wait once.
+    #[tokio::test(start_paused = true)]
+    async fn a_throttle_is_one_gate_charged_once() {
+        let layer = HttpLayer::new("http://127.0.0.1:9", &HttpSettings::default()).unwrap();
+        let now = Instant::now();
+        let wait = Duration::from_secs(315);
+        assert_eq!(layer.hold(Api::Graph, now + wait), wait);
+        for i in 1..=4 {
+            // The others in flight, refused a moment later with the same Retry-After.
+            let extra = layer.hold(Api::Graph, now + wait + Duration::from_millis(i));
+            assert_eq!(extra, Duration::from_millis(1), "request {i}");
+        }
+        // A shorter wait never moves the gate back.
+        assert_eq!(
+            layer.hold(Api::Graph, now + Duration::from_secs(10)),
+            Duration::ZERO
+        );
+        let held = layer.stats.throttled_seconds()["graph"];
+        assert!((held - 315.004).abs() < 1e-6, "{held}");
+        assert!(layer.not_before.lock().unwrap()[Api::Scim.index()].is_none());
+        // Every request to the API waits for the gate, however late it moved.
+        let started = Instant::now();
+        layer.wait_not_before(Api::Graph).await;
+        assert!(started.elapsed() >= Duration::from_millis(315_004));
+        // Once open, a new throttle charges its whole wait again.
+        assert_eq!(
+            layer.hold(Api::Graph, Instant::now() + Duration::from_secs(5)),
+            Duration::from_secs(5)
+        );
     }
 
     #[test]

@@ -59,6 +59,8 @@ pub struct IdpPull {
     pub api_requests: BTreeMap<(&'static str, &'static str), u64>,
     /// Retries by (api, reason).
     pub api_retries: BTreeMap<(&'static str, &'static str), u64>,
+    /// api → seconds a throttle held it.
+    pub throttled: BTreeMap<&'static str, f64>,
 }
 
 /// What an IdP pull takes from scimdrift's history, read by the cycle before the pull.

@@ -108,6 +108,7 @@ fn finish(
         retries: stats.map_or(0, HttpStats::total_retries),
         api_requests: stats.map(|s| copy(&s.requests)).unwrap_or_default(),
         api_retries: stats.map(|s| copy(&s.retries)).unwrap_or_default(),
+        throttled: stats.map(HttpStats::throttled_seconds).unwrap_or_default(),
     }
 }
 
