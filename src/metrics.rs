@@ -41,6 +41,8 @@ pub struct Metrics {
     pub idp_last_successful_cycle: GaugeVec,
     pub idp_job_interval: IntGaugeVec,
     pub idp_quarantined_since: GaugeVec,
+    pub idp_job_escrowed: IntGaugeVec,
+    pub idp_skipped_users: IntGaugeVec,
 }
 
 fn reg<M: prometheus::core::Collector + Clone + 'static>(r: &Registry, m: M) -> M {
@@ -271,6 +273,18 @@ impl Metrics {
                 &r,
                 "scimdrift_idp_quarantined_since_timestamp_seconds",
                 "Unix time the IdP provisioning job's current quarantine series began; 0 when it is not quarantined.",
+                &["directory"],
+            ),
+            idp_job_escrowed: gauge_vec(
+                &r,
+                "scimdrift_idp_job_escrowed",
+                "Changes the IdP provisioning job's last run held back (Entra countEscrowed: deletions beyond the accidental-deletions threshold, entries to retry), by directory.",
+                &["directory"],
+            ),
+            idp_skipped_users: gauge_vec(
+                &r,
+                "scimdrift_idp_skipped_users",
+                "IdP users whose latest provisioning log event is `skipped` (as of the last complete IdP pull), by directory.",
                 &["directory"],
             ),
             registry: r,

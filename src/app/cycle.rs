@@ -387,4 +387,11 @@ pub fn export_idp_job(m: &Metrics, directory: &str, job: Option<&ProvisioningJob
     m.idp_quarantined_since
         .with_label_values(&[directory])
         .set(quarantined);
+    let escrowed = job
+        .and_then(|j| j.last_execution.as_ref())
+        .and_then(|e| e.count_escrowed)
+        .unwrap_or(0);
+    m.idp_job_escrowed
+        .with_label_values(&[directory])
+        .set(escrowed.min(i64::MAX as u64) as i64);
 }

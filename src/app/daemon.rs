@@ -176,6 +176,20 @@ fn refresh_store_gauges(settings: &Settings, metrics: &Metrics) {
         }
         Err(e) => tracing::warn!("cannot read findings for the metrics: {e}"),
     }
+    let names = settings.directory_names();
+    match Store::read(path, |s| s.idp_sides()) {
+        Ok(sides) => {
+            for side in &sides {
+                if let Some(name) = names.get(&side.directory_id) {
+                    metrics
+                        .idp_skipped_users
+                        .with_label_values(&[name.as_str()])
+                        .set(side.skipped_users as i64);
+                }
+            }
+        }
+        Err(e) => tracing::warn!("cannot read the IdP sides for the metrics: {e}"),
+    }
 }
 
 /// Sets the IdP job gauges of each directory with a configured IdP from the store (its last

@@ -45,6 +45,7 @@ fn healthy_job() -> ProvisioningJob {
             state: Some("Succeeded".into()),
             error_code: None,
             error_message: None,
+            count_escrowed: Default::default(),
         }),
         successive_failures: Some(0),
         quarantine: None,
@@ -311,6 +312,7 @@ fn stalled_jobs() {
         state: Some("EntryLevelErrors".into()),
         error_code: None,
         error_message: None,
+        count_escrowed: Default::default(),
     });
     assert!(run_idp(Kind::ProvisioningStalled, &idp, &[], &[]).is_empty());
     job_mut(&mut idp).status = "Paused".into();

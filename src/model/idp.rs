@@ -95,6 +95,10 @@ pub struct Execution {
     pub state: Option<String>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
+    /// `countEscrowed`: changes the run held back (Entra escrows deletions beyond the
+    /// accidental-deletions threshold, and entries it will retry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count_escrowed: Option<u64>,
 }
 
 /// A quarantined job's quarantine (idp-api.md §1.3).

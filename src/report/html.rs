@@ -667,6 +667,7 @@ fn idp_health(r: &Report) -> Markup {
                                         @if let Some(since) = &j.quarantined_since { br; "since " (display_time(since)) }
                                         @if let Some(next) = &j.next_attempt { br; span.muted { "next attempt " (display_time(next)) } }
                                         @if let Some(e) = &j.error { br; span.muted { (e) } }
+                                        @if let Some(n) = j.escrowed.filter(|n| *n > 0) { br; b { (plural(n as usize, "change", "changes")) " held" } span.muted { " (escrowed: deletions beyond the accidental-deletions threshold, or entries to retry)" } }
                                         br; span.muted { "job " code { (j.job_id) } }
                                     }
                                     @if let Some(a) = &h.stalled_finding { br; a href=(format!("#{a}")) { "the finding and its fix" } }
@@ -677,6 +678,7 @@ fn idp_health(r: &Report) -> Markup {
                                         None => { @if h.job.is_some() { b { "never" } } @else { span.muted { "—" } } }
                                     }
                                     @if let Some(s) = h.job.as_ref().and_then(|j| j.last_execution_state.as_deref()) { br; span.muted { "last run: " (s) } }
+                                    @if h.skipped_users > 0 { br; b { (plural(h.skipped_users, "user", "users")) " skipped" } span.muted { " (latest log event)" } }
                                 }
                                 td data-label="Interval" {
                                     @match h.job.as_ref().map(|j| j.interval_minutes) {

@@ -630,6 +630,7 @@ fn one(
                     .last_completed_cycle()
                     .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
                 last_execution_state: j.last_execution.as_ref().and_then(|e| e.state.clone()),
+                escrowed: j.last_execution.as_ref().and_then(|e| e.count_escrowed),
                 interval_minutes: j.interval_seconds.filter(|s| *s > 0).map(|s| s / 60),
                 schedule_state: j.schedule_state.clone(),
             }
@@ -646,6 +647,7 @@ fn one(
         intended_enabled_unknown_users: Vec::new(),
         not_provisioned_by_design: Vec::new(),
         not_provisioned_by_design_total: 0,
+        skipped_users: side.map_or(0, |s| s.skipped_users),
         assigned_groups: groups.len(),
         security_enabled_groups: groups
             .iter()

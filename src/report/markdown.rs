@@ -622,11 +622,17 @@ fn write_idp(s: &mut String, r: &Report) -> std::fmt::Result {
         if let Some(e) = job.and_then(|j| j.error.as_deref()) {
             status.push_str(&format!(" ({})", md(e)));
         }
-        let last = match job.map(|j| j.last_completed_cycle.as_deref()) {
+        let mut last = match job.map(|j| j.last_completed_cycle.as_deref()) {
             Some(Some(t)) => md(&display_time(t)),
             Some(None) => "**never**".into(),
             None => "—".into(),
         };
+        if let Some(n) = job.and_then(|j| j.escrowed).filter(|n| *n > 0) {
+            last.push_str(&format!("; **{n} change(s) held** (escrowed)"));
+        }
+        if h.skipped_users > 0 {
+            last.push_str(&format!("; **{} user(s) skipped**", h.skipped_users));
+        }
         let interval = match job.map(|j| j.interval_minutes) {
             Some(Some(m)) => format!("{m} min"),
             Some(None) => "not said (40 min assumed)".into(),

@@ -91,6 +91,9 @@ pub struct IdpHealth {
     /// How many users are not provisioned by design in all.
     #[serde(default)]
     pub not_provisioned_by_design_total: usize,
+    /// IdP users whose latest provisioning log event is `skipped`.
+    #[serde(default)]
+    pub skipped_users: usize,
     /// App-assigned groups, and of those the security-enabled ones (only they confer intent).
     pub assigned_groups: usize,
     pub security_enabled_groups: usize,
@@ -130,6 +133,10 @@ pub struct IdpJob {
     pub last_completed_cycle: Option<String>,
     /// The last execution's state (`Succeeded`, `Failed`, `EntryLevelErrors`).
     pub last_execution_state: Option<String>,
+    /// Changes the last run held back (`countEscrowed`): deletions beyond the accidental-deletions
+    /// threshold wait here before the job is quarantined for them.
+    #[serde(default)]
+    pub escrowed: Option<u64>,
     /// The cycle interval in minutes, as the IdP says (`None`: not said; 40 assumed).
     pub interval_minutes: Option<i64>,
     /// `schedule.state` (`Active`, `Disabled`, `Paused`).

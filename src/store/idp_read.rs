@@ -36,6 +36,8 @@ pub struct IdpSideState {
     pub users: usize,
     pub intended_users: usize,
     pub intended_enabled_users: usize,
+    /// IdP users whose latest provisioning log event is `skipped`.
+    pub skipped_users: usize,
 }
 
 impl IdpSideState {
@@ -70,6 +72,7 @@ fn side_row(r: &Row) -> rusqlite::Result<IdpSideState> {
         users: r.get::<_, i64>(6)? as usize,
         intended_users: r.get::<_, i64>(7)? as usize,
         intended_enabled_users: r.get::<_, i64>(8)? as usize,
+        skipped_users: r.get::<_, i64>(9)? as usize,
     })
 }
 
@@ -87,7 +90,10 @@ impl Store {
                           WHERE u.directory_id = v.directory_id AND u.valid_to IS NULL AND u.intended),
                         (SELECT COUNT(*) FROM idp_user_versions u
                           WHERE u.directory_id = v.directory_id AND u.valid_to IS NULL AND u.intended
-                            AND u.enabled AND NOT u.deleted)
+                            AND u.enabled AND NOT u.deleted),
+                        (SELECT COUNT(*) FROM (SELECT e.status, MAX(e.at) FROM idp_events e
+                          WHERE e.directory_id = v.directory_id AND e.user_id IS NOT NULL
+                          GROUP BY e.user_id) WHERE lower(status) = 'skipped')
                  FROM idp_side_versions v
                  LEFT JOIN idp_state st ON st.directory_id = v.directory_id
                  LEFT JOIN snapshots s ON s.id = st.last_complete_snapshot
@@ -153,6 +159,7 @@ mod tests {
             users: 0,
             intended_users: 0,
             intended_enabled_users: 0,
+            skipped_users: Default::default(),
         }
     }
 

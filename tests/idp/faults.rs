@@ -292,3 +292,54 @@ async fn a_forbidden_log_leaves_provisioning_errors_as_they_were() {
         )
     );
 }
+
+/// Issue 20, items 6 and 7: what the accidental-deletions threshold holds (the last run's
+/// `countEscrowed`) and how many users the log's latest events skipped show in the report and the
+/// metrics before the job is quarantined for them; a provisioning failure whose code only ends in
+/// `EntryConflict` (an app's own prefix) is still paired with its email conflict.
+#[tokio::test]
+async fn held_deletions_skips_and_a_prefixed_conflict_code_are_shown() {
+    let env = idp_env(0).await;
+    let (dir, e11, e5) = (d1(&env), id(&env, "E11"), id(&env, "E5"));
+    assert!(env.sim.update_entra(&dir, |t| {
+        let job = &mut t.app_mut().unwrap().jobs[0];
+        job.last_execution.as_mut().unwrap().count_escrowed = 12;
+        let mut skipped =
+            SimProvisioningEvent::success(t, "update", (&e11, "Tess Ruiz"), "", Utc::now());
+        skipped.status = "skipped".into();
+        t.log(skipped);
+        let conflict = SimProvisioningEvent::success(t, "create", (&e5, "Mo"), "", Utc::now())
+            .failed("ContosoEntryConflict", "Conflict.");
+        t.log(conflict);
+    }));
+    let metrics = Metrics::new();
+    let o = cycle::run(&env.settings, &metrics).await.unwrap();
+    assert!(o.pull.all_complete(), "{:?}", o.pull.sources);
+    let text = metrics.render();
+    assert!(
+        text.contains("scimdrift_idp_job_escrowed{directory=\"entra\"} 12"),
+        "{text}"
+    );
+    let out = env.cli(&["report", "--format", "json"]).await;
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let h = &report["idp"][0];
+    assert_eq!(h["job"]["escrowed"], 12, "{h:#}");
+    assert_eq!(h["skipped_users"], 1, "{h:#}");
+    let md = env.cli(&["report", "--format", "markdown"]).await;
+    let md = String::from_utf8_lossy(&md.stdout);
+    assert!(
+        md.contains("12 change(s) held") && md.contains("1 user(s) skipped"),
+        "{md}"
+    );
+    // E5's latest failure has only the prefixed code: still the IdP's view of an email conflict.
+    env.pull().await;
+    let e5_error = with_status(&env, Status::Open)
+        .into_iter()
+        .find(|f| f.kind.as_str() == "provisioning_error" && f.idp_users.iter().any(|u| u.id == e5))
+        .unwrap();
+    assert!(
+        e5_error.summary.contains("email_conflict"),
+        "{}",
+        e5_error.summary
+    );
+}

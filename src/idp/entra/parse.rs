@@ -507,6 +507,7 @@ fn execution(e: &mut Fields<'_>) -> Option<Execution> {
     let ended = e.time_or_never("timeEnded");
     let state = e.text("state");
     let (error_code, error_message) = e.object("error", error).unwrap_or((None, None));
+    let count_escrowed = e.count("countEscrowed");
     if began.is_none() && ended.is_none() && state.is_none() && error_code.is_none() {
         return None;
     }
@@ -516,6 +517,7 @@ fn execution(e: &mut Fields<'_>) -> Option<Execution> {
         state,
         error_code,
         error_message,
+        count_escrowed,
     })
 }
 
