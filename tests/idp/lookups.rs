@@ -121,3 +121,65 @@ async fn only_an_id_entra_never_had_is_an_orphan_and_non_guids_are_not_looked_up
 }
 
 const GUID: &str = "0b5c2d9e-1111-4222-8333-944455556666";
+
+/// Issue 20, item 4: a stale second record sharing E6's userName is no IdP kind's — E6's
+/// `provisioning_error` lists only R16 (joined by `externalId`), the stale record is
+/// `duplicate_email`'s — so deleting it (the documented fix) leaves the IdP finding as it was.
+#[tokio::test]
+async fn a_stale_second_record_is_duplicate_emails_not_the_idp_findings() {
+    let env = idp_env(0).await;
+    let dir = d1(&env);
+    let r16 = id(&env, "R16");
+    let ned = env
+        .sim
+        .world()
+        .directory(&dir)
+        .unwrap()
+        .users
+        .iter()
+        .find(|u| u.id == r16)
+        .map(|u| u.user_name.clone())
+        .unwrap();
+    env.sim.update_world(|w| {
+        let mut stale = SimUser::new("scim-stale-0001", &ned, "Ned", "Old", Utc::now());
+        stale.external_id = Some(GUID.into());
+        w.directory_mut(&dir).unwrap().users.push(stale);
+    });
+    for _ in 0..2 {
+        let o = env.pull().await;
+        assert!(o.pull.all_complete(), "{:?}", o.pull.sources);
+    }
+    let open = with_status(&env, Status::Open);
+    let error_of_e6: Vec<_> = open
+        .iter()
+        .filter(|f| {
+            f.kind.as_str() == "provisioning_error" && f.scim_users.iter().any(|u| u.scim_id == r16)
+        })
+        .collect();
+    assert_eq!(error_of_e6.len(), 1);
+    let before = error_of_e6[0].clone();
+    assert_eq!(before.scim_users.len(), 1, "{:?}", before.scim_users);
+    assert!(
+        !open.iter().any(|f| f.kind.is_idp()
+            && f.scim_users.iter().any(|u| u.scim_id == "scim-stale-0001")),
+        "the stale record is in an IdP finding"
+    );
+    assert!(
+        open.iter().any(|f| f.kind.as_str() == "duplicate_email"
+            && f.scim_users.iter().any(|u| u.scim_id == "scim-stale-0001")),
+        "the stale record is duplicate_email's"
+    );
+    // The documented fix: delete the stale record. The IdP finding is the same, still open.
+    env.sim.update_world(|w| {
+        w.directory_mut(&dir)
+            .unwrap()
+            .users
+            .retain(|u| u.id != "scim-stale-0001");
+    });
+    env.pull().await;
+    let after = with_status(&env, Status::Open)
+        .into_iter()
+        .find(|f| f.id == before.id)
+        .expect("the IdP finding resolved with the stale record");
+    assert_eq!(after.seen_count, before.seen_count + 1);
+}

@@ -252,4 +252,18 @@ async fn the_report_names_unknown_enabled_states_and_users_not_provisioned_by_de
     assert!(
         html.contains("not provisioned by design") && html.contains("of unknown enabled state")
     );
+
+    // Null for every user: every intended user is named unknown, none counted enabled.
+    env.sim.set_faults(Faults::rules([set_field(
+        None,
+        "accountEnabled",
+        serde_json::Value::Null,
+        Api::Graph,
+    )]));
+    env.pull().await;
+    let out = env.cli(&["report", "--format", "json"]).await;
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let h = &report["idp"][0];
+    assert_eq!(h["intended_enabled_users"], 0, "{h:#}");
+    assert!(h["intended_enabled_unknown"].as_u64().unwrap() > 5, "{h:#}");
 }
