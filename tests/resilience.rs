@@ -518,3 +518,47 @@ async fn every_person_account_vanishing_is_held_whatever_the_customers() {
         after.len()
     );
 }
+
+/// Unknown is never evidence, the pull after too: a record inactive for 40 days whose `active` was
+/// unreadable for one pull is still inactive since 40 days when it reads `false` again — the
+/// unknown version neither ends nor restarts the streak, so `stale_inactive_link` stays open.
+#[tokio::test]
+async fn an_unknown_active_in_between_neither_ends_nor_restarts_the_inactive_streak() {
+    let env = Env::scenarios(5).await;
+    let r7 = env.sim.world().labels["R7"].clone();
+    let without_meta = || FaultRule::new(FaultKind::WithoutMeta).on(Api::Scim);
+    env.sim.set_faults(faults([without_meta()]));
+    let first = env.pull().await;
+    let ago = (Utc::now() - chrono::Duration::days(40)).to_rfc3339();
+    rusqlite::Connection::open(env.db_path())
+        .unwrap()
+        .execute(
+            "UPDATE snapshots SET started_at = ?1 WHERE id = ?2",
+            rusqlite::params![ago, first.recorded.snapshot_id],
+        )
+        .unwrap();
+    env.pull().await;
+    let stale_of_r7 = |env: &Env| {
+        open_findings(env)
+            .into_iter()
+            .any(|f| f.0 == "stale_inactive_link" && f.1.contains(&r7))
+    };
+    assert!(stale_of_r7(&env), "inactive for 40 days: stale");
+    env.sim.set_faults(faults([
+        without_meta(),
+        FaultRule::new(FaultKind::SetField {
+            id: Some(r7.clone()),
+            field: "active".into(),
+            value: serde_json::Value::Null,
+        })
+        .on(Api::Scim),
+    ]));
+    env.pull().await;
+    assert!(stale_of_r7(&env), "kept while unknown");
+    env.sim.set_faults(faults([without_meta()]));
+    env.pull().await;
+    assert!(
+        stale_of_r7(&env),
+        "resolved once `active` read false again: the unknown version restarted the streak"
+    );
+}

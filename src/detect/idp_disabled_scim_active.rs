@@ -60,7 +60,8 @@ pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
                 _ => continue,
             },
         };
-        let access = linked.is_some_and(|a| a.has_access());
+        // An account whose status cannot be read may still give access: never under-ranked.
+        let access = linked.is_some_and(|a| !a.lacks_access());
         let summary = format!(
             "The SCIM record of {} is still active although {why}: the IdP did not send active:false{}.",
             who(r),

@@ -3,7 +3,7 @@
 //! a user the IdP side once named is deleted, not an orphan. High when the linked account has
 //! access, else medium.
 
-use super::undetermined::{IDP_JOIN, reads_field};
+use super::undetermined::{idp_join_fields, join_unknowns};
 use super::{Finding, IdpIndex, Index, Kind, Severity, Subject, Undetermined, who};
 
 /// The fields this kind reads ([`super::undetermined`]): the record's `active`, join keys and link.
@@ -29,7 +29,8 @@ pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
             continue;
         }
         let linked = index.linked_account(r);
-        let access = linked.is_some_and(|a| a.has_access());
+        // An account whose status cannot be read may still give access: never under-ranked.
+        let access = linked.is_some_and(|a| !a.lacks_access());
         let mut f = Finding::idp(
             Kind::OrphanScimRecord,
             x.directory_id,
@@ -60,12 +61,9 @@ pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
 /// an unknown join key, any unjoined record may be theirs, so no orphan of the directory is
 /// decided.
 pub fn undetermined(x: &IdpIndex<'_>, u: &mut Undetermined) {
+    let join = idp_join_fields(&x.input.side.mapping);
     for user in &x.input.side.users {
-        let keys: Vec<&String> = user
-            .unknown
-            .iter()
-            .filter(|f| reads_field(IDP_JOIN, f))
-            .collect();
+        let keys: Vec<&String> = join_unknowns(user, &join).collect();
         if !keys.is_empty() {
             u.add(
                 Kind::OrphanScimRecord,

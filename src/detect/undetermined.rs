@@ -23,20 +23,43 @@ pub const LINK: &str = "atlassian-external";
 /// A record's keys of the IdP join (idp-api.md §3): `externalId`, `userName`, the emails.
 pub const RECORD_JOIN: &[&str] = &["externalId", "userName", "emails"];
 
-/// The Graph fields an IdP user's join keys and email may come from (the job's mapping).
-pub const IDP_JOIN: &[&str] = &[
-    "userPrincipalName",
-    "mail",
-    "mailNickname",
-    "displayName",
-    "givenName",
-    "surname",
-    "employeeId",
-    "onPremisesImmutableId",
-    "onPremisesSamAccountName",
-    "onPremisesUserPrincipalName",
-    "onPremisesExtensionAttributes",
-];
+/// The Graph fields an IdP user's join keys and email come from under `mapping`: its sources of
+/// `externalId`, `userName` and the email (the object id needs none), and `mail` and
+/// `userPrincipalName` (the email falls back to them).
+pub fn idp_join_fields(mapping: &crate::model::idp::Mapping) -> Vec<String> {
+    let mut out = vec!["mail".to_string(), "userPrincipalName".to_string()];
+    for source in [&mapping.external_id, &mapping.user_name, &mapping.email] {
+        let s = source.trim();
+        let field = if s.eq_ignore_ascii_case("objectId") {
+            continue;
+        } else if s.eq_ignore_ascii_case("originalUserPrincipalName") {
+            "userPrincipalName".to_string()
+        } else if s.to_ascii_lowercase().starts_with("extensionattribute") {
+            "onPremisesExtensionAttributes".to_string()
+        } else {
+            s.to_string()
+        };
+        if !out.iter().any(|f| f.eq_ignore_ascii_case(&field)) {
+            out.push(field);
+        }
+    }
+    out
+}
+
+/// The unknown fields of an IdP user that its join reads under the side's mapping.
+pub fn join_unknowns<'a>(
+    user: &'a crate::model::idp::IdpUser,
+    fields: &'a [String],
+) -> impl Iterator<Item = &'a String> + 'a {
+    user.unknown.iter().filter(move |f| {
+        fields.iter().any(|j| {
+            f.eq_ignore_ascii_case(j)
+                || f.get(..j.len())
+                    .is_some_and(|head| head.eq_ignore_ascii_case(j))
+                    && f.as_bytes().get(j.len()) == Some(&b'.')
+        })
+    })
+}
 
 /// The IdP kinds whose subjects come from the IdP join (idp-api.md §3).
 const JOIN_KINDS: [Kind; 5] = [
@@ -52,12 +75,13 @@ const JOIN_KINDS: [Kind; 5] = [
 /// that user may be the record's, that record may be the user's own — so the join kinds cannot
 /// decide those records (a stale second record included) and users.
 pub fn uncertain_join(x: &super::IdpIndex<'_>, u: &mut Undetermined) {
+    let join = idp_join_fields(&x.input.side.mapping);
     let fields: BTreeSet<&String> = x
         .input
         .side
         .users
         .iter()
-        .flat_map(|user| user.unknown.iter().filter(|f| reads_field(IDP_JOIN, f)))
+        .flat_map(|user| join_unknowns(user, &join))
         .chain(
             x.all
                 .iter()
@@ -243,6 +267,53 @@ impl Undetermined {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_idp_users_join_reads_only_what_the_mapping_uses() {
+        use crate::model::idp::{IdpUser, Mapping};
+        let mut m = Mapping::entra_default("t");
+        assert_eq!(idp_join_fields(&m), ["mail", "userPrincipalName"]);
+        m.email = "extensionAttribute3".into();
+        m.user_name = "employeeId".into();
+        assert_eq!(
+            idp_join_fields(&m),
+            [
+                "mail",
+                "userPrincipalName",
+                "employeeId",
+                "onPremisesExtensionAttributes"
+            ]
+        );
+        let user = |unknown: &[&str]| IdpUser {
+            directory_id: "d1".into(),
+            id: "u1".into(),
+            user_principal_name: None,
+            mail: None,
+            display_name: None,
+            user_type: None,
+            enabled: None,
+            intended: false,
+            assigned_directly: false,
+            groups: Vec::new(),
+            nested_only: false,
+            deleted: false,
+            deleted_at: None,
+            scim_external_id: None,
+            scim_user_name: None,
+            email: None,
+            unknown: unknown.iter().map(|s| s.to_string()).collect(),
+        };
+        let join = idp_join_fields(&m);
+        let u = user(&[
+            "displayName",
+            "onPremisesExtensionAttributes.extensionAttribute3",
+            "é",
+        ]);
+        let hit: Vec<&String> = join_unknowns(&u, &join).collect();
+        assert_eq!(hit, ["onPremisesExtensionAttributes.extensionAttribute3"]);
+        let u = user(&["EMPLOYEEID", "mailNickname"]);
+        assert_eq!(join_unknowns(&u, &join).count(), 1);
+    }
 
     #[test]
     fn a_field_matches_itself_and_what_is_nested_under_it() {

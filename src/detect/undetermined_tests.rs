@@ -482,3 +482,27 @@ fn shares_subject(a: &Finding, b: &Finding) -> bool {
         || a.accounts.iter().any(|x| b.accounts.contains(x))
         || a.idp_users.iter().any(|u| b.idp_users.contains(u))
 }
+
+/// An unreadable account status never lowers a leaver's severity (it may still give access).
+#[test]
+fn an_unknown_status_never_under_ranks() {
+    let mut u = idp_user("u1", "ana@example.com");
+    u.enabled = Some(false);
+    let mut r = linked("r1", "ana@example.com", "a1");
+    r.external_id = Some("u1".into());
+    let mut a = account("a1", "ana@example.com");
+    a.account_status = "frozen".into();
+    a.unknown = vec!["accountStatus".into()];
+    let w = World {
+        records: vec![r],
+        groups: Vec::new(),
+        accounts: vec![a],
+        idp: vec![side(vec![u])],
+        previous_links: HashMap::new(),
+    };
+    // The kind does not read the status to decide; its severity treats an unknown one as access.
+    let d = w.run();
+    let f = found(&d, Kind::IdpDisabledScimActive);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].severity, super::Severity::Critical);
+}

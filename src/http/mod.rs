@@ -348,6 +348,8 @@ impl HttpLayer {
                     .acquire()
                     .await
                     .map_err(|_| err(ErrorKind::Transport, "client is shutting down".into()))?;
+                // A throttle may have closed the gate while this request queued for its permit.
+                self.wait_not_before(call.api).await;
                 let started = Instant::now();
                 let outcome = self.attempt(call, &url).await;
                 (outcome, started.elapsed())
@@ -437,8 +439,10 @@ impl HttpLayer {
             }
             if reason == "rate_limited" {
                 // The server's own wait is honoured up to the pull deadline (Graph has been seen
-                // asking for 315 s): every request to the API waits on one shared gate, whose
-                // extension is charged to the budget once, not once per request in flight.
+                // asking for 315 s): every request to the API waits on one shared gate. The wait is
+                // the server's, not a retry of ours: it is bounded by the deadline and counted once
+                // per gate (`throttled`), never against the retry budget (which only the attempt's
+                // own time is charged to).
                 let wait = wait_hint.unwrap_or_else(|| backoff(&self.policy, *attempt));
                 let until = Instant::now() + wait;
                 if until > self.deadline {
@@ -451,8 +455,8 @@ impl HttpLayer {
                         ),
                     ));
                 }
-                let extension = self.hold(call.api, until);
-                if !self.take_budget(extension + took) {
+                self.hold(call.api, until);
+                if !self.take_budget(took) {
                     return Err(err(
                         ErrorKind::BudgetExhausted,
                         format!(
@@ -918,7 +922,7 @@ mod tests {
     }
 
     /// Issue 20, item 5: a throttle is one shared gate per API; each 429 moves it only as far as
-    /// its own wait reaches, so five requests refused together charge the wait once.
+    /// its own wait reaches, so five requests refused together count the wait once.
     #[tokio::test(start_paused = true)]
     async fn a_throttle_is_one_gate_charged_once() {
         let layer = HttpLayer::new("http://127.0.0.1:9", &HttpSettings::default()).unwrap();

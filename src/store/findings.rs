@@ -401,6 +401,9 @@ pub(super) fn inactive_since(
         }
         if active == Some(false) {
             streak_start = Some(started);
+        } else if active.is_none() {
+            // Unknown is never evidence: a version whose `active` could not be read neither ends
+            // nor starts the streak (the record may have been inactive all along).
         } else {
             done = true;
             if let Some(at) = streak_start.as_deref().and_then(parse) {

@@ -267,3 +267,43 @@ async fn the_report_names_unknown_enabled_states_and_users_not_provisioned_by_de
     assert_eq!(h["intended_enabled_users"], 0, "{h:#}");
     assert!(h["intended_enabled_unknown"].as_u64().unwrap() > 5, "{h:#}");
 }
+
+/// An odd *group* assignment (its `principalType` null) is read as the group it is: its members
+/// stay intended, the shrink guard sees no drop, and no IdP finding changes.
+#[tokio::test]
+async fn an_odd_group_assignment_is_read_as_a_group_and_holds_nothing() {
+    let env = idp_env(0).await;
+    env.pull().await;
+    env.pull().await;
+    assert_eq!(open_idp(&env), expected_idp());
+    let group = group_id(&env, "Atlassian Users");
+    let assignment = env.sim.world().entra[0]
+        .app()
+        .unwrap()
+        .assignments
+        .iter()
+        .find(|a| a.principal_id == group)
+        .map(|a| a.id.clone())
+        .unwrap();
+    env.sim.set_faults(Faults::rules([set_field(
+        Some(&assignment),
+        "principalType",
+        serde_json::Value::Null,
+        Api::Graph,
+    )]));
+    let o = env.pull().await;
+    let idp = o.pull.sources.iter().find(|s| s.is_idp()).unwrap();
+    assert!(idp.complete && !idp.held, "{:?}", idp.error);
+    assert_eq!(
+        open_idp(&env),
+        expected_idp(),
+        "nothing resolved, nothing opened"
+    );
+    assert!(
+        with_status(&env, Status::Open)
+            .iter()
+            .filter(|f| IDP_KINDS.contains(&f.kind.as_str()))
+            .all(|f| f.undetermined.is_empty()),
+        "the group's members are decided"
+    );
+}

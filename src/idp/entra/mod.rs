@@ -494,6 +494,21 @@ impl<'a> Client<'a> {
             .map_err(|e| ApiError::malformed(self.origin(), &page, e))
     }
 
+    /// `GET /groups/{id}` when `id` may not be a group: `None` for a 404.
+    pub(crate) async fn try_group(&self, gid: &str) -> Result<Option<parse::Group>, ApiError> {
+        let page = format!("groups/{gid}");
+        let target = Target::Path(
+            format!("/groups/{}", seg(gid)),
+            vec![("$select", "id,displayName,securityEnabled".into())],
+        );
+        let Some(v) = self.graph.get(What::Group, target, &page, true).await? else {
+            return Ok(None);
+        };
+        parse::group(&v)
+            .map(|p| Some(p.item))
+            .map_err(|e| ApiError::malformed(self.origin(), &page, e))
+    }
+
     fn gone(&self, page: &str, gid: &str) -> ApiError {
         self.error(
             page,

@@ -83,7 +83,15 @@ fn finish(
     let intended = (error.is_none() && !side.scope_all).then(|| {
         side.users
             .iter()
-            .filter(|u| u.intended && !u.deleted && u.enabled != Some(false))
+            // A user whose intent is unknown may be intended: never counted as a drop.
+            .filter(|u| {
+                (u.intended
+                    || u.unknown
+                        .iter()
+                        .any(|f| f == crate::model::idp::IdpUser::INTENT))
+                    && !u.deleted
+                    && u.enabled != Some(false)
+            })
             .count()
     });
     let status = SourceStatus {
@@ -396,6 +404,26 @@ impl Client<'_> {
         part.notes = assignments.notes;
         part.listed = assignments.items.len();
         part.assigned = side::assigned(&assignments.items);
+        // An assignment whose type could not be read may be a group's: one read tells (a 404 is
+        // no group: a user's, or an app's), so a group's members never go unread for it.
+        let unknown = std::mem::take(&mut part.assigned.unknown);
+        for principal in unknown {
+            let Some(id) = principal.as_deref() else {
+                part.assigned.unknown.push(principal);
+                continue;
+            };
+            match self.try_group(id).await {
+                Ok(Some(_)) if !part.assigned.groups.iter().any(|g| g == id) => {
+                    part.assigned.groups.push(id.to_string());
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => part.assigned.unknown.push(principal),
+                Err(e) => {
+                    part.errors.push(e);
+                    return part;
+                }
+            }
+        }
         // Owned ids: a closure over borrowed ones is not `Send` for every lifetime (the daemon
         // spawns the cycle).
         let ids: Vec<(usize, String)> = part.assigned.groups.iter().cloned().enumerate().collect();
@@ -498,6 +526,11 @@ impl Client<'_> {
         else {
             return Ok((LookedUp::Unknown, Vec::new()));
         };
+        // `deletedItems` holds groups and apps too: only a user is a deleted user.
+        let kind = v.get("@odata.type").and_then(serde_json::Value::as_str);
+        if kind.is_some_and(|k| !k.eq_ignore_ascii_case("#microsoft.graph.user")) {
+            return Ok((LookedUp::Unknown, Vec::new()));
+        }
         let p =
             parse::user(&v, sources).map_err(|e| ApiError::malformed(self.origin(), &page, e))?;
         let at = parse::deleted_at(&v);
