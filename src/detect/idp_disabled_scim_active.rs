@@ -26,9 +26,12 @@ pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
             continue;
         }
         let linked = index.linked_account(r);
+        // The IdP user is listed in every branch (the one gone from the IdP by the record's
+        // `externalId`), so disabled and then deleted — the usual leaver — is one finding.
+        let mut gone = None;
         let (users, why) = match joined {
             Some((u, key)) if u.deleted => (
-                Vec::new(),
+                vec![*u],
                 format!(
                     "its IdP user {} was deleted{}{}",
                     u.id,
@@ -53,10 +56,13 @@ pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
             ),
             Some(_) => continue,
             None => match r.external_id.as_deref() {
-                Some(id) if x.input.ever_seen.contains(id) => (
-                    Vec::new(),
-                    format!("its IdP user {id} is gone from the IdP (deleted)"),
-                ),
+                Some(id) if x.input.ever_seen.contains(id) => {
+                    gone = Some(id);
+                    (
+                        Vec::new(),
+                        format!("its IdP user {id} is gone from the IdP (deleted)"),
+                    )
+                }
                 _ => continue,
             },
         };
@@ -79,6 +85,12 @@ pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
             users,
             summary,
         );
+        if let Some(id) = gone {
+            f.idp_users.push(super::IdpRef {
+                directory_id: x.directory_id.to_string(),
+                id: id.to_string(),
+            });
+        }
         if !access {
             f.severity = Severity::High;
         }

@@ -31,7 +31,7 @@ async fn a_leaver_soft_deleted_before_the_first_pull_is_critical() {
         "critical".into(),
         vec!["R12".into()],
         vec!["A12".into()],
-        vec![],
+        vec!["E2".into()],
     );
     assert!(open.contains(&want), "{open:#?}");
     assert!(
@@ -182,4 +182,32 @@ async fn a_stale_second_record_is_duplicate_emails_not_the_idp_findings() {
         .find(|f| f.id == before.id)
         .expect("the IdP finding resolved with the stale record");
     assert_eq!(after.seen_count, before.seen_count + 1);
+}
+
+/// The usual leaver: disabled, then deleted. The critical finding is one finding throughout (it
+/// lists the IdP user in both states), never resolved and re-opened after the grace span.
+#[tokio::test]
+async fn disabled_then_deleted_is_one_finding() {
+    let env = idp_env(0).await;
+    env.pull().await;
+    env.pull().await;
+    let (dir, e2) = (d1(&env), id(&env, "E2"));
+    let before = with_status(&env, Status::Open)
+        .into_iter()
+        .find(|f| {
+            f.kind.as_str() == "idp_disabled_scim_active" && f.idp_users.iter().any(|u| u.id == e2)
+        })
+        .unwrap();
+    assert!(
+        env.sim
+            .update_entra(&dir, |t| assert!(t.soft_delete(&e2, Utc::now())))
+    );
+    env.pull().await;
+    let after = with_status(&env, Status::Open)
+        .into_iter()
+        .find(|f| f.id == before.id)
+        .expect("the leaver's finding resolved when the user was deleted");
+    assert_eq!(after.seen_count, before.seen_count + 1);
+    assert!(after.summary.contains("deleted"), "{}", after.summary);
+    assert!(idp_only(labelled(&env, &with_status(&env, Status::Resolved))).is_empty());
 }

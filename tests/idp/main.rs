@@ -98,7 +98,7 @@ pub fn expected_idp() -> BTreeSet<Labelled> {
             "critical",
             &["R13"],
             &["A13"],
-            &[],
+            &["E3"],
         ),
         (
             "idp_disabled_scim_active",
