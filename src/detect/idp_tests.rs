@@ -185,8 +185,9 @@ fn disabled_deleted_or_unassigned_but_still_active_in_scim() {
     assert_eq!(found.len(), 3);
     assert_eq!(idp_ids(by["r12"]), ["u2"]);
     assert_eq!(by["r12"].severity, Severity::Critical);
-    // Deleted: not listed, the id in the detail.
-    assert!(by["r13"].idp_users.is_empty() && by["r13"].summary.contains("u3"));
+    // Deleted: listed (so disabled-then-deleted is one finding), the id in the detail.
+    assert_eq!(idp_ids(by["r13"]), ["u3"]);
+    assert!(by["r13"].summary.contains("u3"));
     // No access on the linked account: high.
     assert_eq!(by["r14"].severity, Severity::High);
     assert_eq!(idp_ids(by["r14"]), ["u4"]);
@@ -207,6 +208,8 @@ fn a_user_an_earlier_pull_saw_is_deleted_not_orphan() {
     let disabled = run_idp(Kind::IdpDisabledScimActive, &idp, &records, &accounts);
     assert_eq!(disabled.len(), 1);
     assert_eq!(ids(&disabled[0]), (vec!["r1"], vec!["a1"]));
+    // The id gone from the IdP is listed: the same finding as while it was there, deleted.
+    assert_eq!(idp_ids(&disabled[0]), ["gone-1"]);
     let orphans = run_idp(Kind::OrphanScimRecord, &idp, &records, &accounts);
     assert_eq!(orphans.len(), 1);
     assert_eq!(ids(&orphans[0]), (vec!["r2"], vec!["a2"]));
