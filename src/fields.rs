@@ -399,6 +399,132 @@ mod tests {
         assert_eq!(lenient_count(&json!(2.5)), None);
     }
 
+    /// A count sent as a float is read only when it is a whole number a u64 holds exactly:
+    /// not negative, no fraction, below 10^15.
+    #[test]
+    fn a_count_sent_as_a_float_must_be_whole_and_in_range() {
+        assert_eq!(lenient_count(&json!(0.0)), Some(0));
+        assert_eq!(
+            lenient_count(&json!(999_999_999_999_999.0)),
+            Some(999_999_999_999_999)
+        );
+        assert_eq!(lenient_count(&json!(1e15)), None);
+        assert_eq!(lenient_count(&json!(1e300)), None);
+        assert_eq!(lenient_count(&json!(-2.0)), None);
+        assert_eq!(lenient_count(&json!(-0.5)), None);
+        assert_eq!(lenient_count(&json!(true)), None);
+        assert_eq!(lenient_count(&json!(null)), None);
+    }
+
+    /// Each reader, given the value it expects, returns it and notes nothing; given another type,
+    /// returns nothing and notes the field once, naming the type that arrived.
+    #[test]
+    fn each_reader_reads_its_type_and_notes_the_others() {
+        let v = json!({"s": " x ", "b": " True", "n": "12", "t": "2024-05-01T09:00:00Z",
+                       "e": "app", "blank": "  ", "o": {"k": "v"}, "a": [{"k": "v"}],
+                       "wrong": ["x"]});
+        let mut notes = Vec::new();
+        let mut f = Fields::new(&v, &mut notes).unwrap();
+        assert_eq!(f.string("s").as_deref(), Some(" x "));
+        assert_eq!(f.text("s").as_deref(), Some(" x "));
+        assert_eq!(f.boolean("b"), Some(true));
+        assert_eq!(f.state("b"), Some(true));
+        assert_eq!(f.count("n"), Some(12));
+        assert_eq!(f.time("t").as_deref(), Some("2024-05-01T09:00:00Z"));
+        assert_eq!(
+            f.time_or_never("t").as_deref(),
+            Some("2024-05-01T09:00:00Z")
+        );
+        assert_eq!(
+            f.enumerated("e", &["atlassian", "app"]).as_deref(),
+            Some("app")
+        );
+        assert_eq!(f.object("o", |o| o.string("k")), Some(Some("v".into())));
+        assert_eq!(f.objects("a", |o| o.string("k")), ["v"]);
+        assert_eq!(f.text("blank"), None, "an empty text is absent");
+        assert_eq!(f.note_count(), 0, "{:?}", f.unknown());
+        assert_eq!(f.text("absent"), None);
+        assert_eq!(f.count("absent"), None);
+        assert_eq!(
+            f.note_count(),
+            0,
+            "absent is not noted by the lenient readers"
+        );
+        for (key, read) in [
+            ("string", f.string("wrong").is_none()),
+            ("boolean", f.boolean("wrong").is_none()),
+            ("count", f.count("wrong").is_none()),
+            ("time", f.time("wrong").is_none()),
+            ("object", f.object("wrong", |_| ()).is_none()),
+        ] {
+            assert!(read, "{key}");
+        }
+        assert_eq!(f.note_count(), 1, "one note per field, whichever reader");
+        assert_eq!(f.unknown(), ["wrong"]);
+        assert_eq!(notes[0].problem, "expected a string, got an array");
+    }
+
+    #[test]
+    fn a_count_or_time_of_the_wrong_shape_is_noted() {
+        let v = json!({"n": "-3", "t": "2024-05-01", "e": "robot"});
+        let mut notes = Vec::new();
+        let mut f = Fields::new(&v, &mut notes).unwrap();
+        assert_eq!(f.count("n"), None);
+        assert_eq!(f.time("t"), None);
+        // An unexpected enum value is kept as sent, and noted.
+        assert_eq!(
+            f.enumerated("e", &["atlassian", "app"]).as_deref(),
+            Some("robot")
+        );
+        assert_eq!(f.unknown(), ["n", "t", "e"]);
+        assert_eq!(
+            notes[2].problem,
+            "unexpected value (expected one of atlassian, app)"
+        );
+    }
+
+    /// The fields that decide findings: absent, null and unreadable are all unknown and noted;
+    /// only a readable boolean is known.
+    #[test]
+    fn a_state_is_unknown_unless_it_reads_as_a_boolean() {
+        for (v, want, problem) in [
+            (json!({"active": false}), Some(false), None),
+            (json!({"active": "TRUE"}), Some(true), None),
+            (json!({}), None, Some("absent")),
+            (json!({"active": null}), None, Some("null")),
+            (
+                json!({"active": "yes"}),
+                None,
+                Some("expected a boolean, got a string other than \"true\"/\"false\""),
+            ),
+            (
+                json!({"active": 1}),
+                None,
+                Some("expected a boolean, got a number"),
+            ),
+        ] {
+            let mut notes = Vec::new();
+            let mut f = Fields::new(&v, &mut notes).unwrap();
+            assert_eq!(f.state("active"), want, "{v}");
+            let noted: Vec<&str> = notes.iter().map(|n| n.problem.as_str()).collect();
+            assert_eq!(noted, problem.into_iter().collect::<Vec<_>>(), "{v}");
+        }
+    }
+
+    #[test]
+    fn the_json_type_is_named_in_words() {
+        for (v, want) in [
+            (json!(null), "null"),
+            (json!(false), "a boolean"),
+            (json!(1.5), "a number"),
+            (json!("x"), "a string"),
+            (json!([]), "an array"),
+            (json!({}), "an object"),
+        ] {
+            assert_eq!(kind_of(&v), want);
+        }
+    }
+
     #[test]
     fn a_wrong_type_is_noted_once_and_never_quoted() {
         let v = json!({"id": "s1", "active": "Bearer sekrit", "meta": {"lastModified": "sekrit2"},
@@ -421,6 +547,9 @@ mod tests {
         for (v, ok) in [
             (json!({"id": "a"}), true),
             (json!({"id": 42}), true),
+            (json!({"id": -42}), true),
+            (json!({"id": 4.2}), false),
+            (json!({"id": " "}), false),
             (json!({"id": ""}), false),
             (json!({"id": null}), false),
             (json!({"id": {"x": 1}}), false),

@@ -294,6 +294,8 @@ pub fn assess(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::SourceStatus;
+    use crate::store::SourceInfo;
 
     fn counts(pairs: &[(&str, u64)]) -> Counts {
         pairs
@@ -440,6 +442,319 @@ mod tests {
             v.shrinks()[0].to_string(),
             "scim:azure records shrank from 100 to 0"
         );
+    }
+
+    /// A complete or incomplete source of a pull, as the pull reports it.
+    fn status(source: &str, directory_id: Option<&str>, records: usize) -> SourceStatus {
+        SourceStatus {
+            source: source.to_string(),
+            directory_id: directory_id.map(str::to_string),
+            records,
+            groups: None,
+            complete: true,
+            error: None,
+            account_types: None,
+            logs: None,
+            intended: None,
+            listings: None,
+            held: false,
+            data_quality: Default::default(),
+        }
+    }
+
+    /// The same source as a stored snapshot shows it.
+    fn stored(s: &SourceStatus) -> SourceInfo {
+        SourceInfo {
+            source: s.source.clone(),
+            directory_id: s.directory_id.clone(),
+            records: s.records as i64,
+            groups: s.groups.map(|n| n as i64),
+            complete: s.complete,
+            error: s.error.clone(),
+            data_quality: Default::default(),
+            account_types: s.account_types.clone(),
+            intended: s.intended.map(|n| n as i64),
+            held: s.held,
+            listings: s.listings.clone(),
+        }
+    }
+
+    fn pull(sources: Vec<SourceStatus>) -> PullMeta {
+        let now = chrono::Utc::now();
+        PullMeta {
+            started_at: now,
+            finished_at: now,
+            duration_seconds: 0.0,
+            sources,
+            retries: 0,
+            api_requests: BTreeMap::new(),
+            api_retries: BTreeMap::new(),
+            idp_jobs: BTreeMap::new(),
+        }
+    }
+
+    fn snapshot(sources: Vec<SourceInfo>) -> SnapshotInfo {
+        SnapshotInfo {
+            snapshot_id: 1,
+            started_at: String::new(),
+            finished_at: String::new(),
+            duration_seconds: 0.0,
+            complete: true,
+            scim_records: 0,
+            accounts: 0,
+            retries: 0,
+            versions_added: 0,
+            versions_closed: 0,
+            held: false,
+            shrink: None,
+            sources,
+        }
+    }
+
+    #[test]
+    fn a_drop_is_a_shrink_only_beyond_both_thresholds() {
+        let c = PullConfig::default();
+        // 10 records is not more than max_shrink_records, however many percent.
+        assert!(!c.shrinks(20, 10));
+        assert!(c.shrinks(20, 9));
+        // 10 % is not more than max_shrink_percent, however many records.
+        assert!(!c.shrinks(200, 180));
+        assert!(c.shrinks(200, 179));
+        // Growing or staying put never is.
+        assert!(!c.shrinks(200, 200));
+        assert!(!c.shrinks(200, 5000));
+        // The thresholds are the section's.
+        let c = PullConfig {
+            max_shrink_percent: 50.0,
+            max_shrink_records: 2,
+            ..PullConfig::default()
+        };
+        assert!(!c.shrinks(10, 5), "50 % exactly");
+        assert!(c.shrinks(10, 4));
+        assert!(!c.shrinks(5, 3), "2 records exactly");
+    }
+
+    #[test]
+    fn a_drop_to_zero_is_a_shrink_from_any_count_but_an_empty_source_staying_empty_is_not() {
+        let c = PullConfig::default();
+        assert!(c.shrinks(1, 0), "under both thresholds, yet emptied");
+        assert!(!c.shrinks(0, 0));
+        assert!(!c.shrinks(0, 3));
+        assert!(!c.shrinks(1, 1));
+    }
+
+    #[test]
+    fn two_counts_are_close_when_neither_is_a_shrink_of_the_other() {
+        let c = PullConfig::default();
+        assert!(c.close(500, 505) && c.close(505, 500));
+        assert!(!c.close(500, 200) && !c.close(200, 500));
+        assert!(!c.close(0, 3) && !c.close(3, 0));
+    }
+
+    #[test]
+    fn the_pull_section_bounds_are_inclusive() {
+        let ok = |c: PullConfig| c.validate().map_err(|(key, _)| key);
+        let percent = |p: f64| PullConfig {
+            max_shrink_percent: p,
+            ..PullConfig::default()
+        };
+        let pulls = |n: u32| PullConfig {
+            confirm_shrink_pulls: n,
+            ..PullConfig::default()
+        };
+        assert_eq!(ok(PullConfig::default()), Ok(()));
+        for p in [0.5, 10.0, 100.0] {
+            assert_eq!(ok(percent(p)), Ok(()), "{p}");
+        }
+        for p in [0.0, -5.0, 100.5, 150.0, f64::INFINITY, f64::NAN] {
+            assert_eq!(ok(percent(p)), Err("max_shrink_percent"), "{p}");
+        }
+        for n in [2, 3, 1000] {
+            assert_eq!(ok(pulls(n)), Ok(()), "{n}");
+        }
+        for n in [0, 1, 1001] {
+            assert_eq!(ok(pulls(n)), Err("confirm_shrink_pulls"), "{n}");
+        }
+    }
+
+    /// A population is its key (the directory id) and what is counted: the source's name is
+    /// only for messages, so renaming a directory keeps it guarded.
+    #[test]
+    fn a_population_is_its_key_and_what_it_counts() {
+        let a = population("scim:entra", Some("d1"));
+        let renamed = population("scim:azure", Some("d1"));
+        assert_eq!(a, renamed);
+        assert_eq!(a.cmp(&renamed), std::cmp::Ordering::Equal);
+        assert_eq!(a.partial_cmp(&renamed), Some(std::cmp::Ordering::Equal));
+        let other = population("scim:entra", Some("d2"));
+        assert_ne!(a, other);
+        assert_eq!(a.partial_cmp(&other), Some(std::cmp::Ordering::Less));
+        assert_eq!(other.partial_cmp(&a), Some(std::cmp::Ordering::Greater));
+        assert_ne!(population("accounts", None), people("accounts"));
+        assert_eq!(population("accounts", None).key, "accounts");
+        assert_eq!(people("accounts").what, "people");
+    }
+
+    /// Guarded: each complete Atlassian source's records, and the people among the accounts.
+    /// Not guarded here: incomplete sources (nothing to believe), IdP sources (judged apart),
+    /// SCIM groups.
+    #[test]
+    fn the_guarded_populations_of_a_pull_and_of_a_snapshot() {
+        let mut accounts = status("accounts", None, 540);
+        accounts.account_types = Some(BTreeMap::from([
+            ("atlassian".to_string(), 40),
+            ("customer".to_string(), 500),
+        ]));
+        let mut entra = status("scim:entra", Some("d1"), 100);
+        entra.groups = Some(7);
+        let mut okta = status("scim:okta", Some("d2"), 30);
+        okta.complete = false;
+        let mut idp = status("idp:entra", Some("d1"), 90);
+        idp.intended = Some(80);
+        let sources = vec![accounts, entra, okta, idp];
+        let want = Counts::from([
+            (population("accounts", None), 540),
+            (people("accounts"), 40),
+            (population("scim:entra", Some("d1")), 100),
+        ]);
+        assert_eq!(counts_of_pull(&pull(sources.clone())), want);
+        let snap = snapshot(sources.iter().map(stored).collect());
+        assert_eq!(counts_of_snapshot(&snap), want);
+        // Accounts without their types (an older store): no people population; types without
+        // `atlassian`: no people.
+        assert_eq!(
+            counts_of_snapshot(&snapshot(vec![stored(&status("accounts", None, 5))])),
+            Counts::from([(population("accounts", None), 5)])
+        );
+        let mut customers = status("accounts", None, 5);
+        customers.account_types = Some(BTreeMap::from([("customer".to_string(), 5)]));
+        assert_eq!(
+            counts_of_pull(&pull(vec![customers]))[&people("accounts")],
+            0
+        );
+    }
+
+    /// Thousands of portal customers cannot hide every person vanishing.
+    #[test]
+    fn the_people_among_the_accounts_are_guarded_on_their_own() {
+        let c = PullConfig::default();
+        let accounts = |persons: u64, customers: u64| {
+            let mut s = status("accounts", None, (persons + customers) as usize);
+            s.account_types = Some(BTreeMap::from([
+                ("atlassian".to_string(), persons),
+                ("customer".to_string(), customers),
+            ]));
+            counts_of_pull(&pull(vec![s]))
+        };
+        let v = assess(
+            &c,
+            Some(&accounts(100, 5000)),
+            &[],
+            &accounts(0, 5100),
+            false,
+        );
+        assert!(matches!(v, Verdict::Held(_)), "{v:?}");
+        assert_eq!(v.shrinks().len(), 1);
+        assert_eq!(
+            v.shrinks()[0].to_string(),
+            "accounts people shrank from 100 to 0"
+        );
+    }
+
+    #[test]
+    fn a_source_s_records_are_listed_before_its_people() {
+        let c = PullConfig::default();
+        let cur = Counts::from([
+            (population("accounts", None), 1000),
+            (people("accounts"), 900),
+        ]);
+        let new = Counts::from([
+            (population("accounts", None), 100),
+            (people("accounts"), 50),
+        ]);
+        let v = assess(&c, Some(&cur), &[], &new, false);
+        let what: Vec<&str> = v.shrinks().iter().map(|s| s.what.as_str()).collect();
+        assert_eq!(what, ["records", "people"]);
+    }
+
+    /// The streak counts the held pulls in which every population that shrank now was close to
+    /// its count now; the other populations may differ.
+    #[test]
+    fn only_the_shrunk_populations_must_agree_across_held_pulls() {
+        let c = PullConfig::default();
+        let of = |records: u64, persons: u64, scim: u64| {
+            Counts::from([
+                (population("accounts", None), records),
+                (people("accounts"), persons),
+                (population("scim:entra", Some("d1")), scim),
+            ])
+        };
+        let cur = of(1000, 100, 50);
+        let new = of(500, 95, 50);
+        let held = [of(505, 60, 20), of(498, 95, 80)];
+        let v = assess(&c, Some(&cur), &held, &new, false);
+        assert!(matches!(v, Verdict::Confirmed(_)), "{v:?}");
+        assert_eq!(v.shrinks().len(), 1);
+        // The shrunk population far from now in the newest held pull: no streak.
+        let held = [of(200, 95, 50), of(498, 95, 50)];
+        let v = assess(&c, Some(&cur), &held, &new, false);
+        assert!(matches!(v, Verdict::Held(_)), "{v:?}");
+    }
+
+    #[test]
+    fn confirm_shrink_pulls_counts_this_pull_and_the_agreeing_held_ones() {
+        let cur = counts(&[("accounts", 1000)]);
+        let new = counts(&[("accounts", 500)]);
+        let held = |n: usize| vec![counts(&[("accounts", 500)]); n];
+        for (pulls, agreeing, confirmed) in
+            [(2, 0, false), (2, 1, true), (4, 2, false), (4, 3, true)]
+        {
+            let c = PullConfig {
+                confirm_shrink_pulls: pulls,
+                ..PullConfig::default()
+            };
+            let v = assess(&c, Some(&cur), &held(agreeing), &new, false);
+            assert_eq!(
+                matches!(v, Verdict::Confirmed(_)),
+                confirmed,
+                "{pulls} pulls, {agreeing} held: {v:?}"
+            );
+        }
+    }
+
+    /// An IdP source is judged against the last snapshot that used it and its own held pulls;
+    /// none to compare with: nothing shrank.
+    #[test]
+    fn an_idp_source_is_judged_against_its_last_used_pull() {
+        let c = PullConfig::default();
+        let idp = |records: usize, intended: usize| {
+            let mut s = status("idp:entra", Some("d1"), records);
+            s.intended = Some(intended);
+            s
+        };
+        let before = stored(&idp(40, 30));
+        assert_eq!(
+            assess_idp(&c, None, &[], &idp(40, 0), false),
+            Verdict::Current
+        );
+        assert_eq!(
+            assess_idp(&c, Some(&before), &[], &idp(39, 29), false),
+            Verdict::Current
+        );
+        let v = assess_idp(&c, Some(&before), &[], &idp(40, 0), false);
+        assert!(matches!(v, Verdict::Held(_)), "{v:?}");
+        assert_eq!(
+            v.shrinks()[0].to_string(),
+            "idp:entra intended users shrank from 30 to 0"
+        );
+        // Half the intended users gone, seen by two held pulls before: confirmed.
+        let held = [stored(&idp(40, 15)), stored(&idp(40, 16))];
+        let v = assess_idp(&c, Some(&before), &held, &idp(40, 15), false);
+        assert!(matches!(v, Verdict::Confirmed(_)), "{v:?}");
+        let v = assess_idp(&c, Some(&before), &held[..1], &idp(40, 15), false);
+        assert!(matches!(v, Verdict::Held(_)), "{v:?}");
+        let v = assess_idp(&c, Some(&before), &[], &idp(40, 15), true);
+        assert!(matches!(v, Verdict::Accepted(_)), "{v:?}");
     }
 
     #[test]

@@ -424,7 +424,9 @@ async fn a_complete_pull_computes_intent() {
     );
 }
 
-#[tokio::test]
+/// Three pulls read the provisioning log twice each: the sixth read waits for Graph's reports
+/// window (5 per 10 s, `http::Api::window`), on tokio's paused clock rather than the wall clock.
+#[tokio::test(start_paused = true)]
 async fn the_token_is_cached_across_pulls_and_refreshed_once_on_a_401() {
     let f = Arc::new(Fake::default());
     let base = serve(f.clone()).await;

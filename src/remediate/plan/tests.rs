@@ -914,3 +914,154 @@ fn an_account_holding_the_idp_users_email_blocks_provision_on_demand() {
     holder.claim_status = Some("unmanaged".into());
     assert!(email_holder_blocks(&holder, None, true, false, false));
 }
+
+/// A `duplicate_email` whose unlink succeeded in an earlier cycle is resolved (the unlink changed
+/// its identity), yet its move may still be due: the plan finishes it under the finding's own
+/// `move_email` rule, and only for that kind (an `email_conflict` stays open while its move is due).
+#[test]
+fn a_resolved_duplicate_email_still_gets_the_move_its_unlink_began() {
+    let mut c = duplicate_case(Some("2023-01-01T00:00:00Z"), Some("2026-01-01T00:00:00Z"));
+    c.findings[0].status = Status::Resolved;
+    // a4 (the newer record r4's) was unlinked by an earlier cycle; r3 still claims the email.
+    c.state.records[1].account_id = None;
+    let mut a4 = population(1).accounts.remove(0);
+    a4.account_id = "a4".into();
+    a4.email = Some("ana@example.com".into());
+    c.state.accounts.push(a4);
+    let unlinked = |finding_id: &str| Unlinked {
+        finding_id: finding_id.into(),
+        account_id: "a4".into(),
+        contest: Contest {
+            email: "ana@example.com".into(),
+            record: Target {
+                directory_id: Some("d1".into()),
+                scim_id: Some("r3".into()),
+                ..Default::default()
+            },
+        },
+        at: "2026-11-23T08:00:00.000Z".into(),
+    };
+    c.unlinked.push(unlinked("duplicate_email-1"));
+    // The unlink rule first: the move is found by its action, not by its place.
+    let mut mv = c.policy.rules[0].clone();
+    mv.action = "move_email".into();
+    c.policy.rules.push(mv);
+    // The same unlink recorded under a resolved email_conflict, with a move rule of its own.
+    let mut conflict = c.findings[0].clone();
+    conflict.id = "email_conflict-9".into();
+    conflict.kind = Kind::EmailConflict;
+    c.findings.push(conflict);
+    c.unlinked.push(unlinked("email_conflict-9"));
+    let mut conflict_mv = c.policy.rules[1].clone();
+    conflict_mv.kind = "email_conflict".into();
+    c.policy.rules.push(conflict_mv);
+    let p = c.plan();
+    let steps: Vec<(&str, Action)> = p
+        .steps
+        .iter()
+        .map(|s| (s.finding_id.as_str(), s.action))
+        .collect();
+    assert_eq!(steps, [("duplicate_email-1", Action::MoveEmail)], "{p:#?}");
+    assert!(p.steps[0].allowed, "{p:#?}");
+    assert_eq!(p.steps[0].targets[0].account_id.as_deref(), Some("a4"));
+    // The finding's move rule off: nothing to finish.
+    c.policy.rules[1].mode = Mode::Off;
+    assert!(c.plan().steps.is_empty());
+}
+
+/// Guards are named in plans, the audit and `remediation_blocked{guard}` by one name each.
+#[test]
+fn each_guard_has_one_name_everywhere() {
+    let names: HashSet<String> = Guard::ALL.iter().map(|g| g.to_string()).collect();
+    assert_eq!(names.len(), Guard::ALL.len());
+    for g in Guard::ALL {
+        assert_eq!(g.to_string(), g.as_str());
+    }
+    assert_eq!(Guard::CapPerCycle.to_string(), "cap_per_cycle");
+}
+
+/// A target's key names what is acted on: the IdP user, else the record, else the account; the
+/// keys `once_per_target` checks add the record's account and the IdP user's own record.
+#[test]
+fn a_target_is_keyed_by_what_is_acted_on() {
+    let account = Target {
+        account_id: Some("a1".into()),
+        ..Default::default()
+    };
+    assert_eq!(account.key(), "account:a1");
+    assert_eq!(account.keys(), ["account:a1"]);
+    let record = Target {
+        directory_id: Some("d1".into()),
+        scim_id: Some("r1".into()),
+        ..Default::default()
+    };
+    assert_eq!(record.key(), "scim:d1/r1");
+    let linked = Target {
+        account_id: Some("a1".into()),
+        ..record.clone()
+    };
+    assert_eq!(linked.key(), "scim:d1/r1");
+    assert_eq!(linked.keys(), ["scim:d1/r1", "account:a1"]);
+    let idp = Target {
+        idp: Some(IdpTarget {
+            user_id: "u1".into(),
+            ..Default::default()
+        }),
+        ..linked.clone()
+    };
+    assert_eq!(idp.keys(), ["idp:d1/u1", "scim:d1/r1", "account:a1"]);
+    assert_eq!(Target::default().key(), "none");
+}
+
+/// The audit shows each target with its email at the snapshot.
+#[test]
+fn a_step_names_its_targets_email() {
+    let p = Case::new(vec![leaver(1, 2)]).plan();
+    let t = &p.steps[0].targets[0];
+    assert_eq!(
+        (t.account_id.as_deref(), t.email.as_deref()),
+        (Some("a1"), Some("p1@example.com"))
+    );
+}
+
+/// A cap unit per call, but `delete_in_scim_db` costs one per record it deletes (at least one);
+/// the audit counts a sent call the same way from its stored targets.
+#[test]
+fn delete_in_scim_db_costs_one_unit_per_record() {
+    let record = |id: &str| Target {
+        directory_id: Some("d1".into()),
+        scim_id: Some(id.into()),
+        account_id: Some("a1".into()),
+        ..Default::default()
+    };
+    let account = Target {
+        account_id: Some("a1".into()),
+        ..Default::default()
+    };
+    let mut step = Case::new(vec![leaver(1, 2)]).plan().steps.remove(0);
+    for (action, targets, cost) in [
+        (
+            Action::DeleteInScimDb,
+            vec![record("r1"), record("r2"), record("r3")],
+            3,
+        ),
+        (Action::DeleteInScimDb, vec![account.clone()], 1),
+        (Action::DeleteInScimDb, vec![], 1),
+        (
+            Action::DeleteScimRecord,
+            vec![record("r1"), record("r2")],
+            1,
+        ),
+        (Action::Suspend, vec![account.clone()], 1),
+    ] {
+        step.action = action;
+        step.targets = targets;
+        assert_eq!(step.cost(), cost, "{action:?}");
+        let stored = serde_json::to_value(&step.targets).unwrap();
+        assert_eq!(call_cost(action.as_str(), &stored), cost, "{action:?}");
+    }
+    assert_eq!(
+        call_cost("delete_in_scim_db", &serde_json::json!("not a list")),
+        1
+    );
+}
