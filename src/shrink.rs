@@ -490,6 +490,7 @@ mod tests {
             api_requests: BTreeMap::new(),
             api_retries: BTreeMap::new(),
             idp_jobs: BTreeMap::new(),
+            throttled: Default::default(),
         }
     }
 
