@@ -1065,3 +1065,79 @@ fn delete_in_scim_db_costs_one_unit_per_record() {
         1
     );
 }
+
+/// `provision_on_demand` needs *its own directory's IdP source* complete in the snapshot: not the
+/// directory's SCIM source, not another directory's IdP source (idp-api.md §5).
+#[test]
+fn provision_on_demand_needs_its_directorys_idp_source_complete() {
+    use crate::store::SourceInfo;
+    let source = |name: &str, dir: &str, complete: bool| SourceInfo {
+        source: name.into(),
+        directory_id: Some(dir.into()),
+        records: 1,
+        groups: None,
+        complete,
+        error: None,
+        data_quality: Default::default(),
+        account_types: None,
+        intended: None,
+        held: false,
+        listings: None,
+    };
+    let run = |sources: Vec<SourceInfo>| {
+        let c = Case::new(Vec::new());
+        let mut complete = c.complete.clone();
+        complete.sources = sources;
+        let rules = c.policy.rules().unwrap();
+        let names = HashMap::new();
+        let inputs = Inputs {
+            now: now(),
+            pull_interval: Duration::minutes(15),
+            latest: Some(&complete),
+            latest_complete: Some(&complete),
+            findings: &[],
+            openings: &[],
+            state: &c.state,
+            policy: &c.policy,
+            rules: &rules,
+            failed: &c.failed,
+            succeeded: &c.succeeded,
+            suspended_by_us: &c.suspended_by_us,
+            unlinked: &c.unlinked,
+            already_used: 0,
+            directory_names: &names,
+            idp: &IdpFacts::default(),
+        };
+        let mut step = Step {
+            finding_id: "assigned_not_provisioned-1".into(),
+            kind: Kind::AssignedNotProvisioned,
+            action: Action::ProvisionOnDemand,
+            mode: Mode::Apply,
+            targets: vec![Target {
+                directory_id: Some("d1".into()),
+                idp: Some(IdpTarget::default()),
+                ..Default::default()
+            }],
+            new_email: None,
+            contest: None,
+            reason: String::new(),
+            guards: vec![verdict(Guard::Snapshot, true, "fresh")],
+            allowed: false,
+        };
+        super::idp_source_guard(&mut step, &inputs);
+        step.guards[0].passed
+    };
+    assert!(run(vec![source("idp:entra", "d1", true)]));
+    assert!(!run(vec![source("idp:entra", "d1", false)]));
+    // The directory's SCIM source, complete, listed first: still the IdP source decides.
+    assert!(!run(vec![
+        source("scim:entra", "d1", true),
+        source("idp:entra", "d1", false)
+    ]));
+    // Another directory's IdP source, complete, listed first: not this directory's.
+    assert!(!run(vec![
+        source("idp:other", "d2", true),
+        source("idp:entra", "d1", false)
+    ]));
+    assert!(!run(vec![source("idp:other", "d2", true)]), "none for d1");
+}
