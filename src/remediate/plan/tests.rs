@@ -948,6 +948,17 @@ fn a_resolved_duplicate_email_still_gets_the_move_its_unlink_began() {
     let mut mv = c.policy.rules[0].clone();
     mv.action = "move_email".into();
     c.policy.rules.push(mv);
+    let steps = |p: &Plan| -> Vec<(String, Action)> {
+        p.steps
+            .iter()
+            .map(|s| (s.finding_id.clone(), s.action))
+            .collect()
+    };
+    let finished = vec![("duplicate_email-1".to_string(), Action::MoveEmail)];
+    let p = c.plan();
+    assert_eq!(steps(&p), finished, "{p:#?}");
+    assert!(p.steps[0].allowed, "{p:#?}");
+    assert_eq!(p.steps[0].targets[0].account_id.as_deref(), Some("a4"));
     // The same unlink recorded under a resolved email_conflict, with a move rule of its own.
     let mut conflict = c.findings[0].clone();
     conflict.id = "email_conflict-9".into();
@@ -957,15 +968,7 @@ fn a_resolved_duplicate_email_still_gets_the_move_its_unlink_began() {
     let mut conflict_mv = c.policy.rules[1].clone();
     conflict_mv.kind = "email_conflict".into();
     c.policy.rules.push(conflict_mv);
-    let p = c.plan();
-    let steps: Vec<(&str, Action)> = p
-        .steps
-        .iter()
-        .map(|s| (s.finding_id.as_str(), s.action))
-        .collect();
-    assert_eq!(steps, [("duplicate_email-1", Action::MoveEmail)], "{p:#?}");
-    assert!(p.steps[0].allowed, "{p:#?}");
-    assert_eq!(p.steps[0].targets[0].account_id.as_deref(), Some("a4"));
+    assert_eq!(steps(&c.plan()), finished);
     // The finding's move rule off: nothing to finish.
     c.policy.rules[1].mode = Mode::Off;
     assert!(c.plan().steps.is_empty());
