@@ -106,6 +106,7 @@ struct Case {
     already_used: usize,
     /// Openings beyond the one each finding has at its `first_seen` (reopens).
     reopened: Vec<Opening>,
+    idp: IdpFacts,
 }
 
 impl Case {
@@ -134,6 +135,7 @@ impl Case {
             unlinked: Vec::new(),
             already_used: 0,
             reopened: Vec::new(),
+            idp: IdpFacts::default(),
         }
     }
 
@@ -185,7 +187,7 @@ impl Case {
             unlinked: &self.unlinked,
             already_used: self.already_used,
             directory_names: &names,
-            idp: &IdpFacts::default(),
+            idp: &self.idp,
         })
     }
 }
@@ -946,6 +948,17 @@ fn a_resolved_duplicate_email_still_gets_the_move_its_unlink_began() {
     let mut mv = c.policy.rules[0].clone();
     mv.action = "move_email".into();
     c.policy.rules.push(mv);
+    let steps = |p: &Plan| -> Vec<(String, Action)> {
+        p.steps
+            .iter()
+            .map(|s| (s.finding_id.clone(), s.action))
+            .collect()
+    };
+    let finished = vec![("duplicate_email-1".to_string(), Action::MoveEmail)];
+    let p = c.plan();
+    assert_eq!(steps(&p), finished, "{p:#?}");
+    assert!(p.steps[0].allowed, "{p:#?}");
+    assert_eq!(p.steps[0].targets[0].account_id.as_deref(), Some("a4"));
     // The same unlink recorded under a resolved email_conflict, with a move rule of its own.
     let mut conflict = c.findings[0].clone();
     conflict.id = "email_conflict-9".into();
@@ -955,15 +968,7 @@ fn a_resolved_duplicate_email_still_gets_the_move_its_unlink_began() {
     let mut conflict_mv = c.policy.rules[1].clone();
     conflict_mv.kind = "email_conflict".into();
     c.policy.rules.push(conflict_mv);
-    let p = c.plan();
-    let steps: Vec<(&str, Action)> = p
-        .steps
-        .iter()
-        .map(|s| (s.finding_id.as_str(), s.action))
-        .collect();
-    assert_eq!(steps, [("duplicate_email-1", Action::MoveEmail)], "{p:#?}");
-    assert!(p.steps[0].allowed, "{p:#?}");
-    assert_eq!(p.steps[0].targets[0].account_id.as_deref(), Some("a4"));
+    assert_eq!(steps(&c.plan()), finished);
     // The finding's move rule off: nothing to finish.
     c.policy.rules[1].mode = Mode::Off;
     assert!(c.plan().steps.is_empty());
@@ -1066,78 +1071,182 @@ fn delete_in_scim_db_costs_one_unit_per_record() {
     );
 }
 
-/// `provision_on_demand` needs *its own directory's IdP source* complete in the snapshot: not the
-/// directory's SCIM source, not another directory's IdP source (idp-api.md §5).
+/// Every step lists each guard it met once, in the order it meets them; a finding born in a
+/// spike has its own breaker verdict in place of the plan-wide one.
 #[test]
-fn provision_on_demand_needs_its_directorys_idp_source_complete() {
-    use crate::store::SourceInfo;
-    let source = |name: &str, dir: &str, complete: bool| SourceInfo {
-        source: name.into(),
+fn a_step_lists_each_guard_once_in_order() {
+    let mut spiked: Vec<_> = (1..=3)
+        .map(|n| {
+            let mut f = leaver(n, 3);
+            f.first_seen = "2026-11-20T00:00:00Z".into();
+            f
+        })
+        .collect();
+    spiked.push(leaver(4, 3));
+    let mut c = Case::new(spiked);
+    c.policy.spike_threshold = 3;
+    let p = c.plan();
+    let want = [
+        Guard::Enabled,
+        Guard::Snapshot,
+        Guard::Breaker,
+        Guard::Target,
+        Guard::Confirmations,
+        Guard::Determined,
+        Guard::Directories,
+        Guard::NeverTouch,
+        Guard::PreviousFailure,
+        Guard::AlreadyDone,
+        Guard::OncePerTarget,
+        Guard::CapPerCycle,
+        Guard::CapPopulation,
+    ];
+    for s in &p.steps {
+        let met: Vec<Guard> = s.guards.iter().map(|g| g.guard).collect();
+        assert_eq!(met, want, "{}", s.finding_id);
+    }
+    let breaker_passed = |n: usize| {
+        let id = format!("idp_inactive_account_active-{n}");
+        let s = p.steps.iter().find(|s| s.finding_id == id).unwrap();
+        s.guards
+            .iter()
+            .any(|g| g.guard == Guard::Breaker && g.passed)
+    };
+    assert!(!breaker_passed(1), "born in the spike");
+    assert!(breaker_passed(4));
+}
+
+/// Only one finding's own unlinks may be followed by its own unlink or move on the same target:
+/// another finding's unlink of an account already acted on waits for the next cycle.
+#[test]
+fn another_findings_unlink_of_the_same_account_waits() {
+    let mut c = conflict_case(Some("2022-01-01T00:00:00Z"), Some("2026-01-01T00:00:00Z"));
+    let mut second = c.findings[0].clone();
+    second.id = "email_conflict-2".into();
+    c.findings.push(second);
+    let p = c.plan();
+    assert_eq!(p.steps.len(), 2);
+    assert_eq!(allowed(&p), 1, "{p:#?}");
+    assert_eq!(p.blocked.get("once_per_target"), Some(&1));
+}
+
+/// A source of directory `dir` in a snapshot.
+fn source_info(dir: &str, source: &str, complete: bool) -> crate::store::SourceInfo {
+    crate::store::SourceInfo {
+        source: source.into(),
         directory_id: Some(dir.into()),
         records: 1,
         groups: None,
         complete,
-        error: None,
+        error: (!complete).then(|| "Graph answered 503".into()),
         data_quality: Default::default(),
         account_types: None,
         intended: None,
         held: false,
         listings: None,
+    }
+}
+
+/// `assigned_not_provisioned` for IdP user u1 of directory d1, with a provision_on_demand rule and
+/// the stored IdP side it needs; the latest snapshot's sources are `sources`.
+fn on_demand_case(sources: Vec<crate::store::SourceInfo>) -> Case {
+    use crate::findings::IdpUserView;
+    use crate::model::idp::IdpUser;
+    use crate::store::{StoredIdpSide, StoredIdpUser};
+    let mut f = leaver(1, 3);
+    f.id = "assigned_not_provisioned-1".into();
+    f.kind = Kind::AssignedNotProvisioned;
+    f.scim_users = Vec::new();
+    f.accounts = Vec::new();
+    f.idp_users = vec![IdpUserView {
+        directory: "d1".into(),
+        idp: "entra".into(),
+        id: "u1".into(),
+        user_principal_name: Some("new@example.com".into()),
+        email: Some("new@example.com".into()),
+        enabled: Some(true),
+        intended: true,
+    }];
+    let mut c = Case::new(vec![f]);
+    c.policy.rules[0].kind = "assigned_not_provisioned".into();
+    c.policy.rules[0].action = "provision_on_demand".into();
+    c.idp.sides.insert(
+        "d1".into(),
+        StoredIdpSide {
+            kind: "entra".into(),
+            job_id: Some("job-1".into()),
+            rule_id: Some("rule-1".into()),
+            scope_all: false,
+        },
+    );
+    let user = IdpUser {
+        directory_id: "d1".into(),
+        id: "u1".into(),
+        user_principal_name: Some("new@example.com".into()),
+        mail: Some("new@example.com".into()),
+        display_name: None,
+        user_type: Some("Member".into()),
+        enabled: Some(true),
+        intended: true,
+        assigned_directly: true,
+        groups: Vec::new(),
+        nested_only: false,
+        deleted: false,
+        scim_external_id: None,
+        scim_user_name: None,
+        email: Some("new@example.com".into()),
+        unknown: Vec::new(),
+        deleted_at: Default::default(),
     };
-    let run = |sources: Vec<SourceInfo>| {
-        let c = Case::new(Vec::new());
-        let mut complete = c.complete.clone();
-        complete.sources = sources;
-        let rules = c.policy.rules().unwrap();
-        let names = HashMap::new();
-        let inputs = Inputs {
-            now: now(),
-            pull_interval: Duration::minutes(15),
-            latest: Some(&complete),
-            latest_complete: Some(&complete),
-            findings: &[],
-            openings: &[],
-            state: &c.state,
-            policy: &c.policy,
-            rules: &rules,
-            failed: &c.failed,
-            succeeded: &c.succeeded,
-            suspended_by_us: &c.suspended_by_us,
-            unlinked: &c.unlinked,
-            already_used: 0,
-            directory_names: &names,
-            idp: &IdpFacts::default(),
-        };
-        let mut step = Step {
-            finding_id: "assigned_not_provisioned-1".into(),
-            kind: Kind::AssignedNotProvisioned,
-            action: Action::ProvisionOnDemand,
-            mode: Mode::Apply,
-            targets: vec![Target {
-                directory_id: Some("d1".into()),
-                idp: Some(IdpTarget::default()),
-                ..Default::default()
-            }],
-            new_email: None,
-            contest: None,
-            reason: String::new(),
-            guards: vec![verdict(Guard::Snapshot, true, "fresh")],
-            allowed: false,
-        };
-        super::idp_source_guard(&mut step, &inputs);
-        step.guards[0].passed
-    };
-    assert!(run(vec![source("idp:entra", "d1", true)]));
-    assert!(!run(vec![source("idp:entra", "d1", false)]));
-    // The directory's SCIM source, complete, listed first: still the IdP source decides.
-    assert!(!run(vec![
-        source("scim:entra", "d1", true),
-        source("idp:entra", "d1", false)
-    ]));
-    // Another directory's IdP source, complete, listed first: not this directory's.
-    assert!(!run(vec![
-        source("idp:other", "d2", true),
-        source("idp:entra", "d1", false)
-    ]));
-    assert!(!run(vec![source("idp:other", "d2", true)]), "none for d1");
+    c.idp.users.insert(
+        ("d1".into(), "u1".into()),
+        StoredIdpUser {
+            user,
+            latest_event: None,
+        },
+    );
+    c.complete.sources = sources;
+    c.latest = c.complete.clone();
+    c
+}
+
+/// idp-api.md §5: an incomplete IdP pull never triggers an action. A provision on demand needs
+/// its own directory's IdP source complete in the snapshot; the step's `snapshot` verdict says
+/// why not, and it stays the step's only failing guard.
+#[test]
+fn provision_on_demand_needs_its_directorys_idp_source_complete() {
+    let scim = || source_info("d1", "scim:entra", true);
+    let p = on_demand_case(vec![scim(), source_info("d1", "idp:entra", true)]).plan();
+    assert_eq!(allowed(&p), 1, "{p:#?}");
+    for (sources, why) in [
+        (
+            vec![scim(), source_info("d1", "idp:entra", false)],
+            "the IdP source idp:entra of directory d1 was incomplete in snapshot 2 (Graph answered 503)",
+        ),
+        (
+            vec![
+                source_info("d2", "idp:okta", true),
+                source_info("d1", "idp:entra", false),
+            ],
+            "incomplete in snapshot 2",
+        ),
+        (
+            vec![scim(), source_info("d2", "idp:okta", true)],
+            "snapshot 2 has no IdP source for directory d1",
+        ),
+    ] {
+        let p = on_demand_case(sources).plan();
+        let step = &p.steps[0];
+        let failed: Vec<&Verdict> = step.blocked_by();
+        assert_eq!(failed.len(), 1, "{step:#?}");
+        assert_eq!(failed[0].guard, Guard::Snapshot);
+        assert!(failed[0].detail.contains(why), "{}", failed[0].detail);
+        let snapshots = step.guards.iter().filter(|g| g.guard == Guard::Snapshot);
+        assert_eq!(snapshots.count(), 1);
+    }
+    // Other actions do not read the IdP source.
+    let mut c = Case::new(vec![leaver(1, 3)]);
+    c.complete.sources = vec![source_info("d1", "idp:entra", false)];
+    c.latest = c.complete.clone();
+    assert_eq!(allowed(&c.plan()), 1);
 }
