@@ -28,7 +28,7 @@ pub struct Reconciled {
     pub undetermined: BTreeMap<Kind, u64>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Default, Serialize, Deserialize)]
 struct SubjectsJson {
     scim_users: Vec<ScimUserView>,
     accounts: Vec<AccountView>,
@@ -96,7 +96,8 @@ pub(super) fn reconcile(
     // decide keep their state; a new finding of the same kind sharing a subject with one (the
     // same finding less the undecided part) is not opened either.
     let seen_now: HashSet<&str> = current.iter().map(|c| c.id.as_str()).collect();
-    let mut kept: HashMap<String, (Kind, Vec<String>)> = HashMap::new();
+    // id → (kind, the unknown fields, whether it was undetermined already).
+    let mut kept: HashMap<String, (Kind, Vec<String>, bool)> = HashMap::new();
     let mut kept_subjects: HashSet<(Kind, SubjectKey)> = HashSet::new();
     if !undetermined.is_empty() {
         for (id, (status, kind)) in &known {
@@ -106,11 +107,11 @@ pub(super) fn reconcile(
             if status == "resolved" || seen_now.contains(id.as_str()) || unevaluated.contains(id) {
                 continue;
             }
-            let subjects = stored_subjects(conn, id)?;
+            let (subjects, was_undetermined) = stored_subjects(conn, id)?;
             let fields = subjects.undetermined(kind, undetermined);
             if !fields.is_empty() {
                 kept_subjects.extend(subjects.keys().map(|k| (kind, k)));
-                kept.insert(id.clone(), (kind, fields));
+                kept.insert(id.clone(), (kind, fields, was_undetermined));
             }
         }
     }
@@ -203,19 +204,14 @@ pub(super) fn reconcile(
         status != "resolved" && !present.contains(id.as_str()) && !unevaluated.contains(*id)
     });
     for (id, (status, kind)) in gone {
-        if let Some((k, fields)) = kept.get(id) {
+        if let Some((k, fields, was_undetermined)) = kept.get(id) {
             let k = *k;
             let json = serde_json::to_string(&fields).unwrap_or_else(|_| "[]".into());
-            let was: Option<String> = conn.query_row(
-                "SELECT undetermined_json FROM findings WHERE id = ?1",
-                [id],
-                |r| r.get(0),
-            )?;
             conn.execute(
                 "UPDATE findings SET undetermined_json = ?2 WHERE id = ?1",
                 params![id, json],
             )?;
-            if was.is_none() {
+            if !was_undetermined {
                 event.execute(params![id, snapshot_id, at, "undetermined"])?;
             }
             *out.undetermined.entry(k).or_default() += 1;
@@ -314,24 +310,23 @@ impl Subjects {
     }
 }
 
-/// The subjects stored finding `id` lists (none when its JSON cannot be read).
-fn stored_subjects(conn: &Connection, id: &str) -> rusqlite::Result<Subjects> {
-    let (json, directory): (String, Option<String>) = conn.query_row(
-        "SELECT subjects_json, idp_directory FROM findings WHERE id = ?1",
+/// The subjects stored finding `id` lists (none when its JSON cannot be read), and whether it was
+/// undetermined already.
+fn stored_subjects(conn: &Connection, id: &str) -> rusqlite::Result<(Subjects, bool)> {
+    let (json, directory, was_undetermined): (String, Option<String>, bool) = conn.query_row(
+        "SELECT subjects_json, idp_directory, undetermined_json IS NOT NULL FROM findings WHERE id = ?1",
         [id],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
-    let s: SubjectsJson = serde_json::from_str(&json).unwrap_or(SubjectsJson {
-        scim_users: Vec::new(),
-        accounts: Vec::new(),
-        idp_users: Vec::new(),
-        provisioning: None,
-    });
-    Ok(Subjects::of_views(
-        &s.scim_users,
-        &s.accounts,
-        &s.idp_users,
-        directory.as_deref(),
+    let s: SubjectsJson = serde_json::from_str(&json).unwrap_or_default();
+    Ok((
+        Subjects::of_views(
+            &s.scim_users,
+            &s.accounts,
+            &s.idp_users,
+            directory.as_deref(),
+        ),
+        was_undetermined,
     ))
 }
 
@@ -465,12 +460,7 @@ impl Store {
             let Ok(kind) = kind.parse::<Kind>() else {
                 continue;
             };
-            let subjects: SubjectsJson = serde_json::from_str(&subjects).unwrap_or(SubjectsJson {
-                scim_users: Vec::new(),
-                accounts: Vec::new(),
-                idp_users: Vec::new(),
-                provisioning: None,
-            });
+            let subjects: SubjectsJson = serde_json::from_str(&subjects).unwrap_or_default();
             let severity = severity
                 .parse::<Severity>()
                 .ok()
