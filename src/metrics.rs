@@ -33,6 +33,7 @@ pub struct Metrics {
     pub db_size: IntGauge,
     pub remediation_actions: IntCounterVec,
     pub remediation_blocked: IntCounterVec,
+    pub remediation_steps: IntCounterVec,
     pub remediation_breaker_tripped: IntGauge,
     pub remediation_intents_open: IntGauge,
     pub report_deliveries: IntCounterVec,
@@ -216,6 +217,12 @@ impl Metrics {
                 "scimdrift_remediation_actions_total",
                 "Remediation actions by action and result.",
                 &["action", "result"],
+            ),
+            remediation_steps: counter_vec(
+                &r,
+                "scimdrift_remediation_steps_total",
+                "Allowed remediation steps in apply mode that were not sent, by action, result (skipped) and reason (target_changed, target_unreadable, group_given_up, org_directory_ambiguous, org_directory_unreadable).",
+                &["action", "result", "reason"],
             ),
             remediation_blocked: counter_vec(
                 &r,

@@ -558,6 +558,48 @@ async fn remediate_plan_and_apply_print_json() {
     assert!(applied["dry_run"].as_u64().unwrap() >= 1, "{applied}");
 }
 
+/// A suspend rule without `remediation.org_directory_id` in an org with two user directories:
+/// `remediate plan` and `check-config --online` refuse it in apply mode (exit 2, naming the key and
+/// listing the directories) and warn in dry run; `check-config` offline says what it relies on.
+#[tokio::test]
+async fn an_ambiguous_org_directory_is_refused_in_apply_and_warned_in_dry_run() {
+    let mut env = Env::scenarios(5).await;
+    let world = env.sim.world();
+    let (d1, d2) = (world.labels["D1"].clone(), world.labels["D2"].clone());
+    let base = std::fs::read_to_string(&env.config).unwrap();
+    env.pull().await;
+    for (mode, code) in [("apply", 2), ("dry_run", 0)] {
+        env.set_config(&format!(
+            "{base}\n[remediation]\nenabled = true\n[[remediation.rules]]\nkind = \"idp_inactive_account_active\"\naction = \"suspend\"\nmode = \"{mode}\"\n"
+        ));
+        for args in [
+            &["remediate", "plan"][..],
+            &["check-config", "--online"][..],
+        ] {
+            let out = env.cli(args).await;
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(code), "{mode} {args:?}: {stderr}");
+            assert!(stderr.contains("remediation.org_directory_id"), "{stderr}");
+            assert!(stderr.contains(&d1) && stderr.contains(&d2), "{stderr}");
+            if code == 0 {
+                assert!(stderr.contains("warning:"), "{stderr}");
+            }
+        }
+        let out = env.cli(&["check-config"]).await;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0));
+        assert!(stdout.contains("exactly one user directory"), "{stdout}");
+    }
+    // Naming the directory settles it: no call, no warning.
+    env.set_config(&format!(
+        "{base}\n[remediation]\nenabled = true\norg_directory_id = \"{d1}\"\n[[remediation.rules]]\nkind = \"idp_inactive_account_active\"\naction = \"suspend\"\nmode = \"apply\"\n"
+    ));
+    let out = env.cli(&["remediate", "plan"]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("org_directory_id"), "{stderr}");
+}
+
 #[tokio::test]
 async fn audit_settle_prints_the_settled_row_as_json() {
     let env = Env::scenarios(3).await;

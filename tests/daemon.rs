@@ -592,6 +592,31 @@ async fn sighup_reloads_a_valid_configuration_and_keeps_running_on_a_bad_one() {
     let before = snapshots();
     assert!(eventually(10, async || snapshots() >= before + 2).await);
     assert!(child.try_wait().unwrap().is_none(), "the daemon stopped");
+
+    // A suspend rule in apply mode that cannot name its org user directory (the scenario org has
+    // two, the key is unset): refused, the log naming the key and listing both.
+    let ambiguous = format!(
+        "{}\n[remediation]\nenabled = true\n[[remediation.rules]]\nkind = \"idp_inactive_account_active\"\naction = \"suspend\"\nmode = \"apply\"\n",
+        with_schedule("*/1 * * * * *")
+    );
+    std::fs::write(&env.config, ambiguous).unwrap();
+    hup();
+    let refusals = |t: &str| t.matches("configuration reload refused").count();
+    assert!(
+        eventually(10, async || refusals(
+            &std::fs::read_to_string(&log).unwrap()
+        ) >= 2)
+        .await,
+        "{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    let world = env.sim.world();
+    assert!(text.contains("remediation.org_directory_id"), "{text}");
+    for d in ["D1", "D2"] {
+        assert!(text.contains(&world.labels[d]), "lists {d}: {text}");
+    }
+    assert!(child.try_wait().unwrap().is_none(), "the daemon stopped");
     // SAFETY: as above.
     unsafe {
         libc::kill(pid, libc::SIGTERM);

@@ -414,6 +414,35 @@ async fn check_online(s: &crate::config::Settings) -> ExitCode {
     }
 }
 
+/// The org user directory check of `remediate plan` and `check-config --online`
+/// ([`crate::app::remediation::check_org_directory`]): exit 2 when a suspend / restore rule in
+/// `apply` mode could not name its directory; a warning when only dry runs are affected or the
+/// directories could not be listed.
+async fn org_directory_check(settings: &Settings) -> Option<ExitCode> {
+    let metrics = crate::metrics::Metrics::new();
+    match crate::app::remediation::check_org_directory(settings, &metrics).await {
+        Ok(Some(a)) if a.applies => Some(fail(format!(
+            "{}; until then the suspend / restore rules in apply mode skip every step",
+            a.message
+        ))),
+        Ok(Some(a)) => {
+            eprintln!(
+                "warning: {}; the dry-run suspend / restore rules could not be applied as they are",
+                escape::block(&a.message)
+            );
+            None
+        }
+        Ok(None) => None,
+        Err(e) => {
+            eprintln!(
+                "warning: cannot list the org's user directories to check remediation.org_directory_id: {}",
+                escape::block(&format!("{e:#}"))
+            );
+            None
+        }
+    }
+}
+
 fn fail(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {}", escape::block(&message.to_string()));
     ExitCode::from(2)
@@ -619,7 +648,12 @@ async fn run(cli: Cli, loaded: Result<Settings, ConfigError>) -> ExitCode {
                     );
                     print_out(&s.effective_toml(), false);
                     if online {
-                        return check_online(&s).await;
+                        let directory = org_directory_check(&s).await;
+                        let idp = check_online(&s).await;
+                        return directory.unwrap_or(idp);
+                    }
+                    if let Some(note) = crate::app::remediation::org_directory_note(&s) {
+                        println!("# {}", escape::line(&note));
                     }
                     ExitCode::SUCCESS
                 }
@@ -698,6 +732,9 @@ async fn remediate(settings: &Settings, command: RemediateCommand) -> ExitCode {
     let metrics = crate::metrics::Metrics::new();
     match command {
         RemediateCommand::Plan { output, format } => {
+            if let Some(code) = org_directory_check(settings).await {
+                return code;
+            }
             let planned = Store::open(&settings.store.path)
                 .map_err(anyhow::Error::from)
                 .and_then(|store| {

@@ -266,11 +266,35 @@ pub fn hangups() -> std::io::Result<std::pin::Pin<Box<dyn futures::Stream<Item =
 
 /// Loads and checks the configuration a reload would put in force: everything `run` checks at
 /// start (the keys, the server token) must pass, or the old configuration stays.
-fn load_for_reload(file: Option<&std::path::Path>) -> anyhow::Result<Settings> {
+async fn load_for_reload(
+    file: Option<&std::path::Path>,
+    metrics: &Metrics,
+) -> anyhow::Result<Settings> {
     let settings = Settings::load(file)?;
     settings.check_secrets()?;
     server_token(&settings)?;
+    check_org_directory(&settings, metrics).await?;
     Ok(settings)
+}
+
+/// At start and on reload: a suspend / restore rule in `apply` mode that could not name its org
+/// user directory refuses the configuration; one in dry run is a warning, as is a failed read.
+async fn check_org_directory(settings: &Settings, metrics: &Metrics) -> anyhow::Result<()> {
+    match crate::app::remediation::check_org_directory(settings, metrics).await {
+        Ok(Some(a)) if a.applies => anyhow::bail!(
+            "{}; until then the suspend / restore rules in apply mode would skip every step",
+            a.message
+        ),
+        Ok(Some(a)) => tracing::warn!(
+            "{}; the dry-run suspend / restore rules could not be applied as they are",
+            a.message
+        ),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(
+            "cannot list the org's user directories to check remediation.org_directory_id: {e:#}"
+        ),
+    }
+    Ok(())
 }
 
 /// The `STATUS=` line systemd shows for the last cycle.
@@ -318,6 +342,7 @@ pub async fn run_reloadable(
     crate::findings::export_metrics(&metrics, &[]);
     let interval = settings.schedule.pull_interval();
     metrics.pull_interval.set(interval.as_secs_f64());
+    check_org_directory(&settings, &metrics).await?;
 
     // The state as the store has it, so a restart is ready at once if the last pull is recent.
     let store = Store::open(&settings.store.path)?;
@@ -398,7 +423,7 @@ pub async fn run_reloadable(
         tokio::select! {
             _ = &mut shutdown => break,
             Some(()) = hup => {
-                if let Some(new) = reload_now(&daemon, file.as_deref())
+                if let Some(new) = reload_now(&daemon, file.as_deref()).await
                     && new.schedule_changed
                 {
                     if let Err(e) = scheduler.shutdown().await {
@@ -433,9 +458,9 @@ struct Reloaded {
 
 /// Re-reads the configuration; puts it in force when it passes every check, else logs why and
 /// keeps the old one. Logged and counted here, once.
-fn reload_now(daemon: &Daemon, file: Option<&std::path::Path>) -> Option<Reloaded> {
+async fn reload_now(daemon: &Daemon, file: Option<&std::path::Path>) -> Option<Reloaded> {
     let old = daemon.settings();
-    match load_for_reload(file) {
+    match load_for_reload(file, &daemon.metrics).await {
         Err(e) => {
             daemon
                 .metrics

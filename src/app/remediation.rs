@@ -46,6 +46,72 @@ impl Session {
     }
 }
 
+/// Suspend / restore rules whose org user directory cannot be chosen: the org has several (or no)
+/// user directories and `remediation.org_directory_id` is not set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AmbiguousDirectory {
+    /// Names the key and lists the directories ([`actions::ambiguous_directories`]).
+    pub message: String,
+    /// A rule in `apply` mode is affected (it would skip every step); else only dry runs are.
+    pub applies: bool,
+}
+
+/// Checks that every enabled suspend / restore rule can name its org user directory: without
+/// `remediation.org_directory_id`, lists the org's user directories (one API call; none when no
+/// such rule is on, or the key is set). `Ok(None)`: fine; an error: the list could not be read.
+pub async fn check_org_directory(
+    settings: &Settings,
+    metrics: &Metrics,
+) -> anyhow::Result<Option<AmbiguousDirectory>> {
+    let needing = rules_needing_directory(settings)?;
+    if needing.is_empty() {
+        return Ok(None);
+    }
+    let session = Session::open(settings, metrics)?;
+    let list = session.remote(settings).org_directories().await?;
+    if list.len() == 1 {
+        return Ok(None);
+    }
+    Ok(Some(AmbiguousDirectory {
+        message: actions::ambiguous_directories(&list),
+        applies: needing
+            .iter()
+            .any(|r| r.mode == crate::remediate::Mode::Apply),
+    }))
+}
+
+/// The enabled suspend / restore rules that must find their org user directory (none when
+/// `remediation.org_directory_id` names it, or remediation is off).
+fn rules_needing_directory(
+    settings: &Settings,
+) -> anyhow::Result<Vec<crate::remediate::policy::Rule>> {
+    let remediation = &settings.remediation;
+    if !remediation.enabled || remediation.org_directory_id.is_some() {
+        return Ok(Vec::new());
+    }
+    let rules = remediation
+        .rules()
+        .map_err(|(k, m)| anyhow::anyhow!("remediation.{k}: {m}"))?;
+    Ok(rules
+        .into_iter()
+        .filter(|r| {
+            matches!(
+                r.action,
+                crate::remediate::Action::Suspend | crate::remediate::Action::Restore
+            ) && r.mode != crate::remediate::Mode::Off
+        })
+        .collect())
+}
+
+/// Offline, what [`check_org_directory`] would check online: `Some` note when an enabled suspend /
+/// restore rule relies on the org having exactly one user directory.
+pub fn org_directory_note(settings: &Settings) -> Option<String> {
+    let relies = rules_needing_directory(settings).is_ok_and(|r| !r.is_empty());
+    relies.then(|| {
+        "remediation: suspend / restore rules without remediation.org_directory_id need the org to have exactly one user directory; `check-config --online` checks it".to_string()
+    })
+}
+
 /// Plans from the store (no API calls) as of `now`.
 pub fn make_plan(settings: &Settings, store: &Store, now: DateTime<Utc>) -> anyhow::Result<Plan> {
     let rules = settings

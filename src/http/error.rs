@@ -21,6 +21,9 @@ pub enum ErrorKind {
     Malformed,
     /// The request could not be sent or the reply not read (not retried any more).
     Transport,
+    /// The reply is valid but does not single out what the call needs (e.g. several org user
+    /// directories and no `remediation.org_directory_id`): a configuration question.
+    Ambiguous,
 }
 
 /// An API failure: `origin` is the source (`scim:entra`, `accounts`, `provisioning`), `page` the page

@@ -66,10 +66,42 @@ struct UserList {
     resources: Vec<Box<RawValue>>,
 }
 
-#[derive(Deserialize)]
+/// One of the org's user directories (`GET /admin/v2/orgs/{orgId}/directories`, atlassian-api.md §2).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct OrgDirectory {
-    directory_id: String,
+pub struct OrgDirectory {
+    pub directory_id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+impl OrgDirectory {
+    /// `id ("name")`, escaped for a terminal.
+    pub fn describe(&self) -> String {
+        match &self.name {
+            Some(n) => format!(
+                "{} ({:?})",
+                crate::escape::line(&self.directory_id),
+                crate::escape::line(n)
+            ),
+            None => crate::escape::line(&self.directory_id).into_owned(),
+        }
+    }
+}
+
+/// The message for an org whose user directory for suspend / restore cannot be chosen: it names
+/// the key to set and lists the directories.
+pub fn ambiguous_directories(list: &[OrgDirectory]) -> String {
+    let names: Vec<String> = list.iter().map(OrgDirectory::describe).collect();
+    if list.is_empty() {
+        "the org lists no user directory: suspend / restore cannot name one; set remediation.org_directory_id".into()
+    } else {
+        format!(
+            "the org has {} user directories and remediation.org_directory_id is not set: set it to the one whose accounts scimdrift may suspend / restore: {}",
+            list.len(),
+            names.join(", ")
+        )
+    }
 }
 
 #[derive(Deserialize)]
@@ -139,11 +171,26 @@ impl<'a> Remote<'a> {
             })
     }
 
-    /// The org user directory for suspend / restore: `remediation.org_directory_id`, else the only one.
+    /// The org user directory for suspend / restore: `remediation.org_directory_id`, else the only
+    /// one. With several (or none) and no key: an error that names the key and lists them
+    /// ([`ambiguous_directories`]), [`ErrorKind::Ambiguous`].
     pub async fn org_directory(&self) -> Result<String, ApiError> {
         if let Some(id) = self.org_directory_id {
             return Ok(id.to_string());
         }
+        match self.org_directories().await?.as_slice() {
+            [one] => Ok(one.directory_id.clone()),
+            list => Err(ApiError::new(
+                ORIGIN,
+                "org directories",
+                ErrorKind::Ambiguous,
+                ambiguous_directories(list),
+            )),
+        }
+    }
+
+    /// The org's user directories (`GET /admin/v2/orgs/{orgId}/directories`, one page).
+    pub async fn org_directories(&self) -> Result<Vec<OrgDirectory>, ApiError> {
         let path = format!("/admin/v2/orgs/{}/directories", self.org());
         let call = self.call(Api::Accounts, Method::GET, path, "org directories".into());
         let reply = self.http.send(&call).await?;
@@ -158,18 +205,7 @@ impl<'a> Remote<'a> {
                 ),
             )
         })?;
-        match parsed.data.as_slice() {
-            [one] => Ok(one.directory_id.clone()),
-            list => Err(ApiError::new(
-                ORIGIN,
-                "org directories",
-                ErrorKind::Malformed,
-                format!(
-                    "the org has {} user directories: set remediation.org_directory_id",
-                    list.len()
-                ),
-            )),
-        }
+        Ok(parsed.data)
     }
 
     /// Suspends (`restore = false`) or restores an account's access.

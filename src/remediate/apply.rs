@@ -10,9 +10,10 @@ use serde::Serialize;
 use super::actions::{Remote, is_refusal, status_of};
 use super::plan::{Plan, Step};
 use super::policy::{Action, Mode};
+use crate::atlassian::ErrorKind;
 use crate::metrics::Metrics;
 use crate::model::stamp_millis;
-use crate::store::{NewAudit, Store, StoreError};
+use crate::store::{DryRunStep, NewAudit, Store, StoreError};
 
 mod check;
 
@@ -24,7 +25,12 @@ pub struct Applied {
     pub success: u64,
     pub failure: u64,
     pub skipped: u64,
+    /// Dry-run steps that would run in this plan (recorded in the audit only when they changed).
     pub dry_run: u64,
+    /// Audit rows written because the dry-run plan changed: a step appeared, disappeared, or its
+    /// guards' verdict changed.
+    #[serde(default)]
+    pub dry_run_changes: u64,
     /// Intents of earlier runs settled by reading the target.
     pub reconciled: u64,
 }
@@ -58,10 +64,59 @@ fn finish(
 }
 
 /// Why `step` no longer holds (or its target could not be re-read); `None` when it still holds.
-async fn recheck(step: &Step, reader: &mut Reader<'_>) -> Option<String> {
-    changed(step, reader)
-        .await
-        .unwrap_or_else(|e| Some(format!("the target could not be re-read: {e}")))
+async fn recheck(step: &Step, reader: &mut Reader<'_>) -> Option<(SkipReason, String)> {
+    match changed(step, reader).await {
+        Ok(why) => why.map(|w| (SkipReason::TargetChanged, w)),
+        Err(e) => Some((
+            SkipReason::TargetUnreadable,
+            format!("the target could not be re-read: {e}"),
+        )),
+    }
+}
+
+/// Why an allowed `apply` step was not sent: the `reason` label of
+/// `scimdrift_remediation_steps_total{result="skipped"}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// Read again just before the call, the target no longer shows the finding.
+    TargetChanged,
+    /// The target could not be read again.
+    TargetUnreadable,
+    /// Another step of the same finding's unlinks and move did not hold or failed.
+    GroupGivenUp,
+    /// Several org user directories and no `remediation.org_directory_id` (suspend / restore).
+    OrgDirectoryAmbiguous,
+    /// The org's user directories could not be listed (suspend / restore).
+    OrgDirectoryUnreadable,
+}
+
+impl SkipReason {
+    /// Every reason, for the metric's series.
+    pub const ALL: [SkipReason; 5] = [
+        SkipReason::TargetChanged,
+        SkipReason::TargetUnreadable,
+        SkipReason::GroupGivenUp,
+        SkipReason::OrgDirectoryAmbiguous,
+        SkipReason::OrgDirectoryUnreadable,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::TargetChanged => "target_changed",
+            SkipReason::TargetUnreadable => "target_unreadable",
+            SkipReason::GroupGivenUp => "group_given_up",
+            SkipReason::OrgDirectoryAmbiguous => "org_directory_ambiguous",
+            SkipReason::OrgDirectoryUnreadable => "org_directory_unreadable",
+        }
+    }
+
+    /// A configuration problem rather than a change in the org: logged as an error.
+    fn is_configuration(self) -> bool {
+        matches!(
+            self,
+            SkipReason::OrgDirectoryAmbiguous | SkipReason::OrgDirectoryUnreadable
+        )
+    }
 }
 
 /// How a remediation step ended, as the audit's `result` column and the metric's `result` label.
@@ -100,7 +155,8 @@ impl AuditResult {
 }
 
 /// The one place a step's ending is counted (`scimdrift_remediation_actions_total`, the run's
-/// totals) and logged; the audit row is written by the caller just before.
+/// totals; a skipped one also in `scimdrift_remediation_steps_total` by its reason) and logged; the
+/// audit row is written by the caller just before.
 fn ended(
     metrics: &Metrics,
     out: &mut Applied,
@@ -109,10 +165,41 @@ fn ended(
     result: AuditResult,
     what: &str,
 ) {
+    ended_because(metrics, out, action, finding, result, None, what)
+}
+
+/// A skipped step's ending, with its reason.
+fn skipped(
+    metrics: &Metrics,
+    out: &mut Applied,
+    action: &str,
+    finding: &str,
+    reason: SkipReason,
+    what: &str,
+) {
+    let result = AuditResult::Skipped;
+    ended_because(metrics, out, action, finding, result, Some(reason), what)
+}
+
+fn ended_because(
+    metrics: &Metrics,
+    out: &mut Applied,
+    action: &str,
+    finding: &str,
+    result: AuditResult,
+    reason: Option<SkipReason>,
+    what: &str,
+) {
     metrics
         .remediation_actions
         .with_label_values(&[action, result.as_str()])
         .inc();
+    if let Some(r) = reason {
+        metrics
+            .remediation_steps
+            .with_label_values(&[action, result.as_str(), r.as_str()])
+            .inc();
+    }
     match result {
         AuditResult::Success => {
             out.success += 1;
@@ -138,12 +225,25 @@ fn ended(
         }
         AuditResult::Skipped => {
             out.skipped += 1;
-            tracing::info!(
-                action,
-                finding,
-                result = result.as_str(),
-                "remediation skipped: {what}"
-            );
+            let loud = reason.is_some_and(SkipReason::is_configuration);
+            let reason = reason.map_or("", SkipReason::as_str);
+            if loud {
+                tracing::error!(
+                    action,
+                    finding,
+                    result = result.as_str(),
+                    reason,
+                    "remediation skipped (fix the configuration): {what}"
+                );
+            } else {
+                tracing::info!(
+                    action,
+                    finding,
+                    result = result.as_str(),
+                    reason,
+                    "remediation skipped: {what}"
+                );
+            }
         }
         AuditResult::NotApplied => {
             tracing::warn!(
@@ -234,6 +334,188 @@ pub async fn reconcile(
     Ok((settled, left))
 }
 
+/// The guards that blocked a step, comma-separated; empty when it would run.
+fn verdict_of(step: &Step) -> String {
+    let blocked: Vec<&str> = step.blocked_by().iter().map(|v| v.guard.as_str()).collect();
+    blocked.join(",")
+}
+
+/// Audits the dry-run steps of `plan` that changed since the last run: a step that appeared, one
+/// whose guards' verdict changed (which guards block it, not their details), one no longer
+/// planned. An unchanged dry-run plan writes nothing, however many cycles run.
+fn record_dry_runs(
+    store: &Db,
+    plan: &Plan,
+    snapshot_id: i64,
+    metrics: &Metrics,
+    out: &mut Applied,
+) -> anyhow::Result<()> {
+    let before: HashMap<String, DryRunStep> = db(store, |s| s.dry_runs())?
+        .into_iter()
+        .map(|d| (d.action_key.clone(), d))
+        .collect();
+    let at = stamp_millis(Utc::now());
+    let key = |parts: &[&str]| {
+        let text = parts.join("|");
+        format!("{:016x}", xxhash_rust::xxh3::xxh3_64(text.as_bytes()))
+    };
+    let snapshot = snapshot_id.to_string();
+    // The values the audit rows borrow, built first.
+    struct Change<'p> {
+        step: Option<&'p Step>,
+        old: Option<&'p DryRunStep>,
+        idempotency_key: String,
+        action_key: String,
+        targets: serde_json::Value,
+        contest: Option<serde_json::Value>,
+        reason: String,
+        detail: String,
+    }
+    let mut changes: Vec<Change> = Vec::new();
+    let mut put = Vec::new();
+    let mut now_planned = HashSet::new();
+    for step in plan.steps.iter().filter(|s| s.mode == Mode::DryRun) {
+        let action_key = step.action_key();
+        let verdict = verdict_of(step);
+        if step.allowed {
+            out.dry_run += 1;
+        }
+        now_planned.insert(action_key.clone());
+        let old = before.get(&action_key);
+        if old.is_some_and(|o| o.verdict == verdict) {
+            continue;
+        }
+        let targets = serde_json::to_value(&step.targets).unwrap_or_default();
+        let what = if step.allowed {
+            "would run".to_string()
+        } else {
+            let why: Vec<String> = step
+                .blocked_by()
+                .iter()
+                .map(|v| format!("{}: {}", v.guard, v.detail))
+                .collect();
+            format!("would be blocked ({})", why.join("; "))
+        };
+        let detail = match old {
+            None => format!("dry run, planned: {what}"),
+            Some(o) if o.verdict.is_empty() => {
+                format!("dry run, verdict changed: it would have run, now it {what}")
+            }
+            Some(o) => format!(
+                "dry run, verdict changed: it was blocked by {}, now it {what}",
+                o.verdict
+            ),
+        };
+        put.push(DryRunStep {
+            action_key: action_key.clone(),
+            finding_id: step.finding_id.clone(),
+            kind: step.kind.as_str().to_string(),
+            action: step.action.as_str().to_string(),
+            targets_json: targets.to_string(),
+            verdict: verdict.clone(),
+        });
+        changes.push(Change {
+            step: Some(step),
+            old: None,
+            idempotency_key: key(&[
+                &action_key,
+                &snapshot,
+                "dry_run",
+                old.map_or("-", |o| o.verdict.as_str()),
+                &verdict,
+            ]),
+            action_key,
+            targets,
+            contest: step
+                .contest
+                .as_ref()
+                .and_then(|c| serde_json::to_value(c).ok()),
+            reason: step.reason.clone(),
+            detail,
+        });
+    }
+    let mut drop = Vec::new();
+    for old in before
+        .values()
+        .filter(|o| !now_planned.contains(&o.action_key))
+    {
+        drop.push(old.action_key.clone());
+        changes.push(Change {
+            step: None,
+            old: Some(old),
+            idempotency_key: key(&[&old.action_key, &snapshot, "withdrawn", &old.verdict]),
+            action_key: old.action_key.clone(),
+            targets: serde_json::from_str(&old.targets_json).unwrap_or_default(),
+            contest: None,
+            reason: "no longer planned".into(),
+            detail: "dry run, no longer planned: the finding was resolved, suppressed or is no longer open, or the rule changed (removed, or now in apply mode)".into(),
+        });
+    }
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let audits: Vec<(NewAudit, String)> = changes
+        .iter()
+        .map(|c| {
+            let (finding_id, kind, action) = match (c.step, c.old) {
+                (Some(s), _) => (s.finding_id.as_str(), s.kind.as_str(), s.action.as_str()),
+                (None, Some(o)) => (o.finding_id.as_str(), o.kind.as_str(), o.action.as_str()),
+                (None, None) => ("", "", ""),
+            };
+            let row = NewAudit {
+                idempotency_key: &c.idempotency_key,
+                snapshot_id,
+                finding_id,
+                kind,
+                action,
+                mode: Mode::DryRun.as_str(),
+                action_key: &c.action_key,
+                targets: &c.targets,
+                reason: &c.reason,
+                at: &at,
+                contest: c.contest.as_ref(),
+            };
+            (row, c.detail.clone())
+        })
+        .collect();
+    let written = db(store, |s| s.dry_run_change(&audits, &put, &drop))?;
+    out.dry_run_changes += written as u64;
+    for c in &changes {
+        match c.step {
+            // A step that would run: counted as a dry-run action when it appears or changes.
+            Some(step) if step.allowed => {
+                let (action, finding) = (step.action.as_str(), step.finding_id.as_str());
+                let dry = AuditResult::DryRun;
+                metrics
+                    .remediation_actions
+                    .with_label_values(&[action, dry.as_str()])
+                    .inc();
+                tracing::info!(
+                    action,
+                    finding,
+                    result = dry.as_str(),
+                    "{}: {}",
+                    c.detail,
+                    step.reason
+                );
+            }
+            Some(step) => tracing::info!(
+                action = step.action.as_str(),
+                finding = %step.finding_id,
+                "{}",
+                c.detail
+            ),
+            None => tracing::info!(
+                action = c.old.map_or("", |o| o.action.as_str()),
+                finding = c.old.map_or("", |o| o.finding_id.as_str()),
+                "{}",
+                c.detail
+            ),
+        }
+    }
+    Ok(())
+}
+
 /// Records the dry-run steps and sends the allowed `apply` steps of `plan`; refused while an
 /// intent is open (the caller reconciles first).
 pub async fn apply(
@@ -252,9 +534,10 @@ pub async fn apply(
     let Some(snapshot_id) = plan.snapshot_id else {
         return Ok(out);
     };
+    record_dry_runs(store, plan, snapshot_id, metrics, &mut out)?;
     let mut reader = Reader::new(remote);
     // A finding's unlinks and move go together: findings whose group was given up, and why.
-    let mut given_up: HashMap<&str, String> = HashMap::new();
+    let mut given_up: HashMap<&str, (SkipReason, String)> = HashMap::new();
     let mut group_checked: HashSet<&str> = HashSet::new();
     for step in plan.steps.iter().filter(|s| s.allowed) {
         let key = step.idempotency_key(snapshot_id);
@@ -279,13 +562,6 @@ pub async fn apply(
             contest: contest.as_ref(),
         };
         let (action, finding) = (step.action.as_str(), step.finding_id.as_str());
-        if step.mode == Mode::DryRun {
-            let dry = AuditResult::DryRun;
-            if db(store, |s| s.audit_insert(&row, Some(dry.as_str()), None))? {
-                ended(metrics, &mut out, action, finding, dry, &step.reason);
-            }
-            continue;
-        }
         if step.mode != Mode::Apply {
             continue;
         }
@@ -295,7 +571,7 @@ pub async fn apply(
             // waits for a snapshot that shows what that run did.
             if grouped {
                 given_up.entry(step.finding_id.as_str()).or_insert_with(|| {
-                    "an earlier run on this snapshot already handled part of this finding's unlinks and move: the rest waits for the next snapshot".into()
+                    (SkipReason::GroupGivenUp, "an earlier run on this snapshot already handled part of this finding's unlinks and move: the rest waits for the next snapshot".into())
                 });
             }
             continue;
@@ -317,41 +593,44 @@ pub async fn apply(
                     && !std::ptr::eq(*o, step)
             });
             for other in others {
-                if let Some(w) = recheck(other, &mut reader).await {
-                    why = Some(format!(
-                        "another unlink of this finding (record {}) no longer holds ({w}): the finding's unlinks go together, so none is sent",
-                        other
-                            .targets
-                            .first()
-                            .and_then(|t| t.scim_id.as_deref())
-                            .unwrap_or("")
+                if let Some((_, w)) = recheck(other, &mut reader).await {
+                    why = Some((
+                        SkipReason::GroupGivenUp,
+                        format!(
+                            "another unlink of this finding (record {}) no longer holds ({w}): the finding's unlinks go together, so none is sent",
+                            other
+                                .targets
+                                .first()
+                                .and_then(|t| t.scim_id.as_deref())
+                                .unwrap_or("")
+                        ),
                     ));
                     break;
                 }
             }
         }
-        if let Some(why) = why {
+        if matches!(step.action, Action::Suspend | Action::Restore)
+            && why.is_none()
+            && let Err(e) = reader.org_directory().await
+        {
+            let reason = if e.kind == ErrorKind::Ambiguous {
+                SkipReason::OrgDirectoryAmbiguous
+            } else {
+                SkipReason::OrgDirectoryUnreadable
+            };
+            why = Some((reason, format!("the org user directory is unknown: {e}")));
+        }
+        if let Some((reason, why)) = why {
             if grouped {
                 given_up
                     .entry(step.finding_id.as_str())
-                    .or_insert_with(|| why.clone());
+                    .or_insert_with(|| (SkipReason::GroupGivenUp, why.clone()));
             }
-            let skipped = AuditResult::Skipped;
+            let result = AuditResult::Skipped;
             db(store, |s| {
-                s.audit_insert(&row, Some(skipped.as_str()), Some(&why))
+                s.audit_insert(&row, Some(result.as_str()), Some(&why))
             })?;
-            ended(metrics, &mut out, action, finding, skipped, &why);
-            continue;
-        }
-        if matches!(step.action, Action::Suspend | Action::Restore)
-            && let Err(e) = reader.org_directory().await
-        {
-            let why = format!("the org user directory is unknown: {e}");
-            let skipped = AuditResult::Skipped;
-            db(store, |s| {
-                s.audit_insert(&row, Some(skipped.as_str()), Some(&why))
-            })?;
-            ended(metrics, &mut out, action, finding, skipped, &why);
+            skipped(metrics, &mut out, action, finding, reason, &why);
             continue;
         }
         if !db(store, |s| s.audit_insert(&row, None, None))? {
@@ -363,7 +642,7 @@ pub async fn apply(
         if grouped && !matches!(&result, Ok(sent) if sent.answer == Answer::Done) {
             given_up.insert(
                 step.finding_id.as_str(),
-                "an earlier unlink of this finding failed: the rest of its unlinks and its move are not sent".into(),
+                (SkipReason::GroupGivenUp, "an earlier unlink of this finding failed: the rest of its unlinks and its move are not sent".into()),
             );
         }
         match result {

@@ -10,7 +10,7 @@ pub mod plan;
 pub mod policy;
 mod render;
 
-pub use apply::{Applied, AuditResult};
+pub use apply::{Applied, AuditResult, SkipReason};
 pub use plan::{Plan, Step};
 pub use policy::{Action, Mode, RemediationConfig, Scope};
 pub use render::{audit_text, plan_text, target_text};
@@ -23,6 +23,13 @@ pub fn init_metrics(m: &Metrics) {
         for result in apply::AuditResult::ALL {
             m.remediation_actions
                 .with_label_values(&[action.as_str(), result.as_str()]);
+        }
+        for reason in apply::SkipReason::ALL {
+            m.remediation_steps.with_label_values(&[
+                action.as_str(),
+                AuditResult::Skipped.as_str(),
+                reason.as_str(),
+            ]);
         }
     }
     for guard in plan::Guard::ALL {

@@ -1,4 +1,5 @@
-//! The report's remediation section, from the audit log (the period's rows) and the last plan.
+//! The report's remediation section: the actions taken (the audit log's apply rows of the period),
+//! and from the last plan its dry-run steps and what it blocked.
 
 use super::model::{Remediation, RemediationEntry};
 use crate::remediate::{Mode, Plan, plan::Target, target_text};
@@ -24,7 +25,7 @@ fn entry(r: &AuditRow) -> RemediationEntry {
     }
 }
 
-/// Builds the section: rows since `since` (RFC 3339) and the blocked steps of the last plan.
+/// Builds the section: apply rows since `since` (RFC 3339); the last plan's dry-run and blocked steps.
 pub fn section(
     store: &Store,
     policy: &crate::remediate::RemediationConfig,
@@ -40,14 +41,19 @@ pub fn section(
     } else {
         "No automatic remediation configured: every fix above is for a person to apply.".into()
     };
-    let rows = store.audit_since(since)?;
-    let (dry, taken): (Vec<_>, Vec<_>) =
-        rows.iter().map(entry).partition(|e| e.result == "dry_run");
-    let blocked = match store.latest_plan()? {
-        Some(json) => serde_json::from_str::<Plan>(&json)
-            .map(|p| blocked_of(&p))
-            .unwrap_or_default(),
-        None => Vec::new(),
+    // Dry runs are audited only when the plan changes: what they would do is the last plan's.
+    let taken: Vec<_> = store
+        .audit_since(since)?
+        .iter()
+        .filter(|r| r.mode != Mode::DryRun.as_str())
+        .map(entry)
+        .collect();
+    let plan = store
+        .latest_plan()?
+        .and_then(|json| serde_json::from_str::<Plan>(&json).ok());
+    let (dry, blocked) = match &plan {
+        Some(p) => (dry_runs_of(p), blocked_of(p)),
+        None => (Vec::new(), Vec::new()),
     };
     Ok(Remediation {
         configured,
@@ -58,28 +64,51 @@ pub fn section(
     })
 }
 
+/// A step of the last plan, as the report lists it.
+fn plan_entry(
+    plan: &Plan,
+    s: &crate::remediate::Step,
+    result: &str,
+    detail: String,
+) -> RemediationEntry {
+    RemediationEntry {
+        at: plan.created_at.clone(),
+        action: s.action.to_string(),
+        kind: s.kind.to_string(),
+        finding_id: s.finding_id.clone(),
+        targets: s
+            .targets
+            .iter()
+            .map(target_text)
+            .collect::<Vec<_>>()
+            .join("; "),
+        result: result.into(),
+        detail,
+    }
+}
+
+/// The last plan's dry-run steps that would run.
+fn dry_runs_of(plan: &Plan) -> Vec<RemediationEntry> {
+    plan.steps
+        .iter()
+        .filter(|s| s.allowed && s.mode == Mode::DryRun)
+        .map(|s| plan_entry(plan, s, "dry_run", s.reason.clone()))
+        .collect()
+}
+
+/// The last plan's blocked steps, with the guards that blocked them.
 fn blocked_of(plan: &Plan) -> Vec<RemediationEntry> {
     plan.steps
         .iter()
         .filter(|s| !s.allowed)
-        .map(|s| RemediationEntry {
-            at: plan.created_at.clone(),
-            action: s.action.to_string(),
-            kind: s.kind.to_string(),
-            finding_id: s.finding_id.clone(),
-            targets: s
-                .targets
-                .iter()
-                .map(target_text)
-                .collect::<Vec<_>>()
-                .join("; "),
-            result: "blocked".into(),
-            detail: s
+        .map(|s| {
+            let why = s
                 .blocked_by()
                 .iter()
                 .map(|g| format!("{}: {}", g.guard, g.detail))
                 .collect::<Vec<_>>()
-                .join("; "),
+                .join("; ");
+            plan_entry(plan, s, "blocked", why)
         })
         .collect()
 }

@@ -23,7 +23,7 @@ pub use idp_read::IdpSideState;
 pub use idp_targets::{StoredIdpSide, StoredIdpUser};
 pub use person::{AccountVersion, RecordVersion};
 pub use read::{ShrinkInfo, SnapshotInfo, SourceInfo, State};
-pub use remediation::{AuditRow, NewAudit};
+pub use remediation::{AuditRow, DryRunStep, NewAudit};
 pub use reports::ReportDay;
 pub use schema::{APPLICATION_ID, LATEST as SCHEMA_VERSION};
 pub use write::{Analyse, Analysis, Batch, BatchSink, Finished, Population, Recorded, Recorder};

@@ -46,6 +46,19 @@ pub struct NewAudit<'a> {
     pub contest: Option<&'a serde_json::Value>,
 }
 
+/// A dry-run step as the last remediation run planned it ([`Store::dry_runs`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DryRunStep {
+    pub action_key: String,
+    pub finding_id: String,
+    pub kind: String,
+    pub action: String,
+    /// The targets, as JSON text.
+    pub targets_json: String,
+    /// The guards that blocked it, comma-separated; empty when it would run.
+    pub verdict: String,
+}
+
 const COLUMNS: &str = "id, idempotency_key, snapshot_id, finding_id, kind, action, mode, action_key, targets_json, \
      reason, started_at, finished_at, result, http_status, detail, contest_json";
 
@@ -255,6 +268,84 @@ impl Store {
         stmt.query_map(args, row)
             .and_then(|rows| rows.collect())
             .map_err(self.err("cannot read the audit log"))
+    }
+
+    /// The dry-run steps of the last remediation run, by action key.
+    pub fn dry_runs(&self) -> Result<Vec<DryRunStep>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT action_key, finding_id, kind, action, targets_json, verdict
+                 FROM remediation_dry_runs ORDER BY action_key",
+            )
+            .map_err(self.err("cannot read the dry-run steps"))?;
+        stmt.query_map([], |r| {
+            Ok(DryRunStep {
+                action_key: r.get(0)?,
+                finding_id: r.get(1)?,
+                kind: r.get(2)?,
+                action: r.get(3)?,
+                targets_json: r.get(4)?,
+                verdict: r.get(5)?,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(self.err("cannot read the dry-run steps"))
+    }
+
+    /// Records a change of the dry-run plan in one transaction: the audit rows that say what
+    /// changed (`result` `dry_run`, the detail saying how), the steps now planned (`put`) and the
+    /// action keys no longer planned (`drop`). Returns how many audit rows were new.
+    pub fn dry_run_change(
+        &self,
+        audits: &[(NewAudit<'_>, String)],
+        put: &[DryRunStep],
+        drop: &[String],
+    ) -> Result<usize, StoreError> {
+        let write = || -> rusqlite::Result<usize> {
+            let tx = self.conn.unchecked_transaction()?;
+            let mut new = 0;
+            for (a, detail) in audits {
+                new += tx.execute(
+                    "INSERT INTO remediation_audit (idempotency_key, snapshot_id, finding_id, kind, action, mode,
+                         action_key, targets_json, reason, started_at, finished_at, result, detail, contest_json)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, 'dry_run', ?11, ?12)
+                     ON CONFLICT (idempotency_key) DO NOTHING",
+                    params![
+                        a.idempotency_key,
+                        a.snapshot_id,
+                        a.finding_id,
+                        a.kind,
+                        a.action,
+                        a.mode,
+                        a.action_key,
+                        a.targets.to_string(),
+                        a.reason,
+                        a.at,
+                        detail,
+                        a.contest.map(|c| c.to_string())
+                    ],
+                )?;
+            }
+            for d in put {
+                tx.execute(
+                    "INSERT INTO remediation_dry_runs (action_key, finding_id, kind, action, targets_json, verdict)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (action_key) DO UPDATE SET finding_id = ?2, kind = ?3, action = ?4,
+                         targets_json = ?5, verdict = ?6",
+                    params![d.action_key, d.finding_id, d.kind, d.action, d.targets_json, d.verdict],
+                )?;
+            }
+            for key in drop {
+                tx.execute(
+                    "DELETE FROM remediation_dry_runs WHERE action_key = ?1",
+                    [key],
+                )?;
+            }
+            tx.commit()?;
+            Ok(new)
+        };
+        write().map_err(self.err("cannot write the audit log"))
     }
 
     /// Stores a plan (JSON) as the latest.

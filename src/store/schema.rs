@@ -244,6 +244,18 @@ ALTER TABLE findings ADD COLUMN undetermined_json TEXT;
 -- watches each.
 ALTER TABLE snapshot_sources ADD COLUMN listings_json TEXT;
 "#,
+    r#"
+-- Dry-run remediation is audited when the plan changes, not on every cycle: the dry-run steps of
+-- the last run, each with its verdict (the guards that blocked it, '' when it would run).
+CREATE TABLE remediation_dry_runs (
+    action_key   TEXT PRIMARY KEY,
+    finding_id   TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    action       TEXT NOT NULL,
+    targets_json TEXT NOT NULL,
+    verdict      TEXT NOT NULL
+) WITHOUT ROWID;
+"#,
 ];
 
 /// The schema version this build writes.

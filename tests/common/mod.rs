@@ -72,6 +72,12 @@ impl Env {
         self.settings = Settings::load(Some(&self.config)).unwrap();
     }
 
+    /// Replaces the configuration file with `toml`.
+    pub fn set_config(&mut self, toml: &str) {
+        std::fs::write(&self.config, toml).unwrap();
+        self.settings = Settings::load(Some(&self.config)).unwrap();
+    }
+
     /// One pull and store.
     pub async fn pull(&self) -> Outcome {
         cycle::pull_and_store(&self.settings).await.unwrap()

@@ -67,6 +67,121 @@ async fn dry_run_is_recorded_and_never_sent() {
     assert_eq!(audit[0].result.as_deref(), Some("dry_run"));
 }
 
+/// The dry-run rows of the audit log, oldest first.
+fn dry_rows(env: &Env) -> Vec<scimdrift::store::AuditRow> {
+    let mut rows: Vec<_> = env
+        .store()
+        .audit(0)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.mode == "dry_run")
+        .collect();
+    rows.reverse();
+    rows
+}
+
+#[tokio::test]
+async fn an_unchanged_dry_run_plan_is_audited_once_then_its_changes_only() {
+    let mut env = Env::scenarios(20).await;
+    env.extend_config(&policy_in(
+        &env,
+        &rule("idp_inactive_account_active", "suspend", "dry_run", 2),
+        "",
+    ));
+    // Pull 1: planned, blocked by its confirmations. Pull 2: would run. Pulls 3-5: unchanged.
+    let mut would_run = Vec::new();
+    for _ in 0..5 {
+        env.pull().await;
+        would_run.push(remediate(&env).await.dry_run);
+    }
+    assert_eq!(
+        would_run,
+        [0, 1, 1, 1, 1],
+        "the plan's steps that would run"
+    );
+    let rows = dry_rows(&env);
+    assert_eq!(
+        rows.len(),
+        2,
+        "appeared, then its verdict changed: {rows:#?}"
+    );
+    let detail = |i: usize| rows[i].detail.clone().unwrap_or_default();
+    assert!(
+        detail(0).contains("planned: would be blocked (confirmations"),
+        "{}",
+        detail(0)
+    );
+    assert!(
+        detail(1).contains("it was blocked by confirmations, now it would run"),
+        "{}",
+        detail(1)
+    );
+    assert!(rows.iter().all(|r| r.result.as_deref() == Some("dry_run")));
+    assert!(mutations(&env).is_empty());
+
+    // The leaver's access is removed by hand: the step disappears, once.
+    let a9 = label(&env, "A9");
+    env.sim
+        .update_world(|w| w.account_mut(&a9).unwrap().suspend());
+    for _ in 0..3 {
+        env.pull().await;
+        assert_eq!(remediate(&env).await.dry_run, 0);
+    }
+    let rows = dry_rows(&env);
+    assert_eq!(rows.len(), 3, "{rows:#?}");
+    assert!(
+        rows[2]
+            .detail
+            .as_deref()
+            .unwrap_or("")
+            .contains("no longer planned"),
+        "{:?}",
+        rows[2]
+    );
+    assert_eq!(rows[2].finding_id, rows[0].finding_id);
+    assert_eq!(
+        rows[2].targets, rows[0].targets,
+        "the withdrawn step names its targets"
+    );
+}
+
+#[tokio::test]
+async fn two_org_directories_without_org_directory_id_skip_loudly_and_are_counted() {
+    let mut env = Env::scenarios(20).await;
+    // The scenario org has two user directories; no org_directory_id.
+    env.extend_config(
+        "\n[remediation]\nenabled = true\nmax_actions_per_cycle = 5\nmax_percent_of_population = 100.0\nspike_threshold = 50\n[[remediation.rules]]\nkind = \"idp_inactive_account_active\"\naction = \"suspend\"\nmode = \"apply\"\nmin_confirmations = 1\n",
+    );
+    env.pull().await;
+    let metrics = Metrics::new();
+    remediate::init_metrics(&metrics);
+    let a = scimdrift::app::remediation::run_cycle(&env.settings, &metrics)
+        .await
+        .unwrap();
+    assert_eq!((a.success, a.skipped), (0, 1), "{a:?}");
+    assert!(mutations(&env).is_empty());
+    let audit = env.store().audit(0).unwrap();
+    let detail = audit[0].detail.as_deref().unwrap_or("");
+    assert!(detail.contains("remediation.org_directory_id"), "{detail}");
+    for d in ["D1", "D2"] {
+        assert!(detail.contains(&label(&env, d)), "lists {d}: {detail}");
+    }
+    let text = metrics.render();
+    let line = |reason: &str| {
+        format!(
+            "scimdrift_remediation_steps_total{{action=\"suspend\",reason=\"{reason}\",result=\"skipped\"}}"
+        )
+    };
+    assert!(
+        text.contains(&format!("{} 1", line("org_directory_ambiguous"))),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{} 0", line("target_changed"))),
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn delete_scim_record_resolves_the_stale_link() {
     let mut env = Env::scenarios(20).await;
