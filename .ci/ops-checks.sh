@@ -16,7 +16,8 @@
 # Also checks that the HTML report fits a 390 px phone and a 1280 px screen in a real browser:
 # renders the showcase report (a 200-character display name, long emails) with the ignored test
 # `write_showcase_report` (cargo; the same build `cargo test` reuses) and measures the page's
-# scrollWidth in Debian's `chromium` (installed if missing; the check fails if it cannot be).
+# scrollWidth in Debian's `chromium` (installed if missing; the check fails if it cannot be), then
+# checks it against WCAG 2 AA with pa11y (from the npm registry, into ~/.cache/scimdrift-ci).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -333,5 +334,26 @@ for f in failed:
     print(f"FAIL: {f}", file=sys.stderr)
 sys.exit(1 if failed else 0)
 PY
+
+# --------------------------------------------------------------------------- report accessibility
+# pa11y (WCAG 2 AA, HTML_CodeSniffer) on the same showcase report, in Debian's chromium: puppeteer's
+# own browser download is skipped (this machine cannot fetch it). Installed once into a cache.
+step "the HTML report passes WCAG 2 AA (pa11y ${PA11Y_VERSION:=9.1.1})"
+command -v npm > /dev/null || fail "npm is required for the accessibility check (pa11y)"
+pa11y_dir="${XDG_CACHE_HOME:-$HOME/.cache}/scimdrift-ci/pa11y-$PA11Y_VERSION"
+if [[ ! -x "$pa11y_dir/node_modules/.bin/pa11y" ]]; then
+    mkdir -p "$pa11y_dir"
+    (cd "$pa11y_dir" && PUPPETEER_SKIP_DOWNLOAD=1 npm install --no-audit --no-fund --silent "pa11y@$PA11Y_VERSION") \
+        > "$work/npm.log" 2>&1 || { cat "$work/npm.log" >&2; fail "could not install pa11y $PA11Y_VERSION from the npm registry"; }
+fi
+cat > "$work/pa11y.json" << 'JSON'
+{"standard": "WCAG2AA", "timeout": 120000,
+ "chromeLaunchConfig": {"executablePath": "/usr/bin/chromium",
+  "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+           "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]}}
+JSON
+"$pa11y_dir/node_modules/.bin/pa11y" --config "$work/pa11y.json" --reporter cli "file://$work/report/report.html" \
+    > "$work/pa11y.log" 2>&1 || { cat "$work/pa11y.log" >&2; fail "pa11y found WCAG 2 AA errors in the report (above)"; }
+grep -a "No issues found" "$work/pa11y.log"
 
 step "ops checks passed"

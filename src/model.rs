@@ -367,6 +367,17 @@ pub fn stamp_millis(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// The one format of a time shown to people (reports, `person`, `/readyz`, logs): to the second,
+/// in UTC, `2026-12-06 14:03:09 UTC`.
+pub fn human_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// A time for programs (JSON, CSV): RFC 3339 in UTC to the second, `2026-12-06T14:03:09Z`.
+pub fn rfc3339_seconds(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// An RFC 3339 time as an instant in UTC; `None` when it is not one.
 pub fn parse_utc(t: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(t)

@@ -118,15 +118,18 @@ pub fn history(
         let events = store
             .finding_events(&f.id)?
             .into_iter()
-            .map(|(_, at, event)| FindingEvent { at, event })
+            .map(|(_, at, event)| FindingEvent {
+                at: seconds(at),
+                event,
+            })
             .collect();
         findings.push(PersonFinding {
             id: f.id,
             kind: f.kind.as_str().to_string(),
             severity: f.severity.as_str().to_string(),
             status: f.status.as_str().to_string(),
-            first_seen: f.first_seen,
-            resolved_at: f.resolved_at,
+            first_seen: seconds(f.first_seen),
+            resolved_at: f.resolved_at.map(seconds),
             summary: f.summary,
             events,
         });
@@ -143,7 +146,7 @@ pub fn history(
         .map(|row| PersonAction {
             action: row.action,
             result: row.result.unwrap_or_else(|| "pending".into()),
-            at: row.started_at,
+            at: seconds(row.started_at),
             finding_id: row.finding_id,
             mode: row.mode,
             detail: row.detail,
@@ -157,6 +160,14 @@ pub fn history(
         findings,
         actions,
     })
+}
+
+/// A stored time as RFC 3339 to the second, as every time of the contract is; anything else as
+/// it is.
+fn seconds(t: String) -> String {
+    crate::model::parse_utc(&t)
+        .map(crate::model::rfc3339_seconds)
+        .unwrap_or(t)
 }
 
 /// True when an audit row's targets name one of the person's accounts or records.
@@ -185,8 +196,8 @@ fn group_records(
             .entry((v.directory_id, v.scim_id))
             .or_default()
             .push(RecordVersionView {
-                from: v.from,
-                to: v.to,
+                from: seconds(v.from),
+                to: v.to.map(seconds),
                 active: v.active,
                 email: v.email,
                 account_id: v.account_id,
@@ -213,8 +224,8 @@ fn group_accounts(versions: Vec<AccountVersion>) -> Vec<AccountHistory> {
             .entry(v.account_id)
             .or_default()
             .push(AccountVersionView {
-                from: v.from,
-                to: v.to,
+                from: seconds(v.from),
+                to: v.to.map(seconds),
                 email: v.email,
                 account_status: v.account_status,
                 membership_status: v.membership_status,

@@ -367,6 +367,28 @@ async fn json_logs_carry_one_event_per_cycle() {
     assert!(cycle[0]["duration_seconds"].as_f64().is_some());
 }
 
+/// Text logs start with the time as every human-facing time is shown: to the second, in UTC.
+#[tokio::test]
+async fn text_logs_show_times_to_the_second_in_utc() {
+    let env = Env::scenarios(5).await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_scimdrift"))
+        .arg("--config")
+        .arg(&env.config)
+        .arg("once")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let first = stderr.lines().next().expect("an INFO line");
+    let at = first.get(..23).unwrap_or_default();
+    assert!(
+        chrono::NaiveDateTime::parse_from_str(at, "%Y-%m-%d %H:%M:%S UTC").is_ok(),
+        "{first}"
+    );
+}
+
 fn bin() -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_scimdrift"));
     cmd.env_remove("SCIMDRIFT_CONFIG").env_remove("COLUMNS");

@@ -237,6 +237,10 @@ async fn readyz_follows_the_last_complete_pull() {
     assert!(eventually(15, async || d.get("/readyz").await.0 == 503).await);
     let (_, body) = d.get("/readyz").await;
     assert!(body.contains("older than 3 pull intervals"), "{body}");
+    assert!(
+        body.contains(" UTC (") && !body.contains("+00:00"),
+        "to the second: {body}"
+    );
     let m = d.metrics().await;
     assert_eq!(m["scimdrift_source_up{source=\"accounts\"}"], 0.0);
     assert!(m["scimdrift_pull_runs_total{result=\"incomplete\"}"] >= 1.0);

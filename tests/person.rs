@@ -73,10 +73,35 @@ async fn the_leavers_whole_story() {
     assert_eq!(actions[0]["action"], "suspend");
     assert_eq!(actions[0]["result"], "success");
     assert!(actions[0]["at"].is_string());
+    // Every time is RFC 3339 in UTC to the second.
+    let times = [
+        &versions[0]["from"],
+        &av[1]["from"],
+        &findings[0]["first_seen"],
+        &findings[0]["resolved_at"],
+        &findings[0]["events"][0]["at"],
+        &actions[0]["at"],
+    ];
+    for t in times {
+        let t = t.as_str().unwrap();
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(t).is_ok() && t.len() == 20 && t.ends_with('Z'),
+            "{t}"
+        );
+    }
 
-    // The text form tells the same story as a timeline.
+    // The text form tells the same story as a timeline, its times to the second in UTC.
     let text = env.cli(&["person", "fay@example.com"]).await;
     let text = String::from_utf8_lossy(&text.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains("remediation suspend"))
+        .unwrap();
+    let at = line.trim().get(..23).unwrap_or_default();
+    assert!(
+        chrono::NaiveDateTime::parse_from_str(at, "%Y-%m-%d %H:%M:%S UTC").is_ok(),
+        "{line}"
+    );
     assert!(text.contains("timeline"), "{text}");
     assert!(text.contains("active/active → active/suspended"), "{text}");
     assert!(

@@ -208,6 +208,23 @@ async fn scenario_report_lists_every_finding_with_its_fix() {
     let md = report::render(&r, ReportFormat::Markdown);
     let json = report::render(&r, ReportFormat::Json);
     let csv = report::render(&r, ReportFormat::Csv);
+    // Excel needs the byte order mark to read UTF-8; times are RFC 3339 to the second.
+    assert!(csv.starts_with('\u{feff}'), "no BOM");
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    assert_eq!(
+        header.get(0),
+        Some("report_date"),
+        "the BOM is not part of the first name"
+    );
+    let first_seen = header.iter().position(|h| h == "first_seen").unwrap();
+    for row in reader.records().map(Result::unwrap) {
+        let t = &row[first_seen];
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(t).is_ok() && t.len() == 20 && t.ends_with('Z'),
+            "first_seen {t:?}"
+        );
+    }
     for f in open(&r) {
         assert!(html.contains(&format!("<span class=\"kind\">{}</span>", f.kind)));
         assert!(json.contains(&f.id) && csv.contains(&f.id));
@@ -530,7 +547,7 @@ async fn the_html_report_fits_a_phone_and_shows_readable_times() {
             "{format} shows a precise time"
         );
         assert!(
-            text.contains("2026-11-30 06:28 UTC"),
+            text.contains("2026-11-30 06:28:43 UTC"),
             "{format}: remediation time"
         );
     }
@@ -1332,4 +1349,64 @@ async fn an_idp_display_name_with_a_script_is_escaped() {
     assert!(html.contains("&lt;script&gt;alert("));
     let md = report::render(&r, ReportFormat::Markdown);
     assert!(no_raw_angle_brackets(&md), "raw tag in Markdown");
+}
+
+/// The by-kind table counts each finding under its own severity: a kind's findings may differ
+/// (an IdP-disabled user whose account has access is critical, one without high).
+#[tokio::test]
+async fn by_kind_counts_each_finding_under_its_own_severity() {
+    let env = idp_env().await;
+    let r = build(&env, Utc::now());
+    let open: Vec<&report::ReportFinding> = r.people.iter().flat_map(|p| &p.findings).collect();
+    let mut expected: std::collections::BTreeMap<(String, String), usize> = Default::default();
+    for f in &open {
+        *expected
+            .entry((f.kind.to_string(), f.severity.to_string()))
+            .or_default() += 1;
+    }
+    let kinds_with_two = expected
+        .keys()
+        .filter(|(k, _)| expected.keys().filter(|(k2, _)| k2 == k).count() > 1)
+        .count();
+    assert!(
+        kinds_with_two > 0,
+        "the world has a kind of two severities: {expected:?}"
+    );
+    let got: std::collections::BTreeMap<(String, String), usize> = r
+        .summary
+        .by_kind
+        .iter()
+        .filter(|k| k.open > 0)
+        .map(|k| ((k.kind.to_string(), k.severity.to_string()), k.open))
+        .collect();
+    assert_eq!(got, expected);
+    for s in &r.summary.by_severity {
+        let in_table: usize = r
+            .summary
+            .by_kind
+            .iter()
+            .filter(|k| k.severity == s.severity)
+            .map(|k| k.open)
+            .sum();
+        assert_eq!(in_table, s.open, "{:?}", s.severity);
+    }
+}
+
+/// Code in scimdrift's own text (a directory's name in a request's key, a command in a warning) is
+/// rendered as code: no literal backtick in the HTML, no escaped one in the Markdown.
+#[tokio::test]
+async fn code_is_rendered_as_code_never_as_backticks() {
+    let r = showcase_report().await;
+    let html = report::render(&r, ReportFormat::Html);
+    let md = report::render(&r, ReportFormat::Markdown);
+    assert!(
+        html.contains("directory API key of <code>entra</code>"),
+        "the key is shown"
+    );
+    assert!(!html.contains('`'), "a literal backtick in the HTML");
+    assert!(md.contains("directory API key of `entra`"));
+    assert!(!md.contains("\\`"), "an escaped backtick in the Markdown");
+    // Which status is which.
+    assert!(html.contains("account: active · membership: active"));
+    assert!(md.contains("account: active · membership: active"));
 }

@@ -317,9 +317,18 @@ fn init_logging(command: &Command, format: LogFormat) {
         .with_ansi(colour)
         .with_writer(std::io::stderr);
     let _ = match format {
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Text => builder.with_timer(HumanTime).try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+}
+
+/// Text logs show times as every human-facing time ([`crate::model::human_time`]).
+struct HumanTime;
+
+impl tracing_subscriber::fmt::time::FormatTime for HumanTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        w.write_str(&crate::model::human_time(chrono::Utc::now()))
+    }
 }
 
 /// Quiets the scheduler library's start-up INFO lines; a directive for it in RUST_LOG wins.

@@ -452,6 +452,13 @@ pub fn reconciled_text(r: &Reconciled) -> String {
 }
 
 /// `scimdrift person EMAIL`: the JSON contract, or the history as text with a timeline.
+/// A stored time as people read it ([`crate::model::human_time`]); anything else escaped.
+fn human(t: &str) -> String {
+    crate::model::parse_utc(t)
+        .map(crate::model::human_time)
+        .unwrap_or_else(|| line(t).into_owned())
+}
+
 pub fn person(h: &crate::person::PersonHistory, format: Format) -> String {
     if format == Format::Json {
         return format!("{:#}\n", json!(h));
@@ -482,8 +489,8 @@ pub fn person(h: &crate::person::PersonHistory, format: Format) -> String {
             let _ = writeln!(
                 out,
                 "    {} → {}  {:<8} {}  {}",
-                line(&v.from),
-                line(v.to.as_deref().unwrap_or("now")),
+                human(&v.from),
+                v.to.as_deref().map_or("now".into(), human),
                 yes_no(v.active),
                 line(v.email.as_deref().unwrap_or("(no email)")),
                 line(v.account_id.as_deref().unwrap_or("unlinked"))
@@ -496,8 +503,8 @@ pub fn person(h: &crate::person::PersonHistory, format: Format) -> String {
             let _ = writeln!(
                 out,
                 "    {} → {}  {}/{}  {}",
-                line(&v.from),
-                line(v.to.as_deref().unwrap_or("now")),
+                human(&v.from),
+                v.to.as_deref().map_or("now".into(), human),
                 line(&v.account_status),
                 line(&v.membership_status),
                 line(v.email.as_deref().unwrap_or("(email hidden)"))
@@ -513,10 +520,10 @@ pub fn person(h: &crate::person::PersonHistory, format: Format) -> String {
                 f.severity,
                 f.kind,
                 f.status,
-                line(&f.first_seen),
+                human(&f.first_seen),
                 f.resolved_at
                     .as_deref()
-                    .map(|r| format!(", resolved {}", line(r)))
+                    .map(|r| format!(", resolved {}", human(r)))
                     .unwrap_or_default(),
                 line(&f.id)
             );
@@ -524,7 +531,7 @@ pub fn person(h: &crate::person::PersonHistory, format: Format) -> String {
     }
     let _ = writeln!(out, "  timeline");
     for e in h.timeline() {
-        let _ = writeln!(out, "    {}  {}", line(&e.at), line(&e.what));
+        let _ = writeln!(out, "    {}  {}", human(&e.at), line(&e.what));
     }
     out
 }

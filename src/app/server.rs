@@ -320,7 +320,7 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
                     StatusCode::SERVICE_UNAVAILABLE,
                     format!(
                         "not ready: last complete pull at {} ({}s ago) is older than 3 pull intervals ({}s); see `scimdrift snapshots`\n",
-                        at.to_rfc3339(),
+                        crate::model::human_time(at),
                         age.as_secs(),
                         window.as_secs()
                     ),

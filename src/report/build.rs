@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 
 use super::StoredReports;
 use super::fixes::{self, FixContext};
@@ -23,15 +23,7 @@ const STALE_INTERVALS: u32 = 3;
 /// Longest source error quoted in the report.
 const MAX_ERROR_CHARS: usize = 300;
 
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
+use crate::model::{parse_utc as parse_time, rfc3339_seconds as rfc3339};
 
 /// What a report needs from the configuration (the app builds it from the settings).
 #[derive(Debug, Clone)]
@@ -332,19 +324,35 @@ fn summary(people: &[Person], resolved: usize, suppressed: &[ReportFinding]) -> 
             .count(),
     })
     .collect();
-    let mut kinds: Vec<Kind> = Kind::ALL.to_vec();
-    kinds.sort_by_key(|k| std::cmp::Reverse(k.severity()));
-    let by_kind = kinds
-        .into_iter()
-        .map(|k| KindCount {
-            kind: k,
-            severity: k.severity(),
-            open: open.iter().filter(|f| f.kind == k).count(),
-            new: open.iter().filter(|f| f.kind == k).filter(is_new).count(),
-            suppressed: suppressed.iter().filter(|f| f.kind == k).count(),
+    // A row per kind and severity: a kind's findings may differ in severity (an orphan record
+    // with access is high, one without medium), each counted under its own.
+    let severities = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+    ];
+    let mut by_kind: Vec<KindCount> = Kind::ALL
+        .iter()
+        .flat_map(|&k| severities.iter().map(move |&s| (k, s)))
+        .map(|(k, s)| {
+            let of = |f: &&ReportFinding| f.kind == k && f.severity == s;
+            KindCount {
+                kind: k,
+                severity: s,
+                open: open.iter().copied().filter(of).count(),
+                new: open
+                    .iter()
+                    .copied()
+                    .filter(of)
+                    .filter(|f| f.change == Change::New)
+                    .count(),
+                suppressed: suppressed.iter().filter(of).count(),
+            }
         })
         .filter(|c| c.open + c.suppressed > 0)
         .collect();
+    by_kind.sort_by_key(|c| std::cmp::Reverse(c.severity));
     let new = open.iter().filter(is_new).count();
     Summary {
         open: open.len(),
@@ -372,13 +380,14 @@ fn truncate(s: &str, max: usize) -> String {
 /// any fraction of a second) and SQLite's `YYYY-MM-DD HH:MM:SS[.fff]` (UTC); other text is returned
 /// as is.
 pub fn display_time(s: &str) -> String {
+    // A stored time (RFC 3339, or SQLite's `YYYY-MM-DD HH:MM:SS`), shown to the second in UTC.
     parse_time(s)
         .or_else(|| {
             chrono::NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%d %H:%M:%S%.f")
                 .ok()
                 .map(|t| t.and_utc())
         })
-        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .map(crate::model::human_time)
         .unwrap_or_else(|| s.to_string())
 }
 
@@ -649,12 +658,12 @@ mod tests {
         for (raw, shown) in [
             (
                 "2026-11-30T06:28:43.886457907+00:00",
-                "2026-11-30 06:28 UTC",
+                "2026-11-30 06:28:43 UTC",
             ),
-            ("2026-11-30T07:28:43+01:00", "2026-11-30 06:28 UTC"),
-            ("2026-11-30T06:28:43Z", "2026-11-30 06:28 UTC"),
-            ("2026-11-30 06:28:43.886", "2026-11-30 06:28 UTC"),
-            ("2026-11-30 06:28:43", "2026-11-30 06:28 UTC"),
+            ("2026-11-30T07:28:43+01:00", "2026-11-30 06:28:43 UTC"),
+            ("2026-11-30T06:28:43Z", "2026-11-30 06:28:43 UTC"),
+            ("2026-11-30 06:28:43.886", "2026-11-30 06:28:43 UTC"),
+            ("2026-11-30 06:28:43", "2026-11-30 06:28:43 UTC"),
             ("never", "never"),
         ] {
             assert_eq!(display_time(raw), shown, "{raw}");
@@ -692,8 +701,8 @@ mod tests {
         let bad = snap(4, false, "2026-01-02T06:55:00.123456789+00:00");
         let f = freshness(Some(&s), Some(&bad), INTERVAL, at("2026-01-02T07:00:00Z"));
         let all = f.warnings.join("\n");
-        assert!(all.contains("2026-01-02 05:00 UTC"), "{all}");
-        assert!(all.contains("2026-01-02 06:55 UTC"), "{all}");
+        assert!(all.contains("2026-01-02 05:00:00 UTC"), "{all}");
+        assert!(all.contains("2026-01-02 06:55:00 UTC"), "{all}");
         assert!(!all.contains(".886") && !all.contains(".123"), "{all}");
         assert_eq!(
             f.last_complete_at.as_deref(),

@@ -43,6 +43,13 @@ const HEADER: [&str; 35] = [
     "portal_steps",
 ];
 
+/// A stored time as RFC 3339 to the second (`2026-12-06T14:03:09Z`); anything else as it is.
+fn seconds(t: &str) -> String {
+    crate::model::parse_utc(t)
+        .map(crate::model::rfc3339_seconds)
+        .unwrap_or_else(|| t.to_string())
+}
+
 fn rows(section: &str, date: &str, f: &ReportFinding) -> Vec<Vec<String>> {
     let requests = f
         .requests
@@ -97,9 +104,9 @@ fn rows(section: &str, date: &str, f: &ReportFinding) -> Vec<Vec<String>> {
             email,
             status,
             membership,
-            f.first_seen.clone(),
+            seconds(&f.first_seen),
             f.age_days.map(|d| d.to_string()).unwrap_or_default(),
-            f.resolved_at.clone().unwrap_or_default(),
+            f.resolved_at.as_deref().map(seconds).unwrap_or_default(),
             f.summary.clone(),
             f.fix_steps.clone(),
             requests.clone(),
@@ -119,7 +126,7 @@ fn rows(section: &str, date: &str, f: &ReportFinding) -> Vec<Vec<String>> {
             prov.map(|p| p.status.clone()).unwrap_or_default(),
             prov.and_then(|p| p.error_code.clone()).unwrap_or_default(),
             prov.and_then(|p| p.reason.clone()).unwrap_or_default(),
-            prov.map(|p| p.at.clone()).unwrap_or_default(),
+            prov.map(|p| seconds(&p.at)).unwrap_or_default(),
             portal.clone(),
         ]
     };
@@ -189,7 +196,8 @@ fn rows(section: &str, date: &str, f: &ReportFinding) -> Vec<Vec<String>> {
     out
 }
 
-/// Renders the open (by person), resolved and suppressed findings.
+/// Renders the open (by person), resolved and suppressed findings, UTF-8 with a byte order mark
+/// (Excel reads non-ASCII names right only with one; `csv.reader(open(f, encoding="utf-8-sig"))`).
 pub fn render(r: &Report) -> String {
     let date = r.date.to_string();
     let mut w = ::csv::Writer::from_writer(Vec::new());
@@ -205,8 +213,10 @@ pub fn render(r: &Report) -> String {
             let _ = w.write_record(row.iter().map(|v| csv_cell(v).into_owned()));
         }
     }
-    w.into_inner()
+    let body = w
+        .into_inner()
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    format!("\u{feff}{body}")
 }

@@ -36,10 +36,11 @@ td code{overflow-wrap:anywhere}
 td.k code{overflow-wrap:normal}
 th{background:#f6f8fa;font-weight:600;font-size:12.5px}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
-table.cards td{width:20%;text-align:center;padding:10px 4px;border:2px solid #d0d7de}
-table.cards .big{display:block;font-size:28px;font-weight:700;line-height:1.1}
-table.cards .lbl{font-size:12px;text-transform:uppercase;letter-spacing:.06em;color:#57606a}
-table.cards td.hot{border-color:#1f2328;border-width:3px}
+ul.cards{list-style:none;padding:0;margin:0 0 12px;display:flex;flex-wrap:wrap;gap:6px}
+ul.cards li{flex:1 1 17%;min-width:0;text-align:center;padding:10px 4px;border:2px solid #d0d7de;box-sizing:border-box}
+ul.cards .big{display:block;font-size:28px;font-weight:700;line-height:1.1}
+ul.cards .lbl{font-size:12px;text-transform:uppercase;letter-spacing:.06em;color:#57606a}
+ul.cards li.hot{border-color:#1f2328;border-width:3px}
 .sev{display:inline-block;min-width:74px;text-align:center;font-size:11px;font-weight:700;letter-spacing:.06em;padding:1px 6px;border:2px solid;white-space:nowrap}
 .sev-critical{background:#a40e26;border-color:#a40e26;color:#fff}
 .sev-high{background:#f8d7c4;border-color:#c2410c;color:#7c2d12}
@@ -86,8 +87,7 @@ footer{margin-top:30px;color:#57606a;font-size:12px;border-top:1px solid #d0d7de
 h1{font-size:20px}
 .person{padding:8px 10px}
 .person.p-critical{border-left-width:7px}
-table.cards,table.cards tbody,table.cards tr{display:block}
-table.cards td{display:inline-block;width:31%;margin:0 1% 6px 0;box-sizing:border-box;vertical-align:top}
+ul.cards li{flex-basis:31%}
 table.stack,table.stack tbody,table.stack tr,table.stack td{display:block;width:auto;min-width:0}
 table.stack thead{display:none}
 table.stack tr{border:1px solid #d0d7de;margin:0 0 8px}
@@ -219,7 +219,7 @@ fn header(r: &Report) -> Markup {
         h1 { "Daily findings report · " (r.date.to_string()) }
         p.meta { "Org " code { (r.org_id) } " · generated " (display_time(&r.generated_at)) " · " (compared) }
         @for w in &f.warnings {
-            div.warn { b { "⚠ WARNING" } (w) }
+            div.warn { b { "⚠ WARNING" } (prose(w)) }
         }
         div.fresh {
             @match (&f.last_complete_at, f.snapshot_id) {
@@ -253,20 +253,13 @@ fn summary(r: &Report) -> Markup {
                     code { "scimdrift once" } "." }
             }
         } @else {
-            div.scroll {
-                table.cards {
-                    caption.vh { "Findings at a glance" }
-                    tbody {
-                        tr {
-                            td class=@if s.open > 0 { "hot" } { span.big { (s.open) } span.lbl { "open" } }
-                            td class=@if s.new > 0 { "hot" } { span.big { (s.new) } span.lbl { "new" } }
-                            td { span.big { (s.resolved) } span.lbl { "resolved" } }
-                            td { span.big { (s.still_open) } span.lbl { "still open" }
-                                @if let Some(d) = s.oldest_open_days { br; span.lbl { "oldest " (d) " days" } } }
-                            td { span.big { (s.suppressed) } span.lbl { "suppressed" } }
-                        }
-                    }
-                }
+            ul.cards aria-label="Findings at a glance" {
+                li class=@if s.open > 0 { "hot" } { span.big { (s.open) } span.lbl { "open" } }
+                li class=@if s.new > 0 { "hot" } { span.big { (s.new) } span.lbl { "new" } }
+                li { span.big { (s.resolved) } span.lbl { "resolved" } }
+                li { span.big { (s.still_open) } span.lbl { "still open" }
+                    @if let Some(d) = s.oldest_open_days { br; span.lbl { "oldest " (d) " days" } } }
+                li { span.big { (s.suppressed) } span.lbl { "suppressed" } }
             }
         }
         @if !s.by_kind.is_empty() {
@@ -353,7 +346,7 @@ fn subjects_table(p: &Person) -> Markup {
                             }
                             @match &row.account {
                                 Some(a) => {
-                                    td data-label="Account status" { (a.account_status) " / " (a.membership_status)
+                                    td data-label="Account status" { "account: " (a.account_status) " · membership: " (a.membership_status)
                                         @if let Some(c) = &a.claim_status { br; span.muted { (c) } } }
                                     td.v data-label="Account email" { (email(a.email.as_deref())) }
                                     td.v data-label="Name" { (dash(a.name.as_deref().or(row.scim_user.as_ref().and_then(|u| u.display_name.as_deref())))) }
@@ -373,6 +366,15 @@ fn subjects_table(p: &Person) -> Markup {
     }
 }
 
+/// Text scimdrift wrote, its `code` spans rendered as code (never as literal backticks).
+fn prose(text: &str) -> Markup {
+    html! {
+        @for (is_code, part) in super::model::code_spans(text) {
+            @if is_code { code { (part) } } @else { (part) }
+        }
+    }
+}
+
 fn requests(f: &ReportFinding) -> Markup {
     html! {
         @if !f.requests.is_empty() {
@@ -387,7 +389,7 @@ fn requests(f: &ReportFinding) -> Markup {
                         }
                         @if let Some(b) = &q.body { " " code { (b) } }
                         br;
-                        span.note { (q.note) " · " (q.key) }
+                        span.note { (prose(&q.note)) " · " (prose(&q.key)) }
                     }
                 }
             }
@@ -558,7 +560,7 @@ fn hint_account(a: &HintAccount) -> Markup {
     html! {
         code { (a.account.account_id) } br;
         (dash(a.account.email.as_deref())) br;
-        (a.account.account_status) " / " (a.account.membership_status)
+        "account: " (a.account.account_status) " · membership: " (a.account.membership_status)
         @if let Some(c) = &a.account.claim_status { " · " (c) }
         br;
         span.muted { "added to org " (a.added_to_org.as_deref().map(display_time).unwrap_or_else(|| "—".into())) }
@@ -637,7 +639,7 @@ fn idp_health(r: &Report) -> Markup {
             @for h in &r.idp {
                 @if !h.warnings.is_empty() {
                     ul.idpwarn {
-                        @for w in &h.warnings { li { b { "⚠ " } (w) } }
+                        @for w in &h.warnings { li { b { "⚠ " } (prose(w)) } }
                     }
                 }
             }

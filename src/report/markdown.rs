@@ -52,6 +52,14 @@ pub(crate) fn code(text: &str, in_table: bool) -> String {
     format!("{fence}{pad}{text}{pad}{fence}")
 }
 
+/// Text scimdrift wrote: its `code` spans as code spans, the rest escaped ([`md`]).
+pub(crate) fn prose(text: &str) -> String {
+    super::model::code_spans(text)
+        .into_iter()
+        .map(|(is_code, part)| if is_code { code(part, false) } else { md(part) })
+        .collect()
+}
+
 fn opt(v: Option<&str>) -> String {
     v.filter(|s| !s.is_empty())
         .map(md)
@@ -145,7 +153,7 @@ fn write_report(s: &mut String, r: &Report) -> std::fmt::Result {
         md(&display_time(&r.generated_at))
     )?;
     for w in &r.freshness.warnings {
-        writeln!(s, "> **⚠ WARNING:** {}\n", md(w))?;
+        writeln!(s, "> **⚠ WARNING:** {}\n", prose(w))?;
     }
     let f = &r.freshness;
     match (&f.last_complete_at, f.snapshot_id) {
@@ -346,7 +354,7 @@ fn write_report(s: &mut String, r: &Report) -> std::fmt::Result {
                     .join(", ");
                 writeln!(
                     s,
-                    "| {label}: {} | {} | {} | {}/{} | {} | {} |",
+                    "| {label}: {} | {} | {} | account: {} · membership: {} | {} | {} |",
                     md(&h.name),
                     code(&a.account.account_id, true),
                     opt(a.account.email.as_deref()),
@@ -459,7 +467,11 @@ fn write_person(s: &mut String, n: usize, p: &Person) -> std::fmt::Result {
         };
         let (astatus, aemail) = match &row.account {
             Some(a) => (
-                format!("{}/{}", md(&a.account_status), md(&a.membership_status)),
+                format!(
+                    "account: {} · membership: {}",
+                    md(&a.account_status),
+                    md(&a.membership_status)
+                ),
                 opt(a.email.as_deref()),
             ),
             None if row
@@ -574,8 +586,8 @@ fn write_person(s: &mut String, n: usize, p: &Person) -> std::fmt::Result {
                     "1. ({}) {} — {} ({})",
                     q.api_label(),
                     code(&line, false),
-                    md(&q.note),
-                    md(&q.key)
+                    prose(&q.note),
+                    prose(&q.key)
                 )?;
                 if let Some(b) = &q.body {
                     writeln!(s, "   body {}", code(b, false))?;
@@ -602,7 +614,7 @@ fn write_idp(s: &mut String, r: &Report) -> std::fmt::Result {
     }
     writeln!(s, "## IdP provisioning\n")?;
     for w in r.idp.iter().flat_map(|h| &h.warnings) {
-        writeln!(s, "> **⚠** {}\n", md(w))?;
+        writeln!(s, "> **⚠** {}\n", prose(w))?;
     }
     writeln!(
         s,
@@ -727,5 +739,13 @@ mod tests {
         assert_eq!(code("a`b", false), "``a`b``");
         assert_eq!(code("`x", false), "`` `x ``");
         assert_eq!(code("a|b", true), "`a\\|b`");
+    }
+
+    #[test]
+    fn prose_renders_its_code_spans_and_escapes_the_rest() {
+        assert_eq!(prose("key of `entra` *now*"), "key of `entra` \\*now\\*");
+        assert_eq!(prose("run `a|b`"), "run `a|b`");
+        // An odd backtick (from a value) is plain text, escaped.
+        assert_eq!(prose("name `x"), "name \\`x");
     }
 }

@@ -576,3 +576,17 @@ impl Report {
         line
     }
 }
+
+/// The parts of a text scimdrift wrote, with `code` marked by backticks: `(is_code, text)` in
+/// order. A text with an odd number of backticks is one plain part (a value from outside may hold
+/// one).
+pub(crate) fn code_spans(text: &str) -> Vec<(bool, &str)> {
+    if text.matches('`').count() % 2 == 1 {
+        return vec![(false, text)];
+    }
+    text.split('`')
+        .enumerate()
+        .filter(|(_, part)| !part.is_empty())
+        .map(|(i, part)| (i % 2 == 1, part))
+        .collect()
+}
