@@ -292,21 +292,23 @@ else
 fi
 
 # ------------------------------------------------------------------------------ report widths
-step "the HTML report fits 390 px and 1280 px wide screens (chromium)"
+step "the HTML report and /person pages fit 390 px and 1280 px wide screens (chromium)"
 SCIMDRIFT_REPORT_OUT="$work/report" cargo test -q --locked --test report -- --ignored --exact write_showcase_report \
     > "$work/showcase.log" 2>&1 || { cat "$work/showcase.log" >&2; fail "could not render the showcase report"; }
-[[ -s "$work/report/report.html" ]] || fail "the showcase test wrote no report.html"
+for page in report person person-idp; do
+    [[ -s "$work/report/$page.html" ]] || fail "the showcase test wrote no $page.html"
+done
 # The page is measured in an iframe of exactly the width (srcdoc, so the wrapper can read it): a
 # headless window is never narrower than 500 px, whatever --window-size says. Scrollbars are
 # hidden, as on a phone. A copy is measured; the report itself has no script.
-python3 - "$work/report/report.html" "$work" << 'PY'
+python3 - "$work" report person person-idp << 'PY'
 import html, os, re, subprocess, sys
 
-report, work = sys.argv[1], sys.argv[2]
-doc = open(report, encoding="utf-8").read()
+work, names = sys.argv[1], sys.argv[2:]
 failed = []
-for width in (390, 1280):
-    page = os.path.join(work, f"measure-{width}.html")
+for name, width in [(n, w) for n in names for w in (390, 1280)]:
+    doc = open(os.path.join(work, "report", f"{name}.html"), encoding="utf-8").read()
+    page = os.path.join(work, f"measure-{name}-{width}.html")
     with open(page, "w", encoding="utf-8") as f:
         f.write(
             f'<!DOCTYPE html><html><head><title>not measured</title></head><body style="margin:0">'
@@ -316,20 +318,20 @@ for width in (390, 1280):
             "</body></html>")
     cmd = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           "--no-first-run", "--hide-scrollbars", f"--user-data-dir={work}/chromium-{width}",
+           "--no-first-run", "--hide-scrollbars", f"--user-data-dir={work}/chromium-{name}-{width}",
            f"--window-size={max(width, 500)},844", "--virtual-time-budget=2000", "--dump-dom", page]
     try:
         run = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     except subprocess.TimeoutExpired:
-        sys.exit(f"FAIL: chromium did not finish measuring the report at {width} px")
+        sys.exit(f"FAIL: chromium did not finish measuring {name} at {width} px")
     m = re.search(r"<title>scrollWidth=(\d+)</title>", run.stdout)
     if not m:
         sys.stderr.write(run.stderr[-2000:])
-        sys.exit(f"FAIL: chromium did not measure the report at {width} px")
+        sys.exit(f"FAIL: chromium did not measure {name} at {width} px")
     got = int(m.group(1))
-    print(f"report at {width} px: scrollWidth {got}")
+    print(f"{name} at {width} px: scrollWidth {got}")
     if got > width:
-        failed.append(f"the report is {got} px wide on a {width} px screen (horizontal scrolling)")
+        failed.append(f"{name}.html is {got} px wide on a {width} px screen (horizontal scrolling)")
 for f in failed:
     print(f"FAIL: {f}", file=sys.stderr)
 sys.exit(1 if failed else 0)
@@ -338,7 +340,7 @@ PY
 # --------------------------------------------------------------------------- report accessibility
 # pa11y (WCAG 2 AA, HTML_CodeSniffer) on the same showcase report, in Debian's chromium: puppeteer's
 # own browser download is skipped (this machine cannot fetch it). Installed once into a cache.
-step "the HTML report passes WCAG 2 AA (pa11y ${PA11Y_VERSION:=9.1.1})"
+step "the HTML report and /person pages pass WCAG 2 AA (pa11y ${PA11Y_VERSION:=9.1.1})"
 command -v npm > /dev/null || fail "npm is required for the accessibility check (pa11y)"
 pa11y_dir="${XDG_CACHE_HOME:-$HOME/.cache}/scimdrift-ci/pa11y-$PA11Y_VERSION"
 if [[ ! -x "$pa11y_dir/node_modules/.bin/pa11y" ]]; then
@@ -352,8 +354,10 @@ cat > "$work/pa11y.json" << 'JSON'
   "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
            "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]}}
 JSON
-"$pa11y_dir/node_modules/.bin/pa11y" --config "$work/pa11y.json" --reporter cli "file://$work/report/report.html" \
-    > "$work/pa11y.log" 2>&1 || { cat "$work/pa11y.log" >&2; fail "pa11y found WCAG 2 AA errors in the report (above)"; }
-grep -a "No issues found" "$work/pa11y.log"
+for page in report person person-idp; do
+    "$pa11y_dir/node_modules/.bin/pa11y" --config "$work/pa11y.json" --reporter cli "file://$work/report/$page.html" \
+        > "$work/pa11y.log" 2>&1 || { cat "$work/pa11y.log" >&2; fail "pa11y found WCAG 2 AA errors in $page.html (above)"; }
+    printf '%s.html: %s\n' "$page" "$(grep -a -m1 "No issues found" "$work/pa11y.log")"
+done
 
 step "ops checks passed"

@@ -1,24 +1,100 @@
 //! One person's whole history — the question behind every support ticket ("why can't this person
-//! log in?"): every version of their SCIM records and accounts, every finding about them with its
-//! lifecycle, every remediation action, from the store alone (no API calls). Its JSON
-//! (`scimdrift person EMAIL --format json`, `/person?email=`) is a contract.
+//! log in?"): every version of their IdP users (enabled, intended, how assigned, their
+//! provisioning events), SCIM records and accounts, every finding about them with its lifecycle,
+//! every remediation action, from the store alone (no API calls). A person is looked up by email,
+//! SCIM id, account id, IdP user id or UPN. Its JSON (`scimdrift person WHO --format json`,
+//! `/person?email=`) is a contract.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 
 use crate::findings::FindingView;
-use crate::store::{AccountVersion, RecordVersion, Store, StoreError};
+use crate::store::{AccountVersion, IdpUserVersion, RecordVersion, Store, StoreError};
 
-/// Everything the store knows about one email.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The directories as the configuration names them, by directory id.
+#[derive(Debug, Clone, Default)]
+pub struct Directories {
+    /// Configured names.
+    pub names: HashMap<String, String>,
+    /// The IdP kind (`entra`) of the directories with an `[atlassian.directories.idp]`.
+    pub idp_kinds: HashMap<String, String>,
+}
+
+impl Directories {
+    fn name(&self, id: &str) -> String {
+        self.names
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| id.to_string())
+    }
+}
+
+/// Everything the store knows about one person.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct PersonHistory {
-    /// The email asked about, as given.
+    /// What was asked about, as given (an email, or an id).
     pub email: String,
     pub records: Vec<RecordHistory>,
     pub accounts: Vec<AccountHistory>,
     pub findings: Vec<PersonFinding>,
     pub actions: Vec<PersonAction>,
+    /// The person's IdP users (by id, email or UPN, a record's `externalId`, or a finding).
+    pub idp_users: Vec<IdpUserHistory>,
+}
+
+impl PersonHistory {
+    /// The store knows nothing of whom it was asked about.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty() && self.accounts.is_empty() && self.idp_users.is_empty()
+    }
+}
+
+/// One IdP user's versions, oldest first, and its provisioning events.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IdpUserHistory {
+    /// The directory's configured name (its id when no longer configured).
+    pub directory: String,
+    pub directory_id: String,
+    /// The IdP kind (`entra`); `null` when the directory no longer has an IdP configured.
+    pub idp: Option<String>,
+    /// The IdP's user id (Entra object id).
+    pub id: String,
+    pub versions: Vec<IdpVersionView>,
+    /// Its provisioning events, oldest first.
+    pub events: Vec<IdpEventView>,
+}
+
+/// One version of an IdP user: valid from the snapshot at `from` until the one at `to` (`null`:
+/// current).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IdpVersionView {
+    pub from: String,
+    pub to: Option<String>,
+    /// `null`: unknown (never read as disabled).
+    pub enabled: Option<bool>,
+    /// Assigned to the app, directly or as a direct member of an assigned group.
+    pub intended: bool,
+    /// The email the job's mapping sends.
+    pub email: Option<String>,
+    pub user_principal_name: Option<String>,
+    pub deleted: bool,
+    /// `directly`, `group`, `directly and group`, or `not assigned`.
+    pub assigned: String,
+    /// The assigned groups the user is a direct member of (ids).
+    pub groups: Vec<String>,
+}
+
+/// One provisioning event of an IdP user (Entra provisioning log).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IdpEventView {
+    pub at: String,
+    /// `success`, `failure`, `skipped`, `warning`, or as sent.
+    pub status: String,
+    /// `create`, `update`, `disable`, `delete`, …, as sent.
+    pub action: String,
+    pub error_code: Option<String>,
+    pub reason: Option<String>,
 }
 
 /// One SCIM record's versions, oldest first.
@@ -91,15 +167,43 @@ pub struct PersonAction {
     pub detail: Option<String>,
 }
 
-/// Builds the history of `email` from the store. `names` maps directory ids to configured names.
-pub fn history(
-    store: &Store,
-    email: &str,
-    names: &HashMap<String, String>,
-) -> Result<PersonHistory, StoreError> {
-    let (record_versions, account_versions) = store.history_of_email(email)?;
-    let records = group_records(record_versions, names);
+/// Builds the history of whom `who` names (an email, a SCIM id, an account id, an IdP user id or
+/// UPN: [`Store::person_keys`]) from the store.
+pub fn history(store: &Store, who: &str, dirs: &Directories) -> Result<PersonHistory, StoreError> {
+    let mut keys = store.person_keys(who)?;
+    let all_findings = store.findings()?;
+    // The IdP users the person's findings name (an IdP user who never arrived has no record).
+    let named = |f: &FindingView| -> Vec<(String, String)> {
+        f.idp_users
+            .iter()
+            .map(|u| {
+                let dir = dirs
+                    .names
+                    .iter()
+                    .find(|(_, name)| **name == u.directory)
+                    .map_or(u.directory.clone(), |(id, _)| id.clone());
+                (dir, u.id.clone())
+            })
+            .collect()
+    };
+    let extra: Vec<(String, String)> = all_findings
+        .iter()
+        .filter(|f| {
+            f.scim_users.iter().any(|u| {
+                keys.records
+                    .contains(&(u.directory_id.clone(), u.scim_id.clone()))
+            }) || f
+                .accounts
+                .iter()
+                .any(|a| keys.accounts.contains(&a.account_id))
+        })
+        .flat_map(named)
+        .collect();
+    keys.idp_users.extend(extra);
+    let (record_versions, account_versions) = store.versions_of(&keys)?;
+    let records = group_records(record_versions, &dirs.names);
     let accounts = group_accounts(account_versions);
+    let idp_users = group_idp_users(store, store.idp_versions_of(&keys)?, dirs)?;
     let record_ids: HashSet<(&str, &str)> = records
         .iter()
         .map(|r| (r.directory_id.as_str(), r.scim_id.as_str()))
@@ -112,9 +216,10 @@ pub fn history(
             || f.accounts
                 .iter()
                 .any(|a| account_ids.contains(a.account_id.as_str()))
+            || named(f).iter().any(|k| keys.idp_users.contains(k))
     };
     let mut findings = Vec::new();
-    for f in store.findings()?.into_iter().filter(|f| about(f)) {
+    for f in all_findings.into_iter().filter(|f| about(f)) {
         let events = store
             .finding_events(&f.id)?
             .into_iter()
@@ -154,11 +259,12 @@ pub fn history(
         .collect();
     actions.sort_by(|a, b| a.at.cmp(&b.at));
     Ok(PersonHistory {
-        email: email.to_string(),
+        email: who.to_string(),
         records,
         accounts,
         findings,
         actions,
+        idp_users,
     })
 }
 
@@ -215,6 +321,59 @@ fn group_records(
             versions,
         })
         .collect()
+}
+
+fn group_idp_users(
+    store: &Store,
+    versions: Vec<IdpUserVersion>,
+    dirs: &Directories,
+) -> Result<Vec<IdpUserHistory>, StoreError> {
+    let mut by_key: BTreeMap<(String, String), Vec<IdpVersionView>> = BTreeMap::new();
+    for v in versions {
+        let assigned = match (v.assigned_directly, v.groups.is_empty()) {
+            (true, true) => "directly",
+            (true, false) => "directly and group",
+            (false, false) => "group",
+            (false, true) => "not assigned",
+        };
+        by_key
+            .entry((v.directory_id, v.user_id))
+            .or_default()
+            .push(IdpVersionView {
+                from: seconds(v.from),
+                to: v.to.map(seconds),
+                enabled: v.enabled,
+                intended: v.intended,
+                email: v.email,
+                user_principal_name: v.user_principal_name,
+                deleted: v.deleted,
+                assigned: assigned.into(),
+                groups: v.groups,
+            });
+    }
+    let mut out = Vec::new();
+    for ((directory_id, id), versions) in by_key {
+        let events = store
+            .idp_events_of(&directory_id, &id)?
+            .into_iter()
+            .map(|e| IdpEventView {
+                at: seconds(e.at),
+                status: e.status,
+                action: e.action,
+                error_code: e.error_code,
+                reason: e.reason,
+            })
+            .collect();
+        out.push(IdpUserHistory {
+            directory: dirs.name(&directory_id),
+            idp: dirs.idp_kinds.get(&directory_id).cloned(),
+            directory_id,
+            id,
+            versions,
+            events,
+        });
+    }
+    Ok(out)
 }
 
 fn group_accounts(versions: Vec<AccountVersion>) -> Vec<AccountHistory> {
@@ -319,7 +478,10 @@ impl PersonHistory {
         for a in &self.accounts {
             let mut previous: Option<&AccountVersionView> = None;
             for v in &a.versions {
-                let status = format!("{}/{}", v.account_status, v.membership_status);
+                let status = format!(
+                    "account: {} · membership: {}",
+                    v.account_status, v.membership_status
+                );
                 let what = match previous {
                     None => format!(
                         "account {} first seen: {status}, email {}",
@@ -328,7 +490,10 @@ impl PersonHistory {
                     ),
                     Some(p) => {
                         let mut changes = Vec::new();
-                        let before = format!("{}/{}", p.account_status, p.membership_status);
+                        let before = format!(
+                            "account: {} · membership: {}",
+                            p.account_status, p.membership_status
+                        );
                         if before != status {
                             changes.push(format!("{before} → {status}"));
                         }
@@ -357,6 +522,91 @@ impl PersonHistory {
                 out.push(TimelineEntry {
                     at: to.clone(),
                     what: format!("account {} gone from the org", a.account_id),
+                });
+            }
+        }
+        for u in &self.idp_users {
+            let idp = u.idp.as_deref().unwrap_or("IdP");
+            let mut previous: Option<&IdpVersionView> = None;
+            for v in &u.versions {
+                let state = |v: &IdpVersionView| {
+                    let enabled = match v.enabled {
+                        Some(true) => "enabled",
+                        Some(false) => "disabled",
+                        None => "enabled unknown",
+                    };
+                    let intent = if v.deleted {
+                        "deleted"
+                    } else if v.intended {
+                        "intended"
+                    } else {
+                        "not intended"
+                    };
+                    format!("{enabled}, {intent}")
+                };
+                let what = match previous {
+                    None => format!(
+                        "{idp} user {} in {} first seen: {}, assigned {}, email {}",
+                        u.id,
+                        u.directory,
+                        state(v),
+                        v.assigned,
+                        v.email.as_deref().unwrap_or("none")
+                    ),
+                    Some(p) => {
+                        let mut changes = Vec::new();
+                        if state(p) != state(v) {
+                            changes.push(format!("{} → {}", state(p), state(v)));
+                        }
+                        if p.assigned != v.assigned {
+                            changes.push(format!("assigned {} → {}", p.assigned, v.assigned));
+                        }
+                        if p.email != v.email {
+                            changes.push(format!(
+                                "email {} → {}",
+                                p.email.as_deref().unwrap_or("none"),
+                                v.email.as_deref().unwrap_or("none")
+                            ));
+                        }
+                        if changes.is_empty() {
+                            changes.push("other attributes changed".into());
+                        }
+                        format!("{idp} user {}: {}", u.id, changes.join(", "))
+                    }
+                };
+                out.push(TimelineEntry {
+                    at: v.from.clone(),
+                    what,
+                });
+                previous = Some(v);
+            }
+            if let Some(last) = u.versions.last()
+                && let Some(to) = &last.to
+            {
+                out.push(TimelineEntry {
+                    at: to.clone(),
+                    what: format!("{idp} user {} no longer listed", u.id),
+                });
+            }
+            for e in &u.events {
+                let error = [e.error_code.as_deref(), e.reason.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" — ");
+                out.push(TimelineEntry {
+                    at: e.at.clone(),
+                    what: format!(
+                        "{idp} provisioning {} of user {}: {}{}",
+                        e.action,
+                        u.id,
+                        e.status,
+                        if error.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({error})")
+                        }
+                    ),
                 });
             }
         }

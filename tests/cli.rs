@@ -245,7 +245,9 @@ fn demo_runs_end_to_end() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("active/active → active/suspended"),
+        stdout.contains(
+            "account: active · membership: active → account: active · membership: suspended"
+        ),
         "{stdout}"
     );
 

@@ -103,7 +103,12 @@ async fn the_leavers_whole_story() {
         "{line}"
     );
     assert!(text.contains("timeline"), "{text}");
-    assert!(text.contains("active/active → active/suspended"), "{text}");
+    assert!(
+        text.contains(
+            "account: active · membership: active → account: active · membership: suspended"
+        ),
+        "{text}"
+    );
     assert!(
         text.contains("remediation suspend (apply): success"),
         "{text}"
@@ -197,5 +202,222 @@ async fn the_endpoint_needs_the_token_and_serves_the_same_json() {
         .await
         .unwrap();
     assert_eq!(bad.status(), 400);
+    server.abort();
+}
+
+/// An IdP environment after two complete pulls (no grace): the IdP scenarios of
+/// `sim::idp_scenarios`.
+async fn idp_env() -> Env {
+    let mut env = Env::start_with_idp(
+        scimdrift::sim::World::idp_scenarios_with_healthy(3, 5, chrono::Utc::now()),
+        scimdrift::sim::SimOptions::default(),
+    )
+    .await;
+    env.extend_config("\n[detect]\nidp_grace_minutes = 0\n");
+    assert!(env.pull().await.recorded.complete);
+    assert!(env.pull().await.recorded.complete);
+    env
+}
+
+async fn person_json(env: &Env, who: &str) -> serde_json::Value {
+    let out = env.cli(&["person", who, "--format", "json"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{who}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn kinds(h: &serde_json::Value) -> Vec<String> {
+    h["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A person the IdP intends who never arrived (E1 ivy: no record, no account) is found by email,
+/// by IdP user id and by UPN, with the IdP side and the finding; text and JSON alike.
+#[tokio::test]
+async fn an_idp_only_person_is_found_by_every_identifier() {
+    let env = idp_env().await;
+    let world = env.sim.world();
+    let e1 = world.labels["E1"].clone();
+    let upn = world.entra[0]
+        .users
+        .iter()
+        .find(|u| u.id == e1)
+        .map(|u| u.user_principal_name.clone())
+        .unwrap();
+    for who in ["ivy@example.com", e1.as_str(), upn.as_str()] {
+        let h = person_json(&env, who).await;
+        assert_eq!(h["email"], who);
+        let users = h["idp_users"].as_array().unwrap();
+        assert_eq!(users.len(), 1, "{who}: {users:#?}");
+        let u = &users[0];
+        assert_eq!(u["id"], e1.as_str());
+        assert_eq!(u["idp"], "entra");
+        assert_eq!(u["directory"], "entra");
+        let v = &u["versions"][0];
+        assert_eq!(v["enabled"], true);
+        assert_eq!(v["intended"], true);
+        assert_eq!(v["assigned"], "directly");
+        assert_eq!(v["email"], "ivy@example.com");
+        assert!(v["to"].is_null());
+        assert!(h["records"].as_array().unwrap().is_empty());
+        assert!(
+            kinds(&h).contains(&"assigned_not_provisioned".to_string()),
+            "{who}"
+        );
+        let text = env.cli(&["person", who]).await;
+        assert_eq!(text.status.code(), Some(0));
+        let text = String::from_utf8_lossy(&text.stdout);
+        assert!(
+            text.contains(&format!("entra user {e1} in entra")),
+            "{text}"
+        );
+        assert!(
+            text.contains("enabled, intended (directly), ivy@example.com"),
+            "{text}"
+        );
+        assert!(text.contains("assigned_not_provisioned"), "{text}");
+    }
+}
+
+/// The IdP user's provisioning events, with their errors (E5 mo: an `EntryConflict`), beside the
+/// account that holds the email; found by the account id too. A SCIM id finds the record's IdP user
+/// (E2 jon, disabled) through its email and `externalId`.
+#[tokio::test]
+async fn the_idp_side_and_its_errors_are_part_of_the_history() {
+    let env = idp_env().await;
+    let world = env.sim.world();
+    let l = |k: &str| world.labels[k].clone();
+    for who in [l("E5"), l("A15")] {
+        let h = person_json(&env, &who).await;
+        let users = h["idp_users"].as_array().unwrap();
+        assert!(
+            users.iter().any(|u| u["id"] == l("E5").as_str()),
+            "{who}: {h:#}"
+        );
+        let events = users[0]["events"].as_array().unwrap();
+        let conflict = events
+            .iter()
+            .find(|e| e["error_code"] == "EntryConflict")
+            .unwrap_or_else(|| panic!("{events:#?}"));
+        assert_eq!(conflict["status"], "failure");
+        assert!(
+            conflict["reason"]
+                .as_str()
+                .unwrap()
+                .contains("already exists")
+        );
+        let at = conflict["at"].as_str().unwrap();
+        assert!(at.len() == 20 && at.ends_with('Z'), "{at}");
+        let accounts: Vec<&str> = h["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["account_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(accounts, [l("A15").as_str()], "{who}");
+        let k = kinds(&h);
+        assert!(k.contains(&"provisioning_error".to_string()), "{k:?}");
+    }
+    let h = person_json(&env, &l("R12")).await;
+    assert_eq!(h["records"][0]["scim_id"], l("R12").as_str());
+    assert_eq!(h["accounts"][0]["account_id"], l("A12").as_str());
+    let e2 = &h["idp_users"][0];
+    assert_eq!(e2["id"], l("E2").as_str());
+    assert_eq!(e2["versions"][0]["enabled"], false);
+    assert!(kinds(&h).contains(&"idp_disabled_scim_active".to_string()));
+    let text = env.cli(&["person", &l("E5")]).await;
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("failure: EntryConflict — "), "{text}");
+}
+
+/// `/person` answers a page to a browser and JSON to programs: the same history, escaped, with a
+/// search box; an IdP-only person by id over HTTP.
+#[tokio::test]
+async fn the_endpoint_is_a_page_for_browsers_and_json_for_programs() {
+    let env = idp_env().await;
+    let e1 = env.sim.world().labels["E1"].clone();
+    let state = Arc::new(AppState {
+        settings: env.settings.clone().into(),
+        metrics: Arc::new(Metrics::new()),
+        last_complete: Mutex::new(None),
+        held: Mutex::new(None),
+        token: None,
+        metrics_cache: Mutex::new(None),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(scimdrift::server::run(
+        listener,
+        state,
+        std::future::pending(),
+    ));
+    let client = reqwest::Client::new();
+    let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+    let url = format!("{base}/person?email={e1}");
+    let page = client
+        .get(&url)
+        .header("accept", browser)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = page.text().await.unwrap();
+    assert!(page.contains("<form class=\"search\""), "a search box");
+    assert!(page.contains(&e1) && page.contains("assigned_not_provisioned"));
+    assert!(page.contains("ivy@example.com"));
+    // Programs: JSON without Accept, with ?format=json even from a browser; the same as the CLI.
+    let plain: serde_json::Value = client.get(&url).send().await.unwrap().json().await.unwrap();
+    let forced: serde_json::Value = client
+        .get(format!("{url}&format=json"))
+        .header("accept", browser)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(plain, forced);
+    assert_eq!(plain, person_json(&env, &e1).await);
+    // Unknown: 404 either way, the page still offering the search box.
+    let missing = client
+        .get(format!("{base}/person?id=nobody"))
+        .header("accept", browser)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    assert!(
+        missing
+            .text()
+            .await
+            .unwrap()
+            .contains("<form class=\"search\"")
+    );
+    // A hostile query is escaped.
+    let hostile = client
+        .get(format!("{base}/person?q=%3Cscript%3Ealert(1)%3C/script%3E"))
+        .header("accept", browser)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!hostile.contains("<script>"), "{hostile}");
+    assert!(hostile.contains("&lt;script&gt;"));
     server.abort();
 }

@@ -955,6 +955,11 @@ const LONG_EMAIL: &str = "hubert.blaine.wolfeschlegelsteinhausenbergerdorff.seni
 /// resolved and a suppressed finding, a new critical finding and a person with a 200-character
 /// display name and a long email: every section shows.
 async fn showcase_report() -> Report {
+    showcase().await.0
+}
+
+/// [`showcase_report`] with its environment (for the person pages).
+async fn showcase() -> (Report, Env) {
     let mut env = Env::start_with_idp(
         World::idp_scenarios_with_healthy(25, 3, Utc::now()),
         SimOptions::default(),
@@ -1003,10 +1008,11 @@ async fn showcase_report() -> Report {
         "\n[[ignore]]\nkind = \"dangling_link\"\nemail = \"hal@example.com\"\nreason = \"account deleted on purpose; IdP cleanup ticket OPS-123\"\nexpires = \"2099-12-31\"\n",
     );
     env.pull().await;
-    build(&env, Utc::now())
+    (build(&env, Utc::now()), env)
 }
 
-/// Writes the showcase report as `report.html` and `report.md` into `$SCIMDRIFT_REPORT_OUT`
+/// Writes the showcase report as `report.html` and `report.md`, and two `/person` pages
+/// (`person.html`, `person-idp.html`), into `$SCIMDRIFT_REPORT_OUT`
 /// (default: the system temp dir), for the browser width check of `.ci/ops-checks.sh` and the
 /// screenshot docs/report.png (shown in docs/report.md): `SCIMDRIFT_REPORT_OUT=DIR cargo test --test report -- --ignored write_showcase_report`.
 #[tokio::test]
@@ -1016,9 +1022,19 @@ async fn write_showcase_report() {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let r = showcase_report().await;
+    let (r, env) = showcase().await;
     let html = report::render(&r, ReportFormat::Html);
     assert!(html.contains(LONG_EMAIL) && html.contains(&LONG_NAME_TAIL[..100]));
+    // `/person` pages: the long email and name, and an IdP user with a provisioning error.
+    let dirs = env.settings.person_directories();
+    for (file, who) in [
+        ("person.html", LONG_EMAIL),
+        ("person-idp.html", "mo@example.com"),
+    ] {
+        let h = scimdrift::person::history(&env.store(), who, &dirs).unwrap();
+        assert!(!h.is_empty(), "{who}");
+        std::fs::write(dir.join(file), report::render_person(&h, who)).unwrap();
+    }
     assert!(html.contains("IdP provisioning") && html.contains("provisionOnDemand"));
     std::fs::write(dir.join("report.html"), html).unwrap();
     std::fs::write(

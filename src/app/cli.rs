@@ -96,12 +96,15 @@ pub enum Command {
         #[arg(long, value_name = "DATE")]
         since: Option<chrono::NaiveDate>,
     },
-    /// One person's whole history ("why can't this person log in?"): every version of every SCIM
-    /// record and account that carried EMAIL (or is linked to one that did), every finding about
-    /// them with its lifecycle, every remediation action, as a timeline. Reads the store only.
-    /// Exit 0, 1 when the store knows nothing of the email, 2 on error.
+    /// One person's whole history ("why can't this person log in?"): every version of their IdP
+    /// users (enabled, intended, how assigned, provisioning events and errors), of every SCIM
+    /// record and account that carried their email (or is linked to one that did), every finding
+    /// about them with its lifecycle, every remediation action, as a timeline. Reads the store
+    /// only. Exit 0, 1 when the store knows nothing of WHO, 2 on error.
     Person {
-        /// The email (compared trimmed and case-insensitively).
+        /// An email (compared trimmed and case-insensitively), a SCIM id, an account id, an IdP
+        /// user id or a UPN.
+        #[arg(value_name = "WHO")]
         email: String,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
@@ -534,12 +537,12 @@ async fn run(cli: Cli, loaded: Result<Settings, ConfigError>) -> ExitCode {
                 Err(e) => return fail(e),
             };
             let history = Store::read(&settings.store.path, |store| {
-                crate::person::history(store, &email, &settings.directory_names())
+                crate::person::history(store, &email, &settings.person_directories())
             });
             match history {
                 Ok(h) => {
                     print_out(&output::person(&h, format), format == Format::Json);
-                    if h.records.is_empty() && h.accounts.is_empty() {
+                    if h.is_empty() {
                         ExitCode::from(1)
                     } else {
                         ExitCode::SUCCESS

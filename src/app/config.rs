@@ -222,6 +222,19 @@ impl Settings {
             .collect()
     }
 
+    /// The directories as `person` names them: configured names and IdP kinds, by directory id.
+    pub fn person_directories(&self) -> crate::person::Directories {
+        crate::person::Directories {
+            names: self.directory_names(),
+            idp_kinds: self
+                .atlassian
+                .directories
+                .iter()
+                .filter_map(|d| Some((d.id.clone(), d.idp.as_ref()?.kind.as_str().to_string())))
+                .collect(),
+        }
+    }
+
     /// The detector settings.
     pub fn detect_settings(&self) -> DetectSettings {
         self.detect.settings()

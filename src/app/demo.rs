@@ -458,7 +458,8 @@ async fn remediation(
         fay.map_or("missing", |f| f.status.as_str())
     );
     println!("   Her timeline, from `scimdrift person fay@example.com`:");
-    let history = crate::person::history(&store, "fay@example.com", &settings.directory_names())?;
+    let history =
+        crate::person::history(&store, "fay@example.com", &settings.person_directories())?;
     let text = output::person(&history, Format::Text);
     let timeline = text.find("  timeline\n").map_or(&text[..], |i| &text[i..]);
     indented(

@@ -464,10 +464,10 @@ pub fn person(h: &crate::person::PersonHistory, format: Format) -> String {
         return format!("{:#}\n", json!(h));
     }
     let mut out = String::new();
-    if h.records.is_empty() && h.accounts.is_empty() {
+    if h.is_empty() {
         let _ = writeln!(
             out,
-            "no SCIM record or account in the store ever carried {}",
+            "no IdP user, SCIM record or account in the store is {} or ever carried it",
             line(&h.email)
         );
         return out;
@@ -478,6 +478,56 @@ pub fn person(h: &crate::person::PersonHistory, format: Format) -> String {
         Some(false) => "inactive",
         None => "unknown",
     };
+    for u in &h.idp_users {
+        let _ = writeln!(
+            out,
+            "  {} user {} in {}",
+            line(u.idp.as_deref().unwrap_or("IdP")),
+            line(&u.id),
+            line(&u.directory)
+        );
+        for v in &u.versions {
+            let enabled = match v.enabled {
+                Some(true) => "enabled",
+                Some(false) => "disabled",
+                None => "enabled unknown",
+            };
+            let intent = if v.deleted {
+                "deleted".to_string()
+            } else if v.intended {
+                format!("intended ({})", v.assigned)
+            } else {
+                "not intended".to_string()
+            };
+            let _ = writeln!(
+                out,
+                "    {} → {}  {enabled}, {intent}, {}",
+                human(&v.from),
+                v.to.as_deref().map_or("now".into(), human),
+                line(
+                    v.email
+                        .as_deref()
+                        .or(v.user_principal_name.as_deref())
+                        .unwrap_or("(no email)")
+                ),
+            );
+        }
+        for e in &u.events {
+            let error = match (&e.error_code, &e.reason) {
+                (Some(c), Some(r)) => format!(": {} — {}", line(c), line(r)),
+                (Some(c), None) => format!(": {}", line(c)),
+                (None, Some(r)) => format!(": {}", line(r)),
+                (None, None) => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "    provisioning {} {} {}{error}",
+                human(&e.at),
+                line(&e.action),
+                line(&e.status)
+            );
+        }
+    }
     for r in &h.records {
         let _ = writeln!(
             out,
@@ -502,7 +552,7 @@ pub fn person(h: &crate::person::PersonHistory, format: Format) -> String {
         for v in &a.versions {
             let _ = writeln!(
                 out,
-                "    {} → {}  {}/{}  {}",
+                "    {} → {}  account: {} · membership: {}  {}",
                 human(&v.from),
                 v.to.as_deref().map_or("now".into(), human),
                 line(&v.account_status),

@@ -484,11 +484,30 @@ fn stored_report_html(
 
 #[derive(Deserialize)]
 struct PersonQuery {
+    /// Whom to look up: an email, a SCIM id, an account id, an IdP user id or a UPN (`id` and `q`
+    /// are aliases).
     email: Option<String>,
+    id: Option<String>,
+    q: Option<String>,
+    /// `json` or `html`; without it, HTML when the client accepts `text/html` (a browser).
+    format: Option<String>,
 }
 
-/// `/person?email=`: one person's history, the JSON of `scimdrift person --format json` (same
-/// auth as `/findings`). 404 when the store knows nothing of the email.
+/// Whether `/person` answers a page: `?format=html`, or no `format` and an `Accept` naming
+/// `text/html` (browsers); programs (`curl`, `Accept: application/json`, `?format=json`) get JSON.
+fn wants_html(format: Option<&str>, headers: &HeaderMap) -> bool {
+    match format {
+        Some(f) => f.eq_ignore_ascii_case("html"),
+        None => headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html")),
+    }
+}
+
+/// `/person?email=WHO`: one person's history (same auth as `/findings`): the JSON of
+/// `scimdrift person --format json` for programs, a page with a search box for browsers. 404 when
+/// the store knows nothing of WHO.
 async fn person(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -497,29 +516,50 @@ async fn person(
     if !authorized(&state, &headers) {
         return unauthorized();
     }
-    let Some(email) = q.email.filter(|e| !e.trim().is_empty()) else {
-        return bad_request("expected ?email=<address>".into());
+    let html = wants_html(q.format.as_deref(), &headers);
+    let who = [q.email, q.id, q.q]
+        .into_iter()
+        .flatten()
+        .find(|e| !e.trim().is_empty());
+    let Some(who) = who else {
+        if html {
+            let page = crate::report::render_person(&crate::person::PersonHistory::default(), "");
+            return ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response();
+        }
+        return bad_request(
+            "expected ?email=<email, SCIM id, account id, IdP user id or UPN>".into(),
+        );
     };
     let settings = state.settings.get();
+    let asked = who.clone();
     let found = tokio::task::spawn_blocking(move || {
         crate::store::Store::read(&settings.store.path, |store| {
-            crate::person::history(store, &email, &settings.directory_names())
+            crate::person::history(store, &asked, &settings.person_directories())
         })
     })
     .await;
     match found {
         Ok(Ok(h)) => {
-            let status = if h.records.is_empty() && h.accounts.is_empty() {
+            let status = if h.is_empty() {
                 StatusCode::NOT_FOUND
             } else {
                 StatusCode::OK
             };
-            (
-                status,
-                [(header::CONTENT_TYPE, "application/json")],
-                format!("{:#}\n", serde_json::json!(h)),
-            )
-                .into_response()
+            if html {
+                (
+                    status,
+                    [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                    crate::report::render_person(&h, &who),
+                )
+                    .into_response()
+            } else {
+                (
+                    status,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    format!("{:#}\n", serde_json::json!(h)),
+                )
+                    .into_response()
+            }
         }
         Ok(Err(e)) => {
             tracing::error!("/person: {e}");

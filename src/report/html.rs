@@ -9,7 +9,7 @@ use super::model::*;
 use crate::detect::Severity;
 use crate::findings::{AccountView, IdpUserView, ScimUserView};
 
-const CSS: &str = r#"
+pub(super) const CSS: &str = r#"
 body{margin:0;background:#f3f4f6;color:#1f2328;font:14px/1.45 -apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
 .page{max-width:1100px;margin:0 auto;padding:20px 24px 40px;background:#fff;overflow-wrap:anywhere}
 h1{font-size:24px;margin:0 0 2px}
@@ -110,7 +110,7 @@ table.kinds{min-width:0;width:100%}
 *{-webkit-print-color-adjust:exact;print-color-adjust:exact}h2{break-after:avoid}}
 "#;
 
-fn sev_badge(s: Severity) -> Markup {
+pub(super) fn sev_badge(s: Severity) -> Markup {
     let icon = match s {
         Severity::Critical => "▲▲ ",
         Severity::High => "▲ ",

@@ -18,6 +18,7 @@ mod idp;
 mod markdown;
 mod model;
 mod people;
+mod person_page;
 mod remediation;
 
 use chrono::NaiveDate;
@@ -29,6 +30,7 @@ pub use config::{DeliveryConfig, EmailConfig, ReportConfig};
 pub use delivery::{Channel, DeliveryResult, deliver};
 pub use idp::IdpApp;
 pub use model::*;
+pub use person_page::render as render_person;
 
 /// The formats a report renders to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]

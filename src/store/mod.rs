@@ -21,7 +21,7 @@ pub use findings::{Opening, Reconciled};
 pub use idp::{Evaluated, EvaluatedIdp};
 pub use idp_read::IdpSideState;
 pub use idp_targets::{StoredIdpSide, StoredIdpUser};
-pub use person::{AccountVersion, RecordVersion};
+pub use person::{AccountVersion, IdpUserVersion, PersonKeys, RecordVersion};
 pub use read::{ShrinkInfo, SnapshotInfo, SourceInfo, State};
 pub use remediation::{AuditRow, DryRunStep, NewAudit};
 pub use reports::ReportDay;

@@ -298,6 +298,18 @@ fn directory_scope_is_respected() {
     assert_eq!(c.plan().blocked.get("directories"), Some(&1));
     c.policy.rules[0].directories = vec!["entra".into()];
     assert_eq!(allowed(&c.plan()), 1);
+    // The verdict says what the scope is: the rule's directories, or all of them.
+    let detail = |p: &Plan| {
+        p.steps[0]
+            .guards
+            .iter()
+            .find(|g| g.guard == Guard::Directories)
+            .map(|g| g.detail.clone())
+            .unwrap()
+    };
+    assert_eq!(detail(&c.plan()), "in scope (entra)");
+    c.policy.rules[0].directories = vec![];
+    assert_eq!(detail(&c.plan()), "all directories in scope");
 }
 
 #[test]
