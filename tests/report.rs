@@ -475,14 +475,45 @@ async fn a_held_pull_warns_and_each_person_links_to_their_history() {
     );
     assert_eq!(r.summary.open, 12, "the findings of the last complete pull");
     let html = report::render(&r, ReportFormat::Html);
-    assert!(
-        html.contains("href=\"/person?email=fay%40example.com\""),
-        "no person link"
-    );
+    // Without a public URL no dead relative link: the command that tells the history.
+    assert!(!html.contains("href=\"/person"), "a relative link goes nowhere in an e-mail");
     assert!(
         html.contains("scimdrift person &#39;fay@example.com&#39;")
             || html.contains("scimdrift person 'fay@example.com'")
     );
+}
+
+/// With `[report] public_url` (or `[server] public_url`) each person links to the daemon's
+/// `/person`, absolute; each account to its admin hub page, each Entra user to the Entra admin
+/// center; in HTML and Markdown alike.
+#[tokio::test]
+async fn links_are_absolute_and_reach_admin_hub_and_the_entra_admin_center() {
+    let mut env = idp_env().await;
+    let world = env.sim.world();
+    let (a12, e2) = (world.labels["A12"].clone(), world.labels["E2"].clone());
+    let org = env.settings.atlassian.org_id.clone();
+    env.extend_config("\n[server]\npublic_url = \"https://scimdrift.example.com/\"\n");
+    let r = build(&env, Utc::now());
+    let html = report::render(&r, ReportFormat::Html);
+    let md = report::render(&r, ReportFormat::Markdown);
+    let person = "https://scimdrift.example.com/person?email=jon%40example.com";
+    assert!(html.contains(&format!("href=\"{person}\"")), "absolute person link");
+    assert!(md.contains(&format!("]({person})")));
+    let account = format!("https://admin.atlassian.com/o/{org}/members/{a12}");
+    assert!(html.contains(&format!("href=\"{account}\"")), "admin hub link");
+    assert!(md.contains(&format!("]({account})")));
+    let entra = format!(
+        "https://entra.microsoft.com/#view/Microsoft_AAD_UsersAndTenants/UserProfileMenuBlade/~/overview/userId/{e2}"
+    );
+    assert!(html.contains(&format!("href=\"{entra}\"")), "Entra admin center link");
+    assert!(md.contains(&format!("]({entra})")));
+    // The admin hub base is configurable; [report] public_url wins over [server]'s.
+    env.extend_config(
+        "\n[report]\npublic_url = \"https://reports.example.com\"\nadmin_hub_url = \"https://admin.example.test\"\n",
+    );
+    let html = report::render(&build(&env, Utc::now()), ReportFormat::Html);
+    assert!(html.contains("href=\"https://reports.example.com/person?email=jon%40example.com\""));
+    assert!(html.contains(&format!("href=\"https://admin.example.test/o/{org}/members/{a12}\"")));
 }
 
 /// The first time with fractions of a second (`06:28:43.886457907`) in `text`, if any.

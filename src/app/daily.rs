@@ -36,6 +36,15 @@ pub fn context(settings: &Settings) -> anyhow::Result<report::Context> {
                 ))
             })
             .collect(),
+        links: report::Links {
+            public_url: settings
+                .report
+                .public_url
+                .clone()
+                .or_else(|| settings.server.public_url.clone()),
+            admin_hub: settings.report.admin_hub_url.clone(),
+            entra_admin: settings.report.entra_admin_url.clone(),
+        },
     })
 }
 

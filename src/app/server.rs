@@ -35,6 +35,9 @@ pub struct ServerConfig {
     pub listen: String,
     /// File holding the bearer token `/findings` and `/report` require. Required off loopback.
     pub auth_token_file: Option<PathBuf>,
+    /// The URL people reach the daemon under (behind a proxy, say), for absolute links in the
+    /// report (`[report] public_url` wins when both are set).
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -42,6 +45,7 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: "127.0.0.1:9464".into(),
             auth_token_file: None,
+            public_url: None,
         }
     }
 }
@@ -58,6 +62,14 @@ impl ServerConfig {
                     self.listen
                 ),
             ));
+        }
+        if let Some(url) = &self.public_url {
+            crate::section::check_url_scheme(url).map_err(|m| {
+                (
+                    "public_url".to_string(),
+                    format!("the URL people reach the daemon under: {m}"),
+                )
+            })?;
         }
         Ok(())
     }

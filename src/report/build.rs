@@ -41,6 +41,8 @@ pub struct Context {
     pub remediation: RemediationConfig,
     /// Directory id → its configured IdP app (directories with an `idp` only).
     pub idp_apps: HashMap<String, IdpApp>,
+    /// The bases of the report's links.
+    pub links: Links,
 }
 
 /// The report's day for `now` in the time zone `tz` (the schedule's).
@@ -201,6 +203,7 @@ pub fn build(
         )?,
         data_quality: data_quality(latest_complete.as_ref()),
         idp: idp_health,
+        links: ctx.links.clone(),
     })
 }
 

@@ -14,8 +14,15 @@ use crate::secret::Secret;
 pub struct ReportConfig {
     /// Days of stored reports to keep (older ones are deleted by the daily run). Default 90.
     pub keep_days: u32,
-    /// Base URL the daemon's `/report` is reachable under, for the link in deliveries.
+    /// Base URL the daemon's `/report` is reachable under, for the link in deliveries and the
+    /// report's absolute links to `/person` (else `[server] public_url`).
     pub public_url: Option<String>,
+    /// Atlassian Administration, for the links to each account. Default
+    /// `https://admin.atlassian.com`.
+    pub admin_hub_url: String,
+    /// The Microsoft Entra admin center, for the links to each Entra user. Default
+    /// `https://entra.microsoft.com`.
+    pub entra_admin_url: String,
     pub delivery: DeliveryConfig,
 }
 
@@ -24,6 +31,8 @@ impl Default for ReportConfig {
         ReportConfig {
             keep_days: 90,
             public_url: None,
+            admin_hub_url: "https://admin.atlassian.com".into(),
+            entra_admin_url: "https://entra.microsoft.com".into(),
             delivery: DeliveryConfig::default(),
         }
     }
@@ -133,6 +142,16 @@ impl ReportConfig {
             check_url(url, "the base URL of the daemon's /report")
                 .map_err(|m| err("public_url", m))?;
         }
+        check_url(
+            &self.admin_hub_url,
+            "the base URL of Atlassian Administration",
+        )
+        .map_err(|m| err("admin_hub_url", m))?;
+        check_url(
+            &self.entra_admin_url,
+            "the base URL of the Microsoft Entra admin center",
+        )
+        .map_err(|m| err("entra_admin_url", m))?;
         let d = &self.delivery;
         if d.attempts == 0 || d.attempts > 20 {
             return Err(err(

@@ -179,7 +179,7 @@ pub fn render(r: &Report) -> String {
                         @if r.people.is_empty() {
                             p.none { @if has_data(r) { "No open findings." } @else { "No data: there is no complete pull yet." } }
                         }
-                        @for (i, p) in r.people.iter().enumerate() { (person(i + 1, p, &r.hints)) }
+                        @for (i, p) in r.people.iter().enumerate() { (person(i + 1, p, r)) }
                         (resolved(r))
                         (suppressed(r))
                         (hints(r))
@@ -316,7 +316,7 @@ fn toc(r: &Report) -> Markup {
     }
 }
 
-fn subjects_table(p: &Person) -> Markup {
+fn subjects_table(p: &Person, r: &Report) -> Markup {
     html! {
         @if p.subjects.is_empty() {
             @if !p.idp_users.is_empty() { p.muted { "No SCIM record and no Atlassian account." } }
@@ -347,7 +347,8 @@ fn subjects_table(p: &Person) -> Markup {
                             @match &row.account {
                                 Some(a) => {
                                     td data-label="Account status" { "account: " (a.account_status) " · membership: " (a.membership_status)
-                                        @if let Some(c) = &a.claim_status { br; span.muted { (c) } } }
+                                        @if let Some(c) = &a.claim_status { br; span.muted { (c) } }
+                                        br; a href=(r.links.account(&r.org_id, &a.account_id, a.claim_status.as_deref() == Some("managed"))) { "open in admin hub" } }
                                     td.v data-label="Account email" { (email(a.email.as_deref())) }
                                     td.v data-label="Name" { (dash(a.name.as_deref().or(row.scim_user.as_ref().and_then(|u| u.display_name.as_deref())))) }
                                 }
@@ -424,18 +425,13 @@ fn change_tag(f: &ReportFinding) -> Markup {
     }
 }
 
-/// The daemon's `/person` link for an email (relative, so it works where the report is served).
-fn person_link(email: &str) -> String {
-    let encoded: String = url::form_urlencoded::byte_serialize(email.as_bytes()).collect();
-    format!("/person?email={encoded}")
-}
-
 /// An email as one shell word (single quotes; a quote inside closed and escaped).
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-fn person(n: usize, p: &Person, hints: &[NameHint]) -> Markup {
+fn person(n: usize, p: &Person, r: &Report) -> Markup {
+    let hints = &r.hints;
     let new = p
         .findings
         .iter()
@@ -457,8 +453,12 @@ fn person(n: usize, p: &Person, hints: &[NameHint]) -> Markup {
                 " " span.age { (plural(p.findings.len(), "finding", "findings")) }
                 @if new > 0 { span.tag.tag-new { (new) " NEW" } } }
             @if let Some(email) = &p.email {
-                p.history { "Whole history: " a href=(person_link(email)) { "/person" } " on the daemon, or "
-                    code { "scimdrift person " (shell_quote(email)) } }
+                @match r.links.person(email) {
+                    Some(link) => p.history { "Whole history: " a href=(link) { "open in scimdrift" } ", or "
+                        code { "scimdrift person " (shell_quote(email)) } },
+                    None => p.history { "Whole history: run " code { "scimdrift person " (shell_quote(email)) }
+                        " where scimdrift runs (with " code { "[report] public_url" } " set, this links to the daemon's page)." },
+                }
             }
             @if !p.names.is_empty() || !p.other_emails.is_empty() {
                 p.about {
@@ -467,8 +467,8 @@ fn person(n: usize, p: &Person, hints: &[NameHint]) -> Markup {
                     @if !p.other_emails.is_empty() { "Also: " (p.other_emails.join(", ")) }
                 }
             }
-            (subjects_table(p))
-            (idp_users_table(p))
+            (subjects_table(p, r))
+            (idp_users_table(p, r))
             @for h in hinted {
                 p.hint { b { "Hint: " } "a synced account has the same name, " i { (h.name) } " ("
                     @for (i, a) in h.synced.iter().enumerate() { @if i > 0 { ", " } (a.account.email.as_deref().unwrap_or(&a.account.account_id)) }
@@ -744,7 +744,7 @@ fn idp_user_lists(r: &Report) -> Markup {
 }
 
 /// A person's IdP users beside their records and accounts.
-fn idp_users_table(p: &Person) -> Markup {
+fn idp_users_table(p: &Person, r: &Report) -> Markup {
     html! {
         @if !p.idp_users.is_empty() {
             div.scroll {
@@ -765,7 +765,8 @@ fn idp_users_table(p: &Person) -> Markup {
                                     @if u.nested_only { br; span.muted { "nested group only" } }
                                 }
                                 td data-label="Deleted" { @if u.deleted { b { "DELETED" } } @else { "no" } }
-                                td.v data-label="Object id" { code { (u.id) } }
+                                td.v data-label="Object id" { code { (u.id) }
+                                    @if let Some(link) = r.links.idp_user(&u.idp, &u.id) { br; a href=(link) { "open in the Entra admin center" } } }
                                 td.v data-label="Name" { (dash(u.display_name.as_deref())) }
                             }
                         }

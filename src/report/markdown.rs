@@ -247,7 +247,7 @@ fn write_report(s: &mut String, r: &Report) -> std::fmt::Result {
         }
     }
     for (i, p) in r.people.iter().enumerate() {
-        write_person(s, i + 1, p)?;
+        write_person(s, i + 1, p, r)?;
     }
 
     writeln!(s, "## Resolved since the last report\n")?;
@@ -400,7 +400,18 @@ fn write_report(s: &mut String, r: &Report) -> std::fmt::Result {
     Ok(())
 }
 
-fn write_person(s: &mut String, n: usize, p: &Person) -> std::fmt::Result {
+/// A Markdown link to `url` (the URL's `)`, `<` and `>` percent-encoded, so it cannot end the link).
+fn md_link(text: &str, url: &str) -> String {
+    let url = url
+        .replace('(', "%28")
+        .replace(')', "%29")
+        .replace('<', "%3C")
+        .replace('>', "%3E")
+        .replace(' ', "%20");
+    format!("[{}]({url})", md(text))
+}
+
+fn write_person(s: &mut String, n: usize, p: &Person, r: &Report) -> std::fmt::Result {
     writeln!(
         s,
         "### {n}. {} — {}\n",
@@ -426,6 +437,20 @@ fn write_person(s: &mut String, n: usize, p: &Person) -> std::fmt::Result {
     }
     if !about.is_empty() {
         writeln!(s, "{}\n", about.join(" · "))?;
+    }
+    if let Some(email) = &p.email {
+        let command = code(
+            &format!("scimdrift person '{}'", email.replace('\'', "'\\''")),
+            false,
+        );
+        match r.links.person(email) {
+            Some(url) => writeln!(
+                s,
+                "Whole history: {}, or {command}\n",
+                md_link("open in scimdrift", &url)
+            )?,
+            None => writeln!(s, "Whole history: run {command} where scimdrift runs\n")?,
+        }
     }
     if p.subjects.is_empty() && !p.idp_users.is_empty() {
         writeln!(s, "No SCIM record and no Atlassian account.\n")?;
@@ -468,9 +493,17 @@ fn write_person(s: &mut String, n: usize, p: &Person) -> std::fmt::Result {
         let (astatus, aemail) = match &row.account {
             Some(a) => (
                 format!(
-                    "account: {} · membership: {}",
+                    "account: {} · membership: {} · {}",
                     md(&a.account_status),
-                    md(&a.membership_status)
+                    md(&a.membership_status),
+                    md_link(
+                        "admin hub",
+                        &r.links.account(
+                            &r.org_id,
+                            &a.account_id,
+                            a.claim_status.as_deref() == Some("managed")
+                        )
+                    )
                 ),
                 opt(a.email.as_deref()),
             ),
@@ -512,7 +545,14 @@ fn write_person(s: &mut String, n: usize, p: &Person) -> std::fmt::Result {
                     (false, false) => "not intended",
                 },
                 if u.deleted { "DELETED" } else { "no" },
-                code(&u.id, true)
+                match r.links.idp_user(&u.idp, &u.id) {
+                    Some(url) => format!(
+                        "{} ({})",
+                        code(&u.id, true),
+                        md_link("Entra admin center", &url)
+                    ),
+                    None => code(&u.id, true),
+                }
             )?;
         }
         writeln!(s)?;

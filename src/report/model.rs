@@ -39,6 +39,74 @@ pub struct Report {
     /// The health of each configured IdP's provisioning job, per directory (shown at the top).
     #[serde(default)]
     pub idp: Vec<IdpHealth>,
+    /// Where the report links to: the daemon's `/person`, admin hub, the IdP's admin console.
+    #[serde(default)]
+    pub links: Links,
+}
+
+/// The bases of the report's links, from the configuration (`[report] public_url` or `[server]
+/// public_url`, `[report] admin_hub_url`, `[report] entra_admin_url`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Links {
+    /// The daemon's public base URL; `None`: the report names the `scimdrift person` command
+    /// instead of linking (a relative link goes nowhere in an e-mail or a saved file).
+    pub public_url: Option<String>,
+    /// Atlassian Administration, `https://admin.atlassian.com` by default.
+    pub admin_hub: String,
+    /// The Microsoft Entra admin center, `https://entra.microsoft.com` by default.
+    pub entra_admin: String,
+}
+
+impl Default for Links {
+    fn default() -> Self {
+        Links {
+            public_url: None,
+            admin_hub: "https://admin.atlassian.com".into(),
+            entra_admin: "https://entra.microsoft.com".into(),
+        }
+    }
+}
+
+fn url_component(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+impl Links {
+    /// The daemon's page of one person, absolute; `None` without a public URL.
+    pub fn person(&self, email: &str) -> Option<String> {
+        self.public_url.as_deref().map(|base| {
+            format!(
+                "{}/person?email={}",
+                base.trim_end_matches('/'),
+                url_component(email)
+            )
+        })
+    }
+
+    /// An account's page in admin hub: the managed account's profile (Directory → Managed
+    /// accounts) when managed, else its page under Directory → Users.
+    pub fn account(&self, org_id: &str, account_id: &str, managed: bool) -> String {
+        let page = if managed { "members" } else { "users" };
+        format!(
+            "{}/o/{}/{page}/{}",
+            self.admin_hub.trim_end_matches('/'),
+            url_component(org_id),
+            url_component(account_id)
+        )
+    }
+
+    /// An IdP user's page in its admin console (`entra`: the Entra admin center's user profile);
+    /// `None` for an IdP kind without one.
+    pub fn idp_user(&self, idp: &str, user_id: &str) -> Option<String> {
+        (idp == "entra").then(|| {
+            format!(
+                "{}/#view/Microsoft_AAD_UsersAndTenants/UserProfileMenuBlade/~/overview/userId/{}",
+                self.entra_admin.trim_end_matches('/'),
+                url_component(user_id)
+            )
+        })
+    }
 }
 
 /// The IdP behind one SCIM directory and its provisioning job, as the directory's last complete
