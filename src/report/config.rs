@@ -368,6 +368,14 @@ mod tests {
             key_of(&parse("[delivery]\nattempts = 0\n")),
             "delivery.attempts"
         );
+        assert_eq!(
+            key_of(&parse("admin_hub_url = \"ftp://admin.example.com\"\n")),
+            "admin_hub_url"
+        );
+        assert_eq!(
+            key_of(&parse("entra_admin_url = \"http://entra.example.com\"\n")),
+            "entra_admin_url"
+        );
         let c = parse("public_url = \"https://scimdrift.example.com/\"\n");
         let day = chrono::NaiveDate::from_ymd_opt(2026, 1, 2).unwrap();
         assert_eq!(
