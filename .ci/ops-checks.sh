@@ -314,7 +314,12 @@ for name, width in [(n, w) for n in names for w in (390, 1280)]:
             f'<!DOCTYPE html><html><head><title>not measured</title></head><body style="margin:0">'
             f'<iframe id="r" style="border:0;width:{width}px;height:844px" srcdoc="{html.escape(doc, quote=True)}"></iframe>'
             "<script>document.getElementById('r').addEventListener('load',function(){"
-            "document.title='scrollWidth='+this.contentDocument.documentElement.scrollWidth})</script>"
+            "var d=this.contentDocument,top=function(q){var e=d.querySelector(q);return e?e.getBoundingClientRect().top:null};"
+            # On a phone the summary comes before the IdP tables, and a person's fix before the
+            # person's tables (the report only; null where the page has no such part).
+            "var s=top('#summary'),i=top('#idp'),f=top('article.person .finding'),t=top('article.person > .scroll');"
+            "var order=(s===null||i===null||s<i)&&(f===null||t===null||f<t);"
+            "document.title='scrollWidth='+d.documentElement.scrollWidth+' order='+(order?'ok':'bad')})</script>"
             "</body></html>")
     cmd = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
            "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -324,12 +329,15 @@ for name, width in [(n, w) for n in names for w in (390, 1280)]:
         run = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     except subprocess.TimeoutExpired:
         sys.exit(f"FAIL: chromium did not finish measuring {name} at {width} px")
-    m = re.search(r"<title>scrollWidth=(\d+)</title>", run.stdout)
+    m = re.search(r"<title>scrollWidth=(\d+) order=(\w+)</title>", run.stdout)
     if not m:
         sys.stderr.write(run.stderr[-2000:])
         sys.exit(f"FAIL: chromium did not measure {name} at {width} px")
     got = int(m.group(1))
-    print(f"{name} at {width} px: scrollWidth {got}")
+    order = f", phone order {m.group(2)}" if width == 390 else ""
+    print(f"{name} at {width} px: scrollWidth {got}{order}")
+    if width == 390 and m.group(2) != "ok":
+        failed.append(f"{name}.html on a 390 px screen: the summary or a person's fix comes after the tables")
     if got > width:
         failed.append(f"{name}.html is {got} px wide on a {width} px screen (horizontal scrolling)")
 for f in failed:

@@ -85,6 +85,43 @@ async fn scenario_report_lists_every_finding_with_its_fix() {
     assert_eq!(r.org_id, org);
     assert_eq!(r.summary.open, 12);
     assert_eq!(open(&r).len(), 12);
+    // Every finding whose fix is in Atlassian says where to click in admin hub, first; the HTML
+    // shows the click path before the API request.
+    let html = report::render(&r, ReportFormat::Html);
+    for f in open(&r) {
+        let hub: Vec<_> = f
+            .portal_steps
+            .iter()
+            .filter(|s| s.console == "Atlassian Administration")
+            .collect();
+        if f.requests.is_empty() {
+            continue;
+        }
+        assert!(!hub.is_empty(), "{}: no admin hub step", f.kind);
+        assert_eq!(
+            f.portal_steps[0].console, "Atlassian Administration",
+            "{}",
+            f.kind
+        );
+        let at = |needle: &str| html.find(needle).unwrap_or_else(|| panic!("{needle}"));
+        let path = hub[0].path.replace('\'', "&#39;");
+        let escaped = maud::html! { (path) }.into_string();
+        let request = f.requests[0].path.replace('/', "/<wbr>");
+        let finding = at(&format!("id=\"{}\"", f.person.clone().unwrap_or_default()));
+        let step = finding
+            + html[finding..]
+                .find(&escaped)
+                .expect("the step in the HTML");
+        let call = finding
+            + html[finding..]
+                .find(&request)
+                .expect("the request in the HTML");
+        assert!(
+            step < call,
+            "{}: the click path comes before the request",
+            f.kind
+        );
+    }
     assert!(
         r.freshness.warnings.is_empty(),
         "{:?}",
@@ -476,7 +513,10 @@ async fn a_held_pull_warns_and_each_person_links_to_their_history() {
     assert_eq!(r.summary.open, 12, "the findings of the last complete pull");
     let html = report::render(&r, ReportFormat::Html);
     // Without a public URL no dead relative link: the command that tells the history.
-    assert!(!html.contains("href=\"/person"), "a relative link goes nowhere in an e-mail");
+    assert!(
+        !html.contains("href=\"/person"),
+        "a relative link goes nowhere in an e-mail"
+    );
     assert!(
         html.contains("scimdrift person &#39;fay@example.com&#39;")
             || html.contains("scimdrift person 'fay@example.com'")
@@ -497,15 +537,24 @@ async fn links_are_absolute_and_reach_admin_hub_and_the_entra_admin_center() {
     let html = report::render(&r, ReportFormat::Html);
     let md = report::render(&r, ReportFormat::Markdown);
     let person = "https://scimdrift.example.com/person?email=jon%40example.com";
-    assert!(html.contains(&format!("href=\"{person}\"")), "absolute person link");
+    assert!(
+        html.contains(&format!("href=\"{person}\"")),
+        "absolute person link"
+    );
     assert!(md.contains(&format!("]({person})")));
     let account = format!("https://admin.atlassian.com/o/{org}/members/{a12}");
-    assert!(html.contains(&format!("href=\"{account}\"")), "admin hub link");
+    assert!(
+        html.contains(&format!("href=\"{account}\"")),
+        "admin hub link"
+    );
     assert!(md.contains(&format!("]({account})")));
     let entra = format!(
         "https://entra.microsoft.com/#view/Microsoft_AAD_UsersAndTenants/UserProfileMenuBlade/~/overview/userId/{e2}"
     );
-    assert!(html.contains(&format!("href=\"{entra}\"")), "Entra admin center link");
+    assert!(
+        html.contains(&format!("href=\"{entra}\"")),
+        "Entra admin center link"
+    );
     assert!(md.contains(&format!("]({entra})")));
     // The admin hub base is configurable; [report] public_url wins over [server]'s.
     env.extend_config(
@@ -513,7 +562,9 @@ async fn links_are_absolute_and_reach_admin_hub_and_the_entra_admin_center() {
     );
     let html = report::render(&build(&env, Utc::now()), ReportFormat::Html);
     assert!(html.contains("href=\"https://reports.example.com/person?email=jon%40example.com\""));
-    assert!(html.contains(&format!("href=\"https://admin.example.test/o/{org}/members/{a12}\"")));
+    assert!(html.contains(&format!(
+        "href=\"https://admin.example.test/o/{org}/members/{a12}\""
+    )));
 }
 
 /// The first time with fractions of a second (`06:28:43.886457907`) in `text`, if any.

@@ -272,7 +272,12 @@ fn report_finding(
     let (portal_steps, idp_requests) = if f.status == Status::Resolved {
         (Vec::new(), Vec::new())
     } else {
-        idp::fix(f, idp_directory.as_ref().and_then(|d| ctx.idp.get(d)))
+        // Admin hub first (the admin's words), then the IdP's console.
+        let (idp_steps, requests) =
+            idp::fix(f, idp_directory.as_ref().and_then(|d| ctx.idp.get(d)));
+        let mut steps = super::admin_hub::steps(f);
+        steps.extend(idp_steps);
+        (steps, requests)
     };
     ReportFinding {
         id: f.id.clone(),

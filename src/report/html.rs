@@ -103,6 +103,10 @@ table.stack.inline td{display:inline-block;border:0}
 table.stack.inline td[data-label]{padding-left:7px}
 table.stack.inline td[data-label]::before{float:none;display:inline;margin:0 4px 0 0}
 .toc ol{padding-left:20px}
+main,article.person{display:flex;flex-direction:column}
+section.top{order:-1}
+article.person>.scroll,article.person>.hint{order:1}
+article.person>.up{order:2}
 table.kinds{min-width:0;width:100%}
 .side td{width:auto}
 }
@@ -171,10 +175,8 @@ pub fn render(r: &Report) -> String {
                 div.page {
                     header { (header(r)) }
                     main {
-                        (idp_health(r))
-                        (idp_user_lists(r))
-                        (summary(r))
-                        (toc(r))
+                        section.idptop { (idp_health(r)) (idp_user_lists(r)) }
+                        section.top { (summary(r)) (toc(r)) }
                         h2 #people { "Findings by person" }
                         @if r.people.is_empty() {
                             p.none { @if has_data(r) { "No open findings." } @else { "No data: there is no complete pull yet." } }
@@ -486,7 +488,7 @@ fn person(n: usize, p: &Person, r: &Report) -> Markup {
                     (requests(f))
                 }
             }
-            p { a href="#contents" { "↑ contents" } }
+            p.up { a href="#contents" { "↑ contents" } }
         }
     }
 }

@@ -8,6 +8,7 @@
 //!   delivers it;
 //! - reports are stored in the `reports` table as JSON, read and written through [`StoredReports`].
 
+mod admin_hub;
 mod build;
 mod config;
 mod csv;
