@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
 use common::Env;
-use scimdrift::detect::Kind;
+use scimdrift::detect::{Kind, Severity};
 use scimdrift::metrics::Metrics;
 use scimdrift::report::StoredReports;
 use scimdrift::report::{self, Basis, Change, Report, ReportFormat};
@@ -1507,4 +1507,46 @@ async fn code_is_rendered_as_code_never_as_backticks() {
     // Which status is which.
     assert!(html.contains("account: active · membership: active"));
     assert!(md.contains("account: active · membership: active"));
+}
+
+/// The report opens with the trend of open findings by severity over the last 30 days: an
+/// inline SVG (no script, no external asset) and the same numbers in a table; today's counts are
+/// the summary's.
+#[tokio::test]
+async fn the_trend_of_open_findings_per_day_opens_the_report() {
+    let env = idp_env().await;
+    let r = build(&env, Utc::now());
+    assert_eq!(r.trend.len(), 30);
+    let today = r.trend.last().unwrap();
+    assert_eq!(today.date, r.date);
+    for s in &r.summary.by_severity {
+        let n = match s.severity {
+            Severity::Critical => today.critical,
+            Severity::High => today.high,
+            Severity::Medium => today.medium,
+            Severity::Low => today.low,
+        };
+        assert_eq!(n, s.open, "{:?}", s.severity);
+    }
+    assert!(today.total() > 0);
+    assert_eq!(r.trend[0].total(), 0, "nothing was open 29 days ago");
+    let html = report::render(&r, ReportFormat::Html);
+    let svg = html.find("<svg role=\"img\"").expect("an inline SVG chart");
+    assert!(
+        svg < html.find("id=\"idp\"").unwrap(),
+        "the report opens with it"
+    );
+    assert!(!html.contains("<script") && !html.contains("<img") && !html.contains("xlink:href"));
+    let table = &html[html
+        .find("Open findings by severity per day</caption>")
+        .unwrap()..];
+    let rows = table[..table.find("</table>").unwrap()]
+        .matches("<th scope=\"row\">")
+        .count();
+    assert_eq!(rows, 30, "every day's numbers in the table");
+    let md = report::render(&r, ReportFormat::Markdown);
+    assert!(md.contains(&format!(
+        "**Open findings, last 30 days:** 0 on {}",
+        r.trend[0].date
+    )));
 }

@@ -204,6 +204,7 @@ pub fn build(
         data_quality: data_quality(latest_complete.as_ref()),
         idp: idp_health,
         links: ctx.links.clone(),
+        trend: super::trend::trend(&store.finding_lifecycles()?, date, ctx.tz, now),
     })
 }
 

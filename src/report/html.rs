@@ -29,6 +29,12 @@ code,pre{font-family:"SFMono-Regular",Menlo,Consolas,"DejaVu Sans Mono",monospac
 table{border-collapse:collapse;width:100%;overflow-wrap:normal}
 table.kinds{width:auto;min-width:60%}
 caption{caption-side:top;text-align:left;font-weight:600;font-size:12.5px;color:#57606a;padding:0 0 3px}
+figure.trend{margin:8px 0 4px}
+figure.trend svg{display:block;width:100%;height:90px}
+figure.trend .axis{display:flex;justify-content:space-between;font-size:12px;color:#57606a}
+figure.trend figcaption{font-size:12px;color:#57606a}
+.key{white-space:nowrap;margin-right:6px}
+.sw{display:inline-block;width:10px;height:10px;margin-right:3px;vertical-align:-1px}
 .vh{position:absolute;width:1px;height:1px;margin:-1px;padding:0;border:0;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 th,td{border:1px solid #d0d7de;padding:4px 7px;text-align:left;vertical-align:top}
 td.v{overflow-wrap:anywhere;min-width:5em}
@@ -234,6 +240,87 @@ fn header(r: &Report) -> Markup {
                     }
                 }
                 _ => { b { "Data: " } "no complete pull yet" }
+            }
+        }
+        (trend_chart(r))
+    }
+}
+
+/// The bars' colours and the legend's labels, top of the stack first.
+const TREND_SERIES: [(&str, &str); 4] = [
+    ("critical", "#a40e26"),
+    ("high", "#c2410c"),
+    ("medium", "#a16207"),
+    ("low", "#6b7280"),
+];
+
+fn trend_counts(d: &TrendDay) -> [usize; 4] {
+    [d.critical, d.high, d.medium, d.low]
+}
+
+/// Open findings by severity per day as an inline SVG (no script, no external asset; scales to
+/// the page's width), its numbers also in a table for screen readers.
+fn trend_chart(r: &Report) -> Markup {
+    const W: usize = 300;
+    const H: usize = 90;
+    const TOP: usize = 4;
+    let days = &r.trend;
+    if days.is_empty() {
+        return html! {};
+    }
+    let max = days.iter().map(TrendDay::total).max().unwrap_or(0).max(1);
+    let slot = W as f64 / days.len() as f64;
+    let scale = (H - TOP) as f64 / max as f64;
+    let (first, last) = (&days[0], &days[days.len() - 1]);
+    let desc = format!(
+        "{} open on {}, {} on {} ({} critical, {} high, {} medium, {} low).",
+        first.total(),
+        first.date,
+        last.total(),
+        last.date,
+        last.critical,
+        last.high,
+        last.medium,
+        last.low
+    );
+    html! {
+        figure.trend {
+            // Stretched to the width (no text inside, which would stretch too: the labels are HTML).
+            svg role="img" aria-labelledby="trend-t trend-d" viewBox=(format!("0 0 {W} {H}")) preserveAspectRatio="none" {
+                title #trend-t { "Open findings by severity, last " (days.len()) " days" }
+                desc #trend-d { (desc) }
+                line x1="0" y1=(H) x2=(W) y2=(H) stroke="#57606a" stroke-width="1" vector-effect="non-scaling-stroke" {}
+                @for (i, d) in days.iter().enumerate() {
+                    @let x = i as f64 * slot + slot * 0.1;
+                    @let counts = trend_counts(d);
+                    // Stacked from the bottom: low first, critical on top.
+                    @for (k, (name, colour)) in TREND_SERIES.iter().enumerate().rev() {
+                        @let below: usize = counts[k + 1..].iter().sum();
+                        @if counts[k] > 0 {
+                            rect x=(format!("{x:.2}")) y=(format!("{:.2}", H as f64 - (below + counts[k]) as f64 * scale))
+                                width=(format!("{:.2}", slot * 0.8)) height=(format!("{:.2}", counts[k] as f64 * scale)) fill=(colour) {
+                                title { (d.date) ": " (counts[k]) " " (name) }
+                            }
+                        }
+                    }
+                }
+            }
+            div.axis { span { (first.date.format("%b %-d").to_string()) } span { "peak " (max) } span { (last.date.format("%b %-d").to_string()) } }
+            figcaption {
+                "Open findings per day, last " (days.len()) " days: "
+                @for (name, colour) in TREND_SERIES {
+                    span.key { span.sw style=(format!("background:{colour}")) {} (name) " " }
+                }
+                "(suppressed ones left out)"
+            }
+            table.vh {
+                caption { "Open findings by severity per day" }
+                thead { tr { th scope="col" { "Day" } @for (name, _) in TREND_SERIES { th scope="col" { (name) } } } }
+                tbody {
+                    @for d in days {
+                        tr { th scope="row" { (d.date) } @for n in trend_counts(d) { td { (n) } } }
+                    }
+                }
             }
         }
     }

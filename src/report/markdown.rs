@@ -181,6 +181,25 @@ fn write_report(s: &mut String, r: &Report) -> std::fmt::Result {
         }
         _ => writeln!(s, "**Data:** no complete pull yet\n")?,
     }
+    if let (Some(first), Some(last)) = (r.trend.first(), r.trend.last()) {
+        writeln!(
+            s,
+            "**Open findings, last {} days:** {} on {} → {} on {} (critical {} → {}, high {} → {}, medium {} → {}, low {} → {}; suppressed ones left out)\n",
+            r.trend.len(),
+            first.total(),
+            first.date,
+            last.total(),
+            last.date,
+            first.critical,
+            last.critical,
+            first.high,
+            last.high,
+            first.medium,
+            last.medium,
+            first.low,
+            last.low
+        )?;
+    }
 
     write_idp(s, r)?;
 

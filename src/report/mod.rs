@@ -21,6 +21,7 @@ mod model;
 mod people;
 mod person_page;
 mod remediation;
+mod trend;
 
 use chrono::NaiveDate;
 

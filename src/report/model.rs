@@ -42,6 +42,26 @@ pub struct Report {
     /// Where the report links to: the daemon's `/person`, admin hub, the IdP's admin console.
     #[serde(default)]
     pub links: Links,
+    /// Open findings by severity at the end of each of the last 30 days, oldest first (suppressed
+    /// ones left out).
+    #[serde(default)]
+    pub trend: Vec<TrendDay>,
+}
+
+/// Open findings by severity at the end of one day (the report's day: at generation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrendDay {
+    pub date: NaiveDate,
+    pub critical: usize,
+    pub high: usize,
+    pub medium: usize,
+    pub low: usize,
+}
+
+impl TrendDay {
+    pub fn total(&self) -> usize {
+        self.critical + self.high + self.medium + self.low
+    }
 }
 
 /// The bases of the report's links, from the configuration (`[report] public_url` or `[server]

@@ -236,6 +236,16 @@ pub(super) fn reconcile(
     Ok(out)
 }
 
+/// One finding's lifecycle ([`Store::finding_lifecycles`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lifecycle {
+    pub severity: Severity,
+    /// Suppressed now (by an ignore rule).
+    pub suppressed: bool,
+    /// `(at, event)`: `opened`, `reopened`, `unsuppressed`, `undetermined`, `resolved`.
+    pub events: Vec<(String, String)>,
+}
+
 /// The subjects a finding lists, by identity.
 struct Subjects {
     records: Vec<RecordRef>,
@@ -537,6 +547,50 @@ impl Store {
     }
 
     /// The lifecycle events of one finding: (snapshot id, time, event), oldest first.
+    /// Every finding's lifecycle for the report's trend: its severity, whether it is suppressed
+    /// now, and its events `(at, event)` in the order they were written.
+    pub fn finding_lifecycles(&self) -> Result<Vec<Lifecycle>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT f.id, f.severity, f.status, e.at, e.event FROM finding_events e
+                 JOIN findings f ON f.id = e.finding_id ORDER BY f.id, e.rowid",
+            )
+            .map_err(self.err("cannot read finding events"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                ))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(self.err("cannot read finding events"))?;
+        let mut out: Vec<Lifecycle> = Vec::new();
+        let mut last_id = String::new();
+        for (id, severity, status, at, event) in rows {
+            // A row this build cannot read is left out of the trend.
+            let Ok(severity) = severity.parse() else {
+                continue;
+            };
+            if id != last_id || out.is_empty() {
+                out.push(Lifecycle {
+                    severity,
+                    suppressed: status == "suppressed",
+                    events: Vec::new(),
+                });
+                last_id = id;
+            }
+            if let Some(l) = out.last_mut() {
+                l.events.push((at, event));
+            }
+        }
+        Ok(out)
+    }
+
     pub fn finding_events(&self, id: &str) -> Result<Vec<(i64, String, String)>, StoreError> {
         let mut stmt = self
             .conn

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
 
-pub use findings::{Opening, Reconciled};
+pub use findings::{Lifecycle, Opening, Reconciled};
 pub use idp::{Evaluated, EvaluatedIdp};
 pub use idp_read::IdpSideState;
 pub use idp_targets::{StoredIdpSide, StoredIdpUser};
