@@ -3,6 +3,8 @@
 //! a name or an id. The bottom layer: every component counts its own events here, where they
 //! happen; this module imports no other.
 
+pub mod openmetrics;
+
 use prometheus::{
     Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -86,8 +88,8 @@ impl Metrics {
             build_info: gauge_vec(
                 &r,
                 "scimdrift_build_info",
-                "Build information; always 1.",
-                &["version"],
+                "Build information; always 1: the version, the git revision and the Rust compiler's version.",
+                &["version", "revision", "rustc"],
             ),
             pull_runs: counter_vec(
                 &r,
@@ -297,7 +299,7 @@ impl Metrics {
             registry: r,
         };
         m.build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .with_label_values(&[VERSION, REVISION, env!("SCIMDRIFT_RUSTC")])
             .set(1);
         m.init_series();
         m
@@ -326,7 +328,17 @@ impl Metrics {
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8(buf).unwrap_or_default()
     }
+
+    /// The OpenMetrics 1.0 text exposition of every metric ([`openmetrics::encode`]).
+    pub fn render_openmetrics(&self) -> String {
+        openmetrics::encode(&self.registry.gather())
+    }
 }
+
+/// The crate's version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The git revision it was built from (`unknown` outside a checkout).
+pub const REVISION: &str = env!("SCIMDRIFT_REVISION");
 
 impl Default for Metrics {
     fn default() -> Self {

@@ -651,7 +651,10 @@ async fn the_html_report_fits_a_phone_and_shows_readable_times() {
         let tag = &at[..at.find('>').unwrap() + 1];
         if tag == "<table class=\"vh\">" {
             // Visually hidden (the trend's numbers for screen readers): never wider than 1 px.
-            assert!(at[tag.len()..].starts_with("<caption"), "{tag} has no caption");
+            assert!(
+                at[tag.len()..].starts_with("<caption"),
+                "{tag} has no caption"
+            );
             continue;
         }
         assert!(

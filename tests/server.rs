@@ -260,3 +260,101 @@ async fn report_is_built_on_demand_before_the_first_daily_job() {
     assert_eq!(r.status(), 404, "a day's URL serves stored reports only");
     s.stop().await;
 }
+
+/// `/metrics` speaks OpenMetrics to a scraper that asks (Prometheus does by default), the text
+/// format 0.0.4 otherwise, gzip-compressed when accepted; `scimdrift_build_info` carries the
+/// version, revision and compiler; `/` names the endpoints.
+#[tokio::test]
+async fn metrics_negotiate_openmetrics_and_gzip_and_the_landing_page_names_the_endpoints() {
+    let env = Env::scenarios(3).await;
+    let s = Server::start(&env, None).await;
+    let base = format!("http://{}", s.addr);
+    let client = reqwest::Client::builder().no_gzip().build().unwrap();
+    // Prometheus 2.x's default Accept header.
+    let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let om = client
+        .get(format!("{base}/metrics"))
+        .header("accept", prometheus)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        om.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text; version=1.0.0")
+    );
+    let om = om.text().await.unwrap();
+    assert!(
+        om.ends_with("# EOF\n"),
+        "{}",
+        &om[om.len().saturating_sub(200)..]
+    );
+    assert!(
+        om.contains("# TYPE scimdrift_pull_runs counter\n"),
+        "a counter family without _total"
+    );
+    assert!(om.contains("scimdrift_pull_runs_total{result=\"complete\"} 0\n"));
+    let revision = env!("SCIMDRIFT_REVISION");
+    let info = format!(
+        "scimdrift_build_info{{revision=\"{revision}\",rustc=\"{}\",version=\"{}\"}} 1",
+        env!("SCIMDRIFT_RUSTC"),
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(om.contains(&info), "{info}");
+    if std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.git")).exists() {
+        assert_ne!(revision, "unknown", "built in a git checkout");
+    }
+    // Without OpenMetrics (or refusing it): the text format; gzip when accepted.
+    for accept in ["text/plain", "application/openmetrics-text;q=0,text/plain"] {
+        let plain = client
+            .get(format!("{base}/metrics"))
+            .header("accept", accept)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            plain.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain; version=0.0.4")
+        );
+        assert!(!plain.text().await.unwrap().contains("# EOF"));
+    }
+    let zipped = client
+        .get(format!("{base}/metrics"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+    let bytes = zipped.bytes().await.unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text)
+        .unwrap();
+    assert!(text.contains("# TYPE scimdrift_pull_runs_total counter"));
+    assert!(
+        bytes.len() * 2 < text.len(),
+        "compressed: {} of {}",
+        bytes.len(),
+        text.len()
+    );
+    // The landing page.
+    let landing = client.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(landing.status(), 200);
+    let landing = landing.text().await.unwrap();
+    for endpoint in [
+        "/metrics",
+        "/healthz",
+        "/readyz",
+        "/report",
+        "/findings",
+        "/person",
+    ] {
+        assert!(
+            landing.contains(&format!("href=\"{endpoint}\"")),
+            "{endpoint}"
+        );
+    }
+    s.stop().await;
+}

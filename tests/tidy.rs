@@ -201,3 +201,64 @@ fn no_cycle_between_top_level_modules() {
         );
     }
 }
+
+/// The metric names registered in the source (`"scimdrift_…"` literals), and the catalogue's
+/// (docs/operations.md, "Metrics": the first column of the table).
+fn metric_names() -> (BTreeSet<String>, BTreeSet<String>) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    let mut registered = BTreeSet::new();
+    for f in files
+        .iter()
+        .filter(|f| !f.to_string_lossy().contains("/sim/"))
+    {
+        let text = std::fs::read_to_string(f).unwrap();
+        for (i, _) in text.match_indices("\"scimdrift_") {
+            let name: String = text[i + 1..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            registered.insert(name);
+        }
+    }
+    let docs = std::fs::read_to_string(root.join("docs/operations.md")).unwrap();
+    let section = &docs[docs.find("### Metrics").unwrap()..];
+    let section = &section[..section.find("\n### ").unwrap_or(section.len())];
+    let documented = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `scimdrift_"))
+        .map(|l| format!("scimdrift_{}", &l[..l.find('`').unwrap()]))
+        .collect();
+    (registered, documented)
+}
+
+#[test]
+fn the_metric_catalogue_lists_every_metric_and_only_those() {
+    let (registered, documented) = metric_names();
+    assert!(registered.len() > 20, "{registered:?}");
+    let undocumented: Vec<_> = registered.difference(&documented).collect();
+    let stale: Vec<_> = documented.difference(&registered).collect();
+    assert!(
+        undocumented.is_empty(),
+        "not in docs/operations.md's Metrics table: {undocumented:?}"
+    );
+    assert!(stale.is_empty(), "documented but not registered: {stale:?}");
+}
+
+#[test]
+fn the_catalogue_names_every_api_label() {
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/operations.md"))
+        .unwrap();
+    let row = docs
+        .lines()
+        .find(|l| l.starts_with("| `scimdrift_api_requests_total`"))
+        .unwrap();
+    for api in scimdrift::http::Api::ALL {
+        assert!(
+            row.contains(api.label()),
+            "{} missing from: {row}",
+            api.label()
+        );
+    }
+}

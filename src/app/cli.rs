@@ -17,7 +17,7 @@ use crate::{bench, cycle, demo, escape, output};
 /// scimdrift: finds drift between your identity provider's SCIM directories and your Atlassian Cloud
 /// organization's accounts, and keeps every pull as change history in SQLite.
 #[derive(Debug, Parser)]
-#[command(name = "scimdrift", version, about, long_about = None, max_term_width = 100)]
+#[command(name = "scimdrift", version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("SCIMDRIFT_REVISION"), ", rustc ", env!("SCIMDRIFT_RUSTC"), ")"), about, long_about = None, max_term_width = 100)]
 pub struct Cli {
     /// Configuration file (TOML). Environment overrides: SCIMDRIFT__SECTION__KEY.
     #[arg(long, global = true, env = "SCIMDRIFT_CONFIG", value_name = "FILE")]

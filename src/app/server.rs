@@ -129,8 +129,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/report/{date}", get(report_on))
         .route("/person", get(person))
         .layer(axum::middleware::map_response(private_headers));
-    Router::new()
+    let metrics_route = Router::new()
         .route("/metrics", get(metrics))
+        .layer(tower_http::compression::CompressionLayer::new().gzip(true));
+    Router::new()
+        .route("/", get(landing))
+        .merge(metrics_route)
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .merge(private)
@@ -276,7 +280,39 @@ fn refuse(stream: TcpStream) {
 /// a burst of concurrent scrapes costs one rendering.
 const METRICS_CACHE: Duration = Duration::from_secs(1);
 
-async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+/// Whether the scraper asks for OpenMetrics (`Accept: application/openmetrics-text`, as
+/// Prometheus does by default), with a q-value above zero.
+fn wants_openmetrics(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|range| {
+            let mut parts = range.split(';').map(str::trim);
+            let media = parts.next().unwrap_or("");
+            let zero = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            media.eq_ignore_ascii_case("application/openmetrics-text") && !zero
+        })
+}
+
+/// `/metrics`: OpenMetrics when asked for, else the Prometheus text format 0.0.4 (gzip when
+/// accepted: the router's compression layer).
+async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if wants_openmetrics(&headers) {
+        return (
+            [(
+                header::CONTENT_TYPE,
+                crate::metrics::openmetrics::CONTENT_TYPE,
+            )],
+            state.metrics.render_openmetrics(),
+        )
+            .into_response();
+    }
     let body = {
         let mut cache = state
             .metrics_cache
@@ -353,7 +389,39 @@ fn authorized(state: &AppState, headers: &HeaderMap) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    constant_time_eq(given.as_bytes(), token.expose().as_bytes())
+    // Constant time in the token's content (`subtle`), so its bytes cannot be guessed by timing.
+    bool::from(subtle::ConstantTimeEq::ct_eq(
+        given.as_bytes(),
+        token.expose().as_bytes(),
+    ))
+}
+
+/// `/`: a small page naming the endpoints, as node_exporter's landing page does.
+async fn landing() -> Response {
+    let page = maud::html! {
+        (maud::DOCTYPE)
+        html lang="en" {
+            head { meta charset="utf-8"; title { "scimdrift" } }
+            body {
+                h1 { "scimdrift " (crate::metrics::VERSION) }
+                p { "Drift between the IdP, Atlassian's SCIM directories and the org's managed accounts." }
+                ul {
+                    li { a href="/metrics" { "/metrics" } " — Prometheus metrics (OpenMetrics when asked)" }
+                    li { a href="/healthz" { "/healthz" } " — the process is up" }
+                    li { a href="/readyz" { "/readyz" } " — a recent complete pull" }
+                    li { a href="/report" { "/report" } " — the latest daily report (token)" }
+                    li { a href="/findings" { "/findings" } " — the findings as JSON (token)" }
+                    li { a href="/person" { "/person" } " — one person's history (token)" }
+                }
+                p { "revision " (crate::metrics::REVISION) }
+            }
+        }
+    };
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        page.into_string(),
+    )
+        .into_response()
 }
 
 fn unauthorized() -> Response {
@@ -363,10 +431,6 @@ fn unauthorized() -> Response {
         "unauthorized: send Authorization: Bearer <token from server.auth_token_file>\n",
     )
         .into_response()
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[derive(Deserialize)]

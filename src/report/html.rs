@@ -35,6 +35,8 @@ figure.trend .axis{display:flex;justify-content:space-between;font-size:12px;col
 figure.trend figcaption{font-size:12px;color:#57606a}
 .key{white-space:nowrap;margin-right:6px}
 .sw{display:inline-block;width:10px;height:10px;margin-right:3px;vertical-align:-1px}
+.sw-critical{background:#a40e26;fill:#a40e26}.sw-high{background:#c2410c;fill:#c2410c}
+.sw-medium{background:#a16207;fill:#a16207}.sw-low{background:#6b7280;fill:#6b7280}
 .vh{position:absolute;width:1px;height:1px;margin:-1px;padding:0;border:0;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 th,td{border:1px solid #d0d7de;padding:4px 7px;text-align:left;vertical-align:top}
 td.v{overflow-wrap:anywhere;min-width:5em}
@@ -246,13 +248,8 @@ fn header(r: &Report) -> Markup {
     }
 }
 
-/// The bars' colours and the legend's labels, top of the stack first.
-const TREND_SERIES: [(&str, &str); 4] = [
-    ("critical", "#a40e26"),
-    ("high", "#c2410c"),
-    ("medium", "#a16207"),
-    ("low", "#6b7280"),
-];
+/// The severities of the bars (CSS classes `sw-*` colour them), top of the stack first.
+const TREND_SERIES: [&str; 4] = ["critical", "high", "medium", "low"];
 
 fn trend_counts(d: &TrendDay) -> [usize; 4] {
     [d.critical, d.high, d.medium, d.low]
@@ -294,11 +291,11 @@ fn trend_chart(r: &Report) -> Markup {
                     @let x = i as f64 * slot + slot * 0.1;
                     @let counts = trend_counts(d);
                     // Stacked from the bottom: low first, critical on top.
-                    @for (k, (name, colour)) in TREND_SERIES.iter().enumerate().rev() {
+                    @for (k, name) in TREND_SERIES.iter().enumerate().rev() {
                         @let below: usize = counts[k + 1..].iter().sum();
                         @if counts[k] > 0 {
                             rect x=(format!("{x:.2}")) y=(format!("{:.2}", H as f64 - (below + counts[k]) as f64 * scale))
-                                width=(format!("{:.2}", slot * 0.8)) height=(format!("{:.2}", counts[k] as f64 * scale)) fill=(colour) {
+                                width=(format!("{:.2}", slot * 0.8)) height=(format!("{:.2}", counts[k] as f64 * scale)) class=(format!("sw-{name}")) {
                                 title { (d.date) ": " (counts[k]) " " (name) }
                             }
                         }
@@ -308,14 +305,14 @@ fn trend_chart(r: &Report) -> Markup {
             div.axis { span { (first.date.format("%b %-d").to_string()) } span { "peak " (max) } span { (last.date.format("%b %-d").to_string()) } }
             figcaption {
                 "Open findings per day, last " (days.len()) " days: "
-                @for (name, colour) in TREND_SERIES {
-                    span.key { span.sw style=(format!("background:{colour}")) {} (name) " " }
+                @for name in TREND_SERIES {
+                    span.key { span class=(format!("sw sw-{name}")) {} (name) " " }
                 }
                 "(suppressed ones left out)"
             }
             table.vh {
                 caption { "Open findings by severity per day" }
-                thead { tr { th scope="col" { "Day" } @for (name, _) in TREND_SERIES { th scope="col" { (name) } } } }
+                thead { tr { th scope="col" { "Day" } @for name in TREND_SERIES { th scope="col" { (name) } } } }
                 tbody {
                     @for d in days {
                         tr { th scope="row" { (d.date) } @for n in trend_counts(d) { td { (n) } } }
