@@ -682,6 +682,8 @@ pub(crate) fn who(r: &ScimRecord) -> &str {
 #[cfg(test)]
 mod idp_tests;
 #[cfg(test)]
+mod kind_tests;
+#[cfg(test)]
 pub(crate) mod test_support;
 #[cfg(test)]
 mod undetermined_tests;
