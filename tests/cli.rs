@@ -409,6 +409,29 @@ fn completions_name_the_subcommands() {
     }
     let out = bin().args(["completions", "tcsh"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
+    // Arguments that take a kind, a severity or a format complete their values, not file names.
+    let bash =
+        String::from_utf8(bin().args(["completions", "bash"]).output().unwrap().stdout).unwrap();
+    for (arg, value) in [
+        ("--kind", "idp_inactive_account_active"),
+        ("--min-severity", "medium"),
+        ("--fail-on", "critical"),
+        ("--format", "json"),
+    ] {
+        let at = bash
+            .find(&format!("{arg})"))
+            .unwrap_or_else(|| panic!("{arg}"));
+        let case = &bash[at..at + bash[at..].find(";;").unwrap()];
+        assert!(
+            case.contains(value) && !case.contains("compgen -f"),
+            "{arg}: {case}"
+        );
+    }
+    // A wrong value is refused naming the possible ones.
+    let out = bin().args(["findings", "--kind", "nope"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr.contains("duplicate_email"), "{stderr}");
 }
 
 #[test]
@@ -432,6 +455,58 @@ fn man_prints_roff_pages() {
         );
     }
     assert!(page.contains(".SH SUBCOMMANDS"));
+
+    // One page per command into a directory, each with EXIT STATUS, ENVIRONMENT and, where it
+    // has them, EXAMPLES; groff reads every one without an error.
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["man", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for want in [
+        "scimdrift.1",
+        "scimdrift-run.1",
+        "scimdrift-once.1",
+        "scimdrift-remediate-plan.1",
+    ] {
+        assert!(names.iter().any(|n| n == want), "{want} in {names:?}");
+    }
+    for name in &names {
+        let page = std::fs::read_to_string(dir.path().join(name)).unwrap();
+        assert!(page.is_ascii(), "{name}: groff reads ASCII");
+        assert!(
+            page.contains(".SH \"EXIT STATUS\"") && page.contains(".SH ENVIRONMENT"),
+            "{name}"
+        );
+        assert!(
+            page.contains("SCIMDRIFT__SECTION__KEY") && page.contains("NO_COLOR"),
+            "{name}"
+        );
+    }
+    let once = std::fs::read_to_string(dir.path().join("scimdrift-once.1")).unwrap();
+    assert!(once.contains(".SH EXAMPLES") && once.contains("1 a source was incomplete"));
+    if let Ok(groff) = std::process::Command::new("groff")
+        .args(["-ww", "-man", "-z"])
+        .args(names.iter().map(|n| dir.path().join(n)))
+        .output()
+    {
+        let stderr = String::from_utf8_lossy(&groff.stderr);
+        assert!(
+            !stderr.contains("error") && !stderr.contains("invalid input"),
+            "{stderr}"
+        );
+    }
 }
 
 #[test]

@@ -71,16 +71,16 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: FindingsFormat,
         /// Only this finding kind (e.g. duplicate_email).
-        #[arg(long, value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<Kind>()))]
+        #[arg(long, value_parser = kind_values())]
         kind: Option<Kind>,
         /// Only findings at or above this severity: low, medium, high, critical.
-        #[arg(long, default_value = "low", value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<Severity>()))]
+        #[arg(long, default_value = "low", value_parser = severity_values())]
         min_severity: Severity,
         /// Which findings to list.
         #[arg(long, value_enum, default_value = "open")]
         status: crate::findings::StatusFilter,
         /// Exit 1 when an open finding (of the selected kind) is at or above this severity.
-        #[arg(long, default_value = "critical", value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<Severity>()))]
+        #[arg(long, default_value = "critical", value_parser = severity_values())]
         fail_on: Severity,
     },
     /// Render the findings report for admins from the store (no API calls): what changed since the
@@ -219,8 +219,13 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff) to standard output, e.g. `scimdrift man | man -l -`.
-    Man,
+    /// Print the manual pages (roff) to standard output, e.g. `scimdrift man | man -l -`, or
+    /// write one page per command into a directory (`scimdrift.1`, `scimdrift-run.1`, and so on).
+    Man {
+        /// Write `scimdrift.1` and one `scimdrift-<command>.1` per subcommand into DIR.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// `scimdrift remediate …`.
@@ -277,12 +282,26 @@ pub enum SettleResult {
     NotApplied,
 }
 
+/// The finding kinds as the values of an argument: listed in `--help` and offered by completions.
+fn kind_values() -> impl clap::builder::TypedValueParser<Value = Kind> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(Kind::ALL.map(Kind::as_str))
+        .try_map(|s| s.parse::<Kind>())
+}
+
+/// The severities as the values of an argument (listed, completed).
+fn severity_values() -> impl clap::builder::TypedValueParser<Value = Severity> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["low", "medium", "high", "critical"])
+        .try_map(|s| s.parse::<Severity>())
+}
+
 /// Parses the arguments, runs the command, and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         Command::Completions { shell } => return completions(*shell),
-        Command::Man => return man(),
+        Command::Man { dir } => return man(dir.as_deref()),
         _ => {}
     }
     // Loaded once: its `[log] format` sets up logging, and the command uses (or reports) it.
@@ -361,24 +380,167 @@ fn completions(shell: clap_complete::Shell) -> ExitCode {
 
 /// `scimdrift man`: the manual page (roff): the top-level page, then one per subcommand
 /// (`scimdrift-once`, `scimdrift-remediate-plan`, …).
-fn man() -> ExitCode {
-    let mut cmd = Cli::command();
-    cmd.build();
-    let mut pages = vec![cmd.clone()];
-    let mut i = 0;
-    while i < pages.len() {
-        let subs: Vec<_> = pages[i].get_subcommands().cloned().collect();
-        pages.extend(subs.into_iter().filter(|s| s.get_name() != "help"));
-        i += 1;
+/// What each page's EXIT STATUS says, by the command's path (`once`, `remediate plan`, …).
+fn exit_status(path: &str) -> &'static str {
+    match path {
+        "" => {
+            "0 success; 1 the command's own condition (see each subcommand's page); 2 a configuration, store or usage error."
+        }
+        "run" => "0 after SIGTERM or SIGINT; 2 a configuration or store error at start.",
+        "once" => {
+            "0 every source was read completely; 1 a source was incomplete or the snapshot was held (a source shrank); 2 a configuration or store error."
+        }
+        "findings" => {
+            "0 no open finding at or above --fail-on (default critical); 1 one is; 2 an error."
+        }
+        "person" => "0 the store knows the person; 1 it knows nothing of WHO; 2 an error.",
+        "remediate apply" => {
+            "0 applied (or nothing to do); 1 a call failed; 2 refused (a newer snapshot, an open intent) or an error."
+        }
+        "remediate plan" => {
+            "0 planned; 2 an error, or a suspend / restore rule in apply mode cannot name its org user directory."
+        }
+        "check-config" => {
+            "0 valid (and, with --online, every check passed); 2 invalid, naming the key."
+        }
+        _ => "0 success; 2 an error (the message names what was wrong).",
     }
-    let mut out = Vec::new();
-    for page in pages {
-        let source = format!("scimdrift {}", env!("CARGO_PKG_VERSION"));
-        if let Err(e) = clap_mangen::Man::new(page).source(source).render(&mut out) {
-            return fail(format!("cannot render the manual page: {e}"));
+}
+
+/// EXAMPLES of each page, by the command's path.
+fn examples(path: &str) -> &'static [&'static str] {
+    match path {
+        "" => &[
+            "scimdrift demo",
+            "scimdrift --config /etc/scimdrift/acme.toml run",
+        ],
+        "run" => &[
+            "scimdrift --config /etc/scimdrift/acme.toml run",
+            "systemctl reload scimdrift   # SIGHUP: re-read the configuration",
+        ],
+        "once" => &[
+            "scimdrift once --format json",
+            "scimdrift once --accept-shrink   # a real drop in a source",
+        ],
+        "findings" => &[
+            "scimdrift findings --min-severity high",
+            "scimdrift findings --kind idp_inactive_account_active --format json --fail-on critical",
+        ],
+        "person" => &[
+            "scimdrift person ana@example.com",
+            "scimdrift person 602bdf457b23f40068547c25 --format json",
+        ],
+        "report" => &[
+            "scimdrift report --format md --output today.md",
+            "scimdrift report --since 2026-12-01",
+        ],
+        "remediate plan" => &["scimdrift remediate plan --output plan.json"],
+        "remediate apply" => &["scimdrift remediate apply --plan plan.json"],
+        "audit settle" => &[
+            "scimdrift audit settle 0123456789abcdef --result not_applied --note \"checked in admin hub\"",
+        ],
+        "check-config" => &["scimdrift check-config --online"],
+        "completions" => &["scimdrift completions bash > /etc/bash_completion.d/scimdrift"],
+        "man" => &["scimdrift man --dir /usr/local/share/man/man1"],
+        _ => &[],
+    }
+}
+
+/// Text as roff: a leading `.` or `'` escaped, backslashes doubled.
+fn roff(text: &str) -> String {
+    let text = text.replace('\\', "\\e");
+    match text.chars().next() {
+        Some('.' | '\'') => format!("\\&{text}"),
+        _ => text,
+    }
+}
+
+/// One manual page: clap's sections, then EXIT STATUS, ENVIRONMENT and EXAMPLES.
+fn man_page(cmd: clap::Command, path: &str, out: &mut Vec<u8>) -> std::io::Result<()> {
+    let source = format!("scimdrift {}", env!("CARGO_PKG_VERSION"));
+    clap_mangen::Man::new(cmd).source(source).render(out)?;
+    let mut extra = String::new();
+    extra.push_str(".SH \"EXIT STATUS\"\n");
+    extra.push_str(&roff(exit_status(path)));
+    extra.push_str("\n.SH ENVIRONMENT\n");
+    for (name, what) in [
+        (
+            "SCIMDRIFT_CONFIG",
+            "the configuration file, when --config is not given.",
+        ),
+        (
+            "SCIMDRIFT__SECTION__KEY",
+            "overrides one configuration key (double underscores between the parts), e.g. SCIMDRIFT__STORE__PATH=/var/lib/scimdrift/acme.db; SCIMDRIFT__ATLASSIAN__HTTP__TIMEOUT_SECONDS=60.",
+        ),
+        (
+            "CREDENTIALS_DIRECTORY",
+            "systemd's credentials directory: ${CREDENTIALS_DIRECTORY} in a *_file key is expanded.",
+        ),
+        (
+            "RUST_LOG",
+            "the log filter (tracing's EnvFilter syntax), e.g. RUST_LOG=debug.",
+        ),
+        (
+            "NO_COLOR",
+            "set to anything non-empty: no colour in logs, even on a terminal.",
+        ),
+    ] {
+        extra.push_str(&format!(".TP\n\\fB{}\\fR\n{}\n", roff(name), roff(what)));
+    }
+    let list = examples(path);
+    if !list.is_empty() {
+        extra.push_str(".SH EXAMPLES\n");
+        for e in list {
+            extra.push_str(&format!(".PP\n.nf\n{}\n.fi\n", roff(e)));
         }
     }
-    write_stdout(&out)
+    out.extend_from_slice(extra.as_bytes());
+    Ok(())
+}
+
+/// `scimdrift man [--dir DIR]`: every page to stdout, or one file per command into DIR
+/// (`scimdrift.1`, `scimdrift-run.1`, `scimdrift-remediate-plan.1`, …).
+fn man(dir: Option<&std::path::Path>) -> ExitCode {
+    let mut cmd = Cli::command();
+    cmd.build();
+    let mut pages = vec![(cmd.clone(), String::new())];
+    let mut i = 0;
+    while i < pages.len() {
+        let (parent, path) = pages[i].clone();
+        for sub in parent.get_subcommands().filter(|s| s.get_name() != "help") {
+            let p = if path.is_empty() {
+                sub.get_name().to_string()
+            } else {
+                format!("{path} {}", sub.get_name())
+            };
+            pages.push((sub.clone(), p));
+        }
+        i += 1;
+    }
+    let mut all = Vec::new();
+    for (page, path) in pages {
+        let mut out = Vec::new();
+        if let Err(e) = man_page(page, &path, &mut out) {
+            return fail(format!("cannot render the manual page: {e}"));
+        }
+        match dir {
+            Some(d) => {
+                let name = if path.is_empty() {
+                    "scimdrift.1".to_string()
+                } else {
+                    format!("scimdrift-{}.1", path.replace(' ', "-"))
+                };
+                if let Err(e) = std::fs::write(d.join(&name), &out) {
+                    return fail(format!("cannot write {}: {e}", d.join(name).display()));
+                }
+            }
+            None => all.extend(out),
+        }
+    }
+    if dir.is_some() {
+        return ExitCode::SUCCESS;
+    }
+    write_stdout(&all)
 }
 
 /// Writes generated output as is; a closed pipe (`| head`) is not an error.
@@ -735,7 +897,7 @@ async fn run(cli: Cli, loaded: Result<Settings, ConfigError>) -> ExitCode {
         } => bench::run(users, repeat, json || format == Format::Json).await,
         // Handled in `main`, before the configuration is loaded.
         Command::Completions { shell } => completions(shell),
-        Command::Man => man(),
+        Command::Man { dir } => man(dir.as_deref()),
     }
 }
 
