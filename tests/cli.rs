@@ -391,6 +391,65 @@ async fn text_logs_show_times_to_the_second_in_utc() {
     );
 }
 
+/// Under systemd (stderr is the stream `JOURNAL_STREAM` names), each event is one line with its
+/// syslog priority prefix and no time stamp (journald adds its own): `journalctl -p warning` finds
+/// the warnings.
+#[tokio::test]
+async fn under_journald_each_event_is_one_line_with_its_priority() {
+    use std::os::unix::fs::MetadataExt;
+    let env = Env::scenarios(5).await;
+    // Every accounts request fails: the pull is incomplete, which is logged as a warning or error.
+    env.sim.set_faults(scimdrift::sim::Faults::rules([
+        scimdrift::sim::FaultRule::new(scimdrift::sim::FaultKind::Status(503))
+            .on(scimdrift::sim::Api::Accounts),
+    ]));
+    let log = env.dir.path().join("journal.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let meta = file.metadata().unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_scimdrift"))
+        .arg("--config")
+        .arg(&env.config)
+        .arg("once")
+        .env("RUST_LOG", "info")
+        .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
+        .stdout(std::process::Stdio::null())
+        .stderr(file)
+        .status()
+        .await
+        .unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(out.code(), Some(1), "incomplete: {text}");
+    let mut priorities = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        let p = line
+            .strip_prefix('<')
+            .and_then(|l| l.split_once('>'))
+            .map(|(p, _)| p)
+            .unwrap_or_else(|| panic!("no priority prefix: {line}"));
+        assert!(["3", "4", "6", "7"].contains(&p), "{line}");
+        priorities.insert(p.to_string());
+        let rest = &line[p.len() + 2..];
+        assert!(!rest.starts_with("20"), "journald stamps the time: {line}");
+    }
+    assert!(priorities.contains("6"), "{text}");
+    assert!(
+        priorities.contains("4") || priorities.contains("3"),
+        "{text}"
+    );
+    // Not the journal's stream: the human format with its time.
+    let other = tokio::process::Command::new(env!("CARGO_BIN_EXE_scimdrift"))
+        .arg("--config")
+        .arg(&env.config)
+        .arg("once")
+        .env("RUST_LOG", "info")
+        .env("JOURNAL_STREAM", "1:1")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&other.stderr);
+    assert!(stderr.lines().all(|l| !l.starts_with('<')), "{stderr}");
+}
+
 fn bin() -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_scimdrift"));
     cmd.env_remove("SCIMDRIFT_CONFIG").env_remove("COLUMNS");

@@ -334,13 +334,29 @@ fn init_logging(command: &Command, format: LogFormat) {
         std::io::IsTerminal::is_terminal(&std::io::stderr()),
         std::env::var_os("NO_COLOR"),
     );
+    // Under systemd: one line per event with its priority, journald stamping the time.
+    let journal =
+        crate::app::journal::stderr_is_journal(std::env::var("JOURNAL_STREAM").ok().as_deref());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(log_filter(default, rust_log.as_deref()))
-        .with_ansi(colour)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => builder.with_timer(HumanTime).try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        .with_ansi(colour && !journal);
+    let journald = crate::app::journal::JournalStderr;
+    let _ = match (format, journal) {
+        (LogFormat::Text, true) => builder.with_writer(journald).without_time().try_init(),
+        (LogFormat::Text, false) => builder
+            .with_writer(std::io::stderr)
+            .with_timer(HumanTime)
+            .try_init(),
+        (LogFormat::Json, true) => builder
+            .with_writer(journald)
+            .json()
+            .flatten_event(true)
+            .try_init(),
+        (LogFormat::Json, false) => builder
+            .with_writer(std::io::stderr)
+            .json()
+            .flatten_event(true)
+            .try_init(),
     };
 }
 

@@ -10,6 +10,7 @@ pub mod cycle;
 pub mod daemon;
 pub mod daily;
 pub mod demo;
+pub mod journal;
 pub mod output;
 pub mod query;
 pub mod remediation;
