@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Checks the operations files: Prometheus alert rules (syntax and unit tests), the Grafana dashboard
+# Checks the operations files: Prometheus alert rules (syntax and unit tests), the example
+# Alertmanager configuration (amtool: syntax, routing, inhibition of every alert), the Grafana dashboard
 # (JSON, datasource references, PromQL syntax, metric names) and the systemd unit (verify, exposure).
 #
 #   bash .ci/ops-checks.sh [METRICS_OUT]
@@ -76,6 +77,37 @@ step "promtool check rules dashboards/alerts.yml"
 promtool check rules dashboards/alerts.yml
 step "promtool test rules dashboards/alerts_test.yml"
 promtool test rules dashboards/alerts_test.yml
+
+# ---------------------------------------------------------------------------------- alertmanager
+if ! command -v amtool > /dev/null; then
+    step "installing amtool (Debian package prometheus-alertmanager)"
+    apt_install prometheus-alertmanager || fail "could not install the prometheus-alertmanager package: amtool is required"
+fi
+step "amtool check-config dashboards/alertmanager.example.yml"
+amtool check-config dashboards/alertmanager.example.yml
+route() { amtool config routes test --config.file=dashboards/alertmanager.example.yml "$@" 2> /dev/null; }
+[[ "$(route alertname=ScimdriftLeaverKeepsAccess severity=critical)" == "security" ]] \
+    || fail "the critical leaver alert does not route to the security receiver"
+[[ "$(route alertname=ScimdriftSourceDown severity=warning)" == "ops" ]] \
+    || fail "a warning does not route to the ops receiver"
+# Every other alert of the rules is inhibited by ScimdriftDown of its instance, but the leaver alert:
+# it keeps firing while the daemon is down (a leaver with access is not fixed by an outage).
+python3 - dashboards/alerts.yml dashboards/alertmanager.example.yml << 'PY'
+import re, sys
+rules = open(sys.argv[1]).read()
+am = open(sys.argv[2]).read()
+names = re.findall(r"^\s*- alert: (\S+)", rules, re.M)
+block = am[am.index('source_matchers: [\'alertname="ScimdriftDown"\']'):]
+target = re.search(r'alertname=~"([^"]+)"', block).group(1)
+kept = {"ScimdriftDown", "ScimdriftLeaverKeepsAccess"}
+missing = [n for n in names if n not in kept and not re.fullmatch(target, n)]
+wrong = [n for n in kept - {"ScimdriftDown"} if re.fullmatch(target, n)]
+if wrong:
+    sys.exit(f"FAIL: inhibited by ScimdriftDown but must keep firing: {wrong}")
+if missing:
+    sys.exit(f"FAIL: not inhibited by ScimdriftDown in dashboards/alertmanager.example.yml: {missing}")
+print(f"{len(names) - len(kept)} alerts inhibited by ScimdriftDown")
+PY
 
 # ------------------------------------------------------------------------------------- dashboard
 step "dashboards/scimdrift.json"
