@@ -400,4 +400,33 @@ for page in report person person-idp; do
     printf '%s.html: %s\n' "$page" "$(grep -a -m1 "No issues found" "$work/pa11y.log")"
 done
 
+# -------------------------------------------------------------------- Teams webhook: Adaptive Card
+# The showcase report's Teams payload, parsed and validated by Microsoft's own Adaptive Cards
+# library (npm `adaptivecards`, its UMD build: the ESM one does not load in Node).
+step "the Teams webhook's Adaptive Card validates (adaptivecards ${ADAPTIVECARDS_VERSION:=3.0.6})"
+ac_dir="${XDG_CACHE_HOME:-$HOME/.cache}/scimdrift-ci/adaptivecards-$ADAPTIVECARDS_VERSION"
+if [[ ! -f "$ac_dir/node_modules/adaptivecards/dist/adaptivecards.js" ]]; then
+    mkdir -p "$ac_dir"
+    (cd "$ac_dir" && npm install --no-audit --no-fund --silent "adaptivecards@$ADAPTIVECARDS_VERSION") \
+        > "$work/npm-ac.log" 2>&1 || { cat "$work/npm-ac.log" >&2; fail "could not install adaptivecards $ADAPTIVECARDS_VERSION from the npm registry"; }
+fi
+[[ -s "$work/report/teams.json" ]] || fail "the showcase test wrote no teams.json"
+NODE_PATH="$ac_dir/node_modules" node - "$work/report/teams.json" << 'JS' || fail "the Teams webhook's Adaptive Card does not validate (above)"
+const AC = require("adaptivecards/dist/adaptivecards.js");
+const message = JSON.parse(require("fs").readFileSync(process.argv[2], "utf8"));
+if (message.type !== "message" || message.attachments.length !== 1
+    || message.attachments[0].contentType !== "application/vnd.microsoft.card.adaptive") {
+    console.error("not a Teams message with one Adaptive Card attachment"); process.exit(1);
+}
+const content = message.attachments[0].content;
+const card = new AC.AdaptiveCard();
+const context = new AC.SerializationContext();
+card.parse(content, context);
+const problems = [];
+for (let i = 0; i < context.eventCount; i++) { const e = context.getEventAt(i); problems.push(`parse: ${e.message}`); }
+for (const e of card.validateProperties().validationEvents) problems.push(`validate: ${e.message}`);
+if (problems.length) { console.error(problems.join("\n")); process.exit(1); }
+console.log(`Adaptive Card ${content.version}: ${card.getItemCount()} body elements, ${card.getActionCount()} action(s), no issue`);
+JS
+
 step "ops checks passed"

@@ -759,6 +759,93 @@ fn counter(m: &Metrics, channel: &str, result: &str) -> u64 {
         .get()
 }
 
+/// The webhook speaks Slack (Block Kit within its limits, with the `text` fallback), Microsoft
+/// Teams (an Adaptive Card message of a Workflows webhook) or plain JSON (the report's contract),
+/// as `[report.delivery] webhook_format` says; each checked by the receiver for its shape.
+#[tokio::test]
+async fn the_webhook_speaks_slack_teams_or_the_reports_json() {
+    let mut env = Env::scenarios(5).await;
+    env.pull().await;
+    let hook = webhook_receiver(0).await;
+    let url_file = env.dir.path().join("webhook-url");
+    std::fs::write(&url_file, format!("http://{}/hook/secret-token\n", hook.addr)).unwrap();
+    let base = std::fs::read_to_string(&env.config).unwrap();
+    let mut bodies = Vec::new();
+    for format in ["slack", "teams", "json"] {
+        env.set_config(&format!(
+            "{base}\n[report]\npublic_url = \"https://scimdrift.example.com\"\n[report.delivery]\nwebhook_url_file = {:?}\nwebhook_format = \"{format}\"\n",
+            url_file.display().to_string()
+        ));
+        let out = scimdrift::app::daily::run_daily(&env.settings, &Metrics::new(), Utc::now())
+            .await
+            .unwrap();
+        assert!(out.deliveries[0].ok, "{format}: {:?}", out.deliveries);
+        bodies.push(hook.bodies.lock().unwrap().last().cloned().unwrap());
+    }
+    let link = "https://scimdrift.example.com/report/";
+    // Slack: Block Kit types and limits (header ≤ 150 characters, section ≤ 3000, context ≤ 10).
+    let slack = &bodies[0];
+    assert!(slack["text"].as_str().unwrap().contains("12 open findings"));
+    let blocks = slack["blocks"].as_array().unwrap();
+    let types: Vec<&str> = blocks.iter().map(|b| b["type"].as_str().unwrap()).collect();
+    assert_eq!(types.first(), Some(&"header"));
+    assert!(
+        types
+            .iter()
+            .all(|t| ["header", "section", "context", "actions"].contains(t)),
+        "{types:?}"
+    );
+    for b in blocks {
+        match b["type"].as_str().unwrap() {
+            "header" => {
+                assert_eq!(b["text"]["type"], "plain_text");
+                assert!(b["text"]["text"].as_str().unwrap().chars().count() <= 150);
+            }
+            "section" => assert!(b["text"]["text"].as_str().unwrap().chars().count() <= 3000),
+            "context" => assert!(b["elements"].as_array().unwrap().len() <= 10),
+            _ => {
+                let button = &b["elements"][0];
+                assert_eq!(button["type"], "button");
+                assert!(button["url"].as_str().unwrap().starts_with(link));
+            }
+        }
+    }
+    // Teams: a message whose one attachment is an Adaptive Card with a button to the report.
+    let teams = &bodies[1];
+    assert_eq!(teams["type"], "message");
+    let attachment = &teams["attachments"][0];
+    assert_eq!(
+        attachment["contentType"],
+        "application/vnd.microsoft.card.adaptive"
+    );
+    let card = &attachment["content"];
+    assert_eq!(
+        (card["type"].as_str(), card["version"].as_str()),
+        (Some("AdaptiveCard"), Some("1.4"))
+    );
+    assert!(
+        card["body"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "FactSet")
+    );
+    assert_eq!(card["actions"][0]["type"], "Action.OpenUrl");
+    assert!(
+        card["actions"][0]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with(link)
+    );
+    assert!(
+        !teams.to_string().contains("fay@example.com"),
+        "the chat card names no one"
+    );
+    // JSON: the report's contract itself.
+    let report: Report = serde_json::from_value(bodies[2].clone()).expect("the report's JSON");
+    assert_eq!(report.summary.open, 12);
+}
+
 #[tokio::test]
 async fn webhook_is_retried_with_backoff_and_counted() {
     let mut env = Env::scenarios(5).await;
@@ -1115,6 +1202,10 @@ async fn write_showcase_report() {
     let (r, env) = showcase().await;
     let html = report::render(&r, ReportFormat::Html);
     assert!(html.contains(LONG_EMAIL) && html.contains(&LONG_NAME_TAIL[..100]));
+    // The Teams webhook's Adaptive Card, for the validator of the ops checks.
+    let link = Some("https://scimdrift.example.com/report/2026-01-01");
+    let teams = report::webhook_payload(&r, report::WebhookFormat::Teams, link);
+    std::fs::write(dir.join("teams.json"), teams.to_string()).unwrap();
     // `/person` pages: the long email and name, and an IdP user with a provisioning error.
     let dirs = env.settings.person_directories();
     for (file, who) in [

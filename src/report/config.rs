@@ -62,7 +62,21 @@ pub struct DeliveryConfig {
     /// Refused: a webhook URL carries a token.
     #[serde(serialize_with = "never")]
     pub webhook_url: Option<Value>,
+    /// What the webhook speaks: `slack` (Block Kit with a `text` fallback, read by Slack,
+    /// Mattermost, Rocket.Chat; the default), `teams` (an Adaptive Card message, for a Microsoft
+    /// Teams Workflows webhook) or `json` (the report's JSON contract).
+    pub webhook_format: WebhookFormat,
     pub email: Option<EmailConfig>,
+}
+
+/// The webhook's payload shape (`[report.delivery] webhook_format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookFormat {
+    #[default]
+    Slack,
+    Teams,
+    Json,
 }
 
 impl Default for DeliveryConfig {
@@ -75,6 +89,7 @@ impl Default for DeliveryConfig {
             webhook_url_env: None,
             webhook_url_file: None,
             webhook_url: None,
+            webhook_format: WebhookFormat::Slack,
             email: None,
         }
     }

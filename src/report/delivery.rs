@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::config::{DeliveryConfig, EmailConfig, ReportConfig};
+use super::config::{DeliveryConfig, EmailConfig, ReportConfig, WebhookFormat};
 use super::model::{Report, Summary};
 use super::{ReportFormat, render};
 use crate::metrics::Metrics;
@@ -47,11 +47,14 @@ pub struct DeliveryResult {
     pub error: Option<String>,
 }
 
-/// The webhook's JSON body.
+/// The webhook's JSON body in the `slack` format: the summary as Block Kit blocks, with `text` as
+/// the notification's fallback, and the report's facts for other readers.
 #[derive(Debug, Serialize)]
 struct WebhookPayload<'a> {
     /// Slack-compatible one-paragraph summary (Slack, Mattermost, Rocket.Chat read `text`).
     text: String,
+    /// Slack Block Kit: a header, the summary, the warnings, a button to the report.
+    blocks: Vec<serde_json::Value>,
     report_version: u32,
     org_id: &'a str,
     date: String,
@@ -67,6 +70,70 @@ fn slack_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+/// Slack Block Kit blocks of the summary (mrkdwn escaped as Slack requires).
+fn slack_blocks(report: &Report, url: Option<&str>) -> Vec<serde_json::Value> {
+    let mut blocks = vec![
+        serde_json::json!({"type": "header", "text": {"type": "plain_text",
+            "text": format!("scimdrift report {}", report.date)}}),
+        serde_json::json!({"type": "section", "text": {"type": "mrkdwn",
+            "text": format!("*Org {}*: {}", slack_escape(&report.org_id), slack_escape(&report.headline()))}}),
+    ];
+    if !report.freshness.warnings.is_empty() {
+        let warnings: Vec<serde_json::Value> = report
+            .freshness
+            .warnings
+            .iter()
+            .map(|w| serde_json::json!({"type": "mrkdwn", "text": format!(":warning: {}", slack_escape(w))}))
+            .take(10)
+            .collect();
+        blocks.push(serde_json::json!({"type": "context", "elements": warnings}));
+    }
+    if let Some(u) = url {
+        blocks.push(
+            serde_json::json!({"type": "actions", "elements": [{"type": "button",
+            "text": {"type": "plain_text", "text": "Open the report"}, "url": u}]}),
+        );
+    }
+    blocks
+}
+
+/// A Microsoft Teams message with an Adaptive Card 1.4 (what a Teams Workflows webhook posts):
+/// the headline, the warnings, the counts by severity, a button to the report.
+fn teams_card(report: &Report, url: Option<&str>) -> serde_json::Value {
+    let mut body = vec![
+        serde_json::json!({"type": "TextBlock", "size": "Medium", "weight": "Bolder", "wrap": true,
+            "text": format!("scimdrift report {} (org {})", report.date, report.org_id)}),
+        serde_json::json!({"type": "TextBlock", "wrap": true, "text": report.headline()}),
+    ];
+    for w in &report.freshness.warnings {
+        body.push(
+            serde_json::json!({"type": "TextBlock", "wrap": true, "color": "Warning",
+            "text": format!("⚠ {w}")}),
+        );
+    }
+    let facts: Vec<serde_json::Value> = report
+        .summary
+        .by_severity
+        .iter()
+        .map(|s| serde_json::json!({"title": s.severity.as_str(), "value": format!("{} open, {} new", s.open, s.new)}))
+        .collect();
+    body.push(serde_json::json!({"type": "FactSet", "facts": facts}));
+    let mut card = serde_json::json!({
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "body": body,
+    });
+    if let Some(u) = url {
+        card["actions"] =
+            serde_json::json!([{"type": "Action.OpenUrl", "title": "Open the report", "url": u}]);
+    }
+    serde_json::json!({
+        "type": "message",
+        "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": null, "content": card}],
+    })
 }
 
 fn webhook_text(report: &Report, url: Option<&str>) -> String {
@@ -201,6 +268,30 @@ fn timeout(d: &DeliveryConfig) -> Duration {
     Duration::try_from_secs_f64(d.timeout_seconds).unwrap_or(Duration::from_secs(30))
 }
 
+/// The webhook's body in `format` for `report`, `link` the report's URL when configured.
+pub fn webhook_payload(
+    report: &Report,
+    format: WebhookFormat,
+    link: Option<&str>,
+) -> serde_json::Value {
+    match format {
+        WebhookFormat::Slack => serde_json::to_value(WebhookPayload {
+            text: webhook_text(report, link),
+            blocks: slack_blocks(report, link),
+            report_version: report.report_version,
+            org_id: &report.org_id,
+            date: report.date.to_string(),
+            generated_at: &report.generated_at,
+            url: link.map(String::from),
+            summary: &report.summary,
+            warnings: &report.freshness.warnings,
+        })
+        .unwrap_or_default(),
+        WebhookFormat::Teams => teams_card(report, link),
+        WebhookFormat::Json => serde_json::to_value(report).unwrap_or_default(),
+    }
+}
+
 async fn send_webhook(
     report: &Report,
     d: &DeliveryConfig,
@@ -210,16 +301,7 @@ async fn send_webhook(
         .webhook_url()
         .map_err(|(k, m)| Failure::permanent(format!("report.{k}: {m}")))?
         .ok_or_else(|| Failure::permanent("no webhook URL configured"))?;
-    let payload = WebhookPayload {
-        text: webhook_text(report, link),
-        report_version: report.report_version,
-        org_id: &report.org_id,
-        date: report.date.to_string(),
-        generated_at: &report.generated_at,
-        url: link.map(String::from),
-        summary: &report.summary,
-        warnings: &report.freshness.warnings,
-    };
+    let payload = webhook_payload(report, d.webhook_format, link);
     let client = reqwest::Client::builder()
         .timeout(timeout(d))
         .redirect(reqwest::redirect::Policy::none())

@@ -28,8 +28,8 @@ use chrono::NaiveDate;
 use crate::store::{ReportDay, Store, StoreError};
 
 pub use build::{Context, build, report_date};
-pub use config::{DeliveryConfig, EmailConfig, ReportConfig};
-pub use delivery::{Channel, DeliveryResult, deliver};
+pub use config::{DeliveryConfig, EmailConfig, ReportConfig, WebhookFormat};
+pub use delivery::{Channel, DeliveryResult, deliver, webhook_payload};
 pub use idp::IdpApp;
 pub use model::*;
 pub use person_page::render as render_person;
