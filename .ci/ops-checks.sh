@@ -179,7 +179,7 @@ for p in d.get("panels", []):
             cells[(x, y)] = p.get("title")
 
 # PromQL of the dashboard as recording rules, for `promtool check rules`.
-subst = {"$instance": ".*", "$__rate_interval": "5m", "$__interval": "1m", "$__range": "1h"}
+subst = {"$instance": ".*", "$job": ".*", "$__rate_interval": "5m", "$__interval": "1m", "$__range": "1h"}
 with open(f"{work}/dashboard-rules.yml", "w") as f:
     f.write("groups:\n  - name: dashboard-queries\n    rules:\n")
     for i, (path, e) in enumerate(exprs):
@@ -399,6 +399,28 @@ for page in report person person-idp; do
         > "$work/pa11y.log" 2>&1 || { cat "$work/pa11y.log" >&2; fail "pa11y found WCAG 2 AA errors in $page.html (above)"; }
     printf '%s.html: %s\n' "$page" "$(grep -a -m1 "No issues found" "$work/pa11y.log")"
 done
+
+# ------------------------------------------------------------------ dashboard: @grafana/schema
+# The dashboard type-checks against Grafana's own schema types (@grafana/schema, TypeScript strict):
+# the JSON is checked as an object literal of type Dashboard, string enums read as their values.
+step "dashboards/scimdrift.json type-checks against @grafana/schema ${GRAFANA_SCHEMA_VERSION:=13.2.3} (tsc ${TYPESCRIPT_VERSION:=5.9.3})"
+gs_dir="${XDG_CACHE_HOME:-$HOME/.cache}/scimdrift-ci/grafana-schema-$GRAFANA_SCHEMA_VERSION-ts-$TYPESCRIPT_VERSION"
+if [[ ! -x "$gs_dir/node_modules/.bin/tsc" || ! -d "$gs_dir/node_modules/@grafana/schema" ]]; then
+    mkdir -p "$gs_dir"
+    (cd "$gs_dir" && npm install --no-audit --no-fund --silent "typescript@$TYPESCRIPT_VERSION" "@grafana/schema@$GRAFANA_SCHEMA_VERSION") \
+        > "$work/npm-gs.log" 2>&1 || { cat "$work/npm-gs.log" >&2; fail "could not install @grafana/schema and typescript from the npm registry"; }
+fi
+mkdir -p "$work/gs"
+{
+    echo 'import type { Dashboard } from "@grafana/schema";'
+    echo 'type Loose<T> = T extends string ? `${T}` : T extends (infer U)[] ? Loose<U>[] : T extends object ? { [K in keyof T]: Loose<T[K]> } : T;'
+    printf 'export const dashboard: Loose<Dashboard> = '
+    cat dashboards/scimdrift.json
+    echo ';'
+} > "$work/gs/check.ts"
+ln -sfn "$gs_dir/node_modules" "$work/gs/node_modules"
+printf '{"compilerOptions": {"strict": true, "noEmit": true, "moduleResolution": "bundler", "module": "esnext", "target": "es2020", "skipLibCheck": true}, "files": ["check.ts"]}\n' > "$work/gs/tsconfig.json"
+(cd "$work/gs" && "$gs_dir/node_modules/.bin/tsc" -p .) || fail "dashboards/scimdrift.json does not type-check against @grafana/schema (above; line numbers are the JSON's plus 3)"
 
 # -------------------------------------------------------------------- Teams webhook: Adaptive Card
 # The showcase report's Teams payload, parsed and validated by Microsoft's own Adaptive Cards
