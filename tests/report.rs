@@ -768,7 +768,11 @@ async fn the_webhook_speaks_slack_teams_or_the_reports_json() {
     env.pull().await;
     let hook = webhook_receiver(0).await;
     let url_file = env.dir.path().join("webhook-url");
-    std::fs::write(&url_file, format!("http://{}/hook/secret-token\n", hook.addr)).unwrap();
+    std::fs::write(
+        &url_file,
+        format!("http://{}/hook/secret-token\n", hook.addr),
+    )
+    .unwrap();
     let base = std::fs::read_to_string(&env.config).unwrap();
     let mut bodies = Vec::new();
     for format in ["slack", "teams", "json"] {
