@@ -70,6 +70,16 @@ pub fn check_url(text: &str) -> Result<url::Url, String> {
     Ok(url)
 }
 
+/// A base URL that links in reports and pages are built on: [`check_url`], and written without
+/// white space or control characters (the text is used as written, so nothing the parser would
+/// drop may hide in it).
+pub fn check_link_base(text: &str) -> Result<url::Url, String> {
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("must not contain white space or control characters".into());
+    }
+    check_url(text)
+}
+
 /// Whether the path of URL `text` (as written, `%2e` read as `.`) has a `.` or `..` segment.
 fn has_dot_segment(text: &str) -> bool {
     let after_scheme = text.split_once("://").map_or(text, |(_, rest)| rest);

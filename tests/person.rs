@@ -336,6 +336,38 @@ async fn the_idp_side_and_its_errors_are_part_of_the_history() {
     let text = env.cli(&["person", &l("E5")]).await;
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("failure: EntryConflict — "), "{text}");
+    // An IdP user id in upper case is the same id.
+    let h = person_json(&env, &l("E2").to_uppercase()).await;
+    assert_eq!(h["idp_users"][0]["id"], l("E2").as_str());
+}
+
+/// An account whose email is hidden, looked up by its id, still brings its linked record and the
+/// record's IdP user.
+#[tokio::test]
+async fn an_account_with_a_hidden_email_is_found_by_its_id_with_what_it_links() {
+    let env = idp_env().await;
+    let world = env.sim.world();
+    let l = |k: &str| world.labels[k].clone();
+    let a12 = l("A12");
+    env.sim
+        .update_world(|w| w.account_mut(&a12).unwrap().email = None);
+    assert!(env.pull().await.recorded.complete);
+    let h = person_json(&env, &a12).await;
+    let records: Vec<&str> = h["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["scim_id"].as_str().unwrap())
+        .collect();
+    assert!(records.contains(&l("R12").as_str()), "{h:#}");
+    assert!(
+        h["idp_users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["id"] == l("E2").as_str()),
+        "{h:#}"
+    );
 }
 
 /// `/person` answers a page to a browser and JSON to programs: the same history, escaped, with a

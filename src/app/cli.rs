@@ -117,7 +117,8 @@ pub enum Command {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
-    /// Guarded remediation: `plan` shows what the policy would do and why (no API calls);
+    /// Guarded remediation: `plan` shows what the policy would do and why (from the store; one
+    /// API call only to check a suspend / restore rule can name its org user directory);
     /// `apply --plan FILE` applies a reviewed plan if it is still current.
     Remediate {
         #[command(subcommand)]
@@ -462,9 +463,10 @@ fn examples(path: &str) -> &'static [&'static str] {
     }
 }
 
-/// Text as roff: a leading `.` or `'` escaped, backslashes doubled.
+/// Text as roff: a leading `.` or `'` escaped, backslashes and hyphens escaped (so `--flag`
+/// copies as ASCII hyphens, not typographic ones).
 fn roff(text: &str) -> String {
-    let text = text.replace('\\', "\\e");
+    let text = text.replace('\\', "\\e").replace('-', "\\-");
     match text.chars().next() {
         Some('.' | '\'') => format!("\\&{text}"),
         _ => text,

@@ -277,10 +277,25 @@ async fn load_for_reload(
     Ok(settings)
 }
 
-/// At start and on reload: a suspend / restore rule in `apply` mode that could not name its org
-/// user directory refuses the configuration; one in dry run is a warning, as is a failed read.
+/// How long a reload waits for the org user directory check (one API call) before it accepts the
+/// configuration with a warning: a slow Atlassian never holds a reload (or SIGTERM) for long.
+const DIRECTORY_CHECK_WAIT: Duration = Duration::from_secs(15);
+
+/// On reload: a suspend / restore rule in `apply` mode that could not name its org user directory
+/// refuses the configuration; one in dry run is a warning, as is a failed or slow read.
 async fn check_org_directory(settings: &Settings, metrics: &Metrics) -> anyhow::Result<()> {
-    match crate::app::remediation::check_org_directory(settings, metrics).await {
+    let checked = tokio::time::timeout(
+        DIRECTORY_CHECK_WAIT,
+        crate::app::remediation::check_org_directory(settings, metrics),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(anyhow::anyhow!(
+            "no answer within {} s",
+            DIRECTORY_CHECK_WAIT.as_secs()
+        ))
+    });
+    match checked {
         Ok(Some(a)) if a.applies => anyhow::bail!(
             "{}; until then the suspend / restore rules in apply mode would skip every step",
             a.message
@@ -342,7 +357,6 @@ pub async fn run_reloadable(
     crate::findings::export_metrics(&metrics, &[]);
     let interval = settings.schedule.pull_interval();
     metrics.pull_interval.set(interval.as_secs_f64());
-    check_org_directory(&settings, &metrics).await?;
 
     // The state as the store has it, so a restart is ready at once if the last pull is recent.
     let store = Store::open(&settings.store.path)?;
@@ -399,6 +413,11 @@ pub async fn run_reloadable(
     let reconciling = settings.remediation.enabled.then(|| {
         let (settings, metrics) = (settings.clone(), metrics.clone());
         tokio::spawn(async move {
+            // After the ready notice, like reconciliation: it reads the org (a slow Atlassian must
+            // not hold the start). Each skipped step is counted and alerted on too.
+            if let Err(e) = check_org_directory(&settings, &metrics).await {
+                tracing::error!("remediation cannot act as configured: {e:#}");
+            }
             if let Err(e) = crate::app::remediation::reconcile(&settings, &metrics).await {
                 tracing::error!("cannot reconcile remediation intents at start-up: {e:#}");
             }

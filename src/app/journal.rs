@@ -45,6 +45,8 @@ pub fn line(priority: u8, text: &[u8]) -> Vec<u8> {
         match b {
             b'\n' => out.extend_from_slice(b"\\n"),
             b'\r' => out.extend_from_slice(b"\\r"),
+            // journald's stream protocol ends a line at a NUL too.
+            0 => out.extend_from_slice(b"\\0"),
             b => out.push(b),
         }
     }
@@ -108,6 +110,7 @@ mod tests {
     fn one_event_is_one_prefixed_line() {
         assert_eq!(line(4, b"WARN a\nb\r\n"), b"<4>WARN a\\nb\\r\n");
         assert_eq!(line(3, b"x"), b"<3>x\n");
+        assert_eq!(line(6, b"a\0b"), b"<6>a\\0b\n");
         assert_eq!(
             [
                 Level::ERROR,

@@ -64,7 +64,7 @@ impl ServerConfig {
             ));
         }
         if let Some(url) = &self.public_url {
-            crate::section::check_url_scheme(url).map_err(|m| {
+            crate::section::check_link_base(url).map_err(|m| {
                 (
                     "public_url".to_string(),
                     format!("the URL people reach the daemon under: {m}"),
@@ -146,9 +146,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// The policy of the pages that show people's data: the report's inline CSS, nothing else.
+/// The policy of the pages that show people's data: the report's inline CSS, nothing else; a form
+/// may submit only to the daemon itself (the `/person` search box).
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; \
-    base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+    base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// Marks an answer that shows people's data: never stored by a cache, never sniffed as another
 /// type, and loading nothing but its own inline CSS.

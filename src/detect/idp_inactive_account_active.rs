@@ -134,4 +134,55 @@ mod tests {
         assert!(a.lacks_access());
         assert!(run(Kind::IdpInactiveAccountActive, &[r], &[a]).is_empty());
     }
+
+    #[test]
+    fn an_account_linked_to_a_record_of_unknown_state_is_undetermined_not_resolved() {
+        // The leaver's account is also linked to a record whose `active` is unreadable: that one
+        // may be active, so the finding is neither raised nor resolved (kept as it was).
+        let mut r9 = linked("r9", "fay@example.com", "a9");
+        r9.active = Some(false);
+        let mut r10 = linked("r10", "fay@example.com", "a9");
+        r10.active = None;
+        let records = [r9, r10];
+        let accounts = [account("a9", "fay@example.com")];
+        let settings = crate::detect::DetectSettings {
+            disabled: Kind::ALL
+                .into_iter()
+                .filter(|k| *k != Kind::IdpInactiveAccountActive)
+                .collect(),
+            ..Default::default()
+        };
+        let none = std::collections::HashMap::new();
+        let input = crate::detect::Input {
+            records: &records,
+            groups: &[],
+            accounts: &accounts,
+            inactive_since: &none,
+            previous_links: &std::collections::HashMap::new(),
+            idp: &[],
+            now: now(),
+        };
+        let d = crate::detect::detect_all(&input, &settings);
+        assert!(d.findings.is_empty());
+        let fields = d.undetermined.fields(
+            Kind::IdpInactiveAccountActive,
+            &[],
+            &["a9".to_string()],
+            &[],
+            None,
+        );
+        assert_eq!(fields, ["active"]);
+        // Another account is not touched by it.
+        assert!(
+            d.undetermined
+                .fields(
+                    Kind::IdpInactiveAccountActive,
+                    &[],
+                    &["a1".to_string()],
+                    &[],
+                    None
+                )
+                .is_empty()
+        );
+    }
 }

@@ -146,16 +146,43 @@ fn assigned_but_never_arrived() {
     );
     // Its identity includes the IdP user and the directory.
     assert_ne!(found[0].id(), found[1].id());
+    assert!(
+        !found[0].summary.contains("only an inactive one"),
+        "{}",
+        found[0].summary
+    );
+    assert!(
+        found[1]
+            .summary
+            .contains("account a15 already holds the email")
+    );
     // An inactive record does not count as provisioned, and is listed.
     let mut old = rec("r9", "ivy@example.com", "u1", "a9");
     old.active = Some(false);
     let found = run_idp(
         Kind::AssignedNotProvisioned,
         &side(vec![user("u1", "ivy@example.com")]),
-        &[old],
+        std::slice::from_ref(&old),
         &[],
     );
     assert_eq!(ids(&found[0]).0, ["r9"]);
+    assert!(
+        found[0].summary.contains("(only an inactive one)"),
+        "{}",
+        found[0].summary
+    );
+    // An inactive record whose join key cannot be read cannot be anyone's active record: it leaves
+    // the directory's findings decided.
+    let mut unreadable = rec("r8", "zed@example.com", "zz", "a8");
+    unreadable.active = Some(false);
+    unreadable.unknown = vec!["externalId".into()];
+    let found = run_idp(
+        Kind::AssignedNotProvisioned,
+        &side(vec![user("u1", "ivy@example.com")]),
+        &[old, unreadable],
+        &[],
+    );
+    assert_eq!(found.len(), 1, "{found:?}");
 }
 
 #[test]

@@ -103,3 +103,16 @@ fn the_detect_section_is_checked_key_by_key() {
         (7, 0, vec![Kind::NoSyncedGroups])
     );
 }
+
+#[test]
+fn a_record_is_named_by_its_email_else_its_user_name_else_its_id() {
+    let mut r = super::test_support::record("r1", "ana@example.com");
+    r.user_name = "ana.user".into();
+    assert_eq!(who(&r), "ana@example.com");
+    r.email = Some(String::new());
+    assert_eq!(who(&r), "ana.user");
+    r.email = None;
+    assert_eq!(who(&r), "ana.user");
+    r.user_name = String::new();
+    assert_eq!(who(&r), "r1");
+}

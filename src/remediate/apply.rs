@@ -423,6 +423,7 @@ fn record_dry_runs(
                 "dry_run",
                 old.map_or("-", |o| o.verdict.as_str()),
                 &verdict,
+                &at,
             ]),
             action_key,
             targets,
@@ -443,7 +444,13 @@ fn record_dry_runs(
         changes.push(Change {
             step: None,
             old: Some(old),
-            idempotency_key: key(&[&old.action_key, &snapshot, "withdrawn", &old.verdict]),
+            idempotency_key: key(&[
+                &old.action_key,
+                &snapshot,
+                "withdrawn",
+                &old.verdict,
+                &at,
+            ]),
             action_key: old.action_key.clone(),
             targets: serde_json::from_str(&old.targets_json).unwrap_or_default(),
             contest: None,
@@ -479,8 +486,9 @@ fn record_dry_runs(
         })
         .collect();
     let written = db(store, |s| s.dry_run_change(&audits, &put, &drop))?;
-    out.dry_run_changes += written as u64;
-    for c in &changes {
+    out.dry_run_changes += written.iter().filter(|w| **w).count() as u64;
+    // Counted and logged once each, as written (a row already there was recorded before).
+    for (c, _) in changes.iter().zip(&written).filter(|(_, w)| **w) {
         match c.step {
             // A step that would run: counted as a dry-run action when it appears or changes.
             Some(step) if step.allowed => {

@@ -141,7 +141,7 @@ fn err(key: &str, message: impl Into<String>) -> KeyError {
 
 /// Checks an http(s) URL by the one URL policy ([`crate::section::check_url_scheme`]).
 fn check_url(url: &str, what: &str) -> Result<url::Url, String> {
-    crate::section::check_url_scheme(url).map_err(|m| format!("{what}: {m}"))
+    crate::section::check_link_base(url).map_err(|m| format!("{what}: {m}"))
 }
 
 impl ReportConfig {
@@ -239,17 +239,20 @@ impl DeliveryConfig {
         )?;
         if let Some(u) = &url {
             // The message never repeats the URL: it carries a token.
-            check_url(u.expose(), "the report webhook URL").map_err(|m| {
-                let key = if self.webhook_url_file.is_some() {
-                    "delivery.webhook_url_file"
-                } else {
-                    "delivery.webhook_url_env"
-                };
-                (
-                    key.to_string(),
-                    m.split(" (").next().unwrap_or(&m).to_string(),
-                )
-            })?;
+            // A webhook URL may carry a query (Teams Workflows: `?api-version=…&sig=…`).
+            crate::section::check_url_scheme(u.expose())
+                .map_err(|m| format!("the report webhook URL: {m}"))
+                .map_err(|m| {
+                    let key = if self.webhook_url_file.is_some() {
+                        "delivery.webhook_url_file"
+                    } else {
+                        "delivery.webhook_url_env"
+                    };
+                    (
+                        key.to_string(),
+                        m.split(" (").next().unwrap_or(&m).to_string(),
+                    )
+                })?;
         }
         Ok(url)
     }
@@ -391,6 +394,18 @@ mod tests {
             key_of(&parse("entra_admin_url = \"http://entra.example.com\"\n")),
             "entra_admin_url"
         );
+        // Link bases are used as written: no credentials, fragment or hidden white space.
+        for bad in [
+            "https://u:pw@scimdrift.example.com",
+            "https://scimdrift.example.com/#x",
+            "https://scimdrift.example.com\\n",
+        ] {
+            assert_eq!(
+                key_of(&parse(&format!("public_url = \"{bad}\"\n"))),
+                "public_url",
+                "{bad}"
+            );
+        }
         let c = parse("public_url = \"https://scimdrift.example.com/\"\n");
         let day = chrono::NaiveDate::from_ymd_opt(2026, 1, 2).unwrap();
         assert_eq!(

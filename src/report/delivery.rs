@@ -99,13 +99,29 @@ fn slack_blocks(report: &Report, url: Option<&str>) -> Vec<serde_json::Value> {
     blocks
 }
 
+/// Text for an Adaptive Card `TextBlock`, its Markdown neutralised (a remote error's text must not
+/// turn into a link or emphasis in the card).
+fn card_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(
+            c,
+            '\\' | '*' | '_' | '[' | ']' | '(' | ')' | '#' | '~' | '>' | '`' | '-' | '+' | '!'
+        ) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// A Microsoft Teams message with an Adaptive Card 1.4 (what a Teams Workflows webhook posts):
 /// the headline, the warnings, the counts by severity, a button to the report.
 fn teams_card(report: &Report, url: Option<&str>) -> serde_json::Value {
     let mut body = vec![
         serde_json::json!({"type": "TextBlock", "size": "Medium", "weight": "Bolder", "wrap": true,
-            "text": format!("scimdrift report {} (org {})", report.date, report.org_id)}),
-        serde_json::json!({"type": "TextBlock", "wrap": true, "text": report.headline()}),
+            "text": card_text(&format!("scimdrift report {} (org {})", report.date, report.org_id))}),
+        serde_json::json!({"type": "TextBlock", "wrap": true, "text": card_text(&report.headline())}),
     ];
     for w in &report.freshness.warnings {
         body.push(
@@ -417,6 +433,15 @@ async fn write_files(report: &Report, dir: &std::path::Path) -> Result<(), Failu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn card_text_neutralises_markdown() {
+        assert_eq!(
+            card_text("see [here](https://evil.example)"),
+            "see \\[here\\]\\(https://evil.example\\)"
+        );
+        assert_eq!(card_text("a_b*c"), "a\\_b\\*c");
+    }
 
     #[test]
     fn slack_text_is_escaped() {

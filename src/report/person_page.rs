@@ -74,7 +74,8 @@ fn table(caption: Option<&str>, columns: &[&str], rows: Vec<Vec<Markup>>) -> Mar
 
 fn search(who: &str) -> Markup {
     html! {
-        form.search method="get" action="/person" role="search" {
+        // Relative: it works behind a proxy that serves the daemon under a path prefix.
+        form.search method="get" action="person" role="search" {
             label for="who" { "Email, SCIM id, account id, IdP user id or UPN" }
             input #who type="search" name="email" value=(who) required;
             button type="submit" { "Look up" }

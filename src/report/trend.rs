@@ -35,10 +35,12 @@ pub fn trend(
     tz: chrono_tz::Tz,
     now: DateTime<Utc>,
 ) -> Vec<TrendDay> {
+    // The next day's first local time that exists: midnight, or (where a clock change skips
+    // midnight, as in America/Santiago) the first hour after it.
     let end_of = |d: NaiveDate| -> DateTime<Utc> {
         let next = d.checked_add_days(Days::new(1)).unwrap_or(d);
-        next.and_hms_opt(0, 0, 0)
-            .and_then(|t| t.and_local_timezone(tz).earliest())
+        (0..4)
+            .find_map(|h| next.and_hms_opt(h, 0, 0)?.and_local_timezone(tz).earliest())
             .map(|t| t.with_timezone(&Utc))
             .unwrap_or(now)
             .min(now)
@@ -134,5 +136,31 @@ mod tests {
         assert_eq!((on(&utc, 1), on(&berlin, 1)), (1, 0));
         l[0].suppressed = true;
         assert_eq!(on(&trend(&l, day, chrono_tz::UTC, now), 2), 0);
+    }
+
+    #[test]
+    fn a_day_whose_midnight_a_clock_change_skips_still_ends() {
+        // Chile starts summer time at local midnight on 2026-09-06: 00:00 does not exist there.
+        let l = [life(
+            Severity::High,
+            &[
+                ("2026-09-01T12:00:00Z", "opened"),
+                ("2026-09-10T12:00:00Z", "resolved"),
+            ],
+        )];
+        let day = NaiveDate::from_ymd_opt(2026, 9, 20).unwrap();
+        let tr = trend(
+            &l,
+            day,
+            chrono_tz::America::Santiago,
+            t("2026-09-20T12:00:00Z"),
+        );
+        let on = |d: u32| {
+            tr.iter()
+                .find(|x| x.date == NaiveDate::from_ymd_opt(2026, 9, d).unwrap())
+                .unwrap()
+                .high
+        };
+        assert_eq!((on(5), on(6), on(11)), (1, 1, 0));
     }
 }

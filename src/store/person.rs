@@ -1,7 +1,7 @@
 //! One person's change history: who an identifier names (an email, a SCIM id, an account id, an
 //! IdP user id or UPN), and every version of their SCIM records, accounts and IdP users.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use rusqlite::params;
 
@@ -127,22 +127,30 @@ impl Store {
                 .is_some_and(|e| set.contains(&normalize_email(e)))
         };
         for (_, user, email, upn) in &idp_rows {
-            if user == id || carries(email, &emails) || carries(upn, &emails) {
+            if user.eq_ignore_ascii_case(id) || carries(email, &emails) || carries(upn, &emails) {
                 emails.extend(email.as_deref().map(normalize_email));
                 emails.extend(upn.as_deref().map(normalize_email));
             }
         }
-        let mut keys = self.keys_from(&emails, &records, &account_emails);
-        for (dir, scim, _, _, _) in &records {
-            if scim == id {
-                keys.records.insert((dir.clone(), scim.clone()));
-            }
-        }
-        for (account, _) in &account_emails {
-            if account == id {
-                keys.accounts.insert(account.clone());
-            }
-        }
+        // The ids matched themselves seed the link-following, so a record or an account without
+        // an email (hidden, absent) still brings what it is linked to.
+        let seed_records: BTreeSet<(String, String)> = records
+            .iter()
+            .filter(|(_, scim, ..)| scim == id)
+            .map(|(d, scim, ..)| (d.clone(), scim.clone()))
+            .collect();
+        let seed_accounts: BTreeSet<String> = account_emails
+            .iter()
+            .filter(|(a, _)| a == id)
+            .map(|(a, _)| a.clone())
+            .collect();
+        let mut keys = self.keys_from(
+            &emails,
+            &records,
+            &account_emails,
+            seed_records,
+            seed_accounts,
+        );
         // The IdP users: by id, by email or UPN, and by a record's `externalId` (what the job's
         // mapping sends: the object id unless mapped otherwise).
         let external: BTreeSet<(&str, &str)> = records
@@ -150,20 +158,22 @@ impl Store {
             .filter(|(d, s, ..)| keys.records.contains(&(d.clone(), s.clone())))
             .filter_map(|(d, _, _, _, x)| x.as_deref().map(|x| (d.as_str(), x)))
             .collect();
-        let mapped: Vec<IdpUser> = self.idp_users()?;
+        let mapped: HashSet<(String, String)> = self
+            .idp_users()?
+            .into_iter()
+            .filter(|u| {
+                u.scim_external_id
+                    .as_deref()
+                    .is_some_and(|x| external.contains(&(u.directory_id.as_str(), x)))
+            })
+            .map(|u| (u.directory_id, u.id))
+            .collect();
         for (dir, user, email, upn) in &idp_rows {
-            let mapped_to_record = mapped.iter().any(|u| {
-                u.directory_id == *dir
-                    && u.id == *user
-                    && u.scim_external_id
-                        .as_deref()
-                        .is_some_and(|x| external.contains(&(dir.as_str(), x)))
-            });
-            if user == id
+            if user.eq_ignore_ascii_case(id)
                 || carries(email, &emails)
                 || carries(upn, &emails)
                 || external.contains(&(dir.as_str(), user.as_str()))
-                || mapped_to_record
+                || mapped.contains(&(dir.clone(), user.clone()))
             {
                 keys.idp_users.insert((dir.clone(), user.clone()));
             }
@@ -194,28 +204,43 @@ impl Store {
             .prepare_cached("SELECT DISTINCT account_id, email FROM account_versions")
             .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
             .map_err(self.err("cannot read account history"))?;
-        Ok(self.keys_from(emails, &records, &accounts))
+        Ok(self.keys_from(
+            emails,
+            &records,
+            &accounts,
+            BTreeSet::new(),
+            BTreeSet::new(),
+        ))
     }
 
+    /// The records and accounts carrying one of `emails`, with the `seed_*` ones, then one step
+    /// of links further.
     fn keys_from(
         &self,
         emails: &BTreeSet<String>,
         records: &[RecordRow],
         accounts: &[(String, Option<String>)],
+        seed_records: BTreeSet<(String, String)>,
+        seed_accounts: BTreeSet<String>,
     ) -> PersonKeys {
         let carries = |e: &Option<String>| {
             e.as_deref()
                 .is_some_and(|e| emails.contains(&normalize_email(e)))
         };
-        let mut keys = PersonKeys::default();
+        let mut keys = PersonKeys {
+            records: seed_records,
+            accounts: seed_accounts,
+            idp_users: BTreeSet::new(),
+        };
         let mut linked_accounts: BTreeSet<String> = BTreeSet::new();
-        keys.accounts = accounts
-            .iter()
-            .filter(|(_, e)| carries(e))
-            .map(|(id, _)| id.clone())
-            .collect();
+        keys.accounts.extend(
+            accounts
+                .iter()
+                .filter(|(_, e)| carries(e))
+                .map(|(id, _)| id.clone()),
+        );
         for (dir, scim, e, account, _) in records {
-            if carries(e) {
+            if carries(e) || keys.records.contains(&(dir.clone(), scim.clone())) {
                 keys.records.insert((dir.clone(), scim.clone()));
                 linked_accounts.extend(account.clone());
             }

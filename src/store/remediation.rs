@@ -295,18 +295,18 @@ impl Store {
 
     /// Records a change of the dry-run plan in one transaction: the audit rows that say what
     /// changed (`result` `dry_run`, the detail saying how), the steps now planned (`put`) and the
-    /// action keys no longer planned (`drop`). Returns how many audit rows were new.
+    /// action keys no longer planned (`drop`). Returns, per audit row, whether it was new.
     pub fn dry_run_change(
         &self,
         audits: &[(NewAudit<'_>, String)],
         put: &[DryRunStep],
         drop: &[String],
-    ) -> Result<usize, StoreError> {
-        let write = || -> rusqlite::Result<usize> {
+    ) -> Result<Vec<bool>, StoreError> {
+        let write = || -> rusqlite::Result<Vec<bool>> {
             let tx = self.conn.unchecked_transaction()?;
-            let mut new = 0;
+            let mut new = Vec::with_capacity(audits.len());
             for (a, detail) in audits {
-                new += tx.execute(
+                let n = tx.execute(
                     "INSERT INTO remediation_audit (idempotency_key, snapshot_id, finding_id, kind, action, mode,
                          action_key, targets_json, reason, started_at, finished_at, result, detail, contest_json)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, 'dry_run', ?11, ?12)
@@ -326,6 +326,7 @@ impl Store {
                         a.contest.map(|c| c.to_string())
                     ],
                 )?;
+                new.push(n == 1);
             }
             for d in put {
                 tx.execute(
