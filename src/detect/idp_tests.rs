@@ -372,6 +372,32 @@ fn email_mismatch_and_nested_only() {
     let found = run_idp(Kind::NestedGroupOnly, &idp, &records, &accounts);
     assert_eq!(found.len(), 1);
     assert_eq!(idp_ids(&found[0]), ["u8"]);
+    assert!(
+        found[0]
+            .summary
+            .starts_with("quinn@example.com is in the app's groups only through a nested group"),
+        "{}",
+        found[0].summary
+    );
+    // Neither assigned nor nested (simply not in the app), or nested but assigned directly too:
+    // not this kind.
+    let mut outside = user("u9", "out@example.com");
+    outside.intended = false;
+    let mut both = user("u10", "both@example.com");
+    both.nested_only = true;
+    let found = run_idp(Kind::NestedGroupOnly, &side(vec![outside, both]), &[], &[]);
+    assert!(found.is_empty(), "{found:?}");
+}
+
+#[test]
+fn an_idp_user_is_named_by_its_email_else_its_upn_else_its_id() {
+    let mut u = user("u1", "ana@example.com");
+    u.user_principal_name = Some("ana.upn@example.com".into());
+    assert_eq!(super::idp_index::label(&u), "ana@example.com");
+    u.email = None;
+    assert_eq!(super::idp_index::label(&u), "ana.upn@example.com");
+    u.user_principal_name = None;
+    assert_eq!(super::idp_index::label(&u), "u1");
 }
 
 #[test]
