@@ -142,10 +142,19 @@ async fn metrics_match_the_scenario_world() {
     assert!(m["scimdrift_db_size_bytes"] > 0.0);
     assert!(m["scimdrift_api_requests_total{api=\"scim\",code_class=\"2xx\"}"] >= 4.0);
     let build = format!(
-        "scimdrift_build_info{{version=\"{}\"}}",
+        "scimdrift_build_info{{revision=\"{}\",rustc=\"{}\",version=\"{}\"}}",
+        env!("SCIMDRIFT_REVISION"),
+        env!("SCIMDRIFT_RUSTC"),
         env!("CARGO_PKG_VERSION")
     );
-    assert_eq!(m[&build], 1.0);
+    assert_eq!(
+        m[&build],
+        1.0,
+        "{:?}",
+        m.keys()
+            .filter(|k| k.contains("build_info"))
+            .collect::<Vec<_>>()
+    );
     // The process collector's metrics (Linux).
     assert!(m["process_resident_memory_bytes"] > 0.0);
     assert!(m.contains_key("process_cpu_seconds_total"));
