@@ -474,3 +474,119 @@ fn a_finding_lists_the_users_own_record_only() {
     let found = run_idp(Kind::ProvisioningError, &idp, &stale_only, &accounts);
     assert_eq!(ids(&found[0]).0, ["r2"]);
 }
+
+/// Runs every kind over one IdP side and returns the whole detection (findings and what could not
+/// be decided).
+fn detect_everything(
+    idp: &IdpInput,
+    records: &[ScimRecord],
+    accounts: &[Account],
+) -> super::Detection {
+    let since = HashMap::new();
+    let input = Input {
+        idp: std::slice::from_ref(idp),
+        records,
+        groups: &[],
+        accounts,
+        inactive_since: &since,
+        previous_links: &HashMap::new(),
+        now: now(),
+    };
+    super::detect_all(&input, &DetectSettings::default())
+}
+
+#[test]
+fn an_orphan_is_high_while_its_account_gives_access_else_medium() {
+    let idp = side(vec![user("u1", "ana@example.com")]);
+    let records = [
+        rec("r1", "ana@example.com", "u1", "a1"),
+        rec("r2", "rui@example.com", "e-1900", "a2"),
+        rec("r3", "sal@example.com", "e-1901", "a3"),
+    ];
+    let mut suspended = account("a3", "sal@example.com");
+    suspended.membership_status = "suspended".into();
+    let accounts = [
+        account("a1", "ana@example.com"),
+        account("a2", "rui@example.com"),
+        suspended,
+    ];
+    let mut found = run_idp(Kind::OrphanScimRecord, &idp, &records, &accounts);
+    found.sort_by(|a, b| a.records.cmp(&b.records));
+    assert_eq!(
+        found.len(),
+        2,
+        "a user without unknown fields decides the directory: {found:?}"
+    );
+    assert_eq!(
+        (ids(&found[0]).0, found[0].severity),
+        (vec!["r2"], Severity::High)
+    );
+    assert!(
+        found[0]
+            .summary
+            .contains("keeps access through the linked account")
+    );
+    assert_eq!(
+        (ids(&found[1]).0, found[1].severity),
+        (vec!["r3"], Severity::Medium)
+    );
+    assert!(
+        !found[1].summary.contains("keeps access"),
+        "{}",
+        found[1].summary
+    );
+}
+
+#[test]
+fn an_unknown_join_key_leaves_undecided_only_what_it_could_join() {
+    // u2's mapped email cannot be read: any record not joined by externalId may be u2's.
+    let mut blind = user("u2", "bo@example.com");
+    blind.unknown = vec!["mail".into()];
+    let idp = side(vec![user("u1", "ana@example.com"), blind]);
+    let records = [
+        rec("r1", "ana@example.com", "u1", "a1"),
+        rec("r2", "rui@example.com", "e-1900", "a2"),
+    ];
+    let accounts = [
+        account("a1", "ana@example.com"),
+        account("a2", "rui@example.com"),
+    ];
+    let d = detect_everything(&idp, &records, &accounts);
+    assert!(
+        !d.findings.iter().any(|f| f.kind == Kind::OrphanScimRecord),
+        "no orphan is decided while a user's join key is unknown: {:?}",
+        d.findings
+    );
+    let fields = |kind: Kind, record: &ScimRecord, user: Option<&crate::model::idp::IdpUser>| {
+        d.undetermined.fields(
+            kind,
+            &[super::RecordRef::of(record)],
+            &[],
+            &user.map(super::IdpRef::of).into_iter().collect::<Vec<_>>(),
+            None,
+        )
+    };
+    // Joined by externalId: decided; not joined: undecided, for the join kinds.
+    assert!(fields(Kind::IdpDisabledScimActive, &records[0], None).is_empty());
+    assert_eq!(
+        fields(Kind::IdpDisabledScimActive, &records[1], None),
+        ["mail"]
+    );
+    assert!(
+        fields(
+            Kind::IdpDisabledScimActive,
+            &records[0],
+            Some(&idp.side.users[0])
+        )
+        .is_empty()
+    );
+    assert_eq!(
+        fields(
+            Kind::AssignedNotProvisioned,
+            &records[0],
+            Some(&idp.side.users[1])
+        ),
+        ["mail"],
+        "u2 has no record joined by externalId"
+    );
+}
