@@ -68,4 +68,43 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(ids(&found[0]), (vec![], vec!["a5"]));
     }
+
+    #[test]
+    fn an_account_a_record_of_unknown_link_may_be_linked_to_is_undetermined() {
+        // The record carrying a5's email has an unreadable link: a5 may be linked, so it is
+        // neither raised nor resolved as unmanaged; a6 is decided.
+        let mut r = record("r5", "cy@example.org");
+        r.link_unknown = true;
+        let records = [r];
+        let accounts = [
+            account("a5", "cy@example.org"),
+            account("a6", "di@example.org"),
+        ];
+        let settings = crate::detect::DetectSettings {
+            disabled: Kind::ALL
+                .into_iter()
+                .filter(|k| *k != Kind::UnmanagedAccount)
+                .collect(),
+            ..Default::default()
+        };
+        let none = std::collections::HashMap::new();
+        let input = crate::detect::Input {
+            records: &records,
+            groups: &[],
+            accounts: &accounts,
+            inactive_since: &none,
+            previous_links: &std::collections::HashMap::new(),
+            idp: &[],
+            now: now(),
+        };
+        let d = crate::detect::detect_all(&input, &settings);
+        let accounts_of: Vec<Vec<&str>> = d.findings.iter().map(|f| ids(f).1).collect();
+        assert_eq!(accounts_of, [vec!["a6"]]);
+        let fields = |a: &str| {
+            d.undetermined
+                .fields(Kind::UnmanagedAccount, &[], &[a.to_string()], &[], None)
+        };
+        assert_eq!(fields("a5"), [super::super::undetermined::LINK]);
+        assert!(fields("a6").is_empty());
+    }
 }
