@@ -616,10 +616,10 @@ pub fn detect_all(input: &Input<'_>, settings: &DetectSettings) -> Detection {
                     Kind::ProvisioningStalled => provisioning_stalled::detect(x, input.now),
                     Kind::IdpEmailMismatch => idp_email_mismatch::detect(x, &index),
                     Kind::NestedGroupOnly => nested_group_only::detect(x),
-                    _ => {
-                        orphan_scim_record::undetermined(x, u);
-                        orphan_scim_record::detect(x, &index)
-                    }
+                    // What an orphan cannot decide (an IdP user's unknown join key) is
+                    // `undetermined::uncertain_join`'s: every orphan candidate is a record not
+                    // joined by externalId, which it leaves undetermined for this kind.
+                    _ => orphan_scim_record::detect(x, &index),
                 });
             }
             continue;

@@ -3,8 +3,7 @@
 //! a user the IdP side once named is deleted, not an orphan. High when the linked account has
 //! access, else medium.
 
-use super::undetermined::{idp_join_fields, join_unknowns};
-use super::{Finding, IdpIndex, Index, Kind, Severity, Subject, Undetermined, who};
+use super::{Finding, IdpIndex, Index, Kind, Severity, who};
 
 /// The fields this kind reads ([`super::undetermined`]): the record's `active`, join keys and link.
 pub const READS: &[&str] = &[
@@ -55,21 +54,4 @@ pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
         out.push(f);
     }
     out
-}
-
-/// What this kind cannot decide beyond its listed subjects: while an IdP user of the directory has
-/// an unknown join key, any unjoined record may be theirs, so no orphan of the directory is
-/// decided.
-pub fn undetermined(x: &IdpIndex<'_>, u: &mut Undetermined) {
-    let join = idp_join_fields(&x.input.side.mapping);
-    for user in &x.input.side.users {
-        let keys: Vec<&String> = join_unknowns(user, &join).collect();
-        if !keys.is_empty() {
-            u.add(
-                Kind::OrphanScimRecord,
-                Subject::Directory(x.directory_id.to_string()),
-                keys.into_iter().cloned(),
-            );
-        }
-    }
 }
