@@ -378,6 +378,13 @@ pub fn rfc3339_seconds(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// A stored time (RFC 3339) as [`rfc3339_seconds`]; anything else as it is.
+pub fn to_seconds(t: &str) -> String {
+    parse_utc(t)
+        .map(rfc3339_seconds)
+        .unwrap_or_else(|| t.to_string())
+}
+
 /// An RFC 3339 time as an instant in UTC; `None` when it is not one.
 pub fn parse_utc(t: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(t)

@@ -271,9 +271,7 @@ pub fn history(store: &Store, who: &str, dirs: &Directories) -> Result<PersonHis
 /// A stored time as RFC 3339 to the second, as every time of the contract is; anything else as
 /// it is.
 fn seconds(t: String) -> String {
-    crate::model::parse_utc(&t)
-        .map(crate::model::rfc3339_seconds)
-        .unwrap_or(t)
+    crate::model::to_seconds(&t)
 }
 
 /// True when an audit row's targets name one of the person's accounts or records.

@@ -145,24 +145,13 @@ mod tests {
         r10.active = None;
         let records = [r9, r10];
         let accounts = [account("a9", "fay@example.com")];
-        let settings = crate::detect::DetectSettings {
-            disabled: Kind::ALL
-                .into_iter()
-                .filter(|k| *k != Kind::IdpInactiveAccountActive)
-                .collect(),
-            ..Default::default()
-        };
-        let none = std::collections::HashMap::new();
-        let input = crate::detect::Input {
-            records: &records,
-            groups: &[],
-            accounts: &accounts,
-            inactive_since: &none,
-            previous_links: &std::collections::HashMap::new(),
-            idp: &[],
-            now: now(),
-        };
-        let d = crate::detect::detect_all(&input, &settings);
+        let d = detect_one(
+            Kind::IdpInactiveAccountActive,
+            &records,
+            &[],
+            &accounts,
+            &std::collections::HashMap::new(),
+        );
         assert!(d.findings.is_empty());
         let fields = d.undetermined.fields(
             Kind::IdpInactiveAccountActive,

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::{DetectSettings, Finding, Input, Kind, RecordRef, detect};
+use super::{DetectSettings, Finding, Input, Kind, RecordRef};
 use crate::model::{Account, ScimGroup, ScimRecord};
 
 /// An active, unlinked record in directory `d1` with id `id` and `email`, in no group.
@@ -69,6 +69,17 @@ pub fn run_with(
     accounts: &[Account],
     inactive_since: &HashMap<RecordRef, super::InactiveSince>,
 ) -> Vec<Finding> {
+    detect_one(kind, records, groups, accounts, inactive_since).findings
+}
+
+/// Runs only `kind`: its findings and what it could not decide.
+pub fn detect_one(
+    kind: Kind,
+    records: &[ScimRecord],
+    groups: &[ScimGroup],
+    accounts: &[Account],
+    inactive_since: &HashMap<RecordRef, super::InactiveSince>,
+) -> super::Detection {
     let settings = DetectSettings {
         disabled: Kind::ALL.into_iter().filter(|k| *k != kind).collect(),
         ..DetectSettings::default()
@@ -82,7 +93,7 @@ pub fn run_with(
         previous_links: &HashMap::new(),
         now: now(),
     };
-    detect(&input, &settings)
+    super::detect_all(&input, &settings)
 }
 
 /// The listed ids of a finding: (SCIM ids, account ids).

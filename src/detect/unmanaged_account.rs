@@ -80,24 +80,13 @@ mod tests {
             account("a5", "cy@example.org"),
             account("a6", "di@example.org"),
         ];
-        let settings = crate::detect::DetectSettings {
-            disabled: Kind::ALL
-                .into_iter()
-                .filter(|k| *k != Kind::UnmanagedAccount)
-                .collect(),
-            ..Default::default()
-        };
-        let none = std::collections::HashMap::new();
-        let input = crate::detect::Input {
-            records: &records,
-            groups: &[],
-            accounts: &accounts,
-            inactive_since: &none,
-            previous_links: &std::collections::HashMap::new(),
-            idp: &[],
-            now: now(),
-        };
-        let d = crate::detect::detect_all(&input, &settings);
+        let d = detect_one(
+            Kind::UnmanagedAccount,
+            &records,
+            &[],
+            &accounts,
+            &std::collections::HashMap::new(),
+        );
         let accounts_of: Vec<Vec<&str>> = d.findings.iter().map(|f| ids(f).1).collect();
         assert_eq!(accounts_of, [vec!["a6"]]);
         let fields = |a: &str| {

@@ -4,6 +4,7 @@
 
 use super::model::{GRAPH_API, Report, ReportFinding};
 use crate::escape::csv_cell;
+use crate::model::to_seconds as seconds;
 
 const HEADER: [&str; 35] = [
     "report_date",
@@ -42,13 +43,6 @@ const HEADER: [&str; 35] = [
     "provisioning_at",
     "portal_steps",
 ];
-
-/// A stored time as RFC 3339 to the second (`2026-12-06T14:03:09Z`); anything else as it is.
-fn seconds(t: &str) -> String {
-    crate::model::parse_utc(t)
-        .map(crate::model::rfc3339_seconds)
-        .unwrap_or_else(|| t.to_string())
-}
 
 fn rows(section: &str, date: &str, f: &ReportFinding) -> Vec<Vec<String>> {
     let requests = f

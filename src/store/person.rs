@@ -102,11 +102,7 @@ impl Store {
                 emails.extend(email.as_deref().map(normalize_email));
             }
         }
-        let account_emails: Vec<(String, Option<String>)> = self
-            .conn
-            .prepare_cached("SELECT DISTINCT account_id, email FROM account_versions")
-            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
-            .map_err(self.err("cannot read account history"))?;
+        let account_emails = self.account_rows()?;
         for (account, email) in &account_emails {
             if account == id {
                 emails.extend(email.as_deref().map(normalize_email));
@@ -195,15 +191,19 @@ impl Store {
             .map_err(self.err("cannot read SCIM record history"))
     }
 
+    /// Every (account id, email) any account version carried.
+    fn account_rows(&self) -> Result<Vec<(String, Option<String>)>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT DISTINCT account_id, email FROM account_versions")
+            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+            .map_err(self.err("cannot read account history"))
+    }
+
     /// The records and accounts that ever carried one of `emails` (normalised), and one step of
     /// links further.
     fn keys_of_emails(&self, emails: &BTreeSet<String>) -> Result<PersonKeys, StoreError> {
         let records = self.record_rows()?;
-        let accounts: Vec<(String, Option<String>)> = self
-            .conn
-            .prepare_cached("SELECT DISTINCT account_id, email FROM account_versions")
-            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
-            .map_err(self.err("cannot read account history"))?;
+        let accounts = self.account_rows()?;
         Ok(self.keys_from(
             emails,
             &records,

@@ -85,6 +85,37 @@ fn row(r: &Row) -> rusqlite::Result<AuditRow> {
     })
 }
 
+/// Writes one audit row (`result` `None`: an intent only); `false` if its key already exists.
+fn insert_audit(
+    conn: &rusqlite::Connection,
+    a: &NewAudit<'_>,
+    result: Option<&str>,
+    detail: Option<&str>,
+) -> rusqlite::Result<bool> {
+    let n = conn.execute(
+        "INSERT INTO remediation_audit (idempotency_key, snapshot_id, finding_id, kind, action, mode,
+             action_key, targets_json, reason, started_at, finished_at, result, detail, contest_json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, CASE WHEN ?11 IS NULL THEN NULL ELSE ?10 END, ?11, ?12, ?13)
+         ON CONFLICT (idempotency_key) DO NOTHING",
+        params![
+            a.idempotency_key,
+            a.snapshot_id,
+            a.finding_id,
+            a.kind,
+            a.action,
+            a.mode,
+            a.action_key,
+            a.targets.to_string(),
+            a.reason,
+            a.at,
+            result,
+            detail,
+            a.contest.map(|c| c.to_string())
+        ],
+    )?;
+    Ok(n == 1)
+}
+
 impl Store {
     /// Writes an intent (`result` `None`) or a finished row; `false` if the key already exists.
     pub fn audit_insert(
@@ -93,31 +124,7 @@ impl Store {
         result: Option<&str>,
         detail: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let n = self
-            .conn
-            .execute(
-                "INSERT INTO remediation_audit (idempotency_key, snapshot_id, finding_id, kind, action, mode,
-                     action_key, targets_json, reason, started_at, finished_at, result, detail, contest_json)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, CASE WHEN ?11 IS NULL THEN NULL ELSE ?10 END, ?11, ?12, ?13)
-                 ON CONFLICT (idempotency_key) DO NOTHING",
-                params![
-                    a.idempotency_key,
-                    a.snapshot_id,
-                    a.finding_id,
-                    a.kind,
-                    a.action,
-                    a.mode,
-                    a.action_key,
-                    a.targets.to_string(),
-                    a.reason,
-                    a.at,
-                    result,
-                    detail,
-                    a.contest.map(|c| c.to_string())
-                ],
-            )
-            .map_err(self.err("cannot write the audit log"))?;
-        Ok(n == 1)
+        insert_audit(&self.conn, a, result, detail).map_err(self.err("cannot write the audit log"))
     }
 
     /// Records the result of an open intent; `false` when it has one already (an operator
@@ -306,27 +313,7 @@ impl Store {
             let tx = self.conn.unchecked_transaction()?;
             let mut new = Vec::with_capacity(audits.len());
             for (a, detail) in audits {
-                let n = tx.execute(
-                    "INSERT INTO remediation_audit (idempotency_key, snapshot_id, finding_id, kind, action, mode,
-                         action_key, targets_json, reason, started_at, finished_at, result, detail, contest_json)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, 'dry_run', ?11, ?12)
-                     ON CONFLICT (idempotency_key) DO NOTHING",
-                    params![
-                        a.idempotency_key,
-                        a.snapshot_id,
-                        a.finding_id,
-                        a.kind,
-                        a.action,
-                        a.mode,
-                        a.action_key,
-                        a.targets.to_string(),
-                        a.reason,
-                        a.at,
-                        detail,
-                        a.contest.map(|c| c.to_string())
-                    ],
-                )?;
-                new.push(n == 1);
+                new.push(insert_audit(&tx, a, Some("dry_run"), Some(detail))?);
             }
             for d in put {
                 tx.execute(
