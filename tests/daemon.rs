@@ -161,6 +161,7 @@ async fn metrics_match_the_scenario_world() {
     assert!(m["process_open_fds"] > 0.0);
     // No email, name or id in any label.
     let (_, text) = d.get("/metrics").await;
+    every_family_is_in_the_catalogue(&text);
     assert!(
         !text.contains("@example."),
         "an email leaked into the metrics"
@@ -655,6 +656,34 @@ fn sample(m: &HashMap<String, f64>, name: &str, labels: &[(&str, &str)]) -> Opti
         .map(|(_, v)| *v)
 }
 
+/// Every `scimdrift_*` family a live `/metrics` shows (its `# TYPE` lines) is a row of the
+/// catalogue in docs/operations.md ("Metrics"), and the scrape shows most of the catalogue.
+fn every_family_is_in_the_catalogue(text: &str) {
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/operations.md"))
+        .unwrap();
+    let section = &docs[docs.find("### Metrics").unwrap()..];
+    let section = &section[..section.find("\n### ").unwrap_or(section.len())];
+    let documented: std::collections::BTreeSet<&str> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .collect();
+    let live: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE scimdrift_"))
+        .map(|l| &l[..l.find(' ').unwrap()])
+        .collect();
+    let missing: Vec<_> = live
+        .iter()
+        .filter(|n| !documented.contains(format!("scimdrift_{n}").as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "on /metrics but not in the catalogue: {missing:?}"
+    );
+    assert!(live.len() * 4 >= documented.len() * 3, "{live:?}");
+}
+
 /// Seconds since the epoch of a simulator time.
 fn epoch(t: chrono::DateTime<chrono::Utc>) -> f64 {
     t.timestamp_millis() as f64 / 1000.0
@@ -729,6 +758,7 @@ async fn idp_job_metrics_match_the_seeded_world() {
     assert!(m["scimdrift_source_records{source=\"idp:entra\"}"] > 0.0);
     // No email, name or id in any label.
     let (_, text) = d.get("/metrics").await;
+    every_family_is_in_the_catalogue(&text);
     for line in text.lines().filter(|l| l.starts_with("scimdrift_idp_")) {
         assert!(!line.contains('@'), "{line}");
         assert!(!line.contains(&job.id), "{line}");
