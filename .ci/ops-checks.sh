@@ -78,6 +78,29 @@ promtool check rules dashboards/alerts.yml
 step "promtool test rules dashboards/alerts_test.yml"
 promtool test rules dashboards/alerts_test.yml
 
+# ----------------------------------------------------------------------------------------- mixin
+# The committed rules and dashboard are the mixin's default output (tests/tidy.rs checks that);
+# here, a config block other than the default must give rules promtool accepts and a dashboard
+# that is JSON, with the selector, the runbook URL and the durations in place.
+step "scimdrift mixin with another config block"
+cat > "$work/mixin.toml" << 'TOML'
+selector = 'job="idm-scimdrift", env!~"dev|test"'
+runbook_url = "https://wiki.example.com/ops/scimdrift"
+dashboard_uid = "idm-scimdrift"
+[for]
+ScimdriftDown = "3m"
+TOML
+cargo run --quiet --locked -- mixin --mixin-config "$work/mixin.toml" --out "$work/mixin" \
+    || fail "scimdrift mixin failed"
+promtool check rules "$work/mixin/alerts.yml" > /dev/null || fail "the mixin's rules for another config"
+python3 -m json.tool "$work/mixin/scimdrift.json" > /dev/null || fail "the mixin's dashboard is not JSON"
+grep -q 'absent(up{job="idm-scimdrift", env!~"dev|test"})' "$work/mixin/alerts.yml" \
+    || fail "the mixin's selector is not in ScimdriftDown"
+grep -q 'https://wiki.example.com/ops/scimdrift#runbook-scimdriftdown' "$work/mixin/alerts.yml" \
+    || fail "the mixin's runbook URL is not in the rules"
+! grep -q 'scimdrift\.\*\|%(' "$work/mixin/alerts.yml" "$work/mixin/scimdrift.json" \
+    || fail "the mixin left a default selector or a placeholder"
+
 # ---------------------------------------------------------------------------------- alertmanager
 if ! command -v amtool > /dev/null; then
     step "installing amtool (Debian package prometheus-alertmanager)"
@@ -295,7 +318,7 @@ if [[ -z "$have_systemd_analyze" ]]; then
 else
     # verify needs the ExecStart binary and the units the service depends on: a throwaway root with
     # a stub /usr/local/bin/scimdrift and the system's own units, so the host is left untouched.
-    step "systemd-analyze verify systemd/scimdrift.service"
+    step "systemd-analyze verify systemd/scimdrift.service and scimdrift@.service"
     root="$work/root"
     mkdir -p "$root/usr/local/bin" "$root/etc/systemd/system" "$root/usr/lib/systemd"
     for dir in /usr/lib/systemd/system /lib/systemd/system; do
@@ -306,21 +329,25 @@ else
     # ExecReload's /bin/kill (procps), as every system has it.
     mkdir -p "$root/bin"
     cp "$root/usr/local/bin/scimdrift" "$root/bin/kill"
-    cp systemd/scimdrift.service "$root/etc/systemd/system/"
+    cp systemd/scimdrift.service systemd/scimdrift@.service "$root/etc/systemd/system/"
     # verify exits 0 on unknown keys and similar warnings: any output fails the check.
-    if ! systemd-analyze verify --man=no --root="$root" scimdrift.service > "$work/verify.log" 2>&1 \
-        || [[ -s "$work/verify.log" ]]; then
-        cat "$work/verify.log" >&2
-        fail "systemd-analyze verify reported problems in systemd/scimdrift.service"
-    fi
+    for unit in scimdrift.service scimdrift@acme.service; do
+        if ! systemd-analyze verify --man=no --root="$root" "$unit" > "$work/verify.log" 2>&1 \
+            || [[ -s "$work/verify.log" ]]; then
+            cat "$work/verify.log" >&2
+            fail "systemd-analyze verify reported problems in $unit"
+        fi
+    done
 
     step "systemd-analyze security (exposure must stay at or below 2.0)"
-    if ! systemd-analyze security --offline=true --threshold=20 --no-pager systemd/scimdrift.service \
-        > "$work/security.log" 2>&1; then
-        cat "$work/security.log" >&2
-        fail "systemd/scimdrift.service exposure is above 2.0"
-    fi
-    grep -a 'Overall exposure' "$work/security.log"
+    for unit in scimdrift.service scimdrift@.service; do
+        if ! systemd-analyze security --offline=true --threshold=20 --no-pager "systemd/$unit" \
+            > "$work/security.log" 2>&1; then
+            cat "$work/security.log" >&2
+            fail "systemd/$unit exposure is above 2.0"
+        fi
+        grep -a 'Overall exposure' "$work/security.log"
+    done
 fi
 
 # ------------------------------------------------------------------------------ report widths

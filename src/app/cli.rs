@@ -220,6 +220,18 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Generate the Prometheus alert rules (`alerts.yml`) and the Grafana dashboard
+    /// (`scimdrift.json`) into DIR from the built-in monitoring mixin: its templates and config
+    /// block (dashboards/mixin/), with --mixin-config's keys over the defaults (the job selector,
+    /// the runbook URL, each alert's `for:`, the dashboard's uid and title).
+    Mixin {
+        /// A TOML file of the config block's keys to change, e.g. `selector = 'job="idm"'`.
+        #[arg(long, value_name = "FILE")]
+        mixin_config: Option<PathBuf>,
+        /// The directory to write `alerts.yml` and `scimdrift.json` into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Print the manual pages (roff) to standard output, e.g. `scimdrift man | man -l -`, or
     /// write one page per command into a directory (`scimdrift.1`, `scimdrift-run.1`, and so on).
     Man {
@@ -303,6 +315,7 @@ pub fn main() -> ExitCode {
     match &cli.command {
         Command::Completions { shell } => return completions(*shell),
         Command::Man { dir } => return man(dir.as_deref()),
+        Command::Mixin { mixin_config, out } => return mixin(mixin_config.as_deref(), out),
         _ => {}
     }
     // Loaded once: its `[log] format` sets up logging, and the command uses (or reports) it.
@@ -395,8 +408,6 @@ fn completions(shell: clap_complete::Shell) -> ExitCode {
     write_stdout(&out)
 }
 
-/// `scimdrift man`: the manual page (roff): the top-level page, then one per subcommand
-/// (`scimdrift-once`, `scimdrift-remediate-plan`, …).
 /// What each page's EXIT STATUS says, by the command's path (`once`, `remediate plan`, …).
 fn exit_status(path: &str) -> &'static str {
     match path {
@@ -459,6 +470,10 @@ fn examples(path: &str) -> &'static [&'static str] {
         "check-config" => &["scimdrift check-config --online"],
         "completions" => &["scimdrift completions bash > /etc/bash_completion.d/scimdrift"],
         "man" => &["scimdrift man --dir /usr/local/share/man/man1"],
+        "mixin" => &[
+            "scimdrift mixin --out dashboards   # regenerate the committed files",
+            "scimdrift mixin --mixin-config idm.toml --out /etc/prometheus/scimdrift",
+        ],
         _ => &[],
     }
 }
@@ -518,6 +533,33 @@ fn man_page(cmd: clap::Command, path: &str, out: &mut Vec<u8>) -> std::io::Resul
 
 /// `scimdrift man [--dir DIR]`: every page to stdout, or one file per command into DIR
 /// (`scimdrift.1`, `scimdrift-run.1`, `scimdrift-remediate-plan.1`, …).
+/// `scimdrift mixin`: writes the generated rules and dashboard into `out`.
+fn mixin(config: Option<&std::path::Path>, out: &std::path::Path) -> ExitCode {
+    let overrides = match config.map(std::fs::read_to_string).transpose() {
+        Ok(text) => text,
+        Err(e) => {
+            let path = config.unwrap_or(std::path::Path::new("")).display();
+            return fail(format!("cannot read the mixin config {path}: {e}"));
+        }
+    };
+    let files = match super::mixin::generate(overrides.as_deref()) {
+        Ok(files) => files,
+        Err(e) => return fail(format!("{e:#}")),
+    };
+    if let Err(e) = std::fs::create_dir_all(out) {
+        return fail(format!("cannot create {}: {e}", out.display()));
+    }
+    for (name, text) in files {
+        let path = out.join(name);
+        if let Err(e) = std::fs::write(&path, text) {
+            return fail(format!("cannot write {}: {e}", path.display()));
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `scimdrift man`: the manual page (roff): the top-level page, then one per subcommand
+/// (`scimdrift-once`, `scimdrift-remediate-plan`, …).
 fn man(dir: Option<&std::path::Path>) -> ExitCode {
     let mut cmd = Cli::command();
     cmd.build();
@@ -916,6 +958,7 @@ async fn run(cli: Cli, loaded: Result<Settings, ConfigError>) -> ExitCode {
         // Handled in `main`, before the configuration is loaded.
         Command::Completions { shell } => completions(shell),
         Command::Man { dir } => man(dir.as_deref()),
+        Command::Mixin { mixin_config, out } => mixin(mixin_config.as_deref(), &out),
     }
 }
 

@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod daily;
 pub mod demo;
 pub mod journal;
+pub mod mixin;
 pub mod output;
 pub mod query;
 pub mod remediation;
