@@ -18,6 +18,61 @@ use crate::store::BatchSink;
 pub use crate::atlassian::Keys;
 pub use crate::model::{PullMeta, SourceStatus};
 
+/// Told of a pull's progress as it happens; `once` and `bench` draw it on a terminal
+/// (`crate::app::progress`). Calls come from the pull's tasks, concurrently.
+pub trait Progress: Send + Sync {
+    /// One page of `items` (`"users"`, `"groups"` or `"accounts"`, `count` of them) from `source`
+    /// (`scim:<name>`, `accounts`).
+    fn page(&self, source: &str, items: &'static str, count: usize);
+    /// `source` is finished (`scim:<name>`, `accounts` or `idp:<name>`): complete or not, with its
+    /// record count.
+    fn finished(&self, source: &str, complete: bool, records: usize);
+    /// One request to `api` (its label, e.g. `scim`, `graph`), answered with `class` (`2xx`, …).
+    fn request(&self, _api: &'static str, _class: &'static str) {}
+    /// One retry of a request to `api`, by `reason` (`rate_limited`, `server_error`, …).
+    fn retry(&self, _api: &'static str, _reason: &'static str) {}
+}
+
+/// No progress display (the daemon, tests, `--format json`, off a terminal).
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn page(&self, _: &str, _: &'static str, _: usize) {}
+    fn finished(&self, _: &str, _: bool, _: usize) {}
+}
+
+/// The pull's request and retry events, told to both the metrics and the progress display.
+struct Tee {
+    events: std::sync::Arc<dyn crate::http::HttpEvents>,
+    progress: std::sync::Arc<dyn Progress>,
+}
+
+impl crate::http::HttpEvents for Tee {
+    fn request(&self, api: &'static str, class: &'static str) {
+        self.events.request(api, class);
+        self.progress.request(api, class);
+    }
+    fn retry(&self, api: &'static str, reason: &'static str) {
+        self.events.retry(api, reason);
+        self.progress.retry(api, reason);
+    }
+}
+
+/// A sink that tells the progress display of each page on its way to the store.
+struct Watched<'a, S> {
+    inner: &'a S,
+    source: &'a str,
+    items: &'static str,
+    progress: &'a dyn Progress,
+}
+
+impl<T: Send + 'static, S: PageSink<T> + Sync> PageSink<T> for Watched<'_, S> {
+    async fn accept(&self, items: Vec<Item<T>>) {
+        self.progress.page(self.source, self.items, items.len());
+        self.inner.accept(items).await
+    }
+}
+
 /// A pull that could not start (e.g. the HTTP client failed to build): incomplete, with why.
 pub fn failed(started_at: DateTime<Utc>, error: &ApiError) -> PullMeta {
     PullMeta {
@@ -167,16 +222,23 @@ async fn pull_idp(
 /// Runs one pull of every source of the `[atlassian]` section, concurrently, sending every page to
 /// `sink`: the SCIM directories, the accounts, and each directory's IdP (`idp:<name>`, with what
 /// `known[directory id]` says of its history, see [`crate::idp::pull`]). Every request and retry is also
-/// reported to `events` as it happens.
+/// reported to `events` as it happens, and every page, request, retry and finished source to
+/// `progress`.
 pub async fn run(
     a: &AtlassianSettings,
     keys: &Keys,
     sink: &BatchSink,
     events: std::sync::Arc<dyn crate::http::HttpEvents>,
     known: &std::collections::HashMap<String, crate::idp::Known>,
+    progress: std::sync::Arc<dyn Progress>,
 ) -> PullMeta {
     let started_at = Utc::now();
     let clock = Instant::now();
+    let events: std::sync::Arc<dyn crate::http::HttpEvents> = std::sync::Arc::new(Tee {
+        events,
+        progress: progress.clone(),
+    });
+    let watch = &*progress;
     let http = match HttpLayer::new(&a.base_url, &a.http) {
         Ok(h) => h.with_events(events.clone()),
         Err(e) => return failed(started_at, &e),
@@ -190,13 +252,23 @@ pub async fn run(
             page_size: a.http.scim_page_size,
         };
         async move {
-            let (users, groups) = tokio::join!(client.users(sink), client.groups(sink));
-            status(
+            let watched = |items| Watched {
+                inner: sink,
+                source: &client.origin,
+                items,
+                progress: watch,
+            };
+            let (user_pages, group_pages) = (watched("users"), watched("groups"));
+            let (users, groups) =
+                tokio::join!(client.users(&user_pages), client.groups(&group_pages));
+            let s = status(
                 client.origin.clone(),
                 Some(d.id.clone()),
                 users,
                 Some(groups),
-            )
+            );
+            watch.finished(&s.source, s.complete, s.records);
+            s
         }
     });
     let accounts_client = AccountsClient {
@@ -209,6 +281,12 @@ pub async fn run(
     let typed = CountTypes {
         inner: sink,
         counts: Default::default(),
+    };
+    let accounts_watched = Watched {
+        inner: &typed,
+        source: accounts::ORIGIN,
+        items: "accounts",
+        progress: watch,
     };
     let mut idp_pulls = Vec::new();
     for (d, cred) in a.directories.iter().zip(&keys.idp) {
@@ -226,8 +304,16 @@ pub async fn run(
     }
     let (mut sources, accounts, idp) = tokio::join!(
         futures::future::join_all(directory_pulls),
-        accounts_client.accounts(&typed),
-        futures::future::join_all(idp_pulls),
+        async {
+            let paged = accounts_client.accounts(&accounts_watched).await;
+            watch.finished(accounts::ORIGIN, paged.error.is_none(), paged.count);
+            paged
+        },
+        futures::future::join_all(idp_pulls.into_iter().map(|p| async {
+            let outcome = p.await;
+            watch.finished(&outcome.0.source, outcome.0.complete, outcome.0.records);
+            outcome
+        })),
     );
     let mut account_status = status(accounts::ORIGIN.to_string(), None, accounts, None);
     account_status.account_types = Some(typed.counts.into_inner().unwrap_or_default());

@@ -860,6 +860,9 @@ async fn logs_have_no_colour_when_stderr_is_not_a_terminal() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("cycle finished"), "{stderr}");
         assert!(!stderr.contains('\u{1b}'), "{no_color:?}: {stderr:?}");
+        // No progress display off a terminal.
+        assert!(!stderr.contains("requests:"), "{stderr}");
+        assert!(!stderr.contains(" pages"), "{stderr}");
     }
 }
 
@@ -891,4 +894,59 @@ async fn check_config_online_signs_in_to_the_idp_and_names_a_missing_permission(
     assert_eq!(denied.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("GroupMember.Read.All"), "{stderr}");
     assert!(!stderr.contains(&secret));
+}
+
+/// Runs the binary on a pseudo-terminal (util-linux `script`): standard output and error as the
+/// terminal shows them, carriage returns dropped.
+async fn on_a_terminal(args: &[&str]) -> (Option<i32>, String) {
+    let quoted: Vec<String> = std::iter::once(env!("CARGO_BIN_EXE_scimdrift"))
+        .chain(args.iter().copied())
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect();
+    let out = tokio::process::Command::new("script")
+        .args(["-q", "-e", "-c", &quoted.join(" "), "/dev/null"])
+        .env_remove("SCIMDRIFT_CONFIG")
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("util-linux `script` runs a command on a pseudo-terminal");
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    (out.status.code(), text)
+}
+
+#[tokio::test]
+async fn once_on_a_terminal_shows_progress_per_source_and_json_shows_none() {
+    let env = Env::scenarios(300).await;
+    env.sim
+        .set_faults(Faults::rules([FaultRule::new(FaultKind::Status(503))
+            .on(Api::Accounts)
+            .times(1)]));
+    let config = env.config.to_string_lossy().to_string();
+    let (code, screen) = on_a_terminal(&["--config", &config, "once"]).await;
+    assert_eq!(code, Some(0), "{screen}");
+    // A line per source with what it sent so far, and the calls with the retry.
+    assert!(screen.contains("scim:entra"), "{screen}");
+    assert!(
+        screen.contains(" users · ") && screen.contains(" pages"),
+        "{screen}"
+    );
+    assert!(screen.contains(" accounts · "), "{screen}");
+    assert!(screen.contains("requests: "), "{screen}");
+    assert!(
+        screen.contains("retries: 1 (accounts server_error 1)"),
+        "{screen}"
+    );
+    // The lines are cleared before the summary, which follows them.
+    let summary = screen.find("snapshot 1: complete").expect(&screen);
+    assert!(screen[..summary].contains("\u{1b}[2K"), "{screen}");
+    assert!(!screen[summary..].contains("requests: "), "{screen}");
+
+    // --format json: the document alone, no progress.
+    let (code, screen) = on_a_terminal(&["--config", &config, "once", "--format", "json"]).await;
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(!screen.contains("requests: "), "{screen}");
+    assert!(!screen.contains('\u{1b}'), "{screen:?}");
+    let v: serde_json::Value = serde_json::from_str(screen.trim()).expect(&screen);
+    assert_eq!(v["complete"], true);
 }

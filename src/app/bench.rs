@@ -28,7 +28,7 @@ pub struct Figures {
 
 /// Runs the benchmark and prints the figures.
 pub async fn run(users: usize, repeat: usize, json: bool) -> ExitCode {
-    match measure(users, repeat).await {
+    match measure(users, repeat, json).await {
         Ok(f) => {
             if json {
                 println!("{}", serde_json::to_string_pretty(&f).unwrap_or_default());
@@ -68,7 +68,13 @@ pub async fn run(users: usize, repeat: usize, json: bool) -> ExitCode {
     }
 }
 
-async fn measure(users: usize, repeat: usize) -> anyhow::Result<Figures> {
+/// One pull, stored and analysed, its progress drawn on a terminal (not with `--format json`).
+async fn pull(settings: &Settings, json: bool) -> anyhow::Result<cycle::Outcome> {
+    let progress = super::progress::for_pull(settings, json);
+    cycle::pull_and_store_with(settings, false, progress).await
+}
+
+async fn measure(users: usize, repeat: usize, json: bool) -> anyhow::Result<Figures> {
     let dir = tempfile::tempdir()?;
     let mut child = start_sim(
         dir.path(),
@@ -78,7 +84,7 @@ async fn measure(users: usize, repeat: usize) -> anyhow::Result<Figures> {
     let settings = Settings::load(Some(&dir.path().join("scimdrift.toml")))?;
 
     let clock = Instant::now();
-    let first = cycle::pull_and_store(&settings).await?;
+    let first = pull(&settings, json).await?;
     let first_pull_seconds = clock.elapsed().as_secs_f64();
     anyhow::ensure!(
         first.recorded.complete,
@@ -92,7 +98,7 @@ async fn measure(users: usize, repeat: usize) -> anyhow::Result<Figures> {
 
     let clock = Instant::now();
     for _ in 0..repeat {
-        let outcome = cycle::pull_and_store(&settings).await?;
+        let outcome = pull(&settings, json).await?;
         anyhow::ensure!(
             outcome.recorded.versions_added == 0,
             "an unchanged pull added versions"
@@ -142,7 +148,7 @@ pub struct IdpFigures {
 
 /// Runs the IdP benchmark and prints the figures.
 pub async fn idp(users: usize, groups: usize, repeat: usize, json: bool) -> ExitCode {
-    match measure_idp(users, groups, repeat).await {
+    match measure_idp(users, groups, repeat, json).await {
         Ok(f) => {
             if json {
                 println!("{}", serde_json::to_string_pretty(&f).unwrap_or_default());
@@ -178,7 +184,12 @@ pub async fn idp(users: usize, groups: usize, repeat: usize, json: bool) -> Exit
     }
 }
 
-async fn measure_idp(users: usize, groups: usize, repeat: usize) -> anyhow::Result<IdpFigures> {
+async fn measure_idp(
+    users: usize,
+    groups: usize,
+    repeat: usize,
+    json: bool,
+) -> anyhow::Result<IdpFigures> {
     let dir = tempfile::tempdir()?;
     let mut child = start_sim(
         dir.path(),
@@ -234,14 +245,14 @@ async fn measure_idp(users: usize, groups: usize, repeat: usize) -> anyhow::Resu
     }
     atlassian.store.path = dir.path().join("atlassian-only.db");
     let clock = Instant::now();
-    let alone = cycle::pull_and_store(&atlassian).await?;
+    let alone = pull(&atlassian, json).await?;
     let atlassian_pull_seconds = clock.elapsed().as_secs_f64();
     anyhow::ensure!(alone.recorded.complete, "the Atlassian pull was incomplete");
     let (scim_records, accounts) = (alone.pull.scim_records(), alone.pull.accounts());
     drop(alone);
 
     let clock = Instant::now();
-    let first = cycle::pull_and_store(&settings).await?;
+    let first = pull(&settings, json).await?;
     let three_sided_pull_seconds = clock.elapsed().as_secs_f64();
     anyhow::ensure!(
         first.recorded.complete && first.pull.all_complete(),
@@ -251,7 +262,7 @@ async fn measure_idp(users: usize, groups: usize, repeat: usize) -> anyhow::Resu
     drop(first);
     let clock = Instant::now();
     for _ in 0..repeat {
-        let outcome = cycle::pull_and_store(&settings).await?;
+        let outcome = pull(&settings, json).await?;
         anyhow::ensure!(
             outcome.recorded.versions_added == 0,
             "an unchanged pull added versions"

@@ -56,7 +56,9 @@ pub enum Command {
     Run,
     /// Pull every SCIM directory and the org's accounts once, store the snapshot, print a summary.
     /// Exit 0 when the snapshot is complete, 1 when it is incomplete or held (a source shrank beyond
-    /// [pull] max_shrink_percent / max_shrink_records), 2 on a config or store error.
+    /// [pull] max_shrink_percent / max_shrink_records), 2 on a config or store error. On a terminal
+    /// (and not with --format json), standard error shows each source's progress meanwhile: records,
+    /// groups and pages so far, requests and retries per API.
     Once {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
@@ -185,6 +187,7 @@ pub enum Command {
     },
     /// Benchmark: pull N SCIM records + N accounts from a simulator on loopback into a fresh
     /// database, then repeat unchanged pulls; prints wall time, records/s, peak RSS and DB growth.
+    /// On a terminal (and not with --format json), each pull's progress per source on standard error.
     Bench {
         /// SCIM records (one directory) and accounts to generate.
         #[arg(long, default_value_t = 100_000)]
@@ -358,7 +361,7 @@ fn init_logging(command: &Command, format: LogFormat) {
     let _ = match (format, journal) {
         (LogFormat::Text, true) => builder.with_writer(journald).without_time().try_init(),
         (LogFormat::Text, false) => builder
-            .with_writer(std::io::stderr)
+            .with_writer(super::progress::LogStderr)
             .with_timer(HumanTime)
             .try_init(),
         (LogFormat::Json, true) => builder
@@ -367,7 +370,7 @@ fn init_logging(command: &Command, format: LogFormat) {
             .flatten_event(true)
             .try_init(),
         (LogFormat::Json, false) => builder
-            .with_writer(std::io::stderr)
+            .with_writer(super::progress::LogStderr)
             .json()
             .flatten_event(true)
             .try_init(),
@@ -702,7 +705,9 @@ async fn run(cli: Cli, loaded: Result<Settings, ConfigError>) -> ExitCode {
                 Ok(s) => s,
                 Err(e) => return fail(e),
             };
-            match cycle::pull_and_store_accepting(&settings, accept_shrink).await {
+            let progress = super::progress::for_pull(&settings, format == Format::Json);
+            let result = cycle::pull_and_store_with(&settings, accept_shrink, progress).await;
+            match result {
                 Ok(outcome) => {
                     print_out(&output::once(&outcome, format), format == Format::Json);
                     // An incomplete IdP source leaves the snapshot current, but `once` says so.

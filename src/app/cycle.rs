@@ -33,13 +33,15 @@ pub async fn pull_and_store(settings: &Settings) -> anyhow::Result<Outcome> {
 }
 
 /// Like [`pull_and_store`], with `accept_shrink`: an operator's acceptance of a shrunk source
-/// (`once --accept-shrink`), which makes the fresh pull current whatever shrank.
-pub async fn pull_and_store_accepting(
+/// (`once --accept-shrink`), which makes the fresh pull current whatever shrank; and the pull's
+/// progress told to `progress` as it happens.
+pub async fn pull_and_store_with(
     settings: &Settings,
     accept_shrink: bool,
+    progress: std::sync::Arc<dyn pull::Progress>,
 ) -> anyhow::Result<Outcome> {
     let metrics = Metrics::new();
-    let result = pull_store_detect(settings, accept_shrink, &metrics).await;
+    let result = pull_store_detect(settings, accept_shrink, &metrics, progress).await;
     observe(&metrics, &result);
     result
 }
@@ -47,7 +49,13 @@ pub async fn pull_and_store_accepting(
 /// Pulls, stores and analyses one snapshot, then logs and counts it. Errors are configuration or
 /// store errors; API failures make the snapshot incomplete instead.
 pub async fn run(settings: &Settings, metrics: &Metrics) -> anyhow::Result<Outcome> {
-    let result = pull_store_detect(settings, false, metrics).await;
+    let result = pull_store_detect(
+        settings,
+        false,
+        metrics,
+        std::sync::Arc::new(pull::NoProgress),
+    )
+    .await;
     observe(metrics, &result);
     result
 }
@@ -56,6 +64,7 @@ async fn pull_store_detect(
     settings: &Settings,
     accept_shrink: bool,
     metrics: &Metrics,
+    progress: std::sync::Arc<dyn pull::Progress>,
 ) -> anyhow::Result<Outcome> {
     let keys = settings.keys()?;
     let rules = settings.ignore_rules()?;
@@ -85,6 +94,7 @@ async fn pull_store_detect(
         &recorder.sink(),
         std::sync::Arc::new(metrics.clone()),
         &known,
+        progress,
     )
     .await;
     let verdict = if meta.complete() {

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod journal;
 pub mod mixin;
 pub mod output;
+pub mod progress;
 pub mod query;
 pub mod remediation;
 pub mod schedule;
