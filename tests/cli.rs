@@ -448,6 +448,31 @@ async fn under_journald_each_event_is_one_line_with_its_priority() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&other.stderr);
     assert!(stderr.lines().all(|l| !l.starts_with('<')), "{stderr}");
+
+    // The command's own error (exit 2), several lines long (a TOML error shows the line), is one
+    // entry of priority error.
+    let bad = env.dir.path().join("bad.toml");
+    std::fs::write(&bad, "[atlassian\norg_id = 1\n").unwrap();
+    let file = std::fs::File::create(&log).unwrap();
+    let meta = file.metadata().unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_scimdrift"))
+        .arg("--config")
+        .arg(&bad)
+        .arg("check-config")
+        .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
+        .stdout(std::process::Stdio::null())
+        .stderr(file)
+        .status()
+        .await
+        .unwrap();
+    assert_eq!(out.code(), Some(2));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.starts_with("<3>error: "), "{text}");
+    assert!(
+        text.trim_end().contains("\\n"),
+        "the message's lines, escaped: {text}"
+    );
 }
 
 fn bin() -> std::process::Command {

@@ -62,7 +62,7 @@ pub async fn run(users: usize, repeat: usize, json: bool) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: bench failed: {e:#}");
+            crate::app::journal::report(3, &format!("error: bench failed: {e:#}"));
             ExitCode::from(2)
         }
     }
@@ -178,7 +178,7 @@ pub async fn idp(users: usize, groups: usize, repeat: usize, json: bool) -> Exit
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: bench failed: {e:#}");
+            crate::app::journal::report(3, &format!("error: bench failed: {e:#}"));
             ExitCode::from(2)
         }
     }
@@ -344,7 +344,7 @@ pub async fn daemon(users: usize, scrapers: usize, json: bool) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: bench failed: {e:#}");
+            crate::app::journal::report(3, &format!("error: bench failed: {e:#}"));
             ExitCode::from(2)
         }
     }

@@ -8,6 +8,7 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use serde::{Deserialize, Serialize};
 
+use crate::app::journal::report;
 use crate::config::{ConfigError, Settings};
 use crate::detect::{Kind, Severity};
 use crate::output::{FindingsFormat, Format};
@@ -333,7 +334,7 @@ pub fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            report(3, &format!("error: cannot start the async runtime: {e}"));
             return ExitCode::from(2);
         }
     };
@@ -639,7 +640,7 @@ async fn check_online(s: &crate::config::Settings) -> ExitCode {
         match crate::idp::check_online(idp, &cred, &s.atlassian.http, &origin, None).await {
             Ok(found) => println!("# online: {origin}: ok: {}", escape::line(&found)),
             Err(e) => {
-                eprintln!("error: {}", escape::block(&e.to_string()));
+                report(3, &format!("error: {}", escape::block(&e.to_string())));
                 failed = true;
             }
         }
@@ -663,17 +664,23 @@ async fn org_directory_check(settings: &Settings) -> Option<ExitCode> {
             a.message
         ))),
         Ok(Some(a)) => {
-            eprintln!(
-                "warning: {}; the dry-run suspend / restore rules could not be applied as they are",
-                escape::block(&a.message)
+            report(
+                4,
+                &format!(
+                    "warning: {}; the dry-run suspend / restore rules could not be applied as they are",
+                    escape::block(&a.message)
+                ),
             );
             None
         }
         Ok(None) => None,
         Err(e) => {
-            eprintln!(
-                "warning: cannot list the org's user directories to check remediation.org_directory_id: {}",
-                escape::block(&format!("{e:#}"))
+            report(
+                4,
+                &format!(
+                    "warning: cannot list the org's user directories to check remediation.org_directory_id: {}",
+                    escape::block(&format!("{e:#}"))
+                ),
             );
             None
         }
@@ -681,7 +688,10 @@ async fn org_directory_check(settings: &Settings) -> Option<ExitCode> {
 }
 
 fn fail(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("error: {}", escape::block(&message.to_string()));
+    report(
+        3,
+        &format!("error: {}", escape::block(&message.to_string())),
+    );
     ExitCode::from(2)
 }
 
@@ -1056,6 +1066,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::journal::report;
 
     #[test]
     fn colour_only_on_a_terminal_without_no_color() {

@@ -129,7 +129,7 @@ pub async fn serve_sim(
     let handle = match start_sim(listen, world).await {
         Ok(h) => h,
         Err(e) => {
-            eprintln!("error: {e}");
+            crate::app::journal::report(3, &format!("error: {e}"));
             return ExitCode::from(2);
         }
     };
@@ -139,7 +139,10 @@ pub async fn serve_sim(
         match write_sim_config_with(&handle.world(), &handle.base_url(), &dir, &db, true) {
             Ok(path) => println!("config written: scimdrift --config {} once", path.display()),
             Err(e) => {
-                eprintln!("error: cannot write the config into {}: {e}", dir.display());
+                crate::app::journal::report(
+                    3,
+                    &format!("error: cannot write the config into {}: {e}", dir.display()),
+                );
                 return ExitCode::from(2);
             }
         }
@@ -166,7 +169,7 @@ pub async fn run(users: usize, dir: Option<PathBuf>, serve: Serve) -> ExitCode {
     match demo(users, dir, serve).await {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: demo failed: {e:#}");
+            crate::app::journal::report(3, &format!("error: demo failed: {e:#}"));
             ExitCode::from(2)
         }
     }

@@ -54,6 +54,18 @@ pub fn line(priority: u8, text: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Writes a message the command prints itself, not a log event (`error: …`, `warning: …`), to
+/// stderr: under journald as one entry with its `priority` (3 error, 4 warning), else as is.
+pub fn report(priority: u8, text: &str) {
+    let journal = stderr_is_journal(std::env::var("JOURNAL_STREAM").ok().as_deref());
+    let mut err = std::io::stderr().lock();
+    let _ = if journal {
+        err.write_all(&line(priority, text.as_bytes()))
+    } else {
+        writeln!(err, "{text}")
+    };
+}
+
 /// Writes each event to stderr as one [`line`] (buffered per event, written at once).
 pub struct JournalStderr;
 
