@@ -1066,7 +1066,6 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::journal::report;
 
     #[test]
     fn colour_only_on_a_terminal_without_no_color() {
