@@ -51,6 +51,50 @@ pub struct IdpUserView {
     pub intended: bool,
 }
 
+/// The IdP group a group finding is about, with the SCIM group it joined (the `groups` entries of
+/// the JSON contract; scenarios.md "Group findings").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupView {
+    /// The directory's configured name.
+    pub directory: String,
+    pub directory_id: String,
+    pub idp_group_id: String,
+    /// The SCIM group it joined; `null` when none (`group_not_provisioned`).
+    pub scim_group_id: Option<String>,
+    /// The IdP group's name.
+    pub display_name: Option<String>,
+    /// `externalId` or `displayName`: the key that joined the SCIM group; `null` when none.
+    pub joined_by: Option<detect::GroupKey>,
+}
+
+impl GroupView {
+    /// The view of `g`; `names` maps directory ids to configured names.
+    pub fn of(g: &detect::GroupRef, names: &HashMap<String, String>) -> Self {
+        GroupView {
+            directory: names
+                .get(&g.directory_id)
+                .cloned()
+                .unwrap_or_else(|| g.directory_id.clone()),
+            directory_id: g.directory_id.clone(),
+            idp_group_id: g.idp_group_id.clone(),
+            scim_group_id: g.scim_group_id.clone(),
+            display_name: g.display_name.clone(),
+            joined_by: g.joined_by,
+        }
+    }
+
+    /// As detection names it.
+    pub fn reference(&self) -> detect::GroupRef {
+        detect::GroupRef {
+            directory_id: self.directory_id.clone(),
+            idp_group_id: self.idp_group_id.clone(),
+            scim_group_id: self.scim_group_id.clone(),
+            display_name: self.display_name.clone(),
+            joined_by: self.joined_by,
+        }
+    }
+}
+
 /// The provisioning log event that explains a finding (the `provisioning` object of the JSON
 /// contract).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +147,7 @@ pub struct Current {
     pub scim_users: Vec<ScimUserView>,
     pub accounts: Vec<AccountView>,
     pub idp_users: Vec<IdpUserView>,
+    pub groups: Vec<GroupView>,
     pub provisioning: Option<ProvisioningView>,
     /// The directory whose IdP an IdP finding is about.
     pub idp_directory: Option<String>,
@@ -126,6 +171,9 @@ pub struct FindingView {
     /// IdP users (empty for the Atlassian kinds).
     #[serde(default)]
     pub idp_users: Vec<IdpUserView>,
+    /// The IdP group a group finding is about (empty for the other kinds).
+    #[serde(default)]
+    pub groups: Vec<GroupView>,
     /// The provisioning log event that explains it, when one does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning: Option<ProvisioningView>,
@@ -268,6 +316,11 @@ pub fn evaluate(
                 severity: f.severity,
                 provisioning: f.event.as_ref().map(ProvisioningView::of),
                 idp_directory: f.directory_id.clone(),
+                groups: f
+                    .groups
+                    .iter()
+                    .map(|g| GroupView::of(g, &ctx.directory_names))
+                    .collect(),
                 summary: f.summary,
                 scim_users,
                 accounts,

@@ -1311,8 +1311,9 @@ async fn the_idp_job_health_is_at_the_top_and_each_person_shows_their_idp_user()
     assert_eq!(mapping.email, "mail");
     assert!(mapping.rule_id.is_some());
     assert!(h.intended_users > 0 && h.intended_enabled_users < h.intended_users);
-    assert_eq!(h.assigned_groups, 2);
-    assert_eq!(h.security_enabled_groups, 1, "N2 is not security-enabled");
+    // Atlassian Users, N2 and the three group seeds (GA, GD, GF).
+    assert_eq!(h.assigned_groups, 5);
+    assert_eq!(h.security_enabled_groups, 4, "N2 is not security-enabled");
     assert!(h.warnings.is_empty(), "{:?}", h.warnings);
     // It links to the stalled finding, listed under the job.
     let stalled = idp_findings(&r, "provisioning_stalled");

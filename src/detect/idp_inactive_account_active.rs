@@ -158,6 +158,7 @@ mod tests {
             &[],
             &["a9".to_string()],
             &[],
+            &[],
             None,
         );
         assert_eq!(fields, ["active"]);
@@ -168,6 +169,7 @@ mod tests {
                     Kind::IdpInactiveAccountActive,
                     &[],
                     &["a1".to_string()],
+                    &[],
                     &[],
                     None
                 )

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::Index;
 use crate::model::idp::{IdpSide, IdpUser, ProvisioningEvent};
-use crate::model::{Account, ScimRecord, normalize_email};
+use crate::model::{Account, ScimGroup, ScimRecord, normalize_email};
 
 /// The IdP side of one directory whose IdP pull is complete, with what the store knows of it.
 #[derive(Debug, Clone)]
@@ -61,6 +61,10 @@ pub struct IdpIndex<'a> {
     pub records_of: HashMap<&'a str, Vec<(&'a ScimRecord, JoinKey)>>,
     /// Every record of the directory, a user's stale second record included.
     pub all: Vec<&'a ScimRecord>,
+    /// The directory's SCIM groups.
+    pub scim_groups: Vec<&'a ScimGroup>,
+    /// The pushed IdP groups, joined to the SCIM groups (scenarios.md "Group findings").
+    pub groups: Vec<super::PushedGroup<'a>>,
 }
 
 impl<'a> IdpIndex<'a> {
@@ -123,6 +127,11 @@ impl<'a> IdpIndex<'a> {
                 .is_some_and(|own| own.iter().any(|(o, _)| std::ptr::eq(*o, *r))),
             None => true,
         });
+        let scim_groups: Vec<&ScimGroup> = index
+            .groups
+            .iter()
+            .filter(|g| g.directory_id == side.directory_id)
+            .collect();
         IdpIndex {
             input,
             directory_id: &side.directory_id,
@@ -130,6 +139,8 @@ impl<'a> IdpIndex<'a> {
             records,
             records_of,
             all,
+            groups: super::group_join::pushed(side, &scim_groups),
+            scim_groups,
         }
     }
 

@@ -563,6 +563,7 @@ fn an_unknown_join_key_leaves_undecided_only_what_it_could_join() {
             &[super::RecordRef::of(record)],
             &[],
             &user.map(super::IdpRef::of).into_iter().collect::<Vec<_>>(),
+            &[],
             None,
         )
     };

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::Input;
-use crate::model::{Account, ScimRecord, normalize_email};
+use crate::model::{Account, ScimGroup, ScimRecord, normalize_email};
 
 /// Look-ups over one snapshot. Only accounts of people ([`Account::is_person`]) are indexed: `app`
 /// and `customer` accounts are never subjects of findings; they only exist ([`Index::exists`]).
@@ -33,6 +33,8 @@ pub struct Index<'a> {
     pub records_by_account: HashMap<&'a str, Vec<&'a ScimRecord>>,
     /// (directory id, SCIM id) of records that are in at least one synced group.
     pub grouped: HashSet<(&'a str, &'a str)>,
+    /// Every SCIM group.
+    pub groups: &'a [ScimGroup],
 }
 
 impl<'a> Index<'a> {
@@ -41,6 +43,7 @@ impl<'a> Index<'a> {
         let mut index = Index {
             records: Vec::with_capacity(input.records.len()),
             all_records: input.records,
+            groups: input.groups,
             maybe_linked_emails: HashSet::new(),
             maybe_linked_ids: HashSet::new(),
             accounts: Vec::with_capacity(input.accounts.len()),

@@ -8,6 +8,10 @@ mod duplicate_email;
 mod email_conflict;
 mod email_mismatch;
 pub mod grace;
+mod group_join;
+mod group_membership_extra;
+mod group_membership_missing;
+mod group_not_provisioned;
 mod idp_disabled_scim_active;
 mod idp_email_mismatch;
 mod idp_inactive_account_active;
@@ -30,6 +34,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use group_join::{GroupKey, PushedGroup};
 pub use idp_index::{IdpIndex, IdpInput, JoinKey};
 pub use index::Index;
 pub use undetermined::{Subject, Undetermined};
@@ -58,11 +63,14 @@ pub enum Kind {
     IdpEmailMismatch,
     NestedGroupOnly,
     OrphanScimRecord,
+    GroupNotProvisioned,
+    GroupMembershipMissing,
+    GroupMembershipExtra,
 }
 
 impl Kind {
-    /// Every kind, in catalogue order (the IdP kinds last).
-    pub const ALL: [Kind; 17] = [
+    /// Every kind, in catalogue order (the IdP kinds, then the group kinds, last).
+    pub const ALL: [Kind; 20] = [
         Kind::DuplicateEmail,
         Kind::EmailConflict,
         Kind::EmailMismatch,
@@ -80,10 +88,13 @@ impl Kind {
         Kind::IdpEmailMismatch,
         Kind::NestedGroupOnly,
         Kind::OrphanScimRecord,
+        Kind::GroupNotProvisioned,
+        Kind::GroupMembershipMissing,
+        Kind::GroupMembershipExtra,
     ];
 
-    /// A kind of the "IdP findings" table (scenarios.md): raised only from complete IdP pulls,
-    /// after the grace rule, and only for directories with an `idp` configured.
+    /// A kind of the "IdP findings" or "Group findings" tables (scenarios.md): raised only from
+    /// complete IdP pulls, after the grace rule, and only for directories with an `idp` configured.
     pub fn is_idp(self) -> bool {
         matches!(
             self,
@@ -94,6 +105,14 @@ impl Kind {
                 | Kind::IdpEmailMismatch
                 | Kind::NestedGroupOnly
                 | Kind::OrphanScimRecord
+        ) || self.is_group()
+    }
+
+    /// A kind of the "Group findings" table: about an IdP group pushed to the directory.
+    pub fn is_group(self) -> bool {
+        matches!(
+            self,
+            Kind::GroupNotProvisioned | Kind::GroupMembershipMissing | Kind::GroupMembershipExtra
         )
     }
 
@@ -145,6 +164,9 @@ impl Kind {
             Kind::IdpEmailMismatch => idp_email_mismatch::READS,
             Kind::NestedGroupOnly => nested_group_only::READS,
             Kind::OrphanScimRecord => orphan_scim_record::READS,
+            Kind::GroupNotProvisioned => group_not_provisioned::READS,
+            Kind::GroupMembershipMissing => group_membership_missing::READS,
+            Kind::GroupMembershipExtra => group_membership_extra::READS,
         }
     }
 
@@ -168,6 +190,9 @@ impl Kind {
             Kind::IdpEmailMismatch => "idp_email_mismatch",
             Kind::NestedGroupOnly => "nested_group_only",
             Kind::OrphanScimRecord => "orphan_scim_record",
+            Kind::GroupNotProvisioned => "group_not_provisioned",
+            Kind::GroupMembershipMissing => "group_membership_missing",
+            Kind::GroupMembershipExtra => "group_membership_extra",
         }
     }
 
@@ -182,11 +207,14 @@ impl Kind {
             | Kind::AssignedNotProvisioned
             | Kind::ProvisioningError
             | Kind::ProvisioningStalled
-            | Kind::OrphanScimRecord => Severity::High,
+            | Kind::OrphanScimRecord
+            | Kind::GroupNotProvisioned
+            | Kind::GroupMembershipExtra => Severity::High,
             Kind::EmailMismatch
             | Kind::UnlinkedScimUser
             | Kind::DanglingLink
-            | Kind::IdpEmailMismatch => Severity::Medium,
+            | Kind::IdpEmailMismatch
+            | Kind::GroupMembershipMissing => Severity::Medium,
             Kind::UnmanagedAccount
             | Kind::StaleInactiveLink
             | Kind::NoSyncedGroups
@@ -245,6 +273,15 @@ impl Kind {
             }
             Kind::OrphanScimRecord => {
                 "No IdP user matches this record: if the person left, deactivate the record and the account's access; if the IdP re-created the user, fix the externalId mapping."
+            }
+            Kind::GroupNotProvisioned => {
+                "The IdP has not pushed this group, so its members lack the product access it grants: provision the group on demand (Entra) or Push Groups → Push now (Okta); for \"already exists\", rename or remove the Atlassian-local group of that name first."
+            }
+            Kind::GroupMembershipMissing => {
+                "The IdP's membership did not reach Atlassian: provision the user (or the group) on demand, or restart provisioning (Entra); Push Groups → Push now (Okta)."
+            }
+            Kind::GroupMembershipExtra => {
+                "The person left this IdP group but keeps its Atlassian group and the access it grants: remove them from the group in the IdP again or provision the group on demand so the removal is pushed; check the access they should have now."
             }
         }
     }
@@ -331,6 +368,19 @@ impl RecordRef {
     }
 }
 
+/// An IdP group named by a group finding (its id is part of the finding's identity), with the SCIM
+/// group it joined (scenarios.md "Group findings").
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct GroupRef {
+    pub directory_id: String,
+    pub idp_group_id: String,
+    /// The joined SCIM group (`None` for `group_not_provisioned`).
+    pub scim_group_id: Option<String>,
+    pub display_name: Option<String>,
+    /// The key that joined them.
+    pub joined_by: Option<GroupKey>,
+}
+
 /// An IdP user named by a finding: the directory whose IdP it is and the IdP's user id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct IdpRef {
@@ -357,6 +407,9 @@ pub struct Finding {
     /// IdP users (IdP kinds only; empty for the Atlassian kinds).
     #[serde(default)]
     pub idp_users: Vec<IdpRef>,
+    /// The IdP group a group finding is about (empty for the other kinds).
+    #[serde(default)]
+    pub groups: Vec<GroupRef>,
     /// The directory whose IdP an IdP finding is about (part of its identity).
     #[serde(default)]
     pub directory_id: Option<String>,
@@ -390,6 +443,7 @@ impl Finding {
             records: records.into_iter().collect(),
             accounts: accounts.into_iter().collect(),
             idp_users: Vec::new(),
+            groups: Vec::new(),
             directory_id: None,
             severity: kind.severity(),
             event: None,
@@ -412,6 +466,30 @@ impl Finding {
             directory_id: Some(directory_id.to_string()),
             ..Finding::new(kind, records, accounts, summary)
         }
+    }
+
+    /// A group finding about IdP group `group` (scenarios.md "Group findings"), naming records
+    /// and accounts ([`Finding::with_idp_users`] adds the IdP users).
+    pub fn group<'a>(
+        kind: Kind,
+        group: GroupRef,
+        records: impl IntoIterator<Item = &'a ScimRecord>,
+        accounts: impl IntoIterator<Item = &'a str>,
+        summary: String,
+    ) -> Self {
+        Finding {
+            directory_id: Some(group.directory_id.clone()),
+            groups: vec![group],
+            ..Finding::new(kind, records, accounts, summary)
+        }
+    }
+
+    /// This finding naming `users` too.
+    pub fn with_idp_users<'a>(mut self, users: impl IntoIterator<Item = &'a IdpUser>) -> Self {
+        let mut all: BTreeSet<IdpRef> = self.idp_users.drain(..).collect();
+        all.extend(users.into_iter().map(IdpRef::of));
+        self.idp_users = all.into_iter().collect();
+        self
     }
 
     /// Stable identity: the kind plus the sorted listed ids, hashed.
@@ -438,6 +516,13 @@ impl Finding {
             key.push_str(&u.directory_id);
             key.push('/');
             key.push_str(&u.id);
+        }
+        // The IdP group, by its id alone: a SCIM group re-created or renamed is the same finding.
+        for g in &self.groups {
+            key.push('\u{1b}');
+            key.push_str(&g.directory_id);
+            key.push('/');
+            key.push_str(&g.idp_group_id);
         }
         format!(
             "{}-{:016x}",
@@ -595,6 +680,7 @@ pub fn detect_all(input: &Input<'_>, settings: &DetectSettings) -> Detection {
     );
     for x in &idp {
         undetermined::uncertain_join(x, &mut undetermined);
+        group_join::undetermined(x, &kinds, &mut undetermined);
     }
     let mut findings = Vec::new();
     for &kind in &kinds {
@@ -616,6 +702,9 @@ pub fn detect_all(input: &Input<'_>, settings: &DetectSettings) -> Detection {
                     Kind::ProvisioningStalled => provisioning_stalled::detect(x, input.now),
                     Kind::IdpEmailMismatch => idp_email_mismatch::detect(x, &index),
                     Kind::NestedGroupOnly => nested_group_only::detect(x),
+                    Kind::GroupNotProvisioned => group_not_provisioned::detect(x),
+                    Kind::GroupMembershipMissing => group_membership_missing::detect(x, &index),
+                    Kind::GroupMembershipExtra => group_membership_extra::detect(x, &index),
                     // What an orphan cannot decide (an IdP user's unknown join key) is
                     // `undetermined::uncertain_join`'s: every orphan candidate is a record not
                     // joined by externalId, which it leaves undetermined for this kind.
@@ -660,6 +749,7 @@ pub fn detect_all(input: &Input<'_>, settings: &DetectSettings) -> Detection {
             .then_with(|| a.accounts.cmp(&b.accounts))
             .then_with(|| a.idp_users.cmp(&b.idp_users))
             .then_with(|| a.directory_id.cmp(&b.directory_id))
+            .then_with(|| a.groups.cmp(&b.groups))
     });
     Detection {
         findings,
@@ -679,6 +769,8 @@ pub(crate) fn who(r: &ScimRecord) -> &str {
         })
 }
 
+#[cfg(test)]
+mod group_tests;
 #[cfg(test)]
 mod idp_tests;
 #[cfg(test)]

@@ -62,12 +62,14 @@ pub fn join_unknowns<'a>(
 }
 
 /// The IdP kinds whose subjects come from the IdP join (idp-api.md §3).
-const JOIN_KINDS: [Kind; 5] = [
+const JOIN_KINDS: [Kind; 7] = [
     Kind::AssignedNotProvisioned,
     Kind::IdpDisabledScimActive,
     Kind::ProvisioningError,
     Kind::IdpEmailMismatch,
     Kind::OrphanScimRecord,
+    Kind::GroupMembershipMissing,
+    Kind::GroupMembershipExtra,
 ];
 
 /// While an IdP user or a record of the directory has an unknown join key (a UPN, a mapped email,
@@ -130,6 +132,8 @@ pub enum Subject {
     Record(RecordRef),
     Account(String),
     IdpUser(IdpRef),
+    /// The findings of a group kind about this IdP group: (directory id, IdP group id).
+    Group(String, String),
     /// Every finding of the kind about this directory (its records, or its IdP).
     Directory(String),
 }
@@ -216,6 +220,7 @@ impl Undetermined {
         records: &[RecordRef],
         accounts: &[String],
         idp_users: &[IdpRef],
+        groups: &[super::GroupRef],
         directory: Option<&str>,
     ) -> Vec<String> {
         let Some(subjects) = self.by_kind.get(&kind) else {
@@ -236,6 +241,12 @@ impl Undetermined {
         for u in idp_users {
             take(Subject::IdpUser(u.clone()));
         }
+        for g in groups {
+            take(Subject::Group(
+                g.directory_id.clone(),
+                g.idp_group_id.clone(),
+            ));
+        }
         let directories: BTreeSet<&str> = records
             .iter()
             .map(|r| r.directory_id.as_str())
@@ -255,6 +266,7 @@ impl Undetermined {
             &f.records,
             &f.accounts,
             &f.idp_users,
+            &f.groups,
             f.directory_id.as_deref(),
         )
     }
@@ -351,19 +363,28 @@ mod tests {
                 std::slice::from_ref(&r),
                 &[],
                 &[],
+                &[],
                 None
             ),
             ["active"]
         );
         // Another kind does not read it.
         assert!(
-            u.fields(Kind::DanglingLink, std::slice::from_ref(&r), &[], &[], None)
-                .is_empty()
+            u.fields(
+                Kind::DanglingLink,
+                std::slice::from_ref(&r),
+                &[],
+                &[],
+                &[],
+                None
+            )
+            .is_empty()
         );
         assert_eq!(
             u.fields(
                 Kind::NoSyncedGroups,
                 std::slice::from_ref(&r),
+                &[],
                 &[],
                 &[],
                 None
@@ -375,7 +396,7 @@ mod tests {
             scim_id: "s1".into(),
         };
         assert!(
-            u.fields(Kind::NoSyncedGroups, &[other], &[], &[], None)
+            u.fields(Kind::NoSyncedGroups, &[other], &[], &[], &[], None)
                 .is_empty()
         );
         assert!(!u.is_empty());

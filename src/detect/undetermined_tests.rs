@@ -109,7 +109,7 @@ fn a_leaver_whose_active_is_unknown_stays_undetermined() {
     assert!(
         after
             .undetermined
-            .fields(Kind::DanglingLink, &leaver.records, &[], &[], None)
+            .fields(Kind::DanglingLink, &leaver.records, &[], &[], &[], None)
             .is_empty()
     );
 }
@@ -140,6 +140,7 @@ fn an_unknown_account_status_is_never_a_verdict() {
             Kind::IdpInactiveAccountActive,
             &refs,
             &["a1".into()],
+            &[],
             &[],
             None
         ),
@@ -232,8 +233,14 @@ fn a_joined_record_of_unknown_state_undetermines_the_intended_user() {
     assert!(found(&d, Kind::AssignedNotProvisioned).is_empty());
     let refs = [super::IdpRef::of(&u)];
     assert_eq!(
-        d.undetermined
-            .fields(Kind::AssignedNotProvisioned, &[], &[], &refs, Some("d1")),
+        d.undetermined.fields(
+            Kind::AssignedNotProvisioned,
+            &[],
+            &[],
+            &refs,
+            &[],
+            Some("d1")
+        ),
         ["active"]
     );
 }

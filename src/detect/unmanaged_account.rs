@@ -90,8 +90,14 @@ mod tests {
         let accounts_of: Vec<Vec<&str>> = d.findings.iter().map(|f| ids(f).1).collect();
         assert_eq!(accounts_of, [vec!["a6"]]);
         let fields = |a: &str| {
-            d.undetermined
-                .fields(Kind::UnmanagedAccount, &[], &[a.to_string()], &[], None)
+            d.undetermined.fields(
+                Kind::UnmanagedAccount,
+                &[],
+                &[a.to_string()],
+                &[],
+                &[],
+                None,
+            )
         };
         assert_eq!(fields("a5"), [super::super::undetermined::LINK]);
         assert!(fields("a6").is_empty());

@@ -68,6 +68,11 @@ pub struct Mapping {
     /// evaluate) and the defaults were assumed; `note` says why.
     pub derived: bool,
     pub note: Option<String>,
+    /// Whether the job pushes groups (idp-api.md §1.3): an enabled `objectMappings` entry whose
+    /// `sourceObjectName` is `Group`. `Some(false)`: the schema was read and maps no groups (no
+    /// group finding); `None`: not read, groups assumed pushed (scenarios.md "Group findings").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups_pushed: Option<bool>,
 }
 
 impl Mapping {
@@ -81,6 +86,7 @@ impl Mapping {
             rule_id: None,
             derived: false,
             note: Some(note.into()),
+            groups_pushed: None,
         }
     }
 }

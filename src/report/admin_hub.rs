@@ -124,6 +124,20 @@ pub fn steps(f: &FindingView) -> Vec<PortalStep> {
                 "the record is in no synced group, so no product access comes from the IdP: add the person to the IdP group assigned to the app, then wait for (or trigger) the next sync",
             ));
         }
+        Kind::GroupNotProvisioned => {
+            let name = group_name(f);
+            out.push(step(
+                format!("Directory → Groups → search {name}"),
+                "diagnose: a group of this name created in Atlassian (not synced) makes the IdP's push fail with \"already exists\": rename or remove it, then push the group again from the IdP",
+            ));
+        }
+        Kind::GroupMembershipMissing | Kind::GroupMembershipExtra => {
+            let name = group_name(f);
+            out.push(step(
+                format!("Directory → Groups → {name} → Members"),
+                "diagnose: a synced group's members are the IdP's to change (admin hub cannot edit them): compare them with the IdP group, then push the group again from the IdP",
+            ));
+        }
         Kind::AssignedNotProvisioned
         | Kind::ProvisioningError
         | Kind::ProvisioningStalled
@@ -131,6 +145,18 @@ pub fn steps(f: &FindingView) -> Vec<PortalStep> {
         | Kind::NestedGroupOnly => {}
     }
     out
+}
+
+/// The name of the group a group finding is about, else its id.
+fn group_name(f: &FindingView) -> String {
+    f.groups
+        .first()
+        .map(|g| {
+            g.display_name
+                .clone()
+                .unwrap_or_else(|| g.idp_group_id.clone())
+        })
+        .unwrap_or_else(|| "the group".into())
 }
 
 #[cfg(test)]
@@ -151,6 +177,7 @@ mod tests {
             scim_users: Vec::new(),
             accounts,
             idp_users: Vec::new(),
+            groups: Vec::new(),
             provisioning: None,
             summary: String::new(),
             suggested_fix: String::new(),

@@ -309,7 +309,10 @@ pub fn requests(f: &FindingView, ctx: &FixContext) -> Vec<FixRequest> {
         | Kind::ProvisioningError
         | Kind::ProvisioningStalled
         | Kind::IdpEmailMismatch
-        | Kind::NestedGroupOnly => {}
+        | Kind::NestedGroupOnly
+        | Kind::GroupNotProvisioned
+        | Kind::GroupMembershipMissing
+        | Kind::GroupMembershipExtra => {}
     }
     b.out
 }
@@ -406,6 +409,7 @@ mod tests {
             scim_users: users,
             accounts,
             idp_users: Vec::new(),
+            groups: Vec::new(),
             provisioning: None,
             summary: String::new(),
             suggested_fix: String::new(),

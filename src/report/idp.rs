@@ -895,6 +895,7 @@ mod tests {
                 enabled: Some(true),
                 intended: true,
             }],
+            groups: Vec::new(),
             provisioning: None,
             summary: String::new(),
             suggested_fix: String::new(),

@@ -24,6 +24,15 @@
 //! | E10 sam@example.com: member of N2 only (assigned, not security-enabled); no record | none (not intended) |
 //! | E11 tess@example.com: healthy (R20 linked to A20); an old failure, then a success | none |
 //! | the job: `Quarantine` (`EncounteredEscrowProportionThreshold`, series began 2 days ago) | `provisioning_stalled` {; ; } (the job in the detail) |
+//!
+//! Group seeds (scenarios.md "Group findings"): `Atlassian Users` is pushed as G1 (its
+//! `externalId` = the Entra group's id) and agrees with it. Three more assigned security groups:
+//!
+//! | seed | expected |
+//! |---|---|
+//! | GA `Atlassian Admins` (member E12), never pushed: no SCIM group carries its id or name | `group_not_provisioned` {GA} |
+//! | GD `Atlassian Designers` (members E11, E12), pushed as G3 (`externalId` = its id); G3 lists R20 but not R21, E12 uma@example.com's active record (linked to A21) | `group_membership_missing` {R21; A21; E12; GD} |
+//! | GF `Atlassian Finance` (member E11), pushed as G4 `ATLASSIAN FINANCE` (joined by `displayName`: its `externalId` is another id); G4 lists R20 and R22, whose E13 vic@example.com left the group (still in `Atlassian Users`) | `group_membership_extra` {R22; A22; E13; GF} |
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 
@@ -84,8 +93,38 @@ pub(crate) fn build(healthy_users: usize, seed: u64, now: DateTime<Utc>) -> Worl
     let a20 = s.account("A20", "tess@example.com", "Tess Ruiz", 100);
     let r20 =
         s.record(Rec::new("R20", d1g, &e(11), "tess@example.com", "Tess", "Ruiz", 100).link(&a20));
+    let a21 = s.account("A21", "uma@example.com", "Uma Pike", 90);
+    s.record(Rec::new("R21", d1g, &e(12), "uma@example.com", "Uma", "Pike", 90).link(&a21));
+    let a22 = s.account("A22", "vic@example.com", "Vic Hale", 80);
+    let r22 =
+        s.record(Rec::new("R22", d1g, &e(13), "vic@example.com", "Vic", "Hale", 80).link(&a22));
 
     let mut world = s.world;
+    // The SCIM side of the group seeds: G3 pushed from GD (`externalId` = its id), G4 from GF
+    // (joined by name only: an `externalId` Entra never sent).
+    let (ga, gd, gf) = (ids.uuid(103), ids.uuid(104), ids.uuid(105));
+    let g3 = world.add_group(d1, "Atlassian Designers", seed ^ 0x6700, now);
+    let g4 = world.add_group(d1, "ATLASSIAN FINANCE", seed ^ 0x6700, now);
+    world.directories[d1].groups[g3].external_id = Some(gd.clone());
+    for (g, r) in [(g3, &r20), (g4, &r20), (g4, &r22)] {
+        let directory = &mut world.directories[d1];
+        if let Some(i) = directory.users.iter().position(|u| &u.id == r) {
+            directory.add_member(g, i);
+        }
+    }
+    let (g3_id, g4_id) = (
+        world.directories[d1].groups[g3].id.clone(),
+        world.directories[d1].groups[g4].id.clone(),
+    );
+    for (label, id) in [
+        ("GA", &ga),
+        ("GD", &gd),
+        ("GF", &gf),
+        ("G3", &g3_id),
+        ("G4", &g4_id),
+    ] {
+        world.labels.insert(label.into(), id.clone());
+    }
     for (label, n) in [
         ("E1", 1),
         ("E2", 2),
@@ -97,6 +136,8 @@ pub(crate) fn build(healthy_users: usize, seed: u64, now: DateTime<Utc>) -> Worl
         ("E8", 8),
         ("E10", 10),
         ("E11", 11),
+        ("E12", 12),
+        ("E13", 13),
     ] {
         world.labels.insert(label.into(), e(n));
     }
@@ -200,6 +241,30 @@ pub(crate) fn build(healthy_users: usize, seed: u64, now: DateTime<Utc>) -> Worl
     let fixed = SimProvisioningEvent::success(t, "update", source, &r20, at(1, 0));
     t.log(fixed);
     t.users.push(tess);
+
+    // The group seeds' people: both intended through `Atlassian Users`.
+    let uma = user(12, "uma@example.com", "Uma", "Pike");
+    let vic = user(13, "vic@example.com", "Vic", "Hale");
+    members.push(uma.id.clone());
+    members.push(vic.id.clone());
+    for (id, name, scim, group_members) in [
+        (&ga, "Atlassian Admins", None, vec![uma.id.clone()]),
+        (
+            &gd,
+            "Atlassian Designers",
+            Some(g3_id),
+            vec![e(11), uma.id.clone()],
+        ),
+        (&gf, "Atlassian Finance", Some(g4_id), vec![e(11)]),
+    ] {
+        let g = add_group(t, id.clone(), name, true, scim);
+        t.groups[g]
+            .members
+            .extend(group_members.iter().map(SimEntraMember::user));
+        t.assign(id, "Group", name, at(30, 0));
+    }
+    t.users.push(uma);
+    t.users.push(vic);
 
     for id in members {
         t.groups[main].members.push(SimEntraMember::user(id));

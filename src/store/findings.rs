@@ -11,7 +11,8 @@ use super::{Store, StoreError};
 use crate::detect::Severity;
 use crate::detect::{InactiveSince, Kind, RecordRef};
 use crate::findings::{
-    AccountView, Current, FindingView, IdpUserView, ProvisioningView, ScimUserView, Status,
+    AccountView, Current, FindingView, GroupView, IdpUserView, ProvisioningView, ScimUserView,
+    Status,
 };
 
 /// Counts of one reconciliation, per kind.
@@ -34,6 +35,8 @@ struct SubjectsJson {
     accounts: Vec<AccountView>,
     #[serde(default)]
     idp_users: Vec<IdpUserView>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    groups: Vec<GroupView>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     provisioning: Option<ProvisioningView>,
 }
@@ -142,6 +145,7 @@ pub(super) fn reconcile(
             scim_users: c.scim_users.clone(),
             accounts: c.accounts.clone(),
             idp_users: c.idp_users.clone(),
+            groups: c.groups.clone(),
             provisioning: c.provisioning.clone(),
         })
         .unwrap_or_else(|_| "{}".into());
@@ -251,10 +255,11 @@ struct Subjects {
     records: Vec<RecordRef>,
     accounts: Vec<String>,
     idp_users: Vec<crate::detect::IdpRef>,
+    groups: Vec<crate::detect::GroupRef>,
     directory: Option<String>,
 }
 
-/// One subject, as a key: `r`, `a` or `u` and its id.
+/// One subject, as a key: `r`, `a`, `u` or `g` and its id.
 type SubjectKey = (char, String);
 
 impl Subjects {
@@ -262,6 +267,7 @@ impl Subjects {
         users: &[ScimUserView],
         accounts: &[AccountView],
         idp_users: &[IdpUserView],
+        groups: &[GroupView],
         directory: Option<&str>,
     ) -> Self {
         Subjects {
@@ -283,6 +289,7 @@ impl Subjects {
                     })
                 })
                 .collect(),
+            groups: groups.iter().map(GroupView::reference).collect(),
             directory: directory.map(str::to_string),
         }
     }
@@ -292,6 +299,7 @@ impl Subjects {
             &c.scim_users,
             &c.accounts,
             &c.idp_users,
+            &c.groups,
             c.idp_directory.as_deref(),
         )
     }
@@ -306,6 +314,11 @@ impl Subjects {
                     .iter()
                     .map(|u| ('u', format!("{}\u{1f}{}", u.directory_id, u.id))),
             )
+            .chain(
+                self.groups
+                    .iter()
+                    .map(|g| ('g', format!("{}\u{1f}{}", g.directory_id, g.idp_group_id))),
+            )
     }
 
     /// The unknown fields that leave a finding of `kind` listing these subjects undetermined.
@@ -315,6 +328,7 @@ impl Subjects {
             &self.records,
             &self.accounts,
             &self.idp_users,
+            &self.groups,
             self.directory.as_deref(),
         )
     }
@@ -334,6 +348,7 @@ fn stored_subjects(conn: &Connection, id: &str) -> rusqlite::Result<(Subjects, b
             &s.scim_users,
             &s.accounts,
             &s.idp_users,
+            &s.groups,
             directory.as_deref(),
         ),
         was_undetermined,
@@ -493,6 +508,7 @@ impl Store {
                 scim_users: subjects.scim_users,
                 accounts: subjects.accounts,
                 idp_users: subjects.idp_users,
+                groups: subjects.groups,
                 provisioning: subjects.provisioning,
                 summary,
                 suggested_fix: kind.suggested_fix().to_string(),

@@ -9,7 +9,7 @@ async fn nothing_after_one_pull_even_without_a_grace_span() {
     let o = env.pull().await;
     assert!(o.pull.all_complete());
     assert!(open_idp(&env).is_empty());
-    assert_eq!(count(&env, "SELECT COUNT(*) FROM idp_candidates"), 11);
+    assert_eq!(count(&env, "SELECT COUNT(*) FROM idp_candidates"), 14);
 }
 
 #[tokio::test]

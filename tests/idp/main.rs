@@ -8,6 +8,7 @@ mod common;
 
 mod faults;
 mod grace;
+mod groups;
 mod ids_and_pages;
 mod kinds;
 mod lookups;
@@ -23,7 +24,8 @@ use common::Env;
 use scimdrift::findings::{FindingView, Status};
 use scimdrift::sim::{SimOptions, World};
 
-/// (kind, severity, records, accounts, IdP users), each list of sim labels, sorted.
+/// (kind, severity, records, accounts, IdP users), each list of sim labels, sorted; a group
+/// finding's IdP group is among the IdP users as `group:<label>`.
 pub type Labelled = (String, String, Vec<String>, Vec<String>, Vec<String>);
 
 /// A sim id as its label (`R12`, `E2`, …), or `unlabelled:<id>`.
@@ -59,7 +61,17 @@ pub fn labelled(env: &Env, findings: &[FindingView]) -> BTreeSet<Labelled> {
                 f.severity.to_string(),
                 sorted(f.scim_users.iter().map(|u| label(&u.scim_id)).collect()),
                 sorted(f.accounts.iter().map(|a| label(&a.account_id)).collect()),
-                sorted(f.idp_users.iter().map(|u| label(&u.id)).collect()),
+                sorted(
+                    f.idp_users
+                        .iter()
+                        .map(|u| label(&u.id))
+                        .chain(
+                            f.groups
+                                .iter()
+                                .map(|g| format!("group:{}", label(&g.idp_group_id))),
+                        )
+                        .collect(),
+                ),
             )
         })
         .collect()
@@ -113,10 +125,25 @@ pub fn expected_idp() -> BTreeSet<Labelled> {
         ("nested_group_only", "low", &[], &[], &["E8"]),
         ("orphan_scim_record", "high", &["R19"], &["A19"], &[]),
         ("provisioning_stalled", "high", &[], &[], &[]),
+        ("group_not_provisioned", "high", &[], &[], &["group:GA"]),
+        (
+            "group_membership_missing",
+            "medium",
+            &["R21"],
+            &["A21"],
+            &["E12", "group:GD"],
+        ),
+        (
+            "group_membership_extra",
+            "high",
+            &["R22"],
+            &["A22"],
+            &["E13", "group:GF"],
+        ),
     ])
 }
 
-pub const IDP_KINDS: [&str; 7] = [
+pub const IDP_KINDS: [&str; 10] = [
     "assigned_not_provisioned",
     "idp_disabled_scim_active",
     "provisioning_error",
@@ -124,6 +151,9 @@ pub const IDP_KINDS: [&str; 7] = [
     "idp_email_mismatch",
     "nested_group_only",
     "orphan_scim_record",
+    "group_not_provisioned",
+    "group_membership_missing",
+    "group_membership_extra",
 ];
 
 pub fn idp_only(all: BTreeSet<Labelled>) -> BTreeSet<Labelled> {

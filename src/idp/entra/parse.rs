@@ -539,8 +539,10 @@ fn normalized(target: &str) -> String {
 /// scimdrift cannot read, the defaults are assumed (`derived` false) and the note says why; the
 /// rule id is kept whenever it was found.
 pub fn mapping(schema: &Value) -> Mapping {
+    let groups_pushed = groups_pushed(schema);
     let assumed = |why: String, rule_id: Option<String>| Mapping {
         rule_id,
+        groups_pushed,
         ..Mapping::entra_default(format!(
             "{why}; assumed objectId→externalId, userPrincipalName→userName, mail (else userPrincipalName)→email"
         ))
@@ -624,7 +626,26 @@ pub fn mapping(schema: &Value) -> Mapping {
         rule_id,
         derived: true,
         note: None,
+        groups_pushed,
     }
+}
+
+/// Whether the job schema pushes groups (scenarios.md "Group findings"): an `objectMappings` entry
+/// whose `sourceObjectName` is `Group` and that is not `enabled: false`. `None` when the schema has
+/// no `synchronizationRules` to tell.
+pub fn groups_pushed(schema: &Value) -> Option<bool> {
+    let rules = schema.get("synchronizationRules")?.as_array()?;
+    let pushed = rules
+        .iter()
+        .filter_map(|rule| rule.get("objectMappings")?.as_array())
+        .flatten()
+        .any(|om| {
+            om.get("sourceObjectName")
+                .and_then(Value::as_str)
+                .is_some_and(|n| n.trim().eq_ignore_ascii_case("Group"))
+                && om.get("enabled").and_then(Value::as_bool) != Some(false)
+        });
+    Some(pushed)
 }
 
 const STATUSES: [&str; 4] = ["success", "failure", "skipped", "warning"];

@@ -62,6 +62,7 @@ fn leaver(n: usize, seen: i64) -> FindingView {
             claim_status: Some("managed".into()),
         }],
         idp_users: Vec::new(),
+        groups: Vec::new(),
         provisioning: None,
         summary: String::new(),
         suggested_fix: String::new(),

@@ -34,6 +34,9 @@ pub enum SchemaStyle {
     ServerError,
     /// `200` with `"synchronizationRules": []`.
     EmptyRules,
+    /// The job's rules with the Group object mapping disabled (`"enabled": false`): the job
+    /// pushes no groups.
+    GroupsNotMapped,
 }
 
 /// Graph and token-endpoint knobs. `Default` mimics Entra.

@@ -168,6 +168,8 @@ pub(crate) fn add_scenario_tenant(world: &mut World, d1: usize, seed: u64, now: 
             .map(|(k, _)| k.clone())
     };
     let mut healthy = Vec::new();
+    // The records of the group's active members: G1 lists them (the push agrees).
+    let mut pushed_members = Vec::new();
     for record in &directory.users {
         let Some(mut user) = user_for(record) else {
             continue;
@@ -185,6 +187,7 @@ pub(crate) fn add_scenario_tenant(world: &mut World, d1: usize, seed: u64, now: 
             }
             (_, Some(true)) => {
                 t.groups[group].members.push(SimEntraMember::user(&user.id));
+                pushed_members.push(record.id.clone());
                 if label.is_none() {
                     healthy.push((
                         user.id.clone(),
@@ -228,11 +231,26 @@ pub(crate) fn add_scenario_tenant(world: &mut World, d1: usize, seed: u64, now: 
             t.log(event);
         }
     }
+    // Pushed as G1: Entra's default group mapping sends the group's object id as `externalId`.
+    if let Some(g1) = world.label("G1").map(str::to_owned) {
+        let directory = &mut world.directories[d1];
+        if let Some(g) = directory.groups.iter().position(|g| g.id == g1) {
+            directory.groups[g].external_id = Some(group_id);
+            for id in pushed_members {
+                let listed = directory.groups[g].members.iter().any(|m| m.value == id);
+                if let (false, Some(i)) = (listed, directory.users.iter().position(|u| u.id == id))
+                {
+                    directory.add_member(g, i);
+                }
+            }
+        }
+    }
     world.entra.push(t);
 }
 
 /// The agreeing tenant of [`World::healthy_with_entra`]: every record of `dir` has an enabled
-/// user, a direct member of one of `groups` assigned security groups (round robin).
+/// user, a direct member of one of `groups` assigned security groups (round robin), each pushed
+/// as a SCIM group of `dir` (`externalId` = its id) holding its members' records.
 pub(crate) fn add_healthy_tenant(
     world: &mut World,
     dir: usize,
@@ -283,7 +301,23 @@ pub(crate) fn add_healthy_tenant(
         );
         t.log(event);
     }
+    let pushed: Vec<(String, String)> = t
+        .groups
+        .iter()
+        .map(|g| (g.id.clone(), g.display_name.clone()))
+        .collect();
     world.entra.push(t);
+    let records = world.directories[dir].users.len();
+    for (g, (id, name)) in pushed.iter().enumerate() {
+        let index = world.add_group(dir, name, seed ^ 0x6070_0000, now);
+        let directory = &mut world.directories[dir];
+        directory.groups[index].external_id = Some(id.clone());
+        for i in (g..records).step_by(groups) {
+            if directory.users[i].external_id.is_some() {
+                directory.add_member(index, i);
+            }
+        }
+    }
 }
 
 /// An empty tenant for directory `dir` (see [`World::add_entra`]).

@@ -276,6 +276,18 @@ pub(crate) async fn schema(
     let rules = match style {
         SchemaStyle::Normal => rules,
         SchemaStyle::EmptyRules => Vec::new(),
+        SchemaStyle::GroupsNotMapped => {
+            let mut rules = rules;
+            for om in rules
+                .iter_mut()
+                .filter_map(|r| r.get_mut("objectMappings")?.as_array_mut())
+                .flatten()
+                .filter(|om| om["sourceObjectName"] == "Group")
+            {
+                om["enabled"] = json!(false);
+            }
+            rules
+        }
         SchemaStyle::ServerError => {
             return Err(GraphError::new(
                 500,

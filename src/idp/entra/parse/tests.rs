@@ -96,6 +96,7 @@ fn users_by_a_custom_mapping() {
         rule_id: None,
         derived: true,
         note: None,
+        groups_pushed: Some(true),
     };
     let s = Sources::of(&m);
     assert_eq!(
@@ -480,4 +481,33 @@ fn only_guids_are_object_ids() {
     ] {
         assert!(!is_guid(not), "{not}");
     }
+}
+
+#[test]
+fn the_schema_says_whether_groups_are_pushed() {
+    let with = |maps: serde_json::Value| json!({"synchronizationRules": [{"id": "r", "objectMappings": maps}]});
+    let group =
+        |enabled: serde_json::Value| json!({"sourceObjectName": "Group", "enabled": enabled});
+    let user = json!({"sourceObjectName": "User", "enabled": true});
+    assert_eq!(
+        groups_pushed(&with(json!([user, group(json!(true))]))),
+        Some(true)
+    );
+    // `enabled` absent: mapped (Graph omits it for the default).
+    assert_eq!(
+        groups_pushed(&with(json!([{"sourceObjectName": " group "}]))),
+        Some(true)
+    );
+    assert_eq!(
+        groups_pushed(&with(json!([user, group(json!(false))]))),
+        Some(false)
+    );
+    assert_eq!(groups_pushed(&with(json!([user]))), Some(false));
+    assert_eq!(groups_pushed(&json!({"id": "no rules"})), None);
+    // The whole mapping carries it, also when the user rule could not be used.
+    assert_eq!(
+        mapping(&with(json!([group(json!(false))]))).groups_pushed,
+        Some(false)
+    );
+    assert_eq!(mapping(&json!({})).groups_pushed, None);
 }

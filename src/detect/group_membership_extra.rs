@@ -1,0 +1,58 @@
+//! `group_membership_extra`: an active SCIM record is in a SCIM group joined to a pushed IdP group
+//! while its IdP user is not a direct member of that IdP group — a mover keeps the access of their
+//! old team (scenarios.md "Group findings"). The IdP user is one the IdP still means to provision
+//! (intended, enabled): a leaver's record (disabled, deleted, no longer intended) is
+//! `idp_disabled_scim_active`'s, not one more finding per group it was in.
+
+use super::undetermined::{LINK, RECORD_JOIN};
+use super::{Finding, IdpIndex, Index, Kind, who};
+
+/// The fields this kind reads ([`super::undetermined`]): the IdP user's `accountEnabled` and
+/// intent, the record's `active`, own `groups`, link and join keys, the SCIM group's `members`.
+pub const READS: &[&str] = &[
+    "accountEnabled",
+    "intent",
+    "active",
+    "groups",
+    "members",
+    LINK,
+    RECORD_JOIN[0],
+    RECORD_JOIN[1],
+    RECORD_JOIN[2],
+    "accountType",
+];
+
+pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for p in x.groups.iter().filter(|p| p.scim.is_some()) {
+        for (r, joined) in &x.records {
+            let Some((u, key)) = joined else {
+                continue; // no IdP user: orphan_scim_record's
+            };
+            if r.active != Some(true)
+                || !IdpIndex::wanted(u)
+                || !p.scim_has(r)
+                || u.groups.contains(&p.group.id)
+            {
+                continue;
+            }
+            let account = index.linked_account(r).map(|a| a.account_id.as_str());
+            out.push(
+                Finding::group(
+                    Kind::GroupMembershipExtra,
+                    p.reference(),
+                    [*r],
+                    account,
+                    format!(
+                        "{} is in the SCIM group of {} but not in the IdP group any more, so they keep the product access it grants{}.",
+                        who(r),
+                        p.label(),
+                        key.note()
+                    ),
+                )
+                .with_idp_users([*u]),
+            );
+        }
+    }
+    out
+}

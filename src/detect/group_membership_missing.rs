@@ -1,0 +1,54 @@
+//! `group_membership_missing`: an intended, enabled IdP user who is a direct member of a pushed
+//! group, and whose own SCIM record is active, is not in that group's SCIM group (scenarios.md
+//! "Group findings").
+
+use super::idp_index::label;
+use super::undetermined::{LINK, RECORD_JOIN};
+use super::{Finding, IdpIndex, Index, Kind, who};
+
+/// The fields this kind reads ([`super::undetermined`]): the IdP user's `accountEnabled` and
+/// intent, the record's `active`, own `groups`, link and join keys, the SCIM group's `members`.
+pub const READS: &[&str] = &[
+    "accountEnabled",
+    "intent",
+    "active",
+    "groups",
+    "members",
+    LINK,
+    RECORD_JOIN[0],
+    RECORD_JOIN[1],
+    RECORD_JOIN[2],
+    "accountType",
+];
+
+pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for p in x.groups.iter().filter(|p| p.scim.is_some()) {
+        for u in p.members.iter().filter(|u| IdpIndex::wanted(u)) {
+            let Some(own) = x.records_of.get(u.id.as_str()) else {
+                continue; // no record at all: assigned_not_provisioned's
+            };
+            for (r, key) in own.iter().filter(|(r, _)| r.active == Some(true)) {
+                if p.scim_has(r) {
+                    continue;
+                }
+                let account = index.linked_account(r).map(|a| a.account_id.as_str());
+                out.push(Finding::group(
+                    Kind::GroupMembershipMissing,
+                    p.reference(),
+                    [*r],
+                    account,
+                    format!(
+                        "{} is in the IdP group {} but {} is not in its SCIM group, so they lack the product access it grants{}.",
+                        label(u),
+                        p.label(),
+                        who(r),
+                        key.note()
+                    ),
+                )
+                .with_idp_users([*u]));
+            }
+        }
+    }
+    out
+}
