@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::write::{Analysis, IDP_SIDES, IDP_USERS, Live, composite};
+use super::write::{Analysis, IDP_GROUPS, IDP_SIDES, IDP_USERS, Live, composite};
 use crate::detect::{IdpInput, Kind, grace};
 use crate::findings::Current;
 use crate::model::PullMeta;
@@ -57,6 +57,7 @@ pub(super) fn record(
     sides: Vec<IdpSide>,
 ) -> rusqlite::Result<RecordedIdp> {
     let mut users = Live::load(tx, &IDP_USERS)?;
+    let mut group_rows = Live::load(tx, &IDP_GROUPS)?;
     let mut rows = Live::load(tx, &IDP_SIDES)?;
     let mut out = RecordedIdp {
         inputs: Vec::with_capacity(sides.len()),
@@ -96,6 +97,31 @@ pub(super) fn record(
         }
         let prefix = format!("{dir}\u{1f}");
         users.close_vanished_where(tx, snapshot_id, |k| k.starts_with(&prefix))?;
+        for (group, members) in group_members(&side) {
+            let raw = serde_json::to_string(&GroupJson {
+                display_name: group.display_name.as_deref(),
+                members: &members,
+            })
+            .unwrap_or_default();
+            let key = composite(&dir, &group.id);
+            if let Some(hash) = group_rows.observe(tx, snapshot_id, key, &raw)? {
+                tx.prepare_cached(
+                    "INSERT INTO idp_group_versions (directory_id, group_id, valid_from, hash,
+                         display_name, member_count, raw)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?
+                .execute(params![
+                    dir,
+                    group.id,
+                    snapshot_id,
+                    &hash[..],
+                    group.display_name,
+                    members.len() as i64,
+                    raw
+                ])?;
+            }
+        }
+        group_rows.close_vanished_where(tx, snapshot_id, |k| k.starts_with(&prefix))?;
         let side_json = serde_json::to_string(&SideJson {
             groups: side.groups.clone(),
             job: side.job.clone(),
@@ -166,9 +192,36 @@ pub(super) fn record(
             ever_seen,
         });
     }
-    out.added = users.added + rows.added;
-    out.closed = users.closed + rows.closed;
+    out.added = users.added + rows.added + group_rows.added;
+    out.closed = users.closed + rows.closed + group_rows.closed;
     Ok(out)
+}
+
+/// The raw JSON of an `idp_group_versions` row: the group's name and its direct user members'
+/// ids, sorted (so an unchanged member set is an unchanged version).
+#[derive(serde::Serialize)]
+struct GroupJson<'a> {
+    display_name: Option<&'a str>,
+    members: &'a [&'a str],
+}
+
+/// Each assigned group of `side` with its direct user members' ids, sorted.
+fn group_members(side: &IdpSide) -> Vec<(&AssignedGroup, Vec<&str>)> {
+    let mut members: HashMap<&str, Vec<&str>> = HashMap::new();
+    for u in &side.users {
+        for g in &u.groups {
+            members.entry(g.as_str()).or_default().push(u.id.as_str());
+        }
+    }
+    side.groups
+        .iter()
+        .map(|g| {
+            let mut ids = members.remove(g.id.as_str()).unwrap_or_default();
+            ids.sort_unstable();
+            ids.dedup();
+            (g, ids)
+        })
+        .collect()
 }
 
 /// The raw JSON of an `idp_side_versions` row: the side without its users and events. Written by

@@ -256,6 +256,22 @@ CREATE TABLE remediation_dry_runs (
     verdict      TEXT NOT NULL
 ) WITHOUT ROWID;
 "#,
+    r#"
+-- The IdP groups' direct user members as change history (scenarios.md "Group findings"): a version
+-- per change of a group's member set (or name), not a row per member per pull.
+CREATE TABLE idp_group_versions (
+    id           INTEGER PRIMARY KEY,
+    directory_id TEXT    NOT NULL,
+    group_id     TEXT    NOT NULL,
+    valid_from   INTEGER NOT NULL REFERENCES snapshots(id),
+    valid_to     INTEGER REFERENCES snapshots(id),
+    hash         BLOB    NOT NULL,
+    display_name TEXT,
+    member_count INTEGER NOT NULL,
+    raw          TEXT    NOT NULL
+);
+CREATE UNIQUE INDEX idp_group_current ON idp_group_versions (directory_id, group_id) WHERE valid_to IS NULL;
+"#,
 ];
 
 /// The schema version this build writes.

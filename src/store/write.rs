@@ -189,6 +189,10 @@ pub(super) const IDP_USERS: Table = Table {
     name: "idp_user_versions",
     key_sql: "directory_id || char(31) || user_id",
 };
+pub(super) const IDP_GROUPS: Table = Table {
+    name: "idp_group_versions",
+    key_sql: "directory_id || char(31) || group_id",
+};
 pub(super) const IDP_SIDES: Table = Table {
     name: "idp_side_versions",
     key_sql: "directory_id",

@@ -236,7 +236,8 @@ async fn removing_the_idp_section_resolves_its_findings() {
     );
 }
 
-/// Two unchanged IdP pulls add no IdP rows; enabling one user adds exactly one user version.
+/// Two unchanged IdP pulls add no IdP rows; enabling one user adds exactly one user version; one
+/// member joining a group adds exactly one version of that group's member set.
 #[tokio::test]
 async fn the_history_grows_with_change_not_with_pulls() {
     let env = idp_env(0).await;
@@ -246,12 +247,15 @@ async fn the_history_grows_with_change_not_with_pulls() {
             "idp_side_versions",
             "idp_events",
             "idp_candidates",
+            "idp_group_versions",
         ]
         .map(|t| count(env, &format!("SELECT COUNT(*) FROM {t}")))
     };
     env.pull().await;
     let first = rows(&env);
     assert!(first[0] > 30, "{first:?}");
+    // One version per assigned group: Atlassian Users, N2 and the three group seeds.
+    assert_eq!(first[4], 5, "{first:?}");
     env.pull().await;
     env.pull().await;
     assert_eq!(rows(&env), first);
@@ -264,6 +268,7 @@ async fn the_history_grows_with_change_not_with_pulls() {
     let after = rows(&env);
     assert_eq!(after[0], first[0] + 1, "{after:?}");
     assert_eq!(after[1..3], first[1..3]);
+    assert_eq!(after[4], first[4], "no group changed");
     assert_eq!(
         count(
             &env,
@@ -271,4 +276,31 @@ async fn the_history_grows_with_change_not_with_pulls() {
         ),
         first[0]
     );
+
+    // E13 joins Atlassian Finance: one new version of that group, the old one closed.
+    let (gf, e13, e11) = (id(&env, "GF"), id(&env, "E13"), id(&env, "E11"));
+    assert!(env.sim.update_entra(&dir, |t| {
+        t.group_mut(&gf)
+            .unwrap()
+            .members
+            .push(scimdrift::sim::SimEntraMember::user(&e13));
+    }));
+    assert!(env.pull().await.pull.all_complete());
+    let moved = rows(&env);
+    assert_eq!(moved[4], first[4] + 1, "{moved:?}");
+    let current = "SELECT COUNT(*) FROM idp_group_versions WHERE valid_to IS NULL";
+    assert_eq!(count(&env, current), first[4]);
+    let raw: String = rusqlite::Connection::open(env.db_path())
+        .unwrap()
+        .query_row(
+            "SELECT raw FROM idp_group_versions WHERE group_id = ?1 AND valid_to IS NULL",
+            [&gf],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    let mut want = vec![e11, e13];
+    want.sort();
+    assert_eq!(v["members"], serde_json::json!(want));
+    assert_eq!(v["display_name"], "Atlassian Finance");
 }
