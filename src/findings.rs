@@ -245,6 +245,8 @@ pub struct Evaluation {
     pub current: Vec<Current>,
     /// What it could not decide: the stored findings these leave undetermined keep their state.
     pub undetermined: detect::Undetermined,
+    /// The pushed groups' memberships per directory ([`detect::GroupMembers`]).
+    pub group_members: Vec<detect::GroupMembers>,
 }
 
 /// Detects the findings of one complete snapshot and joins them with their subjects. `idp` holds
@@ -268,6 +270,7 @@ pub fn evaluate(
     };
     let detection = detect::detect_all(&input, &ctx.settings);
     let undetermined = detection.undetermined;
+    let group_members = detection.group_members;
     let found = detection.findings;
     let record_by_ref: HashMap<(&str, &str), &ScimRecord> = records
         .iter()
@@ -332,6 +335,7 @@ pub fn evaluate(
     Evaluation {
         current,
         undetermined,
+        group_members,
     }
 }
 

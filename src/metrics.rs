@@ -41,6 +41,7 @@ pub struct Metrics {
     pub report_deliveries: IntCounterVec,
     pub config_reloads: IntCounterVec,
     pub idp_job_status: IntGaugeVec,
+    pub group_members: IntGaugeVec,
     pub idp_last_successful_cycle: GaugeVec,
     pub idp_job_interval: IntGaugeVec,
     pub idp_quarantined_since: GaugeVec,
@@ -259,6 +260,12 @@ impl Metrics {
                 "scimdrift_config_reloads_total",
                 "Configuration reloads (SIGHUP) by result: success, or failure (the old configuration stayed in force).",
                 &["result"],
+            ),
+            group_members: gauge_vec(
+                &r,
+                "scimdrift_group_members",
+                "Memberships of the directory's pushed IdP groups: side idp, the IdP groups' direct user members; side scim, the members the SCIM groups joined to them list. From the last complete IdP pull (no group names in labels).",
+                &["directory", "side"],
             ),
             idp_job_status: gauge_vec(
                 &r,

@@ -756,6 +756,56 @@ async fn idp_job_metrics_match_the_seeded_world() {
         Some(&1.0)
     );
     assert!(m["scimdrift_source_records{source=\"idp:entra\"}"] > 0.0);
+    // The pushed groups' memberships: the security-enabled assigned groups' user members, and
+    // the members of the SCIM groups they are pushed as.
+    let tenant = &world.entra[0];
+    let assigned: Vec<&str> = tenant.service_principals[0]
+        .assignments
+        .iter()
+        .filter(|a| a.principal_type == "Group")
+        .map(|a| a.principal_id.as_str())
+        .collect();
+    let pushed: Vec<_> = tenant
+        .groups
+        .iter()
+        .filter(|g| g.security_enabled && assigned.contains(&g.id.as_str()))
+        .collect();
+    let idp_members: usize = pushed
+        .iter()
+        .map(|g| {
+            g.members
+                .iter()
+                .filter(|m| m.odata_type.as_deref() == Some(scimdrift::sim::ODATA_USER))
+                .count()
+        })
+        .sum();
+    let scim_members: usize = pushed
+        .iter()
+        .filter_map(|g| {
+            world.directories[0].groups.iter().find(|s| {
+                s.external_id.as_deref() == Some(&g.id)
+                    || s.display_name.eq_ignore_ascii_case(&g.display_name)
+            })
+        })
+        .map(|s| s.members.len())
+        .sum();
+    assert!(idp_members > 5 && scim_members > 5);
+    assert_eq!(
+        sample(
+            &m,
+            "scimdrift_group_members",
+            &[("directory", "entra"), ("side", "idp")]
+        ),
+        Some(idp_members as f64)
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "scimdrift_group_members",
+            &[("directory", "entra"), ("side", "scim")]
+        ),
+        Some(scim_members as f64)
+    );
     // No email, name or id in any label.
     let (_, text) = d.get("/metrics").await;
     every_family_is_in_the_catalogue(&text);

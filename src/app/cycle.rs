@@ -25,6 +25,9 @@ pub struct Outcome {
     /// The shrink guard's verdict on each IdP source that shrank (by source), judged apart: a held
     /// one is an incomplete IdP source in `pull` (its `held` set), not a held snapshot.
     pub idp_shrinks: Vec<(String, Verdict)>,
+    /// The pushed groups' memberships of each directory whose IdP pull is complete (empty for an
+    /// incomplete or held snapshot).
+    pub group_members: Vec<crate::detect::GroupMembers>,
 }
 
 /// Pulls, stores and analyses one snapshot, without metrics (for one-shot commands).
@@ -130,6 +133,8 @@ async fn pull_store_detect(
         .filter(|d| d.idp.is_some())
         .map(|d| d.id.clone())
         .collect();
+    let group_members = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let members_out = group_members.clone();
     let analyse = Box::new(
         move |pop: &crate::store::Population, history: &crate::detect::History| {
             let evaluation = findings::evaluate(
@@ -140,6 +145,9 @@ async fn pull_store_detect(
                 &pop.idp,
                 &ctx,
             );
+            if let Ok(mut out) = members_out.lock() {
+                *out = evaluation.group_members;
+            }
             crate::store::Analysis {
                 current: evaluation.current,
                 undetermined: evaluation.undetermined,
@@ -158,6 +166,9 @@ async fn pull_store_detect(
         findings: finished.reconciled,
         shrink: verdict,
         idp_shrinks,
+        group_members: std::mem::take(
+            &mut *group_members.lock().unwrap_or_else(|e| e.into_inner()),
+        ),
     })
 }
 
@@ -279,6 +290,25 @@ fn observe(m: &Metrics, result: &anyhow::Result<Outcome>) {
     for (source, job) in &pull.idp_jobs {
         if let Some(directory) = source.strip_prefix(crate::model::SourceStatus::IDP_PREFIX) {
             export_idp_job(m, directory, job.as_ref());
+        }
+    }
+    // The pushed groups' memberships, from each complete IdP pull (an incomplete one leaves them).
+    for g in &o.group_members {
+        let Some(s) = pull
+            .sources
+            .iter()
+            .find(|s| s.is_idp() && s.directory_id.as_deref() == Some(&g.directory_id))
+        else {
+            continue;
+        };
+        let directory = s
+            .source
+            .strip_prefix(crate::model::SourceStatus::IDP_PREFIX)
+            .unwrap_or(&s.source);
+        for (side, n) in [("idp", g.idp), ("scim", g.scim)] {
+            m.group_members
+                .with_label_values(&[directory, side])
+                .set(n as i64);
         }
     }
     let sum =

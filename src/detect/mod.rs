@@ -643,6 +643,16 @@ pub struct Input<'a> {
     pub now: DateTime<Utc>,
 }
 
+/// The memberships of one directory's pushed IdP groups on both sides (the
+/// `scimdrift_group_members` gauge): the IdP groups' direct user members, and the members the SCIM
+/// groups joined to them list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupMembers {
+    pub directory_id: String,
+    pub idp: u64,
+    pub scim: u64,
+}
+
 /// What one detection run decided: the findings, and what it could not decide.
 #[derive(Debug, Clone, Default)]
 pub struct Detection {
@@ -651,6 +661,8 @@ pub struct Detection {
     pub findings: Vec<Finding>,
     /// The subjects each kind could not decide (unknown is never evidence).
     pub undetermined: Undetermined,
+    /// Per directory with a complete IdP pull that pushes groups: its group memberships.
+    pub group_members: Vec<GroupMembers>,
 }
 
 /// Runs every enabled detector ([`detect_all`]) and returns its findings.
@@ -751,9 +763,24 @@ pub fn detect_all(input: &Input<'_>, settings: &DetectSettings) -> Detection {
             .then_with(|| a.directory_id.cmp(&b.directory_id))
             .then_with(|| a.groups.cmp(&b.groups))
     });
+    let group_members = idp
+        .iter()
+        .filter(|x| !x.input.side.scope_all && x.input.side.mapping.groups_pushed != Some(false))
+        .map(|x| GroupMembers {
+            directory_id: x.directory_id.to_string(),
+            idp: x.groups.iter().map(|p| p.members.len() as u64).sum(),
+            scim: x
+                .groups
+                .iter()
+                .filter_map(|p| p.scim)
+                .map(|(s, _)| s.members.len() as u64)
+                .sum(),
+        })
+        .collect();
     Detection {
         findings,
         undetermined,
+        group_members,
     }
 }
 
