@@ -1654,3 +1654,120 @@ async fn the_trend_of_open_findings_per_day_opens_the_report() {
         r.trend[0].date
     )));
 }
+
+/// The Groups section lists each pushed IdP group beside its SCIM group with its open findings; each
+/// person shows their groups on both sides, the missing and extra ones marked; fixes are Entra's.
+#[tokio::test]
+async fn pushed_groups_and_each_persons_groups_on_both_sides() {
+    let env = idp_env().await;
+    let world = env.sim.world();
+    let l = |k: &str| world.labels[k].clone();
+    let r = build(&env, Utc::now());
+
+    let row = |label: &str| {
+        r.groups
+            .iter()
+            .find(|g| g.idp_group_id == l(label))
+            .unwrap_or_else(|| panic!("no row for {label}: {:#?}", r.groups))
+    };
+    // Atlassian Users, GA, GD, GF: N2 is not security-enabled, so not pushed.
+    assert_eq!(r.groups.len(), 4, "{:#?}", r.groups);
+    assert!(
+        r.groups[0].not_provisioned,
+        "trouble first: {:#?}",
+        r.groups
+    );
+    let ga = row("GA");
+    assert!(ga.not_provisioned && ga.scim_group_id.is_none() && ga.joined_by.is_none());
+    let gd = row("GD");
+    assert_eq!(gd.scim_group_id.as_deref(), Some(l("G3").as_str()));
+    assert_eq!(gd.joined_by, Some(scimdrift::detect::GroupKey::ExternalId));
+    assert_eq!(
+        (gd.missing, gd.extra, gd.idp_members, gd.scim_members),
+        (1, 0, 2, 1)
+    );
+    let gf = row("GF");
+    assert_eq!(gf.joined_by, Some(scimdrift::detect::GroupKey::DisplayName));
+    assert_eq!(gf.scim_name.as_deref(), Some("ATLASSIAN FINANCE"));
+    assert_eq!((gf.missing, gf.extra), (0, 1));
+    let users = r
+        .groups
+        .iter()
+        .find(|g| g.name.as_deref() == Some("Atlassian Users"))
+        .unwrap();
+    assert_eq!(users.scim_group_id.as_deref(), Some(l("G1").as_str()));
+    assert_eq!((users.missing, users.extra), (0, 0));
+
+    let person = |email: &str| {
+        r.people
+            .iter()
+            .find(|p| p.email.as_deref() == Some(email))
+            .unwrap_or_else(|| panic!("no person {email}"))
+    };
+    let group = |p: &report::Person, name: &str| {
+        p.groups
+            .iter()
+            .find(|g| g.name == name)
+            .unwrap_or_else(|| panic!("{name} not among {:#?}", p.groups))
+            .clone()
+    };
+    let uma = person("uma@example.com");
+    let designers = group(uma, "Atlassian Designers");
+    assert_eq!(
+        (
+            designers.in_idp,
+            designers.in_scim,
+            designers.mark.as_deref()
+        ),
+        (Some(true), false, Some("missing"))
+    );
+    let all = group(uma, "Atlassian Users");
+    assert_eq!(
+        (all.in_idp, all.in_scim, all.mark),
+        (Some(true), true, None)
+    );
+    let vic = person("vic@example.com");
+    let finance = group(vic, "Atlassian Finance");
+    assert_eq!(
+        (finance.in_idp, finance.in_scim, finance.mark.as_deref()),
+        (Some(false), true, Some("extra"))
+    );
+    // The group never pushed is listed under the group, not under a person or the job.
+    let never = find(&r, "group_not_provisioned");
+    assert_eq!(never.len(), 1);
+    let holder = r
+        .people
+        .iter()
+        .find(|p| p.findings.iter().any(|f| f.id == never[0].id))
+        .unwrap();
+    assert_eq!(holder.title(), "IdP group Atlassian Admins of entra");
+    // Fixes in Entra's words.
+    let missing = find(&r, "group_membership_missing");
+    assert!(
+        missing[0]
+            .portal_steps
+            .iter()
+            .any(|s| s.path.contains("Provision on demand")
+                && s.note.contains("Atlassian Designers")),
+        "{:#?}",
+        missing[0].portal_steps
+    );
+    assert!(
+        never[0]
+            .portal_steps
+            .iter()
+            .any(|s| s.note.contains("already exists")),
+        "{:#?}",
+        never[0].portal_steps
+    );
+
+    let html = report::render(&r, ReportFormat::Html);
+    assert!(html.contains("Pushed groups"), "the Groups section");
+    assert!(html.contains("MISSING in Atlassian") && html.contains("EXTRA: left the IdP group"));
+    let md = report::render(&r, ReportFormat::Markdown);
+    assert!(md.contains("## Pushed groups"));
+    assert!(
+        md.contains("Atlassian Designers **MISSING in Atlassian**"),
+        "{md}"
+    );
+}

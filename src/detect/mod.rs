@@ -34,7 +34,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use group_join::{GroupKey, PushedGroup};
+pub use group_join::{GroupKey, PushedGroup, pushed as pushed_groups};
 pub use idp_index::{IdpIndex, IdpInput, JoinKey};
 pub use index::Index;
 pub use undetermined::{Subject, Undetermined};

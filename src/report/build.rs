@@ -166,6 +166,9 @@ pub fn build(
     idp::relate_conflicts(&mut open);
     let mut people = people::group(open);
     idp::attach_users(&mut people, &idp_users, &idp_sides, names);
+    let pushed = super::groups::joined(&idp_sides, &idp_users, &state);
+    super::groups::attach(&mut people, &pushed, &state, names);
+    let groups = super::groups::section(&pushed, &people, names);
     let summary = summary(&people, resolved.len(), &suppressed);
     let mut idp_health = idp::health(&ctx.idp_apps, &idp_sides, latest.as_ref(), names);
     idp::attach_user_counts(&mut idp_health, &idp_users, &idp_sides);
@@ -205,6 +208,7 @@ pub fn build(
         idp: idp_health,
         links: ctx.links.clone(),
         trend: super::trend::trend(&store.finding_lifecycles()?, date, ctx.tz, now),
+        groups,
     })
 }
 
@@ -304,6 +308,7 @@ fn report_finding(
         scim_users: f.scim_users.clone(),
         accounts: f.accounts.clone(),
         idp_users: f.idp_users.clone(),
+        groups: f.groups.clone(),
         provisioning: f.provisioning.clone(),
         idp_directory,
         portal_steps,

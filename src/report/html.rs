@@ -183,7 +183,7 @@ pub fn render(r: &Report) -> String {
                 div.page {
                     header { (header(r)) }
                     main {
-                        section.idptop { (idp_health(r)) (idp_user_lists(r)) }
+                        section.idptop { (idp_health(r)) (idp_user_lists(r)) (groups_section(r)) }
                         section.top { (summary(r)) (toc(r)) }
                         h2 #people { "Findings by person" }
                         @if r.people.is_empty() {
@@ -555,6 +555,7 @@ fn person(n: usize, p: &Person, r: &Report) -> Markup {
             }
             (subjects_table(p, r))
             (idp_users_table(p, r))
+            (person_groups(p))
             @for h in hinted {
                 p.hint { b { "Hint: " } "a synced account has the same name, " i { (h.name) } " ("
                     @for (i, a) in h.synced.iter().enumerate() { @if i > 0 { ", " } (a.account.email.as_deref().unwrap_or(&a.account.account_id)) }
@@ -854,6 +855,79 @@ fn idp_users_table(p: &Person, r: &Report) -> Markup {
                                 td.v data-label="Object id" { code { (u.id) }
                                     @if let Some(link) = r.links.idp_user(&u.idp, &u.id) { br; a href=(link) { "open in the Entra admin center" } } }
                                 td.v data-label="Name" { (dash(u.display_name.as_deref())) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A person's groups on both sides, the missing and extra ones marked.
+fn person_groups(p: &Person) -> Markup {
+    html! {
+        @if !p.groups.is_empty() {
+            div.scroll {
+                table.stack.groups {
+                    caption { "Groups (product access comes from them)" }
+                    thead { tr { th { "Group" } th { "Directory" } th { "In the IdP group" } th { "In the Atlassian (SCIM) group" } } }
+                    tbody {
+                        @for g in &p.groups {
+                            tr {
+                                td.v data-label="Group" { (g.name)
+                                    @match g.mark.as_deref() {
+                                        Some("missing") => { " " span.tag.tag-new { "MISSING in Atlassian" } },
+                                        Some("extra") => { " " span.tag.tag-new { "EXTRA: left the IdP group" } },
+                                        _ => {},
+                                    }
+                                }
+                                td data-label="Directory" { (g.directory) }
+                                td data-label="In the IdP group" {
+                                    @match g.in_idp { Some(true) => "yes", Some(false) => "no", None => span.muted { "not an IdP group" } }
+                                }
+                                td data-label="In the Atlassian (SCIM) group" {
+                                    @match (g.in_scim, g.scim_group_id.is_some()) {
+                                        (true, _) => "yes",
+                                        (false, true) => "no",
+                                        (false, false) => span.muted { "no SCIM group" },
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The Groups section: each pushed IdP group beside its SCIM group.
+fn groups_section(r: &Report) -> Markup {
+    html! {
+        @if !r.groups.is_empty() {
+            div.scroll {
+                table.stack.groups {
+                    caption { "Pushed groups: the IdP's groups beside the SCIM groups that grant product access" }
+                    thead { tr { th { "IdP group" } th { "Directory" } th { "SCIM group" } th { "Joined by" } th { "Members (IdP / SCIM)" } th { "Open findings" } } }
+                    tbody {
+                        @for g in &r.groups {
+                            tr {
+                                td.v data-label="IdP group" { (g.name.as_deref().unwrap_or(&g.idp_group_id)) br; code { (g.idp_group_id) } }
+                                td data-label="Directory" { (g.directory) }
+                                td.v data-label="SCIM group" {
+                                    @match &g.scim_group_id {
+                                        Some(id) => { (g.scim_name.as_deref().unwrap_or("")) br; code { (id) } },
+                                        None => b { "NOT PROVISIONED" },
+                                    }
+                                }
+                                td data-label="Joined by" { @match g.joined_by { Some(k) => code { (k.as_str()) }, None => "—" } }
+                                td data-label="Members (IdP / SCIM)" { (g.idp_members) " / " (g.scim_members) }
+                                td data-label="Open findings" {
+                                    @if g.not_provisioned { b { "not provisioned" } }
+                                    @else if g.missing + g.extra == 0 { "none" }
+                                    @else { (g.missing) " missing, " (g.extra) " extra" }
+                                }
                             }
                         }
                     }

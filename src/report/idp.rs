@@ -342,6 +342,31 @@ pub fn fix(f: &FindingView, info: Option<&IdpFixInfo>) -> (Vec<PortalStep>, Vec<
                 g.provision_on_demand(u, format!("then create {} in Atlassian now", who(u)));
             }
         }
+        Kind::GroupNotProvisioned => {
+            let name = group_name(f);
+            g.step(
+                &app_path("Provisioning → Provision on demand"),
+                format!("select the group {name} and a few of its members, then Provision: the result shows Atlassian's answer (or Restart provisioning for a full cycle)"),
+            );
+            g.step(
+                &app_path("Provisioning logs"),
+                format!("filter by {name}: a create that failed with \"already exists\" means a group of that name was made in Atlassian by hand: rename or remove it there first (admin hub: Directory → Groups)"),
+            );
+        }
+        Kind::GroupMembershipMissing | Kind::GroupMembershipExtra => {
+            let name = group_name(f);
+            let what = if f.kind == Kind::GroupMembershipMissing {
+                "adds the membership in Atlassian now"
+            } else {
+                "removes the membership the IdP no longer has (check the person is out of the group in Entra first)"
+            };
+            for u in &users {
+                g.step(
+                    &app_path("Provisioning → Provision on demand"),
+                    format!("select the group {name} and its member {}: {what}; or wait for the next cycle (Restart provisioning if none completes)", who(u)),
+                );
+            }
+        }
         Kind::OrphanScimRecord => {
             g.step(
                 &app_path("Users and groups → Add user/group"),
@@ -424,6 +449,18 @@ pub fn fix(f: &FindingView, info: Option<&IdpFixInfo>) -> (Vec<PortalStep>, Vec<
         _ => {}
     }
     (g.steps, g.requests)
+}
+
+/// The IdP group a group finding is about, by name, else its id.
+fn group_name(f: &FindingView) -> String {
+    f.groups
+        .first()
+        .map(|g| {
+            g.display_name
+                .clone()
+                .unwrap_or_else(|| g.idp_group_id.clone())
+        })
+        .unwrap_or_else(|| "the group".into())
 }
 
 /// The fix info of each directory (by configured name) with a configured IdP.

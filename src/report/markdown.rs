@@ -202,6 +202,7 @@ fn write_report(s: &mut String, r: &Report) -> std::fmt::Result {
     }
 
     write_idp(s, r)?;
+    write_groups(s, r)?;
 
     let sum = &r.summary;
     writeln!(s, "## Summary\n")?;
@@ -576,6 +577,37 @@ fn write_person(s: &mut String, n: usize, p: &Person, r: &Report) -> std::fmt::R
         }
         writeln!(s)?;
     }
+    if !p.groups.is_empty() {
+        writeln!(
+            s,
+            "| group | directory | in the IdP group | in the Atlassian (SCIM) group |"
+        )?;
+        writeln!(s, "|---|---|---|---|")?;
+        for g in &p.groups {
+            let mark = match g.mark.as_deref() {
+                Some("missing") => " **MISSING in Atlassian**",
+                Some("extra") => " **EXTRA: left the IdP group**",
+                _ => "",
+            };
+            let idp = match g.in_idp {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "not an IdP group",
+            };
+            let scim = match (g.in_scim, g.scim_group_id.is_some()) {
+                (true, _) => "yes",
+                (false, true) => "no",
+                (false, false) => "no SCIM group",
+            };
+            writeln!(
+                s,
+                "| {}{mark} | {} | {idp} | {scim} |",
+                md(&g.name),
+                md(&g.directory)
+            )?;
+        }
+        writeln!(s)?;
+    }
     for f in &p.findings {
         writeln!(
             s,
@@ -667,6 +699,47 @@ fn yes_no(v: Option<bool>, yes: &'static str, no: &'static str) -> &'static str 
 }
 
 /// The IdP provisioning jobs, per directory.
+/// The Groups section: each pushed IdP group beside its SCIM group.
+fn write_groups(s: &mut String, r: &Report) -> std::fmt::Result {
+    if r.groups.is_empty() {
+        return Ok(());
+    }
+    writeln!(s, "## Pushed groups\n")?;
+    writeln!(
+        s,
+        "| IdP group | directory | SCIM group | joined by | members (IdP / SCIM) | open findings |"
+    )?;
+    writeln!(s, "|---|---|---|---|---|---|")?;
+    for g in &r.groups {
+        let scim = match &g.scim_group_id {
+            Some(id) => format!(
+                "{} {}",
+                md(g.scim_name.as_deref().unwrap_or("")),
+                code(id, true)
+            ),
+            None => "**NOT PROVISIONED**".into(),
+        };
+        let open = if g.not_provisioned {
+            "**not provisioned**".to_string()
+        } else if g.missing + g.extra == 0 {
+            "none".to_string()
+        } else {
+            format!("{} missing, {} extra", g.missing, g.extra)
+        };
+        writeln!(
+            s,
+            "| {} {} | {} | {scim} | {} | {} / {} | {open} |",
+            md(g.name.as_deref().unwrap_or("")),
+            code(&g.idp_group_id, true),
+            md(&g.directory),
+            g.joined_by.map_or("—", |k| k.as_str()),
+            g.idp_members,
+            g.scim_members,
+        )?;
+    }
+    writeln!(s)
+}
+
 fn write_idp(s: &mut String, r: &Report) -> std::fmt::Result {
     if r.idp.is_empty() {
         return Ok(());

@@ -14,6 +14,7 @@ mod config;
 mod csv;
 mod delivery;
 mod fixes;
+mod groups;
 mod html;
 mod idp;
 mod markdown;

@@ -46,6 +46,49 @@ pub struct Report {
     /// ones left out).
     #[serde(default)]
     pub trend: Vec<TrendDay>,
+    /// Each pushed IdP group beside the SCIM group it joined (scenarios.md "Group findings"),
+    /// the groups with open findings first.
+    #[serde(default)]
+    pub groups: Vec<GroupRow>,
+}
+
+/// One pushed IdP group of the Groups section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRow {
+    /// The directory's configured name.
+    pub directory: String,
+    pub idp_group_id: String,
+    /// The IdP group's name.
+    pub name: Option<String>,
+    /// The SCIM group it joined, its name, and the key that joined them (`None`: not provisioned).
+    pub scim_group_id: Option<String>,
+    pub scim_name: Option<String>,
+    pub joined_by: Option<crate::detect::GroupKey>,
+    /// Direct user members in the IdP; members of the SCIM group.
+    pub idp_members: usize,
+    pub scim_members: usize,
+    /// Open `group_membership_missing` and `group_membership_extra` findings about it.
+    pub missing: usize,
+    pub extra: usize,
+    /// An open `group_not_provisioned` is about it.
+    pub not_provisioned: bool,
+}
+
+/// One group of a person: an IdP group they are in, or a SCIM group one of their records is in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonGroup {
+    /// The directory's configured name.
+    pub directory: String,
+    /// The IdP group's name, else the SCIM group's, else an id.
+    pub name: String,
+    pub idp_group_id: Option<String>,
+    pub scim_group_id: Option<String>,
+    /// A direct member of the pushed IdP group (`None`: the SCIM group is no pushed group's).
+    pub in_idp: Option<bool>,
+    /// One of the person's records is in the SCIM group.
+    pub in_scim: bool,
+    /// `missing` or `extra` when an open group finding of the person says so.
+    pub mark: Option<String>,
 }
 
 /// Open findings by severity at the end of one day (the report's day: at generation).
@@ -418,6 +461,10 @@ pub struct Person {
     /// The person's IdP users (by the mapped email, a record's `externalId`, or a finding).
     #[serde(default)]
     pub idp_users: Vec<PersonIdpUser>,
+    /// The person's groups on both sides: the pushed IdP groups their IdP users are in, and the
+    /// SCIM groups their records are in, the missing and extra ones marked.
+    #[serde(default)]
+    pub groups: Vec<PersonGroup>,
     /// Most severe first.
     pub findings: Vec<ReportFinding>,
 }
@@ -428,6 +475,15 @@ impl Person {
     pub fn title(&self) -> String {
         if let Some(e) = &self.email {
             return e.clone();
+        }
+        let group = self
+            .findings
+            .iter()
+            .find_map(|f| f.groups.first())
+            .filter(|_| self.subjects.is_empty() && self.idp_users.is_empty());
+        if let Some(g) = group {
+            let name = g.display_name.as_deref().unwrap_or(&g.idp_group_id);
+            return format!("IdP group {name} of {}", g.directory);
         }
         let job = self
             .findings
@@ -493,6 +549,9 @@ pub struct ReportFinding {
     /// IdP users (empty for the Atlassian kinds).
     #[serde(default)]
     pub idp_users: Vec<IdpUserView>,
+    /// The IdP group a group finding is about (empty for the other kinds).
+    #[serde(default)]
+    pub groups: Vec<crate::findings::GroupView>,
     /// The provisioning log event that explains it, when one does.
     #[serde(default)]
     pub provisioning: Option<ProvisioningView>,

@@ -46,6 +46,8 @@ fn keys(f: &ReportFinding) -> Vec<String> {
         .collect();
     if !ids.is_empty() {
         ids
+    } else if let Some(g) = f.groups.first() {
+        vec![format!("idp-group:{}/{}", g.directory_id, g.idp_group_id)]
     } else if let Some(dir) = &f.idp_directory {
         vec![format!("idp-job:{dir}")]
     } else {
@@ -259,6 +261,7 @@ fn person(mut findings: Vec<ReportFinding>) -> Person {
             .unwrap_or(crate::detect::Severity::Low),
         subjects,
         idp_users: Vec::new(),
+        groups: Vec::new(),
         findings,
     }
 }
@@ -311,6 +314,7 @@ mod tests {
             scim_users: u,
             accounts: a,
             idp_users: Vec::new(),
+            groups: Vec::new(),
             provisioning: None,
             idp_directory: None,
             portal_steps: Vec::new(),

@@ -1,0 +1,244 @@
+//! The report's groups (scenarios.md "Group findings"): each pushed IdP group beside the SCIM group
+//! it joined, with its open missing and extra memberships (the Groups section), and each person's
+//! groups on both sides, the missing and extra ones marked. The join is detection's
+//! ([`crate::detect::pushed_groups`]). Pure.
+
+use std::collections::{HashMap, HashSet};
+
+use super::model::{GroupRow, Person, PersonGroup};
+use crate::detect::{GroupKey, Kind};
+use crate::model::idp::{IdpSide, IdpUser, LogFacts, Mapping};
+use crate::store::{IdpSideState, State};
+
+/// One pushed IdP group as of the last complete pulls, joined to its SCIM group.
+pub struct Joined {
+    pub directory_id: String,
+    pub idp_group_id: String,
+    pub name: Option<String>,
+    pub scim: Option<(String, String, GroupKey)>,
+    /// IdP user ids of the direct members.
+    pub idp_members: HashSet<String>,
+    /// SCIM ids in the joined SCIM group (its `members`, and records naming it in `groups`).
+    pub scim_members: HashSet<String>,
+}
+
+/// The pushed groups of every directory whose IdP side is stored, joined to `state`'s SCIM groups.
+pub fn joined(sides: &[IdpSideState], users: &[IdpUser], state: &State) -> Vec<Joined> {
+    let mut out = Vec::new();
+    for s in sides.iter().filter(|s| !s.scope_all) {
+        let side = IdpSide {
+            directory_id: s.directory_id.clone(),
+            kind: s.kind.clone(),
+            scope_all: s.scope_all,
+            users: users
+                .iter()
+                .filter(|u| u.directory_id == s.directory_id)
+                .cloned()
+                .collect(),
+            groups: s.groups.clone(),
+            job: None,
+            mapping: s
+                .mapping
+                .clone()
+                .unwrap_or_else(|| Mapping::entra_default("not stored")),
+            events: Vec::new(),
+            logs: LogFacts::Unknown {
+                reason: String::new(),
+            },
+        };
+        let scim_groups: Vec<_> = state
+            .groups
+            .iter()
+            .filter(|g| g.directory_id == s.directory_id)
+            .collect();
+        for p in crate::detect::pushed_groups(&side, &scim_groups) {
+            let scim_members = match p.scim {
+                Some((g, _)) => state
+                    .records
+                    .iter()
+                    .filter(|r| r.directory_id == s.directory_id && p.scim_has(r))
+                    .map(|r| r.scim_id.clone())
+                    .chain(g.members.iter().cloned())
+                    .collect(),
+                None => HashSet::new(),
+            };
+            out.push(Joined {
+                directory_id: s.directory_id.clone(),
+                idp_group_id: p.group.id.clone(),
+                name: p.group.display_name.clone(),
+                scim: p.scim.map(|(g, key)| {
+                    (
+                        g.group_id.clone(),
+                        g.display_name.clone().unwrap_or_default(),
+                        key,
+                    )
+                }),
+                idp_members: p.members.iter().map(|u| u.id.clone()).collect(),
+                scim_members,
+            });
+        }
+    }
+    out
+}
+
+fn name_of(names: &HashMap<String, String>, id: &str) -> String {
+    names.get(id).cloned().unwrap_or_else(|| id.to_string())
+}
+
+/// The open group findings of `people` by (directory name, IdP group id): (missing, extra, not
+/// provisioned).
+fn open_counts(people: &[Person]) -> HashMap<(String, String), (usize, usize, bool)> {
+    let mut out: HashMap<(String, String), (usize, usize, bool)> = HashMap::new();
+    for f in people.iter().flat_map(|p| &p.findings) {
+        for g in &f.groups {
+            let e = out
+                .entry((g.directory.clone(), g.idp_group_id.clone()))
+                .or_default();
+            match f.kind {
+                Kind::GroupMembershipMissing => e.0 += 1,
+                Kind::GroupMembershipExtra => e.1 += 1,
+                Kind::GroupNotProvisioned => e.2 = true,
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// The Groups section: every pushed group, those with open findings first.
+pub fn section(
+    pushed: &[Joined],
+    people: &[Person],
+    names: &HashMap<String, String>,
+) -> Vec<GroupRow> {
+    let counts = open_counts(people);
+    let mut rows: Vec<GroupRow> = pushed
+        .iter()
+        .map(|j| {
+            let directory = name_of(names, &j.directory_id);
+            let (missing, extra, not_provisioned) = counts
+                .get(&(directory.clone(), j.idp_group_id.clone()))
+                .copied()
+                .unwrap_or_default();
+            GroupRow {
+                directory,
+                idp_group_id: j.idp_group_id.clone(),
+                name: j.name.clone(),
+                scim_group_id: j.scim.as_ref().map(|s| s.0.clone()),
+                scim_name: j.scim.as_ref().map(|s| s.1.clone()),
+                joined_by: j.scim.as_ref().map(|s| s.2),
+                idp_members: j.idp_members.len(),
+                scim_members: j.scim_members.len(),
+                missing,
+                extra,
+                not_provisioned,
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        let trouble = |r: &GroupRow| (r.not_provisioned, r.missing + r.extra);
+        trouble(b)
+            .cmp(&trouble(a))
+            .then_with(|| a.directory.cmp(&b.directory))
+            .then_with(|| a.name.cmp(&b.name))
+            .then_with(|| a.idp_group_id.cmp(&b.idp_group_id))
+    });
+    rows
+}
+
+/// Sets each person's groups: the pushed groups their IdP users or records are in, and the other
+/// SCIM groups their records are in; marked `missing` / `extra` by their open group findings.
+pub fn attach(
+    people: &mut [Person],
+    pushed: &[Joined],
+    state: &State,
+    names: &HashMap<String, String>,
+) {
+    let id_of: HashMap<&str, &str> = names
+        .iter()
+        .map(|(id, name)| (name.as_str(), id.as_str()))
+        .collect();
+    let joined_scim: HashSet<(&str, &str)> = pushed
+        .iter()
+        .filter_map(|j| Some((j.directory_id.as_str(), j.scim.as_ref()?.0.as_str())))
+        .collect();
+    for p in people.iter_mut() {
+        let users: HashSet<(&str, &str)> = p
+            .idp_users
+            .iter()
+            .map(|u| {
+                let dir = id_of.get(u.directory.as_str()).copied().unwrap_or("");
+                (dir, u.id.as_str())
+            })
+            .collect();
+        let records: HashSet<(&str, &str)> = p
+            .subjects
+            .iter()
+            .filter_map(|s| s.scim_user.as_ref())
+            .map(|r| (r.directory_id.as_str(), r.scim_id.as_str()))
+            .collect();
+        let marks: HashMap<(String, String), &str> = p
+            .findings
+            .iter()
+            .filter_map(|f| {
+                let mark = match f.kind {
+                    Kind::GroupMembershipMissing => "missing",
+                    Kind::GroupMembershipExtra => "extra",
+                    _ => return None,
+                };
+                let g = f.groups.first()?;
+                Some(((g.directory_id.clone(), g.idp_group_id.clone()), mark))
+            })
+            .collect();
+        let mut out = Vec::new();
+        for j in pushed {
+            let dir = j.directory_id.as_str();
+            let in_idp = j.idp_members.iter().any(|u| users.contains(&(dir, u)));
+            let in_scim = j.scim_members.iter().any(|r| records.contains(&(dir, r)));
+            let mark = marks.get(&(j.directory_id.clone(), j.idp_group_id.clone()));
+            if !(in_idp || in_scim || mark.is_some()) {
+                continue;
+            }
+            out.push(PersonGroup {
+                directory: name_of(names, dir),
+                name: j
+                    .name
+                    .clone()
+                    .or_else(|| j.scim.as_ref().map(|s| s.1.clone()))
+                    .unwrap_or_else(|| j.idp_group_id.clone()),
+                idp_group_id: Some(j.idp_group_id.clone()),
+                scim_group_id: j.scim.as_ref().map(|s| s.0.clone()),
+                in_idp: Some(in_idp),
+                in_scim,
+                mark: mark.map(|m| m.to_string()),
+            });
+        }
+        for g in &state.groups {
+            let dir = g.directory_id.as_str();
+            if joined_scim.contains(&(dir, g.group_id.as_str())) {
+                continue;
+            }
+            let listed = g
+                .members
+                .iter()
+                .any(|m| records.contains(&(dir, m.as_str())));
+            let named = state.records.iter().any(|r| {
+                r.directory_id == g.directory_id
+                    && records.contains(&(dir, r.scim_id.as_str()))
+                    && r.groups.contains(&g.group_id)
+            });
+            if listed || named {
+                out.push(PersonGroup {
+                    directory: name_of(names, dir),
+                    name: g.display_name.clone().unwrap_or_else(|| g.group_id.clone()),
+                    idp_group_id: None,
+                    scim_group_id: Some(g.group_id.clone()),
+                    in_idp: None,
+                    in_scim: true,
+                    mark: None,
+                });
+            }
+        }
+        p.groups = out;
+    }
+}
