@@ -43,6 +43,11 @@ trap cleanup EXIT
 step "dpkg -i $deb"
 installed=1
 dpkg -i "$deb" > /dev/null
+# Installed again: the upgrade path of the maintainer scripts; an administrator's modes stay.
+chmod 0750 /etc/scimdrift/credentials
+dpkg -i "$deb" > /dev/null
+[[ "$(stat -c %a /etc/scimdrift/credentials)" == 750 ]] || fail "an upgrade reset /etc/scimdrift/credentials' mode"
+chmod 0700 /etc/scimdrift/credentials
 
 step "the installed package"
 [[ "$(command -v scimdrift)" == /usr/bin/scimdrift ]] || fail "scimdrift is not /usr/bin/scimdrift"
@@ -76,8 +81,13 @@ else
 fi
 
 step "dpkg --purge scimdrift"
+# An instance an administrator enabled: purging removes the link (a reinstall must not start it).
+mkdir -p /etc/systemd/system/multi-user.target.wants
+ln -sf /lib/systemd/system/scimdrift@.service /etc/systemd/system/multi-user.target.wants/scimdrift@acme.service
 dpkg --purge scimdrift > /dev/null
 installed=""
+[[ ! -L /etc/systemd/system/multi-user.target.wants/scimdrift@acme.service ]] \
+    || fail "dpkg --purge left the enablement link of scimdrift@acme"
 for f in /usr/bin/scimdrift /lib/systemd/system/scimdrift.service /lib/systemd/system/scimdrift@.service \
     /usr/share/man/man1/scimdrift.1.gz /usr/share/scimdrift; do
     [[ ! -e "$f" ]] || fail "$f is left after dpkg --purge"

@@ -14,7 +14,7 @@ step() { printf '== %s\n' "$*"; }
 fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
 
 bin="$PWD/target/debug/scimdrift"
-[[ -x "$bin" ]] || cargo build --quiet --locked
+cargo build --quiet --locked  # a no-op when current; never a stale binary
 command -v journalctl > /dev/null && command -v systemd-cat > /dev/null \
     || fail "journalctl and systemd-cat (package systemd) are needed"
 

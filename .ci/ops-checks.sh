@@ -84,7 +84,7 @@ promtool test rules dashboards/alerts_test.yml
 # that is JSON, with the selector, the runbook URL and the durations in place.
 step "scimdrift mixin with another config block"
 cat > "$work/mixin.toml" << 'TOML'
-selector = 'job="idm-scimdrift", env!~"dev|test"'
+selector = 'job="idm: scimdrift #1", env!~"dev|test"'
 runbook_url = "https://wiki.example.com/ops/scimdrift"
 dashboard_uid = "idm-scimdrift"
 [for]
@@ -94,8 +94,11 @@ cargo run --quiet --locked -- mixin --mixin-config "$work/mixin.toml" --out "$wo
     || fail "scimdrift mixin failed"
 promtool check rules "$work/mixin/alerts.yml" > /dev/null || fail "the mixin's rules for another config"
 python3 -m json.tool "$work/mixin/scimdrift.json" > /dev/null || fail "the mixin's dashboard is not JSON"
-grep -q 'absent(up{job="idm-scimdrift", env!~"dev|test"})' "$work/mixin/alerts.yml" \
+grep -q 'absent(up{job="idm: scimdrift #1", env!~"dev|test"})' "$work/mixin/alerts.yml" \
     || fail "the mixin's selector is not in ScimdriftDown"
+# The counter rules hold back for ScimdriftDown's `for`, whatever it is set to.
+grep -q 'last_over_time(scimdrift_build_info{job="idm: scimdrift #1", env!~"dev|test"}\[3m\])' \
+    "$work/mixin/alerts.yml" || fail "the counter rules do not hold back for ScimdriftDown's for"
 grep -q 'https://wiki.example.com/ops/scimdrift#runbook-scimdriftdown' "$work/mixin/alerts.yml" \
     || fail "the mixin's runbook URL is not in the rules"
 ! grep -q 'scimdrift\.\*\|%(' "$work/mixin/alerts.yml" "$work/mixin/scimdrift.json" \

@@ -975,3 +975,56 @@ async fn once_on_a_terminal_shows_progress_per_source_and_json_shows_none() {
     let v: serde_json::Value = serde_json::from_str(screen.trim()).expect(&screen);
     assert_eq!(v["complete"], true);
 }
+
+#[test]
+fn mixin_refuses_the_daemons_config_and_names_a_bad_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["--config", "/nonexistent.toml", "mixin", "--out"])
+        .arg(dir.path())
+        .env_remove("SCIMDRIFT_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--mixin-config"), "{stderr}");
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "nothing written"
+    );
+
+    let config = dir.path().join("m.toml");
+    std::fs::write(&config, "[for]\nScimdriftDwn = \"5m\"\n").unwrap();
+    let out = bin()
+        .args(["mixin", "--mixin-config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .env_remove("SCIMDRIFT_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`for.ScimdriftDwn`"));
+
+    std::fs::write(&config, "selector = 'job=\"idm\"'\n").unwrap();
+    let out = bin()
+        .args(["mixin", "--mixin-config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .env_remove("SCIMDRIFT_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rules = std::fs::read_to_string(dir.path().join("out/alerts.yml")).unwrap();
+    assert!(rules.contains("absent(up{job=\"idm\"})"));
+    let names: Vec<_> = std::fs::read_dir(dir.path().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "no temporary file left: {names:?}");
+}

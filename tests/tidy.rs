@@ -281,7 +281,7 @@ fn the_committed_rules_and_dashboard_are_generated_by_the_mixin() {
 }
 
 /// The template unit (one daemon per organization) differs from `scimdrift.service` only in what
-/// names the instance: its config, state directory, database, credentials and description.
+/// names the instance: its user, config, state directory, database, credentials and description.
 #[test]
 fn the_template_unit_is_the_service_unit_per_organization() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd");
@@ -300,6 +300,8 @@ fn the_template_unit_is_the_service_unit_per_organization() {
     assert_eq!(service.len(), template.len(), "{template:#?}");
     let per_instance = [
         "Description=",
+        "User=",
+        "Group=",
         "ExecStart=",
         "StateDirectory=",
         "Environment=SCIMDRIFT__STORE__PATH=",

@@ -319,6 +319,15 @@ pub fn main() -> ExitCode {
     match &cli.command {
         Command::Completions { shell } => return completions(*shell),
         Command::Man { dir } => return man(dir.as_deref()),
+        // `--config` names the daemon's configuration, not the mixin's: refuse it rather than
+        // generate the defaults silently (SCIMDRIFT_CONFIG in the environment is not a mistake).
+        Command::Mixin { .. }
+            if cli.config.is_some() && std::env::var_os("SCIMDRIFT_CONFIG").is_none() =>
+        {
+            return fail(
+                "scimdrift mixin: --config names the daemon's configuration; give the mixin's config block with --mixin-config FILE",
+            );
+        }
         Command::Mixin { mixin_config, out } => return mixin(mixin_config.as_deref(), out),
         _ => {}
     }
@@ -535,9 +544,8 @@ fn man_page(cmd: clap::Command, path: &str, out: &mut Vec<u8>) -> std::io::Resul
     Ok(())
 }
 
-/// `scimdrift man [--dir DIR]`: every page to stdout, or one file per command into DIR
-/// (`scimdrift.1`, `scimdrift-run.1`, `scimdrift-remediate-plan.1`, …).
-/// `scimdrift mixin`: writes the generated rules and dashboard into `out`.
+/// `scimdrift mixin`: writes the generated rules and dashboard into `out` (each file written
+/// whole: a temporary file renamed into place).
 fn mixin(config: Option<&std::path::Path>, out: &std::path::Path) -> ExitCode {
     let overrides = match config.map(std::fs::read_to_string).transpose() {
         Ok(text) => text,
@@ -555,15 +563,21 @@ fn mixin(config: Option<&std::path::Path>, out: &std::path::Path) -> ExitCode {
     }
     for (name, text) in files {
         let path = out.join(name);
-        if let Err(e) = std::fs::write(&path, text) {
+        let written = tempfile::NamedTempFile::new_in(out).and_then(|mut f| {
+            use std::io::Write;
+            f.write_all(text.as_bytes())?;
+            f.persist(&path).map_err(|e| e.error)?;
+            Ok(())
+        });
+        if let Err(e) = written {
             return fail(format!("cannot write {}: {e}", path.display()));
         }
     }
     ExitCode::SUCCESS
 }
 
-/// `scimdrift man`: the manual page (roff): the top-level page, then one per subcommand
-/// (`scimdrift-once`, `scimdrift-remediate-plan`, …).
+/// `scimdrift man [--dir DIR]`: every page to stdout, or one file per command into DIR
+/// (`scimdrift.1`, `scimdrift-run.1`, `scimdrift-remediate-plan.1`, …).
 fn man(dir: Option<&std::path::Path>) -> ExitCode {
     let mut cmd = Cli::command();
     cmd.build();

@@ -130,8 +130,17 @@ fn render(template: &str, values: &BTreeMap<String, String>, json: bool) -> Resu
     Ok(out)
 }
 
-/// PromQL label matchers: `name op "value"`, comma-separated, `op` one of `=`, `!=`, `=~`, `!~`.
+/// PromQL label matchers: `name op "value"`, comma-separated, `op` one of `=`, `!=`, `=~`, `!~`;
+/// a regular expression must compile (RE2 syntax, as Prometheus). No control character (the
+/// selector lands in YAML lines and Grafana JSON) and no `{{` or `}}` (alert annotations are
+/// Prometheus templates).
 fn check_selector(s: &str) -> Result<(), String> {
+    if s.chars().any(char::is_control) {
+        return Err("holds a control character (a line break?)".into());
+    }
+    if s.contains("{{") || s.contains("}}") {
+        return Err("holds {{ or }}, which alert annotations would read as a template".into());
+    }
     let mut rest = s.trim();
     if rest.is_empty() {
         return Err("empty: give at least one label matcher, e.g. job=\"scimdrift\"".into());
@@ -168,6 +177,11 @@ fn check_selector(s: &str) -> Result<(), String> {
             }
         }
         let end = end.ok_or_else(|| format!("unterminated value of `{name}`"))?;
+        if op.ends_with('~') {
+            let pattern = unescape(&body[..end]);
+            regex::Regex::new(&format!("^(?:{pattern})$"))
+                .map_err(|e| format!("the regular expression of `{name}` does not compile: {e}"))?;
+        }
         rest = body[end + 1..].trim_start();
         if rest.is_empty() {
             return Ok(());
@@ -177,6 +191,25 @@ fn check_selector(s: &str) -> Result<(), String> {
             .ok_or_else(|| format!("expected `,` before `{rest}`"))?
             .trim_start();
     }
+}
+
+/// A PromQL double-quoted string's text with its escapes (`\\`, `\"`, `\n`, …) read.
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    out
 }
 
 fn check_url(s: &str) -> Result<(), String> {
@@ -201,28 +234,56 @@ fn check_uid(s: &str) -> Result<(), String> {
     }
 }
 
-/// A Prometheus duration: one or more `<number><unit>`, units ms, s, m, h, d, w, y.
+/// A Prometheus duration: one or more `<number><unit>`, each unit at most once and from the largest
+/// to the smallest (y, w, d, h, m, s, ms), in all at most 292 years (Prometheus' limit).
 fn check_duration(s: &str) -> Result<(), String> {
     let bad = || Err("not a Prometheus duration (e.g. 30s, 5m, 1h30m)".to_string());
+    // Units from the largest, with their milliseconds.
+    const UNITS: [(&str, u128); 7] = [
+        ("y", 365 * 86_400_000),
+        ("w", 7 * 86_400_000),
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("ms", 1),
+        ("m", 60_000),
+        ("s", 1_000),
+    ];
+    // The order units must come in (`ms` is the smallest, though matched before `m`).
+    let rank = |u: &str| {
+        ["y", "w", "d", "h", "m", "s", "ms"]
+            .iter()
+            .position(|x| *x == u)
+    };
     let mut rest = s;
     if rest.is_empty() {
         return bad();
     }
+    let mut last: Option<usize> = None;
+    let mut total: u128 = 0;
     while !rest.is_empty() {
         let digits = rest
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(rest.len());
-        if digits == 0 {
+        if digits == 0 || digits > 20 {
             return bad();
         }
+        let n: u128 = rest[..digits]
+            .parse()
+            .map_err(|_| "not a number".to_string())?;
         rest = &rest[digits..];
-        let Some(unit) = ["ms", "s", "m", "h", "d", "w", "y"]
-            .into_iter()
-            .find(|u| rest.starts_with(u))
-        else {
+        let Some((unit, ms)) = UNITS.into_iter().find(|(u, _)| rest.starts_with(u)) else {
             return bad();
         };
+        let r = rank(unit);
+        if last.is_some_and(|l| r <= Some(l)) {
+            return Err("units must each come once, from the largest (y w d h m s ms)".into());
+        }
+        last = r;
+        total += n * ms;
         rest = &rest[unit.len()..];
+    }
+    if total > 292 * 365 * 86_400_000 {
+        return Err("longer than Prometheus allows (292 years)".into());
     }
     Ok(())
 }
@@ -348,17 +409,31 @@ mod tests {
             ("[for]\nScimdriftDown = \"10\"", "`for.ScimdriftDown`"),
             ("[for]\nScimdriftDown = \"5 m\"", "Prometheus duration"),
             ("selector = 3", "must be a string"),
+            (
+                "selector = '''job=\"a\",\nenv=\"b\"'''",
+                "control character",
+            ),
+            ("selector = 'job=\"{{ x }}\"'", "template"),
+            ("selector = 'job=~\"(\"'", "does not compile"),
+            ("[for]\nScimdriftDown = \"1s1m\"", "from the largest"),
+            ("[for]\nScimdriftDown = \"1m1m\"", "from the largest"),
+            (
+                "[for]\nScimdriftDown = \"99999999999999999999d\"",
+                "292 years",
+            ),
         ] {
             let e = format!("{:#}", generate(Some(toml)).unwrap_err());
             assert!(e.contains(want), "{toml}: {e}");
         }
-        for ok in ["1h30m", "500ms", "1d", "2w"] {
+        for ok in ["1h30m", "500ms", "1d", "2w", "1y2w3d4h5m6s7ms", "90m"] {
             assert!(check_duration(ok).is_ok(), "{ok}");
         }
         for ok in [
             "job=\"a\"",
             "job=~\"a|b\", instance!=\"x\\\"y\"",
             " env !~ \"dev\" ",
+            "job=\"idm: scimdrift #1\"",
+            "job=~\"a\\\\.b\"",
         ] {
             assert!(check_selector(ok).is_ok(), "{ok}");
         }

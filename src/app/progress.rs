@@ -94,7 +94,12 @@ impl Display {
                     ProgressBar::new_spinner()
                         .with_style(style.clone())
                         .with_prefix(s.clone())
-                        .with_message("waiting for the first page"),
+                        .with_message(if s.starts_with("idp:") {
+                            // The IdP sends no pages here: its users are counted once read.
+                            "reading the IdP (users, groups, job, log)"
+                        } else {
+                            "waiting for the first page"
+                        }),
                 );
                 if tick {
                     bar.enable_steady_tick(Duration::from_millis(120));
