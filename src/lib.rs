@@ -8,6 +8,7 @@ pub mod detect;
 pub mod escape;
 pub mod fields;
 pub mod findings;
+pub mod groups;
 pub mod http;
 pub mod idp;
 pub mod ignore;

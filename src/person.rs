@@ -41,6 +41,10 @@ pub struct PersonHistory {
     pub actions: Vec<PersonAction>,
     /// The person's IdP users (by id, email or UPN, a record's `externalId`, or a finding).
     pub idp_users: Vec<IdpUserHistory>,
+    /// Their groups now (as of the latest complete snapshot) on both sides: the pushed IdP groups
+    /// their IdP users are direct members of beside the SCIM groups their records are in, the
+    /// missing and extra ones marked by open group findings (scenarios.md "Group findings").
+    pub groups: Vec<crate::groups::PersonGroup>,
 }
 
 impl PersonHistory {
@@ -218,6 +222,20 @@ pub fn history(store: &Store, who: &str, dirs: &Directories) -> Result<PersonHis
                 .any(|a| account_ids.contains(a.account_id.as_str()))
             || named(f).iter().any(|k| keys.idp_users.contains(k))
     };
+    // Open group findings mark the person's groups.
+    let marks: HashMap<String, &'static str> = all_findings
+        .iter()
+        .filter(|f| f.status == crate::findings::Status::Open && about(f))
+        .filter_map(|f| {
+            let mark = match f.kind {
+                crate::detect::Kind::GroupMembershipMissing => "missing",
+                crate::detect::Kind::GroupMembershipExtra => "extra",
+                _ => return None,
+            };
+            Some((f.groups.first()?.idp_group_id.clone(), mark))
+        })
+        .collect();
+    let groups = groups_now(store, &records, &idp_users, &marks, dirs)?;
     let mut findings = Vec::new();
     for f in all_findings.into_iter().filter(|f| about(f)) {
         let events = store
@@ -265,7 +283,87 @@ pub fn history(store: &Store, who: &str, dirs: &Directories) -> Result<PersonHis
         findings,
         actions,
         idp_users,
+        groups,
     })
+}
+
+/// The person's groups as of the latest complete snapshot, per directory of their current records
+/// and IdP users ([`crate::groups::of_person`]).
+fn groups_now(
+    store: &Store,
+    records: &[RecordHistory],
+    idp_users: &[IdpUserHistory],
+    marks: &HashMap<String, &str>,
+    dirs: &Directories,
+) -> Result<Vec<crate::groups::PersonGroup>, StoreError> {
+    let Some(latest) = store.latest_complete()? else {
+        return Ok(Vec::new());
+    };
+    let keys: Vec<(String, String)> = records
+        .iter()
+        .map(|r| (r.directory_id.clone(), r.scim_id.clone()))
+        .collect();
+    let current = store.scim_records_at(latest.snapshot_id, &keys)?;
+    // The IdP users' current versions: their id and the assigned groups they are in.
+    let users: Vec<crate::model::idp::IdpUser> = idp_users
+        .iter()
+        .filter_map(|u| {
+            let now = u.versions.last().filter(|v| v.to.is_none())?;
+            Some(crate::model::idp::IdpUser {
+                directory_id: u.directory_id.clone(),
+                id: u.id.clone(),
+                user_principal_name: now.user_principal_name.clone(),
+                mail: None,
+                display_name: None,
+                user_type: None,
+                enabled: now.enabled,
+                intended: now.intended,
+                assigned_directly: false,
+                groups: now.groups.clone(),
+                nested_only: false,
+                deleted: now.deleted,
+                deleted_at: None,
+                scim_external_id: None,
+                scim_user_name: None,
+                email: now.email.clone(),
+                unknown: Vec::new(),
+            })
+        })
+        .collect();
+    let directories: std::collections::BTreeSet<&str> = current
+        .iter()
+        .map(|r| r.directory_id.as_str())
+        .chain(users.iter().map(|u| u.directory_id.as_str()))
+        .collect();
+    if directories.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sides = store.idp_sides()?;
+    let scim_groups = store.scim_groups_at(latest.snapshot_id)?;
+    let mut out = Vec::new();
+    for dir in directories {
+        let side = sides
+            .iter()
+            .find(|s| s.directory_id == dir && !s.scope_all)
+            .map(|s| {
+                let mine = users.iter().filter(|u| u.directory_id == dir).cloned();
+                crate::groups::side_of(s, mine.collect())
+            });
+        let in_dir: Vec<&crate::model::ScimGroup> = scim_groups
+            .iter()
+            .filter(|g| g.directory_id == dir)
+            .collect();
+        let mine: Vec<&crate::model::ScimRecord> =
+            current.iter().filter(|r| r.directory_id == dir).collect();
+        out.extend(crate::groups::of_person(
+            &dirs.name(dir),
+            side.as_ref(),
+            &in_dir,
+            &mine,
+            marks,
+        ));
+    }
+    Ok(out)
 }
 
 /// A stored time as RFC 3339 to the second, as every time of the contract is; anything else as

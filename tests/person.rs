@@ -453,3 +453,73 @@ async fn the_endpoint_is_a_page_for_browsers_and_json_for_programs() {
     assert!(hostile.contains("&lt;script&gt;"));
     server.abort();
 }
+
+/// A person's groups now, on both sides: uma is in the IdP's Atlassian Designers but not in its SCIM
+/// group (missing), vic is still in Atlassian Finance's SCIM group after leaving it in the IdP
+/// (extra); both are in Atlassian Users on both sides. JSON, text and the page alike.
+#[tokio::test]
+async fn a_persons_groups_on_both_sides_with_the_missing_and_extra_ones_marked() {
+    let env = idp_env().await;
+    let group = |h: &serde_json::Value, name: &str| -> serde_json::Value {
+        h["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["name"] == name)
+            .unwrap_or_else(|| panic!("{name} not in {}", h["groups"]))
+            .clone()
+    };
+    let uma = person_json(&env, "uma@example.com").await;
+    let designers = group(&uma, "Atlassian Designers");
+    assert_eq!(designers["in_idp"], true);
+    assert_eq!(designers["in_scim"], false);
+    assert_eq!(designers["mark"], "missing");
+    assert_eq!(designers["directory"], "entra");
+    let users = group(&uma, "Atlassian Users");
+    assert_eq!(
+        (users["in_idp"].clone(), users["in_scim"].clone()),
+        (true.into(), true.into())
+    );
+    assert!(users["mark"].is_null());
+    // Not in the IdP's Atlassian Finance and not in its SCIM group: not listed.
+    assert!(
+        uma["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["name"] != "Atlassian Finance")
+    );
+
+    let vic = person_json(&env, "vic@example.com").await;
+    let finance = group(&vic, "Atlassian Finance");
+    assert_eq!(finance["in_idp"], false);
+    assert_eq!(finance["in_scim"], true);
+    assert_eq!(finance["mark"], "extra");
+    assert_eq!(
+        finance["scim_group_id"],
+        env.sim.world().labels["G4"].as_str()
+    );
+
+    let text = env.cli(&["person", "uma@example.com"]).await;
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("Atlassian Designers (entra): in the IdP group, not in the SCIM group  MISSING in Atlassian"),
+        "{text}"
+    );
+    let page = scimdrift::report::render_person(
+        &scimdrift::person::history(
+            &env.store(),
+            "vic@example.com",
+            &scimdrift::person::Directories {
+                names: env.settings.directory_names(),
+                idp_kinds: Default::default(),
+            },
+        )
+        .unwrap(),
+        "vic@example.com",
+    );
+    assert!(
+        page.contains("EXTRA: left the IdP group"),
+        "the page shows the groups"
+    );
+}

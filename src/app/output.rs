@@ -561,6 +561,34 @@ pub fn person(h: &crate::person::PersonHistory, format: Format) -> String {
             );
         }
     }
+    if !h.groups.is_empty() {
+        let _ = writeln!(out, "  groups (IdP / Atlassian SCIM)");
+        for g in &h.groups {
+            let idp = match g.in_idp {
+                Some(true) => "in the IdP group",
+                Some(false) => "not in the IdP group",
+                None => "not an IdP group",
+            };
+            let scim = if g.in_scim {
+                "in the SCIM group"
+            } else if g.scim_group_id.is_some() {
+                "not in the SCIM group"
+            } else {
+                "no SCIM group"
+            };
+            let mark = match g.mark.as_deref() {
+                Some("missing") => "  MISSING in Atlassian",
+                Some("extra") => "  EXTRA: left the IdP group",
+                _ => "",
+            };
+            let _ = writeln!(
+                out,
+                "    {} ({}): {idp}, {scim}{mark}",
+                line(&g.name),
+                line(&g.directory)
+            );
+        }
+    }
     if !h.findings.is_empty() {
         let _ = writeln!(out, "  findings");
         for f in &h.findings {

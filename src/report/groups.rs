@@ -3,11 +3,12 @@
 //! groups on both sides, the missing and extra ones marked. The join is detection's
 //! ([`crate::detect::pushed_groups`]). Pure.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
-use super::model::{GroupRow, Person, PersonGroup};
+use super::model::{GroupRow, Person};
 use crate::detect::{GroupKey, Kind};
-use crate::model::idp::{IdpSide, IdpUser, LogFacts, Mapping};
+use crate::model::idp::IdpUser;
+use crate::model::{ScimGroup, ScimRecord};
 use crate::store::{IdpSideState, State};
 
 /// One pushed IdP group as of the last complete pulls, joined to its SCIM group.
@@ -26,26 +27,12 @@ pub struct Joined {
 pub fn joined(sides: &[IdpSideState], users: &[IdpUser], state: &State) -> Vec<Joined> {
     let mut out = Vec::new();
     for s in sides.iter().filter(|s| !s.scope_all) {
-        let side = IdpSide {
-            directory_id: s.directory_id.clone(),
-            kind: s.kind.clone(),
-            scope_all: s.scope_all,
-            users: users
-                .iter()
-                .filter(|u| u.directory_id == s.directory_id)
-                .cloned()
-                .collect(),
-            groups: s.groups.clone(),
-            job: None,
-            mapping: s
-                .mapping
-                .clone()
-                .unwrap_or_else(|| Mapping::entra_default("not stored")),
-            events: Vec::new(),
-            logs: LogFacts::Unknown {
-                reason: String::new(),
-            },
-        };
+        let mine: Vec<IdpUser> = users
+            .iter()
+            .filter(|u| u.directory_id == s.directory_id)
+            .cloned()
+            .collect();
+        let side = crate::groups::side_of(s, mine);
         let scim_groups: Vec<_> = state
             .groups
             .iter()
@@ -146,11 +133,12 @@ pub fn section(
     rows
 }
 
-/// Sets each person's groups: the pushed groups their IdP users or records are in, and the other
-/// SCIM groups their records are in; marked `missing` / `extra` by their open group findings.
+/// Sets each person's groups ([`crate::groups::of_person`], per directory of their IdP users and
+/// records), marked `missing` / `extra` by their open group findings.
 pub fn attach(
     people: &mut [Person],
-    pushed: &[Joined],
+    sides: &[IdpSideState],
+    users: &[IdpUser],
     state: &State,
     names: &HashMap<String, String>,
 ) {
@@ -158,26 +146,35 @@ pub fn attach(
         .iter()
         .map(|(id, name)| (name.as_str(), id.as_str()))
         .collect();
-    let joined_scim: HashSet<(&str, &str)> = pushed
+    let user_by_id: HashMap<(&str, &str), &IdpUser> = users
         .iter()
-        .filter_map(|j| Some((j.directory_id.as_str(), j.scim.as_ref()?.0.as_str())))
+        .map(|u| ((u.directory_id.as_str(), u.id.as_str()), u))
+        .collect();
+    let record_by_id: HashMap<(&str, &str), &ScimRecord> = state
+        .records
+        .iter()
+        .map(|r| ((r.directory_id.as_str(), r.scim_id.as_str()), r))
         .collect();
     for p in people.iter_mut() {
-        let users: HashSet<(&str, &str)> = p
+        let mine: Vec<&IdpUser> = p
             .idp_users
             .iter()
-            .map(|u| {
-                let dir = id_of.get(u.directory.as_str()).copied().unwrap_or("");
-                (dir, u.id.as_str())
+            .filter_map(|u| {
+                let dir = id_of.get(u.directory.as_str()).copied()?;
+                user_by_id.get(&(dir, u.id.as_str())).copied()
             })
             .collect();
-        let records: HashSet<(&str, &str)> = p
+        let records: Vec<&ScimRecord> = p
             .subjects
             .iter()
             .filter_map(|s| s.scim_user.as_ref())
-            .map(|r| (r.directory_id.as_str(), r.scim_id.as_str()))
+            .filter_map(|r| {
+                record_by_id
+                    .get(&(r.directory_id.as_str(), r.scim_id.as_str()))
+                    .copied()
+            })
             .collect();
-        let marks: HashMap<(String, String), &str> = p
+        let marks: HashMap<String, &str> = p
             .findings
             .iter()
             .filter_map(|f| {
@@ -186,58 +183,44 @@ pub fn attach(
                     Kind::GroupMembershipExtra => "extra",
                     _ => return None,
                 };
-                let g = f.groups.first()?;
-                Some(((g.directory_id.clone(), g.idp_group_id.clone()), mark))
+                Some((f.groups.first()?.idp_group_id.clone(), mark))
             })
             .collect();
+        let directories: BTreeSet<&str> = mine
+            .iter()
+            .map(|u| u.directory_id.as_str())
+            .chain(records.iter().map(|r| r.directory_id.as_str()))
+            .collect();
         let mut out = Vec::new();
-        for j in pushed {
-            let dir = j.directory_id.as_str();
-            let in_idp = j.idp_members.iter().any(|u| users.contains(&(dir, u)));
-            let in_scim = j.scim_members.iter().any(|r| records.contains(&(dir, r)));
-            let mark = marks.get(&(j.directory_id.clone(), j.idp_group_id.clone()));
-            if !(in_idp || in_scim || mark.is_some()) {
-                continue;
-            }
-            out.push(PersonGroup {
-                directory: name_of(names, dir),
-                name: j
-                    .name
-                    .clone()
-                    .or_else(|| j.scim.as_ref().map(|s| s.1.clone()))
-                    .unwrap_or_else(|| j.idp_group_id.clone()),
-                idp_group_id: Some(j.idp_group_id.clone()),
-                scim_group_id: j.scim.as_ref().map(|s| s.0.clone()),
-                in_idp: Some(in_idp),
-                in_scim,
-                mark: mark.map(|m| m.to_string()),
-            });
-        }
-        for g in &state.groups {
-            let dir = g.directory_id.as_str();
-            if joined_scim.contains(&(dir, g.group_id.as_str())) {
-                continue;
-            }
-            let listed = g
-                .members
+        for dir in directories {
+            let side = sides
                 .iter()
-                .any(|m| records.contains(&(dir, m.as_str())));
-            let named = state.records.iter().any(|r| {
-                r.directory_id == g.directory_id
-                    && records.contains(&(dir, r.scim_id.as_str()))
-                    && r.groups.contains(&g.group_id)
-            });
-            if listed || named {
-                out.push(PersonGroup {
-                    directory: name_of(names, dir),
-                    name: g.display_name.clone().unwrap_or_else(|| g.group_id.clone()),
-                    idp_group_id: None,
-                    scim_group_id: Some(g.group_id.clone()),
-                    in_idp: None,
-                    in_scim: true,
-                    mark: None,
+                .find(|s| s.directory_id == dir && !s.scope_all)
+                .map(|s| {
+                    let users = mine
+                        .iter()
+                        .filter(|u| u.directory_id == dir)
+                        .map(|u| (*u).clone())
+                        .collect();
+                    crate::groups::side_of(s, users)
                 });
-            }
+            let scim_groups: Vec<&ScimGroup> = state
+                .groups
+                .iter()
+                .filter(|g| g.directory_id == dir)
+                .collect();
+            let in_dir: Vec<&ScimRecord> = records
+                .iter()
+                .copied()
+                .filter(|r| r.directory_id == dir)
+                .collect();
+            out.extend(crate::groups::of_person(
+                &name_of(names, dir),
+                side.as_ref(),
+                &scim_groups,
+                &in_dir,
+                &marks,
+            ));
         }
         p.groups = out;
     }

@@ -74,22 +74,8 @@ pub struct GroupRow {
     pub not_provisioned: bool,
 }
 
-/// One group of a person: an IdP group they are in, or a SCIM group one of their records is in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PersonGroup {
-    /// The directory's configured name.
-    pub directory: String,
-    /// The IdP group's name, else the SCIM group's, else an id.
-    pub name: String,
-    pub idp_group_id: Option<String>,
-    pub scim_group_id: Option<String>,
-    /// A direct member of the pushed IdP group (`None`: the SCIM group is no pushed group's).
-    pub in_idp: Option<bool>,
-    /// One of the person's records is in the SCIM group.
-    pub in_scim: bool,
-    /// `missing` or `extra` when an open group finding of the person says so.
-    pub mark: Option<String>,
-}
+/// One group of a person (see [`crate::groups`]).
+pub use crate::groups::PersonGroup;
 
 /// Open findings by severity at the end of one day (the report's day: at generation).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -41,6 +41,7 @@ pub fn render(h: &PersonHistory, who: &str) -> String {
                         } @else {
                             (findings(h))
                             (idp_users(h))
+                            (groups(h))
                             (records(h))
                             (accounts(h))
                             (actions(h))
@@ -110,6 +111,27 @@ fn enabled(v: Option<bool>) -> &'static str {
 
 fn until(to: Option<&str>) -> String {
     to.map_or_else(|| "now".into(), display_time)
+}
+
+/// The person's groups now, on both sides, the missing and extra ones marked.
+fn groups(h: &PersonHistory) -> Markup {
+    html! {
+        @if !h.groups.is_empty() {
+            h2 #groups { "Groups" }
+            (table(None, &["Group", "Directory", "In the IdP group", "In the Atlassian (SCIM) group"], h.groups.iter().map(|g| vec![
+                html! { (g.name)
+                    @match g.mark.as_deref() {
+                        Some("missing") => { " " b { "MISSING in Atlassian" } },
+                        Some("extra") => { " " b { "EXTRA: left the IdP group" } },
+                        _ => {},
+                    }
+                },
+                html! { (g.directory) },
+                html! { @match g.in_idp { Some(true) => "yes", Some(false) => "no", None => "not an IdP group" } },
+                html! { @if g.in_scim { "yes" } @else if g.scim_group_id.is_some() { "no" } @else { "no SCIM group" } },
+            ]).collect()))
+        }
+    }
 }
 
 fn idp_users(h: &PersonHistory) -> Markup {

@@ -300,25 +300,7 @@ impl Store {
                 .collect()
             })
             .map_err(self.err("cannot read SCIM records"))?;
-        let groups = conn
-            .prepare_cached(&format!(
-                "SELECT directory_id, group_id, display_name, external_id, members_json
-                 FROM scim_group_versions WHERE {AS_OF} ORDER BY directory_id, group_id"
-            ))
-            .and_then(|mut s| {
-                s.query_map(params![snapshot_id], |r| {
-                    Ok(ScimGroup {
-                        directory_id: r.get(0)?,
-                        group_id: r.get(1)?,
-                        display_name: r.get(2)?,
-                        external_id: r.get(3)?,
-                        members: json_list(&r.get::<_, String>(4)?),
-                        unknown: Vec::new(),
-                    })
-                })?
-                .collect()
-            })
-            .map_err(self.err("cannot read SCIM groups"))?;
+        let groups = self.scim_groups_at(snapshot_id)?;
         let accounts = conn
             .prepare_cached(&format!(
                 "SELECT account_id, account_type, account_status, membership_status, status, claim_status,
@@ -350,6 +332,71 @@ impl Store {
             groups,
             accounts,
         })
+    }
+
+    /// The SCIM groups as of complete snapshot `snapshot_id`.
+    pub fn scim_groups_at(&self, snapshot_id: i64) -> Result<Vec<ScimGroup>, StoreError> {
+        let conn = &self.conn;
+        conn.prepare_cached(&format!(
+            "SELECT directory_id, group_id, display_name, external_id, members_json
+                 FROM scim_group_versions WHERE {AS_OF} ORDER BY directory_id, group_id"
+        ))
+        .and_then(|mut s| {
+            s.query_map(params![snapshot_id], |r| {
+                Ok(ScimGroup {
+                    directory_id: r.get(0)?,
+                    group_id: r.get(1)?,
+                    display_name: r.get(2)?,
+                    external_id: r.get(3)?,
+                    members: json_list(&r.get::<_, String>(4)?),
+                    unknown: Vec::new(),
+                })
+            })?
+            .collect()
+        })
+        .map_err(self.err("cannot read SCIM groups"))
+    }
+
+    /// The records `keys` (directory id, SCIM id) as of complete snapshot `snapshot_id` (those it
+    /// holds), with their own `groups`.
+    pub fn scim_records_at(
+        &self,
+        snapshot_id: i64,
+        keys: &[(String, String)],
+    ) -> Result<Vec<ScimRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT directory_id, scim_id, external_id, user_name, email, display_name, active, account_id,
+                        groups_json, created, last_modified
+                 FROM scim_user_versions WHERE {AS_OF} AND directory_id = ?2 AND scim_id = ?3"
+            ))
+            .map_err(self.err("cannot read SCIM records"))?;
+        let mut out = Vec::new();
+        for (dir, id) in keys {
+            let rows = stmt
+                .query_map(params![snapshot_id, dir, id], |r| {
+                    Ok(ScimRecord {
+                        directory_id: r.get(0)?,
+                        scim_id: r.get(1)?,
+                        external_id: r.get(2)?,
+                        user_name: r.get(3)?,
+                        email: r.get(4)?,
+                        display_name: r.get(5)?,
+                        active: r.get(6)?,
+                        account_id: r.get(7)?,
+                        groups: json_list(&r.get::<_, String>(8)?),
+                        created: r.get(9)?,
+                        last_modified: r.get(10)?,
+                        link_unknown: false,
+                        unknown: Vec::new(),
+                    })
+                })
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                .map_err(self.err("cannot read SCIM records"))?;
+            out.extend(rows);
+        }
+        Ok(out)
     }
 
     /// Version rows per table (users, groups, accounts): how much history is kept.
