@@ -864,6 +864,15 @@ fn bench_idp_pulls_the_tenant_alone_and_beside_atlassian() {
     // Token, service principal, assignments, 7 groups' members, users, job, schema, logs at least.
     assert!(v["idp_requests"].as_u64().unwrap() >= 14, "{v}");
     assert!(v["idp_peak_rss_mb"].as_f64().unwrap() > 0.0, "{v}");
+    // Detection timed with and without the group kinds, over 7 pushed groups of 300 members.
+    assert!(v["detection_seconds"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(
+        v["detection_seconds_without_group_kinds"].as_f64().unwrap() > 0.0,
+        "{v}"
+    );
+    assert_eq!(v["pushed_groups"], 7, "{v}");
+    assert_eq!(v["group_memberships"], 300, "{v}");
+    assert_eq!(v["largest_group_members"], 43, "{v}");
 }
 
 #[tokio::test]

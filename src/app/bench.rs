@@ -144,6 +144,18 @@ pub struct IdpFigures {
     pub unchanged_pulls: usize,
     /// Peak RSS over the whole run, MB.
     pub peak_rss_mb: f64,
+    /// Detection over the last complete snapshot (every kind), best of 3, seconds; and without the
+    /// group kinds (their cost is the difference).
+    pub detection_seconds: f64,
+    pub detection_seconds_without_group_kinds: f64,
+    /// Peak RSS added while detecting (over the RSS before), MB: every kind, and without the group
+    /// kinds.
+    pub detection_peak_added_mb: f64,
+    pub detection_peak_added_mb_without_group_kinds: f64,
+    /// Pushed IdP groups, their direct user memberships, and the largest group's members.
+    pub pushed_groups: usize,
+    pub group_memberships: u64,
+    pub largest_group_members: usize,
 }
 
 /// Runs the IdP benchmark and prints the figures.
@@ -174,6 +186,16 @@ pub async fn idp(users: usize, groups: usize, repeat: usize, json: bool) -> Exit
                     f.unchanged_pull_seconds_avg, f.unchanged_pulls
                 );
                 println!("  peak RSS          {:.0} MB (whole run)", f.peak_rss_mb);
+                println!(
+                    "  detection         {:.2} s, +{:.0} MB peak ({:.2} s, +{:.0} MB without the group kinds; {} pushed groups, {} memberships, largest {})",
+                    f.detection_seconds,
+                    f.detection_peak_added_mb,
+                    f.detection_seconds_without_group_kinds,
+                    f.detection_peak_added_mb_without_group_kinds,
+                    f.pushed_groups,
+                    f.group_memberships,
+                    f.largest_group_members
+                );
             }
             ExitCode::SUCCESS
         }
@@ -270,6 +292,7 @@ async fn measure_idp(
     }
     let unchanged_pull_seconds_avg = clock.elapsed().as_secs_f64() / repeat.max(1) as f64;
     let _ = child.kill().await;
+    let d = detection(&settings)?;
     Ok(IdpFigures {
         idp_users,
         assigned_groups,
@@ -283,7 +306,118 @@ async fn measure_idp(
         unchanged_pull_seconds_avg,
         unchanged_pulls: repeat,
         peak_rss_mb: peak_rss_bytes() as f64 / 1e6,
+        detection_seconds: d.all.0,
+        detection_seconds_without_group_kinds: d.without.0,
+        detection_peak_added_mb: d.all.1,
+        detection_peak_added_mb_without_group_kinds: d.without.1,
+        pushed_groups: d.pushed_groups,
+        group_memberships: d.memberships,
+        largest_group_members: d.largest,
     })
+}
+
+/// What [`detection`] measured: (best seconds, peak MB added) with every kind and without the
+/// group kinds, and the size of the groups.
+struct DetectionFigures {
+    all: (f64, f64),
+    without: (f64, f64),
+    pushed_groups: usize,
+    memberships: u64,
+    largest: usize,
+}
+
+/// Detection over the store's last complete snapshot, as a cycle runs it (the IdP sides with their
+/// current users), timed best of 3 with every kind and without the group kinds; the peak RSS each
+/// adds is read after resetting the peak (`/proc/self/clear_refs`).
+fn detection(settings: &Settings) -> anyhow::Result<DetectionFigures> {
+    use crate::detect::{DetectSettings, IdpInput, Input, Kind};
+    let store = Store::open(&settings.store.path)?;
+    let latest = store
+        .latest_complete()?
+        .ok_or_else(|| anyhow::anyhow!("no complete snapshot to detect over"))?;
+    let state = store.state_at(latest.snapshot_id)?;
+    let users = store.idp_users()?;
+    let idp: Vec<IdpInput> = store
+        .idp_sides()?
+        .iter()
+        .map(|s| IdpInput {
+            side: crate::groups::side_of(
+                s,
+                users
+                    .iter()
+                    .filter(|u| u.directory_id == s.directory_id)
+                    .cloned()
+                    .collect(),
+            ),
+            latest_events: Default::default(),
+            logs_known: true,
+            ever_seen: Default::default(),
+        })
+        .collect();
+    drop(users);
+    let (since, links) = (Default::default(), Default::default());
+    let input = Input {
+        records: &state.records,
+        groups: &state.groups,
+        accounts: &state.accounts,
+        inactive_since: &since,
+        previous_links: &links,
+        idp: &idp,
+        now: chrono::Utc::now(),
+    };
+    let mut members = (0, 0, 0);
+    let mut run = |disabled: Vec<Kind>| {
+        let settings = DetectSettings {
+            disabled,
+            ..DetectSettings::default()
+        };
+        let mut best = f64::MAX;
+        let mut added = 0u64;
+        for _ in 0..3 {
+            let _ = std::fs::write("/proc/self/clear_refs", "5");
+            let before = current_rss_bytes();
+            let clock = Instant::now();
+            let d = crate::detect::detect_all(&input, &settings);
+            best = best.min(clock.elapsed().as_secs_f64());
+            added = added.max(peak_rss_bytes().saturating_sub(before));
+            if let Some(g) = d.group_members.first() {
+                members.1 = g.idp;
+            }
+        }
+        (best, added as f64 / 1e6)
+    };
+    let without = run(Kind::ALL.into_iter().filter(|k| k.is_group()).collect());
+    let all = run(Vec::new());
+    for x in &idp {
+        let mut sizes: std::collections::HashMap<&str, usize> = Default::default();
+        for u in &x.side.users {
+            for g in &u.groups {
+                *sizes.entry(g.as_str()).or_default() += 1;
+            }
+        }
+        members.0 += x.side.groups.len();
+        members.2 = members.2.max(sizes.values().copied().max().unwrap_or(0));
+    }
+    Ok(DetectionFigures {
+        all,
+        without,
+        pushed_groups: members.0,
+        memberships: members.1,
+        largest: members.2,
+    })
+}
+
+/// Resident set size of this process now (Linux `VmRSS`), 0 where unknown.
+fn current_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
 }
 
 /// Peak resident set size of this process (Linux `VmHWM`), 0 where unknown.

@@ -42,7 +42,11 @@ pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
                         "{} is in the IdP group {} but {} is not in its SCIM group, so they lack the product access it grants{}.",
                         label(u),
                         p.label(),
-                        who(r),
+                        if who(r).eq_ignore_ascii_case(label(u)) {
+                            "their SCIM record".to_string()
+                        } else {
+                            format!("their SCIM record {}", who(r))
+                        },
                         key.note()
                     ),
                 )

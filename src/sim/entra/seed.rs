@@ -249,8 +249,10 @@ pub(crate) fn add_scenario_tenant(world: &mut World, d1: usize, seed: u64, now: 
 }
 
 /// The agreeing tenant of [`World::healthy_with_entra`]: every record of `dir` has an enabled
-/// user, a direct member of one of `groups` assigned security groups (round robin), each pushed
-/// as a SCIM group of `dir` (`externalId` = its id) holding its members' records.
+/// user, a direct member of one of `groups` assigned security groups (round robin, a team), and
+/// each block of [`ALL_STAFF`] users also of an "all staff" group (so a large tenant has a few
+/// groups of that size beside many small ones); each group is pushed as a SCIM group of `dir`
+/// (`externalId` = its id) holding its members' records.
 pub(crate) fn add_healthy_tenant(
     world: &mut World,
     dir: usize,
@@ -270,12 +272,23 @@ pub(crate) fn add_healthy_tenant(
         let id = t.groups[index].id.clone();
         t.assign(&id, "Group", &name, days_ago(now, 400 + g as i64 % 100));
     }
+    let staff = directory.users.len() / ALL_STAFF;
+    for b in 0..staff {
+        let name = format!("Atlassian All Staff {}", b + 1);
+        let index = add_group(&mut t, ids.uuid((groups + b) as u64), &name, true, None);
+        let id = t.groups[index].id.clone();
+        t.assign(&id, "Group", &name, days_ago(now, 500));
+    }
+    // The groups record `i` is in: its team, and its block's all-staff group.
+    let of = |i: usize| {
+        std::iter::once(i % groups).chain((i / ALL_STAFF < staff).then_some(groups + i / ALL_STAFF))
+    };
     t.users.reserve(directory.users.len());
     for (i, record) in directory.users.iter().enumerate() {
         if let Some(user) = user_for(record) {
-            t.groups[i % groups]
-                .members
-                .push(SimEntraMember::user(&user.id));
+            for g in of(i) {
+                t.groups[g].members.push(SimEntraMember::user(&user.id));
+            }
             t.users.push(user);
         }
     }
@@ -307,18 +320,24 @@ pub(crate) fn add_healthy_tenant(
         .map(|g| (g.id.clone(), g.display_name.clone()))
         .collect();
     world.entra.push(t);
-    let records = world.directories[dir].users.len();
-    for (g, (id, name)) in pushed.iter().enumerate() {
+    let mut scim_index = Vec::with_capacity(pushed.len());
+    for (id, name) in &pushed {
         let index = world.add_group(dir, name, seed ^ 0x6070_0000, now);
-        let directory = &mut world.directories[dir];
-        directory.groups[index].external_id = Some(id.clone());
-        for i in (g..records).step_by(groups) {
-            if directory.users[i].external_id.is_some() {
-                directory.add_member(index, i);
+        world.directories[dir].groups[index].external_id = Some(id.clone());
+        scim_index.push(index);
+    }
+    let directory = &mut world.directories[dir];
+    for i in 0..directory.users.len() {
+        if directory.users[i].external_id.is_some() {
+            for g in of(i) {
+                directory.add_member(scim_index[g], i);
             }
         }
     }
 }
+
+/// Users per "all staff" group of [`add_healthy_tenant`].
+pub(crate) const ALL_STAFF: usize = 20_000;
 
 /// An empty tenant for directory `dir` (see [`World::add_entra`]).
 pub(crate) fn add_empty_tenant(
