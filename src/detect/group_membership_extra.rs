@@ -4,6 +4,8 @@
 //! (intended, enabled): a leaver's record (disabled, deleted, no longer intended) is
 //! `idp_disabled_scim_active`'s, not one more finding per group it was in.
 
+use std::collections::{HashMap, HashSet};
+
 use super::undetermined::{LINK, RECORD_JOIN};
 use super::{Finding, IdpIndex, Index, Kind, who};
 
@@ -23,17 +25,42 @@ pub const READS: &[&str] = &[
 ];
 
 pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
+    // Each SCIM group's members are looked up, not every record per group: linear in memberships.
+    let by_id: HashMap<&str, usize> = x
+        .records
+        .iter()
+        .enumerate()
+        .map(|(i, (r, _))| (r.scim_id.as_str(), i))
+        .collect();
+    let mut naming: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, (r, _)) in x.records.iter().enumerate() {
+        for g in &r.groups {
+            naming.entry(g.as_str()).or_default().push(i);
+        }
+    }
     let mut out = Vec::new();
-    for p in x.groups.iter().filter(|p| p.scim.is_some()) {
-        for (r, joined) in &x.records {
+    for p in &x.groups {
+        let Some((s, _)) = p.scim else { continue };
+        let members: HashSet<usize> = s
+            .members
+            .iter()
+            .filter_map(|m| by_id.get(m.as_str()).copied())
+            .chain(
+                naming
+                    .get(s.group_id.as_str())
+                    .into_iter()
+                    .flatten()
+                    .copied(),
+            )
+            .collect();
+        let mut members: Vec<usize> = members.into_iter().collect();
+        members.sort_unstable();
+        for i in members {
+            let (r, joined) = &x.records[i];
             let Some((u, key)) = joined else {
                 continue; // no IdP user: orphan_scim_record's
             };
-            if r.active != Some(true)
-                || !IdpIndex::wanted(u)
-                || !p.scim_has(r)
-                || u.groups.contains(&p.group.id)
-            {
+            if r.active != Some(true) || !IdpIndex::wanted(u) || u.groups.contains(&p.group.id) {
                 continue;
             }
             let account = index.linked_account(r).map(|a| a.account_id.as_str());

@@ -25,6 +25,16 @@ pub struct Joined {
 
 /// The pushed groups of every directory whose IdP side is stored, joined to `state`'s SCIM groups.
 pub fn joined(sides: &[IdpSideState], users: &[IdpUser], state: &State) -> Vec<Joined> {
+    // SCIM group id → the records naming it in their own `groups`, built once (linear).
+    let mut naming: HashMap<(&str, &str), Vec<&str>> = HashMap::new();
+    for r in &state.records {
+        for g in &r.groups {
+            naming
+                .entry((r.directory_id.as_str(), g.as_str()))
+                .or_default()
+                .push(r.scim_id.as_str());
+        }
+    }
     let mut out = Vec::new();
     for s in sides.iter().filter(|s| !s.scope_all) {
         let mine: Vec<IdpUser> = users
@@ -40,11 +50,11 @@ pub fn joined(sides: &[IdpSideState], users: &[IdpUser], state: &State) -> Vec<J
             .collect();
         for p in crate::detect::pushed_groups(&side, &scim_groups) {
             let scim_members = match p.scim {
-                Some((g, _)) => state
-                    .records
-                    .iter()
-                    .filter(|r| r.directory_id == s.directory_id && p.scim_has(r))
-                    .map(|r| r.scim_id.clone())
+                Some((g, _)) => naming
+                    .get(&(s.directory_id.as_str(), g.group_id.as_str()))
+                    .into_iter()
+                    .flatten()
+                    .map(|id| id.to_string())
                     .chain(g.members.iter().cloned())
                     .collect(),
                 None => HashSet::new(),
