@@ -1527,9 +1527,20 @@ fn healthy_with_entra_is_linear_and_agrees() {
     eprintln!("World::healthy_with_entra(70_000, 1000) took {elapsed:?}");
     let t = &world.entra[0];
     assert_eq!(t.users.len(), 70_000);
-    assert_eq!(t.groups.len(), 1000);
-    assert!(t.groups.iter().all(|g| g.members.len() == 70));
-    assert_eq!(t.app().unwrap().assignments.len(), 1000);
+    // 1,000 teams of 70, and an all-staff group per block of 20,000 users.
+    assert_eq!(t.groups.len(), 1003);
+    assert!(t.groups[..1000].iter().all(|g| g.members.len() == 70));
+    assert!(t.groups[1000..].iter().all(|g| g.members.len() == 20_000));
+    assert_eq!(t.app().unwrap().assignments.len(), 1003);
+    // Each group pushed as a SCIM group holding its members' records.
+    for g in &t.groups {
+        let scim = world.directories[0]
+            .groups
+            .iter()
+            .find(|s| s.external_id.as_deref() == Some(g.id.as_str()))
+            .unwrap_or_else(|| panic!("{} not pushed", g.display_name));
+        assert_eq!(scim.members.len(), g.members.len(), "{}", g.display_name);
+    }
     assert_eq!(t.directory_id, world.directories[0].id);
     let externals: HashSet<&str> = world.directories[0]
         .users
