@@ -223,7 +223,7 @@ pub fn history(store: &Store, who: &str, dirs: &Directories) -> Result<PersonHis
             || named(f).iter().any(|k| keys.idp_users.contains(k))
     };
     // Open group findings mark the person's groups.
-    let marks: HashMap<String, &'static str> = all_findings
+    let marks: HashMap<(String, String), &'static str> = all_findings
         .iter()
         .filter(|f| f.status == crate::findings::Status::Open && about(f))
         .filter_map(|f| {
@@ -232,7 +232,8 @@ pub fn history(store: &Store, who: &str, dirs: &Directories) -> Result<PersonHis
                 crate::detect::Kind::GroupMembershipExtra => "extra",
                 _ => return None,
             };
-            Some((f.groups.first()?.idp_group_id.clone(), mark))
+            let g = f.groups.first()?;
+            Some(((g.directory_id.clone(), g.idp_group_id.clone()), mark))
         })
         .collect();
     let groups = groups_now(store, &records, &idp_users, &marks, dirs)?;
@@ -293,7 +294,7 @@ fn groups_now(
     store: &Store,
     records: &[RecordHistory],
     idp_users: &[IdpUserHistory],
-    marks: &HashMap<String, &str>,
+    marks: &HashMap<(String, String), &str>,
     dirs: &Directories,
 ) -> Result<Vec<crate::groups::PersonGroup>, StoreError> {
     let Some(latest) = store.latest_complete()? else {
@@ -355,12 +356,17 @@ fn groups_now(
             .collect();
         let mine: Vec<&crate::model::ScimRecord> =
             current.iter().filter(|r| r.directory_id == dir).collect();
+        let here: HashMap<String, &str> = marks
+            .iter()
+            .filter(|((d, _), _)| d == dir)
+            .map(|((_, g), m)| (g.clone(), *m))
+            .collect();
         out.extend(crate::groups::of_person(
             &dirs.name(dir),
             side.as_ref(),
             &in_dir,
             &mine,
-            marks,
+            &here,
         ));
     }
     Ok(out)

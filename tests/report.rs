@@ -1771,3 +1771,23 @@ async fn pushed_groups_and_each_persons_groups_on_both_sides() {
         "{md}"
     );
 }
+
+/// A job schema that cannot be read leaves groups assumed pushed: the report says so.
+#[tokio::test]
+async fn groups_assumed_pushed_are_called_out() {
+    let mut options = SimOptions::default();
+    options.entra.schema = scimdrift::sim::SchemaStyle::ServerError;
+    let mut env =
+        Env::start_with_idp(World::idp_scenarios_with_healthy(5, 5, Utc::now()), options).await;
+    env.extend_config("\n[detect]\nidp_grace_minutes = 0\n");
+    assert!(env.pull().await.recorded.complete);
+    let r = build(&env, Utc::now());
+    assert!(
+        r.idp[0]
+            .warnings
+            .iter()
+            .any(|w| w.contains("assumed pushed")),
+        "{:#?}",
+        r.idp[0].warnings
+    );
+}

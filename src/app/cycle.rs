@@ -292,7 +292,18 @@ fn observe(m: &Metrics, result: &anyhow::Result<Outcome>) {
             export_idp_job(m, directory, job.as_ref());
         }
     }
-    // The pushed groups' memberships, from each complete IdP pull (an incomplete one leaves them).
+    // The pushed groups' memberships, from each complete IdP pull (an incomplete one leaves them);
+    // when every IdP source is complete, a directory no longer pushing groups (mapping off,
+    // `scope = "all"`, its IdP removed) drops out.
+    if rec.complete
+        && pull
+            .sources
+            .iter()
+            .filter(|s| s.is_idp())
+            .all(|s| s.complete)
+    {
+        m.group_members.reset();
+    }
     for g in &o.group_members {
         let Some(s) = pull
             .sources

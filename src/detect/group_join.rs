@@ -100,37 +100,80 @@ pub fn pushed<'a>(side: &'a IdpSide, scim_groups: &[&'a ScimGroup]) -> Vec<Pushe
             members.entry(g.as_str()).or_default().push(u);
         }
     }
-    side.groups
+    // A SCIM group carrying an assigned group's id is that group's: never joined to another by
+    // name (Entra allows two groups of one name).
+    let claimed: std::collections::HashSet<*const ScimGroup> = side
+        .groups
+        .iter()
+        .filter_map(|g| by_external.get(&g.id.trim().to_lowercase()))
+        .flatten()
+        .map(|g| *g as *const ScimGroup)
+        .collect();
+    let mut joins: Vec<Join<'_>> = side
+        .groups
         .iter()
         .filter(|g| g.security_enabled == Some(true))
         .map(|g| {
-            let by_id = by_external.get(&g.id.trim().to_lowercase());
-            let by_display = || {
-                let name = g.display_name.as_deref()?.trim().to_lowercase();
-                by_name.get(&name)
-            };
-            let (candidates, key) = match by_id {
-                Some(c) => (Some(c), GroupKey::ExternalId),
-                None => (by_display(), GroupKey::DisplayName),
-            };
-            let (scim, ambiguous) = match candidates.map(Vec::as_slice) {
-                Some([one]) => (Some((*one, key)), None),
-                Some([_, _, ..]) => (None, Some(key)),
-                _ => (None, None),
-            };
-            PushedGroup {
-                group: g,
-                scim,
-                ambiguous,
-                members: members.remove(g.id.as_str()).unwrap_or_default(),
-                scim_members: scim
-                    .map(|(s, _)| s.members.iter().map(String::as_str).collect())
-                    .unwrap_or_default(),
-                directory_id: &side.directory_id,
+            let (candidates, key): (Vec<&ScimGroup>, GroupKey) =
+                match by_external.get(&g.id.trim().to_lowercase()) {
+                    Some(c) => (c.clone(), GroupKey::ExternalId),
+                    None => {
+                        let name = g.display_name.as_deref().map(|n| n.trim().to_lowercase());
+                        let found = name
+                            .and_then(|n| by_name.get(&n))
+                            .map(|c| {
+                                c.iter()
+                                    .copied()
+                                    .filter(|s| !claimed.contains(&(*s as *const ScimGroup)))
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        (found, GroupKey::DisplayName)
+                    }
+                };
+            match candidates.as_slice() {
+                [one] => (g, Some((*one, key)), None),
+                [_, _, ..] => (g, None, Some(key)),
+                [] => (g, None, None),
             }
+        })
+        .collect();
+    // At most one IdP group per SCIM group: two joined to one by name decide neither.
+    let mut by_scim: HashMap<*const ScimGroup, usize> = HashMap::new();
+    for (_, scim, _) in &joins {
+        if let Some((s, GroupKey::DisplayName)) = scim {
+            *by_scim.entry(*s as *const ScimGroup).or_default() += 1;
+        }
+    }
+    for j in &mut joins {
+        if let Some((s, GroupKey::DisplayName)) = j.1
+            && by_scim.get(&(s as *const ScimGroup)).copied().unwrap_or(0) > 1
+        {
+            j.1 = None;
+            j.2 = Some(GroupKey::DisplayName);
+        }
+    }
+    joins
+        .into_iter()
+        .map(|(g, scim, ambiguous)| PushedGroup {
+            group: g,
+            scim,
+            ambiguous,
+            members: members.remove(g.id.as_str()).unwrap_or_default(),
+            scim_members: scim
+                .map(|(s, _)| s.members.iter().map(String::as_str).collect())
+                .unwrap_or_default(),
+            directory_id: &side.directory_id,
         })
         .collect()
 }
+
+/// An IdP group, the SCIM group it joined and how, or the key two matched by.
+type Join<'a> = (
+    &'a AssignedGroup,
+    Option<(&'a ScimGroup, GroupKey)>,
+    Option<GroupKey>,
+);
 
 /// What the group kinds cannot decide in `x`'s directory (unknown is never evidence): a group
 /// whose `securityEnabled` is unknown (pushed or not); a join two SCIM groups match; every group
@@ -162,6 +205,12 @@ pub fn undetermined(x: &IdpIndex<'_>, kinds: &[Kind], u: &mut Undetermined) {
         );
     }
     for p in &x.groups {
+        // No SCIM group carries its id and its name is unknown: the name join cannot be tried.
+        if p.scim.is_none() && p.ambiguous.is_none() && p.group.display_name.is_none() {
+            for &kind in &group_kinds {
+                u.add(kind, subject(&p.group.id), ["displayName"]);
+            }
+        }
         if let Some(key) = p.ambiguous {
             for &kind in &group_kinds {
                 u.add(

@@ -470,3 +470,45 @@ fn a_group_findings_identity_is_its_idp_group_not_its_scim_group() {
     let ids: HashSet<String> = d.findings.iter().map(|f| f.id()).collect();
     assert_eq!(ids.len(), 2, "{:?}", d.findings);
 }
+
+#[test]
+fn a_same_named_group_never_takes_another_groups_scim_group() {
+    let (mut idp, records, accounts) = world();
+    // g2 "engineering" (never pushed) has the name of g1, whose SCIM group carries g1's id.
+    idp.side.groups.push(group("g2", "engineering", Some(true)));
+    let groups = [scim_group("s1", Some("g1"), "Engineering", &["r1", "r2"])];
+    let d = run_groups(
+        Kind::GroupNotProvisioned,
+        &idp,
+        &records,
+        &groups,
+        &accounts,
+    );
+    assert_eq!(d.findings.len(), 1, "{:?}", d.findings);
+    assert_eq!(d.findings[0].groups[0].idp_group_id, "g2");
+    let d = run_groups(
+        Kind::GroupMembershipExtra,
+        &idp,
+        &records,
+        &groups,
+        &accounts,
+    );
+    assert!(d.findings.is_empty(), "{:?}", d.findings);
+    // Two IdP groups joining one SCIM group by name: neither decides.
+    let (mut idp, ..) = world();
+    idp.side.groups = vec![
+        group("g1", "Design", Some(true)),
+        group("g2", "DESIGN", Some(true)),
+    ];
+    let one = [scim_group("s1", None, "design", &["r1", "r2"])];
+    for kind in GROUP_KINDS {
+        let d = run_groups(kind, &idp, &records, &one, &accounts);
+        assert!(d.findings.is_empty(), "{kind}: {:?}", d.findings);
+    }
+    // An IdP group whose name is unknown and whose id no SCIM group carries: undecided.
+    let (mut idp, ..) = world();
+    idp.side.groups[0].display_name = None;
+    let d = run_groups(Kind::GroupNotProvisioned, &idp, &records, &[], &accounts);
+    assert!(d.findings.is_empty(), "{:?}", d.findings);
+    assert!(!d.undetermined.is_empty());
+}

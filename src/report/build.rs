@@ -167,7 +167,7 @@ pub fn build(
     let mut people = people::group(open);
     idp::attach_users(&mut people, &idp_users, &idp_sides, names);
     let pushed = super::groups::joined(&idp_sides, &idp_users, &state);
-    super::groups::attach(&mut people, &idp_sides, &idp_users, &state, names);
+    super::groups::attach(&mut people, &pushed, &idp_users, &state, names);
     let groups = super::groups::section(&pushed, &people, names);
     let summary = summary(&people, resolved.len(), &suppressed);
     let mut idp_health = idp::health(&ctx.idp_apps, &idp_sides, latest.as_ref(), names);

@@ -5,10 +5,10 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use super::model::{GroupRow, Person};
+use super::model::{GroupRow, Person, PersonGroup};
 use crate::detect::{GroupKey, Kind};
+use crate::model::ScimGroup;
 use crate::model::idp::IdpUser;
-use crate::model::{ScimGroup, ScimRecord};
 use crate::store::{IdpSideState, State};
 
 /// One pushed IdP group as of the last complete pulls, joined to its SCIM group.
@@ -17,6 +17,8 @@ pub struct Joined {
     pub idp_group_id: String,
     pub name: Option<String>,
     pub scim: Option<(String, String, GroupKey)>,
+    /// Two SCIM groups match it (or two IdP groups one SCIM group): joined to none, undecided.
+    pub ambiguous: bool,
     /// IdP user ids of the direct members.
     pub idp_members: HashSet<String>,
     /// SCIM ids in the joined SCIM group (its `members`, and records naming it in `groups`).
@@ -70,6 +72,7 @@ pub fn joined(sides: &[IdpSideState], users: &[IdpUser], state: &State) -> Vec<J
                         key,
                     )
                 }),
+                ambiguous: p.ambiguous.is_some(),
                 idp_members: p.members.iter().map(|u| u.id.clone()).collect(),
                 scim_members,
             });
@@ -124,6 +127,7 @@ pub fn section(
                 scim_group_id: j.scim.as_ref().map(|s| s.0.clone()),
                 scim_name: j.scim.as_ref().map(|s| s.1.clone()),
                 joined_by: j.scim.as_ref().map(|s| s.2),
+                ambiguous: j.ambiguous,
                 idp_members: j.idp_members.len(),
                 scim_members: j.scim_members.len(),
                 missing,
@@ -143,11 +147,12 @@ pub fn section(
     rows
 }
 
-/// Sets each person's groups ([`crate::groups::of_person`], per directory of their IdP users and
-/// records), marked `missing` / `extra` by their open group findings.
+/// Sets each person's groups: the pushed groups (from `pushed`, built once) their IdP users or
+/// records are in, and the other SCIM groups their records are in, marked `missing` / `extra` by
+/// their open group findings. Each person costs their own memberships, not the directory's.
 pub fn attach(
     people: &mut [Person],
-    sides: &[IdpSideState],
+    pushed: &[Joined],
     users: &[IdpUser],
     state: &State,
     names: &HashMap<String, String>,
@@ -160,13 +165,41 @@ pub fn attach(
         .iter()
         .map(|u| ((u.directory_id.as_str(), u.id.as_str()), u))
         .collect();
-    let record_by_id: HashMap<(&str, &str), &ScimRecord> = state
-        .records
+    let by_idp: HashMap<(&str, &str), &Joined> = pushed
         .iter()
-        .map(|r| ((r.directory_id.as_str(), r.scim_id.as_str()), r))
+        .map(|j| ((j.directory_id.as_str(), j.idp_group_id.as_str()), j))
         .collect();
+    let by_scim: HashMap<(&str, &str), &Joined> = pushed
+        .iter()
+        .filter_map(|j| Some(((j.directory_id.as_str(), j.scim.as_ref()?.0.as_str()), j)))
+        .collect();
+    // (directory, SCIM id) → the SCIM groups the record is in (listed, or named in its own groups).
+    let mut groups_of: HashMap<(&str, &str), Vec<&ScimGroup>> = HashMap::new();
+    let group_by_id: HashMap<(&str, &str), &ScimGroup> = state
+        .groups
+        .iter()
+        .map(|g| ((g.directory_id.as_str(), g.group_id.as_str()), g))
+        .collect();
+    for g in &state.groups {
+        for m in &g.members {
+            groups_of
+                .entry((g.directory_id.as_str(), m.as_str()))
+                .or_default()
+                .push(g);
+        }
+    }
+    for r in &state.records {
+        for gid in &r.groups {
+            if let Some(g) = group_by_id.get(&(r.directory_id.as_str(), gid.as_str())) {
+                groups_of
+                    .entry((r.directory_id.as_str(), r.scim_id.as_str()))
+                    .or_default()
+                    .push(g);
+            }
+        }
+    }
     for p in people.iter_mut() {
-        let mine: Vec<&IdpUser> = p
+        let users: Vec<&IdpUser> = p
             .idp_users
             .iter()
             .filter_map(|u| {
@@ -174,17 +207,13 @@ pub fn attach(
                 user_by_id.get(&(dir, u.id.as_str())).copied()
             })
             .collect();
-        let records: Vec<&ScimRecord> = p
+        let records: Vec<(&str, &str)> = p
             .subjects
             .iter()
             .filter_map(|s| s.scim_user.as_ref())
-            .filter_map(|r| {
-                record_by_id
-                    .get(&(r.directory_id.as_str(), r.scim_id.as_str()))
-                    .copied()
-            })
+            .map(|r| (r.directory_id.as_str(), r.scim_id.as_str()))
             .collect();
-        let marks: HashMap<String, &str> = p
+        let marks: HashMap<(String, String), &str> = p
             .findings
             .iter()
             .filter_map(|f| {
@@ -193,44 +222,77 @@ pub fn attach(
                     Kind::GroupMembershipExtra => "extra",
                     _ => return None,
                 };
-                Some((f.groups.first()?.idp_group_id.clone(), mark))
+                let g = f.groups.first()?;
+                Some(((g.directory_id.clone(), g.idp_group_id.clone()), mark))
             })
             .collect();
-        let directories: BTreeSet<&str> = mine
-            .iter()
-            .map(|u| u.directory_id.as_str())
-            .chain(records.iter().map(|r| r.directory_id.as_str()))
-            .collect();
+        // The pushed groups that concern the person, in a stable order; the other SCIM groups.
+        let mut concerned: BTreeSet<(&str, &str)> = BTreeSet::new();
+        for u in &users {
+            for g in &u.groups {
+                if by_idp.contains_key(&(u.directory_id.as_str(), g.as_str())) {
+                    concerned.insert((u.directory_id.as_str(), g.as_str()));
+                }
+            }
+        }
+        let mut others: BTreeSet<(&str, &str)> = BTreeSet::new();
+        for r in &records {
+            for g in groups_of.get(r).into_iter().flatten() {
+                let key = (g.directory_id.as_str(), g.group_id.as_str());
+                match by_scim.get(&key) {
+                    Some(j) => {
+                        concerned.insert((j.directory_id.as_str(), j.idp_group_id.as_str()));
+                    }
+                    None => {
+                        others.insert(key);
+                    }
+                }
+            }
+        }
+        for (dir, gid) in marks.keys() {
+            if let Some((d, g)) = by_idp
+                .get_key_value(&(dir.as_str(), gid.as_str()))
+                .map(|(k, _)| *k)
+            {
+                concerned.insert((d, g));
+            }
+        }
         let mut out = Vec::new();
-        for dir in directories {
-            let side = sides
+        for key in concerned {
+            let j = by_idp[&key];
+            let in_idp = users
                 .iter()
-                .find(|s| s.directory_id == dir && !s.scope_all)
-                .map(|s| {
-                    let users = mine
-                        .iter()
-                        .filter(|u| u.directory_id == dir)
-                        .map(|u| (*u).clone())
-                        .collect();
-                    crate::groups::side_of(s, users)
-                });
-            let scim_groups: Vec<&ScimGroup> = state
-                .groups
+                .any(|u| u.directory_id == j.directory_id && j.idp_members.contains(&u.id));
+            let in_scim = records
                 .iter()
-                .filter(|g| g.directory_id == dir)
-                .collect();
-            let in_dir: Vec<&ScimRecord> = records
-                .iter()
-                .copied()
-                .filter(|r| r.directory_id == dir)
-                .collect();
-            out.extend(crate::groups::of_person(
-                &name_of(names, dir),
-                side.as_ref(),
-                &scim_groups,
-                &in_dir,
-                &marks,
-            ));
+                .any(|(d, r)| *d == j.directory_id && j.scim_members.contains(*r));
+            out.push(PersonGroup {
+                directory: name_of(names, &j.directory_id),
+                name: j
+                    .name
+                    .clone()
+                    .or_else(|| j.scim.as_ref().map(|s| s.1.clone()))
+                    .unwrap_or_else(|| j.idp_group_id.clone()),
+                idp_group_id: Some(j.idp_group_id.clone()),
+                scim_group_id: j.scim.as_ref().map(|s| s.0.clone()),
+                in_idp: Some(in_idp),
+                in_scim,
+                mark: marks
+                    .get(&(j.directory_id.clone(), j.idp_group_id.clone()))
+                    .map(|m| m.to_string()),
+            });
+        }
+        for (dir, gid) in others {
+            let g = group_by_id[&(dir, gid)];
+            out.push(PersonGroup {
+                directory: name_of(names, dir),
+                name: g.display_name.clone().unwrap_or_else(|| g.group_id.clone()),
+                idp_group_id: None,
+                scim_group_id: Some(g.group_id.clone()),
+                in_idp: None,
+                in_scim: true,
+                mark: None,
+            });
         }
         p.groups = out;
     }

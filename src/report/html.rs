@@ -918,7 +918,8 @@ fn groups_section(r: &Report) -> Markup {
                                 td.v data-label="SCIM group" {
                                     @match &g.scim_group_id {
                                         Some(id) => { (g.scim_name.as_deref().unwrap_or("")) br; code { (id) } },
-                                        None => b { "NOT PROVISIONED" },
+                                        None if g.ambiguous => span.muted { "ambiguous: two SCIM groups match (undecided)" },
+                                        None => "none",
                                     }
                                 }
                                 td data-label="Joined by" { @match g.joined_by { Some(k) => code { (k.as_str()) }, None => "—" } }

@@ -634,6 +634,17 @@ fn one(
                 .unwrap_or_default()
         ));
     }
+    // Group findings rest on whether the job pushes groups: say when that was assumed.
+    let assumed_pushed = side.is_some_and(|s| {
+        !s.scope_all
+            && s.mapping.as_ref().is_none_or(|m| m.groups_pushed.is_none())
+            && s.groups.iter().any(|g| g.security_enabled == Some(true))
+    });
+    if assumed_pushed {
+        warnings.push(format!(
+            "Whether the provisioning job of {name} pushes groups could not be read from its schema: groups are assumed pushed, so its group findings (group_not_provisioned above all) rest on that assumption."
+        ));
+    }
     let groups = side.map(|s| s.groups.as_slice()).unwrap_or_default();
     IdpHealth {
         directory: name.to_string(),

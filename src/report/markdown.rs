@@ -698,7 +698,6 @@ fn yes_no(v: Option<bool>, yes: &'static str, no: &'static str) -> &'static str 
     }
 }
 
-/// The IdP provisioning jobs, per directory.
 /// The Groups section: each pushed IdP group beside its SCIM group.
 fn write_groups(s: &mut String, r: &Report) -> std::fmt::Result {
     if r.groups.is_empty() {
@@ -717,7 +716,8 @@ fn write_groups(s: &mut String, r: &Report) -> std::fmt::Result {
                 md(g.scim_name.as_deref().unwrap_or("")),
                 code(id, true)
             ),
-            None => "**NOT PROVISIONED**".into(),
+            None if g.ambiguous => "ambiguous: two SCIM groups match (undecided)".into(),
+            None => "none".into(),
         };
         let open = if g.not_provisioned {
             "**not provisioned**".to_string()
@@ -740,6 +740,7 @@ fn write_groups(s: &mut String, r: &Report) -> std::fmt::Result {
     writeln!(s)
 }
 
+/// The IdP provisioning jobs, per directory.
 fn write_idp(s: &mut String, r: &Report) -> std::fmt::Result {
     if r.idp.is_empty() {
         return Ok(());

@@ -64,6 +64,10 @@ pub struct GroupRow {
     pub scim_group_id: Option<String>,
     pub scim_name: Option<String>,
     pub joined_by: Option<crate::detect::GroupKey>,
+    /// Two SCIM groups match it by the same key (or it shares a name join with another IdP
+    /// group): joined to none, and no group finding decides it.
+    #[serde(default)]
+    pub ambiguous: bool,
     /// Direct user members in the IdP; members of the SCIM group.
     pub idp_members: usize,
     pub scim_members: usize,

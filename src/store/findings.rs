@@ -113,7 +113,7 @@ pub(super) fn reconcile(
             let (subjects, was_undetermined) = stored_subjects(conn, id)?;
             let fields = subjects.undetermined(kind, undetermined);
             if !fields.is_empty() {
-                kept_subjects.extend(subjects.keys().map(|k| (kind, k)));
+                kept_subjects.extend(subjects.keys().into_iter().map(|k| (kind, k)));
                 kept.insert(id.clone(), (kind, fields, was_undetermined));
             }
         }
@@ -132,6 +132,7 @@ pub(super) fn reconcile(
             && !kept_subjects.is_empty()
             && Subjects::of_current(c)
                 .keys()
+                .into_iter()
                 .any(|k| kept_subjects.contains(&(c.kind, k)))
         {
             continue;
@@ -304,8 +305,12 @@ impl Subjects {
         )
     }
 
-    fn keys(&self) -> impl Iterator<Item = SubjectKey> + '_ {
-        self.records
+    /// The subjects as keys. A group finding's record, account and user keys are each paired with
+    /// its IdP group (so one undecided membership never holds back another member's finding, nor
+    /// the same person's in another group); a group finding naming nobody is keyed by its group.
+    fn keys(&self) -> Vec<SubjectKey> {
+        let mut keys: Vec<SubjectKey> = self
+            .records
             .iter()
             .map(|r| ('r', format!("{}\u{1f}{}", r.directory_id, r.scim_id)))
             .chain(self.accounts.iter().map(|a| ('a', a.clone())))
@@ -314,11 +319,23 @@ impl Subjects {
                     .iter()
                     .map(|u| ('u', format!("{}\u{1f}{}", u.directory_id, u.id))),
             )
-            .chain(
-                self.groups
-                    .iter()
-                    .map(|g| ('g', format!("{}\u{1f}{}", g.directory_id, g.idp_group_id))),
-            )
+            .collect();
+        if self.groups.is_empty() {
+            return keys;
+        }
+        let groups: Vec<String> = self
+            .groups
+            .iter()
+            .map(|g| format!("{}\u{1f}{}", g.directory_id, g.idp_group_id))
+            .collect();
+        if keys.is_empty() {
+            return groups.into_iter().map(|g| ('g', g)).collect();
+        }
+        keys = keys
+            .into_iter()
+            .flat_map(|(c, k)| groups.iter().map(move |g| (c, format!("{k}\u{1e}{g}"))))
+            .collect();
+        keys
     }
 
     /// The unknown fields that leave a finding of `kind` listing these subjects undetermined.

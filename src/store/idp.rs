@@ -100,7 +100,11 @@ pub(super) fn record(
         for (group, members) in group_members(&side) {
             let raw = serde_json::to_string(&GroupJson {
                 display_name: group.display_name.as_deref(),
-                members: &members,
+                member_count: members.len(),
+                members_hash: format!(
+                    "{:032x}",
+                    xxhash_rust::xxh3::xxh3_128(members.join("\n").as_bytes())
+                ),
             })
             .unwrap_or_default();
             let key = composite(&dir, &group.id);
@@ -197,12 +201,16 @@ pub(super) fn record(
     Ok(out)
 }
 
-/// The raw JSON of an `idp_group_versions` row: the group's name and its direct user members'
-/// ids, sorted (so an unchanged member set is an unchanged version).
+/// The raw JSON of an `idp_group_versions` row: the group's name, its member count, and a hash of
+/// its direct user members' sorted ids — a version per change of the set, a few dozen bytes
+/// whatever its size. Who the members were as of a snapshot is in `idp_user_versions` (each
+/// version lists the assigned groups the user is a direct member of), so the set is not copied
+/// again here (a 20,000-member group would cost 780 KB per change).
 #[derive(serde::Serialize)]
 struct GroupJson<'a> {
     display_name: Option<&'a str>,
-    members: &'a [&'a str],
+    member_count: usize,
+    members_hash: String,
 }
 
 /// Each assigned group of `side` with its direct user members' ids, sorted.

@@ -258,7 +258,9 @@ CREATE TABLE remediation_dry_runs (
 "#,
     r#"
 -- The IdP groups' direct user members as change history (scenarios.md "Group findings"): a version
--- per change of a group's member set (or name), not a row per member per pull.
+-- per change of a group's member set (or name), not a row per member per pull. `raw` holds the name,
+-- the count and a hash of the set; the members as of a snapshot are the users whose version then
+-- lists the group (idp_user_versions).
 CREATE TABLE idp_group_versions (
     id           INTEGER PRIMARY KEY,
     directory_id TEXT    NOT NULL,

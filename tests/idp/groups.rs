@@ -132,3 +132,50 @@ async fn a_schema_that_maps_no_groups_raises_no_group_finding() {
         .collect();
     assert_eq!(open_idp(&env), rest);
 }
+
+/// One member's unreadable `groups` keeps that member's finding as it was, and never holds back
+/// another member's: vic joins Atlassian Designers in the IdP while uma's record cannot be read.
+#[tokio::test]
+async fn an_undecided_membership_holds_back_no_other_members_finding() {
+    use scimdrift::sim::{Api, FaultKind, FaultRule, Faults};
+    let env = idp_env(0).await;
+    env.pull().await;
+    env.pull().await;
+    let (dir, gd, e13, r21) = (d1(&env), id(&env, "GD"), id(&env, "E13"), id(&env, "R21"));
+    env.sim
+        .set_faults(Faults::rules([FaultRule::new(FaultKind::SetField {
+            id: Some(r21.clone()),
+            field: "groups".into(),
+            value: serde_json::json!({"value": "g"}),
+        })
+        .on(Api::Scim)]));
+    assert!(env.sim.update_entra(&dir, |t| {
+        t.group_mut(&gd)
+            .unwrap()
+            .members
+            .push(scimdrift::sim::SimEntraMember::user(&e13));
+    }));
+    for _ in 0..2 {
+        assert!(env.pull().await.pull.all_complete());
+    }
+    let missing: Vec<_> = env
+        .store()
+        .findings()
+        .unwrap()
+        .into_iter()
+        .filter(|f| f.kind.as_str() == "group_membership_missing" && f.status == Status::Open)
+        .collect();
+    let who = |f: &scimdrift::findings::FindingView| f.scim_users[0].email.clone().unwrap();
+    // vic's is opened; uma's stays open, undetermined by her unreadable `groups`.
+    assert_eq!(missing.len(), 2, "{missing:#?}");
+    let uma = missing
+        .iter()
+        .find(|f| who(f) == "uma@example.com")
+        .unwrap();
+    assert_eq!(uma.undetermined, ["groups"]);
+    assert!(
+        missing
+            .iter()
+            .any(|f| who(f) == "vic@example.com" && f.undetermined.is_empty())
+    );
+}

@@ -290,17 +290,37 @@ async fn the_history_grows_with_change_not_with_pulls() {
     assert_eq!(moved[4], first[4] + 1, "{moved:?}");
     let current = "SELECT COUNT(*) FROM idp_group_versions WHERE valid_to IS NULL";
     assert_eq!(count(&env, current), first[4]);
-    let raw: String = rusqlite::Connection::open(env.db_path())
-        .unwrap()
+    let conn = rusqlite::Connection::open(env.db_path()).unwrap();
+    let (raw, count): (String, i64) = conn
         .query_row(
-            "SELECT raw FROM idp_group_versions WHERE group_id = ?1 AND valid_to IS NULL",
+            "SELECT raw, member_count FROM idp_group_versions WHERE group_id = ?1 AND valid_to IS NULL",
             [&gf],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
     let v: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!((count, v["member_count"].clone()), (2, 2.into()));
+    assert_eq!(v["display_name"], "Atlassian Finance");
+    // The members themselves: the users whose current version lists the group.
+    let mut stmt = conn
+        .prepare("SELECT user_id, raw FROM idp_user_versions WHERE valid_to IS NULL")
+        .unwrap();
+    let mut members: Vec<String> = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .filter(|(_, raw)| {
+            let u: serde_json::Value = serde_json::from_str(raw).unwrap();
+            u["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|g| g == &serde_json::json!(gf))
+        })
+        .map(|(id, _)| id)
+        .collect();
+    members.sort();
     let mut want = vec![e11, e13];
     want.sort();
-    assert_eq!(v["members"], serde_json::json!(want));
-    assert_eq!(v["display_name"], "Atlassian Finance");
+    assert_eq!(members, want);
 }

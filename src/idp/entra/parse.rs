@@ -632,9 +632,12 @@ pub fn mapping(schema: &Value) -> Mapping {
 
 /// Whether the job schema pushes groups (scenarios.md "Group findings"): an `objectMappings` entry
 /// whose `sourceObjectName` is `Group` and that is not `enabled: false`. `None` when the schema has
-/// no `synchronizationRules` to tell.
+/// no (or empty) `synchronizationRules` to tell: then, as for the user mapping, it is unread.
 pub fn groups_pushed(schema: &Value) -> Option<bool> {
-    let rules = schema.get("synchronizationRules")?.as_array()?;
+    let rules = schema
+        .get("synchronizationRules")?
+        .as_array()
+        .filter(|r| !r.is_empty())?;
     let pushed = rules
         .iter()
         .filter_map(|rule| rule.get("objectMappings")?.as_array())

@@ -504,6 +504,7 @@ fn the_schema_says_whether_groups_are_pushed() {
     );
     assert_eq!(groups_pushed(&with(json!([user]))), Some(false));
     assert_eq!(groups_pushed(&json!({"id": "no rules"})), None);
+    assert_eq!(groups_pushed(&json!({"synchronizationRules": []})), None);
     // The whole mapping carries it, also when the user rule could not be used.
     assert_eq!(
         mapping(&with(json!([group(json!(false))]))).groups_pushed,
