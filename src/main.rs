@@ -1,3 +1,9 @@
+/// jemalloc, not glibc's malloc: records are allocated on the fetch tasks and freed on the store's
+/// writer thread, which glibc serialises on its arena locks (issue 24: a third of the pull's CPU
+/// was malloc/free; docs/performance.md has the figures).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> std::process::ExitCode {
     limit_malloc_arenas();
     scimdrift::cli::main()
