@@ -189,6 +189,18 @@ pub struct FindingView {
 }
 
 impl FindingView {
+    /// The name of the IdP group a group finding is about, else its id, else `the group`.
+    pub fn group_name(&self) -> String {
+        self.groups
+            .first()
+            .map(|g| {
+                g.display_name
+                    .clone()
+                    .unwrap_or_else(|| g.idp_group_id.clone())
+            })
+            .unwrap_or_else(|| "the group".into())
+    }
+
     /// The subjects ignore rules match on.
     pub fn subjects(&self) -> Subjects<'_> {
         subjects_of(self.kind, &self.scim_users, &self.accounts, &self.idp_users)

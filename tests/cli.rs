@@ -1003,27 +1003,22 @@ fn mixin_refuses_the_daemons_config_and_names_a_bad_key() {
     );
 
     let config = dir.path().join("m.toml");
-    std::fs::write(&config, "[for]\nScimdriftDwn = \"5m\"\n").unwrap();
-    let out = bin()
-        .args(["mixin", "--mixin-config"])
-        .arg(&config)
-        .arg("--out")
-        .arg(dir.path().join("out"))
-        .env_remove("SCIMDRIFT_CONFIG")
-        .output()
-        .unwrap();
+    let mixin = |toml: &str| {
+        std::fs::write(&config, toml).unwrap();
+        bin()
+            .args(["mixin", "--mixin-config"])
+            .arg(&config)
+            .arg("--out")
+            .arg(dir.path().join("out"))
+            .env_remove("SCIMDRIFT_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let out = mixin("[for]\nScimdriftDwn = \"5m\"\n");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("`for.ScimdriftDwn`"));
 
-    std::fs::write(&config, "selector = 'job=\"idm\"'\n").unwrap();
-    let out = bin()
-        .args(["mixin", "--mixin-config"])
-        .arg(&config)
-        .arg("--out")
-        .arg(dir.path().join("out"))
-        .env_remove("SCIMDRIFT_CONFIG")
-        .output()
-        .unwrap();
+    let out = mixin("selector = 'job=\"idm\"'\n");
     assert!(
         out.status.success(),
         "{}",

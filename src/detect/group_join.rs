@@ -13,6 +13,22 @@ use super::{GroupRef, IdpIndex, Kind, Subject, Undetermined};
 use crate::model::idp::{AssignedGroup, IdpSide, IdpUser};
 use crate::model::{ScimGroup, ScimRecord};
 
+/// The fields the membership kinds (`group_membership_missing`, `group_membership_extra`) read
+/// ([`super::undetermined`]): the IdP user's `accountEnabled` and intent, the record's `active`,
+/// own `groups`, link and join keys, the SCIM group's `members`.
+pub const MEMBERSHIP_READS: &[&str] = &[
+    "accountEnabled",
+    "intent",
+    "active",
+    "groups",
+    "members",
+    super::undetermined::LINK,
+    super::undetermined::RECORD_JOIN[0],
+    super::undetermined::RECORD_JOIN[1],
+    super::undetermined::RECORD_JOIN[2],
+    "accountType",
+];
+
 /// Which key joined an IdP group to a SCIM group (the `joined_by` of the JSON contract).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum GroupKey {

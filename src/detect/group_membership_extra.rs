@@ -6,23 +6,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::undetermined::{LINK, RECORD_JOIN};
 use super::{Finding, IdpIndex, Index, Kind, who};
 
-/// The fields this kind reads ([`super::undetermined`]): the IdP user's `accountEnabled` and
-/// intent, the record's `active`, own `groups`, link and join keys, the SCIM group's `members`.
-pub const READS: &[&str] = &[
-    "accountEnabled",
-    "intent",
-    "active",
-    "groups",
-    "members",
-    LINK,
-    RECORD_JOIN[0],
-    RECORD_JOIN[1],
-    RECORD_JOIN[2],
-    "accountType",
-];
+/// The fields this kind reads: [`super::group_join::MEMBERSHIP_READS`].
+pub const READS: &[&str] = super::group_join::MEMBERSHIP_READS;
 
 pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
     // Each SCIM group's members are looked up, not every record per group: linear in memberships.

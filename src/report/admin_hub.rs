@@ -125,14 +125,14 @@ pub fn steps(f: &FindingView) -> Vec<PortalStep> {
             ));
         }
         Kind::GroupNotProvisioned => {
-            let name = group_name(f);
+            let name = f.group_name();
             out.push(step(
                 format!("Directory → Groups → search {name}"),
                 "diagnose: a group of this name created in Atlassian (not synced) makes the IdP's push fail with \"already exists\": rename or remove it, then push the group again from the IdP",
             ));
         }
         Kind::GroupMembershipMissing | Kind::GroupMembershipExtra => {
-            let name = group_name(f);
+            let name = f.group_name();
             out.push(step(
                 format!("Directory → Groups → {name} → Members"),
                 "diagnose: a synced group's members are the IdP's to change (admin hub cannot edit them): compare them with the IdP group, then push the group again from the IdP",
@@ -145,18 +145,6 @@ pub fn steps(f: &FindingView) -> Vec<PortalStep> {
         | Kind::NestedGroupOnly => {}
     }
     out
-}
-
-/// The name of the group a group finding is about, else its id.
-fn group_name(f: &FindingView) -> String {
-    f.groups
-        .first()
-        .map(|g| {
-            g.display_name
-                .clone()
-                .unwrap_or_else(|| g.idp_group_id.clone())
-        })
-        .unwrap_or_else(|| "the group".into())
 }
 
 #[cfg(test)]

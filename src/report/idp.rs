@@ -343,7 +343,7 @@ pub fn fix(f: &FindingView, info: Option<&IdpFixInfo>) -> (Vec<PortalStep>, Vec<
             }
         }
         Kind::GroupNotProvisioned => {
-            let name = group_name(f);
+            let name = f.group_name();
             g.step(
                 &app_path("Provisioning → Provision on demand"),
                 format!("select the group {name} and a few of its members, then Provision: the result shows Atlassian's answer (or Restart provisioning for a full cycle)"),
@@ -354,7 +354,7 @@ pub fn fix(f: &FindingView, info: Option<&IdpFixInfo>) -> (Vec<PortalStep>, Vec<
             );
         }
         Kind::GroupMembershipMissing | Kind::GroupMembershipExtra => {
-            let name = group_name(f);
+            let name = f.group_name();
             let what = if f.kind == Kind::GroupMembershipMissing {
                 "adds the membership in Atlassian now"
             } else {
@@ -449,18 +449,6 @@ pub fn fix(f: &FindingView, info: Option<&IdpFixInfo>) -> (Vec<PortalStep>, Vec<
         _ => {}
     }
     (g.steps, g.requests)
-}
-
-/// The IdP group a group finding is about, by name, else its id.
-fn group_name(f: &FindingView) -> String {
-    f.groups
-        .first()
-        .map(|g| {
-            g.display_name
-                .clone()
-                .unwrap_or_else(|| g.idp_group_id.clone())
-        })
-        .unwrap_or_else(|| "the group".into())
 }
 
 /// The fix info of each directory (by configured name) with a configured IdP.

@@ -112,6 +112,29 @@ fn snapshot_row(r: &Row) -> rusqlite::Result<SnapshotInfo> {
 /// Rows valid in snapshot ?1.
 const AS_OF: &str = "valid_from <= ?1 AND (valid_to IS NULL OR valid_to > ?1)";
 
+/// The columns [`record_row`] reads, in its order.
+const RECORD_COLUMNS: &str = "directory_id, scim_id, external_id, user_name, email, display_name, \
+     active, account_id, groups_json, created, last_modified";
+
+/// One `scim_user_versions` row selected as [`RECORD_COLUMNS`].
+fn record_row(r: &Row) -> rusqlite::Result<ScimRecord> {
+    Ok(ScimRecord {
+        directory_id: r.get(0)?,
+        scim_id: r.get(1)?,
+        external_id: r.get(2)?,
+        user_name: r.get(3)?,
+        email: r.get(4)?,
+        display_name: r.get(5)?,
+        active: r.get(6)?,
+        account_id: r.get(7)?,
+        groups: json_list(&r.get::<_, String>(8)?),
+        created: r.get(9)?,
+        last_modified: r.get(10)?,
+        link_unknown: false,
+        unknown: Vec::new(),
+    })
+}
+
 impl Store {
     /// The most recent snapshots, newest first.
     pub fn snapshots(&self, limit: usize) -> Result<Vec<SnapshotInfo>, StoreError> {
@@ -275,28 +298,10 @@ impl Store {
         let conn = &self.conn;
         let records = conn
             .prepare_cached(&format!(
-                "SELECT directory_id, scim_id, external_id, user_name, email, display_name, active, account_id,
-                        groups_json, created, last_modified
-                 FROM scim_user_versions WHERE {AS_OF} ORDER BY directory_id, scim_id"
+                "SELECT {RECORD_COLUMNS} FROM scim_user_versions WHERE {AS_OF} ORDER BY directory_id, scim_id"
             ))
             .and_then(|mut s| {
-                s.query_map(params![snapshot_id], |r| {
-                    Ok(ScimRecord {
-                        directory_id: r.get(0)?,
-                        scim_id: r.get(1)?,
-                        external_id: r.get(2)?,
-                        user_name: r.get(3)?,
-                        email: r.get(4)?,
-                        display_name: r.get(5)?,
-                        active: r.get(6)?,
-                        account_id: r.get(7)?,
-                        groups: json_list(&r.get::<_, String>(8)?),
-                        created: r.get(9)?,
-                        last_modified: r.get(10)?,
-                        link_unknown: false,
-                        unknown: Vec::new(),
-                    })
-                })?
+                s.query_map(params![snapshot_id], record_row)?
                 .collect()
             })
             .map_err(self.err("cannot read SCIM records"))?;
@@ -367,31 +372,13 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(&format!(
-                "SELECT directory_id, scim_id, external_id, user_name, email, display_name, active, account_id,
-                        groups_json, created, last_modified
-                 FROM scim_user_versions WHERE {AS_OF} AND directory_id = ?2 AND scim_id = ?3"
+                "SELECT {RECORD_COLUMNS} FROM scim_user_versions WHERE {AS_OF} AND directory_id = ?2 AND scim_id = ?3"
             ))
             .map_err(self.err("cannot read SCIM records"))?;
         let mut out = Vec::new();
         for (dir, id) in keys {
             let rows = stmt
-                .query_map(params![snapshot_id, dir, id], |r| {
-                    Ok(ScimRecord {
-                        directory_id: r.get(0)?,
-                        scim_id: r.get(1)?,
-                        external_id: r.get(2)?,
-                        user_name: r.get(3)?,
-                        email: r.get(4)?,
-                        display_name: r.get(5)?,
-                        active: r.get(6)?,
-                        account_id: r.get(7)?,
-                        groups: json_list(&r.get::<_, String>(8)?),
-                        created: r.get(9)?,
-                        last_modified: r.get(10)?,
-                        link_unknown: false,
-                        unknown: Vec::new(),
-                    })
-                })
+                .query_map(params![snapshot_id, dir, id], record_row)
                 .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
                 .map_err(self.err("cannot read SCIM records"))?;
             out.extend(rows);
