@@ -311,6 +311,9 @@ fn groups_now(
         .filter_map(|u| {
             let now = u.versions.last().filter(|v| v.to.is_none())?;
             Some(crate::model::idp::IdpUser {
+                scim_id: None,
+                sync_state: None,
+                status: None,
                 directory_id: u.directory_id.clone(),
                 id: u.id.clone(),
                 user_principal_name: now.user_principal_name.clone(),

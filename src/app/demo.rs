@@ -86,6 +86,23 @@ pub fn write_sim_config_with(
                 toml,
                 "graph_base_url = \"{base_url}/graph/v1.0\"\nlogin_base_url = \"{base_url}/entra-login\"\n"
             );
+        } else if let Some(o) = world.okta.iter().find(|o| idp && o.directory_id == d.id) {
+            // The preferred credential: a service app signing private_key_jwt assertions.
+            let key = dir.join(format!("okta-{}.pem", d.name));
+            write_secret(&key, sim::ENTRA_TEST_KEY_PEM)?;
+            let _ = writeln!(toml, "[atlassian.directories.idp]\nkind = \"okta\"");
+            let _ = writeln!(toml, "domain = \"{}.okta.example\"", o.org);
+            let _ = writeln!(toml, "base_url = \"{base_url}/okta/{}\"", o.org);
+            let _ = writeln!(
+                toml,
+                "app_id = {:?}\nclient_id = {:?}",
+                o.app.id, o.service_app.client_id
+            );
+            let _ = writeln!(toml, "private_key_file = {:?}", key.display().to_string());
+            if let Some(kid) = &o.service_app.key_id {
+                let _ = writeln!(toml, "key_id = {kid:?}");
+            }
+            let _ = writeln!(toml);
         }
     }
     let _ = writeln!(toml, "[store]\npath = {:?}", db.display().to_string());

@@ -8,6 +8,7 @@ use super::{Finding, IdpIndex, IdpRef, Index, Kind, Subject, Undetermined};
 /// The fields this kind reads ([`super::undetermined`]): the IdP user's `accountEnabled` and intent; the joined records' `active` and join keys; the email holder's email.
 pub const READS: &[&str] = &[
     "accountEnabled",
+    crate::model::idp::IdpUser::OKTA_STATUS,
     "intent",
     "active",
     "externalId",

@@ -18,6 +18,7 @@ use crate::model::{ScimGroup, ScimRecord};
 /// own `groups`, link and join keys, the SCIM group's `members`.
 pub const MEMBERSHIP_READS: &[&str] = &[
     "accountEnabled",
+    crate::model::idp::IdpUser::OKTA_STATUS,
     "intent",
     "active",
     "groups",

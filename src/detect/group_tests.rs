@@ -10,6 +10,9 @@ use crate::model::{Account, ScimGroup, ScimRecord};
 
 fn user(id: &str, email: &str, groups: &[&str]) -> IdpUser {
     IdpUser {
+        scim_id: None,
+        sync_state: None,
+        status: None,
         directory_id: "d1".into(),
         id: id.into(),
         user_principal_name: Some(email.into()),
@@ -32,6 +35,7 @@ fn user(id: &str, email: &str, groups: &[&str]) -> IdpUser {
 
 fn group(id: &str, name: &str, security: Option<bool>) -> AssignedGroup {
     AssignedGroup {
+        push_error: None,
         id: id.into(),
         display_name: Some(name.into()),
         security_enabled: security,
@@ -56,6 +60,8 @@ fn side(users: Vec<IdpUser>, groups: Vec<AssignedGroup>) -> IdpInput {
     mapping.groups_pushed = Some(true);
     IdpInput {
         side: IdpSide {
+            app: None,
+            failures: Default::default(),
             directory_id: "d1".into(),
             kind: "entra".into(),
             scope_all: false,

@@ -13,6 +13,7 @@ pub const READS: &[&str] = &[
     "emails",
     "atlassian-external",
     "accountEnabled",
+    crate::model::idp::IdpUser::OKTA_STATUS,
     "intent",
     "userPrincipalName",
     "mail",

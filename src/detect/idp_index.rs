@@ -1,5 +1,6 @@
 //! The IdP side of one directory, indexed once per run, and its join with the directory's SCIM
-//! records (idp-api.md §3: `externalId`, then `userName` case-insensitively, then email).
+//! records (idp-api.md §3: the SCIM `id` the IdP provisioned (Okta), then `externalId`, then
+//! `userName` case-insensitively, then email).
 
 use std::collections::{HashMap, HashSet};
 
@@ -25,6 +26,9 @@ pub struct IdpInput {
 /// finding (the IdP may have re-created the user).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum JoinKey {
+    /// The record's SCIM `id` is the one the IdP says it provisioned (Okta app user
+    /// `externalId`).
+    ScimId,
     ExternalId,
     UserName,
     Email,
@@ -34,16 +38,23 @@ impl JoinKey {
     /// The SCIM attribute, as a finding's detail names it.
     pub fn as_str(self) -> &'static str {
         match self {
+            JoinKey::ScimId => "id",
             JoinKey::ExternalId => "externalId",
             JoinKey::UserName => "userName",
             JoinKey::Email => "email",
         }
     }
 
-    /// ` (matched by userName, not externalId)` for a weaker key; empty for `externalId`.
+    /// Joined by a key the IdP itself names: the SCIM `id` it provisioned, or the `externalId`.
+    pub fn strong(self) -> bool {
+        matches!(self, JoinKey::ScimId | JoinKey::ExternalId)
+    }
+
+    /// ` (matched by userName, not externalId)` for a weaker key; empty for `id` and
+    /// `externalId`.
     pub fn note(self) -> String {
         match self {
-            JoinKey::ExternalId => String::new(),
+            JoinKey::ScimId | JoinKey::ExternalId => String::new(),
             k => format!(" (matched by {}, not externalId)", k.as_str()),
         }
     }
@@ -73,11 +84,15 @@ impl<'a> IdpIndex<'a> {
         let side = &input.side;
         let mut users = HashMap::with_capacity(side.users.len());
         let mut by_external: HashMap<&str, &IdpUser> = HashMap::with_capacity(side.users.len());
+        let mut by_scim_id: HashMap<&str, &IdpUser> = HashMap::new();
         let mut by_user_name: HashMap<String, &IdpUser> = HashMap::new();
         let mut by_email: HashMap<String, &IdpUser> = HashMap::new();
         for u in &side.users {
             users.insert(u.id.as_str(), u);
             by_external.insert(u.scim_external_id.as_deref().unwrap_or(&u.id), u);
+            if let Some(id) = u.scim_id.as_deref().filter(|id| !id.trim().is_empty()) {
+                by_scim_id.insert(id, u);
+            }
             if let Some(n) = &u.scim_user_name {
                 by_user_name.entry(n.trim().to_lowercase()).or_insert(u);
             }
@@ -92,11 +107,15 @@ impl<'a> IdpIndex<'a> {
             .iter()
             .filter(|r| r.directory_id == side.directory_id)
         {
-            let joined = r
-                .external_id
-                .as_deref()
-                .and_then(|x| by_external.get(x))
-                .map(|u| (*u, JoinKey::ExternalId))
+            let joined = by_scim_id
+                .get(r.scim_id.as_str())
+                .map(|u| (*u, JoinKey::ScimId))
+                .or_else(|| {
+                    r.external_id
+                        .as_deref()
+                        .and_then(|x| by_external.get(x))
+                        .map(|u| (*u, JoinKey::ExternalId))
+                })
                 .or_else(|| {
                     by_user_name
                         .get(&r.user_name.trim().to_lowercase())

@@ -11,6 +11,9 @@ use crate::model::{Account, ScimRecord};
 
 fn user(id: &str, email: &str) -> IdpUser {
     IdpUser {
+        scim_id: None,
+        sync_state: None,
+        status: None,
         directory_id: "d1".into(),
         id: id.into(),
         user_principal_name: Some(email.into()),
@@ -56,6 +59,8 @@ fn healthy_job() -> ProvisioningJob {
 fn side(users: Vec<IdpUser>) -> IdpInput {
     IdpInput {
         side: IdpSide {
+            app: None,
+            failures: Default::default(),
             directory_id: "d1".into(),
             kind: "entra".into(),
             scope_all: false,

@@ -121,6 +121,12 @@ impl Kind {
         self == Kind::ProvisioningError
     }
 
+    /// [`Self::needs_logs`] for a directory's IdP: an IdP keeping a push state per user (Okta)
+    /// decides `provisioning_error` without its log (the log only explains it).
+    pub fn needs_logs_of(self, side: &crate::model::idp::IdpSide) -> bool {
+        self.needs_logs() && side.failures == crate::model::idp::FailureSource::LatestEvent
+    }
+
     /// An IdP kind computed from assignment-based intent or the join (not raised with
     /// `idp.scope = "all"`, where only the job and the log are used).
     pub fn needs_intent(self) -> bool {
@@ -699,7 +705,7 @@ pub fn detect_all(input: &Input<'_>, settings: &DetectSettings) -> Detection {
         if kind.is_idp() {
             for x in &idp {
                 if kind.needs_intent() && x.input.side.scope_all
-                    || kind.needs_logs() && !x.input.logs_known
+                    || kind.needs_logs_of(&x.input.side) && !x.input.logs_known
                 {
                     continue;
                 }
@@ -711,7 +717,10 @@ pub fn detect_all(input: &Input<'_>, settings: &DetectSettings) -> Detection {
                     }
                     Kind::IdpDisabledScimActive => idp_disabled_scim_active::detect(x, &index),
                     Kind::ProvisioningError => provisioning_error::detect(x, &index),
-                    Kind::ProvisioningStalled => provisioning_stalled::detect(x, input.now),
+                    Kind::ProvisioningStalled => {
+                        provisioning_stalled::undetermined(x, u);
+                        provisioning_stalled::detect(x, input.now)
+                    }
                     Kind::IdpEmailMismatch => idp_email_mismatch::detect(x, &index),
                     Kind::NestedGroupOnly => nested_group_only::detect(x),
                     Kind::GroupNotProvisioned => group_not_provisioned::detect(x),

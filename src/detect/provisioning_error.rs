@@ -1,19 +1,32 @@
-//! `provisioning_error`: the IdP's latest provisioning event for the user failed (Entra log
-//! `failure`). Needs the log: with log facts unknown it is not evaluated.
+//! `provisioning_error`: the IdP's latest provisioning of the user failed: Entra's latest log
+//! event is a `failure` (needs the log: with log facts unknown it is not evaluated); Okta's app
+//! user `syncState` is `ERROR` (decided without the log, whose latest `FAILURE` event explains it
+//! when read).
 
 use super::assigned_not_provisioned::latest_failure;
 use super::idp_index::label;
 use super::{Finding, IdpIndex, Index, Kind};
+use crate::model::idp::FailureSource;
 
-/// The fields this kind reads ([`super::undetermined`]): the joined records' join keys; the email holder's email.
-pub const READS: &[&str] = &["externalId", "userName", "emails", "email", "accountType"];
+/// The fields this kind reads ([`super::undetermined`]): the joined records' join keys; the email
+/// holder's email; the user's push state (Okta `syncState`).
+pub const READS: &[&str] = &[
+    "externalId",
+    "userName",
+    "emails",
+    "email",
+    "accountType",
+    crate::model::idp::IdpUser::SYNC_STATE,
+];
 
 pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
+    let per_user = x.input.side.failures == FailureSource::UserState;
     for u in &x.input.side.users {
-        let Some(event) = latest_failure(x, &u.id) else {
+        let event = latest_failure(x, &u.id);
+        if per_user && u.push_failed() != Some(true) || !per_user && event.is_none() {
             continue;
-        };
+        }
         let records: Vec<_> = x
             .records_of
             .get(u.id.as_str())
@@ -22,21 +35,26 @@ pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
             .map(|(r, _)| *r)
             .collect();
         let account = x.account_of(u, index);
-        let code = event.error_code.as_deref().unwrap_or("no error code");
-        let summary = if event.is_email_conflict() {
-            format!(
-                "The IdP's last push of {} failed ({code}): the email already exists in Atlassian{} (the IdP's view of an email_conflict).",
+        let summary = match &event {
+            Some(event) if event.is_email_conflict() => format!(
+                "The IdP's last push of {} failed ({}): the email already exists in Atlassian{} (the IdP's view of an email_conflict).",
                 label(u),
+                event.error_code.as_deref().unwrap_or("no error code"),
                 account
                     .map(|a| format!(" on account {}", a.account_id))
                     .unwrap_or_default()
-            )
-        } else {
-            format!(
-                "The IdP's last provisioning of {} ({}) failed: {code}.",
+            ),
+            Some(event) => format!(
+                "The IdP's last provisioning of {} ({}) failed: {}.",
                 label(u),
-                event.action
-            )
+                event.action,
+                event.error_code.as_deref().unwrap_or("no error code")
+            ),
+            None => format!(
+                "The IdP's last push of {} failed (its sync state is {}); the log does not say why.",
+                label(u),
+                u.sync_state.as_deref().unwrap_or("ERROR")
+            ),
         };
         let mut f = Finding::idp(
             Kind::ProvisioningError,
@@ -46,7 +64,7 @@ pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
             [u],
             summary,
         );
-        f.event = Some(event);
+        f.event = event;
         out.push(f);
     }
     out

@@ -93,7 +93,7 @@ pub fn uncertain_join(x: &super::IdpIndex<'_>, u: &mut Undetermined) {
     if fields.is_empty() {
         return;
     }
-    let strong = |key: &super::JoinKey| *key == super::JoinKey::ExternalId;
+    let strong = |key: &super::JoinKey| key.strong();
     let by_external_id: std::collections::HashSet<(&str, &str)> = x
         .records
         .iter()
@@ -297,6 +297,9 @@ mod tests {
             ]
         );
         let user = |unknown: &[&str]| IdpUser {
+            scim_id: None,
+            sync_state: None,
+            status: None,
             directory_id: "d1".into(),
             id: "u1".into(),
             user_principal_name: None,

@@ -14,6 +14,9 @@ use crate::model::{Account, ScimGroup, ScimRecord};
 
 fn idp_user(id: &str, email: &str) -> IdpUser {
     IdpUser {
+        scim_id: None,
+        sync_state: None,
+        status: None,
         directory_id: "d1".into(),
         id: id.into(),
         user_principal_name: Some(email.into()),
@@ -37,6 +40,8 @@ fn idp_user(id: &str, email: &str) -> IdpUser {
 fn side(users: Vec<IdpUser>) -> IdpInput {
     IdpInput {
         side: IdpSide {
+            app: None,
+            failures: Default::default(),
             directory_id: "d1".into(),
             kind: "entra".into(),
             scope_all: false,

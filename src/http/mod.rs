@@ -42,6 +42,12 @@ pub enum Api {
     GraphReports,
     /// Graph `provisionOnDemand`: 5 requests / 10 s (idp-api.md §1.4).
     GraphProvisioning,
+    /// Okta's org authorization server token endpoint (idp-api.md §2.1).
+    OktaToken,
+    /// Okta Management API reads: apps, app users, users, groups (idp-api.md §2.2).
+    Okta,
+    /// Okta System Log (idp-api.md §2.3): its own rate limit.
+    OktaLogs,
 }
 
 impl Api {
@@ -56,11 +62,14 @@ impl Api {
             Api::Graph => "graph",
             Api::GraphReports => "graph_reports",
             Api::GraphProvisioning => "graph_provisioning",
+            Api::OktaToken => "okta_token",
+            Api::Okta => "okta",
+            Api::OktaLogs => "okta_logs",
         }
     }
 
     /// Every API, in index order.
-    pub const ALL: [Api; 8] = [
+    pub const ALL: [Api; 11] = [
         Api::Scim,
         Api::Accounts,
         Api::Provisioning,
@@ -69,6 +78,9 @@ impl Api {
         Api::Graph,
         Api::GraphReports,
         Api::GraphProvisioning,
+        Api::OktaToken,
+        Api::Okta,
+        Api::OktaLogs,
     ];
 
     fn index(self) -> usize {
@@ -80,6 +92,16 @@ impl Api {
     fn window(self) -> Option<(usize, Duration)> {
         match self {
             Api::GraphReports | Api::GraphProvisioning => Some((5, Duration::from_secs(10))),
+            _ => None,
+        }
+    }
+
+    /// The most requests in flight the vendor tolerates, whatever `concurrency` says: Okta's
+    /// concurrency limit is per org (75, 35 on free plans) and shared with every other client of
+    /// it, so scimdrift keeps at most 4 (idp-api.md §2.5).
+    fn max_in_flight(self) -> Option<usize> {
+        match self {
+            Api::OktaToken | Api::Okta | Api::OktaLogs => Some(4),
             _ => None,
         }
     }
@@ -115,6 +137,8 @@ impl From<&HttpSettings> for RetryPolicy {
 #[derive(Debug)]
 pub struct Reply {
     pub status: StatusCode,
+    /// The response headers (Okta's `Link` paging reads them).
+    pub headers: HeaderMap,
     pub body: Bytes,
 }
 
@@ -262,7 +286,13 @@ impl HttpLayer {
             client,
             base_url: base_url.trim_end_matches('/').to_string(),
             policy: RetryPolicy::from(http),
-            limits: std::array::from_fn(|_| Semaphore::new(permits)),
+            limits: std::array::from_fn(|i| {
+                Semaphore::new(
+                    Api::ALL[i]
+                        .max_in_flight()
+                        .map_or(permits, |m| permits.min(m)),
+                )
+            }),
             not_before: Mutex::new([None; APIS]),
             sent: std::array::from_fn(|_| Window::default()),
             waited: Mutex::new(Duration::ZERO),
@@ -364,7 +394,11 @@ impl HttpLayer {
                         self.note_rate_limit(call.api, &headers);
                     }
                     if status.is_success() {
-                        return Ok(Some(Reply { status, body }));
+                        return Ok(Some(Reply {
+                            status,
+                            headers,
+                            body,
+                        }));
                     }
                     if status == StatusCode::NOT_FOUND && call.not_found_ok {
                         return Ok(None);
@@ -655,10 +689,12 @@ impl HttpLayer {
         }
         let remaining =
             header_str(headers, "x-ratelimit-remaining").and_then(|v| v.trim().parse::<u64>().ok());
-        if remaining != Some(0) {
+        let okta_spent = okta_count(headers, "x-rate-limit-remaining") == Some(0)
+            && okta_count(headers, "x-rate-limit-limit").is_some_and(|l| l > 0);
+        if remaining != Some(0) && !okta_spent {
             return;
         }
-        if let Some(wait) = reset_wait(headers) {
+        if let Some(wait) = reset_wait(headers).or_else(|| okta_reset_wait(headers)) {
             let wait = wait.min(self.policy.max_delay);
             if let Ok(mut nb) = self.not_before.lock() {
                 // Never earlier than a throttle's gate already set.
@@ -695,7 +731,30 @@ fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Wait asked by a 429: the later of `Retry-After` (seconds or HTTP date) and `X-RateLimit-Reset`.
+/// An Okta `X-Rate-Limit-*` count.
+fn okta_count(headers: &HeaderMap, name: &str) -> Option<u64> {
+    header_str(headers, name).and_then(|v| v.trim().parse().ok())
+}
+
+/// Okta's wait (idp-api.md §2.5): `X-Rate-Limit-Reset` (UTC epoch seconds) minus the reply's
+/// `Date`, plus 1 s, measured against the server's clock, not ours. `None` for a concurrency 429
+/// (`X-Rate-Limit-Limit` and `-Remaining` both 0: back off) or without the header.
+fn okta_reset_wait(headers: &HeaderMap) -> Option<Duration> {
+    if okta_count(headers, "x-rate-limit-limit") == Some(0)
+        && okta_count(headers, "x-rate-limit-remaining") == Some(0)
+    {
+        return None;
+    }
+    let reset = okta_count(headers, "x-rate-limit-reset")?;
+    let date = header_str(headers, "date")
+        .and_then(|d| httpdate::parse_http_date(d.trim()).ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or_else(|| Utc::now().timestamp().max(0) as u64, |d| d.as_secs());
+    Some(Duration::from_secs(reset.saturating_sub(date) + 1))
+}
+
+/// Wait asked by a 429: the later of `Retry-After` (seconds or HTTP date) and `X-RateLimit-Reset`
+/// (Okta: `X-Rate-Limit-Reset` against `Date`).
 fn rate_limit_wait(headers: &HeaderMap) -> Option<Duration> {
     let retry_after = header_str(headers, "retry-after").and_then(|v| {
         let v = v.trim();
@@ -706,7 +765,10 @@ fn rate_limit_wait(headers: &HeaderMap) -> Option<Duration> {
             })
         })
     });
-    match (retry_after, reset_wait(headers)) {
+    match (
+        retry_after,
+        reset_wait(headers).or_else(|| okta_reset_wait(headers)),
+    ) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     }
@@ -748,7 +810,12 @@ pub fn detail(body: &[u8], key: &str) -> String {
                         (Some(c), Some(m)) => Some(format!("{c}: {m}")),
                         (c, m) => c.or(m).map(str::to_string),
                     });
+            // Okta (`errorCode` + `errorSummary`, idp-api.md §2.5).
+            let okta = text("errorCode", first)
+                .zip(text("errorSummary", first))
+                .map(|(c, m)| format!("{c}: {m}"));
             oauth
+                .or(okta)
                 .or_else(|| {
                     ["detail", "message", "error", "key"]
                         .iter()
@@ -841,6 +908,14 @@ fn unauthorized_hint(call: &Call<'_>, body: &[u8]) -> String {
         ),
         Api::Graph | Api::GraphReports | Api::GraphProvisioning => format!(
             "the Graph access token was refused (HTTP 401: {})",
+            detail(body, call.key.expose())
+        ),
+        Api::OktaToken => format!(
+            "the service app's client assertion was refused (HTTP 401: {}); check client_id, that private_key_file is the key registered on the service app (and key_id its kid), and that the app uses private_key_jwt",
+            detail(body, call.key.expose())
+        ),
+        Api::Okta | Api::OktaLogs => format!(
+            "Okta refused the credential (HTTP 401: {}); an API token expires after 30 days unused",
             detail(body, call.key.expose())
         ),
         Api::Scim => format!(

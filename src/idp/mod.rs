@@ -1,11 +1,13 @@
 //! The identity provider as a third source (../shared/idp-api.md): what it intends to provision
-//! and how provisioning went. One client per IdP kind (`entra`), each producing an
+//! and how provisioning went. One client per IdP kind (`entra`, `okta`), each producing an
 //! [`crate::model::idp::IdpSide`] through the shared HTTP layer; completeness as idp-api.md §5.
 //! Callers use [`Credential`], [`pull`] and [`check_online`], which dispatch on the kind, so a new
 //! kind (Okta) changes no caller.
 
 pub mod entra;
+pub mod okta;
 pub mod settings;
+pub mod token;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,9 +16,9 @@ use chrono::{DateTime, Utc};
 
 pub use settings::{IdpKind, IdpScope, IdpSettings};
 
-use crate::http::{ApiError, HttpEvents, HttpSettings};
-use crate::model::SourceStatus;
+use crate::http::{ApiError, HttpEvents, HttpSettings, HttpStats};
 use crate::model::idp::IdpSide;
+use crate::model::{DataQuality, DataQualityNote, SourceStatus};
 
 /// The source name of a directory's IdP in statuses, errors and data-quality notes.
 pub fn origin(directory_name: &str) -> String {
@@ -28,6 +30,7 @@ pub fn origin(directory_name: &str) -> String {
 #[derive(Debug)]
 pub enum Credential {
     Entra(entra::Credential),
+    Okta(okta::Credential),
 }
 
 impl Credential {
@@ -36,6 +39,7 @@ impl Credential {
     pub fn load(s: &IdpSettings) -> Result<Self, (String, String)> {
         match s.kind {
             IdpKind::Entra => entra::Credential::load(s).map(Credential::Entra),
+            IdpKind::Okta => okta::Credential::load(s).map(Credential::Okta),
         }
     }
 
@@ -43,6 +47,7 @@ impl Credential {
     pub fn describe(&self) -> String {
         match self {
             Credential::Entra(c) => c.describe(),
+            Credential::Okta(c) => c.describe(),
         }
     }
 }
@@ -90,6 +95,9 @@ pub async fn pull(
         Credential::Entra(c) => {
             entra::pull(s, c, http, directory_id, origin, known, now, events).await
         }
+        Credential::Okta(c) => {
+            okta::pull(s, c, http, directory_id, origin, known, now, events).await
+        }
     }
 }
 
@@ -107,5 +115,66 @@ pub async fn check_online(
             let client = entra::Client::new(s, c, http, origin, events)?;
             client.check_online().await.map(|c| c.to_string())
         }
+        Credential::Okta(c) => {
+            let client = okta::Client::new(s, c, http, origin, events)?;
+            client.check_online().await.map(|c| c.to_string())
+        }
+    }
+}
+
+/// The side and its status; the first error says why it is incomplete (the others are logged).
+pub(crate) fn finish(
+    side: IdpSide,
+    origin: &str,
+    errors: Vec<ApiError>,
+    notes: Vec<DataQualityNote>,
+    stats: Option<&HttpStats>,
+) -> IdpPull {
+    for e in &errors {
+        tracing::warn!(source = origin, "IdP pull incomplete: {e}");
+    }
+    let error = errors.first().map(|first| match errors.len() {
+        1 => first.to_string(),
+        n => format!("{first} (and {} more errors)", n - 1),
+    });
+    // What the shrink guard watches beside the users: the users the IdP means to keep
+    // provisioned (a drop opens "no longer intended / deleted / disabled" findings).
+    let intended = (error.is_none() && !side.scope_all).then(|| {
+        side.users
+            .iter()
+            // A user whose intent is unknown may be intended: never counted as a drop.
+            .filter(|u| {
+                (u.intended
+                    || u.unknown
+                        .iter()
+                        .any(|f| f == crate::model::idp::IdpUser::INTENT))
+                    && !u.deleted
+                    && u.enabled != Some(false)
+            })
+            .count()
+    });
+    let status = SourceStatus {
+        source: origin.to_string(),
+        directory_id: Some(side.directory_id.clone()),
+        records: side.users.len(),
+        groups: Some(side.groups.len()),
+        complete: error.is_none(),
+        error,
+        account_types: None,
+        logs: Some(side.logs.clone()),
+        intended,
+        listings: None,
+        held: false,
+        data_quality: DataQuality::gather(notes),
+    };
+    type Counts = std::collections::BTreeMap<(&'static str, &'static str), u64>;
+    let copy = |m: &std::sync::Mutex<Counts>| m.lock().map(|m| m.clone()).unwrap_or_default();
+    IdpPull {
+        side,
+        status,
+        retries: stats.map_or(0, HttpStats::total_retries),
+        api_requests: stats.map(|s| copy(&s.requests)).unwrap_or_default(),
+        api_retries: stats.map(|s| copy(&s.retries)).unwrap_or_default(),
+        throttled: stats.map(HttpStats::throttled_seconds).unwrap_or_default(),
     }
 }

@@ -34,6 +34,19 @@ pub struct IdpUser {
     /// When it was deleted (`deletedDateTime` of a soft-deleted user), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<String>,
+    /// The SCIM record id the IdP says it provisioned the user as (Okta: the app user's
+    /// `externalId`; absent until provisioned): the strongest join key (idp-api.md §3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scim_id: Option<String>,
+    /// The user's push state, for an IdP that keeps one per user (Okta app user `syncState`:
+    /// `ERROR` is a failed push, idp-api.md §2.2), as sent; `None` for Entra (its failures are in
+    /// the log) or when unreadable (then `syncState` is in `unknown`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_state: Option<String>,
+    /// The IdP's own status of the user, as sent (Okta: `ACTIVE`, `SUSPENDED`, `DEPROVISIONED`,
+    /// …; Entra has none beyond `enabled`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
     /// What the job's attribute mapping sends as SCIM `externalId` (default: the object id).
     pub scim_external_id: Option<String>,
     /// What the mapping sends as SCIM `userName` (default: `userPrincipalName`).
@@ -50,6 +63,88 @@ pub struct IdpUser {
 impl IdpUser {
     /// The pseudo-field of an intent that could not be decided ([`IdpUser::unknown`]).
     pub const INTENT: &'static str = "intent";
+
+    /// The field of a per-user push state ([`IdpUser::sync_state`]).
+    pub const SYNC_STATE: &'static str = "syncState";
+
+    /// The field of an Okta user's status, which decides *enabled* and *intended*.
+    pub const OKTA_STATUS: &'static str = "user.status";
+
+    /// Whether the IdP's last push of the user failed, by its per-user push state: `Some(true)`
+    /// for `ERROR`, `None` when the state is unknown or the IdP keeps none.
+    pub fn push_failed(&self) -> Option<bool> {
+        self.sync_state
+            .as_deref()
+            .map(|s| s.trim().eq_ignore_ascii_case("ERROR"))
+    }
+}
+
+/// Where an IdP tells that provisioning a user failed (scenarios.md `provisioning_error`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureSource {
+    /// The user's latest provisioning log event (Entra): needs the log.
+    #[default]
+    LatestEvent,
+    /// A per-user push state ([`IdpUser::sync_state`], Okta): the log only explains it.
+    UserState,
+}
+
+/// The app an IdP provisions Atlassian through, for an IdP without a job object (Okta,
+/// idp-api.md §2.2: `GET /api/v1/apps/{appId}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdpApp {
+    pub id: String,
+    pub label: Option<String>,
+    /// `ACTIVE`, `INACTIVE`, `DELETED`, or an unknown value as sent; `None` when unreadable.
+    pub status: Option<String>,
+    /// The provisioning features on (`PUSH_NEW_USERS`, `PUSH_PROFILE_UPDATES`,
+    /// `PUSH_USER_DEACTIVATION`, `GROUP_PUSH`, …); `None` when unreadable.
+    pub features: Option<Vec<String>>,
+}
+
+impl IdpApp {
+    /// Creates users in Atlassian.
+    pub const PUSH_NEW_USERS: &'static str = "PUSH_NEW_USERS";
+    /// Updates their profiles.
+    pub const PUSH_PROFILE_UPDATES: &'static str = "PUSH_PROFILE_UPDATES";
+    /// Sends `active:false` when a user is unassigned or deactivated ("Deactivate Users").
+    pub const PUSH_USER_DEACTIVATION: &'static str = "PUSH_USER_DEACTIVATION";
+    /// Pushes groups.
+    pub const GROUP_PUSH: &'static str = "GROUP_PUSH";
+
+    /// The provisioning features whose absence the report states, with the Admin Console's name.
+    pub const NAMED_FEATURES: [(&'static str, &'static str); 4] = [
+        (Self::PUSH_NEW_USERS, "Create Users"),
+        (Self::PUSH_PROFILE_UPDATES, "Update User Attributes"),
+        (Self::PUSH_USER_DEACTIVATION, "Deactivate Users"),
+        (Self::GROUP_PUSH, "Push Groups"),
+    ];
+
+    /// Whether `feature` is on; `None` when the features are unknown.
+    pub fn has(&self, feature: &str) -> Option<bool> {
+        self.features
+            .as_ref()
+            .map(|f| f.iter().any(|x| x.eq_ignore_ascii_case(feature)))
+    }
+
+    /// Why the app provisions nothing (scenarios.md `provisioning_stalled` for Okta): its status
+    /// is not `ACTIVE`, or `PUSH_NEW_USERS` is off. `Ok(None)` when healthy; `Err(field)` when
+    /// what decides it is unknown.
+    pub fn stall(&self) -> Result<Option<Stall<'_>>, &'static str> {
+        match self.status.as_deref() {
+            None => return Err("status"),
+            Some(s) if !s.trim().eq_ignore_ascii_case("ACTIVE") => {
+                return Ok(Some(Stall::NotActive(s)));
+            }
+            Some(_) => {}
+        }
+        match self.has(Self::PUSH_NEW_USERS) {
+            None => Err("features"),
+            Some(false) => Ok(Some(Stall::FeatureOff(Self::PUSH_NEW_USERS))),
+            Some(true) => Ok(None),
+        }
+    }
 }
 
 /// The attribute mapping of the provisioning job's user rule (idp-api.md §1.3): which IdP
@@ -76,6 +171,21 @@ pub struct Mapping {
 }
 
 impl Mapping {
+    /// What Okta sends (idp-api.md §3): `externalId` = the Okta user id, `userName` = the app
+    /// user's `credentials.userName`, the email = its `profile.email`. Okta's Atlassian app has
+    /// no readable schema: read as the documented mapping (`derived` true).
+    pub fn okta(groups_pushed: Option<bool>) -> Self {
+        Mapping {
+            external_id: "id".into(),
+            user_name: "credentials.userName".into(),
+            email: "profile.email".into(),
+            rule_id: None,
+            derived: true,
+            note: None,
+            groups_pushed,
+        }
+    }
+
     /// Entra's default mapping for the Atlassian Cloud gallery app, assumed when the schema
     /// cannot be read (`derived` false, with `note`).
     pub fn entra_default(note: impl Into<String>) -> Self {
@@ -146,6 +256,8 @@ pub enum Stall<'a> {
     /// Any status other than `Active`, `Paused` and `Quarantine`, as sent.
     NotActive(&'a str),
     NeverCompleted,
+    /// A provisioning feature the app needs is off (Okta `PUSH_NEW_USERS`).
+    FeatureOff(&'static str),
     /// The last completed cycle ended more than 3 intervals ago.
     Late {
         last: chrono::DateTime<chrono::Utc>,
@@ -220,6 +332,10 @@ pub struct AssignedGroup {
     pub members: usize,
     /// Nested groups (recorded, not intent).
     pub nested_groups: Vec<String>,
+    /// Okta: the group's push mapping is in `ERROR` (it pushes no memberships), with its
+    /// `errorSummary` (or a placeholder when it had none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_error: Option<String>,
 }
 
 /// The whole IdP side of one directory in one pull. Complete or not is in the pull's
@@ -227,7 +343,7 @@ pub struct AssignedGroup {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdpSide {
     pub directory_id: String,
-    /// `entra` (later `okta`).
+    /// `entra` or `okta`.
     pub kind: String,
     /// `idp.scope = "all"`: assignment-based intent is not computed, only the job and the log
     /// are used.
@@ -236,6 +352,12 @@ pub struct IdpSide {
     pub users: Vec<IdpUser>,
     pub groups: Vec<AssignedGroup>,
     pub job: Option<ProvisioningJob>,
+    /// The app, for an IdP without a job object (Okta).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<IdpApp>,
+    /// Where a user's failed provisioning shows.
+    #[serde(default)]
+    pub failures: FailureSource,
     pub mapping: Mapping,
     /// New log events of this read (since the last one, with overlap).
     pub events: Vec<ProvisioningEvent>,

@@ -414,6 +414,10 @@ impl<'a> Remote<'a> {
                 IDP_ORIGIN,
                 self.events.clone(),
             ),
+            crate::idp::Credential::Okta(_) => Err(unknown(format!(
+                "directory {} is provisioned by Okta, which has no call to push one user (idp-api.md §2.4): retry it in the Admin Console (Dashboard → Tasks)",
+                d.name
+            ))),
         }
     }
 

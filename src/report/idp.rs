@@ -711,6 +711,7 @@ fn stalled(job: &ProvisioningJob, at: Option<&str>) -> Option<String> {
         ),
         Stall::Paused => "paused".into(),
         Stall::NotActive(other) => format!("not active (status {other})"),
+        Stall::FeatureOff(feature) => format!("{feature} is off"),
         Stall::NeverCompleted => "it has never completed a cycle".into(),
         Stall::Late {
             interval_seconds, ..

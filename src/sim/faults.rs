@@ -26,11 +26,17 @@ pub enum Api {
     GraphReports,
     /// `/graph/v1.0/servicePrincipals/{id}/synchronization/jobs/{jobId}/provisionOnDemand`.
     GraphProvisionOnDemand,
+    /// `/okta/{org}/oauth2/v1/token` (Okta's org authorization server).
+    OktaToken,
+    /// `/okta/{org}/api/v1/…` (Okta's Management API) other than the System Log.
+    Okta,
+    /// `/okta/{org}/api/v1/logs` (the System Log).
+    OktaLogs,
 }
 
 impl Api {
     /// All APIs, in counter order.
-    pub const ALL: [Api; 8] = [
+    pub const ALL: [Api; 11] = [
         Api::Scim,
         Api::Accounts,
         Api::Provisioning,
@@ -39,6 +45,9 @@ impl Api {
         Api::Graph,
         Api::GraphReports,
         Api::GraphProvisionOnDemand,
+        Api::OktaToken,
+        Api::Okta,
+        Api::OktaLogs,
     ];
 
     pub(crate) fn index(self) -> usize {
@@ -51,6 +60,11 @@ impl Api {
             self,
             Api::Accounts | Api::Provisioning | Api::UserManagement
         )
+    }
+
+    /// Whether this is one of Okta's APIs.
+    pub fn is_okta(self) -> bool {
+        matches!(self, Api::OktaToken | Api::Okta | Api::OktaLogs)
     }
 
     /// Whether this is one of the Entra ID / Microsoft Graph APIs.

@@ -66,6 +66,9 @@ impl Route {
                 "provisionOnDemand",
             ] => route(Api::GraphProvisionOnDemand, None, None),
             ["graph", ..] => route(Api::Graph, None, None),
+            ["okta", org, "oauth2", ..] => route(Api::OktaToken, Some(org), None),
+            ["okta", org, "api", "v1", "logs", ..] => route(Api::OktaLogs, Some(org), None),
+            ["okta", org, ..] => route(Api::Okta, Some(org), None),
             _ => return None,
         })
     }
@@ -102,6 +105,10 @@ async fn guarded(state: &SimState, route: &Route, request: Request, next: Next) 
     state.count(api);
     if api.is_entra() {
         return super::entra::gate::guarded(state, api, request, next).await;
+    }
+    if api.is_okta() {
+        let org = route.org.clone().unwrap_or_default();
+        return super::okta::gate::guarded(state, api, &org, request, next).await;
     }
     if let Err(failure) = authorize(state, route, request.headers()) {
         return failure.into_response();

@@ -18,6 +18,7 @@ mod entra;
 mod faults;
 mod gate;
 mod idp_scenarios;
+mod okta;
 mod options;
 mod orgs;
 mod provisioning;
@@ -51,6 +52,10 @@ pub use entra::{
     SimProvisioningEvent, SimQuarantine, SimServicePrincipal, SimSyncJob, SimSyncRule,
 };
 pub use faults::{Api, BadNext, Encoding, FaultKind, FaultRule, Faults, RetryAfterStyle};
+pub use okta::{
+    LinkStyle, OKTA_TEST_KID, OktaOptions, SimAppUser, SimOkta, SimOktaApp, SimOktaEvent,
+    SimOktaGroup, SimOktaUser, SimPushMapping, SimServiceApp,
+};
 pub use options::{LoggedRequest, SimOptions};
 pub use respond::SuccessStyle;
 pub use scenarios::GONE_ACCOUNT_ID;
@@ -64,6 +69,8 @@ use state::SimState;
 
 /// The env var holding the org API key in [`SimHandle::config_snippet`].
 pub const ORG_KEY_ENV: &str = "SCIMDRIFT_ORG_API_KEY";
+/// The env var holding the Okta API token in [`SimHandle::config_snippet_with_idp`].
+pub const OKTA_TOKEN_ENV: &str = "SCIMDRIFT_OKTA_TOKEN";
 /// The env var holding the Entra client secret in [`SimHandle::config_snippet_with_idp`].
 pub const ENTRA_SECRET_ENV: &str = "SCIMDRIFT_ENTRA_SECRET";
 
@@ -157,6 +164,7 @@ fn router(state: Arc<SimState>) -> Router {
             delete(provisioning::only_delete_in_db),
         )
         .merge(entra::routes())
+        .merge(okta::routes())
         .route("/users/{account}/manage/email", put(user_mgmt::set_email))
         .route(
             "/users/{account}/manage/lifecycle/disable",
@@ -279,6 +287,17 @@ impl SimHandle {
                     toml_string(&self.entra_login_base_url()),
                 ));
             }
+            let okta = world.okta.iter().position(|o| o.directory_id == d.id);
+            if let Some(i) = okta.filter(|_| with_idp && tenant.is_none()) {
+                let o = &world.okta[i];
+                toml.push_str(&format!(
+                    "\n[atlassian.directories.idp]\nkind = \"okta\"\ndomain = \"{}.okta.example\"\nbase_url = {}\napp_id = {}\napi_token_env = {}\nscope = \"assigned\"\n",
+                    o.org,
+                    toml_string(&self.okta_base_url(&o.org)),
+                    toml_string(&o.app.id),
+                    toml_string(&okta_token_env(&world, i)),
+                ));
+            }
         }
         toml
     }
@@ -308,6 +327,15 @@ impl SimHandle {
                     "export {}={}\n",
                     entra_secret_env(&world, i),
                     shell_quote(&t.client_secret)
+                ));
+            }
+        }
+        for (i, o) in world.okta.iter().enumerate() {
+            if world.directory(&o.directory_id).is_some() {
+                lines.push_str(&format!(
+                    "export {}={}\n",
+                    okta_token_env(&world, i),
+                    shell_quote(&o.api_token)
                 ));
             }
         }
@@ -366,6 +394,23 @@ impl SimHandle {
         }
     }
 
+    /// Mutates the Okta org provisioning into directory `directory_id`; `false` if none.
+    pub fn update_okta(&self, directory_id: &str, f: impl FnOnce(&mut SimOkta)) -> bool {
+        let mut world = self.state.world_mut();
+        match world.okta_for_mut(directory_id) {
+            Some(o) => {
+                f(o);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Changes the Okta knobs (their counted knobs restart if anything changed).
+    pub fn set_okta_options(&self, f: impl FnOnce(&mut OktaOptions)) {
+        self.state.update_options(|o| f(&mut o.okta));
+    }
+
     /// Changes the Entra knobs (their counted knobs restart if anything changed).
     pub fn set_entra_options(&self, f: impl FnOnce(&mut EntraOptions)) {
         self.state.update_options(|o| f(&mut o.entra));
@@ -403,6 +448,24 @@ pub fn directory_env(name: &str) -> String {
         })
         .collect();
     format!("SCIMDRIFT_DIR_{suffix}")
+}
+
+/// The env var of Okta org `index`'s API token: [`OKTA_TOKEN_ENV`] for the first,
+/// `…_<DIRECTORY NAME>` for others.
+fn okta_token_env(world: &World, index: usize) -> String {
+    if index == 0 {
+        return OKTA_TOKEN_ENV.to_owned();
+    }
+    let name = world
+        .okta
+        .get(index)
+        .and_then(|o| world.directory(&o.directory_id))
+        .map(|d| d.name.clone())
+        .unwrap_or_else(|| index.to_string());
+    format!(
+        "{OKTA_TOKEN_ENV}_{}",
+        directory_env(&name).trim_start_matches("SCIMDRIFT_DIR_")
+    )
 }
 
 /// The env var of tenant `index`'s client secret: [`ENTRA_SECRET_ENV`] for the first,

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::entra::EntraOptions;
 use super::faults::{Api, Faults};
+use super::okta::OktaOptions;
 use super::respond::SuccessStyle;
 
 /// Serving knobs. `Default` mimics Atlassian.
@@ -33,6 +34,8 @@ pub struct SimOptions {
     pub faults: Faults,
     /// The Entra ID / Microsoft Graph knobs.
     pub entra: EntraOptions,
+    /// The Okta knobs.
+    pub okta: OktaOptions,
 }
 
 impl Default for SimOptions {
@@ -49,6 +52,7 @@ impl Default for SimOptions {
             quota_window: Duration::from_secs(60),
             faults: Faults::default(),
             entra: EntraOptions::default(),
+            okta: OktaOptions::default(),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::entra::runtime::EntraRuntime;
 use super::faults::{Api, FaultEngine};
+use super::okta::runtime::OktaRuntime;
 use super::options::{LoggedRequest, SimOptions};
 use super::world::World;
 
@@ -17,6 +18,7 @@ pub(crate) struct SimState {
     quota: Mutex<QuotaWindow>,
     counters: [AtomicU64; Api::ALL.len()],
     entra: Mutex<EntraRuntime>,
+    okta: Mutex<OktaRuntime>,
     log: Mutex<Vec<LoggedRequest>>,
     /// `http://127.0.0.1:PORT`, for SCIM `meta.location`.
     pub base_url: String,
@@ -50,6 +52,7 @@ impl SimState {
             }),
             counters: Default::default(),
             entra: Mutex::new(EntraRuntime::default()),
+            okta: Mutex::new(OktaRuntime::default()),
             log: Mutex::new(Vec::new()),
             base_url,
             cursor_key: rand::random(),
@@ -73,6 +76,7 @@ impl SimState {
     pub(crate) fn update_options(&self, f: impl FnOnce(&mut SimOptions)) {
         let mut options = self.options.write().unwrap_or_else(PoisonError::into_inner);
         let entra_before = options.entra.clone();
+        let okta_before = options.okta.clone();
         f(&mut options);
         let mut engine = self.engine();
         if engine.faults() != &options.faults {
@@ -81,11 +85,19 @@ impl SimState {
         if options.entra != entra_before {
             self.entra().restart_counters();
         }
+        if options.okta != okta_before {
+            self.okta().restart_counters();
+        }
     }
 
     /// The Entra run-time state (tokens, counted knobs, windows).
     pub(crate) fn entra(&self) -> MutexGuard<'_, EntraRuntime> {
         self.entra.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The Okta run-time state (tokens, counted knobs).
+    pub(crate) fn okta(&self) -> MutexGuard<'_, OktaRuntime> {
+        self.okta.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn engine(&self) -> MutexGuard<'_, FaultEngine> {

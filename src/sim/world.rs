@@ -11,6 +11,7 @@ use chrono::{DateTime, Duration, SubsecRound, Utc};
 use serde::Serialize;
 
 use super::entra::SimEntra;
+use super::okta::SimOkta;
 
 /// Atlassian caps a SCIM group at this many members; generated groups respect it.
 pub const GROUP_MEMBER_LIMIT: usize = 20_000;
@@ -294,6 +295,8 @@ pub struct World {
     /// Entra ID tenants, each provisioning into one of `directories` (served under `/graph/v1.0`
     /// and `/entra-login`).
     pub entra: Vec<SimEntra>,
+    /// Okta orgs, each provisioning into one of `directories` (served under `/okta/{org}`).
+    pub okta: Vec<SimOkta>,
 }
 
 impl World {
@@ -308,6 +311,7 @@ impl World {
             verified_domains: vec!["example.com".into(), "example.org".into()],
             labels: BTreeMap::new(),
             entra: Vec::new(),
+            okta: Vec::new(),
         }
     }
 
@@ -373,6 +377,26 @@ impl World {
     /// expected findings).
     pub fn idp_scenarios(now: DateTime<Utc>) -> Self {
         Self::idp_scenarios_with_healthy(20, 0, now)
+    }
+
+    /// [`idp_scenarios`](Self::idp_scenarios) plus an Okta org provisioning D2 (`okta[0]`,
+    /// named `okta1`) with one seed per Okta-applicable IdP kind (labels `O1`…, `R23`…, `A23`…;
+    /// see `okta/seed.rs` for the expected findings).
+    pub fn okta_scenarios(now: DateTime<Utc>) -> Self {
+        crate::sim::okta::seed::scenarios(Self::idp_scenarios(now), 0, now)
+    }
+
+    /// Adds an Okta org agreeing with directory `dir` (every active record an app user, every
+    /// inactive one deactivated); returns its index in `okta` (`None` without such a directory).
+    pub fn add_okta(&mut self, dir: usize, seed: u64, now: DateTime<Utc>) -> Option<usize> {
+        crate::sim::okta::seed::add_agreeing_org(self, dir, seed, now)
+    }
+
+    /// The Okta org provisioning `directory_id`.
+    pub fn okta_for_mut(&mut self, directory_id: &str) -> Option<&mut SimOkta> {
+        self.okta
+            .iter_mut()
+            .find(|o| o.directory_id == directory_id)
     }
 
     /// [`idp_scenarios`](Self::idp_scenarios) with `healthy_users` healthy users in D1.

@@ -14,7 +14,7 @@ use crate::detect::{IdpInput, Kind, grace};
 use crate::findings::Current;
 use crate::model::PullMeta;
 use crate::model::idp::{
-    AssignedGroup, IdpSide, LogFacts, Mapping, ProvisioningEvent, ProvisioningJob,
+    AssignedGroup, FailureSource, IdpSide, LogFacts, Mapping, ProvisioningEvent, ProvisioningJob,
 };
 
 /// How one directory's IdP side was evaluated by this pull.
@@ -26,6 +26,9 @@ pub struct EvaluatedIdp {
     pub logs_known: bool,
     /// `idp.scope = "all"`: intent-derived kinds are not computed (so none is open).
     pub scope_all: bool,
+    /// Where the IdP tells a failed push: a per-user state decides `provisioning_error` without
+    /// the log.
+    pub failures: FailureSource,
 }
 
 impl EvaluatedIdp {
@@ -34,7 +37,7 @@ impl EvaluatedIdp {
     /// they were). With `scope = "all"` the intent kinds are evaluated as none: a directory
     /// switched to it keeps no intent finding open that nothing would ever re-evaluate.
     pub fn covers(&self, kind: Kind) -> bool {
-        !kind.needs_logs() || self.logs_known
+        !kind.needs_logs() || self.logs_known || self.failures == FailureSource::UserState
     }
 }
 
@@ -187,6 +190,7 @@ pub(super) fn record(
                 previous_pull,
                 logs_known,
                 scope_all: side.scope_all,
+                failures: side.failures,
             },
         );
         out.inputs.push(IdpInput {
@@ -343,6 +347,7 @@ pub(super) fn unconfigured(
                 previous_pull: None,
                 logs_known: true,
                 scope_all: false,
+                failures: FailureSource::LatestEvent,
             },
         );
     }

@@ -126,6 +126,9 @@ mod tests {
             )
             .unwrap();
         let user = IdpUser {
+            scim_id: None,
+            sync_state: None,
+            status: None,
             directory_id: "d1".into(),
             id: "u1".into(),
             user_principal_name: None,

@@ -12,6 +12,7 @@ mod groups;
 mod ids_and_pages;
 mod kinds;
 mod lookups;
+mod okta;
 mod secrets;
 mod shrink;
 mod unknown;

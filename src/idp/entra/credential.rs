@@ -5,25 +5,18 @@
 //! [`Secret::short_lived`], so hourly refreshes do not grow the redaction registry).
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use reqwest::Method;
-use serde::Serialize;
 
-use crate::fields::{json_error, lenient_count};
 use crate::http::{Api, ApiError, Call, ErrorKind, HttpLayer};
 use crate::idp::IdpSettings;
+use crate::idp::token::{self, Cached, JWT_BEARER, TokenCache, check_key};
 use crate::secret::{self, Secret};
-
-const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// How long a client assertion is valid.
 const ASSERTION_LIFETIME_SECS: i64 = 600;
-
-/// Refresh this long before a token expires (or at half its life, if that is sooner).
-const REFRESH_EARLY: Duration = Duration::from_secs(300);
 
 /// What scimdrift signs in with.
 enum Kind {
@@ -38,11 +31,6 @@ enum Kind {
     },
 }
 
-struct Cached {
-    token: Secret,
-    refresh_at: Instant,
-}
-
 /// The credentials of one IdP section and its cached access token. Build it once (at config
 /// load) and keep it: the token is reused across pulls until shortly before it expires.
 pub struct Credential {
@@ -51,7 +39,7 @@ pub struct Credential {
     token_url: String,
     scope: String,
     kind: Kind,
-    cache: tokio::sync::Mutex<Option<Cached>>,
+    cache: TokenCache,
 }
 
 impl std::fmt::Debug for Credential {
@@ -62,17 +50,6 @@ impl std::fmt::Debug for Credential {
             .field("kind", &self.describe())
             .finish()
     }
-}
-
-#[derive(Serialize)]
-struct Claims<'a> {
-    aud: &'a str,
-    iss: &'a str,
-    sub: &'a str,
-    jti: String,
-    nbf: i64,
-    iat: i64,
-    exp: i64,
 }
 
 impl Credential {
@@ -138,7 +115,7 @@ impl Credential {
             token_url: token_url(s),
             scope: s.token_scope(),
             kind,
-            cache: tokio::sync::Mutex::new(None),
+            cache: TokenCache::default(),
         }
     }
 
@@ -174,25 +151,14 @@ impl Credential {
     /// The cached access token, or a new one when there is none or it is within 5 minutes of
     /// expiring. Concurrent callers wait for one request.
     pub(crate) async fn token(&self, http: &HttpLayer, origin: &str) -> Result<Secret, ApiError> {
-        let mut cache = self.cache.lock().await;
-        if let Some(c) = cache.as_ref()
-            && Instant::now() < c.refresh_at
-        {
-            return Ok(c.token.clone());
-        }
-        *cache = None;
-        let fresh = self.request(http, origin).await?;
-        let token = fresh.token.clone();
-        *cache = Some(fresh);
-        Ok(token)
+        self.cache
+            .get(async || self.request(http, origin).await)
+            .await
     }
 
     /// Forgets the cached token if it is still `used` (a Graph 401 refused it).
     pub(crate) async fn invalidate(&self, used: &Secret) {
-        let mut cache = self.cache.lock().await;
-        if cache.as_ref().is_some_and(|c| &c.token == used) {
-            *cache = None;
-        }
+        self.cache.invalidate(used).await;
     }
 
     async fn request(&self, http: &HttpLayer, origin: &str) -> Result<Cached, ApiError> {
@@ -244,32 +210,7 @@ impl Credential {
             .await
             .map_err(|e| self.token_error(e))?
             .ok_or_else(|| ApiError::malformed(origin, page, "unexpected 404"))?;
-        let v: serde_json::Value = serde_json::from_slice(&reply.body).map_err(|e| {
-            ApiError::malformed(origin, page, format!("token reply: {}", json_error(&e)))
-        })?;
-        let token = match v.get("access_token") {
-            Some(serde_json::Value::String(t)) if !t.trim().is_empty() => {
-                Secret::short_lived(t.as_str())
-            }
-            _ => {
-                return Err(ApiError::malformed(
-                    origin,
-                    page,
-                    "token reply has no access_token",
-                ));
-            }
-        };
-        let lifetime = v
-            .get("expires_in")
-            .and_then(lenient_count)
-            .unwrap_or(3599)
-            .min(86_400);
-        let lifetime = Duration::from_secs(lifetime);
-        let early = REFRESH_EARLY.min(lifetime / 2);
-        Ok(Cached {
-            token,
-            refresh_at: Instant::now() + lifetime - early,
-        })
+        token::cached(&reply, origin, page, 3599)
     }
 
     /// A token error naming the tenant, the client id and the AADSTS code, with a hint for the
@@ -382,13 +323,6 @@ pub fn certificate_der(pem: &str) -> Result<Vec<u8>, String> {
     Ok(der)
 }
 
-/// Refuses a key jsonwebtoken cannot sign with (not PEM, not RSA, encrypted), by signing once.
-fn check_key(key: &Secret) -> Result<(), (String, String)> {
-    sign(key, "x", "x", "https://check.invalid/", "check", 0)
-        .map(drop)
-        .map_err(|m| ("private_key_file".to_string(), m))
-}
-
 fn sign(
     key: &Secret,
     x5t_s256: &str,
@@ -397,28 +331,10 @@ fn sign(
     client_id: &str,
     now: i64,
 ) -> Result<Secret, String> {
-    use jsonwebtoken::{Algorithm, EncodingKey, Header};
-    let encoding = EncodingKey::from_rsa_pem(key.expose().as_bytes()).map_err(|_| {
-        "not a PEM RSA private key (PKCS#8 `BEGIN PRIVATE KEY` or PKCS#1 `BEGIN RSA PRIVATE KEY`, unencrypted)".to_string()
-    })?;
-    let mut header = Header::new(Algorithm::RS256);
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
     header.x5t_s256 = Some(x5t_s256.to_string());
     header.x5t = Some(x5t.to_string());
-    let jti: [u8; 16] = rand::random();
-    let claims = Claims {
-        aud,
-        iss: client_id,
-        sub: client_id,
-        jti: jti.iter().map(|b| format!("{b:02x}")).collect(),
-        nbf: now,
-        iat: now,
-        exp: now + ASSERTION_LIFETIME_SECS,
-    };
-    jsonwebtoken::encode(&header, &claims, &encoding)
-        .map(Secret::short_lived)
-        .map_err(|_| {
-            "the private key cannot sign RS256 (not an RSA key of at least 2048 bits?)".to_string()
-        })
+    token::sign(key, header, aud, client_id, now, ASSERTION_LIFETIME_SECS)
 }
 
 #[cfg(test)]

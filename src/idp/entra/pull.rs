@@ -13,10 +13,11 @@ use super::graph::{Duplicates, Target, What, odata_str, seg};
 use super::parse::{self, Sources, UserRead};
 use super::side::{self, Assigned, GroupRead};
 use super::{Client, Credential, ServicePrincipal};
-use crate::http::{ApiError, HttpEvents, HttpSettings, HttpStats};
+use crate::http::{ApiError, HttpEvents, HttpSettings};
+use crate::idp::finish;
 use crate::idp::{IdpScope, IdpSettings};
+use crate::model::DataQualityNote;
 use crate::model::idp::{IdpSide, LogFacts, Mapping, ProvisioningEvent, ProvisioningJob};
-use crate::model::{DataQuality, DataQualityNote, SourceStatus};
 
 /// Overlap of consecutive log reads (events are deduplicated by id).
 const LOG_OVERLAP_MINUTES: i64 = 10;
@@ -49,6 +50,8 @@ pub async fn pull(
 
 fn empty(directory_id: &str, s: &IdpSettings) -> IdpSide {
     IdpSide {
+        app: None,
+        failures: Default::default(),
         directory_id: directory_id.to_string(),
         kind: "entra".into(),
         scope_all: s.scope == IdpScope::All,
@@ -60,63 +63,6 @@ fn empty(directory_id: &str, s: &IdpSettings) -> IdpSide {
         logs: LogFacts::Unknown {
             reason: "not read: the pull stopped early".into(),
         },
-    }
-}
-
-/// The side and its status; the first error says why it is incomplete (the others are logged).
-fn finish(
-    side: IdpSide,
-    origin: &str,
-    errors: Vec<ApiError>,
-    notes: Vec<DataQualityNote>,
-    stats: Option<&HttpStats>,
-) -> EntraPull {
-    for e in &errors {
-        tracing::warn!(source = origin, "IdP pull incomplete: {e}");
-    }
-    let error = errors.first().map(|first| match errors.len() {
-        1 => first.to_string(),
-        n => format!("{first} (and {} more errors)", n - 1),
-    });
-    // What the shrink guard watches beside the users: the users the IdP means to keep
-    // provisioned (a drop opens "no longer intended / deleted / disabled" findings).
-    let intended = (error.is_none() && !side.scope_all).then(|| {
-        side.users
-            .iter()
-            // A user whose intent is unknown may be intended: never counted as a drop.
-            .filter(|u| {
-                (u.intended
-                    || u.unknown
-                        .iter()
-                        .any(|f| f == crate::model::idp::IdpUser::INTENT))
-                    && !u.deleted
-                    && u.enabled != Some(false)
-            })
-            .count()
-    });
-    let status = SourceStatus {
-        source: origin.to_string(),
-        directory_id: Some(side.directory_id.clone()),
-        records: side.users.len(),
-        groups: Some(side.groups.len()),
-        complete: error.is_none(),
-        error,
-        account_types: None,
-        logs: Some(side.logs.clone()),
-        intended,
-        listings: None,
-        held: false,
-        data_quality: DataQuality::gather(notes),
-    };
-    type Counts = std::collections::BTreeMap<(&'static str, &'static str), u64>;
-    let copy = |m: &std::sync::Mutex<Counts>| m.lock().map(|m| m.clone()).unwrap_or_default();
-    EntraPull {
-        side,
-        status,
-        retries: stats.map_or(0, HttpStats::total_retries),
-        api_requests: stats.map(|s| copy(&s.requests)).unwrap_or_default(),
-        api_retries: stats.map(|s| copy(&s.retries)).unwrap_or_default(),
-        throttled: stats.map(HttpStats::throttled_seconds).unwrap_or_default(),
     }
 }
 

@@ -143,6 +143,7 @@ pub fn build(
             }
         }
         out_groups.push(AssignedGroup {
+            push_error: None,
             id: g.group.id.clone(),
             display_name: g.group.display_name.clone(),
             security_enabled: g.group.security_enabled,
@@ -171,6 +172,9 @@ pub fn build(
             unknown.push(IdpUser::INTENT.to_string());
         }
         IdpUser {
+            scim_id: None,
+            sync_state: None,
+            status: None,
             unknown,
             directory_id: directory_id.to_string(),
             nested_only: !is_intended && u.enabled == Some(true) && nested.contains(u.id.as_str()),
@@ -202,6 +206,9 @@ pub fn build(
     users.extend(listed.into_iter().chain(extra_users).map(user));
     for id in deleted {
         users.push(IdpUser {
+            scim_id: None,
+            sync_state: None,
+            status: None,
             directory_id: directory_id.to_string(),
             intended: intended.contains(&id),
             assigned_directly: !scope_all && a.users.contains(&id),
@@ -232,6 +239,9 @@ pub fn build(
 /// deleted, intended by nothing (its assignments went with it), deleted at `at`.
 pub fn soft_deleted(directory_id: &str, u: UserRead, at: Option<String>) -> IdpUser {
     IdpUser {
+        scim_id: None,
+        sync_state: None,
+        status: None,
         directory_id: directory_id.to_string(),
         intended: false,
         assigned_directly: false,

@@ -443,6 +443,11 @@ fn on_demand(f: &FindingView, inp: &Inputs<'_>) -> Vec<Derived> {
             "no IdP side is stored for directory {name}: the provisioning job and rule ids are unknown"
         ))];
     };
+    if side.kind == "okta" {
+        return vec![refused(format!(
+            "Okta has no call to push one user (directory {name}'s IdP is Okta; idp-api.md §2.4): report only — retry the failed task in the Admin Console (Dashboard → Tasks) or from the app's Assignments tab"
+        ))];
+    }
     if side.kind != "entra" {
         return vec![refused(format!(
             "provision on demand exists only for Entra ID (directory {name}'s IdP is {}): report only",

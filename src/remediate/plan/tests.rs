@@ -1193,6 +1193,9 @@ fn on_demand_case(sources: Vec<crate::store::SourceInfo>) -> Case {
         },
     );
     let user = IdpUser {
+        scim_id: None,
+        sync_state: None,
+        status: None,
         directory_id: "d1".into(),
         id: "u1".into(),
         user_principal_name: Some("new@example.com".into()),

@@ -1,0 +1,382 @@
+//! One Okta pull (idp-api.md §2.2–§2.3, §5): the token, the app, then concurrently the app's
+//! users and the System Log; then the app users Okta did not embed, one by one, and the active
+//! SCIM records no app user joined, by their `externalId`. Complete only as §5 says; the log is a
+//! sub-source (unreadable = log facts unknown, the pull stays complete).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use futures::StreamExt;
+
+use super::api::{Duplicates, Target, What, seg};
+use super::parse::{self, AppUser, LogEvent, OktaUser};
+use super::{Client, Credential};
+use crate::http::{ApiError, HttpEvents, HttpSettings};
+use crate::idp::{IdpPull, IdpScope, IdpSettings, Known, finish};
+use crate::model::DataQualityNote;
+use crate::model::idp::{FailureSource, IdpSide, IdpUser, LogFacts, Mapping, ProvisioningEvent};
+
+/// Overlap of consecutive log reads (events are deduplicated by `uuid`).
+const LOG_OVERLAP_MINUTES: i64 = 10;
+
+/// Okta keeps 90 days of System Log (and refuses `since` beyond 180).
+const LOG_RETENTION_DAYS: i64 = 90;
+
+/// The System Log filter: provisioning events about the app (idp-api.md §2.3).
+pub fn log_filter(app_id: &str) -> String {
+    format!(
+        "eventType sw \"application.provision.user\" and target.id eq \"{}\"",
+        app_id.replace(['"', '\\'], "")
+    )
+}
+
+/// Pulls the Okta side of `directory_id` (see [`crate::idp::pull`]). Safe to run concurrently
+/// with the Atlassian pull (its own HTTP layer).
+#[allow(clippy::too_many_arguments)]
+pub async fn pull(
+    s: &IdpSettings,
+    cred: &Credential,
+    http: &HttpSettings,
+    directory_id: &str,
+    origin: &str,
+    known: &Known,
+    now: DateTime<Utc>,
+    events: Arc<dyn HttpEvents>,
+) -> IdpPull {
+    match Client::new(s, cred, http, origin, Some(events)) {
+        Ok(client) => client.pull(directory_id, known, now).await,
+        Err(e) => finish(empty(directory_id, s), origin, vec![e], Vec::new(), None),
+    }
+}
+
+fn empty(directory_id: &str, s: &IdpSettings) -> IdpSide {
+    IdpSide {
+        directory_id: directory_id.to_string(),
+        kind: "okta".into(),
+        scope_all: s.scope == IdpScope::All,
+        users: Vec::new(),
+        groups: Vec::new(),
+        job: None,
+        app: None,
+        failures: FailureSource::UserState,
+        mapping: Mapping::okta(Some(false)),
+        events: Vec::new(),
+        logs: LogFacts::Unknown {
+            reason: "not read: the pull stopped early".into(),
+        },
+    }
+}
+
+/// What reading one user by id found.
+enum Read {
+    User(OktaUser, Vec<DataQualityNote>),
+    /// 404 `E0000007`: no such Okta user.
+    NotFound,
+}
+
+impl Client<'_> {
+    /// One pull with this client.
+    pub async fn pull(&self, directory_id: &str, known: &Known, now: DateTime<Utc>) -> IdpPull {
+        let origin = self.origin().to_string();
+        let stats = Some(&self.api.http.stats);
+        let mut side = empty(directory_id, self.s);
+        let mut notes = Vec::new();
+        if let Err(e) = self.api.sign_in().await {
+            return finish(side, &origin, vec![e], notes, stats);
+        }
+        match self.app().await {
+            Ok((app, n)) => {
+                notes.extend(self.notes(&app.id, n));
+                side.app = Some(app);
+            }
+            Err(e) => return finish(side, &origin, vec![e], notes, stats),
+        }
+        let since = match known.logs_since {
+            Some(t) => t - Duration::minutes(LOG_OVERLAP_MINUTES),
+            None => now - Duration::days(i64::from(self.s.log_lookback_days)),
+        }
+        .max(now - Duration::days(LOG_RETENTION_DAYS))
+        .min(now);
+        let (listed, (log_events, logs)) = tokio::join!(self.app_users(), self.logs(since, now));
+        side.logs = logs;
+        let listed = match listed {
+            Ok(l) => {
+                notes.extend(l.notes);
+                l.items
+            }
+            Err(e) => return finish(side, &origin, vec![e], notes, stats),
+        };
+        let mut errors = Vec::new();
+        // Every intended user resolved (§5): those Okta did not embed are read by id.
+        let unembedded: Vec<String> = listed
+            .iter()
+            .filter(|a| a.user.is_none())
+            .map(|a| a.id.clone())
+            .collect();
+        let mut read = self.read_users(unembedded, &mut errors, &mut notes).await;
+        // Deleted, looked up (§2.2): an active record's `externalId` no app user has.
+        let app_ids: HashSet<&str> = listed.iter().map(|a| a.id.as_str()).collect();
+        let lookups: Vec<String> = known
+            .external_ids
+            .iter()
+            .filter(|x| !x.trim().is_empty() && !app_ids.contains(x.as_str()))
+            .cloned()
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let looked_up = self.read_users(lookups, &mut errors, &mut notes).await;
+        let by_user_name: HashMap<String, &str> = listed
+            .iter()
+            .filter_map(|a| Some((a.user_name.as_deref()?.trim().to_lowercase(), a.id.as_str())))
+            .collect();
+        side.events = log_events
+            .into_iter()
+            .map(|e| attribute(e, &by_user_name))
+            .collect();
+        let mut users: Vec<IdpUser> = listed
+            .into_iter()
+            .map(|a| {
+                let user = a
+                    .user
+                    .clone()
+                    .map(Some)
+                    .unwrap_or_else(|| match read.remove(&a.id) {
+                        Some(Read::User(u, _)) => Some(u),
+                        _ => None,
+                    });
+                app_user(directory_id, a, user)
+            })
+            .collect();
+        let mut outside: Vec<IdpUser> = looked_up
+            .into_values()
+            .filter_map(|r| match r {
+                Read::User(u, _) => Some(outside_user(directory_id, u)),
+                Read::NotFound => None,
+            })
+            .collect();
+        outside.sort_by(|a, b| a.id.cmp(&b.id));
+        users.extend(outside);
+        side.users = users;
+        let listed_count = side
+            .users
+            .iter()
+            .filter(|u| u.intended || u.scim_id.is_some())
+            .count();
+        let mut out = finish(side, &origin, errors, notes, stats);
+        if out.status.complete {
+            out.status.listings = Some(
+                [("app users listed".to_string(), listed_count as u64)]
+                    .into_iter()
+                    .collect(),
+            );
+        }
+        out
+    }
+
+    fn notes(&self, id: &str, notes: Vec<crate::model::FieldNote>) -> Vec<DataQualityNote> {
+        notes
+            .into_iter()
+            .map(|n| DataQualityNote {
+                source: self.origin().to_string(),
+                id: id.to_string(),
+                field: n.field,
+                problem: n.problem,
+            })
+            .collect()
+    }
+
+    /// `GET /api/v1/apps/{id}/users?limit=500&expand=user`, every page.
+    async fn app_users(&self) -> Result<super::api::Listed<AppUser>, ApiError> {
+        let target = Target::Path(
+            format!("/api/v1/apps/{}/users", seg(self.app_id())),
+            vec![("limit", "500".into()), ("expand", "user".into())],
+        );
+        self.api
+            .list(
+                What::AppUsers,
+                target,
+                "apps/users",
+                Duplicates::Error,
+                |v| parse::app_user(v).map(Some),
+            )
+            .await
+    }
+
+    /// Reads users by id (`GET /api/v1/users/{id}`, at most 4 at once); a 404 is an answer.
+    /// Errors go to `errors` (the pull is then incomplete).
+    async fn read_users(
+        &self,
+        ids: Vec<String>,
+        errors: &mut Vec<ApiError>,
+        notes: &mut Vec<DataQualityNote>,
+    ) -> HashMap<String, Read> {
+        let reads: Vec<(String, Result<Read, ApiError>)> = futures::stream::iter(ids)
+            .map(|id| async {
+                let read = self.user(&id).await;
+                (id, read)
+            })
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        let mut out = HashMap::with_capacity(reads.len());
+        for (id, read) in reads {
+            match read {
+                Ok(Read::User(u, n)) => {
+                    notes.extend(n.iter().cloned());
+                    out.insert(id, Read::User(u, n));
+                }
+                Ok(Read::NotFound) => {
+                    out.insert(id, Read::NotFound);
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        out
+    }
+
+    async fn user(&self, id: &str) -> Result<Read, ApiError> {
+        let page = format!("users/{id}");
+        let target = Target::Path(format!("/api/v1/users/{}", seg(id)), vec![]);
+        let Some(v) = self.api.get(What::User, target, &page, true).await? else {
+            return Ok(Read::NotFound);
+        };
+        let p = parse::user(&v).map_err(|e| ApiError::malformed(self.origin(), &page, e))?;
+        let notes = self.notes(&p.id, p.notes);
+        Ok(Read::User(p.item, notes))
+    }
+
+    /// The System Log since `since` (bounded by `until`, `next` followed verbatim); any failure
+    /// (a 403 included) leaves the log facts unknown, with why.
+    async fn logs(&self, since: DateTime<Utc>, until: DateTime<Utc>) -> (Vec<LogEvent>, LogFacts) {
+        let since_text = since.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let target = Target::Path(
+            "/api/v1/logs".into(),
+            vec![
+                ("since", since_text.clone()),
+                ("until", until.to_rfc3339_opts(SecondsFormat::Secs, true)),
+                ("limit", "1000".into()),
+                ("sortOrder", "ASCENDING".into()),
+                ("filter", log_filter(self.app_id())),
+            ],
+        );
+        let app_id = self.app_id().to_string();
+        match self
+            .api
+            .list(What::Logs, target, "logs", Duplicates::Skip, |v| {
+                parse::event(v, &app_id)
+            })
+            .await
+        {
+            Ok(l) => (l.items, LogFacts::Known { since: since_text }),
+            Err(e) => {
+                tracing::warn!(
+                    source = self.origin(),
+                    "System Log unread, its facts unknown: {e}"
+                );
+                (
+                    Vec::new(),
+                    LogFacts::Unknown {
+                        reason: e.to_string(),
+                    },
+                )
+            }
+        }
+    }
+}
+
+/// A log event with its user: the `User` target's id, else the app user whose username the
+/// `AppUser` target names (never an `AppUser` id: it is no user id).
+fn attribute(e: LogEvent, by_user_name: &HashMap<String, &str>) -> ProvisioningEvent {
+    let mut event = e.event;
+    if event.user_id.is_none()
+        && let Some(name) = e.app_user_name
+    {
+        event.user_id = by_user_name
+            .get(&name.trim().to_lowercase())
+            .map(|id| id.to_string());
+    }
+    event
+}
+
+/// An app user as an IdP user (scenarios.md, Okta terms): *intended* unless its Okta user is
+/// `DEPROVISIONED`; *enabled* unless `DEPROVISIONED` or `SUSPENDED`. An unreadable user status
+/// leaves both unknown; a user Okta no longer has (the read answered 404) is deleted.
+fn app_user(directory_id: &str, a: AppUser, user: Option<OktaUser>) -> IdpUser {
+    let mut unknown = Vec::new();
+    let deleted = user.is_none();
+    let (enabled, intended, status) = match &user {
+        None => (Some(false), false, None),
+        Some(u) => {
+            let enabled = u.enabled();
+            if enabled.is_none() {
+                unknown.push(IdpUser::OKTA_STATUS.to_string());
+                unknown.push(IdpUser::INTENT.to_string());
+            }
+            let intended = u.deprovisioned() == Some(false) && enabled.is_some();
+            (enabled, intended, u.status.clone())
+        }
+    };
+    if a.sync_state.is_none() {
+        unknown.push(IdpUser::SYNC_STATE.to_string());
+    }
+    let email = a
+        .email
+        .clone()
+        .or_else(|| a.user_name.clone())
+        .or_else(|| user.as_ref().and_then(|u| u.email.clone()));
+    IdpUser {
+        directory_id: directory_id.to_string(),
+        id: a.id,
+        user_principal_name: user.as_ref().and_then(|u| u.login.clone()),
+        mail: user.as_ref().and_then(|u| u.email.clone()),
+        display_name: user.as_ref().and_then(|u| u.display_name.clone()),
+        user_type: None,
+        enabled,
+        intended,
+        assigned_directly: a.scope.as_deref() == Some("USER"),
+        groups: Vec::new(),
+        nested_only: false,
+        deleted,
+        deleted_at: None,
+        scim_id: a.external_id,
+        sync_state: a.sync_state,
+        status,
+        scim_external_id: None,
+        scim_user_name: a.user_name,
+        email,
+        unknown,
+    }
+}
+
+/// A user the app no longer lists, found by a SCIM record's `externalId`: deactivated (which
+/// removed its assignments) or unassigned; never intended.
+fn outside_user(directory_id: &str, u: OktaUser) -> IdpUser {
+    let enabled = u.enabled();
+    let mut unknown = Vec::new();
+    if enabled.is_none() {
+        unknown.push(IdpUser::OKTA_STATUS.to_string());
+    }
+    IdpUser {
+        directory_id: directory_id.to_string(),
+        id: u.id,
+        user_principal_name: u.login.clone(),
+        mail: u.email.clone(),
+        display_name: u.display_name,
+        user_type: None,
+        enabled,
+        intended: false,
+        assigned_directly: false,
+        groups: Vec::new(),
+        nested_only: false,
+        deleted: false,
+        deleted_at: None,
+        scim_id: None,
+        sync_state: None,
+        status: u.status,
+        scim_external_id: None,
+        scim_user_name: u.login,
+        email: u.email,
+        unknown,
+    }
+}

@@ -1,0 +1,434 @@
+//! Okta's Management API reads (idp-api.md §2.2–§2.3, §4): the app, app search, app users
+//! (`limit` 1–500, `after`, `expand=user`), users by id, groups and their users, group-push
+//! mappings, and the System Log (bounded by `until`: the last page has no `next`; polling
+//! without it: always a `next`). Lists are served in id order (log events by time), paged by
+//! `after`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::response::Response;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Value, json};
+
+use super::model::{SimAppUser, SimOkta, SimOktaEvent, SimOktaUser};
+use super::options::OktaOptions;
+use super::runtime::Caller;
+use super::wire::{self, page};
+use crate::sim::respond::Params;
+use crate::sim::state::SimState;
+
+type Q = Query<HashMap<String, String>>;
+
+/// Runs `f` on `org`'s Okta, or answers 404.
+fn with_org(
+    state: &SimState,
+    org: &str,
+    f: impl FnOnce(&SimOkta, &OktaOptions) -> Response,
+) -> Response {
+    let options = state.options().okta.clone();
+    let world = state.world();
+    match world.okta.iter().find(|o| o.org == org) {
+        Some(o) => f(o, &options),
+        None => wire::error(404, "Not found: Resource not found: org"),
+    }
+}
+
+fn user_json(u: &SimOktaUser) -> Value {
+    json!({
+        "id": u.id,
+        "status": u.status,
+        "created": "2024-01-01T00:00:00.000Z",
+        "profile": {
+            "login": u.login,
+            "email": u.email,
+            "firstName": u.first_name,
+            "lastName": u.last_name,
+        },
+        "_links": {"self": {"href": format!("/api/v1/users/{}", u.id)}},
+    })
+}
+
+fn app_user_json(o: &SimOkta, a: &SimAppUser, options: &OktaOptions, expand: bool) -> Value {
+    let mut v = json!({
+        "id": a.user_id,
+        "scope": a.scope,
+        "status": a.status,
+        "statusChanged": "2026-01-01T00:00:00.000Z",
+        "created": "2024-01-01T00:00:00.000Z",
+        "credentials": {"userName": a.user_name},
+        "profile": {"email": a.email},
+        "_links": {"app": {"href": format!("/api/v1/apps/{}", o.app.id)}},
+    });
+    if let Some(x) = &a.external_id {
+        v["externalId"] = json!(x);
+        v["lastSync"] = json!("2026-12-01T00:00:00.000Z");
+    }
+    if let Some(s) = a.sync_state.as_ref().filter(|_| !options.omit_sync_state) {
+        v["syncState"] = json!(s);
+    }
+    if expand
+        && options.embed_users
+        && let Some(u) = o.user(&a.user_id)
+    {
+        v["_embedded"] = json!({"user": user_json(u)});
+    }
+    v
+}
+
+/// The limit asked, clamped to `[min, max]` (default `default`).
+fn limit(q: &HashMap<String, String>, min: usize, max: usize, default: usize) -> usize {
+    q.get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(default)
+        .clamp(min, max)
+}
+
+/// One page of `items` (sorted by their key) after the `after` cursor, with the next link.
+fn paged(
+    state: &SimState,
+    org: &str,
+    path: &str,
+    q: &HashMap<String, String>,
+    options: &OktaOptions,
+    items: Vec<(String, Value)>,
+    max: usize,
+) -> Response {
+    let lim = limit(q, 1, max, max.min(200)).min(options.page_cap.max(1));
+    let take = if options.short_pages {
+        (lim / 2).max(1)
+    } else {
+        lim
+    };
+    let start = match q.get("after") {
+        Some(a) => items
+            .iter()
+            .position(|(k, _)| k.as_str() > a.as_str())
+            .unwrap_or(items.len()),
+        None => 0,
+    };
+    let end = (start + take).min(items.len());
+    let url = |after: Option<&str>| {
+        let mut u = url::Url::parse(&format!("{}/okta/{org}{path}", state.base_url))
+            .expect("simulator URLs parse");
+        {
+            let mut pairs = u.query_pairs_mut();
+            for (k, v) in q.iter().filter(|(k, _)| k.as_str() != "after") {
+                pairs.append_pair(k, v);
+            }
+            if let Some(a) = after {
+                pairs.append_pair("after", a);
+            }
+        }
+        u.to_string()
+    };
+    let next = (end < items.len()).then(|| url(Some(&items[end - 1].0)));
+    let body = items[start..end].iter().map(|(_, v)| v.clone()).collect();
+    page(
+        body,
+        &url(q.get("after").map(String::as_str)),
+        next,
+        options.link_style,
+    )
+}
+
+pub(crate) async fn app(
+    State(state): State<Arc<SimState>>,
+    _c: Caller,
+    Params((org, id)): Params<(String, String)>,
+) -> Response {
+    with_org(&state, &org, |o, _| {
+        if o.app.id != id {
+            return wire::error(
+                404,
+                &format!("Not found: Resource not found: {id} (AppInstance)"),
+            );
+        }
+        axum::Json(json!({
+            "id": o.app.id,
+            "name": "atlassian",
+            "label": o.app.label,
+            "status": o.app.status,
+            "features": o.app.features,
+            "signOnMode": "SAML_2_0",
+        }))
+        .into_response_json()
+    })
+}
+
+pub(crate) async fn apps(
+    State(state): State<Arc<SimState>>,
+    _c: Caller,
+    Params(org): Params<String>,
+    Query(q): Q,
+) -> Response {
+    with_org(&state, &org, |o, options| {
+        let prefix = q.get("q").map(|s| s.to_lowercase()).unwrap_or_default();
+        let hit =
+            o.app.label.to_lowercase().starts_with(&prefix) || "atlassian".starts_with(&prefix);
+        let items = if hit {
+            vec![(
+                o.app.id.clone(),
+                json!({"id": o.app.id, "name": "atlassian", "label": o.app.label, "status": o.app.status}),
+            )]
+        } else {
+            Vec::new()
+        };
+        paged(&state, &org, "/api/v1/apps", &q, options, items, 200)
+    })
+}
+
+pub(crate) async fn app_users(
+    State(state): State<Arc<SimState>>,
+    _c: Caller,
+    Params((org, id)): Params<(String, String)>,
+    Query(q): Q,
+) -> Response {
+    with_org(&state, &org, |o, options| {
+        if o.app.id != id {
+            return wire::error(
+                404,
+                &format!("Not found: Resource not found: {id} (AppInstance)"),
+            );
+        }
+        let expand = q.get("expand").is_some_and(|e| e == "user");
+        let mut items: Vec<(String, Value)> = o
+            .app_users
+            .iter()
+            .map(|a| (a.user_id.clone(), app_user_json(o, a, options, expand)))
+            .collect();
+        items.sort_by(|a, b| a.0.cmp(&b.0));
+        paged(
+            &state,
+            &org,
+            &format!("/api/v1/apps/{id}/users"),
+            &q,
+            options,
+            items,
+            500,
+        )
+    })
+}
+
+pub(crate) async fn user(
+    State(state): State<Arc<SimState>>,
+    _c: Caller,
+    Params((org, id)): Params<(String, String)>,
+) -> Response {
+    with_org(&state, &org, |o, _| {
+        match o
+            .users
+            .iter()
+            .find(|u| u.id == id || u.login.eq_ignore_ascii_case(&id))
+        {
+            Some(u) => axum::Json(user_json(u)).into_response_json(),
+            None => wire::error(404, &format!("Not found: Resource not found: {id} (User)")),
+        }
+    })
+}
+
+pub(crate) async fn group(
+    State(state): State<Arc<SimState>>,
+    _c: Caller,
+    Params((org, id)): Params<(String, String)>,
+) -> Response {
+    with_org(&state, &org, |o, _| {
+        match o.groups.iter().find(|g| g.id == id) {
+        Some(g) => axum::Json(json!({"id": g.id, "type": "OKTA_GROUP", "profile": {"name": g.name, "description": null}})).into_response_json(),
+        None => wire::error(404, &format!("Not found: Resource not found: {id} (UserGroup)")),
+    }
+    })
+}
+
+pub(crate) async fn group_users(
+    State(state): State<Arc<SimState>>,
+    _c: Caller,
+    Params((org, id)): Params<(String, String)>,
+    Query(q): Q,
+) -> Response {
+    with_org(&state, &org, |o, options| {
+        let Some(g) = o.groups.iter().find(|g| g.id == id) else {
+            return wire::error(
+                404,
+                &format!("Not found: Resource not found: {id} (UserGroup)"),
+            );
+        };
+        let mut items: Vec<(String, Value)> = g
+            .members
+            .iter()
+            .filter_map(|m| o.user(m))
+            .map(|u| (u.id.clone(), user_json(u)))
+            .collect();
+        items.sort_by(|a, b| a.0.cmp(&b.0));
+        paged(
+            &state,
+            &org,
+            &format!("/api/v1/groups/{id}/users"),
+            &q,
+            options,
+            items,
+            1000,
+        )
+    })
+}
+
+pub(crate) async fn push_mappings(
+    State(state): State<Arc<SimState>>,
+    _c: Caller,
+    Params((org, id)): Params<(String, String)>,
+    Query(q): Q,
+) -> Response {
+    with_org(&state, &org, |o, options| {
+        if o.app.id != id {
+            return wire::error(
+                404,
+                &format!("Not found: Resource not found: {id} (AppInstance)"),
+            );
+        }
+        let mut items: Vec<(String, Value)> = o
+            .push_mappings
+            .iter()
+            .map(|m| {
+                (
+                    m.id.clone(),
+                    json!({"id": m.id, "sourceGroupId": m.source_group_id, "targetGroupId": m.target_group_id,
+                        "status": m.status, "errorSummary": m.error_summary, "lastPush": "2026-12-01T00:00:00.000Z"}),
+                )
+            })
+            .collect();
+        items.sort_by(|a, b| a.0.cmp(&b.0));
+        paged(
+            &state,
+            &org,
+            &format!("/api/v1/apps/{id}/group-push/mappings"),
+            &q,
+            options,
+            items,
+            1000,
+        )
+    })
+}
+
+fn event_json(o: &SimOkta, e: &SimOktaEvent, options: &OktaOptions) -> Value {
+    let app_user = o.app_users.iter().find(|a| a.user_id == e.user_id);
+    let user_name = app_user
+        .map(|a| a.user_name.clone())
+        .or_else(|| o.user(&e.user_id).map(|u| u.login.clone()))
+        .unwrap_or_default();
+    let mut targets = vec![
+        json!({"id": o.app.id, "type": "AppInstance", "alternateId": o.app.label, "displayName": o.app.label}),
+        json!({"id": app_user.map(|a| a.app_user_id.clone()).unwrap_or_else(|| "0uaunknown".into()), "type": "AppUser", "alternateId": user_name, "displayName": user_name}),
+    ];
+    if !options.events_app_user_only {
+        targets.push(json!({"id": e.user_id, "type": "User", "alternateId": user_name}));
+    }
+    json!({
+        "uuid": e.uuid,
+        "published": e.published.to_rfc3339_opts(SecondsFormat::Millis, true),
+        "eventType": e.event_type,
+        "severity": if e.result == "FAILURE" { "WARN" } else { "INFO" },
+        "displayMessage": "Push user to app",
+        "outcome": {"result": e.result, "reason": e.reason},
+        "target": targets,
+        "actor": {"id": "0oa-system", "type": "PublicClientApp"},
+    })
+}
+
+/// A time parameter; `Err` names the parameter that is not RFC 3339.
+fn time(
+    q: &HashMap<String, String>,
+    key: &'static str,
+) -> Result<Option<DateTime<Utc>>, &'static str> {
+    match q.get(key) {
+        None => Ok(None),
+        Some(t) => DateTime::parse_from_rfc3339(t)
+            .map(|t| Some(t.with_timezone(&Utc)))
+            .map_err(|_| key),
+    }
+}
+
+/// `GET /api/v1/logs`: `since`/`until` bounds, `filter` on `eventType sw "…"` and
+/// `target.id eq "…"` (the two forms the client sends), `after` an index.
+pub(crate) async fn logs(
+    State(state): State<Arc<SimState>>,
+    _c: Caller,
+    Params(org): Params<String>,
+    Query(q): Q,
+) -> Response {
+    with_org(&state, &org, |o, options| {
+        let now = Utc::now();
+        let (since, until) = match (time(&q, "since"), time(&q, "until")) {
+            (Ok(s), Ok(u)) => (s.unwrap_or(now - chrono::Duration::minutes(15)), u),
+            (Err(key), _) | (_, Err(key)) => {
+                return wire::error_with(400, "E0000001", &format!("Api validation failed: {key}"));
+            }
+        };
+        if since < now - chrono::Duration::days(180) {
+            return wire::error_with(
+                400,
+                "E0000053",
+                "Invalid date. 'since' must be later than 180 days ago.",
+            );
+        }
+        let filter = q.get("filter").cloned().unwrap_or_default();
+        let quoted = |key: &str| {
+            filter
+                .split(key)
+                .nth(1)
+                .and_then(|rest| rest.trim().strip_prefix('"'))
+                .and_then(|rest| rest.split('"').next())
+                .map(str::to_string)
+        };
+        let prefix = quoted("eventType sw");
+        let target = quoted("target.id eq");
+        let mut events: Vec<&SimOktaEvent> = o
+            .events
+            .iter()
+            .filter(|e| e.published >= since && until.is_none_or(|u| e.published < u))
+            .filter(|e| {
+                prefix
+                    .as_ref()
+                    .is_none_or(|p| e.event_type.starts_with(p.as_str()))
+            })
+            .filter(|_| target.as_ref().is_none_or(|t| *t == o.app.id))
+            .collect();
+        events.sort_by(|a, b| a.published.cmp(&b.published).then(a.uuid.cmp(&b.uuid)));
+        let items: Vec<(String, Value)> = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (format!("{i:010}"), event_json(o, e, options)))
+            .collect();
+        let polling = until.is_none();
+        let mut response = paged(&state, &org, "/api/v1/logs", &q, options, items, 1000);
+        if polling
+            && !response
+                .headers()
+                .get_all("link")
+                .iter()
+                .any(|l| l.to_str().is_ok_and(|l| l.contains("rel=\"next\"")))
+        {
+            // Polling: Okta always gives a `next` (the client must not follow it forever).
+            let next = format!(
+                "{}/okta/{org}/api/v1/logs?since={}",
+                state.base_url,
+                now.to_rfc3339_opts(SecondsFormat::Secs, true)
+            );
+            if let Ok(v) = axum::http::HeaderValue::from_str(&format!("<{next}>; rel=\"next\"")) {
+                response.headers_mut().append(axum::http::header::LINK, v);
+            }
+        }
+        response
+    })
+}
+
+/// `Json(...).into_response()` spelled once.
+trait IntoJsonResponse {
+    fn into_response_json(self) -> Response;
+}
+
+impl IntoJsonResponse for axum::Json<Value> {
+    fn into_response_json(self) -> Response {
+        axum::response::IntoResponse::into_response(self)
+    }
+}
