@@ -431,4 +431,85 @@ service_principal_id = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee""#,
             assert_eq!(s.validate().unwrap_err().0, key);
         }
     }
+
+    fn okta() -> IdpSettings {
+        toml::from_str(
+            r#"kind = "okta"
+domain = "acme.okta.com"
+app_id = "0oa1atlassian"
+client_id = "0oa2service"
+private_key_file = "/etc/scimdrift/okta.pem"
+key_id = "kid-1""#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn okta_urls_and_the_default_token_variable() {
+        let mut s = okta();
+        s.validate().unwrap();
+        assert_eq!(s.okta_base(), "https://acme.okta.com");
+        assert_eq!(s.okta_token_url(), "https://acme.okta.com/oauth2/v1/token");
+        s.base_url = Some("http://127.0.0.1:9/okta/o1/".into());
+        assert_eq!(
+            s.okta_token_url(),
+            "http://127.0.0.1:9/okta/o1/oauth2/v1/token"
+        );
+        let mut t: IdpSettings =
+            toml::from_str("kind = \"okta\"\ndomain = \"acme.okta.com\"\napp_id = \"0oa1\"")
+                .unwrap();
+        t.validate().unwrap();
+        assert_eq!(t.api_token_env.as_deref(), Some("SCIMDRIFT_OKTA_TOKEN"));
+        assert_eq!(t.log_lookback_days, 7);
+        t.log_lookback_days = 90;
+        t.validate().unwrap();
+    }
+
+    #[test]
+    fn okta_refuses_what_cannot_work() {
+        type Change = fn(&mut IdpSettings);
+        let cases: Vec<(Change, &str)> = vec![
+            (|s| s.domain = "https://acme.okta.com".into(), "domain"),
+            (|s| s.domain.clear(), "domain"),
+            (|s| s.app_id = None, "app_id"),
+            (|s| s.app_id = Some("0oa/../x".into()), "app_id"),
+            (|s| s.tenant_id = "contoso".into(), "tenant_id"),
+            (
+                |s| s.client_secret_env = Some("X".into()),
+                "client_secret_env",
+            ),
+            (|s| s.api_token_env = Some("T".into()), "private_key_file"),
+            (|s| s.client_id.clear(), "client_id"),
+            (|s| s.private_key_file = None, "private_key_file"),
+            (|s| s.log_lookback_days = 91, "log_lookback_days"),
+            (
+                |s| s.base_url = Some("http://okta.example.com".into()),
+                "base_url",
+            ),
+            (
+                |s| s.graph_base_url = "http://127.0.0.1:1/graph".into(),
+                "graph_base_url",
+            ),
+            (
+                |s| {
+                    s.private_key_file = None;
+                    s.key_id = None;
+                    s.client_id.clear();
+                    s.api_token_env = Some("A".into());
+                    s.api_token_file = Some("t".into());
+                },
+                "api_token_env",
+            ),
+        ];
+        for (change, key) in cases {
+            let mut s = okta();
+            change(&mut s);
+            let (k, m) = s.validate().unwrap_err();
+            assert_eq!(k, key, "{m}");
+        }
+        // An Okta key under Entra is named too.
+        let mut e = entra();
+        e.domain = "acme.okta.com".into();
+        assert_eq!(e.validate().unwrap_err().0, "domain");
+    }
 }

@@ -152,3 +152,260 @@ async fn both_link_forms_and_short_pages_read_the_same_side() {
         "pages of 4 app users, three pulls"
     );
 }
+
+/// The Okta source of an outcome.
+fn okta_source(o: &scimdrift::cycle::Outcome) -> scimdrift::model::SourceStatus {
+    o.pull
+        .sources
+        .iter()
+        .find(|s| s.source == "idp:okta")
+        .cloned()
+        .expect("the Okta source is pulled")
+}
+
+/// Replaces the service app credential of the Okta section with an SSWS API token file.
+fn use_api_token(env: &mut Env) -> String {
+    let token = env.sim.world().okta[0].api_token.clone();
+    let path = env.dir.path().join("okta-token");
+    std::fs::write(&path, format!("{token}\n")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    rewrite_config(env, |text| {
+        let kept: Vec<String> = text
+            .lines()
+            .filter(|l| {
+                !(l.starts_with("client_id = \"0oa")
+                    || l.starts_with("private_key_file = ")
+                    || l.starts_with("key_id = "))
+            })
+            .map(str::to_string)
+            .collect();
+        kept.join("\n").replacen(
+            "kind = \"okta\"\n",
+            &format!(
+                "kind = \"okta\"\napi_token_file = {:?}\n",
+                path.display().to_string()
+            ),
+            1,
+        ) + "\n"
+    });
+    token
+}
+
+#[tokio::test]
+async fn an_api_token_pulls_the_same_side() {
+    let mut env = okta_env(SimOptions::default()).await;
+    use_api_token(&mut env);
+    for _ in 0..3 {
+        let o = env.pull().await;
+        assert!(okta_source(&o).complete, "{:?}", okta_source(&o).error);
+    }
+    assert_eq!(open_okta(&env), expected_okta());
+    assert!(
+        env.sim.okta_issued_tokens().is_empty(),
+        "SSWS needs no token"
+    );
+}
+
+#[tokio::test]
+async fn a_service_app_requiring_dpop_is_refused_with_how_to_turn_it_off() {
+    let env = okta_env(SimOptions::default()).await;
+    let dir = id(&env, "D2");
+    assert!(
+        env.sim
+            .update_okta(&dir, |o| o.service_app.dpop_required = true)
+    );
+    let o = env.pull().await;
+    let s = okta_source(&o);
+    assert!(!s.complete);
+    let error = s.error.unwrap();
+    assert!(
+        error.contains(
+            "clear 'Require Demonstrating Proof of Possession (DPoP) header in token requests'"
+        ),
+        "{error}"
+    );
+    assert!(error.contains("invalid_dpop_proof"), "{error}");
+    // check-config --online says the same, and exits non-zero.
+    let out = cli_env(&env, &["check-config", "--online"], &[]).await;
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("Require Demonstrating Proof of Possession"),
+        "{text}"
+    );
+    // No finding comes from an incomplete IdP pull.
+    env.pull().await;
+    assert!(open_okta(&env).is_empty());
+}
+
+#[tokio::test]
+async fn rate_and_concurrency_429s_are_waited_out() {
+    let mut options = SimOptions::default();
+    options.okta.rate_limit_every = Some(11);
+    options.okta.concurrency_limit_every = Some(7);
+    options.okta.rate_limit_reset = 0;
+    options.okta.page_cap = 4;
+    let env = okta_env(options).await;
+    let mut retried = 0;
+    for _ in 0..3 {
+        let o = env.pull().await;
+        assert!(okta_source(&o).complete, "{:?}", okta_source(&o).error);
+        retried += o
+            .pull
+            .api_retries
+            .iter()
+            .filter(|((api, reason), _)| api.starts_with("okta") && *reason == "rate_limited")
+            .map(|(_, n)| n)
+            .sum::<u64>();
+    }
+    assert!(retried >= 3, "{retried} rate-limited retries");
+    assert_eq!(open_okta(&env), expected_okta());
+}
+
+#[tokio::test]
+async fn a_forbidden_log_leaves_log_facts_unknown_and_the_push_state_decides() {
+    let mut options = SimOptions::default();
+    options.okta.logs_forbidden = true;
+    let env = okta_env(options).await;
+    for _ in 0..3 {
+        let o = env.pull().await;
+        let s = okta_source(&o);
+        assert!(s.complete, "{:?}", s.error);
+        assert!(
+            matches!(&s.logs, Some(scimdrift::model::idp::LogFacts::Unknown { reason }) if reason.contains("okta.logs.read")),
+            "{:?}",
+            s.logs
+        );
+    }
+    // syncState ERROR decides the finding; nothing explains it.
+    assert_eq!(open_okta(&env), expected_okta());
+    let o4 = id(&env, "O4");
+    let all = env.store().findings().unwrap();
+    let f = all
+        .iter()
+        .find(|f| f.kind.as_str() == "provisioning_error" && f.idp_users.iter().any(|u| u.id == o4))
+        .unwrap();
+    assert!(f.provisioning.is_none());
+    assert!(
+        f.summary.contains("the log does not say why"),
+        "{}",
+        f.summary
+    );
+}
+
+#[tokio::test]
+async fn events_naming_only_the_app_user_are_attributed_by_its_username() {
+    let mut options = SimOptions::default();
+    options.okta.events_app_user_only = true;
+    let env = okta_env(options).await;
+    for _ in 0..3 {
+        env.pull().await;
+    }
+    let o4 = id(&env, "O4");
+    let all = env.store().findings().unwrap();
+    let f = all
+        .iter()
+        .find(|f| f.kind.as_str() == "provisioning_error" && f.idp_users.iter().any(|u| u.id == o4))
+        .unwrap();
+    let p = f
+        .provisioning
+        .as_ref()
+        .expect("attributed by the AppUser's alternateId");
+    assert_eq!(
+        p.error_code.as_deref(),
+        Some("application.provision.user.push_profile")
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_sync_state_keeps_the_push_error_as_it_was() {
+    let env = okta_env(SimOptions::default()).await;
+    for _ in 0..3 {
+        env.pull().await;
+    }
+    assert_eq!(open_okta(&env), expected_okta());
+    env.sim.set_okta_options(|o| o.omit_sync_state = true);
+    // O4's push is fixed meanwhile: with syncState unreadable, that is not seen.
+    let dir = id(&env, "D2");
+    let o4 = id(&env, "O4");
+    env.sim.update_okta(&dir, |o| {
+        o.app_user_mut(&o4).unwrap().sync_state = Some("SYNCHRONIZED".into());
+    });
+    for _ in 0..2 {
+        let o = env.pull().await;
+        let s = okta_source(&o);
+        assert!(s.complete);
+        assert!(
+            s.data_quality.notes.iter().any(|n| n.field == "syncState"),
+            "{:?}",
+            s.data_quality
+        );
+    }
+    assert_eq!(
+        open_okta(&env),
+        expected_okta(),
+        "unknown is never evidence"
+    );
+    // Readable again, it resolves.
+    env.sim.set_okta_options(|o| o.omit_sync_state = false);
+    env.pull().await;
+    let mut want = expected_okta();
+    want.retain(|f| f.0 != "provisioning_error");
+    assert_eq!(open_okta(&env), want);
+}
+
+#[tokio::test]
+async fn an_inactive_app_or_create_users_off_is_stalled_and_unknown_features_decide_nothing() {
+    let env = okta_env(SimOptions::default()).await;
+    let dir = id(&env, "D2");
+    env.sim.update_okta(&dir, |o| {
+        o.app.features.retain(|f| f != "PUSH_NEW_USERS");
+    });
+    for _ in 0..2 {
+        env.pull().await;
+    }
+    let stalled = |env: &Env| -> Vec<FindingView> {
+        with_status(env, Status::Open)
+            .into_iter()
+            .filter(|f| {
+                f.kind.as_str() == "provisioning_stalled" && f.summary.contains("Atlassian Cloud")
+            })
+            .collect()
+    };
+    let found = stalled(&env);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].summary.contains("PUSH_NEW_USERS is off"),
+        "{}",
+        found[0].summary
+    );
+    env.sim.update_okta(&dir, |o| {
+        o.app.features.push("PUSH_NEW_USERS".into());
+        o.app.status = "INACTIVE".into();
+    });
+    for _ in 0..2 {
+        env.pull().await;
+    }
+    let found = stalled(&env);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].summary.contains("status INACTIVE"),
+        "{}",
+        found[0].summary
+    );
+    // Active again, but its features unreadable: whether it creates users is unknown, so the
+    // finding keeps its state; readable, it resolves.
+    env.sim
+        .update_okta(&dir, |o| o.app.status = "ACTIVE".into());
+    env.sim.set_okta_options(|o| o.omit_app_features = true);
+    env.pull().await;
+    assert_eq!(stalled(&env).len(), 1, "unknown is never evidence");
+    env.sim.set_okta_options(|o| o.omit_app_features = false);
+    env.pull().await;
+    assert!(stalled(&env).is_empty());
+}

@@ -138,22 +138,25 @@ pub(crate) async fn app(
     _c: Caller,
     Params((org, id)): Params<(String, String)>,
 ) -> Response {
-    with_org(&state, &org, |o, _| {
+    with_org(&state, &org, |o, options| {
         if o.app.id != id {
             return wire::error(
                 404,
                 &format!("Not found: Resource not found: {id} (AppInstance)"),
             );
         }
-        axum::Json(json!({
+        let mut v = json!({
             "id": o.app.id,
             "name": "atlassian",
             "label": o.app.label,
             "status": o.app.status,
             "features": o.app.features,
             "signOnMode": "SAML_2_0",
-        }))
-        .into_response_json()
+        });
+        if options.omit_app_features {
+            v.as_object_mut().map(|m| m.remove("features"));
+        }
+        axum::Json(v).into_response_json()
     })
 }
 

@@ -24,6 +24,8 @@ pub struct OktaOptions {
     pub embed_users: bool,
     /// App users carry no `syncState`.
     pub omit_sync_state: bool,
+    /// The app is served without `features` (unreadable).
+    pub omit_app_features: bool,
     /// `/api/v1/logs` answers `403 E0000006`.
     pub logs_forbidden: bool,
     /// Log events name the user only by its `AppUser` target (the app username).
@@ -50,6 +52,7 @@ impl Default for OktaOptions {
             short_pages: false,
             embed_users: true,
             omit_sync_state: false,
+            omit_app_features: false,
             logs_forbidden: false,
             events_app_user_only: false,
             rate_limit_every: None,
