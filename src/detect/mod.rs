@@ -260,19 +260,19 @@ impl Kind {
                 "Add the user to a synced group in the IdP (or check the group push) so they get product access."
             }
             Kind::AssignedNotProvisioned => {
-                "Find why the IdP did not push the user (its provisioning log, a quarantined job, an email another account holds), fix the cause, then provision the user on demand."
+                "Find why the IdP did not push the user (its provisioning log, a quarantined job, an email another account holds), fix the cause, then provision the user on demand (Entra) or Retry its push in Dashboard → Tasks (Okta)."
             }
             Kind::IdpDisabledScimActive => {
-                "The IdP did not send active:false: suspend the account's access now if the person left, then restart provisioning or provision the user on demand so the record is deactivated."
+                "The IdP did not send active:false: suspend the account's access now if the person left, then restart provisioning or provision the user on demand so the record is deactivated (Entra); Okta sends active:false only with Deactivate Users on, and never for a suspended user: deactivate the account in Atlassian."
             }
             Kind::ProvisioningError => {
-                "Read the error in the IdP's provisioning log, fix its cause (for \"already exists\": free the email in Atlassian, see email_conflict), then provision the user on demand."
+                "Read the error in the IdP's provisioning log, fix its cause (for \"already exists\": free the email in Atlassian, see email_conflict), then provision the user on demand (Entra) or Retry it in Dashboard → Tasks (Okta)."
             }
             Kind::ProvisioningStalled => {
-                "Open the provisioning job in the IdP, fix the quarantine reason (credentials, escrows, too many deletes) and restart provisioning."
+                "Open the provisioning job in the IdP, fix the quarantine reason (credentials, escrows, too many deletes) and restart provisioning (Entra); activate the app and turn on Create Users in its Provisioning tab (Okta)."
             }
             Kind::IdpEmailMismatch => {
-                "The IdP's email did not reach the SCIM record: check the attribute mapping and provision the user on demand."
+                "The IdP's email did not reach the SCIM record: check the attribute mapping and provision the user on demand (Entra); Okta pushes it with Update User Attributes on."
             }
             Kind::NestedGroupOnly => {
                 "Entra ID does not provision nested groups: assign the user (or the nested group itself) to the app directly."

@@ -121,6 +121,29 @@ impl IdpApp {
         (Self::GROUP_PUSH, "Push Groups"),
     ];
 
+    /// One sentence per provisioning feature that is off, saying what it costs (the report,
+    /// `check-config --online`); empty when all are on or the features are unknown.
+    pub fn features_off(&self) -> Vec<String> {
+        Self::NAMED_FEATURES
+            .iter()
+            .filter(|(f, _)| self.has(f) == Some(false))
+            .map(|(f, name)| match *f {
+                Self::PUSH_NEW_USERS => {
+                    format!("{name} ({f}) is off: Okta creates no user in Atlassian")
+                }
+                Self::PUSH_PROFILE_UPDATES => format!(
+                    "{name} ({f}) is off: email and name changes in Okta never reach Atlassian"
+                ),
+                Self::PUSH_USER_DEACTIVATION => format!(
+                    "{name} ({f}) is off: leavers keep access until an admin deactivates them in Atlassian (Okta never sends active:false)"
+                ),
+                _ => format!(
+                    "{name} ({f}) is off: Okta pushes no group, so product access by group never follows Okta"
+                ),
+            })
+            .collect()
+    }
+
     /// Whether `feature` is on; `None` when the features are unknown.
     pub fn has(&self, feature: &str) -> Option<bool> {
         self.features

@@ -278,8 +278,11 @@ fn report_finding(
         (Vec::new(), Vec::new())
     } else {
         // Admin hub first (the admin's words), then the IdP's console.
-        let (idp_steps, requests) =
-            idp::fix(f, idp_directory.as_ref().and_then(|d| ctx.idp.get(d)));
+        let info = idp_directory.as_ref().and_then(|d| ctx.idp.get(d));
+        let (idp_steps, requests) = match info {
+            Some(i) if i.app.kind == "okta" => (super::okta::fix(f), Vec::new()),
+            _ => idp::fix(f, info),
+        };
         let mut steps = super::admin_hub::steps(f);
         steps.extend(idp_steps);
         (steps, requests)

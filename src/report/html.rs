@@ -759,6 +759,14 @@ fn idp_health(r: &Report) -> Markup {
                                         @if let Some(n) = j.escrowed.filter(|n| *n > 0) { br; b { (plural(n as usize, "change", "changes")) " held" } span.muted { " (escrowed: deletions beyond the accidental-deletions threshold, or entries to retry)" } }
                                         br; span.muted { "job " code { (j.job_id) } }
                                     }
+                                    @if let Some(app) = &h.app {
+                                        br; span.muted { "app " (app.label.as_deref().unwrap_or("")) " " code { (app.id) } }
+                                        @match &app.features {
+                                            Some(f) => { br; span.muted { "push: " (f.join(", ")) } }
+                                            None => { br; b { "push features unknown" } }
+                                        }
+                                        @for off in &app.features_off { br; b { "⚠ " (off) } }
+                                    }
                                     @if let Some(a) = &h.stalled_finding { br; a href=(format!("#{a}")) { "the finding and its fix" } }
                                 }
                                 td data-label="Last completed cycle" {

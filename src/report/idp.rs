@@ -586,21 +586,51 @@ fn one(
         ));
     }
     let job = side.and_then(|s| s.job.as_ref());
-    let status = match (side, job) {
-        (None, _) => "not_pulled".to_string(),
-        (Some(_), None) => "NotConfigured".to_string(),
-        (Some(_), Some(j)) => j.status.clone(),
+    let okta_app = side.and_then(|s| s.app.as_ref());
+    let status = match (side, job, okta_app) {
+        (None, _, _) => "not_pulled".to_string(),
+        (Some(_), _, Some(a)) => a.status.clone().unwrap_or_else(|| "unknown".into()),
+        (Some(_), None, None) => "NotConfigured".to_string(),
+        (Some(_), Some(j), None) => j.status.clone(),
     };
-    let stalled = match (side, job) {
-        (None, _) => None,
-        (Some(_), None) => Some("no provisioning job is configured for the app".to_string()),
-        (Some(s), Some(j)) => stalled(j, s.last_complete_at.as_deref()),
+    let stalled = match (side, job, okta_app) {
+        (None, _, _) => None,
+        (Some(_), _, Some(a)) => match a.stall() {
+            Ok(Some(Stall::NotActive(s))) => Some(format!("the app is not active (status {s})")),
+            Ok(Some(Stall::FeatureOff(f))) => {
+                Some(format!("{f} is off: Okta creates no user in Atlassian"))
+            }
+            Ok(_) => None,
+            Err(field) => Some(format!("unknown: the app's {field} could not be read")),
+        },
+        (Some(_), None, None) => Some("no provisioning job is configured for the app".to_string()),
+        (Some(s), Some(j), None) => stalled(j, s.last_complete_at.as_deref()),
     };
+    let app_health = okta_app.map(|a| IdpAppHealth {
+        id: a.id.clone(),
+        label: a.label.clone(),
+        status: a.status.clone().unwrap_or_else(|| "unknown".into()),
+        features: a.features.clone(),
+        features_off: a.features_off(),
+    });
+    if let Some(a) = &app_health {
+        for off in &a.features_off {
+            warnings.push(format!("{name}: {off}."));
+        }
+    }
     let logs_readable = side.and_then(IdpSideState::logs_read_in_last_pull);
     if logs_readable == Some(false) {
-        warnings.push(format!(
-            "The provisioning log of {name} could not be read by the last IdP pull (often a 403: the tenant needs Entra ID P1/P2 and the app AuditLog.Read.All; the daemon's log says why): provisioning_error findings are as they were."
-        ));
+        let per_user =
+            side.is_some_and(|s| s.failures == crate::model::idp::FailureSource::UserState);
+        warnings.push(if per_user {
+            format!(
+                "The System Log of {name} could not be read by the last IdP pull (often a 403: the service app needs okta.logs.read and an admin role covering the System Log; the daemon's log says why): failed pushes still show (by the app users' sync state), unexplained."
+            )
+        } else {
+            format!(
+                "The provisioning log of {name} could not be read by the last IdP pull (often a 403: the tenant needs Entra ID P1/P2 and the app AuditLog.Read.All; the daemon's log says why): provisioning_error findings are as they were."
+            )
+        });
     }
     let mapping = side.and_then(|s| s.mapping.as_ref()).map(|m| IdpMapping {
         derived: m.derived,
@@ -671,6 +701,7 @@ fn one(
                 schedule_state: j.schedule_state.clone(),
             }
         }),
+        app: app_health,
         status,
         stalled,
         stalled_finding: None,

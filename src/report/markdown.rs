@@ -767,6 +767,21 @@ fn write_idp(s: &mut String, r: &Report) -> std::fmt::Result {
         if let Some(e) = job.and_then(|j| j.error.as_deref()) {
             status.push_str(&format!(" ({})", md(e)));
         }
+        if let Some(app) = &h.app {
+            match &app.features {
+                Some(f) => status.push_str(&format!(
+                    "; app {} pushes: {}",
+                    md(&app.id),
+                    md(&f.join(", "))
+                )),
+                None => {
+                    status.push_str(&format!("; app {}: **push features unknown**", md(&app.id)))
+                }
+            }
+            for off in &app.features_off {
+                status.push_str(&format!("; **⚠ {}**", md(off)));
+            }
+        }
         let mut last = match job.map(|j| j.last_completed_cycle.as_deref()) {
             Some(Some(t)) => md(&display_time(t)),
             Some(None) => "**never**".into(),

@@ -19,6 +19,7 @@ mod html;
 mod idp;
 mod markdown;
 mod model;
+mod okta;
 mod people;
 mod person_page;
 mod remediation;

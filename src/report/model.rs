@@ -180,6 +180,9 @@ pub struct IdpHealth {
     pub latest_pull_error: Option<String>,
     /// `None`: no complete IdP pull yet, or the IdP has no job for the app (`status` says which).
     pub job: Option<IdpJob>,
+    /// The app, for an IdP without a job object (Okta): its status and push features.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<IdpAppHealth>,
     /// `NotConfigured`, `NotRun`, `Active`, `Paused`, `Quarantine`, `unknown`, or `not_pulled`
     /// before the first complete IdP pull.
     pub status: String,
@@ -226,6 +229,19 @@ pub struct IdpHealth {
 impl IdpHealth {
     /// Users named per list (the counts are whole).
     pub const NAMED: usize = 50;
+}
+
+/// An Okta app's provisioning health (idp-api.md §2.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdpAppHealth {
+    pub id: String,
+    pub label: Option<String>,
+    /// `ACTIVE`, `INACTIVE`, … or `unknown`.
+    pub status: String,
+    /// The provisioning features on; `None` when unreadable.
+    pub features: Option<Vec<String>>,
+    /// One sentence per push feature that is off, saying what it costs.
+    pub features_off: Vec<String>,
 }
 
 /// A user the IdP does not provision by design, and the assigned group that confers no intent.

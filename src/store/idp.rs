@@ -14,7 +14,8 @@ use crate::detect::{IdpInput, Kind, grace};
 use crate::findings::Current;
 use crate::model::PullMeta;
 use crate::model::idp::{
-    AssignedGroup, FailureSource, IdpSide, LogFacts, Mapping, ProvisioningEvent, ProvisioningJob,
+    AssignedGroup, FailureSource, IdpApp, IdpSide, LogFacts, Mapping, ProvisioningEvent,
+    ProvisioningJob,
 };
 
 /// How one directory's IdP side was evaluated by this pull.
@@ -130,6 +131,8 @@ pub(super) fn record(
         }
         group_rows.close_vanished_where(tx, snapshot_id, |k| k.starts_with(&prefix))?;
         let side_json = serde_json::to_string(&SideJson {
+            app: side.app.clone(),
+            failures: side.failures,
             groups: side.groups.clone(),
             job: side.job.clone(),
             kind: side.kind.clone(),
@@ -242,11 +245,19 @@ fn group_members(side: &IdpSide) -> Vec<(&AssignedGroup, Vec<&str>)> {
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub(super) struct SideJson {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<IdpApp>,
+    #[serde(skip_serializing_if = "is_latest_event")]
+    pub failures: FailureSource,
     pub groups: Vec<AssignedGroup>,
     pub job: Option<ProvisioningJob>,
     pub kind: String,
     pub mapping: Option<Mapping>,
     pub scope_all: bool,
+}
+
+fn is_latest_event(f: &FailureSource) -> bool {
+    *f == FailureSource::LatestEvent
 }
 
 /// A provisioning event with its instant (`None`: `activityDateTime` unparsable, before every

@@ -9,7 +9,7 @@ use rusqlite::Row;
 
 use super::idp::SideJson;
 use super::{Store, StoreError};
-use crate::model::idp::{AssignedGroup, IdpUser, Mapping, ProvisioningJob};
+use crate::model::idp::{AssignedGroup, FailureSource, IdpApp, IdpUser, Mapping, ProvisioningJob};
 use crate::model::parse_utc;
 
 /// One directory's IdP side as its last complete IdP pull recorded it.
@@ -22,6 +22,10 @@ pub struct IdpSideState {
     pub scope_all: bool,
     /// `None` when the IdP has no job for the app (or the stored row cannot be read).
     pub job: Option<ProvisioningJob>,
+    /// The app, for an IdP without a job object (Okta).
+    pub app: Option<IdpApp>,
+    /// Where a failed push shows (Okta: a per-user state).
+    pub failures: FailureSource,
     /// `None` when the stored row cannot be read.
     pub mapping: Option<Mapping>,
     pub groups: Vec<AssignedGroup>,
@@ -63,6 +67,8 @@ fn side_row(r: &Row) -> rusqlite::Result<IdpSideState> {
         kind: side.kind,
         scope_all: side.scope_all,
         job: side.job,
+        app: side.app,
+        failures: side.failures,
         mapping: side.mapping,
         groups: side.groups,
         last_complete_snapshot: r.get(2)?,
@@ -150,6 +156,8 @@ mod tests {
             kind: "entra".into(),
             scope_all: false,
             job: None,
+            app: None,
+            failures: FailureSource::LatestEvent,
             mapping: None,
             groups: Vec::new(),
             last_complete_snapshot: started.map(|_| 2),

@@ -409,3 +409,61 @@ async fn an_inactive_app_or_create_users_off_is_stalled_and_unknown_features_dec
     env.pull().await;
     assert!(stalled(&env).is_empty());
 }
+
+#[tokio::test]
+async fn the_report_shows_the_apps_health_and_okta_fixes_in_the_admin_consoles_words() {
+    let env = okta_env(SimOptions::default()).await;
+    let dir = id(&env, "D2");
+    env.sim.update_okta(&dir, |o| {
+        o.app.features.retain(|f| f != "PUSH_USER_DEACTIVATION")
+    });
+    for _ in 0..3 {
+        env.pull().await;
+    }
+    let out = cli_env(&env, &["report", "--format", "json"], &[]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let okta = v["idp"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["idp"] == "okta")
+        .expect("Okta's health");
+    assert_eq!(okta["status"], "ACTIVE");
+    assert_eq!(okta["app"]["label"], "Atlassian Cloud");
+    let warnings = okta["warnings"].to_string();
+    assert!(
+        warnings.contains("Deactivate Users (PUSH_USER_DEACTIVATION) is off: leavers keep access"),
+        "{warnings}"
+    );
+    // O2's finding: Okta console steps, no Graph request, no Force Sync.
+    let o2 = id(&env, "O2");
+    let finding = v["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["findings"].as_array().unwrap().iter())
+        .find(|f| f["kind"] == "idp_disabled_scim_active" && f.to_string().contains(&o2))
+        .expect("O2's finding in the report");
+    let steps = finding["portal_steps"].to_string();
+    assert!(steps.contains("Okta Admin Console"), "{steps}");
+    assert!(steps.contains("is suspended"), "{steps}");
+    assert!(
+        finding["idp_requests"]
+            .as_array()
+            .is_none_or(|r| r.is_empty()),
+        "{finding}"
+    );
+    let md = cli_env(&env, &["report", "--format", "markdown"], &[]).await;
+    let md = String::from_utf8_lossy(&md.stdout);
+    assert!(
+        md.contains("Deactivate Users (PUSH\\_USER\\_DEACTIVATION) is off")
+            || md.contains("Deactivate Users (PUSH_USER_DEACTIVATION) is off"),
+        "{md}"
+    );
+    assert!(!md.to_lowercase().contains("force sync") || md.contains("never the app's Force Sync"));
+}

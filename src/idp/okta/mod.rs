@@ -52,24 +52,6 @@ impl std::fmt::Display for OnlineCheck {
     }
 }
 
-/// What the report and `check-config` say about an app's provisioning features (idp-api.md
-/// §2.2): one sentence per feature that is off; empty when all are on or they are unknown.
-pub fn feature_warnings(app: &IdpApp) -> Vec<String> {
-    let Some(_) = &app.features else {
-        return Vec::new();
-    };
-    IdpApp::NAMED_FEATURES
-        .iter()
-        .filter(|(f, _)| app.has(f) == Some(false))
-        .map(|(f, name)| match *f {
-            IdpApp::PUSH_NEW_USERS => format!("{name} ({f}) is off: Okta creates no user in Atlassian"),
-            IdpApp::PUSH_PROFILE_UPDATES => format!("{name} ({f}) is off: email and name changes in Okta never reach Atlassian"),
-            IdpApp::PUSH_USER_DEACTIVATION => format!("{name} ({f}) is off: leavers keep access until an admin deactivates them in Atlassian (Okta never sends active:false)"),
-            _ => format!("{name} ({f}) is off: Okta pushes no group, so product access by group never follows Okta"),
-        })
-        .collect()
-}
-
 impl<'a> Client<'a> {
     /// A client over a new HTTP layer (base URL = `base_url` or `https://{domain}`).
     pub fn new(
@@ -163,7 +145,7 @@ impl<'a> Client<'a> {
                 )
                 .await?;
         }
-        let mut warnings = feature_warnings(&app);
+        let mut warnings = app.features_off();
         if let Err(e) = self
             .api
             .get(
