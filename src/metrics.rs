@@ -47,6 +47,8 @@ pub struct Metrics {
     pub idp_quarantined_since: GaugeVec,
     pub idp_job_escrowed: IntGaugeVec,
     pub idp_skipped_users: IntGaugeVec,
+    pub idp_app_status: IntGaugeVec,
+    pub idp_app_feature: IntGaugeVec,
 }
 
 fn reg<M: prometheus::core::Collector + Clone + 'static>(r: &Registry, m: M) -> M {
@@ -166,7 +168,7 @@ impl Metrics {
             api_requests: counter_vec(
                 &r,
                 "scimdrift_api_requests_total",
-                "HTTP requests to the Atlassian APIs by API and status class (2xx..5xx, error for transport failures).",
+                "HTTP requests to the Atlassian and IdP APIs by API and status class (2xx..5xx, error for transport failures).",
                 &["api", "code_class"],
             ),
             api_retries: counter_vec(
@@ -302,6 +304,18 @@ impl Metrics {
                 "scimdrift_idp_skipped_users",
                 "IdP users whose latest provisioning log event is `skipped` (as of the last complete IdP pull), by directory.",
                 &["directory"],
+            ),
+            idp_app_status: gauge_vec(
+                &r,
+                "scimdrift_idp_app_status",
+                "1 for the current status of the directory's Okta app (ACTIVE, INACTIVE, DELETED, unknown), 0 for the others; from the last complete IdP pull (Okta has no job: this is its provisioning state).",
+                &["directory", "status"],
+            ),
+            idp_app_feature: gauge_vec(
+                &r,
+                "scimdrift_idp_app_feature",
+                "1 when the directory's Okta app has the provisioning feature on (PUSH_NEW_USERS, PUSH_PROFILE_UPDATES, PUSH_USER_DEACTIVATION, GROUP_PUSH), 0 when off; absent while unknown. From the last complete IdP pull.",
+                &["directory", "feature"],
             ),
             registry: r,
         };

@@ -298,9 +298,9 @@ pub struct PullMeta {
     /// api → seconds a throttle (a 429 and the wait it asked) held every request to that API,
     /// counted once however many requests were in flight.
     pub throttled: BTreeMap<&'static str, f64>,
-    /// The provisioning job each complete IdP source read, by source (`idp:<directory name>`);
-    /// `None` when the IdP has no job for the app. Incomplete IdP sources are not listed.
-    pub idp_jobs: BTreeMap<String, Option<idp::ProvisioningJob>>,
+    /// The provisioning job (or Okta app) each complete IdP source read, by source
+    /// (`idp:<directory name>`). Incomplete IdP sources are not listed.
+    pub idp_jobs: BTreeMap<String, idp::ProvisioningHealth>,
 }
 
 impl SourceStatus {

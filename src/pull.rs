@@ -179,7 +179,7 @@ type IdpOutcome = (
     u64,
     BTreeMap<(&'static str, &'static str), u64>,
     BTreeMap<(&'static str, &'static str), u64>,
-    Option<Option<crate::model::idp::ProvisioningJob>>,
+    Option<crate::model::idp::ProvisioningHealth>,
     BTreeMap<&'static str, f64>,
 );
 
@@ -206,7 +206,13 @@ async fn pull_idp(
     )
     .await;
     // The job of a complete side, for the cycle's metrics (an incomplete side says nothing).
-    let job = pulled.status.complete.then(|| pulled.side.job.clone());
+    let job = pulled
+        .status
+        .complete
+        .then(|| crate::model::idp::ProvisioningHealth {
+            job: pulled.side.job.clone(),
+            app: pulled.side.app.clone(),
+        });
     sink.send(crate::store::Batch::Idp(Box::new(pulled.side)))
         .await;
     (

@@ -137,7 +137,9 @@ fn demo_runs_end_to_end() {
     );
     assert!(stdout.contains("snapshot 1: complete"), "{stdout}");
     assert!(
-        stdout.contains("0 version rows added, 0 closed"),
+        // The second pull adds only the Okta user found by the externalId lookup.
+        stdout.contains("snapshot 2: complete")
+            && stdout.contains("history: 1 version rows added, 0 closed"),
         "{stdout}"
     );
     assert!(
@@ -149,6 +151,15 @@ fn demo_runs_end_to_end() {
     // kind of scenarios.md is shown.
     assert!(
         stdout.contains("idp:entra") && stdout.contains("Entra ID tenant"),
+        "{stdout}"
+    );
+    // And the Okta-backed one beside it: its suspended user is told apart.
+    assert!(
+        stdout.contains("idp:okta") && stdout.contains("Okta org"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("is suspended in the IdP (Okta pushes nothing for a suspended user)"),
         "{stdout}"
     );
     for kind in [

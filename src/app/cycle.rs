@@ -287,9 +287,9 @@ fn observe(m: &Metrics, result: &anyhow::Result<Outcome>) {
     }
     // The job of each IdP read completely, whatever the Atlassian sources did (it is the IdP's
     // own state); an incomplete IdP source leaves its gauges as they were.
-    for (source, job) in &pull.idp_jobs {
+    for (source, health) in &pull.idp_jobs {
         if let Some(directory) = source.strip_prefix(crate::model::SourceStatus::IDP_PREFIX) {
-            export_idp_job(m, directory, job.as_ref());
+            export_idp_health(m, directory, health.job.as_ref(), health.app.as_ref());
         }
     }
     // The pushed groups' memberships, from each complete IdP pull (an incomplete one leaves them);
@@ -404,6 +404,44 @@ fn observe(m: &Metrics, result: &anyhow::Result<Outcome>) {
             failed_sources = %failed.join(","),
             "cycle finished with an incomplete snapshot; the previous complete snapshot stays current"
         );
+    }
+}
+
+/// Sets the IdP gauges of `directory` (its configured name): an Okta `app`'s status and push
+/// features ([`export_idp_app`]), else the provisioning `job`'s ([`export_idp_job`]).
+pub fn export_idp_health(
+    m: &Metrics,
+    directory: &str,
+    job: Option<&ProvisioningJob>,
+    app: Option<&crate::model::idp::IdpApp>,
+) {
+    match app {
+        Some(app) => export_idp_app(m, directory, app),
+        None => export_idp_job(m, directory, job),
+    }
+}
+
+/// Sets the Okta app gauges of `directory`: its status (every status of the bounded set gets a
+/// series, 1 for the current one) and each named push feature, 1 on and 0 off (none while the
+/// features are unknown).
+pub fn export_idp_app(m: &Metrics, directory: &str, app: &crate::model::idp::IdpApp) {
+    use crate::model::idp::IdpApp;
+    let current = app.status_label();
+    for status in IdpApp::STATUSES {
+        m.idp_app_status
+            .with_label_values(&[directory, status])
+            .set(i64::from(status == current));
+    }
+    for (feature, _) in IdpApp::NAMED_FEATURES {
+        match app.has(feature) {
+            Some(on) => m
+                .idp_app_feature
+                .with_label_values(&[directory, feature])
+                .set(i64::from(on)),
+            None => {
+                let _ = m.idp_app_feature.remove_label_values(&[directory, feature]);
+            }
+        }
     }
 }
 

@@ -212,7 +212,9 @@ fn restore_idp_jobs(settings: &Settings, store: &Store, metrics: &Metrics) {
             continue;
         };
         match sides.iter().find(|s| s.directory_id == *dir) {
-            Some(side) => crate::cycle::export_idp_job(metrics, name, side.job.as_ref()),
+            Some(side) => {
+                crate::cycle::export_idp_health(metrics, name, side.job.as_ref(), side.app.as_ref())
+            }
             // Not pulled completely yet: every status series at 0, none current.
             None => {
                 for status in crate::model::idp::ProvisioningJob::STATUSES {

@@ -246,7 +246,7 @@ fn indented(indent: &str, text: &str) {
 
 async fn demo(users: usize, dir: Option<PathBuf>, serve: Serve) -> anyhow::Result<ExitCode> {
     let dir = prepare_dir(&dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DIR)))?;
-    let world = World::idp_scenarios_with_healthy(users, 7, Utc::now());
+    let world = World::okta_scenarios_with_healthy(users, 7, Utc::now());
     let handle = start_sim("127.0.0.1:0", world).await?;
     // The demo pulls seconds apart: Graph's reports limit (5 requests / 10 s) would make its sixth
     // pull wait out the window.
@@ -277,6 +277,16 @@ async fn demo(users: usize, dir: Option<PathBuf>, serve: Serve) -> anyhow::Resul
             t.users.len()
         );
     }
+    for o in &world.okta {
+        let name = world
+            .directory(&o.directory_id)
+            .map_or("?", |d| d.name.as_str());
+        println!(
+            "  Okta org              {} users ({} assigned to the Atlassian Cloud app), provisioning into directory {name} (Okta API, simulated)",
+            o.users.len(),
+            o.app_users.len()
+        );
+    }
     println!(
         "  demo directory        {} (config, keys, database, report; the next demo replaces it)\n",
         dir.display()
@@ -297,13 +307,16 @@ async fn demo(users: usize, dir: Option<PathBuf>, serve: Serve) -> anyhow::Resul
     let (table, _) = list_findings(&settings, &filter, FindingsFormat::Table)?;
     indented("   ", &table);
     println!(
-        "\n   The IdP side (idp:entra) was read too, but an IdP discrepancy becomes a finding only once\n   \
-         two consecutive complete IdP pulls agree (the IdP pushes asynchronously)."
+        "\n   The IdP sides (idp:entra, idp:okta) were read too, but an IdP discrepancy becomes a finding\n   \
+         only once two consecutive complete IdP pulls agree (the IdP pushes asynchronously)."
     );
 
     println!(
-        "\n2. Pull again with nothing changed: no new version rows. The IdP discrepancies held, so the\n   \
-         IdP findings open: what Entra ID intends against what arrived in Atlassian."
+        "\n2. Pull again with nothing changed: one new version row only, an Okta user found by looking up an\n   \
+         active record's externalId (Okta drops a deactivated user from the app's users; scimdrift looks\n   \
+         up the records no app user joined once it has stored them). The IdP discrepancies held, so the\n   \
+         IdP findings open: what Entra ID and Okta intend against what arrived in Atlassian (the\n   \
+         looked-up leaver's opens on the next pull)."
     );
     let second = cycle::pull_and_store(&settings).await?;
     print!("{}", output::once(&second, Format::Text));

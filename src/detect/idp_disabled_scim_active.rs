@@ -45,7 +45,18 @@ pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
             ),
             Some((u, key)) if u.enabled == Some(false) => (
                 vec![*u],
-                format!("{} is disabled in the IdP{}", label(u), key.note()),
+                // The IdP's own word when it has one (Okta: SUSPENDED, DEPROVISIONED).
+                match u.status.as_deref().map(str::trim) {
+                    Some(s) if s.eq_ignore_ascii_case("SUSPENDED") => format!(
+                        "{} is suspended in the IdP (Okta pushes nothing for a suspended user){}",
+                        label(u),
+                        key.note()
+                    ),
+                    Some(s) if s.eq_ignore_ascii_case("DEPROVISIONED") => {
+                        format!("{} is deactivated in the IdP{}", label(u), key.note())
+                    }
+                    _ => format!("{} is disabled in the IdP{}", label(u), key.note()),
+                },
             ),
             Some((u, key)) if !u.intended => (
                 vec![*u],

@@ -44,6 +44,17 @@ pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
                     .map(|a| format!(" on account {}", a.account_id))
                     .unwrap_or_default()
             ),
+            // Okta names no error code: the event type is the code, its reason says why.
+            Some(event) if event.error_code.as_deref() == Some(event.action.as_str()) => format!(
+                "The IdP's last push of {} failed ({}): {}",
+                label(u),
+                event.action,
+                event
+                    .reason
+                    .as_deref()
+                    .map(|r| r.chars().take(300).collect::<String>())
+                    .unwrap_or_else(|| "no reason given.".into())
+            ),
             Some(event) => format!(
                 "The IdP's last provisioning of {} ({}) failed: {}.",
                 label(u),

@@ -144,6 +144,18 @@ impl IdpApp {
             .collect()
     }
 
+    /// The bounded set of app status labels (metrics): Okta's, and `unknown` for anything else.
+    pub const STATUSES: [&'static str; 4] = ["ACTIVE", "INACTIVE", "DELETED", "unknown"];
+
+    /// The app's status as one of [`Self::STATUSES`].
+    pub fn status_label(&self) -> &'static str {
+        Self::STATUSES
+            .iter()
+            .find(|s| **s != "unknown" && self.status.as_deref().map(str::trim) == Some(**s))
+            .copied()
+            .unwrap_or("unknown")
+    }
+
     /// Whether `feature` is on; `None` when the features are unknown.
     pub fn has(&self, feature: &str) -> Option<bool> {
         self.features
@@ -269,6 +281,14 @@ pub struct ProvisioningJob {
     pub successive_failures: Option<i64>,
     pub quarantine: Option<Quarantine>,
     pub steady_state_last_achieved: Option<String>,
+}
+
+/// What the metrics export of a complete IdP side: its provisioning job (Entra; `None`: the
+/// IdP has none for the app), or its app (Okta, which has no job object).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProvisioningHealth {
+    pub job: Option<ProvisioningJob>,
+    pub app: Option<IdpApp>,
 }
 
 /// Why a provisioning job is stalled ([`ProvisioningJob::stall`]).

@@ -383,7 +383,17 @@ impl World {
     /// named `okta1`) with one seed per Okta-applicable IdP kind (labels `O1`…, `R23`…, `A23`…;
     /// see `okta/seed.rs` for the expected findings).
     pub fn okta_scenarios(now: DateTime<Utc>) -> Self {
-        crate::sim::okta::seed::scenarios(Self::idp_scenarios(now), 0, now)
+        Self::okta_scenarios_with_healthy(20, 0, now)
+    }
+
+    /// [`okta_scenarios`](Self::okta_scenarios) with `healthy_users` healthy users in D1.
+    pub fn okta_scenarios_with_healthy(
+        healthy_users: usize,
+        seed: u64,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let world = Self::idp_scenarios_with_healthy(healthy_users, seed, now);
+        crate::sim::okta::seed::scenarios(world, seed, now)
     }
 
     /// Adds an Okta org agreeing with directory `dir` (every active record an app user, every

@@ -467,3 +467,181 @@ async fn the_report_shows_the_apps_health_and_okta_fixes_in_the_admin_consoles_w
     );
     assert!(!md.to_lowercase().contains("force sync") || md.contains("never the app's Force Sync"));
 }
+
+#[tokio::test]
+async fn the_apps_status_and_push_features_are_exported() {
+    let env = okta_env(SimOptions::default()).await;
+    let dir = id(&env, "D2");
+    env.sim.update_okta(&dir, |o| {
+        o.app.features.retain(|f| f != "PUSH_USER_DEACTIVATION")
+    });
+    let metrics = scimdrift::metrics::Metrics::new();
+    scimdrift::cycle::run(&env.settings, &metrics)
+        .await
+        .unwrap();
+    let text = metrics.render();
+    for line in [
+        "scimdrift_idp_app_status{directory=\"okta\",status=\"ACTIVE\"} 1",
+        "scimdrift_idp_app_status{directory=\"okta\",status=\"INACTIVE\"} 0",
+        "scimdrift_idp_app_feature{directory=\"okta\",feature=\"PUSH_NEW_USERS\"} 1",
+        "scimdrift_idp_app_feature{directory=\"okta\",feature=\"PUSH_USER_DEACTIVATION\"} 0",
+        "scimdrift_api_requests_total{api=\"okta\",code_class=\"2xx\"}",
+    ] {
+        assert!(text.contains(line), "{line} missing:\n{text}");
+    }
+    // Okta has no job: no job status series for its directory.
+    assert!(
+        !text.contains("scimdrift_idp_job_status{directory=\"okta\""),
+        "{text}"
+    );
+    // Features unreadable: their series go (unknown is no evidence either way).
+    env.sim.set_okta_options(|o| o.omit_app_features = true);
+    scimdrift::cycle::run(&env.settings, &metrics)
+        .await
+        .unwrap();
+    let text = metrics.render();
+    assert!(
+        !text.contains("scimdrift_idp_app_feature{directory=\"okta\""),
+        "{text}"
+    );
+}
+
+/// Every TEXT and BLOB cell of every table of the store.
+fn cells(env: &Env) -> Vec<(String, String)> {
+    let conn = rusqlite::Connection::open(env.db_path()).unwrap();
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut out = Vec::new();
+    for table in &tables {
+        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
+        let columns = stmt.column_count();
+        let mut rows = stmt.query([]).unwrap();
+        while let Some(row) = rows.next().unwrap() {
+            for i in 0..columns {
+                let text = match row.get_ref(i).unwrap() {
+                    rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                    rusqlite::types::ValueRef::Blob(b) => String::from_utf8_lossy(b).into_owned(),
+                    _ => continue,
+                };
+                out.push((format!("table {table} column {i}"), text));
+            }
+        }
+    }
+    out
+}
+
+/// No SSWS token, private key, client assertion or access token in any output, log line, metric,
+/// report or database cell — including when Okta refuses them.
+#[tokio::test]
+async fn no_okta_credential_reaches_logs_outputs_metrics_reports_or_the_database() {
+    let mut env = okta_env(SimOptions::default()).await;
+    let debug = [("RUST_LOG", "debug")];
+    let mut captured: Vec<(String, String)> = Vec::new();
+    let mut keep = |what: &str, out: &std::process::Output| {
+        captured.push((
+            format!("{what} stdout"),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        ));
+        captured.push((
+            format!("{what} stderr"),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ));
+    };
+    // The service app: three pulls (findings open), the report, the findings.
+    for _ in 0..3 {
+        let out = cli_env(&env, &["once", "--format", "json"], &debug).await;
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        keep("once (service app)", &out);
+    }
+    for args in [
+        &["findings", "--format", "json", "--status", "all"][..],
+        &["report", "--format", "json"][..],
+        &["report", "--format", "html"][..],
+        &["check-config", "--online"][..],
+    ] {
+        let out = cli_env(&env, args, &debug).await;
+        keep(&args.join(" "), &out);
+    }
+    // Refused: DPoP required, then a revoked token mid-pull.
+    let dir = id(&env, "D2");
+    env.sim
+        .update_okta(&dir, |o| o.service_app.dpop_required = true);
+    let out = cli_env(&env, &["once", "--format", "json"], &debug).await;
+    assert_eq!(out.status.code(), Some(1));
+    keep("once (dpop)", &out);
+    env.sim
+        .update_okta(&dir, |o| o.service_app.dpop_required = false);
+    env.sim.set_okta_options(|o| o.revoke_first_token = true);
+    let out = cli_env(&env, &["once", "--format", "json"], &debug).await;
+    assert_eq!(out.status.code(), Some(0), "one new token and one retry");
+    keep("once (revoked)", &out);
+    // An SSWS token, and a wrong one.
+    let token = use_api_token(&mut env);
+    let out = cli_env(&env, &["once", "--format", "json"], &debug).await;
+    assert_eq!(out.status.code(), Some(0));
+    keep("once (ssws)", &out);
+    let metrics = scimdrift::metrics::Metrics::new();
+    scimdrift::cycle::run(&env.settings, &metrics)
+        .await
+        .unwrap();
+    let rendered = metrics.render();
+    env.sim.update_okta(&dir, |o| {
+        o.api_token = "00sim-rotated-token-value-000000000".into()
+    });
+    let out = cli_env(&env, &["once", "--format", "json"], &debug).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("E0000011"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    keep("once (wrong ssws)", &out);
+    captured.push(("metrics".into(), rendered));
+    captured.extend(cells(&env));
+
+    let tokens = env.sim.okta_issued_tokens();
+    let assertions = env.sim.okta_received_assertions();
+    assert!(tokens.len() >= 2, "{} tokens", tokens.len());
+    assert!(assertions.len() >= 3);
+    let mut secrets = vec![token];
+    secrets.extend(tokens);
+    for a in &assertions {
+        secrets.push(a.clone());
+        secrets.push(a.rsplit('.').next().unwrap().to_string());
+    }
+    secrets.extend(
+        scimdrift::sim::ENTRA_TEST_KEY_PEM
+            .lines()
+            .filter(|l| !l.starts_with("-----") && l.len() > 20)
+            .map(str::to_string),
+    );
+    assert!(
+        captured
+            .iter()
+            .any(|(w, t)| w.ends_with("stderr") && t.contains("DEBUG"))
+    );
+    assert!(
+        captured
+            .iter()
+            .any(|(_, t)| t.contains("idp_disabled_scim_active"))
+    );
+    for (what, text) in &captured {
+        for s in &secrets {
+            assert!(
+                !text.contains(s.as_str()),
+                "a secret ({} chars) appears in {what}",
+                s.len()
+            );
+        }
+    }
+}

@@ -39,8 +39,8 @@ pub struct OktaOptions {
     pub rate_limit_reset: u64,
     /// `expires_in` of issued access tokens.
     pub token_lifetime: Duration,
-    /// The first API request with a given token is refused `401 E0000011` once (token revoked
-    /// mid-pull).
+    /// The first access token used after the knobs change is revoked: that request is refused
+    /// `401 E0000011` (a token revoked mid-pull).
     pub revoke_first_token: bool,
 }
 

@@ -1,7 +1,7 @@
 //! What the Okta fake issued and counted (never part of the world): access tokens and their
 //! scopes, the counted knobs, the assertions received.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// An issued access token.
@@ -28,8 +28,8 @@ pub(crate) struct Caller {
 #[derive(Default)]
 pub(crate) struct OktaRuntime {
     tokens: HashMap<String, Issued>,
-    /// Tokens already refused once by `revoke_first_token`.
-    revoked_once: HashSet<String>,
+    /// `revoke_first_token` has refused a token already (since the knobs last changed).
+    revoked_once: bool,
     /// API requests seen (the counted knobs).
     requests: u64,
     assertions: Vec<String>,
@@ -71,6 +71,7 @@ impl OktaRuntime {
 
     pub(crate) fn restart_counters(&mut self) {
         self.requests = 0;
+        self.revoked_once = false;
     }
 
     /// Checks an `Authorization` value against `org`'s API token and the issued access tokens.
@@ -98,7 +99,8 @@ impl OktaRuntime {
             return Err(Refused::Invalid);
         }
         let scopes = issued.scopes.clone();
-        if revoke_first && self.revoked_once.insert(credential.to_string()) {
+        if revoke_first && !self.revoked_once {
+            self.revoked_once = true;
             self.tokens.remove(credential);
             return Err(Refused::Invalid);
         }
