@@ -92,6 +92,7 @@ pub fn of_person(
 /// Groups section, or one person's).
 pub fn side_of(s: &crate::store::IdpSideState, users: Vec<crate::model::idp::IdpUser>) -> IdpSide {
     IdpSide {
+        groups_unread: None,
         app: None,
         failures: Default::default(),
         directory_id: s.directory_id.clone(),

@@ -506,7 +506,7 @@ fn a_base_url_with_a_query_fragment_or_dot_segments_is_refused() {
 #[test]
 fn key_paths_are_spelled_with_their_dots() {
     for (line, key, says) in [
-        ("", "atlassian.directories[0].idp.kind", "okta"),
+        ("", "atlassian.directories[0].idp.kind", "ping"),
         (
             "log_lookback_days = \"x\"",
             "atlassian.directories[0].idp.log_lookback_days",
@@ -526,7 +526,7 @@ fn key_paths_are_spelled_with_their_dots() {
     ] {
         let mut text = with_idp(line);
         if line.is_empty() {
-            text = text.replace("kind = \"entra\"", "kind = \"okta\"");
+            text = text.replace("kind = \"entra\"", "kind = \"ping\"");
         }
         let (file, err) = load_err(&text);
         assert_eq!(err.key, key, "{line}: {err}");

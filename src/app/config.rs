@@ -204,6 +204,10 @@ impl Settings {
                 id: &d.id,
                 name: &d.name,
                 has_idp: d.idp.is_some(),
+                on_demand: d
+                    .idp
+                    .as_ref()
+                    .is_some_and(|i| i.kind == crate::idp::IdpKind::Entra),
             })
             .collect();
         self.remediation

@@ -170,6 +170,12 @@ pub fn pushed<'a>(side: &'a IdpSide, scim_groups: &[&'a ScimGroup]) -> Vec<Pushe
             j.2 = Some(GroupKey::DisplayName);
         }
     }
+    // A push in ERROR (Okta) pushes no membership: the group is not provisioned, whatever SCIM
+    // group its name matches (often the Atlassian-made one the error says "already exists").
+    for j in joins.iter_mut().filter(|j| j.0.push_error.is_some()) {
+        j.1 = None;
+        j.2 = None;
+    }
     joins
         .into_iter()
         .map(|(g, scim, ambiguous)| PushedGroup {
@@ -202,6 +208,17 @@ pub fn undetermined(x: &IdpIndex<'_>, kinds: &[Kind], u: &mut Undetermined) {
         return;
     }
     let group_kinds: Vec<Kind> = kinds.iter().copied().filter(|k| k.is_group()).collect();
+    // The pushed groups themselves are unknown (Okta's group-push mappings unreadable): every
+    // group finding of the directory keeps its state.
+    if side.groups_unread.is_some() {
+        for &kind in &group_kinds {
+            u.add(
+                kind,
+                Subject::Directory(x.directory_id.to_string()),
+                ["group pushes"],
+            );
+        }
+    }
     let subject = |id: &str| Subject::Group(x.directory_id.to_string(), id.to_string());
     for g in side.groups.iter().filter(|g| g.security_enabled.is_none()) {
         for &kind in &group_kinds {

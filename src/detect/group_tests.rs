@@ -60,6 +60,7 @@ fn side(users: Vec<IdpUser>, groups: Vec<AssignedGroup>) -> IdpInput {
     mapping.groups_pushed = Some(true);
     IdpInput {
         side: IdpSide {
+            groups_unread: None,
             app: None,
             failures: Default::default(),
             directory_id: "d1".into(),

@@ -59,6 +59,7 @@ fn healthy_job() -> ProvisioningJob {
 fn side(users: Vec<IdpUser>) -> IdpInput {
     IdpInput {
         side: IdpSide {
+            groups_unread: None,
             app: None,
             failures: Default::default(),
             directory_id: "d1".into(),

@@ -40,6 +40,7 @@ fn idp_user(id: &str, email: &str) -> IdpUser {
 fn side(users: Vec<IdpUser>) -> IdpInput {
     IdpInput {
         side: IdpSide {
+            groups_unread: None,
             app: None,
             failures: Default::default(),
             directory_id: "d1".into(),

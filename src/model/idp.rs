@@ -401,6 +401,10 @@ pub struct IdpSide {
     /// Where a user's failed provisioning shows.
     #[serde(default)]
     pub failures: FailureSource,
+    /// Why the pushed groups could not be read (Okta: the group-push mappings unreadable): every
+    /// group finding of the directory is undetermined (as it was), the pull stays complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups_unread: Option<String>,
     pub mapping: Mapping,
     /// New log events of this read (since the last one, with overlap).
     pub events: Vec<ProvisioningEvent>,

@@ -199,11 +199,15 @@ pub struct Rule {
 const PLACEHOLDERS: [&str; 4] = ["{local}", "{domain}", "{date}", "{account_id}"];
 
 /// A configured directory, as a rule's `directories` may name it.
+#[derive(Clone)]
 pub struct Scope<'a> {
     pub id: &'a str,
     pub name: &'a str,
     /// It has an `[atlassian.directories.idp]`.
     pub has_idp: bool,
+    /// Its IdP can provision one user on demand (Entra ID; Okta has no such call, idp-api.md
+    /// §2.4).
+    pub on_demand: bool,
 }
 
 impl RemediationConfig {
@@ -234,11 +238,26 @@ impl RemediationConfig {
                         ),
                     ));
                 }
+                if on_demand && !d.on_demand {
+                    return Err((
+                        key,
+                        format!(
+                            "directory {}'s IdP (Okta) has no call to push one user: provision_on_demand is Entra ID's (leave it out of this rule; retry Okta pushes in its Admin Console, Dashboard → Tasks)",
+                            d.name
+                        ),
+                    ));
+                }
             }
             if on_demand && r.directories.is_empty() && !directories.iter().any(|d| d.has_idp) {
                 return Err((
                     format!("rules[{i}].action"),
                     "provision_on_demand asks a directory's IdP to provision a user, and no directory has an [atlassian.directories.idp]".into(),
+                ));
+            }
+            if on_demand && r.directories.is_empty() && !directories.iter().any(|d| d.on_demand) {
+                return Err((
+                    format!("rules[{i}].action"),
+                    "provision_on_demand is Entra ID's, and no directory's IdP is Entra ID (Okta has no call to push one user)".into(),
                 ));
             }
         }
@@ -443,11 +462,13 @@ mod tests {
                 id: "d-1",
                 name: "entra",
                 has_idp: true,
+                on_demand: true,
             },
             Scope {
                 id: "d-2",
                 name: "okta",
                 has_idp: false,
+                on_demand: false,
             },
         ];
         let scoped = |action: &str, scope: &[&str]| {
@@ -470,6 +491,32 @@ mod tests {
         assert!(e.1.contains("okta") && e.1.contains("no [atlassian.directories.idp]"));
         let e = scoped("provision_on_demand", &[])
             .check_scopes(&dirs[1..])
+            .unwrap_err();
+        assert_eq!(e.0, "rules[0].action");
+        // An Okta directory has an IdP but no provision on demand.
+        let okta = Scope {
+            id: "d-3",
+            name: "acme-okta",
+            has_idp: true,
+            on_demand: false,
+        };
+        let with_okta = [dirs[0].clone(), okta.clone()];
+        let e = scoped("provision_on_demand", &["acme-okta"])
+            .check_scopes(&with_okta)
+            .unwrap_err();
+        assert_eq!(e.0, "rules[0].directories[0]");
+        assert!(
+            e.1.contains("Okta") && e.1.contains("Dashboard → Tasks"),
+            "{}",
+            e.1
+        );
+        assert!(
+            scoped("provision_on_demand", &[])
+                .check_scopes(&with_okta)
+                .is_ok()
+        );
+        let e = scoped("provision_on_demand", &[])
+            .check_scopes(std::slice::from_ref(&okta))
             .unwrap_err();
         assert_eq!(e.0, "rules[0].action");
         // Any rule's scope names configured directories.

@@ -663,6 +663,12 @@ fn one(
             "Whether the provisioning job of {name} pushes groups could not be read from its schema: groups are assumed pushed, so its group findings (group_not_provisioned above all) rest on that assumption."
         ));
     }
+    if let Some(why) = side.and_then(|s| s.groups_unread.as_deref()) {
+        warnings.push(format!(
+            "The pushed groups of {name} could not be read by the last IdP pull ({}): its group findings are as they were.",
+            cut(why, 300)
+        ));
+    }
     let groups = side.map(|s| s.groups.as_slice()).unwrap_or_default();
     IdpHealth {
         directory: name.to_string(),

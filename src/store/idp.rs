@@ -134,6 +134,7 @@ pub(super) fn record(
             app: side.app.clone(),
             failures: side.failures,
             groups: side.groups.clone(),
+            groups_unread: side.groups_unread.clone(),
             job: side.job.clone(),
             kind: side.kind.clone(),
             mapping: Some(side.mapping.clone()),
@@ -250,6 +251,8 @@ pub(super) struct SideJson {
     #[serde(skip_serializing_if = "is_latest_event")]
     pub failures: FailureSource,
     pub groups: Vec<AssignedGroup>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups_unread: Option<String>,
     pub job: Option<ProvisioningJob>,
     pub kind: String,
     pub mapping: Option<Mapping>,

@@ -29,6 +29,8 @@ pub struct IdpSideState {
     /// `None` when the stored row cannot be read.
     pub mapping: Option<Mapping>,
     pub groups: Vec<AssignedGroup>,
+    /// Why the pushed groups could not be read (their findings are as they were).
+    pub groups_unread: Option<String>,
     /// The snapshot of the directory's last complete IdP pull, and when that pull started and
     /// finished (RFC 3339).
     pub last_complete_snapshot: Option<i64>,
@@ -71,6 +73,7 @@ fn side_row(r: &Row) -> rusqlite::Result<IdpSideState> {
         failures: side.failures,
         mapping: side.mapping,
         groups: side.groups,
+        groups_unread: side.groups_unread,
         last_complete_snapshot: r.get(2)?,
         last_complete_started_at: r.get(3)?,
         last_complete_at: r.get(4)?,
@@ -160,6 +163,7 @@ mod tests {
             failures: FailureSource::LatestEvent,
             mapping: None,
             groups: Vec::new(),
+            groups_unread: None,
             last_complete_snapshot: started.map(|_| 2),
             last_complete_started_at: started.map(String::from),
             last_complete_at: None,

@@ -28,6 +28,21 @@ pub fn expected_okta() -> BTreeSet<Labelled> {
         ("provisioning_error", "high", &["R26"], &["A26"], &["O4"]),
         ("idp_email_mismatch", "medium", &["R27"], &["A27"], &["O5"]),
         ("orphan_scim_record", "high", &["R28"], &["A28"], &[]),
+        ("group_not_provisioned", "high", &[], &[], &["group:OG1"]),
+        (
+            "group_membership_missing",
+            "medium",
+            &["R27"],
+            &["A27"],
+            &["O5", "group:OG2"],
+        ),
+        (
+            "group_membership_extra",
+            "high",
+            &["R26"],
+            &["A26"],
+            &["O4", "group:OG2"],
+        ),
     ])
 }
 
@@ -45,6 +60,7 @@ fn open_okta(env: &Env) -> BTreeSet<Labelled> {
         .filter(|f| {
             f.scim_users.iter().any(|u| u.directory_id == d2)
                 || f.idp_users.iter().any(|u| u.directory == "okta")
+                || f.groups.iter().any(|g| g.directory_id == d2)
                 || f.scim_users.is_empty() && f.idp_users.is_empty() && f.summary.contains("Okta")
         })
         .collect();
@@ -644,4 +660,91 @@ async fn no_okta_credential_reaches_logs_outputs_metrics_reports_or_the_database
             );
         }
     }
+}
+
+/// The group findings of the Okta scenarios.
+fn okta_group_findings() -> BTreeSet<Labelled> {
+    expected_okta()
+        .into_iter()
+        .filter(|f| f.0.starts_with("group_"))
+        .collect()
+}
+
+#[tokio::test]
+async fn unreadable_group_pushes_leave_the_group_findings_as_they_were() {
+    use scimdrift::sim::{Api, FaultKind, FaultRule, Faults};
+    let env = okta_env(SimOptions::default()).await;
+    for _ in 0..3 {
+        env.pull().await;
+    }
+    assert_eq!(open_okta(&env), expected_okta());
+    // The mappings answer 403 from now on, and meanwhile the world is fixed: not seen.
+    env.sim
+        .set_faults(Faults::rules([FaultRule::new(FaultKind::Status(403))
+            .on(Api::Okta)
+            .path_contains("group-push")]));
+    let dir = id(&env, "D2");
+    env.sim.update_okta(&dir, |o| o.push_mappings.clear());
+    for _ in 0..2 {
+        let o = env.pull().await;
+        let s = okta_source(&o);
+        assert!(
+            s.complete,
+            "the group facts are a sub-source: {:?}",
+            s.error
+        );
+    }
+    assert_eq!(
+        open_okta(&env),
+        expected_okta(),
+        "unknown is never evidence"
+    );
+    let out = cli_env(&env, &["report", "--format", "json"], &[]).await;
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        report.contains("could not be read by the last IdP pull"),
+        "{report}"
+    );
+    // Readable again, and no group pushed: the group findings resolve.
+    env.sim.set_faults(Faults::default());
+    env.pull().await;
+    let open = open_okta(&env);
+    assert!(
+        okta_group_findings().iter().all(|f| !open.contains(f)),
+        "{open:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_pushed_group_gone_mid_pull_decides_nothing_about_itself() {
+    use scimdrift::sim::{Api, FaultKind, FaultRule, Faults};
+    let env = okta_env(SimOptions::default()).await;
+    for _ in 0..3 {
+        env.pull().await;
+    }
+    let og2 = id(&env, "OG2");
+    env.sim
+        .set_faults(Faults::rules([FaultRule::new(FaultKind::Status(404))
+            .on(Api::Okta)
+            .path_contains(format!("/groups/{og2}"))]));
+    // Meanwhile O5 leaves OG2 and O4 joins it: unseen while OG2 answers 404.
+    let dir = id(&env, "D2");
+    let o4 = id(&env, "O4");
+    env.sim.update_okta(&dir, |o| {
+        let g = o.groups.iter_mut().find(|g| g.id == og2).unwrap();
+        g.members = vec![o4.clone()];
+    });
+    for _ in 0..2 {
+        let o = env.pull().await;
+        assert!(okta_source(&o).complete);
+    }
+    assert_eq!(open_okta(&env), expected_okta());
+    env.sim.set_faults(Faults::default());
+    env.pull().await;
+    let open = open_okta(&env);
+    let og2_findings: Vec<_> = open
+        .iter()
+        .filter(|f| f.4.iter().any(|x| x == "group:OG2"))
+        .collect();
+    assert!(og2_findings.is_empty(), "{og2_findings:#?}");
 }

@@ -50,6 +50,7 @@ pub async fn pull(
 
 fn empty(directory_id: &str, s: &IdpSettings) -> IdpSide {
     IdpSide {
+        groups_unread: None,
         app: None,
         failures: Default::default(),
         directory_id: directory_id.to_string(),

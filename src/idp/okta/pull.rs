@@ -15,7 +15,9 @@ use super::{Client, Credential};
 use crate::http::{ApiError, HttpEvents, HttpSettings};
 use crate::idp::{IdpPull, IdpScope, IdpSettings, Known, finish};
 use crate::model::DataQualityNote;
-use crate::model::idp::{FailureSource, IdpSide, IdpUser, LogFacts, Mapping, ProvisioningEvent};
+use crate::model::idp::{
+    AssignedGroup, FailureSource, IdpApp, IdpSide, IdpUser, LogFacts, Mapping, ProvisioningEvent,
+};
 
 /// Overlap of consecutive log reads (events are deduplicated by `uuid`).
 const LOG_OVERLAP_MINUTES: i64 = 10;
@@ -52,6 +54,7 @@ pub async fn pull(
 
 fn empty(directory_id: &str, s: &IdpSettings) -> IdpSide {
     IdpSide {
+        groups_unread: None,
         directory_id: directory_id.to_string(),
         kind: "okta".into(),
         scope_all: s.scope == IdpScope::All,
@@ -66,6 +69,22 @@ fn empty(directory_id: &str, s: &IdpSettings) -> IdpSide {
             reason: "not read: the pull stopped early".into(),
         },
     }
+}
+
+/// A pushed group as read: its name, direct members, and the notes on them.
+type GroupRead = (Option<String>, Vec<OktaUser>, Vec<DataQualityNote>);
+
+/// What reading the pushed groups gave.
+#[derive(Default)]
+struct Pushed {
+    groups: Vec<AssignedGroup>,
+    /// Each readable pushed group's direct members, by group id.
+    members: Vec<(String, Vec<OktaUser>)>,
+    /// `Some(false)`: the app pushes no groups (`GROUP_PUSH` off); `None`: unknown.
+    groups_pushed: Option<bool>,
+    unread: Option<String>,
+    notes: Vec<DataQualityNote>,
+    errors: Vec<ApiError>,
 }
 
 /// What reading one user by id found.
@@ -98,7 +117,12 @@ impl Client<'_> {
         }
         .max(now - Duration::days(LOG_RETENTION_DAYS))
         .min(now);
-        let (listed, (log_events, logs)) = tokio::join!(self.app_users(), self.logs(since, now));
+        let app = side.app.clone();
+        let (listed, (log_events, logs), pushed) = tokio::join!(
+            self.app_users(),
+            self.logs(since, now),
+            self.pushed_groups(app.as_ref())
+        );
         side.logs = logs;
         let listed = match listed {
             Ok(l) => {
@@ -108,6 +132,11 @@ impl Client<'_> {
             Err(e) => return finish(side, &origin, vec![e], notes, stats),
         };
         let mut errors = Vec::new();
+        notes.extend(pushed.notes);
+        errors.extend(pushed.errors);
+        side.mapping = Mapping::okta(pushed.groups_pushed);
+        side.groups_unread = pushed.unread;
+        side.groups = pushed.groups;
         // Every intended user resolved (§5): those Okta did not embed are read by id.
         let unembedded: Vec<String> = listed
             .iter()
@@ -157,6 +186,33 @@ impl Client<'_> {
             .collect();
         outside.sort_by(|a, b| a.id.cmp(&b.id));
         users.extend(outside);
+        // Each pushed group's members: an app user's groups, else a user outside the app (never
+        // intended: Okta provisions app users only).
+        let mut groups_of: HashMap<String, Vec<String>> = HashMap::new();
+        let mut others: HashMap<String, OktaUser> = HashMap::new();
+        for (gid, members) in pushed.members {
+            for m in members {
+                groups_of.entry(m.id.clone()).or_default().push(gid.clone());
+                others.entry(m.id.clone()).or_insert(m);
+            }
+        }
+        for u in &mut users {
+            if let Some(mut g) = groups_of.remove(&u.id) {
+                g.sort();
+                u.groups = g;
+            }
+        }
+        let mut members_outside: Vec<IdpUser> = groups_of
+            .into_iter()
+            .filter_map(|(id, mut g)| {
+                g.sort();
+                let mut u = outside_user(directory_id, others.remove(&id)?);
+                u.groups = g;
+                Some(u)
+            })
+            .collect();
+        members_outside.sort_by(|a, b| a.id.cmp(&b.id));
+        users.extend(members_outside);
         side.users = users;
         let listed_count = side
             .users
@@ -184,6 +240,136 @@ impl Client<'_> {
                 problem: n.problem,
             })
             .collect()
+    }
+
+    /// The pushed groups (idp-api.md §2.2, scenarios.md "Group findings"): the source groups of the
+    /// app's group-push mappings in `ACTIVE` or `ERROR`, each with its name and direct members. A
+    /// group answering 404 is kept with its pushing unknown (no group finding about it); mappings
+    /// that cannot be read leave every group finding as it was (`unread`); the pull stays complete
+    /// unless a request gave up.
+    async fn pushed_groups(&self, app: Option<&IdpApp>) -> Pushed {
+        let mut out = Pushed::default();
+        if app.and_then(|a| a.has(IdpApp::GROUP_PUSH)) == Some(false) {
+            out.groups_pushed = Some(false);
+            return out;
+        }
+        let target = Target::Path(
+            format!("/api/v1/apps/{}/group-push/mappings", seg(self.app_id())),
+            vec![("limit", "1000".into())],
+        );
+        let mappings = match self
+            .api
+            .list(
+                What::PushMappings,
+                target,
+                "group-push/mappings",
+                Duplicates::Error,
+                |v| parse::push_mapping(v).map(Some),
+            )
+            .await
+        {
+            Ok(l) => {
+                out.notes.extend(l.notes);
+                l.items
+            }
+            Err(e) => {
+                tracing::warn!(
+                    source = self.origin(),
+                    "group pushes unread, group findings as they were: {e}"
+                );
+                out.unread = Some(e.to_string());
+                return out;
+            }
+        };
+        out.groups_pushed = Some(true);
+        let mut pushed: Vec<(String, Option<bool>, Option<String>)> = Vec::new();
+        for m in mappings {
+            let Some(source) = m.source_group_id else {
+                out.unread = Some(format!("group-push mapping {} names no source group", m.id));
+                continue;
+            };
+            let status = m.status.as_deref().map(str::trim);
+            let (known, error) = match status {
+                Some(s) if s.eq_ignore_ascii_case("INACTIVE") => continue,
+                Some(s) if s.eq_ignore_ascii_case("ACTIVE") => (Some(true), None),
+                Some(s) if s.eq_ignore_ascii_case("ERROR") => (
+                    Some(true),
+                    Some(m.error_summary.unwrap_or_else(|| "no error summary".into())),
+                ),
+                _ => (None, None),
+            };
+            match pushed.iter_mut().find(|(id, _, _)| *id == source) {
+                Some(p) => p.2 = p.2.take().or(error),
+                None => pushed.push((source, known, error)),
+            }
+        }
+        let reads: Vec<_> = futures::stream::iter(pushed)
+            .map(|(id, known, error)| async move {
+                let read = self.group(&id).await;
+                (id, known, error, read)
+            })
+            .buffered(self.concurrency)
+            .collect()
+            .await;
+        for (id, known, push_error, read) in reads {
+            let (name, members) = match read {
+                Ok(Some((name, members, notes))) => {
+                    out.notes.extend(notes);
+                    (name, Some(members))
+                }
+                Ok(None) => (None, None),
+                Err(e) => {
+                    out.errors.push(e);
+                    continue;
+                }
+            };
+            out.groups.push(AssignedGroup {
+                id: id.clone(),
+                display_name: name,
+                // Okta groups do not nest and every pushed group confers its memberships; a
+                // group gone mid-pull (404) or a mapping status unknown decides nothing.
+                security_enabled: known.filter(|_| members.is_some()),
+                members: members.as_ref().map_or(0, Vec::len),
+                nested_groups: Vec::new(),
+                push_error,
+            });
+            if let Some(m) = members {
+                out.members.push((id, m));
+            }
+        }
+        out
+    }
+
+    /// One pushed group: its name and direct user members; `Ok(None)` when it answers 404.
+    async fn group(&self, id: &str) -> Result<Option<GroupRead>, ApiError> {
+        let page = format!("groups/{id}");
+        let target = Target::Path(format!("/api/v1/groups/{}", seg(id)), vec![]);
+        let Some(v) = self.api.get(What::Group, target, &page, true).await? else {
+            return Ok(None);
+        };
+        let p = parse::group(&v).map_err(|e| ApiError::malformed(self.origin(), &page, e))?;
+        let mut notes = self.notes(id, p.notes);
+        let target = Target::Path(
+            format!("/api/v1/groups/{}/users", seg(id)),
+            vec![("limit", "200".into())],
+        );
+        let members = match self
+            .api
+            .list(
+                What::GroupUsers,
+                target,
+                "groups/users",
+                Duplicates::Error,
+                |v| parse::user(v).map(Some),
+            )
+            .await
+        {
+            Ok(l) => l,
+            Err(e) if e.kind == crate::http::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        notes.extend(members.notes);
+        Ok(Some((p.item.1, members.items, notes)))
     }
 
     /// `GET /api/v1/apps/{id}/users?limit=500&expand=user`, every page.

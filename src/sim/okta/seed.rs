@@ -21,10 +21,18 @@
 //! | O4 zed@example.com: app user `syncState` `ERROR`; R26 linked to A26; the latest event a `push_profile` `FAILURE` | `provisioning_error` {R26; A26; O4} |
 //! | O5 ava: app user `profile.email` ava.new@example.com; R27 ava@example.com linked to A27 | `idp_email_mismatch` {R27; A27; O5} |
 //! | R28 bea@example.com: active, `externalId` `00ugone…` (no Okta user), linked to A28 (access) | `orphan_scim_record` {R28; A28; } high |
+//! | OG1 `Okta Designers` (member O5): its push mapping is in `ERROR` ("…with displayName already exists.": an Atlassian-made group of that name) | `group_not_provisioned` {OG1}, the error in the detail |
+//! | OG2 `Jira Okta` (member O5), pushed ACTIVE, joined by name to G5 `Jira Okta`, which lists R26 (O4 not in OG2) but not R27 (O5's) | `group_membership_missing` {R27; A27; O5; OG2}, `group_membership_extra` {R26; A26; O4; OG2} |
+//!
+//! Every SCIM group of D2 is pushed from an Okta group of its name (`confluence-users` → G2), whose
+//! members agree with the group's records.
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 
-use super::model::{SimAppUser, SimOkta, SimOktaApp, SimOktaEvent, SimOktaUser, SimServiceApp};
+use super::model::{
+    SimAppUser, SimOkta, SimOktaApp, SimOktaEvent, SimOktaGroup, SimOktaUser, SimPushMapping,
+    SimServiceApp,
+};
 use crate::sim::world::{IdGen, World};
 
 /// The `kid` of the seeded service apps' key.
@@ -148,6 +156,34 @@ pub(crate) fn add_agreeing_org(
                 user_id,
             });
         }
+    }
+    // Each SCIM group of the directory is pushed from an Okta group of its name whose members are
+    // the active member records' users (a mapping `ACTIVE`, joined by name).
+    let by_record: std::collections::HashMap<&str, &str> = directory
+        .users
+        .iter()
+        .filter(|r| r.active != Some(false))
+        .filter_map(|r| Some((r.id.as_str(), r.external_id.as_deref()?)))
+        .collect();
+    for (i, g) in directory.groups.iter().enumerate() {
+        let i = i as u64;
+        let id = okta_id("00g", ids, 5000 + i);
+        o.groups.push(SimOktaGroup {
+            id: id.clone(),
+            name: g.display_name.clone(),
+            members: g
+                .members
+                .iter()
+                .filter_map(|m| by_record.get(m.value.as_str()).map(|u| u.to_string()))
+                .collect(),
+        });
+        o.push_mappings.push(SimPushMapping {
+            id: okta_id("gpm", ids, 5000 + i),
+            source_group_id: id,
+            target_group_id: Some(g.id.clone()),
+            status: "ACTIVE".into(),
+            error_summary: None,
+        });
     }
     world.okta.push(o);
     Some(world.okta.len() - 1)
@@ -327,7 +363,57 @@ pub(crate) fn scenarios(mut world: World, seed: u64, now: DateTime<Utc>) -> Worl
             user_id: user_id.clone(),
         });
     }
-    for (label, id) in [("O1", o1), ("O2", o2), ("O3", o3), ("O4", o4), ("O5", o5)] {
+    // Groups: the seeded users are members of `confluence-users` (G2's source) like their records
+    // (not O3: a leaver found only by R24's externalId);
+    // OG1's push is in ERROR; OG2 is joined by name to `Jira Okta`, which lists R26 (whose O4 is
+    // not in OG2) and not R27 (whose O5 is).
+    if let Some(g) = org.groups.iter_mut().find(|g| g.name == "confluence-users") {
+        g.members.extend([o2.clone(), o4.clone(), o5.clone()]);
+    }
+    let (og1, og2) = (okta_id("00g", ids, 1), okta_id("00g", ids, 2));
+    org.groups.push(SimOktaGroup {
+        id: og1.clone(),
+        name: "Okta Designers".into(),
+        members: vec![o5.clone()],
+    });
+    org.groups.push(SimOktaGroup {
+        id: og2.clone(),
+        name: "Jira Okta".into(),
+        members: vec![o5.clone()],
+    });
+    org.push_mappings.push(SimPushMapping {
+        id: okta_id("gpm", ids, 1),
+        source_group_id: og1.clone(),
+        target_group_id: None,
+        status: "ERROR".into(),
+        error_summary: Some(
+            "Failed on pushing group Okta Designers: Errors reported by remote server: Resource [GROUP]: with displayName already exists.".into(),
+        ),
+    });
+    org.push_mappings.push(SimPushMapping {
+        id: okta_id("gpm", ids, 2),
+        source_group_id: og2.clone(),
+        target_group_id: None,
+        status: "ACTIVE".into(),
+        error_summary: None,
+    });
+    let jira = world.add_group(d2, "Jira Okta", seed ^ 0x0c7a, now);
+    if let Some(i) = world.directories[d2].users.iter().position(|u| u.id == r26) {
+        world.directories[d2].add_member(jira, i);
+    }
+    let jira_id = world.directories[d2].groups[jira].id.clone();
+    // The Atlassian-made group the ERROR push collides with.
+    world.add_group(d2, "Okta Designers", seed ^ 0x0c7b, now);
+    for (label, id) in [
+        ("O1", o1),
+        ("O2", o2),
+        ("O3", o3),
+        ("O4", o4),
+        ("O5", o5),
+        ("OG1", og1),
+        ("OG2", og2),
+        ("G5", jira_id),
+    ] {
         world.labels.insert(label.into(), id);
     }
     world
