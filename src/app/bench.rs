@@ -159,16 +159,23 @@ pub struct IdpFigures {
 }
 
 /// Runs the IdP benchmark and prints the figures.
-pub async fn idp(users: usize, groups: usize, repeat: usize, json: bool) -> ExitCode {
-    match measure_idp(users, groups, repeat, json).await {
+pub async fn idp(users: usize, groups: usize, okta: bool, repeat: usize, json: bool) -> ExitCode {
+    match measure_idp(users, groups, okta, repeat, json).await {
         Ok(f) => {
             if json {
                 println!("{}", serde_json::to_string_pretty(&f).unwrap_or_default());
             } else {
-                println!(
-                    "IdP pull of {} Entra ID users in {} assigned groups (Graph simulated on loopback):",
-                    f.idp_users, f.assigned_groups
-                );
+                if okta {
+                    println!(
+                        "IdP pull of {} Okta users, {} pushed groups (the Okta API simulated on loopback):",
+                        f.idp_users, f.assigned_groups
+                    );
+                } else {
+                    println!(
+                        "IdP pull of {} Entra ID users in {} assigned groups (Graph simulated on loopback):",
+                        f.idp_users, f.assigned_groups
+                    );
+                }
                 println!(
                     "  IdP pull alone    {:.2} s, {} requests, peak RSS {:.0} MB",
                     f.idp_pull_seconds, f.idp_requests, f.idp_peak_rss_mb
@@ -209,21 +216,20 @@ pub async fn idp(users: usize, groups: usize, repeat: usize, json: bool) -> Exit
 async fn measure_idp(
     users: usize,
     groups: usize,
+    okta: bool,
     repeat: usize,
     json: bool,
 ) -> anyhow::Result<IdpFigures> {
     let dir = tempfile::tempdir()?;
-    let mut child = start_sim(
-        dir.path(),
-        &[
-            "--no-scenarios",
-            "--users",
-            &users.to_string(),
-            "--entra-groups",
-            &groups.to_string(),
-        ],
-    )
-    .await?;
+    let users_arg = users.to_string();
+    let groups_arg = groups.to_string();
+    let mut args = vec!["--no-scenarios", "--users", &users_arg];
+    if okta {
+        args.push("--okta");
+    } else {
+        args.extend(["--entra-groups", &groups_arg]);
+    }
+    let mut child = start_sim(dir.path(), &args).await?;
     let settings = Settings::load(Some(&dir.path().join("scimdrift.toml")))?;
     let keys = settings.keys()?;
     let (index, directory) = settings

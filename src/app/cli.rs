@@ -185,6 +185,10 @@ pub enum Command {
         /// the healthy directory, its users spread over this many assigned groups.
         #[arg(long, value_name = "N")]
         entra_groups: Option<usize>,
+        /// With --no-scenarios: serve an Okta org instead, agreeing with the healthy directory
+        /// (every record an app user, its SCIM groups pushed).
+        #[arg(long, conflicts_with = "entra_groups")]
+        okta: bool,
     },
     /// Benchmark: pull N SCIM records + N accounts from a simulator on loopback into a fresh
     /// database, then repeat unchanged pulls; prints wall time, records/s, peak RSS and DB growth.
@@ -217,6 +221,10 @@ pub enum Command {
         /// Assigned groups for --idp.
         #[arg(long, default_value_t = 1000)]
         groups: usize,
+        /// With --idp: the IdP is an Okta org of --users app users (the Okta API simulated on
+        /// loopback) instead of an Entra ID tenant.
+        #[arg(long, requires = "idp")]
+        okta: bool,
     },
     /// Print a shell completion script to standard output, e.g.
     /// `scimdrift completions bash > /etc/bash_completion.d/scimdrift`.
@@ -949,6 +957,7 @@ async fn run(cli: Cli, loaded: Result<Settings, ConfigError>) -> ExitCode {
             no_scenarios,
             write_config,
             entra_groups,
+            okta,
         } => {
             demo::serve_sim(
                 &listen,
@@ -956,6 +965,7 @@ async fn run(cli: Cli, loaded: Result<Settings, ConfigError>) -> ExitCode {
                 seed,
                 !no_scenarios,
                 entra_groups,
+                okta,
                 write_config,
             )
             .await
@@ -975,8 +985,9 @@ async fn run(cli: Cli, loaded: Result<Settings, ConfigError>) -> ExitCode {
             json,
             idp: true,
             groups,
+            okta,
             ..
-        } => bench::idp(users, groups, repeat, json || format == Format::Json).await,
+        } => bench::idp(users, groups, okta, repeat, json || format == Format::Json).await,
         Command::Bench {
             users,
             repeat,

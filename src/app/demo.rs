@@ -135,12 +135,18 @@ pub async fn serve_sim(
     seed: u64,
     scenarios: bool,
     entra_groups: Option<usize>,
+    okta: bool,
     write_config: Option<PathBuf>,
 ) -> ExitCode {
     let now = Utc::now();
     let world = match (scenarios, entra_groups) {
-        (true, _) => World::idp_scenarios_with_healthy(users, seed, now),
+        (true, _) => World::okta_scenarios_with_healthy(users, seed, now),
         (false, Some(groups)) => World::healthy_with_entra(users, groups.max(1), seed, now),
+        (false, None) if okta => {
+            let mut w = World::healthy(users, seed, now);
+            w.add_okta(0, seed, now);
+            w
+        }
         (false, None) => World::healthy(users, seed, now),
     };
     let handle = match start_sim(listen, world).await {

@@ -209,7 +209,7 @@ pub struct HttpLayer {
     client: reqwest::Client,
     base_url: String,
     policy: RetryPolicy,
-    limits: [Semaphore; APIS],
+    limits: [std::sync::Arc<Semaphore>; APIS],
     /// Per API: do not send before this instant (rate limit remaining reached 0, or Graph asked to
     /// slow down).
     not_before: Mutex<[Option<Instant>; APIS]>,
@@ -287,11 +287,11 @@ impl HttpLayer {
             base_url: base_url.trim_end_matches('/').to_string(),
             policy: RetryPolicy::from(http),
             limits: std::array::from_fn(|i| {
-                Semaphore::new(
+                std::sync::Arc::new(Semaphore::new(
                     Api::ALL[i]
                         .max_in_flight()
                         .map_or(permits, |m| permits.min(m)),
-                )
+                ))
             }),
             not_before: Mutex::new([None; APIS]),
             sent: std::array::from_fn(|_| Window::default()),
@@ -314,6 +314,31 @@ impl HttpLayer {
         if let Ok(mut shared) = SHARED.lock() {
             for api in Api::ALL.into_iter().filter(|a| a.window().is_some()) {
                 self.sent[api.index()] = shared.entry((key.to_string(), api)).or_default().clone();
+            }
+        }
+        self
+    }
+
+    /// Makes `apis` share one limit of in-flight requests with every layer of the process built
+    /// with the same `key` (Okta's concurrency limit is per org: every API of it, every directory
+    /// and pull reading that org, counts against it). The limit is the smallest of those APIs'.
+    pub fn with_shared_limit(mut self, key: &str, apis: &[Api]) -> Self {
+        type Shared = BTreeMap<String, std::sync::Arc<Semaphore>>;
+        static SHARED: std::sync::LazyLock<Mutex<Shared>> =
+            std::sync::LazyLock::new(Default::default);
+        let permits = apis
+            .iter()
+            .map(|a| self.limits[a.index()].available_permits())
+            .min()
+            .unwrap_or(1)
+            .max(1);
+        if let Ok(mut shared) = SHARED.lock() {
+            let semaphore = shared
+                .entry(key.to_string())
+                .or_insert_with(|| std::sync::Arc::new(Semaphore::new(permits)))
+                .clone();
+            for api in apis {
+                self.limits[api.index()] = semaphore.clone();
             }
         }
         self
@@ -750,8 +775,17 @@ fn okta_reset_wait(headers: &HeaderMap) -> Option<Duration> {
         .and_then(|d| httpdate::parse_http_date(d.trim()).ok())
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or_else(|| Utc::now().timestamp().max(0) as u64, |d| d.as_secs());
-    Some(Duration::from_secs(reset.saturating_sub(date) + 1))
+    Some(Duration::from_secs(
+        reset
+            .saturating_sub(date)
+            .saturating_add(1)
+            .min(MAX_SERVER_WAIT_SECS),
+    ))
 }
+
+/// The longest wait a server's header is believed for: a day (anything longer is past every pull
+/// deadline anyway, and a hostile value must not overflow an instant).
+const MAX_SERVER_WAIT_SECS: u64 = 86_400;
 
 /// Wait asked by a 429: the later of `Retry-After` (seconds or HTTP date) and `X-RateLimit-Reset`
 /// (Okta: `X-Rate-Limit-Reset` against `Date`).
@@ -765,12 +799,13 @@ fn rate_limit_wait(headers: &HeaderMap) -> Option<Duration> {
             })
         })
     });
+    let max = Duration::from_secs(MAX_SERVER_WAIT_SECS);
     match (
         retry_after,
         reset_wait(headers).or_else(|| okta_reset_wait(headers)),
     ) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
+        (Some(a), Some(b)) => Some(a.max(b).min(max)),
+        (a, b) => a.or(b).map(|w| w.min(max)),
     }
 }
 
@@ -1222,5 +1257,38 @@ mod tests {
         let d = detail(br#"{"detail":"see another\u002dregistered-key-99"}"#, key);
         assert_eq!(d, "see [redacted]");
         assert_eq!(unescape(r"a\u00e9\ud83d\ude00\/b\q"), "aé😀/b\\q");
+    }
+
+    /// A hostile or broken rate-limit header never overflows an instant: every wait a server asks
+    /// for is believed up to a day.
+    #[test]
+    fn huge_rate_limit_headers_are_capped() {
+        let day = Duration::from_secs(86_400);
+        for (name, value) in [
+            ("x-rate-limit-reset", "18446744073709551615"),
+            ("retry-after", "18446744073709551615"),
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert(name, HeaderValue::from_static(value));
+            h.insert(
+                "date",
+                HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"),
+            );
+            h.insert("x-rate-limit-limit", HeaderValue::from_static("600"));
+            assert_eq!(rate_limit_wait(&h), Some(day), "{name}");
+        }
+        // Okta's reset is read against the reply's Date, plus a second.
+        let mut h = HeaderMap::new();
+        h.insert(
+            "date",
+            HeaderValue::from_static("Sun, 06 Dec 2026 09:00:00 GMT"),
+        );
+        h.insert("x-rate-limit-limit", HeaderValue::from_static("600"));
+        h.insert("x-rate-limit-remaining", HeaderValue::from_static("0"));
+        h.insert("x-rate-limit-reset", HeaderValue::from_static("1796547609"));
+        assert_eq!(okta_reset_wait(&h), Some(Duration::from_secs(10)));
+        // A concurrency 429 (limit and remaining 0): no reset wait, back off.
+        h.insert("x-rate-limit-limit", HeaderValue::from_static("0"));
+        assert_eq!(okta_reset_wait(&h), None);
     }
 }

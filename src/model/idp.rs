@@ -4,8 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// One IdP user (Entra: a Graph `user`), joined to SCIM records as idp-api.md §3 says.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One IdP user (Entra: a Graph `user`; Okta: an app user with its Okta user), joined to SCIM
+/// records as idp-api.md §3 says.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdpUser {
     /// The SCIM directory this IdP provisions into.
     pub directory_id: String,
@@ -70,12 +71,21 @@ impl IdpUser {
     /// The field of an Okta user's status, which decides *enabled* and *intended*.
     pub const OKTA_STATUS: &'static str = "user.status";
 
+    /// Okta's push states (`syncState`) that are not a failure.
+    const NOT_FAILED: [&'static str; 4] = ["DISABLED", "OUT_OF_SYNC", "SYNCING", "SYNCHRONIZED"];
+
     /// Whether the IdP's last push of the user failed, by its per-user push state: `Some(true)`
-    /// for `ERROR`, `None` when the state is unknown or the IdP keeps none.
+    /// for `ERROR`, `Some(false)` for another known state, `None` when the state is unknown (an
+    /// unknown value included: stored as sent, never read as "not failed") or the IdP keeps none.
     pub fn push_failed(&self) -> Option<bool> {
-        self.sync_state
-            .as_deref()
-            .map(|s| s.trim().eq_ignore_ascii_case("ERROR"))
+        let s = self.sync_state.as_deref()?.trim();
+        if s.eq_ignore_ascii_case("ERROR") {
+            Some(true)
+        } else if Self::NOT_FAILED.iter().any(|k| k.eq_ignore_ascii_case(s)) {
+            Some(false)
+        } else {
+            None
+        }
     }
 }
 
@@ -164,15 +174,16 @@ impl IdpApp {
     }
 
     /// Why the app provisions nothing (scenarios.md `provisioning_stalled` for Okta): its status
-    /// is not `ACTIVE`, or `PUSH_NEW_USERS` is off. `Ok(None)` when healthy; `Err(field)` when
-    /// what decides it is unknown.
+    /// is `INACTIVE` or `DELETED`, or `PUSH_NEW_USERS` is off. `Ok(None)` when healthy;
+    /// `Err(field)` when what decides it is unknown (an unreadable status or features, or a status
+    /// Okta does not document: never read as "not active").
     pub fn stall(&self) -> Result<Option<Stall<'_>>, &'static str> {
-        match self.status.as_deref() {
-            None => return Err("status"),
-            Some(s) if !s.trim().eq_ignore_ascii_case("ACTIVE") => {
+        match self.status.as_deref().map(str::trim) {
+            Some(s) if s.eq_ignore_ascii_case("ACTIVE") => {}
+            Some(s) if s.eq_ignore_ascii_case("INACTIVE") || s.eq_ignore_ascii_case("DELETED") => {
                 return Ok(Some(Stall::NotActive(s)));
             }
-            Some(_) => {}
+            _ => return Err("status"),
         }
         match self.has(Self::PUSH_NEW_USERS) {
             None => Err("features"),
@@ -507,5 +518,39 @@ mod tests {
         ));
         assert!(!is_email_conflict(Some("Timeout"), Some("Timeout")));
         assert!(!is_email_conflict(None, None));
+    }
+
+    #[test]
+    fn an_unknown_push_state_or_app_status_decides_nothing() {
+        let user = |state: Option<&str>| super::IdpUser {
+            sync_state: state.map(str::to_string),
+            ..Default::default()
+        };
+        assert_eq!(user(Some("ERROR")).push_failed(), Some(true));
+        assert_eq!(user(Some("SYNCHRONIZED")).push_failed(), Some(false));
+        assert_eq!(user(Some("PENDING_RETRY")).push_failed(), None);
+        assert_eq!(user(None).push_failed(), None);
+        let app = |status: Option<&str>, features: Option<&[&str]>| super::IdpApp {
+            id: "0oa1".into(),
+            label: None,
+            status: status.map(str::to_string),
+            features: features.map(|f| f.iter().map(|x| x.to_string()).collect()),
+        };
+        let push: &[&str] = &["PUSH_NEW_USERS"];
+        assert_eq!(app(Some("ACTIVE"), Some(push)).stall(), Ok(None));
+        assert!(matches!(
+            app(Some("DELETED"), Some(push)).stall(),
+            Ok(Some(super::Stall::NotActive("DELETED")))
+        ));
+        assert_eq!(
+            app(Some("ACTIVE_PENDING"), Some(push)).stall(),
+            Err("status")
+        );
+        assert_eq!(app(None, Some(push)).stall(), Err("status"));
+        assert_eq!(app(Some("ACTIVE"), None).stall(), Err("features"));
+        assert!(matches!(
+            app(Some("ACTIVE"), Some(&[])).stall(),
+            Ok(Some(super::Stall::FeatureOff("PUSH_NEW_USERS")))
+        ));
     }
 }

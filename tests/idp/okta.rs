@@ -748,3 +748,65 @@ async fn a_pushed_group_gone_mid_pull_decides_nothing_about_itself() {
         .collect();
     assert!(og2_findings.is_empty(), "{og2_findings:#?}");
 }
+
+/// An `externalId` Okta resolves as a login short name answers with another user's id: that is
+/// not the record's user (an orphan stays an orphan, and no user is listed twice); an `externalId`
+/// that is no path segment (`.`) is never sent.
+#[tokio::test]
+async fn a_lookup_answers_only_for_the_id_asked_and_hostile_ids_are_never_sent() {
+    use scimdrift::sim::SimUser;
+    let env = okta_env(SimOptions::default()).await;
+    let r28 = id(&env, "R28");
+    env.sim.update_world(|w| {
+        let d2 = &mut w.directories[1];
+        if let Some(u) = d2.user_mut(&r28) {
+            u.external_id = Some("zed".into());
+        }
+        let mut dot = SimUser::new(
+            "dot-record",
+            "dot@example.com",
+            "Dot",
+            "Slash",
+            chrono::Utc::now(),
+        );
+        dot.external_id = Some(".".into());
+        d2.users.push(dot);
+    });
+    let before = env.sim.requests().len();
+    for _ in 0..3 {
+        let o = env.pull().await;
+        assert!(o.pull.all_complete(), "{:?}", o.pull.sources);
+        assert!(o.recorded.complete);
+    }
+    let sent: Vec<String> = env
+        .sim
+        .requests()
+        .into_iter()
+        .skip(before)
+        .filter(|r| r.path.contains("/api/v1/users"))
+        .map(|r| r.path)
+        .collect();
+    assert!(sent.iter().any(|p| p.ends_with("/users/zed")), "{sent:?}");
+    assert!(
+        !sent
+            .iter()
+            .any(|p| p.ends_with("/users/") || p.ends_with("/users")),
+        "{sent:?}"
+    );
+    let open = open_okta(&env);
+    assert!(
+        open.contains(&(
+            "orphan_scim_record".into(),
+            "high".into(),
+            vec!["R28".into()],
+            vec!["A28".into()],
+            vec![]
+        )),
+        "{open:#?}"
+    );
+    // O4 is one user, once.
+    let o4 = id(&env, "O4");
+    let store = env.store();
+    let users = store.idp_users().unwrap();
+    assert_eq!(users.iter().filter(|u| u.id == o4).count(), 1);
+}

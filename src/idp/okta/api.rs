@@ -96,9 +96,10 @@ pub fn seg(id: &str) -> String {
 }
 
 /// The `rel="next"` URL of a reply's `Link` headers, whether sent as separate headers or one
-/// comma-joined line; `Err` when a `Link` cannot be read.
+/// comma-joined line (RFC 8288: parameter names in any case, white space around `=`, a relation
+/// list); `Err` when a `Link` cannot be read or names two different next pages.
 pub fn next_link(headers: &HeaderMap) -> Result<Option<String>, String> {
-    let mut next = None;
+    let mut next: Option<String> = None;
     for value in headers.get_all(reqwest::header::LINK) {
         let text = value
             .to_str()
@@ -114,14 +115,24 @@ pub fn next_link(headers: &HeaderMap) -> Result<Option<String>, String> {
             let params = &after[..params_end];
             let is_next = params.split(';').any(|p| {
                 let p = p.trim().trim_end_matches(',').trim();
-                p.strip_prefix("rel=").is_some_and(|r| {
-                    r.trim_matches('"')
+                let Some((name, value)) = p.split_once('=') else {
+                    return false;
+                };
+                name.trim().eq_ignore_ascii_case("rel")
+                    && value
+                        .trim()
+                        .trim_matches('"')
                         .split_ascii_whitespace()
                         .any(|r| r.eq_ignore_ascii_case("next"))
-                })
             });
             if is_next {
-                next = Some(url.trim().to_string());
+                let url = url.trim().to_string();
+                match &next {
+                    Some(other) if *other != url => {
+                        return Err("the Link headers name two different next pages".into());
+                    }
+                    _ => next = Some(url),
+                }
             }
             rest = &after[params_end..];
         }
@@ -303,6 +314,11 @@ impl<'a> Okta<'a> {
                     crate::fields::kind_of(&body)
                 )));
             };
+            // The System Log (deduplicated): an empty page is its end, whatever `next` says (a
+            // query that lost its `until` pages on forever, polling).
+            if items.is_empty() && dups == Duplicates::Skip {
+                return Ok(out);
+            }
             for (i, raw) in items.iter().enumerate() {
                 let parsed = parse(raw).map_err(|e| bad(format!("item {i}: {e}")))?;
                 let Some(p) = parsed else { continue };
@@ -380,6 +396,26 @@ mod tests {
             HeaderValue::from_static("<https://a.okta.com/l; rel=\"next\""),
         );
         assert!(next_link(&broken).is_err());
+        // RFC 8288: any case, spaces around `=`.
+        let mut loud = HeaderMap::new();
+        loud.insert(
+            "link",
+            HeaderValue::from_static("<https://a.okta.com/l?after=3>; REL = \"next\""),
+        );
+        assert_eq!(
+            next_link(&loud).unwrap().as_deref(),
+            Some("https://a.okta.com/l?after=3")
+        );
+        let mut two = HeaderMap::new();
+        two.append(
+            "link",
+            HeaderValue::from_static("<https://a.okta.com/l?after=3>; rel=\"next\""),
+        );
+        two.append(
+            "link",
+            HeaderValue::from_static("<https://a.okta.com/l?after=9>; rel=\"next\""),
+        );
+        assert!(next_link(&two).is_err());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::sync::Arc;
 pub use credential::Credential;
 pub use pull::pull;
 
-use crate::http::{ApiError, ErrorKind, HttpEvents, HttpLayer, HttpSettings};
+use crate::http::{Api, ApiError, ErrorKind, HttpEvents, HttpLayer, HttpSettings};
 use crate::idp::IdpSettings;
 use crate::model::idp::IdpApp;
 use api::{Okta, Target, What, seg};
@@ -69,6 +69,12 @@ impl<'a> Client<'a> {
         if let Some(events) = events {
             layer = layer.with_events(events);
         }
+        // Okta's concurrency limit is per org: at most 4 in flight to it from this process, every
+        // API, directory and pull together (idp-api.md §2.5).
+        let layer = layer.with_shared_limit(
+            &format!("okta {base}"),
+            &[Api::OktaToken, Api::Okta, Api::OktaLogs],
+        );
         Ok(Client {
             api: Okta::new(layer, &base, cred, origin)?,
             s,

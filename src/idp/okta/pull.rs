@@ -71,6 +71,35 @@ fn empty(directory_id: &str, s: &IdpSettings) -> IdpSide {
     }
 }
 
+/// What the users' side of a pull read: the app's users, the users read by id because Okta did
+/// not embed them, and the active records' `externalId`s looked up.
+struct UsersPart {
+    listed: Vec<AppUser>,
+    read: HashMap<String, Read>,
+    looked_up: HashMap<String, Read>,
+    errors: Vec<ApiError>,
+    notes: Vec<DataQualityNote>,
+}
+
+/// An app user's Okta user, as the pull resolved it.
+enum Resolved {
+    User(OktaUser),
+    /// The read answered 404: deleted.
+    Deleted,
+    /// No usable id to read it by: unknown.
+    Unknown,
+}
+
+/// Whether `id` can be sent as one path segment: Okta ids are letters and digits; anything else
+/// (a login, `.`, `..`, a slash) could be resolved otherwise or rewrite the path.
+fn path_safe(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
 /// A pushed group as read: its name, direct members, and the notes on them.
 type GroupRead = (Option<String>, Vec<OktaUser>, Vec<DataQualityNote>);
 
@@ -84,7 +113,6 @@ struct Pushed {
     groups_pushed: Option<bool>,
     unread: Option<String>,
     notes: Vec<DataQualityNote>,
-    errors: Vec<ApiError>,
 }
 
 /// What reading one user by id found.
@@ -118,43 +146,29 @@ impl Client<'_> {
         .max(now - Duration::days(LOG_RETENTION_DAYS))
         .min(now);
         let app = side.app.clone();
-        let (listed, (log_events, logs), pushed) = tokio::join!(
-            self.app_users(),
+        // The log is a sub-source: the users and their look-ups never wait for it (§5).
+        let (users_part, (log_events, logs), pushed) = tokio::join!(
+            self.users_part(known),
             self.logs(since, now),
             self.pushed_groups(app.as_ref())
         );
         side.logs = logs;
-        let listed = match listed {
-            Ok(l) => {
-                notes.extend(l.notes);
-                l.items
-            }
+        let UsersPart {
+            listed,
+            mut read,
+            looked_up,
+            errors: user_errors,
+            notes: user_notes,
+        } = match users_part {
+            Ok(p) => p,
             Err(e) => return finish(side, &origin, vec![e], notes, stats),
         };
-        let mut errors = Vec::new();
+        notes.extend(user_notes);
+        let errors = user_errors;
         notes.extend(pushed.notes);
-        errors.extend(pushed.errors);
         side.mapping = Mapping::okta(pushed.groups_pushed);
         side.groups_unread = pushed.unread;
         side.groups = pushed.groups;
-        // Every intended user resolved (§5): those Okta did not embed are read by id.
-        let unembedded: Vec<String> = listed
-            .iter()
-            .filter(|a| a.user.is_none())
-            .map(|a| a.id.clone())
-            .collect();
-        let mut read = self.read_users(unembedded, &mut errors, &mut notes).await;
-        // Deleted, looked up (§2.2): an active record's `externalId` no app user has.
-        let app_ids: HashSet<&str> = listed.iter().map(|a| a.id.as_str()).collect();
-        let lookups: Vec<String> = known
-            .external_ids
-            .iter()
-            .filter(|x| !x.trim().is_empty() && !app_ids.contains(x.as_str()))
-            .cloned()
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let looked_up = self.read_users(lookups, &mut errors, &mut notes).await;
         let by_user_name: HashMap<String, &str> = listed
             .iter()
             .filter_map(|a| Some((a.user_name.as_deref()?.trim().to_lowercase(), a.id.as_str())))
@@ -166,22 +180,29 @@ impl Client<'_> {
         let mut users: Vec<IdpUser> = listed
             .into_iter()
             .map(|a| {
-                let user = a
-                    .user
-                    .clone()
-                    .map(Some)
-                    .unwrap_or_else(|| match read.remove(&a.id) {
-                        Some(Read::User(u, _)) => Some(u),
-                        _ => None,
-                    });
+                let user = match a.user.clone() {
+                    Some(u) => Resolved::User(u),
+                    None => match read.remove(&a.id) {
+                        Some(Read::User(u, _)) => Resolved::User(u),
+                        Some(Read::NotFound) => Resolved::Deleted,
+                        // An id no request can be sent for: the user is unknown.
+                        None => Resolved::Unknown,
+                    },
+                };
                 app_user(directory_id, a, user)
             })
             .collect();
+        let known_ids: HashSet<String> = users.iter().map(|u| u.id.clone()).collect();
+        // A look-up answers for the id asked, once: Okta also resolves a login, which is no user
+        // id (an `externalId` that is a login is not an Okta user's), and an app user is one
+        // user already.
         let mut outside: Vec<IdpUser> = looked_up
-            .into_values()
-            .filter_map(|r| match r {
-                Read::User(u, _) => Some(outside_user(directory_id, u)),
-                Read::NotFound => None,
+            .into_iter()
+            .filter_map(|(asked, r)| match r {
+                Read::User(u, _) if u.id == asked && !known_ids.contains(&u.id) => {
+                    Some(outside_user(directory_id, u))
+                }
+                _ => None,
             })
             .collect();
         outside.sort_by(|a, b| a.id.cmp(&b.id));
@@ -244,9 +265,9 @@ impl Client<'_> {
 
     /// The pushed groups (idp-api.md §2.2, scenarios.md "Group findings"): the source groups of the
     /// app's group-push mappings in `ACTIVE` or `ERROR`, each with its name and direct members. A
-    /// group answering 404 is kept with its pushing unknown (no group finding about it); mappings
-    /// that cannot be read leave every group finding as it was (`unread`); the pull stays complete
-    /// unless a request gave up.
+    /// group that cannot be read (a 404, a 403, a request that gave up) is kept with its pushing
+    /// unknown (no group finding about it); mappings that cannot be read leave every group finding
+    /// as it was (`unread`); the pull stays complete either way.
     async fn pushed_groups(&self, app: Option<&IdpApp>) -> Pushed {
         let mut out = Pushed::default();
         if app.and_then(|a| a.has(IdpApp::GROUP_PUSH)) == Some(false) {
@@ -305,7 +326,12 @@ impl Client<'_> {
         }
         let reads: Vec<_> = futures::stream::iter(pushed)
             .map(|(id, known, error)| async move {
-                let read = self.group(&id).await;
+                // An id no request can be sent for: the group is unknown.
+                let read = if path_safe(&id) {
+                    self.group(&id).await
+                } else {
+                    Ok(None)
+                };
                 (id, known, error, read)
             })
             .buffered(self.concurrency)
@@ -318,9 +344,15 @@ impl Client<'_> {
                     (name, Some(members))
                 }
                 Ok(None) => (None, None),
+                // Group facts are not intent (§2.2): a group that cannot be read decides nothing
+                // about itself; the pull stays complete.
                 Err(e) => {
-                    out.errors.push(e);
-                    continue;
+                    tracing::warn!(
+                        source = self.origin(),
+                        group = %id,
+                        "pushed group unread, its group findings as they were: {e}"
+                    );
+                    (None, None)
                 }
             };
             out.groups.push(AssignedGroup {
@@ -340,7 +372,8 @@ impl Client<'_> {
         out
     }
 
-    /// One pushed group: its name and direct user members; `Ok(None)` when it answers 404.
+    /// One pushed group: its name and direct user members; `Ok(None)` when it answers 404 (the
+    /// caller treats any error alike: the group unknown).
     async fn group(&self, id: &str) -> Result<Option<GroupRead>, ApiError> {
         let page = format!("groups/{id}");
         let target = Target::Path(format!("/api/v1/groups/{}", seg(id)), vec![]);
@@ -387,6 +420,39 @@ impl Client<'_> {
                 |v| parse::app_user(v).map(Some),
             )
             .await
+    }
+
+    /// The app's users, then (§5) the ones Okta did not embed, read by id, and the active SCIM
+    /// records' `externalId`s no app user has, looked up (§2.2; only ids an Okta user id can be).
+    /// The listing failing is the error; a failed read is in `errors`.
+    async fn users_part(&self, known: &Known) -> Result<UsersPart, ApiError> {
+        let listed = self.app_users().await?;
+        let mut notes = listed.notes;
+        let listed = listed.items;
+        let mut errors = Vec::new();
+        let unembedded: Vec<String> = listed
+            .iter()
+            .filter(|a| a.user.is_none() && path_safe(&a.id))
+            .map(|a| a.id.clone())
+            .collect();
+        let read = self.read_users(unembedded, &mut errors, &mut notes).await;
+        let app_ids: HashSet<&str> = listed.iter().map(|a| a.id.as_str()).collect();
+        let lookups: Vec<String> = known
+            .external_ids
+            .iter()
+            .filter(|x| path_safe(x) && !app_ids.contains(x.as_str()))
+            .cloned()
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let looked_up = self.read_users(lookups, &mut errors, &mut notes).await;
+        Ok(UsersPart {
+            listed,
+            read,
+            looked_up,
+            errors,
+            notes,
+        })
     }
 
     /// Reads users by id (`GET /api/v1/users/{id}`, at most 4 at once); a 404 is an answer.
@@ -487,12 +553,24 @@ fn attribute(e: LogEvent, by_user_name: &HashMap<String, &str>) -> ProvisioningE
 
 /// An app user as an IdP user (scenarios.md, Okta terms): *intended* unless its Okta user is
 /// `DEPROVISIONED`; *enabled* unless `DEPROVISIONED` or `SUSPENDED`. An unreadable user status
-/// leaves both unknown; a user Okta no longer has (the read answered 404) is deleted.
-fn app_user(directory_id: &str, a: AppUser, user: Option<OktaUser>) -> IdpUser {
+/// leaves both unknown; a user Okta no longer has (the read answered 404) is deleted. The email is
+/// the app user's `profile.email`, else `credentials.userName` (what Okta pushes, §3); neither
+/// readable leaves it unknown, as an unreadable `syncState` (absent or an unknown value) leaves the
+/// push state.
+fn app_user(directory_id: &str, a: AppUser, user: Resolved) -> IdpUser {
     let mut unknown = Vec::new();
-    let deleted = user.is_none();
+    let (user, deleted) = match user {
+        Resolved::User(u) => (Some(u), false),
+        Resolved::Deleted => (None, true),
+        Resolved::Unknown => (None, false),
+    };
     let (enabled, intended, status) = match &user {
-        None => (Some(false), false, None),
+        None if deleted => (Some(false), false, None),
+        None => {
+            unknown.push(IdpUser::OKTA_STATUS.to_string());
+            unknown.push(IdpUser::INTENT.to_string());
+            (None, false, None)
+        }
         Some(u) => {
             let enabled = u.enabled();
             if enabled.is_none() {
@@ -503,14 +581,20 @@ fn app_user(directory_id: &str, a: AppUser, user: Option<OktaUser>) -> IdpUser {
             (enabled, intended, u.status.clone())
         }
     };
-    if a.sync_state.is_none() {
+    if a.sync_state.is_none()
+        || a.sync_state
+            .as_deref()
+            .is_some_and(|s| !parse::SYNC_STATES.contains(&s.trim()))
+    {
         unknown.push(IdpUser::SYNC_STATE.to_string());
     }
-    let email = a
-        .email
-        .clone()
-        .or_else(|| a.user_name.clone())
-        .or_else(|| user.as_ref().and_then(|u| u.email.clone()));
+    if a.user_name.is_none() {
+        unknown.push("credentials.userName".to_string());
+    }
+    let email = a.email.clone().or_else(|| a.user_name.clone());
+    if email.is_none() {
+        unknown.push("profile.email".to_string());
+    }
     IdpUser {
         directory_id: directory_id.to_string(),
         id: a.id,

@@ -219,12 +219,14 @@ pub(crate) async fn user(
     _c: Caller,
     Params((org, id)): Params<(String, String)>,
 ) -> Response {
+    // Okta resolves a user by its id, its login, or its login's short name.
+    let short = |login: &str| login.split('@').next().unwrap_or(login).to_string();
     with_org(&state, &org, |o, _| {
-        match o
-            .users
-            .iter()
-            .find(|u| u.id == id || u.login.eq_ignore_ascii_case(&id))
-        {
+        match o.users.iter().find(|u| {
+            u.id == id
+                || u.login.eq_ignore_ascii_case(&id)
+                || short(&u.login).eq_ignore_ascii_case(&id)
+        }) {
             Some(u) => axum::Json(user_json(u)).into_response_json(),
             None => wire::error(404, &format!("Not found: Resource not found: {id} (User)")),
         }
