@@ -316,3 +316,106 @@ fn the_template_unit_is_the_service_unit_per_organization() {
         }
     }
 }
+
+/// The simulator's layers (src/sim/mod.rs): each may use only the layers before it, never a
+/// sibling of its own layer, so there is no circle of imports inside `sim/`.
+const SIM_LAYERS: [&[&str]; 6] = [
+    &["kit"],
+    &["world"],
+    &["seed", "state"],
+    &["atlassian", "entra", "okta"],
+    &["gate"],
+    &["mod"],
+];
+
+/// The `sim/` unit a file belongs to: its folder under `src/sim/`, or its file stem.
+fn sim_unit(sim: &Path, file: &Path) -> String {
+    let rel = file.strip_prefix(sim).unwrap();
+    let first = rel
+        .components()
+        .next()
+        .unwrap()
+        .as_os_str()
+        .to_string_lossy();
+    first.trim_end_matches(".rs").to_string()
+}
+
+/// The `sim/` units the non-test code of `text` (in unit `unit`, `nested` when the file is in
+/// the unit's folder) names by path: `crate::sim::x`, `super::x`, `super::super::x`.
+fn sim_references(text: &str, nested: bool) -> BTreeSet<String> {
+    let code: String = text
+        .split("#[cfg(test)]")
+        .next()
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let name = |rest: &str| -> String {
+        rest.chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut out = BTreeSet::new();
+    for (i, _) in code.match_indices("crate::sim::") {
+        out.insert(name(&code[i + "crate::sim::".len()..]));
+    }
+    let up = if nested { "super::super::" } else { "super::" };
+    for (i, _) in code.match_indices(up) {
+        // `super::super::` inside a nested file, or `super::` of a top-level file.
+        if !nested && code[..i].ends_with("super::") {
+            continue;
+        }
+        out.insert(name(&code[i + up.len()..]));
+    }
+    out
+}
+
+#[test]
+fn the_simulator_layers_are_one_way() {
+    let sim = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/sim");
+    let mut files = Vec::new();
+    rust_files(&sim, &mut files);
+    let layer = |unit: &str| SIM_LAYERS.iter().position(|l| l.contains(&unit));
+    let mut wrong = Vec::new();
+    let mut checked = 0;
+    for file in files.iter().filter(|f| !f.ends_with("tests.rs")) {
+        let unit = sim_unit(&sim, file);
+        let Some(own) = layer(&unit) else {
+            wrong.push(format!("{}: unit `{unit}` is in no layer", file.display()));
+            continue;
+        };
+        let nested = file.parent() != Some(sim.as_path());
+        let text = std::fs::read_to_string(file).unwrap();
+        for used in sim_references(&text, nested) {
+            // A name that is no unit is a re-export of sim/mod.rs: the top layer.
+            let theirs = layer(&used).unwrap_or(SIM_LAYERS.len() - 1);
+            checked += 1;
+            if used != unit && theirs >= own {
+                wrong.push(format!(
+                    "{} (layer {own}, `{unit}`) uses `{used}` (layer {theirs})",
+                    file.strip_prefix(&sim).unwrap().display()
+                ));
+            }
+        }
+    }
+    assert!(checked > 40, "{checked} references checked");
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn the_simulator_layer_checker_sees_a_sibling_and_a_climb() {
+    let refs = sim_references(
+        "use crate::sim::okta::x;\nuse super::super::gate::y;\n// crate::sim::mod\n#[cfg(test)]\nuse crate::sim::World;",
+        true,
+    );
+    assert_eq!(
+        refs,
+        BTreeSet::from(["gate".to_string(), "okta".to_string()])
+    );
+    let top = sim_references("use super::state::SimState;\nuse super::kit::x;", false);
+    assert_eq!(
+        top,
+        BTreeSet::from(["kit".to_string(), "state".to_string()])
+    );
+}

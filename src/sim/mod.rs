@@ -14,19 +14,16 @@
 //! # Ok(()) }
 //! ```
 
+// Layers, each importing only from those above it in this list (a tidy test checks it): the
+// shared kit; the world model; its seeds and the shared state (knobs, run-time state); the faked
+// APIs, one folder per vendor; then the gate and the server (this file).
+mod atlassian;
 mod entra;
-mod faults;
 mod gate;
-mod idp_scenarios;
+mod kit;
 mod okta;
-mod options;
-mod orgs;
-mod provisioning;
-mod respond;
-mod scenarios;
-mod scim;
+mod seed;
 mod state;
-mod user_mgmt;
 mod world;
 
 #[cfg(test)]
@@ -38,33 +35,42 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::http::Uri;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post, put};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use entra::{
-    ATLASSIAN_USER_RULE_ID, DEFAULT_APP_ROLE_ID, ENTRA_TEST_CERT_PEM, ENTRA_TEST_KEY_PEM,
-    ENTRA_TEST_OTHER_KEY_PEM, ENTRA_TEST_PUBLIC_KEY_PEM, EntraOptions, GraphFamily, JWT_BEARER,
-    JobState, ODATA_GROUP, ODATA_USER, QUARANTINE_REASONS, SchemaStyle, SimAppRole, SimAssignment,
-    SimAttributeMapping, SimEntra, SimEntraGroup, SimEntraMember, SimEntraUser, SimExecution,
-    SimProvisioningEvent, SimQuarantine, SimServicePrincipal, SimSyncJob, SimSyncRule,
+pub use kit::auth::{
+    ENTRA_TEST_CERT_PEM, ENTRA_TEST_KEY_PEM, ENTRA_TEST_OTHER_KEY_PEM, ENTRA_TEST_PUBLIC_KEY_PEM,
+    JWT_BEARER,
 };
-pub use faults::{Api, BadNext, Encoding, FaultKind, FaultRule, Faults, RetryAfterStyle};
-pub use okta::{
-    LinkStyle, OKTA_TEST_KID, OktaOptions, SimAppUser, SimOkta, SimOktaApp, SimOktaEvent,
-    SimOktaGroup, SimOktaUser, SimPushMapping, SimServiceApp,
+pub use kit::faults::{Api, BadNext, Encoding, FaultKind, FaultRule, Faults, RetryAfterStyle};
+pub use kit::log::LoggedRequest;
+pub use kit::respond::SuccessStyle;
+pub use seed::entra::ATLASSIAN_USER_RULE_ID;
+pub use seed::okta::OKTA_TEST_KID;
+pub use seed::scenarios::GONE_ACCOUNT_ID;
+pub use state::entra_options::{EntraOptions, GraphFamily, SchemaStyle};
+pub use state::okta_options::{LinkStyle, OktaOptions};
+pub use state::options::SimOptions;
+pub use world::entra::{
+    DEFAULT_APP_ROLE_ID, JobState, ODATA_GROUP, ODATA_USER, QUARANTINE_REASONS, SimAppRole,
+    SimAssignment, SimAttributeMapping, SimEntra, SimEntraGroup, SimEntraMember, SimEntraUser,
+    SimExecution, SimProvisioningEvent, SimQuarantine, SimServicePrincipal, SimSyncJob,
+    SimSyncRule,
 };
-pub use options::{LoggedRequest, SimOptions};
-pub use respond::SuccessStyle;
-pub use scenarios::GONE_ACCOUNT_ID;
+pub use world::okta::{
+    SimAppUser, SimOkta, SimOktaApp, SimOktaEvent, SimOktaGroup, SimOktaUser, SimPushMapping,
+    SimServiceApp,
+};
 pub use world::{
     GROUP_MEMBER_LIMIT, SimAccount, SimDirectory, SimEmail, SimGroup, SimGroupRef, SimMember,
     SimName, SimUser, World, normalize_email,
 };
 
-use respond::error_for;
+use atlassian::{orgs, provisioning, scim, user_mgmt};
+use kit::respond::Failure;
 use state::SimState;
 
 /// The env var holding the org API key in [`SimHandle::config_snippet`].
@@ -183,20 +189,60 @@ fn router(state: Arc<SimState>) -> Router {
         .with_state(state)
 }
 
-async fn not_found(uri: Uri) -> Response {
-    error_for(
-        gate::Route::classify(uri.path()).map(|r| r.api),
-        404,
-        "no such endpoint",
-    )
+/// No route: the API's gate gives the `404` its API's shape.
+async fn not_found(_uri: Uri) -> Response {
+    Failure {
+        api: None,
+        status: 404,
+        message: "no such endpoint".into(),
+        scim_type: None,
+    }
+    .into_response()
 }
 
-async fn method_not_allowed(uri: Uri) -> Response {
-    error_for(
-        gate::Route::classify(uri.path()).map(|r| r.api),
-        405,
-        "method not allowed",
-    )
+/// A route without the method: the API's gate gives the `405` its API's shape.
+async fn method_not_allowed(_uri: Uri) -> Response {
+    Failure {
+        api: None,
+        status: 405,
+        message: "method not allowed".into(),
+        scim_type: None,
+    }
+    .into_response()
+}
+
+/// What the Entra fake issued and saw, for tests (never part of the world).
+impl SimHandle {
+    /// Every access token the token endpoint issued so far (expired and revoked ones too).
+    pub fn entra_issued_tokens(&self) -> Vec<String> {
+        self.state.entra().issued()
+    }
+
+    /// Every client assertion the token endpoint received so far (refused ones too).
+    pub fn entra_received_assertions(&self) -> Vec<String> {
+        self.state.entra().assertions()
+    }
+
+    /// When each Graph request of `api` (not the token endpoint) arrived, oldest first,
+    /// refused ones included.
+    pub fn entra_arrivals(&self, api: Api) -> Vec<std::time::Instant> {
+        self.state.entra().arrivals(api)
+    }
+
+    /// Every access token the Okta token endpoint issued so far.
+    pub fn okta_issued_tokens(&self) -> Vec<String> {
+        self.state.okta().issued()
+    }
+
+    /// Every client assertion the Okta token endpoint received so far (refused ones too).
+    pub fn okta_received_assertions(&self) -> Vec<String> {
+        self.state.okta().assertions()
+    }
+
+    /// Org `org`'s `base_url` (`{base}/okta/{org}`).
+    pub fn okta_base_url(&self, org: &str) -> String {
+        format!("{}/okta/{org}", self.base_url())
+    }
 }
 
 impl SimHandle {

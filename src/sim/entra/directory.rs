@@ -23,12 +23,12 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::gate::Caller;
-use super::model::{ODATA_GROUP, ODATA_USER, SimEntra, SimEntraMember, SimEntraUser};
-use super::options::EntraOptions;
 use super::wire::{GraphError, METADATA, Paging, next_link, parse_eq, project, select, stamp};
-use crate::sim::respond::{JSON, Params, QueryPairs, json_response};
+use crate::sim::kit::respond::{JSON, Params, QueryPairs, json_response};
 use crate::sim::state::SimState;
+use crate::sim::state::entra_options::EntraOptions;
 use crate::sim::world::World;
+use crate::sim::world::entra::{ODATA_GROUP, ODATA_USER, SimEntra, SimEntraMember, SimEntraUser};
 
 /// A Graph handler's answer.
 pub(crate) type GraphReply = Result<Response, GraphError>;
@@ -111,7 +111,7 @@ const SP_FIELDS: [&str; 9] = [
     "tags",
 ];
 
-fn sp_json(sp: &super::model::SimServicePrincipal) -> Value {
+fn sp_json(sp: &crate::sim::world::entra::SimServicePrincipal) -> Value {
     let roles: Vec<Value> = sp
         .app_roles
         .iter()
@@ -251,9 +251,9 @@ pub(crate) async fn assigned_to(
 
 /// The assignments without the newest `lag` (by creation time), in their stored order.
 pub(crate) fn visible_assignments(
-    all: &[super::model::SimAssignment],
+    all: &[crate::sim::world::entra::SimAssignment],
     lag: usize,
-) -> Vec<super::model::SimAssignment> {
+) -> Vec<crate::sim::world::entra::SimAssignment> {
     if lag == 0 {
         return all.to_vec();
     }
@@ -277,7 +277,7 @@ const GROUP_FIELDS: [&str; 7] = [
     "mailNickname",
 ];
 
-fn group_json(g: &super::model::SimEntraGroup) -> Value {
+fn group_json(g: &crate::sim::world::entra::SimEntraGroup) -> Value {
     json!({
         "id": g.id,
         "displayName": g.display_name,
@@ -408,7 +408,7 @@ fn list_members(
 /// Every member reachable from `group` (nested groups included, each once, cycles cut).
 fn transitive_of<'a>(
     t: &'a SimEntra,
-    group: &'a super::model::SimEntraGroup,
+    group: &'a crate::sim::world::entra::SimEntraGroup,
 ) -> Vec<&'a SimEntraMember> {
     let mut out = Vec::new();
     let mut seen: HashSet<&str> = HashSet::from([group.id.as_str()]);

@@ -9,13 +9,14 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::options::GraphFamily;
-use super::runtime::{TokenRefusal, Verdict};
 use super::wire::GraphError;
-use crate::sim::faults::{Api, Preempt, RequestFacts, RetryAfterStyle};
-use crate::sim::gate::{apply_after, bearer};
-use crate::sim::respond::error_for;
+use crate::sim::kit::after::apply_after;
+use crate::sim::kit::auth::bearer;
+use crate::sim::kit::faults::{Api, Preempt, RequestFacts, RetryAfterStyle};
+use crate::sim::kit::respond::take_unshaped;
 use crate::sim::state::SimState;
+use crate::sim::state::entra_options::GraphFamily;
+use crate::sim::state::entra_runtime::{TokenRefusal, Verdict};
 
 /// The tenant a Graph request's token was issued for (set by the gate).
 #[derive(Clone, Debug)]
@@ -89,7 +90,11 @@ pub(crate) async fn guarded(
                         request.extensions_mut().insert(caller);
                     }
                     let response = next.run(request).await;
-                    apply_after(api, response, &decision.after).await
+                    let mut response = apply_after(api, response, &decision.after).await;
+                    match take_unshaped(&mut response) {
+                        Some(f) => error_for(Some(f.api.unwrap_or(api)), f.status, &f.message),
+                        None => response,
+                    }
                 }
             }
         }
@@ -105,6 +110,15 @@ pub(crate) async fn guarded(
         );
     }
     response
+}
+
+/// An error with `status` in the shape of Entra API `api` (Graph's, or the token endpoint's).
+fn error_for(api: Option<Api>, status: u16, message: &str) -> Response {
+    if api == Some(Api::EntraToken) {
+        super::wire::aadsts_for(status, message)
+    } else {
+        super::wire::graph_error(status, super::wire::graph_code(status), message)
+    }
 }
 
 /// Why the gate answers a Graph request itself.
@@ -192,7 +206,7 @@ fn preempted(
             Some(error_for(
                 Some(api),
                 code,
-                &crate::sim::faults::echo_message(sent, encoding),
+                &crate::sim::kit::faults::echo_message(sent, encoding),
             ))
         }
         Preempt::StatusMessage(code, message) => Some(error_for(Some(api), code, &message)),

@@ -10,23 +10,19 @@
 //! A token names its tenant; every Graph read is answered from that tenant of the [`World`]'s
 //! `entra` list, and provision on demand writes to the SCIM directory the tenant provisions into,
 //! so IdP state and SCIM records live in one world and can disagree on purpose. Knobs:
-//! [`EntraOptions`]; requests are logged as [`Api::EntraToken`], [`Api::Graph`],
+//! [`EntraOptions`](crate::sim::state::entra_options::EntraOptions); requests are logged as [`Api::EntraToken`], [`Api::Graph`],
 //! [`Api::GraphReports`] and [`Api::GraphProvisionOnDemand`] (never a token, secret or assertion).
 //!
-//! [`World`]: crate::sim::World
-//! [`Api::EntraToken`]: crate::sim::Api::EntraToken
-//! [`Api::Graph`]: crate::sim::Api::Graph
-//! [`Api::GraphReports`]: crate::sim::Api::GraphReports
-//! [`Api::GraphProvisionOnDemand`]: crate::sim::Api::GraphProvisionOnDemand
+//! [`World`]: crate::sim::world::World
+//! [`Api::EntraToken`]: crate::sim::kit::faults::Api::EntraToken
+//! [`Api::Graph`]: crate::sim::kit::faults::Api::Graph
+//! [`Api::GraphReports`]: crate::sim::kit::faults::Api::GraphReports
+//! [`Api::GraphProvisionOnDemand`]: crate::sim::kit::faults::Api::GraphProvisionOnDemand
 
 pub(crate) mod directory;
 pub(crate) mod gate;
-mod model;
 pub(crate) mod on_demand;
-mod options;
 pub(crate) mod reports;
-pub(crate) mod runtime;
-pub(crate) mod seed;
 pub(crate) mod sync;
 pub(crate) mod token;
 pub(crate) mod wire;
@@ -39,48 +35,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, post};
 
-pub use model::{
-    DEFAULT_APP_ROLE_ID, JobState, ODATA_GROUP, ODATA_USER, QUARANTINE_REASONS, SimAppRole,
-    SimAssignment, SimAttributeMapping, SimEntra, SimEntraGroup, SimEntraMember, SimEntraUser,
-    SimExecution, SimProvisioningEvent, SimQuarantine, SimServicePrincipal, SimSyncJob,
-    SimSyncRule,
-};
-pub use options::{EntraOptions, GraphFamily, SchemaStyle};
-pub use seed::ATLASSIAN_USER_RULE_ID;
-pub use token::JWT_BEARER;
-
-use super::state::SimState;
-
-/// A throw-away RSA private key (PKCS#8 PEM) for signing client assertions in tests. Public:
-/// never register it anywhere real.
-pub const ENTRA_TEST_KEY_PEM: &str = include_str!("../testdata/entra-test-only-key.pem");
-/// The self-signed certificate of [`ENTRA_TEST_KEY_PEM`]; seeded tenants register it.
-pub const ENTRA_TEST_CERT_PEM: &str = include_str!("../testdata/entra-test-only-cert.pem");
-/// The public key of [`ENTRA_TEST_KEY_PEM`] (`PUBLIC KEY` PEM), for a registration without a
-/// certificate (the signature is checked, no thumbprint).
-pub const ENTRA_TEST_PUBLIC_KEY_PEM: &str = include_str!("../testdata/entra-test-only-pub.pem");
-/// Another throw-away key that no tenant registers (its assertions are refused).
-pub const ENTRA_TEST_OTHER_KEY_PEM: &str =
-    include_str!("../testdata/entra-test-only-other-key.pem");
-
-/// What the Entra fake issued and saw, for tests (never part of the world).
-impl crate::sim::SimHandle {
-    /// Every access token the token endpoint issued so far (expired and revoked ones too).
-    pub fn entra_issued_tokens(&self) -> Vec<String> {
-        self.state.entra().issued()
-    }
-
-    /// Every client assertion the token endpoint received so far (refused ones too).
-    pub fn entra_received_assertions(&self) -> Vec<String> {
-        self.state.entra().assertions()
-    }
-
-    /// When each Graph request of `api` (not the token endpoint) arrived, oldest first,
-    /// refused ones included.
-    pub fn entra_arrivals(&self, api: crate::sim::Api) -> Vec<std::time::Instant> {
-        self.state.entra().arrivals(api)
-    }
-}
+use crate::sim::state::SimState;
 
 /// The Entra routes, merged into the simulator's router.
 pub(crate) fn routes() -> Router<Arc<SimState>> {

@@ -34,10 +34,10 @@ use serde_json::{Value, json};
 
 use super::directory::{GraphReply, ok, visible_assignments};
 use super::gate::Caller;
-use super::model::{SimEntra, SimEntraUser, SimProvisioningEvent};
 use super::wire::{GraphError, random_guid};
-use crate::sim::respond::Params;
+use crate::sim::kit::respond::Params;
 use crate::sim::state::SimState;
+use crate::sim::world::entra::{SimEntra, SimEntraUser, SimProvisioningEvent};
 use crate::sim::world::{SimAccount, SimDirectory, SimEmail, SimUser, World, normalize_email};
 
 #[derive(Deserialize, Default)]

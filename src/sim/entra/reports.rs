@@ -19,11 +19,11 @@ use serde_json::{Value, json};
 
 use super::directory::{GraphReply, page_of, tenant};
 use super::gate::Caller;
-use super::model::SimProvisioningEvent;
-use super::options::EntraOptions;
 use super::wire::{GraphError, stamp, unquote};
-use crate::sim::respond::QueryPairs;
+use crate::sim::kit::respond::QueryPairs;
 use crate::sim::state::SimState;
+use crate::sim::state::entra_options::EntraOptions;
+use crate::sim::world::entra::SimProvisioningEvent;
 
 /// The two clauses of the filter: the service principal id and the lower time bound.
 #[derive(Debug, PartialEq, Eq)]

@@ -21,11 +21,11 @@ use serde_json::{Value, json};
 
 use super::directory::{GraphReply, ok, tenant};
 use super::gate::Caller;
-use super::model::{SimExecution, SimSyncJob, SimSyncRule};
-use super::options::{EntraOptions, SchemaStyle};
 use super::wire::{GraphError, METADATA, stamp};
-use crate::sim::respond::Params;
+use crate::sim::kit::respond::Params;
 use crate::sim::state::SimState;
+use crate::sim::state::entra_options::{EntraOptions, SchemaStyle};
+use crate::sim::world::entra::{SimExecution, SimSyncJob, SimSyncRule};
 
 const YEAR_ONE: &str = "0001-01-01T00:00:00Z";
 

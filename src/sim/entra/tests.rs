@@ -1294,7 +1294,7 @@ async fn idp_findings(g: &Graph) -> BTreeSet<String> {
         l.join(",")
     };
     let dir = &world.directories[0];
-    let primary = |r: &sim::SimUser| normalize_email(&super::seed::primary_email(r));
+    let primary = |r: &sim::SimUser| normalize_email(&crate::sim::seed::entra::primary_email(r));
     let email_of = |u: &Value| {
         normalize_email(
             u["mail"]

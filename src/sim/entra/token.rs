@@ -26,11 +26,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::wire::aadsts_error;
-use crate::sim::respond::{JSON, Params, json_response};
+use crate::sim::kit::respond::{JSON, Params, json_response};
 use crate::sim::state::SimState;
 
-/// `client_assertion_type` of a JWT client assertion.
-pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+use crate::sim::kit::auth::JWT_BEARER;
 
 /// The token endpoint.
 pub(crate) async fn token(
@@ -345,7 +344,7 @@ mod tests {
 
     #[test]
     fn the_test_certificate_has_the_openssl_thumbprints() {
-        let der = certificate_der(super::super::ENTRA_TEST_CERT_PEM).unwrap();
+        let der = certificate_der(crate::sim::kit::auth::ENTRA_TEST_CERT_PEM).unwrap();
         assert_eq!(hex(&sha1(&der)), "4dffb69f6430ba8e4021076b6d69c06176e24bcc");
         let sha256 = jsonwebtoken::crypto::CryptoProvider::try_get_default()
             .map(|p| (p.key_utils.compute_digest)(&der, ThumbprintHash::SHA256).unwrap())

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
-use crate::sim::respond::{JSON, QueryPairs, json_response};
+use crate::sim::kit::respond::{JSON, QueryPairs, json_response};
 use crate::sim::world::mix;
 
 /// The most `$top` Graph accepts.

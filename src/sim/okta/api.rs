@@ -12,12 +12,12 @@ use axum::response::Response;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
-use super::model::{SimAppUser, SimOkta, SimOktaEvent, SimOktaUser};
-use super::options::OktaOptions;
-use super::runtime::Caller;
 use super::wire::{self, page};
-use crate::sim::respond::Params;
+use crate::sim::kit::respond::Params;
 use crate::sim::state::SimState;
+use crate::sim::state::okta_options::OktaOptions;
+use crate::sim::state::okta_runtime::Caller;
+use crate::sim::world::okta::{SimAppUser, SimOkta, SimOktaEvent, SimOktaUser};
 
 type Q = Query<HashMap<String, String>>;
 
@@ -50,7 +50,13 @@ fn user_json(u: &SimOktaUser) -> Value {
     })
 }
 
-fn app_user_json(o: &SimOkta, a: &SimAppUser, options: &OktaOptions, expand: bool) -> Value {
+fn app_user_json(
+    o: &SimOkta,
+    a: &SimAppUser,
+    user: Option<&SimOktaUser>,
+    options: &OktaOptions,
+    expand: bool,
+) -> Value {
     let mut v = json!({
         "id": a.user_id,
         "scope": a.scope,
@@ -70,7 +76,7 @@ fn app_user_json(o: &SimOkta, a: &SimAppUser, options: &OktaOptions, expand: boo
     }
     if expand
         && options.embed_users
-        && let Some(u) = o.user(&a.user_id)
+        && let Some(u) = user
     {
         v["_embedded"] = json!({"user": user_json(u)});
     }
@@ -85,15 +91,19 @@ fn limit(q: &HashMap<String, String>, min: usize, max: usize, default: usize) ->
         .clamp(min, max)
 }
 
-/// One page of `items` (sorted by their key) after the `after` cursor, with the next link.
+/// One page of the items whose sorted cursor keys are `keys`, after the `after` cursor, with the
+/// next link; only the page's items are rendered (`render(i)` for the i-th key), so a page costs
+/// its own size whatever the list's.
+#[allow(clippy::too_many_arguments)]
 fn paged(
     state: &SimState,
     org: &str,
     path: &str,
     q: &HashMap<String, String>,
     options: &OktaOptions,
-    items: Vec<(String, Value)>,
+    keys: &[String],
     max: usize,
+    render: impl Fn(usize) -> Value,
 ) -> Response {
     let lim = limit(q, 1, max, max.min(200)).min(options.page_cap.max(1));
     let take = if options.short_pages {
@@ -102,13 +112,10 @@ fn paged(
         lim
     };
     let start = match q.get("after") {
-        Some(a) => items
-            .iter()
-            .position(|(k, _)| k.as_str() > a.as_str())
-            .unwrap_or(items.len()),
+        Some(a) => keys.partition_point(|k| k.as_str() <= a.as_str()),
         None => 0,
     };
-    let end = (start + take).min(items.len());
+    let end = (start + take).min(keys.len());
     let url = |after: Option<&str>| {
         let mut u = url::Url::parse(&format!("{}/okta/{org}{path}", state.base_url))
             .expect("simulator URLs parse");
@@ -123,14 +130,19 @@ fn paged(
         }
         u.to_string()
     };
-    let next = (end < items.len()).then(|| url(Some(&items[end - 1].0)));
-    let body = items[start..end].iter().map(|(_, v)| v.clone()).collect();
+    let next = (end < keys.len()).then(|| url(Some(&keys[end - 1])));
+    let body = (start..end).map(render).collect();
     page(
         body,
         &url(q.get("after").map(String::as_str)),
         next,
         options.link_style,
     )
+}
+
+/// The org's users by id.
+fn users_by_id(o: &SimOkta) -> HashMap<&str, &SimOktaUser> {
+    o.users.iter().map(|u| (u.id.as_str(), u)).collect()
 }
 
 pub(crate) async fn app(
@@ -170,15 +182,21 @@ pub(crate) async fn apps(
         let prefix = q.get("q").map(|s| s.to_lowercase()).unwrap_or_default();
         let hit =
             o.app.label.to_lowercase().starts_with(&prefix) || "atlassian".starts_with(&prefix);
-        let items = if hit {
-            vec![(
-                o.app.id.clone(),
-                json!({"id": o.app.id, "name": "atlassian", "label": o.app.label, "status": o.app.status}),
-            )]
+        let keys = if hit {
+            vec![o.app.id.clone()]
         } else {
             Vec::new()
         };
-        paged(&state, &org, "/api/v1/apps", &q, options, items, 200)
+        paged(
+            &state,
+            &org,
+            "/api/v1/apps",
+            &q,
+            options,
+            &keys,
+            200,
+            |_| json!({"id": o.app.id, "name": "atlassian", "label": o.app.label, "status": o.app.status}),
+        )
     })
 }
 
@@ -196,20 +214,27 @@ pub(crate) async fn app_users(
             );
         }
         let expand = q.get("expand").is_some_and(|e| e == "user");
-        let mut items: Vec<(String, Value)> = o
-            .app_users
-            .iter()
-            .map(|a| (a.user_id.clone(), app_user_json(o, a, options, expand)))
-            .collect();
-        items.sort_by(|a, b| a.0.cmp(&b.0));
+        let users = users_by_id(o);
+        let mut order: Vec<&SimAppUser> = o.app_users.iter().collect();
+        order.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+        let keys: Vec<String> = order.iter().map(|a| a.user_id.clone()).collect();
         paged(
             &state,
             &org,
             &format!("/api/v1/apps/{id}/users"),
             &q,
             options,
-            items,
+            &keys,
             500,
+            |i| {
+                app_user_json(
+                    o,
+                    order[i],
+                    users.get(order[i].user_id.as_str()).copied(),
+                    options,
+                    expand,
+                )
+            },
         )
     })
 }
@@ -259,21 +284,23 @@ pub(crate) async fn group_users(
                 &format!("Not found: Resource not found: {id} (UserGroup)"),
             );
         };
-        let mut items: Vec<(String, Value)> = g
+        let users = users_by_id(o);
+        let mut members: Vec<&SimOktaUser> = g
             .members
             .iter()
-            .filter_map(|m| o.user(m))
-            .map(|u| (u.id.clone(), user_json(u)))
+            .filter_map(|m| users.get(m.as_str()).copied())
             .collect();
-        items.sort_by(|a, b| a.0.cmp(&b.0));
+        members.sort_by(|a, b| a.id.cmp(&b.id));
+        let keys: Vec<String> = members.iter().map(|u| u.id.clone()).collect();
         paged(
             &state,
             &org,
             &format!("/api/v1/groups/{id}/users"),
             &q,
             options,
-            items,
+            &keys,
             1000,
+            |i| user_json(members[i]),
         )
     })
 }
@@ -291,35 +318,36 @@ pub(crate) async fn push_mappings(
                 &format!("Not found: Resource not found: {id} (AppInstance)"),
             );
         }
-        let mut items: Vec<(String, Value)> = o
-            .push_mappings
-            .iter()
-            .map(|m| {
-                (
-                    m.id.clone(),
-                    json!({"id": m.id, "sourceGroupId": m.source_group_id, "targetGroupId": m.target_group_id,
-                        "status": m.status, "errorSummary": m.error_summary, "lastPush": "2026-12-01T00:00:00.000Z"}),
-                )
-            })
-            .collect();
-        items.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut mappings: Vec<_> = o.push_mappings.iter().collect();
+        mappings.sort_by(|a, b| a.id.cmp(&b.id));
+        let keys: Vec<String> = mappings.iter().map(|m| m.id.clone()).collect();
         paged(
             &state,
             &org,
             &format!("/api/v1/apps/{id}/group-push/mappings"),
             &q,
             options,
-            items,
+            &keys,
             1000,
+            |i| {
+                let m = mappings[i];
+                json!({"id": m.id, "sourceGroupId": m.source_group_id, "targetGroupId": m.target_group_id,
+                    "status": m.status, "errorSummary": m.error_summary, "lastPush": "2026-12-01T00:00:00.000Z"})
+            },
         )
     })
 }
 
-fn event_json(o: &SimOkta, e: &SimOktaEvent, options: &OktaOptions) -> Value {
-    let app_user = o.app_users.iter().find(|a| a.user_id == e.user_id);
+fn event_json(
+    o: &SimOkta,
+    e: &SimOktaEvent,
+    app_user: Option<&SimAppUser>,
+    user: Option<&SimOktaUser>,
+    options: &OktaOptions,
+) -> Value {
     let user_name = app_user
         .map(|a| a.user_name.clone())
-        .or_else(|| o.user(&e.user_id).map(|u| u.login.clone()))
+        .or_else(|| user.map(|u| u.login.clone()))
         .unwrap_or_default();
     let mut targets = vec![
         json!({"id": o.app.id, "type": "AppInstance", "alternateId": o.app.label, "displayName": o.app.label}),
@@ -399,13 +427,34 @@ pub(crate) async fn logs(
             .filter(|_| target.as_ref().is_none_or(|t| *t == o.app.id))
             .collect();
         events.sort_by(|a, b| a.published.cmp(&b.published).then(a.uuid.cmp(&b.uuid)));
-        let items: Vec<(String, Value)> = events
+        let keys: Vec<String> = (0..events.len()).map(|i| format!("{i:010}")).collect();
+        let users = users_by_id(o);
+        let app_users: HashMap<&str, &SimAppUser> = o
+            .app_users
             .iter()
-            .enumerate()
-            .map(|(i, e)| (format!("{i:010}"), event_json(o, e, options)))
+            .map(|a| (a.user_id.as_str(), a))
             .collect();
         let polling = until.is_none();
-        let mut response = paged(&state, &org, "/api/v1/logs", &q, options, items, 1000);
+        let mut response = paged(
+            &state,
+            &org,
+            "/api/v1/logs",
+            &q,
+            options,
+            &keys,
+            1000,
+            |i| {
+                let e = events[i];
+                let id = e.user_id.as_str();
+                event_json(
+                    o,
+                    e,
+                    app_users.get(id).copied(),
+                    users.get(id).copied(),
+                    options,
+                )
+            },
+        );
         if polling
             && !response
                 .headers()

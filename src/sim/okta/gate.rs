@@ -9,11 +9,12 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::runtime::{Caller, Refused};
 use super::wire::{self, rate_limit_headers};
-use crate::sim::faults::{Api, Preempt, RequestFacts};
-use crate::sim::gate::apply_after;
+use crate::sim::kit::after::apply_after;
+use crate::sim::kit::faults::{Api, Preempt, RequestFacts};
+use crate::sim::kit::respond::take_unshaped;
 use crate::sim::state::SimState;
+use crate::sim::state::okta_runtime::{Caller, Refused};
 
 /// Requests per window the fake reports in `X-Rate-Limit-Limit`.
 const LIMIT: u64 = 600;
@@ -148,7 +149,7 @@ pub(crate) async fn guarded(
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default();
-            wire::error(code, &crate::sim::faults::echo_message(sent, encoding))
+            wire::error(code, &crate::sim::kit::faults::echo_message(sent, encoding))
         }
         Some(Preempt::RateLimit(_)) => {
             let mut r = wire::error(
@@ -160,7 +161,11 @@ pub(crate) async fn guarded(
         }
         None => {
             let response = next.run(request).await;
-            apply_after(api, response, &decision.after).await
+            let mut response = apply_after(api, response, &decision.after).await;
+            match take_unshaped(&mut response) {
+                Some(f) => wire::error(f.status, &f.message),
+                None => response,
+            }
         }
     };
     if api != Api::OktaToken && !response.headers().contains_key("x-rate-limit-limit") {

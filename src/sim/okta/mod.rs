@@ -8,51 +8,22 @@
 //!   apps, app users, users, groups and their users, group-push mappings, the System Log
 //!   ([`api`]), `Link` paging, `X-Rate-Limit-*` on every answer.
 //!
-//! Each org provisions one SCIM directory of the [`World`](crate::sim::World) (`world.okta`), so
-//! Okta state and SCIM records can disagree on purpose. Knobs: [`OktaOptions`]; requests are
-//! logged as [`Api::OktaToken`](crate::sim::Api::OktaToken), [`Api::Okta`](crate::sim::Api::Okta)
-//! and [`Api::OktaLogs`](crate::sim::Api::OktaLogs) (never a token or assertion).
+//! Each org provisions one SCIM directory of the [`World`](crate::sim::world::World) (`world.okta`), so
+//! Okta state and SCIM records can disagree on purpose. Knobs: [`OktaOptions`](crate::sim::state::okta_options::OktaOptions); requests are
+//! logged as [`Api::OktaToken`](crate::sim::kit::faults::Api::OktaToken), [`Api::Okta`](crate::sim::kit::faults::Api::Okta)
+//! and [`Api::OktaLogs`](crate::sim::kit::faults::Api::OktaLogs) (never a token or assertion).
 
 pub(crate) mod api;
 pub(crate) mod gate;
-mod model;
-mod options;
-pub(crate) mod runtime;
-pub(crate) mod seed;
 pub(crate) mod token;
-mod wire;
+pub(crate) mod wire;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::{get, post};
 
-pub use model::{
-    SimAppUser, SimOkta, SimOktaApp, SimOktaEvent, SimOktaGroup, SimOktaUser, SimPushMapping,
-    SimServiceApp,
-};
-pub use options::{LinkStyle, OktaOptions};
-pub use seed::OKTA_TEST_KID;
-
-use super::state::SimState;
-
-/// What the Okta fake issued and saw, for tests (never part of the world).
-impl crate::sim::SimHandle {
-    /// Every access token the Okta token endpoint issued so far.
-    pub fn okta_issued_tokens(&self) -> Vec<String> {
-        self.state.okta().issued()
-    }
-
-    /// Every client assertion the Okta token endpoint received so far (refused ones too).
-    pub fn okta_received_assertions(&self) -> Vec<String> {
-        self.state.okta().assertions()
-    }
-
-    /// Org `org`'s `base_url` (`{base}/okta/{org}`).
-    pub fn okta_base_url(&self, org: &str) -> String {
-        format!("{}/okta/{org}", self.base_url())
-    }
-}
+use crate::sim::state::SimState;
 
 /// The Okta routes, merged into the simulator's router.
 pub(crate) fn routes() -> Router<Arc<SimState>> {

@@ -18,8 +18,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::wire::oauth_error;
-use crate::sim::entra::JWT_BEARER;
-use crate::sim::respond::Params;
+use crate::sim::kit::auth::JWT_BEARER;
+use crate::sim::kit::respond::Params;
 use crate::sim::state::SimState;
 
 #[derive(Deserialize)]

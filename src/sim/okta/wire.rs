@@ -5,7 +5,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::options::LinkStyle;
+use crate::sim::state::okta_options::LinkStyle;
 
 /// Okta's error body for `status`, with the `errorCode` of the contract.
 pub(crate) fn error(status: u16, summary: &str) -> Response {

@@ -36,10 +36,10 @@
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 
-use super::entra::seed::add_group;
-use super::entra::{JobState, SimEntraMember, SimEntraUser, SimProvisioningEvent};
+use super::entra::add_group;
 use super::scenarios::{Rec, Seeder};
-use super::world::{IdGen, World};
+use crate::sim::world::entra::{JobState, SimEntraMember, SimEntraUser, SimProvisioningEvent};
+use crate::sim::world::{IdGen, World};
 
 /// The conflict text Atlassian's SCIM API answers for a taken email.
 fn conflict_text(email: &str) -> String {

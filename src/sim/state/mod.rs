@@ -1,14 +1,23 @@
-//! The simulator's shared state: the world, the knobs, counters and the request log.
+//! The simulator's shared state: the world, the knobs (each fake's own in a file here), the
+//! fakes' run-time state (tokens, counted knobs, windows), counters and the request log. Below
+//! every faked API, above the world and the kit.
+
+pub(crate) mod entra_options;
+pub(crate) mod entra_runtime;
+pub(crate) mod okta_options;
+pub(crate) mod okta_runtime;
+pub(crate) mod options;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
-use super::entra::runtime::EntraRuntime;
-use super::faults::{Api, FaultEngine};
-use super::okta::runtime::OktaRuntime;
-use super::options::{LoggedRequest, SimOptions};
+use super::kit::faults::{Api, FaultEngine};
+use super::kit::log::LoggedRequest;
 use super::world::World;
+use entra_runtime::EntraRuntime;
+use okta_runtime::OktaRuntime;
+use options::SimOptions;
 
 /// Everything the routes share. Locks are never held across an `.await`.
 pub(crate) struct SimState {

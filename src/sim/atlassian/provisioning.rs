@@ -9,10 +9,10 @@ use axum::response::Response;
 use chrono::{SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::faults::Api;
-use super::respond::{Failure, JSON, Params, Reply, json_response, parse_body, success};
-use super::state::SimState;
-use super::world::{SimUser, World};
+use crate::sim::kit::faults::Api;
+use crate::sim::kit::respond::{Failure, JSON, Params, Reply, json_response, parse_body, success};
+use crate::sim::state::SimState;
+use crate::sim::world::{SimUser, World};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::sim::world::mix;
+use super::mix;
 
 /// `appRoleId` of the default access role ("Default Access").
 pub const DEFAULT_APP_ROLE_ID: &str = "00000000-0000-0000-0000-000000000000";

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::model::JobState;
+use crate::sim::world::entra::JobState;
 
 /// The Graph endpoint families, as idp-api.md §1.1's permission table groups them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

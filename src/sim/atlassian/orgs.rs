@@ -10,12 +10,12 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::faults::Api;
-use super::respond::{
+use crate::sim::kit::faults::Api;
+use crate::sim::kit::respond::{
     Failure, JSON, Params, QueryPairs, Reply, json_response, parse_body, success,
 };
-use super::state::SimState;
-use super::world::{SimAccount, mix};
+use crate::sim::state::SimState;
+use crate::sim::world::{SimAccount, mix};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

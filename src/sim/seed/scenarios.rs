@@ -10,7 +10,7 @@
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 
-use super::world::{IdGen, SimAccount, SimUser, World};
+use crate::sim::world::{IdGen, SimAccount, SimUser, World};
 
 /// The dangling account id of scenario 8.
 pub const GONE_ACCOUNT_ID: &str = "gone-11";
@@ -168,7 +168,7 @@ pub(crate) fn build(healthy_users: usize, seed: u64, now: DateTime<Utc>) -> Worl
     world.add_healthy(d2, 5, seed, 1, "example.org", now);
 
     // 10. D1's Entra tenant agrees with D1: no IdP finding (see `entra::seed`).
-    super::entra::seed::add_scenario_tenant(&mut world, d1, seed, now);
+    super::entra::add_scenario_tenant(&mut world, d1, seed, now);
     world
 }
 

@@ -8,7 +8,7 @@
 //! `credentials.userName` and `profile.email` are the record's. An inactive record's user was
 //! deactivated (`DEPROVISIONED`, no longer an app user). The app is `ACTIVE` with every push
 //! feature on; the service app (client id `0oaservice…`, [`OKTA_TEST_KID`]) registers
-//! [`ENTRA_TEST_PUBLIC_KEY_PEM`](crate::sim::ENTRA_TEST_PUBLIC_KEY_PEM) and is granted every
+//! [`ENTRA_TEST_PUBLIC_KEY_PEM`](crate::sim::kit::auth::ENTRA_TEST_PUBLIC_KEY_PEM) and is granted every
 //! scope scimdrift asks; the log holds a success per user.
 //!
 //! Okta scenarios (D2, labels `O1`–`O6` Okta users, `R23`–`R28` records, `A23`–`A28` accounts):
@@ -29,7 +29,7 @@
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 
-use super::model::{
+use crate::sim::world::okta::{
     SimAppUser, SimOkta, SimOktaApp, SimOktaEvent, SimOktaGroup, SimOktaUser, SimPushMapping,
     SimServiceApp,
 };
@@ -80,7 +80,7 @@ pub(crate) fn org(directory_id: &str, name: &str, seed: u64) -> SimOkta {
         },
         service_app: SimServiceApp {
             client_id: okta_id("0oa", ids, 2),
-            public_key_pem: crate::sim::ENTRA_TEST_PUBLIC_KEY_PEM.to_string(),
+            public_key_pem: crate::sim::kit::auth::ENTRA_TEST_PUBLIC_KEY_PEM.to_string(),
             key_id: Some(OKTA_TEST_KID.to_string()),
             scopes: SCOPES.map(str::to_string).to_vec(),
             dpop_required: false,
@@ -230,7 +230,7 @@ pub(crate) fn add_user(
 
 /// The Okta seeds of the module doc, on D2 (directory 1) of an IdP scenario world.
 pub(crate) fn scenarios(mut world: World, seed: u64, now: DateTime<Utc>) -> World {
-    use crate::sim::scenarios::{Rec, Seeder};
+    use super::scenarios::{Rec, Seeder};
     let d2 = 1;
     let g2 = 0;
     let Some(o) = add_agreeing_org(&mut world, d2, seed, now) else {

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use super::entra::EntraOptions;
-use super::faults::{Api, Faults};
-use super::okta::OktaOptions;
-use super::respond::SuccessStyle;
+use super::entra_options::EntraOptions;
+use super::okta_options::OktaOptions;
+use crate::sim::kit::faults::Faults;
+use crate::sim::kit::respond::SuccessStyle;
 
 /// Serving knobs. `Default` mimics Atlassian.
 #[derive(Clone, Debug, PartialEq)]
@@ -55,15 +55,4 @@ impl Default for SimOptions {
             okta: OktaOptions::default(),
         }
     }
-}
-
-/// One request the simulator answered (never its headers).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LoggedRequest {
-    pub method: String,
-    pub path: String,
-    pub query: Option<String>,
-    /// `None` for paths outside every API.
-    pub api: Option<Api>,
-    pub status: u16,
 }

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use crate::sim::faults::Api;
+use crate::sim::kit::faults::Api;
 
 /// Why a Graph request's token is refused.
 #[derive(Debug, PartialEq, Eq)]

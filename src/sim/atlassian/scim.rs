@@ -7,12 +7,14 @@ use axum::http::StatusCode;
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use serde::Serialize;
 
-use super::faults::Api;
-use super::respond::{
+use crate::sim::kit::faults::Api;
+use crate::sim::kit::respond::{
     Failure, JSON, Params, QueryPairs, Reply, SCIM_JSON, SuccessStyle, bytes_response, success,
 };
-use super::state::SimState;
-use super::world::{SimDirectory, SimEmail, SimGroup, SimGroupRef, SimMember, SimName, SimUser};
+use crate::sim::state::SimState;
+use crate::sim::world::{
+    SimDirectory, SimEmail, SimGroup, SimGroupRef, SimMember, SimName, SimUser,
+};
 
 const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 const USER_SCHEMAS: [&str; 3] = [

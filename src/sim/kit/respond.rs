@@ -1,4 +1,7 @@
-//! Response shapes (each API's error format) and extractors whose rejections use them.
+//! What every simulated API answers with: JSON bodies, the success of a mutation, an error answer
+//! ([`Failure`]) and the extractors whose rejections are one. A [`Failure`] carries its API,
+//! status and message unshaped: the API's own gate gives it that API's error shape
+//! ([`take_unshaped`]), so nothing here knows a vendor's format.
 
 use axum::extract::{FromRequestParts, Path, Query};
 use axum::http::request::Parts;
@@ -9,7 +12,6 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use super::faults::Api;
-use super::gate::Route;
 
 /// The SCIM media type.
 pub(crate) const SCIM_JSON: &str = "application/scim+json";
@@ -19,13 +21,14 @@ pub(crate) const JSON: &str = "application/json";
 /// A handler's answer.
 pub(crate) type Reply = Result<Response, Failure>;
 
-/// An error answer, rendered in the shape its API uses for its status.
-#[derive(Debug)]
+/// An error answer, rendered in the shape its API uses for its status (by that API's gate).
+#[derive(Debug, Clone)]
 pub(crate) struct Failure {
-    api: Option<Api>,
-    status: u16,
-    message: String,
-    scim_type: Option<&'static str>,
+    /// `None`: the API of the request's route (an extractor's rejection).
+    pub api: Option<Api>,
+    pub status: u16,
+    pub message: String,
+    pub scim_type: Option<&'static str>,
 }
 
 impl Failure {
@@ -47,16 +50,23 @@ impl Failure {
     }
 }
 
+/// The mark of a response that is a [`Failure`] not yet in its API's shape.
+#[derive(Clone)]
+struct Unshaped(Failure);
+
 impl IntoResponse for Failure {
+    /// The status alone, the failure kept for the API's gate to shape ([`take_unshaped`]).
     fn into_response(self) -> Response {
-        match (self.api, self.scim_type) {
-            (Some(Api::Scim), Some(t)) => {
-                let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
-                scim_error(status, Some(t), &self.message)
-            }
-            _ => error_for(self.api, self.status, &self.message),
-        }
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = status.into_response();
+        response.extensions_mut().insert(Unshaped(self));
+        response
     }
+}
+
+/// The failure `response` stands for, if it is one not yet shaped; the API's gate renders it.
+pub(crate) fn take_unshaped(response: &mut Response) -> Option<Failure> {
+    response.extensions_mut().remove::<Unshaped>().map(|u| u.0)
 }
 
 /// How a successful mutation without a result answers (all are valid per the API contract).
@@ -88,11 +98,13 @@ pub(crate) fn json_response(
 ) -> Response {
     match serde_json::to_vec(body) {
         Ok(bytes) => bytes_response(status, content_type, bytes),
-        Err(e) => admin_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            &e.to_string(),
-        ),
+        Err(e) => Failure {
+            api: None,
+            status: 500,
+            message: e.to_string(),
+            scim_type: None,
+        }
+        .into_response(),
     }
 }
 
@@ -109,77 +121,10 @@ pub(crate) fn bytes_response(
     response
 }
 
-/// SCIM's error shape (`status` is a string).
-pub(crate) fn scim_error(status: StatusCode, scim_type: Option<&str>, detail: &str) -> Response {
-    let mut body = json!({
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
-        "status": status.as_u16().to_string(),
-        "detail": detail,
-    });
-    if let Some(t) = scim_type {
-        body["scimType"] = json!(t);
-    }
-    json_response(status, SCIM_JSON, &body)
-}
-
-/// The admin APIs' error shape: `[{"code", "message"}]`.
-pub(crate) fn admin_error(status: StatusCode, code: &str, message: &str) -> Response {
-    json_response(status, JSON, &json!([{"code": code, "message": message}]))
-}
-
-/// The `401/403` shape shared by all APIs: `{"error", "traceId"}`.
-pub(crate) fn auth_error(status: StatusCode, message: &str) -> Response {
-    let trace_id = format!("{:016x}", rand::random::<u64>());
-    json_response(
-        status,
-        JSON,
-        &json!({"error": message, "traceId": trace_id}),
-    )
-}
-
-/// The user management API's `403`.
-pub(crate) fn forbidden_key() -> Response {
-    json_response(StatusCode::FORBIDDEN, JSON, &json!({"key": "forbidden"}))
-}
-
-/// An error with `status` in the shape `api` uses for it (unknown APIs use the admin shape; the
-/// Entra APIs Graph's or the token endpoint's).
-pub(crate) fn error_for(api: Option<Api>, status: u16, message: &str) -> Response {
-    if let Some(api) = api.filter(|a| a.is_entra()) {
-        return if api == Api::EntraToken {
-            super::entra::wire::aadsts_for(status, message)
-        } else {
-            super::entra::wire::graph_error(status, super::entra::wire::graph_code(status), message)
-        };
-    }
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    match (api, status) {
-        (_, StatusCode::UNAUTHORIZED) | (Some(Api::Scim), StatusCode::FORBIDDEN) => {
-            auth_error(status, message)
-        }
-        (Some(Api::UserManagement), StatusCode::FORBIDDEN) => forbidden_key(),
-        (Some(Api::Scim), _) => scim_error(status, None, message),
-        _ => admin_error(status, code_for(status), message),
-    }
-}
-
-fn code_for(status: StatusCode) -> &'static str {
-    match status.as_u16() {
-        400 => "invalid_request",
-        403 => "forbidden",
-        404 => "not_found",
-        405 => "method_not_allowed",
-        409 => "conflict",
-        429 => "too_many_requests",
-        500..=599 => "internal_error",
-        _ => "error",
-    }
-}
-
-fn rejection(parts: &Parts, message: String) -> Failure {
-    let api = Route::classify(parts.uri.path()).map(|r| r.api);
+/// An extractor's rejection: `400`, in the shape of the route's API (its gate knows which).
+fn rejection(_parts: &Parts, message: String) -> Failure {
     Failure {
-        api,
+        api: None,
         status: 400,
         message,
         scim_type: None,

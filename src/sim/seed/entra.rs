@@ -13,7 +13,7 @@
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 
-use super::model::{
+use crate::sim::world::entra::{
     SimAppRole, SimEntra, SimEntraGroup, SimEntraMember, SimEntraUser, SimExecution,
     SimProvisioningEvent, SimServicePrincipal, SimSyncJob, SimSyncRule,
 };
@@ -35,7 +35,7 @@ fn days_ago(now: DateTime<Utc>, days: i64) -> DateTime<Utc> {
 
 /// A tenant provisioning into `directory_id`: the app's service principal with an `Active` job
 /// and the default Atlassian schema, an automation connector's service principal, no users,
-/// groups or assignments. It registers [`ENTRA_TEST_CERT_PEM`](super::ENTRA_TEST_CERT_PEM).
+/// groups or assignments. It registers [`ENTRA_TEST_CERT_PEM`](crate::sim::kit::auth::ENTRA_TEST_CERT_PEM).
 pub(crate) fn tenant(directory_id: &str, seed: u64, stream: u64, now: DateTime<Utc>) -> SimEntra {
     let ids = IdGen::new(seed, 60 + stream);
     let app_sp = ids.uuid(1);
@@ -61,7 +61,7 @@ pub(crate) fn tenant(directory_id: &str, seed: u64, stream: u64, now: DateTime<U
         directory_id: directory_id.to_owned(),
         client_id: ids.uuid(3),
         client_secret: format!("sim-entra-secret-{:016x}", ids.raw(4)),
-        client_certificate_pem: Some(super::ENTRA_TEST_CERT_PEM.to_owned()),
+        client_certificate_pem: Some(crate::sim::kit::auth::ENTRA_TEST_CERT_PEM.to_owned()),
         app_service_principal_id: app_sp.clone(),
         service_principals: vec![
             SimServicePrincipal {

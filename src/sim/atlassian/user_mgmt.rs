@@ -7,10 +7,10 @@ use axum::extract::State;
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::faults::Api;
-use super::respond::{Failure, Params, Reply, parse_body, success};
-use super::state::SimState;
-use super::world::{SimAccount, World, normalize_email};
+use crate::sim::kit::faults::Api;
+use crate::sim::kit::respond::{Failure, Params, Reply, parse_body, success};
+use crate::sim::state::SimState;
+use crate::sim::world::{SimAccount, World, normalize_email};
 
 #[derive(Deserialize, Default)]
 struct EmailBody {
