@@ -39,7 +39,7 @@ impl std::fmt::Display for OnlineCheck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "signed in with an {}; app {} ({}), status {}",
+            "signed in ({}); app {} ({}), status {}",
             self.credential,
             self.app.label.as_deref().unwrap_or("(no label)"),
             self.app.id,

@@ -93,7 +93,8 @@ fn limit(q: &HashMap<String, String>, min: usize, max: usize, default: usize) ->
 
 /// One page of the items whose sorted cursor keys are `keys`, after the `after` cursor, with the
 /// next link; only the page's items are rendered (`render(i)` for the i-th key), so a page costs
-/// its own size whatever the list's.
+/// its own size whatever the list's (keys are read by binary search: `Keys::At` computes one
+/// only when asked).
 #[allow(clippy::too_many_arguments)]
 fn paged(
     state: &SimState,
@@ -101,7 +102,7 @@ fn paged(
     path: &str,
     q: &HashMap<String, String>,
     options: &OktaOptions,
-    keys: &[String],
+    keys: Keys<'_>,
     max: usize,
     render: impl Fn(usize) -> Value,
 ) -> Response {
@@ -112,7 +113,7 @@ fn paged(
         lim
     };
     let start = match q.get("after") {
-        Some(a) => keys.partition_point(|k| k.as_str() <= a.as_str()),
+        Some(a) => keys.partition_point(a),
         None => 0,
     };
     let end = (start + take).min(keys.len());
@@ -130,7 +131,7 @@ fn paged(
         }
         u.to_string()
     };
-    let next = (end < keys.len()).then(|| url(Some(&keys[end - 1])));
+    let next = (end < keys.len()).then(|| url(Some(&keys.get(end - 1))));
     let body = (start..end).map(render).collect();
     page(
         body,
@@ -140,9 +141,68 @@ fn paged(
     )
 }
 
-/// The org's users by id.
-fn users_by_id(o: &SimOkta) -> HashMap<&str, &SimOktaUser> {
-    o.users.iter().map(|u| (u.id.as_str(), u)).collect()
+/// The sorted cursor keys of a list.
+enum Keys<'a> {
+    Of(&'a [&'a str]),
+    /// `n` keys, the i-th computed on demand.
+    At(usize, &'a dyn Fn(usize) -> String),
+}
+
+impl Keys<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Keys::Of(k) => k.len(),
+            Keys::At(n, _) => *n,
+        }
+    }
+
+    fn get(&self, i: usize) -> String {
+        match self {
+            Keys::Of(k) => k[i].to_string(),
+            Keys::At(_, f) => f(i),
+        }
+    }
+
+    /// The first position whose key is after `after`.
+    fn partition_point(&self, after: &str) -> usize {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if self.get(mid).as_str() <= after {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+}
+
+/// The org's users by id: a binary search when they are kept sorted by id (the seeds keep them
+/// so), else a map built for the request.
+enum UsersById<'a> {
+    Sorted(&'a [SimOktaUser]),
+    Map(HashMap<&'a str, &'a SimOktaUser>),
+}
+
+impl<'a> UsersById<'a> {
+    fn get(&self, id: &str) -> Option<&'a SimOktaUser> {
+        match self {
+            UsersById::Sorted(users) => users
+                .binary_search_by(|u| u.id.as_str().cmp(id))
+                .ok()
+                .map(|i| &users[i]),
+            UsersById::Map(map) => map.get(id).copied(),
+        }
+    }
+}
+
+fn users_by_id(o: &SimOkta) -> UsersById<'_> {
+    if o.users.is_sorted_by(|a, b| a.id <= b.id) {
+        UsersById::Sorted(&o.users)
+    } else {
+        UsersById::Map(o.users.iter().map(|u| (u.id.as_str(), u)).collect())
+    }
 }
 
 pub(crate) async fn app(
@@ -182,18 +242,14 @@ pub(crate) async fn apps(
         let prefix = q.get("q").map(|s| s.to_lowercase()).unwrap_or_default();
         let hit =
             o.app.label.to_lowercase().starts_with(&prefix) || "atlassian".starts_with(&prefix);
-        let keys = if hit {
-            vec![o.app.id.clone()]
-        } else {
-            Vec::new()
-        };
+        let keys: Vec<&str> = if hit { vec![o.app.id.as_str()] } else { Vec::new() };
         paged(
             &state,
             &org,
             "/api/v1/apps",
             &q,
             options,
-            &keys,
+            Keys::Of(&keys),
             200,
             |_| json!({"id": o.app.id, "name": "atlassian", "label": o.app.label, "status": o.app.status}),
         )
@@ -216,21 +272,23 @@ pub(crate) async fn app_users(
         let expand = q.get("expand").is_some_and(|e| e == "user");
         let users = users_by_id(o);
         let mut order: Vec<&SimAppUser> = o.app_users.iter().collect();
-        order.sort_by(|a, b| a.user_id.cmp(&b.user_id));
-        let keys: Vec<String> = order.iter().map(|a| a.user_id.clone()).collect();
+        if !order.is_sorted_by(|a, b| a.user_id <= b.user_id) {
+            order.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+        }
+        let keys: Vec<&str> = order.iter().map(|a| a.user_id.as_str()).collect();
         paged(
             &state,
             &org,
             &format!("/api/v1/apps/{id}/users"),
             &q,
             options,
-            &keys,
+            Keys::Of(&keys),
             500,
             |i| {
                 app_user_json(
                     o,
                     order[i],
-                    users.get(order[i].user_id.as_str()).copied(),
+                    users.get(order[i].user_id.as_str()),
                     options,
                     expand,
                 )
@@ -245,7 +303,7 @@ pub(crate) async fn user(
     Params((org, id)): Params<(String, String)>,
 ) -> Response {
     // Okta resolves a user by its id, its login, or its login's short name.
-    let short = |login: &str| login.split('@').next().unwrap_or(login).to_string();
+    let short = |login: &str| login.split('@').next().unwrap_or(login).to_owned();
     with_org(&state, &org, |o, _| {
         match o.users.iter().find(|u| {
             u.id == id
@@ -284,23 +342,22 @@ pub(crate) async fn group_users(
                 &format!("Not found: Resource not found: {id} (UserGroup)"),
             );
         };
+        // Members in id order (the seeds keep them so); each resolved only on its page (a member
+        // that is no user renders as an empty object, never in the seeds).
         let users = users_by_id(o);
-        let mut members: Vec<&SimOktaUser> = g
-            .members
-            .iter()
-            .filter_map(|m| users.get(m.as_str()).copied())
-            .collect();
-        members.sort_by(|a, b| a.id.cmp(&b.id));
-        let keys: Vec<String> = members.iter().map(|u| u.id.clone()).collect();
+        let mut keys: Vec<&str> = g.members.iter().map(String::as_str).collect();
+        if !keys.is_sorted() {
+            keys.sort_unstable();
+        }
         paged(
             &state,
             &org,
             &format!("/api/v1/groups/{id}/users"),
             &q,
             options,
-            &keys,
+            Keys::Of(&keys),
             1000,
-            |i| user_json(members[i]),
+            |i| users.get(keys[i]).map(user_json).unwrap_or_else(|| json!({})),
         )
     })
 }
@@ -320,14 +377,14 @@ pub(crate) async fn push_mappings(
         }
         let mut mappings: Vec<_> = o.push_mappings.iter().collect();
         mappings.sort_by(|a, b| a.id.cmp(&b.id));
-        let keys: Vec<String> = mappings.iter().map(|m| m.id.clone()).collect();
+        let keys: Vec<&str> = mappings.iter().map(|m| m.id.as_str()).collect();
         paged(
             &state,
             &org,
             &format!("/api/v1/apps/{id}/group-push/mappings"),
             &q,
             options,
-            &keys,
+            Keys::Of(&keys),
             1000,
             |i| {
                 let m = mappings[i];
@@ -426,14 +483,21 @@ pub(crate) async fn logs(
             })
             .filter(|_| target.as_ref().is_none_or(|t| *t == o.app.id))
             .collect();
-        events.sort_by(|a, b| a.published.cmp(&b.published).then(a.uuid.cmp(&b.uuid)));
-        let keys: Vec<String> = (0..events.len()).map(|i| format!("{i:010}")).collect();
+        let order = |a: &&SimOktaEvent, b: &&SimOktaEvent| {
+            a.published.cmp(&b.published).then(a.uuid.cmp(&b.uuid))
+        };
+        if !events.is_sorted_by(|a, b| order(a, b).is_le()) {
+            events.sort_by(order);
+        }
+        let key = |i: usize| format!("{i:010}");
         let users = users_by_id(o);
-        let app_users: HashMap<&str, &SimAppUser> = o
-            .app_users
-            .iter()
-            .map(|a| (a.user_id.as_str(), a))
-            .collect();
+        let app_user = |id: &str| {
+            o.app_users
+                .binary_search_by(|a| a.user_id.as_str().cmp(id))
+                .ok()
+                .map(|i| &o.app_users[i])
+                .or_else(|| o.app_users.iter().find(|a| a.user_id == id))
+        };
         let polling = until.is_none();
         let mut response = paged(
             &state,
@@ -441,7 +505,7 @@ pub(crate) async fn logs(
             "/api/v1/logs",
             &q,
             options,
-            &keys,
+            Keys::At(events.len(), &key),
             1000,
             |i| {
                 let e = events[i];
@@ -449,8 +513,8 @@ pub(crate) async fn logs(
                 event_json(
                     o,
                     e,
-                    app_users.get(id).copied(),
-                    users.get(id).copied(),
+                    app_user(id),
+                    users.get(id),
                     options,
                 )
             },

@@ -185,6 +185,7 @@ pub(crate) fn add_agreeing_org(
             error_summary: None,
         });
     }
+    o.sort();
     world.okta.push(o);
     Some(world.okta.len() - 1)
 }
@@ -404,6 +405,7 @@ pub(crate) fn scenarios(mut world: World, seed: u64, now: DateTime<Utc>) -> Worl
     let jira_id = world.directories[d2].groups[jira].id.clone();
     // The Atlassian-made group the ERROR push collides with.
     world.add_group(d2, "Okta Designers", seed ^ 0x0c7b, now);
+    world.okta[o].sort();
     for (label, id) in [
         ("O1", o1),
         ("O2", o2),

@@ -127,6 +127,19 @@ impl SimOkta {
         self.app_users.iter_mut().find(|a| a.user_id == user_id)
     }
 
+    /// Keeps users, app users and group members in id order and events in time order, as Okta
+    /// lists them (the fake then serves a page without sorting, and finds a user by binary
+    /// search); call after adding some.
+    pub fn sort(&mut self) {
+        self.users.sort_by(|a, b| a.id.cmp(&b.id));
+        self.app_users.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+        for g in &mut self.groups {
+            g.members.sort();
+        }
+        self.events
+            .sort_by(|a, b| a.published.cmp(&b.published).then(a.uuid.cmp(&b.uuid)));
+    }
+
     /// Deactivates a user as Okta does: `DEPROVISIONED`, and every app assignment removed.
     pub fn deactivate(&mut self, user_id: &str) {
         if let Some(u) = self.user_mut(user_id) {
