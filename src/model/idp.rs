@@ -342,6 +342,11 @@ pub struct ProvisioningEvent {
 }
 
 impl ProvisioningEvent {
+    /// Okta's System Log event of the app failing to authenticate to Atlassian's SCIM API (its
+    /// API token refused): about no user (idp-api.md §2.3).
+    pub const APP_AUTHENTICATION_FAILURE: &'static str =
+        "application.integration.authentication_failure";
+
     /// A failed event (`failure`).
     pub fn failed(&self) -> bool {
         self.status.eq_ignore_ascii_case("failure")

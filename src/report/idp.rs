@@ -606,16 +606,32 @@ fn one(
         (Some(_), None, None) => Some("no provisioning job is configured for the app".to_string()),
         (Some(s), Some(j), None) => stalled(j, s.last_complete_at.as_deref()),
     };
+    let authentication_failure = side
+        .and_then(|s| s.latest_app_failure.as_ref())
+        .filter(|e| e.action == crate::model::idp::ProvisioningEvent::APP_AUTHENTICATION_FAILURE)
+        .map(|e| {
+            format!(
+                "{}: {}",
+                super::build::display_time(&e.at),
+                cut(e.reason.as_deref().unwrap_or("no reason given"), 300)
+            )
+        });
     let app_health = okta_app.map(|a| IdpAppHealth {
         id: a.id.clone(),
         label: a.label.clone(),
         status: a.status.clone().unwrap_or_else(|| "unknown".into()),
         features: a.features.clone(),
         features_off: a.features_off(),
+        authentication_failure: authentication_failure.clone(),
     });
     if let Some(a) = &app_health {
         for off in &a.features_off {
             warnings.push(format!("{name}: {off}."));
+        }
+        if let Some(f) = &a.authentication_failure {
+            warnings.push(format!(
+                "{name}: Okta could not authenticate to Atlassian's SCIM API (last seen {f}): nothing is pushed until it can; put the directory's current API key in the app's Provisioning → Integration and Test API Credentials."
+            ));
         }
     }
     let logs_readable = side.and_then(IdpSideState::logs_read_in_last_pull);

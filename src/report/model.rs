@@ -242,6 +242,9 @@ pub struct IdpAppHealth {
     pub features: Option<Vec<String>>,
     /// One sentence per push feature that is off, saying what it costs.
     pub features_off: Vec<String>,
+    /// The latest time Okta could not authenticate to Atlassian's SCIM API, with its reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication_failure: Option<String>,
 }
 
 /// A user the IdP does not provision by design, and the assigned group that confers no intent.

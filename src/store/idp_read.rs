@@ -44,6 +44,9 @@ pub struct IdpSideState {
     pub intended_enabled_users: usize,
     /// IdP users whose latest provisioning log event is `skipped`.
     pub skipped_users: usize,
+    /// The latest log event about no user that failed (Okta: the app could not authenticate to
+    /// Atlassian), when no successful event came after it.
+    pub latest_app_failure: Option<crate::model::idp::ProvisioningEvent>,
 }
 
 impl IdpSideState {
@@ -82,6 +85,9 @@ fn side_row(r: &Row) -> rusqlite::Result<IdpSideState> {
         intended_users: r.get::<_, i64>(7)? as usize,
         intended_enabled_users: r.get::<_, i64>(8)? as usize,
         skipped_users: r.get::<_, i64>(9)? as usize,
+        latest_app_failure: r
+            .get::<_, Option<String>>(10)?
+            .and_then(|raw| serde_json::from_str(&raw).ok()),
     })
 }
 
@@ -102,7 +108,14 @@ impl Store {
                             AND u.enabled AND NOT u.deleted),
                         (SELECT COUNT(*) FROM (SELECT e.status, MAX(e.at) FROM idp_events e
                           WHERE e.directory_id = v.directory_id AND e.user_id IS NOT NULL
-                          GROUP BY e.user_id) WHERE lower(status) = 'skipped')
+                          GROUP BY e.user_id) WHERE lower(status) = 'skipped'),
+                        (SELECT e.raw FROM idp_events e
+                          WHERE e.directory_id = v.directory_id AND e.user_id IS NULL
+                            AND lower(e.status) = 'failure'
+                            AND NOT EXISTS (SELECT 1 FROM idp_events l
+                                 WHERE l.directory_id = e.directory_id
+                                   AND lower(l.status) = 'success' AND l.at > e.at)
+                          ORDER BY e.at DESC, e.id DESC LIMIT 1)
                  FROM idp_side_versions v
                  LEFT JOIN idp_state st ON st.directory_id = v.directory_id
                  LEFT JOIN snapshots s ON s.id = st.last_complete_snapshot
@@ -164,6 +177,7 @@ mod tests {
             mapping: None,
             groups: Vec::new(),
             groups_unread: None,
+            latest_app_failure: None,
             last_complete_snapshot: started.map(|_| 2),
             last_complete_started_at: started.map(String::from),
             last_complete_at: None,

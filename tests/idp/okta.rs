@@ -810,3 +810,114 @@ async fn a_lookup_answers_only_for_the_id_asked_and_hostile_ids_are_never_sent()
     let users = store.idp_users().unwrap();
     assert_eq!(users.iter().filter(|u| u.id == o4).count(), 1);
 }
+
+/// Okta failing to authenticate to Atlassian's SCIM API (the System Log's
+/// `application.integration.authentication_failure`) is said in the report until a push succeeds
+/// after it.
+#[tokio::test]
+async fn the_report_says_when_okta_cannot_authenticate_to_atlassian() {
+    use scimdrift::sim::SimOktaEvent;
+    let env = okta_env(SimOptions::default()).await;
+    let dir = id(&env, "D2");
+    let at = chrono::Utc::now() - chrono::Duration::minutes(30);
+    env.sim.update_okta(&dir, |o| {
+        o.events.push(SimOktaEvent {
+            uuid: "auth-failure-1".into(),
+            published: at,
+            event_type: "application.integration.authentication_failure".into(),
+            result: "FAILURE".into(),
+            reason: Some("Authentication failed: HTTP 401 Unauthorized".into()),
+            user_id: String::new(),
+        });
+        o.sort();
+    });
+    env.pull().await;
+    let report = || async {
+        let out = cli_env(&env, &["report", "--format", "json"], &[]).await;
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let v = report().await;
+    let okta = v["idp"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["idp"] == "okta")
+        .unwrap()
+        .clone();
+    let failure = okta["app"]["authentication_failure"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(failure.contains("HTTP 401 Unauthorized"), "{okta}");
+    assert!(
+        okta["warnings"]
+            .to_string()
+            .contains("could not authenticate to Atlassian"),
+        "{okta}"
+    );
+    // A push that succeeds afterwards: the warning goes.
+    let o4 = id(&env, "O4");
+    env.sim.update_okta(&dir, |o| {
+        o.events.push(SimOktaEvent {
+            uuid: "push-after".into(),
+            published: chrono::Utc::now() - chrono::Duration::minutes(1),
+            event_type: "application.provision.user.push".into(),
+            result: "SUCCESS".into(),
+            reason: None,
+            user_id: o4.clone(),
+        });
+        o.sort();
+    });
+    env.pull().await;
+    let v = report().await;
+    let okta = v["idp"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["idp"] == "okta")
+        .unwrap()
+        .clone();
+    assert!(
+        okta["app"].get("authentication_failure").is_none(),
+        "{okta}"
+    );
+}
+
+/// The simulator serves the app's assigned groups (idp-api.md §4), `limit` clamped to 20–200.
+#[tokio::test]
+async fn the_simulator_lists_the_apps_groups() {
+    let env = okta_env(SimOptions::default()).await;
+    let o = env.sim.world().okta[0].clone();
+    let url = format!(
+        "{}/api/v1/apps/{}/groups?limit=1",
+        env.sim.okta_base_url(&o.org),
+        o.app.id
+    );
+    let client = reqwest::Client::new();
+    let reply = client
+        .get(&url)
+        .header("Authorization", format!("SSWS {}", o.api_token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    assert!(reply.headers().contains_key("x-rate-limit-remaining"));
+    let body: serde_json::Value = reply.json().await.unwrap();
+    let ids: Vec<&str> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|g| g["id"].as_str())
+        .collect();
+    assert!(!ids.is_empty() && ids.len() <= o.app_groups.len(), "{body}");
+    assert!(ids.iter().all(|id| o.app_groups.iter().any(|g| g == id)));
+    let refused = client
+        .get(&url)
+        .header("Authorization", "SSWS not-the-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["errorCode"], "E0000011");
+}

@@ -25,10 +25,17 @@ const LOG_OVERLAP_MINUTES: i64 = 10;
 /// Okta keeps 90 days of System Log (and refuses `since` beyond 180).
 const LOG_RETENTION_DAYS: i64 = 90;
 
-/// The System Log filter: provisioning events about the app (idp-api.md §2.3).
+use crate::model::idp::ProvisioningEvent as Event;
+
+/// The System Log event type of Okta failing to authenticate to the app's API (read for the
+/// report, idp-api.md §2.3).
+pub const AUTHENTICATION_FAILURE: &str = Event::APP_AUTHENTICATION_FAILURE;
+
+/// The System Log filter: provisioning events about the app, and its authentication failures
+/// (idp-api.md §2.3).
 pub fn log_filter(app_id: &str) -> String {
     format!(
-        "eventType sw \"application.provision.user\" and target.id eq \"{}\"",
+        "(eventType sw \"application.provision.user\" or eventType eq \"{AUTHENTICATION_FAILURE}\") and target.id eq \"{}\"",
         app_id.replace(['"', '\\'], "")
     )
 }

@@ -242,7 +242,11 @@ pub(crate) async fn apps(
         let prefix = q.get("q").map(|s| s.to_lowercase()).unwrap_or_default();
         let hit =
             o.app.label.to_lowercase().starts_with(&prefix) || "atlassian".starts_with(&prefix);
-        let keys: Vec<&str> = if hit { vec![o.app.id.as_str()] } else { Vec::new() };
+        let keys: Vec<&str> = if hit {
+            vec![o.app.id.as_str()]
+        } else {
+            Vec::new()
+        };
         paged(
             &state,
             &org,
@@ -357,7 +361,52 @@ pub(crate) async fn group_users(
             options,
             Keys::Of(&keys),
             1000,
-            |i| users.get(keys[i]).map(user_json).unwrap_or_else(|| json!({})),
+            |i| {
+                users
+                    .get(keys[i])
+                    .map(user_json)
+                    .unwrap_or_else(|| json!({}))
+            },
+        )
+    })
+}
+
+/// `GET /api/v1/apps/{id}/groups` (`limit` 20–200): the groups assigned to the app.
+pub(crate) async fn app_groups(
+    State(state): State<Arc<SimState>>,
+    _c: Caller,
+    Params((org, id)): Params<(String, String)>,
+    Query(q): Q,
+) -> Response {
+    with_org(&state, &org, |o, options| {
+        if o.app.id != id {
+            return wire::error(
+                404,
+                &format!("Not found: Resource not found: {id} (AppInstance)"),
+            );
+        }
+        let mut keys: Vec<&str> = o.app_groups.iter().map(String::as_str).collect();
+        keys.sort_unstable();
+        let q = {
+            // Okta clamps `limit` to 20–200 here.
+            let mut q = q.clone();
+            if let Some(l) = q.get("limit").and_then(|l| l.parse::<usize>().ok()) {
+                q.insert("limit".into(), l.clamp(20, 200).to_string());
+            }
+            q
+        };
+        paged(
+            &state,
+            &org,
+            &format!("/api/v1/apps/{id}/groups"),
+            &q,
+            options,
+            Keys::Of(&keys),
+            200,
+            |i| {
+                json!({"id": keys[i], "priority": i, "lastUpdated": "2026-01-01T00:00:00.000Z",
+                    "_links": {"group": {"href": format!("{}/okta/{org}/api/v1/groups/{}", state.base_url, keys[i])}}})
+            },
         )
     })
 }
@@ -408,9 +457,12 @@ fn event_json(
         .unwrap_or_default();
     let mut targets = vec![
         json!({"id": o.app.id, "type": "AppInstance", "alternateId": o.app.label, "displayName": o.app.label}),
-        json!({"id": app_user.map(|a| a.app_user_id.clone()).unwrap_or_else(|| "0uaunknown".into()), "type": "AppUser", "alternateId": user_name, "displayName": user_name}),
     ];
-    if !options.events_app_user_only {
+    // An event about the app itself (an authentication failure) names no user.
+    if !e.user_id.is_empty() {
+        targets.push(json!({"id": app_user.map(|a| a.app_user_id.clone()).unwrap_or_else(|| "0uaunknown".into()), "type": "AppUser", "alternateId": user_name, "displayName": user_name}));
+    }
+    if !options.events_app_user_only && !e.user_id.is_empty() {
         targets.push(json!({"id": e.user_id, "type": "User", "alternateId": user_name}));
     }
     json!({
@@ -471,15 +523,18 @@ pub(crate) async fn logs(
                 .map(str::to_string)
         };
         let prefix = quoted("eventType sw");
+        let exact = quoted("eventType eq");
         let target = quoted("target.id eq");
         let mut events: Vec<&SimOktaEvent> = o
             .events
             .iter()
             .filter(|e| e.published >= since && until.is_none_or(|u| e.published < u))
             .filter(|e| {
-                prefix
-                    .as_ref()
-                    .is_none_or(|p| e.event_type.starts_with(p.as_str()))
+                (prefix.is_none() && exact.is_none())
+                    || prefix
+                        .as_ref()
+                        .is_some_and(|p| e.event_type.starts_with(p.as_str()))
+                    || exact.as_ref().is_some_and(|x| e.event_type == *x)
             })
             .filter(|_| target.as_ref().is_none_or(|t| *t == o.app.id))
             .collect();
@@ -510,13 +565,7 @@ pub(crate) async fn logs(
             |i| {
                 let e = events[i];
                 let id = e.user_id.as_str();
-                event_json(
-                    o,
-                    e,
-                    app_user(id),
-                    users.get(id),
-                    options,
-                )
+                event_json(o, e, app_user(id), users.get(id), options)
             },
         );
         if polling

@@ -33,6 +33,7 @@ pub(crate) fn routes() -> Router<Arc<SimState>> {
         .route(&format!("{API}/apps"), get(api::apps))
         .route(&format!("{API}/apps/{{id}}"), get(api::app))
         .route(&format!("{API}/apps/{{id}}/users"), get(api::app_users))
+        .route(&format!("{API}/apps/{{id}}/groups"), get(api::app_groups))
         .route(
             &format!("{API}/apps/{{id}}/group-push/mappings"),
             get(api::push_mappings),

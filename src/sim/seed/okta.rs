@@ -89,6 +89,7 @@ pub(crate) fn org(directory_id: &str, name: &str, seed: u64) -> SimOkta {
         users: Vec::new(),
         app_users: Vec::new(),
         groups: Vec::new(),
+        app_groups: Vec::new(),
         push_mappings: Vec::new(),
         events: Vec::new(),
     }
@@ -177,6 +178,7 @@ pub(crate) fn add_agreeing_org(
                 .filter_map(|m| by_record.get(m.value.as_str()).map(|u| u.to_string()))
                 .collect(),
         });
+        o.app_groups.push(id.clone());
         o.push_mappings.push(SimPushMapping {
             id: okta_id("gpm", ids, 5000 + i),
             source_group_id: id,

@@ -18,6 +18,8 @@ pub struct SimOkta {
     /// The app's users (assignments), in assignment order.
     pub app_users: Vec<SimAppUser>,
     pub groups: Vec<SimOktaGroup>,
+    /// The groups assigned to the app (`apps/{id}/groups`), by id.
+    pub app_groups: Vec<String>,
     pub push_mappings: Vec<SimPushMapping>,
     pub events: Vec<SimOktaEvent>,
 }
@@ -110,7 +112,8 @@ pub struct SimOktaEvent {
     /// `SUCCESS` or `FAILURE`.
     pub result: String,
     pub reason: Option<String>,
-    /// The Okta user (a `User` target), unless the knob names only the `AppUser`.
+    /// The Okta user (a `User` target), unless the knob names only the `AppUser`; empty for an
+    /// event about the app itself (`application.integration.authentication_failure`).
     pub user_id: String,
 }
 
