@@ -921,3 +921,17 @@ async fn the_simulator_lists_the_apps_groups() {
     let body: serde_json::Value = refused.json().await.unwrap();
     assert_eq!(body["errorCode"], "E0000011");
 }
+
+/// The grace rule holds for Okta as for Entra: pulls seconds apart never span
+/// `idp_grace_minutes`, so no Okta finding opens however many there are.
+#[tokio::test]
+async fn no_okta_finding_opens_within_the_grace_span() {
+    let mut env =
+        Env::start_with_idp(World::okta_scenarios(Utc::now()), SimOptions::default()).await;
+    env.extend_config("\n[detect]\nidp_grace_minutes = 60\n");
+    for _ in 0..3 {
+        let o = env.pull().await;
+        assert!(o.pull.all_complete(), "{:?}", o.pull.sources);
+    }
+    assert!(open_okta(&env).is_empty(), "{:#?}", open_okta(&env));
+}

@@ -152,7 +152,7 @@ impl<'a> Client<'a> {
                 .await?;
         }
         let mut warnings = app.features_off();
-        if let Err(e) = self
+        match self
             .api
             .get(
                 What::PushMappings,
@@ -165,9 +165,37 @@ impl<'a> Client<'a> {
             )
             .await
         {
-            warnings.push(format!(
+            Err(e) => warnings.push(format!(
                 "group-push mappings unreadable, group findings off: {e}"
-            ));
+            )),
+            // One pushed group's members, as the pull reads them (okta.groups.read).
+            Ok(first) => {
+                let group = first.as_ref().and_then(|v| {
+                    v.as_array()?
+                        .first()?
+                        .get("sourceGroupId")?
+                        .as_str()
+                        .map(str::to_string)
+                });
+                if let Some(gid) = group.filter(|g| pull::path_safe(g))
+                    && let Err(e) = self
+                        .api
+                        .get(
+                            What::GroupUsers,
+                            one(
+                                format!("/api/v1/groups/{}/users", seg(&gid)),
+                                vec![("limit", "1".into())],
+                            ),
+                            "groups/users",
+                            true,
+                        )
+                        .await
+                {
+                    warnings.push(format!(
+                        "a pushed group's members are unreadable, its group findings stay as they were: {e}"
+                    ));
+                }
+            }
         }
         let now = chrono::Utc::now();
         let logs = one(

@@ -99,7 +99,7 @@ enum Resolved {
 
 /// Whether `id` can be sent as one path segment: Okta ids are letters and digits; anything else
 /// (a login, `.`, `..`, a slash) could be resolved otherwise or rewrite the path.
-fn path_safe(id: &str) -> bool {
+pub(super) fn path_safe(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 128
         && id
