@@ -340,34 +340,60 @@ fn sim_unit(sim: &Path, file: &Path) -> String {
     first.trim_end_matches(".rs").to_string()
 }
 
-/// The `sim/` units the non-test code of `text` (in unit `unit`, `nested` when the file is in
-/// the unit's folder) names by path: `crate::sim::x`, `super::x`, `super::super::x`.
+/// The `sim/` units the non-test code of `text` names by path: `crate::sim::x` (and
+/// `crate::sim::{x, y}`), and `super::x` / `super::super::x` as far as they climb to `sim/`
+/// (`nested`: the file is inside a unit's folder and is not its `mod.rs`). Inline test modules
+/// (`#[cfg(test)] mod tests { … }`) are left out; an out-of-line `mod tests;` changes nothing.
 fn sim_references(text: &str, nested: bool) -> BTreeSet<String> {
-    let code: String = text
-        .split("#[cfg(test)]")
-        .next()
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("//"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let name = |rest: &str| -> String {
-        rest.chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect()
+    let mut kept = Vec::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        if line.trim() == "#[cfg(test)]"
+            && lines
+                .peek()
+                .is_some_and(|next| next.trim_start().starts_with("mod tests {"))
+        {
+            break;
+        }
+        if !line.trim_start().starts_with("//") {
+            kept.push(line);
+        }
+    }
+    let code = kept.join("\n");
+    let name = |rest: &str| -> Vec<String> {
+        // `{a, b::c}` names each of a, b.
+        if let Some(inner) = rest.strip_prefix('{') {
+            let inner = &inner[..inner.find('}').unwrap_or(inner.len())];
+            return inner
+                .split(',')
+                .map(|part| {
+                    part.trim()
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect::<String>()
+                })
+                .filter(|n| !n.is_empty() && n != "self")
+                .collect();
+        }
+        vec![
+            rest.chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect(),
+        ]
     };
     let mut out = BTreeSet::new();
     for (i, _) in code.match_indices("crate::sim::") {
-        out.insert(name(&code[i + "crate::sim::".len()..]));
+        out.extend(name(&code[i + "crate::sim::".len()..]));
     }
     let up = if nested { "super::super::" } else { "super::" };
     for (i, _) in code.match_indices(up) {
-        // `super::super::` inside a nested file, or `super::` of a top-level file.
+        // Only the climb to `sim/` itself: not a longer `super::super::…` of a top-level file.
         if !nested && code[..i].ends_with("super::") {
             continue;
         }
-        out.insert(name(&code[i + up.len()..]));
+        out.extend(name(&code[i + up.len()..]));
     }
+    out.retain(|n| !n.is_empty());
     out
 }
 
@@ -385,7 +411,8 @@ fn the_simulator_layers_are_one_way() {
             wrong.push(format!("{}: unit `{unit}` is in no layer", file.display()));
             continue;
         };
-        let nested = file.parent() != Some(sim.as_path());
+        // A unit folder's `mod.rs` climbs to `sim/` with one `super::`, like a top-level file.
+        let nested = file.parent() != Some(sim.as_path()) && !file.ends_with("mod.rs");
         let text = std::fs::read_to_string(file).unwrap();
         for used in sim_references(&text, nested) {
             // A name that is no unit is a re-export of sim/mod.rs: the top layer.
@@ -406,16 +433,13 @@ fn the_simulator_layers_are_one_way() {
 #[test]
 fn the_simulator_layer_checker_sees_a_sibling_and_a_climb() {
     let refs = sim_references(
-        "use crate::sim::okta::x;\nuse super::super::gate::y;\n// crate::sim::mod\n#[cfg(test)]\nuse crate::sim::World;",
+        "use crate::sim::okta::x;\nuse super::super::gate::y;\n// crate::sim::mod\n#[cfg(test)]\nmod tests;\nuse crate::sim::{kit, world::W};\n#[cfg(test)]\nmod tests {\nuse crate::sim::World;\n}",
         true,
     );
     assert_eq!(
         refs,
-        BTreeSet::from(["gate".to_string(), "okta".to_string()])
+        BTreeSet::from(["gate", "kit", "okta", "world"].map(String::from))
     );
     let top = sim_references("use super::state::SimState;\nuse super::kit::x;", false);
-    assert_eq!(
-        top,
-        BTreeSet::from(["kit".to_string(), "state".to_string()])
-    );
+    assert_eq!(top, BTreeSet::from(["kit", "state"].map(String::from)));
 }

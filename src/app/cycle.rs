@@ -426,6 +426,16 @@ pub fn export_idp_health(
 /// features are unknown).
 pub fn export_idp_app(m: &Metrics, directory: &str, app: &crate::model::idp::IdpApp) {
     use crate::model::idp::IdpApp;
+    // A directory that switched from Entra: its job's series go (their cycle time would only age).
+    for status in ProvisioningJob::STATUSES {
+        let _ = m.idp_job_status.remove_label_values(&[directory, status]);
+    }
+    let _ = m
+        .idp_last_successful_cycle
+        .remove_label_values(&[directory]);
+    let _ = m.idp_job_interval.remove_label_values(&[directory]);
+    let _ = m.idp_quarantined_since.remove_label_values(&[directory]);
+    let _ = m.idp_job_escrowed.remove_label_values(&[directory]);
     let current = app.status_label();
     for status in IdpApp::STATUSES {
         m.idp_app_status
@@ -449,6 +459,13 @@ pub fn export_idp_app(m: &Metrics, directory: &str, app: &crate::model::idp::Idp
 /// (`None`: the IdP has no job for the app, `NotConfigured`). Every status of the bounded set
 /// gets a series: 1 for the current one, 0 for the others.
 pub fn export_idp_job(m: &Metrics, directory: &str, job: Option<&ProvisioningJob>) {
+    // A directory that switched from Okta: its app's series go.
+    for status in crate::model::idp::IdpApp::STATUSES {
+        let _ = m.idp_app_status.remove_label_values(&[directory, status]);
+    }
+    for (feature, _) in crate::model::idp::IdpApp::NAMED_FEATURES {
+        let _ = m.idp_app_feature.remove_label_values(&[directory, feature]);
+    }
     let current = job.map_or("NotConfigured", ProvisioningJob::status_label);
     for status in ProvisioningJob::STATUSES {
         m.idp_job_status

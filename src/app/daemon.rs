@@ -196,22 +196,26 @@ fn refresh_store_gauges(settings: &Settings, metrics: &Metrics) {
 /// complete IdP pull); a directory never pulled completely gets none.
 fn restore_idp_jobs(settings: &Settings, store: &Store, metrics: &Metrics) {
     let names = settings.directory_names();
-    let configured: std::collections::HashSet<&str> = settings
+    // Each directory with an IdP, and the kind configured for it now.
+    let configured: std::collections::BTreeMap<&str, &str> = settings
         .atlassian
         .directories
         .iter()
-        .filter(|d| d.idp.is_some())
-        .map(|d| d.id.as_str())
+        .filter_map(|d| Some((d.id.as_str(), d.idp.as_ref()?.kind.as_str())))
         .collect();
     let sides = store.idp_sides().unwrap_or_else(|e| {
         tracing::warn!("cannot read the IdP jobs for the metrics: {e}");
         Vec::new()
     });
-    for dir in &configured {
+    for (dir, kind) in &configured {
         let Some(name) = names.get(*dir) else {
             continue;
         };
-        match sides.iter().find(|s| s.directory_id == *dir) {
+        // A side stored by another IdP kind (the directory switched) says nothing of this one.
+        match sides
+            .iter()
+            .find(|s| s.directory_id == *dir && (s.kind.is_empty() || s.kind == *kind))
+        {
             Some(side) => {
                 crate::cycle::export_idp_health(metrics, name, side.job.as_ref(), side.app.as_ref())
             }

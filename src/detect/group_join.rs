@@ -239,6 +239,16 @@ pub fn undetermined(x: &IdpIndex<'_>, kinds: &[Kind], u: &mut Undetermined) {
         );
     }
     for p in &x.groups {
+        // A push in ERROR pushes no membership: whether its members' memberships arrived cannot be
+        // told until it pushes again (an open membership finding keeps its state).
+        if p.group.push_error.is_some() {
+            for &kind in group_kinds
+                .iter()
+                .filter(|k| **k != Kind::GroupNotProvisioned)
+            {
+                u.add(kind, subject(&p.group.id), ["push mapping (ERROR)"]);
+            }
+        }
         // No SCIM group carries its id and its name is unknown: the name join cannot be tried.
         if p.scim.is_none() && p.ambiguous.is_none() && p.group.display_name.is_none() {
             for &kind in &group_kinds {

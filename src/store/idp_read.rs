@@ -44,8 +44,8 @@ pub struct IdpSideState {
     pub intended_enabled_users: usize,
     /// IdP users whose latest provisioning log event is `skipped`.
     pub skipped_users: usize,
-    /// The latest log event about no user that failed (Okta: the app could not authenticate to
-    /// Atlassian), when no successful event came after it.
+    /// The latest failed `application.integration.authentication_failure` event (Okta: the app
+    /// could not authenticate to Atlassian), when no successful event came after it.
     pub latest_app_failure: Option<crate::model::idp::ProvisioningEvent>,
 }
 
@@ -112,6 +112,7 @@ impl Store {
                         (SELECT e.raw FROM idp_events e
                           WHERE e.directory_id = v.directory_id AND e.user_id IS NULL
                             AND lower(e.status) = 'failure'
+                            AND json_extract(e.raw, '$.action') = 'application.integration.authentication_failure'
                             AND NOT EXISTS (SELECT 1 FROM idp_events l
                                  WHERE l.directory_id = e.directory_id
                                    AND lower(l.status) = 'success' AND l.at > e.at)

@@ -935,3 +935,131 @@ async fn no_okta_finding_opens_within_the_grace_span() {
     }
     assert!(open_okta(&env).is_empty(), "{:#?}", open_okta(&env));
 }
+
+/// A pushed group's member who is no app user joins a record only by its id: a record that shares
+/// its login (made by hand, or by an earlier IdP) stays an orphan, whatever the group does.
+#[tokio::test]
+async fn a_group_member_outside_the_app_never_takes_a_record_by_its_login() {
+    use scimdrift::sim::{SimOktaUser, SimUser};
+    let env = okta_env(SimOptions::default()).await;
+    let dir = id(&env, "D2");
+    env.sim.update_okta(&dir, |o| {
+        o.users.push(SimOktaUser {
+            id: "00ujanegroupmember01".into(),
+            status: "ACTIVE".into(),
+            login: "jane@example.com".into(),
+            email: "jane@example.com".into(),
+            first_name: "Jane".into(),
+            last_name: "Roe".into(),
+        });
+        let g = o
+            .groups
+            .iter_mut()
+            .find(|g| g.name == "confluence-users")
+            .unwrap();
+        g.members.push("00ujanegroupmember01".into());
+        o.sort();
+    });
+    env.sim.update_world(|w| {
+        let mut jane = SimUser::new("jane-record", "jane@example.com", "Jane", "Roe", Utc::now());
+        jane.external_id = Some("e-jane".into());
+        w.directories[1].users.push(jane);
+    });
+    for _ in 0..3 {
+        assert!(env.pull().await.pull.all_complete());
+    }
+    let open = with_status(&env, Status::Open);
+    let about_jane: Vec<&str> = open
+        .iter()
+        .filter(|f| f.scim_users.iter().any(|u| u.scim_id == "jane-record"))
+        .map(|f| f.kind.as_str())
+        .collect();
+    assert!(about_jane.contains(&"orphan_scim_record"), "{about_jane:?}");
+    assert!(
+        !about_jane.contains(&"idp_disabled_scim_active"),
+        "{about_jane:?}"
+    );
+}
+
+/// A push going to ERROR pushes no membership: its open membership findings keep their state
+/// (never resolved by it), and the group is not provisioned.
+#[tokio::test]
+async fn a_push_in_error_holds_its_membership_findings() {
+    let env = okta_env(SimOptions::default()).await;
+    for _ in 0..3 {
+        env.pull().await;
+    }
+    assert_eq!(open_okta(&env), expected_okta());
+    let (dir, og2) = (id(&env, "D2"), id(&env, "OG2"));
+    env.sim.update_okta(&dir, |o| {
+        let m = o
+            .push_mappings
+            .iter_mut()
+            .find(|m| m.source_group_id == og2)
+            .unwrap();
+        m.status = "ERROR".into();
+        m.error_summary = Some("Failed on pushing group Jira Okta: HTTP 500".into());
+    });
+    for _ in 0..2 {
+        env.pull().await;
+    }
+    let open = open_okta(&env);
+    let mut want = expected_okta();
+    want.insert((
+        "group_not_provisioned".into(),
+        "high".into(),
+        vec![],
+        vec![],
+        vec!["group:OG2".into()],
+    ));
+    assert_eq!(
+        open, want,
+        "the membership findings of OG2 held, its push not provisioned"
+    );
+}
+
+/// A directory that switches IdP keeps no series of the other: an Entra job's cycle time would
+/// only age (and page), an Okta app's INACTIVE would keep firing.
+#[test]
+fn switching_the_idp_drops_the_other_kinds_gauges() {
+    use scimdrift::model::idp::{IdpApp, ProvisioningJob};
+    let m = scimdrift::metrics::Metrics::new();
+    let job: ProvisioningJob = serde_json::from_value(serde_json::json!({
+        "job_id": "j1", "template_id": null, "status": "Active", "schedule_state": "Active",
+        "interval_seconds": 2400, "last_execution": null, "last_successful_execution": null,
+        "successive_failures": 0, "quarantine": null, "steady_state_last_achieved": null
+    }))
+    .unwrap();
+    let app = IdpApp {
+        id: "0oa1".into(),
+        label: None,
+        status: Some("INACTIVE".into()),
+        features: Some(vec!["PUSH_NEW_USERS".into()]),
+    };
+    scimdrift::cycle::export_idp_health(&m, "d", Some(&job), None);
+    assert!(
+        m.render()
+            .contains("scimdrift_idp_job_interval_seconds{directory=\"d\"}")
+    );
+    scimdrift::cycle::export_idp_health(&m, "d", None, Some(&app));
+    let text = m.render();
+    assert!(
+        !text.contains("scimdrift_idp_job_status{directory=\"d\""),
+        "{text}"
+    );
+    assert!(
+        !text.contains("scimdrift_idp_job_interval_seconds{directory=\"d\"}"),
+        "{text}"
+    );
+    assert!(text.contains("scimdrift_idp_app_status{directory=\"d\",status=\"INACTIVE\"} 1"));
+    scimdrift::cycle::export_idp_health(&m, "d", Some(&job), None);
+    let text = m.render();
+    assert!(
+        !text.contains("scimdrift_idp_app_status{directory=\"d\""),
+        "{text}"
+    );
+    assert!(
+        !text.contains("scimdrift_idp_app_feature{directory=\"d\""),
+        "{text}"
+    );
+}

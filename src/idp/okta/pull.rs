@@ -626,8 +626,10 @@ fn app_user(directory_id: &str, a: AppUser, user: Resolved) -> IdpUser {
     }
 }
 
-/// A user the app no longer lists, found by a SCIM record's `externalId`: deactivated (which
-/// removed its assignments) or unassigned; never intended.
+/// A user the app does not list — found by a SCIM record's `externalId` (deactivated, which removed
+/// its assignments, or unassigned), or a pushed group's member who is no app user —; never
+/// intended. It joins a record only by its id (`externalId`): Okta pushes no `userName` or email
+/// for a user outside the app, so a record matching its login or email is not its record.
 fn outside_user(directory_id: &str, u: OktaUser) -> IdpUser {
     let enabled = u.enabled();
     let mut unknown = Vec::new();
@@ -652,8 +654,8 @@ fn outside_user(directory_id: &str, u: OktaUser) -> IdpUser {
         sync_state: None,
         status: u.status,
         scim_external_id: None,
-        scim_user_name: u.login,
-        email: u.email,
+        scim_user_name: None,
+        email: None,
         unknown,
     }
 }
