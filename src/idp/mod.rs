@@ -5,6 +5,7 @@
 //! kind (Okta) changes no caller.
 
 pub mod entra;
+pub mod listing;
 pub mod okta;
 pub mod settings;
 pub mod token;

@@ -11,7 +11,6 @@ use serde_json::Value;
 use super::credential::Credential;
 use crate::fields::{Parsed, SeenIds, json_error};
 use crate::http::{Api, ApiError, Call, ErrorKind, HttpLayer, Reply};
-use crate::model::DataQualityNote;
 
 /// What a Graph call reads, for errors and the permission a 403 names (idp-api.md §1.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,20 +155,7 @@ pub fn forbidden(e: ApiError, what: What) -> ApiError {
     }
 }
 
-/// A paged read: the items in order, the notes on fields it could not read.
-pub struct Listed<T> {
-    pub items: Vec<T>,
-    pub notes: Vec<DataQualityNote>,
-}
-
-/// How a list treats an id it already saw.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Duplicates {
-    /// §5: a list with a duplicate id is incomplete.
-    Error,
-    /// The provisioning log: keep the first.
-    Skip,
-}
+pub use crate::idp::listing::{Duplicates, Listed};
 
 impl<'a> Graph<'a> {
     pub fn new(
@@ -287,10 +273,7 @@ impl<'a> Graph<'a> {
         dups: Duplicates,
         mut parse: impl FnMut(&Value) -> Result<Option<Parsed<T>>, String>,
     ) -> Result<Listed<T>, ApiError> {
-        let mut out = Listed {
-            items: Vec::new(),
-            notes: Vec::new(),
-        };
+        let mut out = Listed::default();
         let mut seen = SeenIds::default();
         let mut links = HashSet::new();
         let mut target = first;
@@ -305,26 +288,8 @@ impl<'a> Graph<'a> {
             let Some(items) = body.get("value").and_then(Value::as_array) else {
                 return Err(bad("page has no `value` array".into()));
             };
-            for (i, raw) in items.iter().enumerate() {
-                let parsed = parse(raw).map_err(|e| bad(format!("item {i}: {e}")))?;
-                let Some(p) = parsed else { continue };
-                if !seen.first_time(&p.id) {
-                    match dups {
-                        Duplicates::Error => {
-                            return Err(bad(format!("item {i}: id {:?} is listed twice", p.id)));
-                        }
-                        Duplicates::Skip => continue,
-                    }
-                }
-                out.notes
-                    .extend(p.notes.into_iter().map(|note| DataQualityNote {
-                        source: self.origin.to_string(),
-                        id: p.id.clone(),
-                        field: note.field,
-                        problem: note.problem,
-                    }));
-                out.items.push(p.item);
-            }
+            out.add_page(items, self.origin, &mut seen, dups, &mut parse)
+                .map_err(&bad)?;
             match body.get("@odata.nextLink") {
                 None | Some(Value::Null) => return Ok(out),
                 Some(Value::String(link)) => {

@@ -13,7 +13,6 @@ use serde_json::Value;
 use super::credential::Credential;
 use crate::fields::{Parsed, SeenIds, json_error};
 use crate::http::{Api, ApiError, Call, ErrorKind, HttpLayer, Reply};
-use crate::model::DataQualityNote;
 
 /// What an Okta call reads, for errors and the scope a 403 names (idp-api.md §2.1–§2.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,20 +64,7 @@ pub enum Target {
     Link(String),
 }
 
-/// A paged read: the items in order, the notes on fields it could not read.
-pub struct Listed<T> {
-    pub items: Vec<T>,
-    pub notes: Vec<DataQualityNote>,
-}
-
-/// How a list treats an id it already saw.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Duplicates {
-    /// §5: a list with a duplicate id is incomplete.
-    Error,
-    /// The System Log: deduplicated by `uuid`, the first kept.
-    Skip,
-}
+pub use crate::idp::listing::{Duplicates, Listed};
 
 /// One Okta org's API: the layer (base URL = `base_url` or `https://{domain}`), the credential,
 /// the source name.
@@ -291,10 +277,7 @@ impl<'a> Okta<'a> {
         dups: Duplicates,
         mut parse: impl FnMut(&Value) -> Result<Option<Parsed<T>>, String>,
     ) -> Result<Listed<T>, ApiError> {
-        let mut out = Listed {
-            items: Vec::new(),
-            notes: Vec::new(),
-        };
+        let mut out = Listed::default();
         let mut seen = SeenIds::default();
         let mut links = HashSet::new();
         let mut target = first;
@@ -319,26 +302,8 @@ impl<'a> Okta<'a> {
             if items.is_empty() && dups == Duplicates::Skip {
                 return Ok(out);
             }
-            for (i, raw) in items.iter().enumerate() {
-                let parsed = parse(raw).map_err(|e| bad(format!("item {i}: {e}")))?;
-                let Some(p) = parsed else { continue };
-                if !seen.first_time(&p.id) {
-                    match dups {
-                        Duplicates::Error => {
-                            return Err(bad(format!("item {i}: id {:?} is listed twice", p.id)));
-                        }
-                        Duplicates::Skip => continue,
-                    }
-                }
-                out.notes
-                    .extend(p.notes.into_iter().map(|note| DataQualityNote {
-                        source: self.origin.to_string(),
-                        id: p.id.clone(),
-                        field: note.field,
-                        problem: note.problem,
-                    }));
-                out.items.push(p.item);
-            }
+            out.add_page(items, self.origin, &mut seen, dups, &mut parse)
+                .map_err(&bad)?;
             match next_link(&reply.headers).map_err(&bad)? {
                 None => return Ok(out),
                 Some(link) => {

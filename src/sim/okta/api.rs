@@ -141,6 +141,14 @@ fn paged(
     )
 }
 
+/// Okta's `404` for an app id the org does not have.
+fn no_such_app(id: &str) -> Response {
+    wire::error(
+        404,
+        &format!("Not found: Resource not found: {id} (AppInstance)"),
+    )
+}
+
 /// The sorted cursor keys of a list.
 enum Keys<'a> {
     Of(&'a [&'a str]),
@@ -212,10 +220,7 @@ pub(crate) async fn app(
 ) -> Response {
     with_org(&state, &org, |o, options| {
         if o.app.id != id {
-            return wire::error(
-                404,
-                &format!("Not found: Resource not found: {id} (AppInstance)"),
-            );
+            return no_such_app(&id);
         }
         let mut v = json!({
             "id": o.app.id,
@@ -268,10 +273,7 @@ pub(crate) async fn app_users(
 ) -> Response {
     with_org(&state, &org, |o, options| {
         if o.app.id != id {
-            return wire::error(
-                404,
-                &format!("Not found: Resource not found: {id} (AppInstance)"),
-            );
+            return no_such_app(&id);
         }
         let expand = q.get("expand").is_some_and(|e| e == "user");
         let users = users_by_id(o);
@@ -380,10 +382,7 @@ pub(crate) async fn app_groups(
 ) -> Response {
     with_org(&state, &org, |o, options| {
         if o.app.id != id {
-            return wire::error(
-                404,
-                &format!("Not found: Resource not found: {id} (AppInstance)"),
-            );
+            return no_such_app(&id);
         }
         let mut keys: Vec<&str> = o.app_groups.iter().map(String::as_str).collect();
         keys.sort_unstable();
@@ -419,10 +418,7 @@ pub(crate) async fn push_mappings(
 ) -> Response {
     with_org(&state, &org, |o, options| {
         if o.app.id != id {
-            return wire::error(
-                404,
-                &format!("Not found: Resource not found: {id} (AppInstance)"),
-            );
+            return no_such_app(&id);
         }
         let mut mappings: Vec<_> = o.push_mappings.iter().collect();
         mappings.sort_by(|a, b| a.id.cmp(&b.id));
