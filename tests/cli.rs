@@ -1043,3 +1043,61 @@ fn mixin_refuses_the_daemons_config_and_names_a_bad_key() {
         .collect();
     assert_eq!(names.len(), 2, "no temporary file left: {names:?}");
 }
+
+#[test]
+fn bench_sizes_prints_one_row_per_size_with_the_ratio_and_bytes_per_pair() {
+    let out = bin()
+        .args(["bench", "--sizes", "40,20", "--repeat", "1", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runs = v.as_array().expect("an array, one run per size");
+    let sizes: Vec<u64> = runs
+        .iter()
+        .map(|r| r["scim_records"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sizes, [20, 40], "smallest first");
+    for r in runs {
+        assert!(r["unchanged_to_first_ratio"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(
+            r["peak_rss_bytes_per_record_pair"].as_f64().unwrap() > 0.0,
+            "{r}"
+        );
+        assert!(r["db_bytes_per_record_pair"].as_f64().unwrap() > 0.0, "{r}");
+    }
+    let text = bin()
+        .args(["bench", "--sizes", "20,30", "--repeat", "1"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("RSS B/pair") && text.contains("first pull ~ N^"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bench_idp_okta_pulls_the_org_alone_and_beside_atlassian() {
+    let out = bin()
+        .args([
+            "bench", "--idp", "--okta", "--users", "120", "--repeat", "1", "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["idp_users"], 120, "{v}");
+    assert_eq!(v["scim_records"], 120, "{v}");
+    // Token, app, app users, mappings, each pushed group and its members, the log at least.
+    assert!(v["idp_requests"].as_u64().unwrap() >= 6, "{v}");
+    assert!(v["three_sided_pull_seconds"].as_f64().unwrap() > 0.0, "{v}");
+}

@@ -24,6 +24,69 @@ pub struct Figures {
     pub db_bytes_after_unchanged_pulls: u64,
     pub unchanged_pulls: usize,
     pub growth_percent: f64,
+    /// The unchanged pull's time over the first pull's.
+    pub unchanged_to_first_ratio: f64,
+    /// Peak RSS of this run (the process's peak reset before it) per SCIM record + account pair,
+    /// bytes.
+    pub peak_rss_bytes_per_record_pair: f64,
+    /// The database after the first pull per record pair, bytes.
+    pub db_bytes_per_record_pair: f64,
+}
+
+/// Runs the benchmark for each of `sizes` (one simulator each, the peak RSS reset between them)
+/// and prints the figures: one size as before (JSON: one object), several as a table (JSON: an
+/// array, smallest first).
+pub async fn run_sizes(sizes: &[usize], repeat: usize, json: bool) -> ExitCode {
+    if sizes.len() == 1 {
+        return run(sizes[0], repeat, json).await;
+    }
+    let mut all = Vec::new();
+    let mut sizes = sizes.to_vec();
+    sizes.sort_unstable();
+    for users in sizes {
+        // The peak of this size only (Linux: 5 resets VmHWM).
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+        match measure(users, repeat, json).await {
+            Ok(f) => all.push(f),
+            Err(e) => {
+                crate::app::journal::report(3, &format!("error: bench failed at {users}: {e:#}"));
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+        return ExitCode::SUCCESS;
+    }
+    println!(
+        "pull + store, one simulator per size on loopback (records = SCIM records + accounts):"
+    );
+    println!(
+        "  {:>9} {:>9} {:>11} {:>7} {:>9} {:>12} {:>12}",
+        "pairs", "first s", "unchanged s", "ratio", "peak MB", "RSS B/pair", "DB B/pair"
+    );
+    for f in &all {
+        println!(
+            "  {:>9} {:>9.2} {:>11.2} {:>7.2} {:>9.0} {:>12.0} {:>12.0}",
+            f.scim_records,
+            f.first_pull_seconds,
+            f.unchanged_pull_seconds_avg,
+            f.unchanged_to_first_ratio,
+            f.peak_rss_mb,
+            f.peak_rss_bytes_per_record_pair,
+            f.db_bytes_per_record_pair
+        );
+    }
+    if let (Some(a), Some(b)) = (all.first(), all.last())
+        && b.scim_records > a.scim_records
+        && a.first_pull_seconds > 0.0
+    {
+        // How the first pull grows with N: 1.0 is linear.
+        let exponent = (b.first_pull_seconds / a.first_pull_seconds).ln()
+            / (b.scim_records as f64 / a.scim_records as f64).ln();
+        println!("  first pull ~ N^{exponent:.2} from the smallest to the largest");
+    }
+    ExitCode::SUCCESS
 }
 
 /// Runs the benchmark and prints the figures.
@@ -45,7 +108,14 @@ pub async fn run(users: usize, repeat: usize, json: bool) -> ExitCode {
                     "  unchanged pull    {:.2} s  (average of {})",
                     f.unchanged_pull_seconds_avg, f.unchanged_pulls
                 );
-                println!("  peak RSS          {:.0} MB", f.peak_rss_mb);
+                println!(
+                    "  ratio             {:.2}  (unchanged / first)",
+                    f.unchanged_to_first_ratio
+                );
+                println!(
+                    "  peak RSS          {:.0} MB  ({:.0} bytes per record pair)",
+                    f.peak_rss_mb, f.peak_rss_bytes_per_record_pair
+                );
                 println!(
                     "  DB after 1 pull   {:.1} MB",
                     f.db_bytes_after_first_pull as f64 / 1e6
@@ -108,13 +178,18 @@ async fn measure(users: usize, repeat: usize, json: bool) -> anyhow::Result<Figu
     let db_bytes_after_unchanged_pulls = Store::open(&settings.store.path)?.compacted_size()?;
     let _ = child.kill().await;
     let growth = db_bytes_after_unchanged_pulls.saturating_sub(db_bytes_after_first_pull);
+    let peak = peak_rss_bytes();
+    let pairs = scim_records.max(1) as f64;
     Ok(Figures {
         scim_records,
         accounts,
         first_pull_seconds,
         records_per_second: (scim_records + accounts) as f64 / first_pull_seconds,
         unchanged_pull_seconds_avg,
-        peak_rss_mb: peak_rss_bytes() as f64 / 1e6,
+        peak_rss_mb: peak as f64 / 1e6,
+        unchanged_to_first_ratio: unchanged_pull_seconds_avg / first_pull_seconds.max(1e-9),
+        peak_rss_bytes_per_record_pair: peak as f64 / pairs,
+        db_bytes_per_record_pair: db_bytes_after_first_pull as f64 / pairs,
         db_bytes_after_first_pull,
         db_bytes_after_unchanged_pulls,
         unchanged_pulls: repeat,

@@ -200,6 +200,11 @@ pub enum Command {
         /// Unchanged pulls after the first.
         #[arg(long, default_value_t = 10)]
         repeat: usize,
+        /// Several sizes in one run, e.g. `--sizes 10000,100000,300000` (one simulator each, the
+        /// peak RSS reset between them): a table with the ratio unchanged/first, bytes per record
+        /// pair and how the first pull grows with N. Overrides --users.
+        #[arg(long, value_delimiter = ',', value_name = "N,N,...")]
+        sizes: Vec<usize>,
         /// text, or json: the figures as one object (the fields of the text, in their units).
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
@@ -993,8 +998,12 @@ async fn run(cli: Cli, loaded: Result<Settings, ConfigError>) -> ExitCode {
             repeat,
             format,
             json,
+            sizes,
             ..
-        } => bench::run(users, repeat, json || format == Format::Json).await,
+        } => {
+            let sizes = if sizes.is_empty() { vec![users] } else { sizes };
+            bench::run_sizes(&sizes, repeat, json || format == Format::Json).await
+        }
         // Handled in `main`, before the configuration is loaded.
         Command::Completions { shell } => completions(shell),
         Command::Man { dir } => man(dir.as_deref()),
