@@ -1,4 +1,5 @@
-//! What both IdP clients' paged lists share (idp-api.md §5): the items of a page read one by one
+//! What both IdP clients' requests and paged lists share (idp-api.md §5): where a request goes
+//! ([`Target`], [`seg`]), and the items of a page read one by one
 //! through the kind's parser, a duplicate id an error (or, for a log, skipped), and the fields a
 //! parser could not read kept as data-quality notes naming the source and the item.
 
@@ -6,6 +7,27 @@ use serde_json::Value;
 
 use crate::fields::{Parsed, SeenIds};
 use crate::model::DataQualityNote;
+
+/// Where a request goes: a path under the client's base URL with a query, or a next-page link
+/// followed verbatim (Graph's `@odata.nextLink`, Okta's `Link rel="next"`).
+pub enum Target {
+    Path(String, Vec<(&'static str, String)>),
+    Link(String),
+}
+
+/// A path segment, percent-encoded (ids come from the API or the SCIM records: never let one
+/// change the path).
+pub fn seg(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
 
 /// A paged read: the items in order, the notes on fields it could not read.
 pub struct Listed<T> {

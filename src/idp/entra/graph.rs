@@ -86,31 +86,12 @@ impl What {
     }
 }
 
-/// Where a request goes: a path under the Graph base URL with a query, or a nextLink verbatim.
-pub enum Target {
-    Path(String, Vec<(&'static str, String)>),
-    Link(String),
-}
-
 /// One Graph client: the layer (base URL = the Graph base), the credential, the source name.
 pub struct Graph<'a> {
     pub http: HttpLayer,
     pub cred: &'a Credential,
     pub origin: &'a str,
     base: url::Url,
-}
-
-/// A path segment, percent-encoded (ids come from the API: never let one change the path).
-pub fn seg(id: &str) -> String {
-    let mut out = String::with_capacity(id.len());
-    for b in id.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// An OData string literal's content (`'` doubled).
@@ -155,7 +136,7 @@ pub fn forbidden(e: ApiError, what: What) -> ApiError {
     }
 }
 
-pub use crate::idp::listing::{Duplicates, Listed};
+pub use crate::idp::listing::{Duplicates, Listed, Target, seg};
 
 impl<'a> Graph<'a> {
     pub fn new(

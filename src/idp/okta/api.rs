@@ -58,13 +58,7 @@ impl What {
     }
 }
 
-/// Where a request goes: a path under the base URL with a query, or a `next` link verbatim.
-pub enum Target {
-    Path(String, Vec<(&'static str, String)>),
-    Link(String),
-}
-
-pub use crate::idp::listing::{Duplicates, Listed};
+pub use crate::idp::listing::{Duplicates, Listed, Target, seg};
 
 /// One Okta org's API: the layer (base URL = `base_url` or `https://{domain}`), the credential,
 /// the source name.
@@ -73,12 +67,6 @@ pub struct Okta<'a> {
     pub cred: &'a Credential,
     pub origin: &'a str,
     base: url::Url,
-}
-
-/// A path segment, percent-encoded (ids come from the API or the SCIM records: never let one
-/// change the path).
-pub fn seg(id: &str) -> String {
-    crate::idp::entra::graph::seg(id)
 }
 
 /// The `rel="next"` URL of a reply's `Link` headers, whether sent as separate headers or one
@@ -268,7 +256,7 @@ impl<'a> Okta<'a> {
     /// `parse` (`Ok(None)` skips one). Complete or an error (§5): a page that is not an array,
     /// an item `parse` refuses, a duplicate id (per `dups`), a next link off the origin or seen
     /// before, a 404, or a request that gave up. A page shorter than the limit with a next link
-    /// is followed (lenient). `on_page` is told each page's item count.
+    /// is followed (lenient).
     pub async fn list<T>(
         &self,
         what: What,
