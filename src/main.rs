@@ -6,7 +6,10 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> std::process::ExitCode {
     limit_malloc_arenas();
-    scimdrift::cli::main()
+    let code = scimdrift::cli::main();
+    // A pull's checkpoint runs after its result was told: let it finish before the process ends.
+    scimdrift::store::settle_all();
+    code
 }
 
 /// glibc gives each thread its own malloc arena; pages parsed on the async workers and freed on the

@@ -68,6 +68,147 @@ async fn one_changed_record_adds_exactly_one_version() {
     );
 }
 
+/// Every version row of `dir`'s `scim_id`, oldest first: (row id, its own `raw` column).
+fn user_rows(db: &std::path::Path, scim_id: &str) -> Vec<(i64, String)> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT id, raw FROM scim_user_versions WHERE scim_id = ?1 ORDER BY id")
+        .unwrap();
+    stmt.query_map([scim_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn count(db: &std::path::Path, sql: &str) -> i64 {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+#[tokio::test]
+async fn raw_json_is_stored_once_per_content_compressed_and_reads_back_as_sent() {
+    use scimdrift::store::RawTable;
+    let env = Env::scenarios(50).await;
+    let first = env.pull().await;
+    let db = env.db_path();
+    let distinct = "SELECT count(DISTINCT hash) FROM (SELECT hash FROM scim_user_versions
+        UNION ALL SELECT hash FROM scim_group_versions UNION ALL SELECT hash FROM account_versions)";
+    let bodies = count(&db, "SELECT count(*) FROM raw_json");
+    assert_eq!(
+        bodies,
+        count(&db, distinct),
+        "one body per distinct content"
+    );
+    assert!(bodies as usize >= first.pull.scim_records() + first.pull.accounts());
+    let (packed, text) = (
+        count(&db, "SELECT sum(length(body)) FROM raw_json"),
+        count(&db, "SELECT sum(length) FROM raw_json"),
+    );
+    assert!(packed * 2 < text, "compressed: {packed} bytes for {text}");
+
+    // A record renamed, then renamed back: three versions, two bodies.
+    let r9 = env.sim.world().labels["R9"].clone();
+    let rename = |name: &'static str| {
+        env.sim.update_world(|w| {
+            for d in &mut w.directories {
+                if let Some(u) = d.user_mut(&r9) {
+                    u.display_name = Some(name.into());
+                }
+            }
+        })
+    };
+    let original = user_rows(&db, &r9);
+    assert_eq!(original.len(), 1);
+    assert_eq!(
+        original[0].1, "",
+        "the row's own column is empty: the text is in raw_json"
+    );
+    let store = env.store();
+    let sent = store
+        .raw_json(RawTable::ScimUsers, original[0].0)
+        .unwrap()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&sent).unwrap();
+    assert_eq!(v["id"], serde_json::json!(r9));
+    let original_name = v["displayName"].clone();
+    rename("Fay Renamed");
+    env.pull().await;
+    assert_eq!(count(&db, "SELECT count(*) FROM raw_json"), bodies + 1);
+    let original_text = sent;
+    env.sim.update_world(|w| {
+        for d in &mut w.directories {
+            if let Some(u) = d.user_mut(&r9) {
+                u.display_name = original_name.as_str().map(String::from);
+            }
+        }
+    });
+    let third = env.pull().await;
+    assert_eq!(third.recorded.versions_added, 1);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM raw_json"),
+        bodies + 1,
+        "the same content again is not stored twice"
+    );
+    let rows = user_rows(&db, &r9);
+    assert_eq!(rows.len(), 3);
+    let texts: Vec<String> = rows
+        .iter()
+        .map(|(id, _)| store.raw_json(RawTable::ScimUsers, *id).unwrap().unwrap())
+        .collect();
+    assert_eq!(texts[0], original_text);
+    assert!(texts[1].contains("Fay Renamed"), "{}", texts[1]);
+    assert_eq!(texts[2], original_text);
+    assert_eq!(store.raw_json(RawTable::Accounts, i64::MAX).unwrap(), None);
+    let account: i64 = count(&db, "SELECT min(id) FROM account_versions");
+    let text = store
+        .raw_json(RawTable::Accounts, account)
+        .unwrap()
+        .unwrap();
+    assert!(text.contains("accountId"), "{text}");
+}
+
+#[tokio::test]
+async fn a_body_damaged_in_the_store_is_named_corrupt_not_a_panic() {
+    use scimdrift::store::RawTable;
+    let env = Env::scenarios(5).await;
+    env.pull().await;
+    let db = env.db_path();
+    let id = count(&db, "SELECT min(id) FROM scim_user_versions");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute(
+        "UPDATE raw_json SET body = x'00112233' WHERE hash = (SELECT hash FROM scim_user_versions WHERE id = ?1)",
+        [id],
+    )
+    .unwrap();
+    drop(conn);
+    let err = env.store().raw_json(RawTable::ScimUsers, id).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains(&format!("scim_user_versions row {id}")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_store_corrupted_between_two_pulls_of_one_process_is_refused() {
+    let env = Env::scenarios(10).await;
+    env.pull().await;
+    env.pull().await;
+    let db = env.db_path();
+    scimdrift::store::settle(&db);
+    let mut bytes = std::fs::read(&db).unwrap();
+    let pages = bytes.len() / 4096;
+    for page in [pages / 2, pages / 2 + 1, pages - 2] {
+        bytes[page * 4096..(page + 1) * 4096].fill(0xA5);
+    }
+    std::fs::write(&db, &bytes).unwrap();
+    // This process checked the store and wrote it twice itself; a change it did not make is
+    // checked again before anything writes.
+    let err = Store::open(&db).err().unwrap();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+}
+
 #[tokio::test]
 async fn a_removed_record_is_closed_not_deleted() {
     let env = Env::scenarios(10).await;

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::write::{Analysis, IDP_GROUPS, IDP_SIDES, IDP_USERS, Live, composite};
+use super::write::{Analysis, IDP_GROUPS, IDP_SIDES, IDP_USERS, Live, key_of};
 use crate::detect::{IdpInput, Kind, grace};
 use crate::findings::Current;
 use crate::model::PullMeta;
@@ -60,9 +60,7 @@ pub(super) fn record(
     meta: &PullMeta,
     sides: Vec<IdpSide>,
 ) -> rusqlite::Result<RecordedIdp> {
-    let mut users = Live::load(tx, &IDP_USERS)?;
-    let mut group_rows = Live::load(tx, &IDP_GROUPS)?;
-    let mut rows = Live::load(tx, &IDP_SIDES)?;
+    let mut rows = Live::load(tx, &IDP_SIDES, None)?;
     let mut out = RecordedIdp {
         inputs: Vec::with_capacity(sides.len()),
         evaluated: Evaluated::new(),
@@ -71,6 +69,8 @@ pub(super) fn record(
     };
     for mut side in sides {
         let dir = side.directory_id.clone();
+        let mut users = Live::load(tx, &IDP_USERS, Some(&dir))?;
+        let mut group_rows = Live::load(tx, &IDP_GROUPS, Some(&dir))?;
         let ever_seen: HashSet<String> = tx
             .prepare_cached(
                 "SELECT DISTINCT user_id FROM idp_user_versions WHERE directory_id = ?1",
@@ -79,7 +79,7 @@ pub(super) fn record(
             .collect::<rusqlite::Result<_>>()?;
         for u in &side.users {
             let raw = serde_json::to_string(u).unwrap_or_default();
-            if let Some(hash) = users.observe(tx, snapshot_id, composite(&dir, &u.id), &raw)? {
+            if let Some(hash) = users.observe(tx, snapshot_id, key_of(&[&dir, &u.id]), &raw)? {
                 tx.prepare_cached(
                     "INSERT INTO idp_user_versions (directory_id, user_id, valid_from, hash, user_principal_name,
                          email, enabled, intended, deleted, raw)
@@ -99,8 +99,7 @@ pub(super) fn record(
                 ])?;
             }
         }
-        let prefix = format!("{dir}\u{1f}");
-        users.close_vanished_where(tx, snapshot_id, |k| k.starts_with(&prefix))?;
+        users.close_vanished(tx, snapshot_id)?;
         for (group, members) in group_members(&side) {
             let raw = serde_json::to_string(&GroupJson {
                 display_name: group.display_name.as_deref(),
@@ -111,7 +110,7 @@ pub(super) fn record(
                 ),
             })
             .unwrap_or_default();
-            let key = composite(&dir, &group.id);
+            let key = key_of(&[&dir, &group.id]);
             if let Some(hash) = group_rows.observe(tx, snapshot_id, key, &raw)? {
                 tx.prepare_cached(
                     "INSERT INTO idp_group_versions (directory_id, group_id, valid_from, hash,
@@ -129,7 +128,7 @@ pub(super) fn record(
                 ])?;
             }
         }
-        group_rows.close_vanished_where(tx, snapshot_id, |k| k.starts_with(&prefix))?;
+        group_rows.close_vanished(tx, snapshot_id)?;
         let side_json = serde_json::to_string(&SideJson {
             app: side.app.clone(),
             failures: side.failures,
@@ -141,7 +140,7 @@ pub(super) fn record(
             scope_all: side.scope_all,
         })
         .unwrap_or_default();
-        if let Some(hash) = rows.observe(tx, snapshot_id, dir.clone(), &side_json)? {
+        if let Some(hash) = rows.observe(tx, snapshot_id, key_of(&[&dir]), &side_json)? {
             tx.prepare_cached(
                 "INSERT INTO idp_side_versions (directory_id, valid_from, hash, job_status, raw)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -187,6 +186,8 @@ pub(super) fn record(
                 logs_known.then(|| meta.started_at.to_rfc3339())
             ],
         )?;
+        out.added += users.added + group_rows.added;
+        out.closed += users.closed + group_rows.closed;
         let latest_events = latest_events(tx, &dir)?;
         out.evaluated.insert(
             dir.clone(),
@@ -204,8 +205,8 @@ pub(super) fn record(
             ever_seen,
         });
     }
-    out.added = users.added + rows.added + group_rows.added;
-    out.closed = users.closed + rows.closed + group_rows.closed;
+    out.added += rows.added;
+    out.closed += rows.closed;
     Ok(out)
 }
 

@@ -274,6 +274,18 @@ CREATE TABLE idp_group_versions (
 );
 CREATE UNIQUE INDEX idp_group_current ON idp_group_versions (directory_id, group_id) WHERE valid_to IS NULL;
 "#,
+    // Issue 24: raw JSON once per distinct content, zstd-compressed (store::raw). Version rows of
+    // SCIM users, groups and accounts written since hold '' in `raw`; their text is here under
+    // their `hash` (the xxh3-128 of the text).
+    r#"
+CREATE TABLE raw_json (
+    id     INTEGER PRIMARY KEY,
+    hash   BLOB    NOT NULL UNIQUE,
+    codec  INTEGER NOT NULL,
+    length INTEGER NOT NULL,
+    body   BLOB    NOT NULL
+);
+"#,
 ];
 
 /// The schema version this build writes.

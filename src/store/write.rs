@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use xxhash_rust::xxh3::xxh3_128;
 
 use super::findings::{self, Reconciled};
+use super::raw::Packer;
 use super::{Store, StoreError};
 use crate::detect::IdpInput;
 use crate::detect::{History, RecordRef};
@@ -107,7 +108,6 @@ impl PageSink<Account> for BatchSink {
 
 /// What the writer returns when the pull is finished.
 pub struct Finished {
-    pub store: Store,
     pub recorded: Recorded,
     pub reconciled: Option<Reconciled>,
 }
@@ -127,7 +127,11 @@ impl Recorder {
         let thread = std::thread::Builder::new()
             .name("scimdrift-store".into())
             .spawn(move || {
-                let _ = done_tx.send(write_pull(store, rx));
+                let mut store = store;
+                let _ = done_tx.send(write_pull(&mut store, rx));
+                // The WAL into the main file once the result is told, off the critical path.
+                let path = store.path.clone();
+                super::integrity::after_pull(&path, move || checkpoint(store));
             })
             .expect("spawning the store writer thread");
         Recorder {
@@ -169,64 +173,117 @@ impl Recorder {
 /// One versioned table: how to key its current rows.
 pub(super) struct Table {
     name: &'static str,
-    /// SQL expression of the natural key, matched by the Rust-side key.
-    key_sql: &'static str,
+    /// The columns of the natural key, in the order [`key_of`] takes them.
+    key_columns: &'static [&'static str],
 }
 
 const USERS: Table = Table {
     name: "scim_user_versions",
-    key_sql: "directory_id || char(31) || scim_id",
+    key_columns: &["directory_id", "scim_id"],
 };
 const GROUPS: Table = Table {
     name: "scim_group_versions",
-    key_sql: "directory_id || char(31) || group_id",
+    key_columns: &["directory_id", "group_id"],
 };
 const ACCOUNTS: Table = Table {
     name: "account_versions",
-    key_sql: "account_id",
+    key_columns: &["account_id"],
 };
 pub(super) const IDP_USERS: Table = Table {
     name: "idp_user_versions",
-    key_sql: "directory_id || char(31) || user_id",
+    key_columns: &["directory_id", "user_id"],
 };
 pub(super) const IDP_GROUPS: Table = Table {
     name: "idp_group_versions",
-    key_sql: "directory_id || char(31) || group_id",
+    key_columns: &["directory_id", "group_id"],
 };
 pub(super) const IDP_SIDES: Table = Table {
     name: "idp_side_versions",
-    key_sql: "directory_id",
+    key_columns: &["directory_id"],
 };
 
-pub(super) fn composite(a: &str, b: &str) -> String {
-    format!("{a}\u{1f}{b}")
+/// A natural key (its columns' values, in order) as the 128-bit hash a [`Live`] map is keyed by:
+/// no string is kept per row.
+pub(super) fn key_of(parts: &[&str]) -> u128 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            h.update(&[0x1f]);
+        }
+        h.update(part.as_bytes());
+    }
+    h.digest128()
 }
 
-/// The current versions of one table during a pull: key → (row id, hash). What is left at the end
-/// vanished from the source.
+/// A hasher for keys that are already hashes (xxh3): their low bits, as they are.
+#[derive(Default)]
+pub(super) struct Prehashed(u64);
+
+impl std::hash::Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes.iter().take(8) {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.0 = n as u64;
+    }
+}
+
+type Rows = HashMap<u128, (i64, [u8; 16]), std::hash::BuildHasherDefault<Prehashed>>;
+
+/// The current versions of one table during a pull: key → (row id, hash of the raw JSON). What is
+/// left at the end vanished from the source.
 pub(super) struct Live {
     table: &'static Table,
-    rows: HashMap<String, (i64, [u8; 16])>,
+    rows: Rows,
     pub(super) added: u64,
     pub(super) closed: u64,
 }
 
 impl Live {
-    pub(super) fn load(tx: &Transaction, table: &'static Table) -> rusqlite::Result<Live> {
-        let mut stmt = tx.prepare(&format!(
-            "SELECT id, {}, hash FROM {} WHERE valid_to IS NULL",
-            table.key_sql, table.name
+    /// The current versions of `table` (of directory `scope` only, when given).
+    pub(super) fn load(
+        conn: &rusqlite::Connection,
+        table: &'static Table,
+        scope: Option<&str>,
+    ) -> rusqlite::Result<Live> {
+        let filter = if scope.is_some() {
+            " AND directory_id = ?1"
+        } else {
+            ""
+        };
+        let mut stmt = conn.prepare(&format!(
+            "SELECT id, hash, {} FROM {} WHERE valid_to IS NULL{filter}",
+            table.key_columns.join(", "),
+            table.name
         ))?;
-        let rows = stmt
-            .query_map([], |r| {
-                let hash: Vec<u8> = r.get(2)?;
-                let mut h = [0u8; 16];
-                if hash.len() == 16 {
-                    h.copy_from_slice(&hash);
+        let mut rows = Rows::default();
+        let mut query = match scope {
+            Some(d) => stmt.query([d])?,
+            None => stmt.query([])?,
+        };
+        while let Some(r) = query.next()? {
+            let mut h = [0u8; 16];
+            if let Ok(hash) = r.get_ref(1)?.as_blob()
+                && hash.len() == 16
+            {
+                h.copy_from_slice(hash);
+            }
+            // As [`key_of`] hashes the parts, read in place.
+            let mut key = xxhash_rust::xxh3::Xxh3::new();
+            for i in 0..table.key_columns.len() {
+                if i > 0 {
+                    key.update(&[0x1f]);
                 }
-                Ok((r.get::<_, String>(1)?, (r.get(0)?, h)))
-            })?
-            .collect::<rusqlite::Result<_>>()?;
+                key.update(r.get_ref(2 + i)?.as_str().unwrap_or_default().as_bytes());
+            }
+            rows.insert(key.digest128(), (r.get(0)?, h));
+        }
+        drop(query);
         Ok(Live {
             table,
             rows,
@@ -241,7 +298,7 @@ impl Live {
         &mut self,
         tx: &Transaction,
         snapshot_id: i64,
-        key: String,
+        key: u128,
         raw: &str,
     ) -> rusqlite::Result<Option<[u8; 16]>> {
         let hash = xxh3_128(raw.as_bytes()).to_le_bytes();
@@ -265,61 +322,146 @@ impl Live {
     }
 
     /// Closes every version not seen in this pull.
-    fn close_vanished(&mut self, tx: &Transaction, snapshot_id: i64) -> rusqlite::Result<()> {
-        self.close_vanished_where(tx, snapshot_id, |_| true)
-    }
-
-    /// Closes the versions not seen in this pull whose key passes `keep` (e.g. one directory's).
-    pub(super) fn close_vanished_where(
+    pub(super) fn close_vanished(
         &mut self,
         tx: &Transaction,
         snapshot_id: i64,
-        of: impl Fn(&str) -> bool,
     ) -> rusqlite::Result<()> {
-        let keys: Vec<String> = self.rows.keys().filter(|k| of(k)).cloned().collect();
-        for key in keys {
-            if let Some((id, _)) = self.rows.remove(&key) {
-                self.close(tx, snapshot_id, id)?;
-            }
+        let mut ids: Vec<i64> = self.rows.drain().map(|(_, (id, _))| id).collect();
+        ids.sort_unstable();
+        for id in ids {
+            self.close(tx, snapshot_id, id)?;
         }
         Ok(())
     }
 }
 
+/// The current versions of the three Atlassian tables, read on a second connection while the
+/// first pages arrive (the writer holds the write lock, so they are what its transaction sees).
+fn load_atlassian(path: &std::path::Path) -> rusqlite::Result<[Live; 3]> {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(60))?;
+    let tx = conn.unchecked_transaction()?;
+    let lives = [
+        Live::load(&tx, &USERS, None)?,
+        Live::load(&tx, &GROUPS, None)?,
+        Live::load(&tx, &ACCOUNTS, None)?,
+    ];
+    drop(tx);
+    Ok(lives)
+}
+
 /// Writes the new and changed items of one page (unchanged ones cost nothing) and keeps each item
 /// for detection.
+#[allow(clippy::too_many_arguments)]
 fn stage<T>(
     tx: &Transaction,
     snapshot_id: i64,
     live: &mut Live,
+    packer: &mut Packer,
     items: Vec<Item<T>>,
-    key: fn(&T) -> String,
-    insert: fn(&Transaction, i64, &T, &[u8], &str) -> rusqlite::Result<()>,
+    key: fn(&T) -> u128,
+    insert: fn(&Transaction, i64, &T, &[u8]) -> rusqlite::Result<()>,
     keep: &mut Vec<T>,
 ) -> rusqlite::Result<()> {
     for (item, raw) in items {
         if let Some(hash) = live.observe(tx, snapshot_id, key(&item), &raw)? {
-            insert(tx, snapshot_id, &item, &hash, &raw)?;
+            insert(tx, snapshot_id, &item, &hash)?;
+            packer.store(tx, &hash, &raw)?;
         }
         keep.push(item);
     }
     Ok(())
 }
 
-fn user_key(r: &ScimRecord) -> String {
-    composite(&r.directory_id, &r.scim_id)
+/// Stages one page into its table (an IdP side is kept whole for the end).
+fn stage_batch(
+    tx: &Transaction,
+    snapshot_id: i64,
+    [users, groups, accounts]: &mut [Live; 3],
+    packer: &mut Packer,
+    batch: Batch,
+    pop: &mut Population,
+    idp_sides: &mut Vec<IdpSide>,
+) -> rusqlite::Result<()> {
+    match batch {
+        Batch::Users(items) => stage(
+            tx,
+            snapshot_id,
+            users,
+            packer,
+            items,
+            user_key,
+            insert_user,
+            &mut pop.records,
+        ),
+        Batch::Groups(items) => stage(
+            tx,
+            snapshot_id,
+            groups,
+            packer,
+            items,
+            group_key,
+            insert_group,
+            &mut pop.groups,
+        ),
+        Batch::Accounts(items) => stage(
+            tx,
+            snapshot_id,
+            accounts,
+            packer,
+            items,
+            account_key,
+            insert_account,
+            &mut pop.accounts,
+        ),
+        Batch::Idp(side) => {
+            idp_sides.push(*side);
+            Ok(())
+        }
+    }
 }
 
-fn group_key(g: &ScimGroup) -> String {
-    composite(&g.directory_id, &g.group_id)
+fn user_key(r: &ScimRecord) -> u128 {
+    key_of(&[&r.directory_id, &r.scim_id])
 }
 
-fn account_key(a: &Account) -> String {
-    a.account_id.clone()
+fn group_key(g: &ScimGroup) -> u128 {
+    key_of(&[&g.directory_id, &g.group_id])
 }
+
+fn account_key(a: &Account) -> u128 {
+    key_of(&[&a.account_id])
+}
+
+/// Checkpoints the WAL a pull's commit left (PASSIVE: readers are not waited for) and closes the
+/// writer's connection.
+fn checkpoint(store: Store) {
+    let clock = std::time::Instant::now();
+    match store
+        .conn
+        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        }) {
+        Ok((frames, done)) => tracing::debug!(
+            frames,
+            checkpointed = done,
+            seconds = clock.elapsed().as_secs_f64(),
+            "store checkpointed after the pull"
+        ),
+        Err(e) => tracing::warn!(error = %e, "cannot checkpoint the store after the pull"),
+    }
+}
+
+/// Pages kept while the current versions are read, at most (a page: up to 100 records and their
+/// raw JSON).
+const MAX_WAITING: usize = 32;
 
 /// The writer thread's body.
-fn write_pull(mut store: Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished, StoreError> {
+fn write_pull(store: &mut Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished, StoreError> {
     let path = store.path.clone();
     let err = |context| {
         let path = path.clone();
@@ -329,9 +471,16 @@ fn write_pull(mut store: Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished,
             source,
         }
     };
+    // The commit does not checkpoint: [`checkpoint`] does, after the result is told.
+    store
+        .conn
+        .pragma_update(None, "wal_autocheckpoint", 0)
+        .map_err(err("cannot set the checkpoint"))?;
+    // IMMEDIATE: the write lock first, so the current versions read beside it are this
+    // transaction's.
     let tx = store
         .conn
-        .transaction()
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(err("cannot begin transaction"))?;
     // The snapshot row comes first so versions can reference it; it is rewritten at the end.
     tx.execute(
@@ -341,50 +490,69 @@ fn write_pull(mut store: Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished,
     )
     .map_err(err("cannot insert snapshot"))?;
     let snapshot_id = tx.last_insert_rowid();
-    let mut users = Live::load(&tx, &USERS).map_err(err("cannot read current versions"))?;
-    let mut groups = Live::load(&tx, &GROUPS).map_err(err("cannot read current versions"))?;
-    let mut accounts = Live::load(&tx, &ACCOUNTS).map_err(err("cannot read current versions"))?;
+    let loading = {
+        let path = path.clone();
+        std::thread::Builder::new()
+            .name("scimdrift-store-load".into())
+            .spawn(move || load_atlassian(&path))
+            .map_err(|e| StoreError::Writer(format!("cannot start the loader thread: {e}")))?
+    };
+    let started = std::time::Instant::now();
+    let mut loading = Some(loading);
+    let mut packer =
+        Packer::new().map_err(|e| StoreError::Writer(format!("cannot start zstd: {e}")))?;
+    let mut lives: Option<[Live; 3]> = None;
+    // Pages that arrived before the current versions were read.
+    let mut waiting: Vec<Batch> = Vec::new();
     let mut population = Population::default();
     let mut idp_sides: Vec<IdpSide> = Vec::new();
     let (meta, analyse, verdict) = loop {
-        match rx.blocking_recv() {
-            Some(Msg::Batch(batch)) => {
-                let pop = &mut population;
-                let staged = match batch {
-                    Batch::Users(items) => stage(
-                        &tx,
-                        snapshot_id,
-                        &mut users,
-                        items,
-                        user_key,
-                        insert_user,
-                        &mut pop.records,
-                    ),
-                    Batch::Groups(items) => stage(
-                        &tx,
-                        snapshot_id,
-                        &mut groups,
-                        items,
-                        group_key,
-                        insert_group,
-                        &mut pop.groups,
-                    ),
-                    Batch::Accounts(items) => stage(
-                        &tx,
-                        snapshot_id,
-                        &mut accounts,
-                        items,
-                        account_key,
-                        insert_account,
-                        &mut pop.accounts,
-                    ),
-                    Batch::Idp(side) => {
-                        idp_sides.push(*side);
-                        Ok(())
-                    }
-                };
-                staged.map_err(err("cannot write versions"))?;
+        let msg = rx.blocking_recv();
+        let finishing = !matches!(msg, Some(Msg::Batch(_)));
+        // Waiting pages hold their raw JSON: past a few, the fetch waits for the load instead.
+        if lives.is_none()
+            && (finishing
+                || waiting.len() >= MAX_WAITING
+                || loading.as_ref().is_some_and(|l| l.is_finished()))
+            && let Some(l) = loading.take()
+        {
+            tracing::debug!(
+                waiting = waiting.len(),
+                seconds = started.elapsed().as_secs_f64(),
+                "current versions read"
+            );
+            let loaded = l
+                .join()
+                .map_err(|_| StoreError::Writer("the loader thread panicked".into()))?;
+            let mut loaded = loaded.map_err(err("cannot read current versions"))?;
+            for batch in waiting.drain(..) {
+                stage_batch(
+                    &tx,
+                    snapshot_id,
+                    &mut loaded,
+                    &mut packer,
+                    batch,
+                    &mut population,
+                    &mut idp_sides,
+                )
+                .map_err(err("cannot write versions"))?;
             }
+            lives = Some(loaded);
+        }
+        match msg {
+            Some(Msg::Batch(batch)) => match lives.as_mut() {
+                Some(l) => stage_batch(
+                    &tx,
+                    snapshot_id,
+                    l,
+                    &mut packer,
+                    batch,
+                    &mut population,
+                    &mut idp_sides,
+                )
+                .map_err(err("cannot write versions"))?,
+                None => waiting.push(batch),
+            },
             Some(Msg::Finish(meta, analyse, verdict)) => break (meta, analyse, verdict),
             None => {
                 return Err(StoreError::Writer(
@@ -393,6 +561,8 @@ fn write_pull(mut store: Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished,
             }
         }
     };
+    let [mut users, mut groups, mut accounts] =
+        lives.ok_or_else(|| StoreError::Writer("the current versions were never read".into()))?;
     let held = matches!(verdict, Verdict::Held(_));
     if !meta.complete() || held {
         // Nothing of an incomplete or held pull enters the history: roll back, keep only the
@@ -416,7 +586,6 @@ fn write_pull(mut store: Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished,
             versions_closed: 0,
         };
         return Ok(Finished {
-            store,
             recorded,
             reconciled: None,
         });
@@ -424,6 +593,8 @@ fn write_pull(mut store: Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished,
     for live in [&mut users, &mut groups, &mut accounts] {
         live.close_vanished(&tx, snapshot_id)
             .map_err(err("cannot close versions"))?;
+        // Its map is empty now: its memory goes before detection runs.
+        live.rows.shrink_to_fit();
     }
     // Only a complete IdP side enters the history; an incomplete one leaves its directory's IdP
     // state (and findings) as they were.
@@ -475,7 +646,6 @@ fn write_pull(mut store: Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished,
     }
     tx.commit().map_err(err("cannot commit snapshot"))?;
     Ok(Finished {
-        store,
         recorded,
         reconciled,
     })
@@ -600,7 +770,6 @@ fn insert_user(
     snapshot_id: i64,
     r: &ScimRecord,
     hash: &[u8],
-    raw: &str,
 ) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO scim_user_versions (directory_id, scim_id, valid_from, hash, external_id, user_name, email,
@@ -621,7 +790,7 @@ fn insert_user(
         serde_json::to_string(&r.groups).unwrap_or_else(|_| "[]".into()),
         r.created,
         r.last_modified,
-        raw
+        "" // the text is in raw_json
     ])
     .map(drop)
 }
@@ -631,7 +800,6 @@ fn insert_group(
     snapshot_id: i64,
     g: &ScimGroup,
     hash: &[u8],
-    raw: &str,
 ) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO scim_group_versions (directory_id, group_id, valid_from, hash, display_name, external_id,
@@ -646,7 +814,7 @@ fn insert_group(
         g.display_name,
         g.external_id,
         serde_json::to_string(&g.members).unwrap_or_else(|_| "[]".into()),
-        raw
+        "" // the text is in raw_json
     ])
     .map(drop)
 }
@@ -656,7 +824,6 @@ fn insert_account(
     snapshot_id: i64,
     a: &Account,
     hash: &[u8],
-    raw: &str,
 ) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO account_versions (account_id, valid_from, hash, account_type, account_status,
@@ -678,7 +845,7 @@ fn insert_account(
         a.name,
         a.added_to_org,
         a.deactivated_on,
-        raw
+        "" // the text is in raw_json
     ])
     .map(drop)
 }

@@ -79,8 +79,12 @@ impl Env {
     }
 
     /// One pull and store.
+    /// One cycle's pull, and the checkpoint it leaves behind once its result is told (so a test
+    /// may then read or damage the file's bytes).
     pub async fn pull(&self) -> Outcome {
-        cycle::pull_and_store(&self.settings).await.unwrap()
+        let outcome = cycle::pull_and_store(&self.settings).await.unwrap();
+        scimdrift::store::settle(&self.settings.store.path);
+        outcome
     }
 
     pub fn store(&self) -> Store {

@@ -1,0 +1,162 @@
+//! When the integrity check (`PRAGMA quick_check`) runs, and the WAL checkpoint a pull leaves
+//! behind (issue 24, item 5): both off the cycle's critical path.
+//!
+//! A process checks a store the first time it opens it (its start-up, so after an unclean shutdown
+//! too), again when the file changed other than by this process's own pulls, and daily. A pull's
+//! commit does not checkpoint: its writer thread checkpoints after the cycle's result is told
+//! ([`after_pull`]), and marks the file it leaves as its own write, so the next cycle's open does
+//! not read the whole file again.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+/// How long a check counts for an unchanged file.
+pub const RECHECK_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// A store file's identity and state: canonical path, length, modification time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Stamp {
+    path: PathBuf,
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+impl Stamp {
+    /// The file's stamp now; `None` when its metadata cannot be read (then it is always checked).
+    pub(super) fn of(path: &Path) -> Option<Stamp> {
+        let m = std::fs::metadata(path).ok()?;
+        Some(Stamp {
+            path: path.canonicalize().unwrap_or_else(|_| path.to_path_buf()),
+            len: m.len(),
+            modified: m.modified().ok(),
+        })
+    }
+}
+
+/// Per store file: the stamp last known good and when it was last checked whole.
+static CHECKED: Mutex<Vec<(Stamp, Instant)>> = Mutex::new(Vec::new());
+
+/// Whether `file`, as it is, was checked (or written by this process's own pull after a check)
+/// less than [`RECHECK_AFTER`] ago.
+pub(super) fn checked_recently(file: &Stamp) -> bool {
+    CHECKED.lock().is_ok_and(|c| {
+        c.iter()
+            .any(|(s, at)| s == file && at.elapsed() < RECHECK_AFTER)
+    })
+}
+
+/// `file` was checked whole just now (or created by this process).
+pub(super) fn record(file: Stamp) {
+    if let Ok(mut checked) = CHECKED.lock() {
+        checked.retain(|(s, _)| s.path != file.path);
+        checked.push((file, Instant::now()));
+    }
+}
+
+/// The file at `path` as this process's own pull left it: its new stamp inherits the last check's
+/// time (a store never checked in this process stays unchecked).
+fn own_write(path: &Path) {
+    let Some(now) = Stamp::of(path) else { return };
+    if let Ok(mut checked) = CHECKED.lock()
+        && let Some(entry) = checked.iter_mut().find(|(s, _)| s.path == now.path)
+    {
+        entry.0 = now;
+    }
+}
+
+/// Background work a pull left on each store file (its checkpoint), by path as given.
+static PENDING: Mutex<Vec<(PathBuf, JoinHandle<()>)>> = Mutex::new(Vec::new());
+
+/// Runs `checkpoint` (the pull's writer thread: the WAL into the main file, then its connection
+/// closed) on its own thread, after the pull's result was told; [`settle`] waits for it.
+pub(super) fn after_pull(path: &Path, checkpoint: impl FnOnce() + Send + 'static) {
+    settle(path);
+    let owned = path.to_path_buf();
+    let spawned = std::thread::Builder::new()
+        .name("scimdrift-checkpoint".into())
+        .spawn(move || {
+            checkpoint();
+            own_write(&owned);
+        });
+    match spawned {
+        Ok(handle) => {
+            if let Ok(mut pending) = PENDING.lock() {
+                pending.push((path.to_path_buf(), handle));
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot start the checkpoint thread"),
+    }
+}
+
+/// Waits for the background work a pull left on `path` (its checkpoint): a writer opening the
+/// store waits for it, so two never overlap. Returns at once when there is none.
+pub fn settle(path: &Path) {
+    let mine: Vec<JoinHandle<()>> = match PENDING.lock() {
+        Ok(mut pending) => {
+            let (mine, rest) = std::mem::take(&mut *pending)
+                .into_iter()
+                .partition(|(p, _)| p == path);
+            *pending = rest;
+            mine.into_iter().map(|(_, h)| h).collect()
+        }
+        Err(_) => return,
+    };
+    for handle in mine {
+        let _ = handle.join();
+    }
+}
+
+/// Waits for the background work pulls left on every store file (before the process exits).
+pub fn settle_all() {
+    let all = PENDING
+        .lock()
+        .map(|mut p| std::mem::take(&mut *p))
+        .unwrap_or_default();
+    for (_, handle) in all {
+        let _ = handle.join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_check_counts_until_someone_else_changes_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        std::fs::write(&path, b"one").unwrap();
+        let stamp = Stamp::of(&path).unwrap();
+        assert!(!checked_recently(&stamp), "never checked");
+        record(stamp.clone());
+        assert!(checked_recently(&stamp));
+        // Another writer: a different length (or time) is checked again.
+        std::fs::write(&path, b"other writer").unwrap();
+        assert!(!checked_recently(&Stamp::of(&path).unwrap()));
+        // This process's own pull: its result counts as checked.
+        own_write(&path);
+        assert!(checked_recently(&Stamp::of(&path).unwrap()));
+        // A file never checked here stays unchecked after a write of ours.
+        let other = dir.path().join("t.db");
+        std::fs::write(&other, b"x").unwrap();
+        own_write(&other);
+        assert!(!checked_recently(&Stamp::of(&other).unwrap()));
+    }
+
+    #[test]
+    fn settle_waits_for_the_checkpoint_a_pull_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = done.clone();
+        after_pull(&a, move || {
+            std::thread::sleep(Duration::from_millis(50));
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        settle(&b);
+        settle(&a);
+        assert!(done.load(std::sync::atomic::Ordering::SeqCst));
+    }
+}

@@ -1,0 +1,189 @@
+//! The raw JSON of SCIM records, SCIM groups and accounts, stored once per distinct content and
+//! compressed (issue 24, item 4): table `raw_json`, keyed by the xxh3-128 hash every version row
+//! already carries. A version row written since holds `''` in its own `raw` column; older rows keep
+//! their text there. [`text_of`] reads either back as it arrived.
+
+use rusqlite::{OptionalExtension, Transaction, params};
+
+/// `raw_json.codec`: zstd with [`DICTIONARY_V1`] as a raw-content dictionary. The dictionary of a
+/// codec never changes: a new one is a new codec, and old rows keep decoding with theirs.
+const ZSTD_DICTIONARY_V1: i64 = 1;
+
+/// What the three Atlassian bodies share (atlassian-api.md §1–§2: the SCIM user and group and the
+/// Organizations API account, with made-up values): zstd refers back into it, so each record costs
+/// little more than its own ids, names and dates. Fixed for [`ZSTD_DICTIONARY_V1`].
+const DICTIONARY_V1: &[u8] = br#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"id":"00000000-0000-0000-0000-000000000000","displayName":"jira-software-users","externalId":"00000000-0000-0000-0000-000000000000","members":[{"value":"00000000-0000-0000-0000-000000000000","display":"Example Person","$ref":"https://api.atlassian.com/scim/directory/00000000-0000-0000-0000-000000000000/Users/00000000-0000-0000-0000-000000000000","type":"User"}],"meta":{"resourceType":"Group","created":"2024-01-01T00:00:00Z","lastModified":"2024-01-01T00:00:00Z","location":"https://api.atlassian.com/scim/directory/00000000-0000-0000-0000-000000000000/Groups/00000000-0000-0000-0000-000000000000"}}
+{"accountId":"000000000000000000000000","accountType":"atlassian","accountStatus":"active","membershipStatus":"active","status":"active","claimStatus":"managed","managementSource":"synced","email":"person@example.com","name":"Example Person","nickname":"person","addedToOrg":"2024-01-01T00:00:00Z","deactivatedOn":null,"forDeletion":false}
+{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User","urn:scim:schemas:extension:atlassian-external:1.0"],"id":"00000000-0000-0000-0000-000000000000","externalId":"00000000-0000-0000-0000-000000000000","userName":"person@example.com","emails":[{"value":"person@example.com","type":"work","primary":true}],"name":{"givenName":"Example","familyName":"Person","formatted":"Example Person"},"displayName":"Example Person","active":true,"groups":[{"value":"00000000-0000-0000-0000-000000000000","display":"jira-software-users"}],"meta":{"resourceType":"User","created":"2024-01-01T00:00:00Z","lastModified":"2024-01-01T00:00:00Z","location":"https://api.atlassian.com/scim/directory/00000000-0000-0000-0000-000000000000/Users/00000000-0000-0000-0000-000000000000"},"urn:scim:schemas:extension:atlassian-external:1.0":{"atlassianAccountId":"000000000000000000000000"}}"#;
+
+/// zstd's fastest level: the writer thread compresses every new version as it arrives.
+const LEVEL: i32 = 1;
+
+/// Compresses raw JSON for `raw_json` (one per pull's writer thread).
+pub(super) struct Packer(zstd::bulk::Compressor<'static>);
+
+impl Packer {
+    pub(super) fn new() -> std::io::Result<Packer> {
+        let mut c = zstd::bulk::Compressor::with_dictionary(LEVEL, DICTIONARY_V1)?;
+        // The length is a column; a checksum would repeat the row's own hash.
+        c.include_contentsize(false)?;
+        c.include_checksum(false)?;
+        c.include_dictid(false)?;
+        Ok(Packer(c))
+    }
+
+    /// Stores `raw` (whose xxh3-128 is `hash`) unless a body with that hash is already stored.
+    pub(super) fn store(
+        &mut self,
+        tx: &Transaction,
+        hash: &[u8; 16],
+        raw: &str,
+    ) -> rusqlite::Result<()> {
+        let body = self
+            .0
+            .compress(raw.as_bytes())
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        tx.prepare_cached(
+            "INSERT INTO raw_json (hash, codec, length, body) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (hash) DO NOTHING",
+        )?
+        .execute(params![
+            &hash[..],
+            ZSTD_DICTIONARY_V1,
+            raw.len() as i64,
+            body
+        ])
+        .map(drop)
+    }
+}
+
+/// The longest body decoded (a record's JSON is a few KB; a group's members list can be long).
+const MAX_LENGTH: usize = 256 << 20;
+
+/// Decodes one `raw_json` body. Errors name what is wrong (an unknown codec, a corrupted body).
+fn unpack(codec: i64, length: i64, body: &[u8]) -> Result<String, String> {
+    if codec != ZSTD_DICTIONARY_V1 {
+        return Err(format!("unknown raw_json codec {codec}"));
+    }
+    // Our own column, yet read as untrusted: an absurd length must not allocate.
+    let length = usize::try_from(length)
+        .ok()
+        .filter(|n| *n <= MAX_LENGTH)
+        .ok_or_else(|| format!("corrupted raw_json length {length}"))?;
+    let mut d = zstd::bulk::Decompressor::with_dictionary(DICTIONARY_V1)
+        .map_err(|e| format!("cannot start zstd: {e}"))?;
+    let bytes = d
+        .decompress(body, length)
+        .map_err(|e| format!("corrupted raw_json body: {e}"))?;
+    if bytes.len() != length {
+        return Err(format!(
+            "corrupted raw_json body: {} bytes, {length} expected",
+            bytes.len()
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| "corrupted raw_json body: not UTF-8".into())
+}
+
+/// A versioned table whose rows carry raw JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawTable {
+    ScimUsers,
+    ScimGroups,
+    Accounts,
+}
+
+impl RawTable {
+    fn name(self) -> &'static str {
+        match self {
+            RawTable::ScimUsers => "scim_user_versions",
+            RawTable::ScimGroups => "scim_group_versions",
+            RawTable::Accounts => "account_versions",
+        }
+    }
+}
+
+/// The raw JSON of version row `id` of `table`, as it arrived: the row's own text, or its body in
+/// `raw_json`. `Ok(None)`: no such row.
+pub(super) fn text_of(
+    conn: &rusqlite::Connection,
+    table: RawTable,
+    id: i64,
+) -> rusqlite::Result<Option<Result<String, String>>> {
+    let row: Option<(String, Vec<u8>)> = conn
+        .query_row(
+            &format!("SELECT raw, hash FROM {} WHERE id = ?1", table.name()),
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((raw, hash)) = row else {
+        return Ok(None);
+    };
+    if !raw.is_empty() {
+        return Ok(Some(Ok(raw)));
+    }
+    let body: Option<(i64, i64, Vec<u8>)> = conn
+        .query_row(
+            "SELECT codec, length, body FROM raw_json WHERE hash = ?1",
+            [&hash],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    Ok(Some(match body {
+        Some((codec, length, body)) => unpack(codec, length, &body),
+        None => Err(format!(
+            "{} row {id}: its raw JSON is missing",
+            table.name()
+        )),
+    }))
+}
+
+impl super::Store {
+    /// The raw JSON of version row `id` of `table`, as the API sent it (from `raw_json` or, for a
+    /// row written before it, the row itself). `Ok(None)`: no such row. A body that cannot be
+    /// decoded is [`super::StoreError::Corrupt`], naming the table and row.
+    pub fn raw_json(&self, table: RawTable, id: i64) -> Result<Option<String>, super::StoreError> {
+        match text_of(&self.conn, table, id).map_err(self.err("cannot read raw JSON"))? {
+            None => Ok(None),
+            Some(Ok(text)) => Ok(Some(text)),
+            Some(Err(detail)) => Err(super::StoreError::Corrupt {
+                path: self.path.clone(),
+                detail: format!("{} row {id}: {detail}", table.name()),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_round_trips_and_costs_a_fraction_of_its_text() {
+        let raw = r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User","urn:scim:schemas:extension:atlassian-external:1.0"],"id":"3f1c9a52-7b2e-4d1a-9c3e-5b8f0a2d6e71","userName":"ana.ito@example.com","emails":[{"value":"ana.ito@example.com","type":"work","primary":true}],"displayName":"Ana Ito","active":true,"meta":{"resourceType":"User","created":"2024-03-11T09:12:44Z","lastModified":"2025-10-02T14:55:01Z"},"urn:scim:schemas:extension:atlassian-external:1.0":{"atlassianAccountId":"5b10ac8d82e05b22cc7d4ef5"}}"#;
+        let mut p = Packer::new().unwrap();
+        let body = p.0.compress(raw.as_bytes()).unwrap();
+        assert!(
+            body.len() * 3 < raw.len(),
+            "{} of {}",
+            body.len(),
+            raw.len()
+        );
+        assert_eq!(unpack(1, raw.len() as i64, &body).unwrap(), raw);
+    }
+
+    #[test]
+    fn a_corrupted_body_or_an_unknown_codec_is_an_error_not_a_panic() {
+        let mut p = Packer::new().unwrap();
+        let body = p.0.compress(b"{\"accountId\":\"x\"}").unwrap();
+        assert!(unpack(2, 17, &body).unwrap_err().contains("codec 2"));
+        assert!(unpack(1, 17, &body[..body.len() / 2]).is_err());
+        assert!(unpack(1, 17, b"garbage").is_err());
+        assert!(unpack(1, 5, &body).is_err(), "a wrong length is refused");
+        assert!(unpack(1, -1, &body).is_err());
+        assert!(
+            unpack(1, i64::MAX, &body).is_err(),
+            "an absurd length allocates nothing"
+        );
+    }
+}
