@@ -406,9 +406,47 @@ pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
+/// [`normalize_email`] without a copy when `email` is already normalized (the common case):
+/// detection's indexes borrow their keys.
+pub fn normalized_email(email: &str) -> std::borrow::Cow<'_, str> {
+    let folded = |c: char| {
+        let mut lower = c.to_lowercase();
+        lower.next() == Some(c) && lower.next().is_none()
+    };
+    let trimmed = email.trim().len() == email.len();
+    let lower = if email.is_ascii() {
+        !email.bytes().any(|b| b.is_ascii_uppercase())
+    } else {
+        email.chars().all(folded)
+    };
+    if trimmed && lower {
+        std::borrow::Cow::Borrowed(email)
+    } else {
+        std::borrow::Cow::Owned(normalize_email(email))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_normalized_email_is_borrowed_and_equal_to_the_copy() {
+        for e in [
+            "ana@example.com",
+            " ana@example.com",
+            "Ana@example.com",
+            "élodie@example.com",
+            "ÉLODIE@example.com",
+            "ǅemal@example.com",
+            "",
+        ] {
+            let n = normalized_email(e);
+            assert_eq!(n, normalize_email(e), "{e:?}");
+            let borrowed = matches!(n, std::borrow::Cow::Borrowed(_));
+            assert_eq!(borrowed, normalize_email(e) == e, "{e:?}");
+        }
+    }
 
     #[test]
     fn emails_fold_case_and_space_only() {

@@ -188,6 +188,20 @@ async fn a_body_damaged_in_the_store_is_named_corrupt_not_a_panic() {
             .contains(&format!("scim_user_versions row {id}")),
         "{err}"
     );
+    // Another record's body, whole and decodable, under this row's hash: still refused.
+    let other = count(&db, "SELECT max(id) FROM scim_user_versions");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute(
+        "UPDATE raw_json SET (body, length) = (SELECT body, length FROM raw_json
+             WHERE hash = (SELECT hash FROM scim_user_versions WHERE id = ?2))
+         WHERE hash = (SELECT hash FROM scim_user_versions WHERE id = ?1)",
+        [id, other],
+    )
+    .unwrap();
+    drop(conn);
+    let err = env.store().raw_json(RawTable::ScimUsers, id).unwrap_err();
+    assert!(err.to_string().contains("does not match its hash"), "{err}");
+    assert!(env.store().raw_json(RawTable::ScimUsers, other).is_ok());
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! linked to (provisioning fails with "Resource [USER]: with email[…] already exists").
 
 use super::{Finding, Index, Kind, who};
-use crate::model::normalize_email;
+use crate::model::normalized_email;
 
 /// The fields this kind reads ([`super::undetermined`]): the record's `active`, emails and link; the holders' emails and types.
 pub const READS: &[&str] = &[
@@ -23,7 +23,7 @@ pub fn detect(index: &Index<'_>) -> Vec<Finding> {
         .filter(|r| r.active == Some(true))
     {
         let Some(email) = &r.email else { continue };
-        let Some(holders) = index.accounts_by_email.get(&normalize_email(email)) else {
+        let Some(holders) = index.accounts_by_email.get(&*normalized_email(email)) else {
             continue;
         };
         for a in holders

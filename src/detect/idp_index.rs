@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::Index;
 use crate::model::idp::{IdpSide, IdpUser, ProvisioningEvent};
-use crate::model::{Account, ScimGroup, ScimRecord, normalize_email};
+use crate::model::{Account, ScimGroup, ScimRecord, normalize_email, normalized_email};
 
 /// The IdP side of one directory whose IdP pull is complete, with what the store knows of it.
 #[derive(Debug, Clone)]
@@ -164,9 +164,9 @@ impl<'a> IdpIndex<'a> {
     }
 
     /// The person account holding the user's email, if any.
-    pub fn account_of(&self, u: &IdpUser, index: &Index<'a>) -> Option<&'a Account> {
-        let email = normalize_email(u.email.as_deref()?);
-        index.accounts_by_email.get(&email)?.first().copied()
+    pub fn account_of<'i>(&self, u: &IdpUser, index: &Index<'i>) -> Option<&'i Account> {
+        let email = normalized_email(u.email.as_deref()?);
+        index.accounts_by_email.get(&*email)?.first().copied()
     }
 
     /// Intended and enabled: the IdP means to provision the user now.

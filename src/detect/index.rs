@@ -1,9 +1,22 @@
 //! Indexes built once per detection run, so every detector is linear in the population.
 
-use std::collections::{HashMap, HashSet};
+use std::borrow::Cow;
+
+use smallvec::SmallVec;
 
 use super::Input;
-use crate::model::{Account, ScimGroup, ScimRecord, normalize_email};
+use crate::model::{Account, ScimGroup, ScimRecord, normalized_email};
+
+/// A map with a fast hash (foldhash, seeded per process): detection hashes every id and email.
+pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+/// A set with a fast hash.
+pub type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
+/// The holders of one key: most keys have one, kept inline.
+pub type Holders<'a, T> = SmallVec<[&'a T; 1]>;
+
+fn map<K, V>(capacity: usize) -> FastMap<K, V> {
+    FastMap::with_capacity_and_hasher(capacity, Default::default())
+}
 
 /// Look-ups over one snapshot. Only accounts of people ([`Account::is_person`]) are indexed: `app`
 /// and `customer` accounts are never subjects of findings; they only exist ([`Index::exists`]).
@@ -15,24 +28,24 @@ pub struct Index<'a> {
     pub all_records: &'a [ScimRecord],
     /// Emails (normalized) of records whose link could not be read: an account holding one may be
     /// linked, so it is neither "unmanaged" nor a leaver's for sure.
-    pub maybe_linked_emails: HashSet<String>,
+    pub maybe_linked_emails: FastSet<Cow<'a, str>>,
     /// Accounts that records whose link could not be read were linked to before (history): they
     /// may still be.
-    pub maybe_linked_ids: HashSet<&'a str>,
+    pub maybe_linked_ids: FastSet<&'a str>,
     /// The accounts of people.
     pub accounts: Vec<&'a Account>,
     /// Person accounts by id.
-    pub account_by_id: HashMap<&'a str, &'a Account>,
+    pub account_by_id: FastMap<&'a str, &'a Account>,
     /// Ids of `app` and `customer` accounts: they exist, so a link to one is not dangling.
-    pub other_account_ids: HashSet<&'a str>,
+    pub other_account_ids: FastSet<&'a str>,
     /// Normalized email → accounts holding it.
-    pub accounts_by_email: HashMap<String, Vec<&'a Account>>,
+    pub accounts_by_email: FastMap<Cow<'a, str>, Holders<'a, Account>>,
     /// Normalized email → records carrying it.
-    pub records_by_email: HashMap<String, Vec<&'a ScimRecord>>,
+    pub records_by_email: FastMap<Cow<'a, str>, Holders<'a, ScimRecord>>,
     /// Account id → records linked to it (any directory).
-    pub records_by_account: HashMap<&'a str, Vec<&'a ScimRecord>>,
+    pub records_by_account: FastMap<&'a str, Holders<'a, ScimRecord>>,
     /// (directory id, SCIM id) of records that are in at least one synced group.
-    pub grouped: HashSet<(&'a str, &'a str)>,
+    pub grouped: FastSet<(&'a str, &'a str)>,
     /// Every SCIM group.
     pub groups: &'a [ScimGroup],
 }
@@ -44,15 +57,15 @@ impl<'a> Index<'a> {
             records: Vec::with_capacity(input.records.len()),
             all_records: input.records,
             groups: input.groups,
-            maybe_linked_emails: HashSet::new(),
-            maybe_linked_ids: HashSet::new(),
+            maybe_linked_emails: FastSet::default(),
+            maybe_linked_ids: FastSet::default(),
             accounts: Vec::with_capacity(input.accounts.len()),
-            account_by_id: HashMap::with_capacity(input.accounts.len()),
-            other_account_ids: HashSet::new(),
-            accounts_by_email: HashMap::with_capacity(input.accounts.len()),
-            records_by_email: HashMap::with_capacity(input.records.len()),
-            records_by_account: HashMap::with_capacity(input.records.len()),
-            grouped: HashSet::new(),
+            account_by_id: map(input.accounts.len()),
+            other_account_ids: FastSet::default(),
+            accounts_by_email: map(input.accounts.len()),
+            records_by_email: map(input.records.len()),
+            records_by_account: map(input.records.len()),
+            grouped: FastSet::default(),
         };
         for a in input.accounts {
             if !a.is_person() {
@@ -64,7 +77,7 @@ impl<'a> Index<'a> {
             if let Some(email) = &a.email {
                 index
                     .accounts_by_email
-                    .entry(normalize_email(email))
+                    .entry(normalized_email(email))
                     .or_default()
                     .push(a);
             }
@@ -72,7 +85,7 @@ impl<'a> Index<'a> {
         for r in input.records {
             if r.link_unknown {
                 if let Some(email) = &r.email {
-                    index.maybe_linked_emails.insert(normalize_email(email));
+                    index.maybe_linked_emails.insert(normalized_email(email));
                 }
                 if let Some(before) = input.previous_links.get(&super::RecordRef::of(r)) {
                     index.maybe_linked_ids.insert(before);
@@ -83,7 +96,7 @@ impl<'a> Index<'a> {
             if let Some(email) = &r.email {
                 index
                     .records_by_email
-                    .entry(normalize_email(email))
+                    .entry(normalized_email(email))
                     .or_default()
                     .push(r);
             }
@@ -108,7 +121,7 @@ impl<'a> Index<'a> {
         self.maybe_linked_ids.contains(a.account_id.as_str())
             || a.email
                 .as_deref()
-                .is_some_and(|e| self.maybe_linked_emails.contains(&normalize_email(e)))
+                .is_some_and(|e| self.maybe_linked_emails.contains(&*normalized_email(e)))
     }
 
     /// True when the org has an account with this id, of any type.

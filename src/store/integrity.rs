@@ -10,40 +10,70 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 /// How long a check counts for an unchanged file.
 pub const RECHECK_AFTER: Duration = Duration::from_secs(24 * 3600);
 
-/// A store file's identity and state: canonical path, length, modification time.
+/// A store file's identity and state: canonical path, device and inode, length, modification and
+/// change times (ctime cannot be set back by a copy or a restore), and the same of its `-wal`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Stamp {
     path: PathBuf,
+    main: Option<Facts>,
+    wal: Option<Facts>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Facts {
+    dev: u64,
+    ino: u64,
     len: u64,
     modified: Option<SystemTime>,
+    changed_ns: i128,
+}
+
+impl Facts {
+    fn of(path: &Path) -> Option<Facts> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        Some(Facts {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            modified: m.modified().ok(),
+            changed_ns: i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
+        })
+    }
 }
 
 impl Stamp {
     /// The file's stamp now; `None` when its metadata cannot be read (then it is always checked).
     pub(super) fn of(path: &Path) -> Option<Stamp> {
-        let m = std::fs::metadata(path).ok()?;
+        let main = Some(Facts::of(path)?);
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
         Some(Stamp {
-            path: path.canonicalize().unwrap_or_else(|_| path.to_path_buf()),
-            len: m.len(),
-            modified: m.modified().ok(),
+            path: canonical(path),
+            main,
+            wal: Facts::of(Path::new(&wal)),
         })
     }
 }
 
+fn canonical(path: &Path) -> PathBuf {
+    path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
+}
+
 /// Per store file: the stamp last known good and when it was last checked whole.
-static CHECKED: Mutex<Vec<(Stamp, Instant)>> = Mutex::new(Vec::new());
+static CHECKED: Mutex<Vec<(Stamp, SystemTime)>> = Mutex::new(Vec::new());
 
 /// Whether `file`, as it is, was checked (or written by this process's own pull after a check)
 /// less than [`RECHECK_AFTER`] ago.
 pub(super) fn checked_recently(file: &Stamp) -> bool {
     CHECKED.lock().is_ok_and(|c| {
         c.iter()
-            .any(|(s, at)| s == file && at.elapsed() < RECHECK_AFTER)
+            .any(|(s, at)| s == file && at.elapsed().is_ok_and(|age| age < RECHECK_AFTER))
     })
 }
 
@@ -51,53 +81,78 @@ pub(super) fn checked_recently(file: &Stamp) -> bool {
 pub(super) fn record(file: Stamp) {
     if let Ok(mut checked) = CHECKED.lock() {
         checked.retain(|(s, _)| s.path != file.path);
-        checked.push((file, Instant::now()));
+        checked.push((file, SystemTime::now()));
+    }
+}
+
+/// Nothing is known good of the file at `path` any more (an error met while writing it, or a
+/// change by someone else): its next open checks it whole.
+pub(super) fn forget(path: &Path) {
+    let path = canonical(path);
+    if let Ok(mut checked) = CHECKED.lock() {
+        checked.retain(|(s, _)| s.path != path);
     }
 }
 
 /// The file at `path` as this process's own pull left it: its new stamp inherits the last check's
-/// time (a store never checked in this process stays unchecked).
-fn own_write(path: &Path) {
+/// time, if `before` (the stamp just before the checkpoint) is still the one known good — the pull
+/// never writes the main file before its checkpoint, so any other difference is someone else's.
+fn own_write(path: &Path, before: Option<Stamp>) {
     let Some(now) = Stamp::of(path) else { return };
-    if let Ok(mut checked) = CHECKED.lock()
-        && let Some(entry) = checked.iter_mut().find(|(s, _)| s.path == now.path)
-    {
-        entry.0 = now;
+    if let Ok(mut checked) = CHECKED.lock() {
+        match checked.iter_mut().find(|(s, _)| s.path == now.path) {
+            Some(entry) if before.as_ref() == Some(&entry.0) => entry.0 = now,
+            _ => checked.retain(|(s, _)| s.path != now.path),
+        }
     }
 }
 
-/// Background work a pull left on each store file (its checkpoint), by path as given.
+/// Background work a pull left on each store file (its checkpoint), by canonical path.
 static PENDING: Mutex<Vec<(PathBuf, JoinHandle<()>)>> = Mutex::new(Vec::new());
 
-/// Runs `checkpoint` (the pull's writer thread: the WAL into the main file, then its connection
-/// closed) on its own thread, after the pull's result was told; [`settle`] waits for it.
-pub(super) fn after_pull(path: &Path, checkpoint: impl FnOnce() + Send + 'static) {
+/// Runs `checkpoint` (the pull's writer connection: the WAL into the main file, then closed; true
+/// when it succeeded) on its own thread, after the pull's result was told; [`settle`] waits for it.
+/// The file it leaves counts as checked only when the pull (`written`) and the checkpoint
+/// succeeded and nobody else changed the file meanwhile.
+pub(super) fn after_pull(
+    path: &Path,
+    written: bool,
+    checkpoint: impl FnOnce() -> bool + Send + 'static,
+) {
     settle(path);
     let owned = path.to_path_buf();
     let spawned = std::thread::Builder::new()
         .name("scimdrift-checkpoint".into())
         .spawn(move || {
-            checkpoint();
-            own_write(&owned);
+            let before = Stamp::of(&owned);
+            if checkpoint() && written {
+                own_write(&owned, before);
+            } else {
+                forget(&owned);
+            }
         });
     match spawned {
         Ok(handle) => {
             if let Ok(mut pending) = PENDING.lock() {
-                pending.push((path.to_path_buf(), handle));
+                pending.push((canonical(path), handle));
             }
         }
-        Err(e) => tracing::warn!(error = %e, "cannot start the checkpoint thread"),
+        Err(e) => {
+            forget(path);
+            tracing::warn!(error = %e, "cannot start the checkpoint thread");
+        }
     }
 }
 
 /// Waits for the background work a pull left on `path` (its checkpoint): a writer opening the
 /// store waits for it, so two never overlap. Returns at once when there is none.
 pub fn settle(path: &Path) {
+    let path = canonical(path);
     let mine: Vec<JoinHandle<()>> = match PENDING.lock() {
         Ok(mut pending) => {
             let (mine, rest) = std::mem::take(&mut *pending)
                 .into_iter()
-                .partition(|(p, _)| p == path);
+                .partition(|(p, _)| *p == path);
             *pending = rest;
             mine.into_iter().map(|(_, h)| h).collect()
         }
@@ -135,13 +190,30 @@ mod tests {
         // Another writer: a different length (or time) is checked again.
         std::fs::write(&path, b"other writer").unwrap();
         assert!(!checked_recently(&Stamp::of(&path).unwrap()));
-        // This process's own pull: its result counts as checked.
-        own_write(&path);
+        // Someone else's change before this process's own write: not trusted.
+        let before = Stamp::of(&path);
+        std::fs::write(&path, b"ours").unwrap();
+        own_write(&path, before);
+        assert!(!checked_recently(&Stamp::of(&path).unwrap()));
+        // This process's own pull on a file known good: its result counts as checked.
+        record(Stamp::of(&path).unwrap());
+        let before = Stamp::of(&path);
+        std::fs::write(&path, b"ours again").unwrap();
+        own_write(&path, before);
         assert!(checked_recently(&Stamp::of(&path).unwrap()));
+        // A change to the -wal is a change too.
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        std::fs::write(&wal, b"frames").unwrap();
+        assert!(!checked_recently(&Stamp::of(&path).unwrap()));
+        // An error met while writing forgets the file.
+        record(Stamp::of(&path).unwrap());
+        forget(&path);
+        assert!(!checked_recently(&Stamp::of(&path).unwrap()));
         // A file never checked here stays unchecked after a write of ours.
         let other = dir.path().join("t.db");
         std::fs::write(&other, b"x").unwrap();
-        own_write(&other);
+        own_write(&other, Stamp::of(&other));
         assert!(!checked_recently(&Stamp::of(&other).unwrap()));
     }
 
@@ -151,9 +223,11 @@ mod tests {
         let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
         let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = done.clone();
-        after_pull(&a, move || {
+        std::fs::write(&a, b"a").unwrap();
+        after_pull(&a, true, move || {
             std::thread::sleep(Duration::from_millis(50));
             flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            true
         });
         settle(&b);
         settle(&a);

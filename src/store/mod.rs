@@ -189,10 +189,13 @@ fn open_error(path: &Path, context: &'static str, e: rusqlite::Error) -> StoreEr
     let path_buf = path.to_path_buf();
     match e.sqlite_error_code() {
         Some(C::NotADatabase) => StoreError::NotSqlite { path: path_buf },
-        Some(C::DatabaseCorrupt) => StoreError::Corrupt {
-            path: path_buf,
-            detail: e.to_string(),
-        },
+        Some(C::DatabaseCorrupt) => {
+            integrity::forget(path);
+            StoreError::Corrupt {
+                path: path_buf,
+                detail: e.to_string(),
+            }
+        }
         Some(C::CannotOpen) => {
             // SQLite does not say why: ask the file system (EMFILE, EACCES, ENOTDIR…).
             let probe = if path.exists() {
@@ -246,10 +249,8 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let sqlite = |context| move |source| open_error(path, context, source);
         integrity::settle(path);
-        let created = !exists(path)?;
-        if created {
-            create_new(path)?;
-        } else {
+        let created = !exists(path)? && create_new(path)?;
+        if !created {
             check_existing(path)?;
         }
         let mut conn = Connection::open(path).map_err(sqlite("cannot open"))?;
@@ -287,6 +288,7 @@ impl Store {
     /// an empty, foreign, newer or corrupted file. A store that does not exist yet, or whose
     /// schema is older, is opened by [`Store::open`] (created, migrated) instead.
     pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        integrity::settle(path);
         if !exists(path)? {
             return Store::open(path);
         }
@@ -330,10 +332,13 @@ impl Store {
 
     fn err(&self, context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
         move |source| match source.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
-                path: self.path.clone(),
-                detail: source.to_string(),
-            },
+            Some(rusqlite::ErrorCode::DatabaseCorrupt) => {
+                integrity::forget(&self.path);
+                StoreError::Corrupt {
+                    path: self.path.clone(),
+                    detail: source.to_string(),
+                }
+            }
             _ => StoreError::Sqlite {
                 path: self.path.clone(),
                 context,
@@ -377,8 +382,9 @@ fn side_file(path: &Path, suffix: &str) -> PathBuf {
 
 /// Creates a new store at `path`, whole or not at all: the schema is written to a temporary file
 /// beside it, which is then linked in place (never replacing a file another process created
-/// meanwhile). So an empty file at `path` is never a store being born, and can be refused.
-fn create_new(path: &Path) -> Result<(), StoreError> {
+/// meanwhile). So an empty file at `path` is never a store being born, and can be refused. True
+/// when this process linked it in place (false: another process created it first).
+fn create_new(path: &Path) -> Result<bool, StoreError> {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let failed = |cause: String| StoreError::Unusable {
         path: path.to_path_buf(),
@@ -397,11 +403,13 @@ fn create_new(path: &Path) -> Result<(), StoreError> {
         schema::migrate(&mut conn, 0).map_err(|e| open_error(path, "cannot create", e))
     });
     let linked = written.and_then(|()| match std::fs::hard_link(&temp, path) {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(true),
         // Created meanwhile by another process: that one is the store.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
         // A file system without hard links: moved in place, unless one appeared meanwhile.
-        Err(_) if !path.exists() => std::fs::rename(&temp, path).map_err(|e| failed(e.to_string())),
+        Err(_) if !path.exists() => std::fs::rename(&temp, path)
+            .map(|()| true)
+            .map_err(|e| failed(e.to_string())),
         Err(e) => Err(failed(e.to_string())),
     });
     for leftover in [side_file(&temp, ""), side_file(&temp, "-journal")] {

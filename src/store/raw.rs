@@ -17,7 +17,7 @@ const DICTIONARY_V1: &[u8] = br#"{"schemas":["urn:ietf:params:scim:schemas:core:
 {"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User","urn:scim:schemas:extension:atlassian-external:1.0"],"id":"00000000-0000-0000-0000-000000000000","externalId":"00000000-0000-0000-0000-000000000000","userName":"person@example.com","emails":[{"value":"person@example.com","type":"work","primary":true}],"name":{"givenName":"Example","familyName":"Person","formatted":"Example Person"},"displayName":"Example Person","active":true,"groups":[{"value":"00000000-0000-0000-0000-000000000000","display":"jira-software-users"}],"meta":{"resourceType":"User","created":"2024-01-01T00:00:00Z","lastModified":"2024-01-01T00:00:00Z","location":"https://api.atlassian.com/scim/directory/00000000-0000-0000-0000-000000000000/Users/00000000-0000-0000-0000-000000000000"},"urn:scim:schemas:extension:atlassian-external:1.0":{"atlassianAccountId":"000000000000000000000000"}}"#;
 
 /// zstd's fastest level: the writer thread compresses every new version as it arrives.
-const LEVEL: i32 = 1;
+const LEVEL: i32 = -1;
 
 /// Compresses raw JSON for `raw_json` (one per pull's writer thread).
 pub(super) struct Packer(zstd::bulk::Compressor<'static>);
@@ -25,7 +25,7 @@ pub(super) struct Packer(zstd::bulk::Compressor<'static>);
 impl Packer {
     pub(super) fn new() -> std::io::Result<Packer> {
         let mut c = zstd::bulk::Compressor::with_dictionary(LEVEL, DICTIONARY_V1)?;
-        // The length is a column; a checksum would repeat the row's own hash.
+        // The length is a column, and reading checks the text against the row's hash.
         c.include_contentsize(false)?;
         c.include_checksum(false)?;
         c.include_dictid(false)?;
@@ -122,6 +122,12 @@ pub(super) fn text_of(
     if !raw.is_empty() {
         return Ok(Some(Ok(raw)));
     }
+    let Ok(expected) = <[u8; 16]>::try_from(hash.as_slice()) else {
+        return Ok(Some(Err(format!(
+            "{} row {id}: its hash is not 16 bytes",
+            table.name()
+        ))));
+    };
     let body: Option<(i64, i64, Vec<u8>)> = conn
         .query_row(
             "SELECT codec, length, body FROM raw_json WHERE hash = ?1",
@@ -130,7 +136,14 @@ pub(super) fn text_of(
         )
         .optional()?;
     Ok(Some(match body {
-        Some((codec, length, body)) => unpack(codec, length, &body),
+        // The body's own check: the text must hash to the row's hash.
+        Some((codec, length, body)) => unpack(codec, length, &body).and_then(|text| {
+            if xxhash_rust::xxh3::xxh3_128(text.as_bytes()).to_le_bytes() == expected {
+                Ok(text)
+            } else {
+                Err("corrupted raw_json body: its text does not match its hash".into())
+            }
+        }),
         None => Err(format!(
             "{} row {id}: its raw JSON is missing",
             table.name()

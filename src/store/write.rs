@@ -128,10 +128,12 @@ impl Recorder {
             .name("scimdrift-store".into())
             .spawn(move || {
                 let mut store = store;
-                let _ = done_tx.send(write_pull(&mut store, rx));
+                let result = write_pull(&mut store, rx);
+                let written = result.is_ok();
+                let _ = done_tx.send(result);
                 // The WAL into the main file once the result is told, off the critical path.
                 let path = store.path.clone();
-                super::integrity::after_pull(&path, move || checkpoint(store));
+                super::integrity::after_pull(&path, written, move || checkpoint(store));
             })
             .expect("spawning the store writer thread");
         Recorder {
@@ -266,7 +268,12 @@ impl Live {
             Some(d) => stmt.query([d])?,
             None => stmt.query([])?,
         };
+        let odd = |what: String| {
+            rusqlite::Error::ToSqlConversionFailure(format!("{}: {what}", table.name).into())
+        };
         while let Some(r) = query.next()? {
+            let id: i64 = r.get(0)?;
+            // A hash of another shape reads as "changed": the record gets a new version.
             let mut h = [0u8; 16];
             if let Ok(hash) = r.get_ref(1)?.as_blob()
                 && hash.len() == 16
@@ -275,13 +282,19 @@ impl Live {
             }
             // As [`key_of`] hashes the parts, read in place.
             let mut key = xxhash_rust::xxh3::Xxh3::new();
-            for i in 0..table.key_columns.len() {
+            for (i, column) in table.key_columns.iter().enumerate() {
                 if i > 0 {
                     key.update(&[0x1f]);
                 }
-                key.update(r.get_ref(2 + i)?.as_str().unwrap_or_default().as_bytes());
+                let part = r
+                    .get_ref(2 + i)?
+                    .as_str()
+                    .map_err(|_| odd(format!("row {id}: {column} is not text")))?;
+                key.update(part.as_bytes());
             }
-            rows.insert(key.digest128(), (r.get(0)?, h));
+            if rows.insert(key.digest128(), (id, h)).is_some() {
+                return Err(odd(format!("row {id}: two current versions share its key")));
+            }
         }
         drop(query);
         Ok(Live {
@@ -345,17 +358,18 @@ fn load_atlassian(path: &std::path::Path) -> rusqlite::Result<[Live; 3]> {
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(60))?;
     let tx = conn.unchecked_transaction()?;
-    let lives = [
-        Live::load(&tx, &USERS, None)?,
-        Live::load(&tx, &GROUPS, None)?,
-        Live::load(&tx, &ACCOUNTS, None)?,
-    ];
-    drop(tx);
-    Ok(lives)
+    load_three(&tx)
 }
 
-/// Writes the new and changed items of one page (unchanged ones cost nothing) and keeps each item
-/// for detection.
+/// The current versions of SCIM users, SCIM groups and accounts, in that order.
+fn load_three(conn: &rusqlite::Connection) -> rusqlite::Result<[Live; 3]> {
+    Ok([
+        Live::load(conn, &USERS, None)?,
+        Live::load(conn, &GROUPS, None)?,
+        Live::load(conn, &ACCOUNTS, None)?,
+    ])
+}
+
 #[allow(clippy::too_many_arguments)]
 fn stage<T>(
     tx: &Transaction,
@@ -438,21 +452,29 @@ fn account_key(a: &Account) -> u128 {
 }
 
 /// Checkpoints the WAL a pull's commit left (PASSIVE: readers are not waited for) and closes the
-/// writer's connection.
-fn checkpoint(store: Store) {
+/// writer's connection; false when either failed.
+fn checkpoint(store: Store) -> bool {
     let clock = std::time::Instant::now();
-    match store
+    let done = store
         .conn
         .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
             Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
-        }) {
-        Ok((frames, done)) => tracing::debug!(
-            frames,
-            checkpointed = done,
-            seconds = clock.elapsed().as_secs_f64(),
-            "store checkpointed after the pull"
-        ),
-        Err(e) => tracing::warn!(error = %e, "cannot checkpoint the store after the pull"),
+        });
+    let closed = store.conn.close().map_err(|(_, e)| e);
+    match (done, closed) {
+        (Ok((frames, done)), Ok(())) => {
+            tracing::debug!(
+                frames,
+                checkpointed = done,
+                seconds = clock.elapsed().as_secs_f64(),
+                "store checkpointed after the pull"
+            );
+            true
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!(error = %e, "cannot checkpoint the store after the pull");
+            false
+        }
     }
 }
 
@@ -495,20 +517,34 @@ fn write_pull(store: &mut Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished
         std::thread::Builder::new()
             .name("scimdrift-store-load".into())
             .spawn(move || load_atlassian(&path))
-            .map_err(|e| StoreError::Writer(format!("cannot start the loader thread: {e}")))?
     };
     let started = std::time::Instant::now();
-    let mut loading = Some(loading);
+    let mut loading = loading.ok();
+    let mut lives: Option<[Live; 3]> = None;
+    if loading.is_none() {
+        // No thread to read them beside: read here, before the first page.
+        lives = Some(load_three(&tx).map_err(err("cannot read current versions"))?);
+    }
     let mut packer =
         Packer::new().map_err(|e| StoreError::Writer(format!("cannot start zstd: {e}")))?;
-    let mut lives: Option<[Live; 3]> = None;
     // Pages that arrived before the current versions were read.
     let mut waiting: Vec<Batch> = Vec::new();
     let mut population = Population::default();
     let mut idp_sides: Vec<IdpSide> = Vec::new();
+    let mut sized = false;
     let (meta, analyse, verdict) = loop {
-        let msg = rx.blocking_recv();
-        let finishing = !matches!(msg, Some(Msg::Batch(_)));
+        let Some(msg) = rx.blocking_recv() else {
+            return Err(StoreError::Writer(
+                "the pull ended without finishing".into(),
+            ));
+        };
+        if let Msg::Finish(meta, ..) = &msg
+            && !meta.complete()
+        {
+            // Rolled back whole: the pages still waiting need no staging.
+            waiting.clear();
+        }
+        let finishing = matches!(msg, Msg::Finish(..));
         // Waiting pages hold their raw JSON: past a few, the fetch waits for the load instead.
         if lives.is_none()
             && (finishing
@@ -524,12 +560,24 @@ fn write_pull(store: &mut Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished
             let loaded = l
                 .join()
                 .map_err(|_| StoreError::Writer("the loader thread panicked".into()))?;
-            let mut loaded = loaded.map_err(err("cannot read current versions"))?;
+            lives = Some(loaded.map_err(err("cannot read current versions"))?);
+        }
+        if let Some(loaded) = lives.as_mut() {
+            if !sized {
+                // Sized from the last pull (and a little growth): no doubling, little to spare.
+                let room = |n: usize| n + n / 64 + 64;
+                population.records.reserve_exact(room(loaded[0].rows.len()));
+                population.groups.reserve_exact(room(loaded[1].rows.len()));
+                population
+                    .accounts
+                    .reserve_exact(room(loaded[2].rows.len()));
+                sized = true;
+            }
             for batch in waiting.drain(..) {
                 stage_batch(
                     &tx,
                     snapshot_id,
-                    &mut loaded,
+                    loaded,
                     &mut packer,
                     batch,
                     &mut population,
@@ -537,10 +585,9 @@ fn write_pull(store: &mut Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished
                 )
                 .map_err(err("cannot write versions"))?;
             }
-            lives = Some(loaded);
         }
         match msg {
-            Some(Msg::Batch(batch)) => match lives.as_mut() {
+            Msg::Batch(batch) => match lives.as_mut() {
                 Some(l) => stage_batch(
                     &tx,
                     snapshot_id,
@@ -553,12 +600,7 @@ fn write_pull(store: &mut Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished
                 .map_err(err("cannot write versions"))?,
                 None => waiting.push(batch),
             },
-            Some(Msg::Finish(meta, analyse, verdict)) => break (meta, analyse, verdict),
-            None => {
-                return Err(StoreError::Writer(
-                    "the pull ended without finishing".into(),
-                ));
-            }
+            Msg::Finish(meta, analyse, verdict) => break (meta, analyse, verdict),
         }
     };
     let [mut users, mut groups, mut accounts] =
