@@ -35,7 +35,9 @@ pub struct Recorded {
     pub versions_closed: u64,
 }
 
-/// The population of one complete pull, as detection sees it.
+/// The population of one complete pull, as detection sees it: without the fields nothing reads
+/// from it (a record's `created`; an account's `added_to_org`, `deactivated_on`,
+/// `management_source`), which stay in the store.
 #[derive(Debug, Default)]
 pub struct Population {
     pub records: Vec<ScimRecord>,
@@ -253,13 +255,14 @@ impl Live {
         table: &'static Table,
         scope: Option<&str>,
     ) -> rusqlite::Result<Live> {
-        let filter = if scope.is_some() {
-            " AND directory_id = ?1"
-        } else {
-            ""
+        // Every current version: one pass over the table in row order (its rows are small; the
+        // partial index would cost a random look-up per row), or one directory's by its index.
+        let (indexed, filter) = match scope {
+            Some(_) => ("", " AND directory_id = ?1"),
+            None => (" NOT INDEXED", ""),
         };
         let mut stmt = conn.prepare(&format!(
-            "SELECT id, hash, {} FROM {} WHERE valid_to IS NULL{filter}",
+            "SELECT id, hash, {} FROM {}{indexed} WHERE valid_to IS NULL{filter}",
             table.key_columns.join(", "),
             table.name
         ))?;
@@ -371,7 +374,7 @@ fn load_three(conn: &rusqlite::Connection) -> rusqlite::Result<[Live; 3]> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn stage<T>(
+fn stage<T: Unread>(
     tx: &Transaction,
     snapshot_id: i64,
     live: &mut Live,
@@ -381,14 +384,40 @@ fn stage<T>(
     insert: fn(&Transaction, i64, &T, &[u8]) -> rusqlite::Result<()>,
     keep: &mut Vec<T>,
 ) -> rusqlite::Result<()> {
-    for (item, raw) in items {
+    for (mut item, raw) in items {
         if let Some(hash) = live.observe(tx, snapshot_id, key(&item), &raw)? {
             insert(tx, snapshot_id, &item, &hash)?;
             packer.store(tx, &hash, &raw)?;
         }
+        drop(raw);
+        Unread::drop_unread(&mut item);
         keep.push(item);
     }
     Ok(())
+}
+
+/// What neither detection nor the findings' views read, dropped from the population kept for
+/// them (it is stored, and read back from the store by whoever shows it).
+trait Unread {
+    fn drop_unread(&mut self);
+}
+
+impl Unread for ScimRecord {
+    fn drop_unread(&mut self) {
+        self.created = None;
+    }
+}
+
+impl Unread for Account {
+    fn drop_unread(&mut self) {
+        self.added_to_org = None;
+        self.deactivated_on = None;
+        self.management_source = None;
+    }
+}
+
+impl Unread for ScimGroup {
+    fn drop_unread(&mut self) {}
 }
 
 /// Stages one page into its table (an IdP side is kept whole for the end).
@@ -478,6 +507,21 @@ fn checkpoint(store: Store) -> bool {
     }
 }
 
+/// Before detection: the page cache's dirty pages go to the WAL now (they would at the commit)
+/// and the cache is handed back, so the cache and detection's indexes never peak together. A
+/// failure here costs only memory: the commit still writes what the flush could not.
+fn give_back_page_cache(tx: &Transaction) {
+    if let Err(e) = tx.cache_flush().and_then(|()| tx.release_memory()) {
+        tracing::debug!(error = %e, "the page cache was not handed back before detection");
+    }
+    // SQLite allocates through glibc's malloc (the rest of the process through jemalloc).
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free heap pages; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Pages kept while the current versions are read, at most (a page: up to 100 records and their
 /// raw JSON).
 const MAX_WAITING: usize = 32;
@@ -516,7 +560,13 @@ fn write_pull(store: &mut Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished
         let path = path.clone();
         std::thread::Builder::new()
             .name("scimdrift-store-load".into())
-            .spawn(move || load_atlassian(&path))
+            .spawn(move || {
+                let clock = std::time::Instant::now();
+                let loaded = load_atlassian(&path);
+                let seconds = clock.elapsed().as_secs_f64();
+                tracing::debug!(seconds, "current versions loaded");
+                loaded
+            })
     };
     let started = std::time::Instant::now();
     let mut loading = loading.ok();
@@ -605,6 +655,10 @@ fn write_pull(store: &mut Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished
     };
     let [mut users, mut groups, mut accounts] =
         lives.ok_or_else(|| StoreError::Writer("the current versions were never read".into()))?;
+    tracing::debug!(
+        seconds = started.elapsed().as_secs_f64(),
+        "the pull's pages are recorded"
+    );
     let held = matches!(verdict, Verdict::Held(_));
     if !meta.complete() || held {
         // Nothing of an incomplete or held pull enters the history: roll back, keep only the
@@ -662,13 +716,20 @@ fn write_pull(store: &mut Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished
     record_verdict(&tx, snapshot_id, &verdict).map_err(err("cannot update snapshot"))?;
     let mut reconciled = None;
     if let Some(analyse) = analyse {
+        give_back_page_cache(&tx);
         let history = History {
             inactive_since: findings::inactive_since(&tx, snapshot_id)
                 .map_err(err("cannot read inactive history"))?,
             previous_links: previous_links(&tx, snapshot_id, &population.records)
                 .map_err(err("cannot read link history"))?,
         };
+        let clock = std::time::Instant::now();
         let analysis = analyse(&population, &history);
+        tracing::debug!(
+            seconds = clock.elapsed().as_secs_f64(),
+            history_seconds = (clock - started).as_secs_f64(),
+            "detection ran"
+        );
         let current = super::idp::mature(&tx, snapshot_id, &analysis, &idp_evaluated)
             .map_err(err("cannot judge IdP findings"))?;
         super::idp::unconfigured(&tx, &analysis.idp_directories, &mut idp_evaluated)
@@ -687,6 +748,10 @@ fn write_pull(store: &mut Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished
         );
     }
     tx.commit().map_err(err("cannot commit snapshot"))?;
+    tracing::debug!(
+        seconds = started.elapsed().as_secs_f64(),
+        "the pull is committed"
+    );
     Ok(Finished {
         recorded,
         reconciled,
