@@ -56,13 +56,28 @@ impl Stamp {
         Some(Stamp {
             path: canonical(path),
             main,
-            wal: Facts::of(Path::new(&wal)),
+            // An empty -wal (a connection opened, nothing written) is no -wal.
+            wal: Facts::of(Path::new(&wal)).filter(|f| f.len > 0),
         })
     }
 }
 
 fn canonical(path: &Path) -> PathBuf {
     path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Whole checks run by this process (each also logged).
+static CHECKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many times this process checked a store whole (`PRAGMA quick_check`).
+pub fn checks_run() -> u64 {
+    CHECKS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// One whole check ran on `path`, taking `seconds`: its log line and its count.
+pub(super) fn checked(path: &Path, seconds: f64) {
+    CHECKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    tracing::info!(path = %path.display(), seconds, "store integrity checked (quick_check)");
 }
 
 /// Per store file: the stamp last known good and when it was last checked whole.
@@ -94,17 +109,28 @@ pub(super) fn forget(path: &Path) {
     }
 }
 
-/// The file at `path` as this process's own pull left it: its new stamp inherits the last check's
-/// time, if `before` (the stamp just before the checkpoint) is still the one known good — the pull
-/// never writes the main file before its checkpoint, so any other difference is someone else's.
-fn own_write(path: &Path, before: Option<Stamp>) {
+/// The file at `path` as this process's own pull left it: trusted (its new stamp inherits the last
+/// check's time) when `reference` — the stamp when the pull took the write lock, known good then —
+/// is still the entry, and the main file just before the checkpoint (`before`) is as it was then:
+/// a pull writes only the `-wal` until its checkpoint, so any other change is someone else's.
+fn own_write(path: &Path, reference: Option<&Stamp>, before: Option<&Stamp>) {
     let Some(now) = Stamp::of(path) else { return };
     if let Ok(mut checked) = CHECKED.lock() {
+        let trusted = |entry: &Stamp| {
+            reference.is_some_and(|r| r == entry)
+                && reference.zip(before).is_some_and(|(r, b)| r.main == b.main)
+        };
         match checked.iter_mut().find(|(s, _)| s.path == now.path) {
-            Some(entry) if before.as_ref() == Some(&entry.0) => entry.0 = now,
+            Some(entry) if trusted(&entry.0) => entry.0 = now,
             _ => checked.retain(|(s, _)| s.path != now.path),
         }
     }
+}
+
+/// The stamp of `path` if it is known good (checked, or trusted, recently): taken by a pull once it
+/// holds the write lock, for [`after_pull`].
+pub(super) fn known_good(path: &Path) -> Option<Stamp> {
+    Stamp::of(path).filter(checked_recently)
 }
 
 /// Background work a pull left on each store file (its checkpoint), by canonical path.
@@ -113,9 +139,11 @@ static PENDING: Mutex<Vec<(PathBuf, JoinHandle<()>)>> = Mutex::new(Vec::new());
 /// Runs `checkpoint` (the pull's writer connection: the WAL into the main file, then closed; true
 /// when it succeeded) on its own thread, after the pull's result was told; [`settle`] waits for it.
 /// The file it leaves counts as checked only when the pull (`written`) and the checkpoint
-/// succeeded and nobody else changed the file meanwhile.
+/// succeeded, and the file was known good when the pull took the write lock (`reference`, from
+/// [`known_good`]) and nobody else changed it since ([`own_write`]).
 pub(super) fn after_pull(
     path: &Path,
+    reference: Option<Stamp>,
     written: bool,
     checkpoint: impl FnOnce() -> bool + Send + 'static,
 ) {
@@ -126,7 +154,7 @@ pub(super) fn after_pull(
         .spawn(move || {
             let before = Stamp::of(&owned);
             if checkpoint() && written {
-                own_write(&owned, before);
+                own_write(&owned, reference.as_ref(), before.as_ref());
             } else {
                 forget(&owned);
             }
@@ -190,20 +218,29 @@ mod tests {
         // Another writer: a different length (or time) is checked again.
         std::fs::write(&path, b"other writer").unwrap();
         assert!(!checked_recently(&Stamp::of(&path).unwrap()));
-        // Someone else's change before this process's own write: not trusted.
-        let before = Stamp::of(&path);
-        std::fs::write(&path, b"ours").unwrap();
-        own_write(&path, before);
-        assert!(!checked_recently(&Stamp::of(&path).unwrap()));
-        // This process's own pull on a file known good: its result counts as checked.
+        // Someone else's change to the main file during the pull: not trusted.
         record(Stamp::of(&path).unwrap());
+        let reference = known_good(&path);
+        assert!(reference.is_some());
+        std::fs::write(&path, b"someone else").unwrap();
         let before = Stamp::of(&path);
-        std::fs::write(&path, b"ours again").unwrap();
-        own_write(&path, before);
-        assert!(checked_recently(&Stamp::of(&path).unwrap()));
-        // A change to the -wal is a change too.
+        std::fs::write(&path, b"our checkpoint").unwrap();
+        own_write(&path, reference.as_ref(), before.as_ref());
+        assert!(!checked_recently(&Stamp::of(&path).unwrap()));
+        assert!(known_good(&path).is_none());
+        // This process's own pull on a file known good: its -wal written during the pull, then
+        // its checkpoint; the result counts as checked.
         let mut wal = path.as_os_str().to_owned();
         wal.push("-wal");
+        record(Stamp::of(&path).unwrap());
+        let reference = known_good(&path);
+        std::fs::write(&wal, b"our frames").unwrap();
+        let before = Stamp::of(&path);
+        std::fs::write(&path, b"our checkpoint, again").unwrap();
+        let _ = std::fs::remove_file(&wal);
+        own_write(&path, reference.as_ref(), before.as_ref());
+        assert!(checked_recently(&Stamp::of(&path).unwrap()));
+        // A change to the -wal by someone else is a change too.
         std::fs::write(&wal, b"frames").unwrap();
         assert!(!checked_recently(&Stamp::of(&path).unwrap()));
         // An error met while writing forgets the file.
@@ -213,7 +250,8 @@ mod tests {
         // A file never checked here stays unchecked after a write of ours.
         let other = dir.path().join("t.db");
         std::fs::write(&other, b"x").unwrap();
-        own_write(&other, Stamp::of(&other));
+        let other_stamp = Stamp::of(&other);
+        own_write(&other, other_stamp.as_ref(), other_stamp.as_ref());
         assert!(!checked_recently(&Stamp::of(&other).unwrap()));
     }
 
@@ -224,7 +262,7 @@ mod tests {
         let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = done.clone();
         std::fs::write(&a, b"a").unwrap();
-        after_pull(&a, true, move || {
+        after_pull(&a, None, true, move || {
             std::thread::sleep(Duration::from_millis(50));
             flag.store(true, std::sync::atomic::Ordering::SeqCst);
             true

@@ -23,7 +23,7 @@ pub use findings::{Lifecycle, Opening, Reconciled};
 pub use idp::{Evaluated, EvaluatedIdp};
 pub use idp_read::IdpSideState;
 pub use idp_targets::{StoredIdpSide, StoredIdpUser};
-pub use integrity::{RECHECK_AFTER, settle, settle_all};
+pub use integrity::{RECHECK_AFTER, checks_run, settle, settle_all};
 pub use person::{AccountVersion, IdpUserVersion, PersonKeys, RecordVersion};
 pub use raw::RawTable;
 pub use read::{ShrinkInfo, SnapshotInfo, SourceInfo, State};
@@ -502,6 +502,7 @@ fn check(conn: &Connection, path: &Path) -> Result<i32, StoreError> {
     {
         return Ok(version);
     }
+    let clock = std::time::Instant::now();
     let problems: Vec<String> = {
         let mut stmt = conn
             .prepare("PRAGMA quick_check(5)")
@@ -510,6 +511,7 @@ fn check(conn: &Connection, path: &Path) -> Result<i32, StoreError> {
             .and_then(|rows| rows.collect())
             .map_err(fail("cannot check integrity"))?
     };
+    integrity::checked(path, clock.elapsed().as_secs_f64());
     if problems.iter().any(|p| p != "ok") {
         return Err(StoreError::Corrupt {
             path: path.to_path_buf(),

@@ -130,12 +130,13 @@ impl Recorder {
             .name("scimdrift-store".into())
             .spawn(move || {
                 let mut store = store;
-                let result = write_pull(&mut store, rx);
+                let mut reference = None;
+                let result = write_pull(&mut store, rx, &mut reference);
                 let written = result.is_ok();
                 let _ = done_tx.send(result);
                 // The WAL into the main file once the result is told, off the critical path.
                 let path = store.path.clone();
-                super::integrity::after_pull(&path, written, move || checkpoint(store));
+                super::integrity::after_pull(&path, reference, written, move || checkpoint(store));
             })
             .expect("spawning the store writer thread");
         Recorder {
@@ -179,31 +180,40 @@ pub(super) struct Table {
     name: &'static str,
     /// The columns of the natural key, in the order [`key_of`] takes them.
     key_columns: &'static [&'static str],
+    /// Read whole in one pass rather than through its current-rows index: the big tables whose
+    /// rows are small (their raw JSON in `raw_json`).
+    scan: bool,
 }
 
 const USERS: Table = Table {
     name: "scim_user_versions",
     key_columns: &["directory_id", "scim_id"],
+    scan: true,
 };
 const GROUPS: Table = Table {
     name: "scim_group_versions",
     key_columns: &["directory_id", "group_id"],
+    scan: true,
 };
 const ACCOUNTS: Table = Table {
     name: "account_versions",
     key_columns: &["account_id"],
+    scan: true,
 };
 pub(super) const IDP_USERS: Table = Table {
     name: "idp_user_versions",
     key_columns: &["directory_id", "user_id"],
+    scan: false,
 };
 pub(super) const IDP_GROUPS: Table = Table {
     name: "idp_group_versions",
     key_columns: &["directory_id", "group_id"],
+    scan: false,
 };
 pub(super) const IDP_SIDES: Table = Table {
     name: "idp_side_versions",
     key_columns: &["directory_id"],
+    scan: false,
 };
 
 /// A natural key (its columns' values, in order) as the 128-bit hash a [`Live`] map is keyed by:
@@ -259,7 +269,8 @@ impl Live {
         // partial index would cost a random look-up per row), or one directory's by its index.
         let (indexed, filter) = match scope {
             Some(_) => ("", " AND directory_id = ?1"),
-            None => (" NOT INDEXED", ""),
+            None if table.scan => (" NOT INDEXED", ""),
+            None => ("", ""),
         };
         let mut stmt = conn.prepare(&format!(
             "SELECT id, hash, {} FROM {}{indexed} WHERE valid_to IS NULL{filter}",
@@ -509,10 +520,10 @@ fn checkpoint(store: Store) -> bool {
 
 /// Before detection: the page cache's dirty pages go to the WAL now (they would at the commit)
 /// and the cache is handed back, so the cache and detection's indexes never peak together. A
-/// failure here costs only memory: the commit still writes what the flush could not.
+/// failure (a full disk, an I/O error) is logged; the statements after it fail the pull.
 fn give_back_page_cache(tx: &Transaction) {
     if let Err(e) = tx.cache_flush().and_then(|()| tx.release_memory()) {
-        tracing::debug!(error = %e, "the page cache was not handed back before detection");
+        tracing::warn!(error = %e, "the page cache was not handed back before detection");
     }
     // SQLite allocates through glibc's malloc (the rest of the process through jemalloc).
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -527,7 +538,12 @@ fn give_back_page_cache(tx: &Transaction) {
 const MAX_WAITING: usize = 32;
 
 /// The writer thread's body.
-fn write_pull(store: &mut Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished, StoreError> {
+/// `reference`: the store's stamp once the write lock is held, if it was known good then.
+fn write_pull(
+    store: &mut Store,
+    mut rx: mpsc::Receiver<Msg>,
+    reference: &mut Option<super::integrity::Stamp>,
+) -> Result<Finished, StoreError> {
     let path = store.path.clone();
     let err = |context| {
         let path = path.clone();
@@ -548,6 +564,7 @@ fn write_pull(store: &mut Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished
         .conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(err("cannot begin transaction"))?;
+    *reference = super::integrity::known_good(&path);
     // The snapshot row comes first so versions can reference it; it is rewritten at the end.
     tx.execute(
         "INSERT INTO snapshots (started_at, finished_at, duration_seconds, complete, scim_records, accounts, retries)
@@ -569,7 +586,9 @@ fn write_pull(store: &mut Store, mut rx: mpsc::Receiver<Msg>) -> Result<Finished
             })
     };
     let started = std::time::Instant::now();
-    let mut loading = loading.ok();
+    let mut loading = loading
+        .inspect_err(|e| tracing::debug!(error = %e, "no loader thread: read on the writer"))
+        .ok();
     let mut lives: Option<[Live; 3]> = None;
     if loading.is_none() {
         // No thread to read them beside: read here, before the first page.
