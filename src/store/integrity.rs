@@ -9,7 +9,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 /// How long a check counts for an unchanged file.
@@ -133,8 +132,24 @@ pub(super) fn known_good(path: &Path) -> Option<Stamp> {
     Stamp::of(path).filter(checked_recently)
 }
 
-/// Background work a pull left on each store file (its checkpoint), by canonical path.
-static PENDING: Mutex<Vec<(PathBuf, JoinHandle<()>)>> = Mutex::new(Vec::new());
+/// Set when a pull's background work is over (its thread finished, however it ended).
+type Done = std::sync::Arc<(Mutex<bool>, std::sync::Condvar)>;
+
+/// Background work pulls left on each store file (their checkpoints), by canonical path.
+static PENDING: Mutex<Vec<(PathBuf, Done)>> = Mutex::new(Vec::new());
+
+/// Marks its work done when dropped: at the end of the thread, even one that panicked.
+struct Finish(Done);
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        let (flag, ended) = &*self.0;
+        if let Ok(mut done) = flag.lock() {
+            *done = true;
+        }
+        ended.notify_all();
+    }
+}
 
 /// Runs `checkpoint` (the pull's writer connection: the WAL into the main file, then closed; true
 /// when it succeeded) on its own thread, after the pull's result was told; [`settle`] waits for it.
@@ -148,10 +163,16 @@ pub(super) fn after_pull(
     checkpoint: impl FnOnce() -> bool + Send + 'static,
 ) {
     settle(path);
+    let done = Done::default();
+    if let Ok(mut pending) = PENDING.lock() {
+        pending.push((canonical(path), done.clone()));
+    }
+    let finish = Finish(done);
     let owned = path.to_path_buf();
     let spawned = std::thread::Builder::new()
         .name("scimdrift-checkpoint".into())
         .spawn(move || {
+            let _finish = finish;
             let before = Stamp::of(&owned);
             if checkpoint() && written {
                 own_write(&owned, reference.as_ref(), before.as_ref());
@@ -159,47 +180,45 @@ pub(super) fn after_pull(
                 forget(&owned);
             }
         });
-    match spawned {
-        Ok(handle) => {
-            if let Ok(mut pending) = PENDING.lock() {
-                pending.push((canonical(path), handle));
-            }
-        }
-        Err(e) => {
-            forget(path);
-            tracing::warn!(error = %e, "cannot start the checkpoint thread");
-        }
+    if let Err(e) = spawned {
+        // The closure (its connection, its `Finish`) was dropped with the error: nothing pends.
+        forget(path);
+        tracing::warn!(error = %e, "cannot start the checkpoint thread");
     }
 }
 
-/// Waits for the background work a pull left on `path` (its checkpoint): a writer opening the
-/// store waits for it, so two never overlap. Returns at once when there is none.
-pub fn settle(path: &Path) {
-    let path = canonical(path);
-    let mine: Vec<JoinHandle<()>> = match PENDING.lock() {
-        Ok(mut pending) => {
-            let (mine, rest) = std::mem::take(&mut *pending)
-                .into_iter()
-                .partition(|(p, _)| *p == path);
-            *pending = rest;
-            mine.into_iter().map(|(_, h)| h).collect()
-        }
+/// Waits until the background work of the entries `of` selects is over, then forgets them.
+fn wait_for(of: impl Fn(&Path) -> bool) {
+    let waits: Vec<Done> = match PENDING.lock() {
+        Ok(pending) => pending
+            .iter()
+            .filter(|(p, _)| of(p))
+            .map(|(_, d)| d.clone())
+            .collect(),
         Err(_) => return,
     };
-    for handle in mine {
-        let _ = handle.join();
+    for done in waits {
+        let (flag, ended) = &*done;
+        if let Ok(guard) = flag.lock() {
+            drop(ended.wait_while(guard, |done| !*done));
+        }
     }
+    if let Ok(mut pending) = PENDING.lock() {
+        pending.retain(|(_, d)| d.0.lock().is_ok_and(|done| !*done));
+    }
+}
+
+/// Waits for the background work a pull left on `path` (its checkpoint): every open of the store
+/// waits for it, so a checkpoint and the next writer never overlap. Returns at once when there is
+/// none. Any number of callers may wait at once.
+pub fn settle(path: &Path) {
+    let path = canonical(path);
+    wait_for(|p| p == path);
 }
 
 /// Waits for the background work pulls left on every store file (before the process exits).
 pub fn settle_all() {
-    let all = PENDING
-        .lock()
-        .map(|mut p| std::mem::take(&mut *p))
-        .unwrap_or_default();
-    for (_, handle) in all {
-        let _ = handle.join();
-    }
+    wait_for(|_| true);
 }
 
 #[cfg(test)]
@@ -268,7 +287,17 @@ mod tests {
             true
         });
         settle(&b);
+        // Two waiters at once: both return only once it is over.
+        let (other, seen) = (a.clone(), done.clone());
+        let waiter = std::thread::spawn(move || {
+            settle(&other);
+            seen.load(std::sync::atomic::Ordering::SeqCst)
+        });
         settle(&a);
         assert!(done.load(std::sync::atomic::Ordering::SeqCst));
+        assert!(waiter.join().unwrap(), "the second waiter returned early");
+        // A checkpoint that panics still ends its wait.
+        after_pull(&a, None, true, || panic!("checkpoint failed"));
+        settle(&a);
     }
 }
