@@ -219,14 +219,22 @@ pub(super) const IDP_SIDES: Table = Table {
 /// A natural key (its columns' values, in order) as the 128-bit hash a [`Live`] map is keyed by:
 /// no string is kept per row.
 pub(super) fn key_of(parts: &[&str]) -> u128 {
+    match key_from(parts.iter().map(|p| Ok::<_, std::convert::Infallible>(*p))) {
+        Ok(key) => key,
+        Err(never) => match never {},
+    }
+}
+
+/// [`key_of`] over parts read one by one (a row's columns, in place); the first error stops it.
+fn key_from<'p, E>(parts: impl IntoIterator<Item = Result<&'p str, E>>) -> Result<u128, E> {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
-    for (i, part) in parts.iter().enumerate() {
+    for (i, part) in parts.into_iter().enumerate() {
         if i > 0 {
             h.update(&[0x1f]);
         }
-        h.update(part.as_bytes());
+        h.update(part?.as_bytes());
     }
-    h.digest128()
+    Ok(h.digest128())
 }
 
 /// A hasher for keys that are already hashes (xxh3): their low bits, as they are.
@@ -294,19 +302,12 @@ impl Live {
             {
                 h.copy_from_slice(hash);
             }
-            // As [`key_of`] hashes the parts, read in place.
-            let mut key = xxhash_rust::xxh3::Xxh3::new();
-            for (i, column) in table.key_columns.iter().enumerate() {
-                if i > 0 {
-                    key.update(&[0x1f]);
-                }
-                let part = r
-                    .get_ref(2 + i)?
+            let key = key_from(table.key_columns.iter().enumerate().map(|(i, column)| {
+                r.get_ref(2 + i)?
                     .as_str()
-                    .map_err(|_| odd(format!("row {id}: {column} is not text")))?;
-                key.update(part.as_bytes());
-            }
-            if rows.insert(key.digest128(), (id, h)).is_some() {
+                    .map_err(|_| odd(format!("row {id}: {column} is not text")))
+            }))?;
+            if rows.insert(key, (id, h)).is_some() {
                 return Err(odd(format!("row {id}: two current versions share its key")));
             }
         }
