@@ -736,13 +736,14 @@ fn write_pull(
     record_verdict(&tx, snapshot_id, &verdict).map_err(err("cannot update snapshot"))?;
     let mut reconciled = None;
     if let Some(analyse) = analyse {
-        give_back_page_cache(&tx);
         let history = History {
             inactive_since: findings::inactive_since(&tx, snapshot_id)
                 .map_err(err("cannot read inactive history"))?,
             previous_links: previous_links(&tx, snapshot_id, &population.records)
                 .map_err(err("cannot read link history"))?,
         };
+        // The history's queries read through the page cache too: handed back after them.
+        give_back_page_cache(&tx);
         let clock = std::time::Instant::now();
         let analysis = analyse(&population, &history);
         tracing::debug!(
