@@ -1,13 +1,14 @@
 //! Findings as people and scripts see them: the detector's output joined with the records and
 //! accounts it names, suppression applied. The JSON shape of [`FindingView`] is a contract.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::detect::{self, DetectSettings, Finding, IdpInput, Input, Kind, Severity};
 use crate::ignore::{self, IgnoreRule, Subjects, Suppression};
+use crate::model::compact::{Accounts, Acct, Rec, Records};
 use crate::model::{Account, ScimGroup, ScimRecord};
 
 /// A SCIM record named by a finding.
@@ -264,9 +265,9 @@ pub struct Evaluation {
 /// Detects the findings of one complete snapshot and joins them with their subjects. `idp` holds
 /// the IdP side of each directory whose IdP pull is complete. Pure.
 pub fn evaluate(
-    records: &[ScimRecord],
+    records: &Records,
     groups: &[ScimGroup],
-    accounts: &[Account],
+    accounts: &Accounts,
     history: &crate::detect::History,
     idp: &[IdpInput],
     ctx: &Context,
@@ -284,13 +285,26 @@ pub fn evaluate(
     let undetermined = detection.undetermined;
     let group_members = detection.group_members;
     let found = detection.findings;
-    let record_by_ref: HashMap<(&str, &str), &ScimRecord> = records
+    // Only the subjects of findings are looked up: no map over the whole population.
+    let wanted_records: HashSet<(&str, &str)> = found
         .iter()
-        .map(|r| ((r.directory_id.as_str(), r.scim_id.as_str()), r))
+        .flat_map(|f| &f.records)
+        .map(|r| (r.directory_id.as_str(), r.scim_id.as_str()))
         .collect();
-    let account_by_id: HashMap<&str, &Account> = accounts
+    let record_by_ref: HashMap<(&str, &str), Rec> = records
         .iter()
-        .map(|a| (a.account_id.as_str(), a))
+        .filter(|r| wanted_records.contains(&(r.directory_id(), r.scim_id())))
+        .map(|r| ((r.directory_id(), r.scim_id()), r))
+        .collect();
+    let wanted_accounts: HashSet<&str> = found
+        .iter()
+        .flat_map(|f| &f.accounts)
+        .map(String::as_str)
+        .collect();
+    let account_by_id: HashMap<&str, Acct> = accounts
+        .iter()
+        .filter(|a| wanted_accounts.contains(a.account_id()))
+        .map(|a| (a.account_id(), a))
         .collect();
     let idp_user_by_ref: HashMap<(&str, &str), (&crate::model::idp::IdpUser, &str)> = idp
         .iter()
@@ -318,7 +332,7 @@ pub fn evaluate(
                 .accounts
                 .iter()
                 .filter_map(|id| account_by_id.get(id.as_str()))
-                .map(|a| account_view(a))
+                .map(|a| account_view(&a.to_account()))
                 .collect::<Vec<_>>();
             let suppressed = ignore::suppression(
                 &ctx.rules,
@@ -353,13 +367,13 @@ pub fn evaluate(
 
 fn users_view(
     f: &Finding,
-    records: &HashMap<(&str, &str), &ScimRecord>,
+    records: &HashMap<(&str, &str), Rec>,
     names: &HashMap<String, String>,
 ) -> Vec<ScimUserView> {
     f.records
         .iter()
         .filter_map(|r| records.get(&(r.directory_id.as_str(), r.scim_id.as_str())))
-        .map(|r| user_view(r, names))
+        .map(|r| user_view(&r.to_record(), names))
         .collect()
 }
 

@@ -46,7 +46,7 @@ pub fn of_person(
             joined.insert(&s.group_id);
         }
         let in_idp = !p.members.is_empty();
-        let in_scim = records.iter().any(|r| p.scim_has(r));
+        let in_scim = records.iter().any(|r| p.scim_has(&r.scim_id, &r.groups));
         let mark = marks.get(&p.group.id);
         if !(in_idp || in_scim || mark.is_some()) {
             continue;

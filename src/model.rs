@@ -1,6 +1,7 @@
 //! The normalized records a pull produces and the detectors read. The store keeps them beside the raw
 //! JSON each came from; the raw JSON itself never stays in memory past the page it arrived in.
 
+pub mod compact;
 pub mod idp;
 
 use std::collections::BTreeMap;
@@ -83,27 +84,21 @@ pub struct Account {
 impl Account {
     /// Active account with active membership: the person can log in and use products.
     pub fn has_access(&self) -> bool {
-        self.account_status == "active" && self.membership_status == "active"
+        has_access(&self.account_status, &self.membership_status)
     }
 
     /// Definitely without access: deactivated, closed, suspended or without membership. An
     /// unknown or unreadable status is neither with nor without access: never a reason to delete
     /// or deactivate, never a reason to drop a leaver finding.
     pub fn lacks_access(&self) -> bool {
-        matches!(self.account_status.as_str(), "inactive" | "closed")
-            || matches!(
-                self.membership_status.as_str(),
-                "suspended" | "no_membership"
-            )
+        lacks_access(&self.account_status, &self.membership_status)
     }
 
     /// An account of a person: `accountType` `atlassian` or absent. `app` (integrations, bots) and
     /// `customer` (service-desk portal customers) accounts are counted, never subjects of findings
     /// (scenarios.md, "Who is a person"); nor is an account whose `accountType` was unreadable.
     pub fn is_person(&self) -> bool {
-        // An unreadable type is unknown, not absent: never taken for a person's.
-        matches!(self.account_type.as_deref(), None | Some("atlassian"))
-            && !self.unknown.iter().any(|f| f == "accountType")
+        is_person(self.account_type.as_deref(), &self.unknown)
     }
 
     /// The `accountType` label for counts and metrics, from a bounded set: `atlassian` (also when
@@ -116,6 +111,20 @@ impl Account {
             Some(_) => "other",
         }
     }
+}
+
+fn has_access(account_status: &str, membership_status: &str) -> bool {
+    account_status == "active" && membership_status == "active"
+}
+
+fn lacks_access(account_status: &str, membership_status: &str) -> bool {
+    matches!(account_status, "inactive" | "closed")
+        || matches!(membership_status, "suspended" | "no_membership")
+}
+
+fn is_person(account_type: Option<&str>, unknown: &[String]) -> bool {
+    // An unreadable type is unknown, not absent: never taken for a person's.
+    matches!(account_type, None | Some("atlassian")) && !unknown.iter().any(|f| f == "accountType")
 }
 
 /// A field scimdrift could not read in one record or account: the field is left unknown, the record

@@ -436,6 +436,9 @@ fn detection(settings: &Settings) -> anyhow::Result<DetectionFigures> {
         .latest_complete()?
         .ok_or_else(|| anyhow::anyhow!("no complete snapshot to detect over"))?;
     let state = store.state_at(latest.snapshot_id)?;
+    // Compact, as a cycle's detection reads them.
+    let records: crate::model::compact::Records = state.records.iter().collect();
+    let accounts: crate::model::compact::Accounts = state.accounts.iter().collect();
     let users = store.idp_users()?;
     let idp: Vec<IdpInput> = store
         .idp_sides()?
@@ -457,9 +460,9 @@ fn detection(settings: &Settings) -> anyhow::Result<DetectionFigures> {
     drop(users);
     let (since, links) = (Default::default(), Default::default());
     let input = Input {
-        records: &state.records,
+        records: &records,
         groups: &state.groups,
-        accounts: &state.accounts,
+        accounts: &accounts,
         inactive_since: &since,
         previous_links: &links,
         idp: &idp,

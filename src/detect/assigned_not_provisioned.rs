@@ -22,11 +22,11 @@ pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     for u in x.input.side.users.iter().filter(|u| IdpIndex::wanted(u)) {
         let joined = x.records_of.get(u.id.as_str());
-        if joined.is_some_and(|rs| rs.iter().any(|(r, _)| r.active == Some(true))) {
+        if joined.is_some_and(|rs| rs.iter().any(|(r, _)| r.active() == Some(true))) {
             continue;
         }
         // A record whose state is unknown may be the active one: not a finding.
-        if joined.is_some_and(|rs| rs.iter().any(|(r, _)| r.active.is_none())) {
+        if joined.is_some_and(|rs| rs.iter().any(|(r, _)| r.active().is_none())) {
             continue;
         }
         let inactive: Vec<_> = joined.into_iter().flatten().map(|(r, _)| *r).collect();
@@ -41,7 +41,7 @@ pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
         if let Some(a) = account {
             summary.push_str(&format!(
                 "; account {} already holds the email",
-                a.account_id
+                a.account_id()
             ));
         }
         summary.push('.');
@@ -49,7 +49,7 @@ pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
             Kind::AssignedNotProvisioned,
             x.directory_id,
             inactive,
-            account.map(|a| a.account_id.as_str()),
+            account.map(|a| a.account_id()),
             [u],
             summary,
         );
@@ -78,7 +78,7 @@ pub(super) fn latest_failure(
 pub fn undetermined(x: &IdpIndex<'_>, u: &mut Undetermined) {
     for user in x.input.side.users.iter().filter(|u| IdpIndex::wanted(u)) {
         let joined = x.records_of.get(user.id.as_str());
-        if joined.is_some_and(|rs| rs.iter().any(|(r, _)| r.active.is_none())) {
+        if joined.is_some_and(|rs| rs.iter().any(|(r, _)| r.active().is_none())) {
             u.add(
                 Kind::AssignedNotProvisioned,
                 Subject::IdpUser(IdpRef::of(user)),
@@ -88,11 +88,11 @@ pub fn undetermined(x: &IdpIndex<'_>, u: &mut Undetermined) {
     }
     for r in &x.all {
         let keys: Vec<&String> = r
-            .unknown
+            .unknown()
             .iter()
             .filter(|f| reads_field(RECORD_JOIN, f))
             .collect();
-        if !keys.is_empty() && r.active != Some(false) {
+        if !keys.is_empty() && r.active() != Some(false) {
             u.add(
                 Kind::AssignedNotProvisioned,
                 Subject::Directory(x.directory_id.to_string()),

@@ -10,7 +10,7 @@ pub fn detect(index: &Index<'_>) -> Vec<Finding> {
         .records
         .iter().copied()
         .filter_map(|r| {
-            let id = r.account_id.as_deref()?;
+            let id = r.account_id()?;
             if index.exists(id) {
                 return None;
             }

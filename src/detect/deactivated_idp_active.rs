@@ -18,12 +18,12 @@ pub fn detect(index: &Index<'_>) -> Vec<Finding> {
         .records
         .iter()
         .copied()
-        .filter(|r| r.active == Some(true))
+        .filter(|r| r.active() == Some(true))
     {
         let Some(a) = index.linked_account(r) else {
             continue;
         };
-        let state = match (a.account_status.as_str(), a.membership_status.as_str()) {
+        let state = match (a.account_status(), a.membership_status()) {
             ("inactive", _) => "deactivated",
             ("closed", _) => "closed",
             (_, "suspended") => "suspended",
@@ -32,12 +32,12 @@ pub fn detect(index: &Index<'_>) -> Vec<Finding> {
         let summary = format!(
             "The IdP says {} is active, but their account {} is {state} in Atlassian.",
             who(r),
-            a.account_id
+            a.account_id()
         );
         out.push(Finding::new(
             Kind::DeactivatedIdpActive,
             [r],
-            [a.account_id.as_str()],
+            [a.account_id()],
             summary,
         ));
     }

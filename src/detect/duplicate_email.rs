@@ -14,15 +14,14 @@ pub fn detect(index: &Index<'_>) -> Vec<Finding> {
         if records.len() < 2 {
             continue;
         }
-        let links: HashSet<Option<&str>> =
-            records.iter().map(|r| r.account_id.as_deref()).collect();
+        let links: HashSet<Option<&str>> = records.iter().map(|r| r.account_id()).collect();
         if links.len() == 1 && !links.contains(&None) {
             continue;
         }
         let accounts = records
             .iter()
-            .filter_map(|r| index.linked_account(r))
-            .map(|a| a.account_id.as_str());
+            .filter_map(|r| index.linked_account(*r))
+            .map(|a| a.account_id());
         let summary = format!(
             "{} SCIM records carry {email} but are not linked to one account, so the IdP and Atlassian disagree on who this person is.",
             records.len()

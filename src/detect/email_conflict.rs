@@ -2,7 +2,6 @@
 //! linked to (provisioning fails with "Resource [USER]: with email[…] already exists").
 
 use super::{Finding, Index, Kind, who};
-use crate::model::normalized_email;
 
 /// The fields this kind reads ([`super::undetermined`]): the record's `active`, emails and link; the holders' emails and types.
 pub const READS: &[&str] = &[
@@ -20,25 +19,25 @@ pub fn detect(index: &Index<'_>) -> Vec<Finding> {
         .records
         .iter()
         .copied()
-        .filter(|r| r.active == Some(true))
+        .filter(|r| r.active() == Some(true))
     {
-        let Some(email) = &r.email else { continue };
-        let Some(holders) = index.accounts_by_email.get(&*normalized_email(email)) else {
+        let Some(email) = r.email_key() else { continue };
+        let Some(holders) = index.accounts_by_email.get(email) else {
             continue;
         };
         for a in holders
             .iter()
-            .filter(|a| r.account_id.as_deref() != Some(a.account_id.as_str()))
+            .filter(|a| r.account_id() != Some(a.account_id()))
         {
             let summary = format!(
                 "The IdP's active record for {} cannot own its email: account {} already holds it.",
                 who(r),
-                a.account_id
+                a.account_id()
             );
             out.push(Finding::new(
                 Kind::EmailConflict,
                 [r],
-                [a.account_id.as_str()],
+                [a.account_id()],
                 summary,
             ));
         }

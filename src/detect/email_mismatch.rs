@@ -1,7 +1,6 @@
 //! `email_mismatch`: a SCIM record is linked to an existing account whose email differs.
 
 use super::{Finding, Index, Kind, who};
-use crate::model::normalize_email;
 
 /// The fields this kind reads ([`super::undetermined`]): the record's emails and link; the account's email and type.
 pub const READS: &[&str] = &[
@@ -15,22 +14,22 @@ pub const READS: &[&str] = &[
 pub fn detect(index: &Index<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     for r in index.records.iter().copied() {
-        let (Some(email), Some(a)) = (&r.email, index.linked_account(r)) else {
+        let (Some(email), Some(a)) = (r.email_key(), index.linked_account(r)) else {
             continue;
         };
-        let Some(account_email) = &a.email else {
+        let (Some(account_email), Some(account_key)) = (a.email(), a.email_key()) else {
             continue;
         };
-        if normalize_email(email) != normalize_email(account_email) {
+        if email != account_key {
             let summary = format!(
                 "The IdP says {} but the linked account {} still has {account_email}: an email update did not reach Atlassian.",
                 who(r),
-                a.account_id
+                a.account_id()
             );
             out.push(Finding::new(
                 Kind::EmailMismatch,
                 [r],
-                [a.account_id.as_str()],
+                [a.account_id()],
                 summary,
             ));
         }

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::undetermined::reads_field;
 use super::{GroupRef, IdpIndex, Kind, Subject, Undetermined};
+use crate::model::ScimGroup;
 use crate::model::idp::{AssignedGroup, IdpSide, IdpUser};
-use crate::model::{ScimGroup, ScimRecord};
 
 /// The fields the membership kinds (`group_membership_missing`, `group_membership_extra`) read
 /// ([`super::undetermined`]): the IdP user's `accountEnabled` and intent, the record's `active`,
@@ -78,11 +78,17 @@ impl<'a> PushedGroup<'a> {
         }
     }
 
-    /// Whether record `r` is in the joined SCIM group: listed in its `members`, or naming it in
-    /// its own `groups` (atlassian-api.md, SCIM groups). False when no SCIM group joined.
-    pub fn scim_has(&self, r: &ScimRecord) -> bool {
+    /// Whether the record `scim_id` whose own `groups` attribute lists `groups` is in the joined
+    /// SCIM group: listed in its `members`, or naming it in its own `groups` (atlassian-api.md,
+    /// SCIM groups). False when no SCIM group joined.
+    pub fn scim_has<G: AsRef<str>>(
+        &self,
+        scim_id: &str,
+        groups: impl IntoIterator<Item = G>,
+    ) -> bool {
         self.scim.is_some_and(|(s, _)| {
-            self.scim_members.contains(r.scim_id.as_str()) || r.groups.contains(&s.group_id)
+            self.scim_members.contains(scim_id)
+                || groups.into_iter().any(|g| g.as_ref() == s.group_id)
         })
     }
 

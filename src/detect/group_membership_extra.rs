@@ -17,12 +17,12 @@ pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
         .records
         .iter()
         .enumerate()
-        .map(|(i, (r, _))| (r.scim_id.as_str(), i))
+        .map(|(i, (r, _))| (r.scim_id(), i))
         .collect();
     let mut naming: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, (r, _)) in x.records.iter().enumerate() {
-        for g in &r.groups {
-            naming.entry(g.as_str()).or_default().push(i);
+        for g in r.groups() {
+            naming.entry(g).or_default().push(i);
         }
     }
     let mut out = Vec::new();
@@ -47,10 +47,10 @@ pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
             let Some((u, key)) = joined else {
                 continue; // no IdP user: orphan_scim_record's
             };
-            if r.active != Some(true) || !IdpIndex::wanted(u) || u.groups.contains(&p.group.id) {
+            if r.active() != Some(true) || !IdpIndex::wanted(u) || u.groups.contains(&p.group.id) {
                 continue;
             }
-            let account = index.linked_account(r).map(|a| a.account_id.as_str());
+            let account = index.linked_account(*r).map(|a| a.account_id());
             out.push(
                 Finding::group(
                     Kind::GroupMembershipExtra,
@@ -59,7 +59,7 @@ pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
                     account,
                     format!(
                         "{} is in the SCIM group of {} but not in the IdP group any more, so they keep the product access it grants{}.",
-                        who(r),
+                        who(*r),
                         p.label(),
                         key.note()
                     ),

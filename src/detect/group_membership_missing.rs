@@ -15,11 +15,11 @@ pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
             let Some(own) = x.records_of.get(u.id.as_str()) else {
                 continue; // no record at all: assigned_not_provisioned's
             };
-            for (r, key) in own.iter().filter(|(r, _)| r.active == Some(true)) {
-                if p.scim_has(r) {
+            for (r, key) in own.iter().filter(|(r, _)| r.active() == Some(true)) {
+                if p.scim_has(r.scim_id(), r.groups()) {
                     continue;
                 }
-                let account = index.linked_account(r).map(|a| a.account_id.as_str());
+                let account = index.linked_account(*r).map(|a| a.account_id());
                 out.push(Finding::group(
                     Kind::GroupMembershipMissing,
                     p.reference(),
@@ -29,10 +29,10 @@ pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
                         "{} is in the IdP group {} but {} is not in its SCIM group, so they lack the product access it grants{}.",
                         label(u),
                         p.label(),
-                        if who(r).eq_ignore_ascii_case(label(u)) {
+                        if who(*r).eq_ignore_ascii_case(label(u)) {
                             "their SCIM record".to_string()
                         } else {
-                            format!("their SCIM record {}", who(r))
+                            format!("their SCIM record {}", who(*r))
                         },
                         key.note()
                     ),

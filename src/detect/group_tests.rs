@@ -105,9 +105,9 @@ fn run_groups(
     let since = HashMap::new();
     let input = Input {
         idp: std::slice::from_ref(idp),
-        records,
+        records: &records.iter().collect(),
         groups,
-        accounts,
+        accounts: &accounts.iter().collect(),
         inactive_since: &since,
         previous_links: &HashMap::new(),
         now: now(),

@@ -23,10 +23,10 @@ pub const READS: &[&str] = &[
 pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     for (r, joined) in &x.records {
-        if r.active != Some(true) {
+        if r.active() != Some(true) {
             continue;
         }
-        let linked = index.linked_account(r);
+        let linked = index.linked_account(*r);
         // The IdP user is listed in every branch (the one gone from the IdP by the record's
         // `externalId`), so disabled and then deleted — the usual leaver — is one finding.
         let mut gone = None;
@@ -67,7 +67,7 @@ pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
                 ),
             ),
             Some(_) => continue,
-            None => match r.external_id.as_deref() {
+            None => match r.external_id() {
                 Some(id) if x.input.ever_seen.contains(id) => {
                     gone = Some(id);
                     (
@@ -82,7 +82,7 @@ pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
         let access = linked.is_some_and(|a| !a.lacks_access());
         let summary = format!(
             "The SCIM record of {} is still active although {why}: the IdP did not send active:false{}.",
-            who(r),
+            who(*r),
             if access {
                 "; the linked account still has access"
             } else {
@@ -93,7 +93,7 @@ pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
             Kind::IdpDisabledScimActive,
             x.directory_id,
             [*r],
-            linked.map(|a| a.account_id.as_str()),
+            linked.map(|a| a.account_id()),
             users,
             summary,
         );

@@ -24,21 +24,21 @@ pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     for (r, joined) in &x.records {
         let Some((u, key)) = joined else { continue };
-        if r.active != Some(true) || !IdpIndex::wanted(u) {
+        if r.active() != Some(true) || !IdpIndex::wanted(u) {
             continue;
         }
-        let (Some(idp_email), Some(scim_email)) = (&u.email, &r.email) else {
+        let (Some(idp_email), Some(scim_email)) = (&u.email, r.email()) else {
             continue;
         };
         if normalize_email(idp_email) == normalize_email(scim_email) {
             continue;
         }
-        let linked = index.linked_account(r);
+        let linked = index.linked_account(*r);
         out.push(Finding::idp(
             Kind::IdpEmailMismatch,
             x.directory_id,
             [*r],
-            linked.map(|a| a.account_id.as_str()),
+            linked.map(|a| a.account_id()),
             [*u],
             format!(
                 "The IdP says {} but the SCIM record still has {scim_email}{}: the email change did not reach Atlassian.",

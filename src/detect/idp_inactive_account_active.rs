@@ -23,14 +23,14 @@ pub fn detect(index: &Index<'_>) -> Vec<Finding> {
         // An unknown status may still give access: the finding stays (a suspend re-reads first).
         // A record whose link could not be read may be linked to it and active: not for sure.
         if a.lacks_access()
-            || !records.iter().all(|r| r.active == Some(false))
-            || index.maybe_linked(a)
+            || !records.iter().all(|r| r.active() == Some(false))
+            || index.maybe_linked(*a)
         {
             continue;
         }
         let summary = format!(
             "The IdP deprovisioned {} but account {account_id} still has access to Atlassian.",
-            a.email.as_deref().unwrap_or("this person")
+            a.email().unwrap_or("this person")
         );
         out.push(Finding::new(
             Kind::IdpInactiveAccountActive,
@@ -47,16 +47,16 @@ pub fn detect(index: &Index<'_>) -> Vec<Finding> {
 /// `active` is unknown (that one may be active).
 pub fn undetermined(index: &Index<'_>, u: &mut Undetermined) {
     for a in &index.accounts {
-        if index.maybe_linked(a) {
+        if index.maybe_linked(*a) {
             u.add(
                 Kind::IdpInactiveAccountActive,
-                Subject::Account(a.account_id.clone()),
+                Subject::Account(a.account_id().to_string()),
                 [LINK],
             );
         }
     }
     for (account_id, records) in &index.records_by_account {
-        if records.iter().any(|r| r.active.is_none()) {
+        if records.iter().any(|r| r.active().is_none()) {
             u.add(
                 Kind::IdpInactiveAccountActive,
                 Subject::Account(account_id.to_string()),

@@ -5,8 +5,9 @@
 use std::collections::{HashMap, HashSet};
 
 use super::Index;
+use crate::model::compact::{Acct, Rec};
 use crate::model::idp::{IdpSide, IdpUser, ProvisioningEvent};
-use crate::model::{Account, ScimGroup, ScimRecord, normalize_email, normalized_email};
+use crate::model::{ScimGroup, normalize_email, normalized_email};
 
 /// The IdP side of one directory whose IdP pull is complete, with what the store knows of it.
 #[derive(Debug, Clone)]
@@ -67,11 +68,11 @@ pub struct IdpIndex<'a> {
     /// IdP users by id.
     pub users: HashMap<&'a str, &'a IdpUser>,
     /// The directory's records (their link known or not), each with the IdP user it joins, if any.
-    pub records: Vec<(&'a ScimRecord, Option<(&'a IdpUser, JoinKey)>)>,
+    pub records: Vec<(Rec<'a>, Option<(&'a IdpUser, JoinKey)>)>,
     /// IdP user id → the records joined to it.
-    pub records_of: HashMap<&'a str, Vec<(&'a ScimRecord, JoinKey)>>,
+    pub records_of: HashMap<&'a str, Vec<(Rec<'a>, JoinKey)>>,
     /// Every record of the directory, a user's stale second record included.
-    pub all: Vec<&'a ScimRecord>,
+    pub all: Vec<Rec<'a>>,
     /// The directory's SCIM groups.
     pub scim_groups: Vec<&'a ScimGroup>,
     /// The pushed IdP groups, joined to the SCIM groups (scenarios.md "Group findings").
@@ -101,30 +102,28 @@ impl<'a> IdpIndex<'a> {
             }
         }
         let mut records = Vec::new();
-        let mut records_of: HashMap<&str, Vec<(&ScimRecord, JoinKey)>> = HashMap::new();
+        let mut records_of: HashMap<&str, Vec<(Rec, JoinKey)>> = HashMap::new();
         for r in index
             .all_records
             .iter()
-            .filter(|r| r.directory_id == side.directory_id)
+            .filter(|r| r.directory_id() == side.directory_id)
         {
             let joined = by_scim_id
-                .get(r.scim_id.as_str())
+                .get(r.scim_id())
                 .map(|u| (*u, JoinKey::ScimId))
                 .or_else(|| {
-                    r.external_id
-                        .as_deref()
+                    r.external_id()
                         .and_then(|x| by_external.get(x))
                         .map(|u| (*u, JoinKey::ExternalId))
                 })
                 .or_else(|| {
                     by_user_name
-                        .get(&r.user_name.trim().to_lowercase())
+                        .get(&r.user_name().trim().to_lowercase())
                         .map(|u| (*u, JoinKey::UserName))
                 })
                 .or_else(|| {
-                    r.email
-                        .as_deref()
-                        .and_then(|e| by_email.get(&normalize_email(e)))
+                    r.email_key()
+                        .and_then(|e| by_email.get(e))
                         .map(|u| (*u, JoinKey::Email))
                 });
             if let Some((u, key)) = joined {
@@ -143,7 +142,7 @@ impl<'a> IdpIndex<'a> {
         records.retain(|(r, joined)| match joined {
             Some((u, _)) => records_of
                 .get(u.id.as_str())
-                .is_some_and(|own| own.iter().any(|(o, _)| std::ptr::eq(*o, *r))),
+                .is_some_and(|own| own.iter().any(|(o, _)| o == r)),
             None => true,
         });
         let scim_groups: Vec<&ScimGroup> = index
@@ -164,7 +163,7 @@ impl<'a> IdpIndex<'a> {
     }
 
     /// The person account holding the user's email, if any.
-    pub fn account_of<'i>(&self, u: &IdpUser, index: &Index<'i>) -> Option<&'i Account> {
+    pub fn account_of<'i>(&self, u: &IdpUser, index: &Index<'i>) -> Option<Acct<'i>> {
         let email = normalized_email(u.email.as_deref()?);
         index.accounts_by_email.get(&*email)?.first().copied()
     }

@@ -101,9 +101,9 @@ fn run_idp(
     let since = HashMap::new();
     let input = Input {
         idp: std::slice::from_ref(idp),
-        records,
+        records: &records.iter().collect(),
         groups: &[],
-        accounts,
+        accounts: &accounts.iter().collect(),
         inactive_since: &since,
         previous_links: &HashMap::new(),
         now: now(),
@@ -420,12 +420,9 @@ fn scope_all_uses_only_the_job_and_the_log() {
 #[test]
 fn atlassian_kinds_keep_their_identity() {
     // The id of an Atlassian finding does not change with the IdP fields (they are empty).
-    let f = Finding::new(
-        Kind::DanglingLink,
-        [&record("r1", "a@example.com")],
-        [],
-        String::new(),
-    );
+    let records: crate::model::compact::Records =
+        [&record("r1", "a@example.com")].into_iter().collect();
+    let f = Finding::new(Kind::DanglingLink, records.iter(), [], String::new());
     let mut g = f.clone();
     g.summary = "other".into();
     assert_eq!(f.id(), g.id());
@@ -491,9 +488,9 @@ fn detect_everything(
     let since = HashMap::new();
     let input = Input {
         idp: std::slice::from_ref(idp),
-        records,
+        records: &records.iter().collect(),
         groups: &[],
-        accounts,
+        accounts: &accounts.iter().collect(),
         inactive_since: &since,
         previous_links: &HashMap::new(),
         now: now(),
@@ -566,7 +563,7 @@ fn an_unknown_join_key_leaves_undecided_only_what_it_could_join() {
     let fields = |kind: Kind, record: &ScimRecord, user: Option<&crate::model::idp::IdpUser>| {
         d.undetermined.fields(
             kind,
-            &[super::RecordRef::of(record)],
+            &[super::RecordRef::of_record(record)],
             &[],
             &user.map(super::IdpRef::of).into_iter().collect::<Vec<_>>(),
             &[],

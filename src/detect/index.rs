@@ -1,49 +1,49 @@
 //! Indexes built once per detection run, so every detector is linear in the population.
 
-use std::borrow::Cow;
-
 use smallvec::SmallVec;
 
 use super::Input;
-use crate::model::{Account, ScimGroup, ScimRecord, normalized_email};
+use crate::model::ScimGroup;
+use crate::model::compact::{Acct, Rec};
 
 /// A map with a fast hash (foldhash, seeded per process): detection hashes every id and email.
 pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 /// A set with a fast hash.
 pub type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 /// The holders of one key: most keys have one, kept inline.
-pub type Holders<'a, T> = SmallVec<[&'a T; 1]>;
+pub type Holders<T> = SmallVec<[T; 1]>;
 
 fn map<K, V>(capacity: usize) -> FastMap<K, V> {
     FastMap::with_capacity_and_hasher(capacity, Default::default())
 }
 
-/// Look-ups over one snapshot. Only accounts of people ([`Account::is_person`]) are indexed: `app`
+/// Look-ups over one snapshot. Only accounts of people ([`Acct::is_person`]) are indexed: `app`
 /// and `customer` accounts are never subjects of findings; they only exist ([`Index::exists`]).
+/// Emails are keyed normalized ([`Rec::email_key`]).
 pub struct Index<'a> {
     /// The records whose link is known (linked or not): the Atlassian detectors see only these.
-    pub records: Vec<&'a ScimRecord>,
+    pub records: Vec<Rec<'a>>,
     /// Every record, its link known or not (the IdP join: a record is the IdP user's whatever its
     /// link).
-    pub all_records: &'a [ScimRecord],
+    pub all_records: &'a crate::model::compact::Records,
     /// Emails (normalized) of records whose link could not be read: an account holding one may be
     /// linked, so it is neither "unmanaged" nor a leaver's for sure.
-    pub maybe_linked_emails: FastSet<Cow<'a, str>>,
+    pub maybe_linked_emails: FastSet<&'a str>,
     /// Accounts that records whose link could not be read were linked to before (history): they
     /// may still be.
     pub maybe_linked_ids: FastSet<&'a str>,
     /// The accounts of people.
-    pub accounts: Vec<&'a Account>,
+    pub accounts: Vec<Acct<'a>>,
     /// Person accounts by id.
-    pub account_by_id: FastMap<&'a str, &'a Account>,
+    pub account_by_id: FastMap<&'a str, Acct<'a>>,
     /// Ids of `app` and `customer` accounts: they exist, so a link to one is not dangling.
     pub other_account_ids: FastSet<&'a str>,
     /// Normalized email → accounts holding it.
-    pub accounts_by_email: FastMap<Cow<'a, str>, Holders<'a, Account>>,
+    pub accounts_by_email: FastMap<&'a str, Holders<Acct<'a>>>,
     /// Normalized email → records carrying it.
-    pub records_by_email: FastMap<Cow<'a, str>, Holders<'a, ScimRecord>>,
+    pub records_by_email: FastMap<&'a str, Holders<Rec<'a>>>,
     /// Account id → records linked to it (any directory).
-    pub records_by_account: FastMap<&'a str, Holders<'a, ScimRecord>>,
+    pub records_by_account: FastMap<&'a str, Holders<Rec<'a>>>,
     /// (directory id, SCIM id) of records that are in at least one synced group.
     pub grouped: FastSet<(&'a str, &'a str)>,
     /// Every SCIM group.
@@ -67,25 +67,21 @@ impl<'a> Index<'a> {
             records_by_account: map(input.records.len()),
             grouped: FastSet::default(),
         };
-        for a in input.accounts {
+        for a in input.accounts.iter() {
             if !a.is_person() {
-                index.other_account_ids.insert(&a.account_id);
+                index.other_account_ids.insert(a.account_id());
                 continue;
             }
             index.accounts.push(a);
-            index.account_by_id.insert(&a.account_id, a);
-            if let Some(email) = &a.email {
-                index
-                    .accounts_by_email
-                    .entry(normalized_email(email))
-                    .or_default()
-                    .push(a);
+            index.account_by_id.insert(a.account_id(), a);
+            if let Some(email) = a.email_key() {
+                index.accounts_by_email.entry(email).or_default().push(a);
             }
         }
-        for r in input.records {
-            if r.link_unknown {
-                if let Some(email) = &r.email {
-                    index.maybe_linked_emails.insert(normalized_email(email));
+        for r in input.records.iter() {
+            if r.link_unknown() {
+                if let Some(email) = r.email_key() {
+                    index.maybe_linked_emails.insert(email);
                 }
                 if let Some(before) = input.previous_links.get(&super::RecordRef::of(r)) {
                     index.maybe_linked_ids.insert(before);
@@ -93,18 +89,14 @@ impl<'a> Index<'a> {
                 continue;
             }
             index.records.push(r);
-            if let Some(email) = &r.email {
-                index
-                    .records_by_email
-                    .entry(normalized_email(email))
-                    .or_default()
-                    .push(r);
+            if let Some(email) = r.email_key() {
+                index.records_by_email.entry(email).or_default().push(r);
             }
-            if let Some(account) = &r.account_id {
+            if let Some(account) = r.account_id() {
                 index.records_by_account.entry(account).or_default().push(r);
             }
-            if !r.groups.is_empty() {
-                index.grouped.insert((&r.directory_id, &r.scim_id));
+            if r.groups().len() > 0 {
+                index.grouped.insert((r.directory_id(), r.scim_id()));
             }
         }
         for g in input.groups {
@@ -117,11 +109,10 @@ impl<'a> Index<'a> {
 
     /// True when a record whose link could not be read may be linked to the account: it was
     /// before, or it carries the account's email.
-    pub fn maybe_linked(&self, a: &Account) -> bool {
-        self.maybe_linked_ids.contains(a.account_id.as_str())
-            || a.email
-                .as_deref()
-                .is_some_and(|e| self.maybe_linked_emails.contains(&*normalized_email(e)))
+    pub fn maybe_linked(&self, a: Acct<'_>) -> bool {
+        self.maybe_linked_ids.contains(a.account_id())
+            || a.email_key()
+                .is_some_and(|e| self.maybe_linked_emails.contains(e))
     }
 
     /// True when the org has an account with this id, of any type.
@@ -130,9 +121,8 @@ impl<'a> Index<'a> {
     }
 
     /// The person account a record links to, when the org has it.
-    pub fn linked_account(&self, r: &ScimRecord) -> Option<&'a Account> {
-        r.account_id
-            .as_deref()
+    pub fn linked_account(&self, r: Rec<'_>) -> Option<Acct<'a>> {
+        r.account_id()
             .and_then(|id| self.account_by_id.get(id).copied())
     }
 }
@@ -166,9 +156,9 @@ mod tests {
         ];
         let input = Input {
             idp: &[],
-            records: &records,
+            records: &records.iter().collect(),
             groups: &[],
-            accounts: &accounts,
+            accounts: &accounts.iter().collect(),
             inactive_since: &Default::default(),
             previous_links: &Default::default(),
             now: now(),

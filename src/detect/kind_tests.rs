@@ -106,6 +106,10 @@ fn the_detect_section_is_checked_key_by_key() {
 
 #[test]
 fn a_record_is_named_by_its_email_else_its_user_name_else_its_id() {
+    let who = |r: &crate::model::ScimRecord| {
+        let compact: crate::model::compact::Records = [r].into_iter().collect();
+        who(compact.iter().next().unwrap()).to_string()
+    };
     let mut r = super::test_support::record("r1", "ana@example.com");
     r.user_name = "ana.user".into();
     assert_eq!(who(&r), "ana@example.com");

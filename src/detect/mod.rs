@@ -39,8 +39,9 @@ pub use idp_index::{IdpIndex, IdpInput, JoinKey};
 pub use index::Index;
 pub use undetermined::{Subject, Undetermined};
 
+use crate::model::ScimGroup;
+use crate::model::compact::{Accounts, Rec, Records};
 use crate::model::idp::{IdpUser, ProvisioningEvent};
-use crate::model::{Account, ScimGroup, ScimRecord};
 
 /// The kinds of the catalogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -366,7 +367,15 @@ pub struct RecordRef {
 }
 
 impl RecordRef {
-    pub(crate) fn of(r: &ScimRecord) -> Self {
+    pub(crate) fn of(r: Rec<'_>) -> Self {
+        RecordRef {
+            directory_id: r.directory_id().to_string(),
+            scim_id: r.scim_id().to_string(),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn of_record(r: &crate::model::ScimRecord) -> Self {
         RecordRef {
             directory_id: r.directory_id.clone(),
             scim_id: r.scim_id.clone(),
@@ -438,7 +447,7 @@ impl Finding {
     /// Builds a finding with its subjects sorted and deduplicated.
     pub fn new<'a>(
         kind: Kind,
-        records: impl IntoIterator<Item = &'a ScimRecord>,
+        records: impl IntoIterator<Item = Rec<'a>>,
         accounts: impl IntoIterator<Item = &'a str>,
         summary: String,
     ) -> Self {
@@ -461,7 +470,7 @@ impl Finding {
     pub fn idp<'a>(
         kind: Kind,
         directory_id: &str,
-        records: impl IntoIterator<Item = &'a ScimRecord>,
+        records: impl IntoIterator<Item = Rec<'a>>,
         accounts: impl IntoIterator<Item = &'a str>,
         users: impl IntoIterator<Item = &'a IdpUser>,
         summary: String,
@@ -479,7 +488,7 @@ impl Finding {
     pub fn group<'a>(
         kind: Kind,
         group: GroupRef,
-        records: impl IntoIterator<Item = &'a ScimRecord>,
+        records: impl IntoIterator<Item = Rec<'a>>,
         accounts: impl IntoIterator<Item = &'a str>,
         summary: String,
     ) -> Self {
@@ -634,11 +643,12 @@ pub struct History {
     pub previous_links: HashMap<RecordRef, String>,
 }
 
-/// One complete snapshot, the detectors' whole input.
+/// One complete snapshot, the detectors' whole input: its records and accounts compact
+/// ([`crate::model::compact`]).
 pub struct Input<'a> {
-    pub records: &'a [ScimRecord],
+    pub records: &'a Records,
     pub groups: &'a [ScimGroup],
-    pub accounts: &'a [Account],
+    pub accounts: &'a Accounts,
     /// When each inactive record became inactive, from scimdrift's history.
     pub inactive_since: &'a HashMap<RecordRef, InactiveSince>,
     /// The account each record whose link is unknown now was linked to in the previous complete
@@ -794,14 +804,13 @@ pub fn detect_all(input: &Input<'_>, settings: &DetectSettings) -> Detection {
 }
 
 /// A short label for a record in summaries: its email, else its userName, else its SCIM id.
-pub(crate) fn who(r: &ScimRecord) -> &str {
-    r.email
-        .as_deref()
+pub(crate) fn who(r: Rec<'_>) -> &str {
+    r.email()
         .filter(|e| !e.is_empty())
-        .unwrap_or(if r.user_name.is_empty() {
-            &r.scim_id
+        .unwrap_or(if r.user_name().is_empty() {
+            r.scim_id()
         } else {
-            &r.user_name
+            r.user_name()
         })
 }
 

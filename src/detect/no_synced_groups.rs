@@ -13,20 +13,16 @@ pub fn detect(index: &Index<'_>) -> Vec<Finding> {
         .records
         .iter()
         .copied()
-        .filter(|r| r.active == Some(true))
+        .filter(|r| r.active() == Some(true))
     {
-        if r.account_id.is_none()
-            || index
-                .grouped
-                .contains(&(r.directory_id.as_str(), r.scim_id.as_str()))
-        {
+        if r.account_id().is_none() || index.grouped.contains(&(r.directory_id(), r.scim_id())) {
             continue;
         }
         let summary = format!(
             "{} is provisioned but in no synced group, so the IdP grants no product access.",
             who(r)
         );
-        let accounts = index.linked_account(r).map(|a| a.account_id.as_str());
+        let accounts = index.linked_account(r).map(|a| a.account_id());
         out.push(Finding::new(Kind::NoSyncedGroups, [r], accounts, summary));
     }
     out

@@ -18,28 +18,27 @@ pub const READS: &[&str] = &[
 pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     for (r, joined) in &x.records {
-        if r.active != Some(true) || joined.is_some() {
+        if r.active() != Some(true) || joined.is_some() {
             continue;
         }
-        if r.external_id
-            .as_deref()
+        if r.external_id()
             .is_some_and(|id| x.input.ever_seen.contains(id))
         {
             continue;
         }
-        let linked = index.linked_account(r);
+        let linked = index.linked_account(*r);
         // An account whose status cannot be read may still give access: never under-ranked.
         let access = linked.is_some_and(|a| !a.lacks_access());
         let mut f = Finding::idp(
             Kind::OrphanScimRecord,
             x.directory_id,
             [*r],
-            linked.map(|a| a.account_id.as_str()),
+            linked.map(|a| a.account_id()),
             [],
             format!(
                 "The active SCIM record of {} (externalId {}) matches no user in the IdP{}.",
-                who(r),
-                r.external_id.as_deref().unwrap_or("absent"),
+                who(*r),
+                r.external_id().unwrap_or("absent"),
                 if access {
                     ": a person the IdP does not know keeps access through the linked account"
                 } else {

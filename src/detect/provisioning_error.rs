@@ -41,7 +41,7 @@ pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
                 label(u),
                 event.error_code.as_deref().unwrap_or("no error code"),
                 account
-                    .map(|a| format!(" on account {}", a.account_id))
+                    .map(|a| format!(" on account {}", a.account_id()))
                     .unwrap_or_default()
             ),
             // Okta names no error code: the event type is the code, its reason says why.
@@ -71,7 +71,7 @@ pub fn detect(x: &IdpIndex<'_>, index: &Index<'_>) -> Vec<Finding> {
             Kind::ProvisioningError,
             x.directory_id,
             records,
-            account.map(|a| a.account_id.as_str()),
+            account.map(|a| a.account_id()),
             [u],
             summary,
         );

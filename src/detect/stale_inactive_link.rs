@@ -19,15 +19,14 @@ pub fn detect(index: &Index<'_>, input: &Input<'_>, stale_after_days: i64) -> Ve
         .records
         .iter()
         .copied()
-        .filter(|r| r.active == Some(false))
+        .filter(|r| r.active() == Some(false))
     {
-        let Some(account_id) = r.account_id.as_deref() else {
+        let Some(account_id) = r.account_id() else {
             continue;
         };
         let key = RecordRef::of(r);
         let last_modified = r
-            .last_modified
-            .as_deref()
+            .last_modified()
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&Utc));
         // Seen happening beats the IdP's timestamp, which beats "since scimdrift first saw it".
@@ -45,7 +44,7 @@ pub fn detect(index: &Index<'_>, input: &Input<'_>, stale_after_days: i64) -> Ve
             "The record for {} has been inactive for {days} days but is still linked to account {account_id}, which blocks reactivating it.",
             who(r)
         );
-        let accounts = index.linked_account(r).map(|a| a.account_id.as_str());
+        let accounts = index.linked_account(r).map(|a| a.account_id());
         out.push(Finding::new(
             Kind::StaleInactiveLink,
             [r],
@@ -88,7 +87,7 @@ mod tests {
         let r = inactive("r7", 45);
         let mut since = HashMap::new();
         since.insert(
-            RecordRef::of(&r),
+            RecordRef::of_record(&r),
             InactiveSince::Observed(now() - chrono::Duration::days(5)),
         );
         let found = run_with(
@@ -100,7 +99,7 @@ mod tests {
         );
         assert!(found.is_empty());
         since.insert(
-            RecordRef::of(&r),
+            RecordRef::of_record(&r),
             InactiveSince::Observed(now() - chrono::Duration::days(31)),
         );
         let found = run_with(
@@ -131,7 +130,7 @@ mod tests {
         assert_eq!(check(&HashMap::new()), 0, "no date at all: not yet");
         let first_seen = |days| {
             HashMap::from([(
-                RecordRef::of(&r),
+                RecordRef::of_record(&r),
                 InactiveSince::FirstSeen(now() - chrono::Duration::days(days)),
             )])
         };

@@ -86,9 +86,9 @@ pub fn detect_one(
     };
     let input = Input {
         idp: &[],
-        records,
+        records: &records.iter().collect(),
         groups,
-        accounts,
+        accounts: &accounts.iter().collect(),
         inactive_since,
         previous_links: &HashMap::new(),
         now: now(),

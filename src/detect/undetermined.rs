@@ -13,8 +13,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::{Finding, IdpRef, Kind, RecordRef};
+use crate::model::compact::{Accounts, Records};
 use crate::model::idp::IdpUser;
-use crate::model::{Account, ScimRecord};
 
 /// The link of a SCIM record to its account: the Atlassian extension by its short name, as the
 /// notes name its fields (a record whose whole extension was unreadable lists it so too).
@@ -87,7 +87,7 @@ pub fn uncertain_join(x: &super::IdpIndex<'_>, u: &mut Undetermined) {
         .chain(
             x.all
                 .iter()
-                .flat_map(|r| r.unknown.iter().filter(|f| reads_field(RECORD_JOIN, f))),
+                .flat_map(|r| r.unknown().iter().filter(|f| reads_field(RECORD_JOIN, f))),
         )
         .collect();
     if fields.is_empty() {
@@ -98,11 +98,11 @@ pub fn uncertain_join(x: &super::IdpIndex<'_>, u: &mut Undetermined) {
         .records
         .iter()
         .filter(|(_, joined)| joined.as_ref().is_some_and(|(_, key)| strong(key)))
-        .map(|(r, _)| (r.directory_id.as_str(), r.scim_id.as_str()))
+        .map(|(r, _)| (r.directory_id(), r.scim_id()))
         .collect();
     for kind in JOIN_KINDS {
-        for r in &x.all {
-            if !by_external_id.contains(&(r.directory_id.as_str(), r.scim_id.as_str())) {
+        for &r in &x.all {
+            if !by_external_id.contains(&(r.directory_id(), r.scim_id())) {
                 u.add(
                     kind,
                     Subject::Record(RecordRef::of(r)),
@@ -187,17 +187,21 @@ impl Undetermined {
     /// IdP users of the directories in `idp_users`.
     pub fn of_subjects<'a>(
         kinds: &[Kind],
-        records: &[ScimRecord],
-        accounts: &[Account],
+        records: &Records,
+        accounts: &Accounts,
         idp_users: impl IntoIterator<Item = &'a IdpUser> + Clone,
     ) -> Self {
         let mut u = Undetermined::default();
         for &kind in kinds {
-            for r in records.iter().filter(|r| !r.unknown.is_empty()) {
-                u.add_read(kind, || Subject::Record(RecordRef::of(r)), &r.unknown);
+            for r in records.iter().filter(|r| !r.unknown().is_empty()) {
+                u.add_read(kind, || Subject::Record(RecordRef::of(r)), r.unknown());
             }
-            for a in accounts.iter().filter(|a| !a.unknown.is_empty()) {
-                u.add_read(kind, || Subject::Account(a.account_id.clone()), &a.unknown);
+            for a in accounts.iter().filter(|a| !a.unknown().is_empty()) {
+                u.add_read(
+                    kind,
+                    || Subject::Account(a.account_id().to_string()),
+                    a.unknown(),
+                );
             }
             if kind.is_idp() {
                 for x in idp_users

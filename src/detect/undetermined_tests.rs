@@ -75,9 +75,9 @@ impl World {
     fn run(&self) -> super::Detection {
         let since = HashMap::new();
         let input = Input {
-            records: &self.records,
+            records: &self.records.iter().collect(),
             groups: &self.groups,
-            accounts: &self.accounts,
+            accounts: &self.accounts.iter().collect(),
             inactive_since: &since,
             previous_links: &self.previous_links,
             idp: &self.idp,

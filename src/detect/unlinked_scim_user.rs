@@ -10,7 +10,7 @@ pub fn detect(index: &Index<'_>) -> Vec<Finding> {
         .records
         .iter()
         .copied()
-        .filter(|r| r.active == Some(true) && r.account_id.is_none())
+        .filter(|r| r.active() == Some(true) && r.account_id().is_none())
         .map(|r| {
             let summary = format!(
                 "The IdP's active record for {} is not linked to any Atlassian account.",

@@ -16,18 +16,18 @@ pub fn detect(index: &Index<'_>) -> Vec<Finding> {
         .accounts
         .iter()
         .filter(|a| {
-            a.claim_status.as_deref() == Some("managed")
+            a.claim_status() == Some("managed")
                 && a.has_access()
-                && !index.records_by_account.contains_key(a.account_id.as_str())
-                && !index.maybe_linked(a)
+                && !index.records_by_account.contains_key(a.account_id())
+                && !index.maybe_linked(**a)
         })
         .map(|a| {
             let summary = format!(
                 "Account {} ({}) has access but no identity provider manages it.",
-                a.account_id,
-                a.email.as_deref().unwrap_or("email hidden")
+                a.account_id(),
+                a.email().unwrap_or("email hidden")
             );
-            Finding::new(Kind::UnmanagedAccount, [], [a.account_id.as_str()], summary)
+            Finding::new(Kind::UnmanagedAccount, [], [a.account_id()], summary)
         })
         .collect()
 }
@@ -35,10 +35,10 @@ pub fn detect(index: &Index<'_>) -> Vec<Finding> {
 /// What this kind cannot decide beyond its listed subjects: an account a record with an unknown
 /// link may be linked to (it carries the account's email).
 pub fn undetermined(index: &Index<'_>, u: &mut Undetermined) {
-    for a in index.accounts.iter().filter(|a| index.maybe_linked(a)) {
+    for a in index.accounts.iter().filter(|a| index.maybe_linked(**a)) {
         u.add(
             Kind::UnmanagedAccount,
-            Subject::Account(a.account_id.clone()),
+            Subject::Account(a.account_id().to_string()),
             [LINK],
         );
     }

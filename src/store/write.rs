@@ -18,6 +18,7 @@ use crate::detect::IdpInput;
 use crate::detect::{History, RecordRef};
 use crate::findings::Current;
 use crate::model::PullMeta;
+use crate::model::compact::{Accounts, Records};
 use crate::model::idp::IdpSide;
 use crate::model::{Account, ScimGroup, ScimRecord, Verdict};
 use crate::model::{Item, PageSink};
@@ -35,14 +36,14 @@ pub struct Recorded {
     pub versions_closed: u64,
 }
 
-/// The population of one complete pull, as detection sees it: without the fields nothing reads
-/// from it (a record's `created`; an account's `added_to_org`, `deactivated_on`,
-/// `management_source`), which stay in the store.
+/// The population of one complete pull, as detection sees it: its records and accounts compact
+/// ([`crate::model::compact`]), without the fields nothing reads from them (they stay in the
+/// store).
 #[derive(Debug, Default)]
 pub struct Population {
-    pub records: Vec<ScimRecord>,
+    pub records: Records,
     pub groups: Vec<ScimGroup>,
-    pub accounts: Vec<Account>,
+    pub accounts: Accounts,
     /// The IdP side of each directory whose IdP pull is complete, with its stored history.
     pub idp: Vec<IdpInput>,
 }
@@ -386,7 +387,7 @@ fn load_three(conn: &rusqlite::Connection) -> rusqlite::Result<[Live; 3]> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn stage<T: Unread>(
+fn stage<T, K: Keep<T>>(
     tx: &Transaction,
     snapshot_id: i64,
     live: &mut Live,
@@ -394,42 +395,41 @@ fn stage<T: Unread>(
     items: Vec<Item<T>>,
     key: fn(&T) -> u128,
     insert: fn(&Transaction, i64, &T, &[u8]) -> rusqlite::Result<()>,
-    keep: &mut Vec<T>,
+    keep: &mut K,
 ) -> rusqlite::Result<()> {
-    for (mut item, raw) in items {
+    for (item, raw) in items {
         if let Some(hash) = live.observe(tx, snapshot_id, key(&item), &raw)? {
             insert(tx, snapshot_id, &item, &hash)?;
             packer.store(tx, &hash, &raw)?;
         }
         drop(raw);
-        Unread::drop_unread(&mut item);
-        keep.push(item);
+        keep.keep(item);
     }
     Ok(())
 }
 
-/// What neither detection nor the findings' views read, dropped from the population kept for
-/// them (it is stored, and read back from the store by whoever shows it).
-trait Unread {
-    fn drop_unread(&mut self);
+/// Where a staged item goes for detection: records and accounts into their compact copy (what
+/// nothing reads from them stays in the store alone), groups as they are.
+trait Keep<T> {
+    fn keep(&mut self, item: T);
 }
 
-impl Unread for ScimRecord {
-    fn drop_unread(&mut self) {
-        self.created = None;
+impl Keep<ScimRecord> for Records {
+    fn keep(&mut self, item: ScimRecord) {
+        self.push(&item);
     }
 }
 
-impl Unread for Account {
-    fn drop_unread(&mut self) {
-        self.added_to_org = None;
-        self.deactivated_on = None;
-        self.management_source = None;
+impl Keep<Account> for Accounts {
+    fn keep(&mut self, item: Account) {
+        self.push(&item);
     }
 }
 
-impl Unread for ScimGroup {
-    fn drop_unread(&mut self) {}
+impl Keep<ScimGroup> for Vec<ScimGroup> {
+    fn keep(&mut self, item: ScimGroup) {
+        self.push(item);
+    }
 }
 
 /// Stages one page into its table (an IdP side is kept whole for the end).
@@ -675,6 +675,8 @@ fn write_pull(
     };
     let [mut users, mut groups, mut accounts] =
         lives.ok_or_else(|| StoreError::Writer("the current versions were never read".into()))?;
+    population.records.finish();
+    population.accounts.finish();
     tracing::debug!(
         seconds = started.elapsed().as_secs_f64(),
         "the pull's pages are recorded"
@@ -784,7 +786,7 @@ fn write_pull(
 fn previous_links(
     tx: &Transaction,
     snapshot_id: i64,
-    records: &[ScimRecord],
+    records: &Records,
 ) -> rusqlite::Result<HashMap<RecordRef, String>> {
     let mut out = HashMap::new();
     let mut stmt = tx.prepare_cached(
@@ -792,9 +794,9 @@ fn previous_links(
          WHERE directory_id = ?1 AND scim_id = ?2 AND valid_from < ?3 AND account_id IS NOT NULL
          ORDER BY valid_from DESC LIMIT 1",
     )?;
-    for r in records.iter().filter(|r| r.link_unknown) {
+    for r in records.iter().filter(|r| r.link_unknown()) {
         let before: Option<String> = stmt
-            .query_row(params![r.directory_id, r.scim_id, snapshot_id], |row| {
+            .query_row(params![r.directory_id(), r.scim_id(), snapshot_id], |row| {
                 row.get(0)
             })
             .optional()?;
