@@ -261,7 +261,7 @@ impl Store {
         // FULL: a commit (an intent before its call) survives a power loss, not only a crash.
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sqlite("cannot set synchronous"))?;
-        conn.pragma_update(None, "cache_size", -32768)
+        conn.pragma_update(None, "cache_size", -(CACHE_KIB as i64))
             .map_err(sqlite("cannot set cache size"))?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(sqlite("cannot enable foreign keys"))?;
@@ -347,6 +347,9 @@ impl Store {
         }
     }
 }
+
+/// The page cache of a connection, KiB (a pull's writer grows its own: `write::grow_cache`).
+pub(super) const CACHE_KIB: usize = 32 * 1024;
 
 /// Switches the database to WAL. Changing the journal mode needs the file to itself, and SQLite
 /// answers "locked" at once (no busy handler) while another process opens the same new file: wait
