@@ -61,7 +61,7 @@ pub fn lenient_count(v: &Value) -> Option<u64> {
 }
 
 /// True when `s` is an RFC 3339 time (SCIM `meta` times, the accounts API's dates).
-fn is_time(s: &str) -> bool {
+pub fn is_time(s: &str) -> bool {
     chrono::DateTime::parse_from_rfc3339(s.trim()).is_ok()
 }
 
@@ -294,6 +294,27 @@ impl<'a> Fields<'a> {
             }
         }
         out
+    }
+}
+
+/// A JSON object read into `T` by serde, for the typed fast paths of the parsers: never from a JSON
+/// array (serde reads a struct from either; [`Fields`] notes an array where an object belongs).
+#[derive(Debug)]
+pub struct Obj<T>(pub T);
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Obj<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Only<T>(std::marker::PhantomData<T>);
+        impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for Only<T> {
+            type Value = Obj<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Obj<T>, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Obj)
+            }
+        }
+        d.deserialize_map(Only(std::marker::PhantomData))
     }
 }
 

@@ -4,7 +4,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::paging::{PageSink, Paged, scim_list};
-use crate::fields::{Fields, Parsed};
+use crate::fields::{Fields, Obj, Parsed};
 use crate::http::HttpLayer;
 use crate::model::{ScimGroup, ScimRecord};
 use crate::secret::Secret;
@@ -60,11 +60,159 @@ impl ScimClient<'_> {
 /// The extension holding the link to the Atlassian account (atlassian-api.md §1).
 const ATLASSIAN_EXT: &str = "urn:scim:schemas:extension:atlassian-external:1.0";
 
-/// Parses one SCIM user field by field (atlassian-api.md §1, scenarios.md "what the APIs may send"):
-/// `active`, `groups`, `emails` may be absent; `active` may be a string `"true"`/`"false"`; a field
-/// of another type is left unknown and noted. Errors: the item is not an object or has no usable
-/// `id`.
+/// Parses one SCIM user (atlassian-api.md §1, scenarios.md "what the APIs may send"): `active`,
+/// `groups`, `emails` may be absent; `active` may be a string `"true"`/`"false"`; a field of
+/// another type is left unknown and noted. Errors: the item is not an object or has no usable `id`.
+///
+/// A user every field of which has its expected type is read in one typed pass
+/// ([`strict_user`]); any other goes field by field ([`lenient_user`]). Both give the same for
+/// the first kind (a property test says so).
 pub fn parse_user(directory_id: &str, raw: &RawValue) -> Result<Parsed<ScimRecord>, String> {
+    match strict_user(directory_id, raw) {
+        Some(parsed) => Ok(parsed),
+        None => lenient_user(directory_id, raw),
+    }
+}
+
+/// A SCIM user as the contract sends it, every field of its expected type (unknown fields
+/// skipped): what [`strict_user`] reads.
+#[derive(serde::Deserialize)]
+struct StrictUser {
+    id: String,
+    #[serde(rename = "externalId")]
+    external_id: Option<String>,
+    #[serde(rename = "userName")]
+    user_name: Option<String>,
+    emails: Option<Vec<Obj<StrictEmail>>>,
+    #[serde(rename = "displayName")]
+    display_name: Option<String>,
+    name: Option<Obj<StrictName>>,
+    active: bool,
+    groups: Option<Vec<Obj<StrictValue>>>,
+    meta: Option<Obj<StrictMeta>>,
+    #[serde(rename = "urn:scim:schemas:extension:atlassian-external:1.0")]
+    link: Option<Obj<StrictLink>>,
+}
+
+#[derive(serde::Deserialize)]
+struct StrictEmail {
+    value: Option<String>,
+    primary: Option<bool>,
+}
+
+#[derive(serde::Deserialize)]
+struct StrictName {
+    formatted: Option<String>,
+    #[serde(rename = "givenName")]
+    given_name: Option<String>,
+    #[serde(rename = "familyName")]
+    family_name: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct StrictValue {
+    value: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct StrictMeta {
+    created: Option<String>,
+    #[serde(rename = "lastModified")]
+    last_modified: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct StrictLink {
+    #[serde(rename = "atlassianAccountId")]
+    atlassian_account_id: Option<String>,
+}
+
+/// The typed pass of [`parse_user`]: `None` when any field is not of its expected type (`active`
+/// absent or not a JSON boolean, a time that is none, an array where an object belongs, a blank or
+/// numeric `id`, a key twice, …): [`lenient_user`] then reads it and notes what it cannot.
+fn strict_user(directory_id: &str, raw: &RawValue) -> Option<Parsed<ScimRecord>> {
+    let Obj(u) = serde_json::from_str::<Obj<StrictUser>>(raw.get()).ok()?;
+    if u.id.trim().is_empty() {
+        return None;
+    }
+    let time = |t: Option<String>| match t {
+        Some(t) if !crate::fields::is_time(&t) => Err(()),
+        t => Ok(t),
+    };
+    let (created, last_modified) = match u.meta {
+        Some(Obj(m)) => (time(m.created).ok()?, time(m.last_modified).ok()?),
+        None => (None, None),
+    };
+    let user_name = u.user_name.unwrap_or_default();
+    let emails: Vec<(String, Option<bool>)> = u
+        .emails
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|Obj(e)| Some((e.value?, e.primary)))
+        .collect();
+    let name = u
+        .name
+        .map(|Obj(n)| (n.formatted, n.given_name, n.family_name));
+    let item = ScimRecord {
+        directory_id: directory_id.to_string(),
+        scim_id: u.id.clone(),
+        external_id: u.external_id,
+        email: primary_email(&emails, &user_name),
+        user_name,
+        display_name: u.display_name.or_else(|| name.and_then(full_name)),
+        active: Some(u.active),
+        account_id: u
+            .link
+            .and_then(|Obj(l)| l.atlassian_account_id)
+            .and_then(account_id),
+        groups: u
+            .groups
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|Obj(g)| g.value)
+            .collect(),
+        created,
+        last_modified,
+        link_unknown: false,
+        unknown: Vec::new(),
+    };
+    Some(Parsed {
+        id: u.id,
+        item,
+        notes: Vec::new(),
+    })
+}
+
+/// The email of a user: the primary one, else the first, else `userName` when it is one; trimmed,
+/// never empty.
+fn primary_email(emails: &[(String, Option<bool>)], user_name: &str) -> Option<String> {
+    emails
+        .iter()
+        .find(|(_, primary)| *primary == Some(true))
+        .or_else(|| emails.first())
+        .map(|(value, _)| value.as_str())
+        .or_else(|| user_name.contains('@').then_some(user_name))
+        .map(|e| e.trim().to_string())
+        .filter(|e| !e.is_empty())
+}
+
+/// A name's `formatted`, else its given and family names joined.
+fn full_name(
+    (formatted, given, family): (Option<String>, Option<String>, Option<String>),
+) -> Option<String> {
+    formatted.or_else(|| {
+        let parts: Vec<String> = [given, family].into_iter().flatten().collect();
+        (!parts.is_empty()).then(|| parts.join(" "))
+    })
+}
+
+/// The link, trimmed; blank is none.
+fn account_id(a: String) -> Option<String> {
+    Some(a.trim().to_string()).filter(|a| !a.is_empty())
+}
+
+/// The field-by-field pass of [`parse_user`].
+fn lenient_user(directory_id: &str, raw: &RawValue) -> Result<Parsed<ScimRecord>, String> {
     let v: Value = serde_json::from_str(raw.get()).map_err(|_| "not valid JSON".to_string())?;
     let mut notes = Vec::new();
     let mut f = Fields::new(&v, &mut notes).map_err(|e| format!("not a SCIM user: {e}"))?;
@@ -75,23 +223,14 @@ pub fn parse_user(directory_id: &str, raw: &RawValue) -> Result<Parsed<ScimRecor
         let value = e.string("value")?;
         Some((value, e.boolean("primary")))
     });
-    let email = emails
-        .iter()
-        .find(|(_, primary)| *primary == Some(true))
-        .or_else(|| emails.first())
-        .map(|(value, _)| value.clone())
-        .or_else(|| user_name.contains('@').then(|| user_name.clone()))
-        .map(|e| e.trim().to_string())
-        .filter(|e| !e.is_empty());
+    let email = primary_email(&emails, &user_name);
     let display_name = f.string("displayName").or_else(|| {
         f.object("name", |n| {
-            n.string("formatted").or_else(|| {
-                let parts: Vec<String> = [n.string("givenName"), n.string("familyName")]
-                    .into_iter()
-                    .flatten()
-                    .collect();
-                (!parts.is_empty()).then(|| parts.join(" "))
-            })
+            // Read in this order: `givenName` and `familyName` only without `formatted`.
+            match n.string("formatted") {
+                Some(formatted) => Some(formatted),
+                None => full_name((None, n.string("givenName"), n.string("familyName"))),
+            }
         })
         .flatten()
     });
@@ -107,8 +246,7 @@ pub fn parse_user(directory_id: &str, raw: &RawValue) -> Result<Parsed<ScimRecor
             a.string("atlassianAccountId")
         })
         .flatten()
-        .map(|a| a.trim().to_string())
-        .filter(|a| !a.is_empty());
+        .and_then(account_id);
     // An unreadable extension or id: linked or not is unknown, never "unlinked".
     let link_unknown = f.note_count() > notes_before;
     // The whole extension unreadable is the link unknown, named as its field would be.
@@ -256,5 +394,224 @@ mod tests {
         assert_eq!(g.members, vec!["s1", "s2"]);
         let g = parse_group("d1", &raw(r#"{"id":"g2"}"#)).unwrap().item;
         assert!(g.members.is_empty());
+    }
+
+    /// The typed pass and the field-by-field one of `parse_user` (issue 24).
+    mod typed {
+        use super::super::{lenient_user, strict_user};
+        use proptest::prelude::*;
+        use serde_json::value::RawValue;
+        use serde_json::{Value, json};
+
+        /// A field's value: absent (`None`), mostly one of `good`, sometimes one of `odd`.
+        fn field((good, odd): (Vec<Value>, Vec<Value>)) -> impl Strategy<Value = Option<Value>> {
+            prop_oneof![
+                1 => Just(None),
+                16 => proptest::sample::select(good).prop_map(Some),
+                1 => proptest::sample::select(odd).prop_map(Some),
+            ]
+        }
+
+        fn text() -> (Vec<Value>, Vec<Value>) {
+            (
+                vec![
+                    json!("ana@example.com"),
+                    json!(" Ana@Example.COM "),
+                    json!(""),
+                    json!("  "),
+                    json!("élodie"),
+                    json!("Ana Ito"),
+                    json!(null),
+                ],
+                vec![json!(5), json!(true), json!(["x"]), json!({"a": 1})],
+            )
+        }
+
+        fn time() -> (Vec<Value>, Vec<Value>) {
+            (
+                vec![
+                    json!("2024-05-01T09:00:00.000Z"),
+                    json!("2021-02-16T15:05:41.185473+02:00"),
+                    json!(" 2024-05-01T09:00:00Z "),
+                    json!(null),
+                ],
+                vec![
+                    json!("2024-05-01 09:00:00"),
+                    json!("soon"),
+                    json!(17),
+                    json!({}),
+                ],
+            )
+        }
+
+        fn boolean() -> (Vec<Value>, Vec<Value>) {
+            (
+                vec![json!(true), json!(false)],
+                vec![
+                    json!("true"),
+                    json!(" False "),
+                    json!("yes"),
+                    json!(null),
+                    json!(1),
+                    json!([]),
+                ],
+            )
+        }
+
+        /// An object of `fields`, or (rarely) something else where an object belongs.
+        fn object(
+            fields: Vec<(&'static str, BoxedStrategy<Option<Value>>)>,
+        ) -> BoxedStrategy<Value> {
+            let odd = proptest::sample::select(vec![
+                json!(null),
+                json!("x"),
+                json!(["a", true]),
+                json!(3),
+            ]);
+            prop_oneof![
+                16 => fields
+                    .into_iter()
+                    .map(|(k, v)| v.prop_map(move |v| (k, v)))
+                    .collect::<Vec<_>>()
+                    .prop_map(|kv| {
+                        Value::Object(kv.into_iter().filter_map(|(k, v)| Some((k.to_string(), v?))).collect())
+                    }),
+                1 => odd,
+            ]
+            .boxed()
+        }
+
+        fn list(entry: BoxedStrategy<Value>) -> BoxedStrategy<Option<Value>> {
+            prop_oneof![
+                1 => Just(None),
+                1 => Just(Some(json!(null))),
+                1 => Just(Some(json!("x"))),
+                16 => proptest::collection::vec(entry, 0..3).prop_map(|v| Some(Value::Array(v))),
+            ]
+            .boxed()
+        }
+
+        fn user() -> impl Strategy<Value = String> {
+            let email = object(vec![
+                ("value", field(text()).boxed()),
+                ("primary", field(boolean()).boxed()),
+            ]);
+            let name = object(vec![
+                ("formatted", field(text()).boxed()),
+                ("givenName", field(text()).boxed()),
+                ("familyName", field(text()).boxed()),
+            ]);
+            let group = object(vec![
+                ("value", field(text()).boxed()),
+                ("display", field(text()).boxed()),
+            ]);
+            let meta = object(vec![
+                ("created", field(time()).boxed()),
+                ("lastModified", field(time()).boxed()),
+            ]);
+            let link = object(vec![("atlassianAccountId", field(text()).boxed())]);
+            let id = field((
+                vec![json!("s1"), json!(" s2 ")],
+                vec![json!(""), json!(7), json!(null)],
+            ));
+            let fields = (
+                (id, field(text()), field(text()), list(email)),
+                (
+                    field(text()),
+                    prop_oneof![1 => Just(None), 6 => name.prop_map(Some)],
+                    field(boolean()),
+                    list(group),
+                ),
+                (
+                    prop_oneof![1 => Just(None), 6 => meta.prop_map(Some)],
+                    prop_oneof![1 => Just(None), 6 => link.prop_map(Some)],
+                ),
+                proptest::option::weighted(
+                    0.1,
+                    proptest::sample::select(vec!["active", "id", "meta", "emails"]),
+                ),
+            );
+            fields.prop_map(
+                |(
+                    (id, external_id, user_name, emails),
+                    (display_name, name, active, groups),
+                    (meta, link),
+                    twice,
+                )| {
+                    let mut o = serde_json::Map::new();
+                    for (k, v) in [
+                        ("id", id),
+                        ("externalId", external_id),
+                        ("userName", user_name),
+                        ("emails", emails),
+                        ("displayName", display_name),
+                        ("name", name),
+                        ("active", active),
+                        ("groups", groups),
+                        ("meta", meta),
+                        ("urn:scim:schemas:extension:atlassian-external:1.0", link),
+                    ] {
+                        if let Some(v) = v {
+                            o.insert(k.to_string(), v);
+                        }
+                    }
+                    let mut text = Value::Object(o).to_string();
+                    // A key sent twice (the last wins field by field; the typed pass refuses it).
+                    if let Some(key) = twice {
+                        text.pop();
+                        let sep = if text.len() > 1 { "," } else { "" };
+                        text.push_str(&format!("{sep}\"{key}\":false}}"));
+                    }
+                    text
+                },
+            )
+        }
+
+        /// Whatever arrives, a user the typed pass reads is read the same field by field, without
+        /// a note; what it refuses is left to the field-by-field pass. Most generated users are
+        /// read in the typed pass, many are not.
+        #[test]
+        fn the_typed_pass_agrees_with_the_field_by_field_one() {
+            let mut runner =
+                proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(3000));
+            let typed = std::cell::Cell::new(0);
+            runner
+                .run(&user(), |text| {
+                    let raw = RawValue::from_string(text).unwrap();
+                    if let Some(t) = strict_user("d1", &raw) {
+                        typed.set(typed.get() + 1);
+                        prop_assert_eq!(Ok(t), lenient_user("d1", &raw));
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            assert!(
+                (300..2700).contains(&typed.get()),
+                "{} of 3000 typed",
+                typed.get()
+            );
+        }
+
+        #[test]
+        fn a_user_as_the_contract_sends_it_is_read_in_the_typed_pass() {
+            let r = RawValue::from_string(
+                r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"id":"s1","externalId":"e-100",
+                "userName":"ana@example.com","emails":[{"value":"ana@example.com","type":"work","primary":true}],
+                "name":{"givenName":"Ana","familyName":"Ito","formatted":"Ana Ito"},"displayName":"Ana Ito",
+                "active":true,"groups":[{"value":"g1","display":"all-staff","type":"direct"}],
+                "meta":{"resourceType":"User","created":"2026-09-06T20:01:29.747Z","lastModified":"2026-09-16T20:01:29.747Z"},
+                "urn:scim:schemas:extension:atlassian-external:1.0":{"atlassianAccountId":"5b10ac8d82e05b22cc7d4ef5"}}"#
+                    .to_string(),
+            )
+            .unwrap();
+            let typed = strict_user("d1", &r).expect("read in the typed pass");
+            assert_eq!(Ok(typed), lenient_user("d1", &r));
+            // `active` as a string: field by field (the typed pass refuses it), same result.
+            let s =
+                RawValue::from_string(r.get().replace("\"active\":true", "\"active\":\"true\""))
+                    .unwrap();
+            assert!(strict_user("d1", &s).is_none());
+            assert_eq!(lenient_user("d1", &s).unwrap().item.active, Some(true));
+        }
     }
 }

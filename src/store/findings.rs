@@ -380,75 +380,59 @@ pub struct Opening {
     pub snapshot_id: i64,
 }
 
-/// When each record inactive as of `snapshot_id` became inactive, as seen in the history: the start
-/// of the snapshot whose version began the current inactive streak — [`InactiveSince::Observed`]
-/// when an earlier version showed it not inactive, else [`InactiveSince::FirstSeen`] (inactive since
-/// scimdrift first saw it; the detector prefers `meta.lastModified` then).
-pub(super) fn inactive_since(
+/// When each of `inactive` (the records inactive as of `snapshot_id`, by directory and SCIM id)
+/// became inactive, as seen in the history: the start of the snapshot whose version began the
+/// current inactive streak — [`InactiveSince::Observed`] when an earlier version showed it not
+/// inactive, else [`InactiveSince::FirstSeen`] (inactive since scimdrift first saw it; the detector
+/// prefers `meta.lastModified` then). Each record's versions are read through the history index:
+/// no pass over the whole table (it filled the page cache at every pull).
+pub(super) fn inactive_since<'k>(
     conn: &Connection,
     snapshot_id: i64,
+    inactive: impl IntoIterator<Item = (&'k str, &'k str)>,
 ) -> rusqlite::Result<HashMap<RecordRef, InactiveSince>> {
-    let mut stmt = conn.prepare(
-        "SELECT v.directory_id, v.scim_id, v.active, s.started_at
+    let mut stmt = conn.prepare_cached(
+        "SELECT v.active, s.started_at
          FROM scim_user_versions v JOIN snapshots s ON s.id = v.valid_from
-         WHERE v.valid_from <= ?1 AND (v.directory_id, v.scim_id) IN (
-             SELECT directory_id, scim_id FROM scim_user_versions
-             WHERE valid_from <= ?1 AND (valid_to IS NULL OR valid_to > ?1) AND active = 0)
-         ORDER BY v.directory_id, v.scim_id, v.valid_from DESC",
+         WHERE v.directory_id = ?1 AND v.scim_id = ?2 AND v.valid_from <= ?3
+         ORDER BY v.valid_from DESC",
     )?;
-    let rows = stmt.query_map([snapshot_id], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, Option<bool>>(2)?,
-            r.get::<_, String>(3)?,
-        ))
-    })?;
     let parse = |t: &str| {
         DateTime::parse_from_rfc3339(t)
             .ok()
             .map(|at| at.with_timezone(&Utc))
     };
     let mut out = HashMap::new();
-    // Newest first per record: walk back through the inactive streak until a non-inactive version.
-    let mut current: Option<RecordRef> = None;
-    let mut streak_start: Option<String> = None;
-    let mut done = false;
-    let first_seen = |out: &mut HashMap<RecordRef, InactiveSince>,
-                      key: Option<RecordRef>,
-                      start: Option<String>,
-                      done: bool| {
-        if let (Some(key), false, Some(at)) = (key, done, start.as_deref().and_then(parse)) {
-            out.insert(key, InactiveSince::FirstSeen(at));
-        }
-    };
-    for row in rows {
-        let (dir, scim, active, started) = row?;
-        let key = RecordRef {
-            directory_id: dir,
-            scim_id: scim,
-        };
-        if current.as_ref() != Some(&key) {
-            first_seen(&mut out, current.take(), streak_start.take(), done);
-            current = Some(key.clone());
-            done = false;
-        }
-        if done {
-            continue;
-        }
-        if active == Some(false) {
-            streak_start = Some(started);
-        } else if active.is_none() {
-            // Unknown is never evidence: a version whose `active` could not be read neither ends
-            // nor starts the streak (the record may have been inactive all along).
-        } else {
-            done = true;
-            if let Some(at) = streak_start.as_deref().and_then(parse) {
-                out.insert(key, InactiveSince::Observed(at));
+    for (directory_id, scim_id) in inactive {
+        // Newest first: walk back through the inactive streak until a version not inactive.
+        let mut rows = stmt.query(rusqlite::params![directory_id, scim_id, snapshot_id])?;
+        let mut streak_start: Option<String> = None;
+        let mut observed = false;
+        while let Some(row) = rows.next()? {
+            match row.get::<_, Option<bool>>(0)? {
+                Some(false) => streak_start = Some(row.get(1)?),
+                // Unknown is never evidence: a version whose `active` could not be read neither
+                // ends nor starts the streak (the record may have been inactive all along).
+                None => {}
+                Some(true) => {
+                    observed = true;
+                    break;
+                }
             }
         }
+        if let Some(at) = streak_start.as_deref().and_then(parse) {
+            let since = if observed {
+                InactiveSince::Observed(at)
+            } else {
+                InactiveSince::FirstSeen(at)
+            };
+            let key = RecordRef {
+                directory_id: directory_id.to_string(),
+                scim_id: scim_id.to_string(),
+            };
+            out.insert(key, since);
+        }
     }
-    first_seen(&mut out, current, streak_start, done);
     Ok(out)
 }
 

@@ -45,12 +45,7 @@ fn insert(tx: &Transaction, hash: &[u8; 16], length: usize, body: &[u8]) -> rusq
         "INSERT INTO raw_json (hash, codec, length, body) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (hash) DO NOTHING",
     )?
-    .execute(params![
-        &hash[..],
-        ZSTD_DICTIONARY_V1,
-        length as i64,
-        body
-    ])
+    .execute(params![&hash[..], ZSTD_DICTIONARY_V1, length as i64, body])
     .map(drop)
 }
 

@@ -734,9 +734,7 @@ fn write_pull(
             reconciled: None,
         });
     }
-    packer
-        .finish(&tx)
-        .map_err(err("cannot write versions"))?;
+    packer.finish(&tx).map_err(err("cannot write versions"))?;
     for live in [&mut users, &mut groups, &mut accounts] {
         live.close_vanished(&tx, snapshot_id)
             .map_err(err("cannot close versions"))?;
@@ -768,8 +766,16 @@ fn write_pull(
     let mut reconciled = None;
     if let Some(analyse) = analyse {
         let history = History {
-            inactive_since: findings::inactive_since(&tx, snapshot_id)
-                .map_err(err("cannot read inactive history"))?,
+            inactive_since: findings::inactive_since(
+                &tx,
+                snapshot_id,
+                population
+                    .records
+                    .iter()
+                    .filter(|r| r.active() == Some(false))
+                    .map(|r| (r.directory_id(), r.scim_id())),
+            )
+            .map_err(err("cannot read inactive history"))?,
             previous_links: previous_links(&tx, snapshot_id, &population.records)
                 .map_err(err("cannot read link history"))?,
         };
