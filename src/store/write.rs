@@ -582,6 +582,15 @@ fn write_pull(
         .conn
         .pragma_update(None, "wal_autocheckpoint", 0)
         .map_err(err("cannot set the checkpoint"))?;
+    // Nor does it wait for the disk (a first pull at 100,000 users: 0.4-0.7 s less): the WAL is
+    // synced by that checkpoint before it copies a page, or by the next commit made with FULL. A
+    // power loss before then rolls this pull back whole (WAL: never a torn snapshot), and the next
+    // pull makes it again; a remediation intent, written with FULL on its own connection, syncs
+    // the WAL, and with it this pull, before its call.
+    store
+        .conn
+        .pragma_update(None, "synchronous", "NORMAL")
+        .map_err(err("cannot set synchronous"))?;
     // IMMEDIATE: the write lock first, so the current versions read beside it are this
     // transaction's.
     let tx = store
