@@ -39,15 +39,23 @@ impl Packer {
     }
 }
 
-/// Inserts one body unless a body with that hash is already stored.
-fn insert(tx: &Transaction, hash: &[u8; 16], length: usize, body: &[u8]) -> rusqlite::Result<()> {
-    tx.prepare_cached(
+/// Inserts bodies, each unless a body with its hash is already stored.
+fn insert<'p>(
+    tx: &Transaction,
+    bodies: impl IntoIterator<Item = (&'p [u8; 16], usize, &'p [u8])>,
+) -> rusqlite::Result<()> {
+    let mut stmt = tx.prepare_cached(
         "INSERT INTO raw_json (hash, codec, length, body) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (hash) DO NOTHING",
-    )?
-    .execute(params![&hash[..], ZSTD_DICTIONARY_V1, length as i64, body])
-    .map(drop)
+    )?;
+    for (hash, length, body) in bodies {
+        stmt.execute(params![&hash[..], ZSTD_DICTIONARY_V1, length as i64, body])?;
+    }
+    Ok(())
 }
+
+/// Bodies compressed and not yet inserted, at most: inserted together (one statement look-up).
+const PENDING: usize = 256;
 
 /// Texts handed to the packing thread and not yet compressed, at most (a few KB each).
 const IN_FLIGHT: usize = 1024;
@@ -65,6 +73,7 @@ pub(super) enum Packing {
         to: std::sync::mpsc::SyncSender<([u8; 16], String)>,
         from: std::sync::mpsc::Receiver<Packed>,
         thread: std::thread::JoinHandle<()>,
+        pending: Vec<([u8; 16], usize, Vec<u8>)>,
     },
     Inline(Packer),
 }
@@ -86,7 +95,12 @@ impl Packing {
                 }
             });
         match spawned {
-            Ok(thread) => Ok(Packing::Thread { to, from, thread }),
+            Ok(thread) => Ok(Packing::Thread {
+                to,
+                from,
+                thread,
+                pending: Vec::with_capacity(PENDING),
+            }),
             Err(e) => {
                 tracing::debug!(error = %e, "no packing thread: compressed on the writer");
                 Ok(Packing::Inline(Packer::new()?))
@@ -103,11 +117,16 @@ impl Packing {
         raw: String,
     ) -> rusqlite::Result<()> {
         match self {
-            Packing::Inline(p) => insert(tx, &hash, raw.len(), &p.pack(&raw)?),
-            Packing::Thread { to, from, .. } => {
+            Packing::Inline(p) => insert(tx, [(&hash, raw.len(), p.pack(&raw)?.as_slice())]),
+            Packing::Thread {
+                to, from, pending, ..
+            } => {
                 to.send((hash, raw)).map_err(|_| stopped())?;
-                while let Ok(packed) = from.try_recv() {
-                    insert_packed(tx, packed)?;
+                while let Ok((hash, length, body)) = from.try_recv() {
+                    pending.push((hash, length, body?));
+                }
+                if pending.len() >= PENDING {
+                    flush(tx, pending)?;
                 }
                 Ok(())
             }
@@ -116,19 +135,28 @@ impl Packing {
 
     /// Inserts every body still being compressed.
     pub(super) fn finish(self, tx: &Transaction) -> rusqlite::Result<()> {
-        let Packing::Thread { to, from, thread } = self else {
+        let Packing::Thread {
+            to,
+            from,
+            thread,
+            mut pending,
+        } = self
+        else {
             return Ok(());
         };
         drop(to);
-        for packed in from {
-            insert_packed(tx, packed)?;
+        for (hash, length, body) in from {
+            pending.push((hash, length, body?));
         }
+        flush(tx, &mut pending)?;
         thread.join().map_err(|_| stopped())
     }
 }
 
-fn insert_packed(tx: &Transaction, (hash, length, body): Packed) -> rusqlite::Result<()> {
-    insert(tx, &hash, length, &body?)
+fn flush(tx: &Transaction, pending: &mut Vec<([u8; 16], usize, Vec<u8>)>) -> rusqlite::Result<()> {
+    insert(tx, pending.iter().map(|(h, l, b)| (h, *l, b.as_slice())))?;
+    pending.clear();
+    Ok(())
 }
 
 fn stopped() -> rusqlite::Error {

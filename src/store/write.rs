@@ -394,18 +394,23 @@ fn stage<T, K: Keep<T>>(
     packer: &mut Packing,
     items: Vec<Item<T>>,
     key: fn(&T) -> u128,
-    insert: fn(&Transaction, i64, &T, &[u8]) -> rusqlite::Result<()>,
+    (sql, insert): (&str, Insert<T>),
     keep: &mut K,
 ) -> rusqlite::Result<()> {
+    // Looked up once a page, not once a row.
+    let mut stmt = tx.prepare_cached(sql)?;
     for (item, raw) in items {
         if let Some(hash) = live.observe(tx, snapshot_id, key(&item), &raw)? {
-            insert(tx, snapshot_id, &item, &hash)?;
+            insert(&mut stmt, snapshot_id, &item, &hash)?;
             packer.store(tx, hash, raw)?;
         }
         keep.keep(item);
     }
     Ok(())
 }
+
+/// Binds one version row to its table's insert and runs it.
+type Insert<T> = fn(&mut rusqlite::Statement<'_>, i64, &T, &[u8]) -> rusqlite::Result<()>;
 
 /// Where a staged item goes for detection: records and accounts into their compact copy (what
 /// nothing reads from them stays in the store alone), groups as they are.
@@ -449,7 +454,7 @@ fn stage_batch(
             packer,
             items,
             user_key,
-            insert_user,
+            (INSERT_USER_SQL, insert_user),
             &mut pop.records,
         ),
         Batch::Groups(items) => stage(
@@ -459,7 +464,7 @@ fn stage_batch(
             packer,
             items,
             group_key,
-            insert_group,
+            (INSERT_GROUP_SQL, insert_group),
             &mut pop.groups,
         ),
         Batch::Accounts(items) => stage(
@@ -469,7 +474,7 @@ fn stage_batch(
             packer,
             items,
             account_key,
-            insert_account,
+            (INSERT_ACCOUNT_SQL, insert_account),
             &mut pop.accounts,
         ),
         Batch::Idp(side) => {
@@ -939,18 +944,17 @@ fn record_verdict(tx: &Transaction, id: i64, verdict: &Verdict) -> rusqlite::Res
     .map(drop)
 }
 
+const INSERT_USER_SQL: &str = "INSERT INTO scim_user_versions (directory_id, scim_id, valid_from, hash, external_id, user_name, email,
+             display_name, active, account_id, groups_json, created, last_modified, raw)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+
 fn insert_user(
-    tx: &Transaction,
+    stmt: &mut rusqlite::Statement<'_>,
     snapshot_id: i64,
     r: &ScimRecord,
     hash: &[u8],
 ) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "INSERT INTO scim_user_versions (directory_id, scim_id, valid_from, hash, external_id, user_name, email,
-             display_name, active, account_id, groups_json, created, last_modified, raw)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-    )?
-    .execute(params![
+    stmt.execute(params![
         r.directory_id,
         r.scim_id,
         snapshot_id,
@@ -969,18 +973,17 @@ fn insert_user(
     .map(drop)
 }
 
+const INSERT_GROUP_SQL: &str = "INSERT INTO scim_group_versions (directory_id, group_id, valid_from, hash, display_name, external_id,
+             members_json, raw)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+
 fn insert_group(
-    tx: &Transaction,
+    stmt: &mut rusqlite::Statement<'_>,
     snapshot_id: i64,
     g: &ScimGroup,
     hash: &[u8],
 ) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "INSERT INTO scim_group_versions (directory_id, group_id, valid_from, hash, display_name, external_id,
-             members_json, raw)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
-    .execute(params![
+    stmt.execute(params![
         g.directory_id,
         g.group_id,
         snapshot_id,
@@ -993,19 +996,19 @@ fn insert_group(
     .map(drop)
 }
 
+const INSERT_ACCOUNT_SQL: &str =
+    "INSERT INTO account_versions (account_id, valid_from, hash, account_type, account_status,
+             membership_status, status, claim_status, management_source, email, name, added_to_org,
+             deactivated_on, raw)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+
 fn insert_account(
-    tx: &Transaction,
+    stmt: &mut rusqlite::Statement<'_>,
     snapshot_id: i64,
     a: &Account,
     hash: &[u8],
 ) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "INSERT INTO account_versions (account_id, valid_from, hash, account_type, account_status,
-             membership_status, status, claim_status, management_source, email, name, added_to_org,
-             deactivated_on, raw)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-    )?
-    .execute(params![
+    stmt.execute(params![
         a.account_id,
         snapshot_id,
         hash,
