@@ -47,7 +47,8 @@ impl AccountsClient<'_> {
 ///
 /// An account every field of which has its expected type and value is read in one typed pass
 /// ([`strict_account`]); any other goes field by field ([`lenient_account`]). Both give the same
-/// for the first kind (a property test says so).
+/// for the first kind (a property test says so), but for a field scimdrift never reads holding
+/// JSON the field-by-field pass cannot hold (see [`super::scim::parse_user`]).
 pub fn parse_account(raw: &RawValue) -> Result<Parsed<Account>, String> {
     match strict_account(raw) {
         Some(parsed) => Ok(parsed),

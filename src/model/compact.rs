@@ -46,16 +46,17 @@ const MAX_CHUNKS: usize = (u32::MAX >> CHUNK_BITS) as usize;
 impl Arena {
     fn push(&mut self, s: &str) -> Str {
         if s.len() <= CHUNK / 4 {
+            // Within CHUNK, whatever capacity the allocator gave: offsets stay below 2^20.
             let room = self
                 .chunks
                 .last()
-                .is_some_and(|c| c.capacity() - c.len() >= s.len());
+                .is_some_and(|c| CHUNK - c.len() >= s.len());
             if !room && self.chunks.len() < MAX_CHUNKS {
                 self.chunks.push(String::with_capacity(CHUNK));
             }
             let n = self.chunks.len();
             if let Some(c) = self.chunks.last_mut()
-                && c.capacity() - c.len() >= s.len()
+                && CHUNK - c.len() >= s.len()
             {
                 let at = ((n - 1) << CHUNK_BITS | c.len()) as u32;
                 c.push_str(s);

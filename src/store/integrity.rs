@@ -184,6 +184,8 @@ pub(super) fn after_pull(
         // The closure (its connection, its `Finish`) was dropped with the error: nothing pends.
         forget(path);
         tracing::warn!(error = %e, "cannot start the checkpoint thread");
+        // The pull's commit did not wait for the disk: made durable here, then.
+        let _ = std::fs::File::open(super::side_file(path, "-wal")).and_then(|f| f.sync_data());
     }
 }
 

@@ -377,7 +377,7 @@ fn enable_wal(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// SQLite's file beside `path`: `path` followed by `suffix` (`-wal`, `-shm`, `-journal`).
-fn side_file(path: &Path, suffix: &str) -> PathBuf {
+pub(super) fn side_file(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
     PathBuf::from(name)

@@ -496,10 +496,18 @@ fn account_key(a: &Account) -> u128 {
     key_of(&[&a.account_id])
 }
 
-/// Checkpoints the WAL a pull's commit left (PASSIVE: readers are not waited for) and closes the
-/// writer's connection; false when either failed.
+/// Makes the pull's commit durable (it did not wait for the disk: the `-wal` is synced here,
+/// whatever the checkpoint can copy), checkpoints the WAL (PASSIVE: readers are not waited for) and
+/// closes the writer's connection; false when any of it failed.
 fn checkpoint(store: Store) -> bool {
     let clock = std::time::Instant::now();
+    let wal = super::side_file(&store.path, "-wal");
+    if let Err(e) = std::fs::File::open(&wal).and_then(|f| f.sync_data()) {
+        // No -wal (nothing written), or the sync failed: the next FULL commit syncs it.
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(error = %e, "cannot sync the store's WAL after the pull");
+        }
+    }
     let done = store
         .conn
         .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
@@ -527,7 +535,13 @@ fn checkpoint(store: Store) -> bool {
 /// and the cache is handed back, so the cache and detection's indexes never peak together. A
 /// failure (a full disk, an I/O error) is logged; the statements after it fail the pull.
 fn give_back_page_cache(tx: &Transaction) {
-    if let Err(e) = tx.cache_flush().and_then(|()| tx.release_memory()) {
+    // The cache a pull grew ([`grow_cache`]) back to the store's own size: what runs after
+    // detection reads through it again.
+    let shrunk = tx.pragma_update(None, "cache_size", -(CACHE_MIN_KIB as i64));
+    if let Err(e) = shrunk
+        .and_then(|()| tx.cache_flush())
+        .and_then(|()| tx.release_memory())
+    {
         tracing::warn!(error = %e, "the page cache was not handed back before detection");
     }
     // SQLite allocates through glibc's malloc (the rest of the process through jemalloc).
@@ -543,7 +557,7 @@ fn give_back_page_cache(tx: &Transaction) {
 /// cache that holds them keeps each insert from re-reading pages (a 300,000-user first pull: 18 →
 /// 14 s). Below [`CACHE_MIN_KIB`] the store's own cache holds them; the cache is handed back
 /// before detection, whose indexes take more per row, so it never raises the cycle's peak.
-const CACHE_KIB_PER_1000_ROWS: usize = 160;
+const CACHE_KIB_PER_1000_ROWS: usize = 200;
 const CACHE_MIN_KIB: usize = super::CACHE_KIB;
 const CACHE_MAX_KIB: usize = 256 * 1024;
 
@@ -587,11 +601,11 @@ fn write_pull(
         .conn
         .pragma_update(None, "wal_autocheckpoint", 0)
         .map_err(err("cannot set the checkpoint"))?;
-    // Nor does it wait for the disk (a first pull at 100,000 users: 0.4-0.7 s less): the WAL is
-    // synced by that checkpoint before it copies a page, or by the next commit made with FULL. A
-    // power loss before then rolls this pull back whole (WAL: never a torn snapshot), and the next
-    // pull makes it again; a remediation intent, written with FULL on its own connection, syncs
-    // the WAL, and with it this pull, before its call.
+    // Nor does it wait for the disk (a first pull at 100,000 users: 0.4-0.7 s less): that
+    // checkpoint's thread syncs the `-wal` first. A power loss before then rolls this pull back
+    // whole (WAL: never a torn snapshot), and the next pull makes it again; a remediation intent,
+    // written with FULL on its own connection, syncs the WAL, and with it this pull, before its
+    // call.
     store
         .conn
         .pragma_update(None, "synchronous", "NORMAL")
