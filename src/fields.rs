@@ -378,6 +378,73 @@ impl SeenIds {
     }
 }
 
+/// What the parsers' property tests share: their typed pass held against the field-by-field one.
+#[cfg(test)]
+pub(crate) mod typed_check {
+    use proptest::prelude::*;
+    use serde_json::Value;
+    use serde_json::value::RawValue;
+
+    /// A field's value: absent (`None`), mostly one of `good`, sometimes one of `odd`.
+    pub fn field(good: Vec<Value>, odd: Vec<Value>) -> BoxedStrategy<Option<Value>> {
+        prop_oneof![
+            1 => Just(None),
+            16 => proptest::sample::select(good).prop_map(Some),
+            1 => proptest::sample::select(odd).prop_map(Some),
+        ]
+        .boxed()
+    }
+
+    /// The object of the present `fields` as JSON text, then `extra` members appended as they are
+    /// (a key sent twice, a value no `Value` can hold).
+    pub fn object_text(
+        fields: impl IntoIterator<Item = (&'static str, Option<Value>)>,
+        extra: impl IntoIterator<Item = (&'static str, String)>,
+    ) -> String {
+        let o: serde_json::Map<String, Value> = fields
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.to_string(), v?)))
+            .collect();
+        let mut text = Value::Object(o).to_string();
+        for (key, value) in extra {
+            text.pop();
+            let sep = if text.len() > 1 { "," } else { "" };
+            text.push_str(&format!("{sep}\"{key}\":{value}}}"));
+        }
+        text
+    }
+
+    /// Runs 3,000 generated `items`: each one `typed` reads, `lenient` reads the same, unless
+    /// `differs` allows its error; between a tenth and nine tenths are read by `typed`.
+    pub fn agrees<T: std::fmt::Debug + PartialEq>(
+        items: impl Strategy<Value = String>,
+        typed: impl Fn(&RawValue) -> Option<T>,
+        lenient: impl Fn(&RawValue) -> Result<T, String>,
+        differs: impl Fn(&RawValue, &str) -> bool,
+    ) {
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(3000));
+        let read = std::cell::Cell::new(0);
+        runner
+            .run(&items, |text| {
+                let raw = RawValue::from_string(text).unwrap();
+                if let Some(t) = typed(&raw) {
+                    read.set(read.get() + 1);
+                    match lenient(&raw) {
+                        Err(e) if differs(&raw, &e) => {}
+                        other => prop_assert_eq!(Ok(t), other),
+                    }
+                }
+                Ok(())
+            })
+            .unwrap();
+        assert!(
+            (300..2700).contains(&read.get()),
+            "{} of 3000 typed",
+            read.get()
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
