@@ -382,8 +382,8 @@ impl SeenIds {
 #[cfg(test)]
 pub(crate) mod typed_check {
     use proptest::prelude::*;
-    use serde_json::Value;
     use serde_json::value::RawValue;
+    use serde_json::{Value, json};
 
     /// A field's value: absent (`None`), mostly one of `good`, sometimes one of `odd`.
     pub fn field(good: Vec<Value>, odd: Vec<Value>) -> BoxedStrategy<Option<Value>> {
@@ -393,6 +393,44 @@ pub(crate) mod typed_check {
             1 => proptest::sample::select(odd).prop_map(Some),
         ]
         .boxed()
+    }
+
+    /// A text field's value: strings (blank, padded, non-ASCII, mixed case) or null; sometimes
+    /// another type.
+    pub fn text() -> BoxedStrategy<Option<Value>> {
+        field(
+            vec![
+                json!("ana@example.com"),
+                json!(" Ana@Example.COM "),
+                json!(""),
+                json!("  "),
+                json!("élodie"),
+                json!("managed"),
+                json!(null),
+            ],
+            vec![json!(5), json!(true), json!(["x"]), json!({"a": 1})],
+        )
+    }
+
+    /// A time field's value: RFC 3339 times (padded, with an offset, fractions) or null; sometimes
+    /// a string that is none, or another type.
+    pub fn time() -> BoxedStrategy<Option<Value>> {
+        field(
+            vec![
+                json!("2024-05-01T09:00:00.000Z"),
+                json!("2021-02-16T15:05:41.185473+02:00"),
+                json!("2021-02-16T15:05:41+02:00"),
+                json!(" 2024-05-01T09:00:00Z "),
+                json!(null),
+            ],
+            vec![
+                json!("2024-05-01 09:00:00"),
+                json!("2024-05-01"),
+                json!("soon"),
+                json!(17),
+                json!({}),
+            ],
+        )
     }
 
     /// The object of the present `fields` as JSON text, then `extra` members appended as they are

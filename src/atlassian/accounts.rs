@@ -228,34 +228,10 @@ mod tests {
     /// The typed pass and the field-by-field one of `parse_account` (issue 24).
     mod typed {
         use super::super::{lenient_account, strict_account};
-        use crate::fields::typed_check::{agrees, field, object_text};
+        use crate::fields::typed_check::{agrees, field, object_text, text, time};
         use proptest::prelude::*;
         use serde_json::value::RawValue;
         use serde_json::{Value, json};
-
-        fn text() -> BoxedStrategy<Option<Value>> {
-            field(
-                vec![
-                    json!("ana@example.com"),
-                    json!(" Ana@Example.COM "),
-                    json!(""),
-                    json!("managed"),
-                    json!(null),
-                ],
-                vec![json!(5), json!(true), json!(["x"]), json!({"a": 1})],
-            )
-        }
-
-        fn time() -> BoxedStrategy<Option<Value>> {
-            field(
-                vec![
-                    json!("2024-05-01T09:00:00.000Z"),
-                    json!("2021-02-16T15:05:41+02:00"),
-                    json!(null),
-                ],
-                vec![json!("2024-05-01"), json!("soon"), json!(17)],
-            )
-        }
 
         fn one_of(good: &[&str]) -> BoxedStrategy<Option<Value>> {
             field(

@@ -402,45 +402,13 @@ mod tests {
     /// The typed pass and the field-by-field one of `parse_user` (issue 24).
     mod typed {
         use super::super::{lenient_user, strict_user};
-        use crate::fields::typed_check::{agrees, field, object_text};
+        use crate::fields::typed_check::{agrees, field, object_text, text, time};
         use proptest::prelude::*;
         use serde_json::value::RawValue;
         use serde_json::{Value, json};
 
         /// JSON a `serde_json::Value` cannot hold, in a field nothing reads.
         const UNREADABLE: [&str; 2] = ["1e400", "\"\\ud800\""];
-
-        fn text() -> BoxedStrategy<Option<Value>> {
-            field(
-                vec![
-                    json!("ana@example.com"),
-                    json!(" Ana@Example.COM "),
-                    json!(""),
-                    json!("  "),
-                    json!("élodie"),
-                    json!("Ana Ito"),
-                    json!(null),
-                ],
-                vec![json!(5), json!(true), json!(["x"]), json!({"a": 1})],
-            )
-        }
-
-        fn time() -> BoxedStrategy<Option<Value>> {
-            field(
-                vec![
-                    json!("2024-05-01T09:00:00.000Z"),
-                    json!("2021-02-16T15:05:41.185473+02:00"),
-                    json!(" 2024-05-01T09:00:00Z "),
-                    json!(null),
-                ],
-                vec![
-                    json!("2024-05-01 09:00:00"),
-                    json!("soon"),
-                    json!(17),
-                    json!({}),
-                ],
-            )
-        }
 
         fn boolean() -> BoxedStrategy<Option<Value>> {
             field(
