@@ -117,8 +117,115 @@ impl Arena {
     }
 }
 
+/// Rows of one kind with their strings: [`Records`] or [`Accounts`].
 #[derive(Debug)]
-struct RecordRow {
+pub struct Table<R> {
+    arena: Arena,
+    rows: Vec<R>,
+    /// The fields each row could not read, for the few rows that have any (by row).
+    unknown: FastMap<u32, Vec<String>>,
+    /// The group ids of records' own `groups` attributes (none for accounts).
+    group_ids: Vec<Str>,
+}
+
+impl<R> Default for Table<R> {
+    fn default() -> Self {
+        Table {
+            arena: Arena::default(),
+            rows: Vec::new(),
+            unknown: FastMap::default(),
+            group_ids: Vec::new(),
+        }
+    }
+}
+
+/// A compact row: whether it has unknown fields (kept beside the rows).
+pub trait Row {
+    fn has_unknown(&self) -> bool;
+}
+
+impl<R: Row> Table<R> {
+    /// Room for `n` more rows.
+    pub fn reserve_exact(&mut self, n: usize) {
+        self.rows.reserve_exact(n);
+    }
+
+    /// Adds `row`, whose unread fields are `unknown`.
+    fn add(&mut self, row: R, unknown: &[String]) {
+        if row.has_unknown() {
+            self.unknown
+                .insert(self.rows.len() as u32, unknown.to_vec());
+        }
+        self.rows.push(row);
+    }
+
+    /// Done pushing: the interning table goes.
+    pub fn finish(&mut self) {
+        self.arena.interned = FastMap::default();
+        self.rows.shrink_to_fit();
+        self.group_ids.shrink_to_fit();
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Every row, in the order they arrived.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = Handle<'_, R>> + Clone {
+        (0..self.rows.len() as u32).map(move |i| Handle { of: self, i })
+    }
+}
+
+/// One row of a [`Table`]: a copyable handle ([`Rec`], [`Acct`]), one accessor per field.
+pub struct Handle<'a, R> {
+    of: &'a Table<R>,
+    i: u32,
+}
+
+impl<R> Clone for Handle<'_, R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<R> Copy for Handle<'_, R> {}
+
+impl<R> PartialEq for Handle<'_, R> {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self.of, other.of) && self.i == other.i
+    }
+}
+
+impl<R> Eq for Handle<'_, R> {}
+
+impl<'a, R: Row> Handle<'a, R> {
+    fn row(self) -> &'a R {
+        &self.of.rows[self.i as usize]
+    }
+
+    fn s(self, h: Str) -> &'a str {
+        self.of.arena.str(h)
+    }
+
+    fn opt(self, h: Str) -> Option<&'a str> {
+        self.of.arena.get(h)
+    }
+
+    /// The fields this pull could not read ([`ScimRecord::unknown`], [`Account::unknown`]).
+    pub fn unknown(self) -> &'a [String] {
+        if !self.row().has_unknown() {
+            return &[];
+        }
+        self.of.unknown.get(&self.i).map_or(&[], Vec::as_slice)
+    }
+}
+
+#[derive(Debug)]
+pub struct RecordRow {
     directory_id: Str,
     scim_id: Str,
     external_id: Str,
@@ -135,22 +242,19 @@ struct RecordRow {
     has_unknown: bool,
 }
 
-/// The SCIM records of one snapshot, compact (see the module).
-#[derive(Debug, Default)]
-pub struct Records {
-    arena: Arena,
-    rows: Vec<RecordRow>,
-    group_ids: Vec<Str>,
-    /// The fields each record could not read, for the few records that have any (by row).
-    unknown: FastMap<u32, Vec<String>>,
+impl Row for RecordRow {
+    fn has_unknown(&self) -> bool {
+        self.has_unknown
+    }
 }
 
-impl Records {
-    /// Room for `n` more records.
-    pub fn reserve_exact(&mut self, n: usize) {
-        self.rows.reserve_exact(n);
-    }
+/// The SCIM records of one snapshot, compact (see the module).
+pub type Records = Table<RecordRow>;
 
+/// One record of [`Records`]: one accessor per field of [`ScimRecord`].
+pub type Rec<'a> = Handle<'a, RecordRow>;
+
+impl Records {
     /// Keeps what detection and the views read of `r`.
     pub fn push(&mut self, r: &ScimRecord) {
         let a = &mut self.arena;
@@ -175,31 +279,7 @@ impl Records {
             link_unknown: r.link_unknown,
             has_unknown: !r.unknown.is_empty(),
         };
-        if row.has_unknown {
-            self.unknown
-                .insert(self.rows.len() as u32, r.unknown.clone());
-        }
-        self.rows.push(row);
-    }
-
-    /// Done pushing: the interning table goes.
-    pub fn finish(&mut self) {
-        self.arena.interned = FastMap::default();
-        self.rows.shrink_to_fit();
-        self.group_ids.shrink_to_fit();
-    }
-
-    pub fn len(&self) -> usize {
-        self.rows.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-
-    /// Every record, in the order they arrived.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = Rec<'_>> + Clone {
-        (0..self.rows.len() as u32).map(move |i| Rec { of: self, i })
+        self.add(row, &r.unknown);
     }
 }
 
@@ -214,40 +294,13 @@ impl<'r> FromIterator<&'r ScimRecord> for Records {
     }
 }
 
-/// One record of [`Records`]: a copyable handle, one accessor per field of [`ScimRecord`].
-#[derive(Clone, Copy)]
-pub struct Rec<'a> {
-    of: &'a Records,
-    i: u32,
-}
-
 impl std::fmt::Debug for Rec<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_tuple("Rec").field(&self.to_record()).finish()
     }
 }
 
-impl PartialEq for Rec<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        std::ptr::eq(self.of, other.of) && self.i == other.i
-    }
-}
-
-impl Eq for Rec<'_> {}
-
 impl<'a> Rec<'a> {
-    fn row(self) -> &'a RecordRow {
-        &self.of.rows[self.i as usize]
-    }
-
-    fn s(self, h: Str) -> &'a str {
-        self.of.arena.str(h)
-    }
-
-    fn opt(self, h: Str) -> Option<&'a str> {
-        self.of.arena.get(h)
-    }
-
     pub fn directory_id(self) -> &'a str {
         self.s(self.row().directory_id)
     }
@@ -291,14 +344,6 @@ impl<'a> Rec<'a> {
         self.row().link_unknown
     }
 
-    /// The fields this pull could not read ([`ScimRecord::unknown`]).
-    pub fn unknown(self) -> &'a [String] {
-        if !self.row().has_unknown {
-            return &[];
-        }
-        self.of.unknown.get(&self.i).map_or(&[], Vec::as_slice)
-    }
-
     /// Group ids from the record's own `groups` attribute.
     pub fn groups(self) -> impl ExactSizeIterator<Item = &'a str> + Clone {
         let (at, n) = self.row().groups;
@@ -333,7 +378,7 @@ impl<'a> Rec<'a> {
 }
 
 #[derive(Debug)]
-struct AccountRow {
+pub struct AccountRow {
     account_id: Str,
     account_type: Str,
     account_status: Str,
@@ -346,20 +391,19 @@ struct AccountRow {
     has_unknown: bool,
 }
 
-/// The accounts of one snapshot, compact (see the module).
-#[derive(Debug, Default)]
-pub struct Accounts {
-    arena: Arena,
-    rows: Vec<AccountRow>,
-    unknown: FastMap<u32, Vec<String>>,
+impl Row for AccountRow {
+    fn has_unknown(&self) -> bool {
+        self.has_unknown
+    }
 }
 
-impl Accounts {
-    /// Room for `n` more accounts.
-    pub fn reserve_exact(&mut self, n: usize) {
-        self.rows.reserve_exact(n);
-    }
+/// The accounts of one snapshot, compact (see the module).
+pub type Accounts = Table<AccountRow>;
 
+/// One account of [`Accounts`]: one accessor per field of [`Account`].
+pub type Acct<'a> = Handle<'a, AccountRow>;
+
+impl Accounts {
     /// Keeps what detection and the views read of `a`.
     pub fn push(&mut self, a: &Account) {
         let s = &mut self.arena;
@@ -376,30 +420,7 @@ impl Accounts {
             name: s.push_opt(a.name.as_deref()),
             has_unknown: !a.unknown.is_empty(),
         };
-        if row.has_unknown {
-            self.unknown
-                .insert(self.rows.len() as u32, a.unknown.clone());
-        }
-        self.rows.push(row);
-    }
-
-    /// Done pushing: the interning table goes.
-    pub fn finish(&mut self) {
-        self.arena.interned = FastMap::default();
-        self.rows.shrink_to_fit();
-    }
-
-    pub fn len(&self) -> usize {
-        self.rows.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-
-    /// Every account, in the order they arrived.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = Acct<'_>> + Clone {
-        (0..self.rows.len() as u32).map(move |i| Acct { of: self, i })
+        self.add(row, &a.unknown);
     }
 }
 
@@ -414,40 +435,13 @@ impl<'r> FromIterator<&'r Account> for Accounts {
     }
 }
 
-/// One account of [`Accounts`]: a copyable handle, one accessor per field of [`Account`].
-#[derive(Clone, Copy)]
-pub struct Acct<'a> {
-    of: &'a Accounts,
-    i: u32,
-}
-
 impl std::fmt::Debug for Acct<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_tuple("Acct").field(&self.to_account()).finish()
     }
 }
 
-impl PartialEq for Acct<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        std::ptr::eq(self.of, other.of) && self.i == other.i
-    }
-}
-
-impl Eq for Acct<'_> {}
-
 impl<'a> Acct<'a> {
-    fn row(self) -> &'a AccountRow {
-        &self.of.rows[self.i as usize]
-    }
-
-    fn s(self, h: Str) -> &'a str {
-        self.of.arena.str(h)
-    }
-
-    fn opt(self, h: Str) -> Option<&'a str> {
-        self.of.arena.get(h)
-    }
-
     pub fn account_id(self) -> &'a str {
         self.s(self.row().account_id)
     }
@@ -484,14 +478,6 @@ impl<'a> Acct<'a> {
 
     pub fn name(self) -> Option<&'a str> {
         self.opt(self.row().name)
-    }
-
-    /// The fields this pull could not read ([`Account::unknown`]).
-    pub fn unknown(self) -> &'a [String] {
-        if !self.row().has_unknown {
-            return &[];
-        }
-        self.of.unknown.get(&self.i).map_or(&[], Vec::as_slice)
     }
 
     /// [`Account::has_access`].
