@@ -351,6 +351,102 @@ async fn a_pull_that_dies_midway_leaves_the_previous_state_intact() {
     );
 }
 
+/// Every index of the schema: (name, its CREATE statement), by name.
+fn indexes(db: &std::path::Path) -> Vec<(String, Option<String>)> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// A first import writes into empty tables and builds their indexes after the rows (store::bulk):
+/// it commits with every index of the schema, as written, over every row.
+#[tokio::test]
+async fn a_first_import_commits_every_index_of_the_schema_over_its_rows() {
+    let env = Env::scenarios(40).await;
+    drop(env.store());
+    let schema = indexes(&env.db_path());
+    for name in [
+        "scim_user_current",
+        "scim_user_history",
+        "account_current",
+        "account_history",
+    ] {
+        assert!(schema.iter().any(|(n, _)| n == name), "{name}: {schema:?}");
+    }
+    let first = env.pull().await;
+    assert!(first.recorded.complete);
+    assert_eq!(indexes(&env.db_path()), schema);
+    let conn = rusqlite::Connection::open(env.db_path()).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    // The current-version look-up goes through its index, which holds every current row.
+    let plan: String = conn
+        .query_row(
+            "EXPLAIN QUERY PLAN SELECT id FROM scim_user_versions
+             WHERE directory_id = 'd' AND scim_id = 's' AND valid_to IS NULL",
+            [],
+            |r| r.get(3),
+        )
+        .unwrap();
+    assert!(plan.contains("scim_user_current"), "{plan}");
+    let indexed = count(
+        &env.db_path(),
+        "SELECT count(*) FROM scim_user_versions INDEXED BY scim_user_current WHERE valid_to IS NULL",
+    );
+    assert_eq!(indexed as usize, first.pull.scim_records());
+    drop(conn);
+    // The next pull updates the tables in place, their indexes kept.
+    let second = env.pull().await;
+    assert_eq!(second.recorded.versions_added, 0);
+    assert_eq!(indexes(&env.db_path()), schema);
+}
+
+/// A first import that dies before its end rolls its dropped indexes back with its rows.
+#[tokio::test]
+async fn a_first_import_that_dies_midway_keeps_the_schemas_indexes() {
+    use scimdrift::store::{Batch, Recorder};
+    let env = Env::scenarios(10).await;
+    drop(env.store());
+    let schema = indexes(&env.db_path());
+    let recorder = Recorder::start(env.store());
+    let account = scimdrift::model::Account {
+        account_id: "a-mid-pull".into(),
+        account_type: Some("atlassian".into()),
+        account_status: "active".into(),
+        membership_status: "active".into(),
+        status: None,
+        claim_status: None,
+        management_source: None,
+        email: None,
+        name: None,
+        added_to_org: None,
+        deactivated_on: None,
+        unknown: Vec::new(),
+    };
+    recorder
+        .sink()
+        .send(Batch::Accounts(vec![(account, "{}".into())]))
+        .await;
+    drop(recorder);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(indexes(&env.db_path()), schema);
+    assert_eq!(
+        count(&env.db_path(), "SELECT count(*) FROM account_versions"),
+        0
+    );
+    // And the next pull imports everything.
+    let first = env.pull().await;
+    assert!(first.recorded.complete);
+    assert_eq!(indexes(&env.db_path()), schema);
+}
+
 #[test]
 fn a_new_store_is_private_and_two_processes_may_create_it_at_once() {
     use std::os::unix::fs::PermissionsExt;

@@ -1,6 +1,7 @@
 //! The SQLite store: snapshots as change history (a row per version of a record), WAL mode,
 //! migrations by `user_version`. A file that is not ours, or is newer, is refused and left untouched.
 
+mod bulk;
 mod findings;
 mod idp;
 mod idp_read;
