@@ -168,7 +168,7 @@ impl Metrics {
             api_requests: counter_vec(
                 &r,
                 "scimdrift_api_requests_total",
-                "HTTP requests to the Atlassian and IdP APIs by API and status class (2xx..5xx, error for transport failures).",
+                "HTTP requests to the Atlassian and IdP APIs by API and status class (2xx..5xx, error for transport failures, cancelled for a request dropped in flight).",
                 &["api", "code_class"],
             ),
             api_retries: counter_vec(

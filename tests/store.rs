@@ -408,43 +408,41 @@ async fn a_first_import_commits_every_index_of_the_schema_over_its_rows() {
     assert_eq!(indexes(&env.db_path()), schema);
 }
 
-/// A first import that dies before its end rolls its dropped indexes back with its rows.
+/// A first import that fails part-way (the accounts' second page malformed, after the first was
+/// written) is rolled back with the indexes it dropped: the store keeps every index of the
+/// schema, and no version row.
 #[tokio::test]
-async fn a_first_import_that_dies_midway_keeps_the_schemas_indexes() {
-    use scimdrift::store::{Batch, Recorder};
-    let env = Env::scenarios(10).await;
+async fn an_incomplete_first_import_keeps_the_schemas_indexes() {
+    use scimdrift::sim::{Api, FaultKind, FaultRule, Faults, SimOptions, World};
+    let options = SimOptions {
+        accounts_page_cap: 10,
+        ..SimOptions::default()
+    };
+    let env = Env::start(World::healthy(25, 1, chrono::Utc::now()), options).await;
     drop(env.store());
     let schema = indexes(&env.db_path());
-    let recorder = Recorder::start(env.store());
-    let account = scimdrift::model::Account {
-        account_id: "a-mid-pull".into(),
-        account_type: Some("atlassian".into()),
-        account_status: "active".into(),
-        membership_status: "active".into(),
-        status: None,
-        claim_status: None,
-        management_source: None,
-        email: None,
-        name: None,
-        added_to_org: None,
-        deactivated_on: None,
-        unknown: Vec::new(),
-    };
-    recorder
-        .sink()
-        .send(Batch::Accounts(vec![(account, "{}".into())]))
-        .await;
-    drop(recorder);
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    env.sim
+        .set_faults(Faults::rules([FaultRule::new(FaultKind::MissingResources)
+            .on(Api::Accounts)
+            .skip(1)
+            .once()]));
+    let failed = env.pull().await;
+    assert!(!failed.recorded.complete);
     assert_eq!(indexes(&env.db_path()), schema);
-    assert_eq!(
-        count(&env.db_path(), "SELECT count(*) FROM account_versions"),
-        0
-    );
-    // And the next pull imports everything.
+    for table in ["scim_user_versions", "account_versions"] {
+        assert_eq!(
+            count(&env.db_path(), &format!("SELECT count(*) FROM {table}")),
+            0
+        );
+    }
+    // The next pull imports everything, its indexes built.
     let first = env.pull().await;
     assert!(first.recorded.complete);
     assert_eq!(indexes(&env.db_path()), schema);
+    assert_eq!(
+        count(&env.db_path(), "SELECT count(*) FROM account_versions") as usize,
+        first.pull.accounts()
+    );
 }
 
 #[test]

@@ -113,47 +113,131 @@ pub async fn scim_list<T>(
 ) -> Paged {
     let mut read = ScimRead::new(page_size);
     let what = path.rsplit('/').next().unwrap_or_default();
-    let mut start = 1u64;
-    let error = loop {
-        let page = format!("{what} startIndex={start}");
-        let call = Call {
-            api: Api::Scim,
-            method: Method::GET,
-            path: path.to_string(),
-            query: vec![
-                ("startIndex", start.to_string()),
-                ("count", page_size.to_string()),
-            ],
-            json: None,
-            url: None,
-            form: None,
-            headers: Vec::new(),
-            key,
-            bearer: true,
-            origin,
-            page: page.clone(),
-            not_found_ok: false,
-        };
-        let reply = match fetch(http, &call).await {
-            Ok(r) => r,
-            Err(e) => break Some(e),
-        };
-        let (items, next) = match read.page(origin, &reply.body, &parse) {
-            Ok(step) => step,
-            Err(e) => break Some(ApiError::malformed(origin, &page, e)),
-        };
-        if !items.is_empty() {
-            sink.accept(items).await;
-        }
-        match next {
-            Some(next) => start = next,
-            None => break None,
-        }
+    let call = |start: &u64| Call {
+        api: Api::Scim,
+        method: Method::GET,
+        path: path.to_string(),
+        query: vec![
+            ("startIndex", start.to_string()),
+            ("count", page_size.to_string()),
+        ],
+        json: None,
+        url: None,
+        form: None,
+        headers: Vec::new(),
+        key,
+        bearer: true,
+        origin,
+        page: format!("{what} startIndex={start}"),
+        not_found_ok: false,
     };
+    let error = read_list(http, &mut read, 1, call, &parse, sink).await;
     Paged {
         count: read.count,
         notes: read.notes,
         error,
+    }
+}
+
+/// A page's items and the page to read next (`None` at the end), or why the page is refused.
+type PageItems<T, K> = Result<(Vec<Item<T>>, Option<K>), String>;
+
+/// One list's reading in the two steps [`read_list`] takes each page in: its envelope (the
+/// items still raw, and which page it points at next), then its items.
+trait ListRead<T> {
+    /// What names a page: a SCIM `startIndex`, a cursor.
+    type Key: Clone + PartialEq;
+    /// A page's envelope, borrowing its body.
+    type Envelope<'b>;
+    /// The page's envelope, checked.
+    fn envelope<'b>(
+        &mut self,
+        body: &'b [u8],
+        parse: &impl Fn(&RawValue) -> Result<Parsed<T>, String>,
+    ) -> Result<Self::Envelope<'b>, String>;
+    /// The page this one points at, asked for while its items are read (`None` at the end).
+    fn ahead(&self, page: &Self::Envelope<'_>) -> Option<Self::Key>;
+    /// The page's items, every check made, and the page to read next (`None` at the end).
+    fn items(
+        &mut self,
+        origin: &str,
+        page: Self::Envelope<'_>,
+        parse: &impl Fn(&RawValue) -> Result<Parsed<T>, String>,
+    ) -> PageItems<T, Self::Key>;
+}
+
+/// Reads a list from page `first` to its end (or its first error), in order: each page's items
+/// go to `sink`. The next page is asked for as soon as this page's envelope names it, while its
+/// items are parsed and handed on (the server prepares one page while the client reads the
+/// other); it is used only when the page read whole names the same one, and dropped otherwise.
+async fn read_list<'c, T, R: ListRead<T>>(
+    http: &HttpLayer,
+    read: &mut R,
+    first: R::Key,
+    call: impl Fn(&R::Key) -> Call<'c>,
+    parse: &impl Fn(&RawValue) -> Result<Parsed<T>, String>,
+    sink: &impl PageSink<T>,
+) -> Option<ApiError> {
+    let mut this = call(&first);
+    let mut reply = fetch(http, &this).await;
+    loop {
+        let body = match reply {
+            Ok(r) => r.body,
+            Err(e) => return Some(e),
+        };
+        let malformed = |e: String| Some(ApiError::malformed(this.origin, &this.page, e));
+        let envelope = match read.envelope(&body, parse) {
+            Ok(page) => page,
+            Err(e) => return malformed(e),
+        };
+        let ahead = read.ahead(&envelope);
+        let next_call = ahead.as_ref().map(&call);
+        let prefetch = async {
+            match &next_call {
+                Some(c) => Some(fetch(http, c).await),
+                None => None,
+            }
+        };
+        let mut prefetch = Box::pin(prefetch);
+        let mut early = None;
+        let worked = {
+            let work = async {
+                let (items, next) = read.items(this.origin, envelope, parse)?;
+                if !items.is_empty() {
+                    sink.accept(items).await;
+                }
+                Ok::<_, String>(next)
+            };
+            let mut work = std::pin::pin!(work);
+            loop {
+                tokio::select! {
+                    // The request first: it is on its way before the items are parsed.
+                    biased;
+                    r = &mut prefetch, if early.is_none() => early = Some(r),
+                    r = &mut work => break r,
+                }
+            }
+        };
+        let next = match worked {
+            Err(e) => return malformed(e),
+            Ok(None) => return None,
+            Ok(Some(next)) => next,
+        };
+        let asked = if ahead.as_ref() == Some(&next) {
+            match early {
+                Some(r) => r,
+                None => prefetch.await,
+            }
+        } else {
+            // Another page is next: the one asked ahead goes (and its permit with it).
+            drop(prefetch);
+            None
+        };
+        this = call(&next);
+        reply = match asked {
+            Some(r) => r,
+            None => fetch(http, &this).await,
+        };
     }
 }
 
@@ -200,6 +284,31 @@ impl ScimRead {
         body: &[u8],
         parse: &impl Fn(&RawValue) -> Result<Parsed<T>, String>,
     ) -> Result<(Vec<Item<T>>, Option<u64>), String> {
+        let page = self.envelope(body, parse)?;
+        let ahead = ListRead::<T>::ahead(self, &page);
+        let (items, next) = self.items(origin, page, parse)?;
+        // What `read_list` asks for ahead is the page a page read whole names (every test of the
+        // readers goes through here).
+        debug_assert_eq!(ahead, next, "the page asked ahead is not the next");
+        Ok((items, next))
+    }
+}
+
+/// A SCIM page's envelope, checked ([`ScimRead::page`]): its resources, still raw.
+pub struct ScimEnvelope<'b> {
+    total: u64,
+    resources: Vec<&'b RawValue>,
+}
+
+impl<T> ListRead<T> for ScimRead {
+    type Key = u64;
+    type Envelope<'b> = ScimEnvelope<'b>;
+
+    fn envelope<'b>(
+        &mut self,
+        body: &'b [u8],
+        parse: &impl Fn(&RawValue) -> Result<Parsed<T>, String>,
+    ) -> Result<ScimEnvelope<'b>, String> {
         let list: ListResponse = serde_json::from_slice(body).map_err(|e| json_error(&e))?;
         let total = match list.total_results.as_ref().map(lenient_count) {
             Some(Some(t)) => t,
@@ -241,6 +350,22 @@ impl ScimRead {
                 resources.len()
             ));
         }
+        Ok(ScimEnvelope { total, resources })
+    }
+
+    fn ahead(&self, page: &ScimEnvelope<'_>) -> Option<u64> {
+        // Every resource becomes an item when the page reads whole (or the page is an error).
+        let received = self.count as u64 + page.resources.len() as u64;
+        (received < page.total && !page.resources.is_empty()).then_some(received + 1)
+    }
+
+    fn items(
+        &mut self,
+        origin: &str,
+        page: ScimEnvelope<'_>,
+        parse: &impl Fn(&RawValue) -> Result<Parsed<T>, String>,
+    ) -> Result<(Vec<Item<T>>, Option<u64>), String> {
+        let ScimEnvelope { total, resources } = page;
         let items = parse_page(origin, &resources, parse, &mut self.seen, &mut self.notes)?;
         self.count += items.len();
         let received = self.count as u64;
@@ -316,29 +441,28 @@ pub async fn cursor_list<T>(
 ) -> Paged {
     let origin = source.origin;
     let mut read = CursorRead::default();
-    let mut cursor: Option<String> = None;
-    let error = loop {
-        let page = match &cursor {
+    let call = |cursor: &Option<String>| {
+        let page = match cursor {
             None => "first page".to_string(),
             Some(c) => format!("cursor={}", c.chars().take(64).collect::<String>()),
         };
         let (method, query, json) = match source.style {
             CursorRequest::PostBody => {
                 let mut body = serde_json::json!({ "limit": source.limit });
-                if let Some(c) = &cursor {
+                if let Some(c) = cursor {
                     body["cursor"] = serde_json::Value::String(c.clone());
                 }
                 (Method::POST, Vec::new(), Some(body))
             }
             CursorRequest::GetQuery => {
                 let mut q = vec![("limit", source.limit.to_string())];
-                if let Some(c) = &cursor {
+                if let Some(c) = cursor {
                     q.push(("cursor", c.clone()));
                 }
                 (Method::GET, q, None)
             }
         };
-        let call = Call {
+        Call {
             api: Api::Accounts,
             method,
             path: source.path.clone(),
@@ -350,25 +474,11 @@ pub async fn cursor_list<T>(
             key,
             bearer: true,
             origin,
-            page: page.clone(),
+            page,
             not_found_ok: false,
-        };
-        let reply = match fetch(http, &call).await {
-            Ok(r) => r,
-            Err(e) => break Some(e),
-        };
-        let (items, next) = match read.page(origin, &reply.body, &parse) {
-            Ok(step) => step,
-            Err(e) => break Some(ApiError::malformed(origin, &page, e)),
-        };
-        if !items.is_empty() {
-            sink.accept(items).await;
-        }
-        match next {
-            None => break None,
-            Some(next) => cursor = Some(next),
         }
     };
+    let error = read_list(http, &mut read, None, call, &parse, sink).await;
     Paged {
         count: read.count,
         notes: read.notes,
@@ -398,11 +508,53 @@ impl CursorRead {
         body: &[u8],
         parse: &impl Fn(&RawValue) -> Result<Parsed<T>, String>,
     ) -> Result<(Vec<Item<T>>, Option<String>), String> {
+        let page = self.envelope(body, parse)?;
+        let ahead = ListRead::<T>::ahead(self, &page);
+        let (items, next) = self.items(origin, page, parse)?;
+        debug_assert_eq!(ahead, next, "the page asked ahead is not the next");
+        Ok((items, next.flatten()))
+    }
+}
+
+/// A cursor page's envelope ([`CursorRead::page`]): its items, still raw, and its `links.next`.
+pub struct CursorEnvelope<'b> {
+    data: Vec<&'b RawValue>,
+    next: Option<String>,
+}
+
+/// A page of a cursor list is named by its cursor (`None`: the first page).
+impl<T> ListRead<T> for CursorRead {
+    type Key = Option<String>;
+    type Envelope<'b> = CursorEnvelope<'b>;
+
+    fn envelope<'b>(
+        &mut self,
+        body: &'b [u8],
+        _: &impl Fn(&RawValue) -> Result<Parsed<T>, String>,
+    ) -> Result<CursorEnvelope<'b>, String> {
         let parsed: CursorPage = serde_json::from_slice(body).map_err(|e| json_error(&e))?;
         let Some(data) = parsed.data else {
             return Err("page has no data".into());
         };
         let next = next_cursor(parsed.links.as_ref())?;
+        Ok(CursorEnvelope { data, next })
+    }
+
+    fn ahead(&self, page: &CursorEnvelope<'_>) -> Option<Option<String>> {
+        // A cursor already followed is an error ([`ListRead::items`]): never asked for again.
+        page.next
+            .clone()
+            .filter(|n| !self.seen_cursors.contains(n))
+            .map(Some)
+    }
+
+    fn items(
+        &mut self,
+        origin: &str,
+        page: CursorEnvelope<'_>,
+        parse: &impl Fn(&RawValue) -> Result<Parsed<T>, String>,
+    ) -> Result<(Vec<Item<T>>, Option<Option<String>>), String> {
+        let CursorEnvelope { data, next } = page;
         let items = parse_page(origin, &data, parse, &mut self.seen_ids, &mut self.notes)?;
         self.count += items.len();
         if let Some(n) = &next
@@ -410,7 +562,7 @@ impl CursorRead {
         {
             return Err("links.next is a cursor already followed: the chain loops back".into());
         }
-        Ok((items, next))
+        Ok((items, next.map(Some)))
     }
 }
 
@@ -473,10 +625,13 @@ mod over_http {
             scim_list(&http, &key, "scim:d", &path, 100, parse, sink).await
         };
         let sink = Collect::default();
+        let before = sim.request_count(Api::Scim);
         let paged = read(&sink).await;
         assert!(paged.error.is_none(), "{:?}", paged.error);
         let want: Vec<String> = dir.users.iter().map(|u| u.id.clone()).collect();
         assert_eq!((paged.count, sink.0.into_inner().unwrap()), (25, want));
+        // One request per page of 10 (each asked for ahead of its turn), none past the end.
+        assert_eq!(sim.request_count(Api::Scim) - before, 3);
 
         sim.set_faults(Faults::rules([FaultRule::new(FaultKind::MissingResources)
             .on(Api::Scim)
@@ -489,6 +644,45 @@ mod over_http {
         assert_eq!(
             paged.error.unwrap().to_string(),
             "scim:d (Users startIndex=11): page has no Resources"
+        );
+    }
+
+    /// A page whose items fail drops the request asked ahead for the next page: counted (it may
+    /// have reached the server) as `cancelled`, not as an answer.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_page_asked_ahead_then_dropped_is_counted_cancelled() {
+        let (sim, http) = sim().await;
+        let dir = sim.world().directories[0].clone();
+        let key = Secret::new(dir.token.clone());
+        let path = format!("/scim/directory/{}/Users", dir.id);
+        sim.set_faults(Faults::rules([
+            FaultRule::new(FaultKind::SetField {
+                id: Some(dir.users[0].id.clone()),
+                field: "id".into(),
+                value: serde_json::json!(null),
+            })
+            .on(Api::Scim)
+            .once(),
+            // The page asked ahead is still in flight when the first one fails.
+            FaultRule::new(FaultKind::Delay(std::time::Duration::from_secs(2)))
+                .on(Api::Scim)
+                .skip(1)
+                .once(),
+        ]));
+        let parse = |r: &RawValue| parse_user(&dir.id, r);
+        let sink = Collect::default();
+        let paged = scim_list(&http, &key, "scim:d", &path, 100, parse, &sink).await;
+        let e = paged.error.expect("the first page fails").to_string();
+        assert!(e.starts_with("scim:d (Users startIndex=1): item 0"), "{e}");
+        assert_eq!(sink.0.into_inner().unwrap().len(), 0);
+        let counted = http.stats.requests.lock().unwrap().clone();
+        assert_eq!(
+            (
+                counted.get(&("scim", "2xx")),
+                counted.get(&("scim", "cancelled"))
+            ),
+            (Some(&1), Some(&1)),
+            "{counted:?}"
         );
     }
 
@@ -515,10 +709,13 @@ mod over_http {
                 limit: 100,
             };
             let sink = Collect::default();
+            let before = sim.request_count(Api::Accounts);
             let paged = cursor_list(&http, &key, &source, parse_account, &sink).await;
             assert!(paged.error.is_none(), "{style:?}: {:?}", paged.error);
             assert_eq!(paged.count, 25, "{style:?}");
             assert_eq!(sink.0.into_inner().unwrap(), want, "{style:?}");
+            // One request per page of 10, none past `next: null`.
+            assert_eq!(sim.request_count(Api::Accounts) - before, 3, "{style:?}");
         }
         sim.set_faults(Faults::rules([FaultRule::new(FaultKind::MissingResources)
             .on(Api::Accounts)

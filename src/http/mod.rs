@@ -617,6 +617,13 @@ impl HttpLayer {
             req = req.form(form);
         }
         let max = self.max_page_bytes;
+        // Dropped before its answer (a page asked ahead that was not needed, the pull's
+        // deadline): it may have reached the server, so it is counted, as `cancelled`.
+        let mut unanswered = Unanswered {
+            layer: self,
+            api: call.api,
+            armed: true,
+        };
         let result = async {
             let mut resp = req.send().await.map_err(AttemptError::Transport)?;
             let status = resp.status();
@@ -636,6 +643,7 @@ impl HttpLayer {
             Ok((status, headers, Bytes::from(body)))
         }
         .await;
+        unanswered.armed = false;
         let class = match &result {
             Ok((s, _, _)) => match s.as_u16() {
                 200..=299 => "2xx",
@@ -645,11 +653,17 @@ impl HttpLayer {
             },
             Err(_) => "error",
         };
-        HttpStats::bump(&self.stats.requests, (call.api.label(), class));
-        if let Some(events) = &self.events {
-            events.request(call.api.label(), class);
-        }
+        self.count_request(call.api, class);
         result
+    }
+
+    /// Counts one request (its metric and its event) by the class of its answer: `2xx`…`5xx`,
+    /// `error` (no answer: a transport failure) or `cancelled` (dropped while in flight).
+    fn count_request(&self, api: Api, class: &'static str) {
+        HttpStats::bump(&self.stats.requests, (api.label(), class));
+        if let Some(events) = &self.events {
+            events.request(api.label(), class);
+        }
     }
 
     /// Waits until the API's gate opens; a gate moved later while waiting is waited for too.
@@ -986,6 +1000,22 @@ fn transport_message(e: &reqwest::Error) -> String {
         what.to_string()
     } else {
         format!("{what}: {cause}")
+    }
+}
+
+/// An attempt in flight: counted as `cancelled` if it is dropped before its answer
+/// ([`HttpLayer::count_request`]).
+struct Unanswered<'a> {
+    layer: &'a HttpLayer,
+    api: Api,
+    armed: bool,
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.layer.count_request(self.api, "cancelled");
+        }
     }
 }
 

@@ -18,43 +18,46 @@ pub(super) struct Deferred {
     indexes: Vec<(String, String)>,
     /// The tables they belong to.
     tables: Vec<String>,
+    /// The tables [`Deferred::before_rows`] looked at.
+    checked: Vec<String>,
 }
 
 impl Deferred {
-    /// Drops the indexes of each of `tables` that holds no row at all (a table with rows keeps
-    /// them: its pull updates it in place). Only explicit indexes are dropped (`sql` not NULL),
-    /// never a constraint's own.
-    pub(super) fn drop_on_empty(tx: &Transaction, tables: &[&str]) -> rusqlite::Result<Deferred> {
-        let mut deferred = Deferred::default();
-        for table in tables {
-            let empty: bool = tx.query_row(
-                &format!("SELECT NOT EXISTS (SELECT 1 FROM {table})"),
-                [],
-                |r| r.get(0),
-            )?;
-            if !empty {
-                continue;
-            }
-            let mut stmt = tx.prepare(
-                "SELECT name, sql FROM sqlite_master
-                 WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL ORDER BY name",
-            )?;
-            let found = stmt
-                .query_map([table], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<Vec<(String, String)>>>()?;
-            for (name, _) in &found {
-                tx.execute_batch(&format!("DROP INDEX \"{name}\""))?;
-            }
-            deferred.indexes.extend(found);
-            deferred.tables.push(table.to_string());
+    /// Before the first rows go into `table` in this pull: drops its indexes when it holds no row
+    /// at all (a table with rows keeps them: its pull updates it in place). Only explicit indexes
+    /// are dropped (`sql` not NULL), never a constraint's own. Once per table; a table no row goes
+    /// into keeps its indexes (no schema change for nothing).
+    pub(super) fn before_rows(&mut self, tx: &Transaction, table: &str) -> rusqlite::Result<()> {
+        if self.checked.iter().any(|t| t == table) {
+            return Ok(());
         }
-        if !deferred.indexes.is_empty() {
-            tracing::debug!(
-                indexes = deferred.indexes.len(),
-                "empty version tables: their indexes are built after the rows"
-            );
+        self.checked.push(table.to_string());
+        let empty: bool = tx.query_row(
+            &format!("SELECT NOT EXISTS (SELECT 1 FROM {table})"),
+            [],
+            |r| r.get(0),
+        )?;
+        if !empty {
+            return Ok(());
         }
-        Ok(deferred)
+        let mut stmt = tx.prepare(
+            "SELECT name, sql FROM sqlite_master
+             WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL ORDER BY name",
+        )?;
+        let found = stmt
+            .query_map([table], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<(String, String)>>>()?;
+        for (name, _) in &found {
+            tx.execute_batch(&format!("DROP INDEX \"{name}\""))?;
+        }
+        tracing::debug!(
+            table,
+            indexes = found.len(),
+            "an empty version table: its indexes are built after the rows"
+        );
+        self.indexes.extend(found);
+        self.tables.push(table.to_string());
+        Ok(())
     }
 
     /// True when the indexes of `table` were dropped (it was empty).

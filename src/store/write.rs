@@ -275,6 +275,7 @@ impl Live {
         table: &'static Table,
         scope: Option<&str>,
     ) -> rusqlite::Result<Live> {
+        let clock = std::time::Instant::now();
         // Every current version: one pass over the table in row order (its rows are small; the
         // partial index would cost a random look-up per row), or one directory's by its index.
         let (indexed, filter) = match scope {
@@ -314,6 +315,12 @@ impl Live {
             }
         }
         drop(query);
+        tracing::debug!(
+            table = table.name,
+            rows = rows.len(),
+            seconds = clock.elapsed().as_secs_f64(),
+            "current versions read"
+        );
         Ok(Live {
             table,
             rows,
@@ -366,16 +373,35 @@ impl Live {
     }
 }
 
-/// The current versions of the three Atlassian tables, read on a second connection while the
-/// first pages arrive (the writer holds the write lock, so they are what its transaction sees).
+/// The current versions of the three Atlassian tables, read on connections of their own while
+/// the first pages arrive (the writer holds the write lock, so they are what its transaction
+/// sees): SCIM users on a second thread, groups and accounts on this one (the fetch soon waits
+/// for them, so the cores are free).
 fn load_atlassian(path: &std::path::Path) -> rusqlite::Result<[Live; 3]> {
-    let conn = rusqlite::Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(std::time::Duration::from_secs(60))?;
-    let tx = conn.unchecked_transaction()?;
-    load_three(&tx)
+    let open = || {
+        let conn = rusqlite::Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(60))?;
+        Ok::<_, rusqlite::Error>(conn)
+    };
+    std::thread::scope(|scope| {
+        let users = std::thread::Builder::new()
+            .name("scimdrift-store-load".into())
+            .spawn_scoped(scope, || Live::load(&open()?, &USERS, None));
+        let conn = open()?;
+        let groups = Live::load(&conn, &GROUPS, None)?;
+        let accounts = Live::load(&conn, &ACCOUNTS, None)?;
+        let users = match users {
+            Ok(thread) => thread.join().map_err(|_| {
+                rusqlite::Error::ToSqlConversionFailure("the loader thread panicked".into())
+            })??,
+            // No second thread: read here.
+            Err(_) => Live::load(&conn, &USERS, None)?,
+        };
+        Ok([users, groups, accounts])
+    })
 }
 
 /// The current versions of SCIM users, SCIM groups and accounts, in that order.
@@ -438,6 +464,7 @@ impl Keep<ScimGroup> for Vec<ScimGroup> {
 }
 
 /// Stages one page into its table (an IdP side is kept whole for the end).
+#[allow(clippy::too_many_arguments)]
 fn stage_batch(
     tx: &Transaction,
     snapshot_id: i64,
@@ -446,7 +473,17 @@ fn stage_batch(
     batch: Batch,
     pop: &mut Population,
     idp_sides: &mut Vec<IdpSide>,
+    deferred: &mut Deferred,
 ) -> rusqlite::Result<()> {
+    let table = match &batch {
+        Batch::Users(_) => USERS.name,
+        Batch::Groups(_) => GROUPS.name,
+        Batch::Accounts(_) => ACCOUNTS.name,
+        Batch::Idp(_) => "",
+    };
+    if !table.is_empty() {
+        deferred.before_rows(tx, table)?;
+    }
     match batch {
         Batch::Users(items) => stage(
             tx,
@@ -628,10 +665,7 @@ fn write_pull(
     )
     .map_err(err("cannot insert snapshot"))?;
     let snapshot_id = tx.last_insert_rowid();
-    let deferred = Deferred::drop_on_empty(&tx, &[USERS.name, GROUPS.name, ACCOUNTS.name])
-        .map_err(err("cannot prepare the first import"))?;
-    // A first import appends rows (their indexes come after): no page cache to grow for them.
-    let bulk = deferred.covers(USERS.name) && deferred.covers(ACCOUNTS.name);
+    let mut deferred = Deferred::default();
     let loading = {
         let path = path.clone();
         std::thread::Builder::new()
@@ -711,12 +745,14 @@ fn write_pull(
                     batch,
                     &mut population,
                     &mut idp_sides,
+                    &mut deferred,
                 )
                 .map_err(err("cannot write versions"))?;
             }
         }
         let rows = population.records.len() + population.groups.len() + population.accounts.len();
-        if !bulk {
+        // A first import appends rows (their indexes come after): no page cache to grow for it.
+        if !(deferred.covers(USERS.name) && deferred.covers(ACCOUNTS.name)) {
             grow_cache(&tx, rows, &mut cache_kib);
         }
         match msg {
@@ -729,6 +765,7 @@ fn write_pull(
                     batch,
                     &mut population,
                     &mut idp_sides,
+                    &mut deferred,
                 )
                 .map_err(err("cannot write versions"))?,
                 None => waiting.push(batch),
