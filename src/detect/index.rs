@@ -51,60 +51,25 @@ pub struct Index<'a> {
 }
 
 impl<'a> Index<'a> {
-    /// Builds every index in one pass over each list.
+    /// Builds every index in one pass over each list: the accounts' on a second thread, the
+    /// records' on this one.
     pub fn build(input: &Input<'a>) -> Self {
-        let mut index = Index {
-            records: Vec::with_capacity(input.records.len()),
+        let (accounts, records) =
+            super::both(|| AccountMaps::build(input), || RecordMaps::build(input));
+        Index {
+            records: records.records,
             all_records: input.records,
+            maybe_linked_emails: records.maybe_linked_emails,
+            maybe_linked_ids: records.maybe_linked_ids,
+            accounts: accounts.accounts,
+            account_by_id: accounts.account_by_id,
+            other_account_ids: accounts.other_account_ids,
+            accounts_by_email: accounts.accounts_by_email,
+            records_by_email: records.records_by_email,
+            records_by_account: records.records_by_account,
+            grouped: records.grouped,
             groups: input.groups,
-            maybe_linked_emails: FastSet::default(),
-            maybe_linked_ids: FastSet::default(),
-            accounts: Vec::with_capacity(input.accounts.len()),
-            account_by_id: map(input.accounts.len()),
-            other_account_ids: FastSet::default(),
-            accounts_by_email: map(input.accounts.len()),
-            records_by_email: map(input.records.len()),
-            records_by_account: map(input.records.len()),
-            grouped: FastSet::default(),
-        };
-        for a in input.accounts.iter() {
-            if !a.is_person() {
-                index.other_account_ids.insert(a.account_id());
-                continue;
-            }
-            index.accounts.push(a);
-            index.account_by_id.insert(a.account_id(), a);
-            if let Some(email) = a.email_key() {
-                index.accounts_by_email.entry(email).or_default().push(a);
-            }
         }
-        for r in input.records.iter() {
-            if r.link_unknown() {
-                if let Some(email) = r.email_key() {
-                    index.maybe_linked_emails.insert(email);
-                }
-                if let Some(before) = input.previous_links.get(&super::RecordRef::of(r)) {
-                    index.maybe_linked_ids.insert(before);
-                }
-                continue;
-            }
-            index.records.push(r);
-            if let Some(email) = r.email_key() {
-                index.records_by_email.entry(email).or_default().push(r);
-            }
-            if let Some(account) = r.account_id() {
-                index.records_by_account.entry(account).or_default().push(r);
-            }
-            if r.groups().len() > 0 {
-                index.grouped.insert((r.directory_id(), r.scim_id()));
-            }
-        }
-        for g in input.groups {
-            for m in &g.members {
-                index.grouped.insert((&g.directory_id, m));
-            }
-        }
-        index
     }
 
     /// True when a record whose link could not be read may be linked to the account: it was
@@ -127,10 +92,105 @@ impl<'a> Index<'a> {
     }
 }
 
+/// The accounts' part of an [`Index`].
+struct AccountMaps<'a> {
+    accounts: Vec<Acct<'a>>,
+    account_by_id: FastMap<&'a str, Acct<'a>>,
+    other_account_ids: FastSet<&'a str>,
+    accounts_by_email: FastMap<&'a str, Holders<Acct<'a>>>,
+}
+
+impl<'a> AccountMaps<'a> {
+    fn build(input: &Input<'a>) -> Self {
+        let mut maps = AccountMaps {
+            accounts: Vec::with_capacity(input.accounts.len()),
+            account_by_id: map(input.accounts.len()),
+            other_account_ids: FastSet::default(),
+            accounts_by_email: map(input.accounts.len()),
+        };
+        for a in input.accounts.iter() {
+            if !a.is_person() {
+                maps.other_account_ids.insert(a.account_id());
+                continue;
+            }
+            maps.accounts.push(a);
+            maps.account_by_id.insert(a.account_id(), a);
+            if let Some(email) = a.email_key() {
+                maps.accounts_by_email.entry(email).or_default().push(a);
+            }
+        }
+        maps
+    }
+}
+
+/// The records' (and groups') part of an [`Index`].
+struct RecordMaps<'a> {
+    records: Vec<Rec<'a>>,
+    maybe_linked_emails: FastSet<&'a str>,
+    maybe_linked_ids: FastSet<&'a str>,
+    records_by_email: FastMap<&'a str, Holders<Rec<'a>>>,
+    records_by_account: FastMap<&'a str, Holders<Rec<'a>>>,
+    grouped: FastSet<(&'a str, &'a str)>,
+}
+
+impl<'a> RecordMaps<'a> {
+    fn build(input: &Input<'a>) -> Self {
+        let mut maps = RecordMaps {
+            records: Vec::with_capacity(input.records.len()),
+            maybe_linked_emails: FastSet::default(),
+            maybe_linked_ids: FastSet::default(),
+            records_by_email: map(input.records.len()),
+            records_by_account: map(input.records.len()),
+            grouped: FastSet::default(),
+        };
+        for r in input.records.iter() {
+            if r.link_unknown() {
+                if let Some(email) = r.email_key() {
+                    maps.maybe_linked_emails.insert(email);
+                }
+                if let Some(before) = input.previous_links.get(&super::RecordRef::of(r)) {
+                    maps.maybe_linked_ids.insert(before);
+                }
+                continue;
+            }
+            maps.records.push(r);
+            if let Some(email) = r.email_key() {
+                maps.records_by_email.entry(email).or_default().push(r);
+            }
+            if let Some(account) = r.account_id() {
+                maps.records_by_account.entry(account).or_default().push(r);
+            }
+            if r.groups().len() > 0 {
+                maps.grouped.insert((r.directory_id(), r.scim_id()));
+            }
+        }
+        for g in input.groups {
+            for m in &g.members {
+                maps.grouped.insert((&g.directory_id, m));
+            }
+        }
+        maps
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;
     use super::super::{DetectSettings, Input, detect};
+
+    /// `both` runs its first closure on a second thread, its second on this one, each once.
+    #[test]
+    fn both_runs_the_first_on_a_second_thread_and_the_second_here() {
+        let here = std::thread::current().id();
+        let runs = std::sync::atomic::AtomicUsize::new(0);
+        let id = || {
+            runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::thread::current().id()
+        };
+        let (a, b) = super::super::both(id, id);
+        assert_eq!((b, runs.into_inner()), (here, 2));
+        assert_ne!(a, here);
+    }
 
     /// scenarios.md, "Who is a person": app and customer accounts are never subjects of findings.
     #[test]

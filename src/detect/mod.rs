@@ -710,67 +710,16 @@ pub fn detect_all(input: &Input<'_>, settings: &DetectSettings) -> Detection {
         undetermined::uncertain_join(x, &mut undetermined);
         group_join::undetermined(x, &kinds, &mut undetermined);
     }
-    let mut findings = Vec::new();
-    for &kind in &kinds {
-        if kind.is_idp() {
-            for x in &idp {
-                if kind.needs_intent() && x.input.side.scope_all
-                    || kind.needs_logs_of(&x.input.side) && !x.input.logs_known
-                {
-                    continue;
-                }
-                let u = &mut undetermined;
-                findings.extend(match kind {
-                    Kind::AssignedNotProvisioned => {
-                        assigned_not_provisioned::undetermined(x, u);
-                        assigned_not_provisioned::detect(x, &index)
-                    }
-                    Kind::IdpDisabledScimActive => idp_disabled_scim_active::detect(x, &index),
-                    Kind::ProvisioningError => provisioning_error::detect(x, &index),
-                    Kind::ProvisioningStalled => {
-                        provisioning_stalled::undetermined(x, u);
-                        provisioning_stalled::detect(x, input.now)
-                    }
-                    Kind::IdpEmailMismatch => idp_email_mismatch::detect(x, &index),
-                    Kind::NestedGroupOnly => nested_group_only::detect(x),
-                    Kind::GroupNotProvisioned => group_not_provisioned::detect(x),
-                    Kind::GroupMembershipMissing => group_membership_missing::detect(x, &index),
-                    Kind::GroupMembershipExtra => group_membership_extra::detect(x, &index),
-                    // What an orphan cannot decide (an IdP user's unknown join key) is
-                    // `undetermined::uncertain_join`'s: every orphan candidate is a record not
-                    // joined by externalId, which it leaves undetermined for this kind.
-                    _ => orphan_scim_record::detect(x, &index),
-                });
-            }
-            continue;
-        }
-        let u = &mut undetermined;
-        let found = match kind {
-            Kind::DuplicateEmail => duplicate_email::detect(&index),
-            Kind::EmailConflict => email_conflict::detect(&index),
-            Kind::EmailMismatch => email_mismatch::detect(&index),
-            Kind::UnlinkedScimUser => unlinked_scim_user::detect(&index),
-            Kind::DanglingLink => dangling_link::detect(&index),
-            Kind::DeactivatedIdpActive => deactivated_idp_active::detect(&index),
-            Kind::IdpInactiveAccountActive => {
-                idp_inactive_account_active::undetermined(&index, u);
-                idp_inactive_account_active::detect(&index)
-            }
-            Kind::UnmanagedAccount => {
-                unmanaged_account::undetermined(&index, u);
-                unmanaged_account::detect(&index)
-            }
-            Kind::StaleInactiveLink => {
-                stale_inactive_link::detect(&index, input, settings.stale_after_days)
-            }
-            Kind::NoSyncedGroups => {
-                no_synced_groups::undetermined(input.groups, u);
-                no_synced_groups::detect(&index)
-            }
-            _ => Vec::new(),
-        };
-        findings.extend(found);
-    }
+    // Every other kind on a second thread (both read the same indexes; the findings are sorted
+    // below, whatever order they come in).
+    let run = |skip: usize| {
+        let half = kinds.iter().copied().skip(skip).step_by(2);
+        run_kinds(half, input, &index, &idp, settings)
+    };
+    let ((mut findings, noted), (more, more_noted)) = both(|| run(1), || run(0));
+    findings.extend(more);
+    undetermined.merge(noted);
+    undetermined.merge(more_noted);
     findings.retain(|f| undetermined.of(f).is_empty());
     findings.sort_by(|a, b| {
         b.severity()
@@ -801,6 +750,99 @@ pub fn detect_all(input: &Input<'_>, settings: &DetectSettings) -> Detection {
         undetermined,
         group_members,
     }
+}
+
+/// Runs `a` on a second thread (on this one when none can start) and `b` on this one: detection
+/// runs after the pull, when the fetch has left the other core idle.
+pub(crate) fn both<A: Send, B>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B) -> (A, B) {
+    // `a` waits here until one thread takes it: the second, or this one when none can start.
+    let slot = std::sync::Mutex::new(Some(a));
+    let run_a = || slot.lock().ok().and_then(|mut a| a.take()).map(|a| a());
+    std::thread::scope(|scope| {
+        let second = std::thread::Builder::new()
+            .name("scimdrift-detect".into())
+            .spawn_scoped(scope, run_a);
+        let b = b();
+        let a = match second.map(|thread| thread.join()) {
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Ok(Ok(Some(a))) => a,
+            Ok(Ok(None)) | Err(_) => run_a().expect("a runs once, on one thread or the other"),
+        };
+        (a, b)
+    })
+}
+
+/// Runs `kinds` over the indexes: their findings, and what they noted they cannot decide.
+fn run_kinds(
+    kinds: impl Iterator<Item = Kind>,
+    input: &Input<'_>,
+    index: &Index<'_>,
+    idp: &[IdpIndex<'_>],
+    settings: &DetectSettings,
+) -> (Vec<Finding>, Undetermined) {
+    let mut undetermined = Undetermined::default();
+    let mut findings = Vec::new();
+    for kind in kinds {
+        if kind.is_idp() {
+            for x in idp {
+                if kind.needs_intent() && x.input.side.scope_all
+                    || kind.needs_logs_of(&x.input.side) && !x.input.logs_known
+                {
+                    continue;
+                }
+                let u = &mut undetermined;
+                findings.extend(match kind {
+                    Kind::AssignedNotProvisioned => {
+                        assigned_not_provisioned::undetermined(x, u);
+                        assigned_not_provisioned::detect(x, index)
+                    }
+                    Kind::IdpDisabledScimActive => idp_disabled_scim_active::detect(x, index),
+                    Kind::ProvisioningError => provisioning_error::detect(x, index),
+                    Kind::ProvisioningStalled => {
+                        provisioning_stalled::undetermined(x, u);
+                        provisioning_stalled::detect(x, input.now)
+                    }
+                    Kind::IdpEmailMismatch => idp_email_mismatch::detect(x, index),
+                    Kind::NestedGroupOnly => nested_group_only::detect(x),
+                    Kind::GroupNotProvisioned => group_not_provisioned::detect(x),
+                    Kind::GroupMembershipMissing => group_membership_missing::detect(x, index),
+                    Kind::GroupMembershipExtra => group_membership_extra::detect(x, index),
+                    // What an orphan cannot decide (an IdP user's unknown join key) is
+                    // `undetermined::uncertain_join`'s: every orphan candidate is a record not
+                    // joined by externalId, which it leaves undetermined for this kind.
+                    _ => orphan_scim_record::detect(x, index),
+                });
+            }
+            continue;
+        }
+        let u = &mut undetermined;
+        let found = match kind {
+            Kind::DuplicateEmail => duplicate_email::detect(index),
+            Kind::EmailConflict => email_conflict::detect(index),
+            Kind::EmailMismatch => email_mismatch::detect(index),
+            Kind::UnlinkedScimUser => unlinked_scim_user::detect(index),
+            Kind::DanglingLink => dangling_link::detect(index),
+            Kind::DeactivatedIdpActive => deactivated_idp_active::detect(index),
+            Kind::IdpInactiveAccountActive => {
+                idp_inactive_account_active::undetermined(index, u);
+                idp_inactive_account_active::detect(index)
+            }
+            Kind::UnmanagedAccount => {
+                unmanaged_account::undetermined(index, u);
+                unmanaged_account::detect(index)
+            }
+            Kind::StaleInactiveLink => {
+                stale_inactive_link::detect(index, input, settings.stale_after_days)
+            }
+            Kind::NoSyncedGroups => {
+                no_synced_groups::undetermined(input.groups, u);
+                no_synced_groups::detect(index)
+            }
+            _ => Vec::new(),
+        };
+        findings.extend(found);
+    }
+    (findings, undetermined)
 }
 
 /// A short label for a record in summaries: its email, else its userName, else its SCIM id.

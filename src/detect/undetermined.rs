@@ -155,6 +155,16 @@ pub fn reads_field(reads: &[&str], field: &str) -> bool {
 }
 
 impl Undetermined {
+    /// Takes in what another run noted: its subjects and fields added to these.
+    pub fn merge(&mut self, other: Undetermined) {
+        for (kind, subjects) in other.by_kind {
+            let mine = self.by_kind.entry(kind).or_default();
+            for (subject, fields) in subjects {
+                mine.entry(subject).or_default().extend(fields);
+            }
+        }
+    }
+
     /// Notes that `kind` cannot decide findings about `subject`, because of `fields`.
     pub fn add<S: Into<String>>(
         &mut self,
