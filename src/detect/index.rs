@@ -186,7 +186,7 @@ mod tests {
             runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             std::thread::current().id()
         };
-        let (a, b) = super::super::both(id, id);
+        let (a, b) = super::super::both("scimdrift-test", id, id);
         assert_eq!((b, runs.into_inner()), (here, 2));
         assert_ne!(a, here);
     }

@@ -716,7 +716,8 @@ pub fn detect_all(input: &Input<'_>, settings: &DetectSettings) -> Detection {
         let half = kinds.iter().copied().skip(skip).step_by(2);
         run_kinds(half, input, &index, &idp, settings)
     };
-    let ((mut findings, noted), (more, more_noted)) = both(|| run(1), || run(0));
+    let ((mut findings, noted), (more, more_noted)) =
+        both("scimdrift-detect", || run(1), || run(0));
     findings.extend(more);
     undetermined.merge(noted);
     undetermined.merge(more_noted);
@@ -752,15 +753,20 @@ pub fn detect_all(input: &Input<'_>, settings: &DetectSettings) -> Detection {
     }
 }
 
-/// Runs `a` on a second thread (on this one when none can start) and `b` on this one: detection
-/// runs after the pull, when the fetch has left the other core idle.
-pub(crate) fn both<A: Send, B>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B) -> (A, B) {
+/// Runs `a` on a second thread named `thread` (on this one when none can start) and `b` on this
+/// one; a panic in `a` resumes here. Detection runs after the pull, when the fetch has left the
+/// other core idle; the store's writer reads the current versions with it.
+pub(crate) fn both<A: Send, B>(
+    thread: &str,
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B,
+) -> (A, B) {
     // `a` waits here until one thread takes it: the second, or this one when none can start.
     let slot = std::sync::Mutex::new(Some(a));
     let run_a = || slot.lock().ok().and_then(|mut a| a.take()).map(|a| a());
     std::thread::scope(|scope| {
         let second = std::thread::Builder::new()
-            .name("scimdrift-detect".into())
+            .name(thread.into())
             .spawn_scoped(scope, run_a);
         let b = b();
         let a = match second.map(|thread| thread.join()) {

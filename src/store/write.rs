@@ -377,31 +377,24 @@ impl Live {
 /// the first pages arrive (the writer holds the write lock, so they are what its transaction
 /// sees): SCIM users on a second thread, groups and accounts on this one (the fetch soon waits
 /// for them, so the cores are free).
-fn load_atlassian(path: &std::path::Path) -> rusqlite::Result<[Live; 3]> {
-    let open = || {
-        let conn = rusqlite::Connection::open_with_flags(
-            path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(std::time::Duration::from_secs(60))?;
-        Ok::<_, rusqlite::Error>(conn)
+fn load_atlassian(path: &std::path::Path) -> Result<[Live; 3], StoreError> {
+    let read = |conn: &rusqlite::Connection, table| {
+        Live::load(conn, table, None).map_err(|source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            context: "cannot read current versions",
+            source,
+        })
     };
-    std::thread::scope(|scope| {
-        let users = std::thread::Builder::new()
-            .name("scimdrift-store-load".into())
-            .spawn_scoped(scope, || Live::load(&open()?, &USERS, None));
-        let conn = open()?;
-        let groups = Live::load(&conn, &GROUPS, None)?;
-        let accounts = Live::load(&conn, &ACCOUNTS, None)?;
-        let users = match users {
-            Ok(thread) => thread.join().map_err(|_| {
-                rusqlite::Error::ToSqlConversionFailure("the loader thread panicked".into())
-            })??,
-            // No second thread: read here.
-            Err(_) => Live::load(&conn, &USERS, None)?,
-        };
-        Ok([users, groups, accounts])
-    })
+    let (users, rest) = crate::detect::both(
+        "scimdrift-store-load",
+        || read(&super::open_reader(path, false)?, &USERS),
+        || {
+            let conn = super::open_reader(path, false)?;
+            Ok::<_, StoreError>((read(&conn, &GROUPS)?, read(&conn, &ACCOUNTS)?))
+        },
+    );
+    let (groups, accounts) = rest?;
+    Ok([users?, groups, accounts])
 }
 
 /// The current versions of SCIM users, SCIM groups and accounts, in that order.
@@ -423,7 +416,11 @@ fn stage<T, K: Keep<T>>(
     key: fn(&T) -> u128,
     (sql, insert): (&str, Insert<T>),
     keep: &mut K,
+    deferred: &mut Deferred,
 ) -> rusqlite::Result<()> {
+    if !items.is_empty() {
+        deferred.before_rows(tx, live.table.name)?;
+    }
     // Looked up once a page, not once a row.
     let mut stmt = tx.prepare_cached(sql)?;
     for (item, raw) in items {
@@ -475,15 +472,6 @@ fn stage_batch(
     idp_sides: &mut Vec<IdpSide>,
     deferred: &mut Deferred,
 ) -> rusqlite::Result<()> {
-    let table = match &batch {
-        Batch::Users(_) => USERS.name,
-        Batch::Groups(_) => GROUPS.name,
-        Batch::Accounts(_) => ACCOUNTS.name,
-        Batch::Idp(_) => "",
-    };
-    if !table.is_empty() {
-        deferred.before_rows(tx, table)?;
-    }
     match batch {
         Batch::Users(items) => stage(
             tx,
@@ -494,6 +482,7 @@ fn stage_batch(
             user_key,
             (INSERT_USER_SQL, insert_user),
             &mut pop.records,
+            deferred,
         ),
         Batch::Groups(items) => stage(
             tx,
@@ -504,6 +493,7 @@ fn stage_batch(
             group_key,
             (INSERT_GROUP_SQL, insert_group),
             &mut pop.groups,
+            deferred,
         ),
         Batch::Accounts(items) => stage(
             tx,
@@ -514,6 +504,7 @@ fn stage_batch(
             account_key,
             (INSERT_ACCOUNT_SQL, insert_account),
             &mut pop.accounts,
+            deferred,
         ),
         Batch::Idp(side) => {
             idp_sides.push(*side);
@@ -723,7 +714,7 @@ fn write_pull(
             let loaded = l
                 .join()
                 .map_err(|_| StoreError::Writer("the loader thread panicked".into()))?;
-            lives = Some(loaded.map_err(err("cannot read current versions"))?);
+            lives = Some(loaded?);
         }
         if let Some(loaded) = lives.as_mut() {
             if !sized {
